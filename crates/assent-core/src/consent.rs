@@ -1,0 +1,511 @@
+//! The consent state machine: what every inbound keyword, opt-in request, carrier block and
+//! review decision does to a phone's consent, which ledger entries it writes, and which
+//! automatic reply it earns. This is the one place to read "what happens on STOP".
+//!
+//! The state is a fold of the ledger: [`ConsentState::fold`] rebuilds it from the entries,
+//! and the stores keep a copy only to read it quickly.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::keyword::Classified;
+
+/// How long a pending opt-in request waits for its YES.
+pub const PENDING_TTL_DAYS: i64 = 30;
+/// A repeated STOP or YES is not answered again within this window.
+pub const REPEAT_REPLY_WINDOW_HOURS: i64 = 24;
+/// At most this many unanswered opt-in requests per number in 30 days.
+pub const MAX_UNANSWERED_REQUESTS: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Transactional,
+    Marketing,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Transactional => "transactional",
+            Channel::Marketing => "marketing",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "transactional" => Some(Channel::Transactional),
+            "marketing" => Some(Channel::Marketing),
+            _ => None,
+        }
+    }
+}
+
+/// The thread a message arrived in: which of the tenant's senders it was sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Thread {
+    Transactional,
+    Marketing,
+    /// One number serves both channels: it acts as the transactional thread for STOP and
+    /// RESTART words and as the marketing one for YES and the link phrase.
+    Shared,
+}
+
+impl Thread {
+    /// The channel a reply in this thread is sent from.
+    pub fn reply_channel(self) -> Channel {
+        match self {
+            Thread::Marketing => Channel::Marketing,
+            _ => Channel::Transactional,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Thread::Transactional => "transactional",
+            Thread::Marketing => "marketing",
+            Thread::Shared => "shared",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketingStatus {
+    #[default]
+    None,
+    Pending,
+    OptedIn,
+    OptedOut,
+}
+
+impl MarketingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarketingStatus::None => "none",
+            MarketingStatus::Pending => "pending",
+            MarketingStatus::OptedIn => "opted_in",
+            MarketingStatus::OptedOut => "opted_out",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "none" => MarketingStatus::None,
+            "pending" => MarketingStatus::Pending,
+            "opted_in" => MarketingStatus::OptedIn,
+            "opted_out" => MarketingStatus::OptedOut,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a consent change came from (the ledger's `source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    CustomerRecord,
+    OptInLink,
+    WebForm,
+    Keyword,
+    FreeText,
+    Carrier,
+    Api,
+    Import,
+    Expiry,
+    Review,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::CustomerRecord => "customer_record",
+            Source::OptInLink => "opt_in_link",
+            Source::WebForm => "web_form",
+            Source::Keyword => "keyword",
+            Source::FreeText => "free_text",
+            Source::Carrier => "carrier",
+            Source::Api => "api",
+            Source::Import => "import",
+            Source::Expiry => "expiry",
+            Source::Review => "review",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "customer_record" => Source::CustomerRecord,
+            "opt_in_link" => Source::OptInLink,
+            "web_form" => Source::WebForm,
+            "keyword" => Source::Keyword,
+            "free_text" => Source::FreeText,
+            "carrier" => Source::Carrier,
+            "api" => Source::Api,
+            "import" => Source::Import,
+            "expiry" => Source::Expiry,
+            "review" => Source::Review,
+            _ => return None,
+        })
+    }
+}
+
+/// The consent of one phone at one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ConsentState {
+    pub transactional_opted_out: bool,
+    /// Which thread's STOP opted transactional out (only a marketing STOP under
+    /// `stop_revokes_all` does that from the marketing side).
+    pub transactional_out_by: Option<Channel>,
+    pub marketing: MarketingStatus,
+    /// Which thread's STOP opted marketing out: a transactional STOP revokes marketing too,
+    /// and its RESTART then leaves marketing at `none`; a marketing STOP of its own stays.
+    pub marketing_out_by: Option<Channel>,
+    pub pending_since: Option<DateTime<Utc>>,
+    /// Opt-in requests sent since the last opt-in (for the 3-in-30-days throttle).
+    pub unanswered_requests: Vec<DateTime<Utc>>,
+    pub last_opt_out_reply: Option<DateTime<Utc>>,
+    pub last_opt_in_reply: Option<DateTime<Utc>>,
+}
+
+/// One ledger entry as the state machine writes it; the store adds tenant, phone, time,
+/// actor and evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub channel: Channel,
+    pub old_state: String,
+    pub new_state: String,
+    pub source: Source,
+    /// The free-text rule or keyword that matched.
+    pub rule: Option<String>,
+}
+
+/// The automatic reply an inbound earns; the reply text comes from the tenant's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    /// Opted out of everything (transactional thread).
+    OptOutAll,
+    /// Opted out of marketing only.
+    OptOutMarketing,
+    /// Transactional messages resumed.
+    Resumed,
+    /// Opted in to marketing.
+    OptInConfirmation,
+    Help,
+}
+
+impl ReplyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyKind::OptOutAll => "opt_out",
+            ReplyKind::OptOutMarketing => "opt_out_marketing",
+            ReplyKind::Resumed => "resumed",
+            ReplyKind::OptInConfirmation => "opt_in_confirmation",
+            ReplyKind::Help => "help",
+        }
+    }
+}
+
+/// Tenant settings the state machine needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// FCC revoke-all: a marketing-thread STOP also stops transactional messages.
+    pub stop_revokes_all: bool,
+    /// The provider (e.g. Twilio Advanced Opt-Out) answers STOP/START/HELP itself.
+    pub provider_answers_keywords: bool,
+}
+
+/// What happened, as the state machine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event<'a> {
+    Inbound {
+        thread: Thread,
+        classified: &'a Classified,
+        /// Twilio's `OptOutType` was present: the provider already replied.
+        provider_answered: bool,
+    },
+    /// A carrier refused a send because the handset blocked the sender (Twilio 21610).
+    CarrierBlock { thread: Thread },
+    /// A person decided a review item is a revocation.
+    ReviewOptOut { thread: Thread },
+    /// An opt-in request was accepted for sending.
+    OptInRequested { source: Source },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub state: ConsentState,
+    pub changes: Vec<Change>,
+    pub reply: Option<ReplyKind>,
+    /// The message needs a person's decision.
+    pub review: bool,
+}
+
+fn tx_name(out: bool) -> &'static str {
+    if out { "opted_out" } else { "active" }
+}
+
+impl ConsentState {
+    pub fn pending_expired(&self, now: DateTime<Utc>) -> bool {
+        self.marketing == MarketingStatus::Pending
+            && self
+                .pending_since
+                .is_some_and(|t| now - t >= Duration::days(PENDING_TTL_DAYS))
+    }
+
+    /// Requests that count towards the throttle at `now`.
+    pub fn recent_unanswered(&self, now: DateTime<Utc>) -> usize {
+        self.unanswered_requests
+            .iter()
+            .filter(|t| now - **t < Duration::days(PENDING_TTL_DAYS))
+            .count()
+    }
+
+    /// Rebuilds the consent flags from ledger entries, oldest first.
+    pub fn fold<'a>(changes: impl IntoIterator<Item = &'a Change>) -> (bool, MarketingStatus) {
+        let mut tx = false;
+        let mut mk = MarketingStatus::None;
+        for c in changes {
+            match c.channel {
+                Channel::Transactional => tx = c.new_state == "opted_out",
+                Channel::Marketing => {
+                    mk = MarketingStatus::parse(&c.new_state).unwrap_or(mk);
+                }
+            }
+        }
+        (tx, mk)
+    }
+}
+
+struct Builder {
+    state: ConsentState,
+    changes: Vec<Change>,
+    now: DateTime<Utc>,
+}
+
+impl Builder {
+    fn set_tx(&mut self, out: bool, by: Option<Channel>, source: Source, rule: Option<&str>) {
+        let old = self.state.transactional_opted_out;
+        self.state.transactional_opted_out = out;
+        self.state.transactional_out_by = if out { by } else { None };
+        self.changes.push(Change {
+            channel: Channel::Transactional,
+            old_state: tx_name(old).into(),
+            new_state: tx_name(out).into(),
+            source,
+            rule: rule.map(str::to_string),
+        });
+    }
+
+    fn set_mk(&mut self, new: MarketingStatus, source: Source, rule: Option<&str>) {
+        let old = self.state.marketing;
+        self.state.marketing = new;
+        match new {
+            MarketingStatus::Pending => {}
+            MarketingStatus::OptedIn => {
+                self.state.pending_since = None;
+                self.state.unanswered_requests.clear();
+                self.state.marketing_out_by = None;
+            }
+            MarketingStatus::None => {
+                self.state.pending_since = None;
+                self.state.marketing_out_by = None;
+            }
+            MarketingStatus::OptedOut => self.state.pending_since = None,
+        }
+        self.changes.push(Change {
+            channel: Channel::Marketing,
+            old_state: old.as_str().into(),
+            new_state: new.as_str().into(),
+            source,
+            rule: rule.map(str::to_string),
+        });
+    }
+
+    /// STOP on the transactional side: everything stops, marketing consent is revoked.
+    fn opt_out_all(&mut self, by: Channel, source: Source, rule: Option<&str>) {
+        let by = if self.state.transactional_opted_out {
+            self.state.transactional_out_by.or(Some(by))
+        } else {
+            Some(by)
+        };
+        self.set_tx(true, by, source, rule);
+        if self.state.marketing != MarketingStatus::OptedOut {
+            self.state.marketing_out_by = Some(by.unwrap_or(Channel::Transactional));
+        }
+        self.set_mk(MarketingStatus::OptedOut, source, rule);
+    }
+
+    fn opt_out_marketing(&mut self, source: Source, rule: Option<&str>) {
+        self.state.marketing_out_by = Some(Channel::Marketing);
+        self.set_mk(MarketingStatus::OptedOut, source, rule);
+    }
+
+    /// RESTART on the transactional side.
+    fn resume_transactional(&mut self, source: Source, rule: Option<&str>) {
+        self.set_tx(false, None, source, rule);
+        if self.state.marketing == MarketingStatus::OptedOut
+            && self.state.marketing_out_by != Some(Channel::Marketing)
+        {
+            self.set_mk(MarketingStatus::None, source, rule);
+        }
+    }
+
+    /// Opt-in on the marketing side (START, YES, link phrase).
+    fn opt_in_marketing(&mut self, source: Source, rule: Option<&str>) {
+        self.set_mk(MarketingStatus::OptedIn, source, rule);
+        if self.state.transactional_opted_out
+            && self.state.transactional_out_by == Some(Channel::Marketing)
+        {
+            self.set_tx(false, None, source, rule);
+        }
+    }
+
+    fn repeated_within_window(&self, last: Option<DateTime<Utc>>) -> bool {
+        last.is_some_and(|t| self.now - t < Duration::hours(REPEAT_REPLY_WINDOW_HOURS))
+    }
+}
+
+/// Applies one event to a phone's consent.
+pub fn apply(state: &ConsentState, event: &Event<'_>, policy: Policy, now: DateTime<Utc>) -> Transition {
+    let mut b = Builder {
+        state: state.clone(),
+        changes: Vec::new(),
+        now,
+    };
+    if b.state.pending_expired(now) {
+        b.set_mk(MarketingStatus::None, Source::Expiry, None);
+    }
+    let mut reply = None;
+    let mut review = false;
+    match *event {
+        Event::Inbound {
+            thread,
+            classified,
+            provider_answered,
+        } => {
+            let (source, rule) = match classified {
+                Classified::FreeTextOptOut { rule } => (Source::FreeText, Some(*rule)),
+                Classified::OptOut { word } | Classified::Resume { word } => {
+                    (Source::Keyword, Some(word.as_str()))
+                }
+                Classified::Yes => (Source::Keyword, Some("YES")),
+                Classified::LinkPhrase => (Source::OptInLink, Some("link_phrase")),
+                _ => (Source::Keyword, None),
+            };
+            // The provider answered this very message, or is configured to answer the
+            // standard keywords; YES, the link phrase and free-text revocations it never
+            // recognises, so those replies are always ours.
+            let provider_replies = provider_answered
+                || (policy.provider_answers_keywords && classified.is_standard_keyword());
+            match classified {
+                Classified::OptOut { .. } | Classified::FreeTextOptOut { .. } => {
+                    let already = match thread {
+                        Thread::Marketing => b.state.marketing == MarketingStatus::OptedOut,
+                        _ => b.state.transactional_opted_out,
+                    };
+                    let kind = match thread {
+                        Thread::Marketing if !policy.stop_revokes_all => {
+                            b.opt_out_marketing(source, rule);
+                            ReplyKind::OptOutMarketing
+                        }
+                        Thread::Marketing => {
+                            b.opt_out_all(Channel::Marketing, source, rule);
+                            ReplyKind::OptOutAll
+                        }
+                        _ => {
+                            b.opt_out_all(Channel::Transactional, source, rule);
+                            ReplyKind::OptOutAll
+                        }
+                    };
+                    let repeated = already && b.repeated_within_window(b.state.last_opt_out_reply);
+                    if !repeated && !provider_replies {
+                        b.state.last_opt_out_reply = Some(now);
+                        reply = Some(kind);
+                    }
+                }
+                Classified::Resume { .. } => {
+                    let kind = match thread {
+                        Thread::Marketing => {
+                            b.opt_in_marketing(source, rule);
+                            ReplyKind::OptInConfirmation
+                        }
+                        _ => {
+                            b.resume_transactional(source, rule);
+                            ReplyKind::Resumed
+                        }
+                    };
+                    if !provider_replies {
+                        reply = Some(kind);
+                    }
+                }
+                Classified::Yes | Classified::LinkPhrase => {
+                    let is_yes = matches!(classified, Classified::Yes);
+                    let tx_out = b.state.transactional_opted_out;
+                    let mk = b.state.marketing;
+                    let mut kind = None;
+                    // YES on the transactional side resumes like START when opted out.
+                    if is_yes && thread != Thread::Marketing && tx_out {
+                        b.resume_transactional(source, rule);
+                        kind = Some(ReplyKind::Resumed);
+                    }
+                    if thread != Thread::Transactional {
+                        // YES means something only when there is a request to confirm or an
+                        // opt-out to undo; the link phrase is a fresh written opt-in.
+                        if !is_yes || mk != MarketingStatus::None {
+                            let repeated = mk == MarketingStatus::OptedIn
+                                && b.repeated_within_window(b.state.last_opt_in_reply);
+                            b.opt_in_marketing(source, rule);
+                            kind = if repeated {
+                                None
+                            } else {
+                                Some(ReplyKind::OptInConfirmation)
+                            };
+                        }
+                    }
+                    if let Some(k) = kind
+                        && !provider_answered
+                    {
+                        if k == ReplyKind::OptInConfirmation {
+                            b.state.last_opt_in_reply = Some(now);
+                        }
+                        reply = Some(k);
+                    }
+                }
+                Classified::Help => {
+                    if !provider_replies {
+                        reply = Some(ReplyKind::Help);
+                    }
+                }
+                Classified::Review { .. } => review = true,
+                Classified::Ordinary => {}
+            }
+        }
+        Event::CarrierBlock { thread } => match thread {
+            Thread::Marketing => b.opt_out_marketing(Source::Carrier, Some("21610")),
+            _ => b.opt_out_all(Channel::Transactional, Source::Carrier, Some("21610")),
+        },
+        Event::ReviewOptOut { thread } => match thread {
+            Thread::Marketing if !policy.stop_revokes_all => {
+                b.opt_out_marketing(Source::Review, None);
+            }
+            Thread::Marketing => b.opt_out_all(Channel::Marketing, Source::Review, None),
+            _ => b.opt_out_all(Channel::Transactional, Source::Review, None),
+        },
+        Event::OptInRequested { source } => {
+            b.state.pending_since = Some(now);
+            b.state
+                .unanswered_requests
+                .retain(|t| now - *t < Duration::days(PENDING_TTL_DAYS));
+            b.state.unanswered_requests.push(now);
+            b.set_mk(MarketingStatus::Pending, source, None);
+            b.state.pending_since = Some(now);
+        }
+    }
+    Transition {
+        state: b.state,
+        changes: b.changes,
+        reply,
+        review,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,7 @@
+//! Assent's domain, with no I/O: phone numbers, keyword classification, the consent state
+//! machine, the gate, message composition and quiet hours. Everything here is a pure
+//! function of its inputs, time included, so it is tested without a database or a clock.
+
+pub mod consent;
+pub mod keyword;
+pub mod phone;
