@@ -364,7 +364,12 @@ impl Builder {
 }
 
 /// Applies one event to a phone's consent.
-pub fn apply(state: &ConsentState, event: &Event<'_>, policy: Policy, now: DateTime<Utc>) -> Transition {
+pub fn apply(
+    state: &ConsentState,
+    event: &Event<'_>,
+    policy: Policy,
+    now: DateTime<Utc>,
+) -> Transition {
     let mut b = Builder {
         state: state.clone(),
         changes: Vec::new(),

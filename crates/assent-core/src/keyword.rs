@@ -34,16 +34,24 @@ const HELP_WORDS: &[&str] = &["HELP", "INFO"];
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Classified {
     /// STOP and its synonyms; `word` is the keyword as normalised.
-    OptOut { word: String },
+    OptOut {
+        word: String,
+    },
     /// RESTART, ENROLL, START, UNSTOP.
-    Resume { word: String },
+    Resume {
+        word: String,
+    },
     Yes,
     Help,
     LinkPhrase,
     /// A whole message that plainly asks to stop; `rule` names the rule that matched.
-    FreeTextOptOut { rule: &'static str },
+    FreeTextOptOut {
+        rule: &'static str,
+    },
     /// Contains an opt-out word but matches no rule: a person decides.
-    Review { word: String },
+    Review {
+        word: String,
+    },
     Ordinary,
 }
 
@@ -217,7 +225,11 @@ fn strip_courtesy(mut w: &[String]) -> (&[String], bool) {
             }
         }
         for p in TRAILING_COURTESY {
-            if w.len() > p.len() && w[w.len() - p.len()..].iter().zip(p.iter()).all(|(a, b)| a == b)
+            if w.len() > p.len()
+                && w[w.len() - p.len()..]
+                    .iter()
+                    .zip(p.iter())
+                    .all(|(a, b)| a == b)
             {
                 w = &w[..w.len() - p.len()];
                 stripped = true;
@@ -246,7 +258,11 @@ fn review_word(words: &[String]) -> Option<String> {
                 | "optout"
         ) || (w == "opt" && words.get(i + 1).is_some_and(|n| n == "out"));
         if hit {
-            return Some(if w == "opt" { "opt out".into() } else { w.clone() });
+            return Some(if w == "opt" {
+                "opt out".into()
+            } else {
+                w.clone()
+            });
         }
     }
     None
@@ -308,7 +324,10 @@ mod tests {
         }
         assert!(matches!(classify("opt out"), Classified::OptOut { .. }));
         assert!(matches!(classify("Opt-Out"), Classified::OptOut { .. }));
-        assert!(matches!(classify("  stop   all "), Classified::OptOut { .. }));
+        assert!(matches!(
+            classify("  stop   all "),
+            Classified::OptOut { .. }
+        ));
         assert!(matches!(classify("arrêt"), Classified::OptOut { .. }));
     }
 
@@ -348,7 +367,11 @@ mod tests {
             ("Please STOP", "keyword_with_courtesy"),
             ("opt me out", "opt_me_out"),
         ] {
-            assert_eq!(classify(text), Classified::FreeTextOptOut { rule }, "{text}");
+            assert_eq!(
+                classify(text),
+                Classified::FreeTextOptOut { rule },
+                "{text}"
+            );
         }
     }
 
@@ -365,7 +388,10 @@ mod tests {
             assert!(matches!(c, Classified::Review { .. }), "{text}: {c:?}");
         }
         assert_eq!(classify("see you at the weekend"), Classified::Ordinary);
-        assert_eq!(classify("Thanks, the unit works great"), Classified::Ordinary);
+        assert_eq!(
+            classify("Thanks, the unit works great"),
+            Classified::Ordinary
+        );
     }
 
     fn keyword_strategy() -> impl Strategy<Value = (&'static str, u8)> {

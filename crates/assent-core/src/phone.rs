@@ -105,13 +105,7 @@ pub fn mask(number: &str) -> String {
     number
         .chars()
         .enumerate()
-        .map(|(i, c)| {
-            if i < keep_front || i >= n - 2 {
-                c
-            } else {
-                '*'
-            }
-        })
+        .map(|(i, c)| if i < keep_front || i >= n - 2 { c } else { '*' })
         .collect()
 }
 
@@ -159,7 +153,10 @@ mod tests {
     #[test]
     fn query_string_space_for_plus_is_read_as_plus() {
         // `+15125550142` in a query string decodes to " 15125550142".
-        assert_eq!(E164::parse(" 15125550142").unwrap().as_str(), "+15125550142");
+        assert_eq!(
+            E164::parse(" 15125550142").unwrap().as_str(),
+            "+15125550142"
+        );
     }
 
     #[test]
@@ -176,7 +173,10 @@ mod tests {
 
     #[test]
     fn international_numbers_need_their_plus() {
-        assert_eq!(E164::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
+        assert_eq!(
+            E164::parse("+44 20 7946 0958").unwrap().as_str(),
+            "+442079460958"
+        );
         assert!(!E164::parse("+442079460958").unwrap().is_nanp());
     }
 

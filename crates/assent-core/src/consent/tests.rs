@@ -46,7 +46,11 @@ fn with(marketing: MarketingStatus) -> ConsentState {
 
 #[test]
 fn stop_on_transactional_thread_opts_out_of_everything() {
-    let t = inbound(&with(MarketingStatus::OptedIn), Thread::Transactional, "STOP");
+    let t = inbound(
+        &with(MarketingStatus::OptedIn),
+        Thread::Transactional,
+        "STOP",
+    );
     assert!(t.state.transactional_opted_out);
     assert_eq!(t.state.marketing, MarketingStatus::OptedOut);
     assert_eq!(t.reply, Some(ReplyKind::OptOutAll));
@@ -68,7 +72,13 @@ fn stop_revokes_all_setting_makes_a_marketing_stop_total_and_start_undoes_it() {
         stop_revokes_all: true,
         ..POLICY
     };
-    let t = inbound_at(&with(MarketingStatus::OptedIn), Thread::Marketing, "STOP", t0(), policy);
+    let t = inbound_at(
+        &with(MarketingStatus::OptedIn),
+        Thread::Marketing,
+        "STOP",
+        t0(),
+        policy,
+    );
     assert!(t.state.transactional_opted_out);
     assert_eq!(t.reply, Some(ReplyKind::OptOutAll));
     let t = inbound_at(&t.state, Thread::Marketing, "START", t0(), policy);
@@ -78,7 +88,11 @@ fn stop_revokes_all_setting_makes_a_marketing_stop_total_and_start_undoes_it() {
 
 #[test]
 fn restart_after_transactional_stop_leaves_marketing_needing_a_new_opt_in() {
-    let t = inbound(&with(MarketingStatus::OptedIn), Thread::Transactional, "STOP");
+    let t = inbound(
+        &with(MarketingStatus::OptedIn),
+        Thread::Transactional,
+        "STOP",
+    );
     let t = inbound(&t.state, Thread::Transactional, "Restart");
     assert!(!t.state.transactional_opted_out);
     assert_eq!(t.state.marketing, MarketingStatus::None);
@@ -109,7 +123,11 @@ fn yes_confirms_a_pending_request_on_the_marketing_thread_only() {
     assert_eq!(t.reply, Some(ReplyKind::OptInConfirmation));
     assert!(t.state.unanswered_requests.is_empty());
 
-    let t = inbound(&with(MarketingStatus::Pending), Thread::Transactional, "Yes");
+    let t = inbound(
+        &with(MarketingStatus::Pending),
+        Thread::Transactional,
+        "Yes",
+    );
     assert_eq!(t.state.marketing, MarketingStatus::Pending);
     assert_eq!(t.reply, None);
     assert!(t.changes.is_empty());
@@ -156,7 +174,11 @@ fn link_phrase_opts_in_on_the_marketing_thread_from_any_state() {
         assert_eq!(t.changes.last().unwrap().source, Source::OptInLink);
         assert_eq!(t.reply, Some(ReplyKind::OptInConfirmation));
     }
-    let t = inbound(&with(MarketingStatus::None), Thread::Transactional, crate::keyword::LINK_PHRASE);
+    let t = inbound(
+        &with(MarketingStatus::None),
+        Thread::Transactional,
+        crate::keyword::LINK_PHRASE,
+    );
     assert_eq!(t.state.marketing, MarketingStatus::None);
 }
 
@@ -177,18 +199,36 @@ fn shared_number_acts_as_transactional_for_stop_and_marketing_for_yes() {
 fn repeated_stop_is_recorded_but_not_answered_within_24_hours() {
     let t1 = inbound(&ConsentState::default(), Thread::Transactional, "STOP");
     assert!(t1.reply.is_some());
-    let t2 = inbound_at(&t1.state, Thread::Transactional, "stop", t0() + Duration::hours(2), POLICY);
+    let t2 = inbound_at(
+        &t1.state,
+        Thread::Transactional,
+        "stop",
+        t0() + Duration::hours(2),
+        POLICY,
+    );
     assert_eq!(t2.reply, None);
     assert_eq!(t2.changes.len(), 2, "a second STOP is evidence too");
     assert_eq!(t2.changes[0].old_state, t2.changes[0].new_state);
-    let t3 = inbound_at(&t2.state, Thread::Transactional, "STOP", t0() + Duration::hours(25), POLICY);
+    let t3 = inbound_at(
+        &t2.state,
+        Thread::Transactional,
+        "STOP",
+        t0() + Duration::hours(25),
+        POLICY,
+    );
     assert_eq!(t3.reply, Some(ReplyKind::OptOutAll));
 }
 
 #[test]
 fn repeated_yes_is_recorded_but_not_answered_within_24_hours() {
     let t1 = inbound(&with(MarketingStatus::Pending), Thread::Marketing, "YES");
-    let t2 = inbound_at(&t1.state, Thread::Marketing, "yes", t0() + Duration::hours(1), POLICY);
+    let t2 = inbound_at(
+        &t1.state,
+        Thread::Marketing,
+        "yes",
+        t0() + Duration::hours(1),
+        POLICY,
+    );
     assert_eq!(t2.reply, None);
     assert_eq!(t2.changes.len(), 1);
 }
@@ -216,19 +256,47 @@ fn keyword_replies_by_provider_still_leaves_yes_and_free_text_to_us() {
         provider_answers_keywords: true,
         ..POLICY
     };
-    let t = inbound_at(&ConsentState::default(), Thread::Transactional, "STOP", t0(), policy);
+    let t = inbound_at(
+        &ConsentState::default(),
+        Thread::Transactional,
+        "STOP",
+        t0(),
+        policy,
+    );
     assert_eq!(t.reply, None);
-    let t = inbound_at(&ConsentState::default(), Thread::Transactional, "please stop texting me", t0(), policy);
+    let t = inbound_at(
+        &ConsentState::default(),
+        Thread::Transactional,
+        "please stop texting me",
+        t0(),
+        policy,
+    );
     assert_eq!(t.reply, Some(ReplyKind::OptOutAll));
-    let t = inbound_at(&with(MarketingStatus::Pending), Thread::Marketing, "YES", t0(), policy);
+    let t = inbound_at(
+        &with(MarketingStatus::Pending),
+        Thread::Marketing,
+        "YES",
+        t0(),
+        policy,
+    );
     assert_eq!(t.reply, Some(ReplyKind::OptInConfirmation));
-    let t = inbound_at(&ConsentState::default(), Thread::Marketing, "HELP", t0(), policy);
+    let t = inbound_at(
+        &ConsentState::default(),
+        Thread::Marketing,
+        "HELP",
+        t0(),
+        policy,
+    );
     assert_eq!(t.reply, None);
 }
 
 #[test]
 fn free_text_revocation_is_a_stop_with_its_rule_as_evidence() {
-    let t = inbound(&with(MarketingStatus::OptedIn), Thread::Marketing, "please stop texting me");
+    let t = inbound(
+        &with(MarketingStatus::OptedIn),
+        Thread::Marketing,
+        "please stop texting me",
+    );
     assert_eq!(t.state.marketing, MarketingStatus::OptedOut);
     assert_eq!(t.changes[0].source, Source::FreeText);
     assert_eq!(t.changes[0].rule.as_deref(), Some("stop_contacting_me"));
@@ -236,7 +304,11 @@ fn free_text_revocation_is_a_stop_with_its_rule_as_evidence() {
 
 #[test]
 fn ambiguous_text_goes_to_review_and_changes_nothing() {
-    let t = inbound(&with(MarketingStatus::OptedIn), Thread::Marketing, "can you stop by Tuesday?");
+    let t = inbound(
+        &with(MarketingStatus::OptedIn),
+        Thread::Marketing,
+        "can you stop by Tuesday?",
+    );
     assert!(t.review);
     assert!(t.changes.is_empty());
     assert_eq!(t.state.marketing, MarketingStatus::OptedIn);
@@ -269,7 +341,13 @@ fn carrier_block_opts_out_that_thread_only_without_a_reply() {
 #[test]
 fn pending_request_expires_after_30_days() {
     let s = with(MarketingStatus::Pending);
-    let t = inbound_at(&s, Thread::Marketing, "YES", t0() + Duration::days(31), POLICY);
+    let t = inbound_at(
+        &s,
+        Thread::Marketing,
+        "YES",
+        t0() + Duration::days(31),
+        POLICY,
+    );
     assert_eq!(t.state.marketing, MarketingStatus::None);
     assert_eq!(t.changes[0].source, Source::Expiry);
     assert_eq!(t.reply, None);
@@ -293,13 +371,25 @@ fn opt_in_request_makes_pending_and_counts_towards_the_throttle() {
 
 fn any_event_text() -> impl Strategy<Value = &'static str> {
     proptest::sample::select(vec![
-        "STOP", "stop all", "START", "RESTART", "YES", "HELP", "hello", "please stop texting me",
-        crate::keyword::LINK_PHRASE, "can you stop by?",
+        "STOP",
+        "stop all",
+        "START",
+        "RESTART",
+        "YES",
+        "HELP",
+        "hello",
+        "please stop texting me",
+        crate::keyword::LINK_PHRASE,
+        "can you stop by?",
     ])
 }
 
 fn any_thread() -> impl Strategy<Value = Thread> {
-    proptest::sample::select(vec![Thread::Transactional, Thread::Marketing, Thread::Shared])
+    proptest::sample::select(vec![
+        Thread::Transactional,
+        Thread::Marketing,
+        Thread::Shared,
+    ])
 }
 
 proptest! {

@@ -1,0 +1,276 @@
+//! Message composition: the marketing footer, the default texts of automatic replies and
+//! opt-in requests, and how many SMS segments a body costs.
+//!
+//! Segment rules are the carriers': a body that fits the GSM 03.38 alphabet costs 7 bits
+//! a character (extension characters such as `€ [ ] { } ~ ^ \ |` cost two), 160 in one
+//! segment or 153 per segment once split; anything else (a curly apostrophe, an emoji) is
+//! sent as UCS-2, 70 or 67 UTF-16 units per segment. A split never cuts an escape pair or a
+//! surrogate pair.
+
+use serde::Serialize;
+
+pub const MARKETING_FOOTER: &str = "Reply STOP to opt out";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    Gsm7,
+    Ucs2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Segments {
+    pub encoding: Encoding,
+    pub count: usize,
+    /// Septets (GSM-7) or UTF-16 units (UCS-2) the body costs.
+    pub units: usize,
+}
+
+const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+const GSM_EXTENSION: &str = "^{}\\[~]|€\u{c}";
+
+/// Septets a character costs in GSM-7, or `None` if it is not in the alphabet.
+fn gsm_cost(c: char) -> Option<usize> {
+    if GSM_BASIC.contains(c) {
+        Some(1)
+    } else if GSM_EXTENSION.contains(c) {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// Counts segments the way carriers split a body.
+pub fn segments(body: &str) -> Segments {
+    let gsm: Option<Vec<usize>> = body.chars().map(gsm_cost).collect();
+    let (encoding, costs, single, multi) = match gsm {
+        Some(costs) => (Encoding::Gsm7, costs, 160, 153),
+        None => (
+            Encoding::Ucs2,
+            body.chars().map(char::len_utf16).collect(),
+            70,
+            67,
+        ),
+    };
+    let units: usize = costs.iter().sum();
+    let count = if units == 0 {
+        0
+    } else if units <= single {
+        1
+    } else {
+        let mut count = 1;
+        let mut used = 0;
+        for c in costs {
+            if used + c > multi {
+                count += 1;
+                used = 0;
+            }
+            used += c;
+        }
+        count
+    };
+    Segments {
+        encoding,
+        count,
+        units,
+    }
+}
+
+/// Adds the marketing footer unless the body already ends with it.
+pub fn with_marketing_footer(body: &str) -> String {
+    let trimmed = body.trim_end();
+    let tail = trimmed.trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace());
+    if tail
+        .to_lowercase()
+        .ends_with(&MARKETING_FOOTER.to_lowercase())
+    {
+        return trimmed.to_string();
+    }
+    if trimmed.is_empty() {
+        return MARKETING_FOOTER.to_string();
+    }
+    format!("{trimmed}\n{MARKETING_FOOTER}")
+}
+
+/// The disclosure every written-consent surface carries (47 CFR 64.1200(f)(9), CTIA).
+pub fn disclosure(business: &str) -> String {
+    format!(
+        "By opting in, you agree to receive recurring automated marketing text messages \
+         (offers and reminders) from {business} at the number provided. Consent is not a \
+         condition of purchase. Msg frequency varies. Msg & data rates may apply. Reply STOP \
+         to opt out, HELP for help."
+    )
+}
+
+/// The text of an opt-in request: it asks for YES and carries the full disclosure.
+pub fn default_opt_in_request(business: &str) -> String {
+    format!(
+        "{business}: Reply YES to receive recurring automated marketing texts (offers and \
+         reminders) from {business}. Consent is not a condition of purchase. Msg frequency \
+         varies. Msg & data rates may apply. Reply STOP to opt out, HELP for help."
+    )
+}
+
+/// Default automatic replies; every one starts with the business name, as CTIA expects.
+pub fn default_reply(kind: crate::consent::ReplyKind, business: &str, contact: &str) -> String {
+    use crate::consent::ReplyKind::*;
+    match kind {
+        OptOutAll => format!(
+            "{business}: You are unsubscribed and will receive no further messages from us. \
+             Reply START to resubscribe."
+        ),
+        OptOutMarketing => format!(
+            "{business}: You are unsubscribed from marketing texts and will receive no further \
+             marketing messages. You may still get messages about your service. Reply START to \
+             resubscribe."
+        ),
+        Resumed => format!(
+            "{business}: You are resubscribed to messages about your service. Reply HELP for \
+             help, STOP to opt out."
+        ),
+        OptInConfirmation => format!(
+            "{business}: You are now subscribed to {business} marketing texts (offers and \
+             reminders). Msg frequency varies. Msg & data rates may apply. Reply HELP for help, \
+             STOP to opt out."
+        ),
+        Help => format!(
+            "{business}: For help, contact us at {contact}. Msg & data rates may apply. Reply \
+             STOP to opt out."
+        ),
+    }
+}
+
+/// Fills `{business_name}`-style placeholders in a tenant-edited reply text.
+pub fn fill(template: &str, business: &str, contact: &str) -> String {
+    template
+        .replace("{business_name}", business)
+        .replace("{business}", business)
+        .replace("{contact}", contact)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn plain_ascii_fits_160_in_one_segment_then_153() {
+        assert_eq!(segments(&"a".repeat(160)).count, 1);
+        assert_eq!(segments(&"a".repeat(161)).count, 2);
+        assert_eq!(segments(&"a".repeat(306)).count, 2);
+        assert_eq!(segments(&"a".repeat(307)).count, 3);
+        assert_eq!(segments("").count, 0);
+    }
+
+    #[test]
+    fn gsm_extension_characters_cost_two_septets() {
+        let s = segments(&"€".repeat(80));
+        assert_eq!((s.encoding, s.units, s.count), (Encoding::Gsm7, 160, 1));
+        assert_eq!(segments(&format!("{}[", "a".repeat(159))).count, 2);
+    }
+
+    #[test]
+    fn an_escape_pair_is_never_split_across_segments() {
+        // 152 septets, then a two-septet `{`: it cannot start in segment 1's last slot.
+        let body = format!("{}{{{}", "a".repeat(152), "b".repeat(10));
+        let s = segments(&body);
+        assert_eq!(s.units, 164);
+        assert_eq!(s.count, 2);
+        let body = format!("{}{{{}", "a".repeat(152), "b".repeat(152));
+        // 152 | 2 + 151 | 1 → three segments because the pair moved to segment 2.
+        assert_eq!(segments(&body).count, 3);
+    }
+
+    #[test]
+    fn a_curly_apostrophe_forces_ucs2() {
+        let s = segments("We’ll be there at 9");
+        assert_eq!(s.encoding, Encoding::Ucs2);
+        assert_eq!(segments(&format!("{}’", "a".repeat(69))).count, 1);
+        assert_eq!(segments(&format!("{}’", "a".repeat(70))).count, 2);
+        assert_eq!(segments(&"’".repeat(134)).count, 2);
+        assert_eq!(segments(&"’".repeat(135)).count, 3);
+    }
+
+    #[test]
+    fn emoji_cost_two_utf16_units_and_are_not_split() {
+        let s = segments("😀");
+        assert_eq!((s.encoding, s.units), (Encoding::Ucs2, 2));
+        // 66 units then an emoji: it moves whole to segment 2.
+        let body = format!("{}😀{}", "é€ü".repeat(0), "a".repeat(66)) + "😀" + &"b".repeat(10);
+        assert_eq!(segments(&body).count, 2);
+    }
+
+    #[test]
+    fn footer_is_added_once() {
+        assert_eq!(
+            with_marketing_footer("Sale!"),
+            "Sale!\nReply STOP to opt out"
+        );
+        assert_eq!(
+            with_marketing_footer("Sale! Reply STOP to opt out."),
+            "Sale! Reply STOP to opt out."
+        );
+        let once = with_marketing_footer("Sale!");
+        assert_eq!(with_marketing_footer(&once), once);
+    }
+
+    #[test]
+    fn default_texts_carry_the_required_disclosures() {
+        let r = default_opt_in_request("Acme HVAC");
+        for needle in [
+            "Acme HVAC",
+            "YES",
+            "Consent is not a condition of purchase",
+            "Msg frequency varies",
+            "Msg & data rates may apply",
+            "Reply STOP to opt out, HELP for help",
+            "automated",
+        ] {
+            assert!(r.contains(needle), "{needle}");
+        }
+        assert!(segments(&r).count <= 2);
+        let c = default_reply(
+            crate::consent::ReplyKind::OptInConfirmation,
+            "Acme HVAC",
+            "x",
+        );
+        assert!(c.starts_with("Acme HVAC"));
+        assert!(c.contains("Msg frequency varies") && c.contains("HELP") && c.contains("STOP"));
+    }
+
+    proptest! {
+        #[test]
+        fn gsm_count_matches_the_closed_form_for_single_septet_text(n in 0usize..2000) {
+            let s = segments(&"x".repeat(n));
+            let expected = if n == 0 { 0 } else if n <= 160 { 1 } else { n.div_ceil(153) };
+            prop_assert_eq!(s.count, expected);
+        }
+
+        #[test]
+        fn ucs2_count_matches_the_closed_form_for_bmp_text(n in 0usize..1000) {
+            let s = segments(&"ж".repeat(n));
+            let expected = if n == 0 { 0 } else if n <= 70 { 1 } else { n.div_ceil(67) };
+            prop_assert_eq!(s.count, expected);
+        }
+
+        #[test]
+        fn segments_always_hold_the_units(body in "\\PC{0,400}") {
+            let s = segments(&body);
+            let (single, multi) = match s.encoding { Encoding::Gsm7 => (160, 153), Encoding::Ucs2 => (70, 67) };
+            if s.units <= single {
+                prop_assert!(s.count <= 1);
+            } else {
+                prop_assert!(s.count * multi >= s.units);
+                // A pair pushed to the next segment wastes at most one unit per segment.
+                prop_assert!(s.count <= s.units.div_ceil(multi - 1));
+            }
+        }
+
+        #[test]
+        fn footer_is_idempotent(body in "\\PC{0,100}") {
+            let once = with_marketing_footer(&body);
+            prop_assert_eq!(with_marketing_footer(&once), once.clone());
+            prop_assert!(once.ends_with(MARKETING_FOOTER) || once.to_lowercase().trim_end_matches('.').ends_with(&MARKETING_FOOTER.to_lowercase()));
+        }
+    }
+}
