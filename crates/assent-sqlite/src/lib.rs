@@ -1,1 +1,867 @@
-//! placeholder
+//! The embedded SQLite backend: one file in WAL mode with `synchronous=FULL`, so a change
+//! is on disk before the caller acknowledges it. Writes go through a single connection
+//! (SQLite has one writer anyway; queueing them in-process avoids busy retries), reads
+//! through a small pool.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use assent_core::consent::ConsentState;
+use assent_core::phone::E164;
+use assent_store::codec::{self, ms, time};
+use assent_store::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn db(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return StoreError::Conflict(d.message().to_string());
+    }
+    StoreError::Database(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `sqlite://PATH`.
+    pub async fn open(url: &str) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(db)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(opts.clone())
+            .await
+            .map_err(db)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts.read_only(false))
+            .await
+            .map_err(db)?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// The raw durable-transaction rate of this file, for benchmarks: one UPSERT and one
+    /// INSERT per transaction.
+    pub async fn raw_transaction(&self, i: u64) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS bench_raw (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("INSERT INTO bench_raw (k, n) VALUES (?, 1) ON CONFLICT (k) DO UPDATE SET n = n + 1")
+            .bind(format!("k{}", i % 1000))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("INSERT INTO bench_raw (k, n) VALUES (?, 0)")
+            .bind(format!("row{i}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+}
+
+fn tenant_from(row: &SqliteRow, senders: Senders) -> Result<Tenant> {
+    Ok(Tenant {
+        id: row.try_get("id").map_err(db)?,
+        slug: row.try_get("slug").map_err(db)?,
+        name: row.try_get("name").map_err(db)?,
+        time_zone: row.try_get("time_zone").map_err(db)?,
+        settings: codec::json("settings", row.try_get::<&str, _>("settings").map_err(db)?)?,
+        senders,
+        created_at: time(row.try_get("created_at").map_err(db)?),
+    })
+}
+
+async fn senders_of(conn: &mut SqliteConnection, tenant_id: &str) -> Result<Senders> {
+    let rows = sqlx::query("SELECT number, transactional, marketing FROM senders WHERE tenant_id = ?")
+        .bind(tenant_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    let mut s = Senders::default();
+    for r in rows {
+        let n = codec::phone(r.try_get("number").map_err(db)?)?;
+        if r.try_get::<bool, _>("transactional").map_err(db)? {
+            s.transactional = Some(n.clone());
+        }
+        if r.try_get::<bool, _>("marketing").map_err(db)? {
+            s.marketing = Some(n);
+        }
+    }
+    Ok(s)
+}
+
+async fn tenant_where(conn: &mut SqliteConnection, column: &'static str, value: &str) -> Result<Option<Tenant>> {
+    let sql = match column {
+        "id" => "SELECT * FROM tenants WHERE id = ?",
+        "slug" => "SELECT * FROM tenants WHERE slug = ?",
+        _ => "SELECT * FROM tenants WHERE api_key_hash = ?",
+    };
+    let Some(row) = sqlx::query(sql).bind(value).fetch_optional(&mut *conn).await.map_err(db)? else {
+        return Ok(None);
+    };
+    let id: String = row.try_get("id").map_err(db)?;
+    let senders = senders_of(conn, &id).await?;
+    tenant_from(&row, senders).map(Some)
+}
+
+fn registration_from(row: &SqliteRow) -> Result<Registration> {
+    let kind: &str = row.try_get("kind").map_err(db)?;
+    Ok(Registration {
+        kind: codec::parse_enum("registration kind", kind)?,
+        status: codec::registration_status(row.try_get("status").map_err(db)?)?,
+        reason: row.try_get("reason").map_err(db)?,
+        details: codec::json("registration details", row.try_get("details").map_err(db)?)?,
+        updated_at: time(row.try_get("updated_at").map_err(db)?),
+    })
+}
+
+async fn registrations_of(conn: &mut SqliteConnection, tenant_id: &str) -> Result<Registrations> {
+    let rows = sqlx::query("SELECT * FROM registrations WHERE tenant_id = ?")
+        .bind(tenant_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    let mut out = Registrations {
+        texting: None,
+        marketing: None,
+    };
+    for r in rows {
+        let reg = registration_from(&r)?;
+        match reg.kind {
+            RegistrationKind::Texting => out.texting = Some(reg),
+            RegistrationKind::Marketing => out.marketing = Some(reg),
+        }
+    }
+    Ok(out)
+}
+
+fn ledger_from(row: &SqliteRow) -> Result<LedgerEntry> {
+    let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
+    Ok(LedgerEntry {
+        seq: row.try_get("seq").map_err(db)?,
+        entry: NewLedgerEntry {
+            phone: codec::phone(row.try_get("phone").map_err(db)?)?,
+            channel: row.try_get("channel").map_err(db)?,
+            old_state: row.try_get("old_state").map_err(db)?,
+            new_state: row.try_get("new_state").map_err(db)?,
+            source: codec::source(row.try_get("source").map_err(db)?)?,
+            actor: row.try_get("actor").map_err(db)?,
+            occurred_at: time(row.try_get("occurred_at").map_err(db)?),
+            evidence: Evidence {
+                message_sid: g("message_sid")?,
+                text: g("body")?,
+                rule: g("rule")?,
+                ip: g("ip")?,
+                user_agent: g("user_agent")?,
+                page: g("page")?,
+                disclosure: g("disclosure")?,
+            },
+        },
+    })
+}
+
+async fn append_ledger(conn: &mut SqliteConnection, tenant_id: &str, entries: &[NewLedgerEntry]) -> Result<()> {
+    for e in entries {
+        sqlx::query(
+            "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
+             occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant_id)
+        .bind(e.phone.as_str())
+        .bind(&e.channel)
+        .bind(&e.old_state)
+        .bind(&e.new_state)
+        .bind(e.source.as_str())
+        .bind(&e.actor)
+        .bind(ms(e.occurred_at))
+        .bind(&e.evidence.message_sid)
+        .bind(&e.evidence.text)
+        .bind(&e.evidence.rule)
+        .bind(&e.evidence.ip)
+        .bind(&e.evidence.user_agent)
+        .bind(&e.evidence.page)
+        .bind(&e.evidence.disclosure)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+fn message_from(row: &SqliteRow) -> Result<Message> {
+    let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
+    Ok(Message {
+        id: row.try_get("id").map_err(db)?,
+        tenant_id: row.try_get("tenant_id").map_err(db)?,
+        direction: codec::parse_enum("direction", row.try_get("direction").map_err(db)?)?,
+        channel: codec::channel(row.try_get("channel").map_err(db)?)?,
+        from: codec::phone(row.try_get("from_number").map_err(db)?)?,
+        to: codec::phone(row.try_get("to_number").map_err(db)?)?,
+        phone: codec::phone(row.try_get("phone").map_err(db)?)?,
+        body: row.try_get("body").map_err(db)?,
+        kind: codec::parse_enum("kind", row.try_get("kind").map_err(db)?)?,
+        purpose: codec::purpose(g("purpose")?.as_deref())?,
+        status: codec::status(row.try_get("status").map_err(db)?)?,
+        reason: g("reason")?,
+        provider_id: g("provider_id")?,
+        segments: row.try_get::<i64, _>("segments").map_err(db)? as u32,
+        priority: row.try_get::<i64, _>("priority").map_err(db)? as u8,
+        due_at: time(row.try_get("due_at").map_err(db)?),
+        expires_at: row.try_get::<Option<i64>, _>("expires_at").map_err(db)?.map(time),
+        idempotency_key: g("idempotency_key")?,
+        created_at: time(row.try_get("created_at").map_err(db)?),
+        updated_at: time(row.try_get("updated_at").map_err(db)?),
+    })
+}
+
+async fn insert_message(conn: &mut SqliteConnection, m: &Message) -> Result<()> {
+    let handed_off = (m.status.rank() >= MessageStatus::Sending.rank()
+        && m.status != MessageStatus::Blocked
+        && m.status != MessageStatus::Expired)
+        .then(|| ms(m.updated_at));
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
+         purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, \
+         handed_off_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&m.id)
+    .bind(&m.tenant_id)
+    .bind(codec::enum_str(&m.direction))
+    .bind(m.channel.as_str())
+    .bind(m.from.as_str())
+    .bind(m.to.as_str())
+    .bind(m.phone.as_str())
+    .bind(&m.body)
+    .bind(codec::enum_str(&m.kind))
+    .bind(m.purpose.map(|p| p.as_str()))
+    .bind(m.status.as_str())
+    .bind(&m.reason)
+    .bind(&m.provider_id)
+    .bind(m.segments as i64)
+    .bind(m.priority as i64)
+    .bind(ms(m.due_at))
+    .bind(m.expires_at.map(ms))
+    .bind(&m.idempotency_key)
+    .bind(handed_off)
+    .bind(ms(m.created_at))
+    .bind(ms(m.updated_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn load_snapshot(conn: &mut SqliteConnection, tenant_id: &str, phone: &E164, now_ms: i64) -> Result<PhoneSnapshot> {
+    let tenant = tenant_where(conn, "id", tenant_id).await?.ok_or(StoreError::NotFound)?;
+    let registrations = registrations_of(conn, tenant_id).await?;
+    let consent = match sqlx::query("SELECT state FROM consent WHERE tenant_id = ? AND phone = ?")
+        .bind(tenant_id)
+        .bind(phone.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+    {
+        Some(r) => codec::json::<ConsentState>("consent", r.try_get("state").map_err(db)?)?,
+        None => ConsentState::default(),
+    };
+    let rows = sqlx::query(
+        "SELECT cm.job_notifications, cm.marketing_updates, c.address FROM contact_methods cm \
+         JOIN customers c ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
+         WHERE cm.tenant_id = ? AND cm.phone = ? ORDER BY c.created_at",
+    )
+    .bind(tenant_id)
+    .bind(phone.as_str())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut toggles = Vec::with_capacity(rows.len());
+    let mut address = None;
+    for r in &rows {
+        toggles.push((
+            r.try_get::<bool, _>("job_notifications").map_err(db)?,
+            r.try_get::<bool, _>("marketing_updates").map_err(db)?,
+        ));
+        if address.is_none() {
+            address = r.try_get::<Option<String>, _>("address").map_err(db)?;
+        }
+    }
+    let recent = sqlx::query(
+        "SELECT handed_off_at FROM messages WHERE tenant_id = ? AND phone = ? AND purpose = 'marketing' \
+         AND handed_off_at > ?",
+    )
+    .bind(tenant_id)
+    .bind(phone.as_str())
+    .bind(now_ms - 24 * 3600 * 1000)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?
+    .iter()
+    .filter_map(|r| r.try_get::<i64, _>("handed_off_at").ok().map(time))
+    .collect();
+    Ok(PhoneSnapshot {
+        tenant,
+        registrations,
+        consent,
+        toggles: codec::combine_toggles(&toggles),
+        address,
+        recent_marketing: recent,
+    })
+}
+
+async fn write_plan(conn: &mut SqliteConnection, tenant_id: &str, phone: &E164, plan: &Plan, now_ms: i64) -> Result<()> {
+    if let Some(state) = &plan.consent {
+        sqlx::query(
+            "INSERT INTO consent (tenant_id, phone, state, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (tenant_id, phone) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(tenant_id)
+        .bind(phone.as_str())
+        .bind(codec::to_json(state))
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    append_ledger(conn, tenant_id, &plan.ledger).await?;
+    for m in &plan.messages {
+        insert_message(conn, m).await?;
+    }
+    if let Some(r) = &plan.review {
+        sqlx::query(
+            "INSERT INTO reviews (tenant_id, id, phone, thread, message_id, body, word, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant_id)
+        .bind(&r.id)
+        .bind(phone.as_str())
+        .bind(r.thread.as_str())
+        .bind(&r.message_id)
+        .bind(&r.text)
+        .bind(&r.word)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    if let Some((id, decision)) = &plan.review_decision {
+        sqlx::query("UPDATE reviews SET decision = ?, decided_at = ? WHERE tenant_id = ? AND id = ? AND decision IS NULL")
+            .bind(decision)
+            .bind(now_ms)
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+fn review_from(row: &SqliteRow) -> Result<Review> {
+    Ok(Review {
+        id: row.try_get("id").map_err(db)?,
+        phone: codec::phone(row.try_get("phone").map_err(db)?)?,
+        thread: codec::thread(row.try_get("thread").map_err(db)?)?,
+        message_id: row.try_get("message_id").map_err(db)?,
+        text: row.try_get("body").map_err(db)?,
+        word: row.try_get("word").map_err(db)?,
+        decision: row.try_get("decision").map_err(db)?,
+        created_at: time(row.try_get("created_at").map_err(db)?),
+        decided_at: row.try_get::<Option<i64>, _>("decided_at").map_err(db)?.map(time),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<()> {
+        let mut conn = self.writer.acquire().await.map_err(db)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        for (version, sql) in MIGRATIONS {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
+            let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .is_some();
+            if !done {
+                sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db)?;
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+                    .bind(version)
+                    .bind(ms(Utc::now()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                tracing::info!(version, "applied migration");
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tenants (id, slug, name, time_zone, api_key_hash, settings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&t.id)
+        .bind(&t.slug)
+        .bind(&t.name)
+        .bind(&t.time_zone)
+        .bind(api_key_hash)
+        .bind(codec::to_json(&t.settings))
+        .bind(ms(t.created_at))
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        let mut c = self.reader.acquire().await.map_err(db)?;
+        tenant_where(&mut c, "id", id).await
+    }
+
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
+        let mut c = self.reader.acquire().await.map_err(db)?;
+        tenant_where(&mut c, "slug", slug).await
+    }
+
+    async fn tenant_by_api_key(&self, hash: &str) -> Result<Option<Tenant>> {
+        let mut c = self.reader.acquire().await.map_err(db)?;
+        tenant_where(&mut c, "api_key_hash", hash).await
+    }
+
+    async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>> {
+        let mut c = self.reader.acquire().await.map_err(db)?;
+        let Some(row) = sqlx::query("SELECT tenant_id FROM senders WHERE number = ?")
+            .bind(number.as_str())
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("tenant_id").map_err(db)?;
+        tenant_where(&mut c, "id", &id).await
+    }
+
+    async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()> {
+        sqlx::query("UPDATE tenants SET settings = ? WHERE id = ?")
+            .bind(codec::to_json(settings))
+            .bind(tenant_id)
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn set_senders(&self, tenant_id: &str, s: &Senders) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        for n in [&s.transactional, &s.marketing].into_iter().flatten() {
+            let other = sqlx::query("SELECT tenant_id FROM senders WHERE number = ? AND tenant_id <> ?")
+                .bind(n.as_str())
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            if other.is_some() {
+                return Err(StoreError::Conflict(format!("{} is another tenant's sender", n.masked())));
+            }
+        }
+        sqlx::query("DELETE FROM senders WHERE tenant_id = ?")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let mut numbers: Vec<&E164> = Vec::new();
+        numbers.extend(s.transactional.iter());
+        numbers.extend(s.marketing.iter().filter(|m| Some(*m) != s.transactional.as_ref()));
+        for n in numbers {
+            sqlx::query("INSERT INTO senders (number, tenant_id, transactional, marketing) VALUES (?, ?, ?, ?)")
+                .bind(n.as_str())
+                .bind(tenant_id)
+                .bind(s.transactional.as_ref() == Some(n))
+                .bind(s.marketing.as_ref() == Some(n))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn registrations(&self, tenant_id: &str) -> Result<Registrations> {
+        let mut c = self.reader.acquire().await.map_err(db)?;
+        registrations_of(&mut c, tenant_id).await
+    }
+
+    async fn save_registration(&self, tenant_id: &str, r: &Registration) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO registrations (tenant_id, kind, status, reason, details, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (tenant_id, kind) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
+             details = excluded.details, updated_at = excluded.updated_at",
+        )
+        .bind(tenant_id)
+        .bind(r.kind.as_str())
+        .bind(r.status.as_str())
+        .bind(&r.reason)
+        .bind(codec::to_json(&r.details))
+        .bind(ms(r.updated_at))
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_customer(&self, tenant_id: &str, c: &Customer, ledger: &[NewLedgerEntry]) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query("INSERT INTO customers (tenant_id, id, name, address, tags, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(tenant_id)
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.address)
+            .bind(codec::to_json(&c.tags))
+            .bind(ms(c.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for (i, p) in c.phones.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, job_notifications, marketing_updates) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(tenant_id)
+            .bind(&c.id)
+            .bind(p.number.as_str())
+            .bind(i as i64)
+            .bind(p.job_notifications)
+            .bind(p.marketing_updates)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        append_ledger(&mut tx, tenant_id, ledger).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
+        let mut c = self.reader.acquire().await.map_err(db)?;
+        let Some(row) = sqlx::query("SELECT * FROM customers WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let phones = sqlx::query(
+            "SELECT phone, job_notifications, marketing_updates FROM contact_methods \
+             WHERE tenant_id = ? AND customer_id = ? ORDER BY position",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            Ok(ContactMethod {
+                number: codec::phone(r.try_get("phone").map_err(db)?)?,
+                job_notifications: r.try_get("job_notifications").map_err(db)?,
+                marketing_updates: r.try_get("marketing_updates").map_err(db)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Customer {
+            id: row.try_get("id").map_err(db)?,
+            name: row.try_get("name").map_err(db)?,
+            address: row.try_get("address").map_err(db)?,
+            tags: codec::json("tags", row.try_get("tags").map_err(db)?)?,
+            phones,
+            created_at: time(row.try_get("created_at").map_err(db)?),
+        }))
+    }
+
+    async fn set_toggles(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        phone: &E164,
+        (job, marketing): (bool, bool),
+        ledger: &[NewLedgerEntry],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let done = sqlx::query(
+            "UPDATE contact_methods SET job_notifications = ?, marketing_updates = ? \
+             WHERE tenant_id = ? AND customer_id = ? AND phone = ?",
+        )
+        .bind(job)
+        .bind(marketing)
+        .bind(tenant_id)
+        .bind(customer_id)
+        .bind(phone.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        append_ledger(&mut tx, tenant_id, ledger).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn transact(
+        &self,
+        tenant_id: &str,
+        phone: &E164,
+        now: DateTime<Utc>,
+        dedup: Option<&str>,
+        plan: &mut Planner<'_>,
+    ) -> Result<Transacted> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        if let Some(key) = dedup {
+            let seen = sqlx::query("SELECT 1 FROM messages WHERE provider_id = ?")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            if seen.is_some() {
+                return Ok(Transacted::Duplicate);
+            }
+        }
+        let now = ms(now);
+        let snap = load_snapshot(&mut tx, tenant_id, phone, now).await?;
+        let p = plan(&snap);
+        write_plan(&mut tx, tenant_id, phone, &p, now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Transacted::Applied)
+    }
+
+    async fn snapshot(&self, tenant_id: &str, phone: &E164, now: DateTime<Utc>) -> Result<PhoneSnapshot> {
+        let mut c = self.reader.acquire().await.map_err(db)?;
+        load_snapshot(&mut c, tenant_id, phone, ms(now)).await
+    }
+
+    async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>> {
+        sqlx::query("SELECT * FROM consent_ledger WHERE tenant_id = ? AND phone = ? ORDER BY seq")
+            .bind(tenant_id)
+            .bind(phone.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(ledger_from)
+            .collect()
+    }
+
+    async fn ledger(&self, tenant_id: &str, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Vec<LedgerEntry>> {
+        sqlx::query("SELECT * FROM consent_ledger WHERE tenant_id = ? AND occurred_at >= ? AND occurred_at < ? ORDER BY seq")
+            .bind(tenant_id)
+            .bind(from.map(ms).unwrap_or(i64::MIN))
+            .bind(to.map(ms).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(ledger_from)
+            .collect()
+    }
+
+    async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>> {
+        sqlx::query("SELECT * FROM messages WHERE tenant_id = ? AND phone = ? ORDER BY created_at, rowid")
+            .bind(tenant_id)
+            .bind(phone.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(message_from)
+            .collect()
+    }
+
+    async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>> {
+        sqlx::query("SELECT * FROM messages WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(message_from)
+            .transpose()
+    }
+
+    async fn message_by_idempotency_key(&self, tenant_id: &str, key: &str) -> Result<Option<Message>> {
+        sqlx::query("SELECT * FROM messages WHERE tenant_id = ? AND idempotency_key = ?")
+            .bind(tenant_id)
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(message_from)
+            .transpose()
+    }
+
+    async fn claim_due(&self, now: DateTime<Utc>, limit: u32, plan: &mut HandoffPlanner<'_>) -> Result<Vec<Message>> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let now_ms = ms(now);
+        let due: Vec<Message> = sqlx::query(
+            "SELECT * FROM messages WHERE status IN ('queued', 'deferred') AND due_at <= ? ORDER BY priority, due_at LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(message_from)
+        .collect::<Result<_>>()?;
+        let mut sending = Vec::with_capacity(due.len());
+        for mut m in due {
+            let snap = load_snapshot(&mut tx, &m.tenant_id, &m.phone, now_ms).await?;
+            let (status, reason, due_at) = match plan(&m, &snap) {
+                Handoff::Send => (MessageStatus::Sending, None, m.due_at),
+                Handoff::Defer { until, reason } => (MessageStatus::Deferred, Some(reason), until),
+                Handoff::Refuse { status, reason } => (status, Some(reason), m.due_at),
+            };
+            sqlx::query(
+                "UPDATE messages SET status = ?, reason = ?, due_at = ?, updated_at = ?, \
+                 handed_off_at = CASE WHEN ? = 'sending' THEN ? ELSE handed_off_at END WHERE id = ?",
+            )
+            .bind(status.as_str())
+            .bind(&reason)
+            .bind(ms(due_at))
+            .bind(now_ms)
+            .bind(status.as_str())
+            .bind(now_ms)
+            .bind(&m.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if status == MessageStatus::Sending {
+                m.status = status;
+                m.updated_at = now;
+                sending.push(m);
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(sending)
+    }
+
+    async fn update_message(&self, id: &str, u: &MessageUpdate) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let Some(row) = sqlx::query("SELECT status FROM messages WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let current = codec::status(row.try_get("status").map_err(db)?)?;
+        let now = ms(u.at.unwrap_or_else(Utc::now));
+        let status = match u.status {
+            Some(s) if s.rank() > current.rank() => Some(s),
+            _ => None,
+        };
+        sqlx::query(
+            "UPDATE messages SET status = COALESCE(?, status), reason = CASE WHEN ? IS NULL THEN reason ELSE ? END, \
+             provider_id = COALESCE(provider_id, ?), updated_at = ? WHERE id = ?",
+        )
+        .bind(status.map(|s| s.as_str()))
+        .bind(status.map(|s| s.as_str()))
+        .bind(&u.reason)
+        .bind(&u.provider_id)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>> {
+        sqlx::query("SELECT * FROM messages WHERE provider_id = ?")
+            .bind(provider_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(message_from)
+            .transpose()
+    }
+
+    async fn in_flight(&self, tenant_id: &str, phone: &E164) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE tenant_id = ? AND phone = ? AND status = 'sending'")
+            .bind(tenant_id)
+            .bind(phone.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db)?;
+        Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
+    }
+
+    async fn orphaned_sends_to_unknown(&self, older_than: DateTime<Utc>) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = ? \
+             WHERE status = 'sending' AND updated_at < ?",
+        )
+        .bind(ms(Utc::now()))
+        .bind(ms(older_than))
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
+        sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? ORDER BY created_at")
+            .bind(tenant_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(review_from)
+            .collect()
+    }
+
+    async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {
+        sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(review_from)
+            .transpose()
+    }
+}

@@ -1,1 +1,113 @@
-//! placeholder
+//! The storage trait every backend implements, and the models it speaks.
+//!
+//! The store knows nothing of consent rules. Everything that changes a phone's consent
+//! goes through [`Store::transact`]: the store loads a [`PhoneSnapshot`] inside one
+//! transaction that no other writer for that phone can interleave with, the caller's pure
+//! planning function (the core) decides, and the store writes the [`Plan`] before it
+//! commits. That keeps "what happens on STOP" in the core and atomicity in the backend.
+
+mod model;
+
+pub use model::*;
+
+use assent_core::phone::E164;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Decides what a transaction writes, given what it read.
+pub type Planner<'a> = dyn FnMut(&PhoneSnapshot) -> Plan + Send + 'a;
+/// Decides, for each claimed message, what happens at hand-off.
+pub type HandoffPlanner<'a> = dyn FnMut(&Message, &PhoneSnapshot) -> Handoff + Send + 'a;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transacted {
+    Applied,
+    /// The dedup key (an inbound `MessageSid`) was seen before; nothing was written.
+    Duplicate,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations; safe to call on every start.
+    async fn migrate(&self) -> Result<()>;
+    async fn ping(&self) -> Result<()>;
+
+    async fn create_tenant(&self, tenant: &Tenant, api_key_hash: &str) -> Result<()>;
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>>;
+    async fn tenant_by_api_key(&self, api_key_hash: &str) -> Result<Option<Tenant>>;
+    /// The tenant that texts from `number`, and the channels the number serves.
+    async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>>;
+    async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()>;
+    /// Fails with `Conflict` when another tenant already uses one of the numbers.
+    async fn set_senders(&self, tenant_id: &str, senders: &Senders) -> Result<()>;
+
+    async fn registrations(&self, tenant_id: &str) -> Result<Registrations>;
+    async fn save_registration(&self, tenant_id: &str, reg: &Registration) -> Result<()>;
+
+    /// Creates a customer and writes the ledger entries of its initial toggles.
+    async fn create_customer(&self, tenant_id: &str, customer: &Customer, ledger: &[NewLedgerEntry]) -> Result<()>;
+    async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>>;
+    /// Sets one contact method's toggles and records the change; `NotFound` when the
+    /// customer does not hold that phone.
+    async fn set_toggles(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        phone: &E164,
+        toggles: (bool, bool),
+        ledger: &[NewLedgerEntry],
+    ) -> Result<()>;
+
+    /// Loads a phone's snapshot, lets `plan` decide, writes the plan, commits. Calls for
+    /// the same phone are serialised, across processes too.
+    async fn transact(
+        &self,
+        tenant_id: &str,
+        phone: &E164,
+        now: DateTime<Utc>,
+        dedup: Option<&str>,
+        plan: &mut Planner<'_>,
+    ) -> Result<Transacted>;
+
+    /// A read-only snapshot (for showing what the gate would say).
+    async fn snapshot(&self, tenant_id: &str, phone: &E164, now: DateTime<Utc>) -> Result<PhoneSnapshot>;
+    async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>>;
+    async fn ledger(
+        &self,
+        tenant_id: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LedgerEntry>>;
+
+    async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>>;
+    async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>>;
+    /// Finds an API send by its idempotency key.
+    async fn message_by_idempotency_key(&self, tenant_id: &str, key: &str) -> Result<Option<Message>>;
+
+    /// Claims up to `limit` due messages (queued, or deferred until now) and decides each
+    /// one's hand-off in the same transaction. Returns the messages now `sending`.
+    async fn claim_due(&self, now: DateTime<Utc>, limit: u32, plan: &mut HandoffPlanner<'_>) -> Result<Vec<Message>>;
+    /// Records what the provider said; a status never moves backwards.
+    async fn update_message(&self, id: &str, update: &MessageUpdate) -> Result<()>;
+    async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>>;
+    /// Messages to `phone` handed to the provider and not yet answered.
+    async fn in_flight(&self, tenant_id: &str, phone: &E164) -> Result<u64>;
+    /// Marks messages left `sending` by a process that died as `unknown`.
+    async fn orphaned_sends_to_unknown(&self, older_than: DateTime<Utc>) -> Result<u64>;
+
+    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>>;
+    async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>>;
+}

@@ -1,0 +1,426 @@
+use std::collections::BTreeMap;
+
+use assent_core::consent::{Channel, ConsentState, Source, Thread};
+use assent_core::gate::{Purpose, RegistrationStatus, Toggles};
+use assent_core::phone::E164;
+use assent_core::quiet_hours::QuietPolicy;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub time_zone: String,
+    pub settings: Settings,
+    pub senders: Senders,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Tenant {
+    /// Which thread a message to or from `sender` belongs to.
+    pub fn thread_of(&self, sender: &E164) -> Option<Thread> {
+        let tx = self.senders.transactional.as_ref() == Some(sender);
+        let mk = self.senders.marketing.as_ref() == Some(sender);
+        match (tx, mk) {
+            (true, true) => Some(Thread::Shared),
+            (true, false) => Some(Thread::Transactional),
+            (false, true) => Some(Thread::Marketing),
+            _ => None,
+        }
+    }
+    pub fn sender(&self, channel: Channel) -> Option<&E164> {
+        match channel {
+            Channel::Transactional => self.senders.transactional.as_ref(),
+            Channel::Marketing => self.senders.marketing.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Senders {
+    pub transactional: Option<E164>,
+    pub marketing: Option<E164>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeywordReplies {
+    #[default]
+    Assent,
+    Provider,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub stop_revokes_all: bool,
+    pub keyword_replies: KeywordReplies,
+    /// Overrides of the default reply texts, by kind (`opt_out`, `help`, …, `opt_in_request`).
+    pub reply_texts: BTreeMap<String, String>,
+    pub quiet_hours: QuietPolicy,
+    pub marketing_cap_per_day: u32,
+    pub rate_limits: RateLimits,
+    /// Shown in HELP replies.
+    pub help_contact: String,
+    pub terms_url: String,
+    pub privacy_url: String,
+    /// Opt-in form submissions allowed per tenant per day.
+    pub form_daily_limit: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            stop_revokes_all: false,
+            keyword_replies: KeywordReplies::Assent,
+            reply_texts: BTreeMap::new(),
+            quiet_hours: QuietPolicy::Standard,
+            marketing_cap_per_day: 3,
+            rate_limits: RateLimits::default(),
+            help_contact: String::new(),
+            terms_url: String::new(),
+            privacy_url: String::new(),
+            form_daily_limit: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimits {
+    pub per_sender_per_minute: u32,
+    pub per_tenant_per_day: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        // The lowest 10DLC tiers: AT&T 240/min per campaign, T-Mobile 2,000/day per brand.
+        RateLimits {
+            per_sender_per_minute: 240,
+            per_tenant_per_day: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationKind {
+    Texting,
+    Marketing,
+}
+
+impl RegistrationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistrationKind::Texting => "texting",
+            RegistrationKind::Marketing => "marketing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Registration {
+    pub kind: RegistrationKind,
+    pub status: RegistrationStatus,
+    pub reason: Option<String>,
+    pub details: serde_json::Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Registrations {
+    pub texting: Option<Registration>,
+    pub marketing: Option<Registration>,
+}
+
+impl Registrations {
+    pub fn texting_status(&self) -> RegistrationStatus {
+        self.texting.as_ref().map(|r| r.status).unwrap_or_default()
+    }
+    pub fn marketing_status(&self) -> RegistrationStatus {
+        self.marketing.as_ref().map(|r| r.status).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactMethod {
+    pub number: E164,
+    pub job_notifications: bool,
+    pub marketing_updates: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+    pub address: Option<String>,
+    pub tags: Vec<String>,
+    pub phones: Vec<ContactMethod>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The evidence kept with a ledger entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub message_sid: Option<String>,
+    pub text: Option<String>,
+    pub rule: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub page: Option<String>,
+    pub disclosure: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewLedgerEntry {
+    pub phone: E164,
+    /// `transactional`, `marketing`, `job_notifications` or `marketing_updates`.
+    pub channel: String,
+    pub old_state: String,
+    pub new_state: String,
+    pub source: Source,
+    /// A user id, `customer`, `operator`, `carrier` or `system`.
+    pub actor: String,
+    pub occurred_at: DateTime<Utc>,
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Commit order.
+    pub seq: i64,
+    #[serde(flatten)]
+    pub entry: NewLedgerEntry,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    AutoReply,
+    OptInRequest,
+    Campaign,
+    Api,
+    Customer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Received,
+    Queued,
+    Deferred,
+    Sending,
+    Sent,
+    Delivered,
+    Undelivered,
+    Failed,
+    Blocked,
+    Unknown,
+    Expired,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Received => "received",
+            MessageStatus::Queued => "queued",
+            MessageStatus::Deferred => "deferred",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Undelivered => "undelivered",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Blocked => "blocked",
+            MessageStatus::Unknown => "unknown",
+            MessageStatus::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "received" => MessageStatus::Received,
+            "queued" => MessageStatus::Queued,
+            "deferred" => MessageStatus::Deferred,
+            "sending" => MessageStatus::Sending,
+            "sent" => MessageStatus::Sent,
+            "delivered" => MessageStatus::Delivered,
+            "undelivered" => MessageStatus::Undelivered,
+            "failed" => MessageStatus::Failed,
+            "blocked" => MessageStatus::Blocked,
+            "unknown" => MessageStatus::Unknown,
+            "expired" => MessageStatus::Expired,
+            _ => return None,
+        })
+    }
+    /// How far along a message is; a status update may only move it forward.
+    pub fn rank(self) -> u8 {
+        match self {
+            MessageStatus::Received => 0,
+            MessageStatus::Queued | MessageStatus::Deferred => 1,
+            MessageStatus::Sending => 2,
+            MessageStatus::Sent | MessageStatus::Unknown => 3,
+            MessageStatus::Undelivered | MessageStatus::Failed => 4,
+            MessageStatus::Delivered => 5,
+            MessageStatus::Blocked | MessageStatus::Expired => 6,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub tenant_id: String,
+    pub direction: Direction,
+    pub channel: Channel,
+    pub from: E164,
+    pub to: E164,
+    /// The customer's phone: `to` for outbound, `from` for inbound.
+    pub phone: E164,
+    pub body: String,
+    pub kind: MessageKind,
+    pub purpose: Option<Purpose>,
+    pub status: MessageStatus,
+    pub reason: Option<String>,
+    pub provider_id: Option<String>,
+    pub segments: u32,
+    /// 0 is the priority lane (automatic replies); 1 everything else.
+    pub priority: u8,
+    pub due_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What happens to one claimed message at hand-off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handoff {
+    Send,
+    Defer { until: DateTime<Utc>, reason: String },
+    Refuse { status: MessageStatus, reason: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageUpdate {
+    pub status: Option<MessageStatus>,
+    pub reason: Option<String>,
+    pub provider_id: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Everything the gate and the state machine need to know about one phone.
+#[derive(Debug, Clone)]
+pub struct PhoneSnapshot {
+    pub tenant: Tenant,
+    pub registrations: Registrations,
+    pub consent: ConsentState,
+    pub toggles: Toggles,
+    /// The address of a customer holding the phone, for quiet hours.
+    pub address: Option<String>,
+    /// When marketing messages were handed off to this phone in the last 24 h.
+    pub recent_marketing: Vec<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewReview {
+    pub id: String,
+    pub thread: Thread,
+    pub message_id: String,
+    pub text: String,
+    pub word: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Review {
+    pub id: String,
+    pub phone: E164,
+    pub thread: Thread,
+    pub message_id: String,
+    pub text: String,
+    pub word: String,
+    pub decision: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// What a transaction writes.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The phone's new consent, when it changed.
+    pub consent: Option<ConsentState>,
+    pub ledger: Vec<NewLedgerEntry>,
+    pub messages: Vec<Message>,
+    pub review: Option<NewReview>,
+    /// (review id, decision) to close.
+    pub review_decision: Option<(String, String)>,
+}
+
+/// Conversions shared by the SQL backends, which store enums as their snake_case names,
+/// times as UTC milliseconds and structured values as JSON text.
+pub mod codec {
+    use super::*;
+    use crate::StoreError;
+
+    pub fn ms(t: DateTime<Utc>) -> i64 {
+        t.timestamp_millis()
+    }
+    pub fn time(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap_or_default()
+    }
+    pub fn phone(s: &str) -> Result<E164, StoreError> {
+        E164::parse(s).map_err(|e| StoreError::Database(format!("stored phone {s:?}: {e}")))
+    }
+    pub fn bad(what: &str, v: &str) -> StoreError {
+        StoreError::Database(format!("stored {what} {v:?} is not valid"))
+    }
+    pub fn json<T: serde::de::DeserializeOwned>(what: &str, v: &str) -> Result<T, StoreError> {
+        serde_json::from_str(v).map_err(|e| StoreError::Database(format!("stored {what}: {e}")))
+    }
+    pub fn to_json<T: Serialize>(v: &T) -> String {
+        serde_json::to_string(v).unwrap_or_default()
+    }
+    pub fn enum_str<T: Serialize>(v: &T) -> String {
+        match serde_json::to_value(v) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => String::new(),
+        }
+    }
+    pub fn parse_enum<T: serde::de::DeserializeOwned>(what: &str, v: &str) -> Result<T, StoreError> {
+        serde_json::from_value(serde_json::Value::String(v.to_string())).map_err(|_| bad(what, v))
+    }
+    pub fn thread(v: &str) -> Result<Thread, StoreError> {
+        parse_enum("thread", v)
+    }
+    pub fn channel(v: &str) -> Result<Channel, StoreError> {
+        Channel::parse(v).ok_or_else(|| bad("channel", v))
+    }
+    pub fn source(v: &str) -> Result<Source, StoreError> {
+        Source::parse(v).ok_or_else(|| bad("source", v))
+    }
+    pub fn status(v: &str) -> Result<MessageStatus, StoreError> {
+        MessageStatus::parse(v).ok_or_else(|| bad("status", v))
+    }
+    pub fn purpose(v: Option<&str>) -> Result<Option<Purpose>, StoreError> {
+        v.map(|p| Purpose::parse(p).ok_or_else(|| bad("purpose", p))).transpose()
+    }
+    pub fn registration_status(v: &str) -> Result<RegistrationStatus, StoreError> {
+        RegistrationStatus::parse(v).ok_or_else(|| bad("registration status", v))
+    }
+
+    /// Combines the toggles of every record holding a phone: on only if on in all.
+    pub fn combine_toggles(rows: &[(bool, bool)]) -> Toggles {
+        Toggles {
+            on_a_record: !rows.is_empty(),
+            job_notifications: !rows.is_empty() && rows.iter().all(|r| r.0),
+            marketing_updates: !rows.is_empty() && rows.iter().all(|r| r.1),
+        }
+    }
+}
