@@ -1,1 +1,120 @@
-//! placeholder
+//! Assent's edge: the HTTP API, the Twilio-compatible webhooks, the public opt-in form and
+//! the send worker, wired to a [`Store`] and a [`Provider`].
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod dispatch;
+pub mod error;
+pub mod public;
+pub mod service;
+pub mod webhooks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use assent_provider::simulator::Simulator;
+use assent_provider::{Provider, StatusReport};
+use assent_store::Store;
+use axum::Router;
+use tokio::sync::{Mutex, Notify, mpsc};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub public_url: String,
+    pub admin_token: Option<String>,
+    /// When set, inbound webhooks must carry a valid `X-Twilio-Signature`.
+    pub twilio_auth_token: Option<String>,
+    pub twilio_account_sid: Option<String>,
+    /// Trust `X-Forwarded-For` for the opt-in form's evidence and rate limits.
+    pub trust_proxy: bool,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub inbound: AtomicU64,
+    pub inbound_duplicates: AtomicU64,
+    pub opt_outs: AtomicU64,
+    pub sent: AtomicU64,
+    pub api_sends: AtomicU64,
+    pub gate_refusals: AtomicU64,
+    pub form_submissions: AtomicU64,
+}
+
+/// Everything a request handler or the worker needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub provider: Arc<dyn Provider>,
+    /// Present when the provider is the simulator, for its test controls.
+    pub simulator: Option<Arc<Simulator>>,
+    pub reports: Option<Arc<Mutex<mpsc::UnboundedReceiver<StatusReport>>>>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    pub wake: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Arc<public::FormLimits>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        provider: Arc<dyn Provider>,
+        clock: Arc<dyn Clock>,
+        config: Config,
+    ) -> Self {
+        AppState {
+            store,
+            provider,
+            simulator: None,
+            reports: None,
+            clock,
+            config: Arc::new(config),
+            wake: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::default()),
+            limits: Arc::new(public::FormLimits::default()),
+        }
+    }
+
+    /// Uses the simulator as the provider.
+    pub fn with_simulator(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: Config) -> Self {
+        let (sim, rx) = Simulator::new();
+        let sim = Arc::new(sim);
+        let mut app = AppState::new(store, sim.clone(), clock, config);
+        app.simulator = Some(sim);
+        app.reports = Some(Arc::new(Mutex::new(rx)));
+        app
+    }
+}
+
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api::router())
+        .merge(webhooks::router())
+        .merge(public::router())
+        .route("/healthz", axum::routing::get(api::healthz))
+        .route("/metrics", axum::routing::get(api::metrics))
+        .with_state(app)
+}
+
+/// Serves until the process is stopped; the worker runs beside the server.
+pub async fn serve(
+    app: AppState,
+    listener: tokio::net::TcpListener,
+    worker: bool,
+) -> std::io::Result<()> {
+    if worker {
+        tokio::spawn(dispatch::run(app.clone()));
+    }
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

@@ -12,7 +12,9 @@ use assent_store::codec::{self, ms, time};
 use assent_store::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
@@ -60,15 +62,19 @@ impl SqliteStore {
     /// INSERT per transaction.
     pub async fn raw_transaction(&self, i: u64) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(db)?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS bench_raw (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("INSERT INTO bench_raw (k, n) VALUES (?, 1) ON CONFLICT (k) DO UPDATE SET n = n + 1")
-            .bind(format!("k{}", i % 1000))
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS bench_raw (k TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO bench_raw (k, n) VALUES (?, 1) ON CONFLICT (k) DO UPDATE SET n = n + 1",
+        )
+        .bind(format!("k{}", i % 1000))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         sqlx::query("INSERT INTO bench_raw (k, n) VALUES (?, 0)")
             .bind(format!("row{i}"))
             .execute(&mut *tx)
@@ -91,11 +97,12 @@ fn tenant_from(row: &SqliteRow, senders: Senders) -> Result<Tenant> {
 }
 
 async fn senders_of(conn: &mut SqliteConnection, tenant_id: &str) -> Result<Senders> {
-    let rows = sqlx::query("SELECT number, transactional, marketing FROM senders WHERE tenant_id = ?")
-        .bind(tenant_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
+    let rows =
+        sqlx::query("SELECT number, transactional, marketing FROM senders WHERE tenant_id = ?")
+            .bind(tenant_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
     let mut s = Senders::default();
     for r in rows {
         let n = codec::phone(r.try_get("number").map_err(db)?)?;
@@ -109,13 +116,22 @@ async fn senders_of(conn: &mut SqliteConnection, tenant_id: &str) -> Result<Send
     Ok(s)
 }
 
-async fn tenant_where(conn: &mut SqliteConnection, column: &'static str, value: &str) -> Result<Option<Tenant>> {
+async fn tenant_where(
+    conn: &mut SqliteConnection,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<Tenant>> {
     let sql = match column {
         "id" => "SELECT * FROM tenants WHERE id = ?",
         "slug" => "SELECT * FROM tenants WHERE slug = ?",
         _ => "SELECT * FROM tenants WHERE api_key_hash = ?",
     };
-    let Some(row) = sqlx::query(sql).bind(value).fetch_optional(&mut *conn).await.map_err(db)? else {
+    let Some(row) = sqlx::query(sql)
+        .bind(value)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+    else {
         return Ok(None);
     };
     let id: String = row.try_get("id").map_err(db)?;
@@ -179,7 +195,11 @@ fn ledger_from(row: &SqliteRow) -> Result<LedgerEntry> {
     })
 }
 
-async fn append_ledger(conn: &mut SqliteConnection, tenant_id: &str, entries: &[NewLedgerEntry]) -> Result<()> {
+async fn append_ledger(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    entries: &[NewLedgerEntry],
+) -> Result<()> {
     for e in entries {
         sqlx::query(
             "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
@@ -227,7 +247,10 @@ fn message_from(row: &SqliteRow) -> Result<Message> {
         segments: row.try_get::<i64, _>("segments").map_err(db)? as u32,
         priority: row.try_get::<i64, _>("priority").map_err(db)? as u8,
         due_at: time(row.try_get("due_at").map_err(db)?),
-        expires_at: row.try_get::<Option<i64>, _>("expires_at").map_err(db)?.map(time),
+        expires_at: row
+            .try_get::<Option<i64>, _>("expires_at")
+            .map_err(db)?
+            .map(time),
         idempotency_key: g("idempotency_key")?,
         created_at: time(row.try_get("created_at").map_err(db)?),
         updated_at: time(row.try_get("updated_at").map_err(db)?),
@@ -271,8 +294,15 @@ async fn insert_message(conn: &mut SqliteConnection, m: &Message) -> Result<()> 
     Ok(())
 }
 
-async fn load_snapshot(conn: &mut SqliteConnection, tenant_id: &str, phone: &E164, now_ms: i64) -> Result<PhoneSnapshot> {
-    let tenant = tenant_where(conn, "id", tenant_id).await?.ok_or(StoreError::NotFound)?;
+async fn load_snapshot(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    phone: &E164,
+    now_ms: i64,
+) -> Result<PhoneSnapshot> {
+    let tenant = tenant_where(conn, "id", tenant_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
     let registrations = registrations_of(conn, tenant_id).await?;
     let consent = match sqlx::query("SELECT state FROM consent WHERE tenant_id = ? AND phone = ?")
         .bind(tenant_id)
@@ -328,7 +358,13 @@ async fn load_snapshot(conn: &mut SqliteConnection, tenant_id: &str, phone: &E16
     })
 }
 
-async fn write_plan(conn: &mut SqliteConnection, tenant_id: &str, phone: &E164, plan: &Plan, now_ms: i64) -> Result<()> {
+async fn write_plan(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    phone: &E164,
+    plan: &Plan,
+    now_ms: i64,
+) -> Result<()> {
     if let Some(state) = &plan.consent {
         sqlx::query(
             "INSERT INTO consent (tenant_id, phone, state, updated_at) VALUES (?, ?, ?, ?) \
@@ -386,7 +422,10 @@ fn review_from(row: &SqliteRow) -> Result<Review> {
         word: row.try_get("word").map_err(db)?,
         decision: row.try_get("decision").map_err(db)?,
         created_at: time(row.try_get("created_at").map_err(db)?),
-        decided_at: row.try_get::<Option<i64>, _>("decided_at").map_err(db)?.map(time),
+        decided_at: row
+            .try_get::<Option<i64>, _>("decided_at")
+            .map_err(db)?
+            .map(time),
     })
 }
 
@@ -422,7 +461,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
@@ -485,14 +527,18 @@ impl Store for SqliteStore {
     async fn set_senders(&self, tenant_id: &str, s: &Senders) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(db)?;
         for n in [&s.transactional, &s.marketing].into_iter().flatten() {
-            let other = sqlx::query("SELECT tenant_id FROM senders WHERE number = ? AND tenant_id <> ?")
-                .bind(n.as_str())
-                .bind(tenant_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+            let other =
+                sqlx::query("SELECT tenant_id FROM senders WHERE number = ? AND tenant_id <> ?")
+                    .bind(n.as_str())
+                    .bind(tenant_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
             if other.is_some() {
-                return Err(StoreError::Conflict(format!("{} is another tenant's sender", n.masked())));
+                return Err(StoreError::Conflict(format!(
+                    "{} is another tenant's sender",
+                    n.masked()
+                )));
             }
         }
         sqlx::query("DELETE FROM senders WHERE tenant_id = ?")
@@ -502,7 +548,11 @@ impl Store for SqliteStore {
             .map_err(db)?;
         let mut numbers: Vec<&E164> = Vec::new();
         numbers.extend(s.transactional.iter());
-        numbers.extend(s.marketing.iter().filter(|m| Some(*m) != s.transactional.as_ref()));
+        numbers.extend(
+            s.marketing
+                .iter()
+                .filter(|m| Some(*m) != s.transactional.as_ref()),
+        );
         for n in numbers {
             sqlx::query("INSERT INTO senders (number, tenant_id, transactional, marketing) VALUES (?, ?, ?, ?)")
                 .bind(n.as_str())
@@ -539,7 +589,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_customer(&self, tenant_id: &str, c: &Customer, ledger: &[NewLedgerEntry]) -> Result<()> {
+    async fn create_customer(
+        &self,
+        tenant_id: &str,
+        c: &Customer,
+        ledger: &[NewLedgerEntry],
+    ) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(db)?;
         sqlx::query("INSERT INTO customers (tenant_id, id, name, address, tags, created_at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(tenant_id)
@@ -664,7 +719,12 @@ impl Store for SqliteStore {
         Ok(Transacted::Applied)
     }
 
-    async fn snapshot(&self, tenant_id: &str, phone: &E164, now: DateTime<Utc>) -> Result<PhoneSnapshot> {
+    async fn snapshot(
+        &self,
+        tenant_id: &str,
+        phone: &E164,
+        now: DateTime<Utc>,
+    ) -> Result<PhoneSnapshot> {
         let mut c = self.reader.acquire().await.map_err(db)?;
         load_snapshot(&mut c, tenant_id, phone, ms(now)).await
     }
@@ -681,7 +741,12 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn ledger(&self, tenant_id: &str, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Vec<LedgerEntry>> {
+    async fn ledger(
+        &self,
+        tenant_id: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LedgerEntry>> {
         sqlx::query("SELECT * FROM consent_ledger WHERE tenant_id = ? AND occurred_at >= ? AND occurred_at < ? ORDER BY seq")
             .bind(tenant_id)
             .bind(from.map(ms).unwrap_or(i64::MIN))
@@ -695,15 +760,17 @@ impl Store for SqliteStore {
     }
 
     async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>> {
-        sqlx::query("SELECT * FROM messages WHERE tenant_id = ? AND phone = ? ORDER BY created_at, rowid")
-            .bind(tenant_id)
-            .bind(phone.as_str())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(message_from)
-            .collect()
+        sqlx::query(
+            "SELECT * FROM messages WHERE tenant_id = ? AND phone = ? ORDER BY created_at, rowid",
+        )
+        .bind(tenant_id)
+        .bind(phone.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(message_from)
+        .collect()
     }
 
     async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>> {
@@ -718,7 +785,11 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn message_by_idempotency_key(&self, tenant_id: &str, key: &str) -> Result<Option<Message>> {
+    async fn message_by_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> Result<Option<Message>> {
         sqlx::query("SELECT * FROM messages WHERE tenant_id = ? AND idempotency_key = ?")
             .bind(tenant_id)
             .bind(key)
@@ -730,7 +801,12 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn claim_due(&self, now: DateTime<Utc>, limit: u32, plan: &mut HandoffPlanner<'_>) -> Result<Vec<Message>> {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        plan: &mut HandoffPlanner<'_>,
+    ) -> Result<Vec<Message>> {
         let mut tx = self.writer.begin().await.map_err(db)?;
         let now_ms = ms(now);
         let due: Vec<Message> = sqlx::query(

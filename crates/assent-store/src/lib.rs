@@ -58,7 +58,12 @@ pub trait Store: Send + Sync + 'static {
     async fn save_registration(&self, tenant_id: &str, reg: &Registration) -> Result<()>;
 
     /// Creates a customer and writes the ledger entries of its initial toggles.
-    async fn create_customer(&self, tenant_id: &str, customer: &Customer, ledger: &[NewLedgerEntry]) -> Result<()>;
+    async fn create_customer(
+        &self,
+        tenant_id: &str,
+        customer: &Customer,
+        ledger: &[NewLedgerEntry],
+    ) -> Result<()>;
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>>;
     /// Sets one contact method's toggles and records the change; `NotFound` when the
     /// customer does not hold that phone.
@@ -83,7 +88,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Transacted>;
 
     /// A read-only snapshot (for showing what the gate would say).
-    async fn snapshot(&self, tenant_id: &str, phone: &E164, now: DateTime<Utc>) -> Result<PhoneSnapshot>;
+    async fn snapshot(
+        &self,
+        tenant_id: &str,
+        phone: &E164,
+        now: DateTime<Utc>,
+    ) -> Result<PhoneSnapshot>;
     async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>>;
     async fn ledger(
         &self,
@@ -95,11 +105,20 @@ pub trait Store: Send + Sync + 'static {
     async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>>;
     async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>>;
     /// Finds an API send by its idempotency key.
-    async fn message_by_idempotency_key(&self, tenant_id: &str, key: &str) -> Result<Option<Message>>;
+    async fn message_by_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> Result<Option<Message>>;
 
     /// Claims up to `limit` due messages (queued, or deferred until now) and decides each
     /// one's hand-off in the same transaction. Returns the messages now `sending`.
-    async fn claim_due(&self, now: DateTime<Utc>, limit: u32, plan: &mut HandoffPlanner<'_>) -> Result<Vec<Message>>;
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        plan: &mut HandoffPlanner<'_>,
+    ) -> Result<Vec<Message>>;
     /// Records what the provider said; a status never moves backwards.
     async fn update_message(&self, id: &str, update: &MessageUpdate) -> Result<()>;
     async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>>;

@@ -140,7 +140,10 @@ impl Registrations {
         self.texting.as_ref().map(|r| r.status).unwrap_or_default()
     }
     pub fn marketing_status(&self) -> RegistrationStatus {
-        self.marketing.as_ref().map(|r| r.status).unwrap_or_default()
+        self.marketing
+            .as_ref()
+            .map(|r| r.status)
+            .unwrap_or_default()
     }
 }
 
@@ -304,8 +307,14 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handoff {
     Send,
-    Defer { until: DateTime<Utc>, reason: String },
-    Refuse { status: MessageStatus, reason: String },
+    Defer {
+        until: DateTime<Utc>,
+        reason: String,
+    },
+    Refuse {
+        status: MessageStatus,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -393,7 +402,10 @@ pub mod codec {
             _ => String::new(),
         }
     }
-    pub fn parse_enum<T: serde::de::DeserializeOwned>(what: &str, v: &str) -> Result<T, StoreError> {
+    pub fn parse_enum<T: serde::de::DeserializeOwned>(
+        what: &str,
+        v: &str,
+    ) -> Result<T, StoreError> {
         serde_json::from_value(serde_json::Value::String(v.to_string())).map_err(|_| bad(what, v))
     }
     pub fn thread(v: &str) -> Result<Thread, StoreError> {
@@ -409,7 +421,8 @@ pub mod codec {
         MessageStatus::parse(v).ok_or_else(|| bad("status", v))
     }
     pub fn purpose(v: Option<&str>) -> Result<Option<Purpose>, StoreError> {
-        v.map(|p| Purpose::parse(p).ok_or_else(|| bad("purpose", p))).transpose()
+        v.map(|p| Purpose::parse(p).ok_or_else(|| bad("purpose", p)))
+            .transpose()
     }
     pub fn registration_status(v: &str) -> Result<RegistrationStatus, StoreError> {
         RegistrationStatus::parse(v).ok_or_else(|| bad("registration status", v))

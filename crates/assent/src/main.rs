@@ -1,1 +1,189 @@
-fn main() {}
+//! The `assent` command: serve, migrate, tenant create, bench.
+
+mod bench;
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use assent_server::{AppState, Config, SystemClock};
+use assent_store::Store;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "assent",
+    version,
+    about = "Self-hosted SMS consent and campaign engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the HTTP server and the send worker.
+    Serve {
+        /// Start on a fresh demo database with a demo tenant, approved registrations,
+        /// customers and the simulator provider.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Measure throughput against a baseline taken in the same run.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and print its id, slug and API key as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        time_zone: Option<String>,
+    },
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+pub fn database_url() -> String {
+    env("ASSENT_DATABASE_URL").unwrap_or_else(|| "sqlite://assent.db".into())
+}
+
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(
+            assent_sqlite::SqliteStore::open(url)
+                .await
+                .with_context(|| format!("opening {url}"))?,
+        )
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        bail!("the PostgreSQL backend is not built yet; use sqlite://PATH");
+    } else {
+        bail!("ASSENT_DATABASE_URL must start with sqlite:// or postgres://");
+    };
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+fn config(bind: &str) -> Config {
+    Config {
+        public_url: env("ASSENT_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{bind}"))
+            .trim_end_matches('/')
+            .to_string(),
+        admin_token: env("ASSENT_ADMIN_TOKEN"),
+        twilio_auth_token: env("ASSENT_TWILIO_AUTH_TOKEN"),
+        twilio_account_sid: env("ASSENT_TWILIO_ACCOUNT_SID"),
+        trust_proxy: env("ASSENT_TRUST_PROXY").is_some_and(|v| v == "1" || v == "true"),
+    }
+}
+
+async fn serve(demo: bool) -> anyhow::Result<()> {
+    let bind = env("ASSENT_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+    let mut config = config(&bind);
+    let url = if demo {
+        let url = env("ASSENT_DATABASE_URL").unwrap_or_else(|| "sqlite://assent-demo.db".into());
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            // The demo starts fresh every time; it never touches the default assent.db.
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+        if config.admin_token.is_none() {
+            config.admin_token = Some(assent_server::auth::random_token("admin_"));
+        }
+        url
+    } else {
+        database_url()
+    };
+    let provider = env("ASSENT_PROVIDER").unwrap_or_else(|| "simulator".into());
+    if provider != "simulator" {
+        bail!("ASSENT_PROVIDER={provider} is not available yet; use simulator");
+    }
+    if config.twilio_auth_token.is_none() {
+        tracing::warn!(
+            "ASSENT_TWILIO_AUTH_TOKEN is not set: inbound webhook signatures are NOT checked (development only)"
+        );
+    }
+    let store = open_store(&url).await?;
+    let app = AppState::with_simulator(store, Arc::new(SystemClock), config.clone());
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    let addr = listener.local_addr()?;
+    if demo {
+        let key = bench::seed_demo(&app).await?;
+        println!("Assent demo is running at http://{addr}");
+        println!("  database:     {url}");
+        println!("  provider:     simulator");
+        println!("  tenant:       Demo Plumbing & Air (slug demo-plumbing-air)");
+        println!("  API key:      {key}");
+        println!(
+            "  admin token:  {}",
+            config.admin_token.as_deref().unwrap_or("")
+        );
+        println!(
+            "  opt-in form:  {}/optin/demo-plumbing-air",
+            config.public_url
+        );
+        println!(
+            "  try:          curl -H 'Authorization: Bearer {key}' http://{addr}/api/v1/registrations"
+        );
+    } else {
+        println!("Assent is listening on http://{addr}");
+    }
+    assent_server::serve(app, listener, true).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { demo } => serve(demo).await,
+        Command::Migrate => open_store(&database_url())
+            .await
+            .map(|_| println!("migrations applied")),
+        Command::Tenant {
+            command: TenantCommand::Create { name, time_zone },
+        } => tenant_create(&name, time_zone.as_deref()).await,
+        Command::Bench { command } => bench::run(command).await,
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn tenant_create(name: &str, time_zone: Option<&str>) -> anyhow::Result<()> {
+    let store = open_store(&database_url()).await?;
+    let app = AppState::with_simulator(store, Arc::new(SystemClock), config("127.0.0.1:8080"));
+    let (t, key) = assent_server::api::create_tenant(&app, name, time_zone)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    println!(
+        "{}",
+        serde_json::json!({"id": t.id, "slug": t.slug, "api_key": key})
+    );
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Customers, their contact methods' toggles, and opt-in requests from the customer record.
+
+use assent_core::consent::Source;
+use assent_core::phone::E164;
+use assent_store::{ContactMethod, Customer, Evidence};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiJson;
+use crate::AppState;
+use crate::auth::TenantAuth;
+use crate::error::{ApiError, ApiResult};
+use crate::service::{self, OptInStart, toggle_entries};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPhone {
+    number: String,
+    job_notifications: Option<bool>,
+    marketing_updates: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    name: String,
+    #[serde(default)]
+    phones: Vec<NewPhone>,
+    address: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+pub fn customer_json(c: &Customer) -> Value {
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "address": c.address,
+        "tags": c.tags,
+        "phones": c.phones,
+        "created_at": c.created_at,
+    })
+}
+
+pub async fn create(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    ApiJson(b): ApiJson<NewCustomer>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let name = b.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::field("name", "is required"));
+    }
+    let now = app.clock.now();
+    let mut phones: Vec<ContactMethod> = Vec::new();
+    for (i, p) in b.phones.iter().enumerate() {
+        let number = E164::parse(&p.number)
+            .map_err(|e| ApiError::field(&format!("phones[{i}].number"), e.to_string()))?;
+        if phones.iter().any(|q| q.number == number) {
+            return Err(ApiError::field(
+                &format!("phones[{i}].number"),
+                "is listed twice",
+            ));
+        }
+        // A customer who gives a number for service expects to hear about the job.
+        phones.push(ContactMethod {
+            number,
+            job_notifications: p.job_notifications.unwrap_or(true),
+            marketing_updates: p.marketing_updates.unwrap_or(false),
+        });
+    }
+    let tags: Vec<String> = b
+        .tags
+        .iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let customer = Customer {
+        id: service::new_id(),
+        name: name.to_string(),
+        address: b
+            .address
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty()),
+        tags,
+        phones,
+        created_at: now,
+    };
+    let ledger: Vec<_> = customer
+        .phones
+        .iter()
+        .flat_map(|p| {
+            toggle_entries(
+                &p.number,
+                None,
+                (p.job_notifications, p.marketing_updates),
+                Source::Api,
+                "api",
+                now,
+            )
+        })
+        .collect();
+    app.store.create_customer(&t.id, &customer, &ledger).await?;
+    Ok((StatusCode::CREATED, Json(customer_json(&customer))))
+}
+
+pub async fn get(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    match app.store.customer(&t.id, &id).await? {
+        Some(c) => Ok(Json(customer_json(&c))),
+        None => Err(ApiError::not_found("customer")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Toggles {
+    job_notifications: bool,
+    marketing_updates: bool,
+}
+
+fn path_phone(s: &str) -> ApiResult<E164> {
+    E164::parse(s).map_err(|e| ApiError::field("phone", e.to_string()))
+}
+
+/// Sets a contact method's toggles, as the Notifications dialog's Save does.
+pub async fn set_toggles(
+    app: &AppState,
+    tenant_id: &str,
+    customer_id: &str,
+    phone: &E164,
+    new: (bool, bool),
+    source: Source,
+    actor: &str,
+) -> ApiResult<Customer> {
+    let customer = app
+        .store
+        .customer(tenant_id, customer_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    let current = customer
+        .phones
+        .iter()
+        .find(|p| &p.number == phone)
+        .ok_or_else(|| ApiError::not_found("phone on this customer"))?;
+    let ledger = toggle_entries(
+        phone,
+        Some((current.job_notifications, current.marketing_updates)),
+        new,
+        source,
+        actor,
+        app.clock.now(),
+    );
+    app.store
+        .set_toggles(tenant_id, customer_id, phone, new, &ledger)
+        .await?;
+    app.store
+        .customer(tenant_id, customer_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))
+}
+
+pub async fn set_notifications(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    Path((id, phone)): Path<(String, String)>,
+    ApiJson(b): ApiJson<Toggles>,
+) -> ApiResult<Json<Value>> {
+    let phone = path_phone(&phone)?;
+    let c = set_toggles(
+        &app,
+        &t.id,
+        &id,
+        &phone,
+        (b.job_notifications, b.marketing_updates),
+        Source::Api,
+        "api",
+    )
+    .await?;
+    let p = c.phones.iter().find(|p| p.number == phone);
+    Ok(Json(json!(p)))
+}
+
+pub async fn request_opt_in(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    Path((id, phone)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let phone = path_phone(&phone)?;
+    let customer = app
+        .store
+        .customer(&t.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    if !customer.phones.iter().any(|p| p.number == phone) {
+        return Err(ApiError::not_found("phone on this customer"));
+    }
+    if t.senders.marketing.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sender_not_configured",
+            "set a marketing sender first (PUT /senders)",
+        ));
+    }
+    let start = OptInStart {
+        source: Source::CustomerRecord,
+        actor: "api".into(),
+        customer_asked: false,
+        evidence: Evidence::default(),
+    };
+    match service::request_opt_in(&app, &t, &phone, start).await? {
+        Ok(id) => {
+            app.wake.notify_one();
+            Ok((StatusCode::CREATED, Json(json!({"message_id": id}))))
+        }
+        Err(reason) => Err(ApiError::gate(reason)),
+    }
+}

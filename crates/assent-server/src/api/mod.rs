@@ -1,0 +1,142 @@
+//! The JSON API under `/api/v1` (CONTRACT.md).
+
+mod consent;
+
+pub use consent::html_escape as consent_html_escape;
+pub use tenants::{create_tenant, decide_registration_for};
+mod customers;
+mod messages;
+mod tenants;
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/tenants", post(tenants::create))
+        .route(
+            "/senders",
+            put(tenants::put_senders).get(tenants::get_senders),
+        )
+        .route("/registrations", get(tenants::registrations))
+        .route("/registrations/{kind}", put(tenants::submit_registration))
+        .route(
+            "/tenants/{id}/registrations/{kind}/decision",
+            post(tenants::decide_registration),
+        )
+        .route(
+            "/settings",
+            get(tenants::get_settings).put(tenants::put_settings),
+        )
+        .route("/customers", post(customers::create))
+        .route("/customers/{id}", get(customers::get))
+        .route(
+            "/customers/{id}/phones/{phone}/notifications",
+            put(customers::set_notifications),
+        )
+        .route(
+            "/customers/{id}/phones/{phone}/opt-in-requests",
+            post(customers::request_opt_in),
+        )
+        .route("/consent/export.csv", get(consent::export_csv))
+        .route("/consent/{phone}", get(consent::get))
+        .route("/reviews", get(consent::reviews))
+        .route("/reviews/{id}", post(consent::decide_review))
+        .route("/opt-in/link", get(consent::opt_in_link))
+        .route("/messages", post(messages::send).get(messages::list))
+        .route("/messages/{id}", get(messages::get_one))
+        .route(
+            "/simulator/numbers/{phone}",
+            put(messages::simulator_behavior),
+        )
+        .route("/simulator/inbound", post(messages::simulator_inbound))
+}
+
+/// A JSON body whose errors come back in the API's error shape, naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+pub async fn healthz(State(app): State<AppState>) -> impl IntoResponse {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    let m = &app.metrics;
+    let mut out = String::new();
+    for (name, help, v) in [
+        (
+            "assent_inbound_messages_total",
+            "Inbound texts processed",
+            &m.inbound,
+        ),
+        (
+            "assent_inbound_duplicates_total",
+            "Inbound webhooks repeated and ignored",
+            &m.inbound_duplicates,
+        ),
+        ("assent_opt_outs_total", "Opt-outs recorded", &m.opt_outs),
+        (
+            "assent_messages_sent_total",
+            "Messages handed to the provider",
+            &m.sent,
+        ),
+        (
+            "assent_api_sends_total",
+            "Messages accepted through the API",
+            &m.api_sends,
+        ),
+        (
+            "assent_gate_refusals_total",
+            "API sends the gate refused",
+            &m.gate_refusals,
+        ),
+        (
+            "assent_form_submissions_total",
+            "Opt-in form submissions",
+            &m.form_submissions,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+            v.load(Ordering::Relaxed)
+        ));
+    }
+    ([("content-type", "text/plain; version=0.0.4")], out)
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [("content-type", "application/json")],
+        include_str!("../../openapi.json"),
+    )
+}

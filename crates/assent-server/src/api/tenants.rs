@@ -1,0 +1,367 @@
+//! Tenants, senders, registrations and settings.
+
+use assent_core::Tz;
+use assent_core::gate::RegistrationStatus;
+use assent_core::phone::E164;
+use assent_store::{Registration, RegistrationKind, Senders, Settings, Tenant};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiJson;
+use crate::AppState;
+use crate::auth::{Operator, TenantAuth, hash_api_key, random_token};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    pub name: String,
+    pub time_zone: Option<String>,
+}
+
+fn slugify(name: &str) -> String {
+    let mut s = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+    }
+    let s = s.trim_end_matches('-').to_string();
+    if s.is_empty() { "tenant".into() } else { s }
+}
+
+/// Creates a tenant and its first API key (shown once).
+pub async fn create_tenant(
+    app: &AppState,
+    name: &str,
+    time_zone: Option<&str>,
+) -> ApiResult<(Tenant, String)> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::field("name", "is required"));
+    }
+    let tz = time_zone.unwrap_or("America/New_York");
+    if tz.parse::<Tz>().is_err() {
+        return Err(ApiError::field(
+            "time_zone",
+            "must be an IANA time zone such as America/Chicago",
+        ));
+    }
+    let base = slugify(name);
+    let key = random_token("ak_");
+    for attempt in 0..20 {
+        let slug = if attempt == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{}", attempt + 1)
+        };
+        let tenant = Tenant {
+            id: crate::service::new_id(),
+            slug,
+            name: name.to_string(),
+            time_zone: tz.to_string(),
+            settings: Settings::default(),
+            senders: Senders::default(),
+            created_at: app.clock.now(),
+        };
+        match app.store.create_tenant(&tenant, &hash_api_key(&key)).await {
+            Ok(()) => return Ok((tenant, key)),
+            Err(assent_store::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        "could not find a free slug for this name",
+    ))
+}
+
+pub async fn create(
+    _: Operator,
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<NewTenant>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (t, key) = create_tenant(&app, &body.name, body.time_zone.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"id": t.id, "slug": t.slug, "name": t.name, "time_zone": t.time_zone, "api_key": key}),
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendersBody {
+    transactional: Option<String>,
+    marketing: Option<String>,
+}
+
+fn parse_phone_field(field: &str, v: &Option<String>) -> ApiResult<Option<E164>> {
+    v.as_deref()
+        .map(|s| E164::parse(s).map_err(|e| ApiError::field(field, e.to_string())))
+        .transpose()
+}
+
+pub async fn put_senders(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    ApiJson(b): ApiJson<SendersBody>,
+) -> ApiResult<Json<Value>> {
+    let senders = Senders {
+        transactional: parse_phone_field("transactional", &b.transactional)?,
+        marketing: parse_phone_field("marketing", &b.marketing)?,
+    };
+    app.store.set_senders(&t.id, &senders).await?;
+    Ok(Json(json!(senders)))
+}
+
+pub async fn get_senders(TenantAuth(t): TenantAuth) -> Json<Value> {
+    Json(json!(t.senders))
+}
+
+fn reg_json(r: &Option<Registration>) -> Value {
+    match r {
+        Some(r) => {
+            json!({"status": r.status.as_str(), "reason": r.reason, "updated_at": r.updated_at, "details": r.details})
+        }
+        None => json!({"status": "not_submitted"}),
+    }
+}
+
+pub async fn registrations(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+) -> ApiResult<Json<Value>> {
+    let r = app.store.registrations(&t.id).await?;
+    Ok(Json(
+        json!({"texting": reg_json(&r.texting), "marketing": reg_json(&r.marketing)}),
+    ))
+}
+
+fn kind_of(kind: &str) -> ApiResult<RegistrationKind> {
+    match kind {
+        "texting" => Ok(RegistrationKind::Texting),
+        "marketing" => Ok(RegistrationKind::Marketing),
+        _ => Err(ApiError::not_found("registration kind")),
+    }
+}
+
+fn require_text(body: &Value, field: &str) -> ApiResult<()> {
+    match body.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(()),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(ApiError::field(field, "is required"))
+        }
+        Some(_) => Err(ApiError::field(field, "must be a string")),
+    }
+}
+
+fn require_samples(body: &Value) -> ApiResult<()> {
+    match body.get("sample_messages") {
+        Some(Value::Array(a))
+            if !a.is_empty()
+                && a.iter()
+                    .all(|v| v.as_str().is_some_and(|s| !s.trim().is_empty())) =>
+        {
+            Ok(())
+        }
+        Some(Value::Array(_)) | None | Some(Value::Null) => Err(ApiError::field(
+            "sample_messages",
+            "at least one sample message is required",
+        )),
+        Some(_) => Err(ApiError::field(
+            "sample_messages",
+            "must be a list of strings",
+        )),
+    }
+}
+
+/// Validates a registration form, naming the first missing or bad field.
+pub fn validate_registration(kind: RegistrationKind, body: &Value) -> ApiResult<()> {
+    if !body.is_object() {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
+    match kind {
+        RegistrationKind::Texting => {
+            for f in [
+                "legal_name",
+                "ein",
+                "address",
+                "website",
+                "contact_email",
+                "use_case",
+            ] {
+                require_text(body, f)?;
+            }
+            let ein: String = body["ein"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| c.is_ascii_digit())
+                .collect();
+            if ein.len() != 9 {
+                return Err(ApiError::field(
+                    "ein",
+                    "must be a 9-digit EIN such as 12-3456789",
+                ));
+            }
+            if !body["contact_email"].as_str().unwrap_or("").contains('@') {
+                return Err(ApiError::field("contact_email", "must be an email address"));
+            }
+            if let Some(p) = body.get("contact_phone").and_then(Value::as_str) {
+                E164::parse(p).map_err(|e| ApiError::field("contact_phone", e.to_string()))?;
+            }
+        }
+        RegistrationKind::Marketing => {
+            for f in ["brand", "campaign_description", "opt_in_flow"] {
+                require_text(body, f)?;
+            }
+        }
+    }
+    require_samples(body)
+}
+
+pub async fn submit_registration(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    Path(kind): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let kind = kind_of(&kind)?;
+    validate_registration(kind, &body)?;
+    let reg = Registration {
+        kind,
+        status: RegistrationStatus::Pending,
+        reason: None,
+        details: body,
+        updated_at: app.clock.now(),
+    };
+    app.store.save_registration(&t.id, &reg).await?;
+    Ok(Json(json!({"status": "pending"})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    status: String,
+    reason: Option<String>,
+}
+
+/// Records the operator's (or the provider's) decision on a registration.
+pub async fn decide(
+    app: &AppState,
+    tenant_id: &str,
+    kind: RegistrationKind,
+    status: RegistrationStatus,
+    reason: Option<String>,
+) -> ApiResult<()> {
+    let regs = app.store.registrations(tenant_id).await?;
+    let current = match kind {
+        RegistrationKind::Texting => regs.texting,
+        RegistrationKind::Marketing => regs.marketing,
+    };
+    let details = current.map(|r| r.details).unwrap_or_else(|| json!({}));
+    app.store
+        .save_registration(
+            tenant_id,
+            &Registration {
+                kind,
+                status,
+                reason,
+                details,
+                updated_at: app.clock.now(),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn decide_registration(
+    _: Operator,
+    State(app): State<AppState>,
+    Path((id, kind)): Path<(String, String)>,
+    ApiJson(b): ApiJson<Decision>,
+) -> ApiResult<Json<Value>> {
+    let kind = kind_of(&kind)?;
+    if app.store.tenant(&id).await?.is_none() {
+        return Err(ApiError::not_found("tenant"));
+    }
+    let status = match b.status.as_str() {
+        "approved" => RegistrationStatus::Approved,
+        "rejected" => RegistrationStatus::Rejected,
+        _ => return Err(ApiError::field("status", "must be approved or rejected")),
+    };
+    decide(&app, &id, kind, status, b.reason.clone()).await?;
+    Ok(Json(json!({"status": status.as_str(), "reason": b.reason})))
+}
+
+pub async fn get_settings(TenantAuth(t): TenantAuth) -> Json<Value> {
+    Json(json!(t.settings))
+}
+
+/// Merges the given keys into the current settings; unknown keys are refused by name.
+pub async fn put_settings(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    ApiJson(patch): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let Value::Object(patch) = patch else {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    };
+    let mut current = json!(t.settings);
+    let known: Vec<String> = current
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    for (k, v) in patch {
+        if !known.contains(&k) {
+            return Err(ApiError::field(&k, "is not a setting"));
+        }
+        current[k.as_str()] = v;
+    }
+    let settings: Settings =
+        serde_json::from_value(current).map_err(|e| ApiError::field("settings", e.to_string()))?;
+    if !(1..=3).contains(&settings.marketing_cap_per_day) {
+        return Err(ApiError::field(
+            "marketing_cap_per_day",
+            "must be between 1 and 3",
+        ));
+    }
+    for k in settings.reply_texts.keys() {
+        if ![
+            "opt_out",
+            "opt_out_marketing",
+            "resumed",
+            "opt_in_confirmation",
+            "help",
+            "opt_in_request",
+        ]
+        .contains(&k.as_str())
+        {
+            return Err(ApiError::field(
+                &format!("reply_texts.{k}"),
+                "is not a reply kind",
+            ));
+        }
+    }
+    app.store.update_settings(&t.id, &settings).await?;
+    Ok(Json(json!(settings)))
+}
+
+/// Approves (or otherwise decides) a registration without a submitted form: for the demo
+/// and benchmarks, which stand in for the operator.
+pub async fn decide_registration_for(
+    app: &AppState,
+    tenant_id: &str,
+    kind: RegistrationKind,
+    status: RegistrationStatus,
+) -> ApiResult<()> {
+    decide(app, tenant_id, kind, status, None).await
+}

@@ -1,0 +1,203 @@
+//! The send worker: claims due messages, passes each through the gate again at the moment
+//! of hand-off (a STOP processed after queueing wins), hands it to the provider and records
+//! the outcome. A hand-off whose outcome is unknown is never retried automatically: a
+//! missed text is better than a doubled one.
+
+use assent_core::gate::{Decision, Stage};
+use assent_provider::{OutboundSms, SendError, StatusReport};
+use assent_store::*;
+
+use crate::AppState;
+use crate::service::{carrier_block, gate_for};
+
+/// Claims and sends one batch; returns how many messages were handed to the provider.
+pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
+    let now = app.clock.now();
+    let claimed = app
+        .store
+        .claim_due(now, batch, &mut |m, snap| {
+            if m.expires_at.is_some_and(|e| e <= now) {
+                return Handoff::Refuse {
+                    status: MessageStatus::Expired,
+                    reason: "not_handed_off_within_5_minutes".into(),
+                };
+            }
+            let Some(purpose) = m.purpose else {
+                return Handoff::Refuse {
+                    status: MessageStatus::Blocked,
+                    reason: "no_purpose".into(),
+                };
+            };
+            match gate_for(snap, &m.phone, purpose, Stage::Handoff, now) {
+                Decision::Allow => Handoff::Send,
+                Decision::Defer { reason, until } => Handoff::Defer {
+                    until,
+                    reason: reason.as_str().into(),
+                },
+                Decision::Block(r) => Handoff::Refuse {
+                    status: MessageStatus::Blocked,
+                    reason: r.as_str().into(),
+                },
+            }
+        })
+        .await?;
+    let n = claimed.len();
+    for m in claimed {
+        hand_off(app, &m).await?;
+    }
+    Ok(n)
+}
+
+async fn hand_off(app: &AppState, m: &Message) -> Result<()> {
+    let sms = OutboundSms {
+        from: m.from.clone(),
+        to: m.to.clone(),
+        body: m.body.clone(),
+        status_callback: Some(format!("{}/webhooks/twilio/status", app.config.public_url)),
+    };
+    let result = app.provider.send(&sms).await;
+    let at = Some(app.clock.now());
+    let update = match &result {
+        Ok(a) => {
+            app.metrics
+                .sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            MessageUpdate {
+                status: Some(MessageStatus::Sent),
+                provider_id: Some(a.provider_id.clone()),
+                at,
+                ..Default::default()
+            }
+        }
+        Err(SendError::Blocked) => MessageUpdate {
+            status: Some(MessageStatus::Failed),
+            reason: Some("carrier_blocked_21610".into()),
+            at,
+            ..Default::default()
+        },
+        Err(SendError::Refused { code, message }) => MessageUpdate {
+            status: Some(MessageStatus::Failed),
+            reason: Some(match code {
+                Some(c) => format!("provider_error_{c}"),
+                None => format!("provider_refused: {message}"),
+            }),
+            at,
+            ..Default::default()
+        },
+        Err(SendError::Retryable(e)) => MessageUpdate {
+            status: Some(MessageStatus::Failed),
+            reason: Some(format!("provider_unavailable: {e}")),
+            at,
+            ..Default::default()
+        },
+        Err(SendError::Unknown(e)) => MessageUpdate {
+            status: Some(MessageStatus::Unknown),
+            reason: Some(format!("handoff_outcome_unknown: {e}")),
+            at,
+            ..Default::default()
+        },
+    };
+    if let Err(e) = &result {
+        tracing::warn!(message_id = %m.id, to = %m.to.masked(), error = %e, "hand-off failed");
+    }
+    app.store.update_message(&m.id, &update).await?;
+    if matches!(result, Err(SendError::Blocked)) {
+        carrier_block(app, m).await?;
+    }
+    Ok(())
+}
+
+/// Applies a delivery report (from the status webhook or the simulator).
+pub async fn apply_status(app: &AppState, report: &StatusReport) -> Result<bool> {
+    let Some(m) = app
+        .store
+        .message_by_provider_id(&report.provider_id)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let status = match report.status.as_str() {
+        "sent" | "queued" | "accepted" | "sending" => MessageStatus::Sent,
+        "delivered" => MessageStatus::Delivered,
+        "undelivered" => MessageStatus::Undelivered,
+        "failed" => MessageStatus::Failed,
+        _ => return Ok(false),
+    };
+    app.store
+        .update_message(
+            &m.id,
+            &MessageUpdate {
+                status: Some(status),
+                reason: report.error_code.map(|c| format!("carrier_error_{c}")),
+                at: Some(app.clock.now()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(true)
+}
+
+/// Sends everything due now, then applies the simulator's reports: what tests call instead
+/// of waiting for the background worker.
+pub async fn drain(app: &AppState) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let n = dispatch_once(app, 100).await?;
+        total += n;
+        apply_pending_reports(app).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+pub async fn apply_pending_reports(app: &AppState) -> Result<()> {
+    let Some(rx) = &app.reports else {
+        return Ok(());
+    };
+    let mut pending = Vec::new();
+    if let Ok(mut rx) = rx.try_lock() {
+        while let Ok(r) = rx.try_recv() {
+            pending.push(r);
+        }
+    }
+    for r in pending {
+        apply_status(app, &r).await?;
+    }
+    Ok(())
+}
+
+/// The background worker: dispatches whenever woken or every 250 ms.
+pub async fn run(app: AppState) {
+    let mut last_sweep = None;
+    loop {
+        // A process that died mid-hand-off left messages `sending`; once they are older
+        // than any provider call could take, their outcome is unknown.
+        let now = app.clock.now();
+        if last_sweep.is_none_or(|t| now - t > chrono::Duration::seconds(30)) {
+            last_sweep = Some(now);
+            match app
+                .store
+                .orphaned_sends_to_unknown(now - chrono::Duration::minutes(2))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(n, "marked interrupted hand-offs unknown"),
+                Err(e) => tracing::error!(error = %e, "could not check interrupted hand-offs"),
+            }
+        }
+        match dispatch_once(&app, 200).await {
+            Ok(n) if n > 0 => {
+                let _ = apply_pending_reports(&app).await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "dispatch failed"),
+        }
+        let _ = apply_pending_reports(&app).await;
+        tokio::select! {
+            _ = app.wake.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The hosted opt-in form at `/optin/{slug}`: embeddable in the tenant's website, works
+//! without JavaScript, and starts the double opt-in. It is an SMS-pumping target, so it is
+//! rate-limited by IP, by number and per tenant per day, accepts only US/Canadian numbers,
+//! and answers the same whatever it knew about the number.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use assent_core::compose;
+use assent_core::consent::Source;
+use assent_core::gate::RegistrationStatus;
+use assent_core::phone::E164;
+use assent_store::{Evidence, Tenant};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::api::consent_html_escape as esc;
+use crate::service::{self, OptInStart};
+use crate::webhooks::form_urlencoded_pairs;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/optin/{slug}", get(show).post(submit))
+}
+
+/// Sliding-window counters for the public form.
+#[derive(Default)]
+pub struct FormLimits {
+    hits: Mutex<HashMap<String, Vec<DateTime<Utc>>>>,
+}
+
+impl FormLimits {
+    /// Records a hit on `key` unless `max` hits already fell inside `window`.
+    pub fn allow(&self, key: &str, max: u32, window: Duration, now: DateTime<Utc>) -> bool {
+        let Ok(mut hits) = self.hits.lock() else {
+            return false;
+        };
+        let v = hits.entry(key.to_string()).or_default();
+        v.retain(|t| now - *t < window);
+        if v.len() >= max as usize {
+            return false;
+        }
+        v.push(now);
+        true
+    }
+}
+
+const PER_IP_PER_10_MIN: u32 = 5;
+const PER_NUMBER_PER_DAY: u32 = 3;
+
+fn frame_headers() -> [(&'static str, &'static str); 3] {
+    [
+        ("content-type", "text/html; charset=utf-8"),
+        // This page, and only this one, lives in other sites' iframes.
+        (
+            "content-security-policy",
+            "frame-ancestors *; default-src 'self'; style-src 'unsafe-inline'",
+        ),
+        ("referrer-policy", "no-referrer"),
+    ]
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
+<style>body{{font-family:system-ui,sans-serif;margin:0;padding:1rem;color:#1a1a1a;background:#fff;max-width:30rem}}\
+label{{display:block;font-weight:600;margin:.75rem 0 .25rem}}input[type=tel]{{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box;border:1px solid #555;border-radius:4px}}\
+.consent{{display:flex;gap:.5rem;align-items:flex-start;margin:1rem 0;font-weight:400}}.consent input{{margin-top:.2rem}}\
+.error{{color:#a30000;font-weight:600;margin:.25rem 0}}button{{font-size:1rem;padding:.6rem 1.2rem;background:#0b5394;color:#fff;border:0;border-radius:4px}}\
+.small{{font-size:.85rem;color:#333}}a{{color:#0b5394}}</style></head><body>{body}</body></html>"
+    )
+}
+
+fn form_html(t: &Tenant, phone: &str, page_url: &str, errors: &[(&str, &str)]) -> String {
+    let err = |field: &str| {
+        errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| {
+                format!(
+                    "<p class=\"error\" id=\"{field}-error\" role=\"alert\">{}</p>",
+                    esc(m)
+                )
+            })
+            .unwrap_or_default()
+    };
+    let described = |field: &str| {
+        if errors.iter().any(|(f, _)| *f == field) {
+            format!(" aria-invalid=\"true\" aria-describedby=\"{field}-error\"")
+        } else {
+            String::new()
+        }
+    };
+    let s = &t.settings;
+    let mut links = Vec::new();
+    if !s.terms_url.is_empty() {
+        links.push(format!(
+            "<a href=\"{}\" target=\"_blank\" rel=\"noopener\">Terms</a>",
+            esc(&s.terms_url)
+        ));
+    }
+    if !s.privacy_url.is_empty() {
+        links.push(format!(
+            "<a href=\"{}\" target=\"_blank\" rel=\"noopener\">Privacy Policy</a>",
+            esc(&s.privacy_url)
+        ));
+    }
+    let links = if links.is_empty() {
+        String::new()
+    } else {
+        format!(" {}.", links.join(" · "))
+    };
+    page(
+        &format!("Text messages from {}", esc(&t.name)),
+        &format!(
+            "<main><h1>Get text messages from {name}</h1>\
+<form method=\"post\" action=\"/optin/{slug}\" novalidate>\
+<label for=\"phone\">Mobile phone number</label>\
+<input type=\"tel\" id=\"phone\" name=\"phone\" autocomplete=\"tel\" value=\"{phone}\" required{phone_aria}>{phone_err}\
+<label class=\"consent\" for=\"consent\"><input type=\"checkbox\" id=\"consent\" name=\"consent\" value=\"yes\"{consent_aria}>\
+<span id=\"disclosure\">{disclosure}{links}</span></label>{consent_err}\
+<input type=\"hidden\" name=\"page\" value=\"{page}\">\
+<button type=\"submit\">Sign up</button></form>\
+<p class=\"small\">We will text you to confirm. You are subscribed only after you reply YES.</p></main>",
+            name = esc(&t.name),
+            slug = esc(&t.slug),
+            phone = esc(phone),
+            phone_aria = described("phone"),
+            phone_err = err("phone"),
+            consent_aria = described("consent"),
+            consent_err = err("consent"),
+            disclosure = esc(&compose::disclosure(&t.name)),
+            page = esc(page_url),
+        ),
+    )
+}
+
+async fn tenant_for_form(app: &AppState, slug: &str) -> Result<Tenant, Response> {
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            Html(page(
+                "Not found",
+                "<main><h1>This sign-up form is not available</h1></main>",
+            )),
+        )
+            .into_response()
+    };
+    let t = match app.store.tenant_by_slug(slug).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(not_found()),
+        Err(e) => {
+            tracing::error!(error = %e, "tenant lookup failed");
+            return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+        }
+    };
+    // Until marketing registration is approved the form does not exist.
+    match app.store.registrations(&t.id).await {
+        Ok(r)
+            if r.marketing_status() == RegistrationStatus::Approved
+                && t.senders.marketing.is_some() =>
+        {
+            Ok(t)
+        }
+        Ok(_) => Err(not_found()),
+        Err(_) => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    page: Option<String>,
+}
+
+async fn show(
+    State(app): State<AppState>,
+    Path(slug): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    match tenant_for_form(&app, &slug).await {
+        Ok(t) => (
+            frame_headers(),
+            form_html(&t, "", q.page.as_deref().unwrap_or(""), &[]),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+fn client_ip(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
+    if app.config.trust_proxy
+        && let Some(first) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+    {
+        return first.trim().to_string();
+    }
+    peer.ip().to_string()
+}
+
+async fn submit(
+    State(app): State<AppState>,
+    Path(slug): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let t = match tenant_for_form(&app, &slug).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let fields: HashMap<String, String> = form_urlencoded_pairs(&body).into_iter().collect();
+    let phone_raw = fields
+        .get("phone")
+        .map(String::as_str)
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let page_url: String = fields
+        .get("page")
+        .map(String::as_str)
+        .unwrap_or("")
+        .chars()
+        .take(2000)
+        .collect();
+    let consent = fields.get("consent").is_some_and(|v| !v.trim().is_empty());
+    let phone = E164::parse(&phone_raw).ok().filter(E164::is_nanp);
+    let mut errors = Vec::new();
+    if phone.is_none() {
+        errors.push((
+            "phone",
+            "Enter a US or Canadian mobile number, such as (512) 555-0142.",
+        ));
+    }
+    if !consent {
+        errors.push(("consent", "Tick the box to agree to receive text messages."));
+    }
+    let unprocessable = |errors: &[(&str, &str)]| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            frame_headers(),
+            form_html(&t, &phone_raw, &page_url, errors),
+        )
+            .into_response()
+    };
+    let Some(phone) = phone.filter(|_| errors.is_empty()) else {
+        return unprocessable(&errors);
+    };
+    let now = app.clock.now();
+    let ip = client_ip(&app, &headers, peer);
+    let limits = &app.limits;
+    let allowed = limits.allow(
+        &format!("ip:{ip}"),
+        PER_IP_PER_10_MIN,
+        Duration::minutes(10),
+        now,
+    ) && limits.allow(
+        &format!("phone:{}:{}", t.id, phone),
+        PER_NUMBER_PER_DAY,
+        Duration::days(1),
+        now,
+    ) && limits.allow(
+        &format!("tenant:{}", t.id),
+        t.settings.form_daily_limit,
+        Duration::days(1),
+        now,
+    );
+    if !allowed {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            frame_headers(),
+            page(
+                "Please wait",
+                "<main><h1>Too many sign-ups</h1><p>Please try again later.</p></main>",
+            ),
+        )
+            .into_response();
+    }
+    app.metrics.form_submissions.fetch_add(1, Ordering::Relaxed);
+    let user_agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let start = OptInStart {
+        source: Source::WebForm,
+        actor: "customer".into(),
+        customer_asked: true,
+        evidence: Evidence {
+            ip: Some(ip),
+            user_agent: Some(user_agent),
+            page: Some(page_url),
+            disclosure: Some(compose::disclosure(&t.name)),
+            ..Default::default()
+        },
+    };
+    // Known, opted-in, opted-out or throttled numbers get the same answer: the form must
+    // never reveal what Assent knows about a number.
+    match service::request_opt_in(&app, &t, &phone, start).await {
+        Ok(Ok(_)) => app.wake.notify_one(),
+        Ok(Err(reason)) => {
+            tracing::info!(phone = %phone.masked(), reason = reason.as_str(), "form opt-in not sent")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "form opt-in failed");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html(page(
+                    "Try again",
+                    "<main><h1>Something went wrong</h1><p>Please try again.</p></main>",
+                )),
+            )
+                .into_response();
+        }
+    }
+    (
+        frame_headers(),
+        page(
+            "Check your phone",
+            &format!(
+                "<main><h1>Check your phone</h1><p>If this number can receive texts from {}, we have sent it a message. \
+Reply YES to that message to confirm your sign-up.</p></main>",
+                esc(&t.name)
+            ),
+        ),
+    )
+        .into_response()
+}

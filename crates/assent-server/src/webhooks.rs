@@ -1,0 +1,228 @@
+//! Twilio-compatible webhooks: inbound texts and delivery status. A webhook is acknowledged
+//! only after what it changed is durably stored, and an opt-out only after no message to
+//! that phone is still in the provider's hands.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use assent_core::phone::{E164, mask};
+use assent_provider::{StatusReport, signature};
+use assent_store::Tenant;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::service::{self, Inbound, InboundOutcome};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/twilio/sms", post(sms))
+        .route("/webhooks/twilio/status", post(status))
+}
+
+const TWIML_EMPTY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+
+fn twiml() -> Response {
+    ([("content-type", "text/xml")], TWIML_EMPTY).into_response()
+}
+
+fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded_pairs(body)
+}
+
+/// `application/x-www-form-urlencoded` decoding, `+` as space.
+pub fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let decode = |s: &[u8]| -> String {
+        let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        let mut out = Vec::with_capacity(s.len());
+        let mut i = 0;
+        while i < s.len() {
+            match s[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                },
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    body.split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let mut it = pair.splitn(2, |b| *b == b'=');
+            let k = decode(it.next().unwrap_or_default());
+            let v = decode(it.next().unwrap_or_default());
+            (k, v)
+        })
+        .collect()
+}
+
+/// Checks `X-Twilio-Signature` against the public URL when an auth token is configured.
+fn signed(
+    app: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    params: &[(String, String)],
+) -> bool {
+    let Some(token) = app.config.twilio_auth_token.as_deref() else {
+        return true;
+    };
+    let Some(sig) = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or(uri.path());
+    let url = format!(
+        "{}{}",
+        app.config.public_url.trim_end_matches('/'),
+        path_and_query
+    );
+    signature::verify(token, &url, params, sig)
+}
+
+/// Records and acts on an inbound text; for an opt-out, waits until no message to the phone
+/// is still being handed to the provider, so nothing leaves after the acknowledgement.
+pub async fn process_inbound(
+    app: &AppState,
+    tenant: &Tenant,
+    inbound: &Inbound,
+) -> Result<InboundOutcome, assent_store::StoreError> {
+    let outcome = service::receive(app, tenant, inbound).await?;
+    if outcome.duplicate {
+        app.metrics
+            .inbound_duplicates
+            .fetch_add(1, Ordering::Relaxed);
+        return Ok(outcome);
+    }
+    app.metrics.inbound.fetch_add(1, Ordering::Relaxed);
+    if outcome.opted_out {
+        app.metrics.opt_outs.fetch_add(1, Ordering::Relaxed);
+        for _ in 0..300 {
+            if app.store.in_flight(&tenant.id, &inbound.from).await? == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    if outcome.reply.is_some() {
+        app.wake.notify_one();
+    }
+    Ok(outcome)
+}
+
+async fn sms(
+    State(app): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = parse_form(&body);
+    if !signed(&app, &headers, &uri, &params) {
+        tracing::warn!("inbound webhook with a bad or missing signature refused");
+        return (StatusCode::FORBIDDEN, "invalid signature").into_response();
+    }
+    let p: HashMap<&str, &str> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (Some(sid), Some(from), Some(to)) = (p.get("MessageSid"), p.get("From"), p.get("To"))
+    else {
+        return ApiError::field("MessageSid", "MessageSid, From and To are required")
+            .into_response();
+    };
+    let (Ok(from), Ok(to)) = (E164::parse(from), E164::parse(to)) else {
+        tracing::warn!(from = %mask(from), to = %mask(to), "inbound with an unreadable number ignored");
+        return twiml();
+    };
+    let tenant = match app.store.tenant_by_sender(&to).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            tracing::info!(to = %to.masked(), "inbound to a number that is no tenant's sender");
+            return twiml();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "tenant lookup failed");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+        }
+    };
+    let inbound = Inbound {
+        message_sid: sid.to_string(),
+        from,
+        to,
+        body: p.get("Body").copied().unwrap_or_default().to_string(),
+        provider_answered: p.get("OptOutType").is_some_and(|v| !v.is_empty()),
+    };
+    match process_inbound(&app, &tenant, &inbound).await {
+        Ok(_) => twiml(),
+        Err(e) => {
+            // Not acknowledged: Twilio retries, and the MessageSid keeps it to one change.
+            tracing::error!(error = %e, "inbound processing failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response()
+        }
+    }
+}
+
+async fn status(
+    State(app): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = parse_form(&body);
+    if !signed(&app, &headers, &uri, &params) {
+        return (StatusCode::FORBIDDEN, "invalid signature").into_response();
+    }
+    let p: HashMap<&str, &str> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (Some(sid), Some(st)) = (p.get("MessageSid"), p.get("MessageStatus")) else {
+        return ApiError::field("MessageSid", "MessageSid and MessageStatus are required")
+            .into_response();
+    };
+    let report = StatusReport {
+        provider_id: sid.to_string(),
+        status: st.to_string(),
+        error_code: p.get("ErrorCode").and_then(|c| c.parse().ok()),
+    };
+    match crate::dispatch::apply_status(&app, &report).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "status callback failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding_handles_plus_and_percent() {
+        let p = form_urlencoded_pairs(
+            b"From=%2B15125550142&Body=please+stop+texting+me&X=%E2%80%99&Y=100%",
+        );
+        assert_eq!(p[0], ("From".into(), "+15125550142".into()));
+        assert_eq!(p[1].1, "please stop texting me");
+        assert_eq!(p[2].1, "’");
+        assert_eq!(p[3].1, "100%");
+    }
+}

@@ -1,0 +1,255 @@
+//! `assent bench`: throughput figures, each printed beside a baseline measured in the same
+//! run on the same machine, because these machines are noisy.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use assent_core::consent::Source;
+use assent_core::gate::RegistrationStatus;
+use assent_core::phone::E164;
+use assent_server::{AppState, Config, SystemClock};
+use assent_store::{ContactMethod, Customer, RegistrationKind, Senders};
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Signed STOP/START webhooks over loopback HTTP against a temporary SQLite file,
+    /// beside the raw single-row durable transaction rate of the same file.
+    Inbound {
+        /// Number of webhooks.
+        #[arg(long, default_value_t = 5000)]
+        requests: u64,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: u64,
+        /// Pace requests at this many a second (0: as fast as possible).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+    },
+}
+
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Inbound {
+            requests,
+            concurrency,
+            rate,
+        } => inbound(requests, concurrency.max(1), rate).await,
+    }
+}
+
+/// Seeds the demo tenant; returns its API key.
+pub async fn seed_demo(app: &AppState) -> anyhow::Result<String> {
+    let (t, key) =
+        assent_server::api::create_tenant(app, "Demo Plumbing & Air", Some("America/Chicago"))
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+    let senders = Senders {
+        transactional: Some(E164::parse("+15125550100")?),
+        marketing: Some(E164::parse("+15125550101")?),
+    };
+    app.store.set_senders(&t.id, &senders).await?;
+    for kind in [RegistrationKind::Texting, RegistrationKind::Marketing] {
+        assent_server::api::decide_registration_for(app, &t.id, kind, RegistrationStatus::Approved)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+    }
+    let now = app.clock.now();
+    for (i, (name, phone, address, mk)) in [
+        (
+            "Dana Whitfield",
+            "(512) 555-0142",
+            "1200 Barton Springs Rd, Austin, TX 78704",
+            false,
+        ),
+        (
+            "Luis Ortega",
+            "512-555-0178",
+            "88 Rainey St, Austin, TX 78701",
+            true,
+        ),
+        (
+            "Priya Raman",
+            "+1 737 555 0119",
+            "4 Congress Ave, Austin, TX 78701",
+            false,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let number = E164::parse(phone)?;
+        let c = Customer {
+            id: format!("demo-customer-{}", i + 1),
+            name: name.into(),
+            address: Some(address.into()),
+            tags: vec!["demo".into()],
+            phones: vec![ContactMethod {
+                number: number.clone(),
+                job_notifications: true,
+                marketing_updates: mk,
+            }],
+            created_at: now,
+        };
+        let ledger = assent_server::service::toggle_entries(
+            &number,
+            None,
+            (true, mk),
+            Source::Import,
+            "system",
+            now,
+        );
+        app.store.create_customer(&t.id, &c, &ledger).await?;
+    }
+    Ok(key)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+async fn inbound(requests: u64, concurrency: u64, rate: u64) -> anyhow::Result<()> {
+    let dir = tempfile_dir()?;
+    let url = format!("sqlite://{}/bench.db", dir.display());
+    let store = crate::open_store(&url).await?;
+    let token = "bench-auth-token".to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let config = Config {
+        public_url: format!("http://{addr}"),
+        admin_token: None,
+        twilio_auth_token: Some(token.clone()),
+        twilio_account_sid: None,
+        trust_proxy: false,
+    };
+    let app = AppState::with_simulator(store, Arc::new(SystemClock), config.clone());
+    let (t, _) = assent_server::api::create_tenant(&app, "Bench HVAC", Some("America/Chicago"))
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let tx = E164::parse("+15125550100")?;
+    app.store
+        .set_senders(
+            &t.id,
+            &Senders {
+                transactional: Some(tx.clone()),
+                marketing: Some(E164::parse("+15125550101")?),
+            },
+        )
+        .await?;
+    assent_server::api::decide_registration_for(
+        &app,
+        &t.id,
+        RegistrationKind::Texting,
+        RegistrationStatus::Approved,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e.message))?;
+    tokio::spawn(assent_server::serve(app.clone(), listener, true));
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency as usize)
+        .build()?;
+    let hook = format!("{}/webhooks/twilio/sms", config.public_url);
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, hook, token, next, tx) = (
+            client.clone(),
+            hook.clone(),
+            token.clone(),
+            next.clone(),
+            tx.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= requests {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                if rate > 0 {
+                    let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                // 500 phones, alternating STOP and START, so the state really changes.
+                let phone = format!("+1737555{:04}", i % 500);
+                let body = if (i / 500) % 2 == 0 { "STOP" } else { "START" };
+                let params: Vec<(String, String)> = [
+                    ("MessageSid", format!("SMbench{i:026}")),
+                    ("AccountSid", "ACbench".to_string()),
+                    ("From", phone),
+                    ("To", tx.to_string()),
+                    ("Body", body.to_string()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                let sig = assent_provider::signature::sign(&token, &hook, &params);
+                let t0 = Instant::now();
+                let r = client
+                    .post(&hook)
+                    .header("X-Twilio-Signature", sig)
+                    .form(&params)
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    anyhow::bail!("webhook answered {}", r.status());
+                }
+                r.bytes().await?;
+                latencies.push(t0.elapsed());
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.context("bench task")??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let throughput = requests as f64 / elapsed.as_secs_f64();
+
+    // Baseline: single-row durable transactions on the same file, same durability.
+    let raw = assent_sqlite::SqliteStore::open(&url).await?;
+    let n = requests.min(5000);
+    let t0 = Instant::now();
+    for i in 0..n {
+        raw.raw_transaction(i).await?;
+    }
+    let raw_rate = n as f64 / t0.elapsed().as_secs_f64();
+
+    println!(
+        "bench inbound: {requests} signed STOP/START webhooks, concurrency {concurrency}, rate {}",
+        if rate == 0 {
+            "max".to_string()
+        } else {
+            format!("{rate}/s")
+        }
+    );
+    println!("  inbound keyword processing: {throughput:.0} req/s");
+    println!(
+        "  latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(percentile(&latencies, 1.0))
+    );
+    println!("  raw SQLite durable transactions (UPSERT + INSERT, same file): {raw_rate:.0} tx/s");
+    println!("  ratio inbound / raw: {:.2}", throughput / raw_rate);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("assent-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
