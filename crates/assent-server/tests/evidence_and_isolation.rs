@@ -1,0 +1,421 @@
+//! The hosted opt-in form, evidence and the ledger, tenant isolation and authentication.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn form_post(app: &TestApp, slug: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+    let r = app
+        .client
+        .post(format!("{}/optin/{slug}", app.base))
+        .header("User-Agent", "Mozilla/5.0 (test)")
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_hosted_form_shows_an_unticked_box_beside_the_full_disclosure() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let r = app
+        .client
+        .get(format!(
+            "{}/optin/{}?page=https://acme.example/deals",
+            app.base, t.slug
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("frame-ancestors *"), "embeddable in an iframe");
+    assert!(r.headers().get("x-frame-options").is_none());
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("type=\"checkbox\" id=\"consent\" name=\"consent\" value=\"yes\">"),
+        "unticked"
+    );
+    assert!(!html.contains("checked"));
+    for needle in [
+        "Acme Plumbing",
+        "recurring automated marketing text messages",
+        "Consent is not a condition of purchase",
+        "Msg frequency varies",
+        "Msg &amp; data rates may apply",
+        "Reply STOP to opt out, HELP for help",
+        "value=\"https://acme.example/deals\"",
+        "<label for=\"phone\">",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+}
+
+#[tokio::test]
+async fn submitting_the_form_starts_the_double_opt_in_with_web_evidence() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    // 06:00 in Austin: a request the customer asked for goes at once anyway.
+    app.clock.set(noon() - chrono::Duration::hours(6));
+    let (s, html) = form_post(
+        &app,
+        &t.slug,
+        &[
+            ("phone", "(737) 555-0188"),
+            ("consent", "yes"),
+            ("page", "https://acme.example/deals"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Check your phone"));
+    let c = app.consent(&t, "+17375550188").await;
+    assert_eq!(
+        c["marketing"]["status"], "pending",
+        "the form itself opts nobody in"
+    );
+    let e = &c["events"][0];
+    assert_eq!(e["source"], "web_form");
+    assert_eq!(e["actor"], "customer");
+    assert_eq!(e["evidence"]["ip"], "127.0.0.1");
+    assert_eq!(e["evidence"]["user_agent"], "Mozilla/5.0 (test)");
+    assert_eq!(e["evidence"]["page"], "https://acme.example/deals");
+    assert!(
+        e["evidence"]["disclosure"]
+            .as_str()
+            .unwrap()
+            .contains("Consent is not a condition of purchase")
+    );
+    app.drain().await;
+    assert_eq!(app.sent_to("+17375550188").len(), 1);
+
+    app.inbound("+17375550188", MK, "yes").await;
+    assert_eq!(
+        app.consent(&t, "+17375550188").await["marketing"]["status"],
+        "opted_in"
+    );
+}
+
+#[tokio::test]
+async fn resubmitting_the_form_for_an_opted_in_number_changes_nothing_and_sends_nothing() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.inbound(
+        PHONE,
+        MK,
+        "I would like to sign up for marketing text messages!",
+    )
+    .await;
+    app.drain().await;
+    let before = app.consent(&t, PHONE).await;
+    let sent_before = app.sent_to(PHONE).len();
+    let (s, html) = form_post(&app, &t.slug, &[("phone", PHONE), ("consent", "on")]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("Check your phone"),
+        "the same answer as for a new number"
+    );
+    app.drain().await;
+    assert_eq!(app.consent(&t, PHONE).await, before);
+    assert_eq!(app.sent_to(PHONE).len(), sent_before);
+}
+
+#[tokio::test]
+async fn the_form_refuses_an_unticked_box_and_a_bad_phone_beside_the_field() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let (s, html) = form_post(&app, &t.slug, &[("phone", "7375550188")]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"consent-error\""));
+    assert!(
+        html.contains("value=\"7375550188\""),
+        "keeps what was typed"
+    );
+    let (s, html) = form_post(&app, &t.slug, &[("phone", "12"), ("consent", "yes")]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"phone-error\""));
+    let (s, _) = form_post(
+        &app,
+        &t.slug,
+        &[("phone", "+44 20 7946 0958"), ("consent", "yes")],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "only the tenant's countries"
+    );
+    assert_eq!(
+        app.consent(&t, "+17375550188").await["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let (s, _) = form_post(
+        &app,
+        "no-such-tenant",
+        &[("phone", PHONE), ("consent", "yes")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_form_is_rate_limited_by_ip() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        let phone = format!("73755501{i:02}");
+        statuses.push(
+            form_post(&app, &t.slug, &[("phone", &phone), ("consent", "yes")])
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 5);
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+}
+
+#[tokio::test]
+async fn consent_of_a_number_never_seen_is_none() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let c = app.consent(&t, "+19725550100").await;
+    assert_eq!(c["phone"], "+19725550100");
+    assert_eq!(c["transactional"]["opted_out"], false);
+    assert_eq!(c["marketing"]["status"], "none");
+    assert_eq!(c["events"].as_array().unwrap().len(), 0);
+    let (s, _) = app.get("/consent/12345", &t.key).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_ledger_exports_as_csv_with_every_entry_and_its_evidence() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.inbound(PHONE, TX, "Stop, please, \"now\"").await;
+    let r = app
+        .client
+        .get(format!("{}/api/v1/consent/export.csv", app.base))
+        .header("Authorization", format!("Bearer {}", t.key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with(
+        "seq,occurred_at,phone,channel,old_state,new_state,source,actor,message_sid,text"
+    ));
+    // Two toggles at creation, then transactional and marketing for the STOP.
+    assert_eq!(lines.len(), 5, "{csv}");
+    assert!(lines[3].contains(",transactional,active,opted_out,free_text,customer,SM"));
+    assert!(lines[3].contains("\"Stop, please, \"\"now\"\"\""));
+
+    let (s, v) = app.get("/consent/export.csv?from=2030-01-01", &t.key).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v.as_str().unwrap().lines().count(), 1, "header only");
+    let (s, v) = app.get("/consent/export.csv?from=yesterday", &t.key).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["error"]["message"].as_str().unwrap().starts_with("from"));
+}
+
+#[tokio::test]
+async fn the_database_itself_refuses_to_change_or_delete_ledger_entries() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.inbound(PHONE, TX, "STOP").await;
+    let path = app.db_url.trim_start_matches("sqlite://").to_string();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nfor q in ['UPDATE consent_ledger SET new_state=\\'active\\'','DELETE FROM consent_ledger']:\n  try:\n    c.execute(q); c.commit(); print('ALLOWED')\n  except Exception as e: print('REFUSED', e)\n",
+        )
+        .arg(&path)
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("REFUSED").count(),
+        2,
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("append-only"));
+    assert_eq!(
+        app.consent(&t, PHONE).await["transactional"]["opted_out"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn an_acknowledged_stop_is_already_on_disk() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    assert_eq!(app.inbound(PHONE, TX, "STOP").await, StatusCode::OK);
+    // A second, independent connection to the file sees the change the moment it is acknowledged.
+    let other = open_store(&app.db_url).await;
+    let snap = other.snapshot(&t.id, &e164(PHONE), noon()).await.unwrap();
+    assert!(snap.consent.transactional_opted_out);
+    assert_eq!(
+        other
+            .ledger_for_phone(&t.id, &e164(PHONE))
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn one_tenants_key_never_reads_or_changes_another_tenants_data() {
+    let app = TestApp::spawn().await;
+    let (a, customer_a) = app.tenant().await;
+    let (s, v) = app
+        .post("/tenants", ADMIN, json!({"name": "Other HVAC"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let b_key = v["api_key"].as_str().unwrap().to_string();
+    app.inbound(PHONE, TX, "STOP").await;
+
+    assert_eq!(
+        app.get(&format!("/customers/{customer_a}"), &b_key).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, _) = app
+        .put(
+            &format!("/customers/{customer_a}/phones/{PHONE}/notifications"),
+            &b_key,
+            json!({"job_notifications": true, "marketing_updates": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .post(
+            &format!("/customers/{customer_a}/phones/{PHONE}/opt-in-requests"),
+            &b_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, c) = app.get(&format!("/consent/{PHONE}"), &b_key).await;
+    assert_eq!(c["transactional"]["opted_out"], false);
+    assert_eq!(c["events"].as_array().unwrap().len(), 0);
+    let (_, m) = app
+        .get(&format!("/messages?phone=%2B15125550142"), &b_key)
+        .await;
+    assert_eq!(m["messages"].as_array().unwrap().len(), 0);
+    let (s, v) = app
+        .put("/senders", &b_key, json!({"transactional": TX}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    // A is untouched.
+    assert_eq!(
+        app.consent(&a, PHONE).await["transactional"]["opted_out"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn api_keys_are_stored_hashed() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let path = app.db_url.trim_start_matches("sqlite://").to_string();
+    let mut bytes = std::fs::read(&path).unwrap();
+    if let Ok(wal) = std::fs::read(format!("{path}-wal")) {
+        bytes.extend(wal);
+    }
+    let hay = String::from_utf8_lossy(&bytes);
+    assert!(
+        !hay.contains(&t.key),
+        "the raw key must not be in the database"
+    );
+    assert!(hay.contains(&assent_server::auth::hash_api_key(&t.key)));
+}
+
+#[tokio::test]
+async fn missing_or_wrong_tokens_are_401() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    assert_eq!(
+        app.get("/registrations", "nope").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app
+        .client
+        .get(format!("{}/api/v1/registrations", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(
+        app.post("/tenants", &t.key, json!({"name": "x"})).await.0,
+        StatusCode::UNAUTHORIZED,
+        "a tenant key is not the operator's"
+    );
+    let (s, v) = app.post("/tenants", ADMIN, json!({"name": "  "})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["error"]["message"].as_str().unwrap().starts_with("name"));
+    let (s, _) = app
+        .post(
+            "/tenants",
+            ADMIN,
+            json!({"name": "Tz", "time_zone": "Mars/Olympus"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn health_metrics_and_openapi_are_served() {
+    let app = TestApp::spawn().await;
+    app.tenant().await;
+    app.inbound(PHONE, TX, "STOP").await;
+    let r = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let m = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("assent_opt_outs_total 1"), "{m}");
+    let r = app
+        .client
+        .get(format!("{}/api/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap_or("").starts_with("3."),
+        "{doc}"
+    );
+    assert!(doc["paths"]["/messages"].is_object());
+}
