@@ -1,5 +1,7 @@
 //! One test per workflow of the seed and per pitfall of PRODUCT.md, over real HTTP.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use chrono::Duration;
@@ -47,10 +49,12 @@ async fn registration_gates_every_kind_of_message() {
     let (s, _) = send("job_notification").await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let (s, v) = send("marketing").await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "marketing_not_registered")
-    );
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "no_marketing_consent"));
+    // A customer who texted the link phrase is opted in, yet nothing marketing leaves.
+    let fan = "+15125550143";
+    app.inbound(fan, MK, "I would like to sign up for marketing text messages!").await;
+    let (s, v) = app.post("/messages", &t.key, json!({"to": fan, "purpose": "marketing", "body": "hi"})).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "marketing_not_registered"));
     let (s, v) = app
         .post(
             &format!("/customers/{c}/phones/{PHONE}/opt-in-requests"),

@@ -69,6 +69,16 @@ fn opted_in() -> ConsentState {
 }
 
 #[test]
+fn marketing_to_a_number_without_consent_names_the_consent_before_registration() {
+    // conformance/smoke.py: only texting approved, marketing send → no_marketing_consent.
+    let mut c = Case::new(Purpose::Marketing);
+    c.marketing_reg = RegistrationStatus::NotSubmitted;
+    assert_eq!(c.decide(), Decision::Block(Reason::NoMarketingConsent));
+    c.consent.marketing = MarketingStatus::OptedOut;
+    assert_eq!(c.decide(), Decision::Block(Reason::OptedOut));
+}
+
+#[test]
 fn nothing_leaves_before_texting_registration_is_approved() {
     for p in [
         Purpose::JobNotification,
@@ -90,9 +100,15 @@ fn marketing_and_opt_in_requests_need_marketing_registration() {
         },
     ] {
         let mut c = Case::new(p);
+        c.consent = opted_in();
         c.marketing_reg = RegistrationStatus::Rejected;
         assert_eq!(c.decide(), Decision::Block(Reason::MarketingNotRegistered));
     }
+    let mut c = Case::new(Purpose::OptInRequest {
+        customer_asked: false,
+    });
+    c.marketing_reg = RegistrationStatus::Pending;
+    assert_eq!(c.decide(), Decision::Block(Reason::MarketingNotRegistered));
     let mut c = Case::new(Purpose::JobNotification);
     c.marketing_reg = RegistrationStatus::NotSubmitted;
     assert_eq!(c.decide(), Decision::Allow);

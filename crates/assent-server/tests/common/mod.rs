@@ -1,7 +1,7 @@
 //! `TestApp`: a real server on a random port over a fresh database per test (a SQLite temp
 //! file), a manual clock, the simulator provider, and helpers that sign webhooks exactly as
 //! Twilio does and drain the send queue synchronously.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::Arc;
 
