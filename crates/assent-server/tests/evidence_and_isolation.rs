@@ -318,9 +318,7 @@ async fn one_tenants_key_never_reads_or_changes_another_tenants_data() {
     let (_, c) = app.get(&format!("/consent/{PHONE}"), &b_key).await;
     assert_eq!(c["transactional"]["opted_out"], false);
     assert_eq!(c["events"].as_array().unwrap().len(), 0);
-    let (_, m) = app
-        .get("/messages?phone=%2B15125550142", &b_key)
-        .await;
+    let (_, m) = app.get("/messages?phone=%2B15125550142", &b_key).await;
     assert_eq!(m["messages"].as_array().unwrap().len(), 0);
     let (s, v) = app
         .put("/senders", &b_key, json!({"transactional": TX}))

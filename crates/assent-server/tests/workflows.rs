@@ -49,12 +49,29 @@ async fn registration_gates_every_kind_of_message() {
     let (s, _) = send("job_notification").await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let (s, v) = send("marketing").await;
-    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "no_marketing_consent"));
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "no_marketing_consent")
+    );
     // A customer who texted the link phrase is opted in, yet nothing marketing leaves.
     let fan = "+15125550143";
-    app.inbound(fan, MK, "I would like to sign up for marketing text messages!").await;
-    let (s, v) = app.post("/messages", &t.key, json!({"to": fan, "purpose": "marketing", "body": "hi"})).await;
-    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "marketing_not_registered"));
+    app.inbound(
+        fan,
+        MK,
+        "I would like to sign up for marketing text messages!",
+    )
+    .await;
+    let (s, v) = app
+        .post(
+            "/messages",
+            &t.key,
+            json!({"to": fan, "purpose": "marketing", "body": "hi"}),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "marketing_not_registered")
+    );
     let (s, v) = app
         .post(
             &format!("/customers/{c}/phones/{PHONE}/opt-in-requests"),
