@@ -42,99 +42,143 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
         })
         .await?;
     let n = claimed.len();
+    // Hand-offs of one batch go out concurrently; their outcomes are written together in
+    // one transaction, so a batch costs two durable writes whatever its size.
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(SEND_CONCURRENCY));
+    let mut set = tokio::task::JoinSet::new();
     for m in claimed {
-        hand_off(app, &m).await?;
+        let provider = app.provider.clone();
+        let limit = limit.clone();
+        let sms = OutboundSms {
+            from: m.from.clone(),
+            to: m.to.clone(),
+            body: m.body.clone(),
+            status_callback: Some(format!("{}/webhooks/twilio/status", app.config.public_url)),
+        };
+        set.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let result = provider.send(&sms).await;
+            (m, result)
+        });
+    }
+    let mut updates = Vec::with_capacity(n);
+    let mut blocked = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        // A panicked hand-off leaves its message `sending`; the sweep marks it unknown.
+        let Ok((m, result)) = joined else { continue };
+        let at = Some(app.clock.now());
+        let update = outcome_update(&result, at);
+        if let Err(e) = &result {
+            tracing::warn!(message_id = %m.id, to = %m.to.masked(), error = %e, "hand-off failed");
+        } else {
+            app.metrics
+                .sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if matches!(result, Err(SendError::Blocked)) {
+            blocked.push(m.clone());
+        }
+        updates.push((m.id, update));
+    }
+    app.store.update_messages(&updates).await?;
+    for m in blocked {
+        carrier_block(app, &m).await?;
     }
     Ok(n)
 }
 
-async fn hand_off(app: &AppState, m: &Message) -> Result<()> {
-    let sms = OutboundSms {
-        from: m.from.clone(),
-        to: m.to.clone(),
-        body: m.body.clone(),
-        status_callback: Some(format!("{}/webhooks/twilio/status", app.config.public_url)),
+const SEND_CONCURRENCY: usize = 32;
+
+fn outcome_update(
+    result: &std::result::Result<assent_provider::Accepted, SendError>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> MessageUpdate {
+    let failed = |status, reason: String| MessageUpdate {
+        status: Some(status),
+        reason: Some(reason),
+        at,
+        ..Default::default()
     };
-    let result = app.provider.send(&sms).await;
-    let at = Some(app.clock.now());
-    let update = match &result {
-        Ok(a) => {
-            app.metrics
-                .sent
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            MessageUpdate {
-                status: Some(MessageStatus::Sent),
-                provider_id: Some(a.provider_id.clone()),
-                at,
-                ..Default::default()
-            }
-        }
-        Err(SendError::Blocked) => MessageUpdate {
-            status: Some(MessageStatus::Failed),
-            reason: Some("carrier_blocked_21610".into()),
+    match result {
+        Ok(a) => MessageUpdate {
+            status: Some(MessageStatus::Sent),
+            provider_id: Some(a.provider_id.clone()),
             at,
             ..Default::default()
         },
-        Err(SendError::Refused { code, message }) => MessageUpdate {
-            status: Some(MessageStatus::Failed),
-            reason: Some(match code {
+        Err(SendError::Blocked) => failed(MessageStatus::Failed, "carrier_blocked_21610".into()),
+        Err(SendError::Refused { code, message }) => failed(
+            MessageStatus::Failed,
+            match code {
                 Some(c) => format!("provider_error_{c}"),
                 None => format!("provider_refused: {message}"),
-            }),
-            at,
-            ..Default::default()
-        },
-        Err(SendError::Retryable(e)) => MessageUpdate {
-            status: Some(MessageStatus::Failed),
-            reason: Some(format!("provider_unavailable: {e}")),
-            at,
-            ..Default::default()
-        },
-        Err(SendError::Unknown(e)) => MessageUpdate {
-            status: Some(MessageStatus::Unknown),
-            reason: Some(format!("handoff_outcome_unknown: {e}")),
-            at,
-            ..Default::default()
-        },
-    };
-    if let Err(e) = &result {
-        tracing::warn!(message_id = %m.id, to = %m.to.masked(), error = %e, "hand-off failed");
+            },
+        ),
+        Err(SendError::Retryable(e)) => {
+            failed(MessageStatus::Failed, format!("provider_unavailable: {e}"))
+        }
+        Err(SendError::Unknown(e)) => failed(
+            MessageStatus::Unknown,
+            format!("handoff_outcome_unknown: {e}"),
+        ),
     }
-    app.store.update_message(&m.id, &update).await?;
-    if matches!(result, Err(SendError::Blocked)) {
-        carrier_block(app, m).await?;
-    }
-    Ok(())
 }
 
-/// Applies a delivery report (from the status webhook or the simulator).
-pub async fn apply_status(app: &AppState, report: &StatusReport) -> Result<bool> {
-    let Some(m) = app
-        .store
-        .message_by_provider_id(&report.provider_id)
-        .await?
-    else {
-        return Ok(false);
-    };
-    let status = match report.status.as_str() {
+fn status_of(report: &StatusReport) -> Option<MessageStatus> {
+    Some(match report.status.as_str() {
         "sent" | "queued" | "accepted" | "sending" => MessageStatus::Sent,
         "delivered" => MessageStatus::Delivered,
         "undelivered" => MessageStatus::Undelivered,
         "failed" => MessageStatus::Failed,
-        _ => return Ok(false),
-    };
-    app.store
-        .update_message(
-            &m.id,
-            &MessageUpdate {
+        _ => return None,
+    })
+}
+
+/// Applies a delivery report (from the status webhook or the simulator).
+pub async fn apply_status(app: &AppState, report: &StatusReport) -> Result<bool> {
+    apply_statuses(app, std::slice::from_ref(report))
+        .await
+        .map(|n| n > 0)
+}
+
+/// Applies delivery reports in one transaction; returns how many matched a message.
+pub async fn apply_statuses(app: &AppState, reports: &[StatusReport]) -> Result<usize> {
+    // A burst often holds `sent` and `delivered` for one message: keep only the furthest.
+    let mut furthest: Vec<(&StatusReport, MessageStatus)> = Vec::with_capacity(reports.len());
+    for report in reports {
+        let Some(status) = status_of(report) else {
+            continue;
+        };
+        match furthest
+            .iter_mut()
+            .find(|(r, _)| r.provider_id == report.provider_id)
+        {
+            Some(slot) if slot.1.rank() < status.rank() => *slot = (report, status),
+            Some(_) => {}
+            None => furthest.push((report, status)),
+        }
+    }
+    let mut updates = Vec::with_capacity(furthest.len());
+    for (report, status) in furthest {
+        let Some(m) = app
+            .store
+            .message_by_provider_id(&report.provider_id)
+            .await?
+        else {
+            continue;
+        };
+        updates.push((
+            m.id,
+            MessageUpdate {
                 status: Some(status),
                 reason: report.error_code.map(|c| format!("carrier_error_{c}")),
                 at: Some(app.clock.now()),
                 ..Default::default()
             },
-        )
-        .await?;
-    Ok(true)
+        ));
+    }
+    app.store.update_messages(&updates).await?;
+    Ok(updates.len())
 }
 
 /// Sends everything due now, then applies the simulator's reports: what tests call instead
@@ -161,9 +205,7 @@ pub async fn apply_pending_reports(app: &AppState) -> Result<()> {
             pending.push(r);
         }
     }
-    for r in pending {
-        apply_status(app, &r).await?;
-    }
+    apply_statuses(app, &pending).await?;
     Ok(())
 }
 
@@ -196,7 +238,10 @@ pub async fn run(app: AppState) {
         }
         let _ = apply_pending_reports(&app).await;
         tokio::select! {
-            _ = app.wake.notified() => {}
+            _ = app.wake.notified() => {
+                // Let a burst of replies gather so one claim and one write cover them all.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
             _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
         }
     }

@@ -3,8 +3,12 @@
 //! (SQLite has one writer anyway; queueing them in-process avoids busy retries), reads
 //! through a small pool.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::Duration;
+
+mod writer;
 
 use assent_core::consent::ConsentState;
 use assent_core::phone::E164;
@@ -21,10 +25,14 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.s
 
 pub struct SqliteStore {
     writer: SqlitePool,
+    batch: writer::Writer,
     reader: SqlitePool,
+    /// Tenants and registrations change rarely and only through this store (SQLite is
+    /// one process's database), so snapshots read them from here, not the file.
+    tenants: Mutex<(u64, HashMap<String, TenantContext>)>,
 }
 
-fn db(e: sqlx::Error) -> StoreError {
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e
         && d.is_unique_violation()
     {
@@ -55,7 +63,44 @@ impl SqliteStore {
             .connect_with(opts.read_only(false))
             .await
             .map_err(db)?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            batch: writer::Writer::new(writer.clone()),
+            writer,
+            reader,
+            tenants: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    async fn tenant_context(
+        &self,
+        conn: &mut SqliteConnection,
+        tenant_id: &str,
+    ) -> Result<TenantContext> {
+        let cached = {
+            let m = self.tenants.lock().ok();
+            m.map(|m| (m.0, m.1.get(tenant_id).cloned()))
+        };
+        let generation = match cached {
+            Some((_, Some(c))) => return Ok(c),
+            Some((g, None)) => g,
+            None => u64::MAX,
+        };
+        let c = load_tenant_context(conn, tenant_id).await?;
+        // A change committed while we read would make this copy stale: keep it only if
+        // nothing was forgotten meanwhile.
+        if let Ok(mut m) = self.tenants.lock()
+            && m.0 == generation
+        {
+            m.1.insert(tenant_id.to_string(), c.clone());
+        }
+        Ok(c)
+    }
+
+    fn forget_tenant(&self, tenant_id: &str) {
+        if let Ok(mut m) = self.tenants.lock() {
+            m.0 += 1;
+            m.1.remove(tenant_id);
+        }
     }
 
     /// The raw durable-transaction rate of this file, for benchmarks: one UPSERT and one
@@ -294,66 +339,70 @@ async fn insert_message(conn: &mut SqliteConnection, m: &Message) -> Result<()> 
     Ok(())
 }
 
-async fn load_snapshot(
+/// The tenant and its registrations, as every snapshot needs them.
+type TenantContext = (Tenant, Registrations);
+
+async fn load_tenant_context(
     conn: &mut SqliteConnection,
     tenant_id: &str,
-    phone: &E164,
-    now_ms: i64,
-) -> Result<PhoneSnapshot> {
+) -> Result<TenantContext> {
     let tenant = tenant_where(conn, "id", tenant_id)
         .await?
         .ok_or(StoreError::NotFound)?;
     let registrations = registrations_of(conn, tenant_id).await?;
-    let consent = match sqlx::query("SELECT state FROM consent WHERE tenant_id = ? AND phone = ?")
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-    {
-        Some(r) => codec::json::<ConsentState>("consent", r.try_get("state").map_err(db)?)?,
-        None => ConsentState::default(),
-    };
-    let rows = sqlx::query(
-        "SELECT cm.job_notifications, cm.marketing_updates, c.address FROM contact_methods cm \
-         JOIN customers c ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
-         WHERE cm.tenant_id = ? AND cm.phone = ? ORDER BY c.created_at",
+    Ok((tenant, registrations))
+}
+
+/// Everything about one phone in a single statement: on the one writer connection every
+/// statement is a round trip, and inbound keyword processing runs this on every text.
+async fn load_snapshot(
+    conn: &mut SqliteConnection,
+    (tenant, registrations): TenantContext,
+    phone: &E164,
+    now_ms: i64,
+) -> Result<PhoneSnapshot> {
+    let row = sqlx::query(
+        "SELECT \
+           (SELECT state FROM consent WHERE tenant_id = ?1 AND phone = ?2) AS state, \
+           (SELECT COUNT(*) FROM contact_methods WHERE tenant_id = ?1 AND phone = ?2) AS records, \
+           (SELECT MIN(job_notifications) FROM contact_methods WHERE tenant_id = ?1 AND phone = ?2) AS job, \
+           (SELECT MIN(marketing_updates) FROM contact_methods WHERE tenant_id = ?1 AND phone = ?2) AS mk, \
+           (SELECT c.address FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+              AND c.id = cm.customer_id WHERE cm.tenant_id = ?1 AND cm.phone = ?2 AND c.address IS NOT NULL \
+              ORDER BY c.created_at LIMIT 1) AS address, \
+           (SELECT group_concat(handed_off_at) FROM messages WHERE tenant_id = ?1 AND phone = ?2 \
+              AND purpose = 'marketing' AND handed_off_at > ?3) AS recent",
     )
-    .bind(tenant_id)
-    .bind(phone.as_str())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    let mut toggles = Vec::with_capacity(rows.len());
-    let mut address = None;
-    for r in &rows {
-        toggles.push((
-            r.try_get::<bool, _>("job_notifications").map_err(db)?,
-            r.try_get::<bool, _>("marketing_updates").map_err(db)?,
-        ));
-        if address.is_none() {
-            address = r.try_get::<Option<String>, _>("address").map_err(db)?;
-        }
-    }
-    let recent = sqlx::query(
-        "SELECT handed_off_at FROM messages WHERE tenant_id = ? AND phone = ? AND purpose = 'marketing' \
-         AND handed_off_at > ?",
-    )
-    .bind(tenant_id)
+    .bind(&tenant.id)
     .bind(phone.as_str())
     .bind(now_ms - 24 * 3600 * 1000)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
-    .map_err(db)?
-    .iter()
-    .filter_map(|r| r.try_get::<i64, _>("handed_off_at").ok().map(time))
-    .collect();
+    .map_err(db)?;
+    let consent = match row.try_get::<Option<String>, _>("state").map_err(db)? {
+        Some(state) => codec::json::<ConsentState>("consent", &state)?,
+        None => ConsentState::default(),
+    };
+    let records: i64 = row.try_get("records").map_err(db)?;
+    let job: Option<i64> = row.try_get("job").map_err(db)?;
+    let mk: Option<i64> = row.try_get("mk").map_err(db)?;
+    let recent = row
+        .try_get::<Option<String>, _>("recent")
+        .map_err(db)?
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|t| t.parse::<i64>().ok().map(time))
+        .collect();
     Ok(PhoneSnapshot {
         tenant,
         registrations,
         consent,
-        toggles: codec::combine_toggles(&toggles),
-        address,
+        toggles: assent_core::gate::Toggles {
+            on_a_record: records > 0,
+            job_notifications: records > 0 && job == Some(1),
+            marketing_updates: records > 0 && mk == Some(1),
+        },
+        address: row.try_get("address").map_err(db)?,
         recent_marketing: recent,
     })
 }
@@ -410,6 +459,33 @@ async fn write_plan(
             .map_err(db)?;
     }
     Ok(())
+}
+
+/// Applies one update; a status only moves forward. False when the message is unknown.
+async fn update_one(conn: &mut SqliteConnection, id: &str, u: &MessageUpdate) -> Result<bool> {
+    // One statement: the rank comparison that keeps statuses from moving backwards is
+    // done by SQLite (ranks as in MessageStatus::rank).
+    let new_rank = u.status.map(|s| s.rank() as i64);
+    let r = sqlx::query(
+        "UPDATE messages SET \
+           status = CASE WHEN ?1 > (CASE status WHEN 'received' THEN 0 WHEN 'queued' THEN 1 WHEN 'deferred' THEN 1 \
+             WHEN 'sending' THEN 2 WHEN 'sent' THEN 3 WHEN 'unknown' THEN 3 WHEN 'undelivered' THEN 4 \
+             WHEN 'failed' THEN 4 WHEN 'delivered' THEN 5 ELSE 6 END) THEN ?2 ELSE status END, \
+           reason = CASE WHEN ?1 > (CASE status WHEN 'received' THEN 0 WHEN 'queued' THEN 1 WHEN 'deferred' THEN 1 \
+             WHEN 'sending' THEN 2 WHEN 'sent' THEN 3 WHEN 'unknown' THEN 3 WHEN 'undelivered' THEN 4 \
+             WHEN 'failed' THEN 4 WHEN 'delivered' THEN 5 ELSE 6 END) THEN ?3 ELSE reason END, \
+           provider_id = COALESCE(provider_id, ?4), updated_at = ?5 WHERE id = ?6",
+    )
+    .bind(new_rank)
+    .bind(u.status.map(|s| s.as_str()))
+    .bind(&u.reason)
+    .bind(&u.provider_id)
+    .bind(ms(u.at.unwrap_or_else(Utc::now)))
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(r.rows_affected() > 0)
 }
 
 fn review_from(row: &SqliteRow) -> Result<Review> {
@@ -469,6 +545,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
+        let mut w = self.batch.begin().await?;
         sqlx::query(
             "INSERT INTO tenants (id, slug, name, time_zone, api_key_hash, settings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -479,10 +556,10 @@ impl Store for SqliteStore {
         .bind(api_key_hash)
         .bind(codec::to_json(&t.settings))
         .bind(ms(t.created_at))
-        .execute(&self.writer)
+        .execute(w.conn())
         .await
         .map_err(db)?;
-        Ok(())
+        w.commit().await
     }
 
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
@@ -515,23 +592,26 @@ impl Store for SqliteStore {
     }
 
     async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()> {
+        let mut w = self.batch.begin().await?;
         sqlx::query("UPDATE tenants SET settings = ? WHERE id = ?")
             .bind(codec::to_json(settings))
             .bind(tenant_id)
-            .execute(&self.writer)
+            .execute(w.conn())
             .await
             .map_err(db)?;
+        w.commit().await?;
+        self.forget_tenant(tenant_id);
         Ok(())
     }
 
     async fn set_senders(&self, tenant_id: &str, s: &Senders) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut w = self.batch.begin().await?;
         for n in [&s.transactional, &s.marketing].into_iter().flatten() {
             let other =
                 sqlx::query("SELECT tenant_id FROM senders WHERE number = ? AND tenant_id <> ?")
                     .bind(n.as_str())
                     .bind(tenant_id)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(w.conn())
                     .await
                     .map_err(db)?;
             if other.is_some() {
@@ -543,7 +623,7 @@ impl Store for SqliteStore {
         }
         sqlx::query("DELETE FROM senders WHERE tenant_id = ?")
             .bind(tenant_id)
-            .execute(&mut *tx)
+            .execute(w.conn())
             .await
             .map_err(db)?;
         let mut numbers: Vec<&E164> = Vec::new();
@@ -559,11 +639,13 @@ impl Store for SqliteStore {
                 .bind(tenant_id)
                 .bind(s.transactional.as_ref() == Some(n))
                 .bind(s.marketing.as_ref() == Some(n))
-                .execute(&mut *tx)
+                .execute(w.conn())
                 .await
                 .map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        w.commit().await?;
+        self.forget_tenant(tenant_id);
+        Ok(())
     }
 
     async fn registrations(&self, tenant_id: &str) -> Result<Registrations> {
@@ -572,6 +654,7 @@ impl Store for SqliteStore {
     }
 
     async fn save_registration(&self, tenant_id: &str, r: &Registration) -> Result<()> {
+        let mut w = self.batch.begin().await?;
         sqlx::query(
             "INSERT INTO registrations (tenant_id, kind, status, reason, details, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
              ON CONFLICT (tenant_id, kind) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
@@ -583,9 +666,11 @@ impl Store for SqliteStore {
         .bind(&r.reason)
         .bind(codec::to_json(&r.details))
         .bind(ms(r.updated_at))
-        .execute(&self.writer)
+        .execute(w.conn())
         .await
         .map_err(db)?;
+        w.commit().await?;
+        self.forget_tenant(tenant_id);
         Ok(())
     }
 
@@ -595,7 +680,7 @@ impl Store for SqliteStore {
         c: &Customer,
         ledger: &[NewLedgerEntry],
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut w = self.batch.begin().await?;
         sqlx::query("INSERT INTO customers (tenant_id, id, name, address, tags, created_at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(tenant_id)
             .bind(&c.id)
@@ -603,7 +688,7 @@ impl Store for SqliteStore {
             .bind(&c.address)
             .bind(codec::to_json(&c.tags))
             .bind(ms(c.created_at))
-            .execute(&mut *tx)
+            .execute(w.conn())
             .await
             .map_err(db)?;
         for (i, p) in c.phones.iter().enumerate() {
@@ -617,12 +702,12 @@ impl Store for SqliteStore {
             .bind(i as i64)
             .bind(p.job_notifications)
             .bind(p.marketing_updates)
-            .execute(&mut *tx)
+            .execute(w.conn())
             .await
             .map_err(db)?;
         }
-        append_ledger(&mut tx, tenant_id, ledger).await?;
-        tx.commit().await.map_err(db)
+        append_ledger(w.conn(), tenant_id, ledger).await?;
+        w.commit().await
     }
 
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
@@ -672,7 +757,7 @@ impl Store for SqliteStore {
         (job, marketing): (bool, bool),
         ledger: &[NewLedgerEntry],
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut w = self.batch.begin().await?;
         let done = sqlx::query(
             "UPDATE contact_methods SET job_notifications = ?, marketing_updates = ? \
              WHERE tenant_id = ? AND customer_id = ? AND phone = ?",
@@ -682,14 +767,14 @@ impl Store for SqliteStore {
         .bind(tenant_id)
         .bind(customer_id)
         .bind(phone.as_str())
-        .execute(&mut *tx)
+        .execute(w.conn())
         .await
         .map_err(db)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        append_ledger(&mut tx, tenant_id, ledger).await?;
-        tx.commit().await.map_err(db)
+        append_ledger(w.conn(), tenant_id, ledger).await?;
+        w.commit().await
     }
 
     async fn transact(
@@ -700,11 +785,11 @@ impl Store for SqliteStore {
         dedup: Option<&str>,
         plan: &mut Planner<'_>,
     ) -> Result<Transacted> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut w = self.batch.begin().await?;
         if let Some(key) = dedup {
             let seen = sqlx::query("SELECT 1 FROM messages WHERE provider_id = ?")
                 .bind(key)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(w.conn())
                 .await
                 .map_err(db)?;
             if seen.is_some() {
@@ -712,10 +797,11 @@ impl Store for SqliteStore {
             }
         }
         let now = ms(now);
-        let snap = load_snapshot(&mut tx, tenant_id, phone, now).await?;
+        let ctx = self.tenant_context(w.conn(), tenant_id).await?;
+        let snap = load_snapshot(w.conn(), ctx, phone, now).await?;
         let p = plan(&snap);
-        write_plan(&mut tx, tenant_id, phone, &p, now).await?;
-        tx.commit().await.map_err(db)?;
+        write_plan(w.conn(), tenant_id, phone, &p, now).await?;
+        w.commit().await?;
         Ok(Transacted::Applied)
     }
 
@@ -726,7 +812,8 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<PhoneSnapshot> {
         let mut c = self.reader.acquire().await.map_err(db)?;
-        load_snapshot(&mut c, tenant_id, phone, ms(now)).await
+        let ctx = self.tenant_context(&mut c, tenant_id).await?;
+        load_snapshot(&mut c, ctx, phone, ms(now)).await
     }
 
     async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>> {
@@ -807,14 +894,14 @@ impl Store for SqliteStore {
         limit: u32,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<Message>> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut w = self.batch.begin().await?;
         let now_ms = ms(now);
         let due: Vec<Message> = sqlx::query(
             "SELECT * FROM messages WHERE status IN ('queued', 'deferred') AND due_at <= ? ORDER BY priority, due_at LIMIT ?",
         )
         .bind(now_ms)
         .bind(limit as i64)
-        .fetch_all(&mut *tx)
+        .fetch_all(w.conn())
         .await
         .map_err(db)?
         .iter()
@@ -822,7 +909,8 @@ impl Store for SqliteStore {
         .collect::<Result<_>>()?;
         let mut sending = Vec::with_capacity(due.len());
         for mut m in due {
-            let snap = load_snapshot(&mut tx, &m.tenant_id, &m.phone, now_ms).await?;
+            let ctx = self.tenant_context(w.conn(), &m.tenant_id).await?;
+            let snap = load_snapshot(w.conn(), ctx, &m.phone, now_ms).await?;
             let (status, reason, due_at) = match plan(&m, &snap) {
                 Handoff::Send => (MessageStatus::Sending, None, m.due_at),
                 Handoff::Defer { until, reason } => (MessageStatus::Deferred, Some(reason), until),
@@ -839,7 +927,7 @@ impl Store for SqliteStore {
             .bind(status.as_str())
             .bind(now_ms)
             .bind(&m.id)
-            .execute(&mut *tx)
+            .execute(w.conn())
             .await
             .map_err(db)?;
             if status == MessageStatus::Sending {
@@ -848,40 +936,27 @@ impl Store for SqliteStore {
                 sending.push(m);
             }
         }
-        tx.commit().await.map_err(db)?;
+        w.commit().await?;
         Ok(sending)
     }
 
     async fn update_message(&self, id: &str, u: &MessageUpdate) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        let Some(row) = sqlx::query("SELECT status FROM messages WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-        else {
+        let mut w = self.batch.begin().await?;
+        if !update_one(w.conn(), id, u).await? {
             return Err(StoreError::NotFound);
-        };
-        let current = codec::status(row.try_get("status").map_err(db)?)?;
-        let now = ms(u.at.unwrap_or_else(Utc::now));
-        let status = match u.status {
-            Some(s) if s.rank() > current.rank() => Some(s),
-            _ => None,
-        };
-        sqlx::query(
-            "UPDATE messages SET status = COALESCE(?, status), reason = CASE WHEN ? IS NULL THEN reason ELSE ? END, \
-             provider_id = COALESCE(provider_id, ?), updated_at = ? WHERE id = ?",
-        )
-        .bind(status.map(|s| s.as_str()))
-        .bind(status.map(|s| s.as_str()))
-        .bind(&u.reason)
-        .bind(&u.provider_id)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)
+        }
+        w.commit().await
+    }
+
+    async fn update_messages(&self, updates: &[(String, MessageUpdate)]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.batch.begin().await?;
+        for (id, u) in updates {
+            update_one(w.conn(), id, u).await?;
+        }
+        w.commit().await
     }
 
     async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>> {
@@ -906,15 +981,17 @@ impl Store for SqliteStore {
     }
 
     async fn orphaned_sends_to_unknown(&self, older_than: DateTime<Utc>) -> Result<u64> {
+        let mut w = self.batch.begin().await?;
         let r = sqlx::query(
             "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = ? \
              WHERE status = 'sending' AND updated_at < ?",
         )
         .bind(ms(Utc::now()))
         .bind(ms(older_than))
-        .execute(&self.writer)
+        .execute(w.conn())
         .await
         .map_err(db)?;
+        w.commit().await?;
         Ok(r.rows_affected())
     }
 

@@ -121,6 +121,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Message>>;
     /// Records what the provider said; a status never moves backwards.
     async fn update_message(&self, id: &str, update: &MessageUpdate) -> Result<()>;
+    /// Several updates in one transaction (one durable write for a whole batch of
+    /// hand-offs or delivery reports). Unknown ids are skipped.
+    async fn update_messages(&self, updates: &[(String, MessageUpdate)]) -> Result<()> {
+        for (id, u) in updates {
+            match self.update_message(id, u).await {
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
     async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>>;
     /// Messages to `phone` handed to the provider and not yet answered.
     async fn in_flight(&self, tenant_id: &str, phone: &E164) -> Result<u64>;

@@ -26,6 +26,10 @@ pub enum BenchCommand {
         /// Pace requests at this many a second (0: as fast as possible).
         #[arg(long, default_value_t = 0)]
         rate: u64,
+        /// Leave the send worker off, to measure keyword processing alone (the replies
+        /// stay queued).
+        #[arg(long)]
+        no_worker: bool,
     },
 }
 
@@ -35,7 +39,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             requests,
             concurrency,
             rate,
-        } => inbound(requests, concurrency.max(1), rate).await,
+            no_worker,
+        } => inbound(requests, concurrency.max(1), rate, !no_worker).await,
     }
 }
 
@@ -113,7 +118,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-async fn inbound(requests: u64, concurrency: u64, rate: u64) -> anyhow::Result<()> {
+async fn inbound(requests: u64, concurrency: u64, rate: u64, worker: bool) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let url = format!("sqlite://{}/bench.db", dir.display());
     let store = crate::open_store(&url).await?;
@@ -149,7 +154,7 @@ async fn inbound(requests: u64, concurrency: u64, rate: u64) -> anyhow::Result<(
     )
     .await
     .map_err(|e| anyhow::anyhow!(e.message))?;
-    tokio::spawn(assent_server::serve(app.clone(), listener, true));
+    tokio::spawn(assent_server::serve(app.clone(), listener, worker));
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency as usize)

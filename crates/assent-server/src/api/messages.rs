@@ -135,13 +135,19 @@ pub async fn send(
         Ok(Err(reason)) => refuse(reason),
         // Two requests with one idempotency key raced: answer with the one that won.
         Err(assent_store::StoreError::Conflict(_)) if key.is_some() => {
+            // The winner may still be committing: give it a moment to become visible.
             let k = key.unwrap_or_default();
-            let m = app
-                .store
-                .message_by_idempotency_key(&t.id, &k)
-                .await?
-                .ok_or_else(|| ApiError::not_found("message"))?;
-            Ok((StatusCode::ACCEPTED, Json(accepted_json(&m))))
+            for _ in 0..100 {
+                if let Some(m) = app.store.message_by_idempotency_key(&t.id, &k).await? {
+                    return Ok((StatusCode::ACCEPTED, Json(accepted_json(&m))));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "a request with this Idempotency-Key is still in progress",
+            ))
         }
         Err(e) => Err(e.into()),
     }
