@@ -106,7 +106,11 @@ impl SqliteStore {
     /// The raw durable-transaction rate of this file, for benchmarks: one UPSERT and one
     /// INSERT per transaction.
     pub async fn raw_transaction(&self, i: u64) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS bench_raw (k TEXT PRIMARY KEY, n INTEGER NOT NULL)",
         )

@@ -55,7 +55,13 @@ impl Writer {
     pub(crate) async fn begin(&self) -> Result<Write<'_>> {
         let mut state = self.shared.state.lock().await;
         if state.tx.is_none() {
-            state.tx = Some(self.shared.pool.begin().await.map_err(db)?);
+            state.tx = Some(
+                self.shared
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(db)?,
+            );
         }
         if state.open_savepoint {
             exec(&mut state, "ROLLBACK TO SAVEPOINT w").await?;

@@ -121,7 +121,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn inbound(requests: u64, concurrency: u64, rate: u64, worker: bool) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let url = format!("sqlite://{}/bench.db", dir.display());
-    let store = crate::open_store(&url).await?;
+    let sqlite = Arc::new(assent_sqlite::SqliteStore::open(&url).await?);
+    assent_store::Store::migrate(sqlite.as_ref()).await?;
+    let store: Arc<dyn assent_store::Store> = sqlite.clone();
     let token = "bench-auth-token".to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -220,7 +222,7 @@ async fn inbound(requests: u64, concurrency: u64, rate: u64, worker: bool) -> an
     let throughput = requests as f64 / elapsed.as_secs_f64();
 
     // Baseline: single-row durable transactions on the same file, same durability.
-    let raw = assent_sqlite::SqliteStore::open(&url).await?;
+    let raw = sqlite;
     let n = requests.min(5000);
     let t0 = Instant::now();
     for i in 0..n {
