@@ -4,9 +4,17 @@
 
 pub mod signature;
 pub mod simulator;
+pub mod twilio;
 
 use assent_core::phone::E164;
 use async_trait::async_trait;
+
+/// Installs ring as the process's TLS crypto provider. reqwest is built without a default
+/// one (aws-lc needs cmake on the build machine), so every process that makes HTTP clients
+/// calls this first; calling it again is harmless.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundSms {

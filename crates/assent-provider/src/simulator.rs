@@ -20,6 +20,8 @@ pub enum Behavior {
     Fail,
     /// The handset blocked the sender: the send is refused with 21610.
     Block,
+    /// The carrier's API answers 503: nothing is sent, the hand-off is retried.
+    Unavailable,
 }
 
 pub struct Simulator {
@@ -69,8 +71,12 @@ impl Provider for Simulator {
             .ok()
             .and_then(|b| b.get(&sms.to).copied())
             .unwrap_or(Behavior::Deliver);
-        if behavior == Behavior::Block {
-            return Err(SendError::Blocked);
+        match behavior {
+            Behavior::Block => return Err(SendError::Blocked),
+            Behavior::Unavailable => {
+                return Err(SendError::Retryable("HTTP 503 (simulated)".into()));
+            }
+            Behavior::Deliver | Behavior::Fail => {}
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = format!("SMsim{n:027x}");

@@ -63,6 +63,7 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
     }
     let mut updates = Vec::with_capacity(n);
     let mut blocked = Vec::new();
+    let mut retries = Vec::new();
     while let Some(joined) = set.join_next().await {
         // A panicked hand-off leaves its message `sending`; the sweep marks it unknown.
         let Ok((m, result)) = joined else { continue };
@@ -78,9 +79,21 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
         if matches!(result, Err(SendError::Blocked)) {
             blocked.push(m.clone());
         }
+        if let Err(SendError::Retryable(e)) = &result {
+            retries.push((m.id, format!("provider_unavailable: {e}")));
+            continue;
+        }
         updates.push((m.id, update));
     }
     app.store.update_messages(&updates).await?;
+    for (id, reason) in retries {
+        // Nothing was sent: try again later, then give up with the reason.
+        let status = app
+            .store
+            .retry_later(&id, &reason, app.clock.now(), MAX_ATTEMPTS, &backoff)
+            .await?;
+        tracing::info!(message_id = %id, status = status.as_str(), "hand-off will be retried or has failed");
+    }
     for m in blocked {
         carrier_block(app, &m).await?;
     }
@@ -88,6 +101,17 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
 }
 
 const SEND_CONCURRENCY: usize = 32;
+/// Hand-offs tried before a message that the provider keeps refusing to take is `failed`.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// Exponential backoff with jitter: about 2, 4, 8, 16, 32 seconds (capped at 5 minutes),
+/// each plus up to a second at random so retries of a burst do not arrive together.
+pub fn backoff(attempt: u32) -> chrono::Duration {
+    let base = 1000i64 << attempt.min(8);
+    let mut jitter = [0u8; 2];
+    let _ = getrandom::fill(&mut jitter);
+    chrono::Duration::milliseconds(base.min(300_000) + i64::from(u16::from_le_bytes(jitter) % 1000))
+}
 
 fn outcome_update(
     result: &std::result::Result<assent_provider::Accepted, SendError>,
@@ -134,6 +158,37 @@ fn status_of(report: &StatusReport) -> Option<MessageStatus> {
     })
 }
 
+/// Errors a carrier reports after the fact that change more than one message: 30034
+/// (unregistered 10DLC traffic) stops the tenant's sends until the registration is fixed;
+/// 21610 (the handset blocked the sender) opts that thread out.
+async fn carrier_errors(app: &AppState, report: &StatusReport) -> Result<()> {
+    let Some(code @ (30034 | 21610)) = report.error_code else {
+        return Ok(());
+    };
+    let Some(m) = app
+        .store
+        .message_by_provider_id(&report.provider_id)
+        .await?
+    else {
+        return Ok(());
+    };
+    if code == 21610 {
+        return carrier_block(app, &m).await;
+    }
+    let mut regs = app.store.registrations(&m.tenant_id).await?;
+    let Some(mut texting) = regs.texting.take() else {
+        return Ok(());
+    };
+    if texting.status != assent_core::gate::RegistrationStatus::Rejected {
+        tracing::warn!(tenant = %m.tenant_id, "carrier reported 30034: texting registration set to rejected");
+        texting.status = assent_core::gate::RegistrationStatus::Rejected;
+        texting.reason = Some("carrier_30034".into());
+        texting.updated_at = app.clock.now();
+        app.store.save_registration(&m.tenant_id, &texting).await?;
+    }
+    Ok(())
+}
+
 /// Applies a delivery report (from the status webhook or the simulator).
 pub async fn apply_status(app: &AppState, report: &StatusReport) -> Result<bool> {
     apply_statuses(app, std::slice::from_ref(report))
@@ -160,6 +215,7 @@ pub async fn apply_statuses(app: &AppState, reports: &[StatusReport]) -> Result<
     }
     let mut updates = Vec::with_capacity(furthest.len());
     for (report, status) in furthest {
+        carrier_errors(app, report).await?;
         let Some(m) = app
             .store
             .message_by_provider_id(&report.provider_id)

@@ -66,6 +66,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         config: Config,
     ) -> Self {
+        assent_provider::install_crypto();
         AppState {
             store,
             provider,

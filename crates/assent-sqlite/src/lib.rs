@@ -21,7 +21,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_attempts.sql")),
+];
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -961,6 +964,44 @@ impl Store for SqliteStore {
             update_one(w.conn(), id, u).await?;
         }
         w.commit().await
+    }
+
+    async fn retry_later(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+        backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
+    ) -> Result<MessageStatus> {
+        let mut w = self.batch.begin().await?;
+        let Some(row) =
+            sqlx::query("SELECT attempts FROM messages WHERE id = ? AND status = 'sending'")
+                .bind(id)
+                .fetch_optional(w.conn())
+                .await
+                .map_err(db)?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let attempts = row.try_get::<i64, _>("attempts").map_err(db)? as u32 + 1;
+        let (status, due) = if attempts >= max_attempts {
+            (MessageStatus::Failed, now)
+        } else {
+            (MessageStatus::Queued, now + backoff(attempts))
+        };
+        sqlx::query("UPDATE messages SET status = ?, reason = ?, attempts = ?, due_at = ?, updated_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(attempts as i64)
+            .bind(ms(due))
+            .bind(ms(now))
+            .bind(id)
+            .execute(w.conn())
+            .await
+            .map_err(db)?;
+        w.commit().await?;
+        Ok(status)
     }
 
     async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>> {

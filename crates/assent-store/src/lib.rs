@@ -133,6 +133,30 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>>;
+    /// Puts a `sending` message whose hand-off sent nothing back in the queue after
+    /// `backoff(attempt)`, or marks it `failed` once `max_attempts` hand-offs were tried.
+    /// Returns the new status. Backends without a retry counter fail it at once.
+    async fn retry_later(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+        backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
+    ) -> Result<MessageStatus> {
+        let _ = (max_attempts, backoff);
+        self.update_message(
+            id,
+            &MessageUpdate {
+                status: Some(MessageStatus::Failed),
+                reason: Some(reason.to_string()),
+                at: Some(now),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(MessageStatus::Failed)
+    }
     /// Messages to `phone` handed to the provider and not yet answered.
     async fn in_flight(&self, tenant_id: &str, phone: &E164) -> Result<u64>;
     /// Marks messages left `sending` by a process that died as `unknown`.

@@ -231,12 +231,13 @@ async fn inbound(requests: u64, concurrency: u64, rate: u64, worker: bool) -> an
     let raw_rate = n as f64 / t0.elapsed().as_secs_f64();
 
     println!(
-        "bench inbound: {requests} signed STOP/START webhooks, concurrency {concurrency}, rate {}",
+        "bench inbound: {requests} signed STOP/START webhooks, concurrency {concurrency}, rate {}, send worker {}",
         if rate == 0 {
             "max".to_string()
         } else {
             format!("{rate}/s")
-        }
+        },
+        if worker { "on (replies sent)" } else { "off" }
     );
     println!("  inbound keyword processing: {throughput:.0} req/s");
     println!(
