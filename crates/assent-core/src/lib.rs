@@ -6,6 +6,7 @@ pub mod compose;
 pub mod consent;
 pub mod gate;
 pub mod keyword;
+pub mod pacing;
 pub mod phone;
 pub mod quiet_hours;
 

@@ -321,3 +321,106 @@ async fn the_simulator_reports_sent_then_delivered_or_failed() {
         (Some("failed"), Some("carrier_error_30006"))
     );
 }
+
+async fn customers(app: &TestApp, t: &Tenant, n: usize) -> Vec<String> {
+    let mut phones = Vec::new();
+    for i in 0..n {
+        let phone = format!("+1512555{:04}", 7000 + i);
+        app.customer(t, &format!("C{i}"), &phone, true, false).await;
+        phones.push(phone);
+    }
+    phones
+}
+
+#[tokio::test]
+async fn a_senders_pace_holds_work_back_without_dropping_it_and_replies_jump_the_line() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let (s, v) = app
+        .put(
+            "/settings",
+            &t.key,
+            json!({"rate_limits": {"per_sender_per_minute": 60, "per_tenant_per_day": 1000}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let phones = customers(&app, &t, 5).await;
+    for p in &phones {
+        app.post(
+            "/messages",
+            &t.key,
+            json!({"to": p, "purpose": "job_notification", "body": "Reminder"}),
+        )
+        .await;
+    }
+    app.drain().await;
+    assert_eq!(app.sent().len(), 1, "60 a minute: one now");
+    // A STOP's confirmation is on the priority lane: the pace does not hold it.
+    app.inbound(PHONE, TX, "STOP").await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1);
+    let (_, held) = app
+        .get(
+            &format!("/messages?phone={}", phones[4].replace('+', "%2B")),
+            &t.key,
+        )
+        .await;
+    let held = &held["messages"][0];
+    assert_eq!(
+        (held["status"].as_str(), held["reason"].as_str()),
+        (Some("deferred"), Some("rate_limited"))
+    );
+    for _ in 0..4 {
+        app.clock.advance(Duration::seconds(1));
+        app.drain().await;
+    }
+    let to_customers = app.sent().into_iter().filter(|s| s.0 != PHONE).count();
+    assert_eq!(to_customers, 5, "nothing dropped");
+}
+
+#[tokio::test]
+async fn the_daily_cap_per_tenant_defers_the_rest() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.put(
+        "/settings",
+        &t.key,
+        json!({"rate_limits": {"per_sender_per_minute": 6000, "per_tenant_per_day": 3}}),
+    )
+    .await;
+    let phones = customers(&app, &t, 5).await;
+    for p in &phones {
+        app.post(
+            "/messages",
+            &t.key,
+            json!({"to": p, "purpose": "job_notification", "body": "Reminder"}),
+        )
+        .await;
+    }
+    app.drain().await;
+    assert_eq!(app.sent().len(), 3);
+    app.clock.advance(Duration::hours(25));
+    app.drain().await;
+    assert_eq!(app.sent().len(), 5);
+}
+
+#[tokio::test]
+async fn rate_limit_settings_are_validated() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let (s, v) = app
+        .put(
+            "/settings",
+            &t.key,
+            json!({"rate_limits": {"per_sender_per_minute": 0}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rate_limits.per_sender_per_minute"),
+        "{v}"
+    );
+}

@@ -24,6 +24,7 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_attempts.sql")),
+    (3, include_str!("../migrations/0003_pacing.sql")),
 ];
 
 pub struct SqliteStore {
@@ -915,10 +916,37 @@ impl Store for SqliteStore {
         .map(message_from)
         .collect::<Result<_>>()?;
         let mut sending = Vec::with_capacity(due.len());
+        let mut pacer = Pacer::default();
         for mut m in due {
             let ctx = self.tenant_context(w.conn(), &m.tenant_id).await?;
             let snap = load_snapshot(w.conn(), ctx, &m.phone, now_ms).await?;
-            let (status, reason, due_at) = match plan(&m, &snap) {
+            let mut handoff = plan(&m, &snap);
+            if handoff == Handoff::Send {
+                if !pacer.knows_sender(&m.from) {
+                    let tat = sqlx::query("SELECT tat FROM sender_pacing WHERE number = ?")
+                        .bind(m.from.as_str())
+                        .fetch_optional(w.conn())
+                        .await
+                        .map_err(db)?
+                        .map(|r| r.try_get::<i64, _>("tat").map(time))
+                        .transpose()
+                        .map_err(db)?;
+                    pacer.load_sender(&m.from, tat);
+                }
+                if !pacer.knows_tenant(&m.tenant_id) {
+                    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE tenant_id = ? AND handed_off_at > ?")
+                        .bind(&m.tenant_id)
+                        .bind(now_ms - 24 * 3600 * 1000)
+                        .fetch_one(w.conn())
+                        .await
+                        .map_err(db)?
+                        .try_get("n")
+                        .map_err(db)?;
+                    pacer.load_tenant(&m.tenant_id, n as u32);
+                }
+                handoff = pacer.admit(&m, &snap.tenant.settings.rate_limits, now);
+            }
+            let (status, reason, due_at) = match handoff {
                 Handoff::Send => (MessageStatus::Sending, None, m.due_at),
                 Handoff::Defer { until, reason } => (MessageStatus::Deferred, Some(reason), until),
                 Handoff::Refuse { status, reason } => (status, Some(reason), m.due_at),
@@ -942,6 +970,14 @@ impl Store for SqliteStore {
                 m.updated_at = now;
                 sending.push(m);
             }
+        }
+        for (number, tat) in pacer.changed() {
+            sqlx::query("INSERT INTO sender_pacing (number, tat) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET tat = excluded.tat")
+                .bind(number)
+                .bind(ms(tat))
+                .execute(w.conn())
+                .await
+                .map_err(db)?;
         }
         w.commit().await?;
         Ok(sending)

@@ -334,6 +334,18 @@ pub async fn put_settings(
             "must be between 1 and 3",
         ));
     }
+    if settings.rate_limits.per_sender_per_minute == 0 {
+        return Err(ApiError::field(
+            "rate_limits.per_sender_per_minute",
+            "must be at least 1",
+        ));
+    }
+    if settings.rate_limits.per_tenant_per_day == 0 {
+        return Err(ApiError::field(
+            "rate_limits.per_tenant_per_day",
+            "must be at least 1",
+        ));
+    }
     for k in settings.reply_texts.keys() {
         if ![
             "opt_out",
