@@ -267,6 +267,21 @@ pub async fn apply_pending_reports(app: &AppState) -> Result<()> {
 
 /// The background worker: dispatches whenever woken or every 250 ms.
 pub async fn run(app: AppState) {
+    if app.store.single_process() {
+        // Nobody else can be handing these off: whatever is `sending` now was interrupted.
+        match app
+            .store
+            .orphaned_sends_to_unknown(app.clock.now() + chrono::Duration::seconds(1))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                n,
+                "messages interrupted mid-hand-off by a crash marked unknown"
+            ),
+            Err(e) => tracing::error!(error = %e, "could not check interrupted hand-offs"),
+        }
+    }
     let mut last_sweep = None;
     loop {
         // A process that died mid-hand-off left messages `sending`; once they are older

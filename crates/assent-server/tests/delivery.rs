@@ -424,3 +424,66 @@ async fn rate_limit_settings_are_validated() {
         "{v}"
     );
 }
+
+/// STOPs arrive while a large queue to the same numbers drains in the background: once a
+/// STOP is acknowledged, nothing but its confirmation reaches the carrier for that number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_reaches_the_carrier_after_a_stop_is_acknowledged() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.put(
+        "/settings",
+        &t.key,
+        json!({"rate_limits": {"per_sender_per_minute": 1000000, "per_tenant_per_day": 1000000}}),
+    )
+    .await;
+    let phones = customers(&app, &t, 20).await;
+    for round in 0..30 {
+        for p in &phones {
+            app.post(
+                "/messages",
+                &t.key,
+                json!({"to": p, "purpose": "job_notification", "body": format!("Update {round}")}),
+            )
+            .await;
+        }
+    }
+    let worker = tokio::spawn(assent_server::dispatch::run(app.app.clone()));
+    let mut acked_at = Vec::new();
+    for p in phones.iter().step_by(2) {
+        assert_eq!(app.inbound(p, TX, "STOP").await, StatusCode::OK);
+        // Everything the carrier had for this number when the STOP was acknowledged.
+        acked_at.push((p.clone(), app.sent().len()));
+        tokio::time::sleep(StdDuration::from_millis(3)).await;
+    }
+    // Let the queue finish.
+    for _ in 0..200 {
+        let pending = app
+            .app
+            .store
+            .in_flight(&t.id, &e164(&phones[1]))
+            .await
+            .unwrap();
+        if pending == 0 && app.sent().len() >= 300 {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    worker.abort();
+    let sent = app.sent();
+    for (phone, seen) in acked_at {
+        let after: Vec<_> = sent[seen..]
+            .iter()
+            .filter(|s| s.0 == phone && !s.2.contains("unsubscribed"))
+            .collect();
+        assert!(
+            after.is_empty(),
+            "{phone} got {} messages after its STOP was acknowledged",
+            after.len()
+        );
+    }
+    // The numbers that did not STOP got everything.
+    for p in phones.iter().skip(1).step_by(2) {
+        assert_eq!(sent.iter().filter(|s| &s.0 == p).count(), 30, "{p}");
+    }
+}

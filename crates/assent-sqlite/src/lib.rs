@@ -1061,6 +1061,10 @@ impl Store for SqliteStore {
         Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
     }
 
+    fn single_process(&self) -> bool {
+        true
+    }
+
     async fn orphaned_sends_to_unknown(&self, older_than: DateTime<Utc>) -> Result<u64> {
         let mut w = self.batch.begin().await?;
         let r = sqlx::query(

@@ -159,6 +159,11 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Messages to `phone` handed to the provider and not yet answered.
     async fn in_flight(&self, tenant_id: &str, phone: &E164) -> Result<u64>;
+    /// True when only this process can write the database (embedded SQLite): then every
+    /// message found `sending` at start was left by a process that died.
+    fn single_process(&self) -> bool {
+        false
+    }
     /// Marks messages left `sending` by a process that died as `unknown`.
     async fn orphaned_sends_to_unknown(&self, older_than: DateTime<Utc>) -> Result<u64>;
 
