@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod dispatch;
 pub mod error;
+pub mod fake_twilio;
 pub mod public;
 pub mod service;
 pub mod webhooks;
