@@ -130,7 +130,7 @@ async fn twilio_receives_the_exact_request_and_its_sid_is_kept() {
         .and(body_string_contains("To=%2B15125550142"))
         .and(body_string_contains("From=%2B15125550100"))
         .and(body_string_contains("Body=On+our+way"))
-        .and(body_string_contains(&format!(
+        .and(body_string_contains(format!(
             "StatusCallback={}",
             format!("{}/webhooks/twilio/status", app.base)
                 .replace(':', "%3A")

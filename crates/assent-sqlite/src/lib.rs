@@ -25,6 +25,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_attempts.sql")),
     (3, include_str!("../migrations/0003_pacing.sql")),
+    (
+        4,
+        include_str!("../migrations/0004_phone_handoff_index.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -894,6 +898,18 @@ impl Store for SqliteStore {
             .as_ref()
             .map(message_from)
             .transpose()
+    }
+
+    async fn enqueue(&self, messages: &[Message]) -> Result<()> {
+        // One write for the lot, in chunks so no statement grows unbounded.
+        for chunk in messages.chunks(5000) {
+            let mut w = self.batch.begin().await?;
+            for m in chunk {
+                insert_message(w.conn(), m).await?;
+            }
+            w.commit().await?;
+        }
+        Ok(())
     }
 
     async fn claim_due(

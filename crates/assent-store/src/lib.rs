@@ -111,6 +111,20 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
     ) -> Result<Option<Message>>;
 
+    /// Queues many outbound messages at once (campaign fan-out, benchmarks); each has
+    /// already passed the gate. Backends without a bulk path insert them one by one.
+    async fn enqueue(&self, messages: &[Message]) -> Result<()> {
+        for m in messages {
+            let mut plan = |_: &PhoneSnapshot| Plan {
+                messages: vec![m.clone()],
+                ..Default::default()
+            };
+            self.transact(&m.tenant_id, &m.phone, m.created_at, None, &mut plan)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Claims up to `limit` due messages (queued, or deferred until now) and decides each
     /// one's hand-off in the same transaction. Returns the messages now `sending`.
     async fn claim_due(
