@@ -283,7 +283,15 @@ pub async fn run(app: AppState) {
         }
     }
     let mut last_sweep = None;
+    let mut last_campaigns: Option<std::time::Instant> = None;
     loop {
+        // Campaign steps are queued within a second or two of falling due.
+        if last_campaigns.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(1)) {
+            last_campaigns = Some(std::time::Instant::now());
+            if let Err(e) = crate::campaigns::tick(&app).await {
+                tracing::error!(error = %e, "campaign runner failed");
+            }
+        }
         // A process that died mid-hand-off left messages `sending`; once they are older
         // than any provider call could take, their outcome is unknown.
         let now = app.clock.now();

@@ -89,6 +89,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::not_found("resource"),
             StoreError::Database(m) => {
                 tracing::error!(error = %m, "store error");
+                if std::env::var_os("ASSENT_DEBUG_ERRORS").is_some() {
+                    eprintln!("store error: {m}");
+                }
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

@@ -3,10 +3,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod campaigns;
 pub mod clock;
 pub mod dispatch;
 pub mod error;
 pub mod fake_twilio;
+pub mod import;
 pub mod public;
 pub mod service;
 pub mod webhooks;

@@ -183,4 +183,108 @@ pub trait Store: Send + Sync + 'static {
 
     async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>>;
     async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>>;
+
+    // Campaigns and the data they run on. Backends that lack them answer "unsupported".
+
+    async fn save_campaign(&self, c: &Campaign) -> Result<()> {
+        let _ = c;
+        Err(unsupported())
+    }
+    async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>> {
+        let _ = (tenant_id, id);
+        Err(unsupported())
+    }
+    async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>> {
+        let _ = tenant_id;
+        Err(unsupported())
+    }
+    /// Scheduled, sending and active campaigns of every tenant, for the runner.
+    async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
+        Err(unsupported())
+    }
+    /// Every opted-in phone (no tags), or every phone of customers with any of the tags.
+    async fn marketing_audience(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+    ) -> Result<Vec<AudienceMember>> {
+        let _ = (tenant_id, tags);
+        Err(unsupported())
+    }
+    /// Records recipients and queues their messages in one write; a (campaign, step,
+    /// phone) already recorded is left alone, message included. Returns how many were new.
+    async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
+        let _ = (tenant_id, recipients);
+        Err(unsupported())
+    }
+    /// Steps already recorded for a campaign (to skip work already done).
+    async fn recorded_steps(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+    ) -> Result<Vec<(String, E164)>> {
+        let _ = (tenant_id, campaign_id);
+        Err(unsupported())
+    }
+    async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
+        let _ = (tenant_id, campaign_id);
+        Err(unsupported())
+    }
+    /// Creates many customers in one write (imports). Backends without a bulk path create
+    /// them one by one.
+    async fn create_customers(
+        &self,
+        tenant_id: &str,
+        customers: &[(Customer, Vec<NewLedgerEntry>)],
+    ) -> Result<()> {
+        for (c, ledger) in customers {
+            self.create_customer(tenant_id, c, ledger).await?;
+        }
+        Ok(())
+    }
+    /// Ids of the customers holding `phone`, oldest first.
+    async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {
+        let _ = (tenant_id, phone);
+        Err(unsupported())
+    }
+    /// Pausing holds a campaign's queued and deferred messages (deferred, reason
+    /// `campaign_paused`); resuming queues them again. Sent ones are never touched.
+    async fn hold_campaign(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        paused: bool,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let _ = (tenant_id, campaign_id, paused, now);
+        Err(unsupported())
+    }
+    async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
+        let _ = (tenant_id, e);
+        Err(unsupported())
+    }
+    async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>> {
+        let _ = (tenant_id, id);
+        Err(unsupported())
+    }
+    async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>> {
+        let _ = tenant_id;
+        Err(unsupported())
+    }
+    async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
+        let _ = (tenant_id, r);
+        Err(unsupported())
+    }
+    async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {
+        let _ = tenant_id;
+        Err(unsupported())
+    }
+    async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
+        let _ = (tenant_id, call);
+        Err(unsupported())
+    }
+}
+
+fn unsupported() -> StoreError {
+    StoreError::Database("this database backend does not support campaigns yet".into())
 }

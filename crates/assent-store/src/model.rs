@@ -504,3 +504,114 @@ impl Pacer {
             .collect()
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignKind {
+    Marketing,
+    UnsoldEstimates,
+    RecurringServices,
+    MissedCalls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    /// A marketing campaign waiting for its time.
+    Scheduled,
+    /// A marketing campaign whose messages are out; finished once all are accounted for.
+    Sending,
+    /// A transactional campaign that keeps sending as steps fall due.
+    Active,
+    Paused,
+    Finished,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub kind: CampaignKind,
+    pub body: String,
+    /// Marketing audience: customers with any of these tags; empty = every opted-in phone.
+    pub tags: Vec<String>,
+    /// Days after (estimates) or before (recurring services) each step.
+    pub days: Vec<u32>,
+    pub send_at: Option<DateTime<Utc>>,
+    pub status: CampaignStatus,
+    pub created_at: DateTime<Utc>,
+    /// When it last started or resumed: steps older than 7 days then are too late.
+    pub resumed_at: Option<DateTime<Utc>>,
+}
+
+/// One phone in a campaign step: queued with a message, or skipped with a reason.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recipient {
+    pub campaign_id: String,
+    /// `send` for a marketing blast; `{estimate}:{days}`, `{service}:{days}` or the
+    /// caller's local date for transactional steps.
+    pub step: String,
+    pub phone: E164,
+    pub message: Option<Message>,
+    pub skip_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A row of a campaign's send log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendLogRow {
+    pub phone: E164,
+    pub step: String,
+    pub message_id: Option<String>,
+    /// The message's current status, or `skipped`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The phone opted out within 7 days after this message.
+    pub opted_out_after: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AudienceMember {
+    pub phone: E164,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EstimateStatus {
+    Unsold,
+    Sold,
+    Dismissed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Estimate {
+    pub id: String,
+    pub customer_id: String,
+    /// The phone to follow up on; `None` means every phone of the customer.
+    pub phone: Option<E164>,
+    pub number: Option<String>,
+    pub amount_cents: i64,
+    pub status: EstimateStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecurringService {
+    pub id: String,
+    pub customer_id: String,
+    pub name: String,
+    pub due_on: chrono::NaiveDate,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Call {
+    pub id: String,
+    pub from: E164,
+    pub to: E164,
+    pub missed: bool,
+    pub at: DateTime<Utc>,
+}

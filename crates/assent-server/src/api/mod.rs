@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1` (CONTRACT.md).
 
+mod campaigns;
 mod consent;
 
 pub use consent::html_escape as consent_html_escape;
@@ -60,6 +61,19 @@ pub fn router() -> Router<AppState> {
             put(messages::simulator_behavior),
         )
         .route("/simulator/inbound", post(messages::simulator_inbound))
+        .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/campaigns/{id}", get(campaigns::report))
+        .route("/campaigns/{id}/recipients", get(campaigns::recipients))
+        .route("/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/estimates", post(campaigns::create_estimate))
+        .route(
+            "/estimates/{id}",
+            axum::routing::patch(campaigns::patch_estimate),
+        )
+        .route("/recurring-services", post(campaigns::create_recurring))
+        .route("/calls", post(campaigns::create_call))
+        .route("/imports/customers", post(campaigns::import))
 }
 
 /// A JSON body whose errors come back in the API's error shape, naming the field.

@@ -1,0 +1,347 @@
+//! The campaign runner: marketing blasts fan out to their audience once, transactional
+//! campaigns queue each step as it falls due, and missed calls get a text-back. Every
+//! phone of every step passes the gate and gets a send-log row, sent or skipped with the
+//! gate's reason; a (campaign, step, phone) is recorded once, so pausing, resuming or a
+//! second runner never sends a step twice.
+
+use std::collections::HashSet;
+
+use assent_core::campaign::{self, Timing};
+use assent_core::consent::Channel;
+use assent_core::gate::{Decision, Purpose, Stage};
+use assent_core::merge::{self, Template};
+use assent_core::phone::E164;
+use assent_store::*;
+use chrono::{DateTime, Utc};
+
+use crate::AppState;
+use crate::service::{Outbound, gate_for, outbound_message};
+
+/// Statuses after which a recipient is accounted for.
+pub fn settled(status: &str) -> bool {
+    !matches!(status, "queued" | "deferred" | "sending")
+}
+
+/// What every step of one pass over a campaign shares.
+struct Pass<'a> {
+    app: &'a AppState,
+    tenant: &'a Tenant,
+    c: &'a Campaign,
+    now: DateTime<Utc>,
+}
+
+/// The recipient row for one phone: a message through the gate, or a skip with its reason.
+async fn recipient(
+    p: &Pass<'_>,
+    step: String,
+    phone: &E164,
+    name: Option<&str>,
+    purpose: Purpose,
+) -> Result<Recipient> {
+    let (app, tenant, c, now) = (p.app, p.tenant, p.c, p.now);
+    let snap = app.store.snapshot(&tenant.id, phone, now).await?;
+    let decision = gate_for(&snap, phone, purpose, Stage::Queue, now);
+    let mut r = Recipient {
+        campaign_id: c.id.clone(),
+        step,
+        phone: phone.clone(),
+        message: None,
+        skip_reason: None,
+        created_at: now,
+    };
+    if let Decision::Block(reason) = decision {
+        r.skip_reason = Some(reason.as_str().into());
+        return Ok(r);
+    }
+    let template = Template::parse(&c.body).map_err(|e| StoreError::Database(e.to_string()))?;
+    let mut body = template.fill(&merge::values(name, &tenant.name, phone.as_str()));
+    if purpose == Purpose::Marketing {
+        body = assent_core::compose::with_marketing_footer(&body);
+    }
+    let channel = if purpose == Purpose::Marketing {
+        Channel::Marketing
+    } else {
+        Channel::Transactional
+    };
+    match outbound_message(
+        Outbound {
+            tenant,
+            channel,
+            to: phone,
+            body,
+            kind: MessageKind::Campaign,
+            purpose,
+            idempotency_key: None,
+        },
+        decision,
+        now,
+    ) {
+        Some(m) => r.message = Some(m),
+        None => r.skip_reason = Some("sender_not_configured".into()),
+    }
+    Ok(r)
+}
+
+/// One pass over every running campaign; returns how many recipients were recorded.
+pub async fn tick(app: &AppState) -> Result<u64> {
+    let now = app.clock.now();
+    let mut added = 0;
+    for c in app.store.running_campaigns().await? {
+        let Some(tenant) = app.store.tenant(&c.tenant_id).await? else {
+            continue;
+        };
+        added += match c.kind {
+            CampaignKind::Marketing => marketing(app, &tenant, c, now).await?,
+            CampaignKind::UnsoldEstimates => estimates(app, &tenant, &c, now).await?,
+            CampaignKind::RecurringServices => recurring(app, &tenant, &c, now).await?,
+            CampaignKind::MissedCalls => 0,
+        };
+    }
+    if added > 0 {
+        app.wake.notify_one();
+    }
+    Ok(added)
+}
+
+async fn marketing(
+    app: &AppState,
+    tenant: &Tenant,
+    mut c: Campaign,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    match c.status {
+        CampaignStatus::Scheduled if c.send_at.is_none_or(|t| t <= now) => {
+            let audience = app.store.marketing_audience(&tenant.id, &c.tags).await?;
+            let mut rows = Vec::with_capacity(audience.len());
+            for member in &audience {
+                rows.push(
+                    recipient(
+                        &Pass {
+                            app,
+                            tenant,
+                            c: &c,
+                            now,
+                        },
+                        "send".into(),
+                        &member.phone,
+                        member.name.as_deref(),
+                        Purpose::Marketing,
+                    )
+                    .await?,
+                );
+            }
+            let added = app.store.add_recipients(&tenant.id, &rows).await?;
+            c.status = CampaignStatus::Sending;
+            app.store.save_campaign(&c).await?;
+            Ok(added)
+        }
+        CampaignStatus::Sending => {
+            let log = app.store.send_log(&tenant.id, &c.id).await?;
+            if log.iter().all(|r| settled(&r.status)) {
+                c.status = CampaignStatus::Finished;
+                app.store.save_campaign(&c).await?;
+            }
+            Ok(0)
+        }
+        _ => Ok(0),
+    }
+}
+
+/// Whether a step goes now: one that fell due before the campaign (re)started goes only
+/// if it is at most 7 days old then.
+fn step_timing(c: &Campaign, due: DateTime<Utc>, now: DateTime<Utc>) -> Timing {
+    let started = c.resumed_at.unwrap_or(c.created_at);
+    if due > now {
+        return Timing::NotYet(due);
+    }
+    if due >= started {
+        return Timing::Now;
+    }
+    campaign::timing(due, started)
+}
+
+async fn step_rows(
+    pass: &Pass<'_>,
+    customer_id: &str,
+    only_phone: Option<&E164>,
+    steps: Vec<(String, DateTime<Utc>)>,
+    done: &HashSet<(String, E164)>,
+) -> Result<Vec<Recipient>> {
+    let (app, tenant, c, now) = (pass.app, pass.tenant, pass.c, pass.now);
+    let Some(customer) = app.store.customer(&tenant.id, customer_id).await? else {
+        return Ok(Vec::new());
+    };
+    let mut rows = Vec::new();
+    for (step, due) in steps {
+        for p in &customer.phones {
+            if only_phone.is_some_and(|o| o != &p.number)
+                || done.contains(&(step.clone(), p.number.clone()))
+            {
+                continue;
+            }
+            match step_timing(c, due, now) {
+                Timing::NotYet(_) => {}
+                Timing::TooLate => rows.push(Recipient {
+                    campaign_id: c.id.clone(),
+                    step: step.clone(),
+                    phone: p.number.clone(),
+                    message: None,
+                    skip_reason: Some("too_late".into()),
+                    created_at: now,
+                }),
+                Timing::Now => rows.push(
+                    recipient(
+                        pass,
+                        step.clone(),
+                        &p.number,
+                        Some(&customer.name),
+                        Purpose::TransactionalCampaign,
+                    )
+                    .await?,
+                ),
+            }
+        }
+    }
+    Ok(rows)
+}
+
+async fn estimates(
+    app: &AppState,
+    tenant: &Tenant,
+    c: &Campaign,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    if c.status != CampaignStatus::Active {
+        return Ok(0);
+    }
+    let done: HashSet<(String, E164)> = app
+        .store
+        .recorded_steps(&tenant.id, &c.id)
+        .await?
+        .into_iter()
+        .collect();
+    let mut rows = Vec::new();
+    for e in app.store.unsold_estimates(&tenant.id).await? {
+        let steps = c
+            .days
+            .iter()
+            .map(|d| {
+                (
+                    format!("{}:{d}", e.id),
+                    campaign::estimate_step_due(e.created_at, *d),
+                )
+            })
+            .collect();
+        rows.extend(
+            step_rows(
+                &Pass {
+                    app,
+                    tenant,
+                    c,
+                    now,
+                },
+                &e.customer_id,
+                e.phone.as_ref(),
+                steps,
+                &done,
+            )
+            .await?,
+        );
+    }
+    app.store.add_recipients(&tenant.id, &rows).await
+}
+
+async fn recurring(
+    app: &AppState,
+    tenant: &Tenant,
+    c: &Campaign,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    if c.status != CampaignStatus::Active {
+        return Ok(0);
+    }
+    let tz = tenant
+        .time_zone
+        .parse()
+        .unwrap_or(assent_core::Tz::America__New_York);
+    let done: HashSet<(String, E164)> = app
+        .store
+        .recorded_steps(&tenant.id, &c.id)
+        .await?
+        .into_iter()
+        .collect();
+    let mut rows = Vec::new();
+    for s in app.store.recurring_services(&tenant.id).await? {
+        let steps = c
+            .days
+            .iter()
+            .map(|d| {
+                (
+                    format!("{}:{d}", s.id),
+                    campaign::recurring_step_due(s.due_on, *d, tz),
+                )
+            })
+            .collect();
+        rows.extend(
+            step_rows(
+                &Pass {
+                    app,
+                    tenant,
+                    c,
+                    now,
+                },
+                &s.customer_id,
+                None,
+                steps,
+                &done,
+            )
+            .await?,
+        );
+    }
+    app.store.add_recipients(&tenant.id, &rows).await
+}
+
+/// A missed call to one of the tenant's numbers: a text-back from the transactional
+/// sender, at most once per caller per day (tenant time), under every active missed-call
+/// campaign.
+pub async fn missed_call(
+    app: &AppState,
+    tenant: &Tenant,
+    caller: &E164,
+    at: DateTime<Utc>,
+) -> Result<u64> {
+    let tz: assent_core::Tz = tenant
+        .time_zone
+        .parse()
+        .unwrap_or(assent_core::Tz::America__New_York);
+    let day = at
+        .with_timezone(&tz)
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    let now = app.clock.now();
+    let mut added = 0;
+    for c in app.store.campaigns(&tenant.id).await? {
+        if c.kind != CampaignKind::MissedCalls || c.status != CampaignStatus::Active {
+            continue;
+        }
+        let row = recipient(
+            &Pass {
+                app,
+                tenant,
+                c: &c,
+                now,
+            },
+            day.clone(),
+            caller,
+            None,
+            Purpose::MissedCall,
+        )
+        .await?;
+        added += app.store.add_recipients(&tenant.id, &[row]).await?;
+    }
+    if added > 0 {
+        app.wake.notify_one();
+    }
+    Ok(added)
+}

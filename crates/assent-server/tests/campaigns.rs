@@ -1,0 +1,432 @@
+//! Campaigns of every kind with an injected clock, reports that add up, pause and resume,
+//! and customer imports.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn tick(app: &TestApp) {
+    assent_server::campaigns::tick(&app.app).await.unwrap();
+}
+
+async fn report(app: &TestApp, t: &Tenant, id: &str) -> Value {
+    let (s, v) = app.get(&format!("/campaigns/{id}"), &t.key).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+async fn campaign(app: &TestApp, t: &Tenant, body: Value) -> String {
+    let (s, v) = app.post("/campaigns", &t.key, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn import(app: &TestApp, t: &Tenant, csv: String) -> Value {
+    let r = app
+        .client
+        .post(format!("{}/api/v1/imports/customers", app.base))
+        .bearer_auth(&t.key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn customer_import_keeps_good_rows_and_reports_each_bad_one() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let csv = "\u{feff}name,phone,job_notifications,marketing_updates,tags,address\r\n\
+        Zoë Ñúñez,512-555-0101,yes,no,vip;hvac,\"1 Main St, Austin, TX\"\r\n\
+        ,512-555-0102,,,,\r\n\
+        Bad Phone,555-01,,,,\r\n\
+        \"Ortega, Luis\",(512) 555-0103,no,yes,plumbing,\r\n\
+        Twin,5125550101,,,,\r\n\
+        Maybe,512-555-0104,perhaps,,,\r\n\
+        Dana,+1 512 555 0142,no,no,,\r\n";
+    let v = import(&app, &t, csv.to_string()).await;
+    assert_eq!(v["created"], 2, "{v}");
+    assert_eq!(v["updated"], 1, "Dana's phone was already on a customer");
+    let lines: Vec<(u64, String)> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["error"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines.iter().map(|l| l.0).collect::<Vec<_>>(),
+        vec![3, 4, 6, 7],
+        "{lines:?}"
+    );
+    assert!(lines[0].1.contains("name"));
+    assert!(lines[1].1.contains("phone"));
+    assert!(lines[2].1.contains("line 2"));
+    assert!(lines[3].1.contains("job_notifications"));
+    let c = app.consent(&t, "+15125550103").await;
+    assert_eq!(c["toggles"]["marketing_updates"], true);
+    assert_eq!(c["toggles"]["job_notifications"], false);
+    let c = app.consent(&t, PHONE).await;
+    assert_eq!(c["toggles"]["job_notifications"], false);
+    assert_eq!(
+        c["events"].as_array().unwrap().last().unwrap()["source"],
+        "import"
+    );
+    // An import of nothing but a header is fine; a file without a phone column is not.
+    let v = import(&app, &t, "name,phone\n".into()).await;
+    assert_eq!(v["created"], 0);
+    let v = import(&app, &t, "name,mobile\nA,5125550100\n".into()).await;
+    assert_eq!(v["rejected"][0]["line"], 1);
+}
+
+#[tokio::test]
+async fn a_marketing_campaign_to_a_mixed_audience_reports_the_exact_partition() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.put(
+        "/settings",
+        &t.key,
+        json!({"rate_limits": {"per_sender_per_minute": 1000000, "per_tenant_per_day": 1000000}}),
+    )
+    .await;
+    let n = 2000;
+    let mut csv = String::from("name,phone,tags\n");
+    for i in 0..n {
+        csv.push_str(&format!("Customer {i},+1737555{i:04},spring\n"));
+    }
+    csv.push_str("Overseas,+44 20 7946 0958,spring\n");
+    let v = import(&app, &t, csv).await;
+    assert_eq!(v["created"], n + 1, "{v}");
+    // A quarter opted in, a quarter opted out, a quarter pending, a quarter never asked.
+    for i in (0..n).filter(|i| i % 4 != 3) {
+        let phone = format!("+1737555{i:04}");
+        let s = match i % 4 {
+            0 => {
+                app.inbound(
+                    &phone,
+                    MK,
+                    "I would like to sign up for marketing text messages!",
+                )
+                .await
+            }
+            1 => app.inbound(&phone, MK, "STOP").await,
+            _ => app.inbound(&phone, MK, "hello").await,
+        };
+        assert_eq!(s, StatusCode::OK);
+    }
+    let id = campaign(&app, &t, json!({"name": "Spring tune-up", "type": "marketing", "body": "Hi {first_name|there}! {business_name}: 15% off tune-ups", "audience": {"tags": ["spring"]}})).await;
+    tick(&app).await;
+    let r = report(&app, &t, &id).await;
+    assert_eq!(r["recipients"], n + 1);
+    let skipped = r["skipped"].as_array().unwrap();
+    let reason = |code: &str| skipped.iter().filter(|s| s["reason"] == code).count() as u64;
+    assert_eq!(reason("opted_out"), n / 4);
+    assert_eq!(reason("no_marketing_consent"), n / 2);
+    assert_eq!(reason("invalid_number"), 1);
+    assert_eq!(r["counts"]["queued"], n / 4);
+    assert_eq!(r["status"], "sending");
+    app.drain().await;
+    tick(&app).await;
+    let r = report(&app, &t, &id).await;
+    assert_eq!(r["counts"]["delivered"], n / 4);
+    assert_eq!(r["counts"]["skipped"], n / 4 * 3 + 1);
+    let total: u64 = [
+        "queued",
+        "deferred",
+        "sending",
+        "sent",
+        "delivered",
+        "undelivered",
+        "failed",
+        "blocked",
+        "unknown",
+        "expired",
+        "skipped",
+    ]
+    .iter()
+    .map(|k| r["counts"][k].as_u64().unwrap())
+    .sum();
+    assert_eq!(total, n + 1, "each recipient counted once");
+    assert_eq!(r["status"], "finished");
+    let sent = app.sent_to("+17375550000");
+    assert_eq!(sent.len(), 2, "the opt-in confirmation and the campaign");
+    assert_eq!(
+        sent[1].2,
+        "Hi Customer! Acme Plumbing: 15% off tune-ups\nReply STOP to opt out"
+    );
+
+    // A STOP after the campaign counts as opted out afterwards.
+    app.inbound("+17375550000", MK, "STOP").await;
+    let r = report(&app, &t, &id).await;
+    assert_eq!(r["counts"]["opted_out_after"], 1);
+    let (_, log) = app
+        .get(&format!("/campaigns/{id}/recipients"), &t.key)
+        .await;
+    assert_eq!(log.as_array().unwrap().len() as u64, n + 1);
+}
+
+#[tokio::test]
+async fn unknown_merge_fields_are_refused_when_the_campaign_is_created() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let (s, v) = app
+        .post(
+            "/campaigns",
+            &t.key,
+            json!({"name": "x", "type": "marketing", "body": "Hi {frist_name}"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("frist_name")
+    );
+    let (s, v) = app
+        .post(
+            "/campaigns",
+            &t.key,
+            json!({"name": "x", "type": "unsold_estimates", "body": "Hi"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("schedule.days_after")
+    );
+}
+
+#[tokio::test]
+async fn pausing_and_resuming_never_sends_twice() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.put(
+        "/settings",
+        &t.key,
+        json!({"rate_limits": {"per_sender_per_minute": 1000000, "per_tenant_per_day": 1000000}}),
+    )
+    .await;
+    for i in 0..60 {
+        app.inbound(
+            &format!("+1737555{i:04}"),
+            MK,
+            "I would like to sign up for marketing text messages!",
+        )
+        .await;
+    }
+    app.drain().await;
+    let before = app.sent().len();
+    let id = campaign(
+        &app,
+        &t,
+        json!({"name": "Flash sale", "type": "marketing", "body": "Flash sale today"}),
+    )
+    .await;
+    tick(&app).await;
+    assent_server::dispatch::dispatch_once(&app.app, 20)
+        .await
+        .unwrap();
+    let (s, v) = app
+        .post(&format!("/campaigns/{id}/pause"), &t.key, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["held"], 40);
+    app.drain().await;
+    tick(&app).await;
+    assert_eq!(app.sent().len() - before, 20, "nothing leaves while paused");
+    assert_eq!(report(&app, &t, &id).await["status"], "paused");
+    let (s, v) = app
+        .post(&format!("/campaigns/{id}/resume"), &t.key, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["released"], 40);
+    tick(&app).await;
+    app.drain().await;
+    tick(&app).await;
+    let campaign_sends: Vec<_> = app.sent()[before..].to_vec();
+    assert_eq!(campaign_sends.len(), 60);
+    let mut phones: Vec<_> = campaign_sends.iter().map(|s| s.0.clone()).collect();
+    phones.sort();
+    phones.dedup();
+    assert_eq!(phones.len(), 60, "each phone exactly once");
+    assert_eq!(report(&app, &t, &id).await["status"], "finished");
+}
+
+#[tokio::test]
+async fn unsold_estimate_follow_ups_go_on_their_days_and_stop_when_sold() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    let other = app.customer(&t, "Luis", "5125550178", true, true).await;
+    let id = campaign(&app, &t, json!({"name": "Estimates", "type": "unsold_estimates", "body": "Hi {first_name}, your estimate is ready to book", "schedule": {"days_after": [2, 7]}})).await;
+    let (s, e1) = app
+        .post(
+            "/estimates",
+            &t.key,
+            json!({"customer_id": c, "amount_cents": 120000, "status": "unsold"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e1}");
+    let (_, e2) = app
+        .post(
+            "/estimates",
+            &t.key,
+            json!({"customer_id": other, "amount_cents": 9900}),
+        )
+        .await;
+    tick(&app).await;
+    app.clock.advance(Duration::days(1));
+    tick(&app).await;
+    app.drain().await;
+    assert!(app.sent().is_empty());
+    app.clock.advance(Duration::days(1) + Duration::minutes(1));
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent().len(), 2, "day 2 for both");
+    assert_eq!(
+        app.sent_to(PHONE)[0].2,
+        "Hi Dana, your estimate is ready to book"
+    );
+    let (s, _) = app
+        .call(
+            "PATCH",
+            &format!("/estimates/{}", e2["id"].as_str().unwrap()),
+            &t.key,
+            Some(json!({"status": "sold"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    app.clock.advance(Duration::days(5));
+    tick(&app).await;
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 2, "day 7 for the unsold one");
+    assert_eq!(
+        app.sent_to("+15125550178").len(),
+        1,
+        "nothing after it was sold"
+    );
+    assert_eq!(report(&app, &t, &id).await["status"], "active");
+    let _ = e1;
+}
+
+#[tokio::test]
+async fn steps_already_due_at_start_go_if_recent_and_are_skipped_if_too_late() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    let created = (noon() - Duration::days(20)).to_rfc3339();
+    app.post(
+        "/estimates",
+        &t.key,
+        json!({"customer_id": c, "amount_cents": 5000, "created_at": created}),
+    )
+    .await;
+    let id = campaign(&app, &t, json!({"name": "Estimates", "type": "unsold_estimates", "body": "Still thinking it over?", "schedule": {"days_after": [2, 14, 30]}})).await;
+    tick(&app).await;
+    app.drain().await;
+    // Day 2 fell due 18 days ago: too late. Day 14, 6 days ago: goes now. Day 30: later.
+    assert_eq!(app.sent_to(PHONE).len(), 1);
+    let (_, log) = app
+        .get(&format!("/campaigns/{id}/recipients"), &t.key)
+        .await;
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(
+        log.iter()
+            .any(|r| r["status"] == "skipped" && r["reason"] == "too_late")
+    );
+    app.clock.advance(Duration::days(10));
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 2);
+}
+
+#[tokio::test]
+async fn recurring_service_reminders_go_on_the_days_before_the_due_date() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    // Due 2026-03-14; 10:00 CST that day is 16:00 UTC.
+    let (s, v) = app
+        .post(
+            "/recurring-services",
+            &t.key,
+            json!({"customer_id": c, "name": "AC maintenance", "due_on": "2026-03-14"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    campaign(&app, &t, json!({"name": "Maintenance", "type": "recurring_services", "body": "{first_name}, your AC maintenance is due soon", "schedule": {"days_before": [7, 1]}})).await;
+    tick(&app).await;
+    assert!(app.sent().is_empty());
+    // 7 days before: 2026-03-07 16:00 UTC.
+    app.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 7, 16, 0, 30).unwrap());
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1);
+    assert_eq!(
+        app.sent_to(PHONE)[0].2,
+        "Dana, your AC maintenance is due soon"
+    );
+    app.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 13, 16, 0, 30).unwrap());
+    tick(&app).await;
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 2);
+}
+
+#[tokio::test]
+async fn a_missed_call_gets_one_text_back_per_caller_per_day() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    campaign(&app, &t, json!({"name": "Missed calls", "type": "missed_calls", "body": "Sorry we missed your call! Reply here or we will call you back."})).await;
+    let call = |from: &'static str| {
+        app.post(
+            "/calls",
+            &t.key,
+            json!({"from": from, "to": TX, "status": "missed"}),
+        )
+    };
+    let (s, v) = call("5125550190").await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["text_back_queued"], true);
+    let (_, v) = call("5125550190").await;
+    assert_eq!(v["text_back_queued"], false, "once per caller per day");
+    let (_, v) = app
+        .post(
+            "/calls",
+            &t.key,
+            json!({"from": "5125550191", "to": TX, "status": "answered"}),
+        )
+        .await;
+    assert_eq!(v["text_back_queued"], false);
+    app.drain().await;
+    let sent = app.sent_to("+15125550190");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1, TX);
+    app.clock.advance(Duration::days(1));
+    let (_, v) = call("5125550190").await;
+    assert_eq!(v["text_back_queued"], true);
+    // A caller who opted out gets nothing.
+    app.inbound("+15125550192", TX, "STOP").await;
+    let (_, v) = call("5125550192").await;
+    assert_eq!(v["text_back_queued"], true, "recorded, as skipped");
+    app.drain().await;
+    let sent = app.sent_to("+15125550192");
+    assert_eq!(sent.len(), 1, "only the STOP confirmation");
+    assert!(sent[0].2.contains("unsubscribed"));
+}
