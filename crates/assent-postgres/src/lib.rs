@@ -1,1 +1,1359 @@
-//! placeholder
+//! The PostgreSQL backend: the store for running several `assent serve` processes on one
+//! database. It mirrors the SQLite backend method by method; what SQLite gets from its
+//! single writer connection, this backend gets from locks that hold across processes:
+//!
+//! - every write that can change what the gate says about a phone (`transact`, the toggles
+//!   of `create_customer` and `set_toggles`) first takes the phone's transaction-scoped
+//!   advisory lock, `pg_advisory_xact_lock(hashtextextended(tenant_id || ':' || phone, 0))`,
+//!   and only then reads; under READ COMMITTED each later statement sees what the previous
+//!   holder committed;
+//! - `claim_due` takes due rows `FOR UPDATE SKIP LOCKED`, and each message's phone lock with
+//!   `pg_try_advisory_xact_lock`: a message whose phone is busy is left for a later claim
+//!   rather than waited for (two claimers waiting on each other's phones would deadlock);
+//! - a claim reads and writes a sender's pace and a tenant's 24-hour hand-off count only
+//!   while it holds their advisory locks (taken the same non-waiting way), so the per-sender
+//!   rate and the per-tenant daily cap hold across processes;
+//! - an inbound `MessageSid` is checked under the phone's lock and is unique in
+//!   `messages.provider_id`, so a webhook retried to another process changes nothing twice;
+//! - migrations run under a session advisory lock, so processes may start together.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use assent_core::consent::ConsentState;
+use assent_core::gate::{Purpose, Toggles};
+use assent_core::phone::E164;
+use assent_store::codec::{self, ms, time};
+use assent_store::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_attempts.sql")),
+    (3, include_str!("../migrations/0003_pacing.sql")),
+    (
+        4,
+        include_str!("../migrations/0004_phone_handoff_index.sql"),
+    ),
+];
+
+/// The session advisory lock the migration runner holds ("assent" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6173_7365_6e74;
+
+/// How many connections one process keeps at most.
+const MAX_CONNECTIONS: u32 = 16;
+
+pub struct PostgresStore {
+    pool: PgPool,
+    options: PgConnectOptions,
+    bench_table_ready: AtomicBool,
+}
+
+fn db(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return StoreError::Conflict(d.message().to_string());
+    }
+    StoreError::Database(e.to_string())
+}
+
+impl PostgresStore {
+    /// Connects to `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`; the database must exist.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(db)?
+            .application_name("assent");
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(db)?;
+        Ok(PostgresStore {
+            pool,
+            options,
+            bench_table_ready: AtomicBool::new(false),
+        })
+    }
+
+    /// The raw durable-transaction rate of this database, for benchmarks: one UPSERT and
+    /// one INSERT per transaction.
+    pub async fn raw_transaction(&self, i: u64) -> Result<()> {
+        if !self.bench_table_ready.load(Ordering::Relaxed) {
+            // CREATE TABLE IF NOT EXISTS is not safe against itself running concurrently.
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS bench_raw (k TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            self.bench_table_ready.store(true, Ordering::Relaxed);
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO bench_raw (k, n) VALUES ($1, 1) ON CONFLICT (k) DO UPDATE SET n = bench_raw.n + 1",
+        )
+        .bind(format!("k{}", i % 1000))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("INSERT INTO bench_raw (k, n) VALUES ($1, 0) ON CONFLICT (k) DO NOTHING")
+            .bind(format!("row{i}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+}
+
+/// Waits for the phone's lock; it is released when the transaction ends.
+async fn lock_phone(conn: &mut PgConnection, tenant_id: &str, phone: &str) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
+        .bind(tenant_id)
+        .bind(phone)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Takes a named lock if nobody holds it; never waits. Claims use it for a sender's pace
+/// (`sender:NUMBER`) and a tenant's daily count (`daily:TENANT`).
+async fn try_lock(conn: &mut PgConnection, key: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked")
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    row.try_get("locked").map_err(db)
+}
+
+/// The named locks one claim asked for, so it asks the database once per name.
+#[derive(Default)]
+struct ClaimLocks {
+    held: HashSet<String>,
+    busy: HashSet<String>,
+}
+
+impl ClaimLocks {
+    async fn take(&mut self, conn: &mut PgConnection, key: String) -> Result<bool> {
+        if self.held.contains(&key) {
+            return Ok(true);
+        }
+        if self.busy.contains(&key) {
+            return Ok(false);
+        }
+        let got = try_lock(conn, &key).await?;
+        if got {
+            self.held.insert(key);
+        } else {
+            self.busy.insert(key);
+        }
+        Ok(got)
+    }
+}
+
+/// Takes the locks of several phones in one order, so two callers cannot deadlock.
+async fn lock_phones<'a>(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    phones: impl IntoIterator<Item = &'a E164>,
+) -> Result<()> {
+    let mut phones: Vec<&str> = phones.into_iter().map(E164::as_str).collect();
+    phones.sort_unstable();
+    phones.dedup();
+    for p in phones {
+        lock_phone(conn, tenant_id, p).await?;
+    }
+    Ok(())
+}
+
+fn tenant_from(row: &PgRow, senders: Senders) -> Result<Tenant> {
+    Ok(Tenant {
+        id: row.try_get("id").map_err(db)?,
+        slug: row.try_get("slug").map_err(db)?,
+        name: row.try_get("name").map_err(db)?,
+        time_zone: row.try_get("time_zone").map_err(db)?,
+        settings: codec::json("settings", row.try_get::<&str, _>("settings").map_err(db)?)?,
+        senders,
+        created_at: time(row.try_get("created_at").map_err(db)?),
+    })
+}
+
+async fn senders_of(conn: &mut PgConnection, tenant_id: &str) -> Result<Senders> {
+    let rows =
+        sqlx::query("SELECT number, transactional, marketing FROM senders WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+    let mut s = Senders::default();
+    for r in rows {
+        let n = codec::phone(r.try_get("number").map_err(db)?)?;
+        if r.try_get::<bool, _>("transactional").map_err(db)? {
+            s.transactional = Some(n.clone());
+        }
+        if r.try_get::<bool, _>("marketing").map_err(db)? {
+            s.marketing = Some(n);
+        }
+    }
+    Ok(s)
+}
+
+async fn tenant_where(
+    conn: &mut PgConnection,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<Tenant>> {
+    let sql = match column {
+        "id" => "SELECT * FROM tenants WHERE id = $1",
+        "slug" => "SELECT * FROM tenants WHERE slug = $1",
+        _ => "SELECT * FROM tenants WHERE api_key_hash = $1",
+    };
+    let Some(row) = sqlx::query(sql)
+        .bind(value)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+    else {
+        return Ok(None);
+    };
+    let id: String = row.try_get("id").map_err(db)?;
+    let senders = senders_of(conn, &id).await?;
+    tenant_from(&row, senders).map(Some)
+}
+
+fn registration_from(row: &PgRow) -> Result<Registration> {
+    let kind: &str = row.try_get("kind").map_err(db)?;
+    Ok(Registration {
+        kind: codec::parse_enum("registration kind", kind)?,
+        status: codec::registration_status(row.try_get("status").map_err(db)?)?,
+        reason: row.try_get("reason").map_err(db)?,
+        details: codec::json("registration details", row.try_get("details").map_err(db)?)?,
+        updated_at: time(row.try_get("updated_at").map_err(db)?),
+    })
+}
+
+async fn registrations_of(conn: &mut PgConnection, tenant_id: &str) -> Result<Registrations> {
+    let rows = sqlx::query("SELECT * FROM registrations WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    let mut out = Registrations {
+        texting: None,
+        marketing: None,
+    };
+    for r in rows {
+        let reg = registration_from(&r)?;
+        match reg.kind {
+            RegistrationKind::Texting => out.texting = Some(reg),
+            RegistrationKind::Marketing => out.marketing = Some(reg),
+        }
+    }
+    Ok(out)
+}
+
+fn ledger_from(row: &PgRow) -> Result<LedgerEntry> {
+    let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
+    Ok(LedgerEntry {
+        seq: row.try_get("seq").map_err(db)?,
+        entry: NewLedgerEntry {
+            phone: codec::phone(row.try_get("phone").map_err(db)?)?,
+            channel: row.try_get("channel").map_err(db)?,
+            old_state: row.try_get("old_state").map_err(db)?,
+            new_state: row.try_get("new_state").map_err(db)?,
+            source: codec::source(row.try_get("source").map_err(db)?)?,
+            actor: row.try_get("actor").map_err(db)?,
+            occurred_at: time(row.try_get("occurred_at").map_err(db)?),
+            evidence: Evidence {
+                message_sid: g("message_sid")?,
+                text: g("body")?,
+                rule: g("rule")?,
+                ip: g("ip")?,
+                user_agent: g("user_agent")?,
+                page: g("page")?,
+                disclosure: g("disclosure")?,
+            },
+        },
+    })
+}
+
+async fn append_ledger(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    entries: &[NewLedgerEntry],
+) -> Result<()> {
+    for e in entries {
+        sqlx::query(
+            "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
+             occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(tenant_id)
+        .bind(e.phone.as_str())
+        .bind(&e.channel)
+        .bind(&e.old_state)
+        .bind(&e.new_state)
+        .bind(e.source.as_str())
+        .bind(&e.actor)
+        .bind(ms(e.occurred_at))
+        .bind(&e.evidence.message_sid)
+        .bind(&e.evidence.text)
+        .bind(&e.evidence.rule)
+        .bind(&e.evidence.ip)
+        .bind(&e.evidence.user_agent)
+        .bind(&e.evidence.page)
+        .bind(&e.evidence.disclosure)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+fn message_from(row: &PgRow) -> Result<Message> {
+    let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
+    Ok(Message {
+        id: row.try_get("id").map_err(db)?,
+        tenant_id: row.try_get("tenant_id").map_err(db)?,
+        direction: codec::parse_enum("direction", row.try_get("direction").map_err(db)?)?,
+        channel: codec::channel(row.try_get("channel").map_err(db)?)?,
+        from: codec::phone(row.try_get("from_number").map_err(db)?)?,
+        to: codec::phone(row.try_get("to_number").map_err(db)?)?,
+        phone: codec::phone(row.try_get("phone").map_err(db)?)?,
+        body: row.try_get("body").map_err(db)?,
+        kind: codec::parse_enum("kind", row.try_get("kind").map_err(db)?)?,
+        purpose: codec::purpose(g("purpose")?.as_deref())?,
+        status: codec::status(row.try_get("status").map_err(db)?)?,
+        reason: g("reason")?,
+        provider_id: g("provider_id")?,
+        segments: row.try_get::<i32, _>("segments").map_err(db)? as u32,
+        priority: row.try_get::<i32, _>("priority").map_err(db)? as u8,
+        due_at: time(row.try_get("due_at").map_err(db)?),
+        expires_at: row
+            .try_get::<Option<i64>, _>("expires_at")
+            .map_err(db)?
+            .map(time),
+        idempotency_key: g("idempotency_key")?,
+        created_at: time(row.try_get("created_at").map_err(db)?),
+        updated_at: time(row.try_get("updated_at").map_err(db)?),
+    })
+}
+
+async fn insert_message(conn: &mut PgConnection, m: &Message) -> Result<()> {
+    let handed_off = (m.status.rank() >= MessageStatus::Sending.rank()
+        && m.status != MessageStatus::Blocked
+        && m.status != MessageStatus::Expired)
+        .then(|| ms(m.updated_at));
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
+         purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, \
+         handed_off_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+    )
+    .bind(&m.id)
+    .bind(&m.tenant_id)
+    .bind(codec::enum_str(&m.direction))
+    .bind(m.channel.as_str())
+    .bind(m.from.as_str())
+    .bind(m.to.as_str())
+    .bind(m.phone.as_str())
+    .bind(&m.body)
+    .bind(codec::enum_str(&m.kind))
+    .bind(m.purpose.map(|p| p.as_str()))
+    .bind(m.status.as_str())
+    .bind(&m.reason)
+    .bind(&m.provider_id)
+    .bind(m.segments as i32)
+    .bind(m.priority as i32)
+    .bind(ms(m.due_at))
+    .bind(m.expires_at.map(ms))
+    .bind(&m.idempotency_key)
+    .bind(handed_off)
+    .bind(ms(m.created_at))
+    .bind(ms(m.updated_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The tenant and its registrations, as every snapshot needs them.
+type TenantContext = (Tenant, Registrations);
+
+async fn load_tenant_context(conn: &mut PgConnection, tenant_id: &str) -> Result<TenantContext> {
+    let tenant = tenant_where(conn, "id", tenant_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let registrations = registrations_of(conn, tenant_id).await?;
+    Ok((tenant, registrations))
+}
+
+/// A phone of a tenant: (tenant id, E.164 number).
+type PhoneKey = (String, String);
+
+/// Everything about several phones in a single statement (a round trip per read
+/// otherwise): their consent, combined toggles, address and recent marketing hand-offs.
+async fn load_phones(
+    conn: &mut PgConnection,
+    phones: &[PhoneKey],
+    now_ms: i64,
+) -> Result<HashMap<PhoneKey, PgRow>> {
+    let tenant_ids: Vec<&str> = phones.iter().map(|k| k.0.as_str()).collect();
+    let numbers: Vec<&str> = phones.iter().map(|k| k.1.as_str()).collect();
+    // Toggles combine over every record holding the phone (on only if on in all); the
+    // address is the oldest such customer's that has one (the id breaks ties).
+    let rows = sqlx::query(
+        "SELECT p.tenant_id, p.phone, \
+           (SELECT state FROM consent WHERE tenant_id = p.tenant_id AND phone = p.phone) AS state, \
+           (SELECT COUNT(*) FROM contact_methods WHERE tenant_id = p.tenant_id AND phone = p.phone) AS records, \
+           (SELECT bool_and(job_notifications) FROM contact_methods \
+              WHERE tenant_id = p.tenant_id AND phone = p.phone) AS job, \
+           (SELECT bool_and(marketing_updates) FROM contact_methods \
+              WHERE tenant_id = p.tenant_id AND phone = p.phone) AS mk, \
+           (SELECT c.address FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+              AND c.id = cm.customer_id WHERE cm.tenant_id = p.tenant_id AND cm.phone = p.phone \
+              AND c.address IS NOT NULL ORDER BY c.created_at, c.id LIMIT 1) AS address, \
+           ARRAY(SELECT handed_off_at FROM messages WHERE tenant_id = p.tenant_id AND phone = p.phone \
+              AND purpose = 'marketing' AND handed_off_at > $3) AS recent \
+         FROM unnest($1::text[], $2::text[]) AS p(tenant_id, phone)",
+    )
+    .bind(tenant_ids)
+    .bind(numbers)
+    .bind(now_ms - 24 * 3600 * 1000)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    rows.into_iter()
+        .map(|r| {
+            let key = (
+                r.try_get::<String, _>("tenant_id").map_err(db)?,
+                r.try_get::<String, _>("phone").map_err(db)?,
+            );
+            Ok((key, r))
+        })
+        .collect()
+}
+
+fn snapshot_from(row: &PgRow, (tenant, registrations): TenantContext) -> Result<PhoneSnapshot> {
+    let consent = match row.try_get::<Option<String>, _>("state").map_err(db)? {
+        Some(state) => codec::json::<ConsentState>("consent", &state)?,
+        None => ConsentState::default(),
+    };
+    let records: i64 = row.try_get("records").map_err(db)?;
+    let job: Option<bool> = row.try_get("job").map_err(db)?;
+    let mk: Option<bool> = row.try_get("mk").map_err(db)?;
+    let recent: Vec<i64> = row.try_get("recent").map_err(db)?;
+    Ok(PhoneSnapshot {
+        tenant,
+        registrations,
+        consent,
+        toggles: Toggles {
+            on_a_record: records > 0,
+            job_notifications: records > 0 && job == Some(true),
+            marketing_updates: records > 0 && mk == Some(true),
+        },
+        address: row.try_get("address").map_err(db)?,
+        recent_marketing: recent.into_iter().map(time).collect(),
+    })
+}
+
+async fn load_snapshot(
+    conn: &mut PgConnection,
+    ctx: TenantContext,
+    phone: &E164,
+    now_ms: i64,
+) -> Result<PhoneSnapshot> {
+    let key = (ctx.0.id.clone(), phone.as_str().to_string());
+    let rows = load_phones(conn, std::slice::from_ref(&key), now_ms).await?;
+    let row = rows.get(&key).ok_or(StoreError::NotFound)?;
+    snapshot_from(row, ctx)
+}
+
+/// Tries every phone's lock in one statement, never waiting; returns the phones now held.
+async fn try_lock_phones(
+    conn: &mut PgConnection,
+    phones: &[PhoneKey],
+) -> Result<HashSet<PhoneKey>> {
+    let tenant_ids: Vec<&str> = phones.iter().map(|k| k.0.as_str()).collect();
+    let numbers: Vec<&str> = phones.iter().map(|k| k.1.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT k.tenant_id, k.phone, \
+           pg_try_advisory_xact_lock(hashtextextended(k.tenant_id || ':' || k.phone, 0)) AS locked \
+         FROM unnest($1::text[], $2::text[]) AS k(tenant_id, phone)",
+    )
+    .bind(tenant_ids)
+    .bind(numbers)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut held = HashSet::new();
+    for r in rows {
+        if r.try_get::<bool, _>("locked").map_err(db)? {
+            held.insert((
+                r.try_get::<String, _>("tenant_id").map_err(db)?,
+                r.try_get::<String, _>("phone").map_err(db)?,
+            ));
+        }
+    }
+    Ok(held)
+}
+
+async fn write_plan(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    phone: &E164,
+    plan: &Plan,
+    now_ms: i64,
+) -> Result<()> {
+    if let Some(state) = &plan.consent {
+        sqlx::query(
+            "INSERT INTO consent (tenant_id, phone, state, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, phone) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(tenant_id)
+        .bind(phone.as_str())
+        .bind(codec::to_json(state))
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    append_ledger(conn, tenant_id, &plan.ledger).await?;
+    for m in &plan.messages {
+        insert_message(conn, m).await?;
+    }
+    if let Some(r) = &plan.review {
+        sqlx::query(
+            "INSERT INTO reviews (tenant_id, id, phone, thread, message_id, body, word, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(tenant_id)
+        .bind(&r.id)
+        .bind(phone.as_str())
+        .bind(r.thread.as_str())
+        .bind(&r.message_id)
+        .bind(&r.text)
+        .bind(&r.word)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    if let Some((id, decision)) = &plan.review_decision {
+        sqlx::query(
+            "UPDATE reviews SET decision = $1, decided_at = $2 \
+             WHERE tenant_id = $3 AND id = $4 AND decision IS NULL",
+        )
+        .bind(decision)
+        .bind(now_ms)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Every status, for [`ranked_below`].
+const STATUSES: [MessageStatus; 11] = [
+    MessageStatus::Received,
+    MessageStatus::Queued,
+    MessageStatus::Deferred,
+    MessageStatus::Sending,
+    MessageStatus::Sent,
+    MessageStatus::Delivered,
+    MessageStatus::Undelivered,
+    MessageStatus::Failed,
+    MessageStatus::Blocked,
+    MessageStatus::Unknown,
+    MessageStatus::Expired,
+];
+
+/// The statuses a message may move to `to` from: those of lower [`MessageStatus::rank`].
+fn ranked_below(to: Option<MessageStatus>) -> Vec<String> {
+    let Some(to) = to else {
+        return Vec::new();
+    };
+    STATUSES
+        .iter()
+        .filter(|s| s.rank() < to.rank())
+        .map(|s| s.as_str().to_string())
+        .collect()
+}
+
+/// Applies one update in one statement; a status only moves forward (the row's current
+/// status is compared under its row lock). False when the message is unknown.
+async fn update_one(conn: &mut PgConnection, id: &str, u: &MessageUpdate) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE messages SET \
+           status = CASE WHEN status = ANY($1) THEN $2 ELSE status END, \
+           reason = CASE WHEN status = ANY($1) THEN $3 ELSE reason END, \
+           provider_id = COALESCE(provider_id, $4), updated_at = $5 WHERE id = $6",
+    )
+    .bind(ranked_below(u.status))
+    .bind(u.status.map(|s| s.as_str()))
+    .bind(&u.reason)
+    .bind(&u.provider_id)
+    .bind(ms(u.at.unwrap_or_else(Utc::now)))
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(r.rows_affected() > 0)
+}
+
+fn review_from(row: &PgRow) -> Result<Review> {
+    Ok(Review {
+        id: row.try_get("id").map_err(db)?,
+        phone: codec::phone(row.try_get("phone").map_err(db)?)?,
+        thread: codec::thread(row.try_get("thread").map_err(db)?)?,
+        message_id: row.try_get("message_id").map_err(db)?,
+        text: row.try_get("body").map_err(db)?,
+        word: row.try_get("word").map_err(db)?,
+        decision: row.try_get("decision").map_err(db)?,
+        created_at: time(row.try_get("created_at").map_err(db)?),
+        decided_at: row
+            .try_get::<Option<i64>, _>("decided_at")
+            .map_err(db)?
+            .map(time),
+    })
+}
+
+/// A claim's decisions, written in one statement at its end.
+#[derive(Default)]
+struct Decided {
+    ids: Vec<String>,
+    statuses: Vec<&'static str>,
+    reasons: Vec<Option<String>>,
+    due_ats: Vec<i64>,
+}
+
+impl Decided {
+    fn push(&mut self, id: &str, status: MessageStatus, reason: Option<String>, due_at: i64) {
+        self.ids.push(id.to_string());
+        self.statuses.push(status.as_str());
+        self.reasons.push(reason);
+        self.due_ats.push(due_at);
+    }
+
+    async fn write(self, conn: &mut PgConnection, now_ms: i64) -> Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE messages AS m SET status = d.status, reason = d.reason, due_at = d.due_at, \
+               updated_at = $5, \
+               handed_off_at = CASE WHEN d.status = 'sending' THEN $5 ELSE m.handed_off_at END \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS d(id, status, reason, due_at) \
+             WHERE m.id = d.id",
+        )
+        .bind(self.ids)
+        .bind(self.statuses)
+        .bind(self.reasons)
+        .bind(self.due_ats)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
+/// Applies what is missing of [`MIGRATIONS`], each in its own transaction.
+async fn run_migrations(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    for (version, sql) in MIGRATIONS {
+        let mut tx = conn.begin().await.map_err(db)?;
+        let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .is_some();
+        if !done {
+            sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db)?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(ms(Utc::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            tracing::info!(version, "applied migration");
+        }
+        tx.commit().await.map_err(db)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<()> {
+        // A connection of its own: the session lock goes when it closes, whatever happens.
+        let mut conn = PgConnection::connect_with(&self.options)
+            .await
+            .map_err(db)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+        let result = run_migrations(&mut conn).await;
+        let _ = conn.close().await;
+        result
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tenants (id, slug, name, time_zone, api_key_hash, settings, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&t.id)
+        .bind(&t.slug)
+        .bind(&t.name)
+        .bind(&t.time_zone)
+        .bind(api_key_hash)
+        .bind(codec::to_json(&t.settings))
+        .bind(ms(t.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        let mut c = self.pool.acquire().await.map_err(db)?;
+        tenant_where(&mut c, "id", id).await
+    }
+
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
+        let mut c = self.pool.acquire().await.map_err(db)?;
+        tenant_where(&mut c, "slug", slug).await
+    }
+
+    async fn tenant_by_api_key(&self, hash: &str) -> Result<Option<Tenant>> {
+        let mut c = self.pool.acquire().await.map_err(db)?;
+        tenant_where(&mut c, "api_key_hash", hash).await
+    }
+
+    async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>> {
+        let mut c = self.pool.acquire().await.map_err(db)?;
+        let Some(row) = sqlx::query("SELECT tenant_id FROM senders WHERE number = $1")
+            .bind(number.as_str())
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("tenant_id").map_err(db)?;
+        tenant_where(&mut c, "id", &id).await
+    }
+
+    async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()> {
+        sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
+            .bind(codec::to_json(settings))
+            .bind(tenant_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn set_senders(&self, tenant_id: &str, s: &Senders) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        for n in [&s.transactional, &s.marketing].into_iter().flatten() {
+            let other =
+                sqlx::query("SELECT tenant_id FROM senders WHERE number = $1 AND tenant_id <> $2")
+                    .bind(n.as_str())
+                    .bind(tenant_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            if other.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "{} is another tenant's sender",
+                    n.masked()
+                )));
+            }
+        }
+        sqlx::query("DELETE FROM senders WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let mut numbers: Vec<&E164> = Vec::new();
+        numbers.extend(s.transactional.iter());
+        numbers.extend(
+            s.marketing
+                .iter()
+                .filter(|m| Some(*m) != s.transactional.as_ref()),
+        );
+        for n in numbers {
+            // Two tenants racing for one number: the unique index lets one win (Conflict).
+            sqlx::query(
+                "INSERT INTO senders (number, tenant_id, transactional, marketing) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(n.as_str())
+            .bind(tenant_id)
+            .bind(s.transactional.as_ref() == Some(n))
+            .bind(s.marketing.as_ref() == Some(n))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn registrations(&self, tenant_id: &str) -> Result<Registrations> {
+        let mut c = self.pool.acquire().await.map_err(db)?;
+        registrations_of(&mut c, tenant_id).await
+    }
+
+    async fn save_registration(&self, tenant_id: &str, r: &Registration) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO registrations (tenant_id, kind, status, reason, details, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (tenant_id, kind) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
+             details = excluded.details, updated_at = excluded.updated_at",
+        )
+        .bind(tenant_id)
+        .bind(r.kind.as_str())
+        .bind(r.status.as_str())
+        .bind(&r.reason)
+        .bind(codec::to_json(&r.details))
+        .bind(ms(r.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_customer(
+        &self,
+        tenant_id: &str,
+        c: &Customer,
+        ledger: &[NewLedgerEntry],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // A new record's toggles combine with the others holding its phones: taken under
+        // the phones' locks, like every other change the gate reads.
+        lock_phones(&mut tx, tenant_id, c.phones.iter().map(|p| &p.number)).await?;
+        sqlx::query(
+            "INSERT INTO customers (tenant_id, id, name, address, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant_id)
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.address)
+        .bind(codec::to_json(&c.tags))
+        .bind(ms(c.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        for (i, p) in c.phones.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, job_notifications, marketing_updates) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(tenant_id)
+            .bind(&c.id)
+            .bind(p.number.as_str())
+            .bind(i as i32)
+            .bind(p.job_notifications)
+            .bind(p.marketing_updates)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        append_ledger(&mut tx, tenant_id, ledger).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
+        let mut c = self.pool.acquire().await.map_err(db)?;
+        let Some(row) = sqlx::query("SELECT * FROM customers WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let phones = sqlx::query(
+            "SELECT phone, job_notifications, marketing_updates FROM contact_methods \
+             WHERE tenant_id = $1 AND customer_id = $2 ORDER BY position",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            Ok(ContactMethod {
+                number: codec::phone(r.try_get("phone").map_err(db)?)?,
+                job_notifications: r.try_get("job_notifications").map_err(db)?,
+                marketing_updates: r.try_get("marketing_updates").map_err(db)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Customer {
+            id: row.try_get("id").map_err(db)?,
+            name: row.try_get("name").map_err(db)?,
+            address: row.try_get("address").map_err(db)?,
+            tags: codec::json("tags", row.try_get("tags").map_err(db)?)?,
+            phones,
+            created_at: time(row.try_get("created_at").map_err(db)?),
+        }))
+    }
+
+    async fn set_toggles(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        phone: &E164,
+        (job, marketing): (bool, bool),
+        ledger: &[NewLedgerEntry],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // A claim deciding a hand-off for this phone either sees the new toggles or
+        // finishes before they are acknowledged.
+        lock_phone(&mut tx, tenant_id, phone.as_str()).await?;
+        let done = sqlx::query(
+            "UPDATE contact_methods SET job_notifications = $1, marketing_updates = $2 \
+             WHERE tenant_id = $3 AND customer_id = $4 AND phone = $5",
+        )
+        .bind(job)
+        .bind(marketing)
+        .bind(tenant_id)
+        .bind(customer_id)
+        .bind(phone.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        append_ledger(&mut tx, tenant_id, ledger).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn transact(
+        &self,
+        tenant_id: &str,
+        phone: &E164,
+        now: DateTime<Utc>,
+        dedup: Option<&str>,
+        plan: &mut Planner<'_>,
+    ) -> Result<Transacted> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Before any read: READ COMMITTED then shows what the previous holder committed.
+        lock_phone(&mut tx, tenant_id, phone.as_str()).await?;
+        if let Some(key) = dedup {
+            let seen = sqlx::query("SELECT 1 FROM messages WHERE provider_id = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            if seen.is_some() {
+                return Ok(Transacted::Duplicate);
+            }
+        }
+        let now = ms(now);
+        let ctx = load_tenant_context(&mut tx, tenant_id).await?;
+        let snap = load_snapshot(&mut tx, ctx, phone, now).await?;
+        let p = plan(&snap);
+        write_plan(&mut tx, tenant_id, phone, &p, now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Transacted::Applied)
+    }
+
+    async fn snapshot(
+        &self,
+        tenant_id: &str,
+        phone: &E164,
+        now: DateTime<Utc>,
+    ) -> Result<PhoneSnapshot> {
+        // One consistent view across the snapshot's several reads.
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let ctx = load_tenant_context(&mut tx, tenant_id).await?;
+        let snap = load_snapshot(&mut tx, ctx, phone, ms(now)).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(snap)
+    }
+
+    async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>> {
+        sqlx::query("SELECT * FROM consent_ledger WHERE tenant_id = $1 AND phone = $2 ORDER BY seq")
+            .bind(tenant_id)
+            .bind(phone.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(ledger_from)
+            .collect()
+    }
+
+    async fn ledger(
+        &self,
+        tenant_id: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LedgerEntry>> {
+        sqlx::query(
+            "SELECT * FROM consent_ledger WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
+             ORDER BY seq",
+        )
+        .bind(tenant_id)
+        .bind(from.map(ms).unwrap_or(i64::MIN))
+        .bind(to.map(ms).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(ledger_from)
+        .collect()
+    }
+
+    async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>> {
+        sqlx::query(
+            "SELECT * FROM messages WHERE tenant_id = $1 AND phone = $2 ORDER BY created_at, seq",
+        )
+        .bind(tenant_id)
+        .bind(phone.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(message_from)
+        .collect()
+    }
+
+    async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>> {
+        sqlx::query("SELECT * FROM messages WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(message_from)
+            .transpose()
+    }
+
+    async fn message_by_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> Result<Option<Message>> {
+        sqlx::query("SELECT * FROM messages WHERE tenant_id = $1 AND idempotency_key = $2")
+            .bind(tenant_id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(message_from)
+            .transpose()
+    }
+
+    async fn enqueue(&self, messages: &[Message]) -> Result<()> {
+        // Each message already passed the gate, and the hand-off asks again under the
+        // phone's lock: plain inserts, one transaction per chunk.
+        for chunk in messages.chunks(5000) {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            for m in chunk {
+                insert_message(&mut tx, m).await?;
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        plan: &mut HandoffPlanner<'_>,
+    ) -> Result<Vec<Message>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let now_ms = ms(now);
+        // Rows another claimer holds are skipped, not waited for.
+        let due: Vec<Message> = sqlx::query(
+            "SELECT * FROM messages WHERE status IN ('queued', 'deferred') AND due_at <= $1 \
+             ORDER BY priority, due_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(message_from)
+        .collect::<Result<_>>()?;
+        if due.is_empty() {
+            tx.commit().await.map_err(db)?;
+            return Ok(Vec::new());
+        }
+        // The phones' locks, all tried at once. A busy phone (a STOP being written, another
+        // claim) keeps its messages for a later claim, which sees what that holder commits.
+        let mut keys: Vec<PhoneKey> = due
+            .iter()
+            .map(|m| (m.tenant_id.clone(), m.phone.as_str().to_string()))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let held = try_lock_phones(&mut tx, &keys).await?;
+        let held: Vec<PhoneKey> = keys.into_iter().filter(|k| held.contains(k)).collect();
+        // Read after the locks (a new statement sees the previous holders' commits), once
+        // per phone: while this claim holds a phone, only its own hand-offs change what the
+        // gate reads about it, and those are added below as they are decided.
+        let rows = load_phones(&mut tx, &held, now_ms).await?;
+        let mut tenants: HashMap<String, TenantContext> = HashMap::new();
+        let mut snapshots: HashMap<PhoneKey, PhoneSnapshot> = HashMap::new();
+        for (key, row) in &rows {
+            let ctx = match tenants.get(&key.0) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = load_tenant_context(&mut tx, &key.0).await?;
+                    tenants.insert(key.0.clone(), c.clone());
+                    c
+                }
+            };
+            snapshots.insert(key.clone(), snapshot_from(row, ctx)?);
+        }
+        let mut pacer = Pacer::default();
+        let mut locks = ClaimLocks::default();
+        let mut decided = Decided::default();
+        let mut sending = Vec::with_capacity(due.len());
+        for mut m in due {
+            let key = (m.tenant_id.clone(), m.phone.as_str().to_string());
+            let Some(snap) = snapshots.get_mut(&key) else {
+                continue;
+            };
+            let mut handoff = plan(&m, snap);
+            if handoff == Handoff::Send {
+                // The sender's pace and the tenant's daily count are read and written by one
+                // claimer at a time; when another has them, this message waits its turn.
+                let sender_key = format!("sender:{}", m.from.as_str());
+                let daily_key = format!("daily:{}", m.tenant_id);
+                if !locks.take(&mut tx, sender_key).await?
+                    || !locks.take(&mut tx, daily_key).await?
+                {
+                    continue;
+                }
+                if !pacer.knows_sender(&m.from) {
+                    let tat = sqlx::query("SELECT tat FROM sender_pacing WHERE number = $1")
+                        .bind(m.from.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?
+                        .map(|r| r.try_get::<i64, _>("tat").map(time))
+                        .transpose()
+                        .map_err(db)?;
+                    pacer.load_sender(&m.from, tat);
+                }
+                if !pacer.knows_tenant(&m.tenant_id) {
+                    let n: i64 = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1 AND handed_off_at > $2",
+                    )
+                    .bind(&m.tenant_id)
+                    .bind(now_ms - 24 * 3600 * 1000)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .try_get("n")
+                    .map_err(db)?;
+                    pacer.load_tenant(&m.tenant_id, n as u32);
+                }
+                handoff = pacer.admit(&m, &snap.tenant.settings.rate_limits, now);
+            }
+            let (status, reason, due_at) = match handoff {
+                Handoff::Send => (MessageStatus::Sending, None, m.due_at),
+                Handoff::Defer { until, reason } => (MessageStatus::Deferred, Some(reason), until),
+                Handoff::Refuse { status, reason } => (status, Some(reason), m.due_at),
+            };
+            decided.push(&m.id, status, reason, ms(due_at));
+            if status == MessageStatus::Sending {
+                if m.purpose == Some(Purpose::Marketing) {
+                    // What the database now answers for this phone's recent marketing.
+                    snap.recent_marketing.push(time(now_ms));
+                }
+                m.status = status;
+                m.updated_at = now;
+                sending.push(m);
+            }
+        }
+        decided.write(&mut tx, now_ms).await?;
+        for (number, tat) in pacer.changed() {
+            sqlx::query(
+                "INSERT INTO sender_pacing (number, tat) VALUES ($1, $2) \
+                 ON CONFLICT (number) DO UPDATE SET tat = excluded.tat",
+            )
+            .bind(number)
+            .bind(ms(tat))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(sending)
+    }
+
+    async fn update_message(&self, id: &str, u: &MessageUpdate) -> Result<()> {
+        let mut c = self.pool.acquire().await.map_err(db)?;
+        if !update_one(&mut c, id, u).await? {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn update_messages(&self, updates: &[(String, MessageUpdate)]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        // In id order: two batches sharing messages lock their rows in the same order.
+        let mut sorted: Vec<&(String, MessageUpdate)> = updates.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        for (id, u) in sorted {
+            update_one(&mut tx, id, u).await?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn retry_later(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+        backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
+    ) -> Result<MessageStatus> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let Some(row) = sqlx::query(
+            "SELECT attempts FROM messages WHERE id = $1 AND status = 'sending' FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let attempts = row.try_get::<i32, _>("attempts").map_err(db)? as u32 + 1;
+        let (status, due) = if attempts >= max_attempts {
+            (MessageStatus::Failed, now)
+        } else {
+            (MessageStatus::Queued, now + backoff(attempts))
+        };
+        sqlx::query(
+            "UPDATE messages SET status = $1, reason = $2, attempts = $3, due_at = $4, updated_at = $5 \
+             WHERE id = $6",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(attempts as i32)
+        .bind(ms(due))
+        .bind(ms(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(status)
+    }
+
+    async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>> {
+        sqlx::query("SELECT * FROM messages WHERE provider_id = $1")
+            .bind(provider_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(message_from)
+            .transpose()
+    }
+
+    async fn in_flight(&self, tenant_id: &str, phone: &E164) -> Result<u64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1 AND phone = $2 AND status = 'sending'",
+        )
+        .bind(tenant_id)
+        .bind(phone.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
+    }
+
+    async fn orphaned_sends_to_unknown(&self, older_than: DateTime<Utc>) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = $1 \
+             WHERE status = 'sending' AND updated_at < $2",
+        )
+        .bind(ms(Utc::now()))
+        .bind(ms(older_than))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
+        sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 ORDER BY created_at, id")
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(review_from)
+            .collect()
+    }
+
+    async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {
+        sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(review_from)
+            .transpose()
+    }
+}
