@@ -70,12 +70,30 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
                 .with_context(|| format!("opening {url}"))?,
         )
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        bail!("the PostgreSQL backend is not built yet; use sqlite://PATH");
+        Arc::new(
+            assent_postgres::PostgresStore::open(url)
+                .await
+                .with_context(|| format!("connecting to {}", redact(url)))?,
+        )
     } else {
         bail!("ASSENT_DATABASE_URL must start with sqlite:// or postgres://");
     };
     store.migrate().await.context("applying migrations")?;
     Ok(store)
+}
+
+/// The URL with any password replaced, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 fn config(bind: &str) -> Config {
@@ -127,7 +145,7 @@ async fn serve(demo: bool) -> anyhow::Result<()> {
     if demo {
         let key = bench::seed_demo(&app).await?;
         println!("Assent demo is running at http://{addr}");
-        println!("  database:     {url}");
+        println!("  database:     {}", redact(&url));
         println!("  provider:     simulator");
         println!("  tenant:       Demo Plumbing & Air (slug demo-plumbing-air)");
         println!("  API key:      {key}");
