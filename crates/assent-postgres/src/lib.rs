@@ -17,6 +17,8 @@
 //!   `messages.provider_id`, so a webhook retried to another process changes nothing twice;
 //! - migrations run under a session advisory lock, so processes may start together.
 
+mod campaigns;
+
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +42,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/0004_phone_handoff_index.sql"),
     ),
+    (5, include_str!("../migrations/0005_campaigns.sql")),
 ];
 
 /// The session advisory lock the migration runner holds ("assent" in ASCII).
@@ -54,7 +57,7 @@ pub struct PostgresStore {
     bench_table_ready: AtomicBool,
 }
 
-fn db(e: sqlx::Error) -> StoreError {
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e
         && d.is_unique_violation()
     {
@@ -354,7 +357,7 @@ fn message_from(row: &PgRow) -> Result<Message> {
     })
 }
 
-async fn insert_message(conn: &mut PgConnection, m: &Message) -> Result<()> {
+pub(crate) async fn insert_message(conn: &mut PgConnection, m: &Message) -> Result<()> {
     let handed_off = (m.status.rank() >= MessageStatus::Sending.rank()
         && m.status != MessageStatus::Blocked
         && m.status != MessageStatus::Expired)
@@ -618,6 +621,53 @@ async fn update_one(conn: &mut PgConnection, id: &str, u: &MessageUpdate) -> Res
     Ok(r.rows_affected() > 0)
 }
 
+async fn insert_customer(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    c: &Customer,
+    ledger: &[NewLedgerEntry],
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO customers (tenant_id, id, name, address, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant_id)
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(&c.address)
+    .bind(codec::to_json(&c.tags))
+    .bind(ms(c.created_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    for tag in &c.tags {
+        sqlx::query(
+            "INSERT INTO customer_tags (tenant_id, customer_id, tag) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(&c.id)
+        .bind(tag)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    for (i, p) in c.phones.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, job_notifications, marketing_updates) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant_id)
+        .bind(&c.id)
+        .bind(p.number.as_str())
+        .bind(i as i32)
+        .bind(p.job_notifications)
+        .bind(p.marketing_updates)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    append_ledger(conn, tenant_id, ledger).await
+}
+
 fn review_from(row: &PgRow) -> Result<Review> {
     Ok(Review {
         id: row.try_get("id").map_err(db)?,
@@ -867,35 +917,46 @@ impl Store for PostgresStore {
         // A new record's toggles combine with the others holding its phones: taken under
         // the phones' locks, like every other change the gate reads.
         lock_phones(&mut tx, tenant_id, c.phones.iter().map(|p| &p.number)).await?;
+        insert_customer(&mut tx, tenant_id, c, ledger).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn create_customers(
+        &self,
+        tenant_id: &str,
+        customers: &[(Customer, Vec<NewLedgerEntry>)],
+    ) -> Result<()> {
+        // Small chunks: each holds its phones' advisory locks, which live in the server's
+        // shared lock table until the chunk commits.
+        for chunk in customers.chunks(200) {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            let phones: Vec<&E164> = chunk
+                .iter()
+                .flat_map(|(c, _)| c.phones.iter())
+                .map(|p| &p.number)
+                .collect();
+            lock_phones(&mut tx, tenant_id, phones).await?;
+            for (c, ledger) in chunk {
+                insert_customer(&mut tx, tenant_id, c, ledger).await?;
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {
         sqlx::query(
-            "INSERT INTO customers (tenant_id, id, name, address, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "SELECT cm.customer_id FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+             AND c.id = cm.customer_id WHERE cm.tenant_id = $1 AND cm.phone = $2 ORDER BY c.created_at, c.id",
         )
         .bind(tenant_id)
-        .bind(&c.id)
-        .bind(&c.name)
-        .bind(&c.address)
-        .bind(codec::to_json(&c.tags))
-        .bind(ms(c.created_at))
-        .execute(&mut *tx)
+        .bind(phone.as_str())
+        .fetch_all(&self.pool)
         .await
-        .map_err(db)?;
-        for (i, p) in c.phones.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, job_notifications, marketing_updates) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(tenant_id)
-            .bind(&c.id)
-            .bind(p.number.as_str())
-            .bind(i as i32)
-            .bind(p.job_notifications)
-            .bind(p.marketing_updates)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        append_ledger(&mut tx, tenant_id, ledger).await?;
-        tx.commit().await.map_err(db)
+        .map_err(db)?
+        .iter()
+        .map(|r| r.try_get("customer_id").map_err(db))
+        .collect()
     }
 
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
@@ -1355,5 +1416,252 @@ impl Store for PostgresStore {
             .as_ref()
             .map(review_from)
             .transpose()
+    }
+
+    async fn save_campaign(&self, c: &Campaign) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        campaigns::save_campaign(&mut conn, c).await
+    }
+
+    async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>> {
+        sqlx::query("SELECT * FROM campaigns WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(campaigns::campaign_from)
+            .transpose()
+    }
+
+    async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>> {
+        sqlx::query(
+            "SELECT * FROM campaigns WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(campaigns::campaign_from)
+        .collect()
+    }
+
+    async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
+        sqlx::query(
+            "SELECT * FROM campaigns WHERE status IN ('scheduled', 'sending', 'active') ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(campaigns::campaign_from)
+        .collect()
+    }
+
+    async fn marketing_audience(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+    ) -> Result<Vec<AudienceMember>> {
+        if tags.is_empty() {
+            // Every phone whose marketing consent is opted in (the JSON state's field).
+            return sqlx::query(
+                "SELECT k.phone, (SELECT c.name FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+                   AND c.id = cm.customer_id WHERE cm.tenant_id = k.tenant_id AND cm.phone = k.phone \
+                   ORDER BY c.created_at, c.id LIMIT 1) AS name \
+                 FROM consent k WHERE k.tenant_id = $1 AND (k.state::json ->> 'marketing') = 'opted_in' ORDER BY k.phone",
+            )
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(campaigns::audience_from)
+            .collect();
+        }
+        let mut out: Vec<AudienceMember> = Vec::new();
+        let mut seen = HashSet::new();
+        for tag in tags {
+            let rows = sqlx::query(
+                "SELECT cm.phone, c.name FROM customer_tags t JOIN customers c ON c.tenant_id = t.tenant_id \
+                   AND c.id = t.customer_id JOIN contact_methods cm ON cm.tenant_id = c.tenant_id AND cm.customer_id = c.id \
+                 WHERE t.tenant_id = $1 AND t.tag = $2 ORDER BY c.created_at, c.id, cm.position",
+            )
+            .bind(tenant_id)
+            .bind(tag)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+            for r in &rows {
+                let m = campaigns::audience_from(r)?;
+                if seen.insert(m.phone.clone()) {
+                    out.push(m);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
+        let mut added = 0;
+        for chunk in recipients.chunks(5000) {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            added += campaigns::add_recipients(&mut tx, tenant_id, chunk).await?;
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(added)
+    }
+
+    async fn recorded_steps(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+    ) -> Result<Vec<(String, E164)>> {
+        sqlx::query(
+            "SELECT step, phone FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("step").map_err(db)?,
+                codec::phone(r.try_get("phone").map_err(db)?)?,
+            ))
+        })
+        .collect()
+    }
+
+    async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
+        sqlx::query(campaigns::SEND_LOG)
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(campaigns::send_log_from)
+            .collect()
+    }
+
+    async fn hold_campaign(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        paused: bool,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        // A row a claim holds is waited for and then looked at again: one it handed off is
+        // no longer queued and stays as it is.
+        let sql = if paused {
+            "UPDATE messages SET status = 'deferred', reason = 'campaign_paused', due_at = 253402300799000, updated_at = $1 \
+             WHERE tenant_id = $2 AND status IN ('queued', 'deferred') AND id IN \
+             (SELECT message_id FROM campaign_recipients WHERE tenant_id = $2 AND campaign_id = $3 AND message_id IS NOT NULL)"
+        } else {
+            "UPDATE messages SET status = 'queued', reason = NULL, due_at = $1, updated_at = $1 \
+             WHERE tenant_id = $2 AND status = 'deferred' AND reason = 'campaign_paused' AND id IN \
+             (SELECT message_id FROM campaign_recipients WHERE tenant_id = $2 AND campaign_id = $3 AND message_id IS NOT NULL)"
+        };
+        let r = sqlx::query(sql)
+            .bind(ms(now))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO estimates (tenant_id, id, customer_id, phone, number, amount_cents, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status",
+        )
+        .bind(tenant_id)
+        .bind(&e.id)
+        .bind(&e.customer_id)
+        .bind(e.phone.as_ref().map(|p| p.as_str()))
+        .bind(&e.number)
+        .bind(e.amount_cents)
+        .bind(codec::enum_str(&e.status))
+        .bind(ms(e.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>> {
+        sqlx::query("SELECT * FROM estimates WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(campaigns::estimate_from)
+            .transpose()
+    }
+
+    async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>> {
+        sqlx::query(
+            "SELECT * FROM estimates WHERE tenant_id = $1 AND status = 'unsold' ORDER BY created_at, id",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(campaigns::estimate_from)
+        .collect()
+    }
+
+    async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO recurring_services (tenant_id, id, customer_id, name, due_on, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant_id)
+        .bind(&r.id)
+        .bind(&r.customer_id)
+        .bind(&r.name)
+        .bind(r.due_on.format("%Y-%m-%d").to_string())
+        .bind(ms(r.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {
+        sqlx::query("SELECT * FROM recurring_services WHERE tenant_id = $1 ORDER BY due_on, id")
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(campaigns::recurring_from)
+            .collect()
+    }
+
+    async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO calls (tenant_id, id, from_number, to_number, missed, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant_id)
+        .bind(&call.id)
+        .bind(call.from.as_str())
+        .bind(call.to.as_str())
+        .bind(call.missed)
+        .bind(ms(call.at))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 }

@@ -1,0 +1,161 @@
+//! Campaigns, their send log, and the estimates, recurring services and calls they run on.
+
+use assent_store::codec::{self, ms, time};
+use assent_store::*;
+use chrono::NaiveDate;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use crate::{db, insert_message};
+
+pub(crate) fn campaign_from(r: &PgRow) -> Result<Campaign> {
+    Ok(Campaign {
+        id: r.try_get("id").map_err(db)?,
+        tenant_id: r.try_get("tenant_id").map_err(db)?,
+        name: r.try_get("name").map_err(db)?,
+        kind: codec::parse_enum("campaign kind", r.try_get("kind").map_err(db)?)?,
+        body: r.try_get("body").map_err(db)?,
+        tags: codec::json("tags", r.try_get("tags").map_err(db)?)?,
+        days: codec::json("days", r.try_get("days").map_err(db)?)?,
+        send_at: r
+            .try_get::<Option<i64>, _>("send_at")
+            .map_err(db)?
+            .map(time),
+        status: codec::parse_enum("campaign status", r.try_get("status").map_err(db)?)?,
+        created_at: time(r.try_get("created_at").map_err(db)?),
+        resumed_at: r
+            .try_get::<Option<i64>, _>("resumed_at")
+            .map_err(db)?
+            .map(time),
+    })
+}
+
+pub(crate) async fn save_campaign(conn: &mut PgConnection, c: &Campaign) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO campaigns (tenant_id, id, name, kind, body, tags, days, send_at, status, created_at, resumed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id, id) DO UPDATE SET \
+         status = excluded.status, resumed_at = excluded.resumed_at, send_at = excluded.send_at",
+    )
+    .bind(&c.tenant_id)
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(codec::enum_str(&c.kind))
+    .bind(&c.body)
+    .bind(codec::to_json(&c.tags))
+    .bind(codec::to_json(&c.days))
+    .bind(c.send_at.map(ms))
+    .bind(codec::enum_str(&c.status))
+    .bind(ms(c.created_at))
+    .bind(c.resumed_at.map(ms))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Records recipients in key order (two processes running one campaign then wait on each
+/// other's rows in the same order, never in a cycle); only a new row gets its message.
+pub(crate) async fn add_recipients(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    recipients: &[Recipient],
+) -> Result<u64> {
+    let mut sorted: Vec<&Recipient> = recipients.iter().collect();
+    sorted.sort_by(|a, b| {
+        (&a.campaign_id, &a.step, a.phone.as_str()).cmp(&(
+            &b.campaign_id,
+            &b.step,
+            b.phone.as_str(),
+        ))
+    });
+    let mut added = 0;
+    for r in sorted {
+        let done = sqlx::query(
+            "INSERT INTO campaign_recipients (tenant_id, campaign_id, step, phone, message_id, skip_reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(&r.campaign_id)
+        .bind(&r.step)
+        .bind(r.phone.as_str())
+        .bind(r.message.as_ref().map(|m| m.id.as_str()))
+        .bind(&r.skip_reason)
+        .bind(ms(r.created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        // Only a new row gets its message: a step is never sent twice to one phone.
+        if done.rows_affected() == 1 {
+            added += 1;
+            if let Some(m) = &r.message {
+                insert_message(conn, m).await?;
+            }
+        }
+    }
+    Ok(added)
+}
+
+pub(crate) fn send_log_from(r: &PgRow) -> Result<SendLogRow> {
+    let message_id: Option<String> = r.try_get("message_id").map_err(db)?;
+    let skip: Option<String> = r.try_get("skip_reason").map_err(db)?;
+    let status: Option<String> = r.try_get("status").map_err(db)?;
+    let reason: Option<String> = r.try_get("reason").map_err(db)?;
+    Ok(SendLogRow {
+        phone: codec::phone(r.try_get("phone").map_err(db)?)?,
+        step: r.try_get("step").map_err(db)?,
+        message_id,
+        status: if skip.is_some() {
+            "skipped".into()
+        } else {
+            status.unwrap_or_else(|| "queued".into())
+        },
+        reason: skip.or(reason),
+        sent_at: r
+            .try_get::<Option<i64>, _>("handed_off_at")
+            .map_err(db)?
+            .map(time),
+        opted_out_after: r.try_get::<i64, _>("opted_out_after").map_err(db)? > 0,
+    })
+}
+
+pub(crate) const SEND_LOG: &str = "SELECT r.phone, r.step, r.message_id, r.skip_reason, m.status, m.reason, m.handed_off_at, \
+     (SELECT COUNT(*) FROM consent_ledger l WHERE l.tenant_id = r.tenant_id AND l.phone = r.phone \
+        AND l.new_state = 'opted_out' AND l.old_state <> 'opted_out' AND m.handed_off_at IS NOT NULL \
+        AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) AS opted_out_after \
+     FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
+     WHERE r.tenant_id = $1 AND r.campaign_id = $2 ORDER BY r.created_at, r.phone";
+
+pub(crate) fn estimate_from(r: &PgRow) -> Result<Estimate> {
+    Ok(Estimate {
+        id: r.try_get("id").map_err(db)?,
+        customer_id: r.try_get("customer_id").map_err(db)?,
+        phone: r
+            .try_get::<Option<String>, _>("phone")
+            .map_err(db)?
+            .map(|p| codec::phone(&p))
+            .transpose()?,
+        number: r.try_get("number").map_err(db)?,
+        amount_cents: r.try_get("amount_cents").map_err(db)?,
+        status: codec::parse_enum("estimate status", r.try_get("status").map_err(db)?)?,
+        created_at: time(r.try_get("created_at").map_err(db)?),
+    })
+}
+
+pub(crate) fn recurring_from(r: &PgRow) -> Result<RecurringService> {
+    let due: String = r.try_get("due_on").map_err(db)?;
+    Ok(RecurringService {
+        id: r.try_get("id").map_err(db)?,
+        customer_id: r.try_get("customer_id").map_err(db)?,
+        name: r.try_get("name").map_err(db)?,
+        due_on: NaiveDate::parse_from_str(&due, "%Y-%m-%d")
+            .map_err(|_| codec::bad("due_on", &due))?,
+        created_at: time(r.try_get("created_at").map_err(db)?),
+    })
+}
+
+pub(crate) fn audience_from(r: &PgRow) -> Result<AudienceMember> {
+    Ok(AudienceMember {
+        phone: codec::phone(r.try_get("phone").map_err(db)?)?,
+        name: r.try_get("name").map_err(db)?,
+    })
+}
