@@ -242,6 +242,33 @@ async fn the_database_itself_refuses_to_change_or_delete_ledger_entries() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
     app.inbound(PHONE, TX, "STOP").await;
+    if is_postgres(&app.db_url) {
+        // Another client on the same database, outside the store: refused by the trigger.
+        let mut conn = pg_connect(&app.db_url).await;
+        for q in [
+            "UPDATE consent_ledger SET new_state = 'active'",
+            "DELETE FROM consent_ledger",
+            "TRUNCATE consent_ledger",
+        ] {
+            let err = sqlx::query(q)
+                .execute(&mut conn)
+                .await
+                .expect_err("the ledger must refuse");
+            assert!(err.to_string().contains("append-only"), "{q}: {err}");
+        }
+        assert_eq!(
+            app.consent(&t, PHONE).await["transactional"]["opted_out"],
+            true
+        );
+        assert_eq!(
+            app.consent(&t, PHONE).await["events"]
+                .as_array()
+                .unwrap()
+                .len(),
+            4
+        );
+        return;
+    }
     let path = app.db_url.trim_start_matches("sqlite://").to_string();
     let out = std::process::Command::new("python3")
         .arg("-c")
@@ -270,7 +297,8 @@ async fn an_acknowledged_stop_is_already_on_disk() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
     assert_eq!(app.inbound(PHONE, TX, "STOP").await, StatusCode::OK);
-    // A second, independent connection to the file sees the change the moment it is acknowledged.
+    // A second, independent connection to the database (the file, or the PostgreSQL
+    // server) sees the change the moment it is acknowledged.
     let other = open_store(&app.db_url).await;
     let snap = other.snapshot(&t.id, &e164(PHONE), noon()).await.unwrap();
     assert!(snap.consent.transactional_opted_out);
@@ -335,6 +363,30 @@ async fn one_tenants_key_never_reads_or_changes_another_tenants_data() {
 async fn api_keys_are_stored_hashed() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
+    if is_postgres(&app.db_url) {
+        use sqlx::Row;
+        let mut conn = pg_connect(&app.db_url).await;
+        let row = sqlx::query("SELECT api_key_hash FROM tenants WHERE id = $1")
+            .bind(&t.id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let stored: String = row.get("api_key_hash");
+        assert_ne!(stored, t.key);
+        assert_eq!(stored, assent_server::auth::hash_api_key(&t.key));
+        // Nowhere in the tenant's row, whatever the column.
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM tenants t WHERE strpos(t::text, $1) > 0")
+            .bind(&t.key)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            row.get::<i64, _>("n"),
+            0,
+            "the raw key must not be in the database"
+        );
+        return;
+    }
     let path = app.db_url.trim_start_matches("sqlite://").to_string();
     let mut bytes = std::fs::read(&path).unwrap();
     if let Ok(wal) = std::fs::read(format!("{path}-wal")) {

@@ -1,11 +1,17 @@
-//! `TestApp`: a real server on a random port over a fresh database per test (a SQLite temp
-//! file), a manual clock, the simulator provider, and helpers that sign webhooks exactly as
-//! Twilio does and drain the send queue synchronously.
+//! `TestApp`: a real server on a random port over a fresh database per test, a manual
+//! clock, the simulator provider, and helpers that sign webhooks exactly as Twilio does and
+//! drain the send queue synchronously.
+//!
+//! The database is a SQLite temp file, or, when `ASSENT_TEST_POSTGRES_URL` names a
+//! PostgreSQL server (`postgres://postgres@127.0.0.1:5432/postgres`), a fresh database
+//! `assent_test_<unix seconds>_<random>` on it, dropped when the test ends.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::Arc;
 
 use assent_core::phone::E164;
+use assent_provider::simulator::Simulator;
+use assent_provider::{Accepted, OutboundSms, Provider, SendError};
 use assent_server::{AppState, Config, ManualClock};
 use assent_store::Store;
 use chrono::{DateTime, TimeZone, Utc};
@@ -29,7 +35,9 @@ pub struct TestApp {
     pub app: AppState,
     pub clock: Arc<ManualClock>,
     pub db_url: String,
-    _dir: tempfile::TempDir,
+    /// Dropped (the temp dir removed, the Postgres database dropped) with the last
+    /// `TestApp` using it.
+    _db: Arc<TestDb>,
 }
 
 pub struct Tenant {
@@ -38,25 +46,234 @@ pub struct Tenant {
     pub key: String,
 }
 
+/// Opens (and migrates) the store behind `url`, SQLite or PostgreSQL by its scheme.
 pub async fn open_store(url: &str) -> Arc<dyn Store> {
-    let store = assent_sqlite::SqliteStore::open(url)
-        .await
-        .expect("open sqlite");
+    let store: Arc<dyn Store> = if is_postgres(url) {
+        Arc::new(
+            assent_postgres::PostgresStore::open(url)
+                .await
+                .expect("open postgres"),
+        )
+    } else {
+        Arc::new(
+            assent_sqlite::SqliteStore::open(url)
+                .await
+                .expect("open sqlite"),
+        )
+    };
     store.migrate().await.expect("migrate");
-    Arc::new(store)
+    store
+}
+
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The PostgreSQL server to test against, when there is one.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("ASSENT_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// A second connection straight to the test's PostgreSQL database, outside the store.
+pub async fn pg_connect(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .expect("connect to postgres")
+}
+
+const PG_PREFIX: &str = "assent_test_";
+
+/// One test's database.
+pub enum TestDb {
+    Sqlite(tempfile::TempDir),
+    Postgres { server: String, name: String },
+}
+
+impl TestDb {
+    /// A fresh, empty database and its URL.
+    pub async fn fresh() -> (TestDb, String) {
+        let Some(server) = postgres_server() else {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let url = format!("sqlite://{}/test.db", dir.path().display());
+            return (TestDb::Sqlite(dir), url);
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let name = format!("{PG_PREFIX}{now}_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = pg_connect(&server).await;
+        drop_stale_databases(&mut admin, now).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        let url = database_url(&server, &name);
+        (TestDb::Postgres { server, name }, url)
+    }
+}
+
+/// `server` with its database path replaced by `name`.
+fn database_url(server: &str, name: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (server, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+/// Drops test databases left by runs that died more than an hour ago.
+async fn drop_stale_databases(admin: &mut sqlx::PgConnection, now: u64) {
+    use sqlx::Row;
+    let Ok(rows) =
+        sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'assent\\_test\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+    else {
+        return;
+    };
+    for row in rows {
+        let Ok(name) = row.try_get::<String, _>("datname") else {
+            continue;
+        };
+        let created = name
+            .strip_prefix(PG_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok());
+        if created.is_some_and(|t| t + 3600 < now) {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&mut *admin)
+            .await;
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let TestDb::Postgres { server, name } = self else {
+            return;
+        };
+        let (server, name, shown) = (server.clone(), name.clone(), name.clone());
+        // Drop runs inside the test's runtime: drop the database from a thread with its own.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let mut admin = pg_connect(&server).await;
+                // FORCE ends the connections the test's pools still hold.
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+            })
+        })
+        .join();
+        if !matches!(done, Ok(Ok(_))) {
+            eprintln!("could not drop test database {shown}: {done:?}");
+        }
+    }
+}
+
+/// The simulator numbers its message ids from zero in every process, and the database
+/// keeps provider ids unique (Twilio's are): a second process's simulator gets a prefix on
+/// its ids, in what it returns and in the delivery reports it sends back.
+struct Renumbered {
+    sim: Arc<Simulator>,
+    prefix: String,
+}
+
+#[async_trait::async_trait]
+impl Provider for Renumbered {
+    fn name(&self) -> &'static str {
+        "simulator"
+    }
+    async fn send(&self, sms: &OutboundSms) -> Result<Accepted, SendError> {
+        let a = self.sim.send(sms).await?;
+        Ok(Accepted {
+            provider_id: format!("{}{}", self.prefix, a.provider_id),
+        })
+    }
+}
+
+fn renumbered_simulator(
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    config: Config,
+    prefix: String,
+) -> AppState {
+    let (sim, mut reports) = Simulator::new();
+    let sim = Arc::new(sim);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let p = prefix.clone();
+    tokio::spawn(async move {
+        while let Some(mut r) = reports.recv().await {
+            r.provider_id = format!("{p}{}", r.provider_id);
+            if tx.send(r).is_err() {
+                break;
+            }
+        }
+    });
+    let provider = Arc::new(Renumbered {
+        sim: sim.clone(),
+        prefix,
+    });
+    let mut app = AppState::new(store, provider, clock, config);
+    app.simulator = Some(sim);
+    app.reports = Some(Arc::new(tokio::sync::Mutex::new(rx)));
+    app
 }
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db_url = format!("sqlite://{}/test.db", dir.path().display());
+        let (db, db_url) = TestDb::fresh().await;
+        let clock = Arc::new(ManualClock::new(noon()));
+        TestApp::serve(Arc::new(db), db_url, clock, None).await
+    }
+
+    /// A second server on this app's database and clock, with its own store (connection
+    /// pool), simulator and in-memory state: another process of the same deployment.
+    pub async fn another_process(&self) -> TestApp {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static PROCESSES: AtomicU64 = AtomicU64::new(1);
+        let n = PROCESSES.fetch_add(1, Ordering::Relaxed);
+        TestApp::serve(
+            self._db.clone(),
+            self.db_url.clone(),
+            self.clock.clone(),
+            Some(format!("p{n}-")),
+        )
+        .await
+    }
+
+    async fn serve(
+        db: Arc<TestDb>,
+        db_url: String,
+        clock: Arc<ManualClock>,
+        provider_prefix: Option<String>,
+    ) -> TestApp {
         let store = open_store(&db_url).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
-        let clock = Arc::new(ManualClock::new(noon()));
         let config = Config {
             public_url: base.clone(),
             admin_token: Some(ADMIN.into()),
@@ -64,7 +281,10 @@ impl TestApp {
             twilio_account_sid: Some("ACtest".into()),
             trust_proxy: false,
         };
-        let app = AppState::with_simulator(store, clock.clone(), config);
+        let app = match provider_prefix {
+            None => AppState::with_simulator(store, clock.clone(), config),
+            Some(prefix) => renumbered_simulator(store, clock.clone(), config, prefix),
+        };
         // No background worker: tests drain the queue themselves, deterministically.
         tokio::spawn(assent_server::serve(app.clone(), listener, false));
         TestApp {
@@ -73,7 +293,7 @@ impl TestApp {
             app,
             clock,
             db_url,
-            _dir: dir,
+            _db: db,
         }
     }
 
