@@ -132,6 +132,10 @@ pub async fn import_customers(
         }
     }
     let now = app.clock.now();
+    let mut owners: HashMap<E164, String> = HashMap::new();
+    for (phone, customer) in app.store.phone_owners(tenant_id).await? {
+        owners.entry(phone).or_insert(customer);
+    }
     let mut seen: HashMap<E164, usize> = HashMap::new();
     let mut ready = Vec::new();
     let total = rows.len();
@@ -196,12 +200,7 @@ pub async fn import_customers(
             continue;
         }
         seen.insert(phone.clone(), *line);
-        match app
-            .store
-            .customers_with_phone(tenant_id, &phone)
-            .await?
-            .first()
-        {
+        match owners.get(&phone) {
             Some(existing) => ready.push(Row::Update {
                 customer_id: existing.clone(),
                 phone,

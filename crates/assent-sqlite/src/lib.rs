@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod bulk;
 mod campaigns;
 mod writer;
 
@@ -548,6 +549,29 @@ async fn insert_customer(
     Ok(())
 }
 
+const LEDGER_INSERT: &str = "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
+     occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure)";
+
+fn ledger_row(tenant_id: &str, e: &NewLedgerEntry) -> Vec<bulk::Val> {
+    vec![
+        tenant_id.into(),
+        e.phone.as_str().into(),
+        e.channel.clone().into(),
+        e.old_state.clone().into(),
+        e.new_state.clone().into(),
+        e.source.as_str().into(),
+        e.actor.clone().into(),
+        ms(e.occurred_at).into(),
+        e.evidence.message_sid.clone().into(),
+        e.evidence.text.clone().into(),
+        e.evidence.rule.clone().into(),
+        e.evidence.ip.clone().into(),
+        e.evidence.user_agent.clone().into(),
+        e.evidence.page.clone().into(),
+        e.evidence.disclosure.clone().into(),
+    ]
+}
+
 fn review_from(row: &SqliteRow) -> Result<Review> {
     Ok(Review {
         id: row.try_get("id").map_err(db)?,
@@ -750,14 +774,79 @@ impl Store for SqliteStore {
         tenant_id: &str,
         customers: &[(Customer, Vec<NewLedgerEntry>)],
     ) -> Result<()> {
-        for chunk in customers.chunks(2000) {
+        for chunk in customers.chunks(5000) {
             let mut w = self.batch.begin().await?;
-            for (c, ledger) in chunk {
-                insert_customer(w.conn(), tenant_id, c, ledger).await?;
+            let (mut cs, mut tags, mut phones, mut ledger) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (c, entries) in chunk {
+                cs.push(vec![
+                    tenant_id.into(),
+                    c.id.clone().into(),
+                    c.name.clone().into(),
+                    c.address.clone().into(),
+                    codec::to_json(&c.tags).into(),
+                    ms(c.created_at).into(),
+                ]);
+                for t in &c.tags {
+                    tags.push(vec![
+                        tenant_id.into(),
+                        c.id.clone().into(),
+                        t.clone().into(),
+                    ]);
+                }
+                for (i, p) in c.phones.iter().enumerate() {
+                    phones.push(vec![
+                        tenant_id.into(),
+                        c.id.clone().into(),
+                        p.number.as_str().into(),
+                        (i as i64).into(),
+                        p.job_notifications.into(),
+                        p.marketing_updates.into(),
+                    ]);
+                }
+                for e in entries {
+                    ledger.push(ledger_row(tenant_id, e));
+                }
             }
+            bulk::insert(
+                w.conn(),
+                "INSERT INTO customers (tenant_id, id, name, address, tags, created_at)",
+                6,
+                cs,
+            )
+            .await?;
+            bulk::insert(
+                w.conn(),
+                "INSERT OR IGNORE INTO customer_tags (tenant_id, customer_id, tag)",
+                3,
+                tags,
+            )
+            .await?;
+            bulk::insert(
+                w.conn(),
+                "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, job_notifications, marketing_updates)",
+                6,
+                phones,
+            )
+            .await?;
+            bulk::insert(w.conn(), LEDGER_INSERT, 15, ledger).await?;
             w.commit().await?;
         }
         Ok(())
+    }
+
+    async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>> {
+        sqlx::query(
+            "SELECT cm.phone, cm.customer_id FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+             AND c.id = cm.customer_id WHERE cm.tenant_id = ? ORDER BY c.created_at",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| Ok((codec::phone(r.try_get("phone").map_err(db)?)?, r.try_get("customer_id").map_err(db)?)))
+        .collect()
     }
 
     async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {

@@ -242,6 +242,11 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(())
     }
+    /// Every (phone, customer id) of a tenant, oldest customer first (imports match on it).
+    async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>> {
+        let _ = tenant_id;
+        Err(unsupported())
+    }
     /// Ids of the customers holding `phone`, oldest first.
     async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {
         let _ = (tenant_id, phone);
