@@ -48,7 +48,10 @@ mod tests {
     #[test]
     fn steps_due_within_a_week_go_now_older_ones_are_too_late() {
         let now = Utc.with_ymd_and_hms(2026, 3, 20, 12, 0, 0).unwrap();
-        assert_eq!(timing(now + Duration::hours(1), now), Timing::NotYet(now + Duration::hours(1)));
+        assert_eq!(
+            timing(now + Duration::hours(1), now),
+            Timing::NotYet(now + Duration::hours(1))
+        );
         assert_eq!(timing(now - Duration::days(6), now), Timing::Now);
         assert_eq!(timing(now - Duration::days(8), now), Timing::TooLate);
     }

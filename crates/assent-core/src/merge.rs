@@ -9,7 +9,9 @@ pub const FIELDS: &[&str] = &["first_name", "last_name", "name", "business_name"
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
-    #[error("unknown merge field {{{0}}}; known fields are first_name, last_name, name, business_name, phone")]
+    #[error(
+        "unknown merge field {{{0}}}; known fields are first_name, last_name, name, business_name, phone"
+    )]
     Unknown(String),
     #[error("a merge field is opened with {{ but never closed")]
     Unclosed,
@@ -60,10 +62,12 @@ impl Template {
         for p in &self.0 {
             match p {
                 Part::Text(t) => out.push_str(t),
-                Part::Field { name, fallback } => match values.get(name.as_str()).filter(|v| !v.trim().is_empty()) {
-                    Some(v) => out.push_str(v.trim()),
-                    None => out.push_str(fallback),
-                },
+                Part::Field { name, fallback } => {
+                    match values.get(name.as_str()).filter(|v| !v.trim().is_empty()) {
+                        Some(v) => out.push_str(v.trim()),
+                        None => out.push_str(fallback),
+                    }
+                }
             }
         }
         // A missing value can leave doubled spaces or a space before punctuation.
@@ -82,7 +86,11 @@ impl Template {
 }
 
 /// The values of one recipient.
-pub fn values<'a>(customer_name: Option<&str>, business: &str, phone: &str) -> BTreeMap<&'a str, String> {
+pub fn values<'a>(
+    customer_name: Option<&str>,
+    business: &str,
+    phone: &str,
+) -> BTreeMap<&'a str, String> {
     let mut v = BTreeMap::new();
     let name = customer_name.unwrap_or("").trim().to_string();
     let mut words = name.split_whitespace();
@@ -102,15 +110,24 @@ mod tests {
     #[test]
     fn fields_are_filled_and_missing_ones_use_the_fallback() {
         let t = Template::parse("Hi {first_name|there}, {business_name} here: 10% off!").unwrap();
-        assert_eq!(t.fill(&values(Some("Dana Whitfield"), "Acme", "+1")), "Hi Dana, Acme here: 10% off!");
-        assert_eq!(t.fill(&values(None, "Acme", "+1")), "Hi there, Acme here: 10% off!");
+        assert_eq!(
+            t.fill(&values(Some("Dana Whitfield"), "Acme", "+1")),
+            "Hi Dana, Acme here: 10% off!"
+        );
+        assert_eq!(
+            t.fill(&values(None, "Acme", "+1")),
+            "Hi there, Acme here: 10% off!"
+        );
         let t = Template::parse("Hi {first_name}, sale today").unwrap();
         assert_eq!(t.fill(&values(Some(""), "Acme", "+1")), "Hi, sale today");
     }
 
     #[test]
     fn unknown_and_unclosed_fields_are_refused() {
-        assert_eq!(Template::parse("Hi {frist_name}"), Err(MergeError::Unknown("frist_name".into())));
+        assert_eq!(
+            Template::parse("Hi {frist_name}"),
+            Err(MergeError::Unknown("frist_name".into()))
+        );
         assert_eq!(Template::parse("Hi {first_name"), Err(MergeError::Unclosed));
     }
 

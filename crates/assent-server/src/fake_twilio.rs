@@ -49,7 +49,13 @@ impl Received {
 async fn create(State(r): State<Received>, body: Bytes) -> impl IntoResponse {
     let _ = r.paused.subscribe().wait_for(|p| !*p).await;
     let fields = crate::webhooks::form_urlencoded_pairs(&body);
-    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let n = r.count.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut m) = r.messages.lock() {
         m.push((get("To"), get("Body")));

@@ -36,10 +36,26 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Import data from files.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Measure throughput against a baseline taken in the same run.
     Bench {
         #[command(subcommand)]
         command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import customers from a CSV file (name,phone,job_notifications,marketing_updates,
+    /// tags,address); good rows are kept, bad ones reported with their line.
+    Customers {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -127,17 +143,46 @@ async fn serve(demo: bool) -> anyhow::Result<()> {
     } else {
         database_url()
     };
-    let provider = env("ASSENT_PROVIDER").unwrap_or_else(|| "simulator".into());
-    if provider != "simulator" {
-        bail!("ASSENT_PROVIDER={provider} is not available yet; use simulator");
-    }
+    let provider = if demo {
+        "simulator".to_string()
+    } else {
+        env("ASSENT_PROVIDER").unwrap_or_else(|| "simulator".into())
+    };
     if config.twilio_auth_token.is_none() {
         tracing::warn!(
             "ASSENT_TWILIO_AUTH_TOKEN is not set: inbound webhook signatures are NOT checked (development only)"
         );
     }
     let store = open_store(&url).await?;
-    let app = AppState::with_simulator(store, Arc::new(SystemClock), config.clone());
+    let app = match provider.as_str() {
+        "simulator" => AppState::with_simulator(store, Arc::new(SystemClock), config.clone()),
+        "twilio" => {
+            let (Some(account_sid), Some(auth_token)) = (
+                config.twilio_account_sid.clone(),
+                config.twilio_auth_token.clone(),
+            ) else {
+                bail!(
+                    "ASSENT_PROVIDER=twilio needs ASSENT_TWILIO_ACCOUNT_SID and ASSENT_TWILIO_AUTH_TOKEN"
+                );
+            };
+            let twilio =
+                assent_provider::twilio::Twilio::new(assent_provider::twilio::TwilioConfig {
+                    account_sid,
+                    auth_token,
+                    api_base: env("ASSENT_TWILIO_API_BASE")
+                        .unwrap_or_else(|| "https://api.twilio.com".into()),
+                    timeout: std::time::Duration::from_secs(15),
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            AppState::new(
+                store,
+                Arc::new(twilio),
+                Arc::new(SystemClock),
+                config.clone(),
+            )
+        }
+        other => bail!("ASSENT_PROVIDER must be simulator or twilio, not {other:?}"),
+    };
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
@@ -176,6 +221,7 @@ async fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    assent_provider::install_crypto();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { demo } => serve(demo).await,
@@ -186,6 +232,9 @@ async fn main() {
             command: TenantCommand::Create { name, time_zone },
         } => tenant_create(&name, time_zone.as_deref()).await,
         Command::Bench { command } => bench::run(command).await,
+        Command::Import {
+            command: ImportCommand::Customers { file, tenant },
+        } => import_customers(&file, &tenant).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -202,6 +251,41 @@ async fn tenant_create(name: &str, time_zone: Option<&str>) -> anyhow::Result<()
     println!(
         "{}",
         serde_json::json!({"id": t.id, "slug": t.slug, "api_key": key})
+    );
+    Ok(())
+}
+
+async fn import_customers(file: &std::path::Path, slug: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let store = open_store(&database_url()).await?;
+    let app = AppState::with_simulator(store, Arc::new(SystemClock), config("127.0.0.1:8080"));
+    let tenant = app
+        .store
+        .tenant_by_slug(slug)
+        .await?
+        .with_context(|| format!("no tenant with slug {slug:?}"))?;
+    let started = std::time::Instant::now();
+    let report = assent_server::import::import_customers(&app, &tenant.id, &text, |done, total| {
+        let width = 30;
+        let filled = (done * width).checked_div(total).unwrap_or(width).min(width);
+        eprint!(
+            "\r[{}{}] {done}/{total} rows",
+            "#".repeat(filled),
+            " ".repeat(width - filled)
+        );
+        let _ = std::io::stderr().flush();
+    })
+    .await?;
+    eprintln!();
+    for r in &report.rejected {
+        eprintln!("line {}: {}", r.line, r.error);
+    }
+    println!(
+        "{}",
+        serde_json::json!({"created": report.created, "updated": report.updated, "rejected": report.rejected.len(),
+            "seconds": (started.elapsed().as_secs_f64() * 100.0).round() / 100.0})
     );
     Ok(())
 }
