@@ -295,36 +295,44 @@ fn ledger_from(row: &PgRow) -> Result<LedgerEntry> {
     })
 }
 
+/// Appends entries in their order (seq follows it), in one statement.
 async fn append_ledger(
     conn: &mut PgConnection,
     tenant_id: &str,
     entries: &[NewLedgerEntry],
 ) -> Result<()> {
-    for e in entries {
-        sqlx::query(
-            "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
-             occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(tenant_id)
-        .bind(e.phone.as_str())
-        .bind(&e.channel)
-        .bind(&e.old_state)
-        .bind(&e.new_state)
-        .bind(e.source.as_str())
-        .bind(&e.actor)
-        .bind(ms(e.occurred_at))
-        .bind(&e.evidence.message_sid)
-        .bind(&e.evidence.text)
-        .bind(&e.evidence.rule)
-        .bind(&e.evidence.ip)
-        .bind(&e.evidence.user_agent)
-        .bind(&e.evidence.page)
-        .bind(&e.evidence.disclosure)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+    if entries.is_empty() {
+        return Ok(());
     }
+    let col = |f: fn(&NewLedgerEntry) -> Option<&str>| -> Vec<Option<&str>> {
+        entries.iter().map(f).collect()
+    };
+    sqlx::query(
+        "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
+         occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure) \
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+           $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) \
+         WITH ORDINALITY AS e(phone, channel, old_state, new_state, source, actor, occurred_at, \
+           message_sid, body, rule, ip, user_agent, page, disclosure, n) ORDER BY n",
+    )
+    .bind(tenant_id)
+    .bind(col(|e| Some(e.phone.as_str())))
+    .bind(col(|e| Some(e.channel.as_str())))
+    .bind(col(|e| Some(e.old_state.as_str())))
+    .bind(col(|e| Some(e.new_state.as_str())))
+    .bind(col(|e| Some(e.source.as_str())))
+    .bind(col(|e| Some(e.actor.as_str())))
+    .bind(entries.iter().map(|e| ms(e.occurred_at)).collect::<Vec<i64>>())
+    .bind(col(|e| e.evidence.message_sid.as_deref()))
+    .bind(col(|e| e.evidence.text.as_deref()))
+    .bind(col(|e| e.evidence.rule.as_deref()))
+    .bind(col(|e| e.evidence.ip.as_deref()))
+    .bind(col(|e| e.evidence.user_agent.as_deref()))
+    .bind(col(|e| e.evidence.page.as_deref()))
+    .bind(col(|e| e.evidence.disclosure.as_deref()))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
@@ -668,6 +676,77 @@ async fn insert_customer(
     append_ledger(conn, tenant_id, ledger).await
 }
 
+/// Inserts customers with their tags, contact methods and ledger entries, one statement
+/// per table.
+async fn insert_customers(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    customers: &[(Customer, Vec<NewLedgerEntry>)],
+) -> Result<()> {
+    let (mut ids, mut names, mut addresses, mut tag_lists, mut created) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut tag_customers, mut tags) = (Vec::new(), Vec::new());
+    let (mut cm_customers, mut cm_phones, mut positions, mut jobs, mut mks) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut ledger = Vec::new();
+    for (c, entries) in customers {
+        ids.push(c.id.as_str());
+        names.push(c.name.as_str());
+        addresses.push(c.address.as_deref());
+        tag_lists.push(codec::to_json(&c.tags));
+        created.push(ms(c.created_at));
+        for t in &c.tags {
+            tag_customers.push(c.id.as_str());
+            tags.push(t.as_str());
+        }
+        for (i, p) in c.phones.iter().enumerate() {
+            cm_customers.push(c.id.as_str());
+            cm_phones.push(p.number.as_str());
+            positions.push(i as i32);
+            jobs.push(p.job_notifications);
+            mks.push(p.marketing_updates);
+        }
+        ledger.extend(entries.iter().cloned());
+    }
+    sqlx::query(
+        "INSERT INTO customers (tenant_id, id, name, address, tags, created_at) \
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])",
+    )
+    .bind(tenant_id)
+    .bind(ids)
+    .bind(names)
+    .bind(addresses)
+    .bind(tag_lists)
+    .bind(created)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO customer_tags (tenant_id, customer_id, tag) \
+         SELECT $1, * FROM unnest($2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(tag_customers)
+    .bind(tags)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, job_notifications, marketing_updates) \
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::bool[], $6::bool[])",
+    )
+    .bind(tenant_id)
+    .bind(cm_customers)
+    .bind(cm_phones)
+    .bind(positions)
+    .bind(jobs)
+    .bind(mks)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    append_ledger(conn, tenant_id, &ledger).await
+}
+
 fn review_from(row: &PgRow) -> Result<Review> {
     Ok(Review {
         id: row.try_get("id").map_err(db)?,
@@ -926,22 +1005,50 @@ impl Store for PostgresStore {
         tenant_id: &str,
         customers: &[(Customer, Vec<NewLedgerEntry>)],
     ) -> Result<()> {
-        // Small chunks: each holds its phones' advisory locks, which live in the server's
-        // shared lock table until the chunk commits.
-        for chunk in customers.chunks(200) {
+        // Multi-row inserts, one statement per table per chunk. Each chunk holds its phones'
+        // advisory locks, which live in the server's shared lock table until it commits:
+        // chunks stay well below that table's size.
+        for chunk in customers.chunks(500) {
             let mut tx = self.pool.begin().await.map_err(db)?;
-            let phones: Vec<&E164> = chunk
+            let mut phones: Vec<&str> = chunk
                 .iter()
                 .flat_map(|(c, _)| c.phones.iter())
-                .map(|p| &p.number)
+                .map(|p| p.number.as_str())
                 .collect();
-            lock_phones(&mut tx, tenant_id, phones).await?;
-            for (c, ledger) in chunk {
-                insert_customer(&mut tx, tenant_id, c, ledger).await?;
-            }
+            phones.sort_unstable();
+            phones.dedup();
+            sqlx::query(
+                "SELECT COUNT(pg_advisory_xact_lock(hashtextextended($1 || ':' || p, 0))) \
+                 FROM unnest($2::text[]) AS p",
+            )
+            .bind(tenant_id)
+            .bind(phones)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            insert_customers(&mut tx, tenant_id, chunk).await?;
             tx.commit().await.map_err(db)?;
         }
         Ok(())
+    }
+
+    async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>> {
+        sqlx::query(
+            "SELECT cm.phone, cm.customer_id FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+             AND c.id = cm.customer_id WHERE cm.tenant_id = $1 ORDER BY c.created_at, c.id",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            Ok((
+                codec::phone(r.try_get("phone").map_err(db)?)?,
+                r.try_get("customer_id").map_err(db)?,
+            ))
+        })
+        .collect()
     }
 
     async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {

@@ -269,7 +269,10 @@ async fn import_customers(file: &std::path::Path, slug: &str) -> anyhow::Result<
     let started = std::time::Instant::now();
     let report = assent_server::import::import_customers(&app, &tenant.id, &text, |done, total| {
         let width = 30;
-        let filled = (done * width).checked_div(total).unwrap_or(width).min(width);
+        let filled = (done * width)
+            .checked_div(total)
+            .unwrap_or(width)
+            .min(width);
         eprint!(
             "\r[{}{}] {done}/{total} rows",
             "#".repeat(filled),
