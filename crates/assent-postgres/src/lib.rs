@@ -310,10 +310,12 @@ async fn append_ledger(
     sqlx::query(
         "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
          occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure) \
-         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+         SELECT $1, e.phone, e.channel, e.old_state, e.new_state, e.source, e.actor, e.occurred_at, \
+           e.message_sid, e.body, e.rule, e.ip, e.user_agent, e.page, e.disclosure \
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
            $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) \
          WITH ORDINALITY AS e(phone, channel, old_state, new_state, source, actor, occurred_at, \
-           message_sid, body, rule, ip, user_agent, page, disclosure, n) ORDER BY n",
+           message_sid, body, rule, ip, user_agent, page, disclosure, n) ORDER BY e.n",
     )
     .bind(tenant_id)
     .bind(col(|e| Some(e.phone.as_str())))
