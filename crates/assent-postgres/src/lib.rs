@@ -18,6 +18,7 @@
 //! - migrations run under a session advisory lock, so processes may start together.
 
 mod campaigns;
+mod web;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -43,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0004_phone_handoff_index.sql"),
     ),
     (5, include_str!("../migrations/0005_campaigns.sql")),
+    (6, include_str!("../migrations/0006_web.sql")),
 ];
 
 /// The session advisory lock the migration runner holds ("assent" in ASCII).
@@ -1756,6 +1758,57 @@ impl Store for PostgresStore {
             .iter()
             .map(campaigns::recurring_from)
             .collect()
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        web::create_user(&self.pool, user).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        web::user_by_email(&self.pool, email).await
+    }
+
+    async fn record_failed_login(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+        max: u32,
+        lock_until: DateTime<Utc>,
+    ) -> Result<()> {
+        web::record_failed_login(&self.pool, user_id, now, max, lock_until).await
+    }
+
+    async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {
+        web::clear_failed_logins(&self.pool, user_id).await
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        web::create_session(&self.pool, session).await
+    }
+
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>> {
+        web::session(&self.pool, id_hash, now).await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        web::delete_session(&self.pool, id_hash).await
+    }
+
+    async fn search_customers(
+        &self,
+        tenant_id: &str,
+        q: &str,
+        limit: u32,
+    ) -> Result<Vec<Customer>> {
+        web::search_customers(&self.pool, tenant_id, q, limit).await
+    }
+
+    async fn recent_conversations(
+        &self,
+        tenant_id: &str,
+        limit: u32,
+    ) -> Result<Vec<ConversationSummary>> {
+        web::recent_conversations(&self.pool, tenant_id, limit).await
     }
 
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {

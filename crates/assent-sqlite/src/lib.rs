@@ -10,6 +10,7 @@ use std::time::Duration;
 
 mod bulk;
 mod campaigns;
+mod web;
 mod writer;
 
 use assent_core::consent::ConsentState;
@@ -32,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0004_phone_handoff_index.sql"),
     ),
     (5, include_str!("../migrations/0005_campaigns.sql")),
+    (6, include_str!("../migrations/0006_web.sql")),
 ];
 
 pub struct SqliteStore {
@@ -1480,6 +1482,67 @@ impl Store for SqliteStore {
             .iter()
             .map(campaigns::recurring_from)
             .collect()
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        web::create_user(w.conn(), user).await?;
+        w.commit().await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        web::user_by_email(&self.reader, email).await
+    }
+
+    async fn record_failed_login(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+        max: u32,
+        lock_until: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        web::record_failed_login(w.conn(), user_id, now, max, lock_until).await?;
+        w.commit().await
+    }
+
+    async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        web::clear_failed_logins(w.conn(), user_id).await?;
+        w.commit().await
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        web::create_session(w.conn(), session).await?;
+        w.commit().await
+    }
+
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>> {
+        web::session(&self.reader, id_hash, now).await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        web::delete_session(w.conn(), id_hash).await?;
+        w.commit().await
+    }
+
+    async fn search_customers(
+        &self,
+        tenant_id: &str,
+        q: &str,
+        limit: u32,
+    ) -> Result<Vec<Customer>> {
+        web::search_customers(&self.reader, tenant_id, q, limit).await
+    }
+
+    async fn recent_conversations(
+        &self,
+        tenant_id: &str,
+        limit: u32,
+    ) -> Result<Vec<ConversationSummary>> {
+        web::recent_conversations(&self.reader, tenant_id, limit).await
     }
 
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {

@@ -288,6 +288,69 @@ pub trait Store: Send + Sync + 'static {
         let _ = (tenant_id, call);
         Err(unsupported())
     }
+
+    // The web app: users, sessions and the look-ups its pages need.
+
+    /// Fails with `Conflict` when the email is taken.
+    async fn create_user(&self, user: &User) -> Result<()> {
+        let _ = user;
+        Err(unsupported())
+    }
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let _ = email;
+        Err(unsupported())
+    }
+    /// Counts a failed sign-in at `now`: the `max`th in a row locks the account until
+    /// `lock_until`. After a lock has run out the count starts again.
+    async fn record_failed_login(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+        max: u32,
+        lock_until: DateTime<Utc>,
+    ) -> Result<()> {
+        let _ = (user_id, now, max, lock_until);
+        Err(unsupported())
+    }
+    /// A successful sign-in clears the count and any lock.
+    async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {
+        let _ = user_id;
+        Err(unsupported())
+    }
+    /// Stores a new session and removes the user's expired ones.
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        let _ = session;
+        Err(unsupported())
+    }
+    /// The unexpired session with this id hash, and its user.
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>> {
+        let _ = (id_hash, now);
+        Err(unsupported())
+    }
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let _ = id_hash;
+        Err(unsupported())
+    }
+    /// Customers whose name contains `q` (any case) or one of whose phones contains its
+    /// digits (see [`customer_search_patterns`]), newest first; an empty `q` lists the newest.
+    async fn search_customers(
+        &self,
+        tenant_id: &str,
+        q: &str,
+        limit: u32,
+    ) -> Result<Vec<Customer>> {
+        let _ = (tenant_id, q, limit);
+        Err(unsupported())
+    }
+    /// Phones with messages, the most recently active first.
+    async fn recent_conversations(
+        &self,
+        tenant_id: &str,
+        limit: u32,
+    ) -> Result<Vec<ConversationSummary>> {
+        let _ = (tenant_id, limit);
+        Err(unsupported())
+    }
 }
 
 fn unsupported() -> StoreError {

@@ -615,3 +615,55 @@ pub struct Call {
     pub missed: bool,
     pub at: DateTime<Utc>,
 }
+
+/// A person who signs in to the web app; belongs to one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: String,
+    /// Trimmed and lower-cased; unique across tenants (sign-in asks only for it).
+    pub email: String,
+    /// An argon2 PHC string.
+    pub password_hash: String,
+    /// Failed sign-ins in a row.
+    pub failed_logins: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A signed-in browser. Only the SHA-256 of the cookie's random id is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: String,
+    pub user_id: String,
+    /// Checked on every form a signed-in page posts.
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A phone with its latest message, for the conversations list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    pub phone: E164,
+    pub last_at: DateTime<Utc>,
+}
+
+/// How the backends read a customer search: a LIKE pattern for the name, and one for the
+/// phone when the query has at least three digits (`%` and `_` escaped with `\`).
+pub fn customer_search_patterns(q: &str) -> (String, Option<String>) {
+    let escaped: String = q
+        .trim()
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    (
+        format!("%{escaped}%"),
+        (digits.len() >= 3).then(|| format!("%{digits}%")),
+    )
+}
