@@ -28,6 +28,8 @@ pub struct Simulator {
     behaviors: Mutex<HashMap<E164, Behavior>>,
     sent: Mutex<Vec<(String, OutboundSms)>>,
     counter: AtomicU64,
+    /// Microseconds since the epoch when this simulator started.
+    started: u64,
     reports: mpsc::UnboundedSender<StatusReport>,
 }
 
@@ -40,6 +42,10 @@ impl Simulator {
                 behaviors: Mutex::new(HashMap::new()),
                 sent: Mutex::new(Vec::new()),
                 counter: AtomicU64::new(0),
+                started: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_micros() as u64)
+                    .unwrap_or(0),
                 reports: tx,
             },
             rx,
@@ -79,7 +85,13 @@ impl Provider for Simulator {
             Behavior::Deliver | Behavior::Fail => {}
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let id = format!("SMsim{n:027x}");
+        // Ids must stay unique across restarts and processes on one database, as a real
+        // carrier's are: the time the simulator started, its process id and a counter.
+        let id = format!(
+            "SMsim{:013x}{:06x}{n:08x}",
+            self.started,
+            std::process::id() & 0xff_ffff
+        );
         if let Ok(mut s) = self.sent.lock() {
             s.push((id.clone(), sms.clone()));
         }
@@ -94,5 +106,33 @@ impl Provider for Simulator {
             _ => report("delivered", None),
         });
         Ok(Accepted { provider_id: id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sms() -> OutboundSms {
+        OutboundSms {
+            from: E164::parse("+15125550100").unwrap(),
+            to: E164::parse("+15125550142").unwrap(),
+            body: "hi".into(),
+            status_callback: None,
+        }
+    }
+
+    /// A restarted simulator on a kept database must not reuse the ids of the last run
+    /// (the database keeps provider ids unique).
+    #[tokio::test]
+    async fn ids_are_unique_across_restarts() {
+        let (a, _ra) = Simulator::new();
+        let first = a.send(&sms()).await.unwrap().provider_id;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let (b, _rb) = Simulator::new();
+        let again = b.send(&sms()).await.unwrap().provider_id;
+        assert_ne!(first, again);
+        assert_eq!(first.len(), again.len());
+        assert!(first.starts_with("SMsim"));
     }
 }
