@@ -30,12 +30,19 @@ pub enum BenchCommand {
         /// stay queued).
         #[arg(long)]
         no_worker: bool,
+        /// `postgres://…` to measure on PostgreSQL (use a scratch database); default a
+        /// temporary SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Drain a queue of messages to a local fake of Twilio's API over HTTP, beside the
     /// rate that fake accepts from a plain loop with the same client in the same run.
     Dispatch {
         #[arg(long, default_value_t = 100_000)]
         messages: u64,
+        /// `postgres://…` to measure on PostgreSQL (use a scratch database).
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -46,8 +53,12 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             rate,
             no_worker,
-        } => inbound(requests, concurrency.max(1), rate, !no_worker).await,
-        BenchCommand::Dispatch { messages } => dispatch(messages.max(1)).await,
+            database_url,
+        } => inbound(requests, concurrency.max(1), rate, !no_worker, database_url).await,
+        BenchCommand::Dispatch {
+            messages,
+            database_url,
+        } => dispatch(messages.max(1), database_url).await,
     }
 }
 
@@ -117,6 +128,60 @@ pub async fn seed_demo(app: &AppState) -> anyhow::Result<String> {
     Ok(key)
 }
 
+/// The database under test, with its raw single-row transaction for the baseline.
+enum BenchDb {
+    Sqlite(Arc<assent_sqlite::SqliteStore>, std::path::PathBuf),
+    Postgres(Arc<assent_postgres::PostgresStore>),
+}
+
+impl BenchDb {
+    async fn open(url: Option<String>, name: &str) -> anyhow::Result<Self> {
+        match url {
+            Some(u) if u.starts_with("postgres") => {
+                let pg = Arc::new(assent_postgres::PostgresStore::open(&u).await?);
+                assent_store::Store::migrate(pg.as_ref()).await?;
+                Ok(BenchDb::Postgres(pg))
+            }
+            Some(u) => anyhow::bail!("--database-url must be postgres://…, not {u:?}"),
+            None => {
+                let dir = tempfile_dir()?;
+                let url = format!("sqlite://{}/{name}.db", dir.display());
+                let db = Arc::new(assent_sqlite::SqliteStore::open(&url).await?);
+                assent_store::Store::migrate(db.as_ref()).await?;
+                Ok(BenchDb::Sqlite(db, dir))
+            }
+        }
+    }
+    fn store(&self) -> Arc<dyn assent_store::Store> {
+        match self {
+            BenchDb::Sqlite(s, _) => s.clone(),
+            BenchDb::Postgres(p) => p.clone(),
+        }
+    }
+    fn label(&self) -> &'static str {
+        match self {
+            BenchDb::Sqlite(..) => "SQLite (same file)",
+            BenchDb::Postgres(_) => "PostgreSQL (same database)",
+        }
+    }
+    /// Single-row durable transactions (an UPSERT and an INSERT each) per second.
+    async fn raw_rate(&self, n: u64) -> anyhow::Result<f64> {
+        let t0 = Instant::now();
+        for i in 0..n {
+            match self {
+                BenchDb::Sqlite(s, _) => s.raw_transaction(i).await?,
+                BenchDb::Postgres(p) => p.raw_transaction(i).await?,
+            }
+        }
+        Ok(n as f64 / t0.elapsed().as_secs_f64())
+    }
+    fn cleanup(&self) {
+        if let BenchDb::Sqlite(_, dir) = self {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -125,12 +190,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-async fn inbound(requests: u64, concurrency: u64, rate: u64, worker: bool) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
-    let url = format!("sqlite://{}/bench.db", dir.display());
-    let sqlite = Arc::new(assent_sqlite::SqliteStore::open(&url).await?);
-    assent_store::Store::migrate(sqlite.as_ref()).await?;
-    let store: Arc<dyn assent_store::Store> = sqlite.clone();
+async fn inbound(
+    requests: u64,
+    concurrency: u64,
+    rate: u64,
+    worker: bool,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    let db = BenchDb::open(database_url, "bench").await?;
+    let store = db.store();
     let token = "bench-auth-token".to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -145,13 +213,13 @@ async fn inbound(requests: u64, concurrency: u64, rate: u64, worker: bool) -> an
     let (t, _) = assent_server::api::create_tenant(&app, "Bench HVAC", Some("America/Chicago"))
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    let tx = E164::parse("+15125550100")?;
+    let tx = bench_sender(0)?;
     app.store
         .set_senders(
             &t.id,
             &Senders {
                 transactional: Some(tx.clone()),
-                marketing: Some(E164::parse("+15125550101")?),
+                marketing: Some(bench_sender(1)?),
             },
         )
         .await?;
@@ -229,13 +297,7 @@ async fn inbound(requests: u64, concurrency: u64, rate: u64, worker: bool) -> an
     let throughput = requests as f64 / elapsed.as_secs_f64();
 
     // Baseline: single-row durable transactions on the same file, same durability.
-    let raw = sqlite;
-    let n = requests.min(5000);
-    let t0 = Instant::now();
-    for i in 0..n {
-        raw.raw_transaction(i).await?;
-    }
-    let raw_rate = n as f64 / t0.elapsed().as_secs_f64();
+    let raw_rate = db.raw_rate(requests.min(5000)).await?;
 
     println!(
         "bench inbound: {requests} signed STOP/START webhooks, concurrency {concurrency}, rate {}, send worker {}",
@@ -253,14 +315,24 @@ async fn inbound(requests: u64, concurrency: u64, rate: u64, worker: bool) -> an
         ms(percentile(&latencies, 0.99)),
         ms(percentile(&latencies, 1.0))
     );
-    println!("  raw SQLite durable transactions (UPSERT + INSERT, same file): {raw_rate:.0} tx/s");
+    println!(
+        "  raw {} durable transactions (UPSERT + INSERT each): {raw_rate:.0} tx/s",
+        db.label()
+    );
     println!("  ratio inbound / raw: {:.2}", throughput / raw_rate);
-    let _ = std::fs::remove_dir_all(&dir);
+    db.cleanup();
     Ok(())
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Sender numbers of this run: a reused PostgreSQL database keeps earlier runs' tenants,
+/// and a number belongs to one tenant.
+fn bench_sender(k: u32) -> anyhow::Result<E164> {
+    let n = (std::process::id() % 400_000) * 2 + k;
+    Ok(E164::parse(&format!("+1512{:07}", 5_000_000 + n))?)
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
@@ -280,7 +352,7 @@ fn cpu_time() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
-async fn dispatch(n: u64) -> anyhow::Result<()> {
+async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
     use assent_provider::Provider;
     let (fake, received) = assent_server::fake_twilio::spawn().await?;
     let twilio = Arc::new(
@@ -292,7 +364,7 @@ async fn dispatch(n: u64) -> anyhow::Result<()> {
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
-    let from = E164::parse("+15125550100")?;
+    let from = bench_sender(0)?;
 
     // Baseline: the same client, 32 requests in flight, in a plain loop.
     let baseline_n = n.min(20_000);
@@ -327,10 +399,9 @@ async fn dispatch(n: u64) -> anyhow::Result<()> {
     let raw_rate = baseline_n as f64 / started.elapsed().as_secs_f64();
     let raw_cpu = (cpu_time() - cpu0).as_secs_f64() / baseline_n as f64;
 
-    // The queue: n messages already past the gate, on a temporary SQLite file.
-    let dir = tempfile_dir()?;
-    let url = format!("sqlite://{}/dispatch.db", dir.display());
-    let store = crate::open_store(&url).await?;
+    // The queue: n messages already past the gate.
+    let db = BenchDb::open(database_url, "dispatch").await?;
+    let store = db.store();
     let config = Config {
         public_url: "http://127.0.0.1:9".into(),
         admin_token: None,
@@ -423,9 +494,14 @@ async fn dispatch(n: u64) -> anyhow::Result<()> {
     );
     println!("  ratio dispatch / raw: {:.2}", rate / raw_rate);
     println!("  handed off {sent}, received by the fake {at_fake}");
+    let raw_db = db.raw_rate(5000).await?;
+    println!(
+        "  raw {} durable transactions (UPSERT + INSERT each): {raw_db:.0} tx/s",
+        db.label()
+    );
+    db.cleanup();
     if at_fake != n {
         anyhow::bail!("the fake received {at_fake} of {n} messages");
     }
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
