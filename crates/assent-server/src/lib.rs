@@ -11,6 +11,7 @@ pub mod fake_twilio;
 pub mod import;
 pub mod public;
 pub mod service;
+pub mod web;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -99,6 +100,7 @@ pub fn router(app: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(webhooks::router())
         .merge(public::router())
+        .merge(web::router())
         .route("/healthz", axum::routing::get(api::healthz))
         .route("/metrics", axum::routing::get(api::metrics))
         .with_state(app)

@@ -36,6 +36,11 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Manage the web app's sign-ins.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Import data from files.
     Import {
         #[command(subcommand)]
@@ -56,6 +61,19 @@ enum ImportCommand {
         file: std::path::PathBuf,
         #[arg(long)]
         tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user who signs in at /login; the password comes from ASSENT_PASSWORD or
+    /// is asked for on stdin.
+    Create {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -235,6 +253,9 @@ async fn main() {
         Command::Import {
             command: ImportCommand::Customers { file, tenant },
         } => import_customers(&file, &tenant).await,
+        Command::User {
+            command: UserCommand::Create { tenant, email },
+        } => user_create(&tenant, &email).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -251,6 +272,55 @@ async fn tenant_create(name: &str, time_zone: Option<&str>) -> anyhow::Result<()
     println!(
         "{}",
         serde_json::json!({"id": t.id, "slug": t.slug, "api_key": key})
+    );
+    Ok(())
+}
+
+/// The password from ASSENT_PASSWORD, or typed on stdin (not echoed on a terminal).
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if let Ok(p) = std::env::var("ASSENT_PASSWORD")
+        && !p.is_empty()
+    {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    eprint!("Password: ");
+    let _ = std::io::stderr().flush();
+    let stty = |arg: &str| {
+        let _ = std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    };
+    if tty {
+        stty("-echo");
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if tty {
+        stty("echo");
+        eprintln!();
+    }
+    read.context("reading the password")?;
+    let p = line.trim_end_matches(['\r', '\n']).to_string();
+    if p.is_empty() {
+        bail!("no password given (set ASSENT_PASSWORD or type one)");
+    }
+    Ok(p)
+}
+
+async fn user_create(slug: &str, email: &str) -> anyhow::Result<()> {
+    let password = read_password()?;
+    let store = open_store(&database_url()).await?;
+    let app = AppState::with_simulator(store, Arc::new(SystemClock), config("127.0.0.1:8080"));
+    let user = assent_server::web::create_user(&app, slug, email, &password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    println!(
+        "{}",
+        serde_json::json!({"id": user.id, "tenant_id": user.tenant_id, "email": user.email})
     );
     Ok(())
 }

@@ -4,7 +4,7 @@
 use assent_core::compose;
 use assent_core::keyword::LINK_PHRASE;
 use assent_core::phone::E164;
-use assent_store::LedgerEntry;
+use assent_store::{LedgerEntry, Tenant};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -252,9 +252,31 @@ pub async fn opt_in_link(
             "set a marketing sender first (PUT /senders)",
         ));
     };
+    let tools = link_tools(&t, sender, &app.config.public_url);
+    Ok(Json(json!({
+        "sms_uri": tools.sms_uri,
+        "body": LINK_PHRASE,
+        "qr_svg": qr_svg(&tools.sms_uri),
+        "html_snippet": tools.html_snippet,
+        "form_url": tools.form_url,
+        "embed_code": tools.embed_code,
+        "disclosure": tools.disclosure,
+    })))
+}
+
+/// What the opt-in tools hand out for a tenant whose marketing registration is approved.
+pub struct LinkTools {
+    pub sms_uri: String,
+    pub html_snippet: String,
+    pub form_url: String,
+    pub embed_code: String,
+    pub disclosure: String,
+}
+
+pub fn link_tools(t: &Tenant, sender: &E164, public_url: &str) -> LinkTools {
     let uri = sms_uri(sender);
     let disclosure = compose::disclosure(&t.name);
-    let form_url = format!("{}/optin/{}", app.config.public_url, t.slug);
+    let form_url = format!("{}/optin/{}", public_url, t.slug);
     let html_snippet = format!(
         "<p><a href=\"{}\">Text us to get {} offers by SMS</a></p>\n<p style=\"font-size:small\">{}</p>",
         html_escape(&uri),
@@ -267,15 +289,13 @@ pub async fn opt_in_link(
          <script>document.getElementById(\"{frame_id}\").src = \"{form_url}?page=\" + encodeURIComponent(window.location.href);</script>",
         name = html_escape(&t.name),
     );
-    Ok(Json(json!({
-        "sms_uri": uri,
-        "body": LINK_PHRASE,
-        "qr_svg": qr_svg(&uri),
-        "html_snippet": html_snippet,
-        "form_url": form_url,
-        "embed_code": embed_code,
-        "disclosure": disclosure,
-    })))
+    LinkTools {
+        sms_uri: uri,
+        html_snippet,
+        form_url,
+        embed_code,
+        disclosure,
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! The JSON API under `/api/v1` (CONTRACT.md).
 
 mod campaigns;
-mod consent;
+pub mod consent;
 
 pub use consent::html_escape as consent_html_escape;
 pub use tenants::{create_tenant, decide_registration_for};
-mod customers;
+pub mod customers;
 mod messages;
 mod tenants;
 

@@ -1,0 +1,597 @@
+//! What happened: conversations (each thread with its keyword events inline), the consent
+//! ledger with filters and CSV export, and campaigns with their reports.
+
+use std::collections::BTreeMap;
+
+use assent_core::consent::Source;
+use assent_core::phone::E164;
+use assent_store::{CampaignKind, CampaignStatus, Direction, LedgerEntry, Message, Tenant};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::Deserialize;
+
+use super::customers::{evidence_html, history_table};
+use super::session::SignedIn;
+use super::{Page, Section, WebError, WebResult, esc, phone_display, see_other, time_el, url_part};
+use crate::AppState;
+use crate::api::consent::ledger_csv;
+
+#[derive(Deserialize)]
+pub struct OpenQuery {
+    phone: Option<String>,
+}
+
+pub async fn conversations(
+    user: SignedIn,
+    State(app): State<AppState>,
+    Query(q): Query<OpenQuery>,
+) -> WebResult<Response> {
+    let t = &user.tenant;
+    let mut error = String::new();
+    if let Some(p) = q.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+        match E164::parse(p) {
+            Ok(phone) => {
+                return Ok(see_other(&format!(
+                    "/conversations/{}",
+                    url_part(phone.as_str())
+                )));
+            }
+            Err(_) => {
+                error = "<p class=\"notice error\" role=\"alert\" id=\"phone-error\">That is not a phone number we can read. Try (512) 555-0142.</p>".into()
+            }
+        }
+    }
+    let recent = app.store.recent_conversations(&t.id, 50).await?;
+    let rows: String = recent
+        .iter()
+        .map(|c| {
+            format!(
+                "<li><a href=\"/conversations/{}\">{}</a> <span class=\"hint\">last message {}</span></li>",
+                esc(&url_part(c.phone.as_str())),
+                esc(&phone_display(&c.phone)),
+                time_el(t, c.last_at)
+            )
+        })
+        .collect();
+    let list = if rows.is_empty() {
+        "<p>No conversations yet.</p>".to_string()
+    } else {
+        format!("<h2>Recent conversations</h2><ul class=\"plain\">{rows}</ul>")
+    };
+    let body = format!(
+        "<h1>Conversations</h1><form method=\"get\" action=\"/conversations\" class=\"search\">\
+<label for=\"phone\">Open a phone's conversation</label>{error}<div class=\"row\">\
+<input type=\"tel\" id=\"phone\" name=\"phone\" placeholder=\"(512) 555-0142\"{described}>\
+<button type=\"submit\">Open</button></div></form>{list}",
+        described = if error.is_empty() {
+            ""
+        } else {
+            " aria-describedby=\"phone-error\" aria-invalid=\"true\""
+        }
+    );
+    Ok(Page {
+        title: "Conversations",
+        section: Section::Conversations,
+        body,
+    }
+    .render(&user))
+}
+
+/// A consent event as a line in a conversation, e.g. "Marketing: Opted out by STOP".
+pub fn event_line(e: &LedgerEntry) -> Option<String> {
+    let x = &e.entry;
+    let what = match x.channel.as_str() {
+        "marketing" => "Marketing",
+        "transactional" => "All texts",
+        _ => return None,
+    };
+    let change = match x.new_state.as_str() {
+        "opted_out" => "Opted out",
+        "opted_in" => "Opted in",
+        "pending" => "Opt-in requested",
+        "active" => "Resumed",
+        "none" => "Consent reset",
+        other => other,
+    };
+    let text = x
+        .evidence
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let by = match (x.source, text) {
+        (Source::Keyword, Some(t)) => format!("by {t}"),
+        (Source::FreeText, Some(t)) => format!("by the message “{t}”"),
+        (Source::OptInLink, _) => "by the opt-in link text".into(),
+        (Source::WebForm, _) => "from the web form".into(),
+        (Source::CustomerRecord, _) => "from the customer record".into(),
+        (Source::Carrier, _) => "by the carrier (number blocked the sender)".into(),
+        (Source::Review, _) => "by a person's review".into(),
+        (Source::Expiry, _) => "(request expired)".into(),
+        (Source::Api, _) => "through the API".into(),
+        (Source::Import, _) => "by import".into(),
+        (Source::Keyword, None) | (Source::FreeText, None) => "by keyword".into(),
+    };
+    let unchanged = if x.old_state == x.new_state {
+        " (already so)"
+    } else {
+        ""
+    };
+    Some(format!("{what}: {change} {by}{unchanged}"))
+}
+
+fn message_html(t: &Tenant, m: &Message) -> String {
+    let (class, who) = match m.direction {
+        Direction::Inbound => ("in", "Customer".to_string()),
+        Direction::Outbound => (
+            "out",
+            match m.kind {
+                assent_store::MessageKind::AutoReply => "Automatic reply",
+                assent_store::MessageKind::OptInRequest => "Opt-in request",
+                assent_store::MessageKind::Campaign => "Campaign",
+                assent_store::MessageKind::Api => "Sent through the API",
+                assent_store::MessageKind::Customer => "Customer",
+            }
+            .to_string(),
+        ),
+    };
+    let status = match m.direction {
+        Direction::Inbound => String::new(),
+        Direction::Outbound => format!(
+            " · {}{}",
+            esc(m.status.as_str()),
+            m.reason
+                .as_deref()
+                .map(|r| format!(" ({})", esc(r)))
+                .unwrap_or_default()
+        ),
+    };
+    format!(
+        "<li class=\"msg {class}\"><p class=\"meta\">{who} · {when}{status}</p><p class=\"text\">{body}</p></li>",
+        who = esc(&who),
+        when = time_el(t, m.created_at),
+        body = esc(&m.body),
+    )
+}
+
+fn event_html(t: &Tenant, e: &LedgerEntry) -> Option<String> {
+    Some(format!(
+        "<li class=\"event\"><p><strong>{}</strong> <span class=\"hint\">{}</span></p>{}</li>",
+        esc(&event_line(e)?),
+        time_el(t, e.entry.occurred_at),
+        evidence_html(&e.entry.evidence)
+    ))
+}
+
+pub async fn conversation(
+    user: SignedIn,
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+) -> WebResult<Response> {
+    let t = &user.tenant;
+    let phone = E164::parse(&phone).map_err(|_| WebError::not_found("This phone number"))?;
+    let messages = app.store.messages_for_phone(&t.id, &phone).await?;
+    let ledger = app.store.ledger_for_phone(&t.id, &phone).await?;
+    // A thread is the phone and one of the tenant's numbers.
+    let sender_of = |m: &Message| match m.direction {
+        Direction::Inbound => m.to.clone(),
+        Direction::Outbound => m.from.clone(),
+    };
+    let mut threads: BTreeMap<String, Vec<(DateTime<Utc>, u8, String)>> = BTreeMap::new();
+    let mut sid_thread: BTreeMap<String, (String, DateTime<Utc>)> = BTreeMap::new();
+    for m in &messages {
+        let s = sender_of(m);
+        if let Some(sid) = &m.provider_id
+            && m.direction == Direction::Inbound
+        {
+            sid_thread.insert(sid.clone(), (s.as_str().to_string(), m.created_at));
+        }
+        threads.entry(s.as_str().to_string()).or_default().push((
+            m.created_at,
+            0,
+            message_html(t, m),
+        ));
+    }
+    let channel_sender = |c: &str| match c {
+        "marketing" => t.senders.marketing.as_ref(),
+        _ => t.senders.transactional.as_ref(),
+    };
+    for e in &ledger {
+        let Some(line) = event_html(t, e) else {
+            continue;
+        };
+        // An event caused by a text sits right after it; others go to their channel's thread.
+        let (thread, at) = match e
+            .entry
+            .evidence
+            .message_sid
+            .as_ref()
+            .and_then(|sid| sid_thread.get(sid))
+        {
+            Some((s, at)) => (s.clone(), *at),
+            None => match channel_sender(&e.entry.channel) {
+                Some(s) => (s.as_str().to_string(), e.entry.occurred_at),
+                None => continue,
+            },
+        };
+        threads.entry(thread).or_default().push((at, 1, line));
+    }
+    let mut sections = String::new();
+    for (sender, mut items) in threads {
+        items.sort_by_key(|a| (a.0, a.1));
+        let role = match E164::parse(&sender).ok().and_then(|s| t.thread_of(&s)) {
+            Some(assent_core::consent::Thread::Marketing) => "marketing number",
+            Some(assent_core::consent::Thread::Transactional) => "transactional number",
+            Some(assent_core::consent::Thread::Shared) => "your number",
+            None => "a former number",
+        };
+        let shown = E164::parse(&sender)
+            .map(|s| phone_display(&s))
+            .unwrap_or(sender.clone());
+        sections.push_str(&format!(
+            "<section class=\"card thread\"><h2>With {} ({})</h2><ol class=\"timeline\">{}</ol></section>",
+            esc(&shown),
+            esc(role),
+            items.into_iter().map(|i| i.2).collect::<String>()
+        ));
+    }
+    if sections.is_empty() {
+        sections = "<p>No messages with this number yet.</p>".into();
+    }
+    let owners = app.store.customers_with_phone(&t.id, &phone).await?;
+    let mut links = Vec::new();
+    for id in owners {
+        if let Some(c) = app.store.customer(&t.id, &id).await? {
+            links.push(format!(
+                "<a href=\"/customers/{}\">{}</a>",
+                esc(&url_part(&c.id)),
+                esc(&c.name)
+            ));
+        }
+    }
+    let owners = if links.is_empty() {
+        "<p>Not on any customer record.</p>".to_string()
+    } else {
+        format!("<p>Customer: {}</p>", links.join(", "))
+    };
+    let title = format!("Conversation with {}", phone_display(&phone));
+    let body = format!(
+        "<p class=\"crumbs\"><a href=\"/conversations\">Conversations</a> ›</p><h1>{}</h1>{owners}{sections}",
+        esc(&title)
+    );
+    Ok(Page {
+        title: &title,
+        section: Section::Conversations,
+        body,
+    }
+    .render(&user))
+}
+
+#[derive(Deserialize, Default)]
+pub struct LedgerFilter {
+    phone: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+struct Filter {
+    phone: Option<E164>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    errors: Vec<&'static str>,
+}
+
+/// Midnight of a `YYYY-MM-DD` date in the tenant's zone; `to` dates include their day.
+fn day_start(t: &Tenant, s: &str, next_day: bool) -> Option<DateTime<Utc>> {
+    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+    let d = if next_day { d.succ_opt()? } else { d };
+    let tz: assent_core::Tz = t
+        .time_zone
+        .parse()
+        .unwrap_or(assent_core::Tz::America__New_York);
+    tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+        .earliest()
+        .map(|x| x.with_timezone(&Utc))
+}
+
+fn read_filter(t: &Tenant, f: &LedgerFilter) -> Filter {
+    let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+    let mut errors = Vec::new();
+    let phone = given(&f.phone).and_then(|p| {
+        E164::parse(&p)
+            .map_err(|_| errors.push("The phone number could not be read."))
+            .ok()
+    });
+    let from = given(&f.from).and_then(|s| {
+        let d = day_start(t, &s, false);
+        if d.is_none() {
+            errors.push("From must be a date.");
+        }
+        d
+    });
+    let to = given(&f.to).and_then(|s| {
+        let d = day_start(t, &s, true);
+        if d.is_none() {
+            errors.push("To must be a date.");
+        }
+        d
+    });
+    Filter {
+        phone,
+        from,
+        to,
+        errors,
+    }
+}
+
+async fn filtered_ledger(app: &AppState, t: &Tenant, f: &Filter) -> WebResult<Vec<LedgerEntry>> {
+    let entries = match &f.phone {
+        Some(p) => app
+            .store
+            .ledger_for_phone(&t.id, p)
+            .await?
+            .into_iter()
+            .filter(|e| {
+                f.from.is_none_or(|from| e.entry.occurred_at >= from)
+                    && f.to.is_none_or(|to| e.entry.occurred_at < to)
+            })
+            .collect(),
+        None => app.store.ledger(&t.id, f.from, f.to).await?,
+    };
+    Ok(entries)
+}
+
+const LEDGER_PAGE_ROWS: usize = 500;
+
+pub async fn compliance(
+    user: SignedIn,
+    State(app): State<AppState>,
+    Query(q): Query<LedgerFilter>,
+) -> WebResult<Response> {
+    let t = &user.tenant;
+    let f = read_filter(t, &q);
+    let entries = if f.errors.is_empty() {
+        filtered_ledger(&app, t, &f).await?
+    } else {
+        Vec::new()
+    };
+    let shown_from = entries.len().saturating_sub(LEDGER_PAGE_ROWS);
+    let shown = &entries[shown_from..];
+    let mut table = history_table(&user, shown, "Consent ledger, newest first");
+    // The ledger table names the phone too.
+    if f.phone.is_none() && !shown.is_empty() {
+        table = phone_ledger_table(&user, shown);
+    }
+    let more = if shown_from > 0 {
+        format!(
+            "<p class=\"hint\">Showing the newest {LEDGER_PAGE_ROWS} of {} entries. The CSV export has them all.</p>",
+            entries.len()
+        )
+    } else {
+        String::new()
+    };
+    let errors: String = f
+        .errors
+        .iter()
+        .map(|e| format!("<p class=\"notice error\" role=\"alert\">{}</p>", esc(e)))
+        .collect();
+    let v = |o: &Option<String>| esc(o.as_deref().unwrap_or(""));
+    let query = [("phone", &q.phone), ("from", &q.from), ("to", &q.to)]
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| format!("{k}={}", url_part(v.trim())))
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let export = if query.is_empty() {
+        "/compliance/export.csv".to_string()
+    } else {
+        format!("/compliance/export.csv?{query}")
+    };
+    let body = format!(
+        "<h1>Compliance</h1><p>Every consent change with its evidence, in commit order. Entries are never changed or deleted.</p>\
+<form method=\"get\" action=\"/compliance\" class=\"filters card\"><h2>Filter</h2><div class=\"row wrap\">\
+<div><label for=\"f-phone\">Phone</label><input type=\"tel\" id=\"f-phone\" name=\"phone\" value=\"{phone}\"></div>\
+<div><label for=\"f-from\">From</label><input type=\"date\" id=\"f-from\" name=\"from\" value=\"{from}\"></div>\
+<div><label for=\"f-to\">To</label><input type=\"date\" id=\"f-to\" name=\"to\" value=\"{to}\"></div>\
+<div class=\"actions\"><button type=\"submit\">Apply filters</button> <a href=\"/compliance\">Clear</a></div></div></form>\
+{errors}<p><a class=\"button primary\" href=\"{export}\" download>Export CSV</a> <span class=\"hint\">{count} entries</span></p>{more}{table}",
+        phone = v(&q.phone),
+        from = v(&q.from),
+        to = v(&q.to),
+        export = esc(&export),
+        count = entries.len(),
+    );
+    Ok(Page {
+        title: "Compliance",
+        section: Section::Compliance,
+        body,
+    }
+    .render(&user))
+}
+
+fn phone_ledger_table(user: &SignedIn, entries: &[LedgerEntry]) -> String {
+    let rows: String = entries
+        .iter()
+        .rev()
+        .map(|e| {
+            let x = &e.entry;
+            format!(
+                "<tr><td>{seq}</td><td>{when}</td><td><a href=\"/conversations/{url}\">{phone}</a></td><td>{channel}</td><td>{old} → <strong>{new}</strong></td><td>{source}</td><td>{actor}</td><td>{evidence}</td></tr>",
+                seq = e.seq,
+                when = time_el(&user.tenant, x.occurred_at),
+                url = esc(&url_part(x.phone.as_str())),
+                phone = esc(&phone_display(&x.phone)),
+                channel = esc(&x.channel.replace('_', " ")),
+                old = esc(&x.old_state.replace('_', " ")),
+                new = esc(&x.new_state.replace('_', " ")),
+                source = esc(super::customers::source_label(x.source)),
+                actor = esc(if x.actor == user.user.id { &user.user.email } else { &x.actor }),
+                evidence = evidence_html(&x.evidence),
+            )
+        })
+        .collect();
+    format!(
+        "<div class=\"table-wrap\"><table class=\"history\"><caption>Consent ledger, newest first</caption><thead><tr><th scope=\"col\">#</th><th scope=\"col\">When</th><th scope=\"col\">Phone</th><th scope=\"col\">What</th><th scope=\"col\">Change</th><th scope=\"col\">Source</th><th scope=\"col\">By</th><th scope=\"col\">Evidence</th></tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+}
+
+pub async fn export_csv(
+    user: SignedIn,
+    State(app): State<AppState>,
+    Query(q): Query<LedgerFilter>,
+) -> WebResult<Response> {
+    let t = &user.tenant;
+    let f = read_filter(t, &q);
+    if let Some(e) = f.errors.first() {
+        return Err(WebError {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            message: (*e).to_string(),
+        });
+    }
+    let entries = filtered_ledger(&app, t, &f).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}-consent-ledger.csv\"", t.slug),
+            ),
+        ],
+        ledger_csv(&entries),
+    )
+        .into_response())
+}
+
+fn kind_label(k: CampaignKind) -> &'static str {
+    match k {
+        CampaignKind::Marketing => "Marketing",
+        CampaignKind::UnsoldEstimates => "Unsold estimates",
+        CampaignKind::RecurringServices => "Recurring services",
+        CampaignKind::MissedCalls => "Missed calls",
+    }
+}
+
+fn status_label(s: CampaignStatus) -> &'static str {
+    match s {
+        CampaignStatus::Scheduled => "Scheduled",
+        CampaignStatus::Sending => "Sending",
+        CampaignStatus::Active => "Active",
+        CampaignStatus::Paused => "Paused",
+        CampaignStatus::Finished => "Finished",
+    }
+}
+
+pub async fn campaigns(user: SignedIn, State(app): State<AppState>) -> WebResult<Response> {
+    let t = &user.tenant;
+    let list = app.store.campaigns(&t.id).await?;
+    let rows: String = list
+        .iter()
+        .map(|c| {
+            format!(
+                "<tr><td><a href=\"/campaigns/{id}\">{name}</a></td><td>{kind}</td><td>{status}</td><td>{created}</td></tr>",
+                id = esc(&url_part(&c.id)),
+                name = esc(&c.name),
+                kind = kind_label(c.kind),
+                status = status_label(c.status),
+                created = time_el(t, c.created_at),
+            )
+        })
+        .collect();
+    let table = if list.is_empty() {
+        "<p>No campaigns yet. Create them with <code>POST /api/v1/campaigns</code>.</p>".to_string()
+    } else {
+        format!(
+            "<div class=\"table-wrap\"><table><caption>Campaigns, newest first</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Type</th><th scope=\"col\">Status</th><th scope=\"col\">Created</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+    };
+    Ok(Page {
+        title: "Campaigns",
+        section: Section::Campaigns,
+        body: format!("<h1>Campaigns</h1>{table}"),
+    }
+    .render(&user))
+}
+
+pub async fn campaign(
+    user: SignedIn,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> WebResult<Response> {
+    let t = &user.tenant;
+    let c = app
+        .store
+        .campaign(&t.id, &id)
+        .await?
+        .ok_or_else(|| WebError::not_found("This campaign"))?;
+    let log = app.store.send_log(&t.id, &id).await?;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &log {
+        *counts.entry(r.status.as_str()).or_default() += 1;
+    }
+    let opted_out_after = log.iter().filter(|r| r.opted_out_after).count();
+    let count_items: String = counts
+        .iter()
+        .map(|(k, n)| format!("<div><dt>{}</dt><dd>{n}</dd></div>", esc(k)))
+        .collect();
+    let skipped: String = log
+        .iter()
+        .filter(|r| r.status == "skipped")
+        .map(|r| {
+            let reason = r.reason.as_deref().unwrap_or("");
+            format!(
+                "<tr><td>{}</td><td>{}</td></tr>",
+                esc(&phone_display(&r.phone)),
+                esc(super::reason_text(reason).unwrap_or(reason))
+            )
+        })
+        .collect();
+    let skipped = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h2>Skipped, and why</h2><div class=\"table-wrap\"><table><caption>Recipients the gate left out</caption><thead><tr><th scope=\"col\">Phone</th><th scope=\"col\">Reason</th></tr></thead><tbody>{skipped}</tbody></table></div>"
+        )
+    };
+    let sends: String = log
+        .iter()
+        .map(|r| {
+            format!(
+                "<tr><td><a href=\"/conversations/{url}\">{phone}</a></td><td>{step}</td><td>{status}</td><td>{reason}</td><td>{sent}</td><td>{out}</td></tr>",
+                url = esc(&url_part(r.phone.as_str())),
+                phone = esc(&phone_display(&r.phone)),
+                step = esc(&r.step),
+                status = esc(&r.status),
+                reason = esc(r.reason.as_deref().unwrap_or("")),
+                sent = r.sent_at.map(|s| time_el(t, s)).unwrap_or_default(),
+                out = if r.opted_out_after { "Yes" } else { "" },
+            )
+        })
+        .collect();
+    let body = format!(
+        "<p class=\"crumbs\"><a href=\"/campaigns\">Campaigns</a> ›</p><h1>{name}</h1>\
+<dl class=\"facts\"><dt>Type</dt><dd>{kind}</dd><dt>Status</dt><dd>{status}</dd><dt>Message</dt><dd class=\"text\">{body}</dd>{send_at}</dl>\
+<h2>Report</h2><p>{total} recipients, each counted once by its current status.</p>\
+<dl class=\"counts\">{count_items}<div><dt>opted out afterwards</dt><dd>{opted_out_after}</dd></div></dl>{skipped}\
+<h2>Send log</h2><div class=\"table-wrap\"><table><caption>Every recipient of every step</caption><thead><tr><th scope=\"col\">Phone</th><th scope=\"col\">Step</th><th scope=\"col\">Status</th><th scope=\"col\">Reason</th><th scope=\"col\">Sent</th><th scope=\"col\">Opted out after</th></tr></thead><tbody>{sends}</tbody></table></div>",
+        name = esc(&c.name),
+        kind = kind_label(c.kind),
+        status = status_label(c.status),
+        body = esc(&c.body),
+        send_at = c
+            .send_at
+            .map(|s| format!("<dt>Send at</dt><dd>{}</dd>", time_el(t, s)))
+            .unwrap_or_default(),
+        total = log.len(),
+    );
+    Ok(Page {
+        title: &c.name,
+        section: Section::Campaigns,
+        body,
+    }
+    .render(&user))
+}

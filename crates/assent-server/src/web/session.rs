@@ -1,0 +1,403 @@
+//! Signing in and out. Passwords are argon2id hashes; a session is a random 256-bit id in
+//! an HTTP-only, SameSite=Lax cookie (Secure when the public URL is https), stored only as
+//! its SHA-256. Every form a signed-in page posts carries the session's CSRF token, and
+//! [`Posted`] refuses a POST without it. Five failed sign-ins in a row lock the account for
+//! 15 minutes.
+
+use std::collections::HashMap;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use assent_store::{Registrations, Session, Tenant, User};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::Duration;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::{WebError, document, esc};
+use crate::AppState;
+use crate::auth::{hash_api_key, random_token};
+use crate::error::ApiError;
+use crate::webhooks::form_urlencoded_pairs;
+
+const COOKIE: &str = "assent_session";
+const SESSION_HOURS: i64 = 12;
+pub const MAX_FAILED_LOGINS: u32 = 5;
+pub const LOCK_MINUTES: i64 = 15;
+
+/// An argon2id PHC string for `password`, with a random salt.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| format!("no random source: {e}"))?;
+    Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("could not hash the password: {e}"))
+}
+
+/// Creates a sign-in for a tenant's user (`assent user create`). The email is trimmed and
+/// lower-cased; the password needs at least 8 characters.
+pub async fn create_user(
+    app: &AppState,
+    tenant_slug: &str,
+    email: &str,
+    password: &str,
+) -> Result<User, ApiError> {
+    let email = email.trim().to_lowercase();
+    if !email.contains('@') || email.len() < 3 || email.contains(char::is_whitespace) {
+        return Err(ApiError::field("email", "must be an email address"));
+    }
+    if password.chars().count() < 8 {
+        return Err(ApiError::field(
+            "password",
+            "must have at least 8 characters",
+        ));
+    }
+    let tenant = app
+        .store
+        .tenant_by_slug(tenant_slug)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    let pw = password.to_string();
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&pw))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+    let user = User {
+        id: crate::service::new_id(),
+        tenant_id: tenant.id,
+        email,
+        password_hash,
+        failed_logins: 0,
+        locked_until: None,
+        created_at: app.clock.now(),
+    };
+    app.store.create_user(&user).await.map_err(|e| match e {
+        assent_store::StoreError::Conflict(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            "email_taken",
+            "a user with this email already exists",
+        ),
+        other => other.into(),
+    })?;
+    Ok(user)
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+/// Hashing is deliberately slow: keep it off the async workers.
+async fn verify_blocking(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || match hash {
+        Some(h) => verify_password(&password, &h),
+        None => {
+            // Unknown email: spend the same time, so timing does not reveal accounts.
+            let _ = hash_password(&password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (ha, hb) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    ha.iter()
+        .zip(hb.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The signed-in user, with their tenant and its registrations (every page's banner needs
+/// them). A request without a valid session is sent to `/login`.
+pub struct SignedIn {
+    pub session: Session,
+    pub user: User,
+    pub tenant: Tenant,
+    pub registrations: Registrations,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Response> {
+        let to_login = || {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let next = if parts.method == axum::http::Method::GET {
+                format!("?next={}", super::url_part(next))
+            } else {
+                String::new()
+            };
+            Redirect::to(&format!("/login{next}")).into_response()
+        };
+        let Some(token) = cookie_value(&parts.headers, COOKIE) else {
+            return Err(to_login());
+        };
+        let now = app.clock.now();
+        let found = app
+            .store
+            .session(&hash_api_key(token), now)
+            .await
+            .map_err(|e| WebError::from(e).into_response())?;
+        let Some((session, user)) = found else {
+            return Err(to_login());
+        };
+        let tenant = app
+            .store
+            .tenant(&user.tenant_id)
+            .await
+            .map_err(|e| WebError::from(e).into_response())?
+            .ok_or_else(to_login)?;
+        let registrations = app
+            .store
+            .registrations(&tenant.id)
+            .await
+            .map_err(|e| WebError::from(e).into_response())?;
+        Ok(SignedIn {
+            session,
+            user,
+            tenant,
+            registrations,
+        })
+    }
+}
+
+/// A form posted from a signed-in page: the session, and the fields once the CSRF token
+/// among them matched the session's. Handlers that change anything take this.
+pub struct Posted {
+    pub user: SignedIn,
+    pub fields: HashMap<String, String>,
+}
+
+impl Posted {
+    pub fn field(&self, name: &str) -> &str {
+        self.fields.get(name).map(String::as_str).unwrap_or("")
+    }
+    /// A checkbox: present and non-empty when ticked.
+    pub fn ticked(&self, name: &str) -> bool {
+        !self.field(name).is_empty()
+    }
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let user = SignedIn::from_request_parts(&mut parts, app).await?;
+        let req = Request::from_parts(parts, body);
+        let bytes = Bytes::from_request(req, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fields: HashMap<String, String> = form_urlencoded_pairs(&bytes).into_iter().collect();
+        let given = fields.get("csrf").map(String::as_str).unwrap_or("");
+        if given.is_empty() || !constant_time_eq(given, &user.session.csrf_token) {
+            return Err(WebError {
+                status: StatusCode::FORBIDDEN,
+                message: "This form has expired or did not come from Assent. Go back, reload the page and try again.".into(),
+            }
+            .into_response());
+        }
+        Ok(Posted { user, fields })
+    }
+}
+
+/// The hidden field every signed-in form carries.
+pub fn csrf_field(user: &SignedIn) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(&user.session.csrf_token)
+    )
+}
+
+/// Only local paths, so a crafted link cannot send a person elsewhere after sign-in.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/customers"
+    }
+}
+
+fn login_html(email: &str, next: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| {
+            format!(
+                "<p class=\"notice error\" role=\"alert\" id=\"login-error\">{}</p>",
+                esc(e)
+            )
+        })
+        .unwrap_or_default();
+    let described = if error.is_empty() {
+        ""
+    } else {
+        " aria-describedby=\"login-error\""
+    };
+    document(
+        "Sign in",
+        &format!(
+            "<main id=\"main\" class=\"login\"><div class=\"card\"><p class=\"brand\"><span class=\"logo\" aria-hidden=\"true\">✓</span> Assent</p>\
+<h1>Sign in</h1>{error}\
+<form method=\"post\" action=\"/login\">\
+<input type=\"hidden\" name=\"next\" value=\"{next}\">\
+<label for=\"email\">Email</label>\
+<input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" value=\"{email}\" required{described}>\
+<label for=\"password\">Password</label>\
+<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required{described}>\
+<button type=\"submit\" class=\"primary\">Sign in</button></form></div></main>",
+            next = esc(next),
+            email = esc(email),
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub async fn login_page(
+    State(app): State<AppState>,
+    Query(q): Query<LoginQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let next = safe_next(q.next.as_deref().unwrap_or("/customers"));
+    // Already signed in: straight on.
+    if let Some(token) = cookie_value(&headers, COOKIE)
+        && let Ok(Some(_)) = app
+            .store
+            .session(&hash_api_key(token), app.clock.now())
+            .await
+    {
+        return Redirect::to(next).into_response();
+    }
+    Html(login_html("", next, None)).into_response()
+}
+
+fn session_cookie(app: &AppState, value: &str, max_age: i64) -> String {
+    let secure = if app.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+pub async fn login(State(app): State<AppState>, body: Bytes) -> Response {
+    let fields: HashMap<String, String> = form_urlencoded_pairs(&body).into_iter().collect();
+    let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
+    let email = get("email").trim().to_lowercase();
+    let password = get("password").to_string();
+    let next = safe_next(get("next")).to_string();
+    let refuse = |status: StatusCode, message: &str| {
+        (status, Html(login_html(&email, &next, Some(message)))).into_response()
+    };
+    let now = app.clock.now();
+    let user = match app.store.user_by_email(&email).await {
+        Ok(u) => u,
+        Err(e) => return WebError::from(e).into_response(),
+    };
+    if let Some(u) = &user
+        && u.locked_until.is_some_and(|t| t > now)
+    {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed sign-ins: this account is locked for {LOCK_MINUTES} minutes. Try again later."
+            ),
+        );
+    }
+    let ok = verify_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let Some(user) = user.clone().filter(|_| ok) else {
+        if let Some(u) = &user {
+            let lock_until = now + Duration::minutes(LOCK_MINUTES);
+            if let Err(e) = app
+                .store
+                .record_failed_login(&u.id, now, MAX_FAILED_LOGINS, lock_until)
+                .await
+            {
+                return WebError::from(e).into_response();
+            }
+        }
+        return refuse(StatusCode::UNAUTHORIZED, "Wrong email or password.");
+    };
+    if (user.failed_logins > 0 || user.locked_until.is_some())
+        && let Err(e) = app.store.clear_failed_logins(&user.id).await
+    {
+        return WebError::from(e).into_response();
+    }
+    let token = random_token("");
+    let session = Session {
+        id_hash: hash_api_key(&token),
+        user_id: user.id.clone(),
+        csrf_token: random_token(""),
+        created_at: now,
+        expires_at: now + Duration::hours(SESSION_HOURS),
+    };
+    if let Err(e) = app.store.create_session(&session).await {
+        return WebError::from(e).into_response();
+    }
+    tracing::info!(user = %user.id, "signed in");
+    (
+        [(
+            header::SET_COOKIE,
+            session_cookie(&app, &token, SESSION_HOURS * 3600),
+        )],
+        Redirect::to(&next),
+    )
+        .into_response()
+}
+
+pub async fn logout(State(app): State<AppState>, posted: Posted) -> Response {
+    if let Err(e) = app.store.delete_session(&posted.user.session.id_hash).await {
+        return WebError::from(e).into_response();
+    }
+    (
+        [(header::SET_COOKIE, session_cookie(&app, "", 0))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let h = hash_password("correct horse").expect("hash");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert_ne!(h, hash_password("correct horse").expect("hash"));
+    }
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next("/customers/1"), "/customers/1");
+        assert_eq!(safe_next("//evil.example"), "/customers");
+        assert_eq!(safe_next("https://evil.example"), "/customers");
+        assert_eq!(safe_next("/\\evil.example"), "/customers");
+    }
+}
