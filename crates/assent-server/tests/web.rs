@@ -1,0 +1,586 @@
+//! The web app over real HTTP: signing in (and being locked out), CSRF, the customer
+//! record's toggles and opt-in request, and that every page asks for a sign-in. Runs on
+//! PostgreSQL too when ASSENT_TEST_POSTGRES_URL is set.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+const EMAIL: &str = "manager@acme.example";
+const PASSWORD: &str = "correct horse battery";
+
+/// A browser-like client: cookies kept by hand, redirects not followed.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
+        let req = match &self.cookie {
+            Some(c) => req.header("Cookie", c.clone()),
+            None => req,
+        };
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        if let Some(set) = headers.get(SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            let pair = set.split(';').next().unwrap().to_string();
+            self.cookie = if pair.ends_with('=') {
+                None
+            } else {
+                Some(pair)
+            };
+        }
+        Answer {
+            status,
+            headers,
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let req = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Answer {
+        self.post(
+            "/login",
+            &[
+                ("email", email),
+                ("password", password),
+                ("next", "/customers"),
+            ],
+        )
+        .await
+    }
+}
+
+/// The CSRF token the page's forms carry.
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+async fn with_user(app: &TestApp, t: &Tenant) -> String {
+    let u = assent_server::web::create_user(&app.app, &t.slug, " Manager@Acme.example ", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(u.email, EMAIL);
+    assert!(u.password_hash.starts_with("$argon2id$"));
+    u.id
+}
+
+fn phone_path(customer: &str) -> String {
+    format!("/customers/{customer}/phones/%2B15125550142")
+}
+
+#[tokio::test]
+async fn signing_in_sets_an_http_only_lax_cookie_and_opens_the_pages() {
+    let app = TestApp::spawn().await;
+    let (t, customer) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+
+    let login = b.get("/login").await;
+    assert_eq!(login.status, StatusCode::OK);
+    for label in [
+        "<label for=\"email\">Email</label>",
+        "<label for=\"password\">Password</label>",
+        ">Sign in</button>",
+    ] {
+        assert!(login.body.contains(label), "{label} missing");
+    }
+
+    let r = b.sign_in(EMAIL, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/customers");
+    let cookie = r.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http public URL: {cookie}"
+    );
+    // The cookie holds a random 256-bit id; only its hash is stored.
+    let id = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    assert!(id.len() >= 43, "{id}");
+
+    for page in [
+        "/customers".to_string(),
+        format!("/customers/{customer}"),
+        "/registrations".into(),
+        "/opt-in-tools".into(),
+        "/conversations".into(),
+        "/conversations/%2B15125550142".into(),
+        "/compliance".into(),
+        "/campaigns".into(),
+    ] {
+        let r = b.get(&page).await;
+        assert_eq!(r.status, StatusCode::OK, "{page}: {}", r.body);
+        assert_eq!(r.headers["x-frame-options"], "DENY", "{page}");
+        assert!(r.body.contains("<h1>"), "{page} has no h1");
+        assert!(r.body.contains("Sign out"), "{page} has no sign-out");
+        assert!(
+            !r.body.contains("Sending is blocked"),
+            "{page}: both approved"
+        );
+    }
+    // The public opt-in form stays embeddable.
+    let r = b.get(&format!("/optin/{}", t.slug)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers.get("x-frame-options").is_none());
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_unknown_email_is_refused_alike() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    for (email, password) in [(EMAIL, "wrong password"), ("nobody@acme.example", PASSWORD)] {
+        let r = b.sign_in(email, password).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains("Wrong email or password."), "{}", r.body);
+        assert!(r.headers.get(SET_COOKIE).is_none());
+    }
+    assert_eq!(b.get("/customers").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn five_failed_sign_ins_lock_the_account_for_fifteen_minutes() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    for _ in 0..5 {
+        assert_eq!(
+            b.sign_in(EMAIL, "guess").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Even the right password is refused while locked.
+    let r = b.sign_in(EMAIL, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.body.contains("locked"), "{}", r.body);
+    assert!(b.cookie.is_none());
+
+    app.clock.advance(Duration::minutes(14));
+    assert_eq!(
+        b.sign_in(EMAIL, PASSWORD).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    app.clock.advance(Duration::minutes(2));
+    assert_eq!(
+        b.sign_in(EMAIL, PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(b.cookie.is_some());
+
+    // A success clears the count: four more failures do not lock it again.
+    let mut other = Browser::new(&app);
+    for _ in 0..4 {
+        other.sign_in(EMAIL, "guess").await;
+    }
+    assert_eq!(
+        other.sign_in(EMAIL, PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn every_page_and_form_requires_a_sign_in() {
+    let app = TestApp::spawn().await;
+    let (t, customer) = app.tenant().await;
+    let mut b = Browser::new(&app);
+    for page in [
+        "/customers",
+        "/customers?q=Dana",
+        "/registrations",
+        "/opt-in-tools",
+        "/opt-in-tools/qr.svg",
+        "/conversations",
+        "/compliance",
+        "/compliance/export.csv",
+        "/campaigns",
+    ] {
+        let r = b.get(page).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{page}");
+        assert!(
+            r.location().starts_with("/login?next="),
+            "{page}: {}",
+            r.location()
+        );
+        assert_eq!(r.headers["x-frame-options"], "DENY");
+    }
+    let r = b
+        .post(
+            &format!("{}/notifications", phone_path(&customer)),
+            &[("job_notifications", "on"), ("marketing_updates", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.location().starts_with("/login"));
+    let r = b
+        .post(&format!("{}/opt-in-request", phone_path(&customer)), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // Nothing changed.
+    let (_, c) = app.get(&format!("/customers/{customer}"), &t.key).await;
+    assert_eq!(c["phones"][0]["marketing_updates"], true);
+    assert_eq!(app.consent(&t, PHONE).await["marketing"]["status"], "none");
+
+    // A forged cookie is no session either.
+    b.cookie = Some("assent_session=forged".into());
+    assert_eq!(b.get("/customers").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_form_without_the_sessions_csrf_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let (t, customer) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let path = format!("{}/notifications", phone_path(&customer));
+    for form in [
+        vec![("job_notifications", "on")],
+        vec![("job_notifications", "on"), ("csrf", "not-the-token")],
+        vec![("job_notifications", "on"), ("csrf", "")],
+    ] {
+        let r = b.post(&path, &form).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{form:?}");
+    }
+    let r = b
+        .post(&format!("{}/opt-in-request", phone_path(&customer)), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = b.post("/logout", &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Nothing changed: marketing updates still on, no request sent.
+    let (_, c) = app.get(&format!("/customers/{customer}"), &t.key).await;
+    assert_eq!(c["phones"][0]["marketing_updates"], true);
+    assert_eq!(app.consent(&t, PHONE).await["marketing"]["status"], "none");
+    // Another session's token does not do either.
+    let mut other = Browser::new(&app);
+    other.sign_in(EMAIL, PASSWORD).await;
+    let theirs = csrf(&other.get("/customers").await.body);
+    let r = b
+        .post(&path, &[("job_notifications", "on"), ("csrf", &theirs)])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn saving_the_notifications_switches_records_them_with_the_user_as_actor() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let user_id = with_user(&app, &t).await;
+    let customer = app.customer(&t, "Sam", "(512) 555-0142", true, false).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get(&format!("/customers/{customer}")).await;
+    for label in [
+        ">Notifications</summary>",
+        ">Job Notifications</label>",
+        ">Marketing updates</label>",
+        ">Save</button>",
+    ] {
+        assert!(page.body.contains(label), "{label} missing");
+    }
+    let token = csrf(&page.body);
+    let path = format!("{}/notifications", phone_path(&customer));
+
+    // Job Notifications off, Marketing updates on (an unticked box is not sent).
+    let r = b
+        .post(&path, &[("csrf", &token), ("marketing_updates", "on")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), format!("/customers/{customer}?notice=saved"));
+    let (_, c) = app.get(&format!("/customers/{customer}"), &t.key).await;
+    assert_eq!(c["phones"][0]["job_notifications"], false);
+    assert_eq!(c["phones"][0]["marketing_updates"], true);
+
+    let events = app.consent(&t, PHONE).await["events"].clone();
+    let toggles: Vec<_> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"] == "customer_record")
+        .collect();
+    assert_eq!(toggles.len(), 2, "{events}");
+    assert!(toggles.iter().all(|e| e["actor"] == user_id.as_str()));
+
+    let page = b.get(&r.location().to_string()).await;
+    assert!(page.body.contains("Notification preferences saved."));
+    assert!(
+        page.body
+            .contains("id=\"mk-0\" name=\"marketing_updates\" value=\"on\" checked")
+    );
+    assert!(
+        !page
+            .body
+            .contains("name=\"job_notifications\" value=\"on\" checked")
+    );
+    assert!(
+        page.body.contains("Customer record"),
+        "history shows the source"
+    );
+}
+
+#[tokio::test]
+async fn opt_in_request_from_the_page_goes_pending_then_opted_in_after_yes() {
+    let app = TestApp::spawn().await;
+    let (t, customer) = app.tenant().await;
+    let user_id = with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let record = format!("/customers/{customer}");
+    let page = b.get(&record).await;
+    assert!(page.body.contains("data-testid=\"marketing-status\">None<"));
+    assert!(
+        page.body
+            .contains("<button type=\"submit\" class=\"primary\">Send opt-in request</button>")
+    );
+
+    let r = b
+        .post(
+            &format!("{}/opt-in-request", phone_path(&customer)),
+            &[("csrf", &csrf(&page.body))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), format!("{record}?notice=opt_in_sent"));
+    let consent = app.consent(&t, PHONE).await;
+    assert_eq!(consent["marketing"]["status"], "pending");
+    let ev = consent["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(ev["source"], "customer_record");
+    assert_eq!(ev["actor"], user_id.as_str());
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1);
+    assert_eq!(app.sent_to(PHONE)[0].1, MK);
+
+    let page = b.get(&record).await;
+    assert!(
+        page.body
+            .contains("data-testid=\"marketing-status\">Pending<")
+    );
+    // A second request within 24 h would be throttled: the button says so.
+    assert!(
+        page.body
+            .contains("disabled aria-describedby=\"optin-why-0\">Send opt-in request")
+    );
+    assert!(page.body.contains("an opt-in request was sent recently"));
+
+    assert_eq!(app.inbound(PHONE, MK, "YES").await, StatusCode::OK);
+    let page = b.get(&record).await;
+    assert!(
+        page.body
+            .contains("data-testid=\"marketing-status\">Opted in<")
+    );
+    assert!(page.body.contains("already opted in"));
+
+    // The conversation shows the keyword inline; a STOP shows as an opt-out by STOP.
+    assert_eq!(app.inbound(PHONE, MK, "STOP").await, StatusCode::OK);
+    let convo = b.get("/conversations/%2B15125550142").await;
+    assert!(
+        convo.body.contains("Marketing: Opted in by YES"),
+        "{}",
+        convo.body
+    );
+    assert!(convo.body.contains("Marketing: Opted out by STOP"));
+
+    // The ledger export is the API's CSV.
+    let csv = b.get("/compliance/export.csv?phone=%2B15125550142").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(csv.body.starts_with("seq,occurred_at,phone,channel"));
+    assert!(csv.body.contains(",customer_record,"));
+    assert!(csv.body.contains(",STOP,"));
+}
+
+#[tokio::test]
+async fn the_opt_in_button_is_disabled_with_the_reason_while_marketing_is_not_approved() {
+    let app = TestApp::spawn().await;
+    let t = app.bare_tenant("Acme Plumbing").await;
+    app.approve(&t, "texting").await;
+    let customer = app
+        .customer(&t, "Dana", "(512) 555-0142", true, false)
+        .await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get(&format!("/customers/{customer}")).await;
+    assert!(
+        page.body
+            .contains("disabled aria-describedby=\"optin-why-0\">Send opt-in request")
+    );
+    assert!(
+        page.body
+            .contains("marketing registration (TCR) is not approved")
+    );
+    // The banner says why sending is blocked and what to do.
+    assert!(page.body.contains("Sending is blocked"));
+    assert!(page.body.contains("submit the Marketing Registration"));
+    assert!(!page.body.contains("Texting is blocked"));
+    let tools = b.get("/opt-in-tools").await;
+    assert!(
+        tools
+            .body
+            .contains("once your Marketing Registration is approved")
+    );
+    assert!(!tools.body.contains("sms:"));
+    // Posting anyway is refused by the gate and says why.
+    let r = b
+        .post(
+            &format!("{}/opt-in-request", phone_path(&customer)),
+            &[("csrf", &csrf(&page.body))],
+        )
+        .await;
+    assert_eq!(
+        r.location(),
+        format!("/customers/{customer}?notice=refused_marketing_not_registered")
+    );
+    assert_eq!(app.consent(&t, PHONE).await["marketing"]["status"], "none");
+}
+
+#[tokio::test]
+async fn customer_search_finds_by_name_or_phone_digits_within_the_tenant() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.customer(&t, "Robin Ortega", "(512) 555-0199", true, false)
+        .await;
+    let (_, v) = app
+        .post(
+            "/tenants",
+            ADMIN,
+            serde_json::json!({"name": "Other Co", "time_zone": "America/Chicago"}),
+        )
+        .await;
+    let other = Tenant {
+        id: v["id"].as_str().unwrap().into(),
+        slug: v["slug"].as_str().unwrap().into(),
+        key: v["api_key"].as_str().unwrap().into(),
+    };
+    app.customer(&other, "Dana Elsewhere", "(737) 555-0100", true, false)
+        .await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let r = b.get("/customers?q=dana").await;
+    assert!(r.body.contains(">Dana<") && !r.body.contains("Robin"));
+    assert!(!r.body.contains("Elsewhere"), "another tenant's customer");
+    let r = b.get("/customers?q=555-0199").await;
+    assert!(r.body.contains("Robin Ortega") && !r.body.contains(">Dana<"));
+    let r = b.get("/customers?q=%25").await;
+    assert!(r.body.contains("No customers found"), "% is literal");
+    let r = b.get("/customers").await;
+    assert!(r.body.contains("Robin Ortega") && r.body.contains(">Dana<"));
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let stolen = b.cookie.clone();
+    let token = csrf(&b.get("/customers").await.body);
+    let r = b.post("/logout", &[("csrf", &token)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/login");
+    assert!(b.cookie.is_none());
+    // The old cookie no longer works anywhere.
+    b.cookie = stolen;
+    assert_eq!(b.get("/customers").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn users_are_unique_by_email_and_need_a_real_password() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let again = assent_server::web::create_user(&app.app, &t.slug, EMAIL, PASSWORD).await;
+    assert_eq!(again.unwrap_err().code, "email_taken");
+    let short = assent_server::web::create_user(&app.app, &t.slug, "x@acme.example", "short").await;
+    assert_eq!(short.unwrap_err().code, "invalid_field");
+    let none =
+        assent_server::web::create_user(&app.app, "no-such-tenant", "y@acme.example", PASSWORD)
+            .await;
+    assert_eq!(none.unwrap_err().code, "not_found");
+}
+
+#[tokio::test]
+async fn the_compliance_page_filters_the_ledger() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.customer(&t, "Robin", "(512) 555-0199", true, false)
+        .await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let all = b.get("/compliance").await;
+    assert!(all.body.contains("(512) 555-0142") && all.body.contains("(512) 555-0199"));
+    let one = b.get("/compliance?phone=5125550199").await;
+    assert!(one.body.contains("Consent history") || one.body.contains("Consent ledger"));
+    assert!(!one.body.contains("555-0142"));
+    assert!(one.body.contains("/compliance/export.csv?phone=5125550199"));
+    // Dates are whole days in the tenant's zone: the day before finds nothing.
+    let none = b.get("/compliance?to=2026-03-03").await;
+    assert!(none.body.contains("0 entries"), "{}", none.body);
+    let today = b.get("/compliance?from=2026-03-04&to=2026-03-04").await;
+    assert!(today.body.contains("555-0199"));
+    let bad = b.get("/compliance?from=yesterday").await;
+    assert!(bad.body.contains("From must be a date."));
+}
