@@ -351,7 +351,7 @@ async fn saving_the_notifications_switches_records_them_with_the_user_as_actor()
     assert_eq!(toggles.len(), 2, "{events}");
     assert!(toggles.iter().all(|e| e["actor"] == user_id.as_str()));
 
-    let page = b.get(&r.location().to_string()).await;
+    let page = b.get(r.location()).await;
     assert!(page.body.contains("Notification preferences saved."));
     assert!(
         page.body
