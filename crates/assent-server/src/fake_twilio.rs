@@ -16,6 +16,7 @@ use axum::routing::post;
 pub struct Received {
     pub messages: Arc<Mutex<Vec<(String, String)>>>,
     count: Arc<AtomicU64>,
+    arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
     paused: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
@@ -24,6 +25,7 @@ impl Default for Received {
         Received {
             messages: Arc::default(),
             count: Arc::default(),
+            arrivals: Arc::default(),
             paused: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
@@ -36,6 +38,10 @@ impl Received {
     }
     pub fn resume(&self) {
         self.paused.send_replace(false);
+    }
+    /// When each message arrived, in order.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.arrivals.lock().map(|a| a.clone()).unwrap_or_default()
     }
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
@@ -57,6 +63,9 @@ async fn create(State(r): State<Received>, body: Bytes) -> impl IntoResponse {
             .unwrap_or_default()
     };
     let n = r.count.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut a) = r.arrivals.lock() {
+        a.push(std::time::Instant::now());
+    }
     if let Ok(mut m) = r.messages.lock() {
         m.push((get("To"), get("Body")));
     }

@@ -1,0 +1,236 @@
+//! Two real `assent serve` processes on one PostgreSQL database share a queue of thousands
+//! of messages to a local fake of Twilio: every message reaches it exactly once, and the
+//! sender's pace holds for the two together. Runs when `ASSENT_TEST_POSTGRES_URL` names a
+//! server (scripts/test sets it); skipped otherwise.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+const ADMIN: &str = "multi-admin";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(db: &str, port: u16, fake: &str) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_assent"))
+        .arg("serve")
+        .env("ASSENT_DATABASE_URL", db)
+        .env("ASSENT_BIND", format!("127.0.0.1:{port}"))
+        .env("ASSENT_ADMIN_TOKEN", ADMIN)
+        .env("ASSENT_PROVIDER", "twilio")
+        .env("ASSENT_TWILIO_ACCOUNT_SID", "ACmulti")
+        .env("ASSENT_TWILIO_AUTH_TOKEN", "multi-token")
+        .env("ASSENT_TWILIO_API_BASE", fake)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("assent serve did not start");
+}
+
+/// A fresh database on the server the environment names, dropped when done.
+struct Database {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    async fn fresh(server: &str) -> Database {
+        let name = format!("assent_mp_{}_{}", std::process::id(), free_port());
+        let mut c = sqlx::PgConnection::connect(server).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(server);
+        Database {
+            admin: server.to_string(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+    async fn drop_it(self) {
+        if let Ok(mut c) = sqlx::PgConnection::connect(&self.admin).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&mut c)
+            .await;
+        }
+    }
+}
+
+async fn call(c: &reqwest::Client, method: &str, url: String, token: &str, body: Value) -> Value {
+    let r = c
+        .request(method.parse().unwrap(), url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    r.json().await.unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_queue_and_one_pace() {
+    let Ok(server) = std::env::var("ASSENT_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: ASSENT_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    assent_provider::install_crypto();
+    let db = Database::fresh(&server).await;
+    let (fake, received) = assent_server::fake_twilio::spawn().await.unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    let a = start(&db.url, pa, &fake).await;
+    let b = start(&db.url, pb, &fake).await;
+    let c = reqwest::Client::new();
+    let api = |port: u16, p: &str| format!("http://127.0.0.1:{port}/api/v1{p}");
+
+    let t = call(
+        &c,
+        "POST",
+        api(pa, "/tenants"),
+        ADMIN,
+        json!({"name": "Two Process HVAC"}),
+    )
+    .await;
+    let key = t["api_key"].as_str().unwrap().to_string();
+    let id = t["id"].as_str().unwrap().to_string();
+    call(
+        &c,
+        "PUT",
+        api(pa, "/senders"),
+        &key,
+        json!({"transactional": "+15125550100"}),
+    )
+    .await;
+    call(&c, "PUT", api(pb, "/registrations/texting"), &key, json!({"legal_name": "Two LLC", "ein": "12-3456789",
+        "address": "1 Main St", "website": "https://t.example", "contact_email": "a@t.example", "use_case": "jobs",
+        "sample_messages": ["hi"]}))
+    .await;
+    call(
+        &c,
+        "POST",
+        api(pb, &format!("/tenants/{id}/registrations/texting/decision")),
+        ADMIN,
+        json!({"status": "approved"}),
+    )
+    .await;
+    // 3,000 a minute is 50 a second, with a second's worth allowed to burst.
+    call(
+        &c,
+        "PUT",
+        api(pa, "/settings"),
+        &key,
+        json!({"rate_limits": {"per_sender_per_minute": 3000, "per_tenant_per_day": 1000000}}),
+    )
+    .await;
+
+    // 2,000 missed-call text-backs queued through both processes, far faster than the pace
+    // lets them out, so the queue holds thousands while both workers drain it.
+    let total = 2000u32;
+    let mut tasks = Vec::new();
+    for w in 0..8u32 {
+        let (c, key) = (c.clone(), key.clone());
+        let url = api(if w % 2 == 0 { pa } else { pb }, "/messages");
+        tasks.push(tokio::spawn(async move {
+            let mut i = w;
+            while i < total {
+                let r = c
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&json!({"to": format!("+1737555{:04}", i), "purpose": "missed_call", "body": format!("msg {i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 202);
+                i += 8;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while received.count() < u64::from(total) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Anything doubled would arrive just after; give it a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut seen: HashMap<(String, String), u32> = HashMap::new();
+    for m in received.all() {
+        *seen.entry(m).or_default() += 1;
+    }
+    assert_eq!(
+        seen.len(),
+        total as usize,
+        "every message reached the carrier"
+    );
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "no message reached it twice"
+    );
+    // The pace is the deployment's: in any one second, at most 50 plus a burst of 50, even
+    // though both processes were sending.
+    let all = received.arrivals();
+    let first = all.first().copied().unwrap_or_else(Instant::now);
+    let arrivals: Vec<Duration> = all
+        .iter()
+        .map(|t| t.saturating_duration_since(first))
+        .collect();
+    let mut worst = 0;
+    for (i, start) in arrivals.iter().enumerate() {
+        let n = arrivals[i..]
+            .iter()
+            .take_while(|t| **t < *start + Duration::from_secs(1))
+            .count();
+        worst = worst.max(n);
+    }
+    assert!(worst <= 100, "{worst} messages in one second");
+    let took = arrivals.last().copied().unwrap_or_default();
+    assert!(
+        took >= Duration::from_secs(30),
+        "2,000 at 50/s cannot take {took:?}"
+    );
+    eprintln!("2,000 messages over two processes in {took:?}, busiest second {worst}");
+    drop((a, b));
+    db.drop_it().await;
+}
