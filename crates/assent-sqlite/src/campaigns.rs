@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use crate::{db, insert_message};
+use crate::db;
 
 pub(crate) fn campaign_from(r: &SqliteRow) -> Result<Campaign> {
     Ok(Campaign {
@@ -59,30 +59,59 @@ pub(crate) async fn add_recipients(
     tenant_id: &str,
     recipients: &[Recipient],
 ) -> Result<u64> {
-    let mut added = 0;
-    for r in recipients {
-        let done = sqlx::query(
-            "INSERT OR IGNORE INTO campaign_recipients (tenant_id, campaign_id, step, phone, message_id, skip_reason, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+    // Under the one writer nobody records steps between this read and the inserts, so the
+    // rows already there are exactly the ones to leave alone, message included.
+    let mut existing = std::collections::HashSet::new();
+    let campaigns: std::collections::BTreeSet<&str> =
+        recipients.iter().map(|r| r.campaign_id.as_str()).collect();
+    for c in campaigns {
+        for row in sqlx::query(
+            "SELECT step, phone FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ?",
         )
         .bind(tenant_id)
-        .bind(&r.campaign_id)
-        .bind(&r.step)
-        .bind(r.phone.as_str())
-        .bind(r.message.as_ref().map(|m| m.id.as_str()))
-        .bind(&r.skip_reason)
-        .bind(ms(r.created_at))
-        .execute(&mut *conn)
+        .bind(c)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(db)?;
-        // Only a new row gets its message: a step is never sent twice to one phone.
-        if done.rows_affected() == 1 {
-            added += 1;
-            if let Some(m) = &r.message {
-                insert_message(conn, m).await?;
-            }
+        .map_err(db)?
+        {
+            let step: String = row.try_get("step").map_err(db)?;
+            let phone: String = row.try_get("phone").map_err(db)?;
+            existing.insert((c.to_string(), step, phone));
         }
     }
+    let mut rows = Vec::new();
+    let mut messages = Vec::new();
+    for r in recipients {
+        let key = (
+            r.campaign_id.clone(),
+            r.step.clone(),
+            r.phone.as_str().to_string(),
+        );
+        if !existing.insert(key) {
+            continue;
+        }
+        rows.push(vec![
+            tenant_id.into(),
+            r.campaign_id.clone().into(),
+            r.step.clone().into(),
+            r.phone.as_str().into(),
+            r.message.as_ref().map(|m| m.id.clone()).into(),
+            r.skip_reason.clone().into(),
+            ms(r.created_at).into(),
+        ]);
+        if let Some(m) = &r.message {
+            messages.push(crate::message_row(m));
+        }
+    }
+    let added = rows.len() as u64;
+    crate::bulk::insert(
+        conn,
+        "INSERT INTO campaign_recipients (tenant_id, campaign_id, step, phone, message_id, skip_reason, created_at)",
+        7,
+        rows,
+    )
+    .await?;
+    crate::bulk::insert(conn, crate::MESSAGE_INSERT, 21, messages).await?;
     Ok(added)
 }
 
