@@ -179,18 +179,24 @@ pub async fn conversation(
         Direction::Inbound => m.to.clone(),
         Direction::Outbound => m.from.clone(),
     };
-    let mut threads: BTreeMap<String, Vec<(DateTime<Utc>, u8, String)>> = BTreeMap::new();
-    let mut sid_thread: BTreeMap<String, (String, DateTime<Utc>)> = BTreeMap::new();
-    for m in &messages {
+    // Items sort by time, then by position: an event caused by a text comes right after
+    // that text (before the automatic reply stamped with the same instant), other events
+    // after the messages of their instant.
+    let mut threads: BTreeMap<String, Vec<(DateTime<Utc>, usize, String)>> = BTreeMap::new();
+    let mut sid_thread: BTreeMap<String, (String, DateTime<Utc>, usize)> = BTreeMap::new();
+    for (i, m) in messages.iter().enumerate() {
         let s = sender_of(m);
         if let Some(sid) = &m.provider_id
             && m.direction == Direction::Inbound
         {
-            sid_thread.insert(sid.clone(), (s.as_str().to_string(), m.created_at));
+            sid_thread.insert(
+                sid.clone(),
+                (s.as_str().to_string(), m.created_at, 2 * i + 1),
+            );
         }
         threads.entry(s.as_str().to_string()).or_default().push((
             m.created_at,
-            0,
+            2 * i,
             message_html(t, m),
         ));
     }
@@ -203,20 +209,23 @@ pub async fn conversation(
             continue;
         };
         // An event caused by a text sits right after it; others go to their channel's thread.
-        let (thread, at) = match e
+        let (thread, at, position) = match e
             .entry
             .evidence
             .message_sid
             .as_ref()
             .and_then(|sid| sid_thread.get(sid))
         {
-            Some((s, at)) => (s.clone(), *at),
+            Some((s, at, position)) => (s.clone(), *at, *position),
             None => match channel_sender(&e.entry.channel) {
-                Some(s) => (s.as_str().to_string(), e.entry.occurred_at),
+                Some(s) => (s.as_str().to_string(), e.entry.occurred_at, usize::MAX),
                 None => continue,
             },
         };
-        threads.entry(thread).or_default().push((at, 1, line));
+        threads
+            .entry(thread)
+            .or_default()
+            .push((at, position, line));
     }
     let mut sections = String::new();
     for (sender, mut items) in threads {

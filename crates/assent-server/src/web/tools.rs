@@ -152,7 +152,7 @@ fn qr_inline(svg: &str) -> String {
     )
 }
 
-fn copy_block(id: &str, label: &str, value: &str, rows: u8) -> String {
+fn copy_block(id: &str, label: &str, what: &str, value: &str, rows: u8) -> String {
     let field = if rows <= 1 {
         format!(
             "<input type=\"text\" id=\"{id}\" readonly value=\"{}\">",
@@ -166,9 +166,8 @@ fn copy_block(id: &str, label: &str, value: &str, rows: u8) -> String {
     };
     format!(
         "<div class=\"copy\"><label for=\"{id}\">{label}</label>{field}\
-<button type=\"button\" class=\"copy-button\" data-copy=\"{id}\">Copy {lower}</button>\
+<button type=\"button\" class=\"copy-button\" data-copy=\"{id}\">Copy {what}</button>\
 <span class=\"copied\" role=\"status\" aria-live=\"polite\"></span></div>",
-        lower = label.to_lowercase(),
     )
 }
 
@@ -183,21 +182,33 @@ pub async fn opt_in_tools(State(app): State<AppState>, user: SignedIn) -> WebRes
             .unwrap_or_default();
         format!(
             "<h1>Opt-in tools</h1><p>Three ways for customers to give written consent to your marketing texts. Each one ends with the customer texting you, so consent is always double opt-in.</p>\
-<section class=\"card\" aria-labelledby=\"link\"><h2 id=\"link\">Opt-in link</h2>\
+<section class=\"card\"><h2 id=\"link\">Opt-in link</h2>\
 <p>For email templates and your website. On a phone it opens the messaging app with the text “{phrase}” addressed to {number}; sending it opts the customer in.</p>\
 {link}<p><a href=\"{uri}\">Try the link</a> (on a phone)</p></section>\
-<section class=\"card\" aria-labelledby=\"qr\"><h2 id=\"qr\">QR code</h2><p>For flyers, trucks and invoices: scanning it opens the same text.</p>\
+<section class=\"card\"><h2 id=\"qr\">QR code</h2><p>For flyers, trucks and invoices: scanning it opens the same text.</p>\
 {qr}<p><a href=\"/opt-in-tools/qr.svg\" download=\"opt-in-qr.svg\" class=\"button\">Download QR code (SVG)</a></p></section>\
-<section class=\"card\" aria-labelledby=\"snippet\"><h2 id=\"snippet\">HTML snippet</h2><p>The link with the disclosure customers must see, ready for an email template.</p>{snippet}</section>\
-<section class=\"card\" aria-labelledby=\"embed\"><h2 id=\"embed\">Web form</h2><p>Your hosted form is at <a href=\"{form_url}\">{form_url}</a>. Paste this code into your website to embed it; it tells Assent which page the customer signed up on.</p>{embed}\
+<section class=\"card\"><h2 id=\"snippet\">HTML snippet</h2><p>The link with the disclosure customers must see, ready for an email template.</p>{snippet}</section>\
+<section class=\"card\"><h2 id=\"embed\">Web form</h2><p>Your hosted form is at <a href=\"{form_url}\">{form_url}</a>. Paste this code into your website to embed it; it tells Assent which page the customer signed up on.</p>{embed}\
 <h3>Preview</h3><iframe class=\"preview\" src=\"/optin/{slug}\" title=\"Preview of your opt-in form as customers see it\"></iframe></section>",
             phrase = esc(LINK_PHRASE),
             number = esc(&phone_display(sender)),
-            link = copy_block("sms-link", "Opt-in link", &tools.sms_uri, 1),
+            link = copy_block("sms-link", "Opt-in link", "opt-in link", &tools.sms_uri, 1),
             uri = esc(&tools.sms_uri),
-            snippet = copy_block("html-snippet", "HTML snippet", &tools.html_snippet, 5),
+            snippet = copy_block(
+                "html-snippet",
+                "HTML snippet",
+                "HTML snippet",
+                &tools.html_snippet,
+                5
+            ),
             form_url = esc(&tools.form_url),
-            embed = copy_block("embed-code", "Embed code", &tools.embed_code, 5),
+            embed = copy_block(
+                "embed-code",
+                "Embed code",
+                "embed code",
+                &tools.embed_code,
+                5
+            ),
             slug = esc(&super::url_part(&t.slug)),
         )
     } else {

@@ -1,0 +1,435 @@
+// The web app in a real browser: Debian's headless Chromium driven by playwright-core
+// (which never downloads a browser here). Starts target/release/assent on a temporary
+// SQLite file and a free port, makes a tenant through the API and a user with
+// `assent user create`, then goes through the seed's workflows as a marketing manager
+// would. Screenshots land in artifacts/screenshots/ (not committed).
+//
+// ASSENT_BIN overrides the binary; CHROMIUM the browser (default /usr/bin/chromium).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const bin = process.env.ASSENT_BIN || path.join(root, "target/release/assent");
+const shots = path.join(root, "artifacts/screenshots");
+const ADMIN = "e2e-admin-token";
+const EMAIL = "manager@acme.example";
+const PASSWORD = "e2e correct horse";
+const TX = "+15125550100";
+const MK = "+15125550101";
+const PHONE = "+15125550142";
+const FORM_PHONE = "+15125550177";
+
+let server, base, dir, browser, context, page, tenant, customerId;
+const serverLog = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function env(extra = {}) {
+  return {
+    ...process.env,
+    ASSENT_DATABASE_URL: `sqlite://${path.join(dir, "e2e.db")}`,
+    ASSENT_ADMIN_TOKEN: ADMIN,
+    ASSENT_PROVIDER: "simulator",
+    RUST_LOG: "warn",
+    ...extra,
+  };
+}
+
+async function api(method, route, key, body) {
+  const res = await fetch(`${base}/api/v1${route}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body ? { "content-type": "application/json" } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+  return json;
+}
+
+/** Polls until `check` returns a truthy value (the send worker runs on its own). */
+async function eventually(check, what, ms = 10000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await check();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Every visible form control has a label, the page has exactly one h1, a lang, a title. */
+async function checkAccessibility(p, name) {
+  const problems = await p.evaluate(() => {
+    const out = [];
+    const controls = document.querySelectorAll(
+      "input:not([type=hidden]), select, textarea, button",
+    );
+    for (const el of controls) {
+      const labelled =
+        (el.id && document.querySelector(`label[for="${CSS.escape(el.id)}"]`)) ||
+        el.closest("label") ||
+        el.getAttribute("aria-label") ||
+        el.getAttribute("aria-labelledby") ||
+        (el.tagName === "BUTTON" && el.textContent.trim());
+      if (!labelled) out.push(`unlabelled ${el.outerHTML.slice(0, 80)}`);
+    }
+    for (const s of document.querySelectorAll("summary")) {
+      if (!s.textContent.trim()) out.push("empty summary");
+    }
+    for (const f of document.querySelectorAll("iframe")) {
+      if (!f.getAttribute("title")) out.push("iframe without title");
+    }
+    const h1 = document.querySelectorAll("h1").length;
+    if (h1 !== 1) out.push(`${h1} h1 elements`);
+    if (!document.documentElement.lang) out.push("no lang");
+    if (!document.title) out.push("no title");
+    return out;
+  });
+  assert.deepEqual(problems, [], `accessibility problems on ${name}`);
+}
+
+async function shot(name, p = page) {
+  await p.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(bin), `${bin} is missing: run cargo build --release first`);
+  fs.mkdirSync(shots, { recursive: true });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "assent-e2e-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(bin, ["serve"], {
+    env: env({ ASSENT_BIND: `127.0.0.1:${port}` }),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  server.stdout.on("data", (d) => serverLog.push(String(d)));
+  server.stderr.on("data", (d) => serverLog.push(String(d)));
+  await eventually(
+    async () => {
+      try {
+        return (await fetch(`${base}/healthz`)).ok;
+      } catch {
+        return false;
+      }
+    },
+    "the server to answer",
+    20000,
+  );
+
+  // A tenant set up through the API, as an operator and the tenant's integration would.
+  tenant = await api("POST", "/tenants", ADMIN, {
+    name: "Acme Plumbing & Air",
+    time_zone: "America/Chicago",
+  });
+  const key = tenant.api_key;
+  await api("PUT", "/senders", key, { transactional: TX, marketing: MK });
+  await api("PUT", "/registrations/texting", key, {
+    legal_name: "Acme Plumbing LLC",
+    ein: "12-3456789",
+    address: "1 Main St, Austin, TX",
+    website: "https://acme.example",
+    contact_email: "owner@acme.example",
+    use_case: "job notifications and offers",
+    sample_messages: ["Acme Plumbing: your plumber is on the way"],
+  });
+  await api("PUT", "/registrations/marketing", key, {
+    brand: "Acme Plumbing",
+    campaign_description: "seasonal offers",
+    opt_in_flow: "double opt-in",
+    sample_messages: ["Acme Plumbing: 10% off AC tune-ups this week"],
+  });
+  for (const kind of ["texting", "marketing"]) {
+    await api("POST", `/tenants/${tenant.id}/registrations/${kind}/decision`, ADMIN, {
+      status: "approved",
+    });
+  }
+  const c = await api("POST", "/customers", key, {
+    name: "Dana Whitfield",
+    phones: [{ number: "(512) 555-0142" }],
+    address: "1 Main St, Austin, TX",
+    tags: ["hvac"],
+  });
+  customerId = c.id;
+
+  const made = spawnSync(
+    bin,
+    ["user", "create", "--tenant", tenant.slug, "--email", EMAIL],
+    { env: env({ ASSENT_PASSWORD: PASSWORD }), encoding: "utf8" },
+  );
+  assert.equal(made.status, 0, `assent user create: ${made.stderr}`);
+  assert.equal(JSON.parse(made.stdout).email, EMAIL);
+
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--no-first-run",
+    ],
+  });
+  context = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    acceptDownloads: true,
+  });
+  page = await context.newPage();
+  page.setDefaultTimeout(10000);
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    server.kill("SIGTERM");
+    await new Promise((r) => {
+      const t = setTimeout(() => {
+        server.kill("SIGKILL");
+        r();
+      }, 5000);
+      server.on("exit", () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+  }
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function marketingStatus() {
+  return (await page.getByTestId("marketing-status").first().textContent()).trim();
+}
+
+test("sign in with a wrong password is refused, with the right one opens Customers", async () => {
+  await page.goto(`${base}/customers`);
+  assert.match(page.url(), /\/login\?next=/);
+  await checkAccessibility(page, "login");
+  await shot("01-login");
+  await page.getByLabel("Email").fill(EMAIL);
+  await page.getByLabel("Password").fill("not my password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Wrong email or password.").waitFor();
+
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/customers`);
+  await page.getByRole("heading", { level: 1, name: "Customers" }).waitFor();
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === "assent_session");
+  assert.ok(session?.httpOnly, "the session cookie is HTTP-only");
+  assert.equal(session.sameSite, "Lax");
+  await checkAccessibility(page, "customers");
+  await shot("02-customers");
+});
+
+test("search, then toggle Job Notifications and Marketing updates and see them saved", async () => {
+  await page.getByLabel("Search by name or phone").fill("555-0142");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.getByRole("link", { name: "Dana Whitfield" }).click();
+  await page.getByRole("heading", { level: 1, name: "Dana Whitfield" }).waitFor();
+  assert.equal(await marketingStatus(), "None");
+
+  await page.getByRole("button", { name: "Notifications" }).click();
+  const job = page.getByLabel("Job Notifications");
+  const marketing = page.getByLabel("Marketing updates");
+  assert.equal(await job.isChecked(), true, "a new number starts with Job Notifications on");
+  assert.equal(await marketing.isChecked(), false);
+  await shot("03-notifications-open");
+  await job.uncheck();
+  await marketing.check();
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Notification preferences saved.").waitFor();
+
+  await page.getByRole("button", { name: "Notifications" }).click();
+  assert.equal(await page.getByLabel("Job Notifications").isChecked(), false);
+  assert.equal(await page.getByLabel("Marketing updates").isChecked(), true);
+  let saved = await api("GET", `/customers/${customerId}`, tenant.api_key);
+  assert.deepEqual(
+    [saved.phones[0].job_notifications, saved.phones[0].marketing_updates],
+    [false, true],
+  );
+
+  await page.getByLabel("Job Notifications").check();
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Notification preferences saved.").waitFor();
+  saved = await api("GET", `/customers/${customerId}`, tenant.api_key);
+  assert.deepEqual(
+    [saved.phones[0].job_notifications, saved.phones[0].marketing_updates],
+    [true, true],
+  );
+  // The history names the customer record as the source.
+  await page.getByRole("cell", { name: "Customer record" }).first().waitFor();
+});
+
+test("send an opt-in request: Pending, then Opted in after the customer's YES", async () => {
+  await page.getByRole("button", { name: "Send opt-in request" }).click();
+  // Outside the customer's sending hours the request is accepted and held; either way
+  // the number is Pending from now on.
+  await page.getByText(/^Opt-in request (sent|accepted)/).waitFor();
+  assert.equal(await marketingStatus(), "Pending");
+  // A second request now would be throttled, and the button says why.
+  assert.equal(await page.getByRole("button", { name: "Send opt-in request" }).isDisabled(), true);
+  await page.getByText("an opt-in request was sent recently").waitFor();
+  await checkAccessibility(page, "customer record");
+  await shot("04-customer-pending");
+
+  // The worker hands the request to the simulated carrier.
+  await eventually(async () => {
+    const { messages } = await api(
+      "GET",
+      `/messages?phone=${encodeURIComponent(PHONE)}`,
+      tenant.api_key,
+    );
+    return messages.some((m) => m.kind === "opt_in_request" && m.status !== "queued");
+  }, "the opt-in request to leave");
+
+  await api("POST", "/simulator/inbound", tenant.api_key, {
+    from: "5125550142",
+    to: MK,
+    body: "YES",
+  });
+  await page.reload();
+  assert.equal(await marketingStatus(), "Opted in");
+  await page.getByText("already opted in").first().waitFor();
+  await shot("05-customer-opted-in");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot("05b-customer-on-a-phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test("the opt-in tools: link with a copy button, QR code, snippet, embed code, preview", async () => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  await page.getByRole("link", { name: "Opt-in tools" }).click();
+  await page.getByRole("heading", { level: 1, name: "Opt-in tools" }).waitFor();
+  const link = await page.getByRole("textbox", { name: "Opt-in link" }).inputValue();
+  assert.equal(
+    link,
+    `sms:${MK}?&body=I%20would%20like%20to%20sign%20up%20for%20marketing%20text%20messages%21`,
+  );
+  await page.getByRole("button", { name: "Copy opt-in link" }).click();
+  await page.getByText("Copied").first().waitFor();
+  assert.match(await page.getByLabel("HTML snippet").inputValue(), /Msg &amp; data rates may apply/);
+  assert.match(await page.getByLabel("Embed code").inputValue(), /<iframe/);
+  await page.getByRole("img", { name: /QR code/ }).waitFor();
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download QR code (SVG)" }).click(),
+  ]);
+  const svg = fs.readFileSync(await download.path(), "utf8");
+  assert.match(svg, /<svg/);
+  const preview = page.frameLocator("iframe[title^='Preview of your opt-in form']");
+  await preview.getByRole("heading", { name: /Get text messages from/ }).waitFor();
+  await checkAccessibility(page, "opt-in tools");
+  await shot("06-opt-in-tools");
+});
+
+test("the hosted opt-in form starts a double opt-in and tells the customer to check their phone", async () => {
+  const customer = await context.newPage();
+  await customer.goto(`${base}/optin/${tenant.slug}?page=https://acme.example/offers`);
+  await checkAccessibility(customer, "opt-in form");
+  await customer.getByRole("button", { name: "Sign up" }).click();
+  await customer.getByText("Tick the box to agree").waitFor();
+  await customer.getByLabel("Mobile phone number").fill("(512) 555-0177");
+  await customer.getByRole("checkbox").check();
+  await shot("07-opt-in-form", customer);
+  await customer.getByRole("button", { name: "Sign up" }).click();
+  await customer.getByRole("heading", { name: "Check your phone" }).waitFor();
+  await customer.close();
+  const consent = await api("GET", `/consent/${encodeURIComponent(FORM_PHONE)}`, tenant.api_key);
+  assert.equal(consent.marketing.status, "pending");
+  const ev = consent.events.at(-1);
+  assert.equal(ev.source, "web_form");
+  assert.equal(ev.evidence.page, "https://acme.example/offers");
+});
+
+test("a STOP shows in the conversation view", async () => {
+  await api("POST", "/simulator/inbound", tenant.api_key, {
+    from: "5125550142",
+    to: MK,
+    body: "STOP",
+  });
+  await page.getByRole("link", { name: "Conversations" }).click();
+  await page.getByLabel("Open a phone's conversation").fill("(512) 555-0142");
+  await page.getByRole("button", { name: "Open" }).click();
+  await page.getByRole("heading", { level: 1, name: /Conversation with/ }).waitFor();
+  await page.getByText("Marketing: Opted out by STOP").waitFor();
+  await page.getByText("Marketing: Opted in by YES").waitFor();
+  await checkAccessibility(page, "conversation");
+  await shot("08-conversation");
+});
+
+test("the compliance page filters the ledger and exports it as CSV", async () => {
+  await page.getByRole("link", { name: "Compliance" }).click();
+  await page.getByRole("heading", { level: 1, name: "Compliance" }).waitFor();
+  await checkAccessibility(page, "compliance");
+  await shot("09-compliance");
+  await page.getByLabel("Phone").fill("(512) 555-0177");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("cell", { name: "Web form" }).first().waitFor();
+  await page.getByRole("link", { name: "Clear" }).click();
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Export CSV" }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /consent-ledger\.csv$/);
+  const csv = fs.readFileSync(await download.path(), "utf8");
+  const lines = csv.trim().split("\n");
+  assert.match(lines[0], /^seq,occurred_at,phone,channel,old_state,new_state,source,actor/);
+  assert.ok(lines.some((l) => l.includes(",keyword,") && l.includes(",STOP,")), csv);
+  assert.ok(lines.some((l) => l.includes(",web_form,")), csv);
+});
+
+test("registrations, campaigns, and signing out", async () => {
+  await page.getByRole("link", { name: "Registrations" }).click();
+  assert.equal((await page.getByTestId("texting-status").textContent()).trim(), "Approved");
+  assert.equal((await page.getByTestId("marketing-status").textContent()).trim(), "Approved");
+  assert.equal(await page.getByText("Sending is blocked").count(), 0);
+  await checkAccessibility(page, "registrations");
+  await shot("10-registrations");
+
+  const created = await api("POST", "/campaigns", tenant.api_key, {
+    name: "Spring tune-up",
+    type: "marketing",
+    body: "Hi {first_name|there}, 10% off AC tune-ups this week.",
+  });
+  await page.getByRole("link", { name: "Campaigns" }).click();
+  await page.getByRole("link", { name: "Spring tune-up" }).click();
+  await page.getByRole("heading", { level: 1, name: "Spring tune-up" }).waitFor();
+  assert.ok(page.url().endsWith(created.id));
+  await checkAccessibility(page, "campaign report");
+  await shot("11-campaign");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(/\/login$/);
+  await page.goto(`${base}/customers`);
+  assert.match(page.url(), /\/login\?next=/);
+});
