@@ -207,7 +207,18 @@ async fn serve(demo: bool) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if demo {
         let key = bench::seed_demo(&app).await?;
+        // A web login too; the password is new on every demo start.
+        let password = assent_server::auth::random_token("")
+            .chars()
+            .take(16)
+            .collect::<String>();
+        let demo_email = "manager@demo.example";
+        assent_server::web::create_user(&app, "demo-plumbing-air", demo_email, &password)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
         println!("Assent demo is running at http://{addr}");
+        println!("  web app:      {}/login", config.public_url);
+        println!("  login:        {demo_email} / {password}");
         println!("  database:     {}", redact(&url));
         println!("  provider:     simulator");
         println!("  tenant:       Demo Plumbing & Air (slug demo-plumbing-air)");
