@@ -237,6 +237,14 @@ pub async fn apply_statuses(app: &AppState, reports: &[StatusReport]) -> Result<
     Ok(updates.len())
 }
 
+/// Two batches in flight: while one waits on the provider, the next is claimed and
+/// re-gated (claims never overlap: each takes the one writer and marks its messages
+/// `sending`).
+pub async fn dispatch_pipelined(app: &AppState, batch: u32) -> Result<usize> {
+    let (a, b) = tokio::join!(dispatch_once(app, batch), dispatch_once(app, batch));
+    Ok(a? + b?)
+}
+
 /// Sends everything due now, then applies the simulator's reports: what tests call instead
 /// of waiting for the background worker.
 pub async fn drain(app: &AppState) -> Result<usize> {
@@ -307,7 +315,7 @@ pub async fn run(app: AppState) {
                 Err(e) => tracing::error!(error = %e, "could not check interrupted hand-offs"),
             }
         }
-        match dispatch_once(&app, 200).await {
+        match dispatch_pipelined(&app, 200).await {
             Ok(n) if n > 0 => {
                 let _ = apply_pending_reports(&app).await;
                 continue;

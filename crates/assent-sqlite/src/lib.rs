@@ -459,6 +459,99 @@ async fn load_snapshot(
     })
 }
 
+/// Snapshots of many phones of one tenant, a few hundred per statement: the hand-off of a
+/// batch re-checks every message against its phone's current state.
+async fn load_snapshots(
+    conn: &mut SqliteConnection,
+    ctx: &TenantContext,
+    phones: &[E164],
+    now_ms: i64,
+) -> Result<HashMap<E164, PhoneSnapshot>> {
+    let mut out = HashMap::with_capacity(phones.len());
+    for chunk in phones.chunks(300) {
+        // The tenant and the window are ?1 and ?2; the phones follow as ?3, ?4, …
+        let values = (0..chunk.len())
+            .map(|k| format!("(?{})", k + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "WITH p(phone) AS (VALUES {values}) SELECT p.phone AS phone, \
+               (SELECT state FROM consent WHERE tenant_id = ?1 AND phone = p.phone) AS state, \
+               (SELECT COUNT(*) FROM contact_methods WHERE tenant_id = ?1 AND phone = p.phone) AS records, \
+               (SELECT MIN(job_notifications) FROM contact_methods WHERE tenant_id = ?1 AND phone = p.phone) AS job, \
+               (SELECT MIN(marketing_updates) FROM contact_methods WHERE tenant_id = ?1 AND phone = p.phone) AS mk, \
+               (SELECT c.address FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+                  AND c.id = cm.customer_id WHERE cm.tenant_id = ?1 AND cm.phone = p.phone AND c.address IS NOT NULL \
+                  ORDER BY c.created_at LIMIT 1) AS address, \
+               (SELECT group_concat(handed_off_at) FROM messages WHERE tenant_id = ?1 AND phone = p.phone \
+                  AND purpose = 'marketing' AND handed_off_at > ?2) AS recent \
+             FROM p"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&ctx.0.id)
+            .bind(now_ms - 24 * 3600 * 1000);
+        for p in chunk {
+            q = q.bind(p.as_str());
+        }
+        for row in q.fetch_all(&mut *conn).await.map_err(db)? {
+            let phone = codec::phone(row.try_get("phone").map_err(db)?)?;
+            let consent = match row.try_get::<Option<String>, _>("state").map_err(db)? {
+                Some(state) => codec::json::<ConsentState>("consent", &state)?,
+                None => ConsentState::default(),
+            };
+            let records: i64 = row.try_get("records").map_err(db)?;
+            let job: Option<i64> = row.try_get("job").map_err(db)?;
+            let mk: Option<i64> = row.try_get("mk").map_err(db)?;
+            let recent = row
+                .try_get::<Option<String>, _>("recent")
+                .map_err(db)?
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|t| t.parse::<i64>().ok().map(time))
+                .collect();
+            out.insert(
+                phone,
+                PhoneSnapshot {
+                    tenant: ctx.0.clone(),
+                    registrations: ctx.1.clone(),
+                    consent,
+                    toggles: assent_core::gate::Toggles {
+                        on_a_record: records > 0,
+                        job_notifications: records > 0 && job == Some(1),
+                        marketing_updates: records > 0 && mk == Some(1),
+                    },
+                    address: row.try_get("address").map_err(db)?,
+                    recent_marketing: recent,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A claimed message that does not go now: deferred, blocked or expired.
+async fn set_claim_outcome(
+    conn: &mut SqliteConnection,
+    id: &str,
+    status: MessageStatus,
+    reason: Option<&str>,
+    due_at: DateTime<Utc>,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE messages SET status = ?, reason = ?, due_at = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(ms(due_at))
+    .bind(now_ms)
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 async fn write_plan(
     conn: &mut SqliteConnection,
     tenant_id: &str,
@@ -1114,12 +1207,28 @@ impl Store for SqliteStore {
         .iter()
         .map(message_from)
         .collect::<Result<_>>()?;
+        // Every phone's snapshot, a few statements for the whole batch.
+        let mut snaps: HashMap<(String, E164), PhoneSnapshot> = HashMap::new();
+        let mut by_tenant: HashMap<&str, Vec<E164>> = HashMap::new();
+        for m in &due {
+            let phones = by_tenant.entry(m.tenant_id.as_str()).or_default();
+            if !phones.contains(&m.phone) {
+                phones.push(m.phone.clone());
+            }
+        }
+        for (tenant_id, phones) in by_tenant {
+            let ctx = self.tenant_context(w.conn(), tenant_id).await?;
+            for (phone, snap) in load_snapshots(w.conn(), &ctx, &phones, now_ms).await? {
+                snaps.insert((tenant_id.to_string(), phone), snap);
+            }
+        }
         let mut sending = Vec::with_capacity(due.len());
         let mut pacer = Pacer::default();
         for mut m in due {
-            let ctx = self.tenant_context(w.conn(), &m.tenant_id).await?;
-            let snap = load_snapshot(w.conn(), ctx, &m.phone, now_ms).await?;
-            let mut handoff = plan(&m, &snap);
+            let Some(snap) = snaps.get_mut(&(m.tenant_id.clone(), m.phone.clone())) else {
+                continue;
+            };
+            let mut handoff = plan(&m, snap);
             if handoff == Handoff::Send {
                 if !pacer.knows_sender(&m.from) {
                     let tat = sqlx::query("SELECT tat FROM sender_pacing WHERE number = ?")
@@ -1145,30 +1254,46 @@ impl Store for SqliteStore {
                 }
                 handoff = pacer.admit(&m, &snap.tenant.settings.rate_limits, now);
             }
-            let (status, reason, due_at) = match handoff {
-                Handoff::Send => (MessageStatus::Sending, None, m.due_at),
-                Handoff::Defer { until, reason } => (MessageStatus::Deferred, Some(reason), until),
-                Handoff::Refuse { status, reason } => (status, Some(reason), m.due_at),
-            };
-            sqlx::query(
-                "UPDATE messages SET status = ?, reason = ?, due_at = ?, updated_at = ?, \
-                 handed_off_at = CASE WHEN ? = 'sending' THEN ? ELSE handed_off_at END WHERE id = ?",
-            )
-            .bind(status.as_str())
-            .bind(&reason)
-            .bind(ms(due_at))
-            .bind(now_ms)
-            .bind(status.as_str())
-            .bind(now_ms)
-            .bind(&m.id)
-            .execute(w.conn())
-            .await
-            .map_err(db)?;
-            if status == MessageStatus::Sending {
-                m.status = status;
-                m.updated_at = now;
-                sending.push(m);
+            match handoff {
+                Handoff::Send => {
+                    // A second marketing text to this phone in the batch sees the first.
+                    if m.purpose == Some(assent_core::gate::Purpose::Marketing) {
+                        snap.recent_marketing.push(now);
+                    }
+                    m.status = MessageStatus::Sending;
+                    m.updated_at = now;
+                    sending.push(m);
+                }
+                Handoff::Defer { until, reason } => {
+                    set_claim_outcome(
+                        w.conn(),
+                        &m.id,
+                        MessageStatus::Deferred,
+                        Some(&reason),
+                        until,
+                        now_ms,
+                    )
+                    .await?;
+                }
+                Handoff::Refuse { status, reason } => {
+                    set_claim_outcome(w.conn(), &m.id, status, Some(&reason), m.due_at, now_ms)
+                        .await?;
+                }
             }
+        }
+        for chunk in sending.chunks(500) {
+            let ids = (0..chunk.len())
+                .map(|k| format!("?{}", k + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE messages SET status = 'sending', reason = NULL, updated_at = ?1, handed_off_at = ?1 WHERE id IN ({ids})"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms);
+            for m in chunk {
+                q = q.bind(&m.id);
+            }
+            q.execute(w.conn()).await.map_err(db)?;
         }
         for (number, tat) in pacer.changed() {
             sqlx::query("INSERT INTO sender_pacing (number, tat) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET tat = excluded.tat")
@@ -1195,7 +1320,35 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let mut w = self.batch.begin().await?;
-        for (id, u) in updates {
+        // The common case, a hand-off the provider accepted, goes a few hundred per
+        // statement; anything else one by one.
+        let (accepted, other): (Vec<_>, Vec<_>) = updates.iter().partition(|(_, u)| {
+            u.status == Some(MessageStatus::Sent) && u.reason.is_none() && u.provider_id.is_some()
+        });
+        for chunk in accepted.chunks(300) {
+            let values = (0..chunk.len())
+                .map(|k| format!("(?{}, ?{})", 2 * k + 2, 2 * k + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "WITH v(id, pid) AS (VALUES {values}) UPDATE messages SET \
+                   status = CASE WHEN status IN ('received', 'queued', 'deferred', 'sending') THEN 'sent' ELSE status END, \
+                   reason = CASE WHEN status IN ('received', 'queued', 'deferred', 'sending') THEN NULL ELSE reason END, \
+                   provider_id = COALESCE(provider_id, (SELECT pid FROM v WHERE v.id = messages.id)), updated_at = ?1 \
+                 WHERE id IN (SELECT id FROM v)"
+            );
+            let at = chunk
+                .iter()
+                .filter_map(|(_, u)| u.at)
+                .max()
+                .unwrap_or_else(Utc::now);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(at));
+            for (id, u) in chunk {
+                q = q.bind(id).bind(u.provider_id.as_deref());
+            }
+            q.execute(w.conn()).await.map_err(db)?;
+        }
+        for (id, u) in other {
             update_one(w.conn(), id, u).await?;
         }
         w.commit().await

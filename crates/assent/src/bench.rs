@@ -469,7 +469,7 @@ async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
     let cpu0 = cpu_time();
     let mut sent = 0;
     loop {
-        let k = assent_server::dispatch::dispatch_once(&app, 500).await?;
+        let k = assent_server::dispatch::dispatch_pipelined(&app, 500).await?;
         if k == 0 {
             break;
         }
