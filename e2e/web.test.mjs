@@ -433,3 +433,41 @@ test("registrations, campaigns, and signing out", async () => {
   await page.goto(`${base}/customers`);
   assert.match(page.url(), /\/login\?next=/);
 });
+
+test("a business not yet registered sees the banner and fills in the registration forms", async () => {
+  const other = await api("POST", "/tenants", ADMIN, {
+    name: "Newco Pest Control",
+    time_zone: "America/Denver",
+  });
+  const made = spawnSync(
+    bin,
+    ["user", "create", "--tenant", other.slug, "--email", "owner@newco.example"],
+    { env: env({ ASSENT_PASSWORD: PASSWORD }), encoding: "utf8" },
+  );
+  assert.equal(made.status, 0, made.stderr);
+  await page.goto(`${base}/login`);
+  await page.getByLabel("Email").fill("owner@newco.example");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/customers`);
+  const banner = page.getByRole("alert").filter({ hasText: "Sending is blocked" });
+  await banner.getByText("Texting is blocked").waitFor();
+  await banner.getByText("Marketing is blocked").waitFor();
+  await banner.getByRole("link", { name: "Go to Registrations" }).click();
+  await checkAccessibility(page, "registrations (not submitted)");
+  await shot("12-registrations-not-submitted");
+
+  await page.getByLabel("Legal business name").fill("Newco Pest Control LLC");
+  await page.getByLabel("EIN (employer identification number)").fill("98-7654321");
+  await page.getByLabel("Business address").fill("5 Elm St, Denver, CO");
+  await page.getByLabel("Website").fill("https://newco.example");
+  await page.getByLabel("Contact email").fill("owner@newco.example");
+  await page.getByLabel("How you text customers").fill("service reminders");
+  await page.locator("#texting-sample_messages").fill("Newco: your technician arrives at 9");
+  await page.getByRole("button", { name: "Submit Register for Texting" }).click();
+  await page.getByText("Submitted.").waitFor();
+  assert.equal((await page.getByTestId("texting-status").textContent()).trim(), "Pending review");
+  await page.getByText("waiting for approval").first().waitFor();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(/\/login$/);
+});

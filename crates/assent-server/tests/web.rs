@@ -584,3 +584,138 @@ async fn the_compliance_page_filters_the_ledger() {
     let bad = b.get("/compliance?from=yesterday").await;
     assert!(bad.body.contains("From must be a date."));
 }
+
+#[tokio::test]
+async fn the_registration_forms_submit_with_errors_beside_the_field_and_then_show_pending() {
+    let app = TestApp::spawn().await;
+    let t = app.bare_tenant("Acme Plumbing").await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/registrations").await;
+    assert!(
+        page.body
+            .contains("Texting is blocked: submit the Register for Texting form")
+    );
+    for label in [
+        ">Legal business name</label>",
+        ">EIN (employer identification number)</label>",
+        ">Sample messages</label>",
+        ">Brand name</label>",
+        ">Submit Register for Texting</button>",
+        ">Submit Marketing Registration</button>",
+    ] {
+        assert!(page.body.contains(label), "{label} missing");
+    }
+    let token = csrf(&page.body);
+    let mut form = vec![
+        ("csrf", token.as_str()),
+        ("legal_name", "Acme Plumbing LLC"),
+        ("ein", "12-345"),
+        ("address", "1 Main St, Austin, TX"),
+        ("website", "https://acme.example"),
+        ("contact_email", "owner@acme.example"),
+        ("contact_phone", ""),
+        ("use_case", "appointment reminders"),
+        (
+            "sample_messages",
+            "Acme: your plumber is on the way\r\n\r\nAcme: see you at 9",
+        ),
+    ];
+    let r = b.post("/registrations/texting", &form).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("id=\"texting-ein-error\""), "{}", r.body);
+    assert!(r.body.contains("must be a 9-digit EIN"));
+    assert!(
+        r.body.contains("value=\"Acme Plumbing LLC\""),
+        "what was typed stays"
+    );
+    let (_, regs) = app.get("/registrations", &t.key).await;
+    assert_eq!(regs["texting"]["status"], "not_submitted");
+
+    form[2] = ("ein", "12-3456789");
+    let r = b.post("/registrations/texting", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, regs) = app.get("/registrations", &t.key).await;
+    assert_eq!(regs["texting"]["status"], "pending");
+    assert_eq!(
+        regs["texting"]["details"]["sample_messages"],
+        serde_json::json!(["Acme: your plumber is on the way", "Acme: see you at 9"])
+    );
+    let page = b.get("/registrations?notice=submitted").await;
+    assert!(page.body.contains("Submitted."));
+    assert!(page.body.contains("waiting for approval"));
+    assert!(
+        !page.body.contains("Submit Register for Texting"),
+        "pending is not re-opened"
+    );
+    // Posting again changes nothing.
+    b.post("/registrations/texting", &form).await;
+    let (_, again) = app.get("/registrations", &t.key).await;
+    assert_eq!(
+        again["texting"]["updated_at"],
+        regs["texting"]["updated_at"]
+    );
+}
+
+#[tokio::test]
+async fn sending_numbers_are_saved_and_another_tenants_number_is_refused() {
+    let app = TestApp::spawn().await;
+    let t = app.bare_tenant("Acme Plumbing").await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let token = csrf(&b.get("/registrations").await.body);
+    let r = b
+        .post(
+            "/senders",
+            &[
+                ("csrf", &token),
+                ("transactional", "(512) 555-0100"),
+                ("marketing", "512-555-0109"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let (_, s) = app.get("/senders", &t.key).await;
+    assert_eq!(s["marketing"], "+15125550109");
+
+    let (_, v) = app
+        .post(
+            "/tenants",
+            ADMIN,
+            serde_json::json!({"name": "Other Co", "time_zone": "America/Chicago"}),
+        )
+        .await;
+    let other_key = v["api_key"].as_str().unwrap();
+    let (s, _) = app
+        .put(
+            "/senders",
+            other_key,
+            serde_json::json!({"transactional": "+15125550177", "marketing": "+15125550177"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let r = b
+        .post(
+            "/senders",
+            &[
+                ("csrf", &token),
+                ("transactional", "+15125550100"),
+                ("marketing", "+15125550177"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("already used by another business"));
+    let r = b
+        .post(
+            "/senders",
+            &[("csrf", &token), ("transactional", "12"), ("marketing", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Transactional number:"));
+    let (_, s) = app.get("/senders", &t.key).await;
+    assert_eq!(s["marketing"], "+15125550109", "unchanged");
+}

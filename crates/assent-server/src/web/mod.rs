@@ -10,6 +10,7 @@
 
 mod activity;
 mod customers;
+mod registrations;
 mod session;
 mod tools;
 
@@ -41,7 +42,9 @@ pub fn router() -> Router<AppState> {
             "/customers/{id}/phones/{phone}/opt-in-request",
             post(customers::send_opt_in_request),
         )
-        .route("/registrations", get(tools::registrations))
+        .route("/registrations", get(registrations::registrations))
+        .route("/registrations/{kind}", post(registrations::submit))
+        .route("/senders", post(registrations::save_senders))
         .route("/opt-in-tools", get(tools::opt_in_tools))
         .route("/opt-in-tools/qr.svg", get(tools::qr_download))
         .route("/conversations", get(activity::conversations))
@@ -179,7 +182,7 @@ pub fn blocking_notices(t: &Tenant, regs: &Registrations) -> Vec<String> {
     }
     if t.senders.transactional.is_none() || t.senders.marketing.is_none() {
         out.push(
-            "A sending number is missing: set the transactional and marketing senders (Registrations page shows them).".to_string(),
+            "A sending number is missing: set the transactional and marketing numbers on the Registrations page.".to_string(),
         );
     }
     out

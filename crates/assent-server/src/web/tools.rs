@@ -1,144 +1,16 @@
-//! Registrations (both forms' status and the sending numbers) and the opt-in tools: the
-//! `sms:` link, its QR code, the HTML snippet, the form's embed code and a preview.
+//! The opt-in tools: the `sms:` link, its QR code, the HTML snippet, the form's embed code
+//! and a preview of the form as customers see it.
 
 use assent_core::gate::RegistrationStatus;
 use assent_core::keyword::LINK_PHRASE;
-use assent_store::Registration;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::session::SignedIn;
-use super::{Page, Section, WebError, WebResult, esc, phone_display, registration_label, time_el};
+use super::{Page, Section, WebError, WebResult, esc, phone_display};
 use crate::AppState;
 use crate::api::consent::{link_tools, qr_svg};
-
-fn details_list(r: &Registration) -> String {
-    let Some(obj) = r.details.as_object() else {
-        return String::new();
-    };
-    let items: String = obj
-        .iter()
-        .map(|(k, v)| {
-            let value = match v {
-                serde_json::Value::String(s) => esc(s),
-                serde_json::Value::Array(a) => format!(
-                    "<ul>{}</ul>",
-                    a.iter()
-                        .map(|x| format!(
-                            "<li>{}</li>",
-                            esc(x
-                                .as_str()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| x.to_string())
-                                .as_str())
-                        ))
-                        .collect::<String>()
-                ),
-                other => esc(&other.to_string()),
-            };
-            format!("<dt>{}</dt><dd>{value}</dd>", esc(&k.replace('_', " ")))
-        })
-        .collect();
-    if items.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<details><summary>What was submitted</summary><dl class=\"facts\">{items}</dl></details>"
-        )
-    }
-}
-
-fn registration_card(
-    user: &SignedIn,
-    id: &str,
-    title: &str,
-    what: &str,
-    api: &str,
-    r: &Option<Registration>,
-) -> String {
-    let status = r
-        .as_ref()
-        .map(|r| r.status)
-        .unwrap_or(RegistrationStatus::NotSubmitted);
-    let class = match status {
-        RegistrationStatus::Approved => "ok",
-        RegistrationStatus::Rejected => "bad",
-        RegistrationStatus::Pending => "warn",
-        RegistrationStatus::NotSubmitted => "none",
-    };
-    let reason = r
-        .as_ref()
-        .and_then(|r| r.reason.as_deref())
-        .map(|why| format!("<p>Reason: {}</p>", esc(why)))
-        .unwrap_or_default();
-    let updated = r
-        .as_ref()
-        .map(|r| {
-            format!(
-                "<p class=\"hint\">Last change: {}</p>",
-                time_el(&user.tenant, r.updated_at)
-            )
-        })
-        .unwrap_or_default();
-    let next = match status {
-        RegistrationStatus::Approved => String::new(),
-        RegistrationStatus::Pending => "<p>Waiting for the decision. Nothing to do now.</p>".into(),
-        _ => format!(
-            "<p>To submit it, send the form's fields to <code>{}</code> (see the API reference); the decision comes from your operator or provider.</p>",
-            esc(api)
-        ),
-    };
-    format!(
-        "<section class=\"card\" aria-labelledby=\"{id}\"><h2 id=\"{id}\">{title}</h2><p>{what}</p>\
-<p>Status: <span class=\"badge {class}\" data-testid=\"{id}-status\">{label}</span></p>{reason}{updated}{next}{details}</section>",
-        title = esc(title),
-        what = esc(what),
-        label = registration_label(status),
-        details = r.as_ref().map(details_list).unwrap_or_default(),
-    )
-}
-
-pub async fn registrations(user: SignedIn) -> WebResult<Response> {
-    let regs = &user.registrations;
-    let senders = &user.tenant.senders;
-    let sender = |n: &Option<assent_core::phone::E164>| {
-        n.as_ref()
-            .map(|n| esc(&phone_display(n)))
-            .unwrap_or_else(|| "<em>not set</em>".into())
-    };
-    let body = format!(
-        "<h1>Registrations</h1><p>Carriers block texts from businesses that are not registered. Both registrations below must be approved before Assent sends marketing texts.</p>\
-<div class=\"grid2\">{texting}{marketing}</div>\
-<section class=\"card\" aria-labelledby=\"senders\"><h2 id=\"senders\">Sending numbers</h2>\
-<dl class=\"facts\"><dt>Transactional (job notifications, reminders)</dt><dd>{tx}</dd><dt>Marketing (offers, opt-in requests)</dt><dd>{mk}</dd></dl>\
-<p class=\"hint\">Set them with <code>PUT /api/v1/senders</code>.</p></section>",
-        texting = registration_card(
-            &user,
-            "texting",
-            "Register for Texting",
-            "Your business details and how you text customers. Until it is approved, no message of any kind leaves.",
-            "PUT /api/v1/registrations/texting",
-            &regs.texting
-        ),
-        marketing = registration_card(
-            &user,
-            "marketing",
-            "Marketing Registration",
-            "Your brand and marketing campaign at The Campaign Registry (TCR). Until it is approved, no opt-in request or marketing message leaves, and the opt-in tools are off.",
-            "PUT /api/v1/registrations/marketing",
-            &regs.marketing
-        ),
-        tx = sender(&senders.transactional),
-        mk = sender(&senders.marketing),
-    );
-    Ok(Page {
-        title: "Registrations",
-        section: Section::Registrations,
-        body,
-    }
-    .render(&user))
-}
 
 /// The QR code as an accessible inline image.
 fn qr_inline(svg: &str) -> String {
