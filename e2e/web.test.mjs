@@ -85,7 +85,8 @@ async function eventually(check, what, ms = 10000) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** Every visible form control has a label, the page has exactly one h1, a lang, a title. */
+/** Every visible form control has a label, text is readable (WCAG AA contrast), the page has
+ *  exactly one h1, a lang and a title. */
 async function checkAccessibility(p, name) {
   const problems = await p.evaluate(() => {
     const out = [];
@@ -106,6 +107,38 @@ async function checkAccessibility(p, name) {
     }
     for (const f of document.querySelectorAll("iframe")) {
       if (!f.getAttribute("title")) out.push("iframe without title");
+    }
+    // Text contrast (WCAG AA): 4.5:1, or 3:1 for large text, against the first opaque
+    // background behind the text.
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => {
+        v /= 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    for (const el of document.querySelectorAll("body *")) {
+      const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      const style = getComputedStyle(el);
+      if (!own || style.visibility === "hidden" || style.display === "none") continue;
+      if (!el.getClientRects().length || el.closest("[aria-hidden=true]")) continue;
+      if (el.closest(":disabled")) continue; // WCAG exempts inactive controls
+      const fg = rgb(style.color).slice(0, 3);
+      const [a, b] = [lum(fg), lum(background(el))].sort((x, y) => y - x);
+      const ratio = (a + 0.05) / (b + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) {
+        out.push(`low contrast ${ratio.toFixed(2)}: ${el.tagName} "${el.textContent.trim().slice(0, 40)}"`);
+      }
     }
     const h1 = document.querySelectorAll("h1").length;
     if (h1 !== 1) out.push(`${h1} h1 elements`);

@@ -185,6 +185,15 @@ async fn a_wrong_password_or_unknown_email_is_refused_alike() {
         assert!(r.headers.get(SET_COOKIE).is_none());
     }
     assert_eq!(b.get("/customers").await.status, StatusCode::SEE_OTHER);
+    // The right password posted from another site signs no one in.
+    let req = b
+        .client
+        .post(format!("{}/login", b.base))
+        .header("Origin", "https://evil.example")
+        .form(&[("email", EMAIL), ("password", PASSWORD)]);
+    let r = b.send(req).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(b.cookie.is_none());
 }
 
 #[tokio::test]

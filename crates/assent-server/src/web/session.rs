@@ -295,8 +295,8 @@ pub async fn login_page(
     Html(login_html("", next, None)).into_response()
 }
 
-fn session_cookie(app: &AppState, value: &str, max_age: i64) -> String {
-    let secure = if app.config.public_url.starts_with("https://") {
+fn session_cookie(public_url: &str, value: &str, max_age: i64) -> String {
+    let secure = if public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""
@@ -304,7 +304,34 @@ fn session_cookie(app: &AppState, value: &str, max_age: i64) -> String {
     format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
-pub async fn login(State(app): State<AppState>, body: Bytes) -> Response {
+/// A browser names the page a form came from; a sign-in posted from another site is
+/// refused (login CSRF: it would sign the person in to someone else's account).
+/// The public URL counts as this site too (a proxy may pass on another Host).
+fn cross_site(headers: &HeaderMap, public_url: &str) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let host_of = |url: &str| {
+        let rest = url.split_once("://").map(|(_, h)| h).unwrap_or(url);
+        rest.split('/').next().unwrap_or("").to_ascii_lowercase()
+    };
+    let origin_host = host_of(origin);
+    origin == "null"
+        || (!origin_host.eq_ignore_ascii_case(host) && origin_host != host_of(public_url))
+}
+
+pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if cross_site(&headers, &app.config.public_url) {
+        return WebError {
+            status: StatusCode::FORBIDDEN,
+            message: "Sign in from Assent's own sign-in page.".into(),
+        }
+        .into_response();
+    }
     let fields: HashMap<String, String> = form_urlencoded_pairs(&body).into_iter().collect();
     let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
     let email = get("email").trim().to_lowercase();
@@ -362,7 +389,7 @@ pub async fn login(State(app): State<AppState>, body: Bytes) -> Response {
     (
         [(
             header::SET_COOKIE,
-            session_cookie(&app, &token, SESSION_HOURS * 3600),
+            session_cookie(&app.config.public_url, &token, SESSION_HOURS * 3600),
         )],
         Redirect::to(&next),
     )
@@ -374,13 +401,17 @@ pub async fn logout(State(app): State<AppState>, posted: Posted) -> Response {
         return WebError::from(e).into_response();
     }
     (
-        [(header::SET_COOKIE, session_cookie(&app, "", 0))],
+        [(
+            header::SET_COOKIE,
+            session_cookie(&app.config.public_url, "", 0),
+        )],
         Redirect::to("/login"),
     )
         .into_response()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -391,6 +422,37 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong horse", &h));
         assert_ne!(h, hash_password("correct horse").expect("hash"));
+    }
+
+    #[test]
+    fn the_cookie_is_secure_behind_https_and_never_readable_by_scripts() {
+        let c = session_cookie("https://sms.acme.example", "abc", 60);
+        assert_eq!(
+            c,
+            "assent_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+        assert!(!session_cookie("http://127.0.0.1:8080", "abc", 60).contains("Secure"));
+    }
+
+    #[test]
+    fn a_sign_in_from_another_site_is_cross_site() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "sms.acme.example".parse().unwrap());
+        let public = "https://sms.acme.example";
+        assert!(
+            !cross_site(&h, public),
+            "no Origin: an older browser or a script"
+        );
+        h.insert(header::ORIGIN, "https://sms.acme.example".parse().unwrap());
+        assert!(!cross_site(&h, public));
+        h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(cross_site(&h, public));
+        h.insert(header::ORIGIN, "null".parse().unwrap());
+        assert!(cross_site(&h, public));
+        // Behind a proxy that passes its own Host, the public URL is what matches.
+        h.insert(header::HOST, "assent".parse().unwrap());
+        h.insert(header::ORIGIN, "https://sms.acme.example".parse().unwrap());
+        assert!(!cross_site(&h, public));
     }
 
     #[test]
