@@ -38,9 +38,21 @@ async fn recipient(
     name: Option<&str>,
     purpose: Purpose,
 ) -> Result<Recipient> {
-    let (app, tenant, c, now) = (p.app, p.tenant, p.c, p.now);
-    let snap = app.store.snapshot(&tenant.id, phone, now).await?;
-    let decision = gate_for(&snap, phone, purpose, Stage::Queue, now);
+    let snap = p.app.store.snapshot(&p.tenant.id, phone, p.now).await?;
+    recipient_with(p, step, phone, name, purpose, &snap)
+}
+
+/// The recipient row for one phone whose snapshot is already loaded.
+fn recipient_with(
+    p: &Pass<'_>,
+    step: String,
+    phone: &E164,
+    name: Option<&str>,
+    purpose: Purpose,
+    snap: &PhoneSnapshot,
+) -> Result<Recipient> {
+    let (tenant, c, now) = (p.tenant, p.c, p.now);
+    let decision = gate_for(snap, phone, purpose, Stage::Queue, now);
     let mut r = Recipient {
         campaign_id: c.id.clone(),
         step,
@@ -113,22 +125,27 @@ async fn marketing(
         CampaignStatus::Scheduled if c.send_at.is_none_or(|t| t <= now) => {
             let audience = app.store.marketing_audience(&tenant.id, &c.tags).await?;
             let mut rows = Vec::with_capacity(audience.len());
-            for member in &audience {
-                rows.push(
-                    recipient(
-                        &Pass {
-                            app,
-                            tenant,
-                            c: &c,
-                            now,
-                        },
+            let pass = Pass {
+                app,
+                tenant,
+                c: &c,
+                now,
+            };
+            // Snapshots a thousand phones at a time: the gate needs each one's consent,
+            // toggles, address and recent marketing.
+            for chunk in audience.chunks(1000) {
+                let phones: Vec<E164> = chunk.iter().map(|m| m.phone.clone()).collect();
+                let snaps = app.store.snapshots(&tenant.id, &phones, now).await?;
+                for (member, snap) in chunk.iter().zip(snaps.iter()) {
+                    rows.push(recipient_with(
+                        &pass,
                         "send".into(),
                         &member.phone,
                         member.name.as_deref(),
                         Purpose::Marketing,
-                    )
-                    .await?,
-                );
+                        snap,
+                    )?);
+                }
             }
             let added = app.store.add_recipients(&tenant.id, &rows).await?;
             c.status = CampaignStatus::Sending;

@@ -1100,6 +1100,21 @@ impl Store for SqliteStore {
         load_snapshot(&mut c, ctx, phone, ms(now)).await
     }
 
+    async fn snapshots(
+        &self,
+        tenant_id: &str,
+        phones: &[E164],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PhoneSnapshot>> {
+        let mut c = self.reader.acquire().await.map_err(db)?;
+        let ctx = self.tenant_context(&mut c, tenant_id).await?;
+        let by_phone = load_snapshots(&mut c, &ctx, phones, ms(now)).await?;
+        phones
+            .iter()
+            .map(|p| by_phone.get(p).cloned().ok_or(StoreError::NotFound))
+            .collect()
+    }
+
     async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>> {
         sqlx::query("SELECT * FROM consent_ledger WHERE tenant_id = ? AND phone = ? ORDER BY seq")
             .bind(tenant_id)

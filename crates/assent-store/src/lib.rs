@@ -94,6 +94,19 @@ pub trait Store: Send + Sync + 'static {
         phone: &E164,
         now: DateTime<Utc>,
     ) -> Result<PhoneSnapshot>;
+    /// Snapshots of many phones, in the order given (campaign fan-out).
+    async fn snapshots(
+        &self,
+        tenant_id: &str,
+        phones: &[E164],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PhoneSnapshot>> {
+        let mut out = Vec::with_capacity(phones.len());
+        for p in phones {
+            out.push(self.snapshot(tenant_id, p, now).await?);
+        }
+        Ok(out)
+    }
     async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>>;
     async fn ledger(
         &self,
