@@ -449,17 +449,27 @@ test("registrations, campaigns, and signing out", async () => {
   await checkAccessibility(page, "registrations");
   await shot("10-registrations");
 
-  const created = await api("POST", "/campaigns", tenant.api_key, {
-    name: "Spring tune-up",
-    type: "marketing",
-    body: "Hi {first_name|there}, 10% off AC tune-ups this week.",
-  });
+  // The composer shows the final body with the STOP footer and its segments as you type.
   await page.getByRole("link", { name: "Campaigns" }).click();
-  await page.getByRole("link", { name: "Spring tune-up" }).click();
+  await page.getByRole("link", { name: "New marketing campaign" }).click();
+  await page.getByLabel("Campaign name").fill("Spring tune-up");
+  await page.getByLabel("Message").fill("Hi {first_name|there}, 10% off AC tune-ups this week.");
+  await page
+    .locator("#preview-body")
+    .getByText("Hi Dana, 10% off AC tune-ups this week. Reply STOP to opt out")
+    .waitFor();
+  await page.locator("#preview-segments").getByText("1 segment").waitFor();
+  await page.getByLabel("Message").fill("Hi {first_name|there} ☀️ ".repeat(8));
+  await page.locator("#preview-segments").getByText(/^[2-9] segments .* UCS-2$/).waitFor();
+  await page.getByLabel("Message").fill("Hi {first_name|there}, 10% off AC tune-ups this week.");
+  await checkAccessibility(page, "campaign composer");
+  await shot("11-campaign-composer");
+  await page.getByRole("button", { name: "Create campaign" }).click();
   await page.getByRole("heading", { level: 1, name: "Spring tune-up" }).waitFor();
-  assert.ok(page.url().endsWith(created.id));
+  const { campaigns } = await api("GET", "/campaigns", tenant.api_key);
+  assert.ok(page.url().endsWith(campaigns[0].id));
   await checkAccessibility(page, "campaign report");
-  await shot("11-campaign");
+  await shot("12-campaign");
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(/\/login$/);
@@ -488,7 +498,7 @@ test("a business not yet registered sees the banner and fills in the registratio
   await banner.getByText("Marketing is blocked").waitFor();
   await banner.getByRole("link", { name: "Go to Registrations" }).click();
   await checkAccessibility(page, "registrations (not submitted)");
-  await shot("12-registrations-not-submitted");
+  await shot("13-registrations-not-submitted");
 
   await page.getByLabel("Legal business name").fill("Newco Pest Control LLC");
   await page.getByLabel("EIN (employer identification number)").fill("98-7654321");

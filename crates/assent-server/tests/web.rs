@@ -728,3 +728,113 @@ async fn sending_numbers_are_saved_and_another_tenants_number_is_refused() {
     let (_, s) = app.get("/senders", &t.key).await;
     assert_eq!(s["marketing"], "+15125550109", "unchanged");
 }
+
+#[tokio::test]
+async fn the_composer_shows_the_final_body_and_creates_pauses_and_resumes_a_campaign() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/campaigns/new").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = csrf(&page.body);
+
+    // Preview: the sample customer's text with the footer, and its segment count.
+    let body = "Hi {first_name|there}, 10% off AC tune-ups this week.";
+    let r = b
+        .post(
+            "/campaigns/new",
+            &[
+                ("csrf", &token),
+                ("name", "Spring"),
+                ("body", body),
+                ("action", "preview"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body
+            .contains("Hi Dana, 10% off AC tune-ups this week.\nReply STOP to opt out"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("1 segment ·"));
+    let live = b
+        .post(
+            "/campaigns/preview",
+            &[("csrf", &token), ("body", "{nickname}")],
+        )
+        .await;
+    assert_eq!(live.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(live.body.contains("unknown merge field"));
+    let live = b
+        .post(
+            "/campaigns/preview",
+            &[("csrf", &token), ("body", "Café ☕")],
+        )
+        .await;
+    assert!(live.body.contains("UCS-2"), "{}", live.body);
+
+    // An unknown merge field is refused, and nothing is created.
+    let r = b
+        .post(
+            "/campaigns/new",
+            &[
+                ("csrf", &token),
+                ("name", "Bad"),
+                ("body", "Hi {nickname}"),
+                ("action", "create"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("unknown merge field"));
+
+    let r = b
+        .post(
+            "/campaigns/new",
+            &[
+                ("csrf", &token),
+                ("name", "Spring"),
+                ("body", body),
+                ("tags", "hvac, vip"),
+                ("send_at", "2026-03-05T10:00"),
+                ("action", "create"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let id = r
+        .location()
+        .strip_prefix("/campaigns/")
+        .unwrap()
+        .to_string();
+    let (_, report) = app.get(&format!("/campaigns/{id}"), &t.key).await;
+    assert_eq!(report["status"], "scheduled");
+    // 10:00 in Chicago is 16:00 UTC.
+    assert_eq!(report["send_at"], "2026-03-05T16:00:00Z");
+
+    let page = b.get(&format!("/campaigns/{id}")).await;
+    assert!(page.body.contains(">Pause</button>"));
+    let r = b
+        .post(&format!("/campaigns/{id}/pause"), &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let (_, report) = app.get(&format!("/campaigns/{id}"), &t.key).await;
+    assert_eq!(report["status"], "paused");
+    assert!(
+        b.get(&format!("/campaigns/{id}"))
+            .await
+            .body
+            .contains(">Resume</button>")
+    );
+    b.post(&format!("/campaigns/{id}/resume"), &[("csrf", &token)])
+        .await;
+    let (_, report) = app.get(&format!("/campaigns/{id}"), &t.key).await;
+    assert_eq!(report["status"], "scheduled");
+    // Without the token nothing moves.
+    let r = b.post(&format!("/campaigns/{id}/pause"), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

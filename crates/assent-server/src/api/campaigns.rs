@@ -61,6 +61,15 @@ pub async fn create(
     State(app): State<AppState>,
     ApiJson(b): ApiJson<NewCampaign>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let c = create_campaign(&app, &t, b).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": c.id, "status": c.status, "type": c.kind})),
+    ))
+}
+
+/// Validates and saves a new campaign (the API's `POST /campaigns` and the web composer).
+pub async fn create_campaign(app: &AppState, t: &Tenant, b: NewCampaign) -> ApiResult<Campaign> {
     let name = b.name.trim();
     if name.is_empty() {
         return Err(ApiError::field("name", "is required"));
@@ -132,10 +141,7 @@ pub async fn create(
     };
     app.store.save_campaign(&c).await?;
     app.wake.notify_one();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": c.id, "status": c.status, "type": c.kind})),
-    ))
+    Ok(c)
 }
 
 pub async fn list(
@@ -221,7 +227,13 @@ pub async fn pause(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let mut c = load(&app, &t, &id).await?;
+    pause_campaign(&app, &t, &id).await.map(Json)
+}
+
+/// Holds a campaign's queued messages (the API's pause and the web page's button).
+pub async fn pause_campaign(app: &AppState, t: &Tenant, id: &str) -> ApiResult<Value> {
+    let id = id.to_string();
+    let mut c = load(app, t, &id).await?;
     if c.status == CampaignStatus::Finished {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -237,9 +249,9 @@ pub async fn pause(
         // Remember what to go back to in `send_at`'s absence: marketing resumes sending.
         c.status = CampaignStatus::Paused;
         app.store.save_campaign(&c).await?;
-        return Ok(Json(json!({"id": id, "status": c.status, "held": held})));
+        return Ok(json!({"id": id, "status": c.status, "held": held}));
     }
-    Ok(Json(json!({"id": id, "status": c.status, "held": 0})))
+    Ok(json!({"id": id, "status": c.status, "held": 0}))
 }
 
 pub async fn resume(
@@ -247,9 +259,15 @@ pub async fn resume(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let mut c = load(&app, &t, &id).await?;
+    resume_campaign(&app, &t, &id).await.map(Json)
+}
+
+/// Releases a paused campaign's messages; nothing already sent goes again.
+pub async fn resume_campaign(app: &AppState, t: &Tenant, id: &str) -> ApiResult<Value> {
+    let id = id.to_string();
+    let mut c = load(app, t, &id).await?;
     if c.status != CampaignStatus::Paused {
-        return Ok(Json(json!({"id": id, "status": c.status, "released": 0})));
+        return Ok(json!({"id": id, "status": c.status, "released": 0}));
     }
     let now = app.clock.now();
     let released = app.store.hold_campaign(&t.id, &id, false, now).await?;
@@ -262,9 +280,7 @@ pub async fn resume(
     c.resumed_at = Some(now);
     app.store.save_campaign(&c).await?;
     app.wake.notify_one();
-    Ok(Json(
-        json!({"id": id, "status": c.status, "released": released}),
-    ))
+    Ok(json!({"id": id, "status": c.status, "released": released}))
 }
 
 #[derive(Deserialize)]

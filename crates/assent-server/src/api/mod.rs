@@ -1,6 +1,6 @@
 //! The JSON API under `/api/v1` (CONTRACT.md).
 
-mod campaigns;
+pub mod campaigns;
 pub mod consent;
 
 pub use consent::html_escape as consent_html_escape;

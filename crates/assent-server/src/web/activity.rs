@@ -1,11 +1,11 @@
-//! What happened: conversations (each thread with its keyword events inline), the consent
-//! ledger with filters and CSV export, and campaigns with their reports.
+//! What happened: conversations (each thread with its keyword events inline) and the
+//! consent ledger with filters and CSV export.
 
 use std::collections::BTreeMap;
 
 use assent_core::consent::Source;
 use assent_core::phone::E164;
-use assent_store::{CampaignKind, CampaignStatus, Direction, LedgerEntry, Message, Tenant};
+use assent_store::{Direction, LedgerEntry, Message, Tenant};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -474,133 +474,4 @@ pub async fn export_csv(
         ledger_csv(&entries),
     )
         .into_response())
-}
-
-fn kind_label(k: CampaignKind) -> &'static str {
-    match k {
-        CampaignKind::Marketing => "Marketing",
-        CampaignKind::UnsoldEstimates => "Unsold estimates",
-        CampaignKind::RecurringServices => "Recurring services",
-        CampaignKind::MissedCalls => "Missed calls",
-    }
-}
-
-fn status_label(s: CampaignStatus) -> &'static str {
-    match s {
-        CampaignStatus::Scheduled => "Scheduled",
-        CampaignStatus::Sending => "Sending",
-        CampaignStatus::Active => "Active",
-        CampaignStatus::Paused => "Paused",
-        CampaignStatus::Finished => "Finished",
-    }
-}
-
-pub async fn campaigns(user: SignedIn, State(app): State<AppState>) -> WebResult<Response> {
-    let t = &user.tenant;
-    let list = app.store.campaigns(&t.id).await?;
-    let rows: String = list
-        .iter()
-        .map(|c| {
-            format!(
-                "<tr><td><a href=\"/campaigns/{id}\">{name}</a></td><td>{kind}</td><td>{status}</td><td>{created}</td></tr>",
-                id = esc(&url_part(&c.id)),
-                name = esc(&c.name),
-                kind = kind_label(c.kind),
-                status = status_label(c.status),
-                created = time_el(t, c.created_at),
-            )
-        })
-        .collect();
-    let table = if list.is_empty() {
-        "<p>No campaigns yet. Create them with <code>POST /api/v1/campaigns</code>.</p>".to_string()
-    } else {
-        format!(
-            "<div class=\"table-wrap\"><table><caption>Campaigns, newest first</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Type</th><th scope=\"col\">Status</th><th scope=\"col\">Created</th></tr></thead><tbody>{rows}</tbody></table></div>"
-        )
-    };
-    Ok(Page {
-        title: "Campaigns",
-        section: Section::Campaigns,
-        body: format!("<h1>Campaigns</h1>{table}"),
-    }
-    .render(&user))
-}
-
-pub async fn campaign(
-    user: SignedIn,
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> WebResult<Response> {
-    let t = &user.tenant;
-    let c = app
-        .store
-        .campaign(&t.id, &id)
-        .await?
-        .ok_or_else(|| WebError::not_found("This campaign"))?;
-    let log = app.store.send_log(&t.id, &id).await?;
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in &log {
-        *counts.entry(r.status.as_str()).or_default() += 1;
-    }
-    let opted_out_after = log.iter().filter(|r| r.opted_out_after).count();
-    let count_items: String = counts
-        .iter()
-        .map(|(k, n)| format!("<div><dt>{}</dt><dd>{n}</dd></div>", esc(k)))
-        .collect();
-    let skipped: String = log
-        .iter()
-        .filter(|r| r.status == "skipped")
-        .map(|r| {
-            let reason = r.reason.as_deref().unwrap_or("");
-            format!(
-                "<tr><td>{}</td><td>{}</td></tr>",
-                esc(&phone_display(&r.phone)),
-                esc(super::reason_text(reason).unwrap_or(reason))
-            )
-        })
-        .collect();
-    let skipped = if skipped.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<h2>Skipped, and why</h2><div class=\"table-wrap\"><table><caption>Recipients the gate left out</caption><thead><tr><th scope=\"col\">Phone</th><th scope=\"col\">Reason</th></tr></thead><tbody>{skipped}</tbody></table></div>"
-        )
-    };
-    let sends: String = log
-        .iter()
-        .map(|r| {
-            format!(
-                "<tr><td><a href=\"/conversations/{url}\">{phone}</a></td><td>{step}</td><td>{status}</td><td>{reason}</td><td>{sent}</td><td>{out}</td></tr>",
-                url = esc(&url_part(r.phone.as_str())),
-                phone = esc(&phone_display(&r.phone)),
-                step = esc(&r.step),
-                status = esc(&r.status),
-                reason = esc(r.reason.as_deref().unwrap_or("")),
-                sent = r.sent_at.map(|s| time_el(t, s)).unwrap_or_default(),
-                out = if r.opted_out_after { "Yes" } else { "" },
-            )
-        })
-        .collect();
-    let body = format!(
-        "<p class=\"crumbs\"><a href=\"/campaigns\">Campaigns</a> ›</p><h1>{name}</h1>\
-<dl class=\"facts\"><dt>Type</dt><dd>{kind}</dd><dt>Status</dt><dd>{status}</dd><dt>Message</dt><dd class=\"text\">{body}</dd>{send_at}</dl>\
-<h2>Report</h2><p>{total} recipients, each counted once by its current status.</p>\
-<dl class=\"counts\">{count_items}<div><dt>opted out afterwards</dt><dd>{opted_out_after}</dd></div></dl>{skipped}\
-<h2>Send log</h2><div class=\"table-wrap\"><table><caption>Every recipient of every step</caption><thead><tr><th scope=\"col\">Phone</th><th scope=\"col\">Step</th><th scope=\"col\">Status</th><th scope=\"col\">Reason</th><th scope=\"col\">Sent</th><th scope=\"col\">Opted out after</th></tr></thead><tbody>{sends}</tbody></table></div>",
-        name = esc(&c.name),
-        kind = kind_label(c.kind),
-        status = status_label(c.status),
-        body = esc(&c.body),
-        send_at = c
-            .send_at
-            .map(|s| format!("<dt>Send at</dt><dd>{}</dd>", time_el(t, s)))
-            .unwrap_or_default(),
-        total = log.len(),
-    );
-    Ok(Page {
-        title: &c.name,
-        section: Section::Campaigns,
-        body,
-    }
-    .render(&user))
 }

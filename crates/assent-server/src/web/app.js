@@ -15,3 +15,34 @@ document.addEventListener("click", async (event) => {
   }
   if (status) status.textContent = ok ? "Copied" : "Select the text and copy it";
 });
+
+// The campaign composer: the final body and its segment count while typing. Without
+// this, the Preview button shows the same thing.
+const composerBody = document.getElementById("campaign-body");
+if (composerBody) {
+  const form = composerBody.form;
+  const shown = document.getElementById("preview-body");
+  const count = document.getElementById("preview-segments");
+  let timer;
+  composerBody.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const data = new URLSearchParams();
+      data.set("csrf", form.elements.csrf.value);
+      data.set("body", composerBody.value);
+      try {
+        const res = await fetch("/campaigns/preview", { method: "POST", body: data });
+        const answer = await res.json();
+        if (answer.error) {
+          count.textContent = answer.error;
+        } else {
+          shown.textContent = answer.body;
+          count.innerHTML = "<strong></strong>";
+          count.firstChild.textContent = answer.segments;
+        }
+      } catch (_) {
+        // Offline or signed out: the Preview button still works.
+      }
+    }, 250);
+  });
+}

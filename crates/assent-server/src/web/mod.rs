@@ -9,6 +9,7 @@
 //! [`crate::public`]; it is the only page another site may frame.
 
 mod activity;
+mod campaigns;
 mod customers;
 mod registrations;
 mod session;
@@ -51,8 +52,15 @@ pub fn router() -> Router<AppState> {
         .route("/conversations/{phone}", get(activity::conversation))
         .route("/compliance", get(activity::compliance))
         .route("/compliance/export.csv", get(activity::export_csv))
-        .route("/campaigns", get(activity::campaigns))
-        .route("/campaigns/{id}", get(activity::campaign))
+        .route("/campaigns", get(campaigns::campaigns))
+        .route(
+            "/campaigns/new",
+            get(campaigns::new_campaign).post(campaigns::create),
+        )
+        .route("/campaigns/preview", post(campaigns::preview_json))
+        .route("/campaigns/{id}", get(campaigns::campaign))
+        .route("/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/campaigns/{id}/resume", post(campaigns::resume))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
         .layer(axum::middleware::map_response(security_headers))
