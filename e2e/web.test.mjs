@@ -462,6 +462,7 @@ test("registrations, campaigns, and signing out", async () => {
   await page.getByLabel("Message").fill("Hi {first_name|there} ☀️ ".repeat(8));
   await page.locator("#preview-segments").getByText(/^[2-9] segments .* UCS-2$/).waitFor();
   await page.getByLabel("Message").fill("Hi {first_name|there}, 10% off AC tune-ups this week.");
+  await page.locator("#preview-segments").getByText(/^1 segment .* GSM-7$/).waitFor();
   await checkAccessibility(page, "campaign composer");
   await shot("11-campaign-composer");
   await page.getByRole("button", { name: "Create campaign" }).click();

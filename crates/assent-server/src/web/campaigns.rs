@@ -49,7 +49,7 @@ fn segments_text(p: &Preview) -> String {
     let (per, name) = match p.encoding {
         Encoding::Gsm7 => ("characters", "GSM-7"),
         Encoding::Ucs2 => (
-            "UCS-2 units (an emoji or accent outside GSM-7 makes segments shorter)",
+            "UCS-2 units (emoji and some accents make segments shorter)",
             "UCS-2",
         ),
     };

@@ -4,9 +4,10 @@
 //! blocked; every value placed in HTML goes through [`esc`].
 //!
 //! Pages: `/login`, `/customers` (search), `/customers/{id}` (toggles, consent, opt-in
-//! request), `/registrations`, `/opt-in-tools`, `/conversations[/{phone}]`, `/compliance`
-//! (ledger and CSV export), `/campaigns[/{id}]`. The public opt-in form lives in
-//! [`crate::public`]; it is the only page another site may frame.
+//! request), `/registrations` (both forms, sending numbers), `/opt-in-tools`,
+//! `/conversations[/{phone}]`, `/compliance` (ledger and CSV export), `/campaigns`,
+//! `/campaigns/new` (composer), `/campaigns/{id}` (report, pause, resume). The public
+//! opt-in form lives in [`crate::public`]; it is the only page another site may frame.
 
 mod activity;
 mod campaigns;
