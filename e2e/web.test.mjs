@@ -329,6 +329,8 @@ test("send an opt-in request: Pending, then Opted in after the customer's YES", 
   // the number is Pending from now on.
   await page.getByText(/^Opt-in request (sent|accepted)/).waitFor();
   assert.equal(await marketingStatus(), "Pending");
+  // The status word appears once on the page, so a test can find it by its text.
+  assert.equal(await page.getByText("Pending").count(), 1);
   // A second request now would be throttled, and the button says why.
   assert.equal(await page.getByRole("button", { name: "Send opt-in request" }).isDisabled(), true);
   await page.getByText("an opt-in request was sent recently").waitFor();
@@ -352,7 +354,8 @@ test("send an opt-in request: Pending, then Opted in after the customer's YES", 
   });
   await page.reload();
   assert.equal(await marketingStatus(), "Opted in");
-  await page.getByText("already opted in").first().waitFor();
+  assert.equal(await page.getByText("Opted in").count(), 1);
+  await page.getByText("already gave written consent").waitFor();
   await shot("05-customer-opted-in");
   await page.setViewportSize({ width: 390, height: 844 });
   await shot("05b-customer-on-a-phone");

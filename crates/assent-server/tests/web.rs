@@ -432,7 +432,7 @@ async fn opt_in_request_from_the_page_goes_pending_then_opted_in_after_yes() {
         page.body
             .contains("data-testid=\"marketing-status\">Opted in<")
     );
-    assert!(page.body.contains("already opted in"));
+    assert!(page.body.contains("already gave written consent"));
 
     // The conversation shows the keyword inline; a STOP shows as an opt-out by STOP.
     assert_eq!(app.inbound(PHONE, MK, "STOP").await, StatusCode::OK);

@@ -17,7 +17,6 @@ use super::{
     url_part,
 };
 use crate::AppState;
-use crate::error::gate_message;
 use crate::service::{self, OptInStart};
 
 #[derive(Deserialize)]
@@ -99,17 +98,22 @@ pub fn marketing_label(s: MarketingStatus) -> &'static str {
     }
 }
 
-fn state_label(s: &str) -> String {
-    match s {
-        "none" => "None".into(),
-        "pending" => "Pending".into(),
-        "opted_in" => "Opted in".into(),
-        "opted_out" => "Opted out".into(),
-        "active" => "Active".into(),
-        "on" => "On".into(),
-        "off" => "Off".into(),
-        other => other.replace('_', " "),
-    }
+/// A ledger change in words that do not repeat the status labels (None, Pending, Opted
+/// in, Opted out), so the status badge is the one place those words appear.
+fn change_label(channel: &str, old: &str, new: &str) -> String {
+    let again = if old == new { " (again)" } else { "" };
+    let what = match (channel, new) {
+        ("marketing", "pending") => "Opt-in requested",
+        ("marketing", "opted_in") => "Consent given",
+        ("marketing", "opted_out") => "Consent withdrawn",
+        ("marketing", "none") => "Consent reset",
+        ("transactional", "opted_out") => "All texts stopped",
+        ("transactional", "active") => "Texts resumed",
+        (_, "on") => "Turned on",
+        (_, "off") => "Turned off",
+        (_, other) => return format!("{} → {}", old.replace('_', " "), other.replace('_', " ")),
+    };
+    format!("{what}{again}")
 }
 
 fn channel_label(c: &str) -> &str {
@@ -181,11 +185,10 @@ pub fn history_table(user: &SignedIn, entries: &[LedgerEntry], caption: &str) ->
         .map(|e| {
             let x = &e.entry;
             format!(
-                "<tr><td>{when}</td><td>{channel}</td><td>{old} → <strong>{new}</strong></td><td>{source}</td><td>{actor}</td><td>{evidence}</td></tr>",
+                "<tr><td>{when}</td><td>{channel}</td><td>{change}</td><td>{source}</td><td>{actor}</td><td>{evidence}</td></tr>",
                 when = time_el(&user.tenant, x.occurred_at),
                 channel = esc(channel_label(&x.channel)),
-                old = esc(&state_label(&x.old_state)),
-                new = esc(&state_label(&x.new_state)),
+                change = esc(&change_label(&x.channel, &x.old_state, &x.new_state)),
                 source = esc(source_label(x.source)),
                 actor = esc(&actor_label(user, &x.actor)),
                 evidence = evidence_html(&x.evidence),
@@ -213,7 +216,7 @@ fn opt_in_availability(
             "It is outside the customer's sending hours: the request will be held until {}.",
             super::when(tenant, *until)
         ))),
-        Decision::Block(reason) => Err(gate_message(*reason)),
+        Decision::Block(reason) => Err(super::opt_in_refusal(*reason)),
     }
 }
 
@@ -241,7 +244,7 @@ fn phone_section(
         snap.consent.marketing
     };
     let texting = if snap.consent.transactional_opted_out {
-        "<span class=\"badge bad\">Opted out of all texts</span>"
+        "<span class=\"badge bad\">All texts stopped</span>"
     } else {
         "<span class=\"badge ok\">Receiving texts</span>"
     };

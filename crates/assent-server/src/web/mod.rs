@@ -331,17 +331,14 @@ pub fn notice_html(code: Option<&str>) -> String {
         "saved" => ("ok", "Notification preferences saved."),
         "opt_in_sent" => (
             "ok",
-            "Opt-in request sent. The number is Pending until the customer replies YES.",
+            "Opt-in request sent. The customer is asked to reply YES.",
         ),
         "opt_in_held" => (
             "ok",
-            "Opt-in request accepted; it is held until the customer's local sending hours. The number is Pending.",
+            "Opt-in request accepted. It goes out when the customer's local sending hours begin; a YES before then counts all the same.",
         ),
-        other => match other.strip_prefix("refused_") {
-            Some(reason) => (
-                "error",
-                reason_text(reason).unwrap_or("The request was refused."),
-            ),
+        other => match other.strip_prefix("refused_").and_then(reason_of) {
+            Some(reason) => ("error", opt_in_refusal(reason)),
             None => return String::new(),
         },
     };
@@ -352,10 +349,26 @@ pub fn notice_html(code: Option<&str>) -> String {
     )
 }
 
+/// Why an opt-in request cannot go, in words that do not repeat the status labels.
+pub fn opt_in_refusal(reason: assent_core::gate::Reason) -> &'static str {
+    use assent_core::gate::Reason;
+    match reason {
+        Reason::AlreadyOptedIn => "this number already gave written consent; no request is needed",
+        Reason::OptedOut => {
+            "the customer stopped marketing texts; only they can restart them (by texting START)"
+        }
+        other => crate::error::gate_message(other),
+    }
+}
+
 /// The gate's sentence for a reason code.
 pub fn reason_text(code: &str) -> Option<&'static str> {
+    reason_of(code).map(crate::error::gate_message)
+}
+
+fn reason_of(code: &str) -> Option<assent_core::gate::Reason> {
     use assent_core::gate::Reason::*;
-    let reason = [
+    [
         TextingNotRegistered,
         MarketingNotRegistered,
         InvalidNumber,
@@ -369,8 +382,7 @@ pub fn reason_text(code: &str) -> Option<&'static str> {
         FrequencyCap,
     ]
     .into_iter()
-    .find(|r| r.as_str() == code)?;
-    Some(crate::error::gate_message(reason))
+    .find(|r| r.as_str() == code)
 }
 
 /// Where a form goes back to after a POST (303, so the browser GETs it).
