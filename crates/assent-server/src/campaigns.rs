@@ -124,18 +124,20 @@ async fn marketing(
     match c.status {
         CampaignStatus::Scheduled if c.send_at.is_none_or(|t| t <= now) => {
             let audience = app.store.marketing_audience(&tenant.id, &c.tags).await?;
-            let mut rows = Vec::with_capacity(audience.len());
             let pass = Pass {
                 app,
                 tenant,
                 c: &c,
                 now,
             };
-            // Snapshots a thousand phones at a time: the gate needs each one's consent,
-            // toggles, address and recent marketing.
-            for chunk in audience.chunks(1000) {
+            let mut added = 0;
+            // A few thousand phones at a time: snapshots for the gate in one go, then their
+            // send-log rows and messages in one write, so memory stays flat however large
+            // the audience.
+            for chunk in audience.chunks(5000) {
                 let phones: Vec<E164> = chunk.iter().map(|m| m.phone.clone()).collect();
                 let snaps = app.store.snapshots(&tenant.id, &phones, now).await?;
+                let mut rows = Vec::with_capacity(chunk.len());
                 for (member, snap) in chunk.iter().zip(snaps.iter()) {
                     rows.push(recipient_with(
                         &pass,
@@ -146,8 +148,8 @@ async fn marketing(
                         snap,
                     )?);
                 }
+                added += app.store.add_recipients(&tenant.id, &rows).await?;
             }
-            let added = app.store.add_recipients(&tenant.id, &rows).await?;
             c.status = CampaignStatus::Sending;
             app.store.save_campaign(&c).await?;
             Ok(added)

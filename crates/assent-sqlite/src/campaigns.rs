@@ -60,23 +60,28 @@ pub(crate) async fn add_recipients(
     recipients: &[Recipient],
 ) -> Result<u64> {
     // Under the one writer nobody records steps between this read and the inserts, so the
-    // rows already there are exactly the ones to leave alone, message included.
+    // rows already there are exactly the ones to leave alone, message included. They are
+    // looked up by primary key, a few hundred per statement.
     let mut existing = std::collections::HashSet::new();
-    let campaigns: std::collections::BTreeSet<&str> =
-        recipients.iter().map(|r| r.campaign_id.as_str()).collect();
-    for c in campaigns {
-        for row in sqlx::query(
-            "SELECT step, phone FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ?",
-        )
-        .bind(tenant_id)
-        .bind(c)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?
-        {
+    for chunk in recipients.chunks(300) {
+        let values = (0..chunk.len())
+            .map(|k| format!("(?{}, ?{}, ?{})", 3 * k + 2, 3 * k + 3, 3 * k + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "WITH k(campaign_id, step, phone) AS (VALUES {values}) SELECT k.campaign_id, k.step, k.phone FROM k \
+             JOIN campaign_recipients r ON r.tenant_id = ?1 AND r.campaign_id = k.campaign_id \
+             AND r.step = k.step AND r.phone = k.phone"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
+        for r in chunk {
+            q = q.bind(&r.campaign_id).bind(&r.step).bind(r.phone.as_str());
+        }
+        for row in q.fetch_all(&mut *conn).await.map_err(db)? {
+            let c: String = row.try_get("campaign_id").map_err(db)?;
             let step: String = row.try_get("step").map_err(db)?;
             let phone: String = row.try_get("phone").map_err(db)?;
-            existing.insert((c.to_string(), step, phone));
+            existing.insert((c, step, phone));
         }
     }
     let mut rows = Vec::new();

@@ -35,6 +35,13 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// A marketing campaign to N customers (half opted in) on a temporary SQLite file: time
+    /// from "send" to every recipient queued or skipped, and peak memory, beside the raw
+    /// cost of writing N rows in one transaction to the same store.
+    Campaign {
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: u64,
+    },
     /// Drain a queue of messages to a local fake of Twilio's API over HTTP, beside the
     /// rate that fake accepts from a plain loop with the same client in the same run.
     Dispatch {
@@ -55,6 +62,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             no_worker,
             database_url,
         } => inbound(requests, concurrency.max(1), rate, !no_worker, database_url).await,
+        BenchCommand::Campaign { customers } => campaign(customers.max(1)).await,
         BenchCommand::Dispatch {
             messages,
             database_url,
@@ -502,6 +510,153 @@ async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
     db.cleanup();
     if at_fake != n {
         anyhow::bail!("the fake received {at_fake} of {n} messages");
+    }
+    Ok(())
+}
+
+/// Peak resident memory since the last reset, from /proc.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn reset_peak_rss() {
+    // Linux: writing 5 to clear_refs resets VmHWM to the current RSS.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn campaign(n: u64) -> anyhow::Result<()> {
+    use assent_store::{Campaign, CampaignKind, CampaignStatus, ContactMethod, Customer};
+    let dir = tempfile_dir()?;
+    let url = format!("sqlite://{}/campaign.db", dir.display());
+    let db = Arc::new(assent_sqlite::SqliteStore::open(&url).await?);
+    assent_store::Store::migrate(db.as_ref()).await?;
+    // Noon in Austin on a weekday: inside every quiet-hours window.
+    let noon = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 4, 18, 0, 0)
+        .single()
+        .context("time")?;
+    let clock = Arc::new(assent_server::ManualClock::new(noon));
+    let config = Config {
+        public_url: "http://127.0.0.1:9".into(),
+        admin_token: None,
+        twilio_auth_token: None,
+        twilio_account_sid: None,
+        trust_proxy: false,
+    };
+    let app = AppState::with_simulator(db.clone(), clock, config);
+    let (t, _) =
+        assent_server::api::create_tenant(&app, "Bench Heating & Air", Some("America/Chicago"))
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+    app.store
+        .set_senders(
+            &t.id,
+            &Senders {
+                transactional: Some(bench_sender(0)?),
+                marketing: Some(bench_sender(1)?),
+            },
+        )
+        .await?;
+    for kind in [RegistrationKind::Texting, RegistrationKind::Marketing] {
+        assent_server::api::decide_registration_for(
+            &app,
+            &t.id,
+            kind,
+            RegistrationStatus::Approved,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    }
+    let seeding = Instant::now();
+    let mut i = 0u64;
+    while i < n {
+        let end = (i + 50_000).min(n);
+        let mut batch = Vec::with_capacity((end - i) as usize);
+        let mut opted = Vec::new();
+        for k in i..end {
+            let phone = E164::parse(&format!("+1737{:07}", 2_000_000 + k))?;
+            if k % 2 == 0 {
+                opted.push(phone.clone());
+            }
+            batch.push((
+                Customer {
+                    id: format!("c{k}"),
+                    name: format!("Customer{k} Example"),
+                    address: None,
+                    tags: vec!["all".into()],
+                    phones: vec![ContactMethod {
+                        number: phone,
+                        job_notifications: true,
+                        marketing_updates: false,
+                    }],
+                    created_at: noon,
+                },
+                Vec::new(),
+            ));
+        }
+        app.store.create_customers(&t.id, &batch).await?;
+        db.bench_opt_in(&t.id, &opted, noon).await?;
+        i = end;
+    }
+    let seeded_in = seeding.elapsed();
+    let c = Campaign {
+        id: "bench-campaign".into(),
+        tenant_id: t.id.clone(),
+        name: "Spring tune-up".into(),
+        kind: CampaignKind::Marketing,
+        body: "Hi {first_name|there}, {business_name}: 20% off AC tune-ups this week".into(),
+        tags: vec!["all".into()],
+        days: Vec::new(),
+        send_at: None,
+        status: CampaignStatus::Scheduled,
+        created_at: noon,
+        resumed_at: Some(noon),
+    };
+    app.store.save_campaign(&c).await?;
+    reset_peak_rss();
+    let before_mb = peak_rss_mb();
+    let started = Instant::now();
+    let recorded = assent_server::campaigns::tick(&app).await?;
+    let fan_out = started.elapsed();
+    let peak_mb = peak_rss_mb();
+    let log = app.store.send_log(&t.id, &c.id).await?;
+    let queued = log
+        .iter()
+        .filter(|r| r.status == "queued" || r.status == "deferred")
+        .count();
+    let skipped = log.iter().filter(|r| r.status == "skipped").count();
+
+    let raw_started = Instant::now();
+    db.raw_bulk_rows(n).await?;
+    let raw = raw_started.elapsed();
+
+    println!(
+        "bench campaign: marketing campaign to {n} customers, half opted in (seeded in {:.1} s)",
+        seeded_in.as_secs_f64()
+    );
+    println!(
+        "  send → every recipient queued or skipped: {:.2} s ({recorded} recorded: {queued} queued, {skipped} skipped)",
+        fan_out.as_secs_f64()
+    );
+    println!(
+        "  peak memory during the fan-out: {peak_mb:.0} MB (process at its start: {before_mb:.0} MB)"
+    );
+    println!(
+        "  raw: {n} rows in one transaction to the same store: {:.2} s",
+        raw.as_secs_f64()
+    );
+    println!(
+        "  ratio fan-out / raw: {:.1}",
+        fan_out.as_secs_f64() / raw.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    if queued + skipped != n as usize {
+        anyhow::bail!("{} of {n} recipients accounted for", queued + skipped);
     }
     Ok(())
 }
