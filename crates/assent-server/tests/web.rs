@@ -155,6 +155,8 @@ async fn signing_in_sets_an_http_only_lax_cookie_and_opens_the_pages() {
         "/conversations/%2B15125550142".into(),
         "/compliance".into(),
         "/campaigns".into(),
+        "/campaigns/new".into(),
+        "/reviews".into(),
     ] {
         let r = b.get(&page).await;
         assert_eq!(r.status, StatusCode::OK, "{page}: {}", r.body);
@@ -252,6 +254,8 @@ async fn every_page_and_form_requires_a_sign_in() {
         "/compliance",
         "/compliance/export.csv",
         "/campaigns",
+        "/campaigns/new",
+        "/reviews",
     ] {
         let r = b.get(page).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{page}");
@@ -836,5 +840,94 @@ async fn the_composer_shows_the_final_body_and_creates_pauses_and_resumes_a_camp
     assert_eq!(report["status"], "scheduled");
     // Without the token nothing moves.
     let r = b.post(&format!("/campaigns/{id}/pause"), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_person_decides_texts_flagged_for_review_and_the_ledger_names_them() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let user_id = with_user(&app, &t).await;
+    app.customer(&t, "Robin", "(512) 555-0199", true, false)
+        .await;
+    assert_eq!(
+        app.inbound(PHONE, TX, "we have to stop this leak before friday")
+            .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.inbound("+15125550199", TX, "can you stop by <b>monday</b>?")
+            .await,
+        StatusCode::OK
+    );
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/reviews").await;
+    assert!(page.body.contains("To decide (2)"), "{}", page.body);
+    assert!(page.body.contains("we have to <mark>stop</mark> this leak"));
+    assert!(
+        page.body.contains("&lt;b&gt;monday&lt;/b&gt;"),
+        "text is escaped"
+    );
+    let token = csrf(&page.body);
+    let (_, list) = app.get("/reviews", &t.key).await;
+    let id_of = |phone: &str| {
+        list["reviews"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["phone"] == phone)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (leak, visit) = (id_of(PHONE), id_of("+15125550199"));
+
+    let r = b
+        .post(
+            &format!("/reviews/{leak}"),
+            &[("csrf", &token), ("decision", "opt_out")],
+        )
+        .await;
+    assert_eq!(r.location(), "/reviews?notice=opt_out");
+    let consent = app.consent(&t, PHONE).await;
+    assert_eq!(consent["transactional"]["opted_out"], true);
+    let ev = consent["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(ev["source"], "review");
+    assert_eq!(ev["actor"], user_id.as_str());
+
+    b.post(
+        &format!("/reviews/{visit}"),
+        &[("csrf", &token), ("decision", "not_opt_out")],
+    )
+    .await;
+    let consent = app.consent(&t, "+15125550199").await;
+    assert_eq!(consent["transactional"]["opted_out"], false);
+
+    let page = b.get("/reviews").await;
+    assert!(page.body.contains("To decide (0)"));
+    assert!(page.body.contains("Treated as STOP") && page.body.contains("Not a request to stop"));
+    // A second decision changes nothing.
+    let r = b
+        .post(
+            &format!("/reviews/{visit}"),
+            &[("csrf", &token), ("decision", "opt_out")],
+        )
+        .await;
+    assert_eq!(r.location(), "/reviews");
+    assert_eq!(
+        app.consent(&t, "+15125550199").await["transactional"]["opted_out"],
+        false
+    );
+    // And without the token nothing is decided.
+    let r = b
+        .post(&format!("/reviews/{visit}"), &[("decision", "opt_out")])
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }

@@ -5,7 +5,8 @@
 //!
 //! Pages: `/login`, `/customers` (search), `/customers/{id}` (toggles, consent, opt-in
 //! request), `/registrations` (both forms, sending numbers), `/opt-in-tools`,
-//! `/conversations[/{phone}]`, `/compliance` (ledger and CSV export), `/campaigns`,
+//! `/conversations[/{phone}]`, `/reviews` (texts a person must judge), `/compliance` (ledger and
+//! CSV export), `/campaigns`,
 //! `/campaigns/new` (composer), `/campaigns/{id}` (report, pause, resume). The public
 //! opt-in form lives in [`crate::public`]; it is the only page another site may frame.
 
@@ -13,6 +14,7 @@ mod activity;
 mod campaigns;
 mod customers;
 mod registrations;
+mod reviews;
 mod session;
 mod tools;
 
@@ -51,6 +53,8 @@ pub fn router() -> Router<AppState> {
         .route("/opt-in-tools/qr.svg", get(tools::qr_download))
         .route("/conversations", get(activity::conversations))
         .route("/conversations/{phone}", get(activity::conversation))
+        .route("/reviews", get(reviews::reviews))
+        .route("/reviews/{id}", post(reviews::decide))
         .route("/compliance", get(activity::compliance))
         .route("/compliance/export.csv", get(activity::export_csv))
         .route("/campaigns", get(campaigns::campaigns))
@@ -204,6 +208,7 @@ pub enum Section {
     Conversations,
     Campaigns,
     OptInTools,
+    Review,
     Compliance,
     Registrations,
 }
@@ -222,6 +227,7 @@ impl Page<'_> {
             (Section::Conversations, "/conversations", "Conversations"),
             (Section::Campaigns, "/campaigns", "Campaigns"),
             (Section::OptInTools, "/opt-in-tools", "Opt-in tools"),
+            (Section::Review, "/reviews", "Review"),
             (Section::Compliance, "/compliance", "Compliance"),
             (Section::Registrations, "/registrations", "Registrations"),
         ]
