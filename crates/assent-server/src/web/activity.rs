@@ -430,7 +430,7 @@ fn phone_ledger_table(user: &SignedIn, entries: &[LedgerEntry]) -> String {
         .map(|e| {
             let x = &e.entry;
             format!(
-                "<tr><td>{seq}</td><td>{when}</td><td><a href=\"/conversations/{url}\">{phone}</a></td><td>{channel}</td><td>{old} → <strong>{new}</strong></td><td>{source}</td><td>{actor}</td><td>{evidence}</td></tr>",
+                "<tr><td data-label=\"#\">{seq}</td><td data-label=\"When\">{when}</td><td data-label=\"Phone\"><a href=\"/conversations/{url}\">{phone}</a></td><td data-label=\"What\">{channel}</td><td data-label=\"Change\">{old} → <strong>{new}</strong></td><td data-label=\"Source\">{source}</td><td data-label=\"By\">{actor}</td><td data-label=\"Evidence\">{evidence}</td></tr>",
                 seq = e.seq,
                 when = time_el(&user.tenant, x.occurred_at),
                 url = esc(&url_part(x.phone.as_str())),
@@ -445,7 +445,7 @@ fn phone_ledger_table(user: &SignedIn, entries: &[LedgerEntry]) -> String {
         })
         .collect();
     format!(
-        "<div class=\"table-wrap\"><table class=\"history\"><caption>Consent ledger, newest first</caption><thead><tr><th scope=\"col\">#</th><th scope=\"col\">When</th><th scope=\"col\">Phone</th><th scope=\"col\">What</th><th scope=\"col\">Change</th><th scope=\"col\">Source</th><th scope=\"col\">By</th><th scope=\"col\">Evidence</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        "<div class=\"table-wrap\"><table class=\"history stack\"><caption>Consent ledger, newest first</caption><thead><tr><th scope=\"col\">#</th><th scope=\"col\">When</th><th scope=\"col\">Phone</th><th scope=\"col\">What</th><th scope=\"col\">Change</th><th scope=\"col\">Source</th><th scope=\"col\">By</th><th scope=\"col\">Evidence</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
 }
 

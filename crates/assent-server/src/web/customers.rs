@@ -47,7 +47,7 @@ pub async fn search(
                 .collect::<Vec<_>>()
                 .join(", ");
             format!(
-                "<tr><td><a href=\"/customers/{id}\">{name}</a></td><td>{phones}</td><td>{address}</td><td>{tags}</td></tr>",
+                "<tr><td data-label=\"Name\"><a href=\"/customers/{id}\">{name}</a></td><td data-label=\"Phones\">{phones}</td><td data-label=\"Address\">{address}</td><td data-label=\"Tags\">{tags}</td></tr>",
                 id = esc(&url_part(&c.id)),
                 name = esc(&c.name),
                 address = esc(c.address.as_deref().unwrap_or("")),
@@ -64,7 +64,7 @@ pub async fn search(
         "<p>No customers found. Customers come in through the API or a CSV import.</p>".to_string()
     } else {
         format!(
-            "<div class=\"table-wrap\"><table><caption>{}</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Phones</th><th scope=\"col\">Address</th><th scope=\"col\">Tags</th></tr></thead><tbody>{rows}</tbody></table></div>",
+            "<div class=\"table-wrap\"><table class=\"stack\"><caption>{}</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Phones</th><th scope=\"col\">Address</th><th scope=\"col\">Tags</th></tr></thead><tbody>{rows}</tbody></table></div>",
             esc(&heading)
         )
     };
@@ -185,7 +185,7 @@ pub fn history_table(user: &SignedIn, entries: &[LedgerEntry], caption: &str) ->
         .map(|e| {
             let x = &e.entry;
             format!(
-                "<tr><td>{when}</td><td>{channel}</td><td>{change}</td><td>{source}</td><td>{actor}</td><td>{evidence}</td></tr>",
+                "<tr><td data-label=\"When\">{when}</td><td data-label=\"What\">{channel}</td><td data-label=\"Change\">{change}</td><td data-label=\"Source\">{source}</td><td data-label=\"By\">{actor}</td><td data-label=\"Evidence\">{evidence}</td></tr>",
                 when = time_el(&user.tenant, x.occurred_at),
                 channel = esc(channel_label(&x.channel)),
                 change = esc(&change_label(&x.channel, &x.old_state, &x.new_state)),
@@ -196,7 +196,7 @@ pub fn history_table(user: &SignedIn, entries: &[LedgerEntry], caption: &str) ->
         })
         .collect();
     format!(
-        "<div class=\"table-wrap\"><table class=\"history\"><caption>{}</caption><thead><tr><th scope=\"col\">When</th><th scope=\"col\">What</th><th scope=\"col\">Change</th><th scope=\"col\">Source</th><th scope=\"col\">By</th><th scope=\"col\">Evidence</th></tr></thead><tbody>{rows}</tbody></table></div>",
+        "<div class=\"table-wrap\"><table class=\"history stack\"><caption>{}</caption><thead><tr><th scope=\"col\">When</th><th scope=\"col\">What</th><th scope=\"col\">Change</th><th scope=\"col\">Source</th><th scope=\"col\">By</th><th scope=\"col\">Evidence</th></tr></thead><tbody>{rows}</tbody></table></div>",
         esc(caption)
     )
 }
@@ -289,7 +289,7 @@ fn phone_section(
         "<section class=\"phone card\" aria-labelledby=\"phone-{index}\">\
 <h2 id=\"phone-{index}\">{number}</h2>\
 <div class=\"phone-grid\">\
-<div><h3>Notifications</h3>\
+<div><h3>Contact preferences</h3>\
 <p>Job Notifications: <strong>{job}</strong> · Marketing updates: <strong>{mk}</strong></p>\
 <details class=\"notifications\"><summary role=\"button\">Notifications</summary>\
 <form method=\"post\" action=\"{base}/notifications\">{csrf}\
