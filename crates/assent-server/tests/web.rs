@@ -130,9 +130,20 @@ async fn signing_in_sets_an_http_only_lax_cookie_and_opens_the_pages() {
         assert!(login.body.contains(label), "{label} missing");
     }
 
+    // A cookie the browser had before (say, planted by someone else) is replaced.
+    let planted = {
+        let mut other = Browser::new(&app);
+        other.sign_in(EMAIL, PASSWORD).await;
+        other.cookie.unwrap()
+    };
+    b.cookie = Some(planted.clone());
     let r = b.sign_in(EMAIL, PASSWORD).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), "/customers");
+    assert_ne!(b.cookie.as_deref(), Some(planted.as_str()));
+    let mut replay = Browser::new(&app);
+    replay.cookie = Some(planted);
+    assert_eq!(replay.get("/customers").await.status, StatusCode::SEE_OTHER);
     let cookie = r.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),

@@ -374,6 +374,12 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
     {
         return WebError::from(e).into_response();
     }
+    // A session this browser had before ends: every sign-in gets a fresh id.
+    if let Some(old) = cookie_value(&headers, COOKIE)
+        && let Err(e) = app.store.delete_session(&hash_api_key(old)).await
+    {
+        return WebError::from(e).into_response();
+    }
     let token = random_token("");
     let session = Session {
         id_hash: hash_api_key(&token),
