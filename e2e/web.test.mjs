@@ -475,6 +475,14 @@ test("registrations, campaigns, and signing out", async () => {
   await checkAccessibility(page, "campaign report");
   await shot("12-campaign");
 
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("heading", { level: 1, name: "Settings" }).waitFor();
+  await page.getByLabel("Help contact").fill("512-555-0100");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByText("Settings saved.").waitFor();
+  await checkAccessibility(page, "settings");
+  await shot("13-settings");
+
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(/\/login$/);
   await page.goto(`${base}/customers`);
@@ -502,7 +510,7 @@ test("a business not yet registered sees the banner and fills in the registratio
   await banner.getByText("Marketing is blocked").waitFor();
   await banner.getByRole("link", { name: "Go to Registrations" }).click();
   await checkAccessibility(page, "registrations (not submitted)");
-  await shot("13-registrations-not-submitted");
+  await shot("14-registrations-not-submitted");
 
   await page.getByLabel("Legal business name").fill("Newco Pest Control LLC");
   await page.getByLabel("EIN (employer identification number)").fill("98-7654321");

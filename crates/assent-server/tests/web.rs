@@ -168,6 +168,7 @@ async fn signing_in_sets_an_http_only_lax_cookie_and_opens_the_pages() {
         "/campaigns".into(),
         "/campaigns/new".into(),
         "/reviews".into(),
+        "/settings".into(),
     ] {
         let r = b.get(&page).await;
         assert_eq!(r.status, StatusCode::OK, "{page}: {}", r.body);
@@ -267,6 +268,7 @@ async fn every_page_and_form_requires_a_sign_in() {
         "/campaigns",
         "/campaigns/new",
         "/reviews",
+        "/settings",
     ] {
         let r = b.get(page).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{page}");
@@ -941,4 +943,67 @@ async fn a_person_decides_texts_flagged_for_review_and_the_ledger_names_them() {
         .post(&format!("/reviews/{visit}"), &[("decision", "opt_out")])
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn settings_change_the_replies_the_form_links_and_the_rules() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/settings").await;
+    assert!(
+        page.body.contains("Acme Plumbing: For help, contact us at"),
+        "defaults shown"
+    );
+    let token = csrf(&page.body);
+    let help = "Acme Plumbing: call us at 512-555-0100 or reply STOP to opt out.";
+    let mut form = vec![
+        ("csrf", token.as_str()),
+        ("help_contact", "512-555-0100"),
+        ("terms_url", "https://acme.example/terms"),
+        ("privacy_url", "https://acme.example/privacy"),
+        ("quiet_hours", "strictest"),
+        ("marketing_cap_per_day", "2"),
+        ("stop_revokes_all", "on"),
+        ("keyword_replies", "assent"),
+        ("text_help", help),
+        ("text_opt_out", ""),
+    ];
+    let r = b.post("/settings", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(s["quiet_hours"], "strictest");
+    assert_eq!(s["marketing_cap_per_day"], 2);
+    assert_eq!(s["stop_revokes_all"], true);
+    assert_eq!(s["reply_texts"]["help"], help);
+    assert!(
+        s["reply_texts"].get("opt_out").is_none(),
+        "empty means the default"
+    );
+    assert!(s["reply_texts"].get("opt_in_request").is_none());
+    // The hosted form links the terms and privacy policy.
+    let optin = b.get(&format!("/optin/{}", t.slug)).await;
+    assert!(optin.body.contains("https://acme.example/privacy"));
+    // HELP gets the new text.
+    app.inbound(PHONE, TX, "HELP").await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).last().unwrap().2, help);
+
+    // A bad link or an opt-in request without YES is refused and nothing changes.
+    form[2] = ("terms_url", "acme.example/terms");
+    let r = b.post("/settings", &form).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("The terms link must start with https://"));
+    form[2] = ("terms_url", "");
+    form.push((
+        "text_opt_in_request",
+        "Acme: want deals? Reply STOP to opt out.",
+    ));
+    let r = b.post("/settings", &form).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("must ask the customer to reply YES"));
+    let (_, after) = app.get("/settings", &t.key).await;
+    assert_eq!(after, s);
 }

@@ -7,7 +7,7 @@
 //! request), `/registrations` (both forms, sending numbers), `/opt-in-tools`,
 //! `/conversations[/{phone}]`, `/reviews` (texts a person must judge), `/compliance` (ledger and
 //! CSV export), `/campaigns`,
-//! `/campaigns/new` (composer), `/campaigns/{id}` (report, pause, resume). The public
+//! `/campaigns/new` (composer), `/campaigns/{id}` (report, pause, resume), `/settings`. The public
 //! opt-in form lives in [`crate::public`]; it is the only page another site may frame.
 
 mod activity;
@@ -16,6 +16,7 @@ mod customers;
 mod registrations;
 mod reviews;
 mod session;
+mod settings;
 mod tools;
 
 use assent_core::gate::RegistrationStatus;
@@ -66,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}", get(campaigns::campaign))
         .route("/campaigns/{id}/pause", post(campaigns::pause))
         .route("/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/settings", get(settings::show).post(settings::save))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
         .layer(axum::middleware::map_response(security_headers))
@@ -211,6 +213,7 @@ pub enum Section {
     Review,
     Compliance,
     Registrations,
+    Settings,
 }
 
 /// A signed-in page: title, section and main content (already HTML).
@@ -230,6 +233,7 @@ impl Page<'_> {
             (Section::Review, "/reviews", "Review"),
             (Section::Compliance, "/compliance", "Compliance"),
             (Section::Registrations, "/registrations", "Registrations"),
+            (Section::Settings, "/settings", "Settings"),
         ]
         .iter()
         .map(|(s, href, label)| {

@@ -1,0 +1,236 @@
+//! Settings a business owner changes: the HELP contact, the terms and privacy links on the
+//! opt-in form, quiet hours, the marketing frequency cap, the FCC revoke-all switch, who
+//! answers keywords, and the automatic reply texts (the same settings as `PUT /settings`).
+
+use assent_core::consent::ReplyKind;
+use assent_core::quiet_hours::QuietPolicy;
+use assent_store::{KeywordReplies, Settings, Tenant};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::session::{Posted, SignedIn, csrf_field};
+use super::{Page, Section, WebResult, esc, see_other};
+use crate::AppState;
+use crate::service::{opt_in_request_text, reply_text};
+
+/// The editable texts: (settings key, label, what it answers).
+const TEXTS: &[(&str, &str, &str)] = &[
+    (
+        "opt_in_request",
+        "Opt-in request",
+        "Sent from the customer record and the web form; it must ask for YES and carry the full disclosure.",
+    ),
+    (
+        "opt_in_confirmation",
+        "Opt-in confirmation",
+        "The answer to YES or the opt-in link text.",
+    ),
+    (
+        "opt_out",
+        "Opt-out confirmation (all texts)",
+        "The answer to STOP on the transactional number.",
+    ),
+    (
+        "opt_out_marketing",
+        "Opt-out confirmation (marketing)",
+        "The answer to STOP on the marketing number.",
+    ),
+    (
+        "resumed",
+        "Resubscribed",
+        "The answer to START, RESTART or ENROLL.",
+    ),
+    ("help", "Help reply", "The answer to HELP or INFO."),
+];
+
+fn kind_of(key: &str) -> Option<ReplyKind> {
+    Some(match key {
+        "opt_in_confirmation" => ReplyKind::OptInConfirmation,
+        "opt_out" => ReplyKind::OptOutAll,
+        "opt_out_marketing" => ReplyKind::OptOutMarketing,
+        "resumed" => ReplyKind::Resumed,
+        "help" => ReplyKind::Help,
+        _ => return None,
+    })
+}
+
+/// The text a tenant with these settings sends for `key`.
+fn text_for(t: &Tenant, key: &str) -> String {
+    match kind_of(key) {
+        Some(kind) => reply_text(t, kind),
+        None => opt_in_request_text(t),
+    }
+}
+
+fn with_settings(t: &Tenant, s: &Settings) -> Tenant {
+    let mut t = t.clone();
+    t.settings = s.clone();
+    t
+}
+
+fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> String {
+    let t = with_settings(&user.tenant, s);
+    let checked = |on: bool| if on { " checked" } else { "" };
+    let texts: String = TEXTS
+        .iter()
+        .map(|(key, label, hint)| {
+            format!(
+                "<div class=\"field\"><label for=\"text-{key}\">{label}</label><p class=\"hint\" id=\"text-{key}-hint\">{hint}</p>\
+<textarea id=\"text-{key}\" name=\"text_{key}\" rows=\"3\" aria-describedby=\"text-{key}-hint\">{value}</textarea></div>",
+                label = esc(label),
+                hint = esc(hint),
+                value = esc(&text_for(&t, key)),
+            )
+        })
+        .collect();
+    let cap: String = (1..=3)
+        .map(|n| {
+            format!(
+                "<option value=\"{n}\"{}>{n}</option>",
+                if s.marketing_cap_per_day == n {
+                    " selected"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    let notice = if notice {
+        "<p class=\"notice ok\" role=\"status\">Settings saved.</p>"
+    } else {
+        ""
+    };
+    let error = error
+        .map(|e| format!("<p class=\"notice error\" role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    format!(
+        "<h1>Settings</h1>{notice}{error}<form method=\"post\" action=\"/settings\" class=\"composer\">{csrf}\
+<section class=\"card\"><h2>Contact and links</h2>\
+<div class=\"field\"><label for=\"help-contact\">Help contact</label><p class=\"hint\" id=\"help-contact-hint\">Named in HELP replies, e.g. a phone number or email. Empty uses your transactional number.</p>\
+<input type=\"text\" id=\"help-contact\" name=\"help_contact\" value=\"{help}\" aria-describedby=\"help-contact-hint\"></div>\
+<div class=\"field\"><label for=\"terms-url\">Terms link</label><input type=\"url\" id=\"terms-url\" name=\"terms_url\" value=\"{terms}\"></div>\
+<div class=\"field\"><label for=\"privacy-url\">Privacy policy link</label><input type=\"url\" id=\"privacy-url\" name=\"privacy_url\" value=\"{privacy}\"></div>\
+<p class=\"hint\">Both links appear on your opt-in form.</p></section>\
+<section class=\"card\"><h2>Sending rules</h2>\
+<fieldset><legend>Quiet hours</legend>\
+<div class=\"choice\"><input type=\"radio\" id=\"quiet-standard\" name=\"quiet_hours\" value=\"standard\"{standard}><label for=\"quiet-standard\">Standard: 8 am to 9 pm in the customer's time zone, narrower where their state requires</label></div>\
+<div class=\"choice\"><input type=\"radio\" id=\"quiet-strictest\" name=\"quiet_hours\" value=\"strictest\"{strictest}><label for=\"quiet-strictest\">Strictest: 9 am to 8 pm everywhere</label></div></fieldset>\
+<div class=\"field\"><label for=\"cap\">Marketing texts per phone per day, at most</label><select id=\"cap\" name=\"marketing_cap_per_day\">{cap}</select></div>\
+<div class=\"switch\"><input type=\"checkbox\" role=\"switch\" id=\"revoke-all\" name=\"stop_revokes_all\" value=\"on\"{revoke} aria-describedby=\"revoke-all-hint\">\
+<label for=\"revoke-all\">A STOP to marketing texts stops all texts</label></div>\
+<p class=\"hint\" id=\"revoke-all-hint\">The FCC's revoke-all rule takes effect on 31 January 2027. Off: a STOP on the marketing number stops marketing only.</p>\
+<fieldset><legend>Who answers STOP, START and HELP</legend>\
+<div class=\"choice\"><input type=\"radio\" id=\"replies-assent\" name=\"keyword_replies\" value=\"assent\"{by_assent}><label for=\"replies-assent\">Assent (the texts below)</label></div>\
+<div class=\"choice\"><input type=\"radio\" id=\"replies-provider\" name=\"keyword_replies\" value=\"provider\"{by_provider}><label for=\"replies-provider\">My provider (e.g. Twilio Advanced Opt-Out); Assent still answers YES</label></div></fieldset></section>\
+<section class=\"card\"><h2>Automatic replies</h2><p class=\"hint\">Each starts with your business name. Clear a text to go back to the default.</p>{texts}</section>\
+<button type=\"submit\" class=\"primary\">Save settings</button></form>",
+        csrf = csrf_field(user),
+        help = esc(&s.help_contact),
+        terms = esc(&s.terms_url),
+        privacy = esc(&s.privacy_url),
+        standard = checked(s.quiet_hours == QuietPolicy::Standard),
+        strictest = checked(s.quiet_hours == QuietPolicy::Strictest),
+        revoke = checked(s.stop_revokes_all),
+        by_assent = checked(s.keyword_replies == KeywordReplies::Assent),
+        by_provider = checked(s.keyword_replies == KeywordReplies::Provider),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SettingsQuery {
+    notice: Option<String>,
+}
+
+pub async fn show(user: SignedIn, Query(q): Query<SettingsQuery>) -> Response {
+    let body = form(
+        &user,
+        &user.tenant.settings,
+        None,
+        q.notice.as_deref() == Some("saved"),
+    );
+    Page {
+        title: "Settings",
+        section: Section::Settings,
+        body,
+    }
+    .render(&user)
+}
+
+fn link(label: &str, v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.is_empty() || v.starts_with("https://") || v.starts_with("http://") {
+        Ok(v.to_string())
+    } else {
+        Err(format!("{label} must start with https://"))
+    }
+}
+
+pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Response> {
+    let user = &posted.user;
+    let mut s = user.tenant.settings.clone();
+    s.help_contact = posted.field("help_contact").trim().to_string();
+    s.quiet_hours = match posted.field("quiet_hours") {
+        "strictest" => QuietPolicy::Strictest,
+        _ => QuietPolicy::Standard,
+    };
+    s.keyword_replies = match posted.field("keyword_replies") {
+        "provider" => KeywordReplies::Provider,
+        _ => KeywordReplies::Assent,
+    };
+    s.stop_revokes_all = posted.ticked("stop_revokes_all");
+    let mut error = None;
+    match posted.field("marketing_cap_per_day").parse::<u32>() {
+        Ok(n) if (1..=3).contains(&n) => s.marketing_cap_per_day = n,
+        _ => error = Some("Marketing texts per day must be 1, 2 or 3.".to_string()),
+    }
+    match (
+        link("The terms link", posted.field("terms_url")),
+        link("The privacy policy link", posted.field("privacy_url")),
+    ) {
+        (Ok(terms), Ok(privacy)) => {
+            s.terms_url = terms;
+            s.privacy_url = privacy;
+        }
+        (Err(e), _) | (_, Err(e)) => error = error.or(Some(e)),
+    }
+    // A text equal to the default (with the new contact) is no override: it follows the
+    // business name and contact when they change.
+    let mut defaults = s.clone();
+    defaults.reply_texts.clear();
+    let bare = with_settings(&user.tenant, &defaults);
+    s.reply_texts.clear();
+    for (key, label, _) in TEXTS {
+        let typed = posted.field(&format!("text_{key}")).trim().to_string();
+        if typed.is_empty() || typed == text_for(&bare, key) {
+            continue;
+        }
+        if *key == "opt_in_request" && !typed.to_uppercase().contains("YES") {
+            error = error.or(Some(format!(
+                "The {label} must ask the customer to reply YES."
+            )));
+        }
+        if !typed.to_uppercase().contains("STOP")
+            && *key != "opt_out"
+            && *key != "opt_out_marketing"
+        {
+            error = error.or(Some(format!(
+                "The {label} must say how to stop (“Reply STOP to opt out”)."
+            )));
+        }
+        s.reply_texts.insert((*key).to_string(), typed);
+    }
+    if let Some(e) = error {
+        let mut res = Page {
+            title: "Settings",
+            section: Section::Settings,
+            body: form(user, &s, Some(&e), false),
+        }
+        .render(user);
+        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(res);
+    }
+    app.store.update_settings(&user.tenant.id, &s).await?;
+    Ok(see_other("/settings?notice=saved"))
+}
