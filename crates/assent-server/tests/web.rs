@@ -1006,4 +1006,66 @@ async fn settings_change_the_replies_the_form_links_and_the_rules() {
     assert!(r.body.contains("must ask the customer to reply YES"));
     let (_, after) = app.get("/settings", &t.key).await;
     assert_eq!(after, s);
+
+    // Saving the page as shown while changing the contact keeps the default texts default:
+    // the HELP reply then names the new contact.
+    let page = b.get("/settings").await;
+    let shown_help = {
+        let at = page.body.find("name=\"text_help\"").unwrap();
+        let start = page.body[at..].find('>').unwrap() + at + 1;
+        let end = page.body[start..].find("</textarea>").unwrap() + start;
+        page.body[start..end].replace("&amp;", "&")
+    };
+    assert_eq!(shown_help, help);
+    let shown_resumed = "Acme Plumbing: You are resubscribed to messages about your service. Reply HELP for help, STOP to opt out.";
+    let r = b
+        .post(
+            "/settings",
+            &[
+                ("csrf", token.as_str()),
+                ("help_contact", "help@acme.example"),
+                ("quiet_hours", "standard"),
+                ("marketing_cap_per_day", "3"),
+                ("keyword_replies", "assent"),
+                ("text_help", ""),
+                ("text_resumed", shown_resumed),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(s["reply_texts"], serde_json::json!({}));
+    let shown = "Acme Plumbing: For help, contact us at help@acme.example. Msg & data rates may apply. Reply STOP to opt out.";
+    assert!(
+        b.get("/settings")
+            .await
+            .body
+            .contains(&shown.replace('&', "&amp;"))
+    );
+    let r = b
+        .post(
+            "/settings",
+            &[
+                ("csrf", token.as_str()),
+                ("help_contact", "office@acme.example"),
+                ("quiet_hours", "standard"),
+                ("marketing_cap_per_day", "3"),
+                ("keyword_replies", "assent"),
+                ("text_help", shown),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(
+        s["reply_texts"],
+        serde_json::json!({}),
+        "the old default is no override"
+    );
+    assert!(
+        b.get("/settings")
+            .await
+            .body
+            .contains("contact us at office@acme.example")
+    );
 }

@@ -195,15 +195,22 @@ pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Resp
         }
         (Err(e), _) | (_, Err(e)) => error = error.or(Some(e)),
     }
-    // A text equal to the default (with the new contact) is no override: it follows the
-    // business name and contact when they change.
-    let mut defaults = s.clone();
-    defaults.reply_texts.clear();
-    let bare = with_settings(&user.tenant, &defaults);
+    // A text equal to the default is no override, so it follows the business name and
+    // contact when they change: the default with the new contact, or the one the form
+    // showed (the old contact), when the contact changed in this same save.
+    let bare = |settings: &Settings| {
+        let mut d = settings.clone();
+        d.reply_texts.clear();
+        with_settings(&user.tenant, &d)
+    };
+    let (new_defaults, shown_defaults) = (bare(&s), bare(&user.tenant.settings));
     s.reply_texts.clear();
     for (key, label, _) in TEXTS {
         let typed = posted.field(&format!("text_{key}")).trim().to_string();
-        if typed.is_empty() || typed == text_for(&bare, key) {
+        if typed.is_empty()
+            || typed == text_for(&new_defaults, key)
+            || typed == text_for(&shown_defaults, key)
+        {
             continue;
         }
         if *key == "opt_in_request" && !typed.to_uppercase().contains("YES") {
