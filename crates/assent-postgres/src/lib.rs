@@ -1688,6 +1688,28 @@ impl Store for PostgresStore {
         Ok(r.rows_affected())
     }
 
+    async fn withdraw_estimate_steps(
+        &self,
+        tenant_id: &str,
+        estimate_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        // A row a claim holds is waited for; one it handed off is no longer queued.
+        let r = sqlx::query(
+            "UPDATE messages SET status = 'blocked', reason = 'estimate_closed', updated_at = $1 \
+             WHERE tenant_id = $2 AND status IN ('queued', 'deferred') AND id IN \
+             (SELECT message_id FROM campaign_recipients WHERE tenant_id = $2 AND message_id IS NOT NULL \
+              AND left(step, length($3) + 1) = $3 || ':')",
+        )
+        .bind(ms(now))
+        .bind(tenant_id)
+        .bind(estimate_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(r.rows_affected())
+    }
+
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
         sqlx::query(
             "INSERT INTO estimates (tenant_id, id, customer_id, phone, number, amount_cents, status, created_at) \

@@ -451,3 +451,42 @@ async fn a_missed_call_gets_one_text_back_per_caller_per_day() {
     assert_eq!(sent.len(), 1, "only the STOP confirmation");
     assert!(sent[0].2.contains("unsubscribed"));
 }
+
+#[tokio::test]
+async fn a_follow_up_held_overnight_is_withdrawn_when_the_estimate_is_sold() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    campaign(&app, &t, json!({"name": "Estimates", "type": "unsold_estimates", "body": "Ready to book?", "schedule": {"days_after": [1]}})).await;
+    // Created at 21:30 Austin time: the day-1 step falls due at 21:30 the next day, in quiet hours.
+    app.clock
+        .set(noon() + Duration::hours(9) + Duration::minutes(30));
+    let (_, e) = app
+        .post(
+            "/estimates",
+            &t.key,
+            json!({"customer_id": c, "amount_cents": 100}),
+        )
+        .await;
+    app.clock.advance(Duration::days(1) + Duration::minutes(1));
+    tick(&app).await;
+    let held = app.messages(&t, PHONE).await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["status"], "deferred", "{:?}", held[0]);
+    let (s, _) = app
+        .call(
+            "PATCH",
+            &format!("/estimates/{}", e["id"].as_str().unwrap()),
+            &t.key,
+            Some(json!({"status": "sold"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let m = &app.messages(&t, PHONE).await[0];
+    assert_eq!(
+        (m["status"].as_str(), m["reason"].as_str()),
+        (Some("blocked"), Some("estimate_closed"))
+    );
+    app.clock.advance(Duration::hours(12));
+    app.drain().await;
+    assert!(app.sent_to(PHONE).is_empty());
+}

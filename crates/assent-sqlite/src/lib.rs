@@ -1687,6 +1687,29 @@ impl Store for SqliteStore {
         Ok(r.rows_affected())
     }
 
+    async fn withdraw_estimate_steps(
+        &self,
+        tenant_id: &str,
+        estimate_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut w = self.batch.begin().await?;
+        let r = sqlx::query(
+            "UPDATE messages SET status = 'blocked', reason = 'estimate_closed', updated_at = ?1 \
+             WHERE tenant_id = ?2 AND status IN ('queued', 'deferred') AND id IN \
+             (SELECT message_id FROM campaign_recipients WHERE tenant_id = ?2 AND message_id IS NOT NULL \
+              AND substr(step, 1, length(?3) + 1) = ?3 || ':')",
+        )
+        .bind(ms(now))
+        .bind(tenant_id)
+        .bind(estimate_id)
+        .execute(w.conn())
+        .await
+        .map_err(db)?;
+        w.commit().await?;
+        Ok(r.rows_affected())
+    }
+
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
         let mut w = self.batch.begin().await?;
         sqlx::query(

@@ -277,6 +277,17 @@ pub trait Store: Send + Sync + 'static {
         let _ = (tenant_id, campaign_id, paused, now);
         Err(unsupported())
     }
+    /// Blocks (reason `estimate_closed`) the still-queued or deferred campaign messages of an
+    /// estimate's follow-up steps: a sold or dismissed estimate gets no more follow-ups.
+    async fn withdraw_estimate_steps(
+        &self,
+        tenant_id: &str,
+        estimate_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let _ = (tenant_id, estimate_id, now);
+        Err(unsupported())
+    }
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
         let _ = (tenant_id, e);
         Err(unsupported())

@@ -370,6 +370,12 @@ pub async fn patch_estimate(
         .ok_or_else(|| ApiError::not_found("estimate"))?;
     e.status = estimate_status(&b.status)?;
     app.store.save_estimate(&t.id, &e).await?;
+    if e.status != EstimateStatus::Unsold {
+        // Sold or dismissed: follow-ups not yet handed off are withdrawn at once.
+        app.store
+            .withdraw_estimate_steps(&t.id, &e.id, app.clock.now())
+            .await?;
+    }
     Ok(Json(json!(e)))
 }
 
