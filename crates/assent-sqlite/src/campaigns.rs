@@ -59,63 +59,60 @@ pub(crate) async fn add_recipients(
     tenant_id: &str,
     recipients: &[Recipient],
 ) -> Result<u64> {
-    // Under the one writer nobody records steps between this read and the inserts, so the
-    // rows already there are exactly the ones to leave alone, message included. They are
-    // looked up by primary key, a few hundred per statement.
-    let mut existing = std::collections::HashSet::new();
-    for chunk in recipients.chunks(300) {
+    // INSERT OR IGNORE … RETURNING names exactly the rows that were new: only those get
+    // their message, so a (campaign, step, phone) already recorded is never sent again.
+    let mut added = 0;
+    let mut messages = Vec::new();
+    for chunk in recipients.chunks(100) {
         let values = (0..chunk.len())
-            .map(|k| format!("(?{}, ?{}, ?{})", 3 * k + 2, 3 * k + 3, 3 * k + 4))
+            .map(|k| {
+                let b = 6 * k + 2;
+                format!(
+                    "(?1, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                    b,
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "WITH k(campaign_id, step, phone) AS (VALUES {values}) SELECT k.campaign_id, k.step, k.phone FROM k \
-             JOIN campaign_recipients r ON r.tenant_id = ?1 AND r.campaign_id = k.campaign_id \
-             AND r.step = k.step AND r.phone = k.phone"
+            "INSERT OR IGNORE INTO campaign_recipients (tenant_id, campaign_id, step, phone, message_id, skip_reason, created_at) \
+             VALUES {values} RETURNING campaign_id, step, phone"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
         for r in chunk {
-            q = q.bind(&r.campaign_id).bind(&r.step).bind(r.phone.as_str());
+            q = q
+                .bind(&r.campaign_id)
+                .bind(&r.step)
+                .bind(r.phone.as_str())
+                .bind(r.message.as_ref().map(|m| m.id.as_str()))
+                .bind(&r.skip_reason)
+                .bind(ms(r.created_at));
         }
+        let mut new = std::collections::HashSet::new();
         for row in q.fetch_all(&mut *conn).await.map_err(db)? {
             let c: String = row.try_get("campaign_id").map_err(db)?;
             let step: String = row.try_get("step").map_err(db)?;
             let phone: String = row.try_get("phone").map_err(db)?;
-            existing.insert((c, step, phone));
+            new.insert((c, step, phone));
+        }
+        added += new.len() as u64;
+        for r in chunk {
+            if let Some(m) = &r.message
+                && new.remove(&(
+                    r.campaign_id.clone(),
+                    r.step.clone(),
+                    r.phone.as_str().to_string(),
+                ))
+            {
+                messages.push(crate::message_row(m));
+            }
         }
     }
-    let mut rows = Vec::new();
-    let mut messages = Vec::new();
-    for r in recipients {
-        let key = (
-            r.campaign_id.clone(),
-            r.step.clone(),
-            r.phone.as_str().to_string(),
-        );
-        if !existing.insert(key) {
-            continue;
-        }
-        rows.push(vec![
-            tenant_id.into(),
-            r.campaign_id.clone().into(),
-            r.step.clone().into(),
-            r.phone.as_str().into(),
-            r.message.as_ref().map(|m| m.id.clone()).into(),
-            r.skip_reason.clone().into(),
-            ms(r.created_at).into(),
-        ]);
-        if let Some(m) = &r.message {
-            messages.push(crate::message_row(m));
-        }
-    }
-    let added = rows.len() as u64;
-    crate::bulk::insert(
-        conn,
-        "INSERT INTO campaign_recipients (tenant_id, campaign_id, step, phone, message_id, skip_reason, created_at)",
-        7,
-        rows,
-    )
-    .await?;
     crate::bulk::insert(conn, crate::MESSAGE_INSERT, 21, messages).await?;
     Ok(added)
 }

@@ -543,9 +543,8 @@ async fn load_snapshots(
         let sql = format!(
             "WITH p(phone) AS (VALUES {values}) SELECT p.phone AS phone, \
                (SELECT state FROM consent WHERE tenant_id = ?1 AND phone = p.phone) AS state, \
-               (SELECT COUNT(*) FROM contact_methods WHERE tenant_id = ?1 AND phone = p.phone) AS records, \
-               (SELECT MIN(job_notifications) FROM contact_methods WHERE tenant_id = ?1 AND phone = p.phone) AS job, \
-               (SELECT MIN(marketing_updates) FROM contact_methods WHERE tenant_id = ?1 AND phone = p.phone) AS mk, \
+               (SELECT COUNT(*) || ',' || IFNULL(MIN(job_notifications), 0) || ',' || IFNULL(MIN(marketing_updates), 0) \
+                  FROM contact_methods WHERE tenant_id = ?1 AND phone = p.phone) AS toggles, \
                (SELECT c.address FROM contact_methods cm INDEXED BY contact_methods_phone CROSS JOIN customers c ON c.tenant_id = cm.tenant_id \
                   AND c.id = cm.customer_id WHERE cm.tenant_id = ?1 AND cm.phone = p.phone AND c.address IS NOT NULL \
                   ORDER BY c.created_at LIMIT 1) AS address, \
@@ -565,9 +564,12 @@ async fn load_snapshots(
                 Some(state) => codec::json::<ConsentState>("consent", &state)?,
                 None => ConsentState::default(),
             };
-            let records: i64 = row.try_get("records").map_err(db)?;
-            let job: Option<i64> = row.try_get("job").map_err(db)?;
-            let mk: Option<i64> = row.try_get("mk").map_err(db)?;
+            // "records,min(job),min(marketing)" from one lookup of the phone's contact methods.
+            let toggles: String = row.try_get("toggles").map_err(db)?;
+            let mut parts = toggles.split(',').map(|v| v.parse::<i64>().unwrap_or(0));
+            let records = parts.next().unwrap_or(0);
+            let job = parts.next();
+            let mk = parts.next();
             let recent = row
                 .try_get::<Option<String>, _>("recent")
                 .map_err(db)?
