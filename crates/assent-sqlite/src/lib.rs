@@ -475,54 +475,14 @@ async fn load_tenant_context(
 /// statement is a round trip, and inbound keyword processing runs this on every text.
 async fn load_snapshot(
     conn: &mut SqliteConnection,
-    (tenant, registrations): TenantContext,
+    ctx: TenantContext,
     phone: &E164,
     now_ms: i64,
 ) -> Result<PhoneSnapshot> {
-    let row = sqlx::query(
-        "SELECT \
-           (SELECT state FROM consent WHERE tenant_id = ?1 AND phone = ?2) AS state, \
-           (SELECT COUNT(*) FROM contact_methods WHERE tenant_id = ?1 AND phone = ?2) AS records, \
-           (SELECT MIN(job_notifications) FROM contact_methods WHERE tenant_id = ?1 AND phone = ?2) AS job, \
-           (SELECT MIN(marketing_updates) FROM contact_methods WHERE tenant_id = ?1 AND phone = ?2) AS mk, \
-           (SELECT c.address FROM contact_methods cm INDEXED BY contact_methods_phone CROSS JOIN customers c ON c.tenant_id = cm.tenant_id \
-              AND c.id = cm.customer_id WHERE cm.tenant_id = ?1 AND cm.phone = ?2 AND c.address IS NOT NULL \
-              ORDER BY c.created_at LIMIT 1) AS address, \
-           (SELECT group_concat(handed_off_at) FROM messages WHERE tenant_id = ?1 AND phone = ?2 \
-              AND purpose = 'marketing' AND handed_off_at > ?3) AS recent",
-    )
-    .bind(&tenant.id)
-    .bind(phone.as_str())
-    .bind(now_ms - 24 * 3600 * 1000)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db)?;
-    let consent = match row.try_get::<Option<String>, _>("state").map_err(db)? {
-        Some(state) => codec::json::<ConsentState>("consent", &state)?,
-        None => ConsentState::default(),
-    };
-    let records: i64 = row.try_get("records").map_err(db)?;
-    let job: Option<i64> = row.try_get("job").map_err(db)?;
-    let mk: Option<i64> = row.try_get("mk").map_err(db)?;
-    let recent = row
-        .try_get::<Option<String>, _>("recent")
-        .map_err(db)?
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|t| t.parse::<i64>().ok().map(time))
-        .collect();
-    Ok(PhoneSnapshot {
-        tenant,
-        registrations,
-        consent,
-        toggles: assent_core::gate::Toggles {
-            on_a_record: records > 0,
-            job_notifications: records > 0 && job == Some(1),
-            marketing_updates: records > 0 && mk == Some(1),
-        },
-        address: row.try_get("address").map_err(db)?,
-        recent_marketing: recent,
-    })
+    load_snapshots(conn, &ctx, std::slice::from_ref(phone), now_ms)
+        .await?
+        .remove(phone)
+        .ok_or(StoreError::NotFound)
 }
 
 /// Snapshots of many phones of one tenant, a few hundred per statement: the hand-off of a
