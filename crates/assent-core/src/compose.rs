@@ -29,8 +29,26 @@ pub struct Segments {
 const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
 const GSM_EXTENSION: &str = "^{}\\[~]|€\u{c}";
 
+/// Septets each ASCII character costs in GSM-7 (0: not in the alphabet), from the tables
+/// above: bodies are counted on every message queued, and nearly all of them are ASCII.
+static ASCII_COST: std::sync::LazyLock<[u8; 128]> = std::sync::LazyLock::new(|| {
+    let mut t = [0u8; 128];
+    for (cost, chars) in [(1, GSM_BASIC), (2, GSM_EXTENSION)] {
+        for c in chars.chars().filter(char::is_ascii) {
+            t[c as usize] = cost;
+        }
+    }
+    t
+});
+
 /// Septets a character costs in GSM-7, or `None` if it is not in the alphabet.
 fn gsm_cost(c: char) -> Option<usize> {
+    if c.is_ascii() {
+        return match ASCII_COST[c as usize] {
+            0 => None,
+            n => Some(usize::from(n)),
+        };
+    }
     if GSM_BASIC.contains(c) {
         Some(1)
     } else if GSM_EXTENSION.contains(c) {
@@ -42,25 +60,24 @@ fn gsm_cost(c: char) -> Option<usize> {
 
 /// Counts segments the way carriers split a body.
 pub fn segments(body: &str) -> Segments {
-    let gsm: Option<Vec<usize>> = body.chars().map(gsm_cost).collect();
-    let (encoding, costs, single, multi) = match gsm {
-        Some(costs) => (Encoding::Gsm7, costs, 160, 153),
-        None => (
-            Encoding::Ucs2,
-            body.chars().map(char::len_utf16).collect(),
-            70,
-            67,
-        ),
+    let gsm: Option<usize> = body.chars().map(gsm_cost).sum();
+    let (encoding, units, single, multi) = match gsm {
+        Some(units) => (Encoding::Gsm7, units, 160, 153),
+        None => (Encoding::Ucs2, body.encode_utf16().count(), 70, 67),
     };
-    let units: usize = costs.iter().sum();
     let count = if units == 0 {
         0
     } else if units <= single {
         1
     } else {
+        // A character is never split across segments: walk them to see where each ends.
         let mut count = 1;
         let mut used = 0;
-        for c in costs {
+        for ch in body.chars() {
+            let c = match encoding {
+                Encoding::Gsm7 => gsm_cost(ch).unwrap_or(1),
+                Encoding::Ucs2 => ch.len_utf16(),
+            };
             if used + c > multi {
                 count += 1;
                 used = 0;
@@ -236,6 +253,23 @@ mod tests {
         );
         assert!(c.starts_with("Acme HVAC"));
         assert!(c.contains("Msg frequency varies") && c.contains("HELP") && c.contains("STOP"));
+    }
+
+    #[test]
+    fn the_ascii_table_agrees_with_the_alphabet() {
+        for b in 0u8..128 {
+            let c = char::from(b);
+            let expected = if GSM_BASIC.contains(c) {
+                Some(1)
+            } else if GSM_EXTENSION.contains(c) {
+                Some(2)
+            } else {
+                None
+            };
+            assert_eq!(gsm_cost(c), expected, "{c:?}");
+        }
+        assert_eq!(gsm_cost('`'), None);
+        assert_eq!(gsm_cost('{'), Some(2));
     }
 
     proptest! {

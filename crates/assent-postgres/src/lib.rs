@@ -408,14 +408,17 @@ pub(crate) async fn insert_message(conn: &mut PgConnection, m: &Message) -> Resu
 }
 
 /// The tenant and its registrations, as every snapshot needs them.
-type TenantContext = (Tenant, Registrations);
+type TenantContext = (std::sync::Arc<Tenant>, std::sync::Arc<Registrations>);
 
 async fn load_tenant_context(conn: &mut PgConnection, tenant_id: &str) -> Result<TenantContext> {
     let tenant = tenant_where(conn, "id", tenant_id)
         .await?
         .ok_or(StoreError::NotFound)?;
     let registrations = registrations_of(conn, tenant_id).await?;
-    Ok((tenant, registrations))
+    Ok((
+        std::sync::Arc::new(tenant),
+        std::sync::Arc::new(registrations),
+    ))
 }
 
 /// A phone of a tenant: (tenant id, E.164 number).
@@ -1188,6 +1191,79 @@ impl Store for PostgresStore {
         Ok(snap)
     }
 
+    async fn snapshots(
+        &self,
+        tenant_id: &str,
+        phones: &[E164],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PhoneSnapshot>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let ctx = load_tenant_context(&mut tx, tenant_id).await?;
+        let keys: Vec<PhoneKey> = phones
+            .iter()
+            .map(|p| (tenant_id.to_string(), p.as_str().to_string()))
+            .collect();
+        let rows = load_phones(&mut tx, &keys, ms(now)).await?;
+        tx.commit().await.map_err(db)?;
+        keys.iter()
+            .map(|k| snapshot_from(rows.get(k).ok_or(StoreError::NotFound)?, ctx.clone()))
+            .collect()
+    }
+
+    async fn audience_page(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<AudiencePage> {
+        // Phones in index order after the previous page's last; the name is the oldest
+        // matching customer's (the id breaks ties).
+        let phones = if tags.is_empty() {
+            "SELECT k.phone FROM consent k WHERE k.tenant_id = $1 AND k.phone > $2 \
+               AND (k.state::json ->> 'marketing') = 'opted_in' ORDER BY k.phone LIMIT $3"
+        } else {
+            "SELECT DISTINCT cm.phone FROM contact_methods cm WHERE cm.tenant_id = $1 AND cm.phone > $2 \
+               AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = $1 \
+                 AND t.customer_id = cm.customer_id AND t.tag = ANY($4)) ORDER BY cm.phone LIMIT $3"
+        };
+        let sql = format!(
+            "WITH p(phone) AS ({phones}) SELECT p.phone, \
+               (SELECT c.name FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+                  AND c.id = cm.customer_id WHERE cm.tenant_id = $1 AND cm.phone = p.phone \
+                  AND (cardinality($4::text[]) = 0 OR EXISTS (SELECT 1 FROM customer_tags t \
+                    WHERE t.tenant_id = $1 AND t.customer_id = c.id AND t.tag = ANY($4))) \
+                  ORDER BY c.created_at, c.id LIMIT 1) AS name \
+             FROM p ORDER BY p.phone"
+        );
+        let members = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(after.map_or("", |p| p.as_str()))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(tags)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(campaigns::audience_from)
+            .collect::<Result<Vec<_>>>()?;
+        let phones: Vec<E164> = members.iter().map(|m| m.phone.clone()).collect();
+        let snaps = self.snapshots(tenant_id, &phones, now).await?;
+        Ok(AudiencePage {
+            next: if phones.len() == limit {
+                phones.last().cloned()
+            } else {
+                None
+            },
+            members: members.into_iter().zip(snaps).collect(),
+        })
+    }
+
     async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>> {
         sqlx::query("SELECT * FROM consent_ledger WHERE tenant_id = $1 AND phone = $2 ORDER BY seq")
             .bind(tenant_id)
@@ -1613,6 +1689,18 @@ impl Store for PostgresStore {
             }
         }
         Ok(out)
+    }
+
+    async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN messages m ON m.id = r.message_id \
+             WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND m.status IN ('queued', 'deferred', 'sending'))",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)
     }
 
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {

@@ -28,6 +28,26 @@ struct Pass<'a> {
     tenant: &'a Tenant,
     c: &'a Campaign,
     now: DateTime<Utc>,
+    /// The campaign's body, parsed once for all its recipients.
+    template: Template,
+}
+
+impl<'a> Pass<'a> {
+    fn new(
+        app: &'a AppState,
+        tenant: &'a Tenant,
+        c: &'a Campaign,
+        now: DateTime<Utc>,
+    ) -> Result<Self> {
+        let template = Template::parse(&c.body).map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(Pass {
+            app,
+            tenant,
+            c,
+            now,
+            template,
+        })
+    }
 }
 
 /// The recipient row for one phone: a message through the gate, or a skip with its reason.
@@ -65,8 +85,9 @@ fn recipient_with(
         r.skip_reason = Some(reason.as_str().into());
         return Ok(r);
     }
-    let template = Template::parse(&c.body).map_err(|e| StoreError::Database(e.to_string()))?;
-    let mut body = template.fill(&merge::values(name, &tenant.name, phone.as_str()));
+    let mut body = p
+        .template
+        .fill(&merge::values(name, &tenant.name, phone.as_str()));
     if purpose == Purpose::Marketing {
         body = assent_core::compose::with_marketing_footer(&body);
     }
@@ -115,6 +136,10 @@ pub async fn tick(app: &AppState) -> Result<u64> {
     Ok(added)
 }
 
+/// Phones per page of a marketing fan-out: large enough that statements are few, small
+/// enough that memory stays flat.
+const PAGE: usize = 5000;
+
 async fn marketing(
     app: &AppState,
     tenant: &Tenant,
@@ -123,40 +148,13 @@ async fn marketing(
 ) -> Result<u64> {
     match c.status {
         CampaignStatus::Scheduled if c.send_at.is_none_or(|t| t <= now) => {
-            let audience = app.store.marketing_audience(&tenant.id, &c.tags).await?;
-            let pass = Pass {
-                app,
-                tenant,
-                c: &c,
-                now,
-            };
-            let mut added = 0;
-            // A few thousand phones at a time: snapshots for the gate in one go, then their
-            // send-log rows and messages in one write, so memory stays flat however large
-            // the audience.
-            for chunk in audience.chunks(5000) {
-                let phones: Vec<E164> = chunk.iter().map(|m| m.phone.clone()).collect();
-                let snaps = app.store.snapshots(&tenant.id, &phones, now).await?;
-                let mut rows = Vec::with_capacity(chunk.len());
-                for (member, snap) in chunk.iter().zip(snaps.iter()) {
-                    rows.push(recipient_with(
-                        &pass,
-                        "send".into(),
-                        &member.phone,
-                        member.name.as_deref(),
-                        Purpose::Marketing,
-                        snap,
-                    )?);
-                }
-                added += app.store.add_recipients(&tenant.id, &rows).await?;
-            }
+            let added = fan_out(app, tenant, &c, now).await?;
             c.status = CampaignStatus::Sending;
             app.store.save_campaign(&c).await?;
             Ok(added)
         }
         CampaignStatus::Sending => {
-            let log = app.store.send_log(&tenant.id, &c.id).await?;
-            if log.iter().all(|r| settled(&r.status)) {
+            if app.store.campaign_settled(&tenant.id, &c.id).await? {
                 c.status = CampaignStatus::Finished;
                 app.store.save_campaign(&c).await?;
             }
@@ -164,6 +162,44 @@ async fn marketing(
         }
         _ => Ok(0),
     }
+}
+
+/// Every phone of a marketing campaign's audience through the gate, a page at a time: the
+/// next page is read while this one is written. Pages already recorded by an interrupted
+/// fan-out are recorded again as no-ops, so running it twice sends nothing twice.
+async fn fan_out(app: &AppState, tenant: &Tenant, c: &Campaign, now: DateTime<Utc>) -> Result<u64> {
+    let pass = Pass::new(app, tenant, c, now)?;
+    let store = &app.store;
+    let mut added = 0;
+    let mut page = store
+        .audience_page(&tenant.id, &c.tags, None, PAGE, now)
+        .await?;
+    loop {
+        let rows = page
+            .members
+            .iter()
+            .map(|(member, snap)| {
+                recipient_with(
+                    &pass,
+                    "send".into(),
+                    &member.phone,
+                    member.name.as_deref(),
+                    Purpose::Marketing,
+                    snap,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let Some(after) = page.next.take() else {
+            added += store.add_recipients(&tenant.id, &rows).await?;
+            break;
+        };
+        drop(page);
+        let next = store.audience_page(&tenant.id, &c.tags, Some(&after), PAGE, now);
+        let (written, next) = tokio::join!(store.add_recipients(&tenant.id, &rows), next);
+        added += written?;
+        page = next?;
+    }
+    Ok(added)
 }
 
 /// Whether a step goes now: one that fell due before the campaign (re)started goes only
@@ -239,6 +275,7 @@ async fn estimates(
         .await?
         .into_iter()
         .collect();
+    let pass = Pass::new(app, tenant, c, now)?;
     let mut rows = Vec::new();
     for e in app.store.unsold_estimates(&tenant.id).await? {
         let steps = c
@@ -251,21 +288,7 @@ async fn estimates(
                 )
             })
             .collect();
-        rows.extend(
-            step_rows(
-                &Pass {
-                    app,
-                    tenant,
-                    c,
-                    now,
-                },
-                &e.customer_id,
-                e.phone.as_ref(),
-                steps,
-                &done,
-            )
-            .await?,
-        );
+        rows.extend(step_rows(&pass, &e.customer_id, e.phone.as_ref(), steps, &done).await?);
     }
     app.store.add_recipients(&tenant.id, &rows).await
 }
@@ -289,6 +312,7 @@ async fn recurring(
         .await?
         .into_iter()
         .collect();
+    let pass = Pass::new(app, tenant, c, now)?;
     let mut rows = Vec::new();
     for s in app.store.recurring_services(&tenant.id).await? {
         let steps = c
@@ -301,21 +325,7 @@ async fn recurring(
                 )
             })
             .collect();
-        rows.extend(
-            step_rows(
-                &Pass {
-                    app,
-                    tenant,
-                    c,
-                    now,
-                },
-                &s.customer_id,
-                None,
-                steps,
-                &done,
-            )
-            .await?,
-        );
+        rows.extend(step_rows(&pass, &s.customer_id, None, steps, &done).await?);
     }
     app.store.add_recipients(&tenant.id, &rows).await
 }
@@ -345,12 +355,7 @@ pub async fn missed_call(
             continue;
         }
         let row = recipient(
-            &Pass {
-                app,
-                tenant,
-                c: &c,
-                now,
-            },
+            &Pass::new(app, tenant, &c, now)?,
             day.clone(),
             caller,
             None,

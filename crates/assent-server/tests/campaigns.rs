@@ -490,3 +490,112 @@ async fn a_follow_up_held_overnight_is_withdrawn_when_the_estimate_is_sold() {
     app.drain().await;
     assert!(app.sent_to(PHONE).is_empty());
 }
+
+/// Walks an audience page by page, as a fan-out does.
+async fn walk(app: &TestApp, t: &Tenant, tags: &[String], limit: usize) -> Vec<(String, String)> {
+    let now = app.app.clock.now();
+    let mut after = None;
+    let mut seen = Vec::new();
+    loop {
+        let page = app
+            .app
+            .store
+            .audience_page(&t.id, tags, after.as_ref(), limit, now)
+            .await
+            .unwrap();
+        for (m, _) in &page.members {
+            seen.push((
+                m.phone.as_str().to_string(),
+                m.name.clone().unwrap_or_default(),
+            ));
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn audience_pages_hold_every_phone_once_whatever_their_size() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    // Created in this order: the oldest tagged customer names a shared phone.
+    let people = [
+        ("Ann", "+17375550201", true),
+        ("Bob", "+17375550201", false),
+        ("Cara", "+17375550202", true),
+        ("Dan", "+17375550202", true),
+        ("Eve", "+17375550203", false),
+        ("Fay", "+17375550204", true),
+        ("Gus", "+17375550200", true),
+        ("Hal", "+17375550205", true),
+    ];
+    for (i, (name, phone, vip)) in people.iter().enumerate() {
+        app.clock.advance(Duration::seconds(1));
+        let tags = if *vip {
+            json!(["vip"])
+        } else {
+            json!(["other"])
+        };
+        let (s, v) = app
+            .post(
+                "/customers",
+                &t.key,
+                json!({"name": name, "tags": tags, "phones": [{"number": phone, "job_notifications": i != 1, "marketing_updates": true}]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let expected: Vec<(String, String)> = [
+        ("+17375550200", "Gus"),
+        ("+17375550201", "Ann"),
+        ("+17375550202", "Cara"),
+        ("+17375550204", "Fay"),
+        ("+17375550205", "Hal"),
+    ]
+    .iter()
+    .map(|(p, n)| (p.to_string(), n.to_string()))
+    .collect();
+    let vip = vec!["vip".to_string()];
+    for limit in [1, 2, 3, 4, 100] {
+        assert_eq!(
+            walk(&app, &t, &vip, limit).await,
+            expected,
+            "pages of {limit}"
+        );
+    }
+    // A phone's toggles combine over all its records, tagged or not: Bob's record has job
+    // notifications off.
+    let page = app
+        .app
+        .store
+        .audience_page(&t.id, &vip, None, 100, app.app.clock.now())
+        .await
+        .unwrap();
+    let (_, ann) = &page.members[1];
+    assert!(ann.toggles.on_a_record && !ann.toggles.job_notifications);
+    assert!(page.members[2].1.toggles.job_notifications);
+
+    // Without tags: every phone opted in to marketing, on a record or not.
+    for phone in ["+17375550202", "+17375550199", "+17375550205"] {
+        app.inbound(
+            phone,
+            MK,
+            "I would like to sign up for marketing text messages!",
+        )
+        .await;
+    }
+    for limit in [1, 2, 100] {
+        let got: Vec<String> = walk(&app, &t, &[], limit)
+            .await
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(
+            got,
+            vec!["+17375550199", "+17375550202", "+17375550205"],
+            "pages of {limit}"
+        );
+    }
+}

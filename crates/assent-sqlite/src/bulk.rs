@@ -7,6 +7,7 @@ use sqlx::SqliteConnection;
 
 use crate::db;
 
+#[derive(Clone, PartialEq)]
 pub(crate) enum Val {
     Text(Option<String>),
     Int(Option<i64>),
@@ -44,7 +45,9 @@ impl From<bool> for Val {
 }
 
 /// Inserts `rows` with `head` (`INSERT [OR IGNORE] INTO t (a, b, c)`), in statements of at
-/// most 100 rows. Every row must have as many values as `head` has columns.
+/// most 100 rows. Every row must have as many values as `head` has columns. A column whose
+/// value is the same in every row of a statement is bound once: sqlx's cost is per bound
+/// value, and a fan-out's rows share most of theirs (tenant, sender, kind, times).
 pub(crate) async fn insert(
     conn: &mut SqliteConnection,
     head: &str,
@@ -55,22 +58,68 @@ pub(crate) async fn insert(
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Val>> = rows.by_ref().take(100).collect();
-        let one = format!("({})", vec!["?"; columns].join(", "));
-        let sql = format!(
-            "{head} VALUES {}",
-            vec![one.as_str(); chunk.len()].join(", ")
-        );
+        let shared: Vec<bool> = (0..columns)
+            .map(|k| chunk.len() > 1 && chunk.iter().all(|r| r[k] == chunk[0][k]))
+            .collect();
+        let varying = shared.iter().filter(|s| !**s).count();
+        let mixed = varying != 0 && varying != columns;
+        let sql = if !mixed {
+            let one = format!("({})", vec!["?"; columns].join(", "));
+            format!(
+                "{head} VALUES {}",
+                vec![one.as_str(); chunk.len()].join(", ")
+            )
+        } else {
+            // SELECT s.c0, v.column1, s.c2, … FROM (SELECT ? AS c0, ? AS c2) s, (VALUES (?), (?)) v
+            let mut next = 0;
+            let select = shared
+                .iter()
+                .enumerate()
+                .map(|(k, s)| {
+                    if *s {
+                        format!("s.c{k}")
+                    } else {
+                        next += 1;
+                        format!("v.column{next}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let once = (0..columns)
+                .filter(|k| shared[*k])
+                .map(|k| format!("? AS c{k}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let one = format!("({})", vec!["?"; varying].join(", "));
+            format!(
+                "{head} SELECT {select} FROM (SELECT {once}) s, (VALUES {}) v",
+                vec![one.as_str(); chunk.len()].join(", ")
+            )
+        };
         // Only placeholders are generated; every value is bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if mixed {
+            for (v, _) in chunk[0].iter().zip(&shared).filter(|(_, s)| **s) {
+                q = bind(q, v.clone());
+            }
+        }
         for row in chunk {
-            for v in row {
-                q = match v {
-                    Val::Text(t) => q.bind(t),
-                    Val::Int(i) => q.bind(i),
-                };
+            for (v, s) in row.into_iter().zip(&shared) {
+                if !(mixed && *s) {
+                    q = bind(q, v);
+                }
             }
         }
         affected += q.execute(&mut *conn).await.map_err(db)?.rows_affected();
     }
     Ok(affected)
+}
+
+type Query<'a> = sqlx::query::Query<'a, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+fn bind(q: Query<'_>, v: Val) -> Query<'_> {
+    match v {
+        Val::Text(t) => q.bind(t),
+        Val::Int(i) => q.bind(i),
+    }
 }

@@ -59,62 +59,76 @@ pub(crate) async fn add_recipients(
     tenant_id: &str,
     recipients: &[Recipient],
 ) -> Result<u64> {
-    // INSERT OR IGNORE … RETURNING names exactly the rows that were new: only those get
-    // their message, so a (campaign, step, phone) already recorded is never sent again.
-    let mut added = 0;
-    let mut messages = Vec::new();
-    for chunk in recipients.chunks(100) {
-        let values = (0..chunk.len())
-            .map(|k| {
-                let b = 6 * k + 2;
-                format!(
-                    "(?1, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-                    b,
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5
-                )
+    // What is already recorded is looked up by range, one (campaign, step) at a time, under
+    // the writer's lock: nothing else can record between the look and the insert, and a
+    // (campaign, step, phone) already recorded is never queued again. (RETURNING from an
+    // INSERT OR IGNORE would name the new rows too, at twice the cost of the insert.)
+    let mut groups: std::collections::BTreeMap<(&str, &str), (&str, &str)> = Default::default();
+    for r in recipients {
+        let p = r.phone.as_str();
+        groups
+            .entry((r.campaign_id.as_str(), r.step.as_str()))
+            .and_modify(|(lo, hi)| {
+                *lo = (*lo).min(p);
+                *hi = (*hi).max(p);
             })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT OR IGNORE INTO campaign_recipients (tenant_id, campaign_id, step, phone, message_id, skip_reason, created_at) \
-             VALUES {values} RETURNING campaign_id, step, phone"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
-        for r in chunk {
-            q = q
-                .bind(&r.campaign_id)
-                .bind(&r.step)
-                .bind(r.phone.as_str())
-                .bind(r.message.as_ref().map(|m| m.id.as_str()))
-                .bind(&r.skip_reason)
-                .bind(ms(r.created_at));
-        }
-        let mut new = std::collections::HashSet::new();
-        for row in q.fetch_all(&mut *conn).await.map_err(db)? {
-            let c: String = row.try_get("campaign_id").map_err(db)?;
-            let step: String = row.try_get("step").map_err(db)?;
-            let phone: String = row.try_get("phone").map_err(db)?;
-            new.insert((c, step, phone));
-        }
-        added += new.len() as u64;
-        for r in chunk {
-            if let Some(m) = &r.message
-                && new.remove(&(
-                    r.campaign_id.clone(),
-                    r.step.clone(),
-                    r.phone.as_str().to_string(),
-                ))
-            {
-                messages.push(crate::message_row(m));
-            }
-        }
+            .or_insert((p, p));
     }
+    let mut recorded: std::collections::HashMap<(&str, &str), std::collections::HashSet<String>> =
+        Default::default();
+    for ((campaign, step), (lo, hi)) in groups {
+        let phones: Vec<String> = sqlx::query_scalar(
+            "SELECT phone FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ? AND step = ? \
+             AND phone >= ? AND phone <= ?",
+        )
+        .bind(tenant_id)
+        .bind(campaign)
+        .bind(step)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        recorded.insert((campaign, step), phones.into_iter().collect());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let new: Vec<&Recipient> = recipients
+        .iter()
+        .filter(|r| {
+            let key = (r.campaign_id.as_str(), r.step.as_str(), r.phone.as_str());
+            let known = recorded
+                .get(&(key.0, key.1))
+                .is_some_and(|phones| phones.contains(key.2));
+            !known && seen.insert(key)
+        })
+        .collect();
+    let rows = new
+        .iter()
+        .map(|r| {
+            vec![
+                tenant_id.into(),
+                r.campaign_id.as_str().into(),
+                r.step.as_str().into(),
+                r.phone.as_str().into(),
+                r.message.as_ref().map(|m| m.id.clone()).into(),
+                r.skip_reason.clone().into(),
+                ms(r.created_at).into(),
+            ]
+        })
+        .collect();
+    crate::bulk::insert(
+        conn,
+        "INSERT INTO campaign_recipients (tenant_id, campaign_id, step, phone, message_id, skip_reason, created_at)",
+        7,
+        rows,
+    )
+    .await?;
+    let messages = new
+        .iter()
+        .filter_map(|r| r.message.as_ref().map(crate::message_row))
+        .collect();
     crate::bulk::insert(conn, crate::MESSAGE_INSERT, 21, messages).await?;
-    Ok(added)
+    Ok(new.len() as u64)
 }
 
 pub(crate) fn send_log_from(r: &SqliteRow) -> Result<SendLogRow> {

@@ -34,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (5, include_str!("../migrations/0005_campaigns.sql")),
     (6, include_str!("../migrations/0006_web.sql")),
+    (
+        7,
+        include_str!("../migrations/0007_recipients_without_rowid.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -68,12 +72,20 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(opts.clone())
+            // A fan-out writes thousands of rows per transaction: with SQLite's default 2 MB
+            // page cache their pages spill to the WAL before the commit, and are written again.
+            .connect_with(
+                opts.clone()
+                    .pragma("cache_size", "-32768")
+                    .pragma("wal_autocheckpoint", "16384"),
+            )
             .await
             .map_err(db)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(opts.read_only(false))
+            // Each lookup of a page outside a connection's cache is a read() from the OS;
+            // the default 2 MB cache holds little of a large audience's indexes.
+            .connect_with(opts.read_only(false).pragma("cache_size", "-16384"))
             .await
             .map_err(db)?;
         Ok(SqliteStore {
@@ -458,7 +470,7 @@ pub(crate) fn message_row(m: &Message) -> Vec<bulk::Val> {
 }
 
 /// The tenant and its registrations, as every snapshot needs them.
-type TenantContext = (Tenant, Registrations);
+type TenantContext = (std::sync::Arc<Tenant>, std::sync::Arc<Registrations>);
 
 async fn load_tenant_context(
     conn: &mut SqliteConnection,
@@ -468,7 +480,10 @@ async fn load_tenant_context(
         .await?
         .ok_or(StoreError::NotFound)?;
     let registrations = registrations_of(conn, tenant_id).await?;
-    Ok((tenant, registrations))
+    Ok((
+        std::sync::Arc::new(tenant),
+        std::sync::Arc::new(registrations),
+    ))
 }
 
 /// Everything about one phone in a single statement: on the one writer connection every
@@ -485,7 +500,161 @@ async fn load_snapshot(
         .ok_or(StoreError::NotFound)
 }
 
-/// Snapshots of many phones of one tenant, a few hundred per statement: the hand-off of a
+/// What the gate reads about each phone of a set `p(phone)` (tenant ?1, start of the
+/// frequency-cap window ?2): one entry per customer record holding the phone (or one with
+/// NULLs when none does), folded by [`fold_snapshots`]. Plain lookups joined, no sorting:
+/// this runs for every message handed off and every phone of a fan-out. ?5, when not NULL,
+/// is a JSON array of tags, and `tagged` says whether the record's customer has one of them.
+/// The entries come back as one JSON array in one row: sqlx hands each row over from its
+/// connection thread on its own, which costs more than the lookups.
+fn snapshot_sql(phones: &str) -> String {
+    format!(
+        "WITH p(phone) AS ({phones}) SELECT json_group_array({}) \
+         FROM p LEFT JOIN consent k ON k.tenant_id = ?1 AND k.phone = p.phone \
+         LEFT JOIN contact_methods cm INDEXED BY contact_methods_phone ON cm.tenant_id = ?1 AND cm.phone = p.phone \
+         LEFT JOIN customers c ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id",
+        snapshot_entry("p.phone")
+    )
+}
+
+/// The same entries for the records of a range of phones: the first ?4 records after
+/// phone ?3, read in index order. The last phone may be cut short by the limit.
+fn records_sql() -> String {
+    format!(
+        "SELECT json_group_array({}) FROM (SELECT phone, customer_id, job_notifications, marketing_updates \
+           FROM contact_methods INDEXED BY contact_methods_phone WHERE tenant_id = ?1 AND phone > ?3 \
+           ORDER BY phone LIMIT ?4) cm \
+         JOIN customers c ON c.tenant_id = ?1 AND c.id = cm.customer_id \
+         LEFT JOIN consent k ON k.tenant_id = ?1 AND k.phone = cm.phone",
+        snapshot_entry("cm.phone")
+    )
+}
+
+/// One entry, as [`SnapshotEntry`] reads it.
+fn snapshot_entry(phone: &str) -> String {
+    format!(
+        "json_array({phone}, json(k.state), cm.job_notifications, cm.marketing_updates, c.created_at, c.address, c.name, \
+           CASE WHEN ?5 IS NULL THEN 1 ELSE EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = ?1 \
+             AND t.customer_id = c.id AND t.tag IN (SELECT value FROM json_each(?5))) END, \
+           (SELECT group_concat(handed_off_at) FROM messages WHERE tenant_id = ?1 AND phone = {phone} \
+             AND purpose = 'marketing' AND handed_off_at > ?2))"
+    )
+}
+
+/// One entry of [`snapshot_sql`]: phone, consent, job toggle, marketing toggle, customer
+/// created, address, name, tagged, recent marketing hand-offs.
+#[derive(serde::Deserialize)]
+struct SnapshotEntry<'a>(
+    #[serde(borrow)] std::borrow::Cow<'a, str>,
+    Option<ConsentState>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    i64,
+    #[serde(borrow)] Option<std::borrow::Cow<'a, str>>,
+);
+
+/// A phone's snapshot folded from its entries, with the name for merge fields and
+/// whether any of its records is tagged.
+struct Folded {
+    phone: E164,
+    snap: PhoneSnapshot,
+    name: Option<String>,
+    tagged: bool,
+}
+
+struct Folding {
+    snap: PhoneSnapshot,
+    records: u32,
+    address_at: i64,
+    name_at: i64,
+    name: Option<String>,
+}
+
+/// Folds the JSON of [`snapshot_sql`] into one snapshot per phone, in the order phones first
+/// appear. Toggles are on only if on in every record; the address and the name are the
+/// oldest customer's that has one (the name among tagged records).
+fn fold_snapshots(json: &str, ctx: &TenantContext) -> Result<(Vec<Folded>, usize)> {
+    let entries: Vec<SnapshotEntry> =
+        serde_json::from_str(json).map_err(|e| StoreError::Database(format!("snapshot: {e}")))?;
+    let count = entries.len();
+    let mut out: Vec<(E164, Folding)> = Vec::new();
+    let mut index: HashMap<std::borrow::Cow<str>, usize> = HashMap::with_capacity(entries.len());
+    for SnapshotEntry(phone, consent, job, mk, created, address, name, tagged, recent) in entries {
+        let i = match index.get(phone.as_ref()) {
+            Some(&i) => i,
+            None => {
+                let recent = recent
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|t| t.parse::<i64>().ok().map(time))
+                    .collect();
+                out.push((
+                    codec::phone(&phone)?,
+                    Folding {
+                        snap: PhoneSnapshot {
+                            tenant: ctx.0.clone(),
+                            registrations: ctx.1.clone(),
+                            consent: consent.unwrap_or_default(),
+                            toggles: assent_core::gate::Toggles {
+                                on_a_record: false,
+                                job_notifications: true,
+                                marketing_updates: true,
+                            },
+                            address: None,
+                            recent_marketing: recent,
+                        },
+                        records: 0,
+                        address_at: i64::MAX,
+                        name_at: i64::MAX,
+                        name: None,
+                    },
+                ));
+                index.insert(phone, out.len() - 1);
+                out.len() - 1
+            }
+        };
+        let f = &mut out[i].1;
+        let (Some(job), Some(mk), Some(created)) = (job, mk, created) else {
+            continue;
+        };
+        f.records += 1;
+        f.snap.toggles.job_notifications &= job == 1;
+        f.snap.toggles.marketing_updates &= mk == 1;
+        if address.is_some() && created < f.address_at {
+            f.address_at = created;
+            f.snap.address = address;
+        }
+        if tagged == 1 && created < f.name_at {
+            f.name_at = created;
+            f.name = name;
+        }
+    }
+    Ok((
+        out.into_iter()
+            .map(|(phone, mut f)| {
+                let on = f.records > 0;
+                f.snap.toggles = assent_core::gate::Toggles {
+                    on_a_record: on,
+                    job_notifications: on && f.snap.toggles.job_notifications,
+                    marketing_updates: on && f.snap.toggles.marketing_updates,
+                };
+                Folded {
+                    phone,
+                    snap: f.snap,
+                    tagged: f.name_at != i64::MAX,
+                    name: f.name,
+                }
+            })
+            .collect(),
+        count,
+    ))
+}
+
+/// Snapshots of many phones of one tenant in one statement: the hand-off of a
 /// batch re-checks every message against its phone's current state.
 async fn load_snapshots(
     conn: &mut SqliteConnection,
@@ -493,69 +662,31 @@ async fn load_snapshots(
     phones: &[E164],
     now_ms: i64,
 ) -> Result<HashMap<E164, PhoneSnapshot>> {
+    // The phones go in as one JSON array (?3): one prepared statement whatever their number.
+    let list = serde_json::to_string(&phones.iter().map(E164::as_str).collect::<Vec<_>>())
+        .map_err(|e| StoreError::Database(e.to_string()))?;
+    let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(snapshot_sql(
+        "SELECT value FROM json_each(?3)",
+    )))
+    .bind(&ctx.0.id)
+    .bind(now_ms - 24 * 3600 * 1000)
+    .bind(list)
+    .bind(None::<i64>)
+    .bind(None::<String>)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
     let mut out = HashMap::with_capacity(phones.len());
-    for chunk in phones.chunks(300) {
-        // The tenant and the window are ?1 and ?2; the phones follow as ?3, ?4, …
-        let values = (0..chunk.len())
-            .map(|k| format!("(?{})", k + 3))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "WITH p(phone) AS (VALUES {values}) SELECT p.phone AS phone, \
-               (SELECT state FROM consent WHERE tenant_id = ?1 AND phone = p.phone) AS state, \
-               (SELECT COUNT(*) || ',' || IFNULL(MIN(job_notifications), 0) || ',' || IFNULL(MIN(marketing_updates), 0) \
-                  FROM contact_methods WHERE tenant_id = ?1 AND phone = p.phone) AS toggles, \
-               (SELECT c.address FROM contact_methods cm INDEXED BY contact_methods_phone CROSS JOIN customers c ON c.tenant_id = cm.tenant_id \
-                  AND c.id = cm.customer_id WHERE cm.tenant_id = ?1 AND cm.phone = p.phone AND c.address IS NOT NULL \
-                  ORDER BY c.created_at LIMIT 1) AS address, \
-               (SELECT group_concat(handed_off_at) FROM messages WHERE tenant_id = ?1 AND phone = p.phone \
-                  AND purpose = 'marketing' AND handed_off_at > ?2) AS recent \
-             FROM p"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&ctx.0.id)
-            .bind(now_ms - 24 * 3600 * 1000);
-        for p in chunk {
-            q = q.bind(p.as_str());
-        }
-        for row in q.fetch_all(&mut *conn).await.map_err(db)? {
-            let phone = codec::phone(row.try_get("phone").map_err(db)?)?;
-            let consent = match row.try_get::<Option<String>, _>("state").map_err(db)? {
-                Some(state) => codec::json::<ConsentState>("consent", &state)?,
-                None => ConsentState::default(),
-            };
-            // "records,min(job),min(marketing)" from one lookup of the phone's contact methods.
-            let toggles: String = row.try_get("toggles").map_err(db)?;
-            let mut parts = toggles.split(',').map(|v| v.parse::<i64>().unwrap_or(0));
-            let records = parts.next().unwrap_or(0);
-            let job = parts.next();
-            let mk = parts.next();
-            let recent = row
-                .try_get::<Option<String>, _>("recent")
-                .map_err(db)?
-                .unwrap_or_default()
-                .split(',')
-                .filter_map(|t| t.parse::<i64>().ok().map(time))
-                .collect();
-            out.insert(
-                phone,
-                PhoneSnapshot {
-                    tenant: ctx.0.clone(),
-                    registrations: ctx.1.clone(),
-                    consent,
-                    toggles: assent_core::gate::Toggles {
-                        on_a_record: records > 0,
-                        job_notifications: records > 0 && job == Some(1),
-                        marketing_updates: records > 0 && mk == Some(1),
-                    },
-                    address: row.try_get("address").map_err(db)?,
-                    recent_marketing: recent,
-                },
-            );
-        }
+    for f in fold_snapshots(&json, ctx)?.0 {
+        out.insert(f.phone, f.snap);
     }
     Ok(out)
 }
+
+/// The phones of a page of a marketing audience, in order from an index (no sort, no list
+/// held anywhere): ?3 is the last phone of the previous page, ?4 the page size.
+const AUDIENCE_OPTED_IN: &str = "SELECT k.phone FROM consent k WHERE k.tenant_id = ?1 AND k.phone > ?3 \
+     AND json_extract(k.state, '$.marketing') = 'opted_in' ORDER BY k.phone LIMIT ?4";
 
 /// A claimed message that does not go now: deferred, blocked or expired.
 async fn set_claim_outcome(
@@ -1574,6 +1705,89 @@ impl Store for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN messages m ON m.id = r.message_id \
+             WHERE r.tenant_id = ? AND r.campaign_id = ? AND m.status IN ('queued', 'deferred', 'sending'))",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db)
+    }
+
+    async fn audience_page(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<AudiencePage> {
+        let mut c = self.reader.acquire().await.map_err(db)?;
+        let ctx = self.tenant_context(&mut c, tenant_id).await?;
+        let mut limit = limit.max(1);
+        loop {
+            // One statement per page. Without tags: the opted-in phones from the consent
+            // table. With tags: a range of customer records in phone order, each phone kept
+            // if any of its records is tagged; the last phone may be missing records past
+            // the limit, so it is left for the next page (which starts at it).
+            let sql = if tags.is_empty() {
+                snapshot_sql(AUDIENCE_OPTED_IN)
+            } else {
+                records_sql()
+            };
+            let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(tenant_id)
+                .bind(ms(now) - 24 * 3600 * 1000)
+                .bind(after.map_or("", |p| p.as_str()))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .bind((!tags.is_empty()).then(|| codec::to_json(&tags)))
+                .fetch_one(&mut *c)
+                .await
+                .map_err(db)?;
+            let (mut folded, entries) = fold_snapshots(&json, &ctx)?;
+            // Pages follow each other by phone, whatever order the join produced.
+            folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
+            let full = if tags.is_empty() {
+                folded.len() == limit
+            } else {
+                entries >= limit
+            };
+            if !tags.is_empty() && full {
+                if folded.len() < 2 {
+                    // One phone with more records than the page holds: read more at once.
+                    limit = limit.saturating_mul(2);
+                    continue;
+                }
+                folded.pop();
+            }
+            let next = if full {
+                folded.last().map(|f| f.phone.clone())
+            } else {
+                None
+            };
+            return Ok(AudiencePage {
+                members: folded
+                    .into_iter()
+                    // Without tags every opted-in phone belongs, on a record or not.
+                    .filter(|f| tags.is_empty() || f.tagged)
+                    .map(|f| {
+                        (
+                            AudienceMember {
+                                phone: f.phone,
+                                name: f.name,
+                            },
+                            f.snap,
+                        )
+                    })
+                    .collect(),
+                next,
+            });
+        }
     }
 
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {

@@ -224,6 +224,35 @@ pub trait Store: Send + Sync + 'static {
         let _ = (tenant_id, tags);
         Err(unsupported())
     }
+    /// One page of a marketing audience (as [`Store::marketing_audience`]) in phone order:
+    /// at most `limit` phones after `after`, each with its snapshot, and where the next
+    /// page starts. A fan-out walks the audience a page at a time, so memory stays flat
+    /// however large it is. Backends without a paged query filter the whole audience for
+    /// every page.
+    async fn audience_page(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<AudiencePage> {
+        let mut members: Vec<AudienceMember> = self
+            .marketing_audience(tenant_id, tags)
+            .await?
+            .into_iter()
+            .filter(|m| after.is_none_or(|a| m.phone.as_str() > a.as_str()))
+            .collect();
+        members.sort_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
+        let more = members.len() > limit;
+        members.truncate(limit);
+        let phones: Vec<E164> = members.iter().map(|m| m.phone.clone()).collect();
+        let snaps = self.snapshots(tenant_id, &phones, now).await?;
+        Ok(AudiencePage {
+            next: if more { phones.last().cloned() } else { None },
+            members: members.into_iter().zip(snaps).collect(),
+        })
+    }
     /// Records recipients and queues their messages in one write; a (campaign, step,
     /// phone) already recorded is left alone, message included. Returns how many were new.
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
@@ -238,6 +267,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(String, E164)>> {
         let _ = (tenant_id, campaign_id);
         Err(unsupported())
+    }
+    /// Whether every recipient of a campaign is accounted for (skipped, or its message past
+    /// queued, deferred and sending). Backends without a direct query read the send log.
+    async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
+        Ok(self
+            .send_log(tenant_id, campaign_id)
+            .await?
+            .iter()
+            .all(|r| !matches!(r.status.as_str(), "queued" | "deferred" | "sending")))
     }
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
         let _ = (tenant_id, campaign_id);

@@ -328,8 +328,9 @@ pub struct MessageUpdate {
 /// Everything the gate and the state machine need to know about one phone.
 #[derive(Debug, Clone)]
 pub struct PhoneSnapshot {
-    pub tenant: Tenant,
-    pub registrations: Registrations,
+    /// Shared by every snapshot of one read: a fan-out takes thousands at a time.
+    pub tenant: std::sync::Arc<Tenant>,
+    pub registrations: std::sync::Arc<Registrations>,
     pub consent: ConsentState,
     pub toggles: Toggles,
     /// The address of a customer holding the phone, for quiet hours.
@@ -576,6 +577,14 @@ pub struct SendLogRow {
 pub struct AudienceMember {
     pub phone: E164,
     pub name: Option<String>,
+}
+
+/// One page of a marketing audience, in phone order, each phone with its snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct AudiencePage {
+    pub members: Vec<(AudienceMember, PhoneSnapshot)>,
+    /// Where the next page starts (after this phone), or `None` after the last page.
+    pub next: Option<E164>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
