@@ -46,6 +46,7 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
     // one transaction, so a batch costs two durable writes whatever its size.
     let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(SEND_CONCURRENCY));
     let mut set = tokio::task::JoinSet::new();
+    let callback = format!("{}/webhooks/twilio/status", app.config.public_url);
     for m in claimed {
         let provider = app.provider.clone();
         let limit = limit.clone();
@@ -53,7 +54,7 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
             from: m.from.clone(),
             to: m.to.clone(),
             body: m.body.clone(),
-            status_callback: Some(format!("{}/webhooks/twilio/status", app.config.public_url)),
+            status_callback: Some(callback.clone()),
         };
         set.spawn(async move {
             let _permit = limit.acquire_owned().await;
@@ -101,6 +102,8 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
 }
 
 const SEND_CONCURRENCY: usize = 32;
+/// Batches in flight at once (see [`dispatch_pipelined`]).
+const LANES: usize = 3;
 /// Hand-offs tried before a message that the provider keeps refusing to take is `failed`.
 pub const MAX_ATTEMPTS: u32 = 6;
 
@@ -237,12 +240,29 @@ pub async fn apply_statuses(app: &AppState, reports: &[StatusReport]) -> Result<
     Ok(updates.len())
 }
 
-/// Two batches in flight: while one waits on the provider, the next is claimed and
-/// re-gated (claims never overlap: each takes the one writer and marks its messages
-/// `sending`).
+/// Several batches in flight, each claimed as soon as the one before it on its lane is
+/// written back: while some wait on the provider, others are claimed and re-gated (claims
+/// never overlap: each takes the one writer and marks its messages `sending`). Returns when
+/// nothing is due, with how many messages were handed off.
 pub async fn dispatch_pipelined(app: &AppState, batch: u32) -> Result<usize> {
-    let (a, b) = tokio::join!(dispatch_once(app, batch), dispatch_once(app, batch));
-    Ok(a? + b?)
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..LANES {
+        let app = app.clone();
+        set.spawn(async move {
+            let mut total = 0;
+            loop {
+                match dispatch_once(&app, batch).await? {
+                    0 => return Ok::<usize, StoreError>(total),
+                    n => total += n,
+                }
+            }
+        });
+    }
+    let mut total = 0;
+    while let Some(done) = set.join_next().await {
+        total += done.map_err(|e| StoreError::Database(format!("dispatch lane: {e}")))??;
+    }
+    Ok(total)
 }
 
 /// Sends everything due now, then applies the simulator's reports: what tests call instead

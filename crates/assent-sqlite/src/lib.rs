@@ -397,6 +397,61 @@ fn message_from(row: &SqliteRow) -> Result<Message> {
     })
 }
 
+/// A message as one JSON array, for statements that return many (see [`snapshot_sql`] for
+/// why): read back by [`MessageEntry`].
+const MESSAGE_JSON: &str = "json_array(id, tenant_id, direction, channel, from_number, to_number, phone, body, \
+     kind, purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, \
+     created_at, updated_at)";
+
+#[derive(serde::Deserialize)]
+struct MessageEntry(
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    i64,
+    i64,
+);
+
+fn message_from_entry(e: MessageEntry) -> Result<Message> {
+    Ok(Message {
+        id: e.0,
+        tenant_id: e.1,
+        direction: codec::parse_enum("direction", &e.2)?,
+        channel: codec::channel(&e.3)?,
+        from: codec::phone(&e.4)?,
+        to: codec::phone(&e.5)?,
+        phone: codec::phone(&e.6)?,
+        body: e.7,
+        kind: codec::parse_enum("kind", &e.8)?,
+        purpose: codec::purpose(e.9.as_deref())?,
+        status: codec::status(&e.10)?,
+        reason: e.11,
+        provider_id: e.12,
+        segments: e.13 as u32,
+        priority: e.14 as u8,
+        due_at: time(e.15),
+        expires_at: e.16.map(time),
+        idempotency_key: e.17,
+        created_at: time(e.18),
+        updated_at: time(e.19),
+    })
+}
+
 pub(crate) async fn insert_message(conn: &mut SqliteConnection, m: &Message) -> Result<()> {
     let handed_off = (m.status.rank() >= MessageStatus::Sending.rank()
         && m.status != MessageStatus::Blocked
@@ -1370,19 +1425,23 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Message>> {
         let mut w = self.batch.begin().await?;
         let now_ms = ms(now);
-        let due: Vec<Message> = sqlx::query(
-            "SELECT * FROM messages WHERE status IN ('queued', 'deferred') AND due_at <= ? ORDER BY priority, due_at LIMIT ?",
-        )
+        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT json_group_array({MESSAGE_JSON}) FROM (SELECT * FROM messages \
+             WHERE status IN ('queued', 'deferred') AND due_at <= ? ORDER BY priority, due_at LIMIT ?)"
+        )))
         .bind(now_ms)
         .bind(limit as i64)
-        .fetch_all(w.conn())
+        .fetch_one(w.conn())
         .await
-        .map_err(db)?
-        .iter()
-        .map(message_from)
-        .collect::<Result<_>>()?;
+        .map_err(db)?;
+        let mut due: Vec<Message> = serde_json::from_str::<Vec<MessageEntry>>(&json)
+            .map_err(|e| StoreError::Database(format!("claim: {e}")))?
+            .into_iter()
+            .map(message_from_entry)
+            .collect::<Result<_>>()?;
+        due.sort_by_key(|m| (m.priority, m.due_at));
         // Every phone's snapshot, a few statements for the whole batch.
-        let mut snaps: HashMap<(String, E164), PhoneSnapshot> = HashMap::new();
+        let mut snaps: HashMap<String, HashMap<E164, PhoneSnapshot>> = HashMap::new();
         let mut by_tenant: HashMap<&str, Vec<E164>> = HashMap::new();
         for m in &due {
             let phones = by_tenant.entry(m.tenant_id.as_str()).or_default();
@@ -1392,14 +1451,16 @@ impl Store for SqliteStore {
         }
         for (tenant_id, phones) in by_tenant {
             let ctx = self.tenant_context(w.conn(), tenant_id).await?;
-            for (phone, snap) in load_snapshots(w.conn(), &ctx, &phones, now_ms).await? {
-                snaps.insert((tenant_id.to_string(), phone), snap);
-            }
+            let loaded = load_snapshots(w.conn(), &ctx, &phones, now_ms).await?;
+            snaps.insert(tenant_id.to_string(), loaded);
         }
         let mut sending = Vec::with_capacity(due.len());
         let mut pacer = Pacer::default();
         for mut m in due {
-            let Some(snap) = snaps.get_mut(&(m.tenant_id.clone(), m.phone.clone())) else {
+            let Some(snap) = snaps
+                .get_mut(&m.tenant_id)
+                .and_then(|s| s.get_mut(&m.phone))
+            else {
                 continue;
             };
             let mut handoff = plan(&m, snap);
@@ -1455,19 +1516,19 @@ impl Store for SqliteStore {
                 }
             }
         }
-        for chunk in sending.chunks(500) {
-            let ids = (0..chunk.len())
-                .map(|k| format!("?{}", k + 2))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "UPDATE messages SET status = 'sending', reason = NULL, updated_at = ?1, handed_off_at = ?1 WHERE id IN ({ids})"
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms);
-            for m in chunk {
-                q = q.bind(&m.id);
-            }
-            q.execute(w.conn()).await.map_err(db)?;
+        if !sending.is_empty() {
+            let ids =
+                serde_json::to_string(&sending.iter().map(|m| m.id.as_str()).collect::<Vec<_>>())
+                    .map_err(|e| StoreError::Database(e.to_string()))?;
+            sqlx::query(
+                "UPDATE messages SET status = 'sending', reason = NULL, updated_at = ?1, handed_off_at = ?1 \
+                 WHERE id IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(now_ms)
+            .bind(ids)
+            .execute(w.conn())
+            .await
+            .map_err(db)?;
         }
         for (number, tat) in pacer.changed() {
             sqlx::query("INSERT INTO sender_pacing (number, tat) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET tat = excluded.tat")
@@ -1499,28 +1560,31 @@ impl Store for SqliteStore {
         let (accepted, other): (Vec<_>, Vec<_>) = updates.iter().partition(|(_, u)| {
             u.status == Some(MessageStatus::Sent) && u.reason.is_none() && u.provider_id.is_some()
         });
-        for chunk in accepted.chunks(300) {
-            let values = (0..chunk.len())
-                .map(|k| format!("(?{}, ?{})", 2 * k + 2, 2 * k + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "WITH v(id, pid) AS (VALUES {values}) UPDATE messages SET \
-                   status = CASE WHEN status IN ('received', 'queued', 'deferred', 'sending') THEN 'sent' ELSE status END, \
-                   reason = CASE WHEN status IN ('received', 'queued', 'deferred', 'sending') THEN NULL ELSE reason END, \
-                   provider_id = COALESCE(provider_id, (SELECT pid FROM v WHERE v.id = messages.id)), updated_at = ?1 \
-                 WHERE id IN (SELECT id FROM v)"
-            );
-            let at = chunk
+        if !accepted.is_empty() {
+            let at = accepted
                 .iter()
                 .filter_map(|(_, u)| u.at)
                 .max()
                 .unwrap_or_else(Utc::now);
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(at));
-            for (id, u) in chunk {
-                q = q.bind(id).bind(u.provider_id.as_deref());
-            }
-            q.execute(w.conn()).await.map_err(db)?;
+            let pairs = serde_json::to_string(
+                &accepted
+                    .iter()
+                    .map(|(id, u)| (id.as_str(), u.provider_id.as_deref()))
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+            sqlx::query(
+                "UPDATE messages SET \
+                   status = CASE WHEN status IN ('received', 'queued', 'deferred', 'sending') THEN 'sent' ELSE status END, \
+                   reason = CASE WHEN status IN ('received', 'queued', 'deferred', 'sending') THEN NULL ELSE reason END, \
+                   provider_id = COALESCE(provider_id, v.pid), updated_at = ?1 \
+                 FROM (SELECT value ->> 0 AS id, value ->> 1 AS pid FROM json_each(?2)) AS v WHERE messages.id = v.id",
+            )
+            .bind(ms(at))
+            .bind(pairs)
+            .execute(w.conn())
+            .await
+            .map_err(db)?;
         }
         for (id, u) in other {
             update_one(w.conn(), id, u).await?;
