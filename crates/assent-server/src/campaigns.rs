@@ -164,41 +164,54 @@ async fn marketing(
     }
 }
 
-/// Every phone of a marketing campaign's audience through the gate, a page at a time: the
-/// next page is read while this one is written. Pages already recorded by an interrupted
-/// fan-out are recorded again as no-ops, so running it twice sends nothing twice.
+/// Every phone of a marketing campaign's audience through the gate, a page at a time. One
+/// task reads and gates pages while this one writes them, so the one writer is never idle
+/// while a page is put together. Pages already recorded by an interrupted fan-out are
+/// recorded again as no-ops, so running it twice sends nothing twice.
 async fn fan_out(app: &AppState, tenant: &Tenant, c: &Campaign, now: DateTime<Utc>) -> Result<u64> {
-    let pass = Pass::new(app, tenant, c, now)?;
-    let store = &app.store;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Recipient>>(2);
+    let producer = {
+        let (app, tenant, c) = (app.clone(), tenant.clone(), c.clone());
+        tokio::spawn(async move {
+            let pass = Pass::new(&app, &tenant, &c, now)?;
+            let mut after: Option<E164> = None;
+            loop {
+                let page = app
+                    .store
+                    .audience_page(&tenant.id, &c.tags, after.as_ref(), PAGE, now)
+                    .await?;
+                let rows = page
+                    .members
+                    .iter()
+                    .map(|(member, snap)| {
+                        recipient_with(
+                            &pass,
+                            "send".into(),
+                            &member.phone,
+                            member.name.as_deref(),
+                            Purpose::Marketing,
+                            snap,
+                        )
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                // The writer has stopped (it failed): nothing more to do.
+                if tx.send(rows).await.is_err() {
+                    return Ok(());
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return Ok::<(), StoreError>(()),
+                }
+            }
+        })
+    };
     let mut added = 0;
-    let mut page = store
-        .audience_page(&tenant.id, &c.tags, None, PAGE, now)
-        .await?;
-    loop {
-        let rows = page
-            .members
-            .iter()
-            .map(|(member, snap)| {
-                recipient_with(
-                    &pass,
-                    "send".into(),
-                    &member.phone,
-                    member.name.as_deref(),
-                    Purpose::Marketing,
-                    snap,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let Some(after) = page.next.take() else {
-            added += store.add_recipients(&tenant.id, &rows).await?;
-            break;
-        };
-        drop(page);
-        let next = store.audience_page(&tenant.id, &c.tags, Some(&after), PAGE, now);
-        let (written, next) = tokio::join!(store.add_recipients(&tenant.id, &rows), next);
-        added += written?;
-        page = next?;
+    while let Some(rows) = rx.recv().await {
+        added += app.store.add_recipients(&tenant.id, &rows).await?;
     }
+    producer
+        .await
+        .map_err(|e| StoreError::Database(format!("fan-out reader: {e}")))??;
     Ok(added)
 }
 

@@ -310,16 +310,19 @@ pub async fn run(app: AppState) {
             Err(e) => tracing::error!(error = %e, "could not check interrupted hand-offs"),
         }
     }
-    let mut last_sweep = None;
-    let mut last_campaigns: Option<std::time::Instant> = None;
-    loop {
-        // Campaign steps are queued within a second or two of falling due.
-        if last_campaigns.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(1)) {
-            last_campaigns = Some(std::time::Instant::now());
-            if let Err(e) = crate::campaigns::tick(&app).await {
+    // Campaign steps are queued within a second or two of falling due, on their own task:
+    // a large fan-out takes seconds, and its first pages are sent while it goes on.
+    let runner = app.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = crate::campaigns::tick(&runner).await {
                 tracing::error!(error = %e, "campaign runner failed");
             }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
+    });
+    let mut last_sweep = None;
+    loop {
         // A process that died mid-hand-off left messages `sending`; once they are older
         // than any provider call could take, their outcome is unknown.
         let now = app.clock.now();

@@ -85,9 +85,31 @@ impl SqliteStore {
             .max_connections(4)
             // Each lookup of a page outside a connection's cache is a read() from the OS;
             // the default 2 MB cache holds little of a large audience's indexes.
-            .connect_with(opts.read_only(false).pragma("cache_size", "-16384"))
+            .connect_with(opts.clone().read_only(false).pragma("cache_size", "-16384"))
             .await
             .map_err(db)?;
+        // Checkpoints copy the WAL into the database file. Left to the writer, a commit now
+        // and then also does that copy while every other write waits; a connection of their
+        // own does it beside the writes, and the writer's automatic one finds little left.
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .map_err(db)?;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if checkpointer.is_closed() {
+                    return;
+                }
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&checkpointer)
+                    .await
+                {
+                    tracing::debug!(error = %e, "background checkpoint");
+                }
+            }
+        });
         Ok(SqliteStore {
             batch: writer::Writer::new(writer.clone()),
             writer,
