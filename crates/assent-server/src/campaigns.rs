@@ -117,6 +117,12 @@ fn recipient_with(
 
 /// One pass over every running campaign; returns how many recipients were recorded.
 pub async fn tick(app: &AppState) -> Result<u64> {
+    tick_paged(app, PAGE).await
+}
+
+/// [`tick`] with marketing fan-outs in pages of `page` phones (tests use small pages to
+/// act between them).
+pub async fn tick_paged(app: &AppState, page: usize) -> Result<u64> {
     let now = app.clock.now();
     let mut added = 0;
     for c in app.store.running_campaigns().await? {
@@ -124,7 +130,7 @@ pub async fn tick(app: &AppState) -> Result<u64> {
             continue;
         };
         added += match c.kind {
-            CampaignKind::Marketing => marketing(app, &tenant, c, now).await?,
+            CampaignKind::Marketing => marketing(app, &tenant, c, now, page).await?,
             CampaignKind::UnsoldEstimates => estimates(app, &tenant, &c, now).await?,
             CampaignKind::RecurringServices => recurring(app, &tenant, &c, now).await?,
             CampaignKind::MissedCalls => 0,
@@ -145,12 +151,18 @@ async fn marketing(
     tenant: &Tenant,
     mut c: Campaign,
     now: DateTime<Utc>,
+    page: usize,
 ) -> Result<u64> {
     match c.status {
         CampaignStatus::Scheduled if c.send_at.is_none_or(|t| t <= now) => {
-            let added = fan_out(app, tenant, &c, now).await?;
-            c.status = CampaignStatus::Sending;
-            app.store.save_campaign(&c).await?;
+            let added = fan_out(app, tenant, &c, now, page).await?;
+            // Paused (or resumed) while the fan-out ran: that decision stands.
+            if let Some(mut c) = app.store.campaign(&tenant.id, &c.id).await?
+                && c.status == CampaignStatus::Scheduled
+            {
+                c.status = CampaignStatus::Sending;
+                app.store.save_campaign(&c).await?;
+            }
             Ok(added)
         }
         CampaignStatus::Sending => {
@@ -168,7 +180,13 @@ async fn marketing(
 /// task reads and gates pages while this one writes them, so the one writer is never idle
 /// while a page is put together. Pages already recorded by an interrupted fan-out are
 /// recorded again as no-ops, so running it twice sends nothing twice.
-async fn fan_out(app: &AppState, tenant: &Tenant, c: &Campaign, now: DateTime<Utc>) -> Result<u64> {
+async fn fan_out(
+    app: &AppState,
+    tenant: &Tenant,
+    c: &Campaign,
+    now: DateTime<Utc>,
+    page_size: usize,
+) -> Result<u64> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Recipient>>(2);
     let producer = {
         let (app, tenant, c) = (app.clone(), tenant.clone(), c.clone());
@@ -178,7 +196,7 @@ async fn fan_out(app: &AppState, tenant: &Tenant, c: &Campaign, now: DateTime<Ut
             loop {
                 let page = app
                     .store
-                    .audience_page(&tenant.id, &c.tags, after.as_ref(), PAGE, now)
+                    .audience_page(&tenant.id, &c.tags, after.as_ref(), page_size, now)
                     .await?;
                 let rows = page
                     .members
@@ -208,6 +226,18 @@ async fn fan_out(app: &AppState, tenant: &Tenant, c: &Campaign, now: DateTime<Ut
     let mut added = 0;
     while let Some(rows) = rx.recv().await {
         added += app.store.add_recipients(&tenant.id, &rows).await?;
+        // A pause holds what was queued when it came; what this fan-out queues after it
+        // is held here.
+        if app
+            .store
+            .campaign(&tenant.id, &c.id)
+            .await?
+            .is_some_and(|c| c.status == CampaignStatus::Paused)
+        {
+            app.store
+                .hold_campaign(&tenant.id, &c.id, true, app.clock.now())
+                .await?;
+        }
     }
     producer
         .await

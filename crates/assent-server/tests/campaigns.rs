@@ -599,3 +599,59 @@ async fn audience_pages_hold_every_phone_once_whatever_their_size() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_pause_during_the_fan_out_holds_what_it_queues_afterwards() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.put(
+        "/settings",
+        &t.key,
+        json!({"rate_limits": {"per_sender_per_minute": 1000000, "per_tenant_per_day": 1000000}}),
+    )
+    .await;
+    for i in 0..12 {
+        app.inbound(
+            &format!("+1737555{i:04}"),
+            MK,
+            "I would like to sign up for marketing text messages!",
+        )
+        .await;
+    }
+    app.drain().await;
+    let before = app.sent().len();
+    let id = campaign(
+        &app,
+        &t,
+        json!({"name": "Flash sale", "type": "marketing", "body": "Flash sale today"}),
+    )
+    .await;
+    // One phone per page; pause as soon as the first page is recorded.
+    let runner = {
+        let app = app.app.clone();
+        tokio::spawn(async move { assent_server::campaigns::tick_paged(&app, 1).await })
+    };
+    while app.app.store.send_log(&t.id, &id).await.unwrap().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let (s, v) = app
+        .post(&format!("/campaigns/{id}/pause"), &t.key, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    runner.await.unwrap().unwrap();
+    let log = app.app.store.send_log(&t.id, &id).await.unwrap();
+    assert_eq!(log.len(), 12, "{log:?}");
+    assert!(
+        log.iter().all(|r| r.status == "deferred"),
+        "everything held: {log:?}"
+    );
+    assert_eq!(report(&app, &t, &id).await["status"], "paused");
+    app.drain().await;
+    assert_eq!(app.sent().len(), before, "nothing leaves while paused");
+    let (s, _) = app
+        .post(&format!("/campaigns/{id}/resume"), &t.key, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    app.drain().await;
+    assert_eq!(app.sent().len() - before, 12);
+}
