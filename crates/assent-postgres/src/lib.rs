@@ -1691,6 +1691,17 @@ impl Store for PostgresStore {
         Ok(out)
     }
 
+    async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2)",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)
+    }
+
     async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
         sqlx::query_scalar(
             "SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN messages m ON m.id = r.message_id \

@@ -268,6 +268,13 @@ pub trait Store: Send + Sync + 'static {
         let _ = (tenant_id, campaign_id);
         Err(unsupported())
     }
+    /// Whether a campaign has recorded any recipient (a marketing campaign has fanned out).
+    async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
+        Ok(!self
+            .recorded_steps(tenant_id, campaign_id)
+            .await?
+            .is_empty())
+    }
     /// Whether every recipient of a campaign is accounted for (skipped, or its message past
     /// queued, deferred and sending). Backends without a direct query read the send log.
     async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {

@@ -271,7 +271,7 @@ pub async fn resume_campaign(app: &AppState, t: &Tenant, id: &str) -> ApiResult<
     }
     let now = app.clock.now();
     let released = app.store.hold_campaign(&t.id, &id, false, now).await?;
-    let recorded = !app.store.recorded_steps(&t.id, &id).await?.is_empty();
+    let recorded = app.store.campaign_recorded(&t.id, &id).await?;
     c.status = match c.kind {
         CampaignKind::Marketing if recorded => CampaignStatus::Sending,
         CampaignKind::Marketing => CampaignStatus::Scheduled,
