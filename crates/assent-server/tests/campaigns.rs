@@ -232,9 +232,9 @@ async fn unknown_merge_fields_are_refused_when_the_campaign_is_created() {
     );
 }
 
-#[tokio::test]
-async fn pausing_and_resuming_never_sends_twice() {
-    let app = TestApp::spawn().await;
+/// A tenant with `n` phones opted in to marketing by text (sending limits out of the way)
+/// and a marketing campaign to them, not yet run; also how many texts had gone before it.
+async fn flash_sale(app: &TestApp, n: usize) -> (Tenant, usize, String) {
     let (t, _) = app.tenant().await;
     app.put(
         "/settings",
@@ -242,7 +242,7 @@ async fn pausing_and_resuming_never_sends_twice() {
         json!({"rate_limits": {"per_sender_per_minute": 1000000, "per_tenant_per_day": 1000000}}),
     )
     .await;
-    for i in 0..60 {
+    for i in 0..n {
         app.inbound(
             &format!("+1737555{i:04}"),
             MK,
@@ -253,11 +253,18 @@ async fn pausing_and_resuming_never_sends_twice() {
     app.drain().await;
     let before = app.sent().len();
     let id = campaign(
-        &app,
+        app,
         &t,
         json!({"name": "Flash sale", "type": "marketing", "body": "Flash sale today"}),
     )
     .await;
+    (t, before, id)
+}
+
+#[tokio::test]
+async fn pausing_and_resuming_never_sends_twice() {
+    let app = TestApp::spawn().await;
+    let (t, before, id) = flash_sale(&app, 60).await;
     tick(&app).await;
     assent_server::dispatch::dispatch_once(&app.app, 20)
         .await
@@ -603,29 +610,7 @@ async fn audience_pages_hold_every_phone_once_whatever_their_size() {
 #[tokio::test]
 async fn a_pause_during_the_fan_out_holds_what_it_queues_afterwards() {
     let app = TestApp::spawn().await;
-    let (t, _) = app.tenant().await;
-    app.put(
-        "/settings",
-        &t.key,
-        json!({"rate_limits": {"per_sender_per_minute": 1000000, "per_tenant_per_day": 1000000}}),
-    )
-    .await;
-    for i in 0..12 {
-        app.inbound(
-            &format!("+1737555{i:04}"),
-            MK,
-            "I would like to sign up for marketing text messages!",
-        )
-        .await;
-    }
-    app.drain().await;
-    let before = app.sent().len();
-    let id = campaign(
-        &app,
-        &t,
-        json!({"name": "Flash sale", "type": "marketing", "body": "Flash sale today"}),
-    )
-    .await;
+    let (t, before, id) = flash_sale(&app, 12).await;
     // One phone per page; pause as soon as the first page is recorded.
     let runner = {
         let app = app.app.clone();
