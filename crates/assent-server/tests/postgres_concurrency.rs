@@ -443,20 +443,40 @@ async fn queue_in_runs(s: &Setup, n: usize, run: usize) {
 /// Both processes' workers drain the queue at once until neither finds work; returns how
 /// many messages each handed off.
 async fn drain_with_both(s: &Setup, batch: u32) -> Vec<usize> {
+    drain_with_both_until(s, batch, None).await
+}
+
+/// As [`drain_with_both`]; with `all`, each worker keeps claiming until that many have been
+/// handed off between them (a worker whose claims keep finding the other's phones locked on
+/// a busy machine would otherwise give up early), for at most a minute.
+async fn drain_with_both_until(s: &Setup, batch: u32, all: Option<usize>) -> Vec<usize> {
     let mut workers = Vec::new();
     // Both first claims start together, where a missing lock would show.
     let start = Arc::new(tokio::sync::Barrier::new(2));
+    let total = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     for app in [s.a.clone(), s.b.clone()] {
-        let start = start.clone();
+        let (start, total) = (start.clone(), total.clone());
         workers.push(tokio::spawn(async move {
             start.wait().await;
             let mut idle = 0;
             let mut claimed = 0;
-            while idle < 5 {
+            loop {
+                let done = match all {
+                    Some(all) => {
+                        total.load(std::sync::atomic::Ordering::SeqCst) >= all
+                            || std::time::Instant::now() > deadline
+                    }
+                    None => idle >= 5,
+                };
+                if done {
+                    break;
+                }
                 let n = assent_server::dispatch::dispatch_once(&app.app, batch)
                     .await
                     .unwrap();
                 claimed += n;
+                total.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
                 if n == 0 {
                     idle += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -594,7 +614,7 @@ async fn two_workers_draining_one_queue_hand_each_message_off_exactly_once() {
     let s = two_processes(40).await;
     set_rate_limits(&s, 1_000_000, 1_000_000).await;
     queue_from_both(&s, QUEUED).await;
-    let claimed = drain_with_both(&s, 50).await;
+    let claimed = drain_with_both_until(&s, 50, Some(QUEUED)).await;
     let sent: Vec<String> =
         s.a.sent()
             .into_iter()
