@@ -577,6 +577,19 @@ async fn load_snapshot(
         .ok_or(StoreError::NotFound)
 }
 
+/// The statements below are put together once: claims and fan-out pages run them often.
+static SNAPSHOTS_OF_LIST: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| snapshot_sql("SELECT value FROM json_each(?3)"));
+static AUDIENCE_OPTED_IN_SNAPSHOTS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| snapshot_sql(AUDIENCE_OPTED_IN));
+static AUDIENCE_RECORDS: std::sync::LazyLock<String> = std::sync::LazyLock::new(records_sql);
+static CLAIM_DUE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT json_group_array({MESSAGE_JSON}) FROM (SELECT * FROM messages \
+         WHERE status IN ('queued', 'deferred') AND due_at <= ? ORDER BY priority, due_at LIMIT ?)"
+    )
+});
+
 /// What the gate reads about each phone of a set `p(phone)` (tenant ?1, start of the
 /// frequency-cap window ?2): one entry per customer record holding the phone (or one with
 /// NULLs when none does), folded by [`fold_snapshots`]. Plain lookups joined, no sorting:
@@ -742,17 +755,15 @@ async fn load_snapshots(
     // The phones go in as one JSON array (?3): one prepared statement whatever their number.
     let list = serde_json::to_string(&phones.iter().map(E164::as_str).collect::<Vec<_>>())
         .map_err(|e| StoreError::Database(e.to_string()))?;
-    let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(snapshot_sql(
-        "SELECT value FROM json_each(?3)",
-    )))
-    .bind(&ctx.0.id)
-    .bind(now_ms - 24 * 3600 * 1000)
-    .bind(list)
-    .bind(None::<i64>)
-    .bind(None::<String>)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db)?;
+    let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(SNAPSHOTS_OF_LIST.as_str()))
+        .bind(&ctx.0.id)
+        .bind(now_ms - 24 * 3600 * 1000)
+        .bind(list)
+        .bind(None::<i64>)
+        .bind(None::<String>)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
     let mut out = HashMap::with_capacity(phones.len());
     for f in fold_snapshots(&json, ctx)?.0 {
         out.insert(f.phone, f.snap);
@@ -1447,15 +1458,12 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Message>> {
         let mut w = self.batch.begin().await?;
         let now_ms = ms(now);
-        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT json_group_array({MESSAGE_JSON}) FROM (SELECT * FROM messages \
-             WHERE status IN ('queued', 'deferred') AND due_at <= ? ORDER BY priority, due_at LIMIT ?)"
-        )))
-        .bind(now_ms)
-        .bind(limit as i64)
-        .fetch_one(w.conn())
-        .await
-        .map_err(db)?;
+        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(CLAIM_DUE.as_str()))
+            .bind(now_ms)
+            .bind(limit as i64)
+            .fetch_one(w.conn())
+            .await
+            .map_err(db)?;
         let mut due: Vec<Message> = serde_json::from_str::<Vec<MessageEntry>>(&json)
             .map_err(|e| StoreError::Database(format!("claim: {e}")))?
             .into_iter()
@@ -1833,11 +1841,11 @@ impl Store for SqliteStore {
             // if any of its records is tagged; the last phone may be missing records past
             // the limit, so it is left for the next page (which starts at it).
             let sql = if tags.is_empty() {
-                snapshot_sql(AUDIENCE_OPTED_IN)
+                &*AUDIENCE_OPTED_IN_SNAPSHOTS
             } else {
-                records_sql()
+                &*AUDIENCE_RECORDS
             };
-            let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(tenant_id)
                 .bind(ms(now) - 24 * 3600 * 1000)
                 .bind(after.map_or("", |p| p.as_str()))
