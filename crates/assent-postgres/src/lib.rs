@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (5, include_str!("../migrations/0005_campaigns.sql")),
     (6, include_str!("../migrations/0006_web.sql")),
+    (7, include_str!("../migrations/0007_handoff_buckets.sql")),
 ];
 
 /// The session advisory lock the migration runner holds ("assent" in ASCII).
@@ -604,6 +605,33 @@ const STATUSES: [MessageStatus; 11] = [
 ];
 
 /// The statuses a message may move to `to` from: those of lower [`MessageStatus::rank`].
+/// Adds a claim's hand-offs to the tenant's hour bucket (the caller holds the tenant's
+/// daily lock) and drops buckets older than any window.
+async fn count_handoffs(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    n: u32,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tenant_handoffs (tenant_id, hour, n) VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant_id, hour) DO UPDATE SET n = tenant_handoffs.n + excluded.n",
+    )
+    .bind(tenant_id)
+    .bind(handoff_bucket(now_ms))
+    .bind(i64::from(n))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    sqlx::query("DELETE FROM tenant_handoffs WHERE tenant_id = $1 AND hour < $2")
+        .bind(tenant_id)
+        .bind(first_counted_bucket(now_ms) - 24)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
 fn ranked_below(to: Option<MessageStatus>) -> Vec<String> {
     let Some(to) = to else {
         return Vec::new();
@@ -1436,17 +1464,15 @@ impl Store for PostgresStore {
                     pacer.load_sender(&m.from, tat);
                 }
                 if !pacer.knows_tenant(&m.tenant_id) {
-                    let n: i64 = sqlx::query(
-                        "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1 AND handed_off_at > $2",
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COALESCE(SUM(n), 0)::BIGINT FROM tenant_handoffs WHERE tenant_id = $1 AND hour >= $2",
                     )
                     .bind(&m.tenant_id)
-                    .bind(now_ms - 24 * 3600 * 1000)
+                    .bind(first_counted_bucket(now_ms))
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(db)?
-                    .try_get("n")
                     .map_err(db)?;
-                    pacer.load_tenant(&m.tenant_id, n as u32);
+                    pacer.load_tenant(&m.tenant_id, u32::try_from(n).unwrap_or(u32::MAX));
                 }
                 handoff = pacer.admit(&m, &snap.tenant.settings.rate_limits, now);
             }
@@ -1467,6 +1493,9 @@ impl Store for PostgresStore {
             }
         }
         decided.write(&mut tx, now_ms).await?;
+        for (tenant_id, n) in pacer.handed_off() {
+            count_handoffs(&mut tx, tenant_id, n, now_ms).await?;
+        }
         for (number, tat) in pacer.changed() {
             sqlx::query(
                 "INSERT INTO sender_pacing (number, tat) VALUES ($1, $2) \

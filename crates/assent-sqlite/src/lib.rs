@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/0007_recipients_without_rowid.sql"),
     ),
+    (8, include_str!("../migrations/0008_handoff_buckets.sql")),
 ];
 
 pub struct SqliteStore {
@@ -1473,10 +1474,13 @@ impl Store for SqliteStore {
         // Every phone's snapshot, a few statements for the whole batch.
         let mut snaps: HashMap<String, HashMap<E164, PhoneSnapshot>> = HashMap::new();
         let mut by_tenant: HashMap<&str, Vec<E164>> = HashMap::new();
+        let mut seen: std::collections::HashSet<(&str, &E164)> = Default::default();
         for m in &due {
-            let phones = by_tenant.entry(m.tenant_id.as_str()).or_default();
-            if !phones.contains(&m.phone) {
-                phones.push(m.phone.clone());
+            if seen.insert((m.tenant_id.as_str(), &m.phone)) {
+                by_tenant
+                    .entry(m.tenant_id.as_str())
+                    .or_default()
+                    .push(m.phone.clone());
             }
         }
         for (tenant_id, phones) in by_tenant {
@@ -1507,15 +1511,15 @@ impl Store for SqliteStore {
                     pacer.load_sender(&m.from, tat);
                 }
                 if !pacer.knows_tenant(&m.tenant_id) {
-                    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE tenant_id = ? AND handed_off_at > ?")
-                        .bind(&m.tenant_id)
-                        .bind(now_ms - 24 * 3600 * 1000)
-                        .fetch_one(w.conn())
-                        .await
-                        .map_err(db)?
-                        .try_get("n")
-                        .map_err(db)?;
-                    pacer.load_tenant(&m.tenant_id, n as u32);
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COALESCE(SUM(n), 0) FROM tenant_handoffs WHERE tenant_id = ? AND hour >= ?",
+                    )
+                    .bind(&m.tenant_id)
+                    .bind(first_counted_bucket(now_ms))
+                    .fetch_one(w.conn())
+                    .await
+                    .map_err(db)?;
+                    pacer.load_tenant(&m.tenant_id, u32::try_from(n).unwrap_or(u32::MAX));
                 }
                 handoff = pacer.admit(&m, &snap.tenant.settings.rate_limits, now);
             }
@@ -1559,6 +1563,25 @@ impl Store for SqliteStore {
             .execute(w.conn())
             .await
             .map_err(db)?;
+        }
+        for (tenant_id, n) in pacer.handed_off() {
+            sqlx::query(
+                "INSERT INTO tenant_handoffs (tenant_id, hour, n) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (tenant_id, hour) DO UPDATE SET n = n + excluded.n",
+            )
+            .bind(tenant_id)
+            .bind(handoff_bucket(now_ms))
+            .bind(i64::from(n))
+            .execute(w.conn())
+            .await
+            .map_err(db)?;
+            // Buckets older than any window are of no more use.
+            sqlx::query("DELETE FROM tenant_handoffs WHERE tenant_id = ? AND hour < ?")
+                .bind(tenant_id)
+                .bind(first_counted_bucket(now_ms) - 24)
+                .execute(w.conn())
+                .await
+                .map_err(db)?;
         }
         for (number, tat) in pacer.changed() {
             sqlx::query("INSERT INTO sender_pacing (number, tat) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET tat = excluded.tat")

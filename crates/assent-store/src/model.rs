@@ -442,12 +442,30 @@ pub mod codec {
 /// Applies the per-sender pace and the per-tenant daily cap inside a claiming transaction.
 /// Backends load each sender's pace and each tenant's 24-hour hand-off count once per
 /// batch, ask [`Pacer::admit`] about every message the gate let through, and write the
-/// changed paces back before they commit. Automatic replies (priority 0) are never held.
+/// changed paces and counts back before they commit. Automatic replies (priority 0) are
+/// never held.
 #[derive(Debug, Default)]
 pub struct Pacer {
     tats: std::collections::HashMap<String, Option<DateTime<Utc>>>,
     daily: std::collections::HashMap<String, u32>,
+    added: std::collections::BTreeMap<String, u32>,
     changed: std::collections::BTreeSet<String>,
+}
+
+/// The daily cap counts hand-offs per tenant in hourly buckets (a table, so every process
+/// sees the same count, and reading it costs 25 rows rather than a day of messages).
+pub const HANDOFF_BUCKET_MS: i64 = 3_600_000;
+
+/// The hour bucket a hand-off at `now_ms` is counted in.
+pub fn handoff_bucket(now_ms: i64) -> i64 {
+    now_ms.div_euclid(HANDOFF_BUCKET_MS)
+}
+
+/// The oldest bucket that still counts toward the cap at `now_ms`. The current hour and
+/// the 24 before it: up to an hour more than a day is counted, never less, so no 24-hour
+/// window ever lets more than the cap through.
+pub fn first_counted_bucket(now_ms: i64) -> i64 {
+    handoff_bucket(now_ms) - 24
 }
 
 impl Pacer {
@@ -470,6 +488,7 @@ impl Pacer {
         let count = self.daily.entry(m.tenant_id.clone()).or_insert(0);
         if m.priority == 0 {
             *count += 1;
+            *self.added.entry(m.tenant_id.clone()).or_insert(0) += 1;
             return Handoff::Send;
         }
         if *count >= limits.per_tenant_per_day {
@@ -488,6 +507,7 @@ impl Pacer {
                 self.tats.insert(m.from.as_str().to_string(), Some(next));
                 self.changed.insert(m.from.as_str().to_string());
                 *count += 1;
+                *self.added.entry(m.tenant_id.clone()).or_insert(0) += 1;
                 Handoff::Send
             }
             Err(until) => Handoff::Defer {
@@ -495,6 +515,11 @@ impl Pacer {
                 reason: "rate_limited".into(),
             },
         }
+    }
+
+    /// Tenants that handed off messages in this batch, with how many.
+    pub fn handed_off(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.added.iter().map(|(t, n)| (t.as_str(), *n))
     }
 
     /// Senders whose pace moved, with their new theoretical arrival time.

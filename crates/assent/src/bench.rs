@@ -360,6 +360,11 @@ fn cpu_time() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
+/// Where the dispatch bench's server says it lives, and so the status callback every
+/// request carries (the plain loop sends the same one).
+const BENCH_PUBLIC_URL: &str = "http://127.0.0.1:9";
+const BENCH_STATUS_CALLBACK: &str = "http://127.0.0.1:9/webhooks/twilio/status";
+
 /// The fake provider's rate from a plain loop: `n` sends, 32 in flight. Returns messages
 /// per second and CPU seconds per message.
 async fn raw_loop(
@@ -383,8 +388,9 @@ async fn raw_loop(
                 let sms = assent_provider::OutboundSms {
                     from: from.clone(),
                     to: E164::parse(&format!("+1737{:07}", 2_000_000 + i % 8_000_000))?,
-                    body: format!("baseline {i}"),
-                    status_callback: None,
+                    body: format!("Your technician is on the way ({i})"),
+                    // The same request the dispatch makes, callback included.
+                    status_callback: Some(BENCH_STATUS_CALLBACK.to_string()),
                 };
                 twilio
                     .send(&sms)
@@ -424,7 +430,7 @@ async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
     let db = BenchDb::open(database_url, "dispatch").await?;
     let store = db.store();
     let config = Config {
-        public_url: "http://127.0.0.1:9".into(),
+        public_url: BENCH_PUBLIC_URL.into(),
         admin_token: None,
         twilio_auth_token: None,
         twilio_account_sid: None,
