@@ -42,32 +42,13 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
         })
         .await?;
     let n = claimed.len();
-    // Hand-offs of one batch go out concurrently; their outcomes are written together in
-    // one transaction, so a batch costs two durable writes whatever its size.
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(SEND_CONCURRENCY));
-    let mut set = tokio::task::JoinSet::new();
-    let callback = format!("{}/webhooks/twilio/status", app.config.public_url);
-    for m in claimed {
-        let provider = app.provider.clone();
-        let limit = limit.clone();
-        let sms = OutboundSms {
-            from: m.from.clone(),
-            to: m.to.clone(),
-            body: m.body.clone(),
-            status_callback: Some(callback.clone()),
-        };
-        set.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            let result = provider.send(&sms).await;
-            (m, result)
-        });
-    }
+    let results = hand_off(app, &claimed).await;
     let mut updates = Vec::with_capacity(n);
     let mut blocked = Vec::new();
     let mut retries = Vec::new();
-    while let Some(joined) = set.join_next().await {
+    for (m, result) in claimed.into_iter().zip(results) {
         // A panicked hand-off leaves its message `sending`; the sweep marks it unknown.
-        let Ok((m, result)) = joined else { continue };
+        let Some(result) = result else { continue };
         let at = Some(app.clock.now());
         let update = outcome_update(&result, at);
         if let Err(e) = &result {
@@ -101,9 +82,53 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
     Ok(n)
 }
 
+/// Hands a batch to the provider, [`SEND_CONCURRENCY`] at a time, and returns each
+/// message's result in the batch's order (`None` where the hand-off panicked). A few
+/// long-lived tasks share the batch rather than one task per message: spawning wakes a
+/// sleeping worker thread each time, which cost more than the task itself.
+async fn hand_off(
+    app: &AppState,
+    claimed: &[Message],
+) -> Vec<Option<std::result::Result<assent_provider::Accepted, SendError>>> {
+    let callback = format!("{}/webhooks/twilio/status", app.config.public_url);
+    let batch: std::sync::Arc<Vec<OutboundSms>> = std::sync::Arc::new(
+        claimed
+            .iter()
+            .map(|m| OutboundSms {
+                from: m.from.clone(),
+                to: m.to.clone(),
+                body: m.body.clone(),
+                status_callback: Some(callback.clone()),
+            })
+            .collect(),
+    );
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..SEND_CONCURRENCY.min(batch.len()) {
+        let (provider, batch, next) = (app.provider.clone(), batch.clone(), next.clone());
+        set.spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(sms) = batch.get(i) else {
+                    return done;
+                };
+                done.push((i, provider.send(sms).await));
+            }
+        });
+    }
+    let mut results: Vec<_> = (0..batch.len()).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        for (i, result) in joined.unwrap_or_default() {
+            results[i] = Some(result);
+        }
+    }
+    results
+}
+
 const SEND_CONCURRENCY: usize = 32;
 /// Batches in flight at once (see [`dispatch_pipelined`]).
-const LANES: usize = 3;
+const LANES: usize = 4;
 /// Hand-offs tried before a message that the provider keeps refusing to take is `failed`.
 pub const MAX_ATTEMPTS: u32 = 6;
 
