@@ -68,6 +68,25 @@ pub(crate) async fn add_recipients(
             b.phone.as_str(),
         ))
     });
+    // A campaign paused before this write holds what it queues. The campaign's row is
+    // read FOR SHARE: a pause arriving meanwhile waits for this write to commit, and its
+    // hold then sees these messages.
+    let mut paused = std::collections::HashSet::new();
+    let campaigns: std::collections::BTreeSet<&str> =
+        sorted.iter().map(|r| r.campaign_id.as_str()).collect();
+    for campaign in campaigns {
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM campaigns WHERE tenant_id = $1 AND id = $2 FOR SHARE",
+        )
+        .bind(tenant_id)
+        .bind(campaign)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+        if status.as_deref() == Some("paused") {
+            paused.insert(campaign);
+        }
+    }
     let mut added = 0;
     for r in sorted {
         let done = sqlx::query(
@@ -88,7 +107,11 @@ pub(crate) async fn add_recipients(
         if done.rows_affected() == 1 {
             added += 1;
             if let Some(m) = &r.message {
-                insert_message(conn, m).await?;
+                if paused.contains(r.campaign_id.as_str()) {
+                    insert_message(conn, &held_for_pause(m)).await?;
+                } else {
+                    insert_message(conn, m).await?;
+                }
             }
         }
     }

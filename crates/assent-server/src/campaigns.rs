@@ -149,7 +149,7 @@ const PAGE: usize = 5000;
 async fn marketing(
     app: &AppState,
     tenant: &Tenant,
-    mut c: Campaign,
+    c: Campaign,
     now: DateTime<Utc>,
     page: usize,
 ) -> Result<u64> {
@@ -157,18 +157,28 @@ async fn marketing(
         CampaignStatus::Scheduled if c.send_at.is_none_or(|t| t <= now) => {
             let added = fan_out(app, tenant, &c, now, page).await?;
             // Paused (or resumed) while the fan-out ran: that decision stands.
-            if let Some(mut c) = app.store.campaign(&tenant.id, &c.id).await?
-                && c.status == CampaignStatus::Scheduled
-            {
-                c.status = CampaignStatus::Sending;
-                app.store.save_campaign(&c).await?;
-            }
+            app.store
+                .move_campaign(
+                    &tenant.id,
+                    &c.id,
+                    CampaignStatus::Scheduled,
+                    CampaignStatus::Sending,
+                    None,
+                )
+                .await?;
             Ok(added)
         }
         CampaignStatus::Sending => {
             if app.store.campaign_settled(&tenant.id, &c.id).await? {
-                c.status = CampaignStatus::Finished;
-                app.store.save_campaign(&c).await?;
+                app.store
+                    .move_campaign(
+                        &tenant.id,
+                        &c.id,
+                        CampaignStatus::Sending,
+                        CampaignStatus::Finished,
+                        None,
+                    )
+                    .await?;
             }
             Ok(0)
         }
@@ -225,19 +235,9 @@ async fn fan_out(
     };
     let mut added = 0;
     while let Some(rows) = rx.recv().await {
+        // A pause holds what was queued when it came; add_recipients holds what this
+        // fan-out queues after it, in the same write.
         added += app.store.add_recipients(&tenant.id, &rows).await?;
-        // A pause holds what was queued when it came; what this fan-out queues after it
-        // is held here.
-        if app
-            .store
-            .campaign(&tenant.id, &c.id)
-            .await?
-            .is_some_and(|c| c.status == CampaignStatus::Paused)
-        {
-            app.store
-                .hold_campaign(&tenant.id, &c.id, true, app.clock.now())
-                .await?;
-        }
     }
     producer
         .await

@@ -640,3 +640,111 @@ async fn a_pause_during_the_fan_out_holds_what_it_queues_afterwards() {
     app.drain().await;
     assert_eq!(app.sent().len() - before, 12);
 }
+
+/// The fan-out's page written after a pause, as the store records it: held in the same
+/// write, so no claim can take it in between.
+#[tokio::test]
+async fn a_page_written_while_paused_is_held_in_the_same_write() {
+    let app = TestApp::spawn().await;
+    let (t, before, id) = flash_sale(&app, 3).await;
+    let (s, v) = app
+        .post(&format!("/campaigns/{id}/pause"), &t.key, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let tenant = app.app.store.tenant(&t.id).await.unwrap().unwrap();
+    let now = app.app.clock.now();
+    let to = assent_core::phone::E164::parse("+17375550001").unwrap();
+    let message = assent_server::service::outbound_message(
+        assent_server::service::Outbound {
+            tenant: &tenant,
+            channel: assent_core::consent::Channel::Marketing,
+            to: &to,
+            body: "Flash sale today".into(),
+            kind: assent_store::MessageKind::Campaign,
+            purpose: assent_core::gate::Purpose::Marketing,
+            idempotency_key: None,
+        },
+        assent_core::gate::Decision::Allow,
+        now,
+    )
+    .unwrap();
+    let recipient = assent_store::Recipient {
+        campaign_id: id.clone(),
+        step: "send".into(),
+        phone: to.clone(),
+        message: Some(message),
+        skip_reason: None,
+        created_at: now,
+    };
+    assert_eq!(
+        app.app
+            .store
+            .add_recipients(&t.id, &[recipient])
+            .await
+            .unwrap(),
+        1
+    );
+    let log = app.app.store.send_log(&t.id, &id).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].status.as_str(), log[0].reason.as_deref()),
+        ("deferred", Some("campaign_paused")),
+        "{log:?}"
+    );
+    app.drain().await;
+    assert_eq!(app.sent().len(), before, "nothing leaves while paused");
+    let (s, v) = app
+        .post(&format!("/campaigns/{id}/resume"), &t.key, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["released"], 1, "{v}");
+}
+
+/// A resume whose release comes after a second pause releases nothing, and the runner's
+/// status moves never undo a pause.
+#[tokio::test]
+async fn a_late_release_or_runner_step_does_not_undo_a_pause() {
+    let app = TestApp::spawn().await;
+    let (t, before, id) = flash_sale(&app, 5).await;
+    tick(&app).await;
+    let (s, v) = app
+        .post(&format!("/campaigns/{id}/pause"), &t.key, json!({}))
+        .await;
+    assert_eq!((s, v["held"].clone()), (StatusCode::OK, json!(5)), "{v}");
+    // A resume moves the status ...
+    use assent_store::CampaignStatus::*;
+    assert!(
+        app.app
+            .store
+            .move_campaign(&t.id, &id, Paused, Sending, Some(app.app.clock.now()))
+            .await
+            .unwrap()
+    );
+    // ... a second pause comes before its release ...
+    let (s, v) = app
+        .post(&format!("/campaigns/{id}/pause"), &t.key, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // ... and the release, late, finds the campaign paused again.
+    let released = app
+        .app
+        .store
+        .hold_campaign(&t.id, &id, false, app.app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(released, 0);
+    // The runner's moves only go from the status they expect.
+    for (from, to) in [(Scheduled, Sending), (Sending, Finished)] {
+        assert!(
+            !app.app
+                .store
+                .move_campaign(&t.id, &id, from, to, None)
+                .await
+                .unwrap()
+        );
+    }
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent().len(), before, "nothing leaves while paused");
+    assert_eq!(report(&app, &t, &id).await["status"], "paused");
+}

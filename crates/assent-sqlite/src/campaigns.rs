@@ -123,9 +123,35 @@ pub(crate) async fn add_recipients(
         rows,
     )
     .await?;
+    // A campaign paused before this write holds what it queues (the pause and this write
+    // are serialized by the one writer, so nothing slips out between them).
+    let mut paused = std::collections::HashSet::new();
+    for campaign in new
+        .iter()
+        .map(|r| r.campaign_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM campaigns WHERE tenant_id = ? AND id = ?")
+                .bind(tenant_id)
+                .bind(campaign)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+        if status.as_deref() == Some("paused") {
+            paused.insert(campaign);
+        }
+    }
     let messages = new
         .iter()
-        .filter_map(|r| r.message.as_ref().map(crate::message_row))
+        .filter_map(|r| {
+            let m = r.message.as_ref()?;
+            Some(if paused.contains(r.campaign_id.as_str()) {
+                crate::message_row(&held_for_pause(m))
+            } else {
+                crate::message_row(m)
+            })
+        })
         .collect();
     crate::bulk::insert(conn, crate::MESSAGE_INSERT, 21, messages).await?;
     Ok(new.len() as u64)

@@ -1963,6 +1963,31 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn move_campaign(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        from: CampaignStatus,
+        to: CampaignStatus,
+        resumed_at: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        let mut w = self.batch.begin().await?;
+        let r = sqlx::query(
+            "UPDATE campaigns SET status = ?1, resumed_at = COALESCE(?2, resumed_at) \
+             WHERE tenant_id = ?3 AND id = ?4 AND status = ?5",
+        )
+        .bind(codec::enum_str(&to))
+        .bind(resumed_at.map(ms))
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .bind(codec::enum_str(&from))
+        .execute(w.conn())
+        .await
+        .map_err(db)?;
+        w.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn hold_campaign(
         &self,
         tenant_id: &str,
@@ -1972,21 +1997,24 @@ impl Store for SqliteStore {
     ) -> Result<u64> {
         let mut w = self.batch.begin().await?;
         let sql = if paused {
-            "UPDATE messages SET status = 'deferred', reason = 'campaign_paused', due_at = 253402300799000, updated_at = ?1 \
+            "UPDATE messages SET status = 'deferred', reason = 'campaign_paused', due_at = ?4, updated_at = ?1 \
              WHERE tenant_id = ?2 AND status IN ('queued', 'deferred') AND id IN \
-             (SELECT message_id FROM campaign_recipients WHERE tenant_id = ?2 AND campaign_id = ?3 AND message_id IS NOT NULL)"
+             (SELECT message_id FROM campaign_recipients WHERE tenant_id = ?2 AND campaign_id = ?3 AND message_id IS NOT NULL) \
+             AND EXISTS (SELECT 1 FROM campaigns WHERE tenant_id = ?2 AND id = ?3 AND status = 'paused')"
         } else {
             "UPDATE messages SET status = 'queued', reason = NULL, due_at = ?1, updated_at = ?1 \
              WHERE tenant_id = ?2 AND status = 'deferred' AND reason = 'campaign_paused' AND id IN \
-             (SELECT message_id FROM campaign_recipients WHERE tenant_id = ?2 AND campaign_id = ?3 AND message_id IS NOT NULL)"
+             (SELECT message_id FROM campaign_recipients WHERE tenant_id = ?2 AND campaign_id = ?3 AND message_id IS NOT NULL) \
+             AND NOT EXISTS (SELECT 1 FROM campaigns WHERE tenant_id = ?2 AND id = ?3 AND status = 'paused')"
         };
-        let r = sqlx::query(sql)
+        let mut q = sqlx::query(sql)
             .bind(ms(now))
             .bind(tenant_id)
-            .bind(campaign_id)
-            .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .bind(campaign_id);
+        if paused {
+            q = q.bind(PAUSED_UNTIL_MS);
+        }
+        let r = q.execute(w.conn()).await.map_err(db)?;
         w.commit().await?;
         Ok(r.rows_affected())
     }

@@ -310,8 +310,25 @@ pub trait Store: Send + Sync + 'static {
         let _ = (tenant_id, phone);
         Err(unsupported())
     }
+    /// Moves a campaign from `from` to `to` only if its status is still `from`, setting
+    /// `resumed_at` when given; returns whether it moved. Pause, resume and the runner
+    /// change a campaign's status only this way, so none of them undoes another's change.
+    async fn move_campaign(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        from: CampaignStatus,
+        to: CampaignStatus,
+        resumed_at: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        let _ = (tenant_id, campaign_id, from, to, resumed_at);
+        Err(unsupported())
+    }
     /// Pausing holds a campaign's queued and deferred messages (deferred, reason
-    /// `campaign_paused`); resuming queues them again. Sent ones are never touched.
+    /// `campaign_paused`); resuming queues them again. Sent ones are never touched. Either
+    /// happens only if the campaign's status (read in the same statement) still agrees:
+    /// holding only while it is `paused`, releasing only while it is not. Messages that
+    /// [`Store::add_recipients`] queues for a paused campaign are held as they are written.
     async fn hold_campaign(
         &self,
         tenant_id: &str,

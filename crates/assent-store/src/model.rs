@@ -571,6 +571,23 @@ pub struct Campaign {
     pub resumed_at: Option<DateTime<Utc>>,
 }
 
+/// `due_at` of a message held by a paused campaign: never, until it is resumed.
+pub const PAUSED_UNTIL_MS: i64 = 253_402_300_799_000;
+
+/// A queued or deferred campaign message as a paused campaign holds it (what
+/// `Store::hold_campaign` does in the database, for a message not yet written).
+pub fn held_for_pause(m: &Message) -> Message {
+    let mut m = m.clone();
+    if matches!(m.status, MessageStatus::Queued | MessageStatus::Deferred) {
+        m.status = MessageStatus::Deferred;
+        m.reason = Some("campaign_paused".into());
+        if let Some(never) = DateTime::from_timestamp_millis(PAUSED_UNTIL_MS) {
+            m.due_at = never;
+        }
+    }
+    m
+}
+
 /// One phone in a campaign step: queued with a message, or skipped with a reason.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Recipient {

@@ -233,25 +233,40 @@ pub async fn pause(
 /// Holds a campaign's queued messages (the API's pause and the web page's button).
 pub async fn pause_campaign(app: &AppState, t: &Tenant, id: &str) -> ApiResult<Value> {
     let id = id.to_string();
-    let mut c = load(app, t, &id).await?;
-    if c.status == CampaignStatus::Finished {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "finished",
-            "a finished campaign cannot be paused",
-        ));
+    // The status moves first, only from what was read (the runner may move it meanwhile:
+    // read again); then the queued messages are held. A fan-out writing meanwhile holds
+    // its own pages once the status says paused.
+    for _ in 0..10 {
+        let c = load(app, t, &id).await?;
+        match c.status {
+            CampaignStatus::Finished => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "finished",
+                    "a finished campaign cannot be paused",
+                ));
+            }
+            CampaignStatus::Paused => return Ok(json!({"id": id, "status": c.status, "held": 0})),
+            from => {
+                if app
+                    .store
+                    .move_campaign(&t.id, &id, from, CampaignStatus::Paused, None)
+                    .await?
+                {
+                    let held = app
+                        .store
+                        .hold_campaign(&t.id, &id, true, app.clock.now())
+                        .await?;
+                    return Ok(json!({"id": id, "status": CampaignStatus::Paused, "held": held}));
+                }
+            }
+        }
     }
-    if c.status != CampaignStatus::Paused {
-        let held = app
-            .store
-            .hold_campaign(&t.id, &id, true, app.clock.now())
-            .await?;
-        // Remember what to go back to in `send_at`'s absence: marketing resumes sending.
-        c.status = CampaignStatus::Paused;
-        app.store.save_campaign(&c).await?;
-        return Ok(json!({"id": id, "status": c.status, "held": held}));
-    }
-    Ok(json!({"id": id, "status": c.status, "held": 0}))
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "busy",
+        "the campaign's status kept changing; try again",
+    ))
 }
 
 pub async fn resume(
@@ -265,22 +280,30 @@ pub async fn resume(
 /// Releases a paused campaign's messages; nothing already sent goes again.
 pub async fn resume_campaign(app: &AppState, t: &Tenant, id: &str) -> ApiResult<Value> {
     let id = id.to_string();
-    let mut c = load(app, t, &id).await?;
+    let c = load(app, t, &id).await?;
     if c.status != CampaignStatus::Paused {
         return Ok(json!({"id": id, "status": c.status, "released": 0}));
     }
     let now = app.clock.now();
-    let released = app.store.hold_campaign(&t.id, &id, false, now).await?;
     let recorded = app.store.campaign_recorded(&t.id, &id).await?;
-    c.status = match c.kind {
+    let to = match c.kind {
         CampaignKind::Marketing if recorded => CampaignStatus::Sending,
         CampaignKind::Marketing => CampaignStatus::Scheduled,
         _ => CampaignStatus::Active,
     };
-    c.resumed_at = Some(now);
-    app.store.save_campaign(&c).await?;
+    // The status moves first, then the held messages go (only while it is not paused
+    // again); someone else's resume or pause in between stands.
+    if !app
+        .store
+        .move_campaign(&t.id, &id, CampaignStatus::Paused, to, Some(now))
+        .await?
+    {
+        let c = load(app, t, &id).await?;
+        return Ok(json!({"id": id, "status": c.status, "released": 0}));
+    }
+    let released = app.store.hold_campaign(&t.id, &id, false, now).await?;
     app.wake.notify_one();
-    Ok(json!({"id": id, "status": c.status, "released": released}))
+    Ok(json!({"id": id, "status": to, "released": released}))
 }
 
 #[derive(Deserialize)]
