@@ -391,37 +391,9 @@ async fn append_ledger(
     Ok(())
 }
 
-fn message_from(row: &SqliteRow) -> Result<Message> {
-    let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
-    Ok(Message {
-        id: row.try_get("id").map_err(db)?,
-        tenant_id: row.try_get("tenant_id").map_err(db)?,
-        direction: codec::parse_enum("direction", row.try_get("direction").map_err(db)?)?,
-        channel: codec::channel(row.try_get("channel").map_err(db)?)?,
-        from: codec::phone(row.try_get("from_number").map_err(db)?)?,
-        to: codec::phone(row.try_get("to_number").map_err(db)?)?,
-        phone: codec::phone(row.try_get("phone").map_err(db)?)?,
-        body: row.try_get("body").map_err(db)?,
-        kind: codec::parse_enum("kind", row.try_get("kind").map_err(db)?)?,
-        purpose: codec::purpose(g("purpose")?.as_deref())?,
-        status: codec::status(row.try_get("status").map_err(db)?)?,
-        reason: g("reason")?,
-        provider_id: g("provider_id")?,
-        segments: row.try_get::<i64, _>("segments").map_err(db)? as u32,
-        priority: row.try_get::<i64, _>("priority").map_err(db)? as u8,
-        due_at: time(row.try_get("due_at").map_err(db)?),
-        expires_at: row
-            .try_get::<Option<i64>, _>("expires_at")
-            .map_err(db)?
-            .map(time),
-        idempotency_key: g("idempotency_key")?,
-        created_at: time(row.try_get("created_at").map_err(db)?),
-        updated_at: time(row.try_get("updated_at").map_err(db)?),
-    })
-}
-
-/// A message as one JSON array, for statements that return many (see [`snapshot_sql`] for
-/// why): read back by [`MessageEntry`].
+/// A message as one JSON array, read back by [`MessageEntry`]: every read of messages
+/// selects this, so the column list and its decoder are written once. (Statements that
+/// return many aggregate them into one value; see [`snapshot_sql`] for why.)
 const MESSAGE_JSON: &str = "json_array(id, tenant_id, direction, channel, from_number, to_number, phone, body, \
      kind, purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, \
      created_at, updated_at)";
@@ -476,40 +448,29 @@ fn message_from_entry(e: MessageEntry) -> Result<Message> {
 }
 
 pub(crate) async fn insert_message(conn: &mut SqliteConnection, m: &Message) -> Result<()> {
-    let handed_off = (m.status.rank() >= MessageStatus::Sending.rank()
-        && m.status != MessageStatus::Blocked
-        && m.status != MessageStatus::Expired)
-        .then(|| ms(m.updated_at));
-    sqlx::query(
-        "INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
-         purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, \
-         handed_off_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&m.id)
-    .bind(&m.tenant_id)
-    .bind(codec::enum_str(&m.direction))
-    .bind(m.channel.as_str())
-    .bind(m.from.as_str())
-    .bind(m.to.as_str())
-    .bind(m.phone.as_str())
-    .bind(&m.body)
-    .bind(codec::enum_str(&m.kind))
-    .bind(m.purpose.map(|p| p.as_str()))
-    .bind(m.status.as_str())
-    .bind(&m.reason)
-    .bind(&m.provider_id)
-    .bind(m.segments as i64)
-    .bind(m.priority as i64)
-    .bind(ms(m.due_at))
-    .bind(m.expires_at.map(ms))
-    .bind(&m.idempotency_key)
-    .bind(handed_off)
-    .bind(ms(m.created_at))
-    .bind(ms(m.updated_at))
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    bulk::insert(conn, MESSAGE_INSERT, 21, vec![message_row(m)]).await?;
     Ok(())
+}
+
+/// One message read by `WHERE {filter}`, as [`MESSAGE_JSON`].
+fn message_query(filter: &str) -> String {
+    format!("SELECT {MESSAGE_JSON} FROM messages WHERE {filter}")
+}
+
+static MESSAGE_BY_ID: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| message_query("tenant_id = ? AND id = ?"));
+static MESSAGE_BY_KEY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| message_query("tenant_id = ? AND idempotency_key = ?"));
+static MESSAGE_BY_PROVIDER_ID: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| message_query("provider_id = ?"));
+static MESSAGES_FOR_PHONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    message_query("tenant_id = ? AND phone = ? ORDER BY created_at, rowid")
+});
+
+fn decode_message(json: &str) -> Result<Message> {
+    serde_json::from_str::<MessageEntry>(json)
+        .map_err(|e| StoreError::Database(format!("message: {e}")))
+        .and_then(message_from_entry)
 }
 
 pub(crate) const MESSAGE_INSERT: &str = "INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, \
@@ -1394,28 +1355,25 @@ impl Store for SqliteStore {
     }
 
     async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>> {
-        sqlx::query(
-            "SELECT * FROM messages WHERE tenant_id = ? AND phone = ? ORDER BY created_at, rowid",
-        )
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(message_from)
-        .collect()
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGES_FOR_PHONE.as_str()))
+            .bind(tenant_id)
+            .bind(phone.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|j| decode_message(j))
+            .collect()
     }
 
     async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>> {
-        sqlx::query("SELECT * FROM messages WHERE tenant_id = ? AND id = ?")
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGE_BY_ID.as_str()))
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&self.reader)
             .await
             .map_err(db)?
-            .as_ref()
-            .map(message_from)
+            .map(|j| decode_message(&j))
             .transpose()
     }
 
@@ -1424,14 +1382,13 @@ impl Store for SqliteStore {
         tenant_id: &str,
         key: &str,
     ) -> Result<Option<Message>> {
-        sqlx::query("SELECT * FROM messages WHERE tenant_id = ? AND idempotency_key = ?")
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGE_BY_KEY.as_str()))
             .bind(tenant_id)
             .bind(key)
             .fetch_optional(&self.reader)
             .await
             .map_err(db)?
-            .as_ref()
-            .map(message_from)
+            .map(|j| decode_message(&j))
             .transpose()
     }
 
@@ -1684,13 +1641,12 @@ impl Store for SqliteStore {
     }
 
     async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>> {
-        sqlx::query("SELECT * FROM messages WHERE provider_id = ?")
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGE_BY_PROVIDER_ID.as_str()))
             .bind(provider_id)
             .fetch_optional(&self.reader)
             .await
             .map_err(db)?
-            .as_ref()
-            .map(message_from)
+            .map(|j| decode_message(&j))
             .transpose()
     }
 
