@@ -145,19 +145,155 @@ pub struct Recipient {
     pub regions: Vec<String>,
 }
 
-/// Finds a two-letter state or province code in a free-form address ("…, Austin, TX 78701").
+/// US states, DC, territories and Canadian provinces by their full names, for addresses
+/// that spell the state out ("Miami, Florida").
+const REGION_NAMES: &[(&str, &str)] = &[
+    ("alabama", "AL"),
+    ("alaska", "AK"),
+    ("arizona", "AZ"),
+    ("arkansas", "AR"),
+    ("california", "CA"),
+    ("colorado", "CO"),
+    ("connecticut", "CT"),
+    ("delaware", "DE"),
+    ("district of columbia", "DC"),
+    ("florida", "FL"),
+    ("georgia", "GA"),
+    ("hawaii", "HI"),
+    ("idaho", "ID"),
+    ("illinois", "IL"),
+    ("indiana", "IN"),
+    ("iowa", "IA"),
+    ("kansas", "KS"),
+    ("kentucky", "KY"),
+    ("louisiana", "LA"),
+    ("maine", "ME"),
+    ("maryland", "MD"),
+    ("massachusetts", "MA"),
+    ("michigan", "MI"),
+    ("minnesota", "MN"),
+    ("mississippi", "MS"),
+    ("missouri", "MO"),
+    ("montana", "MT"),
+    ("nebraska", "NE"),
+    ("nevada", "NV"),
+    ("new hampshire", "NH"),
+    ("new jersey", "NJ"),
+    ("new mexico", "NM"),
+    ("new york", "NY"),
+    ("north carolina", "NC"),
+    ("north dakota", "ND"),
+    ("ohio", "OH"),
+    ("oklahoma", "OK"),
+    ("oregon", "OR"),
+    ("pennsylvania", "PA"),
+    ("rhode island", "RI"),
+    ("south carolina", "SC"),
+    ("south dakota", "SD"),
+    ("tennessee", "TN"),
+    ("texas", "TX"),
+    ("utah", "UT"),
+    ("vermont", "VT"),
+    ("virginia", "VA"),
+    ("washington", "WA"),
+    ("west virginia", "WV"),
+    ("wisconsin", "WI"),
+    ("wyoming", "WY"),
+    ("puerto rico", "PR"),
+    ("guam", "GU"),
+    ("american samoa", "AS"),
+    ("northern mariana islands", "MP"),
+    ("virgin islands", "VI"),
+    ("alberta", "AB"),
+    ("british columbia", "BC"),
+    ("manitoba", "MB"),
+    ("new brunswick", "NB"),
+    ("newfoundland and labrador", "NL"),
+    ("newfoundland", "NL"),
+    ("nova scotia", "NS"),
+    ("northwest territories", "NT"),
+    ("nunavut", "NU"),
+    ("ontario", "ON"),
+    ("prince edward island", "PE"),
+    ("quebec", "QC"),
+    ("québec", "QC"),
+    ("saskatchewan", "SK"),
+    ("yukon", "YT"),
+];
+
+/// Finds the state or province of a free-form address: a two-letter code in capitals
+/// ("…, Austin, TX 78701"), else a code in any case that ends the address or stands before
+/// a ZIP or postal code ("washington dc 20001"), else the last state name spelled out
+/// ("Miami, Florida"; the last, so "12 Florida Ave, Atlanta, Georgia" is Georgia). A code
+/// in small letters elsewhere is not taken: "in", "or" and "me" are words.
 pub fn region_of_address(address: &str) -> Option<String> {
     let t = tables();
-    address
-        .split(|c: char| !c.is_ascii_alphanumeric())
+    let known = |code: &str| t.region_zones.contains_key(code);
+    let words: Vec<&str> = address
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if let Some(w) = words
+        .iter()
         .rev()
-        .find(|w| {
-            w.len() == 2
-                && w.chars().all(|c| c.is_ascii_uppercase())
-                && t.region_zones.contains_key(*w)
-        })
-        .map(str::to_string)
+        .find(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_uppercase()) && known(w))
+    {
+        return Some(w.to_string());
+    }
+    let postal = |w: &str| {
+        (w.len() == 5 && w.chars().all(|c| c.is_ascii_digit()))
+            || matches!(w.as_bytes(), [a, b, c] if a.is_ascii_alphabetic() && b.is_ascii_digit() && c.is_ascii_alphabetic())
+    };
+    if let Some(code) = words.iter().enumerate().rev().find_map(|(i, w)| {
+        let code = w.to_ascii_uppercase();
+        let placed = i + 1 == words.len() || words.get(i + 1).is_some_and(|n| postal(n));
+        (w.len() == 2 && placed && known(&code)).then_some(code)
+    }) {
+        return Some(code);
+    }
+    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+    let mut best: Option<(usize, &str)> = None;
+    for (name, _) in REGION_NAMES {
+        let parts: Vec<&str> = name.split(' ').collect();
+        for end in (parts.len()..=lower.len()).rev() {
+            if lower[end - parts.len()..end]
+                .iter()
+                .zip(&parts)
+                .all(|(a, b)| a == b)
+            {
+                // Prefer the match that ends last, and of those the longest name
+                // ("west virginia" over "virginia").
+                if best.is_none_or(|(e, c)| end > e || (end == e && name.len() > c.len())) {
+                    best = Some((end, name));
+                }
+                break;
+            }
+        }
+    }
+    best.and_then(|(_, name)| REGION_NAMES.iter().find(|(n, _)| *n == name))
+        .map(|(_, c)| c.to_string())
 }
+
+/// The country a NANP number belongs to, by its area code: `US` (states, DC and the US
+/// territories), `CA`, or the ISO code of another NANP country (`JM`, `DO`, …). `None` for
+/// numbers outside the NANP or area codes not in the table.
+pub fn country(phone: &E164) -> Option<&'static str> {
+    const PROVINCES: &[&str] = &[
+        "AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT",
+    ];
+    let region = area_code(phone.area_code()?)?.regions.first()?;
+    Some(match region.strip_prefix('-') {
+        Some(iso) => NANP_COUNTRIES.iter().find(|c| **c == iso)?,
+        None if PROVINCES.contains(&region.as_str()) => "CA",
+        None => "US",
+    })
+}
+
+/// Every country [`country`] can answer.
+pub const NANP_COUNTRIES: &[&str] = &[
+    "US", "CA", "AG", "AI", "BB", "BM", "BS", "DM", "DO", "GD", "JM", "KN", "KY", "LC", "MS", "SX",
+    "TC", "TT", "VC", "VG",
+];
 
 pub fn locate(phone: &E164, address: Option<&str>, tenant_zone: Tz) -> Recipient {
     let t = tables();
@@ -259,6 +395,40 @@ mod tests {
         E164::parse(s).unwrap()
     }
     const CHICAGO: Tz = chrono_tz::America::Chicago;
+
+    #[test]
+    fn addresses_name_their_state_in_several_ways() {
+        for (address, region) in [
+            ("100 Main St, Austin, TX 78701", Some("TX")),
+            ("100 Main St, Miami, Florida 33101", Some("FL")),
+            ("100 main st, miami fl 33101", Some("FL")),
+            ("100 main st, miami, fl", Some("FL")),
+            ("1600 Pennsylvania Ave NW, Washington dc 20500", Some("DC")),
+            ("12 Florida Ave, Atlanta, Georgia", Some("GA")),
+            ("3 Hill Rd, Charleston, West Virginia", Some("WV")),
+            ("3 Rue Principale, Montréal, Québec H2X 1Y4", Some("QC")),
+            ("10 King St, Toronto on M5H 2N2", Some("ON")),
+            ("Unit 5 in the back, Apt 4", None),
+            ("12 Oak Dr or the blue door", None),
+        ] {
+            assert_eq!(region_of_address(address).as_deref(), region, "{address}");
+        }
+    }
+
+    #[test]
+    fn numbers_belong_to_the_country_of_their_area_code() {
+        assert_eq!(country(&phone("+15125550142")), Some("US"));
+        assert_eq!(country(&phone("+17875550100")), Some("US"), "Puerto Rico");
+        assert_eq!(country(&phone("+14165550100")), Some("CA"));
+        assert_eq!(country(&phone("+18765550100")), Some("JM"));
+        assert_eq!(country(&phone("+18095550100")), Some("DO"));
+        assert_eq!(country(&phone("+442079460958")), None);
+        // Every NANP region of the table maps to a country we can name.
+        for (npa, a) in &tables().area_codes {
+            let n = E164::parse(&format!("+1{npa}5550100")).unwrap();
+            assert!(country(&n).is_some(), "{npa} {:?}", a.regions);
+        }
+    }
 
     #[test]
     fn table_covers_us_and_canada() {

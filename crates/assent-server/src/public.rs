@@ -80,6 +80,22 @@ label{{display:block;font-weight:600;margin:.75rem 0 .25rem}}input[type=tel]{{fo
     )
 }
 
+/// What the form says about a number it cannot take, in the tenant's countries' terms.
+fn countries_hint(countries: &[String]) -> String {
+    let has = |c: &str| countries.iter().any(|k| k == c);
+    match countries.len() {
+        2 if has("US") && has("CA") => {
+            "Enter a US or Canadian mobile number, such as (512) 555-0142.".into()
+        }
+        1 if has("US") => "Enter a US mobile number, such as (512) 555-0142.".into(),
+        1 if has("CA") => "Enter a Canadian mobile number, such as (416) 555-0142.".into(),
+        _ => format!(
+            "Enter a mobile number from one of these countries: {}.",
+            countries.join(", ")
+        ),
+    }
+}
+
 fn form_html(t: &Tenant, phone: &str, page_url: &str, errors: &[(&str, &str)]) -> String {
     let err = |field: &str| {
         errors
@@ -234,13 +250,13 @@ async fn submit(
         .take(2000)
         .collect();
     let consent = fields.get("consent").is_some_and(|v| !v.trim().is_empty());
-    let phone = E164::parse(&phone_raw).ok().filter(E164::is_nanp);
+    let phone = E164::parse(&phone_raw)
+        .ok()
+        .filter(|p| t.settings.texts_to(p));
+    let hint = countries_hint(&t.settings.countries);
     let mut errors = Vec::new();
     if phone.is_none() {
-        errors.push((
-            "phone",
-            "Enter a US or Canadian mobile number, such as (512) 555-0142.",
-        ));
+        errors.push(("phone", hint.as_str()));
     }
     if !consent {
         errors.push(("consent", "Tick the box to agree to receive text messages."));

@@ -36,7 +36,7 @@ pub fn gate_for(
         stage,
         texting: snap.registrations.texting_status(),
         marketing_registration: snap.registrations.marketing_status(),
-        valid_number: phone.is_nanp(),
+        valid_number: s.texts_to(phone),
         consent: &snap.consent,
         toggles: snap.toggles,
         now,

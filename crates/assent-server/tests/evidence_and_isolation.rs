@@ -471,3 +471,73 @@ async fn health_metrics_and_openapi_are_served() {
     );
     assert!(doc["paths"]["/messages"].is_object());
 }
+
+/// The NANP's other countries share +1 with the US and Canada; they are SMS-pumping
+/// destinations and out unless the tenant names them.
+#[tokio::test]
+async fn only_the_tenants_countries_are_texted_or_taken_by_the_form() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let jamaica = "+18765550100";
+    let (s, v) = app
+        .post(
+            "/messages",
+            &t.key,
+            json!({"to": jamaica, "purpose": "missed_call", "body": "Sorry we missed you"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_number", "{v}");
+    let (s, body) = form_post(&app, &t.slug, &[("phone", jamaica), ("consent", "yes")]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("US or Canadian"), "{body}");
+    assert_eq!(app.consent(&t, jamaica).await["events"], json!([]));
+    // Canada is in by default.
+    let (s, v) = app
+        .post(
+            "/messages",
+            &t.key,
+            json!({"to": "+14165550100", "purpose": "missed_call", "body": "Sorry we missed you"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+
+    // A tenant that names a country texts it; an unknown code is refused by name.
+    let (s, v) = app
+        .put("/settings", &t.key, json!({"countries": ["US", "XX"]}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("countries"),
+        "{v}"
+    );
+    let (s, v) = app.put("/settings", &t.key, json!({"countries": []})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = app
+        .put("/settings", &t.key, json!({"countries": ["US", "JM"]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = app
+        .post(
+            "/messages",
+            &t.key,
+            json!({"to": jamaica, "purpose": "missed_call", "body": "Sorry we missed you"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let (s, v) = app
+        .post(
+            "/messages",
+            &t.key,
+            json!({"to": "+14165550100", "purpose": "missed_call", "body": "Sorry we missed you"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_number")),
+        "Canada is out once the tenant leaves it out"
+    );
+}

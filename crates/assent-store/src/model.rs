@@ -68,6 +68,19 @@ pub struct Settings {
     pub privacy_url: String,
     /// Opt-in form submissions allowed per tenant per day.
     pub form_daily_limit: u32,
+    /// The countries (ISO codes, by area code) whose numbers this tenant texts and its
+    /// opt-in form accepts; every other number is `invalid_number`. The NANP's other
+    /// countries (+1 876 Jamaica, +1 809 Dominican Republic, …) are where SMS pumping
+    /// goes, so they are out unless named.
+    pub countries: Vec<String>,
+}
+
+impl Settings {
+    /// Whether `phone` is a number this tenant texts.
+    pub fn texts_to(&self, phone: &E164) -> bool {
+        assent_core::quiet_hours::country(phone)
+            .is_some_and(|c| self.countries.iter().any(|k| k == c))
+    }
 }
 
 impl Default for Settings {
@@ -83,6 +96,7 @@ impl Default for Settings {
             terms_url: String::new(),
             privacy_url: String::new(),
             form_daily_limit: 500,
+            countries: vec!["US".into(), "CA".into()],
         }
     }
 }

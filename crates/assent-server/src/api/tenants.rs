@@ -346,6 +346,25 @@ pub async fn put_settings(
             "must be at least 1",
         ));
     }
+    if settings.countries.is_empty() {
+        return Err(ApiError::field(
+            "countries",
+            "must name at least one country",
+        ));
+    }
+    if let Some(c) = settings
+        .countries
+        .iter()
+        .find(|c| !assent_core::quiet_hours::NANP_COUNTRIES.contains(&c.as_str()))
+    {
+        return Err(ApiError::field(
+            "countries",
+            format!(
+                "{c:?} is not a country Assent can text (one of {})",
+                assent_core::quiet_hours::NANP_COUNTRIES.join(", ")
+            ),
+        ));
+    }
     for k in settings.reply_texts.keys() {
         if ![
             "opt_out",
