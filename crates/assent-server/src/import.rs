@@ -73,21 +73,25 @@ pub fn records(text: &str) -> Vec<(usize, Vec<String>)> {
     out
 }
 
-fn flag(v: Option<&String>, default: bool) -> std::result::Result<bool, String> {
-    match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") => Ok(default),
-        Some("true" | "yes" | "y" | "1" | "on") => Ok(true),
-        Some("false" | "no" | "n" | "0" | "off") => Ok(false),
-        Some(other) => Err(format!("{other:?} is not yes or no")),
-    }
+/// A yes/no cell; `None` when the column is missing or the cell blank, which means "the
+/// default" for a new phone and "leave it as it is" for a phone already on a record.
+fn flag(v: Option<&String>) -> std::result::Result<Option<bool>, String> {
+    Ok(Some(
+        match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") => return Ok(None),
+            Some("true" | "yes" | "y" | "1" | "on") => true,
+            Some("false" | "no" | "n" | "0" | "off") => false,
+            Some(other) => return Err(format!("{other:?} is not yes or no")),
+        },
+    ))
 }
 
 /// One row's values, checked.
 struct Parsed {
     name: String,
     phone: E164,
-    job: bool,
-    mk: bool,
+    job: Option<bool>,
+    mk: Option<bool>,
     tags: Vec<String>,
     address: Option<String>,
 }
@@ -98,7 +102,7 @@ enum Row {
     Update {
         customer_id: String,
         phone: E164,
-        toggles: (bool, bool),
+        toggles: (Option<bool>, Option<bool>),
     },
 }
 
@@ -153,10 +157,10 @@ pub async fn import_customers(
             }
             let raw = get("phone").map(|s| s.trim()).unwrap_or("");
             let phone = E164::parse(raw).map_err(|e| format!("phone {raw:?}: {e}"))?;
-            let job = flag(get("job_notifications"), true)
-                .map_err(|e| format!("job_notifications: {e}"))?;
-            let mk = flag(get("marketing_updates"), false)
-                .map_err(|e| format!("marketing_updates: {e}"))?;
+            let job =
+                flag(get("job_notifications")).map_err(|e| format!("job_notifications: {e}"))?;
+            let mk =
+                flag(get("marketing_updates")).map_err(|e| format!("marketing_updates: {e}"))?;
             let tags = get("tags")
                 .map(|t| {
                     t.split([';', ' ', '\t'])
@@ -207,6 +211,8 @@ pub async fn import_customers(
                 toggles: (job, mk),
             }),
             None => {
+                // A new contact method: Job Notifications on, Marketing updates off.
+                let (job, mk) = (job.unwrap_or(true), mk.unwrap_or(false));
                 let ledger = toggle_entries(&phone, None, (job, mk), Source::Import, "import", now);
                 let c = Customer {
                     id: new_id(),
@@ -241,6 +247,13 @@ pub async fn import_customers(
                     .iter()
                     .find(|p| p.number == phone)
                     .map(|p| (p.job_notifications, p.marketing_updates));
+                // A toggle the file leaves blank stays as the customer set it.
+                let (was_job, was_mk) = old.unwrap_or((true, false));
+                let toggles = (toggles.0.unwrap_or(was_job), toggles.1.unwrap_or(was_mk));
+                if old == Some(toggles) {
+                    report.updated += 1;
+                    continue;
+                }
                 let ledger = toggle_entries(&phone, old, toggles, Source::Import, "import", now);
                 app.store
                     .set_toggles(tenant_id, &customer_id, &phone, toggles, &ledger)

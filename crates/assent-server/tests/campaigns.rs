@@ -91,6 +91,49 @@ async fn customer_import_keeps_good_rows_and_reports_each_bad_one() {
     assert_eq!(v["rejected"][0]["line"], 1);
 }
 
+/// A re-import that leaves a toggle out (no column, or a blank cell) leaves the customer's
+/// choice alone: Job Notifications switched off stay off.
+#[tokio::test]
+async fn a_reimport_without_toggles_keeps_what_the_customer_chose() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let phone = "+15125550150";
+    let v = import(
+        &app,
+        &t,
+        "name,phone,job_notifications,marketing_updates\nAna,512-555-0150,no,yes\n".into(),
+    )
+    .await;
+    assert_eq!(v["created"], 1, "{v}");
+    let events = |c: &Value| c["events"].as_array().unwrap().len();
+    let before = app.consent(&t, phone).await;
+    for csv in [
+        "name,phone\nAna,512-555-0150\n",
+        "name,phone,job_notifications,marketing_updates\nAna,512-555-0150,,\n",
+    ] {
+        let v = import(&app, &t, csv.into()).await;
+        assert_eq!(v["updated"], 1, "{v}");
+        let c = app.consent(&t, phone).await;
+        assert_eq!(c["toggles"]["job_notifications"], false, "{csv}");
+        assert_eq!(c["toggles"]["marketing_updates"], true, "{csv}");
+        assert_eq!(
+            events(&c),
+            events(&before),
+            "nothing changed, nothing recorded"
+        );
+    }
+    // A cell that says something is applied, and only that one.
+    import(
+        &app,
+        &t,
+        "name,phone,marketing_updates\nAna,512-555-0150,no\n".into(),
+    )
+    .await;
+    let c = app.consent(&t, phone).await;
+    assert_eq!(c["toggles"]["job_notifications"], false);
+    assert_eq!(c["toggles"]["marketing_updates"], false);
+}
+
 #[tokio::test]
 async fn a_marketing_campaign_to_a_mixed_audience_reports_the_exact_partition() {
     let app = TestApp::spawn().await;
