@@ -245,19 +245,6 @@ async fn fan_out(
     Ok(added)
 }
 
-/// Whether a step goes now: one that fell due before the campaign (re)started goes only
-/// if it is at most 7 days old then.
-fn step_timing(c: &Campaign, due: DateTime<Utc>, now: DateTime<Utc>) -> Timing {
-    let started = c.resumed_at.unwrap_or(c.created_at);
-    if due > now {
-        return Timing::NotYet(due);
-    }
-    if due >= started {
-        return Timing::Now;
-    }
-    campaign::timing(due, started)
-}
-
 async fn step_rows(
     pass: &Pass<'_>,
     customer_id: &str,
@@ -270,23 +257,28 @@ async fn step_rows(
         return Ok(Vec::new());
     };
     let mut rows = Vec::new();
-    for (step, due) in steps {
-        for p in &customer.phones {
-            if only_phone.is_some_and(|o| o != &p.number)
-                || done.contains(&(step.clone(), p.number.clone()))
-            {
-                continue;
-            }
-            match step_timing(c, due, now) {
+    for p in &customer.phones {
+        if only_phone.is_some_and(|o| o != &p.number) {
+            continue;
+        }
+        let open: Vec<&(String, DateTime<Utc>)> = steps
+            .iter()
+            .filter(|(step, _)| !done.contains(&(step.clone(), p.number.clone())))
+            .collect();
+        let dues: Vec<DateTime<Utc>> = open.iter().map(|(_, due)| *due).collect();
+        for ((step, _), timing) in open.into_iter().zip(campaign::step_timings(&dues, now)) {
+            let skipped = |reason: &str| Recipient {
+                campaign_id: c.id.clone(),
+                step: step.clone(),
+                phone: p.number.clone(),
+                message: None,
+                skip_reason: Some(reason.into()),
+                created_at: now,
+            };
+            match timing {
                 Timing::NotYet(_) => {}
-                Timing::TooLate => rows.push(Recipient {
-                    campaign_id: c.id.clone(),
-                    step: step.clone(),
-                    phone: p.number.clone(),
-                    message: None,
-                    skip_reason: Some("too_late".into()),
-                    created_at: now,
-                }),
+                Timing::TooLate => rows.push(skipped("too_late")),
+                Timing::Superseded => rows.push(skipped("superseded")),
                 Timing::Now => rows.push(
                     recipient(
                         pass,
@@ -373,6 +365,10 @@ async fn recurring(
     app.store.add_recipients(&tenant.id, &rows).await
 }
 
+/// A text-back is for a call just missed: a call reported later than this (a phone
+/// system catching up, an import) is recorded as skipped with `too_late`.
+pub const MISSED_CALL_TEXT_BACK_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+
 /// A missed call to one of the tenant's numbers: a text-back from the transactional
 /// sender, at most once per caller per day (tenant time), under every active missed-call
 /// campaign.
@@ -397,14 +393,25 @@ pub async fn missed_call(
         if c.kind != CampaignKind::MissedCalls || c.status != CampaignStatus::Active {
             continue;
         }
-        let row = recipient(
-            &Pass::new(app, tenant, &c, now)?,
-            day.clone(),
-            caller,
-            None,
-            Purpose::MissedCall,
-        )
-        .await?;
+        let row = if now - at > MISSED_CALL_TEXT_BACK_WINDOW {
+            Recipient {
+                campaign_id: c.id.clone(),
+                step: day.clone(),
+                phone: caller.clone(),
+                message: None,
+                skip_reason: Some("too_late".into()),
+                created_at: now,
+            }
+        } else {
+            recipient(
+                &Pass::new(app, tenant, &c, now)?,
+                day.clone(),
+                caller,
+                None,
+                Purpose::MissedCall,
+            )
+            .await?
+        };
         added += app.store.add_recipients(&tenant.id, &[row]).await?;
     }
     if added > 0 {

@@ -426,6 +426,93 @@ async fn steps_already_due_at_start_go_if_recent_and_are_skipped_if_too_late() {
     assert_eq!(app.sent_to(PHONE).len(), 2);
 }
 
+/// Estimates that reach Assent late (an old one posted today) never release a backlog:
+/// steps more than a week old are too late, and of several due at once only the latest
+/// goes, so the customer gets one text, not three.
+#[tokio::test]
+async fn late_data_never_sends_a_backlog_of_steps() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    let id = campaign(&app, &t, json!({"name": "Estimates", "type": "unsold_estimates", "body": "Still thinking it over?", "schedule": {"days_after": [2, 7, 14]}})).await;
+    tick(&app).await;
+    for days_ago in [60, 8] {
+        let (s, v) = app
+            .post(
+                "/estimates",
+                &t.key,
+                json!({"customer_id": c, "amount_cents": 5000, "created_at": (app.app.clock.now() - Duration::days(days_ago)).to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1, "one follow-up, not a backlog");
+    let (_, log) = app
+        .get(&format!("/campaigns/{id}/recipients"), &t.key)
+        .await;
+    let reasons = |log: &Value| {
+        let mut r: Vec<String> = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{}:{}", r["status"], r["reason"]))
+            .collect();
+        r.sort();
+        r
+    };
+    // The 60-day-old estimate: all three too late. The 8-day-old one: day 2 superseded by
+    // day 7, which goes; day 14 is still ahead.
+    assert_eq!(
+        reasons(&log),
+        vec![
+            "\"delivered\":null",
+            "\"skipped\":\"superseded\"",
+            "\"skipped\":\"too_late\"",
+            "\"skipped\":\"too_late\"",
+            "\"skipped\":\"too_late\"",
+        ],
+        "{log}"
+    );
+    app.clock.advance(Duration::days(6) + Duration::minutes(1));
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 2, "day 14 goes on its day");
+}
+
+/// A missed call reported hours late gets no "sorry we missed you" text.
+#[tokio::test]
+async fn a_missed_call_reported_late_gets_no_text_back() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let id = campaign(&app, &t, json!({"name": "Missed calls", "type": "missed_calls", "body": "Sorry we missed your call!"})).await;
+    let at = (app.app.clock.now() - Duration::hours(3)).to_rfc3339();
+    let (s, v) = app
+        .post(
+            "/calls",
+            &t.key,
+            json!({"from": "5125550190", "to": TX, "status": "missed", "at": at}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    app.drain().await;
+    assert!(app.sent_to("+15125550190").is_empty());
+    let (_, log) = app
+        .get(&format!("/campaigns/{id}/recipients"), &t.key)
+        .await;
+    assert_eq!(log[0]["reason"], "too_late", "{log}");
+    // Within the hour it is still worth it.
+    let at = (app.app.clock.now() - Duration::minutes(20)).to_rfc3339();
+    app.post(
+        "/calls",
+        &t.key,
+        json!({"from": "5125550191", "to": TX, "status": "missed", "at": at}),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(app.sent_to("+15125550191").len(), 1);
+}
+
 #[tokio::test]
 async fn recurring_service_reminders_go_on_the_days_before_the_due_date() {
     let app = TestApp::spawn().await;
