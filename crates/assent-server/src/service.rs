@@ -549,3 +549,19 @@ pub fn toggle_entries(
     }
     out
 }
+
+/// Midnight of a `YYYY-MM-DD` date in the tenant's zone, or of the day after (`next_day`:
+/// a `to` date includes its whole day). The web's ledger filter and the API's export read
+/// dates the same way.
+pub fn day_start(t: &Tenant, s: &str, next_day: bool) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+    let d = if next_day { d.succ_opt()? } else { d };
+    let tz: assent_core::Tz = t
+        .time_zone
+        .parse()
+        .unwrap_or(assent_core::Tz::America__New_York);
+    tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+        .earliest()
+        .map(|x| x.with_timezone(&Utc))
+}

@@ -235,6 +235,25 @@ async fn the_ledger_exports_as_csv_with_every_entry_and_its_evidence() {
     let (s, v) = app.get("/consent/export.csv?from=yesterday", &t.key).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(v["error"]["message"].as_str().unwrap().starts_with("from"));
+
+    // A date is a whole day in the tenant's zone: 23:30 in Austin on 4 March (05:30 UTC on
+    // the 5th) is inside `to=2026-03-04` and outside `from=2026-03-05`.
+    app.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 5, 5, 30, 0).unwrap());
+    app.inbound(PHONE, TX, "START").await;
+    let count = |v: &serde_json::Value| v.as_str().unwrap().lines().count();
+    let (_, all) = app.get("/consent/export.csv", &t.key).await;
+    assert!(count(&all) > 5, "{all}");
+    let (_, v) = app.get("/consent/export.csv?to=2026-03-04", &t.key).await;
+    assert_eq!(count(&v), count(&all), "{v}");
+    let (_, v) = app.get("/consent/export.csv?to=2026-03-03", &t.key).await;
+    assert_eq!(count(&v), 1, "{v}");
+    let (_, v) = app.get("/consent/export.csv?from=2026-03-05", &t.key).await;
+    assert_eq!(count(&v), 1, "{v}");
+    let (_, v) = app
+        .get("/consent/export.csv?from=2026-03-04&to=2026-03-04", &t.key)
+        .await;
+    assert_eq!(count(&v), count(&all), "{v}");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -66,15 +66,17 @@ pub struct Range {
     to: Option<String>,
 }
 
-fn parse_time(field: &str, v: &Option<String>) -> ApiResult<Option<DateTime<Utc>>> {
+/// A bound of the export: an RFC 3339 time as given, or a date read as whole days in the
+/// tenant's zone (`to=2026-01-31` includes the 31st), as the web's ledger filter reads it.
+fn parse_time(t: &Tenant, field: &str, v: &Option<String>) -> ApiResult<Option<DateTime<Utc>>> {
     let Some(s) = v.as_deref().filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(Some(t.with_timezone(&Utc)));
     }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).map(|n| n.and_utc()));
+    if let Some(d) = service::day_start(t, s, field == "to") {
+        return Ok(Some(d));
     }
     Err(ApiError::field(
         field,
@@ -136,8 +138,8 @@ pub async fn export_csv(
     State(app): State<AppState>,
     Query(r): Query<Range>,
 ) -> ApiResult<impl IntoResponse> {
-    let from = parse_time("from", &r.from)?;
-    let to = parse_time("to", &r.to)?;
+    let from = parse_time(&t, "from", &r.from)?;
+    let to = parse_time(&t, "to", &r.to)?;
     let entries = app.store.ledger(&t.id, from, to).await?;
     Ok((
         [

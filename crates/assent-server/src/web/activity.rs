@@ -9,7 +9,7 @@ use assent_store::{Direction, LedgerEntry, Message, Tenant};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::customers::{evidence_html, history_table};
@@ -292,19 +292,6 @@ struct Filter {
     errors: Vec<&'static str>,
 }
 
-/// Midnight of a `YYYY-MM-DD` date in the tenant's zone; `to` dates include their day.
-fn day_start(t: &Tenant, s: &str, next_day: bool) -> Option<DateTime<Utc>> {
-    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-    let d = if next_day { d.succ_opt()? } else { d };
-    let tz: assent_core::Tz = t
-        .time_zone
-        .parse()
-        .unwrap_or(assent_core::Tz::America__New_York);
-    tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-        .earliest()
-        .map(|x| x.with_timezone(&Utc))
-}
-
 fn read_filter(t: &Tenant, f: &LedgerFilter) -> Filter {
     let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
     let mut errors = Vec::new();
@@ -314,14 +301,14 @@ fn read_filter(t: &Tenant, f: &LedgerFilter) -> Filter {
             .ok()
     });
     let from = given(&f.from).and_then(|s| {
-        let d = day_start(t, &s, false);
+        let d = crate::service::day_start(t, &s, false);
         if d.is_none() {
             errors.push("From must be a date.");
         }
         d
     });
     let to = given(&f.to).and_then(|s| {
-        let d = day_start(t, &s, true);
+        let d = crate::service::day_start(t, &s, true);
         if d.is_none() {
             errors.push("To must be a date.");
         }
