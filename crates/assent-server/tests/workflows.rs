@@ -114,6 +114,25 @@ async fn registration_gates_every_kind_of_message() {
         (Some("approved"), Some("approved"))
     );
 
+    // Resubmitting an approved registration would stop sending: refused, nothing changes.
+    let (s, v) = app
+        .put(
+            "/registrations/texting",
+            &t.key,
+            json!({"legal_name": "Acme LLC", "ein": "12-3456789", "address": "1 Main", "website": "https://a.example",
+            "contact_email": "a@a.example", "use_case": "jobs", "sample_messages": ["hi"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::CONFLICT, "already_approved"),
+        "{v}"
+    );
+    let (_, v) = app.get("/registrations", &t.key).await;
+    assert_eq!(v["texting"]["status"], "approved");
+    let (s, _) = send("job_notification").await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+
     // A rejection stops sending again.
     let (s, _) = app
         .post(

@@ -236,6 +236,20 @@ pub async fn submit_registration(
 ) -> ApiResult<Json<Value>> {
     let kind = kind_of(&kind)?;
     validate_registration(kind, &body)?;
+    // Back to `pending` would stop every text until the operator decides again; the web
+    // form does not re-open an approved registration either.
+    let regs = app.store.registrations(&t.id).await?;
+    let current = match kind {
+        RegistrationKind::Texting => regs.texting,
+        RegistrationKind::Marketing => regs.marketing,
+    };
+    if current.is_some_and(|r| r.status == RegistrationStatus::Approved) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_approved",
+            "this registration is approved; resubmitting it would stop sending until a new decision, so the operator first marks it rejected (with a reason) to let it be resubmitted",
+        ));
+    }
     let reg = Registration {
         kind,
         status: RegistrationStatus::Pending,
