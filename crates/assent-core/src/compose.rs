@@ -157,6 +157,82 @@ pub fn default_reply(kind: crate::consent::ReplyKind, business: &str, contact: &
     }
 }
 
+/// What a tenant's own text of one reply kind (`opt_in_request`, `opt_in_confirmation`,
+/// `help`, `resumed`, `opt_out`, `opt_out_marketing`) must still say, checked after its
+/// placeholders are filled: it starts with the business name, and carries what CTIA expects
+/// of its kind (the opt-in request, the full disclosure and YES). `Err` says, in words to
+/// show after the text's name, the first thing missing.
+pub fn check_reply(kind: &str, text: &str, business: &str) -> Result<(), String> {
+    let lower = text.trim().to_lowercase();
+    let upper = text.to_uppercase();
+    let says = |phrases: &[&str]| phrases.iter().any(|p| lower.contains(p));
+    let frequency = ["msg frequency varies", "message frequency varies"];
+    let rates = [
+        "msg & data rates may apply",
+        "msg and data rates may apply",
+        "message and data rates may apply",
+    ];
+    let mut needs: Vec<(bool, &str)> = Vec::new();
+    match kind {
+        "opt_in_request" => {
+            needs.push((upper.contains("YES"), "must ask the customer to reply YES"));
+            needs.push((says(&["recurring"]), "must say the texts are recurring"));
+            needs.push((
+                says(&["automated"]),
+                "must say the texts are sent by automated means",
+            ));
+            needs.push((
+                says(&["condition of purchase"]),
+                "must say consent is not a condition of purchase",
+            ));
+            needs.push((says(&frequency), "must say “Msg frequency varies”"));
+            needs.push((says(&rates), "must say “Msg & data rates may apply”"));
+            needs.push((
+                upper.contains("STOP"),
+                "must say how to stop (“Reply STOP to opt out”)",
+            ));
+            needs.push((
+                upper.contains("HELP"),
+                "must say how to get help (“HELP for help”)",
+            ));
+        }
+        "opt_in_confirmation" => {
+            needs.push((says(&frequency), "must say “Msg frequency varies”"));
+            needs.push((says(&rates), "must say “Msg & data rates may apply”"));
+            needs.push((
+                upper.contains("STOP"),
+                "must say how to stop (“Reply STOP to opt out”)",
+            ));
+            needs.push((
+                upper.contains("HELP"),
+                "must say how to get help (“HELP for help”)",
+            ));
+        }
+        "help" | "resumed" => {
+            needs.push((
+                upper.contains("STOP"),
+                "must say how to stop (“Reply STOP to opt out”)",
+            ));
+        }
+        "opt_out" | "opt_out_marketing" => {
+            needs.push((
+                ["START", "UNSTOP", "RESTART"]
+                    .iter()
+                    .any(|w| upper.contains(w)),
+                "must say how to resubscribe (“Reply START to resubscribe”)",
+            ));
+        }
+        _ => {}
+    }
+    if let Some((_, missing)) = needs.into_iter().find(|(ok, _)| !ok) {
+        return Err(missing.to_string());
+    }
+    if !lower.starts_with(&business.trim().to_lowercase()) {
+        return Err(format!("must start with the business name ({business})"));
+    }
+    Ok(())
+}
+
 /// Fills `{business_name}`-style placeholders in a tenant-edited reply text.
 pub fn fill(template: &str, business: &str, contact: &str) -> String {
     template
@@ -169,6 +245,59 @@ pub fn fill(template: &str, business: &str, contact: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_default_text_passes_its_own_check() {
+        use crate::consent::ReplyKind::*;
+        let b = "Acme Plumbing & Air";
+        assert_eq!(
+            check_reply("opt_in_request", &default_opt_in_request(b), b),
+            Ok(())
+        );
+        for (key, kind) in [
+            ("opt_out", OptOutAll),
+            ("opt_out_marketing", OptOutMarketing),
+            ("resumed", Resumed),
+            ("opt_in_confirmation", OptInConfirmation),
+            ("help", Help),
+        ] {
+            assert_eq!(
+                check_reply(key, &default_reply(kind, b, "512-555-0100"), b),
+                Ok(()),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn reply_texts_missing_what_ctia_expects_are_refused_with_the_gap() {
+        let b = "Acme";
+        let check = |k, t| check_reply(k, t, b).unwrap_err();
+        assert!(check("help", "Call us anytime. Reply STOP to opt out.").contains("business name"));
+        assert!(
+            check("opt_in_request", "Acme: want deals? Reply STOP to opt out.")
+                .contains("reply YES")
+        );
+        assert!(
+            check(
+                "opt_in_request",
+                "Acme: Reply YES for deals. Reply STOP to opt out, HELP for help."
+            )
+            .contains("recurring")
+        );
+        assert!(check("opt_out", "Acme: You are unsubscribed.").contains("resubscribe"));
+        assert!(
+            check(
+                "opt_in_confirmation",
+                "Acme: You're in! Reply STOP to opt out."
+            )
+            .contains("frequency")
+        );
+        assert_eq!(
+            check_reply("help", "ACME: call 512-555-0100. Reply STOP to opt out.", b),
+            Ok(())
+        );
+    }
 
     #[test]
     fn plain_ascii_fits_160_in_one_segment_then_153() {

@@ -70,7 +70,7 @@ pub fn opt_in_request_text(t: &Tenant) -> String {
     }
 }
 
-fn contact_of(t: &Tenant) -> String {
+pub(crate) fn contact_of(t: &Tenant) -> String {
     if !t.settings.help_contact.is_empty() {
         return t.settings.help_contact.clone();
     }

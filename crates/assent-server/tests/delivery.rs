@@ -501,3 +501,56 @@ async fn nothing_reaches_the_carrier_after_a_stop_is_acknowledged() {
         assert_eq!(sent.iter().filter(|s| &s.0 == p).count(), 30, "{p}");
     }
 }
+
+/// A tenant's own reply texts still carry what CTIA expects of their kind; a text that
+/// does not is refused by name and nothing changes.
+#[tokio::test]
+async fn reply_texts_must_keep_what_their_kind_requires() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let (_, before) = app.get("/settings", &t.key).await;
+    for (key, text, gap) in [
+        (
+            "opt_in_request",
+            "Acme Plumbing: want deals? Reply STOP to opt out.",
+            "reply YES",
+        ),
+        (
+            "opt_in_request",
+            "Acme Plumbing: Reply YES for deals. Reply STOP to opt out, HELP for help.",
+            "recurring",
+        ),
+        (
+            "help",
+            "Call us at 512-555-0100. Reply STOP to opt out.",
+            "business name",
+        ),
+        (
+            "opt_out",
+            "{business}: You are unsubscribed.",
+            "resubscribe",
+        ),
+    ] {
+        let (s, v) = app
+            .put("/settings", &t.key, json!({"reply_texts": {key: text}}))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{key}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("reply_texts.{key}")),
+            "{message}"
+        );
+        assert!(message.contains(gap), "{message}");
+    }
+    let (_, after) = app.get("/settings", &t.key).await;
+    assert_eq!(after, before);
+    // Placeholders count as what they stand for.
+    let (s, v) = app
+        .put(
+            "/settings",
+            &t.key,
+            json!({"reply_texts": {"opt_out": "{business}: You're out. Reply START to resubscribe."}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

@@ -677,3 +677,28 @@ async fn processes_starting_together_migrate_the_database_once() {
     );
     assert_eq!((first, n), (1, last), "each migration recorded once");
 }
+
+/// A database URL with `sslmode=require` connects over TLS, as a managed PostgreSQL
+/// demands (sqlx was once built without TLS here, and such a URL failed to connect).
+#[tokio::test]
+async fn the_store_connects_over_tls_when_the_url_requires_it() {
+    if skipped() {
+        return;
+    }
+    let (_db, url) = TestDb::fresh().await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store = assent_postgres::PostgresStore::open(&format!("{url}{sep}sslmode=require"))
+        .await
+        .unwrap();
+    assent_store::Store::migrate(&store).await.unwrap();
+    let mut c = pg_connect(&url).await;
+    let (encrypted, n): (Option<bool>, i64) = sqlx::query_as(
+        "SELECT bool_and(s.ssl), COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.datname = current_database() AND a.application_name = 'assent'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert!(n >= 1, "the store holds a connection");
+    assert_eq!(encrypted, Some(true), "every one of them encrypted");
+}

@@ -396,6 +396,14 @@ pub async fn put_settings(
             ));
         }
     }
+    let mut with = t.clone();
+    with.settings = settings.clone();
+    let contact = crate::service::contact_of(&with);
+    for (k, text) in &settings.reply_texts {
+        let filled = assent_core::compose::fill(text, &t.name, &contact);
+        assent_core::compose::check_reply(k, &filled, &t.name)
+            .map_err(|e| ApiError::field(&format!("reply_texts.{k}"), e))?;
+    }
     app.store.update_settings(&t.id, &settings).await?;
     Ok(Json(json!(settings)))
 }

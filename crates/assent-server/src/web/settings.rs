@@ -213,18 +213,13 @@ pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Resp
         {
             continue;
         }
-        if *key == "opt_in_request" && !typed.to_uppercase().contains("YES") {
-            error = error.or(Some(format!(
-                "The {label} must ask the customer to reply YES."
-            )));
-        }
-        if !typed.to_uppercase().contains("STOP")
-            && *key != "opt_out"
-            && *key != "opt_out_marketing"
-        {
-            error = error.or(Some(format!(
-                "The {label} must say how to stop (“Reply STOP to opt out”)."
-            )));
+        let filled = assent_core::compose::fill(
+            &typed,
+            &user.tenant.name,
+            &crate::service::contact_of(&new_defaults),
+        );
+        if let Err(e) = assent_core::compose::check_reply(key, &filled, &user.tenant.name) {
+            error = error.or(Some(format!("The {label} {e}.")));
         }
         s.reply_texts.insert((*key).to_string(), typed);
     }
