@@ -243,15 +243,37 @@ async fn serve(demo: bool) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // The contract: bad input is one line on stderr (clap's usage follows its
+            // first line; `--help` shows it).
+            let text = e.to_string();
+            let what: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .collect();
+            eprintln!("{} (see assent --help)", what.join(" "));
+            std::process::exit(2);
+        }
+    };
+    // The server logs what it does; a one-shot command says only what went wrong, so its
+    // errors stay one line (RUST_LOG still decides when set).
+    let default_level = if matches!(cli.command, Command::Serve { .. } | Command::Bench { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
     assent_provider::install_crypto();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { demo } => serve(demo).await,
         Command::Migrate => open_store(&database_url())
@@ -269,7 +291,9 @@ async fn main() {
         } => user_create(&tenant, &email).await,
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // One line, whatever the error's chain held.
+        let message = format!("{e:#}").replace('\n', " ");
+        eprintln!("error: {message}");
         std::process::exit(1);
     }
 }

@@ -1,0 +1,128 @@
+#![allow(clippy::unwrap_used)]
+//! The command line as the contract describes it: `tenant create` prints its JSON,
+//! `migrate` and `import customers` work on the configured database, and bad input is one
+//! line on stderr with a non-zero status.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn assent(db: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assent"))
+        .args(args)
+        .env("ASSENT_DATABASE_URL", db)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn one_line_error(o: &Output, mentions: &str) {
+    assert!(!o.status.success(), "{o:?}");
+    let err = stderr(o);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(err.contains(mentions), "{err:?} should mention {mentions}");
+}
+
+#[test]
+fn tenant_create_migrate_and_import_work_and_bad_input_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/cli.db", dir.path().display());
+
+    let o = assent(&db, &["migrate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = assent(
+        &db,
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "Acme Plumbing",
+            "--time-zone",
+            "America/Chicago",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "",
+        "a successful command says nothing on stderr"
+    );
+    let t: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let slug = t["slug"].as_str().unwrap().to_string();
+    assert!(t["id"].is_string() && t["api_key"].is_string(), "{t}");
+
+    one_line_error(
+        &assent(
+            &db,
+            &[
+                "tenant",
+                "create",
+                "--name",
+                "Mars Air",
+                "--time-zone",
+                "Mars/Base",
+            ],
+        ),
+        "time",
+    );
+    one_line_error(&assent(&db, &["tenant", "create"]), "--name");
+    one_line_error(&assent(&db, &["frobnicate"]), "frobnicate");
+
+    let csv = dir.path().join("customers.csv");
+    std::fs::write(
+        &csv,
+        "name,phone,marketing_updates\nAna,512-555-0150,yes\n,512-555-0151,\nBo,not a phone,\n",
+    )
+    .unwrap();
+    let o = assent(
+        &db,
+        &[
+            "import",
+            "customers",
+            csv.to_str().unwrap(),
+            "--tenant",
+            &slug,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (report["created"].as_u64(), report["rejected"].as_u64()),
+        (Some(1), Some(2)),
+        "{report}"
+    );
+    let err = stderr(&o);
+    assert!(err.contains("line 3: name is required"), "{err}");
+    assert!(err.contains("line 4: phone"), "{err}");
+    one_line_error(
+        &assent(
+            &db,
+            &[
+                "import",
+                "customers",
+                csv.to_str().unwrap(),
+                "--tenant",
+                "nobody",
+            ],
+        ),
+        "nobody",
+    );
+    one_line_error(
+        &assent(
+            &db,
+            &[
+                "import",
+                "customers",
+                "/no/such/file.csv",
+                "--tenant",
+                &slug,
+            ],
+        ),
+        "/no/such/file.csv",
+    );
+}
