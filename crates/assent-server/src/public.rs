@@ -1,6 +1,6 @@
 //! The hosted opt-in form at `/optin/{slug}`: embeddable in the tenant's website, works
 //! without JavaScript, and starts the double opt-in. It is an SMS-pumping target, so it is
-//! rate-limited by IP, by number and per tenant per day, accepts only US/Canadian numbers,
+//! rate-limited by IP, by number and per tenant per day, accepts only the tenant's countries,
 //! and answers the same whatever it knew about the number.
 
 use std::collections::HashMap;

@@ -560,3 +560,110 @@ async fn only_the_tenants_countries_are_texted_or_taken_by_the_form() {
         "Canada is out once the tenant leaves it out"
     );
 }
+
+/// The form's other two limits: three submissions a day for one number, and the tenant's
+/// `form_daily_limit` in all.
+#[tokio::test]
+async fn the_form_is_rate_limited_by_number_and_per_tenant_per_day() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            form_post(
+                &app,
+                &t.slug,
+                &[("phone", "7375550150"), ("consent", "yes")],
+            )
+            .await
+            .0,
+        );
+    }
+    assert_eq!(
+        statuses,
+        vec![
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    app.clock
+        .advance(chrono::Duration::days(1) + chrono::Duration::minutes(1));
+    let (s, _) = form_post(
+        &app,
+        &t.slug,
+        &[("phone", "7375550150"), ("consent", "yes")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "a day later the number may try again");
+
+    let (s, v) = app
+        .put("/settings", &t.key, json!({"form_daily_limit": 2}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    app.clock
+        .advance(chrono::Duration::days(1) + chrono::Duration::minutes(1));
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let phone = format!("73755502{i:02}");
+        statuses.push(
+            form_post(&app, &t.slug, &[("phone", &phone), ("consent", "yes")])
+                .await
+                .0,
+        );
+    }
+    assert_eq!(
+        statuses,
+        vec![
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+}
+
+/// Behind a proxy (`ASSENT_TRUST_PROXY=1`) the client is the first `X-Forwarded-For`
+/// address: it is the evidence's IP and what the per-IP limit counts.
+#[tokio::test]
+async fn behind_a_proxy_the_forwarded_address_is_the_client() {
+    let app = TestApp::spawn_behind_proxy().await;
+    let (t, _) = app.tenant().await;
+    let post = |phone: String, ip: &'static str| {
+        let app = &app;
+        let slug = t.slug.clone();
+        async move {
+            app.client
+                .post(format!("{}/optin/{slug}", app.base))
+                .header("User-Agent", "Mozilla/5.0 (test)")
+                .header("X-Forwarded-For", format!("{ip}, 10.0.0.1"))
+                .form(&[("phone", phone.as_str()), ("consent", "yes")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        post("7375550300".into(), "203.0.113.7").await,
+        StatusCode::OK
+    );
+    let c = app.consent(&t, "+17375550300").await;
+    let ev = c["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(ev["evidence"]["ip"], "203.0.113.7", "{ev}");
+    // Five from one client address, then refused; another address is not held back.
+    for i in 1..5 {
+        assert_eq!(
+            post(format!("73755503{i:02}"), "203.0.113.7").await,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        post("7375550399".into(), "203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        post("7375550398".into(), "198.51.100.2").await,
+        StatusCode::OK
+    );
+}

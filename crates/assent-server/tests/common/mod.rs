@@ -244,7 +244,15 @@ impl TestApp {
     pub async fn spawn() -> TestApp {
         let (db, db_url) = TestDb::fresh().await;
         let clock = Arc::new(ManualClock::new(noon()));
-        TestApp::serve(Arc::new(db), db_url, clock, None).await
+        TestApp::serve(Arc::new(db), db_url, clock, None, false).await
+    }
+
+    /// A server behind a reverse proxy (`ASSENT_TRUST_PROXY=1`): the client's address is
+    /// the first of `X-Forwarded-For`.
+    pub async fn spawn_behind_proxy() -> TestApp {
+        let (db, db_url) = TestDb::fresh().await;
+        let clock = Arc::new(ManualClock::new(noon()));
+        TestApp::serve(Arc::new(db), db_url, clock, None, true).await
     }
 
     /// A second server on this app's database and clock, with its own store (connection
@@ -258,6 +266,7 @@ impl TestApp {
             self.db_url.clone(),
             self.clock.clone(),
             Some(format!("p{n}-")),
+            self.app.config.trust_proxy,
         )
         .await
     }
@@ -267,6 +276,7 @@ impl TestApp {
         db_url: String,
         clock: Arc<ManualClock>,
         provider_prefix: Option<String>,
+        trust_proxy: bool,
     ) -> TestApp {
         let store = open_store(&db_url).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -279,7 +289,7 @@ impl TestApp {
             admin_token: Some(ADMIN.into()),
             twilio_auth_token: Some(AUTH_TOKEN.into()),
             twilio_account_sid: Some("ACtest".into()),
-            trust_proxy: false,
+            trust_proxy,
         };
         let app = match provider_prefix {
             None => AppState::with_simulator(store, clock.clone(), config),
