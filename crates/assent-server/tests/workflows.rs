@@ -1290,3 +1290,121 @@ async fn idempotency_key_makes_a_retried_api_call_send_once() {
     app.drain().await;
     assert_eq!(app.sent_to(PHONE).len(), 1);
 }
+
+/// The frequency cap through the API: three marketing texts a day by default, fewer when the
+/// tenant says so; the next waits (deferred) for a slot rather than being dropped.
+#[tokio::test]
+async fn the_marketing_frequency_cap_defers_the_fourth_and_a_lower_cap_holds() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.inbound(
+        PHONE,
+        MK,
+        "I would like to sign up for marketing text messages!",
+    )
+    .await;
+    app.drain().await;
+    let before = app.sent_to(PHONE).len();
+    let send = || {
+        app.post(
+            "/messages",
+            &t.key,
+            json!({"to": PHONE, "purpose": "marketing", "body": "Spring tune-up: 10% off"}),
+        )
+    };
+    for _ in 0..3 {
+        let (s, v) = send().await;
+        assert_eq!(
+            (s, v["status"].clone()),
+            (StatusCode::ACCEPTED, json!("queued")),
+            "{v}"
+        );
+        app.drain().await;
+        app.clock.advance(Duration::minutes(10));
+    }
+    let (_, v) = send().await;
+    assert_eq!(
+        (v["status"].as_str(), v["reason"].as_str()),
+        (Some("deferred"), Some("frequency_cap")),
+        "{v}"
+    );
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len() - before, 3);
+    // A day after the first, a slot frees and the fourth goes.
+    app.clock.advance(Duration::hours(24));
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len() - before, 4);
+
+    // A cap of one: the second marketing text of the day waits.
+    app.clock.advance(Duration::days(2));
+    let (s, _) = app
+        .put("/settings", &t.key, json!({"marketing_cap_per_day": 1}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = send().await;
+    assert_eq!(v["status"], "queued", "{v}");
+    app.drain().await;
+    let (_, v) = send().await;
+    assert_eq!(v["reason"], "frequency_cap", "{v}");
+    let (s, v) = app
+        .put("/settings", &t.key, json!({"marketing_cap_per_day": 4}))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the legal limit is 3: {v}"
+    );
+}
+
+/// HELP reaches a number that opted out of everything: answering HELP is not a message
+/// the STOP forbade.
+#[tokio::test]
+async fn help_is_answered_after_a_stop() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.inbound(PHONE, TX, "STOP").await;
+    app.drain().await;
+    app.inbound(PHONE, TX, "HELP").await;
+    app.drain().await;
+    let sent = app.sent_to(PHONE);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent[1].2.contains("help") || sent[1].2.contains("Help"),
+        "{sent:?}"
+    );
+    assert_eq!(
+        app.consent(&t, PHONE).await["transactional"]["opted_out"],
+        true
+    );
+}
+
+/// A request nobody answers expires after 30 days: the number is no longer pending and a
+/// YES after that opts nobody in.
+#[tokio::test]
+async fn an_unanswered_opt_in_request_expires_after_30_days() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    let path = format!("/customers/{c}/phones/{PHONE}/opt-in-requests");
+    assert_eq!(
+        app.post(&path, &t.key, json!({})).await.0,
+        StatusCode::CREATED
+    );
+    app.drain().await;
+    assert_eq!(
+        app.consent(&t, PHONE).await["marketing"]["status"],
+        "pending"
+    );
+    app.clock.advance(Duration::days(31));
+    app.inbound(PHONE, MK, "YES").await;
+    app.drain().await;
+    let c = app.consent(&t, PHONE).await;
+    assert_ne!(c["marketing"]["status"], "opted_in", "{c}");
+    assert!(
+        c["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["source"] == "expiry"),
+        "the expiry is in the ledger: {c}"
+    );
+}
