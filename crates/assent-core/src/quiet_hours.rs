@@ -475,6 +475,42 @@ mod tests {
     }
 
     #[test]
+    fn oklahoma_maryland_and_washington_stop_at_8pm_too() {
+        // 20:30 local in January, in each state's zone, by a number of the state.
+        for (number, utc_hour) in [
+            ("4055550100", 2), // Oklahoma City, CST: 20:30 = 02:30 UTC
+            ("4105550100", 1), // Baltimore, EST: 20:30 = 01:30 UTC
+            ("2065550100", 4), // Seattle, PST: 20:30 = 04:30 UTC
+        ] {
+            let r = locate(&phone(number), None, CHICAGO);
+            assert!(
+                next_allowed(utc(2026, 1, 16, utc_hour, 30), &r, QuietPolicy::Standard).is_some(),
+                "{number} at 20:30 local"
+            );
+            assert_eq!(
+                next_allowed(
+                    utc(2026, 1, 16, utc_hour - 1, 30),
+                    &r,
+                    QuietPolicy::Standard
+                ),
+                None,
+                "{number} at 19:30 local"
+            );
+        }
+    }
+
+    #[test]
+    fn unverified_rows_are_listed_but_not_applied() {
+        assert!(rules().iter().any(|r| r.region == "TX" && !r.verified));
+        // 08:30 on a Sunday in Austin: Texas's reported noon start is not applied.
+        let r = locate(&phone("5125550142"), None, CHICAGO);
+        assert_eq!(
+            next_allowed(utc(2026, 1, 18, 14, 30), &r, QuietPolicy::Standard),
+            None
+        );
+    }
+
+    #[test]
     fn address_state_and_area_code_state_both_apply() {
         // A Texas number whose customer lives in Florida (Miami): Florida's 20:00 applies.
         let r = locate(

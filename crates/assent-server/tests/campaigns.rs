@@ -426,6 +426,50 @@ async fn steps_already_due_at_start_go_if_recent_and_are_skipped_if_too_late() {
     assert_eq!(app.sent_to(PHONE).len(), 2);
 }
 
+/// A dismissed estimate stops its follow-ups like a sold one; an unknown status is
+/// refused by name and changes nothing.
+#[tokio::test]
+async fn a_dismissed_estimate_gets_no_more_follow_ups() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    campaign(&app, &t, json!({"name": "Estimates", "type": "unsold_estimates", "body": "Ready to book?", "schedule": {"days_after": [1, 3]}})).await;
+    let (_, e) = app
+        .post(
+            "/estimates",
+            &t.key,
+            json!({"customer_id": c, "amount_cents": 100}),
+        )
+        .await;
+    let path = format!("/estimates/{}", e["id"].as_str().unwrap());
+    app.clock.advance(Duration::days(1) + Duration::minutes(1));
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1, "day 1");
+    let (s, v) = app
+        .call("PATCH", &path, &t.key, Some(json!({"status": "lost"})))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("status"),
+        "{v}"
+    );
+    let (s, v) = app
+        .call("PATCH", &path, &t.key, Some(json!({"status": "dismissed"})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    app.clock.advance(Duration::days(3));
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(
+        app.sent_to(PHONE).len(),
+        1,
+        "nothing after it was dismissed"
+    );
+}
+
 /// Estimates that reach Assent late (an old one posted today) never release a backlog:
 /// steps more than a week old are too late, and of several due at once only the latest
 /// goes, so the customer gets one text, not three.
