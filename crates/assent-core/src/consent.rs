@@ -174,6 +174,10 @@ pub struct Change {
     pub source: Source,
     /// The free-text rule or keyword that matched.
     pub rule: Option<String>,
+    /// When it happened, if not at the event being processed: a pending request's expiry
+    /// is noticed at the phone's next event but happened 30 days after the request.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// The automatic reply an inbound earns; the reply text comes from the tenant's settings.
@@ -291,6 +295,7 @@ impl Builder {
             new_state: tx_name(out).into(),
             source,
             rule: rule.map(str::to_string),
+            at: None,
         });
     }
 
@@ -316,6 +321,7 @@ impl Builder {
             new_state: new.as_str().into(),
             source,
             rule: rule.map(str::to_string),
+            at: None,
         });
     }
 
@@ -376,7 +382,18 @@ pub fn apply(
         now,
     };
     if b.state.pending_expired(now) {
-        b.set_mk(MarketingStatus::None, Source::Expiry, None);
+        let expired_at = b
+            .state
+            .pending_since
+            .map(|t| t + Duration::days(PENDING_TTL_DAYS));
+        b.set_mk(
+            MarketingStatus::None,
+            Source::Expiry,
+            Some("unanswered_for_30_days"),
+        );
+        if let Some(change) = b.changes.last_mut() {
+            change.at = expired_at;
+        }
     }
     let mut reply = None;
     let mut review = false;

@@ -142,18 +142,34 @@ fn ledger_entries(
 ) -> Vec<NewLedgerEntry> {
     changes
         .iter()
-        .map(|c| NewLedgerEntry {
-            phone: phone.clone(),
-            channel: c.channel.as_str().into(),
-            old_state: c.old_state.clone(),
-            new_state: c.new_state.clone(),
-            source: c.source,
-            actor: actor.into(),
-            occurred_at: now,
-            evidence: Evidence {
-                rule: c.rule.clone().or_else(|| evidence.rule.clone()),
-                ..evidence.clone()
-            },
+        .map(|c| {
+            // An expiry is nobody's act and carries none of the event's evidence: it is
+            // only noticed at that event.
+            let expiry = c.source == Source::Expiry;
+            NewLedgerEntry {
+                phone: phone.clone(),
+                channel: c.channel.as_str().into(),
+                old_state: c.old_state.clone(),
+                new_state: c.new_state.clone(),
+                source: c.source,
+                actor: if expiry {
+                    "assent".into()
+                } else {
+                    actor.into()
+                },
+                occurred_at: c.at.unwrap_or(now),
+                evidence: if expiry {
+                    Evidence {
+                        rule: c.rule.clone(),
+                        ..Evidence::default()
+                    }
+                } else {
+                    Evidence {
+                        rule: c.rule.clone().or_else(|| evidence.rule.clone()),
+                        ..evidence.clone()
+                    }
+                },
+            }
         })
         .collect()
 }

@@ -78,6 +78,7 @@ fn changes(ledger: &[LedgerEntry]) -> Vec<Change> {
                 new_state: e.entry.new_state.clone(),
                 source: e.entry.source,
                 rule: e.entry.evidence.rule.clone(),
+                at: None,
             })
         })
         .collect()

@@ -1399,12 +1399,18 @@ async fn an_unanswered_opt_in_request_expires_after_30_days() {
     app.drain().await;
     let c = app.consent(&t, PHONE).await;
     assert_ne!(c["marketing"]["status"], "opted_in", "{c}");
-    assert!(
-        c["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["source"] == "expiry"),
-        "the expiry is in the ledger: {c}"
-    );
+    let expiry = c["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == "expiry")
+        .unwrap_or_else(|| panic!("the expiry is in the ledger: {c}"))
+        .clone();
+    // Recorded when it happened, 30 days after the request, by nobody, without the YES's
+    // evidence.
+    let expired_at =
+        (noon() + Duration::days(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(expiry["occurred_at"], expired_at, "{expiry}");
+    assert_eq!(expiry["actor"], "assent", "{expiry}");
+    assert!(expiry["evidence"]["message_sid"].is_null(), "{expiry}");
 }
