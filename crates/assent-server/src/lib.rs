@@ -35,6 +35,8 @@ pub struct Config {
     pub twilio_account_sid: Option<String>,
     /// Trust `X-Forwarded-For` for the opt-in form's evidence and rate limits.
     pub trust_proxy: bool,
+    /// The opt-in form's captcha, when one is configured.
+    pub captcha: Option<assent_provider::captcha::Captcha>,
 }
 
 #[derive(Default)]

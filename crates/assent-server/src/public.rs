@@ -12,6 +12,7 @@ use assent_core::compose;
 use assent_core::consent::Source;
 use assent_core::gate::RegistrationStatus;
 use assent_core::phone::E164;
+use assent_provider::captcha::Captcha;
 use assent_store::{Evidence, Tenant};
 use axum::Router;
 use axum::body::Bytes;
@@ -55,16 +56,25 @@ impl FormLimits {
 
 const PER_IP_PER_10_MIN: u32 = 5;
 const PER_NUMBER_PER_DAY: u32 = 3;
+const CAPTCHA_HINT: &str = "Complete the check above the button to show you are a person.";
 
-fn frame_headers() -> [(&'static str, &'static str); 3] {
+fn frame_headers(app: &AppState) -> [(&'static str, String); 3] {
+    // This page, and only this one, lives in other sites' iframes; a captcha's script and
+    // frames come from its provider.
+    let csp = match &app.config.captcha {
+        None => "frame-ancestors *; default-src 'self'; style-src 'unsafe-inline'".to_string(),
+        Some(c) => {
+            let o = c.kind.origins();
+            format!(
+                "frame-ancestors *; default-src 'self'; style-src 'unsafe-inline' {o}; \
+                 script-src 'self' {o}; frame-src {o}; connect-src 'self' {o}"
+            )
+        }
+    };
     [
-        ("content-type", "text/html; charset=utf-8"),
-        // This page, and only this one, lives in other sites' iframes.
-        (
-            "content-security-policy",
-            "frame-ancestors *; default-src 'self'; style-src 'unsafe-inline'",
-        ),
-        ("referrer-policy", "no-referrer"),
+        ("content-type", "text/html; charset=utf-8".to_string()),
+        ("content-security-policy", csp),
+        ("referrer-policy", "no-referrer".to_string()),
     ]
 }
 
@@ -96,7 +106,13 @@ fn countries_hint(countries: &[String]) -> String {
     }
 }
 
-fn form_html(t: &Tenant, phone: &str, page_url: &str, errors: &[(&str, &str)]) -> String {
+fn form_html(
+    t: &Tenant,
+    captcha: Option<&Captcha>,
+    phone: &str,
+    page_url: &str,
+    errors: &[(&str, &str)],
+) -> String {
     let err = |field: &str| {
         errors
             .iter()
@@ -144,7 +160,7 @@ fn form_html(t: &Tenant, phone: &str, page_url: &str, errors: &[(&str, &str)]) -
 <input type=\"tel\" id=\"phone\" name=\"phone\" autocomplete=\"tel\" value=\"{phone}\" required{phone_aria}>{phone_err}\
 <label class=\"consent\" for=\"consent\"><input type=\"checkbox\" id=\"consent\" name=\"consent\" value=\"yes\"{consent_aria}>\
 <span id=\"disclosure\">{disclosure}{links}</span></label>{consent_err}\
-<input type=\"hidden\" name=\"page\" value=\"{page}\">\
+<input type=\"hidden\" name=\"page\" value=\"{page}\">{widget}\
 <button type=\"submit\">Sign up</button></form>\
 <p class=\"small\">We will text you to confirm. You are subscribed only after you reply YES.</p></main>",
             name = esc(&t.name),
@@ -156,6 +172,16 @@ fn form_html(t: &Tenant, phone: &str, page_url: &str, errors: &[(&str, &str)]) -
             consent_err = err("consent"),
             disclosure = esc(&compose::disclosure(&t.name)),
             page = esc(page_url),
+            widget = captcha
+                .map(|c| format!(
+                    "<div class=\"{class}\" data-sitekey=\"{key}\"></div>{err}\
+<script src=\"{script}\" async defer></script>",
+                    class = c.kind.widget_class(),
+                    key = esc(&c.site_key),
+                    err = err("captcha"),
+                    script = c.kind.script_url(),
+                ))
+                .unwrap_or_default(),
         ),
     )
 }
@@ -204,8 +230,14 @@ async fn show(
 ) -> Response {
     match tenant_for_form(&app, &slug).await {
         Ok(t) => (
-            frame_headers(),
-            form_html(&t, "", q.page.as_deref().unwrap_or(""), &[]),
+            frame_headers(&app),
+            form_html(
+                &t,
+                app.config.captcha.as_ref(),
+                "",
+                q.page.as_deref().unwrap_or(""),
+                &[],
+            ),
         )
             .into_response(),
         Err(r) => r,
@@ -250,6 +282,7 @@ async fn submit(
         .take(2000)
         .collect();
     let consent = fields.get("consent").is_some_and(|v| !v.trim().is_empty());
+    let captcha = app.config.captcha.as_ref();
     let phone = E164::parse(&phone_raw)
         .ok()
         .filter(|p| t.settings.texts_to(p));
@@ -264,16 +297,42 @@ async fn submit(
     let unprocessable = |errors: &[(&str, &str)]| {
         (
             StatusCode::UNPROCESSABLE_ENTITY,
-            frame_headers(),
-            form_html(&t, &phone_raw, &page_url, errors),
+            frame_headers(&app),
+            form_html(&t, captcha, &phone_raw, &page_url, errors),
         )
             .into_response()
     };
+    let token = captcha
+        .and_then(|c| fields.get(c.kind.token_field()))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
+    if captcha.is_some() && token.is_empty() {
+        errors.push(("captcha", CAPTCHA_HINT));
+    }
     let Some(phone) = phone.filter(|_| errors.is_empty()) else {
         return unprocessable(&errors);
     };
     let now = app.clock.now();
     let ip = client_ip(&app, &headers, peer);
+    if let Some(c) = captcha {
+        match c.verify(&token, &ip).await {
+            Ok(true) => {}
+            Ok(false) => return unprocessable(&[("captcha", CAPTCHA_HINT)]),
+            Err(e) => {
+                // Unchecked is what the captcha is there to stop: refuse, and say so.
+                tracing::warn!(error = %e, "captcha check failed");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    frame_headers(&app),
+                    page(
+                        "Please try again",
+                        "<main><h1>We could not check the form</h1><p>Please try again in a minute.</p></main>",
+                    ),
+                )
+                    .into_response();
+            }
+        }
+    }
     let limits = &app.limits;
     let allowed = limits.allow(
         &format!("ip:{ip}"),
@@ -294,7 +353,7 @@ async fn submit(
     if !allowed {
         return (
             StatusCode::TOO_MANY_REQUESTS,
-            frame_headers(),
+            frame_headers(&app),
             page(
                 "Please wait",
                 "<main><h1>Too many sign-ups</h1><p>Please try again later.</p></main>",
@@ -340,7 +399,7 @@ async fn submit(
         }
     }
     (
-        frame_headers(),
+        frame_headers(&app),
         page(
             "Check your phone",
             &format!(

@@ -667,3 +667,115 @@ async fn behind_a_proxy_the_forwarded_address_is_the_client() {
         StatusCode::OK
     );
 }
+
+/// With a captcha configured, the form shows its widget and takes a submission only when
+/// the provider vouches for the token; nothing is recorded or sent otherwise, and a
+/// provider that cannot be asked means no.
+#[tokio::test]
+async fn a_configured_captcha_guards_the_form() {
+    use wiremock::matchers::{body_string_contains, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let verify = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("secret=captcha-secret"))
+        .and(body_string_contains("response=human"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .mount(&verify)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("response=outage"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&verify)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": false})))
+        .mount(&verify)
+        .await;
+    let url = verify.uri();
+    let app = TestApp::spawn_with(|c| {
+        c.captcha = Some(
+            assent_provider::captcha::Captcha::new(
+                assent_provider::captcha::Kind::Turnstile,
+                "site-key-1".into(),
+                "captcha-secret".into(),
+                Some(url),
+            )
+            .unwrap(),
+        );
+    })
+    .await;
+    let (t, _) = app.tenant().await;
+    let page = app
+        .client
+        .get(format!("{}/optin/{}", app.base, t.slug))
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self' https://challenges.cloudflare.com"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("class=\"cf-turnstile\" data-sitekey=\"site-key-1\""),
+        "{html}"
+    );
+    assert!(!html.contains("captcha-secret"));
+
+    let phone = "7375550400";
+    let (s, body) = form_post(&app, &t.slug, &[("phone", phone), ("consent", "yes")]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "no token");
+    assert!(body.contains("show you are a person"), "{body}");
+    let (s, _) = form_post(
+        &app,
+        &t.slug,
+        &[
+            ("phone", phone),
+            ("consent", "yes"),
+            ("cf-turnstile-response", "robot"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a token the provider refuses"
+    );
+    assert_eq!(app.consent(&t, "+17375550400").await["events"], json!([]));
+    app.drain().await;
+    assert!(app.sent_to("+17375550400").is_empty());
+
+    let (s, body) = form_post(
+        &app,
+        &t.slug,
+        &[
+            ("phone", phone),
+            ("consent", "yes"),
+            ("cf-turnstile-response", "human"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        app.consent(&t, "+17375550400").await["marketing"]["status"],
+        "pending"
+    );
+
+    // The provider cannot answer: refused, nothing recorded.
+    let (s, _) = form_post(
+        &app,
+        &t.slug,
+        &[
+            ("phone", "7375550401"),
+            ("consent", "yes"),
+            ("cf-turnstile-response", "outage"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.consent(&t, "+17375550401").await["events"], json!([]));
+}

@@ -216,6 +216,7 @@ async fn inbound(
         twilio_auth_token: Some(token.clone()),
         twilio_account_sid: None,
         trust_proxy: false,
+        captcha: None,
     };
     let app = AppState::with_simulator(store, Arc::new(SystemClock), config.clone());
     let (t, _) = assent_server::api::create_tenant(&app, "Bench HVAC", Some("America/Chicago"))
@@ -435,6 +436,7 @@ async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
         twilio_auth_token: None,
         twilio_account_sid: None,
         trust_proxy: false,
+        captcha: None,
     };
     let app = AppState::new(store, twilio.clone(), Arc::new(SystemClock), config);
     let (t, _) = assent_server::api::create_tenant(&app, "Bench Plumbing", Some("America/Chicago"))
@@ -572,6 +574,7 @@ async fn campaign(n: u64) -> anyhow::Result<()> {
         twilio_auth_token: None,
         twilio_account_sid: None,
         trust_proxy: false,
+        captcha: None,
     };
     let app = AppState::with_simulator(db.clone(), clock, config);
     let (t, _) =

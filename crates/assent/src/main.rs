@@ -130,6 +130,27 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The opt-in form's captcha from `ASSENT_CAPTCHA` (turnstile, hcaptcha or recaptcha),
+/// `ASSENT_CAPTCHA_SITE_KEY`, `ASSENT_CAPTCHA_SECRET` and optionally
+/// `ASSENT_CAPTCHA_VERIFY_URL`.
+fn captcha() -> anyhow::Result<Option<assent_provider::captcha::Captcha>> {
+    use assent_provider::captcha::{Captcha, Kind};
+    let Some(kind) = env("ASSENT_CAPTCHA") else {
+        return Ok(None);
+    };
+    let kind = Kind::parse(&kind).with_context(|| {
+        format!("ASSENT_CAPTCHA must be turnstile, hcaptcha or recaptcha, not {kind:?}")
+    })?;
+    Captcha::new(
+        kind,
+        env("ASSENT_CAPTCHA_SITE_KEY").unwrap_or_default(),
+        env("ASSENT_CAPTCHA_SECRET").unwrap_or_default(),
+        env("ASSENT_CAPTCHA_VERIFY_URL"),
+    )
+    .map(Some)
+    .map_err(|e| anyhow::anyhow!("ASSENT_CAPTCHA_SITE_KEY and ASSENT_CAPTCHA_SECRET: {e}"))
+}
+
 fn config(bind: &str) -> Config {
     Config {
         public_url: env("ASSENT_PUBLIC_URL")
@@ -140,12 +161,14 @@ fn config(bind: &str) -> Config {
         twilio_auth_token: env("ASSENT_TWILIO_AUTH_TOKEN"),
         twilio_account_sid: env("ASSENT_TWILIO_ACCOUNT_SID"),
         trust_proxy: env("ASSENT_TRUST_PROXY").is_some_and(|v| v == "1" || v == "true"),
+        captcha: None,
     }
 }
 
 async fn serve(demo: bool) -> anyhow::Result<()> {
     let bind = env("ASSENT_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
     let mut config = config(&bind);
+    config.captcha = captcha()?;
     let url = if demo {
         let url = env("ASSENT_DATABASE_URL").unwrap_or_else(|| "sqlite://assent-demo.db".into());
         if let Some(path) = url.strip_prefix("sqlite://") {

@@ -244,7 +244,14 @@ impl TestApp {
     pub async fn spawn() -> TestApp {
         let (db, db_url) = TestDb::fresh().await;
         let clock = Arc::new(ManualClock::new(noon()));
-        TestApp::serve(Arc::new(db), db_url, clock, None, false).await
+        TestApp::serve(Arc::new(db), db_url, clock, None, |_| {}).await
+    }
+
+    /// A server whose configuration `tweak` changes first.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let (db, db_url) = TestDb::fresh().await;
+        let clock = Arc::new(ManualClock::new(noon()));
+        TestApp::serve(Arc::new(db), db_url, clock, None, tweak).await
     }
 
     /// A server behind a reverse proxy (`ASSENT_TRUST_PROXY=1`): the client's address is
@@ -252,7 +259,7 @@ impl TestApp {
     pub async fn spawn_behind_proxy() -> TestApp {
         let (db, db_url) = TestDb::fresh().await;
         let clock = Arc::new(ManualClock::new(noon()));
-        TestApp::serve(Arc::new(db), db_url, clock, None, true).await
+        TestApp::serve(Arc::new(db), db_url, clock, None, |c| c.trust_proxy = true).await
     }
 
     /// A second server on this app's database and clock, with its own store (connection
@@ -266,7 +273,10 @@ impl TestApp {
             self.db_url.clone(),
             self.clock.clone(),
             Some(format!("p{n}-")),
-            self.app.config.trust_proxy,
+            |c| {
+                c.trust_proxy = self.app.config.trust_proxy;
+                c.captcha = self.app.config.captcha.clone();
+            },
         )
         .await
     }
@@ -276,7 +286,7 @@ impl TestApp {
         db_url: String,
         clock: Arc<ManualClock>,
         provider_prefix: Option<String>,
-        trust_proxy: bool,
+        tweak: impl FnOnce(&mut Config),
     ) -> TestApp {
         let store = open_store(&db_url).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -284,13 +294,15 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
-        let config = Config {
+        let mut config = Config {
             public_url: base.clone(),
             admin_token: Some(ADMIN.into()),
             twilio_auth_token: Some(AUTH_TOKEN.into()),
             twilio_account_sid: Some("ACtest".into()),
-            trust_proxy,
+            trust_proxy: false,
+            captcha: None,
         };
+        tweak(&mut config);
         let app = match provider_prefix {
             None => AppState::with_simulator(store, clock.clone(), config),
             Some(prefix) => renumbered_simulator(store, clock.clone(), config, prefix),
