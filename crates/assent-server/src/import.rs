@@ -1,6 +1,8 @@
-//! Customer CSV import: good rows are kept, each bad row is reported with its line and
-//! reason, and no row is ever half-imported. A UTF-8 byte-order mark, CRLF line ends and
-//! quoted fields are all fine.
+//! CSV imports of customers, estimates, recurring services and calls: good rows are kept,
+//! each bad row is reported with its line and reason, and no row is ever half-imported. A
+//! UTF-8 byte-order mark, CRLF line ends and quoted fields are all fine. Importing the same
+//! file twice adds nothing twice: estimates are keyed by their number, services and calls
+//! by what they are.
 
 use std::collections::HashMap;
 
@@ -23,7 +25,14 @@ pub struct Rejected {
 pub struct ImportReport {
     pub created: usize,
     pub updated: usize,
+    /// Rows already imported, as they were (estimates, services and calls).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unchanged: usize,
     pub rejected: Vec<Rejected>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Splits CSV text into records (RFC 4180), each with the line it starts on.
@@ -268,9 +277,335 @@ pub async fn import_customers(
     Ok(report)
 }
 
+/// A file's header and rows, or the report that refuses the whole file (no header, or a
+/// required column missing).
+struct Table {
+    col: HashMap<String, usize>,
+    rows: Vec<(usize, Vec<String>)>,
+}
+
+impl Table {
+    fn read(text: &str, required: &[&str], report: &mut ImportReport) -> Option<Table> {
+        let mut recs = records(text);
+        if recs.is_empty() {
+            report.rejected.push(Rejected {
+                line: 1,
+                error: "the file is empty; the first line must be a header".into(),
+            });
+            return None;
+        }
+        let (_, header) = recs.remove(0);
+        let col: HashMap<String, usize> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.trim().to_ascii_lowercase(), i))
+            .collect();
+        for alternatives in required {
+            if !alternatives.split('|').any(|c| col.contains_key(c)) {
+                report.rejected.push(Rejected {
+                    line: 1,
+                    error: format!(
+                        "the header has no {} column",
+                        alternatives.replace('|', " or ")
+                    ),
+                });
+                return None;
+            }
+        }
+        Some(Table { col, rows: recs })
+    }
+
+    /// A row's cell, trimmed; `None` when the column is missing or the cell blank.
+    fn get<'a>(&self, row: &'a [String], name: &str) -> Option<&'a str> {
+        self.col
+            .get(name)
+            .and_then(|i| row.get(*i))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Short, stable ids for rows keyed by what they are, so a second import finds them.
+fn keyed_id(prefix: &str, parts: &[&str]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(parts.join("\u{1f}").as_bytes());
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{hex}")
+}
+
+/// The customer a row names, by `customer_id` or by a phone on their record.
+async fn customer_of(
+    app: &AppState,
+    tenant_id: &str,
+    owners: &HashMap<E164, String>,
+    t: &Table,
+    row: &[String],
+) -> std::result::Result<(String, Option<E164>), String> {
+    if let Some(id) = t.get(row, "customer_id") {
+        return match app.store.customer(tenant_id, id).await {
+            Ok(Some(c)) => Ok((c.id, None)),
+            Ok(None) => Err(format!("customer_id {id:?}: no such customer")),
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    let raw = t.get(row, "phone").unwrap_or("");
+    let phone = E164::parse(raw).map_err(|e| format!("phone {raw:?}: {e}"))?;
+    match owners.get(&phone) {
+        Some(id) => Ok((id.clone(), Some(phone))),
+        None => Err(format!("phone {phone} is on no customer record")),
+    }
+}
+
+/// A time cell: RFC 3339, or a date read as midnight in the tenant's zone.
+fn time_cell(
+    tenant: &assent_store::Tenant,
+    name: &str,
+    v: &str,
+) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| crate::service::day_start(tenant, v, false))
+        .ok_or_else(|| format!("{name} {v:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
+}
+
+/// Dollars as written in a spreadsheet ("1,250.50", "$80") in cents.
+fn cents(v: &str) -> std::result::Result<i64, String> {
+    let clean: String = v
+        .chars()
+        .filter(|c| !matches!(c, '$' | ',' | ' '))
+        .collect();
+    let (whole, frac) = clean.split_once('.').unwrap_or((&clean, ""));
+    if whole.is_empty()
+        || frac.len() > 2
+        || !(whole.chars().chain(frac.chars())).all(|c| c.is_ascii_digit())
+    {
+        return Err(format!(
+            "amount {v:?} is not an amount of dollars such as 1250.00"
+        ));
+    }
+    let whole: i64 = whole
+        .parse()
+        .map_err(|_| format!("amount {v:?} is too large"))?;
+    let frac: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
+    Ok(whole * 100 + frac)
+}
+
+fn reject(report: &mut ImportReport, line: usize, error: String) {
+    report.rejected.push(Rejected { line, error });
+}
+
+/// Estimates: `phone` (or `customer_id`), `number`, `amount` (dollars) or `amount_cents`,
+/// `status` (unsold, sold, dismissed; default unsold) and `created_at`. An estimate whose
+/// number was imported before has its status updated (a sold or dismissed one gets no more
+/// follow-ups), not a second estimate.
+pub async fn import_estimates(
+    app: &AppState,
+    tenant: &assent_store::Tenant,
+    text: &str,
+) -> Result<ImportReport> {
+    use assent_store::{Estimate, EstimateStatus};
+    let mut report = ImportReport::default();
+    let Some(t) = Table::read(
+        text,
+        &["phone|customer_id", "amount|amount_cents"],
+        &mut report,
+    ) else {
+        return Ok(report);
+    };
+    let owners = owners(app, &tenant.id).await?;
+    let now = app.clock.now();
+    for (line, row) in &t.rows {
+        let parsed = async {
+            let (customer_id, phone) = customer_of(app, &tenant.id, &owners, &t, row).await?;
+            let amount_cents =
+                match (t.get(row, "amount_cents"), t.get(row, "amount")) {
+                    (Some(c), _) => c.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
+                        format!("amount_cents {c:?} is not a whole number of cents")
+                    })?,
+                    (None, Some(a)) => cents(a)?,
+                    (None, None) => return Err("amount is required".to_string()),
+                };
+            let status = match t.get(row, "status").map(str::to_ascii_lowercase).as_deref() {
+                None | Some("unsold") => EstimateStatus::Unsold,
+                Some("sold") => EstimateStatus::Sold,
+                Some("dismissed") => EstimateStatus::Dismissed,
+                Some(other) => {
+                    return Err(format!("status {other:?} is not unsold, sold or dismissed"));
+                }
+            };
+            let created_at = match t.get(row, "created_at") {
+                Some(v) => time_cell(tenant, "created_at", v)?,
+                None => now,
+            };
+            let number = t.get(row, "number").map(str::to_string);
+            Ok::<_, String>(Estimate {
+                id: match &number {
+                    Some(n) => keyed_id("est", &[n]),
+                    None => new_id(),
+                },
+                customer_id,
+                phone,
+                number,
+                amount_cents,
+                status,
+                created_at,
+            })
+        }
+        .await;
+        let e = match parsed {
+            Ok(e) => e,
+            Err(error) => {
+                reject(&mut report, *line, error);
+                continue;
+            }
+        };
+        match app.store.estimate(&tenant.id, &e.id).await? {
+            Some(old) if old.status == e.status => report.unchanged += 1,
+            Some(mut old) => {
+                old.status = e.status;
+                app.store.save_estimate(&tenant.id, &old).await?;
+                if old.status != EstimateStatus::Unsold {
+                    app.store
+                        .withdraw_estimate_steps(&tenant.id, &old.id, now)
+                        .await?;
+                }
+                report.updated += 1;
+            }
+            None => {
+                app.store.save_estimate(&tenant.id, &e).await?;
+                report.created += 1;
+            }
+        }
+    }
+    app.wake.notify_one();
+    Ok(report)
+}
+
+/// Recurring services: `phone` (or `customer_id`), `name` and `due_on` (YYYY-MM-DD).
+pub async fn import_recurring_services(
+    app: &AppState,
+    tenant: &assent_store::Tenant,
+    text: &str,
+) -> Result<ImportReport> {
+    let mut report = ImportReport::default();
+    let Some(t) = Table::read(text, &["phone|customer_id", "name", "due_on"], &mut report) else {
+        return Ok(report);
+    };
+    let owners = owners(app, &tenant.id).await?;
+    for (line, row) in &t.rows {
+        let parsed = async {
+            let (customer_id, _) = customer_of(app, &tenant.id, &owners, &t, row).await?;
+            let name = t.get(row, "name").ok_or("name is required")?.to_string();
+            let due = t.get(row, "due_on").ok_or("due_on is required")?;
+            let due_on = chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d")
+                .map_err(|_| format!("due_on {due:?} is not a date YYYY-MM-DD"))?;
+            Ok::<_, String>(assent_store::RecurringService {
+                id: keyed_id(
+                    "rs",
+                    &[&customer_id, &name.to_lowercase(), &due_on.to_string()],
+                ),
+                customer_id,
+                name,
+                due_on,
+                created_at: app.clock.now(),
+            })
+        }
+        .await;
+        match parsed {
+            Err(error) => reject(&mut report, *line, error),
+            Ok(r) => match app.store.save_recurring_service(&tenant.id, &r).await {
+                Ok(()) => report.created += 1,
+                Err(assent_store::StoreError::Conflict(_)) => report.unchanged += 1,
+                Err(e) => return Err(e),
+            },
+        }
+    }
+    app.wake.notify_one();
+    Ok(report)
+}
+
+/// Calls: `from`, `to` (one of the tenant's numbers), `status` (missed or answered) and
+/// `at`. A missed call new to Assent gets its text-back as if posted to `/calls` (one
+/// reported more than an hour late is recorded as too late, not texted).
+pub async fn import_calls(
+    app: &AppState,
+    tenant: &assent_store::Tenant,
+    text: &str,
+) -> Result<ImportReport> {
+    let mut report = ImportReport::default();
+    let Some(t) = Table::read(text, &["from", "to", "status", "at"], &mut report) else {
+        return Ok(report);
+    };
+    for (line, row) in &t.rows {
+        let parsed = (|| {
+            let phone = |name: &str| {
+                let raw = t.get(row, name).unwrap_or("");
+                E164::parse(raw).map_err(|e| format!("{name} {raw:?}: {e}"))
+            };
+            let (from, to) = (phone("from")?, phone("to")?);
+            let missed = match t.get(row, "status").map(str::to_ascii_lowercase).as_deref() {
+                Some("missed") => true,
+                Some("answered") => false,
+                other => {
+                    return Err(format!(
+                        "status {:?} is not missed or answered",
+                        other.unwrap_or("")
+                    ));
+                }
+            };
+            let at = time_cell(tenant, "at", t.get(row, "at").unwrap_or(""))?;
+            Ok::<_, String>(assent_store::Call {
+                id: keyed_id("call", &[from.as_str(), to.as_str(), &at.to_rfc3339()]),
+                from,
+                to,
+                missed,
+                at,
+            })
+        })();
+        let call = match parsed {
+            Ok(c) => c,
+            Err(error) => {
+                reject(&mut report, *line, error);
+                continue;
+            }
+        };
+        match app.store.save_call(&tenant.id, &call).await {
+            Ok(()) => report.created += 1,
+            Err(assent_store::StoreError::Conflict(_)) => {
+                report.unchanged += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        if call.missed && tenant.thread_of(&call.to).is_some() {
+            crate::campaigns::missed_call(app, tenant, &call.from, call.at).await?;
+        }
+    }
+    Ok(report)
+}
+
+async fn owners(app: &AppState, tenant_id: &str) -> Result<HashMap<E164, String>> {
+    let mut owners = HashMap::new();
+    for (phone, customer) in app.store.phone_owners(tenant_id).await? {
+        owners.entry(phone).or_insert(customer);
+    }
+    Ok(owners)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_read_as_a_spreadsheet_writes_them() {
+        assert_eq!(cents("$1,250.50"), Ok(125_050));
+        assert_eq!(cents("80"), Ok(8_000));
+        assert_eq!(cents("0.5"), Ok(50));
+        for bad in ["ten", "1.234", "-5", "", "$", "1.2.3"] {
+            assert!(cents(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn csv_records_handle_bom_crlf_quotes_and_blank_lines() {

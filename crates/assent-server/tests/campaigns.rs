@@ -922,3 +922,141 @@ async fn a_late_release_or_runner_step_does_not_undo_a_pause() {
     assert_eq!(app.sent().len(), before, "nothing leaves while paused");
     assert_eq!(report(&app, &t, &id).await["status"], "paused");
 }
+
+async fn import_to(app: &TestApp, t: &Tenant, what: &str, csv: &str) -> Value {
+    let r = app
+        .client
+        .post(format!("{}/api/v1/imports/{what}", app.base))
+        .bearer_auth(&t.key)
+        .header("content-type", "text/csv")
+        .body(csv.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+fn rejected_lines(v: &Value) -> Vec<u64> {
+    v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect()
+}
+
+/// Estimates arrive by CSV too: matched to customers by phone, keyed by their number, so a
+/// second import of the same file adds nothing and a later one that says "sold" stops the
+/// follow-ups.
+#[tokio::test]
+async fn estimates_imported_from_csv_get_follow_ups_until_a_reimport_says_sold() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    campaign(&app, &t, json!({"name": "Estimates", "type": "unsold_estimates", "body": "Ready to book?", "schedule": {"days_after": [1, 3]}})).await;
+    let csv = "number,phone,amount,status\r\n\
+        E-100,512-555-0142,\"$1,250.50\",unsold\r\n\
+        E-101,(512) 555-0142,80,sold\r\n\
+        E-102,555-0000,10,\r\n\
+        E-103,512-555-0142,ten,\r\n\
+        E-104,512-555-0199,10,\r\n\
+        E-105,512-555-0142,10,lost\r\n";
+    let v = import_to(&app, &t, "estimates", csv).await;
+    assert_eq!(
+        (v["created"].as_u64(), v["updated"].as_u64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    assert_eq!(rejected_lines(&v), vec![4, 5, 6, 7], "{v}");
+    let errors: Vec<&str> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"].as_str().unwrap())
+        .collect();
+    assert!(errors[0].starts_with("phone"), "{errors:?}");
+    assert!(errors[1].starts_with("amount"), "{errors:?}");
+    assert!(errors[2].contains("no customer record"), "{errors:?}");
+    assert!(errors[3].starts_with("status"), "{errors:?}");
+    let again = import_to(&app, &t, "estimates", csv).await;
+    assert_eq!(
+        (again["created"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(2)),
+        "{again}"
+    );
+
+    app.clock.advance(Duration::days(1) + Duration::minutes(1));
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1, "day 1 for the unsold one only");
+    let v = import_to(
+        &app,
+        &t,
+        "estimates",
+        "number,phone,amount,status\nE-100,5125550142,1250.50,sold\n",
+    )
+    .await;
+    assert_eq!(v["updated"], 1, "{v}");
+    app.clock.advance(Duration::days(2));
+    tick(&app).await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1, "no day 3 once sold");
+
+    let v = import_to(&app, &t, "estimates", "number,amount\nE-1,10\n").await;
+    assert_eq!(
+        rejected_lines(&v),
+        vec![1],
+        "no phone or customer_id column: {v}"
+    );
+}
+
+#[tokio::test]
+async fn recurring_services_and_calls_import_once() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    campaign(&app, &t, json!({"name": "Missed calls", "type": "missed_calls", "body": "Sorry we missed your call!"})).await;
+    let csv = format!(
+        "customer_id,name,due_on\n{c},AC maintenance,2026-04-01\n{c},Furnace check,April 1\nnobody,AC maintenance,2026-04-01\n"
+    );
+    let v = import_to(&app, &t, "recurring-services", &csv).await;
+    assert_eq!(v["created"], 1, "{v}");
+    assert_eq!(rejected_lines(&v), vec![3, 4], "{v}");
+    let v = import_to(&app, &t, "recurring-services", &csv).await;
+    assert_eq!(
+        (v["created"].as_u64(), v["unchanged"].as_u64()),
+        (Some(0), Some(1)),
+        "{v}"
+    );
+
+    let now = app.app.clock.now();
+    let calls = format!(
+        "from,to,status,at\n\
+         5125550190,{TX},missed,{}\n\
+         5125550191,{TX},answered,{}\n\
+         5125550192,{TX},missed,{}\n\
+         5125550193,{TX},hung up,{}\n",
+        (now - Duration::minutes(5)).to_rfc3339(),
+        (now - Duration::minutes(5)).to_rfc3339(),
+        (now - Duration::hours(3)).to_rfc3339(),
+        now.to_rfc3339(),
+    );
+    let v = import_to(&app, &t, "calls", &calls).await;
+    assert_eq!(v["created"], 3, "{v}");
+    assert_eq!(rejected_lines(&v), vec![5], "{v}");
+    app.drain().await;
+    assert_eq!(
+        app.sent_to("+15125550190").len(),
+        1,
+        "a recent missed call is texted back"
+    );
+    assert!(app.sent_to("+15125550191").is_empty(), "answered");
+    assert!(app.sent_to("+15125550192").is_empty(), "three hours late");
+    let v = import_to(&app, &t, "calls", &calls).await;
+    assert_eq!(
+        (v["created"].as_u64(), v["unchanged"].as_u64()),
+        (Some(0), Some(3)),
+        "{v}"
+    );
+    app.drain().await;
+    assert_eq!(app.sent_to("+15125550190").len(), 1, "not twice");
+}

@@ -62,6 +62,25 @@ enum ImportCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Import estimates (phone or customer_id, number, amount or amount_cents, status,
+    /// created_at); a number imported before has its status updated.
+    Estimates {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Import recurring services (phone or customer_id, name, due_on).
+    RecurringServices {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Import calls (from, to, status missed or answered, at).
+    Calls {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -309,6 +328,7 @@ async fn main() {
         Command::Import {
             command: ImportCommand::Customers { file, tenant },
         } => import_customers(&file, &tenant).await,
+        Command::Import { command } => import_other(command).await,
         Command::User {
             command: UserCommand::Create { tenant, email },
         } => user_create(&tenant, &email).await,
@@ -379,6 +399,46 @@ async fn user_create(slug: &str, email: &str) -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({"id": user.id, "tenant_id": user.tenant_id, "email": user.email})
+    );
+    Ok(())
+}
+
+/// Estimates, recurring services and calls: the report on stdout, each rejected line on
+/// stderr.
+async fn import_other(command: ImportCommand) -> anyhow::Result<()> {
+    let (file, slug) = match &command {
+        ImportCommand::Customers { file, tenant }
+        | ImportCommand::Estimates { file, tenant }
+        | ImportCommand::RecurringServices { file, tenant }
+        | ImportCommand::Calls { file, tenant } => (file, tenant),
+    };
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let store = open_store(&database_url()).await?;
+    let app = AppState::with_simulator(store, Arc::new(SystemClock), config("127.0.0.1:8080"));
+    let tenant = app
+        .store
+        .tenant_by_slug(slug)
+        .await?
+        .with_context(|| format!("no tenant with slug {slug:?}"))?;
+    use assent_server::import;
+    let report = match command {
+        ImportCommand::Customers { .. } => {
+            import::import_customers(&app, &tenant.id, &text, |_, _| {}).await?
+        }
+        ImportCommand::Estimates { .. } => import::import_estimates(&app, &tenant, &text).await?,
+        ImportCommand::RecurringServices { .. } => {
+            import::import_recurring_services(&app, &tenant, &text).await?
+        }
+        ImportCommand::Calls { .. } => import::import_calls(&app, &tenant, &text).await?,
+    };
+    for r in &report.rejected {
+        eprintln!("line {}: {}", r.line, r.error);
+    }
+    println!(
+        "{}",
+        serde_json::json!({"created": report.created, "updated": report.updated,
+            "unchanged": report.unchanged, "rejected": report.rejected.len()})
     );
     Ok(())
 }

@@ -99,6 +99,30 @@ fn tenant_create_migrate_and_import_work_and_bad_input_is_one_line() {
     let err = stderr(&o);
     assert!(err.contains("line 3: name is required"), "{err}");
     assert!(err.contains("line 4: phone"), "{err}");
+    let estimates = dir.path().join("estimates.csv");
+    std::fs::write(
+        &estimates,
+        "number,phone,amount\nE-1,512-555-0150,\"$1,250.00\"\nE-2,512-555-0150,lots\n",
+    )
+    .unwrap();
+    let args = [
+        "import",
+        "estimates",
+        estimates.to_str().unwrap(),
+        "--tenant",
+        &slug,
+    ];
+    let o = assent(&db, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (report["created"].as_u64(), report["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert!(stderr(&o).contains("line 3: amount"), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&assent(&db, &args).stdout).unwrap();
+    assert_eq!(report["unchanged"], 1, "the same file twice: {report}");
     one_line_error(
         &assent(
             &db,

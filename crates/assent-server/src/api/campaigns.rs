@@ -492,3 +492,33 @@ pub async fn import(
     let report = crate::import::import_customers(&app, &t.id, &body, |_, _| {}).await?;
     Ok(Json(json!(report)))
 }
+
+pub async fn import_estimates(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    body: String,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(
+        crate::import::import_estimates(&app, &t, &body).await?
+    )))
+}
+
+pub async fn import_recurring_services(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    body: String,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(
+        crate::import::import_recurring_services(&app, &t, &body).await?
+    )))
+}
+
+pub async fn import_calls(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    body: String,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(
+        crate::import::import_calls(&app, &t, &body).await?
+    )))
+}

@@ -74,6 +74,12 @@ pub fn router() -> Router<AppState> {
         .route("/recurring-services", post(campaigns::create_recurring))
         .route("/calls", post(campaigns::create_call))
         .route("/imports/customers", post(campaigns::import))
+        .route("/imports/estimates", post(campaigns::import_estimates))
+        .route(
+            "/imports/recurring-services",
+            post(campaigns::import_recurring_services),
+        )
+        .route("/imports/calls", post(campaigns::import_calls))
 }
 
 /// A JSON body whose errors come back in the API's error shape, naming the field.
