@@ -172,58 +172,46 @@ pub fn check_reply(kind: &str, text: &str, business: &str) -> Result<(), String>
         "msg and data rates may apply",
         "message and data rates may apply",
     ];
-    let mut needs: Vec<(bool, &str)> = Vec::new();
-    match kind {
-        "opt_in_request" => {
-            needs.push((upper.contains("YES"), "must ask the customer to reply YES"));
-            needs.push((says(&["recurring"]), "must say the texts are recurring"));
-            needs.push((
+    let stop = (
+        upper.contains("STOP"),
+        "must say how to stop (“Reply STOP to opt out”)",
+    );
+    // What CTIA expects of both the request and the confirmation.
+    let program = [
+        (says(&frequency), "must say “Msg frequency varies”"),
+        (says(&rates), "must say “Msg & data rates may apply”"),
+        stop,
+        (
+            upper.contains("HELP"),
+            "must say how to get help (“HELP for help”)",
+        ),
+    ];
+    let needs: Vec<(bool, &str)> = match kind {
+        "opt_in_request" => [
+            (upper.contains("YES"), "must ask the customer to reply YES"),
+            (says(&["recurring"]), "must say the texts are recurring"),
+            (
                 says(&["automated"]),
                 "must say the texts are sent by automated means",
-            ));
-            needs.push((
+            ),
+            (
                 says(&["condition of purchase"]),
                 "must say consent is not a condition of purchase",
-            ));
-            needs.push((says(&frequency), "must say “Msg frequency varies”"));
-            needs.push((says(&rates), "must say “Msg & data rates may apply”"));
-            needs.push((
-                upper.contains("STOP"),
-                "must say how to stop (“Reply STOP to opt out”)",
-            ));
-            needs.push((
-                upper.contains("HELP"),
-                "must say how to get help (“HELP for help”)",
-            ));
-        }
-        "opt_in_confirmation" => {
-            needs.push((says(&frequency), "must say “Msg frequency varies”"));
-            needs.push((says(&rates), "must say “Msg & data rates may apply”"));
-            needs.push((
-                upper.contains("STOP"),
-                "must say how to stop (“Reply STOP to opt out”)",
-            ));
-            needs.push((
-                upper.contains("HELP"),
-                "must say how to get help (“HELP for help”)",
-            ));
-        }
-        "help" | "resumed" => {
-            needs.push((
-                upper.contains("STOP"),
-                "must say how to stop (“Reply STOP to opt out”)",
-            ));
-        }
-        "opt_out" | "opt_out_marketing" => {
-            needs.push((
-                ["START", "UNSTOP", "RESTART"]
-                    .iter()
-                    .any(|w| upper.contains(w)),
-                "must say how to resubscribe (“Reply START to resubscribe”)",
-            ));
-        }
-        _ => {}
-    }
+            ),
+        ]
+        .into_iter()
+        .chain(program)
+        .collect(),
+        "opt_in_confirmation" => program.to_vec(),
+        "help" | "resumed" => vec![stop],
+        "opt_out" | "opt_out_marketing" => vec![(
+            ["START", "UNSTOP", "RESTART"]
+                .iter()
+                .any(|w| upper.contains(w)),
+            "must say how to resubscribe (“Reply START to resubscribe”)",
+        )],
+        _ => Vec::new(),
+    };
     if let Some((_, missing)) = needs.into_iter().find(|(ok, _)| !ok) {
         return Err(missing.to_string());
     }

@@ -412,15 +412,7 @@ async fn import_other(command: ImportCommand) -> anyhow::Result<()> {
         | ImportCommand::RecurringServices { file, tenant }
         | ImportCommand::Calls { file, tenant } => (file, tenant),
     };
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let store = open_store(&database_url()).await?;
-    let app = AppState::with_simulator(store, Arc::new(SystemClock), config("127.0.0.1:8080"));
-    let tenant = app
-        .store
-        .tenant_by_slug(slug)
-        .await?
-        .with_context(|| format!("no tenant with slug {slug:?}"))?;
+    let (text, app, tenant) = import_setup(file, slug).await?;
     use assent_server::import;
     let report = match command {
         ImportCommand::Customers { .. } => {
@@ -443,8 +435,11 @@ async fn import_other(command: ImportCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import_customers(file: &std::path::Path, slug: &str) -> anyhow::Result<()> {
-    use std::io::Write;
+/// The file's text, the configured store and the tenant an import goes to.
+async fn import_setup(
+    file: &std::path::Path,
+    slug: &str,
+) -> anyhow::Result<(String, AppState, assent_store::Tenant)> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let store = open_store(&database_url()).await?;
@@ -454,6 +449,12 @@ async fn import_customers(file: &std::path::Path, slug: &str) -> anyhow::Result<
         .tenant_by_slug(slug)
         .await?
         .with_context(|| format!("no tenant with slug {slug:?}"))?;
+    Ok((text, app, tenant))
+}
+
+async fn import_customers(file: &std::path::Path, slug: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let (text, app, tenant) = import_setup(file, slug).await?;
     let started = std::time::Instant::now();
     let report = assent_server::import::import_customers(&app, &tenant.id, &text, |done, total| {
         let width = 30;
