@@ -378,6 +378,7 @@ async fn submit(
             disclosure: Some(compose::disclosure(&t.name)),
             ..Default::default()
         },
+        idempotency_key: None,
     };
     // Known, opted-in, opted-out or throttled numbers get the same answer: the form must
     // never reveal what Assent knows about a number.

@@ -308,6 +308,8 @@ pub struct OptInStart {
     /// The customer asked (web form): it goes at once, like a keyword reply.
     pub customer_asked: bool,
     pub evidence: Evidence,
+    /// The caller's `Idempotency-Key`: a retried call finds the first request by it.
+    pub idempotency_key: Option<String>,
 }
 
 /// Starts the double opt-in for one phone. Returns the request's message id, or the gate's
@@ -339,7 +341,7 @@ pub async fn request_opt_in(
                     body: body.clone(),
                     kind: MessageKind::OptInRequest,
                     purpose,
-                    idempotency_key: None,
+                    idempotency_key: start.idempotency_key.clone(),
                 },
                 decision,
                 now,

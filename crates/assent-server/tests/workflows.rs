@@ -491,6 +491,59 @@ async fn a_double_click_sends_one_opt_in_request() {
     assert_eq!(app.sent_to(PHONE).len(), 1);
 }
 
+/// A retried API call with the same `Idempotency-Key` gets the first request back, not a
+/// throttle error, and nothing is sent twice; the key cannot be reused for another phone.
+#[tokio::test]
+async fn a_retried_opt_in_request_with_its_key_returns_the_first() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    let path = format!("/customers/{c}/phones/{PHONE}/opt-in-requests");
+    let call = |key: &'static str, path: String| {
+        let app = &app;
+        let t = &t;
+        async move {
+            let r = app
+                .client
+                .post(format!("{}/api/v1{path}", app.base))
+                .bearer_auth(&t.key)
+                .header("Idempotency-Key", key)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (s1, first) = call("req-1", path.clone()).await;
+    assert_eq!(s1, StatusCode::CREATED, "{first}");
+    let (s2, again) = call("req-1", path.clone()).await;
+    assert_eq!(
+        (s2, &again["message_id"]),
+        (StatusCode::CREATED, &first["message_id"])
+    );
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1);
+    // Without the key, a second request in the window is throttled as before.
+    let (s3, v) = app.post(&path, &t.key, json!({})).await;
+    assert_eq!(
+        (s3, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "opt_in_throttled")
+    );
+    // The same key for another phone is a mistake, said so.
+    app.post(
+        &format!("/customers/{c}/phones"),
+        &t.key,
+        json!({"phone": "+15125550143"}),
+    )
+    .await;
+    let (s4, v) = call(
+        "req-1",
+        format!("/customers/{c}/phones/+15125550143/opt-in-requests"),
+    )
+    .await;
+    assert_eq!(s4, StatusCode::CONFLICT, "{v}");
+}
+
 #[tokio::test]
 async fn opt_in_requests_are_throttled_to_three_unanswered_in_30_days() {
     let app = TestApp::spawn().await;

@@ -191,8 +191,30 @@ pub async fn request_opt_in(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
     Path((id, phone)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let phone = path_phone(&phone)?;
+    // A retried call with the same key gets the first request's id, not a throttle error.
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    if let Some(k) = &key
+        && let Some(existing) = app.store.message_by_idempotency_key(&t.id, k).await?
+    {
+        if existing.phone != phone || existing.kind != assent_store::MessageKind::OptInRequest {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for another request",
+            ));
+        }
+        return Ok((
+            StatusCode::CREATED,
+            Json(json!({"message_id": existing.id})),
+        ));
+    }
     let customer = app
         .store
         .customer(&t.id, &id)
@@ -213,6 +235,7 @@ pub async fn request_opt_in(
         actor: "api".into(),
         customer_asked: false,
         evidence: Evidence::default(),
+        idempotency_key: key,
     };
     match service::request_opt_in(&app, &t, &phone, start).await? {
         Ok(id) => {

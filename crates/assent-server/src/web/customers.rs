@@ -422,6 +422,7 @@ pub async fn send_opt_in_request(
         actor: user.user.id.clone(),
         customer_asked: false,
         evidence: Evidence::default(),
+        idempotency_key: None,
     };
     let notice = match service::request_opt_in(&app, t, &phone, start).await? {
         Ok(message_id) => {
