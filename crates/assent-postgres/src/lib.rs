@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_campaigns.sql")),
     (6, include_str!("../migrations/0006_web.sql")),
     (7, include_str!("../migrations/0007_handoff_buckets.sql")),
+    (8, include_str!("../migrations/0008_form_hits.sql")),
 ];
 
 /// The session advisory lock the migration runner holds ("assent" in ASCII).
@@ -1786,6 +1787,56 @@ impl Store for PostgresStore {
             .iter()
             .map(campaigns::send_log_from)
             .collect()
+    }
+
+    async fn take_hits(
+        &self,
+        limits: &[(String, u32, chrono::Duration)],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Each key's lock, in one order, so two processes never count the same key at once
+        // and never wait on each other in a cycle.
+        let mut keys: Vec<&str> = limits.iter().map(|(k, _, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        for key in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('form:' || $1, 0))")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        for (key, max, window) in limits {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM form_hits WHERE key = $1 AND at > $2")
+                    .bind(key)
+                    .bind(ms(now - *window))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            if n >= i64::from(*max) {
+                return Ok(false);
+            }
+        }
+        for (key, _, _) in limits {
+            sqlx::query("INSERT INTO form_hits (key, at) VALUES ($1, $2)")
+                .bind(key)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM form_hits WHERE at <= $1")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(r.rows_affected())
     }
 
     async fn move_campaign(

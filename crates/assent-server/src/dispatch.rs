@@ -362,6 +362,10 @@ pub async fn run(app: AppState) {
                 Ok(n) => tracing::warn!(n, "marked interrupted hand-offs unknown"),
                 Err(e) => tracing::error!(error = %e, "could not check interrupted hand-offs"),
             }
+            // The opt-in form's hits outlive no window (the longest is a day).
+            if let Err(e) = app.store.forget_hits(now - chrono::Duration::days(2)).await {
+                tracing::error!(error = %e, "could not forget old form hits");
+            }
         }
         match dispatch_pipelined(&app, 200).await {
             Ok(n) if n > 0 => {

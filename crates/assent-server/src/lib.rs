@@ -62,7 +62,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
-    pub limits: Arc<public::FormLimits>,
 }
 
 impl AppState {
@@ -82,7 +81,6 @@ impl AppState {
             config: Arc::new(config),
             wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
-            limits: Arc::new(public::FormLimits::default()),
         }
     }
 

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
 use assent_core::compose;
@@ -20,7 +19,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -30,28 +29,6 @@ use crate::webhooks::form_urlencoded_pairs;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/optin/{slug}", get(show).post(submit))
-}
-
-/// Sliding-window counters for the public form.
-#[derive(Default)]
-pub struct FormLimits {
-    hits: Mutex<HashMap<String, Vec<DateTime<Utc>>>>,
-}
-
-impl FormLimits {
-    /// Records a hit on `key` unless `max` hits already fell inside `window`.
-    pub fn allow(&self, key: &str, max: u32, window: Duration, now: DateTime<Utc>) -> bool {
-        let Ok(mut hits) = self.hits.lock() else {
-            return false;
-        };
-        let v = hits.entry(key.to_string()).or_default();
-        v.retain(|t| now - *t < window);
-        if v.len() >= max as usize {
-            return false;
-        }
-        v.push(now);
-        true
-    }
 }
 
 const PER_IP_PER_10_MIN: u32 = 5;
@@ -333,23 +310,35 @@ async fn submit(
             }
         }
     }
-    let limits = &app.limits;
-    let allowed = limits.allow(
-        &format!("ip:{ip}"),
-        PER_IP_PER_10_MIN,
-        Duration::minutes(10),
-        now,
-    ) && limits.allow(
-        &format!("phone:{}:{}", t.id, phone),
-        PER_NUMBER_PER_DAY,
-        Duration::days(1),
-        now,
-    ) && limits.allow(
-        &format!("tenant:{}", t.id),
-        t.settings.form_daily_limit,
-        Duration::days(1),
-        now,
-    );
+    // Kept in the database: every process of a deployment counts the same hits.
+    let limits = [
+        (format!("ip:{ip}"), PER_IP_PER_10_MIN, Duration::minutes(10)),
+        (
+            format!("phone:{}:{}", t.id, phone),
+            PER_NUMBER_PER_DAY,
+            Duration::days(1),
+        ),
+        (
+            format!("tenant:{}", t.id),
+            t.settings.form_daily_limit,
+            Duration::days(1),
+        ),
+    ];
+    let allowed = match app.store.take_hits(&limits, now).await {
+        Ok(allowed) => allowed,
+        Err(e) => {
+            tracing::error!(error = %e, "could not count the form's hits");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                frame_headers(&app),
+                page(
+                    "Please try again",
+                    "<main><h1>We could not take the form</h1><p>Please try again in a minute.</p></main>",
+                ),
+            )
+                .into_response();
+        }
+    };
     if !allowed {
         return (
             StatusCode::TOO_MANY_REQUESTS,

@@ -779,3 +779,51 @@ async fn a_configured_captcha_guards_the_form() {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(app.consent(&t, "+17375550401").await["events"], json!([]));
 }
+
+/// A refused submission is not counted: the per-number limit turning one away leaves the
+/// address's allowance as it was (limits are taken all or nothing).
+#[tokio::test]
+async fn a_refused_submission_counts_against_no_limit() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            form_post(
+                &app,
+                &t.slug,
+                &[("phone", "7375550700"), ("consent", "yes")],
+            )
+            .await
+            .0,
+        );
+    }
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+    // Three counted against this address, so two more numbers may still sign up from it.
+    for phone in ["7375550701", "7375550702"] {
+        let (s, _) = form_post(&app, &t.slug, &[("phone", phone), ("consent", "yes")]).await;
+        assert_eq!(s, StatusCode::OK, "{phone}");
+    }
+    let (s, _) = form_post(
+        &app,
+        &t.slug,
+        &[("phone", "7375550703"), ("consent", "yes")],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the sixth from one address in ten minutes"
+    );
+    // Hits past every window are swept away (the worker does so every 30 s).
+    let now = app.app.clock.now();
+    let forgotten = app.app.store.forget_hits(now).await.unwrap();
+    assert_eq!(forgotten, 15, "five hits, three limits each");
+    let (s, _) = form_post(
+        &app,
+        &t.slug,
+        &[("phone", "7375550703"), ("consent", "yes")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+}

@@ -703,3 +703,37 @@ async fn the_store_connects_over_tls_when_the_url_requires_it() {
     assert!(n >= 1, "the store holds a connection");
     assert_eq!(encrypted, Some(true), "every one of them encrypted");
 }
+
+/// The opt-in form's limits hold across processes: five sign-ups per address in ten
+/// minutes in all, however a load balancer spreads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forms_limits_hold_across_two_processes() {
+    if skipped() {
+        return;
+    }
+    let s = two_processes(0).await;
+    let post = |app: Arc<TestApp>, slug: String, i: usize| async move {
+        app.client
+            .post(format!("{}/optin/{slug}", app.base))
+            .form(&[
+                ("phone", format!("73755506{i:02}")),
+                ("consent", "yes".to_string()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let app = if i % 2 == 0 { s.a.clone() } else { s.b.clone() };
+        tasks.push(tokio::spawn(post(app, s.t.slug.clone(), i)));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap() == StatusCode::OK {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 5, "five in all, not five per process");
+}

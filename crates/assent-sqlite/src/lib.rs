@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0007_recipients_without_rowid.sql"),
     ),
     (8, include_str!("../migrations/0008_handoff_buckets.sql")),
+    (9, include_str!("../migrations/0009_form_hits.sql")),
 ];
 
 pub struct SqliteStore {
@@ -1917,6 +1918,48 @@ impl Store for SqliteStore {
             .iter()
             .map(campaigns::send_log_from)
             .collect()
+    }
+
+    async fn take_hits(
+        &self,
+        limits: &[(String, u32, chrono::Duration)],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        // The one writer serializes every check with its insert.
+        let mut w = self.batch.begin().await?;
+        for (key, max, window) in limits {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM form_hits WHERE key = ? AND at > ?")
+                    .bind(key)
+                    .bind(ms(now - *window))
+                    .fetch_one(w.conn())
+                    .await
+                    .map_err(db)?;
+            if n >= i64::from(*max) {
+                return Ok(false);
+            }
+        }
+        for (key, _, _) in limits {
+            sqlx::query("INSERT INTO form_hits (key, at) VALUES (?, ?)")
+                .bind(key)
+                .bind(ms(now))
+                .execute(w.conn())
+                .await
+                .map_err(db)?;
+        }
+        w.commit().await?;
+        Ok(true)
+    }
+
+    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut w = self.batch.begin().await?;
+        let r = sqlx::query("DELETE FROM form_hits WHERE at <= ?")
+            .bind(ms(before))
+            .execute(w.conn())
+            .await
+            .map_err(db)?;
+        w.commit().await?;
+        Ok(r.rows_affected())
     }
 
     async fn move_campaign(

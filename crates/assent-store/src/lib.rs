@@ -194,6 +194,23 @@ pub trait Store: Send + Sync + 'static {
     /// Marks messages left `sending` by a process that died as `unknown`.
     async fn orphaned_sends_to_unknown(&self, older_than: DateTime<Utc>) -> Result<u64>;
 
+    /// Records one hit on every `(key, max, window)` if none of them already has `max` hits
+    /// within its window, all or nothing; returns whether it did. Kept in the database, so
+    /// the opt-in form's limits hold across every process of a deployment.
+    async fn take_hits(
+        &self,
+        limits: &[(String, u32, chrono::Duration)],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let _ = (limits, now);
+        Err(unsupported())
+    }
+    /// Forgets hits older than `before` (none of the windows is longer).
+    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64> {
+        let _ = before;
+        Err(unsupported())
+    }
+
     async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>>;
     async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>>;
 
