@@ -396,7 +396,9 @@ pub async fn missed_call(
         let row = if now - at > MISSED_CALL_TEXT_BACK_WINDOW {
             Recipient {
                 campaign_id: c.id.clone(),
-                step: day.clone(),
+                // Its own step: the day's one text-back is still there for a call that
+                // is reported in time.
+                step: format!("{day}:late:{}", at.timestamp_millis()),
                 phone: caller.clone(),
                 message: None,
                 skip_reason: Some("too_late".into()),

@@ -384,11 +384,13 @@ fn cents(v: &str) -> std::result::Result<i64, String> {
             "amount {v:?} is not an amount of dollars such as 1250.00"
         ));
     }
-    let whole: i64 = whole
-        .parse()
-        .map_err(|_| format!("amount {v:?} is too large"))?;
+    let too_large = || format!("amount {v:?} is too large");
+    let whole: i64 = whole.parse().map_err(|_| too_large())?;
     let frac: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
-    Ok(whole * 100 + frac)
+    whole
+        .checked_mul(100)
+        .and_then(|c| c.checked_add(frac))
+        .ok_or_else(too_large)
 }
 
 fn reject(report: &mut ImportReport, line: usize, error: String) {
@@ -602,7 +604,7 @@ mod tests {
         assert_eq!(cents("$1,250.50"), Ok(125_050));
         assert_eq!(cents("80"), Ok(8_000));
         assert_eq!(cents("0.5"), Ok(50));
-        for bad in ["ten", "1.234", "-5", "", "$", "1.2.3"] {
+        for bad in ["ten", "1.234", "-5", "", "$", "1.2.3", "100000000000000000"] {
             assert!(cents(bad).is_err(), "{bad}");
         }
     }

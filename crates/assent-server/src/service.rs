@@ -36,7 +36,9 @@ pub fn gate_for(
         stage,
         texting: snap.registrations.texting_status(),
         marketing_registration: snap.registrations.marketing_status(),
-        valid_number: s.texts_to(phone),
+        // A reply goes to whoever texted us: a STOP's confirmation is never held back by
+        // the tenant's countries.
+        valid_number: purpose == Purpose::AutoReply || s.texts_to(phone),
         consent: &snap.consent,
         toggles: snap.toggles,
         now,

@@ -545,6 +545,17 @@ async fn a_missed_call_reported_late_gets_no_text_back() {
         .get(&format!("/campaigns/{id}/recipients"), &t.key)
         .await;
     assert_eq!(log[0]["reason"], "too_late", "{log}");
+    // A call from the same caller reported in time, the same day, still gets its text-back.
+    let (_, v) = app
+        .post(
+            "/calls",
+            &t.key,
+            json!({"from": "5125550190", "to": TX, "status": "missed"}),
+        )
+        .await;
+    assert_eq!(v["text_back_queued"], true, "{v}");
+    app.drain().await;
+    assert_eq!(app.sent_to("+15125550190").len(), 1);
     // Within the hour it is still worth it.
     let at = (app.app.clock.now() - Duration::minutes(20)).to_rfc3339();
     app.post(

@@ -511,6 +511,12 @@ async fn only_the_tenants_countries_are_texted_or_taken_by_the_form() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("US or Canadian"), "{body}");
     assert_eq!(app.consent(&t, jamaica).await["events"], json!([]));
+    // A STOP from such a number is still confirmed: a reply goes to whoever texted.
+    app.inbound("+18765550199", TX, "STOP").await;
+    app.drain().await;
+    let sent = app.sent_to("+18765550199");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].2.contains("unsubscribed"), "{sent:?}");
     // Canada is in by default.
     let (s, v) = app
         .post(

@@ -400,6 +400,11 @@ pub async fn put_settings(
     with.settings = settings.clone();
     let contact = crate::service::contact_of(&with);
     for (k, text) in &settings.reply_texts {
+        // A text saved before these checks existed stays until it is changed; a PUT of
+        // some other setting is not refused over it.
+        if t.settings.reply_texts.get(k) == Some(text) {
+            continue;
+        }
         let filled = assent_core::compose::fill(text, &t.name, &contact);
         assent_core::compose::check_reply(k, &filled, &t.name)
             .map_err(|e| ApiError::field(&format!("reply_texts.{k}"), e))?;
