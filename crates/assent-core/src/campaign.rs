@@ -14,9 +14,6 @@ pub enum Timing {
     Now,
     /// Fell due more than 7 days ago: skipped with `too_late`.
     TooLate,
-    /// Due, but a later step of the same estimate or service is due too and goes instead:
-    /// skipped with `superseded`, so nobody gets two follow-ups at once.
-    Superseded,
 }
 
 pub fn timing(due: DateTime<Utc>, now: DateTime<Utc>) -> Timing {
@@ -27,27 +24,6 @@ pub fn timing(due: DateTime<Utc>, now: DateTime<Utc>) -> Timing {
     } else {
         Timing::Now
     }
-}
-
-/// The timing of each not-yet-recorded step of one estimate or service, given their due
-/// times: [`timing`] for each, except that of several due now only the latest goes.
-pub fn step_timings(dues: &[DateTime<Utc>], now: DateTime<Utc>) -> Vec<Timing> {
-    let latest_due_now = dues
-        .iter()
-        .copied()
-        .filter(|d| timing(*d, now) == Timing::Now)
-        .max();
-    let mut chosen = false;
-    dues.iter()
-        .map(|d| match timing(*d, now) {
-            Timing::Now if Some(*d) == latest_due_now && !chosen => {
-                chosen = true;
-                Timing::Now
-            }
-            Timing::Now => Timing::Superseded,
-            other => other,
-        })
-        .collect()
 }
 
 /// An unsold-estimate follow-up: N × 24 h after the estimate was created.
@@ -72,26 +48,16 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// At most one step of an anchor goes at a time, never one found more than a week
-        /// late, never one not yet due; every other due step is accounted for.
+        /// A step goes when due, never one found more than a week late, never early.
         #[test]
-        fn at_most_one_step_goes_and_only_a_recent_one(offsets in proptest::collection::vec(-30 * 24i64..30 * 24, 0..8)) {
+        fn a_step_goes_only_when_due_and_recent(hours in -30 * 24i64..30 * 24) {
             let now = Utc.with_ymd_and_hms(2026, 3, 20, 12, 0, 0).unwrap();
-            let dues: Vec<_> = offsets.iter().map(|h| now + Duration::hours(*h)).collect();
-            let t = step_timings(&dues, now);
-            prop_assert_eq!(t.len(), dues.len());
-            let going: Vec<_> = dues.iter().zip(&t).filter(|(_, t)| **t == Timing::Now).map(|(d, _)| *d).collect();
-            prop_assert!(going.len() <= 1);
-            for (d, t) in dues.iter().zip(&t) {
-                match t {
-                    Timing::NotYet(at) => prop_assert!(*at == *d && *d > now),
-                    Timing::TooLate => prop_assert!(now - *d > Duration::days(CATCH_UP_DAYS)),
-                    Timing::Now => prop_assert!(*d <= now && now - *d <= Duration::days(CATCH_UP_DAYS)),
-                    Timing::Superseded => prop_assert!(going.first().is_some_and(|g| g >= d)),
-                }
+            let due = now + Duration::hours(hours);
+            match timing(due, now) {
+                Timing::NotYet(at) => prop_assert!(at == due && due > now),
+                Timing::TooLate => prop_assert!(now - due > Duration::days(CATCH_UP_DAYS)),
+                Timing::Now => prop_assert!(due <= now && now - due <= Duration::days(CATCH_UP_DAYS)),
             }
-            let recent = dues.iter().any(|d| *d <= now && now - *d <= Duration::days(CATCH_UP_DAYS));
-            prop_assert_eq!(going.len() == 1, recent);
         }
     }
 

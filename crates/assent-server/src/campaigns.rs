@@ -261,12 +261,13 @@ async fn step_rows(
         if only_phone.is_some_and(|o| o != &p.number) {
             continue;
         }
-        let open: Vec<&(String, DateTime<Utc>)> = steps
-            .iter()
-            .filter(|(step, _)| !done.contains(&(step.clone(), p.number.clone())))
-            .collect();
-        let dues: Vec<DateTime<Utc>> = open.iter().map(|(_, due)| *due).collect();
-        for ((step, _), timing) in open.into_iter().zip(campaign::step_timings(&dues, now)) {
+        // A step first looked at more than 7 days after it fell due (the campaign started
+        // or resumed late, the server was down, the estimate was posted late) is too late.
+        for (step, due) in &steps {
+            if done.contains(&(step.clone(), p.number.clone())) {
+                continue;
+            }
+            let timing = campaign::timing(*due, now);
             let skipped = |reason: &str| Recipient {
                 campaign_id: c.id.clone(),
                 step: step.clone(),
@@ -278,7 +279,6 @@ async fn step_rows(
             match timing {
                 Timing::NotYet(_) => {}
                 Timing::TooLate => rows.push(skipped("too_late")),
-                Timing::Superseded => rows.push(skipped("superseded")),
                 Timing::Now => rows.push(
                     recipient(
                         pass,
