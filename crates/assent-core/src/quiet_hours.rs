@@ -221,11 +221,13 @@ const REGION_NAMES: &[(&str, &str)] = &[
     ("yukon", "YT"),
 ];
 
-/// Finds the state or province of a free-form address: a two-letter code in capitals
-/// ("…, Austin, TX 78701"), else a code in any case that ends the address or stands before
-/// a ZIP or postal code ("washington dc 20001"), else the last state name spelled out
-/// ("Miami, Florida"; the last, so "12 Florida Ave, Atlanta, Georgia" is Georgia). A code
-/// in small letters elsewhere is not taken: "in", "or" and "me" are words.
+/// Finds the state or province of a free-form address, read where an address puts it: at
+/// the end, before any ZIP or postal code and country. There, a two-letter code in any
+/// case ("Austin, TX 78701", "miami fl 33101") or a name spelled out ("Miami, Florida",
+/// "Charleston, West Virginia"). A state's name elsewhere is a street ("500 Florida St,
+/// San Francisco") and is not taken; failing all that, a two-letter code in capitals
+/// anywhere ("12 OAK DR, TX"), the last one. "Washington" at the end is a state only
+/// before a Washington ZIP (98xxx, 99xxx): it is more often the capital's city.
 pub fn region_of_address(address: &str) -> Option<String> {
     let t = tables();
     let known = |code: &str| t.region_zones.contains_key(code);
@@ -233,45 +235,53 @@ pub fn region_of_address(address: &str) -> Option<String> {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    if let Some(w) = words
+    let is_zip = |w: &str| (w.len() == 5 || w.len() == 4) && w.chars().all(|c| c.is_ascii_digit());
+    let is_postal_half = |w: &str| {
+        matches!(w.as_bytes(), [a, b, c] if (a.is_ascii_alphabetic() && b.is_ascii_digit() && c.is_ascii_alphabetic())
+            || (a.is_ascii_digit() && b.is_ascii_alphabetic() && c.is_ascii_digit()))
+    };
+    let is_country = |w: &str| matches!(w.to_lowercase().as_str(), "usa" | "canada");
+    // The state's place: the words left once the trailing codes and country are dropped.
+    let mut end = words.len();
+    let mut zip = None;
+    while end > 0
+        && (is_zip(words[end - 1]) || is_postal_half(words[end - 1]) || is_country(words[end - 1]))
+    {
+        if words[end - 1].len() == 5 && is_zip(words[end - 1]) {
+            zip = Some(words[end - 1]);
+        }
+        end -= 1;
+    }
+    let head = &words[..end];
+    if let Some(last) = head.last() {
+        let code = last.to_ascii_uppercase();
+        if last.len() == 2 && known(&code) {
+            return Some(code);
+        }
+    }
+    let lower: Vec<String> = head.iter().map(|w| w.to_lowercase()).collect();
+    let spelled = REGION_NAMES
+        .iter()
+        .filter(|(name, _)| {
+            let parts: Vec<&str> = name.split(' ').collect();
+            lower.len() >= parts.len()
+                && lower[lower.len() - parts.len()..]
+                    .iter()
+                    .zip(&parts)
+                    .all(|(a, b)| a == b)
+        })
+        .max_by_key(|(name, _)| name.len());
+    if let Some((name, code)) = spelled {
+        let washington_state = zip.is_some_and(|z| z.starts_with("98") || z.starts_with("99"));
+        if *name != "washington" || washington_state {
+            return Some(code.to_string());
+        }
+    }
+    words
         .iter()
         .rev()
         .find(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_uppercase()) && known(w))
-    {
-        return Some(w.to_string());
-    }
-    let postal = |w: &str| {
-        (w.len() == 5 && w.chars().all(|c| c.is_ascii_digit()))
-            || matches!(w.as_bytes(), [a, b, c] if a.is_ascii_alphabetic() && b.is_ascii_digit() && c.is_ascii_alphabetic())
-    };
-    if let Some(code) = words.iter().enumerate().rev().find_map(|(i, w)| {
-        let code = w.to_ascii_uppercase();
-        let placed = i + 1 == words.len() || words.get(i + 1).is_some_and(|n| postal(n));
-        (w.len() == 2 && placed && known(&code)).then_some(code)
-    }) {
-        return Some(code);
-    }
-    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
-    let mut best: Option<(usize, &str)> = None;
-    for (name, _) in REGION_NAMES {
-        let parts: Vec<&str> = name.split(' ').collect();
-        for end in (parts.len()..=lower.len()).rev() {
-            if lower[end - parts.len()..end]
-                .iter()
-                .zip(&parts)
-                .all(|(a, b)| a == b)
-            {
-                // Prefer the match that ends last, and of those the longest name
-                // ("west virginia" over "virginia").
-                if best.is_none_or(|(e, c)| end > e || (end == e && name.len() > c.len())) {
-                    best = Some((end, name));
-                }
-                break;
-            }
-        }
-    }
-    best.and_then(|(_, name)| REGION_NAMES.iter().find(|(n, _)| *n == name))
-        .map(|(_, c)| c.to_string())
+        .map(|w| w.to_string())
 }
 
 /// The country a NANP number belongs to, by its area code: `US` (states, DC and the US
@@ -410,6 +420,15 @@ mod tests {
             ("10 King St, Toronto on M5H 2N2", Some("ON")),
             ("Unit 5 in the back, Apt 4", None),
             ("12 Oak Dr or the blue door", None),
+            // A state's name as a street's is not the state.
+            ("500 Florida St, San Francisco", None),
+            ("1000 W Georgia St, Vancouver", None),
+            ("1600 Pennsylvania Ave NW, Washington", None),
+            ("1600 Pennsylvania Ave NW, Washington, DC 20500", Some("DC")),
+            ("400 Broad St, Seattle, Washington 98109", Some("WA")),
+            ("123 NE 5th Ave, Portland or 97232", Some("OR")),
+            ("100 Main St, Austin, TX 78701-1234, USA", Some("TX")),
+            ("12 OAK DR, TX", Some("TX")),
         ] {
             assert_eq!(region_of_address(address).as_deref(), region, "{address}");
         }
