@@ -326,7 +326,7 @@ impl Table {
 }
 
 /// Short, stable ids for rows keyed by what they are, so a second import finds them.
-fn keyed_id(prefix: &str, parts: &[&str]) -> String {
+pub(crate) fn keyed_id(prefix: &str, parts: &[&str]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(parts.join("\u{1f}").as_bytes());
     let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();

@@ -967,7 +967,7 @@ fn rejected_lines(v: &Value) -> Vec<u64> {
 #[tokio::test]
 async fn estimates_imported_from_csv_get_follow_ups_until_a_reimport_says_sold() {
     let app = TestApp::spawn().await;
-    let (t, _) = app.tenant().await;
+    let (t, c) = app.tenant().await;
     campaign(&app, &t, json!({"name": "Estimates", "type": "unsold_estimates", "body": "Ready to book?", "schedule": {"days_after": [1, 3]}})).await;
     let csv = "number,phone,amount,status\r\n\
         E-100,512-555-0142,\"$1,250.50\",unsold\r\n\
@@ -1016,6 +1016,36 @@ async fn estimates_imported_from_csv_get_follow_ups_until_a_reimport_says_sold()
     tick(&app).await;
     app.drain().await;
     assert_eq!(app.sent_to(PHONE).len(), 1, "no day 3 once sold");
+
+    // An estimate posted through the API with a number is the one a file names.
+    let (s, v) = app
+        .post(
+            "/estimates",
+            &t.key,
+            json!({"customer_id": c, "number": "E-200", "amount_cents": 100}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, dup) = app
+        .post(
+            "/estimates",
+            &t.key,
+            json!({"customer_id": c, "number": "E-200", "amount_cents": 100}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{dup}");
+    let marked = import_to(
+        &app,
+        &t,
+        "estimates",
+        "number,phone,amount,status\nE-200,5125550142,1,sold\n",
+    )
+    .await;
+    assert_eq!(
+        (marked["updated"].as_u64(), marked["created"].as_u64()),
+        (Some(1), Some(0)),
+        "{marked}"
+    );
 
     let v = import_to(&app, &t, "estimates", "number,amount\nE-1,10\n").await;
     assert_eq!(

@@ -544,6 +544,37 @@ async fn a_retried_opt_in_request_with_its_key_returns_the_first() {
     assert_eq!(s4, StatusCode::CONFLICT, "{v}");
 }
 
+/// Two calls with one key at once (a client that timed out and retried): both get the
+/// one request's id.
+#[tokio::test]
+async fn two_opt_in_requests_racing_with_one_key_get_one_answer() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    let url = format!(
+        "{}/api/v1/customers/{c}/phones/{PHONE}/opt-in-requests",
+        app.base
+    );
+    let call = || {
+        app.client
+            .post(&url)
+            .bearer_auth(&t.key)
+            .header("Idempotency-Key", "same")
+            .json(&json!({}))
+            .send()
+    };
+    let (a, b) = tokio::join!(call(), call());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.status(), b.status()),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    let (a, b): (serde_json::Value, serde_json::Value) =
+        (a.json().await.unwrap(), b.json().await.unwrap());
+    assert_eq!(a["message_id"], b["message_id"]);
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1);
+}
+
 #[tokio::test]
 async fn opt_in_requests_are_throttled_to_three_unanswered_in_30_days() {
     let app = TestApp::spawn().await;

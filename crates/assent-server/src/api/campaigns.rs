@@ -355,11 +355,32 @@ pub async fn create_estimate(
     if b.amount_cents < 0 {
         return Err(ApiError::field("amount_cents", "must not be negative"));
     }
+    // An estimate with a number has the id an import gives it, so the API and CSV files
+    // name the same estimate the same way (a later file can mark it sold).
+    let id = match b.number.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => {
+            let id = crate::import::keyed_id("est", &[n]);
+            if app.store.estimate(&t.id, &id).await?.is_some() {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "estimate_exists",
+                    format!(
+                        "estimate {n:?} already exists as {id}; PATCH /estimates/{id} changes it"
+                    ),
+                ));
+            }
+            id
+        }
+        None => new_id(),
+    };
     let e = Estimate {
-        id: new_id(),
+        id,
         customer_id: customer.id,
         phone,
-        number: b.number,
+        number: b
+            .number
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
         amount_cents: b.amount_cents,
         status: estimate_status(b.status.as_deref().unwrap_or("unsold"))?,
         created_at: b

@@ -235,9 +235,21 @@ pub async fn request_opt_in(
         actor: "api".into(),
         customer_asked: false,
         evidence: Evidence::default(),
-        idempotency_key: key,
+        idempotency_key: key.clone(),
     };
-    match service::request_opt_in(&app, &t, &phone, start).await? {
+    let outcome = service::request_opt_in(&app, &t, &phone, start).await;
+    // Two calls with one key raced: the loser answers with the winner's request.
+    let raced = match &outcome {
+        Ok(Err(_)) | Err(assent_store::StoreError::Conflict(_)) => match &key {
+            Some(k) => app.store.message_by_idempotency_key(&t.id, k).await?,
+            None => None,
+        },
+        _ => None,
+    };
+    if let Some(m) = raced {
+        return Ok((StatusCode::CREATED, Json(json!({"message_id": m.id}))));
+    }
+    match outcome? {
         Ok(id) => {
             app.wake.notify_one();
             Ok((StatusCode::CREATED, Json(json!({"message_id": id}))))
