@@ -103,26 +103,39 @@ async fn hand_off(
             .collect(),
     );
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Each result is kept the moment it comes: a panicking hand-off loses only itself,
+    // not what its task had already handed off.
+    type Outcome = Option<std::result::Result<assent_provider::Accepted, SendError>>;
+    let results: std::sync::Arc<std::sync::Mutex<Vec<Outcome>>> = std::sync::Arc::new(
+        std::sync::Mutex::new((0..batch.len()).map(|_| None).collect()),
+    );
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..SEND_CONCURRENCY.min(batch.len()) {
-        let (provider, batch, next) = (app.provider.clone(), batch.clone(), next.clone());
+        let (provider, batch, next, results) = (
+            app.provider.clone(),
+            batch.clone(),
+            next.clone(),
+            results.clone(),
+        );
         set.spawn(async move {
-            let mut done = Vec::new();
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(sms) = batch.get(i) else {
-                    return done;
+                    return;
                 };
-                done.push((i, provider.send(sms).await));
+                let result = provider.send(sms).await;
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some(result);
+                }
             }
         });
     }
-    let mut results: Vec<_> = (0..batch.len()).map(|_| None).collect();
-    while let Some(joined) = set.join_next().await {
-        for (i, result) in joined.unwrap_or_default() {
-            results[i] = Some(result);
-        }
-    }
+    while set.join_next().await.is_some() {}
+    let mut results = results
+        .lock()
+        .map(|mut r| std::mem::take(&mut *r))
+        .unwrap_or_default();
+    results.resize_with(batch.len(), || None);
     results
 }
 
