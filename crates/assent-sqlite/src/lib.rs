@@ -1936,9 +1936,6 @@ impl Store for SqliteStore {
                     .await
                     .map_err(db)?;
             if n >= i64::from(*max) {
-                // Nothing written; ending the write now lets the shared transaction
-                // commit instead of staying open until the next write.
-                w.commit().await?;
                 return Ok(false);
             }
         }

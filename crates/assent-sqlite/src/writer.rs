@@ -97,6 +97,17 @@ pub(crate) struct Write<'a> {
     shared: &'a Shared,
 }
 
+impl Drop for Write<'_> {
+    fn drop(&mut self) {
+        // A write that returns early (a duplicate, a refusal, an error) leaves its
+        // savepoint open: the committer undoes it and ends the transaction now, rather
+        // than holding the database's write lock until some later write comes along.
+        if self.state.open_savepoint {
+            self.shared.wake.notify_one();
+        }
+    }
+}
+
 impl Write<'_> {
     pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
         match self.state.tx.as_mut() {
