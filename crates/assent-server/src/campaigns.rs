@@ -73,17 +73,9 @@ fn recipient_with(
 ) -> Result<Recipient> {
     let (tenant, c, now) = (p.tenant, p.c, p.now);
     let decision = gate_for(snap, phone, purpose, Stage::Queue, now);
-    let mut r = Recipient {
-        campaign_id: c.id.clone(),
-        step,
-        phone: phone.clone(),
-        message: None,
-        skip_reason: None,
-        created_at: now,
-    };
+    let mut r = Recipient::new(&c.id, step, phone, now);
     if let Decision::Block(reason) = decision {
-        r.skip_reason = Some(reason.as_str().into());
-        return Ok(r);
+        return Ok(r.skipped(reason.as_str()));
     }
     let mut body = p
         .template
@@ -267,18 +259,10 @@ async fn step_rows(
             if done.contains(&(step.clone(), p.number.clone())) {
                 continue;
             }
-            let timing = campaign::timing(*due, now);
-            let skipped = |reason: &str| Recipient {
-                campaign_id: c.id.clone(),
-                step: step.clone(),
-                phone: p.number.clone(),
-                message: None,
-                skip_reason: Some(reason.into()),
-                created_at: now,
-            };
-            match timing {
+            match campaign::timing(*due, now) {
                 Timing::NotYet(_) => {}
-                Timing::TooLate => rows.push(skipped("too_late")),
+                Timing::TooLate => rows
+                    .push(Recipient::new(&c.id, step.clone(), &p.number, now).skipped("too_late")),
                 Timing::Now => rows.push(
                     recipient(
                         pass,
@@ -394,16 +378,10 @@ pub async fn missed_call(
             continue;
         }
         let row = if now - at > MISSED_CALL_TEXT_BACK_WINDOW {
-            Recipient {
-                campaign_id: c.id.clone(),
-                // Its own step: the day's one text-back is still there for a call that
-                // is reported in time.
-                step: format!("{day}:late:{}", at.timestamp_millis()),
-                phone: caller.clone(),
-                message: None,
-                skip_reason: Some("too_late".into()),
-                created_at: now,
-            }
+            // Its own step: the day's one text-back is still there for a call that is
+            // reported in time.
+            let step = format!("{day}:late:{}", at.timestamp_millis());
+            Recipient::new(&c.id, step, caller, now).skipped("too_late")
         } else {
             recipient(
                 &Pass::new(app, tenant, &c, now)?,

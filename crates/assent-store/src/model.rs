@@ -615,6 +615,28 @@ pub struct Recipient {
     pub created_at: DateTime<Utc>,
 }
 
+impl Recipient {
+    /// One phone of a step, not yet queued or skipped.
+    pub fn new(campaign_id: &str, step: String, phone: &E164, at: DateTime<Utc>) -> Recipient {
+        Recipient {
+            campaign_id: campaign_id.to_string(),
+            step,
+            phone: phone.clone(),
+            message: None,
+            skip_reason: None,
+            created_at: at,
+        }
+    }
+
+    /// The same phone, skipped with `reason`.
+    pub fn skipped(self, reason: &str) -> Recipient {
+        Recipient {
+            skip_reason: Some(reason.to_string()),
+            ..self
+        }
+    }
+}
+
 /// A row of a campaign's send log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendLogRow {
