@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::keyword::Classified;
+use crate::keyword::{Classified, Lang};
 
 /// How long a pending opt-in request waits for its YES.
 pub const PENDING_TTL_DAYS: i64 = 30;
@@ -162,6 +162,25 @@ pub struct ConsentState {
     pub unanswered_requests: Vec<DateTime<Utc>>,
     pub last_opt_out_reply: Option<DateTime<Utc>>,
     pub last_opt_in_reply: Option<DateTime<Utc>>,
+    /// The language of the phone's last keyword (replies follow it) until an English keyword
+    /// or a person changes it.
+    #[serde(default)]
+    pub language: Lang,
+    /// Reviews open for this phone, by id, with when each is decided as an opt-out if nobody
+    /// decides it first. While any is open, only job notifications, missed-call text-backs
+    /// and automatic replies go.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub open_reviews: std::collections::BTreeMap<String, DateTime<Utc>>,
+    /// When the phone's owner last said "wrong number": the number may have changed hands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub possibly_reassigned: Option<DateTime<Utc>>,
+    /// The last time the customer gave consent (YES, the link phrase, START): an opt-out
+    /// imported from another system counts only if it is newer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_opt_in: Option<DateTime<Utc>>,
+    /// The message id of the opt-in request a YES would answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_request: Option<String>,
 }
 
 /// One ledger entry as the state machine writes it; the store adds tenant, phone, time,
@@ -216,21 +235,60 @@ pub struct Policy {
     pub provider_answers_keywords: bool,
 }
 
+/// What a revocation that came another way covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Marketing,
+    All,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Marketing => "marketing",
+            Scope::All => "all",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "marketing" => Some(Scope::Marketing),
+            "all" => Some(Scope::All),
+            _ => None,
+        }
+    }
+}
+
 /// What happened, as the state machine sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event<'a> {
     Inbound {
         thread: Thread,
         classified: &'a Classified,
+        /// The language of the keyword or phrase, when it was one.
+        lang: Option<Lang>,
         /// Twilio's `OptOutType` was present: the provider already replied.
         provider_answered: bool,
+        /// The pending opt-in request (the disclosure) was handed to the carrier: only then
+        /// is a YES written consent.
+        request_sent: bool,
     },
-    /// A carrier refused a send because the handset blocked the sender (Twilio 21610).
-    CarrierBlock { thread: Thread },
-    /// A person decided a review item is a revocation.
+    /// The provider refused a send because the number is on its STOP list for that sender
+    /// (Twilio 21610): the effect of a STOP in that sender's thread.
+    ProviderStopList { thread: Thread },
+    /// A person decided a review item is a revocation (or the deadline did, for `assent`).
     ReviewOptOut { thread: Thread },
-    /// An opt-in request was accepted for sending.
-    OptInRequested { source: Source },
+    /// A revocation that came another way (a call, an email, a letter, the Marketing updates
+    /// switch turned off, an import from another system). `at` is when it happened when
+    /// that is not now (an import): it opts out only if newer than the last consent given.
+    RecordedOptOut {
+        scope: Scope,
+        source: Source,
+        rule: &'a str,
+        at: Option<DateTime<Utc>>,
+    },
+    /// An opt-in request was accepted for sending; `request` is its message id.
+    OptInRequested { source: Source, request: &'a str },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,6 +298,14 @@ pub struct Transition {
     pub reply: Option<ReplyKind>,
     /// The message needs a person's decision.
     pub review: bool,
+    /// START (or ENROLL, UNSTOP…) from a phone that never saw the disclosure: not consent,
+    /// but a request for it; the double opt-in starts and its request goes at once.
+    pub start_opt_in: bool,
+    /// A YES arrived while the request carrying the disclosure was still held: it goes now,
+    /// and the customer's next YES counts.
+    pub send_request_now: bool,
+    /// Written consent was given: Marketing updates goes on on every record of the phone.
+    pub written_consent: bool,
 }
 
 fn tx_name(out: bool) -> &'static str {
@@ -252,6 +318,13 @@ impl ConsentState {
             && self
                 .pending_since
                 .is_some_and(|t| now - t >= Duration::days(PENDING_TTL_DAYS))
+    }
+
+    /// Until when a message held for an open review waits: the earliest deadline, and never
+    /// less than a minute from now (a deadline just passed is being decided).
+    pub fn review_hold_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let first = self.open_reviews.values().min()?;
+        Some((*first).max(now + Duration::minutes(1)))
     }
 
     /// Requests that count towards the throttle at `now`.
@@ -346,6 +419,7 @@ impl Builder {
 
     /// RESTART on the transactional side.
     fn resume_transactional(&mut self, source: Source, rule: Option<&str>) {
+        self.state.last_opt_in = Some(self.now);
         self.set_tx(false, None, source, rule);
         if self.state.marketing == MarketingStatus::OptedOut
             && self.state.marketing_out_by != Some(Channel::Marketing)
@@ -356,6 +430,8 @@ impl Builder {
 
     /// Opt-in on the marketing side (START, YES, link phrase).
     fn opt_in_marketing(&mut self, source: Source, rule: Option<&str>) {
+        self.state.last_opt_in = Some(self.now);
+        self.state.pending_request = None;
         self.set_mk(MarketingStatus::OptedIn, source, rule);
         if self.state.transactional_opted_out
             && self.state.transactional_out_by == Some(Channel::Marketing)
@@ -367,6 +443,74 @@ impl Builder {
     fn repeated_within_window(&self, last: Option<DateTime<Utc>>) -> bool {
         last.is_some_and(|t| self.now - t < Duration::hours(REPEAT_REPLY_WINDOW_HOURS))
     }
+
+    /// A STOP in `thread`: the transactional thread (or a shared number) stops everything;
+    /// the marketing thread stops marketing, or everything under `stop_revokes_all`.
+    /// Returns the reply it earns.
+    fn stop_in_thread(
+        &mut self,
+        thread: Thread,
+        policy: Policy,
+        source: Source,
+        rule: Option<&str>,
+    ) -> ReplyKind {
+        match thread {
+            Thread::Marketing if !policy.stop_revokes_all => {
+                self.opt_out_marketing(source, rule);
+                ReplyKind::OptOutMarketing
+            }
+            Thread::Marketing => {
+                self.opt_out_all(Channel::Marketing, source, rule);
+                ReplyKind::OptOutAll
+            }
+            _ => {
+                self.opt_out_all(Channel::Transactional, source, rule);
+                ReplyKind::OptOutAll
+            }
+        }
+    }
+
+    /// An entry that records an event without changing the state (evidence too).
+    fn record_unchanged(&mut self, channel: Channel, source: Source, rule: Option<&str>) {
+        let state = match channel {
+            Channel::Marketing => self.state.marketing.as_str(),
+            Channel::Transactional => tx_name(self.state.transactional_opted_out),
+        };
+        self.changes.push(Change {
+            channel,
+            old_state: state.into(),
+            new_state: state.into(),
+            source,
+            rule: rule.map(str::to_string),
+            at: None,
+        });
+    }
+}
+
+/// When a review opened at `opened` is decided as an opt-out if nobody decides it first:
+/// `business_days` weekdays later, at the same local time in the tenant's zone.
+pub fn review_deadline(
+    opened: DateTime<Utc>,
+    business_days: u32,
+    tz: chrono_tz::Tz,
+) -> DateTime<Utc> {
+    use chrono::{Datelike, TimeZone, Weekday};
+    let local = opened.with_timezone(&tz).naive_local();
+    let mut day = local.date();
+    let mut left = business_days;
+    while left > 0 {
+        day = day.succ_opt().unwrap_or(day);
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    let at = day.and_time(local.time());
+    tz.from_local_datetime(&at)
+        .earliest()
+        // A time that does not exist that day (spring forward) is an hour later.
+        .or_else(|| tz.from_local_datetime(&(at + Duration::hours(1))).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(opened + Duration::days(i64::from(business_days)))
 }
 
 /// Applies one event to a phone's consent.
@@ -386,6 +530,7 @@ pub fn apply(
             .state
             .pending_since
             .map(|t| t + Duration::days(PENDING_TTL_DAYS));
+        b.state.pending_request = None;
         b.set_mk(
             MarketingStatus::None,
             Source::Expiry,
@@ -395,137 +540,223 @@ pub fn apply(
             change.at = expired_at;
         }
     }
-    let mut reply = None;
-    let mut review = false;
+    let mut t = Transition {
+        state: ConsentState::default(),
+        changes: Vec::new(),
+        reply: None,
+        review: false,
+        start_opt_in: false,
+        send_request_now: false,
+        written_consent: false,
+    };
     match *event {
         Event::Inbound {
             thread,
             classified,
+            lang,
             provider_answered,
-        } => {
-            let (source, rule) = match classified {
-                Classified::FreeTextOptOut { rule } => (Source::FreeText, Some(*rule)),
-                Classified::OptOut { word } | Classified::Resume { word } => {
-                    (Source::Keyword, Some(word.as_str()))
-                }
-                Classified::Yes => (Source::Keyword, Some("YES")),
-                Classified::LinkPhrase => (Source::OptInLink, Some("link_phrase")),
-                _ => (Source::Keyword, None),
-            };
-            // The provider answered this very message, or is configured to answer the
-            // standard keywords; YES, the link phrase and free-text revocations it never
-            // recognises, so those replies are always ours.
-            let provider_replies = provider_answered
-                || (policy.provider_answers_keywords && classified.is_standard_keyword());
-            match classified {
-                Classified::OptOut { .. } | Classified::FreeTextOptOut { .. } => {
-                    let already = match thread {
-                        Thread::Marketing => b.state.marketing == MarketingStatus::OptedOut,
-                        _ => b.state.transactional_opted_out,
-                    };
-                    let kind = match thread {
-                        Thread::Marketing if !policy.stop_revokes_all => {
-                            b.opt_out_marketing(source, rule);
-                            ReplyKind::OptOutMarketing
-                        }
-                        Thread::Marketing => {
-                            b.opt_out_all(Channel::Marketing, source, rule);
-                            ReplyKind::OptOutAll
-                        }
-                        _ => {
-                            b.opt_out_all(Channel::Transactional, source, rule);
-                            ReplyKind::OptOutAll
-                        }
-                    };
-                    let repeated = already && b.repeated_within_window(b.state.last_opt_out_reply);
-                    if !repeated && !provider_replies {
-                        b.state.last_opt_out_reply = Some(now);
-                        reply = Some(kind);
-                    }
-                }
-                Classified::Resume { .. } => {
-                    let kind = match thread {
-                        Thread::Marketing => {
-                            b.opt_in_marketing(source, rule);
-                            ReplyKind::OptInConfirmation
-                        }
-                        _ => {
-                            b.resume_transactional(source, rule);
-                            ReplyKind::Resumed
-                        }
-                    };
-                    if !provider_replies {
-                        reply = Some(kind);
-                    }
-                }
-                Classified::Yes | Classified::LinkPhrase => {
-                    let is_yes = matches!(classified, Classified::Yes);
-                    let tx_out = b.state.transactional_opted_out;
-                    let mk = b.state.marketing;
-                    let mut kind = None;
-                    // YES on the transactional side resumes like START when opted out.
-                    if is_yes && thread != Thread::Marketing && tx_out {
-                        b.resume_transactional(source, rule);
-                        kind = Some(ReplyKind::Resumed);
-                    }
-                    if thread != Thread::Transactional {
-                        // YES means something only when there is a request to confirm or an
-                        // opt-out to undo; the link phrase is a fresh written opt-in.
-                        if !is_yes || mk != MarketingStatus::None {
-                            let repeated = mk == MarketingStatus::OptedIn
-                                && b.repeated_within_window(b.state.last_opt_in_reply);
-                            b.opt_in_marketing(source, rule);
-                            kind = if repeated {
-                                None
-                            } else {
-                                Some(ReplyKind::OptInConfirmation)
-                            };
-                        }
-                    }
-                    if let Some(k) = kind
-                        && !provider_answered
-                    {
-                        if k == ReplyKind::OptInConfirmation {
-                            b.state.last_opt_in_reply = Some(now);
-                        }
-                        reply = Some(k);
-                    }
-                }
-                Classified::Help => {
-                    if !provider_replies {
-                        reply = Some(ReplyKind::Help);
-                    }
-                }
-                Classified::Review { .. } => review = true,
-                Classified::Ordinary => {}
-            }
+            request_sent,
+        } => inbound(
+            &mut b,
+            &mut t,
+            Inbound {
+                thread,
+                classified,
+                lang,
+                provider_answered,
+                request_sent,
+            },
+            policy,
+        ),
+        Event::ProviderStopList { thread } => {
+            b.stop_in_thread(
+                thread,
+                policy,
+                Source::Carrier,
+                Some("provider_stop_list_21610"),
+            );
         }
-        Event::CarrierBlock { thread } => match thread {
-            Thread::Marketing => b.opt_out_marketing(Source::Carrier, Some("21610")),
-            _ => b.opt_out_all(Channel::Transactional, Source::Carrier, Some("21610")),
-        },
-        Event::ReviewOptOut { thread } => match thread {
-            Thread::Marketing if !policy.stop_revokes_all => {
-                b.opt_out_marketing(Source::Review, None);
-            }
-            Thread::Marketing => b.opt_out_all(Channel::Marketing, Source::Review, None),
-            _ => b.opt_out_all(Channel::Transactional, Source::Review, None),
-        },
-        Event::OptInRequested { source } => {
+        Event::ReviewOptOut { thread } => {
+            b.stop_in_thread(thread, policy, Source::Review, None);
+        }
+        Event::RecordedOptOut {
+            scope,
+            source,
+            rule,
+            at,
+        } => recorded_opt_out(&mut b, scope, source, rule, at),
+        Event::OptInRequested { source, request } => {
             b.state.pending_since = Some(now);
             b.state
                 .unanswered_requests
                 .retain(|t| now - *t < Duration::days(PENDING_TTL_DAYS));
             b.state.unanswered_requests.push(now);
+            b.state.pending_request = Some(request.to_string());
             b.set_mk(MarketingStatus::Pending, source, None);
             b.state.pending_since = Some(now);
         }
     }
-    Transition {
-        state: b.state,
-        changes: b.changes,
-        reply,
-        review,
+    t.state = b.state;
+    t.changes = b.changes;
+    t
+}
+
+struct Inbound<'a> {
+    thread: Thread,
+    classified: &'a Classified,
+    lang: Option<Lang>,
+    provider_answered: bool,
+    request_sent: bool,
+}
+
+/// A text from the customer: a keyword, a revocation in words, or something else.
+fn inbound(b: &mut Builder, t: &mut Transition, i: Inbound<'_>, policy: Policy) {
+    let Inbound {
+        thread,
+        classified,
+        lang,
+        provider_answered,
+        request_sent,
+    } = i;
+    let (source, rule) = match classified {
+        Classified::FreeTextOptOut { rule } | Classified::WrongNumber { rule } => {
+            (Source::FreeText, Some(*rule))
+        }
+        Classified::OptOut { word } | Classified::Resume { word } => {
+            (Source::Keyword, Some(word.as_str()))
+        }
+        Classified::Yes => (Source::Keyword, Some("YES")),
+        Classified::LinkPhrase => (Source::OptInLink, Some("link_phrase")),
+        _ => (Source::Keyword, None),
+    };
+    if let Some(l) = lang {
+        b.state.language = l;
+    }
+    // The provider answered this very message, or is configured to answer the standard
+    // keywords; YES, the link phrase, free-text revocations and keywords it does not know
+    // it never answers, so those replies are always ours.
+    let provider_replies =
+        provider_answered || (policy.provider_answers_keywords && classified.is_standard_keyword());
+    match classified {
+        Classified::OptOut { .. }
+        | Classified::FreeTextOptOut { .. }
+        | Classified::WrongNumber { .. } => {
+            // "Wrong number" stops everything whichever thread it came in: the person who
+            // has the number now consented to nothing.
+            let thread = if matches!(classified, Classified::WrongNumber { .. }) {
+                b.state.possibly_reassigned = Some(b.now);
+                Thread::Transactional
+            } else {
+                thread
+            };
+            let already = match thread {
+                Thread::Marketing => b.state.marketing == MarketingStatus::OptedOut,
+                _ => b.state.transactional_opted_out,
+            };
+            let kind = b.stop_in_thread(thread, policy, source, rule);
+            let repeated = already && b.repeated_within_window(b.state.last_opt_out_reply);
+            if !repeated && !provider_replies {
+                b.state.last_opt_out_reply = Some(b.now);
+                t.reply = Some(kind);
+            }
+        }
+        Classified::Resume { .. } => {
+            let kind = match thread {
+                // Never shown the disclosure: START asks for it, it is not consent.
+                Thread::Marketing
+                    if matches!(
+                        b.state.marketing,
+                        MarketingStatus::None | MarketingStatus::Pending
+                    ) =>
+                {
+                    t.start_opt_in = true;
+                    None
+                }
+                Thread::Marketing => {
+                    b.opt_in_marketing(source, rule);
+                    Some(ReplyKind::OptInConfirmation)
+                }
+                _ => {
+                    b.resume_transactional(source, rule);
+                    Some(ReplyKind::Resumed)
+                }
+            };
+            if !provider_replies {
+                t.reply = kind;
+            }
+        }
+        Classified::Yes | Classified::LinkPhrase => {
+            let is_yes = matches!(classified, Classified::Yes);
+            let tx_out = b.state.transactional_opted_out;
+            let mk = b.state.marketing;
+            let mut kind = None;
+            // YES on the transactional side resumes like START when opted out.
+            if is_yes && thread != Thread::Marketing && tx_out {
+                b.resume_transactional(source, rule);
+                kind = Some(ReplyKind::Resumed);
+            }
+            if thread != Thread::Transactional {
+                if is_yes && mk == MarketingStatus::Pending && !request_sent {
+                    // The customer never saw the disclosure this YES would sign: send it
+                    // now (they are awake and texting); their next YES counts.
+                    t.send_request_now = true;
+                } else if !is_yes || mk != MarketingStatus::None {
+                    // YES means something only when there is a request to confirm or an
+                    // opt-out to undo; the link phrase is a fresh written opt-in.
+                    let repeated = mk == MarketingStatus::OptedIn
+                        && b.repeated_within_window(b.state.last_opt_in_reply);
+                    b.opt_in_marketing(source, rule);
+                    t.written_consent = true;
+                    kind = if repeated {
+                        None
+                    } else {
+                        Some(ReplyKind::OptInConfirmation)
+                    };
+                }
+            }
+            if let Some(k) = kind
+                && !provider_answered
+            {
+                if k == ReplyKind::OptInConfirmation {
+                    b.state.last_opt_in_reply = Some(b.now);
+                }
+                t.reply = Some(k);
+            }
+        }
+        Classified::Help => {
+            if !provider_replies {
+                t.reply = Some(ReplyKind::Help);
+            }
+        }
+        Classified::Review { .. } => t.review = true,
+        Classified::Ordinary => {}
+    }
+}
+
+/// A revocation that came another way. One dated before the last consent the customer gave
+/// here (an import of an old system's opt-outs) is kept as evidence and changes nothing.
+fn recorded_opt_out(
+    b: &mut Builder,
+    scope: Scope,
+    source: Source,
+    rule: &str,
+    at: Option<DateTime<Utc>>,
+) {
+    let older = at.is_some_and(|at| b.state.last_opt_in.is_some_and(|last| at <= last));
+    let first = b.changes.len();
+    if older {
+        b.record_unchanged(Channel::Marketing, source, Some(rule));
+        if scope == Scope::All {
+            b.record_unchanged(Channel::Transactional, source, Some(rule));
+        }
+    } else {
+        match scope {
+            Scope::Marketing => b.opt_out_marketing(source, Some(rule)),
+            Scope::All => b.opt_out_all(Channel::Transactional, source, Some(rule)),
+        }
+    }
+    for c in &mut b.changes[first..] {
+        c.at = at;
     }
 }
 

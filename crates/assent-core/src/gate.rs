@@ -108,6 +108,14 @@ impl Purpose {
                 }
         )
     }
+    /// What an open review holds: everything but job notifications, missed-call text-backs
+    /// and automatic replies.
+    pub fn held_by_review(self) -> bool {
+        matches!(
+            self,
+            Purpose::Marketing | Purpose::TransactionalCampaign | Purpose::OptInRequest { .. }
+        )
+    }
 }
 
 /// Stable reason codes, shown to API clients and in reports.
@@ -125,6 +133,8 @@ pub enum Reason {
     OptInThrottled,
     QuietHours,
     FrequencyCap,
+    /// A text that may be a revocation waits for a person (or the review deadline).
+    UnderReview,
 }
 
 impl Reason {
@@ -141,6 +151,7 @@ impl Reason {
             Reason::OptInThrottled => "opt_in_throttled",
             Reason::QuietHours => "quiet_hours",
             Reason::FrequencyCap => "frequency_cap",
+            Reason::UnderReview => "under_review",
         }
     }
 }
@@ -263,6 +274,16 @@ pub fn decide(i: &GateInput<'_>) -> Decision {
             }
         }
         _ => {}
+    }
+    // While a text that may mean "stop" waits for a person, only what the customer needs
+    // about a job (and keyword replies, above) goes: the revocation may be real.
+    if i.purpose.held_by_review()
+        && let Some(until) = c.review_hold_until(i.now)
+    {
+        return Decision::Defer {
+            reason: Reason::UnderReview,
+            until,
+        };
     }
     if i.purpose.held_by_quiet_hours()
         && let Some(until) = quiet_hours::next_allowed(i.now, i.recipient, i.quiet_hours)

@@ -23,13 +23,15 @@ fn inbound_at(
     now: DateTime<Utc>,
     policy: Policy,
 ) -> Transition {
-    let c = classify(text);
+    let r = crate::keyword::read(text);
     apply(
         state,
         &Event::Inbound {
             thread,
-            classified: &c,
+            classified: &r.classified,
+            lang: r.lang,
             provider_answered: false,
+            request_sent: true,
         },
         policy,
         now,
@@ -241,7 +243,9 @@ fn provider_answered_keywords_change_state_without_a_second_reply() {
         &Event::Inbound {
             thread: Thread::Transactional,
             classified: &c,
+            lang: None,
             provider_answered: true,
+            request_sent: true,
         },
         POLICY,
         t0(),
@@ -322,20 +326,247 @@ fn help_replies_without_changing_anything() {
 }
 
 #[test]
-fn carrier_block_opts_out_that_thread_only_without_a_reply() {
-    let policy = POLICY;
+fn provider_stop_list_acts_as_a_stop_in_that_thread_without_a_reply() {
     let t = apply(
         &with(MarketingStatus::OptedIn),
-        &Event::CarrierBlock {
+        &Event::ProviderStopList {
             thread: Thread::Marketing,
         },
-        policy,
+        POLICY,
         t0(),
     );
     assert_eq!(t.state.marketing, MarketingStatus::OptedOut);
     assert!(!t.state.transactional_opted_out);
     assert_eq!(t.reply, None);
     assert_eq!(t.changes[0].source, Source::Carrier);
+    assert_eq!(
+        t.changes[0].rule.as_deref(),
+        Some("provider_stop_list_21610")
+    );
+    // Under revoke-all, the marketing sender's STOP list stops everything, as a STOP would.
+    let revoke_all = Policy {
+        stop_revokes_all: true,
+        ..POLICY
+    };
+    let t = apply(
+        &with(MarketingStatus::OptedIn),
+        &Event::ProviderStopList {
+            thread: Thread::Marketing,
+        },
+        revoke_all,
+        t0(),
+    );
+    assert!(t.state.transactional_opted_out);
+    // From the transactional sender: everything.
+    let t = apply(
+        &with(MarketingStatus::OptedIn),
+        &Event::ProviderStopList {
+            thread: Thread::Transactional,
+        },
+        POLICY,
+        t0(),
+    );
+    assert!(t.state.transactional_opted_out);
+    assert_eq!(t.state.marketing, MarketingStatus::OptedOut);
+}
+
+#[test]
+fn wrong_number_stops_everything_from_any_thread_and_flags_the_phone() {
+    let t = inbound(
+        &with(MarketingStatus::OptedIn),
+        Thread::Marketing,
+        "Wrong number",
+    );
+    assert!(t.state.transactional_opted_out);
+    assert_eq!(t.state.marketing, MarketingStatus::OptedOut);
+    assert_eq!(t.state.possibly_reassigned, Some(t0()));
+    assert_eq!(t.reply, Some(ReplyKind::OptOutAll));
+    assert_eq!(t.changes[0].source, Source::FreeText);
+    assert_eq!(t.changes[0].rule.as_deref(), Some("wrong_number"));
+}
+
+#[test]
+fn start_from_none_on_the_marketing_thread_asks_for_the_disclosure_not_consent() {
+    for word in ["START", "ENROLL", "UNSTOP", "comenzar"] {
+        let t = inbound(&ConsentState::default(), Thread::Marketing, word);
+        assert_eq!(t.state.marketing, MarketingStatus::None, "{word}");
+        assert!(t.start_opt_in, "{word}");
+        assert_eq!(t.reply, None);
+        assert!(t.changes.is_empty());
+    }
+    // From opted_out it is the seed's resume.
+    let t = inbound(&with(MarketingStatus::OptedOut), Thread::Marketing, "START");
+    assert_eq!(t.state.marketing, MarketingStatus::OptedIn);
+    assert!(!t.start_opt_in);
+}
+
+#[test]
+fn yes_counts_only_once_the_request_was_handed_to_the_carrier() {
+    let pending = apply(
+        &ConsentState::default(),
+        &Event::OptInRequested {
+            source: Source::Api,
+            request: "req-1",
+        },
+        POLICY,
+        t0(),
+    )
+    .state;
+    assert_eq!(pending.pending_request.as_deref(), Some("req-1"));
+    let c = classify("YES");
+    let held = apply(
+        &pending,
+        &Event::Inbound {
+            thread: Thread::Marketing,
+            classified: &c,
+            lang: Some(Lang::En),
+            provider_answered: false,
+            request_sent: false,
+        },
+        POLICY,
+        t0() + Duration::minutes(5),
+    );
+    assert_eq!(held.state.marketing, MarketingStatus::Pending);
+    assert!(held.send_request_now);
+    assert!(!held.written_consent);
+    assert_eq!(held.reply, None);
+    let sent = apply(
+        &held.state,
+        &Event::Inbound {
+            thread: Thread::Marketing,
+            classified: &c,
+            lang: Some(Lang::En),
+            provider_answered: false,
+            request_sent: true,
+        },
+        POLICY,
+        t0() + Duration::minutes(9),
+    );
+    assert_eq!(sent.state.marketing, MarketingStatus::OptedIn);
+    assert!(sent.written_consent);
+    assert_eq!(sent.state.last_opt_in, Some(t0() + Duration::minutes(9)));
+    assert_eq!(sent.state.pending_request, None);
+}
+
+#[test]
+fn a_spanish_keyword_sets_the_phone_language_until_an_english_one() {
+    let t = inbound(&ConsentState::default(), Thread::Transactional, "PARAR");
+    assert_eq!(t.state.language, Lang::Es);
+    assert!(t.state.transactional_opted_out);
+    let t2 = inbound(&t.state, Thread::Transactional, "gracias por todo");
+    assert_eq!(t2.state.language, Lang::Es);
+    let t3 = inbound(&t2.state, Thread::Transactional, "START");
+    assert_eq!(t3.state.language, Lang::En);
+}
+
+#[test]
+fn recorded_opt_outs_follow_their_scope_and_old_imports_change_nothing() {
+    let opted_in = inbound(&with(MarketingStatus::Pending), Thread::Marketing, "YES").state;
+    let t = apply(
+        &opted_in,
+        &Event::RecordedOptOut {
+            scope: Scope::Marketing,
+            source: Source::CustomerRecord,
+            rule: "phone_call",
+            at: None,
+        },
+        POLICY,
+        t0() + Duration::hours(1),
+    );
+    assert_eq!(t.state.marketing, MarketingStatus::OptedOut);
+    assert!(!t.state.transactional_opted_out);
+    assert_eq!(t.changes[0].rule.as_deref(), Some("phone_call"));
+
+    let all = apply(
+        &opted_in,
+        &Event::RecordedOptOut {
+            scope: Scope::All,
+            source: Source::Api,
+            rule: "letter",
+            at: None,
+        },
+        POLICY,
+        t0() + Duration::hours(1),
+    );
+    assert!(all.state.transactional_opted_out);
+    assert_eq!(all.state.marketing, MarketingStatus::OptedOut);
+
+    // An imported opt-out older than the YES given here is evidence only.
+    let old = apply(
+        &opted_in,
+        &Event::RecordedOptOut {
+            scope: Scope::All,
+            source: Source::Import,
+            rule: "import",
+            at: Some(t0() - Duration::days(400)),
+        },
+        POLICY,
+        t0() + Duration::hours(1),
+    );
+    assert_eq!(old.state.marketing, MarketingStatus::OptedIn);
+    assert!(!old.state.transactional_opted_out);
+    assert_eq!(old.changes.len(), 2);
+    assert!(old.changes.iter().all(|c| c.old_state == c.new_state));
+    assert_eq!(old.changes[0].at, Some(t0() - Duration::days(400)));
+    // A newer one opts out, dated when it happened.
+    let new = apply(
+        &opted_in,
+        &Event::RecordedOptOut {
+            scope: Scope::All,
+            source: Source::Import,
+            rule: "import",
+            at: Some(t0() + Duration::minutes(30)),
+        },
+        POLICY,
+        t0() + Duration::hours(1),
+    );
+    assert!(new.state.transactional_opted_out);
+    assert_eq!(new.changes[0].at, Some(t0() + Duration::minutes(30)));
+}
+
+#[test]
+fn open_reviews_hold_until_the_earliest_deadline() {
+    let mut s = ConsentState::default();
+    assert_eq!(s.review_hold_until(t0()), None);
+    s.open_reviews.insert("b".into(), t0() + Duration::days(3));
+    s.open_reviews.insert("a".into(), t0() + Duration::days(2));
+    assert_eq!(s.review_hold_until(t0()), Some(t0() + Duration::days(2)));
+    // A deadline just passed is being decided: look again in a minute, not in a loop.
+    assert_eq!(
+        s.review_hold_until(t0() + Duration::days(5)),
+        Some(t0() + Duration::days(5) + Duration::minutes(1))
+    );
+}
+
+#[test]
+fn review_deadlines_count_business_days_in_the_tenants_zone() {
+    use chrono::TimeZone;
+    let tz = chrono_tz::America::Chicago;
+    // Thursday 2026-03-05 10:00 Chicago: two business days is Monday 10:00.
+    let opened = tz
+        .with_ymd_and_hms(2026, 3, 5, 10, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let d = review_deadline(opened, 2, tz);
+    assert_eq!(
+        d,
+        tz.with_ymd_and_hms(2026, 3, 9, 10, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    );
+    // Across the spring-forward weekend the local time is kept, not the UTC offset.
+    assert_eq!(d - opened, Duration::days(4) - Duration::hours(1));
+    // Saturday counts from Monday: one business day is Monday.
+    let sat = tz
+        .with_ymd_and_hms(2026, 3, 7, 9, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    assert_eq!(
+        review_deadline(sat, 1, tz),
+        tz.with_ymd_and_hms(2026, 3, 9, 9, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    );
 }
 
 #[test]
@@ -359,6 +590,7 @@ fn opt_in_request_makes_pending_and_counts_towards_the_throttle() {
         &ConsentState::default(),
         &Event::OptInRequested {
             source: Source::CustomerRecord,
+            request: "req-1",
         },
         POLICY,
         t0(),
@@ -379,6 +611,10 @@ fn any_event_text() -> impl Strategy<Value = &'static str> {
         "HELP",
         "hello",
         "please stop texting me",
+        "wrong number",
+        "PARAR",
+        "Sí",
+        "ENROLL",
         crate::keyword::LINK_PHRASE,
         "can you stop by?",
     ])
@@ -406,7 +642,7 @@ proptest! {
         for (thread, text, hours, request) in steps {
             now += Duration::hours(hours * 12);
             let t = if request && state.marketing != MarketingStatus::OptedOut {
-                apply(&state, &Event::OptInRequested { source: Source::Api }, policy, now)
+                apply(&state, &Event::OptInRequested { source: Source::Api, request: "req" }, policy, now)
             } else {
                 inbound_at(&state, thread, text, now, policy)
             };
@@ -452,7 +688,7 @@ proptest! {
             let t = inbound(&state, th, text);
             if t.state.marketing == MarketingStatus::OptedIn && before != MarketingStatus::OptedIn {
                 prop_assert!(th != Thread::Transactional);
-                prop_assert!(["START", "RESTART", "YES", crate::keyword::LINK_PHRASE].contains(&text));
+                prop_assert!(["START", "RESTART", "YES", "Sí", "ENROLL", crate::keyword::LINK_PHRASE].contains(&text));
             }
             state = t.state;
         }
