@@ -352,6 +352,24 @@ test("send an opt-in request: Pending, then Opted in after the customer's YES", 
     to: MK,
     body: "YES",
   });
+  // Outside sending hours the request was still held: that YES sent it at once, and only
+  // a YES after the disclosure reached the phone is consent.
+  const consent = await api("GET", `/consent/${encodeURIComponent(PHONE)}`, tenant.api_key);
+  if (consent.marketing.status === "pending") {
+    await eventually(async () => {
+      const { messages } = await api(
+        "GET",
+        `/messages?phone=${encodeURIComponent(PHONE)}`,
+        tenant.api_key,
+      );
+      return messages.some((m) => m.kind === "opt_in_request" && ["sent", "delivered"].includes(m.status));
+    }, "the held request to go once the customer texted");
+    await api("POST", "/simulator/inbound", tenant.api_key, {
+      from: "5125550142",
+      to: MK,
+      body: "YES",
+    });
+  }
   await page.reload();
   assert.equal(await marketingStatus(), "Opted in");
   assert.equal(await page.getByText("Opted in").count(), 1);
@@ -442,6 +460,53 @@ test("the compliance page filters the ledger and exports it as CSV", async () =>
   assert.match(lines[0], /^seq,occurred_at,phone,channel,old_state,new_state,source,actor/);
   assert.ok(lines.some((l) => l.includes(",keyword,") && l.includes(",STOP,")), csv);
   assert.ok(lines.some((l) => l.includes(",web_form,")), csv);
+});
+
+test("switch Marketing updates off, then record an opt-out that came by phone", async () => {
+  const key = tenant.api_key;
+  const c = await api("POST", "/customers", key, {
+    name: "Robin Ortiz",
+    phones: [{ number: "(512) 555-0188", marketing_updates: false }],
+  });
+  // The customer texts the link phrase: written consent turns Marketing updates on.
+  await api("POST", "/simulator/inbound", key, {
+    from: "5125550188",
+    to: MK,
+    body: "I would like to sign up for marketing text messages!",
+  });
+  await page.goto(`${base}/customers/${c.id}`);
+  assert.equal(await marketingStatus(), "Opted in");
+  await page.getByRole("button", { name: "Notifications" }).click();
+  const marketing = page.getByLabel("Marketing updates");
+  assert.equal(await marketing.isChecked(), true, "written consent turned the switch on");
+  await page.getByText("only the customer's own YES is").waitFor();
+  // A person who turns the switch off passes on the customer's "no more marketing".
+  await marketing.uncheck();
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Notification preferences saved.").waitFor();
+  assert.equal(await marketingStatus(), "Opted out");
+  await page.getByRole("cell", { name: "Consent withdrawn" }).first().waitFor();
+  await shot("09-marketing-updates-off");
+
+  // The customer then called to stop every text.
+  await page.getByRole("button", { name: "Record opt-out" }).click();
+  const form = page.locator('form[action$="/opt-out"]');
+  await form.getByLabel("All texts").check();
+  await form.getByLabel("How it came in").selectOption("phone_call");
+  await form.getByLabel("Note").fill("Called the office on Monday");
+  await shot("10-record-opt-out");
+  await form.getByRole("button", { name: "Record opt-out" }).click();
+  await page.getByText("Opt-out recorded in the consent history").waitFor();
+  await page.getByRole("cell", { name: "All texts stopped" }).first().waitFor();
+  const consent = await api("GET", `/consent/${encodeURIComponent("+15125550188")}`, key);
+  assert.equal(consent.transactional.opted_out, true);
+  const last = consent.events.at(-1);
+  assert.equal(last.source, "customer_record");
+  assert.equal(last.evidence.rule, "phone_call");
+  assert.equal(last.evidence.text, "Called the office on Monday");
+  assert.notEqual(last.actor, "api", "the person who recorded it is the actor");
+  await checkAccessibility(page, "customer record after an opt-out");
+  await shot("11-consent-history-after-opt-out");
 });
 
 test("registrations, campaigns, and signing out", async () => {

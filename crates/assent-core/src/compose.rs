@@ -10,6 +10,17 @@
 use serde::Serialize;
 
 pub const MARKETING_FOOTER: &str = "Reply STOP to opt out";
+pub const MARKETING_FOOTER_ES: &str = "Responde STOP para cancelar";
+
+use crate::keyword::Lang;
+
+/// The marketing footer in a phone's language (English where there is no other).
+pub fn default_footer(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Es => MARKETING_FOOTER_ES,
+        _ => MARKETING_FOOTER,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,18 +106,25 @@ pub fn segments(body: &str) -> Segments {
 
 /// Adds the marketing footer unless the body already ends with it.
 pub fn with_marketing_footer(body: &str) -> String {
+    with_footer(body, MARKETING_FOOTER)
+}
+
+/// Adds `footer` unless the body already ends with it (or with the English footer).
+pub fn with_footer(body: &str, footer: &str) -> String {
     let trimmed = body.trim_end();
-    let tail = trimmed.trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace());
-    if tail
-        .to_lowercase()
-        .ends_with(&MARKETING_FOOTER.to_lowercase())
-    {
+    let tail = trimmed
+        .trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
+        .to_lowercase();
+    let footer_core = footer
+        .trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
+        .to_lowercase();
+    if tail.ends_with(&footer_core) || tail.ends_with(&MARKETING_FOOTER.to_lowercase()) {
         return trimmed.to_string();
     }
     if trimmed.is_empty() {
-        return MARKETING_FOOTER.to_string();
+        return footer.to_string();
     }
-    format!("{trimmed}\n{MARKETING_FOOTER}")
+    format!("{trimmed}\n{footer}")
 }
 
 /// The disclosure every written-consent surface carries (47 CFR 64.1200(f)(9), CTIA).
@@ -126,6 +144,67 @@ pub fn default_opt_in_request(business: &str) -> String {
          reminders) from {business}. Consent is not a condition of purchase. Msg frequency \
          varies. Msg & data rates may apply. Reply STOP to opt out, HELP for help."
     )
+}
+
+/// The opt-in request in a phone's language (English where there is no other).
+pub fn default_opt_in_request_in(lang: Lang, business: &str) -> String {
+    match lang {
+        Lang::Es => format!(
+            "{business}: Responde SI para recibir mensajes de texto de marketing recurrentes y \
+             automatizados (ofertas y recordatorios) de {business}. El consentimiento no es \
+             condicion de compra. La frecuencia de mensajes varia. Pueden aplicarse tarifas de \
+             mensajes y datos. Responde STOP para cancelar, AYUDA para ayuda."
+        ),
+        _ => default_opt_in_request(business),
+    }
+}
+
+/// Default automatic replies in a phone's language.
+pub fn default_reply_in(
+    kind: crate::consent::ReplyKind,
+    lang: Lang,
+    business: &str,
+    contact: &str,
+) -> String {
+    use crate::consent::ReplyKind::*;
+    match (lang, kind) {
+        (Lang::En, _) => default_reply(kind, business, contact),
+        (Lang::Es, OptOutAll) => format!(
+            "{business}: Te has dado de baja y no recibiras mas mensajes nuestros. Responde \
+             START para volver a suscribirte."
+        ),
+        (Lang::Es, OptOutMarketing) => format!(
+            "{business}: Te has dado de baja de los mensajes de marketing y no recibiras mas. \
+             Aun puedes recibir mensajes sobre tu servicio. Responde START para volver a \
+             suscribirte."
+        ),
+        (Lang::Es, Resumed) => format!(
+            "{business}: Volveras a recibir mensajes sobre tu servicio. Responde AYUDA para \
+             ayuda, STOP para cancelar."
+        ),
+        (Lang::Es, OptInConfirmation) => format!(
+            "{business}: Te has suscrito a los mensajes de marketing de {business} (ofertas y \
+             recordatorios). La frecuencia de mensajes varia. Pueden aplicarse tarifas de \
+             mensajes y datos. Responde AYUDA para ayuda, STOP para cancelar."
+        ),
+        (Lang::Es, Help) => format!(
+            "{business}: Para ayuda, contactanos en {contact}. Pueden aplicarse tarifas de \
+             mensajes y datos. Responde STOP para cancelar."
+        ),
+        (Lang::Fr, OptOutAll) => format!(
+            "{business}: Vous etes desabonne et ne recevrez plus de messages de notre part. \
+             Repondez START pour vous reabonner."
+        ),
+        (Lang::Fr, OptOutMarketing) => format!(
+            "{business}: Vous etes desabonne des messages marketing. Vous pourrez encore \
+             recevoir des messages sur votre service. Repondez START pour vous reabonner."
+        ),
+        (Lang::Fr, Help) => format!(
+            "{business}: Pour de l'aide, contactez-nous au {contact}. Des frais de messagerie \
+             peuvent s'appliquer. Repondez STOP (ou ARRET) pour vous desabonner."
+        ),
+        (Lang::Fr, _) => default_reply(kind, business, contact),
+    }
 }
 
 /// Default automatic replies; every one starts with the business name, as CTIA expects.
@@ -162,18 +241,36 @@ pub fn default_reply(kind: crate::consent::ReplyKind, business: &str, contact: &
 /// placeholders are filled: it starts with the business name, and carries what CTIA expects
 /// of its kind (the opt-in request, the full disclosure and YES). `Err` says, in words to
 /// show after the text's name, the first thing missing.
+///
+/// The same check serves the Spanish and French texts: each phrase may be said in any of the
+/// three languages (accents ignored), and the keywords named may be the language's own.
 pub fn check_reply(kind: &str, text: &str, business: &str) -> Result<(), String> {
-    let lower = text.trim().to_lowercase();
-    let upper = text.to_uppercase();
+    use unicode_normalization::UnicodeNormalization;
+    let plain: String = text
+        .nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .collect();
+    let lower = plain.trim().to_lowercase();
+    let words = crate::keyword::words(text);
+    let names = |ws: &[&str]| ws.iter().any(|w| words.iter().any(|x| x == w));
     let says = |phrases: &[&str]| phrases.iter().any(|p| lower.contains(p));
-    let frequency = ["msg frequency varies", "message frequency varies"];
+    let frequency = [
+        "msg frequency varies",
+        "message frequency varies",
+        "frecuencia de mensajes varia",
+        "frecuencia de los mensajes varia",
+        "frequence des messages varie",
+    ];
     let rates = [
         "msg & data rates may apply",
         "msg and data rates may apply",
         "message and data rates may apply",
+        "pueden aplicarse tarifas",
+        "pueden aplicar tarifas",
+        "des frais de messagerie",
     ];
     let stop = (
-        upper.contains("STOP"),
+        names(&["STOP", "PARAR", "BAJA", "ARRET"]),
         "must say how to stop (“Reply STOP to opt out”)",
     );
     // What CTIA expects of both the request and the confirmation.
@@ -182,20 +279,23 @@ pub fn check_reply(kind: &str, text: &str, business: &str) -> Result<(), String>
         (says(&rates), "must say “Msg & data rates may apply”"),
         stop,
         (
-            upper.contains("HELP"),
+            names(&["HELP", "AYUDA", "AIDE"]),
             "must say how to get help (“HELP for help”)",
         ),
     ];
     let needs: Vec<(bool, &str)> = match kind {
         "opt_in_request" => [
-            (upper.contains("YES"), "must ask the customer to reply YES"),
-            (says(&["recurring"]), "must say the texts are recurring"),
+            (names(&["YES", "SI"]), "must ask the customer to reply YES"),
             (
-                says(&["automated"]),
+                says(&["recurring", "recurrentes", "periodicos"]),
+                "must say the texts are recurring",
+            ),
+            (
+                says(&["automated", "automatizados", "automaticos"]),
                 "must say the texts are sent by automated means",
             ),
             (
-                says(&["condition of purchase"]),
+                says(&["condition of purchase", "condicion de compra"]),
                 "must say consent is not a condition of purchase",
             ),
         ]
@@ -203,11 +303,9 @@ pub fn check_reply(kind: &str, text: &str, business: &str) -> Result<(), String>
         .chain(program)
         .collect(),
         "opt_in_confirmation" => program.to_vec(),
-        "help" | "resumed" => vec![stop],
+        "help" | "resumed" | "marketing_footer" => vec![stop],
         "opt_out" | "opt_out_marketing" => vec![(
-            ["START", "UNSTOP", "RESTART"]
-                .iter()
-                .any(|w| upper.contains(w)),
+            names(&["START", "UNSTOP", "RESTART", "COMENZAR", "REANUDAR"]),
             "must say how to resubscribe (“Reply START to resubscribe”)",
         )],
         _ => Vec::new(),
@@ -215,7 +313,12 @@ pub fn check_reply(kind: &str, text: &str, business: &str) -> Result<(), String>
     if let Some((_, missing)) = needs.into_iter().find(|(ok, _)| !ok) {
         return Err(missing.to_string());
     }
-    if !lower.starts_with(&business.trim().to_lowercase()) {
+    if kind != "marketing_footer"
+        && !text
+            .trim()
+            .to_lowercase()
+            .starts_with(&business.trim().to_lowercase())
+    {
         return Err(format!("must start with the business name ({business})"));
     }
     Ok(())
@@ -255,6 +358,48 @@ mod tests {
                 "{key}"
             );
         }
+    }
+
+    #[test]
+    fn every_default_text_in_every_language_passes_its_own_check() {
+        use crate::consent::ReplyKind::*;
+        let b = "Acme Plumbing & Air";
+        for lang in Lang::ALL {
+            assert_eq!(
+                check_reply("opt_in_request", &default_opt_in_request_in(lang, b), b),
+                Ok(()),
+                "{lang:?}"
+            );
+            for (key, kind) in [
+                ("opt_out", OptOutAll),
+                ("opt_out_marketing", OptOutMarketing),
+                ("resumed", Resumed),
+                ("opt_in_confirmation", OptInConfirmation),
+                ("help", Help),
+            ] {
+                assert_eq!(
+                    check_reply(key, &default_reply_in(kind, lang, b, "512-555-0100"), b),
+                    Ok(()),
+                    "{key} {lang:?}"
+                );
+            }
+            assert_eq!(
+                check_reply("marketing_footer", default_footer(lang), b),
+                Ok(())
+            );
+        }
+        assert!(
+            default_reply_in(Help, Lang::Es, b, "x").contains("AYUDA")
+                || default_reply_in(Help, Lang::Es, b, "x").contains("ayuda")
+        );
+        assert_eq!(
+            with_footer("Hola: 20% menos", MARKETING_FOOTER_ES),
+            "Hola: 20% menos\nResponde STOP para cancelar"
+        );
+        assert_eq!(
+            with_footer("Hola\nResponde STOP para cancelar.", MARKETING_FOOTER_ES),
+            "Hola\nResponde STOP para cancelar."
+        );
     }
 
     #[test]

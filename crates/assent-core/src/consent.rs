@@ -508,7 +508,10 @@ pub fn review_deadline(
     tz.from_local_datetime(&at)
         .earliest()
         // A time that does not exist that day (spring forward) is an hour later.
-        .or_else(|| tz.from_local_datetime(&(at + Duration::hours(1))).earliest())
+        .or_else(|| {
+            tz.from_local_datetime(&(at + Duration::hours(1)))
+                .earliest()
+        })
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(opened + Duration::days(i64::from(business_days)))
 }

@@ -214,7 +214,10 @@ const TRAILING_COURTESY: &[&str] = &[
     "SVP",
 ];
 
-static COURTESY: LazyLock<(Vec<Vec<String>>, Vec<Vec<String>>)> = LazyLock::new(|| {
+/// Courtesy phrases as words: (leading, trailing).
+type Courtesy = (Vec<Vec<String>>, Vec<Vec<String>>);
+
+static COURTESY: LazyLock<Courtesy> = LazyLock::new(|| {
     let split = |l: &[&str]| -> Vec<Vec<String>> {
         l.iter()
             .map(|p| p.split(' ').map(str::to_string).collect())
@@ -252,7 +255,8 @@ fn strip_courtesy(mut w: &[String]) -> (&[String], bool) {
 fn is_repeated(w: &[String], keyword: &[&str]) -> bool {
     !w.is_empty()
         && w.len().is_multiple_of(keyword.len())
-        && w.chunks(keyword.len()).all(|c| c.iter().zip(keyword).all(|(a, b)| a == b))
+        && w.chunks(keyword.len())
+            .all(|c| c.iter().zip(keyword).all(|(a, b)| a == b))
 }
 
 fn find_keyword(w: &[String], table: &[(&str, Lang)]) -> Option<(String, Lang)> {
@@ -336,9 +340,7 @@ const FREE_TEXT_RULES: &[(&str, Lang, &[&str])] = &[
     (
         "arretez_les_messages",
         Fr,
-        &[
-            "[arretez|arrete] [les messages|les textos|les sms|de mecrire|de menvoyer des messages]",
-        ],
+        &["[arretez|arrete] [les messages|les textos|les sms|de mecrire|de menvoyer des messages]"],
     ),
 ];
 
@@ -368,7 +370,10 @@ fn expand(template: &str) -> Vec<String> {
     while !rest.is_empty() {
         let (alts, tail): (Vec<&str>, &str) = if let Some(r) = rest.strip_prefix('[') {
             let end = r.find(']').unwrap_or(r.len());
-            (r[..end].split('|').collect(), r.get(end + 1..).unwrap_or(""))
+            (
+                r[..end].split('|').collect(),
+                r.get(end + 1..).unwrap_or(""),
+            )
         } else {
             let end = rest.find('[').unwrap_or(rest.len());
             (vec![&rest[..end]], &rest[end..])
@@ -459,7 +464,11 @@ fn review_word(w: &[String]) -> Option<String> {
     for (i, word) in w.iter().enumerate() {
         for p in REVIEW_PHRASES {
             let parts: Vec<&str> = p.split(' ').collect();
-            if w.len() >= i + parts.len() && w[i..i + parts.len()].iter().zip(&parts).all(|(a, b)| a == b)
+            if w.len() >= i + parts.len()
+                && w[i..i + parts.len()]
+                    .iter()
+                    .zip(&parts)
+                    .all(|(a, b)| a == b)
             {
                 return Some(p.to_lowercase());
             }

@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_web.sql")),
     (7, include_str!("../migrations/0007_handoff_buckets.sql")),
     (8, include_str!("../migrations/0008_form_hits.sql")),
+    (9, include_str!("../migrations/0009_revocation.sql")),
 ];
 
 /// The session advisory lock the migration runner holds ("assent" in ASCII).
@@ -201,23 +202,25 @@ fn tenant_from(row: &PgRow, senders: Senders) -> Result<Tenant> {
 }
 
 async fn senders_of(conn: &mut PgConnection, tenant_id: &str) -> Result<Senders> {
-    let rows =
-        sqlx::query("SELECT number, transactional, marketing FROM senders WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
-    let mut s = Senders::default();
+    let rows = sqlx::query(
+        "SELECT number, transactional, marketing, retired_at FROM senders WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let n = codec::phone(r.try_get("number").map_err(db)?)?;
-        if r.try_get::<bool, _>("transactional").map_err(db)? {
-            s.transactional = Some(n.clone());
-        }
-        if r.try_get::<bool, _>("marketing").map_err(db)? {
-            s.marketing = Some(n);
-        }
+        out.push((
+            codec::phone(r.try_get("number").map_err(db)?)?,
+            r.try_get::<bool, _>("transactional").map_err(db)?,
+            r.try_get::<bool, _>("marketing").map_err(db)?,
+            r.try_get::<Option<i64>, _>("retired_at")
+                .map_err(db)?
+                .map(time),
+        ));
     }
-    Ok(s)
+    Ok(Senders::from_rows(out))
 }
 
 async fn tenant_where(
@@ -294,6 +297,7 @@ fn ledger_from(row: &PgRow) -> Result<LedgerEntry> {
                 user_agent: g("user_agent")?,
                 page: g("page")?,
                 disclosure: g("disclosure")?,
+                request: g("request_id")?,
             },
         },
     })
@@ -313,13 +317,14 @@ async fn append_ledger(
     };
     sqlx::query(
         "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
-         occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure) \
+         occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure, request_id) \
          SELECT $1, e.phone, e.channel, e.old_state, e.new_state, e.source, e.actor, e.occurred_at, \
-           e.message_sid, e.body, e.rule, e.ip, e.user_agent, e.page, e.disclosure \
+           e.message_sid, e.body, e.rule, e.ip, e.user_agent, e.page, e.disclosure, e.request_id \
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-           $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) \
+           $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
+           $16::text[]) \
          WITH ORDINALITY AS e(phone, channel, old_state, new_state, source, actor, occurred_at, \
-           message_sid, body, rule, ip, user_agent, page, disclosure, n) ORDER BY e.n",
+           message_sid, body, rule, ip, user_agent, page, disclosure, request_id, n) ORDER BY e.n",
     )
     .bind(tenant_id)
     .bind(col(|e| Some(e.phone.as_str())))
@@ -336,6 +341,7 @@ async fn append_ledger(
     .bind(col(|e| e.evidence.user_agent.as_deref()))
     .bind(col(|e| e.evidence.page.as_deref()))
     .bind(col(|e| e.evidence.disclosure.as_deref()))
+    .bind(col(|e| e.evidence.request.as_deref()))
     .execute(&mut *conn)
     .await
     .map_err(db)?;
@@ -559,8 +565,8 @@ async fn write_plan(
     }
     if let Some(r) = &plan.review {
         sqlx::query(
-            "INSERT INTO reviews (tenant_id, id, phone, thread, message_id, body, word, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO reviews (tenant_id, id, phone, thread, message_id, body, word, created_at, deadline_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(tenant_id)
         .bind(&r.id)
@@ -570,12 +576,13 @@ async fn write_plan(
         .bind(&r.text)
         .bind(&r.word)
         .bind(now_ms)
+        .bind(ms(r.deadline))
         .execute(&mut *conn)
         .await
         .map_err(db)?;
     }
     if let Some((id, decision)) = &plan.review_decision {
-        sqlx::query(
+        let closed = sqlx::query(
             "UPDATE reviews SET decision = $1, decided_at = $2 \
              WHERE tenant_id = $3 AND id = $4 AND decision IS NULL",
         )
@@ -583,6 +590,63 @@ async fn write_plan(
         .bind(now_ms)
         .bind(tenant_id)
         .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        // Two people (or a person and the deadline) deciding at once: the first decision
+        // stands and the second changes nothing.
+        if closed.rows_affected() == 0 {
+            return Err(StoreError::Conflict(
+                "the review was already decided".into(),
+            ));
+        }
+    }
+    if plan.release_held {
+        sqlx::query(
+            "UPDATE messages SET due_at = $1 WHERE tenant_id = $2 AND phone = $3 \
+             AND status = 'deferred' AND reason = 'under_review'",
+        )
+        .bind(now_ms)
+        .bind(tenant_id)
+        .bind(phone.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    if let Some(id) = &plan.release_request {
+        // Only while still held: one already handed off is not sent twice.
+        sqlx::query(
+            "UPDATE messages SET due_at = $1, purpose = 'opt_in_request_customer' \
+             WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'deferred')",
+        )
+        .bind(now_ms)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    if let Some((customer_id, job, marketing)) = &plan.toggles {
+        sqlx::query(
+            "UPDATE contact_methods SET job_notifications = $1, marketing_updates = $2 \
+             WHERE tenant_id = $3 AND customer_id = $4 AND phone = $5",
+        )
+        .bind(*job)
+        .bind(*marketing)
+        .bind(tenant_id)
+        .bind(customer_id)
+        .bind(phone.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    if plan.marketing_updates_on {
+        sqlx::query(
+            "UPDATE contact_methods SET marketing_updates = $1 WHERE tenant_id = $2 AND phone = $3",
+        )
+        .bind(true)
+        .bind(tenant_id)
+        .bind(phone.as_str())
         .execute(&mut *conn)
         .await
         .map_err(db)?;
@@ -797,6 +861,10 @@ fn review_from(row: &PgRow) -> Result<Review> {
             .try_get::<Option<i64>, _>("decided_at")
             .map_err(db)?
             .map(time),
+        deadline: row
+            .try_get::<Option<i64>, _>("deadline_at")
+            .map_err(db)?
+            .map(time),
     })
 }
 
@@ -953,16 +1021,17 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn set_senders(&self, tenant_id: &str, s: &Senders) -> Result<()> {
+    async fn set_senders(&self, tenant_id: &str, s: &Senders, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         for n in [&s.transactional, &s.marketing].into_iter().flatten() {
-            let other =
-                sqlx::query("SELECT tenant_id FROM senders WHERE number = $1 AND tenant_id <> $2")
-                    .bind(n.as_str())
-                    .bind(tenant_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
+            let other = sqlx::query(
+                "SELECT tenant_id FROM senders WHERE number = $1 AND tenant_id <> $2 AND retired_at IS NULL",
+            )
+            .bind(n.as_str())
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
             if other.is_some() {
                 return Err(StoreError::Conflict(format!(
                     "{} is another tenant's sender",
@@ -970,11 +1039,16 @@ impl Store for PostgresStore {
                 )));
             }
         }
-        sqlx::query("DELETE FROM senders WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        // The numbers in use now are retired (kept: keywords sent to them still act on
+        // their channel), then the new ones are current again, whoever retired them.
+        sqlx::query(
+            "UPDATE senders SET retired_at = $1 WHERE tenant_id = $2 AND retired_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         let mut numbers: Vec<&E164> = Vec::new();
         numbers.extend(s.transactional.iter());
         numbers.extend(
@@ -983,9 +1057,14 @@ impl Store for PostgresStore {
                 .filter(|m| Some(*m) != s.transactional.as_ref()),
         );
         for n in numbers {
-            // Two tenants racing for one number: the unique index lets one win (Conflict).
-            sqlx::query(
-                "INSERT INTO senders (number, tenant_id, transactional, marketing) VALUES ($1, $2, $3, $4)",
+            // A number another tenant retired is theirs no more; of two tenants racing for
+            // one number, the upsert lets one win and the other finds it current: Conflict.
+            let taken = sqlx::query(
+                "INSERT INTO senders (number, tenant_id, transactional, marketing, retired_at) \
+                 VALUES ($1, $2, $3, $4, NULL) \
+                 ON CONFLICT (number) DO UPDATE SET tenant_id = excluded.tenant_id, \
+                   transactional = excluded.transactional, marketing = excluded.marketing, retired_at = NULL \
+                 WHERE senders.tenant_id = excluded.tenant_id OR senders.retired_at IS NOT NULL",
             )
             .bind(n.as_str())
             .bind(tenant_id)
@@ -994,6 +1073,12 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+            if taken.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "{} is another tenant's sender",
+                    n.masked()
+                )));
+            }
         }
         tx.commit().await.map_err(db)
     }
@@ -1621,6 +1706,25 @@ impl Store for PostgresStore {
             .iter()
             .map(review_from)
             .collect()
+    }
+
+    async fn overdue_reviews(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, Review)>> {
+        sqlx::query(
+            "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= $1 \
+             ORDER BY deadline_at LIMIT $2",
+        )
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| Ok((r.try_get("tenant_id").map_err(db)?, review_from(r)?)))
+        .collect()
     }
 
     async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {

@@ -81,7 +81,7 @@ fn recipient_with(
         .template
         .fill(&merge::values(name, &tenant.name, phone.as_str()));
     if purpose == Purpose::Marketing {
-        body = assent_core::compose::with_marketing_footer(&body);
+        body = crate::service::marketing_body(tenant, &body, snap.consent.language);
     }
     let channel = if purpose == Purpose::Marketing {
         Channel::Marketing

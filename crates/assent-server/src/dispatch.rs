@@ -8,7 +8,7 @@ use assent_provider::{OutboundSms, SendError, StatusReport};
 use assent_store::*;
 
 use crate::AppState;
-use crate::service::{carrier_block, gate_for};
+use crate::service::{gate_for, provider_stop_list};
 
 /// Claims and sends one batch; returns how many messages were handed to the provider.
 pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
@@ -77,7 +77,7 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
         tracing::info!(message_id = %id, status = status.as_str(), "hand-off will be retried or has failed");
     }
     for m in blocked {
-        carrier_block(app, &m).await?;
+        provider_stop_list(app, &m).await?;
     }
     Ok(n)
 }
@@ -214,7 +214,7 @@ async fn carrier_errors(app: &AppState, report: &StatusReport) -> Result<()> {
         return Ok(());
     };
     if code == 21610 {
-        return carrier_block(app, &m).await;
+        return provider_stop_list(app, &m).await;
     }
     let mut regs = app.store.registrations(&m.tenant_id).await?;
     let Some(mut texting) = regs.texting.take() else {

@@ -78,6 +78,9 @@ pub fn gate_message(reason: Reason) -> &'static str {
             "an opt-in request was sent recently or too often; wait for the customer's answer"
         }
         Reason::QuietHours => "held until the recipient's local sending hours",
+        Reason::UnderReview => {
+            "held while a text from this number that may mean stop waits for a person's decision"
+        }
         Reason::FrequencyCap => "held by the marketing frequency cap",
     }
 }

@@ -630,3 +630,76 @@ mod tests {
         assert_eq!(r[2].1[0], "Zoë \"Z\"");
     }
 }
+
+/// What an import of earlier opt-outs did.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsentImportReport {
+    /// Opt-outs that changed (or confirmed) the phone's consent.
+    pub applied: usize,
+    /// Opt-outs older than the last consent the customer gave in Assent: kept as evidence,
+    /// the state unchanged.
+    pub recorded_only: usize,
+    pub rejected: Vec<Rejected>,
+}
+
+/// Earlier opt-outs from another system: `phone`, `opted_out_at` (required), `scope`
+/// (`marketing` or `all`, default `all`), `source` (where it was recorded, e.g. the old
+/// system's name) and `note`. Each good row is one transaction; bad rows are reported by
+/// line and the rest kept. A row in the future is refused: an opt-out not yet given is
+/// no evidence.
+pub async fn import_consent(
+    app: &AppState,
+    tenant: &assent_store::Tenant,
+    text: &str,
+) -> Result<ConsentImportReport> {
+    use assent_core::consent::Scope;
+    let mut report = ImportReport::default();
+    let mut out = ConsentImportReport::default();
+    let Some(t) = Table::read(text, &["phone", "opted_out_at"], &mut report) else {
+        out.rejected = report.rejected;
+        return Ok(out);
+    };
+    let now = app.clock.now();
+    for (line, row) in &t.rows {
+        let parsed = (|| {
+            let raw = t.get(row, "phone").ok_or("phone is required")?;
+            let phone = E164::parse(raw).map_err(|e| format!("phone {raw:?}: {e}"))?;
+            let at_raw = t
+                .get(row, "opted_out_at")
+                .ok_or("opted_out_at is required")?;
+            let at = time_cell(tenant, "opted_out_at", at_raw)?;
+            if at > now {
+                return Err(format!("opted_out_at {at_raw:?} is in the future"));
+            }
+            let scope = match t.get(row, "scope").map(str::to_ascii_lowercase).as_deref() {
+                None => Scope::All,
+                Some(s) => {
+                    Scope::parse(s).ok_or_else(|| format!("scope {s:?} is not marketing or all"))?
+                }
+            };
+            Ok::<_, String>((phone, at, scope))
+        })();
+        let (phone, at, scope) = match parsed {
+            Ok(p) => p,
+            Err(error) => {
+                out.rejected.push(Rejected { line: *line, error });
+                continue;
+            }
+        };
+        let note = match (t.get(row, "source"), t.get(row, "note")) {
+            (Some(s), Some(n)) => Some(format!("{s}: {n}")),
+            (Some(s), None) => Some(s.to_string()),
+            (None, n) => n.map(str::to_string),
+        };
+        let evidence = assent_store::Evidence {
+            text: note,
+            ..Default::default()
+        };
+        if crate::service::import_opt_out(app, tenant, &phone, scope, at, evidence).await? {
+            out.applied += 1;
+        } else {
+            out.recorded_only += 1;
+        }
+    }
+    Ok(out)
+}

@@ -114,6 +114,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     if worker {
         tokio::spawn(dispatch::run(app.clone()));
+        tokio::spawn(service::run_review_deadlines(app.clone()));
     }
     axum::serve(
         listener,

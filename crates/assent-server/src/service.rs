@@ -2,9 +2,11 @@
 //! (state machine and gate), and hands the store the plan to write in the same transaction.
 
 use assent_core::compose::{self, segments};
-use assent_core::consent::{self, Channel, ConsentState, Event, Policy, ReplyKind, Source, Thread};
+use assent_core::consent::{
+    self, Channel, ConsentState, Event, Policy, ReplyKind, Scope, Source, Thread,
+};
 use assent_core::gate::{self, Decision, GateInput, Purpose, Reason, Stage};
-use assent_core::keyword::{self, Classified};
+use assent_core::keyword::{self, Classified, Lang};
 use assent_core::phone::E164;
 use assent_core::quiet_hours;
 use assent_store::*;
@@ -56,19 +58,45 @@ pub fn policy(t: &Tenant) -> Policy {
     }
 }
 
-/// The text of an automatic reply, from the tenant's overrides or the CTIA-style default.
-pub fn reply_text(t: &Tenant, kind: ReplyKind) -> String {
-    let contact = contact_of(t);
-    match t.settings.reply_texts.get(kind.as_str()) {
-        Some(custom) => compose::fill(custom, &t.name, &contact),
-        None => compose::default_reply(kind, &t.name, &contact),
+/// The key of a tenant's own text of one kind in one language: `help` for English,
+/// `help.es` for Spanish.
+pub fn text_key(kind: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => kind.to_string(),
+        other => format!("{kind}.{}", other.as_str()),
     }
 }
 
-pub fn opt_in_request_text(t: &Tenant) -> String {
-    match t.settings.reply_texts.get("opt_in_request") {
+/// The text of an automatic reply in the phone's language, from the tenant's overrides or
+/// the CTIA-style default.
+pub fn reply_text(t: &Tenant, kind: ReplyKind, lang: Lang) -> String {
+    let contact = contact_of(t);
+    match t.settings.reply_texts.get(&text_key(kind.as_str(), lang)) {
+        Some(custom) => compose::fill(custom, &t.name, &contact),
+        None => compose::default_reply_in(kind, lang, &t.name, &contact),
+    }
+}
+
+pub fn opt_in_request_text(t: &Tenant, lang: Lang) -> String {
+    match t
+        .settings
+        .reply_texts
+        .get(&text_key("opt_in_request", lang))
+    {
         Some(custom) => compose::fill(custom, &t.name, &contact_of(t)),
-        None => compose::default_opt_in_request(&t.name),
+        None => compose::default_opt_in_request_in(lang, &t.name),
+    }
+}
+
+/// A marketing body with the footer in the phone's language.
+pub fn marketing_body(t: &Tenant, body: &str, lang: Lang) -> String {
+    match t
+        .settings
+        .reply_texts
+        .get(&text_key("marketing_footer", lang))
+    {
+        Some(footer) => compose::with_footer(body, footer),
+        None => compose::with_footer(body, compose::default_footer(lang)),
     }
 }
 
@@ -196,13 +224,50 @@ pub struct InboundOutcome {
     pub reply: Option<ReplyKind>,
 }
 
+/// Whether the opt-in request a YES from this phone would answer was handed to the carrier,
+/// with its evidence (provider id, body). Read before the phone's transaction: a request's
+/// status only moves forward, so a stale "still held" errs toward not counting the YES
+/// (the customer's next YES does), never toward counting one early.
+async fn pending_request(
+    app: &AppState,
+    tenant: &Tenant,
+    phone: &E164,
+) -> Result<(bool, Option<Message>)> {
+    let snap = app
+        .store
+        .snapshot(&tenant.id, phone, app.clock.now())
+        .await?;
+    let Some(id) = snap.consent.pending_request.as_deref() else {
+        // Pending before requests were tracked: the old rule (it was sent).
+        return Ok((true, None));
+    };
+    let Some(m) = app.store.message(&tenant.id, id).await? else {
+        return Ok((true, None));
+    };
+    let sent = matches!(
+        m.status,
+        MessageStatus::Sent
+            | MessageStatus::Delivered
+            | MessageStatus::Undelivered
+            | MessageStatus::Unknown
+    );
+    Ok((sent, Some(m)))
+}
+
 /// Records an inbound text and acts on it, all in one transaction.
 pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Result<InboundOutcome> {
     let Some(thread) = tenant.thread_of(&inbound.to) else {
         return Err(StoreError::NotFound);
     };
     let now = app.clock.now();
-    let classified = keyword::classify(&inbound.body);
+    let reading = keyword::read(&inbound.body);
+    let classified = &reading.classified;
+    let (request_sent, request) =
+        if *classified == Classified::Yes && thread != Thread::Transactional {
+            pending_request(app, tenant, &inbound.from).await?
+        } else {
+            (true, None)
+        };
     let mut outcome = InboundOutcome {
         duplicate: false,
         opted_out: false,
@@ -238,12 +303,14 @@ pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Resu
                     created_at: now,
                     updated_at: now,
                 };
-                let t = consent::apply(
+                let mut t = consent::apply(
                     &snap.consent,
                     &Event::Inbound {
                         thread,
-                        classified: &classified,
+                        classified,
+                        lang: reading.lang,
                         provider_answered: inbound.provider_answered,
+                        request_sent,
                     },
                     policy(&snap.tenant),
                     now,
@@ -251,17 +318,19 @@ pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Resu
                 let evidence = Evidence {
                     message_sid: Some(inbound.message_sid.clone()),
                     text: Some(inbound.body.clone()),
+                    // A YES names the request whose disclosure it signs.
+                    request: request
+                        .as_ref()
+                        .filter(|_| t.written_consent)
+                        .map(|r| r.provider_id.clone().unwrap_or_else(|| r.id.clone())),
+                    disclosure: request
+                        .as_ref()
+                        .filter(|_| t.written_consent)
+                        .map(|r| r.body.clone()),
                     ..Default::default()
                 };
-                let mut plan = Plan {
-                    consent: consent_changed(&snap.consent, &t.state),
-                    ledger: ledger_entries(&inbound.from, &t.changes, "customer", now, &evidence),
-                    ..Default::default()
-                };
-                outcome.opted_out = t
-                    .changes
-                    .iter()
-                    .any(|c| c.new_state == "opted_out" && c.old_state != "opted_out");
+                let mut plan = Plan::default();
+                let lang = t.state.language;
                 if let Some(kind) = t.reply {
                     let decision =
                         gate_for(snap, &inbound.from, Purpose::AutoReply, Stage::Queue, now);
@@ -270,7 +339,7 @@ pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Resu
                             tenant: &snap.tenant,
                             channel: thread.reply_channel(),
                             to: &inbound.from,
-                            body: reply_text(&snap.tenant, kind),
+                            body: reply_text(&snap.tenant, kind, lang),
                             kind: MessageKind::AutoReply,
                             purpose: Purpose::AutoReply,
                             idempotency_key: None,
@@ -285,15 +354,67 @@ pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Resu
                     }
                     outcome.reply = Some(kind);
                 }
-                if let Classified::Review { word } = &classified {
+                if t.start_opt_in {
+                    // START from a phone that never saw the disclosure: the request goes at
+                    // once, as the web form's does (the customer is waiting for it).
+                    let mut asked = snap.clone();
+                    asked.consent = t.state.clone();
+                    if let Ok((msg, started)) =
+                        plan_opt_in(&asked, &inbound.from, true, Source::Keyword, None, now)
+                    {
+                        t.state = started.state;
+                        t.changes.extend(started.changes);
+                        plan.messages.push(msg);
+                    }
+                }
+                if t.send_request_now {
+                    plan.release_request = t.state.pending_request.clone();
+                }
+                if let Classified::Review { word } = classified {
+                    let deadline = consent::review_deadline(
+                        now,
+                        snap.tenant.settings.review_deadline_days,
+                        tenant_zone(&snap.tenant),
+                    );
+                    let id = new_id();
+                    t.state.open_reviews.insert(id.clone(), deadline);
                     plan.review = Some(NewReview {
-                        id: new_id(),
+                        id,
                         thread,
                         message_id: inbound_msg.id.clone(),
                         text: inbound.body.clone(),
                         word: word.clone(),
+                        deadline,
                     });
                 }
+                let mut ledger =
+                    ledger_entries(&inbound.from, &t.changes, "customer", now, &evidence);
+                if t.written_consent && snap.toggles.on_a_record && !snap.toggles.marketing_updates
+                {
+                    // Written consent is the customer's own yes to marketing: the switch that
+                    // says so goes on on every record holding the phone.
+                    plan.marketing_updates_on = true;
+                    ledger.push(NewLedgerEntry {
+                        phone: inbound.from.clone(),
+                        channel: "marketing_updates".into(),
+                        old_state: "off".into(),
+                        new_state: "on".into(),
+                        source: t
+                            .changes
+                            .last()
+                            .map(|c| c.source)
+                            .unwrap_or(Source::Keyword),
+                        actor: "customer".into(),
+                        occurred_at: now,
+                        evidence: evidence.clone(),
+                    });
+                }
+                outcome.opted_out = t
+                    .changes
+                    .iter()
+                    .any(|c| c.new_state == "opted_out" && c.old_state != "opted_out");
+                plan.consent = consent_changed(&snap.consent, &t.state);
+                plan.ledger = ledger;
                 plan.messages.insert(0, inbound_msg);
                 plan
             },
@@ -301,6 +422,56 @@ pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Resu
         .await?;
     outcome.duplicate = result == Transacted::Duplicate;
     Ok(outcome)
+}
+
+/// The tenant's zone. A stored zone that does not parse is a bug elsewhere; New York is
+/// the most common zone of Assent's tenants and the strictest for quiet hours in the East.
+pub fn tenant_zone(t: &Tenant) -> assent_core::Tz {
+    t.time_zone
+        .parse()
+        .unwrap_or(assent_core::Tz::America__New_York)
+}
+
+/// An opt-in request for the phone in `snap`, and the pending state it leads to; or the
+/// gate's reason for refusing.
+fn plan_opt_in(
+    snap: &PhoneSnapshot,
+    phone: &E164,
+    customer_asked: bool,
+    source: Source,
+    idempotency_key: Option<String>,
+    now: DateTime<Utc>,
+) -> std::result::Result<(Message, consent::Transition), Reason> {
+    let purpose = Purpose::OptInRequest { customer_asked };
+    let decision = gate_for(snap, phone, purpose, Stage::Queue, now);
+    if let Decision::Block(reason) = decision {
+        return Err(reason);
+    }
+    let body = opt_in_request_text(&snap.tenant, snap.consent.language);
+    let msg = outbound_message(
+        Outbound {
+            tenant: &snap.tenant,
+            channel: Channel::Marketing,
+            to: phone,
+            body,
+            kind: MessageKind::OptInRequest,
+            purpose,
+            idempotency_key,
+        },
+        decision,
+        now,
+    )
+    .ok_or(Reason::MarketingNotRegistered)?;
+    let t = consent::apply(
+        &snap.consent,
+        &Event::OptInRequested {
+            source,
+            request: &msg.id,
+        },
+        policy(&snap.tenant),
+        now,
+    );
+    Ok((msg, t))
 }
 
 /// What started an opt-in request.
@@ -326,41 +497,22 @@ pub async fn request_opt_in(
     let mut answer = Err(Reason::InvalidNumber);
     app.store
         .transact(&tenant.id, phone, now, None, &mut |snap| {
-            let purpose = Purpose::OptInRequest {
-                customer_asked: start.customer_asked,
-            };
-            let decision = gate_for(snap, phone, purpose, Stage::Queue, now);
-            if let Decision::Block(reason) = decision {
-                answer = Err(reason);
-                return Plan::default();
-            }
-            let body = opt_in_request_text(&snap.tenant);
-            let Some(msg) = outbound_message(
-                Outbound {
-                    tenant: &snap.tenant,
-                    channel: Channel::Marketing,
-                    to: phone,
-                    body: body.clone(),
-                    kind: MessageKind::OptInRequest,
-                    purpose,
-                    idempotency_key: start.idempotency_key.clone(),
-                },
-                decision,
+            let (msg, t) = match plan_opt_in(
+                snap,
+                phone,
+                start.customer_asked,
+                start.source,
+                start.idempotency_key.clone(),
                 now,
-            ) else {
-                answer = Err(Reason::MarketingNotRegistered);
-                return Plan::default();
+            ) {
+                Ok(planned) => planned,
+                Err(reason) => {
+                    answer = Err(reason);
+                    return Plan::default();
+                }
             };
-            let t = consent::apply(
-                &snap.consent,
-                &Event::OptInRequested {
-                    source: start.source,
-                },
-                policy(&snap.tenant),
-                now,
-            );
             let evidence = Evidence {
-                text: Some(body),
+                text: Some(msg.body.clone()),
                 ..start.evidence.clone()
             };
             answer = Ok(msg.id.clone());
@@ -386,11 +538,6 @@ pub async fn send(
     idempotency_key: Option<String>,
 ) -> Result<std::result::Result<Message, Reason>> {
     let now = app.clock.now();
-    let body = if purpose == Purpose::Marketing {
-        compose::with_marketing_footer(body)
-    } else {
-        body.trim_end().to_string()
-    };
     let mut answer = Err(Reason::InvalidNumber);
     app.store
         .transact(&tenant.id, phone, now, None, &mut |snap| {
@@ -399,12 +546,17 @@ pub async fn send(
                 answer = Err(reason);
                 return Plan::default();
             }
+            let body = if purpose == Purpose::Marketing {
+                marketing_body(&snap.tenant, body, snap.consent.language)
+            } else {
+                body.trim_end().to_string()
+            };
             let msg = outbound_message(
                 Outbound {
                     tenant: &snap.tenant,
                     channel: purpose.channel(),
                     to: phone,
-                    body: body.clone(),
+                    body,
                     kind,
                     purpose,
                     idempotency_key: idempotency_key.clone(),
@@ -427,7 +579,37 @@ pub async fn send(
     Ok(answer)
 }
 
-/// Applies a person's decision on a review item.
+/// The opt-out confirmation a thread's STOP earns, in the phone's language.
+fn opt_out_reply(
+    snap: &PhoneSnapshot,
+    thread: Thread,
+    phone: &E164,
+    state: &ConsentState,
+    now: DateTime<Utc>,
+) -> Option<Message> {
+    let kind = if thread == Thread::Marketing && !snap.tenant.settings.stop_revokes_all {
+        ReplyKind::OptOutMarketing
+    } else {
+        ReplyKind::OptOutAll
+    };
+    let d = gate_for(snap, phone, Purpose::AutoReply, Stage::Queue, now);
+    outbound_message(
+        Outbound {
+            tenant: &snap.tenant,
+            channel: thread.reply_channel(),
+            to: phone,
+            body: reply_text(&snap.tenant, kind, state.language),
+            kind: MessageKind::AutoReply,
+            purpose: Purpose::AutoReply,
+            idempotency_key: None,
+        },
+        d,
+        now,
+    )
+}
+
+/// Applies a person's decision on a review item (or the deadline's, with actor `assent`).
+/// `Conflict` when it was decided already, by anyone: the first decision stands.
 pub async fn decide_review(
     app: &AppState,
     tenant: &Tenant,
@@ -441,72 +623,111 @@ pub async fn decide_review(
         .transact(&tenant.id, &review.phone, now, None, &mut |snap| {
             let evidence = Evidence {
                 text: Some(review.text.clone()),
-                rule: Some(format!("review:{decision}")),
+                rule: Some(if actor == "assent" {
+                    "review:deadline_passed".to_string()
+                } else {
+                    format!("review:{decision}")
+                }),
                 ..Default::default()
             };
+            let mut state = snap.consent.clone();
+            state.open_reviews.remove(&review.id);
             let mut plan = Plan {
                 review_decision: Some((review.id.clone(), decision.into())),
+                // What waited for this review is decided again at hand-off: sent if the
+                // text was not a revocation, blocked if it was.
+                release_held: true,
                 ..Default::default()
             };
             if opt_out {
                 let t = consent::apply(
-                    &snap.consent,
+                    &state,
                     &Event::ReviewOptOut {
                         thread: review.thread,
                     },
                     policy(&snap.tenant),
                     now,
                 );
-                plan.consent = consent_changed(&snap.consent, &t.state);
                 plan.ledger = ledger_entries(&review.phone, &t.changes, actor, now, &evidence);
-                let kind = if review.thread == Thread::Marketing
-                    && !snap.tenant.settings.stop_revokes_all
-                {
-                    ReplyKind::OptOutMarketing
-                } else {
-                    ReplyKind::OptOutAll
-                };
-                let d = gate_for(snap, &review.phone, Purpose::AutoReply, Stage::Queue, now);
-                plan.messages.extend(outbound_message(
-                    Outbound {
-                        tenant: &snap.tenant,
-                        channel: review.thread.reply_channel(),
-                        to: &review.phone,
-                        body: reply_text(&snap.tenant, kind),
-                        kind: MessageKind::AutoReply,
-                        purpose: Purpose::AutoReply,
-                        idempotency_key: None,
-                    },
-                    d,
+                plan.messages.extend(opt_out_reply(
+                    snap,
+                    review.thread,
+                    &review.phone,
+                    &t.state,
                     now,
                 ));
+                state = t.state;
             } else {
                 // The person's call is evidence too, even though nothing changes.
                 let channel = review.thread.reply_channel();
-                let state = match channel {
-                    Channel::Marketing => snap.consent.marketing.as_str(),
-                    Channel::Transactional if snap.consent.transactional_opted_out => "opted_out",
+                let current = match channel {
+                    Channel::Marketing => state.marketing.as_str(),
+                    Channel::Transactional if state.transactional_opted_out => "opted_out",
                     Channel::Transactional => "active",
                 };
                 plan.ledger.push(NewLedgerEntry {
                     phone: review.phone.clone(),
                     channel: channel.as_str().into(),
-                    old_state: state.into(),
-                    new_state: state.into(),
+                    old_state: current.into(),
+                    new_state: current.into(),
                     source: Source::Review,
                     actor: actor.into(),
                     occurred_at: now,
                     evidence: evidence.clone(),
                 });
             }
+            plan.consent = consent_changed(&snap.consent, &state);
             plan
         })
         .await?;
     Ok(())
 }
 
-/// A carrier block (21610) opts out the thread of the message that was refused.
-pub async fn carrier_block(app: &AppState, msg: &Message) -> Result<()> {
+/// Decides every review whose deadline has passed as an opt-out, by `assent`. Returns how
+/// many it decided; a review decided by a person meanwhile is left as they decided it.
+pub async fn decide_overdue_reviews(app: &AppState) -> Result<u64> {
+    let mut decided = 0;
+    loop {
+        let overdue = app.store.overdue_reviews(app.clock.now(), 100).await?;
+        let n = overdue.len();
+        for (tenant_id, review) in overdue {
+            let Some(tenant) = app.store.tenant(&tenant_id).await? else {
+                continue;
+            };
+            match decide_review(app, &tenant, &review, true, "assent").await {
+                Ok(()) => decided += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n < 100 {
+            return Ok(decided);
+        }
+    }
+}
+
+/// Decides overdue reviews as they fall due. A deadline is days away, so a look every
+/// half minute is plenty; every process may run it, since each decision is conditional.
+pub async fn run_review_deadlines(app: AppState) {
+    loop {
+        match decide_overdue_reviews(&app).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(n, "reviews past their deadline decided as opt-outs");
+                app.wake.notify_one();
+            }
+            Err(e) => tracing::error!(error = %e, "could not decide overdue reviews"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+}
+
+/// Twilio's error text for 21610, kept as the evidence of a provider STOP-list refusal.
+pub const STOP_LIST_ERROR: &str = "Twilio error 21610: Attempt to send to unsubscribed recipient";
+
+/// The provider refused a send because the number is on its STOP list for that sender
+/// (21610): the effect of a STOP in the thread of the number it was sent from.
+pub async fn provider_stop_list(app: &AppState, msg: &Message) -> Result<()> {
     let Some(tenant) = app.store.tenant(&msg.tenant_id).await? else {
         return Ok(());
     };
@@ -519,18 +740,210 @@ pub async fn carrier_block(app: &AppState, msg: &Message) -> Result<()> {
         .transact(&tenant.id, &msg.phone, now, None, &mut |snap| {
             let t = consent::apply(
                 &snap.consent,
-                &Event::CarrierBlock { thread },
+                &Event::ProviderStopList { thread },
                 policy(&snap.tenant),
                 now,
             );
             let evidence = Evidence {
-                message_sid: msg.provider_id.clone(),
-                text: Some("Twilio error 21610: attempt to send to unsubscribed recipient".into()),
+                // The refused message: the provider's id when it gave one, else ours.
+                message_sid: Some(msg.provider_id.clone().unwrap_or_else(|| msg.id.clone())),
+                text: Some(STOP_LIST_ERROR.into()),
                 ..Default::default()
             };
             Plan {
                 consent: consent_changed(&snap.consent, &t.state),
                 ledger: ledger_entries(&msg.phone, &t.changes, "carrier", now, &evidence),
+                ..Default::default()
+            }
+        })
+        .await?;
+    Ok(())
+}
+
+/// Who made a change: the ledger's source and actor.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub source: Source,
+    pub actor: &'a str,
+}
+
+/// A revocation that came another way, as a person records it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordedOptOut<'a> {
+    pub scope: Scope,
+    pub method: OptOutMethod,
+    pub note: Option<&'a str>,
+}
+
+/// How a revocation that came another way reached the business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptOutMethod {
+    PhoneCall,
+    Email,
+    InPerson,
+    Letter,
+    Other,
+}
+
+impl OptOutMethod {
+    pub const ALL: [OptOutMethod; 5] = [
+        OptOutMethod::PhoneCall,
+        OptOutMethod::Email,
+        OptOutMethod::InPerson,
+        OptOutMethod::Letter,
+        OptOutMethod::Other,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptOutMethod::PhoneCall => "phone_call",
+            OptOutMethod::Email => "email",
+            OptOutMethod::InPerson => "in_person",
+            OptOutMethod::Letter => "letter",
+            OptOutMethod::Other => "other",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            OptOutMethod::PhoneCall => "Phone call",
+            OptOutMethod::Email => "Email",
+            OptOutMethod::InPerson => "In person",
+            OptOutMethod::Letter => "Letter",
+            OptOutMethod::Other => "Other",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        OptOutMethod::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// Records a revocation that came another way (a call, an email, in person, a letter):
+/// `scope` marketing or everything, the method as the rule, the note as the text, the person
+/// as actor. No confirmation is texted: the customer did not ask by text.
+pub async fn record_opt_out(
+    app: &AppState,
+    tenant: &Tenant,
+    phone: &E164,
+    r: &RecordedOptOut<'_>,
+    who: Who<'_>,
+) -> Result<()> {
+    let (scope, method, note) = (r.scope, r.method, r.note);
+    let Who { source, actor } = who;
+    let now = app.clock.now();
+    app.store
+        .transact(&tenant.id, phone, now, None, &mut |snap| {
+            let t = consent::apply(
+                &snap.consent,
+                &Event::RecordedOptOut {
+                    scope,
+                    source,
+                    rule: method.as_str(),
+                    at: None,
+                },
+                policy(&snap.tenant),
+                now,
+            );
+            let evidence = Evidence {
+                text: note.map(str::to_string),
+                ..Default::default()
+            };
+            Plan {
+                consent: consent_changed(&snap.consent, &t.state),
+                ledger: ledger_entries(phone, &t.changes, actor, now, &evidence),
+                ..Default::default()
+            }
+        })
+        .await?;
+    Ok(())
+}
+
+/// An opt-out imported from another system, dated when it happened there: it opts out only
+/// if newer than the last consent given here; otherwise it is recorded and changes nothing.
+/// Returns whether it was applied.
+pub async fn import_opt_out(
+    app: &AppState,
+    tenant: &Tenant,
+    phone: &E164,
+    scope: Scope,
+    at: DateTime<Utc>,
+    evidence: Evidence,
+) -> Result<bool> {
+    let now = app.clock.now();
+    let mut applied = false;
+    app.store
+        .transact(&tenant.id, phone, now, None, &mut |snap| {
+            let t = consent::apply(
+                &snap.consent,
+                &Event::RecordedOptOut {
+                    scope,
+                    source: Source::Import,
+                    rule: "import",
+                    at: Some(at),
+                },
+                policy(&snap.tenant),
+                now,
+            );
+            // The same rule the state machine applied: older than the last consent given
+            // here is evidence only.
+            applied = snap.consent.last_opt_in.is_none_or(|last| at > last);
+            Plan {
+                consent: consent_changed(&snap.consent, &t.state),
+                ledger: ledger_entries(phone, &t.changes, "import", now, &evidence),
+                ..Default::default()
+            }
+        })
+        .await?;
+    Ok(applied)
+}
+
+/// Sets one contact method's toggles, recorded with the person as actor. Turning Marketing
+/// updates off for a phone that is opted in (or pending) is that customer's revocation,
+/// passed on by the person: it opts the phone out of marketing in the same transaction.
+pub async fn set_notifications(
+    app: &AppState,
+    tenant: &Tenant,
+    customer_id: &str,
+    phone: &E164,
+    (old, new): ((bool, bool), (bool, bool)),
+    who: Who<'_>,
+) -> Result<()> {
+    let Who { source, actor } = who;
+    let now = app.clock.now();
+    app.store
+        .transact(&tenant.id, phone, now, None, &mut |snap| {
+            let mut ledger = toggle_entries(phone, Some(old), new, source, actor, now);
+            let mut state = snap.consent.clone();
+            let switched_off = old.1 && !new.1;
+            if switched_off
+                && matches!(
+                    snap.consent.marketing,
+                    consent::MarketingStatus::OptedIn | consent::MarketingStatus::Pending
+                )
+            {
+                let t = consent::apply(
+                    &snap.consent,
+                    &Event::RecordedOptOut {
+                        scope: Scope::Marketing,
+                        source,
+                        rule: "marketing_updates_off",
+                        at: None,
+                    },
+                    policy(&snap.tenant),
+                    now,
+                );
+                ledger.extend(ledger_entries(
+                    phone,
+                    &t.changes,
+                    actor,
+                    now,
+                    &Evidence::default(),
+                ));
+                state = t.state;
+            }
+            Plan {
+                consent: consent_changed(&snap.consent, &state),
+                ledger,
+                toggles: Some((customer_id.to_string(), new.0, new.1)),
                 ..Default::default()
             }
         })
@@ -577,10 +990,7 @@ pub fn day_start(t: &Tenant, s: &str, next_day: bool) -> Option<DateTime<Utc>> {
     use chrono::TimeZone;
     let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
     let d = if next_day { d.succ_opt()? } else { d };
-    let tz: assent_core::Tz = t
-        .time_zone
-        .parse()
-        .unwrap_or(assent_core::Tz::America__New_York);
+    let tz = tenant_zone(t);
     tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
         .earliest()
         .map(|x| x.with_timezone(&Utc))

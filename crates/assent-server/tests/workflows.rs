@@ -1131,48 +1131,6 @@ async fn a_stop_after_queueing_wins_at_hand_off() {
 }
 
 #[tokio::test]
-async fn a_yes_while_the_request_is_held_confirms_it_and_the_request_is_not_sent() {
-    let app = TestApp::spawn().await;
-    let (t, c) = app.tenant().await;
-    // 06:00 in Austin: a business-started request is held by quiet hours.
-    app.clock.set(noon() - Duration::hours(6));
-    let (s, v) = app
-        .post(
-            &format!("/customers/{c}/phones/{PHONE}/opt-in-requests"),
-            &t.key,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let id = v["message_id"].as_str().unwrap().to_string();
-    let (_, m) = app.get(&format!("/messages/{id}"), &t.key).await;
-    assert_eq!(m["status"], "deferred");
-    assert!(m["deferred_until"].is_string());
-    assert_eq!(
-        app.consent(&t, PHONE).await["marketing"]["status"],
-        "pending"
-    );
-    app.drain().await;
-    assert!(app.sent_to(PHONE).is_empty());
-
-    app.inbound(PHONE, MK, "YES").await;
-    assert_eq!(
-        app.consent(&t, PHONE).await["marketing"]["status"],
-        "opted_in"
-    );
-    app.drain().await;
-    app.clock.set(noon());
-    app.drain().await;
-    let sent = app.sent_to(PHONE);
-    assert_eq!(sent.len(), 1, "only the confirmation");
-    let (_, m) = app.get(&format!("/messages/{id}"), &t.key).await;
-    assert_eq!(
-        (m["status"].as_str(), m["reason"].as_str()),
-        (Some("blocked"), Some("already_opted_in"))
-    );
-}
-
-#[tokio::test]
 async fn quiet_hours_hold_marketing_but_not_job_notifications() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;

@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (8, include_str!("../migrations/0008_handoff_buckets.sql")),
     (9, include_str!("../migrations/0009_form_hits.sql")),
+    (10, include_str!("../migrations/0010_revocation.sql")),
 ];
 
 pub struct SqliteStore {
@@ -261,23 +262,25 @@ fn tenant_from(row: &SqliteRow, senders: Senders) -> Result<Tenant> {
 }
 
 async fn senders_of(conn: &mut SqliteConnection, tenant_id: &str) -> Result<Senders> {
-    let rows =
-        sqlx::query("SELECT number, transactional, marketing FROM senders WHERE tenant_id = ?")
-            .bind(tenant_id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
-    let mut s = Senders::default();
+    let rows = sqlx::query(
+        "SELECT number, transactional, marketing, retired_at FROM senders WHERE tenant_id = ?",
+    )
+    .bind(tenant_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let n = codec::phone(r.try_get("number").map_err(db)?)?;
-        if r.try_get::<bool, _>("transactional").map_err(db)? {
-            s.transactional = Some(n.clone());
-        }
-        if r.try_get::<bool, _>("marketing").map_err(db)? {
-            s.marketing = Some(n);
-        }
+        out.push((
+            codec::phone(r.try_get("number").map_err(db)?)?,
+            r.try_get::<bool, _>("transactional").map_err(db)?,
+            r.try_get::<bool, _>("marketing").map_err(db)?,
+            r.try_get::<Option<i64>, _>("retired_at")
+                .map_err(db)?
+                .map(time),
+        ));
     }
-    Ok(s)
+    Ok(Senders::from_rows(out))
 }
 
 async fn tenant_where(
@@ -354,6 +357,7 @@ fn ledger_from(row: &SqliteRow) -> Result<LedgerEntry> {
                 user_agent: g("user_agent")?,
                 page: g("page")?,
                 disclosure: g("disclosure")?,
+                request: g("request_id")?,
             },
         },
     })
@@ -367,8 +371,8 @@ async fn append_ledger(
     for e in entries {
         sqlx::query(
             "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
-             occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure, request_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(tenant_id)
         .bind(e.phone.as_str())
@@ -385,6 +389,7 @@ async fn append_ledger(
         .bind(&e.evidence.user_agent)
         .bind(&e.evidence.page)
         .bind(&e.evidence.disclosure)
+        .bind(&e.evidence.request)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
@@ -788,8 +793,8 @@ async fn write_plan(
     }
     if let Some(r) = &plan.review {
         sqlx::query(
-            "INSERT INTO reviews (tenant_id, id, phone, thread, message_id, body, word, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO reviews (tenant_id, id, phone, thread, message_id, body, word, created_at, deadline_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(tenant_id)
         .bind(&r.id)
@@ -799,19 +804,80 @@ async fn write_plan(
         .bind(&r.text)
         .bind(&r.word)
         .bind(now_ms)
+        .bind(ms(r.deadline))
         .execute(&mut *conn)
         .await
         .map_err(db)?;
     }
     if let Some((id, decision)) = &plan.review_decision {
-        sqlx::query("UPDATE reviews SET decision = ?, decided_at = ? WHERE tenant_id = ? AND id = ? AND decision IS NULL")
-            .bind(decision)
-            .bind(now_ms)
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+        let closed = sqlx::query(
+            "UPDATE reviews SET decision = ?, decided_at = ? \
+             WHERE tenant_id = ? AND id = ? AND decision IS NULL",
+        )
+        .bind(decision)
+        .bind(now_ms)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        // Two people (or a person and the deadline) deciding at once: the first decision
+        // stands and the second changes nothing.
+        if closed.rows_affected() == 0 {
+            return Err(StoreError::Conflict(
+                "the review was already decided".into(),
+            ));
+        }
+    }
+    if plan.release_held {
+        sqlx::query(
+            "UPDATE messages SET due_at = ? WHERE tenant_id = ? AND phone = ? \
+             AND status = 'deferred' AND reason = 'under_review'",
+        )
+        .bind(now_ms)
+        .bind(tenant_id)
+        .bind(phone.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    if let Some(id) = &plan.release_request {
+        // Only while still held: one already handed off is not sent twice.
+        sqlx::query(
+            "UPDATE messages SET due_at = ?, purpose = 'opt_in_request_customer' \
+             WHERE tenant_id = ? AND id = ? AND status IN ('queued', 'deferred')",
+        )
+        .bind(now_ms)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    if let Some((customer_id, job, marketing)) = &plan.toggles {
+        sqlx::query(
+            "UPDATE contact_methods SET job_notifications = ?, marketing_updates = ? \
+             WHERE tenant_id = ? AND customer_id = ? AND phone = ?",
+        )
+        .bind(*job)
+        .bind(*marketing)
+        .bind(tenant_id)
+        .bind(customer_id)
+        .bind(phone.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    if plan.marketing_updates_on {
+        sqlx::query(
+            "UPDATE contact_methods SET marketing_updates = ? WHERE tenant_id = ? AND phone = ?",
+        )
+        .bind(true)
+        .bind(tenant_id)
+        .bind(phone.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     }
     Ok(())
 }
@@ -926,6 +992,10 @@ fn review_from(row: &SqliteRow) -> Result<Review> {
             .try_get::<Option<i64>, _>("decided_at")
             .map_err(db)?
             .map(time),
+        deadline: row
+            .try_get::<Option<i64>, _>("deadline_at")
+            .map_err(db)?
+            .map(time),
     })
 }
 
@@ -1028,16 +1098,17 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn set_senders(&self, tenant_id: &str, s: &Senders) -> Result<()> {
+    async fn set_senders(&self, tenant_id: &str, s: &Senders, now: DateTime<Utc>) -> Result<()> {
         let mut w = self.batch.begin().await?;
         for n in [&s.transactional, &s.marketing].into_iter().flatten() {
-            let other =
-                sqlx::query("SELECT tenant_id FROM senders WHERE number = ? AND tenant_id <> ?")
-                    .bind(n.as_str())
-                    .bind(tenant_id)
-                    .fetch_optional(w.conn())
-                    .await
-                    .map_err(db)?;
+            let other = sqlx::query(
+                "SELECT tenant_id FROM senders WHERE number = ? AND tenant_id <> ? AND retired_at IS NULL",
+            )
+            .bind(n.as_str())
+            .bind(tenant_id)
+            .fetch_optional(w.conn())
+            .await
+            .map_err(db)?;
             if other.is_some() {
                 return Err(StoreError::Conflict(format!(
                     "{} is another tenant's sender",
@@ -1045,7 +1116,10 @@ impl Store for SqliteStore {
                 )));
             }
         }
-        sqlx::query("DELETE FROM senders WHERE tenant_id = ?")
+        // The numbers in use now are retired (kept: keywords sent to them still act on
+        // their channel), then the new ones are current again, whoever retired them.
+        sqlx::query("UPDATE senders SET retired_at = ? WHERE tenant_id = ? AND retired_at IS NULL")
+            .bind(ms(now))
             .bind(tenant_id)
             .execute(w.conn())
             .await
@@ -1058,14 +1132,28 @@ impl Store for SqliteStore {
                 .filter(|m| Some(*m) != s.transactional.as_ref()),
         );
         for n in numbers {
-            sqlx::query("INSERT INTO senders (number, tenant_id, transactional, marketing) VALUES (?, ?, ?, ?)")
-                .bind(n.as_str())
-                .bind(tenant_id)
-                .bind(s.transactional.as_ref() == Some(n))
-                .bind(s.marketing.as_ref() == Some(n))
-                .execute(w.conn())
-                .await
-                .map_err(db)?;
+            // A number another tenant retired is theirs no more; of two tenants racing for
+            // one number, the upsert lets one win and the other finds it current: Conflict.
+            let taken = sqlx::query(
+                "INSERT INTO senders (number, tenant_id, transactional, marketing, retired_at) \
+                 VALUES (?, ?, ?, ?, NULL) \
+                 ON CONFLICT (number) DO UPDATE SET tenant_id = excluded.tenant_id, \
+                   transactional = excluded.transactional, marketing = excluded.marketing, retired_at = NULL \
+                 WHERE senders.tenant_id = excluded.tenant_id OR senders.retired_at IS NOT NULL",
+            )
+            .bind(n.as_str())
+            .bind(tenant_id)
+            .bind(s.transactional.as_ref() == Some(n))
+            .bind(s.marketing.as_ref() == Some(n))
+            .execute(w.conn())
+            .await
+            .map_err(db)?;
+            if taken.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "{} is another tenant's sender",
+                    n.masked()
+                )));
+            }
         }
         w.commit().await?;
         self.forget_tenant(tenant_id);
@@ -1689,6 +1777,25 @@ impl Store for SqliteStore {
             .iter()
             .map(review_from)
             .collect()
+    }
+
+    async fn overdue_reviews(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, Review)>> {
+        sqlx::query(
+            "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= ? \
+             ORDER BY deadline_at LIMIT ?",
+        )
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| Ok((r.try_get("tenant_id").map_err(db)?, review_from(r)?)))
+        .collect()
     }
 
     async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {

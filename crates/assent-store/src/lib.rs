@@ -51,8 +51,14 @@ pub trait Store: Send + Sync + 'static {
     /// The tenant that texts from `number`, and the channels the number serves.
     async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>>;
     async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()>;
-    /// Fails with `Conflict` when another tenant already uses one of the numbers.
-    async fn set_senders(&self, tenant_id: &str, senders: &Senders) -> Result<()>;
+    /// Fails with `Conflict` when another tenant already uses one of the numbers. The
+    /// numbers replaced are kept as former senders, retired at `now`.
+    async fn set_senders(
+        &self,
+        tenant_id: &str,
+        senders: &Senders,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 
     async fn registrations(&self, tenant_id: &str) -> Result<Registrations>;
     async fn save_registration(&self, tenant_id: &str, reg: &Registration) -> Result<()>;
@@ -212,6 +218,13 @@ pub trait Store: Send + Sync + 'static {
     }
 
     async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>>;
+    /// Open reviews of every tenant whose deadline is at or before `now`, oldest deadline
+    /// first, at most `limit` (the deadline worker decides them).
+    async fn overdue_reviews(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, Review)>>;
     async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>>;
 
     // Campaigns and the data they run on. Backends that lack them answer "unsupported".

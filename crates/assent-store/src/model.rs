@@ -19,16 +19,21 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    /// Which thread a message to or from `sender` belongs to.
+    /// Which thread a message to or from `sender` belongs to: a current sender's, or a
+    /// number the tenant used before, as the channel it served then (a STOP sent to a
+    /// replaced number still counts).
     pub fn thread_of(&self, sender: &E164) -> Option<Thread> {
-        let tx = self.senders.transactional.as_ref() == Some(sender);
-        let mk = self.senders.marketing.as_ref() == Some(sender);
-        match (tx, mk) {
-            (true, true) => Some(Thread::Shared),
-            (true, false) => Some(Thread::Transactional),
-            (false, true) => Some(Thread::Marketing),
-            _ => None,
-        }
+        let current = thread_for(
+            self.senders.transactional.as_ref() == Some(sender),
+            self.senders.marketing.as_ref() == Some(sender),
+        );
+        current.or_else(|| {
+            self.senders
+                .former
+                .iter()
+                .find(|f| f.number == *sender)
+                .and_then(|f| thread_for(f.transactional, f.marketing))
+        })
     }
     pub fn sender(&self, channel: Channel) -> Option<&E164> {
         match channel {
@@ -38,10 +43,60 @@ impl Tenant {
     }
 }
 
+fn thread_for(transactional: bool, marketing: bool) -> Option<Thread> {
+    match (transactional, marketing) {
+        (true, true) => Some(Thread::Shared),
+        (true, false) => Some(Thread::Transactional),
+        (false, true) => Some(Thread::Marketing),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Senders {
     pub transactional: Option<E164>,
     pub marketing: Option<E164>,
+    /// Numbers the tenant texted from before, kept so keywords sent to them still act.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former: Vec<FormerSender>,
+}
+
+impl Senders {
+    /// Builds a tenant's senders from its rows: (number, transactional, marketing,
+    /// retired_at), current ones without `retired_at`.
+    pub fn from_rows(
+        rows: impl IntoIterator<Item = (E164, bool, bool, Option<DateTime<Utc>>)>,
+    ) -> Senders {
+        let mut s = Senders::default();
+        for (number, transactional, marketing, retired_at) in rows {
+            match retired_at {
+                None => {
+                    if transactional {
+                        s.transactional = Some(number.clone());
+                    }
+                    if marketing {
+                        s.marketing = Some(number);
+                    }
+                }
+                Some(retired_at) => s.former.push(FormerSender {
+                    number,
+                    transactional,
+                    marketing,
+                    retired_at,
+                }),
+            }
+        }
+        s.former.sort_by_key(|f| std::cmp::Reverse(f.retired_at));
+        s
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormerSender {
+    pub number: E164,
+    pub transactional: bool,
+    pub marketing: bool,
+    pub retired_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -73,7 +128,18 @@ pub struct Settings {
     /// countries (+1 876 Jamaica, +1 809 Dominican Republic, …) are where SMS pumping
     /// goes, so they are out unless named.
     pub countries: Vec<String>,
+    /// Business days a review may stay open before `assent` decides it as an opt-out
+    /// (the FCC allows 10; we default to 2).
+    #[serde(default = "default_review_deadline_days")]
+    pub review_deadline_days: u32,
 }
+
+fn default_review_deadline_days() -> u32 {
+    2
+}
+
+/// The longest review deadline a tenant may set: the FCC's 10 business days.
+pub const MAX_REVIEW_DEADLINE_DAYS: u32 = 10;
 
 impl Settings {
     /// Whether `phone` is a number this tenant texts.
@@ -97,6 +163,7 @@ impl Default for Settings {
             privacy_url: String::new(),
             form_daily_limit: 500,
             countries: vec!["US".into(), "CA".into()],
+            review_deadline_days: default_review_deadline_days(),
         }
     }
 }
@@ -188,6 +255,10 @@ pub struct Evidence {
     pub user_agent: Option<String>,
     pub page: Option<String>,
     pub disclosure: Option<String>,
+    /// The opt-in request a YES answers (its provider id, or its message id before the
+    /// provider gave one).
+    #[serde(default)]
+    pub request: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,6 +431,8 @@ pub struct NewReview {
     pub message_id: String,
     pub text: String,
     pub word: String,
+    /// Decided as an opt-out by `assent` at this time if nobody decides it first.
+    pub deadline: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -373,6 +446,8 @@ pub struct Review {
     pub decision: Option<String>,
     pub created_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// Reviews opened before deadlines existed have none until the migration gives them one.
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 /// What a transaction writes.
@@ -383,8 +458,20 @@ pub struct Plan {
     pub ledger: Vec<NewLedgerEntry>,
     pub messages: Vec<Message>,
     pub review: Option<NewReview>,
-    /// (review id, decision) to close.
+    /// (review id, decision) to close. Only an open review is closed: when another
+    /// decision came first, the whole transaction fails with `Conflict`.
     pub review_decision: Option<(String, String)>,
+    /// Messages to this phone held for a review (`deferred`, `under_review`) are due now:
+    /// the review was decided, and the hand-off's gate decides them again.
+    pub release_held: bool,
+    /// An opt-in request still held (quiet hours) goes now, as one the customer asked for:
+    /// the customer texted YES before it left.
+    pub release_request: Option<String>,
+    /// Sets one contact method's toggles (customer id, Job Notifications, Marketing
+    /// updates), in the same transaction as the consent change they cause.
+    pub toggles: Option<(String, bool, bool)>,
+    /// Written consent: Marketing updates goes on on every record holding the phone.
+    pub marketing_updates_on: bool,
 }
 
 /// Conversions shared by the SQL backends, which store enums as their snake_case names,

@@ -79,8 +79,11 @@ pub async fn seed_demo(app: &AppState) -> anyhow::Result<String> {
     let senders = Senders {
         transactional: Some(E164::parse("+15125550100")?),
         marketing: Some(E164::parse("+15125550101")?),
+        former: Vec::new(),
     };
-    app.store.set_senders(&t.id, &senders).await?;
+    app.store
+        .set_senders(&t.id, &senders, chrono::Utc::now())
+        .await?;
     for kind in [RegistrationKind::Texting, RegistrationKind::Marketing] {
         assent_server::api::decide_registration_for(app, &t.id, kind, RegistrationStatus::Approved)
             .await
@@ -229,7 +232,9 @@ async fn inbound(
             &Senders {
                 transactional: Some(tx.clone()),
                 marketing: Some(bench_sender(1)?),
+                former: Vec::new(),
             },
+            chrono::Utc::now(),
         )
         .await?;
     assent_server::api::decide_registration_for(
@@ -448,7 +453,9 @@ async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
             &Senders {
                 transactional: Some(from.clone()),
                 marketing: None,
+                former: Vec::new(),
             },
+            chrono::Utc::now(),
         )
         .await?;
     assent_server::api::decide_registration_for(
@@ -587,7 +594,9 @@ async fn campaign(n: u64) -> anyhow::Result<()> {
             &Senders {
                 transactional: Some(bench_sender(0)?),
                 marketing: Some(bench_sender(1)?),
+                former: Vec::new(),
             },
+            chrono::Utc::now(),
         )
         .await?;
     for kind in [RegistrationKind::Texting, RegistrationKind::Marketing] {

@@ -81,6 +81,13 @@ enum ImportCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Import earlier opt-outs from another system (phone, opted_out_at, scope marketing
+    /// or all, source, note); one older than the phone's last opt-in here is recorded only.
+    Consent {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -411,6 +418,7 @@ async fn import_other(command: ImportCommand) -> anyhow::Result<()> {
         | ImportCommand::Estimates { file, tenant }
         | ImportCommand::RecurringServices { file, tenant }
         | ImportCommand::Calls { file, tenant } => (file, tenant),
+        ImportCommand::Consent { file, tenant } => return import_consent(file, tenant).await,
     };
     let (text, app, tenant) = import_setup(file, slug).await?;
     use assent_server::import;
@@ -423,6 +431,7 @@ async fn import_other(command: ImportCommand) -> anyhow::Result<()> {
             import::import_recurring_services(&app, &tenant, &text).await?
         }
         ImportCommand::Calls { .. } => import::import_calls(&app, &tenant, &text).await?,
+        ImportCommand::Consent { .. } => return Ok(()),
     };
     for r in &report.rejected {
         eprintln!("line {}: {}", r.line, r.error);
@@ -432,6 +441,25 @@ async fn import_other(command: ImportCommand) -> anyhow::Result<()> {
         serde_json::json!({"created": report.created, "updated": report.updated,
             "unchanged": report.unchanged, "rejected": report.rejected.len()})
     );
+    Ok(())
+}
+
+/// Earlier opt-outs: the report on stdout, each rejected line on stderr, and a failure
+/// exit when any line was rejected (the good ones are kept).
+async fn import_consent(file: &std::path::Path, slug: &str) -> anyhow::Result<()> {
+    let (text, app, tenant) = import_setup(file, slug).await?;
+    let report = assent_server::import::import_consent(&app, &tenant, &text).await?;
+    for r in &report.rejected {
+        eprintln!("line {}: {}", r.line, r.error);
+    }
+    println!(
+        "{}",
+        serde_json::json!({"applied": report.applied, "recorded_only": report.recorded_only,
+            "rejected": report.rejected.len()})
+    );
+    if !report.rejected.is_empty() {
+        anyhow::bail!("{} line(s) rejected", report.rejected.len());
+    }
     Ok(())
 }
 

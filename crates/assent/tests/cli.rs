@@ -123,6 +123,35 @@ fn tenant_create_migrate_and_import_work_and_bad_input_is_one_line() {
     assert!(stderr(&o).contains("line 3: amount"), "{}", stderr(&o));
     let report: Value = serde_json::from_slice(&assent(&db, &args).stdout).unwrap();
     assert_eq!(report["unchanged"], 1, "the same file twice: {report}");
+    // Earlier opt-outs: the good row is kept, the bad one named, and the exit says so.
+    let optouts = dir.path().join("optouts.csv");
+    std::fs::write(
+        &optouts,
+        "phone,opted_out_at,scope,source\n512-555-0150,2025-01-02,all,OldCRM\n512-555-0151,someday,all,\n",
+    )
+    .unwrap();
+    let o = assent(
+        &db,
+        &[
+            "import",
+            "consent",
+            optouts.to_str().unwrap(),
+            "--tenant",
+            &slug,
+        ],
+    );
+    assert!(!o.status.success(), "a rejected line fails the command");
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (report["applied"].as_u64(), report["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert!(
+        stderr(&o).contains("line 3: opted_out_at"),
+        "{}",
+        stderr(&o)
+    );
     one_line_error(
         &assent(
             &db,

@@ -4,7 +4,9 @@ use proptest::prelude::*;
 fn is_opt_out(c: &Classified) -> bool {
     matches!(
         c,
-        Classified::OptOut { .. } | Classified::FreeTextOptOut { .. } | Classified::WrongNumber { .. }
+        Classified::OptOut { .. }
+            | Classified::FreeTextOptOut { .. }
+            | Classified::WrongNumber { .. }
     )
 }
 
@@ -60,7 +62,11 @@ fn keywords_as_people_type_them() {
         ("Parar por favor", "keyword_with_courtesy"),
         ("BAJA gracias", "keyword_with_courtesy"),
     ] {
-        assert_eq!(classify(text), Classified::FreeTextOptOut { rule }, "{text}");
+        assert_eq!(
+            classify(text),
+            Classified::FreeTextOptOut { rule },
+            "{text}"
+        );
     }
 }
 
@@ -80,7 +86,15 @@ fn languages_follow_the_keyword() {
 
 #[test]
 fn resume_yes_help_and_link_phrase() {
-    for w in ["restart", "Enroll", "START", "unstop!", "Comenzar", "REANUDAR", "start please"] {
+    for w in [
+        "restart",
+        "Enroll",
+        "START",
+        "unstop!",
+        "Comenzar",
+        "REANUDAR",
+        "start please",
+    ] {
         assert!(matches!(classify(w), Classified::Resume { .. }), "{w}");
     }
     assert_eq!(classify("yes"), Classified::Yes);
@@ -208,8 +222,8 @@ fn cased(word: &str, mask: u64) -> String {
 /// Innocuous words: none is a keyword, a courtesy word or a review trigger.
 const PLAIN: &[&str] = &[
     "the", "tech", "arrives", "tuesday", "water", "heater", "works", "great", "what", "time",
-    "invoice", "paid", "leak", "kitchen", "filter", "thanks", "see", "you", "soon", "is",
-    "it", "ready", "el", "martes", "gracias", "bien", "a", "la", "tarde", "noon",
+    "invoice", "paid", "leak", "kitchen", "filter", "thanks", "see", "you", "soon", "is", "it",
+    "ready", "el", "martes", "gracias", "bien", "a", "la", "tarde", "noon",
 ];
 
 proptest! {

@@ -39,6 +39,69 @@ pub async fn get(
     Path(phone): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let phone = E164::parse(&phone).map_err(|e| ApiError::field("phone", e.to_string()))?;
+    consent_json(&app, &t, &phone).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptOutBody {
+    scope: String,
+    method: String,
+    note: Option<String>,
+}
+
+/// A revocation that came another way (a call, an email, in person, a letter).
+pub async fn record_opt_out(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+    ApiJson(b): ApiJson<OptOutBody>,
+) -> ApiResult<Json<Value>> {
+    let phone = E164::parse(&phone).map_err(|e| ApiError::field("phone", e.to_string()))?;
+    let scope = assent_core::consent::Scope::parse(&b.scope)
+        .ok_or_else(|| ApiError::field("scope", "must be marketing or all"))?;
+    let method = service::OptOutMethod::parse(&b.method).ok_or_else(|| {
+        ApiError::field(
+            "method",
+            "must be phone_call, email, in_person, letter or other",
+        )
+    })?;
+    let note = b.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > 1000) {
+        return Err(ApiError::field("note", "must be at most 1,000 characters"));
+    }
+    service::record_opt_out(
+        &app,
+        &t,
+        &phone,
+        &service::RecordedOptOut {
+            scope,
+            method,
+            note,
+        },
+        service::Who {
+            source: assent_core::consent::Source::Api,
+            actor: "api",
+        },
+    )
+    .await?;
+    consent_json(&app, &t, &phone).await
+}
+
+/// Earlier opt-outs from another system, as CSV.
+pub async fn import_consent(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    body: String,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(
+        crate::import::import_consent(&app, &t, &body).await?
+    )))
+}
+
+/// A phone's consent, toggles and ledger, as `GET /consent/{e164}` answers.
+pub async fn consent_json(app: &AppState, t: &Tenant, phone: &E164) -> ApiResult<Json<Value>> {
+    let phone = phone.clone();
     let now = app.clock.now();
     let snap = app.store.snapshot(&t.id, &phone, now).await?;
     let events = app.store.ledger_for_phone(&t.id, &phone).await?;
@@ -51,6 +114,9 @@ pub async fn get(
         "phone": phone,
         "transactional": {"opted_out": snap.consent.transactional_opted_out},
         "marketing": {"status": marketing, "pending_since": snap.consent.pending_since},
+        "language": snap.consent.language,
+        "possibly_reassigned_since": snap.consent.possibly_reassigned,
+        "under_review_until": snap.consent.review_hold_until(now),
         "toggles": {
             "on_a_record": snap.toggles.on_a_record,
             "job_notifications": snap.toggles.job_notifications,
@@ -157,8 +223,17 @@ pub async fn reviews(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
 ) -> ApiResult<Json<Value>> {
+    let now = app.clock.now();
     let r = app.store.reviews(&t.id).await?;
-    Ok(Json(json!({"reviews": r})))
+    let reviews: Vec<Value> = r
+        .iter()
+        .map(|r| {
+            let mut v = json!(r);
+            v["age_seconds"] = json!((now - r.created_at).num_seconds().max(0));
+            v
+        })
+        .collect();
+    Ok(Json(json!({"reviews": reviews})))
 }
 
 #[derive(Deserialize)]
@@ -195,7 +270,16 @@ pub async fn decide_review(
             "this review was already decided",
         ));
     }
-    service::decide_review(&app, &t, &review, opt_out, "api").await?;
+    match service::decide_review(&app, &t, &review, opt_out, "api").await {
+        Err(assent_store::StoreError::Conflict(_)) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_decided",
+                "this review was already decided",
+            ));
+        }
+        other => other?,
+    }
     app.wake.notify_one();
     let review = app.store.review(&t.id, &id).await?;
     Ok(Json(json!(review)))

@@ -149,17 +149,20 @@ pub async fn set_toggles(
         .iter()
         .find(|p| &p.number == phone)
         .ok_or_else(|| ApiError::not_found("phone on this customer"))?;
-    let ledger = toggle_entries(
+    let tenant = app
+        .store
+        .tenant(tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    crate::service::set_notifications(
+        app,
+        &tenant,
+        customer_id,
         phone,
-        Some((current.job_notifications, current.marketing_updates)),
-        new,
-        source,
-        actor,
-        app.clock.now(),
-    );
-    app.store
-        .set_toggles(tenant_id, customer_id, phone, new, &ledger)
-        .await?;
+        ((current.job_notifications, current.marketing_updates), new),
+        crate::service::Who { source, actor },
+    )
+    .await?;
     app.store
         .customer(tenant_id, customer_id)
         .await?

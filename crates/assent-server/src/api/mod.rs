@@ -51,6 +51,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/consent/export.csv", get(consent::export_csv))
         .route("/consent/{phone}", get(consent::get))
+        .route("/consent/{phone}/opt-out", post(consent::record_opt_out))
+        .route("/imports/consent", post(consent::import_consent))
         .route("/reviews", get(consent::reviews))
         .route("/reviews/{id}", post(consent::decide_review))
         .route("/opt-in/link", get(consent::opt_in_link))

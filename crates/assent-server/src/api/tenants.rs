@@ -114,11 +114,16 @@ pub async fn put_senders(
     State(app): State<AppState>,
     ApiJson(b): ApiJson<SendersBody>,
 ) -> ApiResult<Json<Value>> {
+    // A field left out keeps its number: changing one sender must not unset the other.
     let senders = Senders {
-        transactional: parse_phone_field("transactional", &b.transactional)?,
-        marketing: parse_phone_field("marketing", &b.marketing)?,
+        transactional: parse_phone_field("transactional", &b.transactional)?
+            .or(t.senders.transactional.clone()),
+        marketing: parse_phone_field("marketing", &b.marketing)?.or(t.senders.marketing.clone()),
+        former: Vec::new(),
     };
-    app.store.set_senders(&t.id, &senders).await?;
+    app.store
+        .set_senders(&t.id, &senders, app.clock.now())
+        .await?;
     Ok(Json(json!(senders)))
 }
 
@@ -379,20 +384,31 @@ pub async fn put_settings(
             ),
         ));
     }
+    if !(1..=assent_store::MAX_REVIEW_DEADLINE_DAYS).contains(&settings.review_deadline_days) {
+        return Err(ApiError::field(
+            "review_deadline_days",
+            "must be between 1 and 10 business days (the FCC allows 10)",
+        ));
+    }
     for k in settings.reply_texts.keys() {
-        if ![
+        let (kind, lang) = k.split_once('.').unwrap_or((k.as_str(), "en"));
+        let known_kind = [
             "opt_out",
             "opt_out_marketing",
             "resumed",
             "opt_in_confirmation",
             "help",
             "opt_in_request",
+            "marketing_footer",
         ]
-        .contains(&k.as_str())
-        {
+        .contains(&kind);
+        let known_lang = k.split_once('.').is_none()
+            || assent_core::keyword::Lang::parse(lang)
+                .is_some_and(|l| l != assent_core::keyword::Lang::En);
+        if !known_kind || !known_lang {
             return Err(ApiError::field(
                 &format!("reply_texts.{k}"),
-                "is not a reply kind",
+                "is not a reply kind (opt_out, opt_out_marketing, resumed, opt_in_confirmation, help, opt_in_request or marketing_footer, optionally with .es or .fr)",
             ));
         }
     }
@@ -406,7 +422,8 @@ pub async fn put_settings(
             continue;
         }
         let filled = assent_core::compose::fill(text, &t.name, &contact);
-        assent_core::compose::check_reply(k, &filled, &t.name)
+        let kind = k.split_once('.').map_or(k.as_str(), |(kind, _)| kind);
+        assent_core::compose::check_reply(kind, &filled, &t.name)
             .map_err(|e| ApiError::field(&format!("reply_texts.{k}"), e))?;
     }
     app.store.update_settings(&t.id, &settings).await?;

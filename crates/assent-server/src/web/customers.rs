@@ -159,6 +159,7 @@ pub fn evidence_html(e: &Evidence) -> String {
         ("User agent", &e.user_agent),
         ("Page", &e.page),
         ("Disclosure shown", &e.disclosure),
+        ("Answers request", &e.request),
     ]
     .iter()
     .filter_map(|(k, v)| {
@@ -279,6 +280,24 @@ fn phone_section(
         MarketingStatus::Pending => "warn",
         MarketingStatus::None => "none",
     };
+    let mut flags = String::new();
+    if let Some(until) = snap.consent.review_hold_until(now) {
+        flags.push_str(&format!(
+            "<p class=\"notice warn\" role=\"status\">A text from this number may mean “stop” and waits for a <a href=\"/reviews\">review</a>. Until it is decided (at the latest {}), only job notifications, missed-call text-backs and automatic replies go to it.</p>",
+            super::when(t, until)
+        ));
+    }
+    if let Some(at) = snap.consent.possibly_reassigned {
+        flags.push_str(&format!(
+            "<p class=\"notice warn\" role=\"status\" data-testid=\"possibly-reassigned\">Possibly reassigned: the person with this number said “wrong number” on {}. Check the number with the customer before texting it again.</p>",
+            time_el(t, at)
+        ));
+    }
+    let language = match snap.consent.language {
+        assent_core::keyword::Lang::En => "English",
+        assent_core::keyword::Lang::Es => "Spanish",
+        assent_core::keyword::Lang::Fr => "French",
+    };
     let pending_since = match (marketing, snap.consent.pending_since) {
         (MarketingStatus::Pending, Some(at)) => {
             format!(" <span class=\"hint\">since {}</span>", time_el(t, at))
@@ -297,13 +316,33 @@ fn phone_section(
 <div class=\"switch\"><input type=\"checkbox\" role=\"switch\" id=\"job-{index}\" name=\"job_notifications\" value=\"on\"{job_checked}>\
 <label for=\"job-{index}\">Job Notifications</label></div>\
 <div class=\"switch\"><input type=\"checkbox\" role=\"switch\" id=\"mk-{index}\" name=\"marketing_updates\" value=\"on\"{mk_checked}>\
-<label for=\"mk-{index}\">Marketing updates</label></div></fieldset>\
-<button type=\"submit\" class=\"primary\">Save</button></form></details></div>\
+<label for=\"mk-{index}\">Marketing updates</label></div>\
+<p class=\"hint\"><strong>Job Notifications</strong>: appointment reminders, on-my-way texts and missed-call text-backs. \
+<strong>Marketing updates</strong>: with Job Notifications, estimate follow-ups and service reminders. \
+Turning Marketing updates off for a number with written consent (or a request awaiting its answer) records the customer's opt-out of marketing texts. \
+Turning it on is not consent to marketing: only the customer's own YES is.</p></fieldset>\
+<button type=\"submit\" class=\"primary\">Save</button></form></details>\
+<p>Replies in: <strong data-testid=\"language\">{language}</strong></p>\
+<details class=\"record-opt-out\"><summary role=\"button\">Record opt-out</summary>\
+<form method=\"post\" action=\"{base}/opt-out\">{csrf}\
+<fieldset><legend>Opt-out of {number} that came another way</legend>\
+<p>What it covers</p>\
+<div class=\"choice\"><input type=\"radio\" id=\"scope-mk-{index}\" name=\"scope\" value=\"marketing\" checked><label for=\"scope-mk-{index}\">Marketing texts</label></div>\
+<div class=\"choice\"><input type=\"radio\" id=\"scope-all-{index}\" name=\"scope\" value=\"all\"><label for=\"scope-all-{index}\">All texts</label></div>\
+<label for=\"method-{index}\">How it came in</label>\
+<select id=\"method-{index}\" name=\"method\">{methods}</select>\
+<label for=\"note-{index}\">Note</label>\
+<textarea id=\"note-{index}\" name=\"note\" rows=\"2\" maxlength=\"1000\"></textarea></fieldset>\
+<button type=\"submit\">Record opt-out</button></form></details></div>\
 <div><h3>Marketing consent</h3>\
 <p class=\"consent-status\">Status: <span class=\"badge {status_class}\" data-testid=\"marketing-status\">{status}</span>{pending_since}</p>\
 <p>{texting}</p>{opt_in}\
 <p><a href=\"/conversations/{phone_url}\">Open conversation</a></p></div></div>\
-<h3>Consent history</h3>{history}</section>",
+{flags}<h3>Consent history</h3>{history}</section>",
+        methods = service::OptOutMethod::ALL
+            .iter()
+            .map(|m| format!("<option value=\"{}\">{}</option>", m.as_str(), m.label()))
+            .collect::<String>(),
         number = esc(&number),
         job = if p.job_notifications { "On" } else { "Off" },
         mk = if p.marketing_updates { "On" } else { "Off" },
@@ -393,6 +432,47 @@ pub async fn save_toggles(
     )
     .await?;
     Ok(see_other(&record_url(&id, "saved")))
+}
+
+/// A revocation that came another way, recorded by the signed-in person.
+pub async fn record_opt_out(
+    State(app): State<AppState>,
+    Path((id, phone)): Path<(String, String)>,
+    posted: Posted,
+) -> WebResult<Response> {
+    let phone = parse_phone(&phone)?;
+    let user = &posted.user;
+    let t = &user.tenant;
+    let customer = app
+        .store
+        .customer(&t.id, &id)
+        .await?
+        .ok_or_else(|| WebError::not_found("This customer"))?;
+    if !customer.phones.iter().any(|p| p.number == phone) {
+        return Err(WebError::not_found("This phone number"));
+    }
+    let scope = assent_core::consent::Scope::parse(posted.field("scope"));
+    let method = service::OptOutMethod::parse(posted.field("method"));
+    let (Some(scope), Some(method)) = (scope, method) else {
+        return Ok(see_other(&record_url(&id, "opt_out_invalid")));
+    };
+    let note: String = posted.field("note").trim().chars().take(1000).collect();
+    service::record_opt_out(
+        &app,
+        t,
+        &phone,
+        &service::RecordedOptOut {
+            scope,
+            method,
+            note: Some(note.as_str()).filter(|n| !n.is_empty()),
+        },
+        service::Who {
+            source: Source::CustomerRecord,
+            actor: &user.user.id,
+        },
+    )
+    .await?;
+    Ok(see_other(&record_url(&id, "opt_out_recorded")))
 }
 
 pub async fn send_opt_in_request(

@@ -47,6 +47,10 @@ pub fn router() -> Router<AppState> {
             "/customers/{id}/phones/{phone}/opt-in-request",
             post(customers::send_opt_in_request),
         )
+        .route(
+            "/customers/{id}/phones/{phone}/opt-out",
+            post(customers::record_opt_out),
+        )
         .route("/registrations", get(registrations::registrations))
         .route("/registrations/{kind}", post(registrations::submit))
         .route("/senders", post(registrations::save_senders))
@@ -345,7 +349,15 @@ pub fn notice_html(code: Option<&str>) -> String {
         ),
         "opt_in_held" => (
             "ok",
-            "Opt-in request accepted. It goes out when the customer's local sending hours begin; a YES before then counts all the same.",
+            "Opt-in request accepted. It goes out when the customer's local sending hours begin; if the customer texts YES before then, it goes at once and their next YES counts.",
+        ),
+        "opt_out_recorded" => (
+            "ok",
+            "Opt-out recorded in the consent history, with you as the person who recorded it.",
+        ),
+        "opt_out_invalid" => (
+            "error",
+            "Choose what the opt-out covers (Marketing texts or All texts) and how it came in.",
         ),
         other => match other.strip_prefix("refused_").and_then(reason_of) {
             Some(reason) => ("error", opt_in_refusal(reason)),
@@ -390,6 +402,7 @@ fn reason_of(code: &str) -> Option<assent_core::gate::Reason> {
         OptInThrottled,
         QuietHours,
         FrequencyCap,
+        UnderReview,
     ]
     .into_iter()
     .find(|r| r.as_str() == code)

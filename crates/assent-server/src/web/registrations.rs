@@ -494,10 +494,15 @@ pub async fn save_senders(State(app): State<AppState>, posted: Posted) -> WebRes
         (Ok(transactional), Ok(marketing)) => Senders {
             transactional,
             marketing,
+            former: Vec::new(),
         },
         (Err(m), _) | (_, Err(m)) => return Ok(refuse(m)),
     };
-    match app.store.set_senders(&user.tenant.id, &senders).await {
+    match app
+        .store
+        .set_senders(&user.tenant.id, &senders, app.clock.now())
+        .await
+    {
         Ok(()) => Ok(see_other("/registrations?notice=senders_saved")),
         Err(assent_store::StoreError::Conflict(_)) => Ok(refuse(
             "One of these numbers is already used by another business in Assent.".into(),

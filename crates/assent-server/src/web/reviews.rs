@@ -43,8 +43,29 @@ fn highlighted(text: &str, word: &str) -> String {
     }
 }
 
-fn item(user: &SignedIn, r: &Review) -> String {
+/// How long ago, in words a person reads at a glance ("3 h", "2 days").
+fn age(since: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let d = now - since;
+    if d.num_hours() < 1 {
+        format!("{} min", d.num_minutes().max(0))
+    } else if d.num_hours() < 48 {
+        format!("{} h", d.num_hours())
+    } else {
+        format!("{} days", d.num_days())
+    }
+}
+
+fn item(user: &SignedIn, r: &Review, now: chrono::DateTime<chrono::Utc>) -> String {
     let t = &user.tenant;
+    let deadline = match (r.decision.as_ref(), r.deadline) {
+        (None, Some(d)) => format!(
+            " · waiting {age} · <span data-testid=\"deadline\">treated as STOP if undecided by {when}</span>",
+            age = age(r.created_at, now),
+            when = super::when(t, d),
+        ),
+        (None, None) => format!(" · waiting {}", age(r.created_at, now)),
+        _ => String::new(),
+    };
     let decided = match r.decision.as_deref() {
         Some("opt_out") => format!(
             "<p><span class=\"badge bad\">Treated as STOP</span> {}</p>",
@@ -63,7 +84,7 @@ fn item(user: &SignedIn, r: &Review) -> String {
         ),
     };
     format!(
-        "<li class=\"card\"><p class=\"meta\"><a href=\"/conversations/{url}\">{phone}</a> to your {thread} · {when}</p>\
+        "<li class=\"card\"><p class=\"meta\"><a href=\"/conversations/{url}\">{phone}</a> to your {thread} · {when}{deadline}</p>\
 <blockquote class=\"text\">{text}</blockquote>{decided}</li>",
         url = esc(&url_part(r.phone.as_str())),
         phone = esc(&phone_display(&r.phone)),
@@ -84,13 +105,14 @@ pub async fn reviews(
     Query(q): Query<ReviewQuery>,
 ) -> WebResult<Response> {
     let all = app.store.reviews(&user.tenant.id).await?;
+    let now = app.clock.now();
     let (open, done): (Vec<&Review>, Vec<&Review>) = all.iter().partition(|r| r.decision.is_none());
     let open_html = if open.is_empty() {
         "<p>Nothing to review.</p>".to_string()
     } else {
         format!(
             "<ol class=\"plain reviews\">{}</ol>",
-            open.iter().map(|r| item(&user, r)).collect::<String>()
+            open.iter().map(|r| item(&user, r, now)).collect::<String>()
         )
     };
     let done_html = if done.is_empty() {
@@ -100,7 +122,7 @@ pub async fn reviews(
             "<h2>Decided</h2><ol class=\"plain reviews\">{}</ol>",
             done.iter()
                 .rev()
-                .map(|r| item(&user, r))
+                .map(|r| item(&user, r, now))
                 .collect::<String>()
         )
     };
@@ -115,7 +137,9 @@ pub async fn reviews(
     };
     let body = format!(
         "<h1>Review</h1>{notice}<p>Texts that mention stopping but do not plainly ask to stop. Assent does not guess: read each one and decide. Your decision is kept in the consent ledger.</p>\
+<p class=\"hint\">While a text waits here, only job notifications, missed-call text-backs and automatic replies go to that number. One left undecided for {days} business days is treated as STOP, as the FCC expects revocations to be honoured promptly (change this in <a href=\"/settings\">Settings</a>).</p>\
 <h2>To decide ({n})</h2>{open_html}{done_html}",
+        days = user.tenant.settings.review_deadline_days,
         n = open.len(),
     );
     Ok(Page {
@@ -151,7 +175,11 @@ pub async fn decide(
         // Someone decided already (another tab, a colleague): show where it stands.
         return Ok(see_other("/reviews"));
     }
-    service::decide_review(&app, &user.tenant, &review, opt_out, &user.user.id).await?;
+    match service::decide_review(&app, &user.tenant, &review, opt_out, &user.user.id).await {
+        // Decided meanwhile (a colleague, the deadline): the first decision stands.
+        Err(assent_store::StoreError::Conflict(_)) => return Ok(see_other("/reviews")),
+        other => other?,
+    }
     app.wake.notify_one();
     Ok(see_other(if opt_out {
         "/reviews?notice=opt_out"

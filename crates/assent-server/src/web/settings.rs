@@ -59,8 +59,8 @@ fn kind_of(key: &str) -> Option<ReplyKind> {
 /// The text a tenant with these settings sends for `key`.
 fn text_for(t: &Tenant, key: &str) -> String {
     match kind_of(key) {
-        Some(kind) => reply_text(t, kind),
-        None => opt_in_request_text(t),
+        Some(kind) => reply_text(t, kind, assent_core::keyword::Lang::En),
+        None => opt_in_request_text(t, assent_core::keyword::Lang::En),
     }
 }
 
@@ -118,6 +118,8 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> Str
 <div class=\"choice\"><input type=\"radio\" id=\"quiet-standard\" name=\"quiet_hours\" value=\"standard\"{standard}><label for=\"quiet-standard\">Standard: 8 am to 9 pm in the customer's time zone, narrower where their state requires</label></div>\
 <div class=\"choice\"><input type=\"radio\" id=\"quiet-strictest\" name=\"quiet_hours\" value=\"strictest\"{strictest}><label for=\"quiet-strictest\">Strictest: 9 am to 8 pm everywhere</label></div></fieldset>\
 <div class=\"field\"><label for=\"cap\">Marketing texts per phone per day, at most</label><select id=\"cap\" name=\"marketing_cap_per_day\">{cap}</select></div>\
+<div class=\"field\"><label for=\"review-deadline\">Review deadline (business days)</label><input type=\"number\" id=\"review-deadline\" name=\"review_deadline_days\" min=\"1\" max=\"10\" value=\"{review_days}\" aria-describedby=\"review-deadline-hint\">\
+<p class=\"hint\" id=\"review-deadline-hint\">A text waiting for review that nobody decides in this many business days is treated as STOP (at most 10, the FCC's limit).</p></div>\
 <div class=\"switch\"><input type=\"checkbox\" role=\"switch\" id=\"revoke-all\" name=\"stop_revokes_all\" value=\"on\"{revoke} aria-describedby=\"revoke-all-hint\">\
 <label for=\"revoke-all\">A STOP to marketing texts stops all texts</label></div>\
 <p class=\"hint\" id=\"revoke-all-hint\">The FCC's revoke-all rule takes effect on 31 January 2027. Off: a STOP on the marketing number stops marketing only.</p>\
@@ -127,6 +129,7 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> Str
 <section class=\"card\"><h2>Automatic replies</h2><p class=\"hint\">Each starts with your business name. Clear a text to go back to the default.</p>{texts}</section>\
 <button type=\"submit\" class=\"primary\">Save settings</button></form>",
         csrf = csrf_field(user),
+        review_days = s.review_deadline_days,
         help = esc(&s.help_contact),
         terms = esc(&s.terms_url),
         privacy = esc(&s.privacy_url),
@@ -181,6 +184,16 @@ pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Resp
     };
     s.stop_revokes_all = posted.ticked("stop_revokes_all");
     let mut error = None;
+    match posted.field("review_deadline_days").trim().parse::<u32>() {
+        Ok(n) if (1..=assent_store::MAX_REVIEW_DEADLINE_DAYS).contains(&n) => {
+            s.review_deadline_days = n;
+        }
+        // A form from before this field existed keeps the setting.
+        _ if posted.field("review_deadline_days").trim().is_empty() => {}
+        _ => {
+            error = Some("The review deadline must be 1 to 10 business days.".to_string());
+        }
+    }
     match posted.field("marketing_cap_per_day").parse::<u32>() {
         Ok(n) if (1..=3).contains(&n) => s.marketing_cap_per_day = n,
         _ => error = Some("Marketing texts per day must be 1, 2 or 3.".to_string()),
