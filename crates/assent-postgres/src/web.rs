@@ -213,8 +213,12 @@ pub(crate) async fn recent_conversations(
     limit: u32,
 ) -> Result<Vec<ConversationSummary>> {
     sqlx::query(
-        "SELECT phone, MAX(created_at) AS last_at FROM messages WHERE tenant_id = $1 \
-         GROUP BY phone ORDER BY last_at DESC LIMIT $2",
+        "SELECT p.phone, p.last_at, \
+           (SELECT CASE WHEN m.direction = 'inbound' THEN m.body END FROM messages m \
+            WHERE m.tenant_id = $1 AND m.phone = p.phone ORDER BY m.created_at DESC, m.seq DESC LIMIT 1) \
+           AS last_inbound \
+         FROM (SELECT phone, MAX(created_at) AS last_at FROM messages WHERE tenant_id = $1 \
+               GROUP BY phone ORDER BY last_at DESC LIMIT $2) p ORDER BY p.last_at DESC",
     )
     .bind(tenant_id)
     .bind(i64::from(limit))
@@ -226,6 +230,7 @@ pub(crate) async fn recent_conversations(
         Ok(ConversationSummary {
             phone: codec::phone(r.try_get("phone").map_err(db)?)?,
             last_at: time(r.try_get("last_at").map_err(db)?),
+            last_inbound: r.try_get("last_inbound").map_err(db)?,
         })
     })
     .collect()

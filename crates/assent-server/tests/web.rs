@@ -1069,3 +1069,102 @@ async fn settings_change_the_replies_the_form_links_and_the_rules() {
             .contains("contact us at office@acme.example")
     );
 }
+
+#[tokio::test]
+async fn record_opt_out_from_the_customer_record_names_the_person_and_the_method() {
+    let app = TestApp::spawn().await;
+    let (t, customer) = app.tenant().await;
+    let user_id = with_user(&app, &t).await;
+    app.inbound(
+        PHONE,
+        MK,
+        "I would like to sign up for marketing text messages!",
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get(&format!("/customers/{customer}")).await;
+    for label in [
+        ">Record opt-out</summary>",
+        ">Marketing texts</label>",
+        ">All texts</label>",
+        ">How it came in</label>",
+        "<option value=\"phone_call\">Phone call</option>",
+        ">Note</label>",
+        ">Record opt-out</button>",
+        "only the customer's own YES is",
+    ] {
+        assert!(page.body.contains(label), "{label} missing");
+    }
+    let token = csrf(&page.body);
+    let path = format!("{}/opt-out", phone_path(&customer));
+    // Without a method nothing is recorded.
+    let r = b
+        .post(&path, &[("csrf", &token), ("scope", "marketing")])
+        .await;
+    assert_eq!(
+        r.location(),
+        format!("/customers/{customer}?notice=opt_out_invalid")
+    );
+    assert_eq!(
+        app.consent(&t, PHONE).await["marketing"]["status"],
+        "opted_in"
+    );
+    let r = b
+        .post(
+            &path,
+            &[
+                ("csrf", &token),
+                ("scope", "marketing"),
+                ("method", "email"),
+                ("note", "Asked by email to stop the offers"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.location(),
+        format!("/customers/{customer}?notice=opt_out_recorded")
+    );
+    let c = app.consent(&t, PHONE).await;
+    assert_eq!(c["marketing"]["status"], "opted_out");
+    assert_eq!(c["transactional"]["opted_out"], false);
+    let e = c["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(e["source"], "customer_record");
+    assert_eq!(e["actor"], user_id.as_str());
+    assert_eq!(e["evidence"]["rule"], "email");
+    let page = b.get(r.location()).await;
+    assert!(
+        page.body
+            .contains("Opt-out recorded in the consent history")
+    );
+    assert!(page.body.contains("Consent withdrawn"));
+}
+
+#[tokio::test]
+async fn the_review_page_shows_each_texts_age_and_deadline_and_conversations_waiting() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    app.inbound(PHONE, MK, "can you stop by Tuesday?").await;
+    app.inbound("+15125550177", MK, "Do you service tankless heaters?")
+        .await;
+    app.inbound("+15125550178", TX, "STOP").await;
+    app.clock.advance(chrono::Duration::hours(3));
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/reviews").await;
+    assert!(page.body.contains("waiting 3 h"), "{}", page.body);
+    // Wednesday noon plus two business days: Friday.
+    assert!(page.body.contains("treated as STOP if undecided by"));
+    assert!(page.body.contains("Mar 6, 2026"), "{}", page.body);
+    let page = b.get("/customers").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let page = b.get("/conversations").await;
+    // The question and the text under review wait for a person; the STOP was answered.
+    assert!(
+        page.body.contains("2 waiting for an answer."),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("Waiting for an answer").count(), 2);
+}

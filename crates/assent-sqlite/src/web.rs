@@ -214,8 +214,11 @@ pub(crate) async fn recent_conversations(
     limit: u32,
 ) -> Result<Vec<ConversationSummary>> {
     sqlx::query(
-        "SELECT phone, MAX(created_at) AS last_at FROM messages WHERE tenant_id = ? \
-         GROUP BY phone ORDER BY last_at DESC LIMIT ?",
+        // With one MAX(), SQLite takes the other columns from the row holding the maximum:
+        // the latest message's direction and text.
+        "SELECT phone, MAX(created_at) AS last_at, \
+           CASE WHEN direction = 'inbound' THEN body END AS last_inbound \
+         FROM messages WHERE tenant_id = ? GROUP BY phone ORDER BY last_at DESC LIMIT ?",
     )
     .bind(tenant_id)
     .bind(i64::from(limit))
@@ -227,6 +230,7 @@ pub(crate) async fn recent_conversations(
         Ok(ConversationSummary {
             phone: codec::phone(r.try_get("phone").map_err(db)?)?,
             last_at: time(r.try_get("last_at").map_err(db)?),
+            last_inbound: r.try_get("last_inbound").map_err(db)?,
         })
     })
     .collect()

@@ -821,6 +821,8 @@ pub struct Session {
 pub struct ConversationSummary {
     pub phone: E164,
     pub last_at: DateTime<Utc>,
+    /// The text of the latest message when the customer sent it: nobody has answered yet.
+    pub last_inbound: Option<String>,
 }
 
 /// How the backends read a customer search: a LIKE pattern for the name, and one for the

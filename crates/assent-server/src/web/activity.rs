@@ -44,13 +44,30 @@ pub async fn conversations(
         }
     }
     let recent = app.store.recent_conversations(&t.id, 50).await?;
+    // A question or a thank-you is never acted on: a person answers it, on the marketing
+    // number too, which nobody else reads. Keywords were answered automatically.
+    let waiting = |c: &assent_store::ConversationSummary| {
+        c.last_inbound.as_deref().is_some_and(|b| {
+            matches!(
+                assent_core::keyword::classify(b),
+                assent_core::keyword::Classified::Ordinary
+                    | assent_core::keyword::Classified::Review { .. }
+            )
+        })
+    };
+    let n_waiting = recent.iter().filter(|c| waiting(c)).count();
     let rows: String = recent
         .iter()
         .map(|c| {
             format!(
-                "<li><a href=\"/conversations/{}\">{}</a> <span class=\"hint\">last message {}</span></li>",
+                "<li><a href=\"/conversations/{}\">{}</a>{} <span class=\"hint\">last message {}</span></li>",
                 esc(&url_part(c.phone.as_str())),
                 esc(&phone_display(&c.phone)),
+                if waiting(c) {
+                    " <span class=\"badge warn\">Waiting for an answer</span>"
+                } else {
+                    ""
+                },
                 time_el(t, c.last_at)
             )
         })
@@ -58,7 +75,9 @@ pub async fn conversations(
     let list = if rows.is_empty() {
         "<p>No conversations yet.</p>".to_string()
     } else {
-        format!("<h2>Recent conversations</h2><ul class=\"plain\">{rows}</ul>")
+        format!(
+            "<h2>Recent conversations</h2><p class=\"hint\">{n_waiting} waiting for an answer.</p><ul class=\"plain\">{rows}</ul>"
+        )
     };
     let body = format!(
         "<h1>Conversations</h1><form method=\"get\" action=\"/conversations\" class=\"search\">\
