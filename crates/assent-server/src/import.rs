@@ -263,10 +263,31 @@ pub async fn import_customers(
                     report.updated += 1;
                     continue;
                 }
-                let ledger = toggle_entries(&phone, old, toggles, Source::Import, "import", now);
-                app.store
-                    .set_toggles(tenant_id, &customer_id, &phone, toggles, &ledger)
-                    .await?;
+                match old {
+                    // A file that turns Marketing updates off for a phone with written
+                    // consent carries the customer's opt-out, as the switch does.
+                    Some(old) => {
+                        crate::service::set_notifications(
+                            app,
+                            tenant_id,
+                            &customer_id,
+                            &phone,
+                            (old, toggles),
+                            crate::service::Who {
+                                source: Source::Import,
+                                actor: "import",
+                            },
+                        )
+                        .await?;
+                    }
+                    None => {
+                        let ledger =
+                            toggle_entries(&phone, old, toggles, Source::Import, "import", now);
+                        app.store
+                            .set_toggles(tenant_id, &customer_id, &phone, toggles, &ledger)
+                            .await?;
+                    }
+                }
                 report.updated += 1;
             }
         }

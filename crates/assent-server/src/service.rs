@@ -901,7 +901,7 @@ pub async fn import_opt_out(
 /// passed on by the person: it opts the phone out of marketing in the same transaction.
 pub async fn set_notifications(
     app: &AppState,
-    tenant: &Tenant,
+    tenant_id: &str,
     customer_id: &str,
     phone: &E164,
     (old, new): ((bool, bool), (bool, bool)),
@@ -910,7 +910,7 @@ pub async fn set_notifications(
     let Who { source, actor } = who;
     let now = app.clock.now();
     app.store
-        .transact(&tenant.id, phone, now, None, &mut |snap| {
+        .transact(tenant_id, phone, now, None, &mut |snap| {
             let mut ledger = toggle_entries(phone, Some(old), new, source, actor, now);
             let mut state = snap.consent.clone();
             let switched_off = old.1 && !new.1;

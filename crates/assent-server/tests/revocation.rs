@@ -644,3 +644,27 @@ async fn the_providers_stop_list_acts_as_a_stop_in_the_senders_thread() {
     assert!(e["evidence"]["text"].as_str().unwrap().contains("21610"));
     assert_eq!(e["evidence"]["message_sid"], id.as_str());
 }
+
+#[tokio::test]
+async fn a_customer_import_that_turns_marketing_updates_off_opts_the_phone_out() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    opted_in(&app, PHONE).await;
+    let r = app
+        .client
+        .post(format!("{}/api/v1/imports/customers", app.base))
+        .bearer_auth(&t.key)
+        .header("content-type", "text/csv")
+        .body("name,phone,job_notifications,marketing_updates\nDana,(512) 555-0142,yes,no\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let c = app.consent(&t, PHONE).await;
+    assert_eq!(c["marketing"]["status"], "opted_out", "{c}");
+    let e = last_event(&c);
+    assert_eq!(
+        (e["source"].as_str(), e["actor"].as_str()),
+        (Some("import"), Some("import"))
+    );
+}

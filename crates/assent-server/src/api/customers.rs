@@ -149,14 +149,9 @@ pub async fn set_toggles(
         .iter()
         .find(|p| &p.number == phone)
         .ok_or_else(|| ApiError::not_found("phone on this customer"))?;
-    let tenant = app
-        .store
-        .tenant(tenant_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant"))?;
     crate::service::set_notifications(
         app,
-        &tenant,
+        tenant_id,
         customer_id,
         phone,
         ((current.job_notifications, current.marketing_updates), new),
