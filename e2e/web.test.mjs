@@ -486,7 +486,7 @@ test("switch Marketing updates off, then record an opt-out that came by phone", 
   await page.getByText("Notification preferences saved.").waitFor();
   assert.equal(await marketingStatus(), "Opted out");
   await page.getByRole("cell", { name: "Consent withdrawn" }).first().waitFor();
-  await shot("09-marketing-updates-off");
+  await shot("15-marketing-updates-off");
 
   // The customer then called to stop every text.
   await page.getByRole("button", { name: "Record opt-out" }).click();
@@ -494,7 +494,7 @@ test("switch Marketing updates off, then record an opt-out that came by phone", 
   await form.getByLabel("All texts").check();
   await form.getByLabel("How it came in").selectOption("phone_call");
   await form.getByLabel("Note").fill("Called the office on Monday");
-  await shot("10-record-opt-out");
+  await shot("16-record-opt-out");
   await form.getByRole("button", { name: "Record opt-out" }).click();
   await page.getByText("Opt-out recorded in the consent history").waitFor();
   await page.getByRole("cell", { name: "All texts stopped" }).first().waitFor();
@@ -506,7 +506,7 @@ test("switch Marketing updates off, then record an opt-out that came by phone", 
   assert.equal(last.evidence.text, "Called the office on Monday");
   assert.notEqual(last.actor, "api", "the person who recorded it is the actor");
   await checkAccessibility(page, "customer record after an opt-out");
-  await shot("11-consent-history-after-opt-out");
+  await shot("17-consent-history-after-opt-out");
 });
 
 test("registrations, campaigns, and signing out", async () => {
