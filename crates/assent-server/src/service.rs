@@ -59,16 +59,32 @@ pub fn policy(t: &Tenant) -> Policy {
 /// The text of an automatic reply, from the tenant's overrides or the CTIA-style default.
 pub fn reply_text(t: &Tenant, kind: ReplyKind) -> String {
     let contact = contact_of(t);
-    match t.settings.reply_texts.get(kind.as_str()) {
+    let text = match t.settings.reply_texts.get(kind.as_str()) {
         Some(custom) => compose::fill(custom, &t.name, &contact),
         None => compose::default_reply(kind, &t.name, &contact),
+    };
+    if kind == ReplyKind::Help {
+        with_casl_identification(t, text)
+    } else {
+        text
     }
 }
 
 pub fn opt_in_request_text(t: &Tenant) -> String {
-    match t.settings.reply_texts.get("opt_in_request") {
+    let text = match t.settings.reply_texts.get("opt_in_request") {
         Some(custom) => compose::fill(custom, &t.name, &contact_of(t)),
         None => compose::default_opt_in_request(&t.name),
+    };
+    with_casl_identification(t, text)
+}
+
+/// CASL: a tenant that texts Canada names its mailing address and contact in the consent
+/// request and the HELP reply (once, if the tenant's own text already carries them).
+fn with_casl_identification(t: &Tenant, text: String) -> String {
+    match t.settings.casl_identification(&t.name) {
+        Some(_) if text.contains(t.settings.mailing_address.trim()) => text,
+        Some(id) => format!("{text} {id}"),
+        None => text,
     }
 }
 

@@ -1069,3 +1069,53 @@ async fn settings_change_the_replies_the_form_links_and_the_rules() {
             .contains("contact us at office@acme.example")
     );
 }
+
+#[tokio::test]
+async fn canada_is_switched_on_in_settings_only_with_a_mailing_address_and_a_contact() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/settings").await;
+    assert!(
+        page.body
+            .contains("id=\"country-us\" name=\"country_us\" value=\"on\" checked")
+    );
+    assert!(
+        page.body
+            .contains("id=\"country-ca\" name=\"country_ca\" value=\"on\" aria")
+    );
+    let token = csrf(&page.body);
+    let base = [
+        ("csrf", token.as_str()),
+        ("quiet_hours", "standard"),
+        ("marketing_cap_per_day", "3"),
+        ("keyword_replies", "assent"),
+        ("countries_shown", "1"),
+        ("country_us", "on"),
+        ("country_ca", "on"),
+    ];
+    let mut form = base.to_vec();
+    form.push(("mailing_address", "1 Main St, Buffalo, NY 14202"));
+    let r = b.post("/settings", &form).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body
+            .contains("To text Canadian numbers, give a contact (CASL)."),
+        "{}",
+        r.body
+    );
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(s["countries"], serde_json::json!(["US"]), "nothing saved");
+    form.push(("contact", "help@acme.example"));
+    let r = b.post("/settings", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(s["countries"], serde_json::json!(["US", "CA"]));
+    assert_eq!(s["contact"], "help@acme.example");
+    // No country at all is refused.
+    let r = b.post("/settings", &base[..5]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Choose at least one country"));
+}

@@ -1209,7 +1209,11 @@ async fn quiet_hours_hold_marketing_but_not_job_notifications() {
         2,
         "confirmation and job notification"
     );
+    // Texas opens at 09:00, not the federal 08:00.
     app.clock.set(noon() + Duration::hours(20)); // 08:00 next day
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 2);
+    app.clock.set(noon() + Duration::hours(21)); // 09:00 next day
     app.drain().await;
     assert_eq!(app.sent_to(PHONE).len(), 3);
 }

@@ -71,8 +71,16 @@ pub struct Settings {
     /// The countries (ISO codes, by area code) whose numbers this tenant texts and its
     /// opt-in form accepts; every other number is `invalid_number`. The NANP's other
     /// countries (+1 876 Jamaica, +1 809 Dominican Republic, …) are where SMS pumping
-    /// goes, so they are out unless named.
+    /// goes, so they are out unless named. A new tenant texts the US only; settings stored
+    /// before this key existed keep what they meant then, the US and Canada.
+    #[serde(default = "Settings::stored_countries")]
     pub countries: Vec<String>,
+    /// The business's mailing address and how to reach it (a phone number, email or web
+    /// address). CASL wants both in the consent request and every commercial message, so
+    /// Canada can be switched on only once they are given; they then close the opt-in
+    /// request and the HELP reply.
+    pub mailing_address: String,
+    pub contact: String,
 }
 
 impl Settings {
@@ -80,6 +88,51 @@ impl Settings {
     pub fn texts_to(&self, phone: &E164) -> bool {
         assent_core::quiet_hours::country(phone)
             .is_some_and(|c| self.countries.iter().any(|k| k == c))
+    }
+
+    fn stored_countries() -> Vec<String> {
+        vec!["US".into(), "CA".into()]
+    }
+
+    fn texts_canada(&self) -> bool {
+        self.countries.iter().any(|c| c == "CA")
+    }
+
+    /// Why these settings, replacing `before`, may not text Canada: the field to fill and
+    /// what to say. Settings that already text Canada keep doing so while the address and
+    /// contact stay as they were (tenants from before this rule), so saving another
+    /// setting is never refused over them.
+    pub fn canada_problem(&self, before: &Settings) -> Option<(&'static str, &'static str)> {
+        if !self.texts_canada() {
+            return None;
+        }
+        let kept = before.texts_canada()
+            && before.mailing_address == self.mailing_address
+            && before.contact == self.contact;
+        if kept {
+            return None;
+        }
+        if self.mailing_address.trim().is_empty() {
+            return Some((
+                "mailing_address",
+                "is required before countries can include CA (CASL)",
+            ));
+        }
+        if self.contact.trim().is_empty() {
+            return Some((
+                "contact",
+                "is required before countries can include CA (CASL)",
+            ));
+        }
+        None
+    }
+
+    /// The sender's identification CASL asks of messages to Canada: the business, its
+    /// mailing address and its contact; `None` unless the tenant texts Canada and gave both.
+    pub fn casl_identification(&self, business: &str) -> Option<String> {
+        let (address, contact) = (self.mailing_address.trim(), self.contact.trim());
+        (self.texts_canada() && !address.is_empty() && !contact.is_empty())
+            .then(|| format!("{business}, {address}. Contact: {contact}."))
     }
 }
 
@@ -96,7 +149,9 @@ impl Default for Settings {
             terms_url: String::new(),
             privacy_url: String::new(),
             form_daily_limit: 500,
-            countries: vec!["US".into(), "CA".into()],
+            countries: vec!["US".into()],
+            mailing_address: String::new(),
+            contact: String::new(),
         }
     }
 }
@@ -753,4 +808,47 @@ pub fn customer_search_patterns(q: &str) -> (String, Option<String>) {
         format!("%{escaped}%"),
         (digits.len() >= 3).then(|| format!("%{digits}%")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_tenants_text_the_us_only_and_stored_settings_keep_what_they_had() {
+        assert_eq!(Settings::default().countries, vec!["US"]);
+        // Settings stored before `countries` existed meant the US and Canada.
+        let old: Settings = serde_json::from_str(r#"{"help_contact":"x"}"#).unwrap();
+        assert_eq!(old.countries, vec!["US", "CA"]);
+        let stored: Settings = serde_json::from_str(r#"{"countries":["US","CA","JM"]}"#).unwrap();
+        assert_eq!(stored.countries, vec!["US", "CA", "JM"]);
+        let us: Settings = serde_json::from_str(r#"{"countries":["US"]}"#).unwrap();
+        assert_eq!(us.countries, vec!["US"]);
+    }
+
+    #[test]
+    fn canada_needs_a_mailing_address_and_a_contact() {
+        let us = Settings::default();
+        let mut ca = us.clone();
+        ca.countries.push("CA".into());
+        assert_eq!(ca.canada_problem(&us).map(|p| p.0), Some("mailing_address"));
+        ca.mailing_address = "1 Main St, Buffalo, NY 14202".into();
+        assert_eq!(ca.canada_problem(&us).map(|p| p.0), Some("contact"));
+        assert_eq!(ca.casl_identification("Acme"), None);
+        ca.contact = "help@acme.example".into();
+        assert_eq!(ca.canada_problem(&us), None);
+        assert_eq!(
+            ca.casl_identification("Acme").as_deref(),
+            Some("Acme, 1 Main St, Buffalo, NY 14202. Contact: help@acme.example.")
+        );
+        // A tenant that already texted Canada without them keeps it for other changes…
+        let legacy: Settings = serde_json::from_str("{}").unwrap();
+        let mut changed = legacy.clone();
+        changed.marketing_cap_per_day = 2;
+        assert_eq!(changed.canada_problem(&legacy), None);
+        // …but cannot clear one once given.
+        let mut cleared = ca.clone();
+        cleared.contact.clear();
+        assert_eq!(cleared.canada_problem(&ca).map(|p| p.0), Some("contact"));
+    }
 }

@@ -379,6 +379,9 @@ pub async fn put_settings(
             ),
         ));
     }
+    if let Some((field, why)) = settings.canada_problem(&t.settings) {
+        return Err(ApiError::field(field, why));
+    }
     for k in settings.reply_texts.keys() {
         if ![
             "opt_out",

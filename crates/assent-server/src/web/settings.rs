@@ -105,6 +105,7 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> Str
     let error = error
         .map(|e| format!("<p class=\"notice error\" role=\"alert\">{}</p>", esc(e)))
         .unwrap_or_default();
+    let countries = countries_card(s);
     format!(
         "<h1>Settings</h1>{notice}{error}<form method=\"post\" action=\"/settings\" class=\"composer\">{csrf}\
 <section class=\"card\"><h2>Contact and links</h2>\
@@ -113,6 +114,7 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> Str
 <div class=\"field\"><label for=\"terms-url\">Terms link</label><input type=\"url\" id=\"terms-url\" name=\"terms_url\" value=\"{terms}\"></div>\
 <div class=\"field\"><label for=\"privacy-url\">Privacy policy link</label><input type=\"url\" id=\"privacy-url\" name=\"privacy_url\" value=\"{privacy}\"></div>\
 <p class=\"hint\">Both links appear on your opt-in form.</p></section>\
+{countries}\
 <section class=\"card\"><h2>Sending rules</h2>\
 <fieldset><legend>Quiet hours</legend>\
 <div class=\"choice\"><input type=\"radio\" id=\"quiet-standard\" name=\"quiet_hours\" value=\"standard\"{standard}><label for=\"quiet-standard\">Standard: 8 am to 9 pm in the customer's time zone, narrower where their state requires</label></div>\
@@ -136,6 +138,73 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> Str
         by_assent = checked(s.keyword_replies == KeywordReplies::Assent),
         by_provider = checked(s.keyword_replies == KeywordReplies::Provider),
     )
+}
+
+/// Which countries are texted, and the CASL identification Canada needs.
+fn countries_card(s: &Settings) -> String {
+    let has = |c: &str| s.countries.iter().any(|k| k == c);
+    let checked = |on: bool| if on { " checked" } else { "" };
+    let others: Vec<&str> = s
+        .countries
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !matches!(*c, "US" | "CA"))
+        .collect();
+    let others = if others.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"hint\">Also texted (set through the API): {}.</p>",
+            esc(&others.join(", "))
+        )
+    };
+    format!(
+        "<section class=\"card\"><h2>Countries</h2><input type=\"hidden\" name=\"countries_shown\" value=\"1\">\
+<p class=\"hint\">Numbers from these countries are texted and taken by your opt-in form; any other number is refused.</p>\
+<div class=\"choice\"><input type=\"checkbox\" id=\"country-us\" name=\"country_us\" value=\"on\"{us}><label for=\"country-us\">United States</label></div>\
+<div class=\"choice\"><input type=\"checkbox\" id=\"country-ca\" name=\"country_ca\" value=\"on\"{ca} aria-describedby=\"country-ca-hint\"><label for=\"country-ca\">Canada</label></div>{others}\
+<p class=\"hint\" id=\"country-ca-hint\">Canada's anti-spam law (CASL) wants your mailing address and a contact in the opt-in request and every marketing text: give both to switch Canada on. They are then added to the opt-in request and the HELP reply.</p>\
+<div class=\"field\"><label for=\"mailing-address\">Mailing address</label><input type=\"text\" id=\"mailing-address\" name=\"mailing_address\" value=\"{address}\" autocomplete=\"street-address\"></div>\
+<div class=\"field\"><label for=\"casl-contact\">Contact (a phone number, email or web address)</label><input type=\"text\" id=\"casl-contact\" name=\"contact\" value=\"{contact}\"></div></section>",
+        us = checked(has("US")),
+        ca = checked(has("CA")),
+        address = esc(&s.mailing_address),
+        contact = esc(&s.contact),
+    )
+}
+
+/// Reads the countries card into `s`; an error to show, or `None`.
+fn read_countries(posted: &Posted, before: &Settings, s: &mut Settings) -> Option<String> {
+    if !posted.ticked("countries_shown") {
+        return None;
+    }
+    s.mailing_address = posted.field("mailing_address").trim().to_string();
+    s.contact = posted.field("contact").trim().to_string();
+    let mut countries: Vec<String> = Vec::new();
+    if posted.ticked("country_us") {
+        countries.push("US".into());
+    }
+    if posted.ticked("country_ca") {
+        countries.push("CA".into());
+    }
+    countries.extend(
+        s.countries
+            .iter()
+            .filter(|c| !matches!(c.as_str(), "US" | "CA"))
+            .cloned(),
+    );
+    s.countries = countries;
+    if s.countries.is_empty() {
+        return Some("Choose at least one country to text.".into());
+    }
+    s.canada_problem(before).map(|(field, _)| {
+        let what = if field == "contact" {
+            "a contact"
+        } else {
+            "your mailing address"
+        };
+        format!("To text Canadian numbers, give {what} (CASL).")
+    })
 }
 
 #[derive(Deserialize)]
@@ -180,7 +249,7 @@ pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Resp
         _ => KeywordReplies::Assent,
     };
     s.stop_revokes_all = posted.ticked("stop_revokes_all");
-    let mut error = None;
+    let mut error = read_countries(&posted, &user.tenant.settings, &mut s);
     match posted.field("marketing_cap_per_day").parse::<u32>() {
         Ok(n) if (1..=3).contains(&n) => s.marketing_cap_per_day = n,
         _ => error = Some("Marketing texts per day must be 1, 2 or 3.".to_string()),
