@@ -1119,3 +1119,47 @@ async fn canada_is_switched_on_in_settings_only_with_a_mailing_address_and_a_con
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.body.contains("Choose at least one country"));
 }
+
+#[tokio::test]
+async fn a_held_message_says_until_when_in_the_tenants_zone_and_the_customers() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let ny = "+12125550199";
+    for phone in [PHONE, ny] {
+        app.inbound(
+            phone,
+            MK,
+            "I would like to sign up for marketing text messages!",
+        )
+        .await;
+    }
+    app.drain().await;
+    app.clock.set(noon() + Duration::hours(10)); // 22:00 in Chicago, 23:00 in New York
+    for phone in [PHONE, ny] {
+        let (_, v) = app
+            .post(
+                "/messages",
+                &t.key,
+                serde_json::json!({"to": phone, "purpose": "marketing", "body": "Sale"}),
+            )
+            .await;
+        assert_eq!(v["status"], "deferred", "{v}");
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    // Austin: Texas opens at 09:00, in the tenant's zone too.
+    let page = b.get("/conversations/%2B15125550142").await;
+    assert!(
+        page.body.contains("until <time datetime=\"2026-03-05T15:00:00Z\">Mar 5, 2026, 9:00 AM CST</time> (the same for the customer)"),
+        "{}",
+        page.body
+    );
+    // New York: 08:00 there is 07:00 for the tenant in Chicago.
+    let page = b.get("/conversations/%2B12125550199").await;
+    assert!(
+        page.body.contains("until <time datetime=\"2026-03-05T13:00:00Z\">Mar 5, 2026, 7:00 AM CST</time> (8:00 AM EST for the customer)"),
+        "{}",
+        page.body
+    );
+}

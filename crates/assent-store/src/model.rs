@@ -372,6 +372,16 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Message {
+    /// When a held message will go: its `due_at` while deferred, except a paused campaign's,
+    /// which waits for Resume rather than for a time.
+    pub fn deferred_until(&self) -> Option<DateTime<Utc>> {
+        (self.status == MessageStatus::Deferred
+            && self.due_at.timestamp_millis() != PAUSED_UNTIL_MS)
+            .then_some(self.due_at)
+    }
+}
+
 /// What happens to one claimed message at hand-off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handoff {
@@ -704,6 +714,18 @@ pub struct SendLogRow {
     pub sent_at: Option<DateTime<Utc>>,
     /// The phone opted out within 7 days after this message.
     pub opted_out_after: bool,
+    /// When a deferred message will go (quiet hours, the frequency cap, pacing); `None`
+    /// for any other status, and for a paused campaign's messages, which wait for Resume.
+    pub deferred_until: Option<DateTime<Utc>>,
+}
+
+impl SendLogRow {
+    /// [`SendLogRow::deferred_until`] from a message's status and `due_at` (ms).
+    pub fn deferred_until_of(status: &str, due_at_ms: Option<i64>) -> Option<DateTime<Utc>> {
+        due_at_ms
+            .filter(|ms| status == "deferred" && *ms != PAUSED_UNTIL_MS)
+            .and_then(DateTime::from_timestamp_millis)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
