@@ -1163,3 +1163,64 @@ async fn a_held_message_says_until_when_in_the_tenants_zone_and_the_customers() 
         page.body
     );
 }
+
+#[tokio::test]
+async fn settings_offer_the_10dlc_tiers_and_say_what_they_mean_in_texts() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/settings").await;
+    assert!(
+        page.body.contains("<option value=\"custom\" selected>"),
+        "own numbers until a tier is picked"
+    );
+    assert!(
+        page.body
+            .contains("Sole proprietor: 15 a minute, 1,000 a day")
+    );
+    assert!(
+        page.body
+            .contains("240 texts a minute from each sending number and 2,000 a day in all")
+    );
+    let token = csrf(&page.body);
+    let form = [
+        ("csrf", token.as_str()),
+        ("quiet_hours", "standard"),
+        ("marketing_cap_per_day", "3"),
+        ("keyword_replies", "assent"),
+        ("rate_preset", "standard_mid"),
+    ];
+    let r = b.post("/settings", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(
+        s["rate_limits"],
+        serde_json::json!({"preset": "standard_mid", "per_sender_per_minute": 2400, "per_tenant_per_day": 40000})
+    );
+    let page = b.get("/settings").await;
+    assert!(
+        page.body
+            .contains("<option value=\"standard_mid\" selected>")
+    );
+    assert!(
+        page.body
+            .contains("2,400 texts a minute from each sending number and 40,000 a day in all")
+    );
+    // Own numbers, checked.
+    let mut own = form.to_vec();
+    own[4] = ("rate_preset", "custom");
+    own.push(("per_sender_per_minute", "0"));
+    own.push(("per_tenant_per_day", "500"));
+    let r = b.post("/settings", &own).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    own[5] = ("per_sender_per_minute", "30");
+    let r = b.post("/settings", &own).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(
+        s["rate_limits"],
+        serde_json::json!({"per_sender_per_minute": 30, "per_tenant_per_day": 500})
+    );
+}

@@ -156,10 +156,18 @@ impl Default for Settings {
     }
 }
 
+/// Carriers' limits, counted in segments as carriers count them: a text of three segments
+/// is three against both numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RateLimits {
+    /// The 10DLC tier these numbers come from; `None` is the tenant's own numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<RatePreset>,
+    /// Segments each sender hands to the carrier per minute (AT&T's TPM is per campaign).
     pub per_sender_per_minute: u32,
+    /// Segments the tenant hands to the carrier in a rolling 24 hours (T-Mobile's daily cap
+    /// is per brand).
     pub per_tenant_per_day: u32,
 }
 
@@ -167,8 +175,97 @@ impl Default for RateLimits {
     fn default() -> Self {
         // The lowest 10DLC tiers: AT&T 240/min per campaign, T-Mobile 2,000/day per brand.
         RateLimits {
+            preset: None,
             per_sender_per_minute: 240,
             per_tenant_per_day: 2000,
+        }
+    }
+}
+
+impl RateLimits {
+    /// These limits with a named preset's numbers, or `Err` naming the number that
+    /// contradicts it (a preset and other numbers cannot both hold).
+    pub fn resolved(self) -> Result<RateLimits, &'static str> {
+        let Some(p) = self.preset else {
+            return Ok(self);
+        };
+        let (minute, day) = p.limits();
+        let given = RateLimits::default();
+        // Numbers left as they were or equal to the preset's are the preset's; others clash.
+        if self.per_sender_per_minute != minute
+            && self.per_sender_per_minute != given.per_sender_per_minute
+        {
+            return Err("per_sender_per_minute");
+        }
+        if self.per_tenant_per_day != day && self.per_tenant_per_day != given.per_tenant_per_day {
+            return Err("per_tenant_per_day");
+        }
+        Ok(RateLimits {
+            preset: Some(p),
+            per_sender_per_minute: minute,
+            per_tenant_per_day: day,
+        })
+    }
+}
+
+/// The 10DLC tiers: AT&T's throughput per campaign by message class (its vetting score)
+/// and T-Mobile's daily cap per brand by its tier, in segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RatePreset {
+    /// A sole proprietor brand: about 15 a minute and 1,000 a day.
+    SoleProprietor,
+    /// Low-volume mixed campaign (AT&T class T): 75 a minute; T-Mobile's lowest cap.
+    LowVolumeMixed,
+    /// Standard brand vetted 1–49 (AT&T classes E/F): 240 a minute; T-Mobile 10,000 a day.
+    StandardLow,
+    /// Standard brand vetted 50–74 (AT&T classes C/D): 2,400 a minute; T-Mobile 40,000.
+    StandardMid,
+    /// Standard brand vetted 75–100 (AT&T classes A/B): 4,500 a minute; T-Mobile 200,000.
+    StandardTop,
+}
+
+impl RatePreset {
+    pub const ALL: [RatePreset; 5] = [
+        RatePreset::SoleProprietor,
+        RatePreset::LowVolumeMixed,
+        RatePreset::StandardLow,
+        RatePreset::StandardMid,
+        RatePreset::StandardTop,
+    ];
+
+    /// (segments per sender per minute, segments per tenant per day).
+    pub fn limits(self) -> (u32, u32) {
+        match self {
+            RatePreset::SoleProprietor => (15, 1_000),
+            RatePreset::LowVolumeMixed => (75, 2_000),
+            RatePreset::StandardLow => (240, 10_000),
+            RatePreset::StandardMid => (2_400, 40_000),
+            RatePreset::StandardTop => (4_500, 200_000),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RatePreset::SoleProprietor => "sole_proprietor",
+            RatePreset::LowVolumeMixed => "low_volume_mixed",
+            RatePreset::StandardLow => "standard_low",
+            RatePreset::StandardMid => "standard_mid",
+            RatePreset::StandardTop => "standard_top",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RatePreset> {
+        RatePreset::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RatePreset::SoleProprietor => "Sole proprietor",
+            RatePreset::LowVolumeMixed => "Low-volume mixed",
+            RatePreset::StandardLow => "Standard, vetting score 1–49",
+            RatePreset::StandardMid => "Standard, vetting score 50–74",
+            RatePreset::StandardTop => "Standard, vetting score 75–100",
         }
     }
 }
@@ -562,15 +659,18 @@ impl Pacer {
             .insert(tenant_id.to_string(), handed_off_last_24h);
     }
 
-    /// What happens to a message the gate allowed.
+    /// What happens to a message the gate allowed. Both limits count segments, as
+    /// carriers do.
     pub fn admit(&mut self, m: &Message, limits: &RateLimits, now: DateTime<Utc>) -> Handoff {
+        let segments = m.segments.max(1);
         let count = self.daily.entry(m.tenant_id.clone()).or_insert(0);
         if m.priority == 0 {
-            *count += 1;
-            *self.added.entry(m.tenant_id.clone()).or_insert(0) += 1;
+            *count += segments;
+            *self.added.entry(m.tenant_id.clone()).or_insert(0) += segments;
             return Handoff::Send;
         }
-        if *count >= limits.per_tenant_per_day {
+        // A text longer than the whole cap goes alone into an empty day rather than never.
+        if *count > 0 && count.saturating_add(segments) > limits.per_tenant_per_day {
             // The rolling window frees up gradually; look again in a quarter of an hour.
             return Handoff::Defer {
                 until: now + chrono::Duration::minutes(15),
@@ -581,12 +681,12 @@ impl Pacer {
             per_minute: limits.per_sender_per_minute,
         };
         let tat = self.tats.get(m.from.as_str()).copied().flatten();
-        match assent_core::pacing::take_slot(tat, now, pace) {
+        match assent_core::pacing::take_slots(tat, now, pace, segments) {
             Ok(next) => {
                 self.tats.insert(m.from.as_str().to_string(), Some(next));
                 self.changed.insert(m.from.as_str().to_string());
-                *count += 1;
-                *self.added.entry(m.tenant_id.clone()).or_insert(0) += 1;
+                *count += segments;
+                *self.added.entry(m.tenant_id.clone()).or_insert(0) += segments;
                 Handoff::Send
             }
             Err(until) => Handoff::Defer {
@@ -596,7 +696,7 @@ impl Pacer {
         }
     }
 
-    /// Tenants that handed off messages in this batch, with how many.
+    /// Tenants that handed off messages in this batch, with how many segments.
     pub fn handed_off(&self) -> impl Iterator<Item = (&str, u32)> {
         self.added.iter().map(|(t, n)| (t.as_str(), *n))
     }

@@ -340,8 +340,15 @@ pub async fn put_settings(
         }
         current[k.as_str()] = v;
     }
-    let settings: Settings =
+    let mut settings: Settings =
         serde_json::from_value(current).map_err(|e| ApiError::field("settings", e.to_string()))?;
+    // A named 10DLC tier sets both numbers; a number that contradicts it is refused.
+    settings.rate_limits = settings.rate_limits.resolved().map_err(|number| {
+        ApiError::field(
+            &format!("rate_limits.{number}"),
+            "differs from rate_limits.preset; leave the preset out to set your own numbers",
+        )
+    })?;
     if !(1..=3).contains(&settings.marketing_cap_per_day) {
         return Err(ApiError::field(
             "marketing_cap_per_day",

@@ -4,7 +4,7 @@
 
 use assent_core::consent::ReplyKind;
 use assent_core::quiet_hours::QuietPolicy;
-use assent_store::{KeywordReplies, Settings, Tenant};
+use assent_store::{KeywordReplies, RateLimits, RatePreset, Settings, Tenant};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -106,6 +106,7 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> Str
         .map(|e| format!("<p class=\"notice error\" role=\"alert\">{}</p>", esc(e)))
         .unwrap_or_default();
     let countries = countries_card(s);
+    let limits = limits_field(&s.rate_limits);
     format!(
         "<h1>Settings</h1>{notice}{error}<form method=\"post\" action=\"/settings\" class=\"composer\">{csrf}\
 <section class=\"card\"><h2>Contact and links</h2>\
@@ -120,6 +121,7 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> Str
 <div class=\"choice\"><input type=\"radio\" id=\"quiet-standard\" name=\"quiet_hours\" value=\"standard\"{standard}><label for=\"quiet-standard\">Standard: 8 am to 9 pm in the customer's time zone, narrower where their state requires</label></div>\
 <div class=\"choice\"><input type=\"radio\" id=\"quiet-strictest\" name=\"quiet_hours\" value=\"strictest\"{strictest}><label for=\"quiet-strictest\">Strictest: 9 am to 8 pm everywhere</label></div></fieldset>\
 <div class=\"field\"><label for=\"cap\">Marketing texts per phone per day, at most</label><select id=\"cap\" name=\"marketing_cap_per_day\">{cap}</select></div>\
+{limits}\
 <div class=\"switch\"><input type=\"checkbox\" role=\"switch\" id=\"revoke-all\" name=\"stop_revokes_all\" value=\"on\"{revoke} aria-describedby=\"revoke-all-hint\">\
 <label for=\"revoke-all\">A STOP to marketing texts stops all texts</label></div>\
 <p class=\"hint\" id=\"revoke-all-hint\">The FCC's revoke-all rule takes effect on 31 January 2027. Off: a STOP on the marketing number stops marketing only.</p>\
@@ -138,6 +140,100 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> Str
         by_assent = checked(s.keyword_replies == KeywordReplies::Assent),
         by_provider = checked(s.keyword_replies == KeywordReplies::Provider),
     )
+}
+
+/// `1,000`.
+fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What limits mean in texts: carriers count segments, so a two-segment text counts twice.
+fn limits_meaning(l: &RateLimits) -> String {
+    format!(
+        "{} texts a minute from each sending number and {} a day in all, if each is one segment (160 plain characters); half as many of two segments.",
+        thousands(l.per_sender_per_minute),
+        thousands(l.per_tenant_per_day)
+    )
+}
+
+/// The 10DLC tier (or own numbers) the sends are paced by.
+fn limits_field(l: &RateLimits) -> String {
+    let options: String = RatePreset::ALL
+        .iter()
+        .map(|p| {
+            let (minute, day) = p.limits();
+            format!(
+                "<option value=\"{}\"{}>{}: {} a minute, {} a day</option>",
+                p.as_str(),
+                if l.preset == Some(*p) {
+                    " selected"
+                } else {
+                    ""
+                },
+                esc(p.label()),
+                thousands(minute),
+                thousands(day)
+            )
+        })
+        .collect();
+    format!(
+        "<fieldset><legend>Sending limits (your 10DLC tier)</legend>\
+<div class=\"field\"><label for=\"rate-preset\">Tier</label><select id=\"rate-preset\" name=\"rate_preset\" aria-describedby=\"rate-meaning\">{options}<option value=\"custom\"{custom}>My own numbers (below)</option></select></div>\
+<div class=\"field\"><label for=\"rate-minute\">Segments a minute per sending number</label><input type=\"number\" min=\"1\" id=\"rate-minute\" name=\"per_sender_per_minute\" value=\"{minute}\"></div>\
+<div class=\"field\"><label for=\"rate-day\">Segments a day in all</label><input type=\"number\" min=\"1\" id=\"rate-day\" name=\"per_tenant_per_day\" value=\"{day}\"></div>\
+<p class=\"hint\" id=\"rate-meaning\">Carriers count segments, and so does Assent. Now: {meaning} Texts beyond a limit wait, they are never dropped.</p></fieldset>",
+        custom = if l.preset.is_none() { " selected" } else { "" },
+        minute = l.per_sender_per_minute,
+        day = l.per_tenant_per_day,
+        meaning = esc(&limits_meaning(l)),
+    )
+}
+
+/// Reads the limits into `s`; an error to show, or `None`.
+fn read_limits(posted: &Posted, s: &mut Settings) -> Option<String> {
+    let chosen = posted.field("rate_preset");
+    if chosen.is_empty() {
+        return None;
+    }
+    if let Some(p) = RatePreset::parse(chosen) {
+        let (minute, day) = p.limits();
+        s.rate_limits = RateLimits {
+            preset: Some(p),
+            per_sender_per_minute: minute,
+            per_tenant_per_day: day,
+        };
+        return None;
+    }
+    let number = |name: &str| {
+        posted
+            .field(name)
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+    };
+    match (
+        number("per_sender_per_minute"),
+        number("per_tenant_per_day"),
+    ) {
+        (Some(minute), Some(day)) => {
+            s.rate_limits = RateLimits {
+                preset: None,
+                per_sender_per_minute: minute,
+                per_tenant_per_day: day,
+            };
+            None
+        }
+        _ => Some("Your own sending limits must be whole numbers of at least 1.".into()),
+    }
 }
 
 /// Which countries are texted, and the CASL identification Canada needs.
@@ -250,6 +346,7 @@ pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Resp
     };
     s.stop_revokes_all = posted.ticked("stop_revokes_all");
     let mut error = read_countries(&posted, &user.tenant.settings, &mut s);
+    error = error.or(read_limits(&posted, &mut s));
     match posted.field("marketing_cap_per_day").parse::<u32>() {
         Ok(n) if (1..=3).contains(&n) => s.marketing_cap_per_day = n,
         _ => error = Some("Marketing texts per day must be 1, 2 or 3.".to_string()),
