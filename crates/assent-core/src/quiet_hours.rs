@@ -370,17 +370,25 @@ pub fn region_of_address(address: &str) -> Option<String> {
         .map(|w| w.to_string())
 }
 
-/// Area codes that are never a subscriber's: the N11 service codes, the N9X codes kept for
-/// expanding the plan, the 37X and 96X reserve, and the premium-rate 900 and 976.
+/// Area codes that are never a geographic subscriber's: the N11 service codes, the N9X codes
+/// kept for expanding the plan, the 37X and 96X reserve, the non-geographic N00 codes
+/// (premium 900 among them), toll-free 8YY, personal 5YY and 52X, 976, and Canada's
+/// non-geographic 600 and 622 and the US government's 710.
 fn never_an_area_code(npa: u16) -> bool {
-    let (b, c) = (npa / 10 % 10, npa % 10);
-    (b == 1 && c == 1) || b == 9 || npa / 10 == 37 || npa / 10 == 96 || npa == 900 || npa == 976
+    let (a, b, c) = (npa / 100, npa / 10 % 10, npa % 10);
+    (b == 1 && c == 1)
+        || b == 9
+        || npa / 10 == 37
+        || npa / 10 == 96
+        || npa / 10 == 52
+        || (b == 0 && c == 0)
+        || ((a == 8 || a == 5) && b == c)
+        || matches!(npa, 976 | 622 | 710)
 }
 
 /// The country a NANP number belongs to, by its area code: `US` (states, DC and the US
 /// territories), `CA`, or the ISO code of another NANP country (`JM`, `DO`, …). An area code
-/// not in the table (a new overlay such as 679 Detroit or 861 Illinois, a toll-free code) is
-/// a US number: every Canadian and Caribbean code is in the table, and new US codes come
+/// not in the table (a new overlay such as 679 Detroit or 861 Illinois) is a US number: every Canadian and Caribbean code is in the table, and new US codes come
 /// faster than libphonenumber's releases. `None` for numbers outside the NANP and for codes
 /// that are never a subscriber's.
 pub fn country(phone: &E164) -> Option<&'static str> {

@@ -118,8 +118,8 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> Str
 {countries}\
 <section class=\"card\"><h2>Sending rules</h2>\
 <fieldset><legend>Quiet hours</legend>\
-<div class=\"choice\"><input type=\"radio\" id=\"quiet-standard\" name=\"quiet_hours\" value=\"standard\"{standard}><label for=\"quiet-standard\">Standard: 8 am to 9 pm in the customer's time zone, narrower where their state requires</label></div>\
-<div class=\"choice\"><input type=\"radio\" id=\"quiet-strictest\" name=\"quiet_hours\" value=\"strictest\"{strictest}><label for=\"quiet-strictest\">Strictest: 9 am to 8 pm everywhere</label></div></fieldset>\
+<div class=\"choice\"><input type=\"radio\" id=\"quiet-standard\" name=\"quiet_hours\" value=\"standard\"{standard}><label for=\"quiet-standard\">Standard: 8 am to 9 pm wherever the customer may be (their area code's time zones and their address's), narrower where either state requires</label></div>\
+<div class=\"choice\"><input type=\"radio\" id=\"quiet-strictest\" name=\"quiet_hours\" value=\"strictest\"{strictest}><label for=\"quiet-strictest\">Strictest: every state's narrowest window, everywhere: 9 am to 8 pm, noon to 8 pm on Sundays</label></div></fieldset>\
 <div class=\"field\"><label for=\"cap\">Marketing texts per phone per day, at most</label><select id=\"cap\" name=\"marketing_cap_per_day\">{cap}</select></div>\
 {limits}\
 <div class=\"switch\"><input type=\"checkbox\" role=\"switch\" id=\"revoke-all\" name=\"stop_revokes_all\" value=\"on\"{revoke} aria-describedby=\"revoke-all-hint\">\
