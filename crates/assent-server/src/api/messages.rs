@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use assent_core::gate::{Purpose, Reason, RegistrationStatus};
 use assent_core::phone::E164;
 use assent_provider::simulator::Behavior;
-use assent_store::{Message, MessageKind, MessageStatus};
+use assent_store::{Message, MessageKind};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -35,7 +35,7 @@ pub fn message_json(m: &Message) -> Value {
         "reason": m.reason,
         "provider_id": m.provider_id,
         "segments": m.segments,
-        "deferred_until": (m.status == MessageStatus::Deferred).then_some(m.due_at),
+        "deferred_until": m.deferred_until(),
         "created_at": m.created_at,
         "updated_at": m.updated_at,
     })
