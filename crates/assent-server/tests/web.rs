@@ -1167,6 +1167,9 @@ async fn the_review_page_shows_each_texts_age_and_deadline_and_conversations_wai
         page.body
     );
     assert_eq!(page.body.matches("Waiting for an answer").count(), 2);
+}
+
+#[tokio::test]
 async fn canada_is_switched_on_in_settings_only_with_a_mailing_address_and_a_contact() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
