@@ -42,7 +42,13 @@ pub enum Transacted {
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations; safe to call on every start.
     async fn migrate(&self) -> Result<()>;
+    /// Answers only when the database takes writes too: a write transaction is opened
+    /// and rolled back (a locked SQLite file or a read-only PostgreSQL fails it).
     async fn ping(&self) -> Result<()>;
+    /// How many tenants the database holds (`serve --demo` seeds only an empty one).
+    async fn tenant_count(&self) -> Result<u64> {
+        Err(unsupported())
+    }
 
     async fn create_tenant(&self, tenant: &Tenant, api_key_hash: &str) -> Result<()>;
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
