@@ -37,6 +37,48 @@ fn is_zero(n: &usize) -> bool {
 
 /// Splits CSV text into records (RFC 4180), each with the line it starts on.
 pub fn records(text: &str) -> Vec<(usize, Vec<String>)> {
+    split(text).0
+}
+
+/// The file's records, and the rows refused before their columns are read: a row holding
+/// U+0000 (no field can store it), and a quote never closed, which would otherwise swallow
+/// every line after it into one field without a word.
+pub fn checked_records(text: &str) -> (Vec<(usize, Vec<String>)>, Vec<Rejected>) {
+    let (mut recs, unclosed) = split(text);
+    let mut rejected = Vec::new();
+    if let Some((start, end)) = unclosed {
+        recs.retain(|(line, _)| *line != start);
+        rejected.push(Rejected {
+            line: start,
+            error: format!(
+                "a quoted field starts on this line and is never closed; lines {start} to {end} were not imported"
+            ),
+        });
+    }
+    let mut first = true;
+    recs.retain_mut(|(line, fields)| {
+        if std::mem::take(&mut first) {
+            // The header: a stray NUL there is dropped, so the columns still match.
+            for f in fields.iter_mut() {
+                f.retain(|c| c != '\0');
+            }
+            return true;
+        }
+        if fields.iter().any(|f| f.contains('\0')) {
+            rejected.push(Rejected {
+                line: *line,
+                error: "contains the NUL character (U+0000), which cannot be stored".into(),
+            });
+            return false;
+        }
+        true
+    });
+    rejected.sort_by_key(|r| r.line);
+    (recs, rejected)
+}
+
+/// The records, and where a quote left open at the end of the text started and ended.
+fn split(text: &str) -> (Vec<(usize, Vec<String>)>, Option<(usize, usize)>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     let mut field = String::new();
@@ -75,11 +117,12 @@ pub fn records(text: &str) -> Vec<(usize, Vec<String>)> {
             }
         }
     }
-    if !field.is_empty() || !record.is_empty() {
+    if !field.is_empty() || !record.is_empty() || quoted {
         record.push(field);
         out.push((start, record));
     }
-    out
+    let unclosed = quoted.then_some((start, line));
+    (out, unclosed)
 }
 
 /// A yes/no cell; `None` when the column is missing or the cell blank, which means "the
@@ -122,7 +165,8 @@ pub async fn import_customers(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport> {
     let mut report = ImportReport::default();
-    let recs = records(text);
+    let (recs, refused) = checked_records(text);
+    report.rejected = refused;
     let Some(((_, header), rows)) = recs.split_first() else {
         report.rejected.push(Rejected {
             line: 1,
@@ -286,7 +330,8 @@ struct Table {
 
 impl Table {
     fn read(text: &str, required: &[&str], report: &mut ImportReport) -> Option<Table> {
-        let mut recs = records(text);
+        let (mut recs, refused) = checked_records(text);
+        report.rejected.extend(refused);
         if recs.is_empty() {
             report.rejected.push(Rejected {
                 line: 1,

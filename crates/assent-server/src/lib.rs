@@ -103,7 +103,34 @@ pub fn router(app: AppState) -> Router {
         .merge(web::router())
         .route("/healthz", axum::routing::get(api::healthz))
         .route("/metrics", axum::routing::get(api::metrics))
+        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .with_state(app)
+}
+
+/// A path or query holding U+0000 (`%00`) is refused before any handler: no id, phone or
+/// filter contains it, and PostgreSQL could not even compare with it.
+async fn refuse_nul_in_uri(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri();
+    if uri.path().contains("%00") {
+        return error::ApiError::field("path", "must not contain the NUL character (U+0000)")
+            .into_response();
+    }
+    if let Some(q) = uri.query()
+        && q.contains("%00")
+    {
+        let name = webhooks::form_urlencoded_pairs(q.as_bytes())
+            .into_iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+            .map(|(k, _)| k.replace('\0', ""))
+            .unwrap_or_else(|| "query".into());
+        return error::ApiError::field(&name, "must not contain the NUL character (U+0000)")
+            .into_response();
+    }
+    next.run(req).await
 }
 
 /// Serves until the process is stopped; the worker runs beside the server.

@@ -244,7 +244,10 @@ async fn submit(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let fields: HashMap<String, String> = form_urlencoded_pairs(&body).into_iter().collect();
+    let fields: HashMap<String, String> =
+        crate::webhooks::without_nul(form_urlencoded_pairs(&body))
+            .into_iter()
+            .collect();
     let phone_raw = fields
         .get("phone")
         .map(String::as_str)

@@ -47,7 +47,9 @@ fn demo(cwd: &Path, db: &str, args: &[&str]) -> Result<String, String> {
     });
     // The first line comes once the demo is seeded and listening, or never (EOF) when it
     // refused; the bound only keeps a hung start from hanging the suite.
-    let line = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_default();
+    let line = rx
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_default();
     if line.contains("Assent demo is running") {
         let _ = child.kill();
         let _ = child.wait();
@@ -80,7 +82,11 @@ fn the_demo_never_touches_the_configured_database() {
     // The environment names the real database: the demo ignores it.
     let line = demo(dir.path(), &real, &[]).expect("the demo starts on its own file");
     assert!(line.contains("http://127.0.0.1:"), "{line}");
-    assert_eq!(sqlite_slugs(&real), ["acme-plumbing"], "real database untouched");
+    assert_eq!(
+        sqlite_slugs(&real),
+        ["acme-plumbing"],
+        "real database untouched"
+    );
     let own = format!("sqlite://{}/assent-demo.db", dir.path().display());
     assert_eq!(sqlite_slugs(&own), ["demo-plumbing-air"]);
 

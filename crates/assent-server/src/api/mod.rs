@@ -89,14 +89,68 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body.into()), state)
+                .await
+                .map_err(|r| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_request",
+                        r.body_text(),
+                    )
+                })?;
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
         match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
+            Ok(Json(v)) => {
+                // JSON can carry U+0000 only as an escape; PostgreSQL cannot store it.
+                if contains_nul_escape(&bytes)
+                    && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    && let Some(field) = nul_field(&value, "")
+                {
+                    return Err(ApiError::field(
+                        if field.is_empty() { "body" } else { &field },
+                        "must not contain the NUL character (U+0000)",
+                    ));
+                }
+                Ok(ApiJson(v))
+            }
             Err(rejection) => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_request",
                 rejection.body_text(),
             )),
         }
+    }
+}
+
+fn contains_nul_escape(bytes: &[u8]) -> bool {
+    bytes
+        .windows(6)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2..].eq_ignore_ascii_case(b"0000"))
+}
+
+/// The path (`tags[2]`, `settings.help_contact`) of the first string or key holding U+0000.
+fn nul_field(v: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.contains('\0').then(|| at.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_field(item, &format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, item)| {
+            let path = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                return Some(path.replace('\0', ""));
+            }
+            nul_field(item, &path)
+        }),
+        _ => None,
     }
 }
 

@@ -210,7 +210,11 @@ impl FromRequest<AppState> for Posted {
         let bytes = Bytes::from_request(req, app)
             .await
             .map_err(IntoResponse::into_response)?;
-        let fields: HashMap<String, String> = form_urlencoded_pairs(&bytes).into_iter().collect();
+        // No page posts U+0000, and PostgreSQL could not store it.
+        let fields: HashMap<String, String> =
+            crate::webhooks::without_nul(form_urlencoded_pairs(&bytes))
+                .into_iter()
+                .collect();
         let given = fields.get("csrf").map(String::as_str).unwrap_or("");
         if given.is_empty() || !constant_time_eq(given, &user.session.csrf_token) {
             return Err(WebError {
@@ -332,7 +336,10 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         }
         .into_response();
     }
-    let fields: HashMap<String, String> = form_urlencoded_pairs(&body).into_iter().collect();
+    let fields: HashMap<String, String> =
+        crate::webhooks::without_nul(form_urlencoded_pairs(&body))
+            .into_iter()
+            .collect();
     let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
     let email = get("email").trim().to_lowercase();
     let password = get("password").to_string();

@@ -1,0 +1,120 @@
+//! The server's edges under hostile input (issue 13): U+0000 in every kind of input, the
+//! simulator's controls per tenant, sign-in redirects and guessing, health. Both databases.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn code(v: &serde_json::Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+fn message(v: &serde_json::Value) -> &str {
+    v["error"]["message"].as_str().unwrap_or("")
+}
+
+/// PostgreSQL cannot store U+0000: a STOP that carries one must still count, or Twilio
+/// retries until it gives up and the opt-out is lost.
+#[tokio::test]
+async fn a_stop_with_a_trailing_nul_is_recorded_as_stop() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    assert_eq!(app.inbound(PHONE, TX, "STOP\0").await, StatusCode::OK);
+    let consent = app.consent(&t, PHONE).await;
+    assert_eq!(consent["transactional"]["opted_out"], true, "{consent}");
+    // A NUL inside an ordinary text is dropped too, and the text kept.
+    let other = "+15125550143";
+    app.customer(&t, "Bo", other, true, false).await;
+    assert_eq!(
+        app.inbound(other, TX, "run\0ning late?").await,
+        StatusCode::OK
+    );
+    let (s, v) = app
+        .get(&format!("/consent/{}", other.replace('+', "%2B")), &t.key)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["transactional"]["opted_out"], false, "{v}");
+}
+
+#[tokio::test]
+async fn the_api_refuses_nul_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let (s, v) = app
+        .put("/settings", &t.key, json!({"help_contact": "call\u{0}us"}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(message(&v).starts_with("help_contact:"), "{v}");
+    let (s, v) = app
+        .post(
+            "/customers",
+            &t.key,
+            json!({"name": "Ana", "tags": ["ok", "b\u{0}ad"],
+                   "phones": [{"number": "5125550150"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(message(&v).starts_with("tags[1]:"), "{v}");
+    let (s, v) = app
+        .post(
+            "/messages",
+            &t.key,
+            json!({"to": PHONE, "purpose": "job_notification", "body": "on our way\u{0}"}),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        "{v}"
+    );
+    assert!(message(&v).starts_with("body:"), "{v}");
+    // In a path or a query.
+    let (s, v) = app.get("/customers/abc%00def", &t.key).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = app.get("/messages?phone=%2B1512%00", &t.key).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(message(&v).starts_with("phone:"), "{v}");
+    // Nothing changed: HELP still answers with the contact as it was.
+    let (s, v) = app.get("/settings", &t.key).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(!v.to_string().contains("\\u0000"), "{v}");
+    assert_eq!(app.inbound(PHONE, TX, "HELP").await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn imports_reject_a_row_holding_nul_and_an_unclosed_quote_with_its_line() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let csv = "name,phone\nAna,512-555-0150\nB\0o,512-555-0151\nCy,512-555-0152\n\"Di,512-555-0153\nEd,512-555-0154\n";
+    let r = app
+        .client
+        .post(format!("{}/api/v1/imports/customers", app.base))
+        .bearer_auth(&t.key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["created"], 2, "{v}");
+    let rejected = v["rejected"].as_array().unwrap();
+    let lines: Vec<u64> = rejected
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 5], "{v}");
+    assert!(
+        rejected[0]["error"].as_str().unwrap().contains("U+0000"),
+        "{v}"
+    );
+    assert!(
+        rejected[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("never closed"),
+        "{v}"
+    );
+}
