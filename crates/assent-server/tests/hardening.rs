@@ -118,3 +118,74 @@ async fn imports_reject_a_row_holding_nul_and_an_unclosed_quote_with_its_line() 
         "{v}"
     );
 }
+
+/// A tenant of its own senders, both registrations approved, with a customer at PHONE.
+async fn second_tenant(app: &TestApp) -> Tenant {
+    let (s, v) = app
+        .post(
+            "/tenants",
+            ADMIN,
+            json!({"name": "Other Air", "time_zone": "America/Chicago"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let b = Tenant {
+        id: v["id"].as_str().unwrap().into(),
+        slug: v["slug"].as_str().unwrap().into(),
+        key: v["api_key"].as_str().unwrap().into(),
+    };
+    let (s, v) = app
+        .put(
+            "/senders",
+            &b.key,
+            json!({"transactional": "+15125550200", "marketing": "+15125550201"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    app.approve(&b, "texting").await;
+    app.customer(&b, "Dana", PHONE, true, false).await;
+    b
+}
+
+async fn send_job(app: &TestApp, t: &Tenant) -> String {
+    let (s, v) = app
+        .post(
+            "/messages",
+            &t.key,
+            json!({"to": PHONE, "purpose": "job_notification", "body": "On our way"}),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// Tenant B's simulator setting must not write a carrier opt-out into tenant A's ledger.
+#[tokio::test]
+async fn the_simulator_is_per_tenant() {
+    let app = TestApp::spawn().await;
+    let (a, _) = app.tenant().await;
+    let b = second_tenant(&app).await;
+    let (s, v) = app
+        .put(
+            &format!("/simulator/numbers/{PHONE}"),
+            &b.key,
+            json!({"behavior": "block"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let from_a = send_job(&app, &a).await;
+    let from_b = send_job(&app, &b).await;
+    app.drain().await;
+    assert_eq!(status(&app, &a, &from_a).await, "delivered");
+    assert_ne!(status(&app, &b, &from_b).await, "delivered");
+    let consent = app.consent(&a, PHONE).await;
+    assert_eq!(consent["transactional"]["opted_out"], false, "{consent}");
+    let consent = app.consent(&b, PHONE).await;
+    assert_eq!(consent["transactional"]["opted_out"], true, "{consent}");
+}
+
+async fn status(app: &TestApp, t: &Tenant, id: &str) -> String {
+    let (s, v) = app.get(&format!("/messages/{id}"), &t.key).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["status"].as_str().unwrap().to_string()
+}

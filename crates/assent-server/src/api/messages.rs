@@ -190,8 +190,10 @@ pub struct BehaviorBody {
     behavior: Behavior,
 }
 
+/// Applies to messages from this tenant's senders only: another tenant texting the same
+/// phone is not affected (a `block` is a permanent carrier opt-out in the ledger).
 pub async fn simulator_behavior(
-    TenantAuth(_): TenantAuth,
+    TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
     Path(phone): Path<String>,
     ApiJson(b): ApiJson<BehaviorBody>,
@@ -201,7 +203,18 @@ pub async fn simulator_behavior(
         .as_ref()
         .ok_or_else(|| ApiError::not_found("simulator"))?;
     let phone = E164::parse(&phone).map_err(|e| ApiError::field("phone", e.to_string()))?;
-    sim.set_behavior(phone.clone(), b.behavior);
+    let senders: Vec<E164> = [&t.senders.transactional, &t.senders.marketing]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    if senders.is_empty() {
+        return Err(ApiError::field(
+            "senders",
+            "set this tenant's senders first: the behavior applies to messages from them",
+        ));
+    }
+    sim.set_behavior(&senders, &phone, b.behavior);
     Ok(Json(json!({"phone": phone, "behavior": b.behavior})))
 }
 
