@@ -189,3 +189,65 @@ async fn status(app: &TestApp, t: &Tenant, id: &str) -> String {
     assert_eq!(s, StatusCode::OK, "{v}");
     v["status"].as_str().unwrap().to_string()
 }
+
+const EMAIL: &str = "manager@acme.example";
+const PASSWORD: &str = "correct horse battery";
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn sign_in(app: &TestApp, email: &str, password: &str, next: &str) -> reqwest::Response {
+    no_redirects()
+        .post(format!("{}/login", app.base))
+        .form(&[("email", email), ("password", password), ("next", next)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `next` is resolved as a browser would resolve it, and kept only when it stays here.
+#[tokio::test]
+async fn after_sign_in_next_never_leaves_the_site_and_never_fails() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    assent_server::web::create_user(&app.app, &t.slug, EMAIL, PASSWORD)
+        .await
+        .unwrap();
+    for (next, to) in [
+        ("/\t/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("\\\\evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("/\u{1}", "/"),
+        ("https://evil.example/", "/"),
+        ("/campaigns?x=é", "/campaigns?x=%C3%A9"),
+        ("/customers/1", "/customers/1"),
+    ] {
+        let r = sign_in(&app, EMAIL, PASSWORD, next).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(r.headers()["location"], to, "{next:?}");
+    }
+    // The sign-in page itself with such a `next`: a page, never a 500.
+    for query in [
+        "%09/evil.example",
+        "/%09/evil.example",
+        "%01",
+        "/%0d%0aX:%20y",
+    ] {
+        let r = no_redirects()
+            .get(format!("{}/login?next={query}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{query}");
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("name=\"next\" value=\"/\""),
+            "{query}: {body}"
+        );
+    }
+}

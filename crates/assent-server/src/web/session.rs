@@ -235,12 +235,23 @@ pub fn csrf_field(user: &SignedIn) -> String {
     )
 }
 
-/// Only local paths, so a crafted link cannot send a person elsewhere after sign-in.
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/customers"
+/// Where to go after sign-in: `next` resolved the way a browser resolves a link on this
+/// site (tabs and newlines dropped, `\\` read as `/`), kept only when it stays on this
+/// origin; anything else, or anything unreadable, goes to `/`. The answer is the resolved
+/// path, query and fragment, percent-encoded, so it is always a valid `Location`.
+fn safe_next(next: &str) -> String {
+    const HOME: &str = "/";
+    const BASE: &str = "http://assent.invalid/";
+    // Only a path: a scheme or a host, even this site's own, is not taken.
+    if !next.starts_with('/') || next.chars().any(char::is_control) {
+        return HOME.into();
+    }
+    let Ok(base) = url::Url::parse(BASE) else {
+        return HOME.into();
+    };
+    match base.join(next) {
+        Ok(u) if u.origin() == base.origin() => u[url::Position::BeforePath..].to_string(),
+        _ => HOME.into(),
     }
 }
 
@@ -287,6 +298,7 @@ pub async fn login_page(
     headers: HeaderMap,
 ) -> Response {
     let next = safe_next(q.next.as_deref().unwrap_or("/customers"));
+    let next = next.as_str();
     // Already signed in: straight on.
     if let Some(token) = cookie_value(&headers, COOKIE)
         && let Ok(Some(_)) = app
@@ -343,7 +355,7 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
     let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
     let email = get("email").trim().to_lowercase();
     let password = get("password").to_string();
-    let next = safe_next(get("next")).to_string();
+    let next = safe_next(get("next"));
     let refuse = |status: StatusCode, message: &str| {
         (status, Html(login_html(&email, &next, Some(message)))).into_response()
     };
@@ -470,9 +482,25 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_site() {
+        assert_eq!(safe_next("/customers/1?q=a b"), "/customers/1?q=a%20b");
         assert_eq!(safe_next("/customers/1"), "/customers/1");
-        assert_eq!(safe_next("//evil.example"), "/customers");
-        assert_eq!(safe_next("https://evil.example"), "/customers");
-        assert_eq!(safe_next("/\\evil.example"), "/customers");
+        for evil in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\u{0}x",
+            "/\u{7f}x",
+            "javascript:alert(1)",
+            " /customers",
+            "",
+        ] {
+            assert_eq!(safe_next(evil), "/", "{evil:?}");
+        }
+        // Non-ASCII is fine, encoded, so the Location header is valid.
+        assert_eq!(safe_next("/customers?q=Zoë"), "/customers?q=Zo%C3%AB");
     }
 }
