@@ -2011,14 +2011,14 @@ impl Store for PostgresStore {
         web::user_by_email(&self.pool, email).await
     }
 
-    async fn record_failed_login(
+    async fn count_login_attempt(
         &self,
         user_id: &str,
         now: DateTime<Utc>,
         max: u32,
         lock_until: DateTime<Utc>,
-    ) -> Result<()> {
-        web::record_failed_login(&self.pool, user_id, now, max, lock_until).await
+    ) -> Result<bool> {
+        web::count_login_attempt(&self.pool, user_id, now, max, lock_until).await
     }
 
     async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {

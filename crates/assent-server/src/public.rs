@@ -221,7 +221,29 @@ async fn show(
     }
 }
 
-fn client_ip(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
+/// The rate-limit key of a client address: parsed, so spellings of one address
+/// (`::ffff:1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]:443`, zeros written out) share one
+/// count, and an IPv6 client counted by its /64, the block one subscriber gets (trying
+/// each of its 2^64 addresses would otherwise reset the limit). Anything unreadable
+/// shares one key.
+pub(crate) fn rate_key(ip: &str) -> String {
+    use std::net::{IpAddr, Ipv6Addr};
+    let ip = ip.trim();
+    let parsed = ip
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| ip.parse::<SocketAddr>().ok().map(|s| s.ip()));
+    match parsed.map(|ip| ip.to_canonical()) {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        None => "unreadable".into(),
+    }
+}
+
+pub(crate) fn client_ip(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
     if app.config.trust_proxy
         && let Some(first) = headers
             .get("x-forwarded-for")
@@ -315,7 +337,11 @@ async fn submit(
     }
     // Kept in the database: every process of a deployment counts the same hits.
     let limits = [
-        (format!("ip:{ip}"), PER_IP_PER_10_MIN, Duration::minutes(10)),
+        (
+            format!("ip:{}", rate_key(&ip)),
+            PER_IP_PER_10_MIN,
+            Duration::minutes(10),
+        ),
         (
             format!("phone:{}:{}", t.id, phone),
             PER_NUMBER_PER_DAY,
@@ -403,4 +429,20 @@ Reply YES to that message to confirm your sign-up.</p></main>",
         ),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rate_keys_are_parsed_addresses_and_ipv6_counts_by_its_64() {
+        use super::rate_key;
+        assert_eq!(rate_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(rate_key(" 203.0.113.7:5555"), "203.0.113.7");
+        assert_eq!(rate_key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(rate_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(rate_key("2001:0db8:0001:0002:ffff::1"), "2001:db8:1:2::/64");
+        assert_eq!(rate_key("[2001:db8:1:2::9]:443"), "2001:db8:1:2::/64");
+        assert_eq!(rate_key("evil, 1.2.3.4"), "unreadable");
+        assert_eq!(rate_key(""), "unreadable");
+    }
 }

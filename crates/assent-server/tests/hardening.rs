@@ -251,3 +251,134 @@ async fn after_sign_in_next_never_leaves_the_site_and_never_fails() {
         );
     }
 }
+
+/// The lock is counted before the password is checked, atomically: of 40 parallel
+/// guesses only the first five are checked at all.
+#[tokio::test]
+async fn parallel_guesses_are_counted_before_they_are_checked() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    assent_server::web::create_user(&app.app, &t.slug, EMAIL, PASSWORD)
+        .await
+        .unwrap();
+    let guesses = (0..40).map(|i| {
+        let app = &app;
+        async move {
+            sign_in(app, EMAIL, &format!("guess number {i}"), "/")
+                .await
+                .status()
+        }
+    });
+    let statuses = futures_join_all(guesses).await;
+    let wrong = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let locked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((wrong, locked), (5, 35), "{statuses:?}");
+    // Locked: even the right password waits out the lock.
+    let r = sign_in(&app, EMAIL, PASSWORD, "/").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(chrono::Duration::minutes(16));
+    let r = sign_in(&app, EMAIL, PASSWORD, "/").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.collect();
+    let mut out = Vec::new();
+    // Polled together: each request is in flight before any answer is read.
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = handles.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in pinned.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(done.into_iter().flatten());
+    out
+}
+
+/// An unknown email and a locked account get the same answers: five "wrong", then the
+/// same lock page.
+#[tokio::test]
+async fn unknown_and_locked_emails_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    assent_server::web::create_user(&app.app, &t.slug, EMAIL, PASSWORD)
+        .await
+        .unwrap();
+    let unknown = "nobody@acme.example";
+    let mut answers = Vec::new();
+    for email in [EMAIL, unknown] {
+        let mut these = Vec::new();
+        for _ in 0..6 {
+            let r = sign_in(&app, email, "not the password", "/").await;
+            let status = r.status();
+            let body = r.text().await.unwrap().replace(email, "EMAIL");
+            these.push((status, body));
+        }
+        answers.push(these);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0][4].0, StatusCode::UNAUTHORIZED);
+    assert_eq!(answers[0][5].0, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// One address cannot try passwords across many accounts either.
+#[tokio::test]
+async fn sign_ins_are_limited_per_address() {
+    let app = TestApp::spawn_behind_proxy().await;
+    let (t, _) = app.tenant().await;
+    assent_server::web::create_user(&app.app, &t.slug, EMAIL, PASSWORD)
+        .await
+        .unwrap();
+    let from = |ip: &'static str| {
+        let app = &app;
+        async move {
+            let r = no_redirects()
+                .post(format!("{}/login", app.base))
+                .header("X-Forwarded-For", ip)
+                .form(&[
+                    ("email", EMAIL),
+                    ("password", "wrong password"),
+                    ("next", "/"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    // The account locks after five; the address counts every attempt.
+    let limit = assent_server::web::SIGN_INS_PER_ADDRESS;
+    for _ in 0..limit {
+        let (s, _) = from("2001:db8:1:2::1").await;
+        assert_ne!(s, StatusCode::SEE_OTHER);
+    }
+    // Another address in the same /64 is the same client.
+    let (s, body) = from("2001:db8:1:2:ffff::9").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(body.contains("from this network"), "{body}");
+    // Another client is not held up by it (the account's own lock still answers).
+    let (s, body) = from("203.0.113.9").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(body.contains("locked"), "{body}");
+}

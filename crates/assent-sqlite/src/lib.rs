@@ -2163,16 +2163,17 @@ impl Store for SqliteStore {
         web::user_by_email(&self.reader, email).await
     }
 
-    async fn record_failed_login(
+    async fn count_login_attempt(
         &self,
         user_id: &str,
         now: DateTime<Utc>,
         max: u32,
         lock_until: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut w = self.batch.begin().await?;
-        web::record_failed_login(w.conn(), user_id, now, max, lock_until).await?;
-        w.commit().await
+        let counted = web::count_login_attempt(w.conn(), user_id, now, max, lock_until).await?;
+        w.commit().await?;
+        Ok(counted)
     }
 
     async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {

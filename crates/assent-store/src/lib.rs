@@ -409,15 +409,17 @@ pub trait Store: Send + Sync + 'static {
         let _ = email;
         Err(unsupported())
     }
-    /// Counts a failed sign-in at `now`: the `max`th in a row locks the account until
-    /// `lock_until`. After a lock has run out the count starts again.
-    async fn record_failed_login(
+    /// Counts a sign-in attempt at `now`, before its password is checked (a success clears
+    /// the count): the `max`th in a row locks the account until `lock_until`, and after a
+    /// lock has run out the count starts again. Returns false, counting nothing, while the
+    /// account is locked. Atomic: of any number of parallel attempts, at most `max` count.
+    async fn count_login_attempt(
         &self,
         user_id: &str,
         now: DateTime<Utc>,
         max: u32,
         lock_until: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let _ = (user_id, now, max, lock_until);
         Err(unsupported())
     }
