@@ -154,12 +154,33 @@ fn nul_field(v: &serde_json::Value, at: &str) -> Option<String> {
     }
 }
 
-pub async fn healthz(State(app): State<AppState>) -> impl IntoResponse {
-    match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok"),
-        Err(e) => {
+/// How long `/healthz` waits for the database before it says it is unavailable: a load
+/// balancer should hear "no" quickly, not time out.
+pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ok only when the database answers and takes writes (see [`assent_store::Store::ping`]),
+/// within [`HEALTH_TIMEOUT`]; otherwise 503 with `Retry-After`.
+pub async fn healthz(State(app): State<AppState>) -> axum::response::Response {
+    let unavailable = |why: &'static str| {
+        (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "5")], why).into_response()
+    };
+    // The check runs to its end on its own task: abandoning a write half-begun could leave
+    // the writer's connection in a transaction.
+    let store = app.store.clone();
+    let check = tokio::spawn(async move { store.ping().await });
+    match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
+        Ok(Ok(Ok(()))) => (StatusCode::OK, "ok").into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "health check panicked");
+            unavailable("database unavailable")
+        }
+        Ok(Ok(Err(e))) => {
             tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+            unavailable("database unavailable")
+        }
+        Err(_) => {
+            tracing::error!("health check: the database did not answer in time");
+            unavailable("database unavailable (no answer in time)")
         }
     }
 }
