@@ -9,12 +9,12 @@ pub mod dispatch;
 pub mod error;
 pub mod fake_twilio;
 pub mod import;
+pub mod listen;
 pub mod public;
 pub mod service;
 pub mod web;
 pub mod webhooks;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -133,21 +133,25 @@ async fn refuse_nul_in_uri(
     next.run(req).await
 }
 
-/// Serves until the process is stopped; the worker runs beside the server.
+/// Serves until the process is stopped, with the default [`listen::Limits`]; the worker
+/// runs beside the server.
 pub async fn serve(
     app: AppState,
     listener: tokio::net::TcpListener,
     worker: bool,
 ) -> std::io::Result<()> {
+    serve_with_limits(app, listener, worker, listen::Limits::default()).await
+}
+
+/// [`serve`] with the listener's limits given.
+pub async fn serve_with_limits(
+    app: AppState,
+    listener: tokio::net::TcpListener,
+    worker: bool,
+    limits: listen::Limits,
+) -> std::io::Result<()> {
     if worker {
         tokio::spawn(dispatch::run(app.clone()));
     }
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    listen::run(router(app), listener, limits).await
 }

@@ -234,6 +234,7 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
     let bind = env("ASSENT_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
     let mut config = config(&bind);
     config.captcha = captcha()?;
+    let limits = listen_limits()?;
     let (url, store) = if demo {
         if config.admin_token.is_none() {
             config.admin_token = Some(assent_server::auth::random_token("admin_"));
@@ -319,8 +320,35 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
     } else {
         println!("Assent is listening on http://{addr}");
     }
-    assent_server::serve(app, listener, true).await?;
+    assent_server::serve_with_limits(app, listener, true, limits).await?;
     Ok(())
+}
+
+/// The listener's limits: `ASSENT_HEADER_TIMEOUT` and `ASSENT_BODY_TIMEOUT` (seconds) and
+/// `ASSENT_MAX_CONNECTIONS`, each with its default when unset.
+fn listen_limits() -> anyhow::Result<assent_server::listen::Limits> {
+    let mut limits = assent_server::listen::Limits::default();
+    let number = |name: &str| -> anyhow::Result<Option<u64>> {
+        env(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("{name} must be a whole number above 0, not {v:?}"))
+            })
+            .transpose()
+    };
+    if let Some(s) = number("ASSENT_HEADER_TIMEOUT")? {
+        limits.header_read_timeout = std::time::Duration::from_secs(s);
+    }
+    if let Some(s) = number("ASSENT_BODY_TIMEOUT")? {
+        limits.body_idle_timeout = std::time::Duration::from_secs(s);
+    }
+    if let Some(n) = number("ASSENT_MAX_CONNECTIONS")? {
+        limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    Ok(limits)
 }
 
 #[tokio::main]
