@@ -316,25 +316,6 @@ async fn submit(
     };
     let now = app.clock.now();
     let ip = client_ip(&app, &headers, peer);
-    if let Some(c) = captcha {
-        match c.verify(&token, &ip).await {
-            Ok(true) => {}
-            Ok(false) => return unprocessable(&[("captcha", CAPTCHA_HINT)]),
-            Err(e) => {
-                // Unchecked is what the captcha is there to stop: refuse, and say so.
-                tracing::warn!(error = %e, "captcha check failed");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    frame_headers(&app),
-                    page(
-                        "Please try again",
-                        "<main><h1>We could not check the form</h1><p>Please try again in a minute.</p></main>",
-                    ),
-                )
-                    .into_response();
-            }
-        }
-    }
     // Kept in the database: every process of a deployment counts the same hits.
     let limits = [
         (
@@ -379,12 +360,39 @@ async fn submit(
         )
             .into_response();
     }
+    // After the limits: a flood of forged tokens must not become a flood of calls to the
+    // captcha provider.
+    if let Some(c) = captcha {
+        let host = url::Url::parse(&app.config.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        match c.verify(&token, &ip, &host).await {
+            Ok(true) => {}
+            Ok(false) => return unprocessable(&[("captcha", CAPTCHA_HINT)]),
+            Err(e) => {
+                // Unchecked is what the captcha is there to stop: refuse, and say so.
+                tracing::warn!(error = %e, "captcha check failed");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    frame_headers(&app),
+                    page(
+                        "Please try again",
+                        "<main><h1>We could not check the form</h1><p>Please try again in a minute.</p></main>",
+                    ),
+                )
+                    .into_response();
+            }
+        }
+    }
     app.metrics.form_submissions.fetch_add(1, Ordering::Relaxed);
     let user_agent = headers
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_string();
+        .chars()
+        .take(2000)
+        .collect::<String>();
     let start = OptInStart {
         source: Source::WebForm,
         actor: "customer".into(),

@@ -382,3 +382,128 @@ async fn sign_ins_are_limited_per_address() {
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     assert!(body.contains("locked"), "{body}");
 }
+
+#[tokio::test]
+async fn terms_and_privacy_links_are_checked_through_the_api_as_on_the_page() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    for (field, bad) in [
+        ("terms_url", "javascript:alert(document.cookie)"),
+        ("privacy_url", "data:text/html,<script>x</script>"),
+        ("terms_url", "https://"),
+        ("privacy_url", "acme.example/privacy"),
+    ] {
+        let (s, v) = app.put("/settings", &t.key, json!({ field: bad })).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+        assert!(message(&v).starts_with(&format!("{field}:")), "{v}");
+    }
+    let (s, v) = app
+        .put(
+            "/settings",
+            &t.key,
+            json!({"terms_url": "https://acme.example/terms", "privacy_url": ""}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["terms_url"], "https://acme.example/terms");
+}
+
+async fn form_post(
+    app: &TestApp,
+    slug: &str,
+    fields: &[(&str, &str)],
+    user_agent: &str,
+) -> StatusCode {
+    app.client
+        .post(format!("{}/optin/{slug}", app.base))
+        .header("user-agent", user_agent)
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The captcha is asked only within the form's limits, and only a token solved on this
+/// site counts.
+#[tokio::test]
+async fn the_captcha_is_asked_after_the_limits_and_must_be_solved_here() {
+    use wiremock::matchers::{body_string_contains, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let verify = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("response=elsewhere"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "hostname": "evil.example"})),
+        )
+        .mount(&verify)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("response=human"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "hostname": "127.0.0.1"})),
+        )
+        .mount(&verify)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": false})))
+        .mount(&verify)
+        .await;
+    let url = verify.uri();
+    let app = TestApp::spawn_with(|c| {
+        c.captcha = Some(
+            assent_provider::captcha::Captcha::new(
+                assent_provider::captcha::Kind::Turnstile,
+                "site-key".into(),
+                "secret".into(),
+                Some(url),
+            )
+            .unwrap(),
+        );
+    })
+    .await;
+    let (t, _) = app.tenant().await;
+    let post = |phone: &'static str, token: &'static str| {
+        let app = &app;
+        let slug = t.slug.clone();
+        async move {
+            form_post(
+                app,
+                &slug,
+                &[
+                    ("phone", phone),
+                    ("consent", "yes"),
+                    ("cf-turnstile-response", token),
+                ],
+                &"M".repeat(10_000),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        post("7375550500", "elsewhere").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a token solved on another site"
+    );
+    assert_eq!(post("7375550501", "human").await, StatusCode::OK);
+    // The User-Agent is evidence, kept bounded as the page is.
+    let c = app.consent(&t, "+17375550501").await;
+    let ua = c["events"][0]["evidence"]["user_agent"].as_str().unwrap();
+    assert_eq!(ua.len(), 2000);
+    // Three more forged tokens fill the address's five; the sixth is refused by the limit
+    // without asking the provider.
+    for phone in ["7375550502", "7375550503", "7375550504"] {
+        assert_eq!(
+            post(phone, "forged").await,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    let asked = verify.received_requests().await.unwrap().len();
+    assert_eq!(
+        post("7375550505", "forged").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(verify.received_requests().await.unwrap().len(), asked);
+}

@@ -379,6 +379,24 @@ pub async fn put_settings(
             ),
         ));
     }
+    for (field, new, old) in [
+        ("terms_url", &settings.terms_url, &t.settings.terms_url),
+        (
+            "privacy_url",
+            &settings.privacy_url,
+            &t.settings.privacy_url,
+        ),
+    ] {
+        // As for reply texts: a link stored before this check stays until it is changed.
+        if new != old {
+            crate::web::settings_link(field, new).map_err(|_| {
+                ApiError::field(
+                    field,
+                    "must be empty or a web address starting with https://",
+                )
+            })?;
+        }
+    }
     for k in settings.reply_texts.keys() {
         if ![
             "opt_out",
