@@ -375,6 +375,15 @@ pub async fn request_opt_in(
     Ok(answer)
 }
 
+/// The text a message of `purpose` is queued with: marketing gets its STOP footer.
+pub fn final_body(purpose: Purpose, body: &str) -> String {
+    if purpose == Purpose::Marketing {
+        compose::with_marketing_footer(body)
+    } else {
+        body.trim_end().to_string()
+    }
+}
+
 /// Queues one message through the gate. A refusal writes nothing.
 pub async fn send(
     app: &AppState,
@@ -386,11 +395,7 @@ pub async fn send(
     idempotency_key: Option<String>,
 ) -> Result<std::result::Result<Message, Reason>> {
     let now = app.clock.now();
-    let body = if purpose == Purpose::Marketing {
-        compose::with_marketing_footer(body)
-    } else {
-        body.trim_end().to_string()
-    };
+    let body = final_body(purpose, body);
     let mut answer = Err(Reason::InvalidNumber);
     app.store
         .transact(&tenant.id, phone, now, None, &mut |snap| {

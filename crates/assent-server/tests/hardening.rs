@@ -507,3 +507,76 @@ async fn the_captcha_is_asked_after_the_limits_and_must_be_solved_here() {
     );
     assert_eq!(verify.received_requests().await.unwrap().len(), asked);
 }
+
+async fn post_csv(app: &TestApp, t: &Tenant, path: &str, csv: &str) -> serde_json::Value {
+    let r = app
+        .client
+        .post(format!("{}/api/v1{path}", app.base))
+        .bearer_auth(&t.key)
+        .header("content-type", "text/csv")
+        .body(csv.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+/// What the server answers is what openapi.json says it may: every field of an import's
+/// answer is in its schema, and the 409s of POST /estimates and POST /messages are listed.
+#[tokio::test]
+async fn answers_and_openapi_agree() {
+    let app = TestApp::spawn().await;
+    let (t, customer) = app.tenant().await;
+    let (_, doc) = app.get("/openapi.json", &t.key).await;
+    let report_fields = doc["components"]["schemas"]["ImportReport"]["properties"].clone();
+
+    let csv = "number,phone,amount\nE-1,512-555-0142,$100\n";
+    post_csv(&app, &t, "/imports/estimates", csv).await;
+    let again = post_csv(&app, &t, "/imports/estimates", csv).await;
+    assert_eq!(again["unchanged"], 1, "{again}");
+    for key in again.as_object().unwrap().keys() {
+        assert!(
+            report_fields.get(key).is_some(),
+            "{key} is not in ImportReport"
+        );
+    }
+
+    let body = json!({"customer_id": customer, "number": "E-7", "amount_cents": 100});
+    let (s, _) = app.post("/estimates", &t.key, body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = app.post("/estimates", &t.key, body).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "estimate_exists"));
+    assert!(doc["paths"]["/estimates"]["post"]["responses"]["409"].is_object());
+
+    // An Idempotency-Key reused for another message: 409, and nothing sent as if it were.
+    let send = |body: &'static str| {
+        let app = &app;
+        let key = t.key.clone();
+        async move {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/messages", app.base))
+                .bearer_auth(key)
+                .header("Idempotency-Key", "order-17")
+                .json(&json!({"to": PHONE, "purpose": "job_notification", "body": body}))
+                .send()
+                .await
+                .unwrap();
+            let s = r.status();
+            (s, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (s, first) = send("On our way").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    let (s, retry) = send("On our way").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{retry}");
+    assert_eq!(retry["id"], first["id"]);
+    let (s, other) = send("Your invoice is ready").await;
+    assert_eq!(
+        (s, code(&other)),
+        (StatusCode::CONFLICT, "idempotency_key_reused"),
+        "{other}"
+    );
+    assert!(doc["paths"]["/messages"]["post"]["responses"]["409"].is_object());
+}

@@ -55,6 +55,24 @@ pub struct SendBody {
     body: String,
 }
 
+/// A retry with an Idempotency-Key gets the first answer only if it is the same request:
+/// a key reused for another message is a client's bug, and answering as if it had been
+/// sent would hide that the second message never was.
+fn same_request(existing: &Message, b: &SendBody, purpose: Purpose) -> ApiResult<()> {
+    let same = E164::parse(&b.to).is_ok_and(|p| p == existing.phone)
+        && existing.purpose == Some(purpose)
+        && existing.body == service::final_body(purpose, &b.body);
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another request",
+        ))
+    }
+}
+
 pub async fn send(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
@@ -84,6 +102,7 @@ pub async fn send(
     if let Some(k) = &key
         && let Some(existing) = app.store.message_by_idempotency_key(&t.id, k).await?
     {
+        same_request(&existing, &b, purpose)?;
         return Ok((StatusCode::ACCEPTED, Json(accepted_json(&existing))));
     }
     let refuse = |reason: Reason| {
@@ -139,6 +158,7 @@ pub async fn send(
             let k = key.unwrap_or_default();
             for _ in 0..100 {
                 if let Some(m) = app.store.message_by_idempotency_key(&t.id, &k).await? {
+                    same_request(&m, &b, purpose)?;
                     return Ok((StatusCode::ACCEPTED, Json(accepted_json(&m))));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
