@@ -903,6 +903,18 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn hold_import_lock(&self, tenant_id: &str) -> Result<Option<assent_store::ImportLock>> {
+        // A session-level lock on a connection of its own, taken out of the pool: dropping
+        // the guard closes that connection, and the server releases the lock with it.
+        let mut conn = self.pool.acquire().await.map_err(db)?.detach();
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended('import:' || $1, 0))")
+            .bind(tenant_id)
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+        Ok(Some(Box::new(conn)))
+    }
+
     async fn tenant_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
             .fetch_one(&self.pool)

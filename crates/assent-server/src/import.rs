@@ -158,7 +158,36 @@ enum Row {
     },
 }
 
+/// One customer import per tenant at a time, in this process.
+fn tenant_import_lock(tenant_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // Forget locks nobody holds or waits for, so the map stays as small as the imports.
+    locks.retain(|_, l| Arc::strong_count(l) > 1);
+    locks.entry(tenant_id.to_string()).or_default().clone()
+}
+
+/// Imports customers: a row whose phone is already on a record updates that record's
+/// toggles, any other row creates a customer. Imports for one tenant run one at a time
+/// (in every process on PostgreSQL), or two files sent at once would both create the
+/// same customers.
 pub async fn import_customers(
+    app: &AppState,
+    tenant_id: &str,
+    text: &str,
+    progress: impl FnMut(usize, usize),
+) -> Result<ImportReport> {
+    let local = tenant_import_lock(tenant_id);
+    let _here = local.lock().await;
+    let _everywhere = app.store.hold_import_lock(tenant_id).await?;
+    import_customers_locked(app, tenant_id, text, progress).await
+}
+
+async fn import_customers_locked(
     app: &AppState,
     tenant_id: &str,
     text: &str,

@@ -580,3 +580,26 @@ async fn answers_and_openapi_agree() {
     );
     assert!(doc["paths"]["/messages"]["post"]["responses"]["409"].is_object());
 }
+
+/// Two files sent at once (through two processes of one deployment on PostgreSQL) create
+/// each customer once: the second import finds the first one's customers and updates them.
+#[tokio::test]
+async fn parallel_imports_do_not_duplicate_customers() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let other = app.another_process().await;
+    let mut csv = String::from("name,phone\n");
+    for i in 0..300 {
+        csv.push_str(&format!("Customer {i},737555{i:04}\n"));
+    }
+    let (a, b) = tokio::join!(
+        post_csv(&app, &t, "/imports/customers", &csv),
+        post_csv(&other, &t, "/imports/customers", &csv),
+    );
+    let created = a["created"].as_u64().unwrap() + b["created"].as_u64().unwrap();
+    let updated = a["updated"].as_u64().unwrap() + b["updated"].as_u64().unwrap();
+    assert_eq!((created, updated), (300, 300), "{a} {b}");
+    let owners = app.app.store.phone_owners(&t.id).await.unwrap();
+    // The tenant's own customer (PHONE) and the 300 imported, each phone once.
+    assert_eq!(owners.len(), 301);
+}

@@ -26,6 +26,9 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Held while an import runs; dropping it lets the next one in.
+pub type ImportLock = Box<dyn std::any::Any + Send>;
+
 /// Decides what a transaction writes, given what it read.
 pub type Planner<'a> = dyn FnMut(&PhoneSnapshot) -> Plan + Send + 'a;
 /// Decides, for each claimed message, what happens at hand-off.
@@ -48,6 +51,14 @@ pub trait Store: Send + Sync + 'static {
     /// How many tenants the database holds (`serve --demo` seeds only an empty one).
     async fn tenant_count(&self) -> Result<u64> {
         Err(unsupported())
+    }
+    /// Waits until no other process imports customers for this tenant, and holds that
+    /// until the returned guard is dropped (two imports matching rows to existing phones
+    /// at once would both create the same customers). `None` where one process owns the
+    /// database and its own lock is enough (SQLite).
+    async fn hold_import_lock(&self, tenant_id: &str) -> Result<Option<ImportLock>> {
+        let _ = tenant_id;
+        Ok(None)
     }
 
     async fn create_tenant(&self, tenant: &Tenant, api_key_hash: &str) -> Result<()>;
