@@ -43,7 +43,7 @@ pub fn records(text: &str) -> Vec<(usize, Vec<String>)> {
 /// The file's records, and the rows refused before their columns are read: a row holding
 /// U+0000 (no field can store it), and a quote never closed, which would otherwise swallow
 /// every line after it into one field without a word.
-pub fn checked_records(text: &str) -> (Vec<(usize, Vec<String>)>, Vec<Rejected>) {
+pub fn checked_records(text: &str) -> (Records, Vec<Rejected>) {
     let (mut recs, unclosed) = split(text);
     let mut rejected = Vec::new();
     if let Some((start, end)) = unclosed {
@@ -77,8 +77,11 @@ pub fn checked_records(text: &str) -> (Vec<(usize, Vec<String>)>, Vec<Rejected>)
     (recs, rejected)
 }
 
+/// CSV records, each with the line it starts on.
+type Records = Vec<(usize, Vec<String>)>;
+
 /// The records, and where a quote left open at the end of the text started and ended.
-fn split(text: &str) -> (Vec<(usize, Vec<String>)>, Option<(usize, usize)>) {
+fn split(text: &str) -> (Records, Option<(usize, usize)>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     let mut field = String::new();

@@ -1,5 +1,10 @@
 //! The server's edges under hostile input (issue 13): U+0000 in every kind of input, the
-//! simulator's controls per tenant, sign-in redirects and guessing, health. Both databases.
+//! simulator's controls per tenant, sign-in redirects and guessing, settings links, the
+//! form's captcha, idempotency keys, parallel imports, and the answers openapi.json
+//! documents. Both databases. (Health, slow clients and the demo are tested through the
+//! binary in crates/assent/tests.)
+
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -91,7 +91,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
         let bytes =
-            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body.into()), state)
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
                 .await
                 .map_err(|r| {
                     ApiError::new(
