@@ -170,9 +170,7 @@ pub(crate) fn link(label: &str, v: &str) -> Result<String, String> {
         Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {
             Ok(v.to_string())
         }
-        _ => Err(format!(
-            "{label} must be a web address starting with https://"
-        )),
+        _ => Err(format!("{label} must start with https://")),
     }
 }
 
