@@ -551,6 +551,33 @@ mod tests {
         assert!(!cross_site(&h, public));
     }
 
+    /// However many sign-ins arrive at once, no more hashes run than there are permits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashing_is_bounded() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(hash_bounded(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }))
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().is_some());
+        }
+        let permits = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 4);
+        assert!(most.load(Ordering::SeqCst) <= permits);
+    }
+
     #[test]
     fn next_stays_on_this_site() {
         assert_eq!(safe_next("/customers/1?q=a b"), "/customers/1?q=a%20b");
