@@ -119,9 +119,14 @@ async fn hash_bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
         .await
         .ok()?
         .ok()?;
-    let out = tokio::task::spawn_blocking(f).await.ok();
-    drop(permit);
-    out
+    // The permit goes with the hash, not with this future: a client that hangs up mid-way
+    // drops the future, but the hash runs to its end and must still hold its slot.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await
+    .ok()
 }
 
 /// Hashing is deliberately slow: keep it off the async workers, a bounded number at once.
