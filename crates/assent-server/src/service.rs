@@ -543,6 +543,17 @@ pub async fn request_opt_in(
     Ok(answer)
 }
 
+/// Whether a stored message's body is what `requested` became: the same text, or (for
+/// marketing) the text with the footer Assent added in the phone's language.
+pub fn same_body(purpose: Purpose, stored: &str, requested: &str) -> bool {
+    let requested = requested.trim_end();
+    stored == requested
+        || (purpose == Purpose::Marketing
+            && stored
+                .strip_prefix(requested)
+                .is_some_and(|rest| rest.starts_with('\n')))
+}
+
 /// Queues one message through the gate. A refusal writes nothing.
 pub async fn send(
     app: &AppState,

@@ -766,7 +766,10 @@ async fn a_configured_captcha_guards_the_form() {
     Mock::given(method("POST"))
         .and(body_string_contains("secret=captcha-secret"))
         .and(body_string_contains("response=human"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "hostname": "127.0.0.1"})),
+        )
         .mount(&verify)
         .await;
     Mock::given(method("POST"))

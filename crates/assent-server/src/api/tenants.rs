@@ -400,6 +400,24 @@ pub async fn put_settings(
     if let Some((field, why)) = settings.canada_problem(&t.settings) {
         return Err(ApiError::field(field, why));
     }
+    for (field, new, old) in [
+        ("terms_url", &settings.terms_url, &t.settings.terms_url),
+        (
+            "privacy_url",
+            &settings.privacy_url,
+            &t.settings.privacy_url,
+        ),
+    ] {
+        // As for reply texts: a link stored before this check stays until it is changed.
+        if new != old {
+            crate::web::settings_link(field, new).map_err(|_| {
+                ApiError::field(
+                    field,
+                    "must be empty or a web address starting with https://",
+                )
+            })?;
+        }
+    }
     for k in settings.reply_texts.keys() {
         let (kind, lang) = k.split_once('.').unwrap_or((k.as_str(), "en"));
         let known_kind = [

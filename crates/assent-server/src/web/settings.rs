@@ -326,12 +326,19 @@ pub async fn show(user: SignedIn, Query(q): Query<SettingsQuery>) -> Response {
     .render(&user)
 }
 
-fn link(label: &str, v: &str) -> Result<String, String> {
+/// A link shown on the public opt-in form: empty, or an absolute http(s) URL with a host
+/// (never `javascript:` or `data:`, which would run on the form's page). Checked the same
+/// way here and in `PUT /settings`.
+pub(crate) fn link(label: &str, v: &str) -> Result<String, String> {
     let v = v.trim();
-    if v.is_empty() || v.starts_with("https://") || v.starts_with("http://") {
-        Ok(v.to_string())
-    } else {
-        Err(format!("{label} must start with https://"))
+    if v.is_empty() {
+        return Ok(String::new());
+    }
+    match url::Url::parse(v) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {
+            Ok(v.to_string())
+        }
+        _ => Err(format!("{label} must start with https://")),
     }
 }
 
