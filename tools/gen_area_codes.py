@@ -26,9 +26,17 @@ Method, per NPA 200..999:
         description, the most frequent code among the exchange-level
         descriptions ("Austin, TX" -> TX).
     An area code covering several provinces lists them comma-separated, sorted.
+  * CORRECTIONS (tools/area_code_corrections.tsv, one row per error found in
+    libphonenumber, each with its source) replace an area code's zones.
+  * OVERLAYS (tools/area_code_overlays.tsv, each with its source): an overlay's zones
+    become the union of its own and its parents' (corrected) zones, since a number in an
+    overlay may be anywhere its parents are.
+  A fourth column names the correction or overlay that changed a row.
 Diagnostics go to stderr; the TSV goes to stdout.
 """
 import datetime
+import hashlib
+import os
 import re
 import sys
 from collections import Counter
@@ -125,7 +133,22 @@ def us_ca_region_for_npa(npa):
     return [counts.most_common(1)[0][0]], note
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def data_rows(name):
+    """(path, sha256, rows) of a tab-separated file beside this script; # starts a comment."""
+    path = os.path.join(HERE, name)
+    with open(path, "rb") as f:
+        raw = f.read()
+    rows = [line.split("\t") for line in raw.decode("utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+    return name, hashlib.sha256(raw).hexdigest(), rows
+
+
 def main():
+    corrections = data_rows("area_code_corrections.tsv")
+    overlays = data_rows("area_code_overlays.tsv")
     rows = []
     n_us = n_ca = 0
     for n in range(200, 1000):
@@ -150,7 +173,22 @@ def main():
             else:
                 print("warn: %s: mixed US/CA codes %s" % (npa, codes), file=sys.stderr)
             region = ",".join(codes)
-        rows.append((npa, region, ",".join(zones)))
+        rows.append([npa, region, ",".join(zones), ""])
+
+    by_npa = {r[0]: r for r in rows}
+    for npa, zones, _source in corrections[2]:
+        row = by_npa[npa]
+        row[2] = ",".join(sorted(set(zones.split(","))))
+        row[3] = "corrected"
+    for npa, parents, _source in overlays[2]:
+        row = by_npa[npa]
+        union = set(row[2].split(","))
+        for p in parents.split(","):
+            union.update(by_npa[p][2].split(","))
+        union = ",".join(sorted(union))
+        if union != row[2]:
+            row[2] = union
+            row[3] = ("corrected; " if row[3] else "") + "overlay of " + parents
 
     out = sys.stdout
     out.write("# NANP area code -> region -> IANA time zone(s)\n")
@@ -158,17 +196,20 @@ def main():
               "(Apache-2.0), modules phonenumbers.tzdata / phonenumbers.geodata / metadata\n")
     out.write("# phonenumbers version: %s\n" % phonenumbers.__version__)
     out.write("# Generated: %s\n" % datetime.date.today().isoformat())
+    for name, digest, items in (corrections, overlays):
+        out.write("# Built with tools/%s (%d rows, sha256 %s)\n" % (name, len(items), digest))
     out.write("# Regenerate: pip install phonenumbers==%s && "
               "python3 tools/gen_area_codes.py > crates/assent-core/data/area_codes.tsv\n"
               % phonenumbers.__version__)
-    out.write("# Columns: NPA<TAB>REGION<TAB>ZONES (comma-separated, sorted, de-duplicated)\n")
+    out.write("# Columns: NPA<TAB>REGION<TAB>ZONES (comma-separated, sorted, de-duplicated)"
+              "<TAB>CHANGED (a correction or overlay that changed the row)\n")
     out.write("# REGION: USPS / Canada Post code (several comma-separated when the NPA spans\n")
     out.write("#   provinces, e.g. 867 NT,NU,YT); US territories PR VI GU AS MP; other NANP\n")
     out.write("#   countries '-' + ISO 3166 code (e.g. -JM). ZONES: union over all prefixes 1NPA*.\n")
     out.write("# Counts: %d US, %d Canada, %d other NANP; %d rows\n"
               % (n_us, n_ca, len(rows) - n_us - n_ca, len(rows)))
     for r in rows:
-        out.write("\t".join(r) + "\n")
+        out.write("\t".join(r).rstrip("\t") + "\n")
     print("rows=%d us=%d ca=%d other=%d" % (len(rows), n_us, n_ca, len(rows) - n_us - n_ca),
           file=sys.stderr)
 

@@ -30,14 +30,27 @@ pub fn take_slot(
     now: DateTime<Utc>,
     pace: Pace,
 ) -> Result<DateTime<Utc>, DateTime<Utc>> {
+    take_slots(tat, now, pace, 1)
+}
+
+/// Takes `n` slots at once, for a text of `n` segments (carriers pace segments): it may go
+/// when all `n` fit in the burst, or, for a text longer than a whole burst, when the sender
+/// is idle; either way the TAT moves `n` intervals on.
+pub fn take_slots(
+    tat: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    pace: Pace,
+    n: u32,
+) -> Result<DateTime<Utc>, DateTime<Utc>> {
     let interval = pace.interval();
+    let n = i32::try_from(n.max(1)).unwrap_or(i32::MAX);
     let tat = tat.unwrap_or(now).max(now);
     let tolerance = interval * (pace.burst() - 1);
-    let allowed_at = tat - tolerance;
+    let allowed_at = tat + interval * (n.min(pace.burst()) - 1) - tolerance;
     if allowed_at > now {
         return Err(allowed_at);
     }
-    Ok(tat + interval)
+    Ok(tat + interval * n)
 }
 
 #[cfg(test)]
@@ -74,7 +87,51 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_text_of_three_segments_takes_three_slots() {
+        let pace = Pace { per_minute: 60 };
+        let tat = take_slots(None, t0(), pace, 3).unwrap();
+        assert_eq!(tat, t0() + Duration::seconds(3));
+        assert_eq!(
+            take_slot(Some(tat), t0() + Duration::seconds(2), pace),
+            Err(t0() + Duration::seconds(3))
+        );
+        // At 240 a minute (a burst of 4), two 2-segment texts fit in the burst; a third
+        // waits for two slots, the second of which frees at 500 ms.
+        let pace = Pace { per_minute: 240 };
+        let tat = take_slots(None, t0(), pace, 2).unwrap();
+        let tat = take_slots(Some(tat), t0(), pace, 2).unwrap();
+        assert_eq!(
+            take_slots(Some(tat), t0(), pace, 2),
+            Err(t0() + Duration::milliseconds(500))
+        );
+    }
+
     proptest! {
+        /// Counted in segments, no minute lets through more than the pace plus a burst and
+        /// one text.
+        #[test]
+        fn segments_never_exceed_the_pace_in_any_minute(
+            per_minute in 1u32..5000,
+            texts in proptest::collection::vec((0i64..2000, 1u32..6), 1..400),
+        ) {
+            let pace = Pace { per_minute };
+            let mut tat = None;
+            let mut now = t0();
+            let mut sent = Vec::new();
+            for (g, n) in texts {
+                now += Duration::milliseconds(g);
+                if let Ok(next) = take_slots(tat, now, pace, n) {
+                    tat = Some(next);
+                    sent.push((now, n));
+                }
+            }
+            for (i, (start, _)) in sent.iter().enumerate() {
+                let in_window: u32 = sent[i..].iter().take_while(|(t, _)| *t < *start + Duration::minutes(1)).map(|(_, n)| n).sum();
+                prop_assert!(in_window <= per_minute + pace.burst() as u32 + 5, "{in_window} > {per_minute}");
+            }
+        }
+
         /// However requests arrive, no window of a minute lets through more than the pace
         /// plus one burst.
         #[test]

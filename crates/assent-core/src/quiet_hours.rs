@@ -1,15 +1,19 @@
 //! Quiet hours: when a marketing text may reach a recipient, in the recipient's local time.
 //!
-//! The recipient's zones come from the customer's address (its state's zones), else the
-//! number's area code, else the tenant's zone; where several zones are possible, a time is
-//! allowed only if it is inside the window in every one of them. The windows come from
-//! `data/quiet_hours.tsv` (federal 08:00–21:00, narrower states), one row per rule with its
-//! source; the area-code table `data/area_codes.tsv` is generated from libphonenumber.
+//! Where the recipient is, is not known for sure, so every candidate counts: the zones of
+//! the number's area code and the zones of the customer's address's state together (a
+//! service address is often not where the phone's owner sleeps), else the tenant's zone. A
+//! time is allowed only if it is inside the window in every one of them. The windows come
+//! from `data/quiet_hours.tsv` (federal 08:00–21:00, narrower states, per weekday and
+//! federal holiday), one row per rule with its source, applied for the area code's state and
+//! the address's state alike; the area-code table `data/area_codes.tsv` is generated from
+//! libphonenumber by `tools/gen_area_codes.py`, with the corrections and overlays kept
+//! beside it.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -18,10 +22,10 @@ use crate::phone::E164;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuietPolicy {
-    /// Federal 08:00–21:00, narrowed by the recipient's state.
+    /// Federal 08:00–21:00, narrowed by the recipient's states.
     #[default]
     Standard,
-    /// 09:00–20:00 everywhere.
+    /// The narrowest window of every applied row of the table, everywhere.
     Strictest,
 }
 
@@ -35,10 +39,18 @@ pub struct AreaCode {
 pub struct Rule {
     pub region: String,
     pub days: Vec<Weekday>,
-    pub start: NaiveTime,
-    pub end: NaiveTime,
+    /// Also applies on US federal holidays (on the date and on the observed weekday).
+    pub holidays: bool,
+    /// `None` forbids the whole day.
+    pub window: Option<(NaiveTime, NaiveTime)>,
     pub verified: bool,
     pub source: String,
+}
+
+impl Rule {
+    fn applies_on(&self, date: NaiveDate) -> bool {
+        self.days.contains(&date.weekday()) || (self.holidays && is_federal_holiday(date))
+    }
 }
 
 struct Tables {
@@ -66,24 +78,63 @@ fn weekday(s: &str) -> Option<Weekday> {
     })
 }
 
-fn parse_days(spec: &str) -> Vec<Weekday> {
+/// `mon-sat`, `sun,holiday`, … into the weekdays and whether federal holidays are named.
+/// `None` for anything it cannot read, so a typo in the table fails its test, not silently.
+fn parse_days(spec: &str) -> Option<(Vec<Weekday>, bool)> {
     let mut out = Vec::new();
+    let mut holidays = false;
     for part in spec.split(',') {
         match part.split_once('-') {
+            _ if part == "holiday" => holidays = true,
             Some((a, b)) => {
-                if let (Some(mut d), Some(end)) = (weekday(a), weekday(b)) {
+                let (mut d, end) = (weekday(a)?, weekday(b)?);
+                out.push(d);
+                while d != end {
+                    d = d.succ();
                     out.push(d);
-                    while d != end {
-                        d = d.succ();
-                        out.push(d);
-                    }
                 }
             }
-            None => out.extend(weekday(part)),
+            None => out.push(weekday(part)?),
         }
     }
-    out
+    Some((out, holidays))
 }
+
+/// One row of `quiet_hours.tsv`.
+pub fn parse_rule(line: &str) -> Option<Rule> {
+    let c: Vec<&str> = line.split('\t').collect();
+    let (days, holidays) = parse_days(c.get(1)?)?;
+    let window = match (*c.get(2)?, *c.get(3)?) {
+        ("-", "-") => None,
+        (s, e) => Some((
+            NaiveTime::parse_from_str(s, "%H:%M").ok()?,
+            NaiveTime::parse_from_str(e, "%H:%M").ok()?,
+        )),
+    };
+    let verified = match *c.get(4)? {
+        "yes" => true,
+        "no" => false,
+        _ => return None,
+    };
+    Some(Rule {
+        region: c.first()?.to_string(),
+        days,
+        holidays,
+        window,
+        verified,
+        source: c.get(5)?.to_string(),
+    })
+}
+
+/// Parses the rows of a rule table; a row it cannot read is reported by its line.
+pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| parse_rule(l).ok_or_else(|| format!("quiet_hours.tsv: cannot read {l:?}")))
+        .collect()
+}
+
+const RULES_TSV: &str = include_str!("../data/quiet_hours.tsv");
 
 fn tables() -> &'static Tables {
     static TABLES: OnceLock<Tables> = OnceLock::new();
@@ -110,18 +161,8 @@ fn tables() -> &'static Tables {
             }
             area_codes.insert(npa, AreaCode { regions, zones });
         }
-        let rules = data_lines(include_str!("../data/quiet_hours.tsv"))
-            .filter_map(|c| {
-                Some(Rule {
-                    region: c.first()?.to_string(),
-                    days: parse_days(c.get(1)?),
-                    start: NaiveTime::parse_from_str(c.get(2)?, "%H:%M").ok()?,
-                    end: NaiveTime::parse_from_str(c.get(3)?, "%H:%M").ok()?,
-                    verified: *c.get(4)? == "yes",
-                    source: c.get(5).unwrap_or(&"").to_string(),
-                })
-            })
-            .collect();
+        // Unreadable rows are caught by `every_rule_row_reads`; here they are skipped.
+        let rules = RULES_TSV.lines().filter_map(parse_rule).collect();
         Tables {
             area_codes,
             region_zones,
@@ -136,6 +177,51 @@ pub fn area_code(npa: u16) -> Option<&'static AreaCode> {
 
 pub fn rules() -> &'static [Rule] {
     &tables().rules
+}
+
+/// The zones of a state or province: every zone of its area codes.
+pub fn region_zones(region: &str) -> &'static [Tz] {
+    tables()
+        .region_zones
+        .get(region)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// The US federal holidays of 5 U.S.C. 6103 (Inauguration Day aside): the fixed dates, on
+/// their date and on the weekday they are observed (Saturday's on the Friday before,
+/// Sunday's on the Monday after), and the Monday and Thursday ones.
+pub fn is_federal_holiday(date: NaiveDate) -> bool {
+    let y = date.year();
+    let nth = |n: u8, wd: Weekday, month: u32| {
+        NaiveDate::from_weekday_of_month_opt(y, month, wd, n) == Some(date)
+    };
+    let last_monday_of_may = (25..=31)
+        .filter_map(|d| NaiveDate::from_ymd_opt(y, 5, d))
+        .find(|d| d.weekday() == Weekday::Mon);
+    let fixed = |fm: u32, fd: u32| {
+        [y - 1, y, y + 1].iter().any(|&fy| {
+            NaiveDate::from_ymd_opt(fy, fm, fd).is_some_and(|h| {
+                let observed = match h.weekday() {
+                    Weekday::Sat => h - Duration::days(1),
+                    Weekday::Sun => h + Duration::days(1),
+                    _ => h,
+                };
+                h == date || observed == date
+            })
+        })
+    };
+    fixed(1, 1)
+        || nth(3, Weekday::Mon, 1) // Birthday of Martin Luther King, Jr.
+        || nth(3, Weekday::Mon, 2) // Washington's Birthday
+        || last_monday_of_may == Some(date) // Memorial Day
+        || fixed(6, 19) // Juneteenth
+        || fixed(7, 4)
+        || nth(1, Weekday::Mon, 9) // Labor Day
+        || nth(2, Weekday::Mon, 10) // Columbus Day
+        || fixed(11, 11) // Veterans Day
+        || nth(4, Weekday::Thu, 11) // Thanksgiving Day
+        || fixed(12, 25)
 }
 
 /// Where a recipient may be: every zone and every state whose rules apply.
@@ -284,14 +370,36 @@ pub fn region_of_address(address: &str) -> Option<String> {
         .map(|w| w.to_string())
 }
 
+/// Area codes that are never a geographic subscriber's: the N11 service codes, the N9X codes
+/// kept for expanding the plan, the 37X and 96X reserve, the non-geographic N00 codes
+/// (premium 900 among them), toll-free 8YY, personal 5YY and 52X, 976, and Canada's
+/// non-geographic 600 and 622 and the US government's 710.
+fn never_an_area_code(npa: u16) -> bool {
+    let (a, b, c) = (npa / 100, npa / 10 % 10, npa % 10);
+    (b == 1 && c == 1)
+        || b == 9
+        || npa / 10 == 37
+        || npa / 10 == 96
+        || npa / 10 == 52
+        || (b == 0 && c == 0)
+        || ((a == 8 || a == 5) && b == c)
+        || matches!(npa, 976 | 622 | 710)
+}
+
 /// The country a NANP number belongs to, by its area code: `US` (states, DC and the US
-/// territories), `CA`, or the ISO code of another NANP country (`JM`, `DO`, …). `None` for
-/// numbers outside the NANP or area codes not in the table.
+/// territories), `CA`, or the ISO code of another NANP country (`JM`, `DO`, …). An area code
+/// not in the table (a new overlay such as 679 Detroit or 861 Illinois) is a US number: every Canadian and Caribbean code is in the table, and new US codes come
+/// faster than libphonenumber's releases. `None` for numbers outside the NANP and for codes
+/// that are never a subscriber's.
 pub fn country(phone: &E164) -> Option<&'static str> {
     const PROVINCES: &[&str] = &[
         "AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT",
     ];
-    let region = area_code(phone.area_code()?)?.regions.first()?;
+    let npa = phone.area_code()?;
+    let Some(known) = area_code(npa) else {
+        return (!never_an_area_code(npa)).then_some("US");
+    };
+    let region = known.regions.first()?;
     Some(match region.strip_prefix('-') {
         Some(iso) => NANP_COUNTRIES.iter().find(|c| **c == iso)?,
         None if PROVINCES.contains(&region.as_str()) => "CA",
@@ -305,57 +413,58 @@ pub const NANP_COUNTRIES: &[&str] = &[
     "TC", "TT", "VC", "VG",
 ];
 
+/// Every place the recipient may be: the area code's zones and states and the address's
+/// state and its zones, together; the tenant's zone when neither says anything.
 pub fn locate(phone: &E164, address: Option<&str>, tenant_zone: Tz) -> Recipient {
-    let t = tables();
-    let by_area = phone.area_code().and_then(|npa| t.area_codes.get(&npa));
-    let by_address = address.and_then(region_of_address);
+    let by_area = phone.area_code().and_then(area_code);
+    let mut zones: Vec<Tz> = by_area.map(|a| a.zones.clone()).unwrap_or_default();
     let mut regions: Vec<String> = by_area.map(|a| a.regions.clone()).unwrap_or_default();
-    let zones = match &by_address {
-        Some(r) => {
-            if !regions.contains(r) {
-                regions.push(r.clone());
+    if let Some(r) = address.and_then(region_of_address) {
+        for z in region_zones(&r) {
+            if !zones.contains(z) {
+                zones.push(*z);
             }
-            t.region_zones.get(r).cloned().unwrap_or_default()
         }
-        None => by_area.map(|a| a.zones.clone()).unwrap_or_default(),
-    };
-    Recipient {
-        zones: if zones.is_empty() {
-            vec![tenant_zone]
-        } else {
-            zones
-        },
-        regions,
+        if !regions.contains(&r) {
+            regions.push(r);
+        }
     }
+    if zones.is_empty() {
+        zones.push(tenant_zone);
+    }
+    Recipient { zones, regions }
 }
 
-/// The window for one local day: the intersection of every applying rule.
-fn window(day: Weekday, regions: &[String], policy: QuietPolicy) -> Option<(NaiveTime, NaiveTime)> {
+/// The window of one local date under `rules`: the intersection of every row that applies
+/// (the verified rows for `regions` and everyone's; under "strictest", every verified row).
+/// `None` when no minute of the day is allowed.
+pub fn window_in(
+    rules: &[Rule],
+    date: NaiveDate,
+    regions: &[String],
+    policy: QuietPolicy,
+) -> Option<(NaiveTime, NaiveTime)> {
     let mut start = NaiveTime::MIN;
     let mut end = NaiveTime::from_hms_opt(23, 59, 59)?;
     let mut any = false;
-    for r in rules() {
-        if !r.verified || !r.days.contains(&day) {
+    for r in rules {
+        let here =
+            policy == QuietPolicy::Strictest || r.region == "*" || regions.contains(&r.region);
+        if !r.verified || !here || !r.applies_on(date) {
             continue;
         }
-        if r.region == "*" || regions.contains(&r.region) {
-            start = start.max(r.start);
-            end = end.min(r.end);
-            any = true;
-        }
-    }
-    if policy == QuietPolicy::Strictest {
-        start = start.max(NaiveTime::from_hms_opt(9, 0, 0)?);
-        end = end.min(NaiveTime::from_hms_opt(20, 0, 0)?);
+        let (s, e) = r.window?;
+        start = start.max(s);
+        end = end.min(e);
         any = true;
     }
     (any && start < end).then_some((start, end))
 }
 
-fn allowed_at(t: DateTime<Utc>, r: &Recipient, policy: QuietPolicy) -> bool {
+fn allowed_in(rules: &[Rule], t: DateTime<Utc>, r: &Recipient, policy: QuietPolicy) -> bool {
     r.zones.iter().all(|z| {
         let local = t.with_timezone(z);
-        window(local.weekday(), &r.regions, policy)
+        window_in(rules, local.date_naive(), &r.regions, policy)
             .is_some_and(|(s, e)| local.time() >= s && local.time() < e)
     })
 }
@@ -366,17 +475,29 @@ pub fn next_allowed(
     r: &Recipient,
     policy: QuietPolicy,
 ) -> Option<DateTime<Utc>> {
-    if allowed_at(now, r, policy) {
+    next_allowed_in(rules(), now, r, policy)
+}
+
+/// [`next_allowed`] under a given rule table.
+pub fn next_allowed_in(
+    rules: &[Rule],
+    now: DateTime<Utc>,
+    r: &Recipient,
+    policy: QuietPolicy,
+) -> Option<DateTime<Utc>> {
+    if allowed_in(rules, now, r, policy) {
         return None;
     }
     // Any allowed stretch starts at some zone's window start, so those are the candidates.
+    // Two weeks covers a closed Sunday next to a holiday Monday with room to spare.
     let mut candidates = Vec::new();
     for z in &r.zones {
         let today = now.with_timezone(z).date_naive();
-        for d in 0..9 {
+        for d in 0..15 {
             let date = today + Duration::days(d);
-            if let Some((start, _)) = window(date.weekday(), &r.regions, policy) {
+            if let Some((start, _)) = window_in(rules, date, &r.regions, policy) {
                 let naive = date.and_time(start);
+                // A start inside a spring-forward gap opens at the first minute that exists.
                 let at = z.from_local_datetime(&naive).earliest().or_else(|| {
                     z.from_local_datetime(&(naive + Duration::hours(1)))
                         .earliest()
@@ -391,201 +512,10 @@ pub fn next_allowed(
         }
     }
     candidates.sort();
-    candidates.into_iter().find(|c| allowed_at(*c, r, policy))
+    candidates
+        .into_iter()
+        .find(|c| allowed_in(rules, *c, r, policy))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
-    }
-    fn phone(s: &str) -> E164 {
-        E164::parse(s).unwrap()
-    }
-    const CHICAGO: Tz = chrono_tz::America::Chicago;
-
-    #[test]
-    fn addresses_name_their_state_in_several_ways() {
-        for (address, region) in [
-            ("100 Main St, Austin, TX 78701", Some("TX")),
-            ("100 Main St, Miami, Florida 33101", Some("FL")),
-            ("100 main st, miami fl 33101", Some("FL")),
-            ("100 main st, miami, fl", Some("FL")),
-            ("1600 Pennsylvania Ave NW, Washington dc 20500", Some("DC")),
-            ("12 Florida Ave, Atlanta, Georgia", Some("GA")),
-            ("3 Hill Rd, Charleston, West Virginia", Some("WV")),
-            ("3 Rue Principale, Montréal, Québec H2X 1Y4", Some("QC")),
-            ("10 King St, Toronto on M5H 2N2", Some("ON")),
-            ("Unit 5 in the back, Apt 4", None),
-            ("12 Oak Dr or the blue door", None),
-            // A state's name as a street's is not the state.
-            ("500 Florida St, San Francisco", None),
-            ("1000 W Georgia St, Vancouver", None),
-            ("1600 Pennsylvania Ave NW, Washington", None),
-            ("1600 Pennsylvania Ave NW, Washington, DC 20500", Some("DC")),
-            ("400 Broad St, Seattle, Washington 98109", Some("WA")),
-            ("123 NE 5th Ave, Portland or 97232", Some("OR")),
-            ("100 Main St, Austin, TX 78701-1234, USA", Some("TX")),
-            ("12 OAK DR, TX", Some("TX")),
-        ] {
-            assert_eq!(region_of_address(address).as_deref(), region, "{address}");
-        }
-    }
-
-    #[test]
-    fn numbers_belong_to_the_country_of_their_area_code() {
-        assert_eq!(country(&phone("+15125550142")), Some("US"));
-        assert_eq!(country(&phone("+17875550100")), Some("US"), "Puerto Rico");
-        assert_eq!(country(&phone("+14165550100")), Some("CA"));
-        assert_eq!(country(&phone("+18765550100")), Some("JM"));
-        assert_eq!(country(&phone("+18095550100")), Some("DO"));
-        assert_eq!(country(&phone("+442079460958")), None);
-        // Every NANP region of the table maps to a country we can name.
-        for (npa, a) in &tables().area_codes {
-            let n = E164::parse(&format!("+1{npa}5550100")).unwrap();
-            assert!(country(&n).is_some(), "{npa} {:?}", a.regions);
-        }
-    }
-
-    #[test]
-    fn table_covers_us_and_canada() {
-        let austin = area_code(512).unwrap();
-        assert_eq!(austin.regions, vec!["TX"]);
-        assert_eq!(austin.zones, vec![chrono_tz::America::Chicago]);
-        assert_eq!(area_code(416).unwrap().regions, vec!["ON"]);
-        assert_eq!(area_code(850).unwrap().zones.len(), 2);
-        assert!(tables().area_codes.len() > 400);
-        assert!(rules().iter().all(|r| !r.source.is_empty()));
-    }
-
-    #[test]
-    fn texas_number_at_7am_waits_until_8am_central() {
-        let r = locate(&phone("5125550142"), None, CHICAGO);
-        // 07:00 CST = 13:00 UTC in January.
-        let now = utc(2026, 1, 15, 13, 0);
-        assert_eq!(
-            next_allowed(now, &r, QuietPolicy::Standard),
-            Some(utc(2026, 1, 15, 14, 0))
-        );
-        assert_eq!(
-            next_allowed(utc(2026, 1, 15, 14, 0), &r, QuietPolicy::Standard),
-            None
-        );
-        // 21:00 CST is past the window: next morning.
-        assert_eq!(
-            next_allowed(utc(2026, 1, 16, 3, 0), &r, QuietPolicy::Standard),
-            Some(utc(2026, 1, 16, 14, 0))
-        );
-    }
-
-    #[test]
-    fn florida_stops_at_8pm() {
-        let r = locate(&phone("3055550100"), None, CHICAGO);
-        // 20:30 EST = 01:30 UTC next day.
-        assert!(next_allowed(utc(2026, 1, 16, 1, 30), &r, QuietPolicy::Standard).is_some());
-        let tx = locate(&phone("5125550142"), None, CHICAGO);
-        // 20:30 CST is fine in Texas.
-        assert_eq!(
-            next_allowed(utc(2026, 1, 16, 2, 30), &tx, QuietPolicy::Standard),
-            None
-        );
-    }
-
-    #[test]
-    fn oklahoma_maryland_and_washington_stop_at_8pm_too() {
-        // 20:30 local in January, in each state's zone, by a number of the state.
-        for (number, utc_hour) in [
-            ("4055550100", 2), // Oklahoma City, CST: 20:30 = 02:30 UTC
-            ("4105550100", 1), // Baltimore, EST: 20:30 = 01:30 UTC
-            ("2065550100", 4), // Seattle, PST: 20:30 = 04:30 UTC
-        ] {
-            let r = locate(&phone(number), None, CHICAGO);
-            assert!(
-                next_allowed(utc(2026, 1, 16, utc_hour, 30), &r, QuietPolicy::Standard).is_some(),
-                "{number} at 20:30 local"
-            );
-            assert_eq!(
-                next_allowed(
-                    utc(2026, 1, 16, utc_hour - 1, 30),
-                    &r,
-                    QuietPolicy::Standard
-                ),
-                None,
-                "{number} at 19:30 local"
-            );
-        }
-    }
-
-    #[test]
-    fn unverified_rows_are_listed_but_not_applied() {
-        assert!(rules().iter().any(|r| r.region == "TX" && !r.verified));
-        // 08:30 on a Sunday in Austin: Texas's reported noon start is not applied.
-        let r = locate(&phone("5125550142"), None, CHICAGO);
-        assert_eq!(
-            next_allowed(utc(2026, 1, 18, 14, 30), &r, QuietPolicy::Standard),
-            None
-        );
-    }
-
-    #[test]
-    fn address_state_and_area_code_state_both_apply() {
-        // A Texas number whose customer lives in Florida (Miami): Florida's 20:00 applies.
-        let r = locate(
-            &phone("5125550142"),
-            Some("1 Ocean Dr, Miami, FL 33139"),
-            CHICAGO,
-        );
-        assert!(r.regions.contains(&"FL".to_string()) && r.regions.contains(&"TX".to_string()));
-        // 20:30 EST (19:30 CST) is 01:30 UTC.
-        assert!(next_allowed(utc(2026, 1, 16, 1, 30), &r, QuietPolicy::Standard).is_some());
-    }
-
-    #[test]
-    fn area_code_spanning_two_zones_allows_only_the_common_hours() {
-        // 850 (Florida panhandle) spans Central and Eastern: 08:00 CST = 09:00 EST.
-        let r = locate(&phone("8505550100"), None, CHICAGO);
-        // 13:30 UTC = 07:30 CST = 08:30 EST: not yet for the Central part.
-        assert_eq!(
-            next_allowed(utc(2026, 1, 15, 13, 30), &r, QuietPolicy::Standard),
-            Some(utc(2026, 1, 15, 14, 0))
-        );
-    }
-
-    #[test]
-    fn unknown_numbers_use_the_tenant_zone() {
-        let r = locate(&phone("+442079460958"), None, CHICAGO);
-        assert_eq!(r.zones, vec![CHICAGO]);
-    }
-
-    #[test]
-    fn strictest_is_nine_to_eight() {
-        let r = locate(&phone("5125550142"), None, CHICAGO);
-        // 08:30 CST.
-        assert_eq!(
-            next_allowed(utc(2026, 1, 15, 14, 30), &r, QuietPolicy::Strictest),
-            Some(utc(2026, 1, 15, 15, 0))
-        );
-    }
-
-    #[test]
-    fn spring_forward_day_opens_at_8am_daylight_time() {
-        // 2026-03-08: US clocks go 02:00 → 03:00. 08:00 CDT = 13:00 UTC.
-        let r = locate(&phone("5125550142"), None, CHICAGO);
-        assert_eq!(
-            next_allowed(utc(2026, 3, 8, 7, 0), &r, QuietPolicy::Standard),
-            Some(utc(2026, 3, 8, 13, 0))
-        );
-    }
-
-    #[test]
-    fn fall_back_day_opens_at_8am_standard_time() {
-        // 2026-11-01: clocks go 02:00 → 01:00. 08:00 CST = 14:00 UTC.
-        let r = locate(&phone("5125550142"), None, CHICAGO);
-        assert_eq!(
-            next_allowed(utc(2026, 11, 1, 6, 30), &r, QuietPolicy::Standard),
-            Some(utc(2026, 11, 1, 14, 0))
-        );
-    }
-}
+mod tests;

@@ -55,6 +55,9 @@ const MIGRATION_LOCK: i64 = 0x6173_7365_6e74;
 
 /// How many connections one process keeps at most.
 const MAX_CONNECTIONS: u32 = 16;
+/// With the database down, a request fails after this long instead of queueing for half
+/// a minute: well inside Twilio's 15 s webhook timeout, so Twilio retries.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -79,7 +82,7 @@ impl PostgresStore {
             .application_name("assent");
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await
             .map_err(db)?;
@@ -957,11 +960,35 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        // A transaction id is assigned only where writes are possible (not on a standby
+        // or a read-only database); the transaction is rolled back when dropped.
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SELECT txid_current()")
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
+        tx.rollback().await.map_err(db)?;
         Ok(())
+    }
+
+    async fn hold_import_lock(&self, tenant_id: &str) -> Result<Option<assent_store::ImportLock>> {
+        // A session-level lock on a connection of its own, taken out of the pool: dropping
+        // the guard closes that connection, and the server releases the lock with it.
+        let mut conn = self.pool.acquire().await.map_err(db)?.detach();
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended('import:' || $1, 0))")
+            .bind(tenant_id)
+            .execute(&mut conn)
+            .await
+            .map_err(db)?;
+        Ok(Some(Box::new(conn)))
+    }
+
+    async fn tenant_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(n.max(0) as u64)
     }
 
     async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
@@ -2100,14 +2127,14 @@ impl Store for PostgresStore {
         web::user_by_email(&self.pool, email).await
     }
 
-    async fn record_failed_login(
+    async fn count_login_attempt(
         &self,
         user_id: &str,
         now: DateTime<Utc>,
         max: u32,
         lock_until: DateTime<Utc>,
-    ) -> Result<()> {
-        web::record_failed_login(&self.pool, user_id, now, max, lock_until).await
+    ) -> Result<bool> {
+        web::count_login_attempt(&self.pool, user_id, now, max, lock_until).await
     }
 
     async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {

@@ -86,6 +86,9 @@ impl std::fmt::Debug for Captcha {
 #[derive(serde::Deserialize)]
 struct Answer {
     success: bool,
+    /// The site the widget was solved on.
+    #[serde(default)]
+    hostname: Option<String>,
 }
 
 impl Captcha {
@@ -113,9 +116,16 @@ impl Captcha {
         })
     }
 
-    /// Whether the provider vouches for `token`; `Err` when it could not be asked (the
-    /// form then refuses: an unchecked submission is what the captcha is there to stop).
-    pub async fn verify(&self, token: &str, remote_ip: &str) -> Result<bool, String> {
+    /// Whether the provider vouches for `token`, solved on `hostname` (this server's public
+    /// host: a token solved on another site that uses the same keys is no proof here);
+    /// `Err` when it could not be asked (the form then refuses: an unchecked submission is
+    /// what the captcha is there to stop).
+    pub async fn verify(
+        &self,
+        token: &str,
+        remote_ip: &str,
+        hostname: &str,
+    ) -> Result<bool, String> {
         let r = self
             .http
             .post(&self.verify_url)
@@ -134,7 +144,11 @@ impl Captcha {
             .json()
             .await
             .map_err(|e| format!("captcha check: unreadable answer: {e}"))?;
-        Ok(a.success)
+        let on_this_site = a
+            .hostname
+            .as_deref()
+            .is_some_and(|h| h.trim_end_matches('.').eq_ignore_ascii_case(hostname));
+        Ok(a.success && on_this_site)
     }
 }
 
@@ -152,9 +166,9 @@ mod tests {
             .and(body_string_contains("secret=s3cret"))
             .and(body_string_contains("response=good"))
             .and(body_string_contains("remoteip=203.0.113.7"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(serde_json::json!({"success": true})),
-            )
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"success": true, "hostname": "sms.acme.example"}),
+            ))
             .mount(&server)
             .await;
         Mock::given(method("POST"))
@@ -170,8 +184,14 @@ mod tests {
             Some(server.uri()),
         )
         .unwrap();
-        assert_eq!(c.verify("good", "203.0.113.7").await, Ok(true));
-        assert_eq!(c.verify("forged", "203.0.113.7").await, Ok(false));
+        let here = "sms.acme.example";
+        assert_eq!(c.verify("good", "203.0.113.7", here).await, Ok(true));
+        assert_eq!(c.verify("forged", "203.0.113.7", here).await, Ok(false));
+        // Solved on another site with the same keys: no.
+        assert_eq!(
+            c.verify("good", "203.0.113.7", "other.example").await,
+            Ok(false)
+        );
         assert!(!format!("{c:?}").contains("s3cret"));
         let down = Captcha::new(
             Kind::Hcaptcha,
@@ -180,7 +200,7 @@ mod tests {
             Some("http://127.0.0.1:9".into()),
         )
         .unwrap();
-        assert!(down.verify("good", "203.0.113.7").await.is_err());
+        assert!(down.verify("good", "203.0.113.7", "x").await.is_err());
         assert!(Captcha::new(Kind::Recaptcha, "site".into(), " ".into(), None).is_err());
         assert_eq!(Kind::parse("Turnstile"), Some(Kind::Turnstile));
         assert_eq!(Kind::parse("friendly"), None);

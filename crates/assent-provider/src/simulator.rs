@@ -25,7 +25,9 @@ pub enum Behavior {
 }
 
 pub struct Simulator {
-    behaviors: Mutex<HashMap<E164, Behavior>>,
+    /// By (sender, recipient): a tenant's senders are its own, so one tenant's setting
+    /// never changes what happens to another tenant's messages to the same phone.
+    behaviors: Mutex<HashMap<(E164, E164), Behavior>>,
     sent: Mutex<Vec<(String, OutboundSms)>>,
     counter: AtomicU64,
     /// Microseconds since the epoch when this simulator started.
@@ -52,9 +54,12 @@ impl Simulator {
         )
     }
 
-    pub fn set_behavior(&self, number: E164, behavior: Behavior) {
+    /// What the carrier does with messages from each of `senders` to `number`.
+    pub fn set_behavior(&self, senders: &[E164], number: &E164, behavior: Behavior) {
         if let Ok(mut b) = self.behaviors.lock() {
-            b.insert(number, behavior);
+            for from in senders {
+                b.insert((from.clone(), number.clone()), behavior);
+            }
         }
     }
 
@@ -75,7 +80,7 @@ impl Provider for Simulator {
             .behaviors
             .lock()
             .ok()
-            .and_then(|b| b.get(&sms.to).copied())
+            .and_then(|b| b.get(&(sms.from.clone(), sms.to.clone())).copied())
             .unwrap_or(Behavior::Deliver);
         match behavior {
             Behavior::Block => return Err(SendError::Blocked),

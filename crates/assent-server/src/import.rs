@@ -37,6 +37,51 @@ fn is_zero(n: &usize) -> bool {
 
 /// Splits CSV text into records (RFC 4180), each with the line it starts on.
 pub fn records(text: &str) -> Vec<(usize, Vec<String>)> {
+    split(text).0
+}
+
+/// The file's records, and the rows refused before their columns are read: a row holding
+/// U+0000 (no field can store it), and a quote never closed, which would otherwise swallow
+/// every line after it into one field without a word.
+pub fn checked_records(text: &str) -> (Records, Vec<Rejected>) {
+    let (mut recs, unclosed) = split(text);
+    let mut rejected = Vec::new();
+    if let Some((start, end)) = unclosed {
+        recs.retain(|(line, _)| *line != start);
+        rejected.push(Rejected {
+            line: start,
+            error: format!(
+                "a quoted field starts on this line and is never closed; lines {start} to {end} were not imported"
+            ),
+        });
+    }
+    let mut first = true;
+    recs.retain_mut(|(line, fields)| {
+        if std::mem::take(&mut first) {
+            // The header: a stray NUL there is dropped, so the columns still match.
+            for f in fields.iter_mut() {
+                f.retain(|c| c != '\0');
+            }
+            return true;
+        }
+        if fields.iter().any(|f| f.contains('\0')) {
+            rejected.push(Rejected {
+                line: *line,
+                error: "contains the NUL character (U+0000), which cannot be stored".into(),
+            });
+            return false;
+        }
+        true
+    });
+    rejected.sort_by_key(|r| r.line);
+    (recs, rejected)
+}
+
+/// CSV records, each with the line it starts on.
+type Records = Vec<(usize, Vec<String>)>;
+
+/// The records, and where a quote left open at the end of the text started and ended.
+fn split(text: &str) -> (Records, Option<(usize, usize)>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     let mut field = String::new();
@@ -75,11 +120,12 @@ pub fn records(text: &str) -> Vec<(usize, Vec<String>)> {
             }
         }
     }
-    if !field.is_empty() || !record.is_empty() {
+    if !field.is_empty() || !record.is_empty() || quoted {
         record.push(field);
         out.push((start, record));
     }
-    out
+    let unclosed = quoted.then_some((start, line));
+    (out, unclosed)
 }
 
 /// A yes/no cell; `None` when the column is missing or the cell blank, which means "the
@@ -115,14 +161,44 @@ enum Row {
     },
 }
 
+/// One customer import per tenant at a time, in this process.
+fn tenant_import_lock(tenant_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // Forget locks nobody holds or waits for, so the map stays as small as the imports.
+    locks.retain(|_, l| Arc::strong_count(l) > 1);
+    locks.entry(tenant_id.to_string()).or_default().clone()
+}
+
+/// Imports customers: a row whose phone is already on a record updates that record's
+/// toggles, any other row creates a customer. Imports for one tenant run one at a time
+/// (in every process on PostgreSQL), or two files sent at once would both create the
+/// same customers.
 pub async fn import_customers(
+    app: &AppState,
+    tenant_id: &str,
+    text: &str,
+    progress: impl FnMut(usize, usize),
+) -> Result<ImportReport> {
+    let local = tenant_import_lock(tenant_id);
+    let _here = local.lock().await;
+    let _everywhere = app.store.hold_import_lock(tenant_id).await?;
+    import_customers_locked(app, tenant_id, text, progress).await
+}
+
+async fn import_customers_locked(
     app: &AppState,
     tenant_id: &str,
     text: &str,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport> {
     let mut report = ImportReport::default();
-    let recs = records(text);
+    let (recs, refused) = checked_records(text);
+    report.rejected = refused;
     let Some(((_, header), rows)) = recs.split_first() else {
         report.rejected.push(Rejected {
             line: 1,
@@ -307,7 +383,8 @@ struct Table {
 
 impl Table {
     fn read(text: &str, required: &[&str], report: &mut ImportReport) -> Option<Table> {
-        let mut recs = records(text);
+        let (mut recs, refused) = checked_records(text);
+        report.rejected.extend(refused);
         if recs.is_empty() {
             report.rejected.push(Rejected {
                 line: 1,

@@ -9,12 +9,12 @@ pub mod dispatch;
 pub mod error;
 pub mod fake_twilio;
 pub mod import;
+pub mod listen;
 pub mod public;
 pub mod service;
 pub mod web;
 pub mod webhooks;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -103,25 +103,56 @@ pub fn router(app: AppState) -> Router {
         .merge(web::router())
         .route("/healthz", axum::routing::get(api::healthz))
         .route("/metrics", axum::routing::get(api::metrics))
+        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .with_state(app)
 }
 
-/// Serves until the process is stopped; the worker runs beside the server.
+/// A path or query holding U+0000 (`%00`) is refused before any handler: no id, phone or
+/// filter contains it, and PostgreSQL could not even compare with it.
+async fn refuse_nul_in_uri(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri();
+    if uri.path().contains("%00") {
+        return error::ApiError::field("path", "must not contain the NUL character (U+0000)")
+            .into_response();
+    }
+    if let Some(q) = uri.query()
+        && q.contains("%00")
+    {
+        let name = webhooks::form_urlencoded_pairs(q.as_bytes())
+            .into_iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+            .map(|(k, _)| k.replace('\0', ""))
+            .unwrap_or_else(|| "query".into());
+        return error::ApiError::field(&name, "must not contain the NUL character (U+0000)")
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// Serves until the process is stopped, with the default [`listen::Limits`]; the worker
+/// runs beside the server.
 pub async fn serve(
     app: AppState,
     listener: tokio::net::TcpListener,
     worker: bool,
 ) -> std::io::Result<()> {
+    serve_with_limits(app, listener, worker, listen::Limits::default()).await
+}
+
+/// [`serve`] with the listener's limits given.
+pub async fn serve_with_limits(
+    app: AppState,
+    listener: tokio::net::TcpListener,
+    worker: bool,
+    limits: listen::Limits,
+) -> std::io::Result<()> {
     if worker {
         tokio::spawn(dispatch::run(app.clone()));
         tokio::spawn(service::run_review_deadlines(app.clone()));
     }
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    listen::run(router(app), listener, limits).await
 }

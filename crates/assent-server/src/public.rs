@@ -221,7 +221,29 @@ async fn show(
     }
 }
 
-fn client_ip(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
+/// The rate-limit key of a client address: parsed, so spellings of one address
+/// (`::ffff:1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]:443`, zeros written out) share one
+/// count, and an IPv6 client counted by its /64, the block one subscriber gets (trying
+/// each of its 2^64 addresses would otherwise reset the limit). Anything unreadable
+/// shares one key.
+pub(crate) fn rate_key(ip: &str) -> String {
+    use std::net::{IpAddr, Ipv6Addr};
+    let ip = ip.trim();
+    let parsed = ip
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| ip.parse::<SocketAddr>().ok().map(|s| s.ip()));
+    match parsed.map(|ip| ip.to_canonical()) {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        None => "unreadable".into(),
+    }
+}
+
+pub(crate) fn client_ip(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
     if app.config.trust_proxy
         && let Some(first) = headers
             .get("x-forwarded-for")
@@ -244,7 +266,10 @@ async fn submit(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let fields: HashMap<String, String> = form_urlencoded_pairs(&body).into_iter().collect();
+    let fields: HashMap<String, String> =
+        crate::webhooks::without_nul(form_urlencoded_pairs(&body))
+            .into_iter()
+            .collect();
     let phone_raw = fields
         .get("phone")
         .map(String::as_str)
@@ -291,28 +316,13 @@ async fn submit(
     };
     let now = app.clock.now();
     let ip = client_ip(&app, &headers, peer);
-    if let Some(c) = captcha {
-        match c.verify(&token, &ip).await {
-            Ok(true) => {}
-            Ok(false) => return unprocessable(&[("captcha", CAPTCHA_HINT)]),
-            Err(e) => {
-                // Unchecked is what the captcha is there to stop: refuse, and say so.
-                tracing::warn!(error = %e, "captcha check failed");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    frame_headers(&app),
-                    page(
-                        "Please try again",
-                        "<main><h1>We could not check the form</h1><p>Please try again in a minute.</p></main>",
-                    ),
-                )
-                    .into_response();
-            }
-        }
-    }
     // Kept in the database: every process of a deployment counts the same hits.
     let limits = [
-        (format!("ip:{ip}"), PER_IP_PER_10_MIN, Duration::minutes(10)),
+        (
+            format!("ip:{}", rate_key(&ip)),
+            PER_IP_PER_10_MIN,
+            Duration::minutes(10),
+        ),
         (
             format!("phone:{}:{}", t.id, phone),
             PER_NUMBER_PER_DAY,
@@ -350,12 +360,39 @@ async fn submit(
         )
             .into_response();
     }
+    // After the limits: a flood of forged tokens must not become a flood of calls to the
+    // captcha provider.
+    if let Some(c) = captcha {
+        let host = url::Url::parse(&app.config.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        match c.verify(&token, &ip, &host).await {
+            Ok(true) => {}
+            Ok(false) => return unprocessable(&[("captcha", CAPTCHA_HINT)]),
+            Err(e) => {
+                // Unchecked is what the captcha is there to stop: refuse, and say so.
+                tracing::warn!(error = %e, "captcha check failed");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    frame_headers(&app),
+                    page(
+                        "Please try again",
+                        "<main><h1>We could not check the form</h1><p>Please try again in a minute.</p></main>",
+                    ),
+                )
+                    .into_response();
+            }
+        }
+    }
     app.metrics.form_submissions.fetch_add(1, Ordering::Relaxed);
     let user_agent = headers
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_string();
+        .chars()
+        .take(2000)
+        .collect::<String>();
     let start = OptInStart {
         source: Source::WebForm,
         actor: "customer".into(),
@@ -400,4 +437,20 @@ Reply YES to that message to confirm your sign-up.</p></main>",
         ),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rate_keys_are_parsed_addresses_and_ipv6_counts_by_its_64() {
+        use super::rate_key;
+        assert_eq!(rate_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(rate_key(" 203.0.113.7:5555"), "203.0.113.7");
+        assert_eq!(rate_key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(rate_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(rate_key("2001:0db8:0001:0002:ffff::1"), "2001:db8:1:2::/64");
+        assert_eq!(rate_key("[2001:db8:1:2::9]:443"), "2001:db8:1:2::/64");
+        assert_eq!(rate_key("evil, 1.2.3.4"), "unreadable");
+        assert_eq!(rate_key(""), "unreadable");
+    }
 }

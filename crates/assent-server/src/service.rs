@@ -71,21 +71,27 @@ pub fn text_key(kind: &str, lang: Lang) -> String {
 /// the CTIA-style default.
 pub fn reply_text(t: &Tenant, kind: ReplyKind, lang: Lang) -> String {
     let contact = contact_of(t);
-    match t.settings.reply_texts.get(&text_key(kind.as_str(), lang)) {
+    let text = match t.settings.reply_texts.get(&text_key(kind.as_str(), lang)) {
         Some(custom) => compose::fill(custom, &t.name, &contact),
         None => compose::default_reply_in(kind, lang, &t.name, &contact),
+    };
+    if kind == ReplyKind::Help {
+        with_casl_identification(t, text)
+    } else {
+        text
     }
 }
 
 pub fn opt_in_request_text(t: &Tenant, lang: Lang) -> String {
-    match t
+    let text = match t
         .settings
         .reply_texts
         .get(&text_key("opt_in_request", lang))
     {
         Some(custom) => compose::fill(custom, &t.name, &contact_of(t)),
         None => compose::default_opt_in_request_in(lang, &t.name),
-    }
+    };
+    with_casl_identification(t, text)
 }
 
 /// A marketing body with the footer in the phone's language.
@@ -97,6 +103,16 @@ pub fn marketing_body(t: &Tenant, body: &str, lang: Lang) -> String {
     {
         Some(footer) => compose::with_footer(body, footer),
         None => compose::with_footer(body, compose::default_footer(lang)),
+    }
+}
+
+/// CASL: a tenant that texts Canada names its mailing address and contact in the consent
+/// request and the HELP reply (once, if the tenant's own text already carries them).
+fn with_casl_identification(t: &Tenant, text: String) -> String {
+    match t.settings.casl_identification(&t.name) {
+        Some(_) if text.contains(t.settings.mailing_address.trim()) => text,
+        Some(id) => format!("{text} {id}"),
+        None => text,
     }
 }
 
@@ -525,6 +541,17 @@ pub async fn request_opt_in(
         })
         .await?;
     Ok(answer)
+}
+
+/// Whether a stored message's body is what `requested` became: the same text, or (for
+/// marketing) the text with the footer Assent added in the phone's language.
+pub fn same_body(purpose: Purpose, stored: &str, requested: &str) -> bool {
+    let requested = requested.trim_end();
+    stored == requested
+        || (purpose == Purpose::Marketing
+            && stored
+                .strip_prefix(requested)
+                .is_some_and(|rest| rest.starts_with('\n')))
 }
 
 /// Queues one message through the gate. A refusal writes nothing.

@@ -69,6 +69,16 @@ pub fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The carrier's text as it came, less any U+0000 (PostgreSQL cannot store it, and a
+/// refused webhook would be retried until Twilio gives up: a `STOP\0` must count as STOP).
+/// Applied after the signature check, which covers the bytes as sent.
+pub(crate) fn without_nul(params: Vec<(String, String)>) -> Vec<(String, String)> {
+    params
+        .into_iter()
+        .map(|(k, v)| (k.replace('\0', ""), v.replace('\0', "")))
+        .collect()
+}
+
 /// Checks `X-Twilio-Signature` against the public URL when an auth token is configured.
 fn signed(
     app: &AppState,
@@ -138,6 +148,7 @@ async fn sms(
         tracing::warn!("inbound webhook with a bad or missing signature refused");
         return (StatusCode::FORBIDDEN, "invalid signature").into_response();
     }
+    let params = without_nul(params);
     let p: HashMap<&str, &str> = params
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -189,6 +200,7 @@ async fn status(
     if !signed(&app, &headers, &uri, &params) {
         return (StatusCode::FORBIDDEN, "invalid signature").into_response();
     }
+    let params = without_nul(params);
     let p: HashMap<&str, &str> = params
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

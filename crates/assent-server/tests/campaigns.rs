@@ -1105,3 +1105,102 @@ async fn recurring_services_and_calls_import_once() {
     app.drain().await;
     assert_eq!(app.sent_to("+15125550190").len(), 1, "not twice");
 }
+
+/// A marketing campaign sent before dawn everywhere: each phone is held by quiet hours and
+/// the report says until when, per phone, by where the phone may be (its area code and the
+/// customer's address together, and that state's own window).
+#[tokio::test]
+async fn a_campaign_held_by_quiet_hours_reports_each_phones_deferred_until() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let utc = |h, m| {
+        use chrono::TimeZone;
+        chrono::Utc.with_ymd_and_hms(2026, 3, 5, h, m, 0).unwrap()
+    };
+    // (phone, address, when it may go). Thursday 5 March 2026, standard time everywhere.
+    let audience: &[(&str, Option<&str>, chrono::DateTime<chrono::Utc>)] = &[
+        ("+12125550101", None, utc(13, 0)), // New York: 08:00 EST
+        ("+12035550102", None, utc(14, 0)), // Connecticut: 09:00 EST
+        ("+15125550103", None, utc(15, 0)), // Texas: 09:00 CST
+        ("+16025550104", None, utc(15, 0)), // Arizona: 08:00 MST
+        ("+12135550105", None, utc(16, 0)), // Los Angeles: 08:00 PST
+        ("+14485550106", None, utc(14, 0)), // 448 over 850: 08:00 CST, the later of its zones
+        // A New York number at a Los Angeles address: 08:00 in Los Angeles.
+        (
+            "+12125550107",
+            Some("6801 Hollywood Blvd, Los Angeles, CA 90028"),
+            utc(16, 0),
+        ),
+        // 679 (Detroit) is newer than the table: the address's zones (Ohio: Eastern)…
+        (
+            "+16795550108",
+            Some("1 Government Center, Toledo, OH 43604"),
+            utc(13, 0),
+        ),
+        // (Michigan's Upper Peninsula keeps Central time: 08:00 CST.)
+        (
+            "+16795550110",
+            Some("2 Woodward Ave, Detroit, MI 48226"),
+            utc(14, 0),
+        ),
+        // …else the tenant's (Chicago): 08:00 CST.
+        ("+16795550109", None, utc(14, 0)),
+    ];
+    for (i, (phone, address, _)) in audience.iter().enumerate() {
+        let (s, v) = app
+            .post(
+                "/customers",
+                &t.key,
+                json!({"name": format!("Customer {i}"), "address": address, "tags": ["dawn"],
+                       "phones": [{"number": phone, "job_notifications": true, "marketing_updates": true}]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        app.inbound(
+            phone,
+            MK,
+            "I would like to sign up for marketing text messages!",
+        )
+        .await;
+    }
+    app.drain().await;
+    // 12:30 UTC: 07:30 in New York, 05:30 in Phoenix, 04:30 in Los Angeles.
+    app.clock.set(utc(12, 30));
+    let id = campaign(&app, &t, json!({"name": "Dawn", "type": "marketing", "body": "Spring sale", "audience": {"tags": ["dawn"]}})).await;
+    tick(&app).await;
+    let (s, log) = app
+        .get(&format!("/campaigns/{id}/recipients"), &t.key)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{log}");
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), audience.len(), "{log:?}");
+    for (phone, _, until) in audience {
+        let row = log.iter().find(|r| r["phone"] == *phone).unwrap();
+        assert_eq!(
+            (row["status"].as_str(), row["reason"].as_str()),
+            (Some("deferred"), Some("quiet_hours")),
+            "{row}"
+        );
+        let got: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(row["deferred_until"].clone()).unwrap();
+        assert_eq!(got, *until, "{phone}");
+        // GET /messages says the same.
+        let m = app.messages(&t, phone).await;
+        let held = m.iter().find(|m| m["kind"] == "campaign").unwrap();
+        assert_eq!(held["status"], "deferred");
+        assert_eq!(held["deferred_until"], row["deferred_until"], "{phone}");
+    }
+    // At 13:00 only the phones whose time has come go.
+    app.clock.set(utc(13, 0));
+    app.drain().await;
+    for (phone, _, until) in audience {
+        let got_campaign = app
+            .sent_to(phone)
+            .iter()
+            .any(|s| s.2.starts_with("Spring sale"));
+        assert_eq!(got_campaign, *until <= utc(13, 0), "{phone}");
+    }
+    // The web report shows when, in the tenant's zone and the customer's.
+    let (s, v) = app.get(&format!("/campaigns/{id}"), &t.key).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

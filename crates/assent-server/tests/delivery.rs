@@ -554,3 +554,147 @@ async fn reply_texts_must_keep_what_their_kind_requires() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+/// Carriers count segments: a text of two segments is two against the daily cap and the
+/// pace.
+#[tokio::test]
+async fn the_daily_cap_and_the_pace_count_segments() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let (s, v) = app
+        .put(
+            "/settings",
+            &t.key,
+            json!({"rate_limits": {"per_sender_per_minute": 6000, "per_tenant_per_day": 5}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let phones = customers(&app, &t, 3).await;
+    // 200 GSM characters: two segments.
+    let long = "Your technician is on the way. ".repeat(7);
+    for p in &phones {
+        let (_, v) = app
+            .post(
+                "/messages",
+                &t.key,
+                json!({"to": p, "purpose": "job_notification", "body": long}),
+            )
+            .await;
+        assert_eq!(v["segments"], 2, "{v}");
+    }
+    app.drain().await;
+    assert_eq!(
+        app.sent().len(),
+        2,
+        "4 of 5 segments used; a third text would make 6"
+    );
+    let (_, held) = app
+        .get(
+            &format!("/messages?phone={}", phones[2].replace('+', "%2B")),
+            &t.key,
+        )
+        .await;
+    assert_eq!(held["messages"][0]["reason"], "daily_cap", "{held}");
+    app.clock.advance(Duration::hours(25));
+    app.drain().await;
+    assert_eq!(app.sent().len(), 3);
+}
+
+/// 60 segments a minute: a two-segment text takes two seconds of the sender's pace.
+#[tokio::test]
+async fn the_pace_counts_segments() {
+    let app = TestApp::spawn().await;
+    let (t2, _) = app.tenant().await;
+    let long = "Your technician is on the way. ".repeat(7);
+    app.put(
+        "/settings",
+        &t2.key,
+        json!({"rate_limits": {"per_sender_per_minute": 60, "per_tenant_per_day": 1000}}),
+    )
+    .await;
+    let before = app.sent().len();
+    let phones = customers(&app, &t2, 2).await;
+    for p in &phones {
+        app.post(
+            "/messages",
+            &t2.key,
+            json!({"to": p, "purpose": "job_notification", "body": long}),
+        )
+        .await;
+    }
+    app.drain().await;
+    assert_eq!(app.sent().len(), before + 1);
+    app.clock.advance(Duration::seconds(1));
+    app.drain().await;
+    assert_eq!(
+        app.sent().len(),
+        before + 1,
+        "the second slot of the first text"
+    );
+    app.clock.advance(Duration::seconds(1));
+    app.drain().await;
+    assert_eq!(app.sent().len(), before + 2);
+}
+
+#[tokio::test]
+async fn a_10dlc_preset_sets_both_limits() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    for (preset, minute, day) in [
+        ("sole_proprietor", 15, 1_000),
+        ("low_volume_mixed", 75, 2_000),
+        ("standard_low", 240, 10_000),
+        ("standard_mid", 2_400, 40_000),
+        ("standard_top", 4_500, 200_000),
+    ] {
+        let (s, v) = app
+            .put(
+                "/settings",
+                &t.key,
+                json!({"rate_limits": {"preset": preset}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            v["rate_limits"],
+            json!({"preset": preset, "per_sender_per_minute": minute, "per_tenant_per_day": day})
+        );
+        // What GET returns can be PUT back as it is.
+        let (s, v) = app
+            .put(
+                "/settings",
+                &t.key,
+                json!({"rate_limits": v["rate_limits"]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let (s, v) = app
+        .put(
+            "/settings",
+            &t.key,
+            json!({"rate_limits": {"preset": "sole_proprietor", "per_sender_per_minute": 100}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rate_limits.per_sender_per_minute"),
+        "{v}"
+    );
+    // Own numbers: no preset.
+    let (s, v) = app
+        .put(
+            "/settings",
+            &t.key,
+            json!({"rate_limits": {"per_sender_per_minute": 100, "per_tenant_per_day": 5000}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["rate_limits"],
+        json!({"per_sender_per_minute": 100, "per_tenant_per_day": 5000})
+    );
+}

@@ -509,7 +509,7 @@ async fn only_the_tenants_countries_are_texted_or_taken_by_the_form() {
     assert_eq!(v["error"]["code"], "invalid_number", "{v}");
     let (s, body) = form_post(&app, &t.slug, &[("phone", jamaica), ("consent", "yes")]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body.contains("US or Canadian"), "{body}");
+    assert!(body.contains("Enter a US mobile number"), "{body}");
     assert_eq!(app.consent(&t, jamaica).await["events"], json!([]));
     // A STOP from such a number is still confirmed: a reply goes to whoever texted.
     app.inbound("+18765550199", TX, "STOP").await;
@@ -517,7 +517,7 @@ async fn only_the_tenants_countries_are_texted_or_taken_by_the_form() {
     let sent = app.sent_to("+18765550199");
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(sent[0].2.contains("unsubscribed"), "{sent:?}");
-    // Canada is in by default.
+    // A new tenant texts the US only.
     let (s, v) = app
         .post(
             "/messages",
@@ -525,7 +525,11 @@ async fn only_the_tenants_countries_are_texted_or_taken_by_the_form() {
             json!({"to": "+14165550100", "purpose": "missed_call", "body": "Sorry we missed you"}),
         )
         .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_number")),
+        "{v}"
+    );
 
     // A tenant that names a country texts it; an unknown code is refused by name.
     let (s, v) = app
@@ -563,8 +567,85 @@ async fn only_the_tenants_countries_are_texted_or_taken_by_the_form() {
     assert_eq!(
         (s, v["error"]["code"].clone()),
         (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_number")),
-        "Canada is out once the tenant leaves it out"
+        "Canada is out unless the tenant names it"
     );
+}
+
+/// CASL: Canada is switched on only with a mailing address and a contact, which then close
+/// the opt-in request and the HELP reply.
+#[tokio::test]
+async fn canada_is_switched_on_only_with_a_mailing_address_and_a_contact() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let toronto = "+14165550100";
+    let (_, before) = app.get("/settings", &t.key).await;
+    assert_eq!(before["countries"], json!(["US"]));
+    let (s, v) = app
+        .put("/settings", &t.key, json!({"countries": ["US", "CA"]}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("mailing_address"),
+        "{v}"
+    );
+    let (s, v) = app
+        .put(
+            "/settings",
+            &t.key,
+            json!({"countries": ["US", "CA"], "mailing_address": "1 Main St, Buffalo, NY 14202"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("contact"),
+        "{v}"
+    );
+    // Nothing of a refused PUT is kept.
+    let (_, after) = app.get("/settings", &t.key).await;
+    assert_eq!(after, before);
+    let (s, v) = app
+        .put(
+            "/settings",
+            &t.key,
+            json!({"countries": ["US", "CA"], "mailing_address": "1 Main St, Buffalo, NY 14202",
+                   "contact": "help@acme.example"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = app
+        .post(
+            "/messages",
+            &t.key,
+            json!({"to": toronto, "purpose": "missed_call", "body": "Sorry we missed you"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    // Both appear in the opt-in request and the HELP reply.
+    let c = app.customer(&t, "Sam", toronto, true, true).await;
+    let (s, v) = app
+        .post(
+            &format!("/customers/{c}/phones/{toronto}/opt-in-requests"),
+            &t.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    app.inbound(toronto, TX, "HELP").await;
+    app.drain().await;
+    let sent = app.sent_to(toronto);
+    let identified = |body: &str| {
+        body.contains("Acme Plumbing, 1 Main St, Buffalo, NY 14202. Contact: help@acme.example.")
+    };
+    let request = sent.iter().find(|m| m.2.contains("Reply YES"));
+    assert!(request.is_some_and(|m| identified(&m.2)), "{sent:?}");
+    let help = sent.iter().find(|m| m.2.contains("For help"));
+    assert!(help.is_some_and(|m| identified(&m.2)), "{sent:?}");
 }
 
 /// The form's other two limits: three submissions a day for one number, and the tenant's
@@ -685,7 +766,10 @@ async fn a_configured_captcha_guards_the_form() {
     Mock::given(method("POST"))
         .and(body_string_contains("secret=captcha-secret"))
         .and(body_string_contains("response=human"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "hostname": "127.0.0.1"})),
+        )
         .mount(&verify)
         .await;
     Mock::given(method("POST"))

@@ -48,6 +48,7 @@ async fn every_way_people_say_stop_opts_out_on_the_transactional_thread() {
         "ARRETER",
         "wrong number",
         "ＳＴＯＰ",
+        "STOP\u{0}",
     ];
     for (i, text) in texts.iter().enumerate() {
         let phone = format!("+1512555{:04}", 2000 + i);

@@ -1168,3 +1168,158 @@ async fn the_review_page_shows_each_texts_age_and_deadline_and_conversations_wai
     );
     assert_eq!(page.body.matches("Waiting for an answer").count(), 2);
 }
+
+#[tokio::test]
+async fn canada_is_switched_on_in_settings_only_with_a_mailing_address_and_a_contact() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/settings").await;
+    assert!(
+        page.body
+            .contains("id=\"country-us\" name=\"country_us\" value=\"on\" checked")
+    );
+    assert!(
+        page.body
+            .contains("id=\"country-ca\" name=\"country_ca\" value=\"on\" aria")
+    );
+    let token = csrf(&page.body);
+    let base = [
+        ("csrf", token.as_str()),
+        ("quiet_hours", "standard"),
+        ("marketing_cap_per_day", "3"),
+        ("keyword_replies", "assent"),
+        ("countries_shown", "1"),
+        ("country_us", "on"),
+        ("country_ca", "on"),
+    ];
+    let mut form = base.to_vec();
+    form.push(("mailing_address", "1 Main St, Buffalo, NY 14202"));
+    let r = b.post("/settings", &form).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body
+            .contains("To text Canadian numbers, give a contact (CASL)."),
+        "{}",
+        r.body
+    );
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(s["countries"], serde_json::json!(["US"]), "nothing saved");
+    form.push(("contact", "help@acme.example"));
+    let r = b.post("/settings", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(s["countries"], serde_json::json!(["US", "CA"]));
+    assert_eq!(s["contact"], "help@acme.example");
+    // No country at all is refused.
+    let r = b.post("/settings", &base[..5]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Choose at least one country"));
+}
+
+#[tokio::test]
+async fn a_held_message_says_until_when_in_the_tenants_zone_and_the_customers() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let ny = "+12125550199";
+    for phone in [PHONE, ny] {
+        app.inbound(
+            phone,
+            MK,
+            "I would like to sign up for marketing text messages!",
+        )
+        .await;
+    }
+    app.drain().await;
+    app.clock.set(noon() + Duration::hours(10)); // 22:00 in Chicago, 23:00 in New York
+    for phone in [PHONE, ny] {
+        let (_, v) = app
+            .post(
+                "/messages",
+                &t.key,
+                serde_json::json!({"to": phone, "purpose": "marketing", "body": "Sale"}),
+            )
+            .await;
+        assert_eq!(v["status"], "deferred", "{v}");
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    // Austin: Texas opens at 09:00, in the tenant's zone too.
+    let page = b.get("/conversations/%2B15125550142").await;
+    assert!(
+        page.body.contains("until <time datetime=\"2026-03-05T15:00:00Z\">Mar 5, 2026, 9:00 AM CST</time> (the same for the customer)"),
+        "{}",
+        page.body
+    );
+    // New York: 08:00 there is 07:00 for the tenant in Chicago.
+    let page = b.get("/conversations/%2B12125550199").await;
+    assert!(
+        page.body.contains("until <time datetime=\"2026-03-05T13:00:00Z\">Mar 5, 2026, 7:00 AM CST</time> (8:00 AM EST for the customer)"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn settings_offer_the_10dlc_tiers_and_say_what_they_mean_in_texts() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/settings").await;
+    assert!(
+        page.body.contains("<option value=\"custom\" selected>"),
+        "own numbers until a tier is picked"
+    );
+    assert!(
+        page.body
+            .contains("Sole proprietor: 15 a minute, 1,000 a day")
+    );
+    assert!(
+        page.body
+            .contains("240 texts a minute from each sending number and 2,000 a day in all")
+    );
+    let token = csrf(&page.body);
+    let form = [
+        ("csrf", token.as_str()),
+        ("quiet_hours", "standard"),
+        ("marketing_cap_per_day", "3"),
+        ("keyword_replies", "assent"),
+        ("rate_preset", "standard_mid"),
+    ];
+    let r = b.post("/settings", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(
+        s["rate_limits"],
+        serde_json::json!({"preset": "standard_mid", "per_sender_per_minute": 2400, "per_tenant_per_day": 40000})
+    );
+    let page = b.get("/settings").await;
+    assert!(
+        page.body
+            .contains("<option value=\"standard_mid\" selected>")
+    );
+    assert!(
+        page.body
+            .contains("2,400 texts a minute from each sending number and 40,000 a day in all")
+    );
+    // Own numbers, checked.
+    let mut own = form.to_vec();
+    own[4] = ("rate_preset", "custom");
+    own.push(("per_sender_per_minute", "0"));
+    own.push(("per_tenant_per_day", "500"));
+    let r = b.post("/settings", &own).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    own[5] = ("per_sender_per_minute", "30");
+    let r = b.post("/settings", &own).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(
+        s["rate_limits"],
+        serde_json::json!({"per_sender_per_minute": 30, "per_tenant_per_day": 500})
+    );
+}

@@ -1153,6 +1153,37 @@ async fn quiet_hours_hold_marketing_but_not_job_notifications() {
         (v["status"].as_str(), v["reason"].as_str()),
         (Some("deferred"), Some("quiet_hours"))
     );
+    // Until 09:00 in Austin (Texas), said by the answer and by GET /messages.
+    let nine = (noon() + Duration::hours(21)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(v["deferred_until"], nine.as_str(), "{v}");
+    let listed = app.messages(&t, PHONE).await;
+    let held = listed.iter().find(|m| m["id"] == v["id"]).unwrap();
+    assert_eq!(held["deferred_until"], v["deferred_until"]);
+    // A business-started opt-in request is held too, and says until when: 08:00 in New York.
+    let c = app.customer(&t, "Kim", "+12125550177", true, true).await;
+    let (s, v) = app
+        .post(
+            &format!("/customers/{c}/phones/+12125550177/opt-in-requests"),
+            &t.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let eight_ny =
+        (noon() + Duration::hours(19)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        (
+            v["status"].as_str(),
+            v["reason"].as_str(),
+            v["deferred_until"].as_str()
+        ),
+        (
+            Some("deferred"),
+            Some("quiet_hours"),
+            Some(eight_ny.as_str())
+        ),
+        "{v}"
+    );
     let (_, v) = app
         .post(
             "/messages",
@@ -1167,7 +1198,11 @@ async fn quiet_hours_hold_marketing_but_not_job_notifications() {
         2,
         "confirmation and job notification"
     );
+    // Texas opens at 09:00, not the federal 08:00.
     app.clock.set(noon() + Duration::hours(20)); // 08:00 next day
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 2);
+    app.clock.set(noon() + Duration::hours(21)); // 09:00 next day
     app.drain().await;
     assert_eq!(app.sent_to(PHONE).len(), 3);
 }

@@ -162,6 +162,9 @@ pub(crate) fn send_log_from(r: &SqliteRow) -> Result<SendLogRow> {
     let skip: Option<String> = r.try_get("skip_reason").map_err(db)?;
     let status: Option<String> = r.try_get("status").map_err(db)?;
     let reason: Option<String> = r.try_get("reason").map_err(db)?;
+    let due_at: Option<i64> = r.try_get("due_at").map_err(db)?;
+    let deferred_until =
+        SendLogRow::deferred_until_of(status.as_deref().unwrap_or_default(), due_at);
     Ok(SendLogRow {
         phone: codec::phone(r.try_get("phone").map_err(db)?)?,
         step: r.try_get("step").map_err(db)?,
@@ -177,10 +180,12 @@ pub(crate) fn send_log_from(r: &SqliteRow) -> Result<SendLogRow> {
             .map_err(db)?
             .map(time),
         opted_out_after: r.try_get::<i64, _>("opted_out_after").map_err(db)? > 0,
+        // A skipped phone has no message, hence no status: never deferred.
+        deferred_until,
     })
 }
 
-pub(crate) const SEND_LOG: &str = "SELECT r.phone, r.step, r.message_id, r.skip_reason, m.status, m.reason, m.handed_off_at, \
+pub(crate) const SEND_LOG: &str = "SELECT r.phone, r.step, r.message_id, r.skip_reason, m.status, m.reason, m.handed_off_at, m.due_at, \
      (SELECT COUNT(*) FROM consent_ledger l WHERE l.tenant_id = r.tenant_id AND l.phone = r.phone \
         AND l.new_state = 'opted_out' AND l.old_state <> 'opted_out' AND m.handed_off_at IS NOT NULL \
         AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) AS opted_out_after \

@@ -61,6 +61,32 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// The slugs of the tenants in the SQLite file at `url`, read without creating, migrating
+/// or changing it: none when the file or its tenants table does not exist.
+pub async fn tenant_slugs(url: &str) -> Result<Vec<String>> {
+    use sqlx::ConnectOptions;
+    let opts = SqliteConnectOptions::from_str(url).map_err(db)?;
+    if !opts.get_filename().exists() {
+        return Ok(Vec::new());
+    }
+    let mut c = opts.read_only(true).connect().await.map_err(db)?;
+    let has_table: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tenants'")
+            .fetch_optional(&mut c)
+            .await
+            .map_err(db)?;
+    let slugs = if has_table.is_some() {
+        sqlx::query_scalar("SELECT slug FROM tenants")
+            .fetch_all(&mut c)
+            .await
+            .map_err(db)?
+    } else {
+        Vec::new()
+    };
+    let _ = sqlx::Connection::close(c).await;
+    Ok(slugs)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) `sqlite://PATH`.
     pub async fn open(url: &str) -> Result<Self> {
@@ -1035,7 +1061,23 @@ impl Store for SqliteStore {
             .execute(&self.reader)
             .await
             .map_err(db)?;
+        // Reads can succeed while every write fails (another process holds the file's
+        // write lock): take the writer's lock too, and give it back unchanged (a write
+        // dropped without commit is undone).
+        let mut w = self.batch.begin().await?;
+        sqlx::query("SELECT 1")
+            .execute(w.conn())
+            .await
+            .map_err(db)?;
         Ok(())
+    }
+
+    async fn tenant_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db)?;
+        Ok(n.max(0) as u64)
     }
 
     async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
@@ -2228,16 +2270,17 @@ impl Store for SqliteStore {
         web::user_by_email(&self.reader, email).await
     }
 
-    async fn record_failed_login(
+    async fn count_login_attempt(
         &self,
         user_id: &str,
         now: DateTime<Utc>,
         max: u32,
         lock_until: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut w = self.batch.begin().await?;
-        web::record_failed_login(w.conn(), user_id, now, max, lock_until).await?;
-        w.commit().await
+        let counted = web::count_login_attempt(w.conn(), user_id, now, max, lock_until).await?;
+        w.commit().await?;
+        Ok(counted)
     }
 
     async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {

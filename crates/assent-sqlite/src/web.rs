@@ -54,21 +54,23 @@ pub(crate) async fn user_by_email(pool: &SqlitePool, email: &str) -> Result<Opti
         .transpose()
 }
 
-pub(crate) async fn record_failed_login(
+pub(crate) async fn count_login_attempt(
     conn: &mut SqliteConnection,
     user_id: &str,
     now: DateTime<Utc>,
     max: u32,
     lock_until: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<bool> {
+    // Counted before the password is checked, and refused while locked, in one statement:
+    // parallel guesses cannot all be checked against one lock read.
     // Right-hand sides read the row as it was: a lock that ran out starts a new count.
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE users SET \
            failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?1 THEN 1 \
              ELSE failed_logins + 1 END, \
            locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?1 THEN NULL \
              WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END \
-         WHERE id = ?4",
+         WHERE id = ?4 AND (locked_until IS NULL OR locked_until <= ?1)",
     )
     .bind(ms(now))
     .bind(i64::from(max))
@@ -77,7 +79,7 @@ pub(crate) async fn record_failed_login(
     .execute(conn)
     .await
     .map_err(db)?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub(crate) async fn clear_failed_logins(conn: &mut SqliteConnection, user_id: &str) -> Result<()> {

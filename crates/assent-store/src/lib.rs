@@ -26,6 +26,9 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Held while an import runs; dropping it lets the next one in.
+pub type ImportLock = Box<dyn std::any::Any + Send>;
+
 /// Decides what a transaction writes, given what it read.
 pub type Planner<'a> = dyn FnMut(&PhoneSnapshot) -> Plan + Send + 'a;
 /// Decides, for each claimed message, what happens at hand-off.
@@ -42,7 +45,21 @@ pub enum Transacted {
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations; safe to call on every start.
     async fn migrate(&self) -> Result<()>;
+    /// Answers only when the database takes writes too: a write transaction is opened
+    /// and rolled back (a locked SQLite file or a read-only PostgreSQL fails it).
     async fn ping(&self) -> Result<()>;
+    /// How many tenants the database holds (`serve --demo` seeds only an empty one).
+    async fn tenant_count(&self) -> Result<u64> {
+        Err(unsupported())
+    }
+    /// Waits until no other process imports customers for this tenant, and holds that
+    /// until the returned guard is dropped (two imports matching rows to existing phones
+    /// at once would both create the same customers). `None` where one process owns the
+    /// database and its own lock is enough (SQLite).
+    async fn hold_import_lock(&self, tenant_id: &str) -> Result<Option<ImportLock>> {
+        let _ = tenant_id;
+        Ok(None)
+    }
 
     async fn create_tenant(&self, tenant: &Tenant, api_key_hash: &str) -> Result<()>;
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
@@ -416,15 +433,17 @@ pub trait Store: Send + Sync + 'static {
         let _ = email;
         Err(unsupported())
     }
-    /// Counts a failed sign-in at `now`: the `max`th in a row locks the account until
-    /// `lock_until`. After a lock has run out the count starts again.
-    async fn record_failed_login(
+    /// Counts a sign-in attempt at `now`, before its password is checked (a success clears
+    /// the count): the `max`th in a row locks the account until `lock_until`, and after a
+    /// lock has run out the count starts again. Returns false, counting nothing, while the
+    /// account is locked. Atomic: of any number of parallel attempts, at most `max` count.
+    async fn count_login_attempt(
         &self,
         user_id: &str,
         now: DateTime<Utc>,
         max: u32,
         lock_until: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let _ = (user_id, now, max, lock_until);
         Err(unsupported())
     }

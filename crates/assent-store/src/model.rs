@@ -126,12 +126,20 @@ pub struct Settings {
     /// The countries (ISO codes, by area code) whose numbers this tenant texts and its
     /// opt-in form accepts; every other number is `invalid_number`. The NANP's other
     /// countries (+1 876 Jamaica, +1 809 Dominican Republic, …) are where SMS pumping
-    /// goes, so they are out unless named.
+    /// goes, so they are out unless named. A new tenant texts the US only; settings stored
+    /// before this key existed keep what they meant then, the US and Canada.
+    #[serde(default = "Settings::stored_countries")]
     pub countries: Vec<String>,
     /// Business days a review may stay open before `assent` decides it as an opt-out
     /// (the FCC allows 10; we default to 2).
     #[serde(default = "default_review_deadline_days")]
     pub review_deadline_days: u32,
+    /// The business's mailing address and how to reach it (a phone number, email or web
+    /// address). CASL wants both in the consent request and every commercial message, so
+    /// Canada can be switched on only once they are given; they then close the opt-in
+    /// request and the HELP reply.
+    pub mailing_address: String,
+    pub contact: String,
 }
 
 fn default_review_deadline_days() -> u32 {
@@ -146,6 +154,51 @@ impl Settings {
     pub fn texts_to(&self, phone: &E164) -> bool {
         assent_core::quiet_hours::country(phone)
             .is_some_and(|c| self.countries.iter().any(|k| k == c))
+    }
+
+    fn stored_countries() -> Vec<String> {
+        vec!["US".into(), "CA".into()]
+    }
+
+    fn texts_canada(&self) -> bool {
+        self.countries.iter().any(|c| c == "CA")
+    }
+
+    /// Why these settings, replacing `before`, may not text Canada: the field to fill and
+    /// what to say. Settings that already text Canada keep doing so while the address and
+    /// contact stay as they were (tenants from before this rule), so saving another
+    /// setting is never refused over them.
+    pub fn canada_problem(&self, before: &Settings) -> Option<(&'static str, &'static str)> {
+        if !self.texts_canada() {
+            return None;
+        }
+        let kept = before.texts_canada()
+            && before.mailing_address == self.mailing_address
+            && before.contact == self.contact;
+        if kept {
+            return None;
+        }
+        if self.mailing_address.trim().is_empty() {
+            return Some((
+                "mailing_address",
+                "is required before countries can include CA (CASL)",
+            ));
+        }
+        if self.contact.trim().is_empty() {
+            return Some((
+                "contact",
+                "is required before countries can include CA (CASL)",
+            ));
+        }
+        None
+    }
+
+    /// The sender's identification CASL asks of messages to Canada: the business, its
+    /// mailing address and its contact; `None` unless the tenant texts Canada and gave both.
+    pub fn casl_identification(&self, business: &str) -> Option<String> {
+        let (address, contact) = (self.mailing_address.trim(), self.contact.trim());
+        (self.texts_canada() && !address.is_empty() && !contact.is_empty())
+            .then(|| format!("{business}, {address}. Contact: {contact}."))
     }
 }
 
@@ -162,16 +215,26 @@ impl Default for Settings {
             terms_url: String::new(),
             privacy_url: String::new(),
             form_daily_limit: 500,
-            countries: vec!["US".into(), "CA".into()],
+            countries: vec!["US".into()],
             review_deadline_days: default_review_deadline_days(),
+            mailing_address: String::new(),
+            contact: String::new(),
         }
     }
 }
 
+/// Carriers' limits, counted in segments as carriers count them: a text of three segments
+/// is three against both numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RateLimits {
+    /// The 10DLC tier these numbers come from; `None` is the tenant's own numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<RatePreset>,
+    /// Segments each sender hands to the carrier per minute (AT&T's TPM is per campaign).
     pub per_sender_per_minute: u32,
+    /// Segments the tenant hands to the carrier in a rolling 24 hours (T-Mobile's daily cap
+    /// is per brand).
     pub per_tenant_per_day: u32,
 }
 
@@ -179,8 +242,97 @@ impl Default for RateLimits {
     fn default() -> Self {
         // The lowest 10DLC tiers: AT&T 240/min per campaign, T-Mobile 2,000/day per brand.
         RateLimits {
+            preset: None,
             per_sender_per_minute: 240,
             per_tenant_per_day: 2000,
+        }
+    }
+}
+
+impl RateLimits {
+    /// These limits with a named preset's numbers, or `Err` naming the number that
+    /// contradicts it (a preset and other numbers cannot both hold).
+    pub fn resolved(self) -> Result<RateLimits, &'static str> {
+        let Some(p) = self.preset else {
+            return Ok(self);
+        };
+        let (minute, day) = p.limits();
+        let given = RateLimits::default();
+        // Numbers left as they were or equal to the preset's are the preset's; others clash.
+        if self.per_sender_per_minute != minute
+            && self.per_sender_per_minute != given.per_sender_per_minute
+        {
+            return Err("per_sender_per_minute");
+        }
+        if self.per_tenant_per_day != day && self.per_tenant_per_day != given.per_tenant_per_day {
+            return Err("per_tenant_per_day");
+        }
+        Ok(RateLimits {
+            preset: Some(p),
+            per_sender_per_minute: minute,
+            per_tenant_per_day: day,
+        })
+    }
+}
+
+/// The 10DLC tiers: AT&T's throughput per campaign by message class (its vetting score)
+/// and T-Mobile's daily cap per brand by its tier, in segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RatePreset {
+    /// A sole proprietor brand: about 15 a minute and 1,000 a day.
+    SoleProprietor,
+    /// Low-volume mixed campaign (AT&T class T): 75 a minute; T-Mobile's lowest cap.
+    LowVolumeMixed,
+    /// Standard brand vetted 1–49 (AT&T classes E/F): 240 a minute; T-Mobile 10,000 a day.
+    StandardLow,
+    /// Standard brand vetted 50–74 (AT&T classes C/D): 2,400 a minute; T-Mobile 40,000.
+    StandardMid,
+    /// Standard brand vetted 75–100 (AT&T classes A/B): 4,500 a minute; T-Mobile 200,000.
+    StandardTop,
+}
+
+impl RatePreset {
+    pub const ALL: [RatePreset; 5] = [
+        RatePreset::SoleProprietor,
+        RatePreset::LowVolumeMixed,
+        RatePreset::StandardLow,
+        RatePreset::StandardMid,
+        RatePreset::StandardTop,
+    ];
+
+    /// (segments per sender per minute, segments per tenant per day).
+    pub fn limits(self) -> (u32, u32) {
+        match self {
+            RatePreset::SoleProprietor => (15, 1_000),
+            RatePreset::LowVolumeMixed => (75, 2_000),
+            RatePreset::StandardLow => (240, 10_000),
+            RatePreset::StandardMid => (2_400, 40_000),
+            RatePreset::StandardTop => (4_500, 200_000),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RatePreset::SoleProprietor => "sole_proprietor",
+            RatePreset::LowVolumeMixed => "low_volume_mixed",
+            RatePreset::StandardLow => "standard_low",
+            RatePreset::StandardMid => "standard_mid",
+            RatePreset::StandardTop => "standard_top",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RatePreset> {
+        RatePreset::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RatePreset::SoleProprietor => "Sole proprietor",
+            RatePreset::LowVolumeMixed => "Low-volume mixed",
+            RatePreset::StandardLow => "Standard, vetting score 1–49",
+            RatePreset::StandardMid => "Standard, vetting score 50–74",
+            RatePreset::StandardTop => "Standard, vetting score 75–100",
         }
     }
 }
@@ -388,6 +540,16 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Message {
+    /// When a held message will go: its `due_at` while deferred, except a paused campaign's,
+    /// which waits for Resume rather than for a time.
+    pub fn deferred_until(&self) -> Option<DateTime<Utc>> {
+        (self.status == MessageStatus::Deferred
+            && self.due_at.timestamp_millis() != PAUSED_UNTIL_MS)
+            .then_some(self.due_at)
+    }
+}
+
 /// What happens to one claimed message at hand-off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handoff {
@@ -584,15 +746,18 @@ impl Pacer {
             .insert(tenant_id.to_string(), handed_off_last_24h);
     }
 
-    /// What happens to a message the gate allowed.
+    /// What happens to a message the gate allowed. Both limits count segments, as
+    /// carriers do.
     pub fn admit(&mut self, m: &Message, limits: &RateLimits, now: DateTime<Utc>) -> Handoff {
+        let segments = m.segments.max(1);
         let count = self.daily.entry(m.tenant_id.clone()).or_insert(0);
         if m.priority == 0 {
-            *count += 1;
-            *self.added.entry(m.tenant_id.clone()).or_insert(0) += 1;
+            *count += segments;
+            *self.added.entry(m.tenant_id.clone()).or_insert(0) += segments;
             return Handoff::Send;
         }
-        if *count >= limits.per_tenant_per_day {
+        // A text longer than the whole cap goes alone into an empty day rather than never.
+        if *count > 0 && count.saturating_add(segments) > limits.per_tenant_per_day {
             // The rolling window frees up gradually; look again in a quarter of an hour.
             return Handoff::Defer {
                 until: now + chrono::Duration::minutes(15),
@@ -603,12 +768,12 @@ impl Pacer {
             per_minute: limits.per_sender_per_minute,
         };
         let tat = self.tats.get(m.from.as_str()).copied().flatten();
-        match assent_core::pacing::take_slot(tat, now, pace) {
+        match assent_core::pacing::take_slots(tat, now, pace, segments) {
             Ok(next) => {
                 self.tats.insert(m.from.as_str().to_string(), Some(next));
                 self.changed.insert(m.from.as_str().to_string());
-                *count += 1;
-                *self.added.entry(m.tenant_id.clone()).or_insert(0) += 1;
+                *count += segments;
+                *self.added.entry(m.tenant_id.clone()).or_insert(0) += segments;
                 Handoff::Send
             }
             Err(until) => Handoff::Defer {
@@ -618,7 +783,7 @@ impl Pacer {
         }
     }
 
-    /// Tenants that handed off messages in this batch, with how many.
+    /// Tenants that handed off messages in this batch, with how many segments.
     pub fn handed_off(&self) -> impl Iterator<Item = (&str, u32)> {
         self.added.iter().map(|(t, n)| (t.as_str(), *n))
     }
@@ -736,6 +901,18 @@ pub struct SendLogRow {
     pub sent_at: Option<DateTime<Utc>>,
     /// The phone opted out within 7 days after this message.
     pub opted_out_after: bool,
+    /// When a deferred message will go (quiet hours, the frequency cap, pacing); `None`
+    /// for any other status, and for a paused campaign's messages, which wait for Resume.
+    pub deferred_until: Option<DateTime<Utc>>,
+}
+
+impl SendLogRow {
+    /// [`SendLogRow::deferred_until`] from a message's status and `due_at` (ms).
+    pub fn deferred_until_of(status: &str, due_at_ms: Option<i64>) -> Option<DateTime<Utc>> {
+        due_at_ms
+            .filter(|ms| status == "deferred" && *ms != PAUSED_UNTIL_MS)
+            .and_then(DateTime::from_timestamp_millis)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -842,4 +1019,47 @@ pub fn customer_search_patterns(q: &str) -> (String, Option<String>) {
         format!("%{escaped}%"),
         (digits.len() >= 3).then(|| format!("%{digits}%")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_tenants_text_the_us_only_and_stored_settings_keep_what_they_had() {
+        assert_eq!(Settings::default().countries, vec!["US"]);
+        // Settings stored before `countries` existed meant the US and Canada.
+        let old: Settings = serde_json::from_str(r#"{"help_contact":"x"}"#).unwrap();
+        assert_eq!(old.countries, vec!["US", "CA"]);
+        let stored: Settings = serde_json::from_str(r#"{"countries":["US","CA","JM"]}"#).unwrap();
+        assert_eq!(stored.countries, vec!["US", "CA", "JM"]);
+        let us: Settings = serde_json::from_str(r#"{"countries":["US"]}"#).unwrap();
+        assert_eq!(us.countries, vec!["US"]);
+    }
+
+    #[test]
+    fn canada_needs_a_mailing_address_and_a_contact() {
+        let us = Settings::default();
+        let mut ca = us.clone();
+        ca.countries.push("CA".into());
+        assert_eq!(ca.canada_problem(&us).map(|p| p.0), Some("mailing_address"));
+        ca.mailing_address = "1 Main St, Buffalo, NY 14202".into();
+        assert_eq!(ca.canada_problem(&us).map(|p| p.0), Some("contact"));
+        assert_eq!(ca.casl_identification("Acme"), None);
+        ca.contact = "help@acme.example".into();
+        assert_eq!(ca.canada_problem(&us), None);
+        assert_eq!(
+            ca.casl_identification("Acme").as_deref(),
+            Some("Acme, 1 Main St, Buffalo, NY 14202. Contact: help@acme.example.")
+        );
+        // A tenant that already texted Canada without them keeps it for other changes…
+        let legacy: Settings = serde_json::from_str("{}").unwrap();
+        let mut changed = legacy.clone();
+        changed.marketing_cap_per_day = 2;
+        assert_eq!(changed.canada_problem(&legacy), None);
+        // …but cannot clear one once given.
+        let mut cleared = ca.clone();
+        cleared.contact.clear();
+        assert_eq!(cleared.canada_problem(&ca).map(|p| p.0), Some("contact"));
+    }
 }

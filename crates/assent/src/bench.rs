@@ -71,6 +71,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 }
 
 /// Seeds the demo tenant; returns its API key.
+/// The demo tenant's slug (its name is "Demo Plumbing & Air").
+pub const DEMO_SLUG: &str = "demo-plumbing-air";
+
 pub async fn seed_demo(app: &AppState) -> anyhow::Result<String> {
     let (t, key) =
         assent_server::api::create_tenant(app, "Demo Plumbing & Air", Some("America/Chicago"))

@@ -28,6 +28,11 @@ enum Command {
         /// customers and the simulator provider.
         #[arg(long)]
         demo: bool,
+        /// The database to use, instead of ASSENT_DATABASE_URL. With --demo, the only way
+        /// to give the demo a database other than its own ./assent-demo.db; a database
+        /// that already holds tenants is refused.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -191,24 +196,61 @@ fn config(bind: &str) -> Config {
     }
 }
 
-async fn serve(demo: bool) -> anyhow::Result<()> {
-    let bind = env("ASSENT_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
-    let mut config = config(&bind);
-    config.captcha = captcha()?;
-    let url = if demo {
-        let url = env("ASSENT_DATABASE_URL").unwrap_or_else(|| "sqlite://assent-demo.db".into());
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            // The demo starts fresh every time; it never touches the default assent.db.
+/// The demo's own database, in the working directory; recreated on every demo start.
+const DEMO_DATABASE: &str = "sqlite://assent-demo.db";
+
+/// Makes `--demo`'s database ready: the demo's own file is recreated (after checking it
+/// holds nothing but an earlier demo), and any database is refused when it holds tenants.
+/// `ASSENT_DATABASE_URL` is never used: it names the real database.
+async fn demo_database(explicit: Option<String>) -> anyhow::Result<(String, Arc<dyn Store>)> {
+    let url = match explicit {
+        Some(url) => url,
+        None => {
+            if env("ASSENT_DATABASE_URL").is_some() {
+                eprintln!(
+                    "note: --demo ignores ASSENT_DATABASE_URL and uses its own {DEMO_DATABASE} (pass --database-url to choose another, empty database)"
+                );
+            }
+            let path = DEMO_DATABASE.trim_start_matches("sqlite://");
+            let slugs = assent_sqlite::tenant_slugs(DEMO_DATABASE)
+                .await
+                .with_context(|| format!("reading {path}"))?;
+            if slugs.iter().any(|s| s != bench::DEMO_SLUG) {
+                bail!(
+                    "{path} holds tenants other than the demo's; --demo will not replace it (move it away, or pass --database-url with an empty database)"
+                );
+            }
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{path}{suffix}"));
             }
+            DEMO_DATABASE.to_string()
         }
+    };
+    let store = open_store(&url).await?;
+    let tenants = store.tenant_count().await?;
+    if tenants > 0 {
+        bail!(
+            "{} already holds {tenants} tenant(s): --demo seeds only an empty database (without --database-url it uses its own {DEMO_DATABASE})",
+            redact(&url)
+        );
+    }
+    Ok((url, store))
+}
+
+async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
+    let bind = env("ASSENT_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+    let mut config = config(&bind);
+    config.captcha = captcha()?;
+    let limits = listen_limits()?;
+    let (url, store) = if demo {
         if config.admin_token.is_none() {
             config.admin_token = Some(assent_server::auth::random_token("admin_"));
         }
-        url
+        demo_database(database_url).await?
     } else {
-        database_url()
+        let url = database_url.unwrap_or_else(self::database_url);
+        let store = open_store(&url).await?;
+        (url, store)
     };
     let provider = if demo {
         "simulator".to_string()
@@ -220,7 +262,6 @@ async fn serve(demo: bool) -> anyhow::Result<()> {
             "ASSENT_TWILIO_AUTH_TOKEN is not set: inbound webhook signatures are NOT checked (development only)"
         );
     }
-    let store = open_store(&url).await?;
     let app = match provider.as_str() {
         "simulator" => AppState::with_simulator(store, Arc::new(SystemClock), config.clone()),
         "twilio" => {
@@ -262,7 +303,7 @@ async fn serve(demo: bool) -> anyhow::Result<()> {
             .take(16)
             .collect::<String>();
         let demo_email = "manager@demo.example";
-        assent_server::web::create_user(&app, "demo-plumbing-air", demo_email, &password)
+        assent_server::web::create_user(&app, bench::DEMO_SLUG, demo_email, &password)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
         println!("Assent demo is running at http://{addr}");
@@ -286,8 +327,35 @@ async fn serve(demo: bool) -> anyhow::Result<()> {
     } else {
         println!("Assent is listening on http://{addr}");
     }
-    assent_server::serve(app, listener, true).await?;
+    assent_server::serve_with_limits(app, listener, true, limits).await?;
     Ok(())
+}
+
+/// The listener's limits: `ASSENT_HEADER_TIMEOUT` and `ASSENT_BODY_TIMEOUT` (seconds) and
+/// `ASSENT_MAX_CONNECTIONS`, each with its default when unset.
+fn listen_limits() -> anyhow::Result<assent_server::listen::Limits> {
+    let mut limits = assent_server::listen::Limits::default();
+    let number = |name: &str| -> anyhow::Result<Option<u64>> {
+        env(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("{name} must be a whole number above 0, not {v:?}"))
+            })
+            .transpose()
+    };
+    if let Some(s) = number("ASSENT_HEADER_TIMEOUT")? {
+        limits.header_read_timeout = std::time::Duration::from_secs(s);
+    }
+    if let Some(s) = number("ASSENT_BODY_TIMEOUT")? {
+        limits.body_idle_timeout = std::time::Duration::from_secs(s);
+    }
+    if let Some(n) = number("ASSENT_MAX_CONNECTIONS")? {
+        limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    Ok(limits)
 }
 
 #[tokio::main]
@@ -324,7 +392,7 @@ async fn main() {
         .init();
     assent_provider::install_crypto();
     let result = match cli.command {
-        Command::Serve { demo } => serve(demo).await,
+        Command::Serve { demo, database_url } => serve(demo, database_url).await,
         Command::Migrate => open_store(&database_url())
             .await
             .map(|_| println!("migrations applied")),

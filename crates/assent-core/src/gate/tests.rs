@@ -221,9 +221,9 @@ fn opt_in_requests_are_refused_when_opted_in_out_or_throttled() {
 
 #[test]
 fn quiet_hours_hold_marketing_and_business_requests_but_not_job_news_or_form_requests() {
-    // 06:00 in Austin.
+    // 06:00 in Austin; Texas opens at 09:00 (Tex. Bus. & Com. Code § 301.051).
     let early = Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap();
-    let eight = Utc.with_ymd_and_hms(2026, 1, 15, 14, 0, 0).unwrap();
+    let nine = Utc.with_ymd_and_hms(2026, 1, 15, 15, 0, 0).unwrap();
     let mut c = Case::new(Purpose::Marketing);
     c.consent = opted_in();
     c.now = early;
@@ -231,7 +231,7 @@ fn quiet_hours_hold_marketing_and_business_requests_but_not_job_news_or_form_req
         c.decide(),
         Decision::Defer {
             reason: Reason::QuietHours,
-            until: eight
+            until: nine
         }
     );
     for p in [

@@ -218,7 +218,7 @@ pub async fn recipients(
     let log = app.store.send_log(&t.id, &id).await?;
     Ok(Json(json!(log
         .iter()
-        .map(|r| json!({"phone": r.phone, "step": r.step, "message_id": r.message_id, "status": r.status, "reason": r.reason, "sent_at": r.sent_at, "opted_out_after": r.opted_out_after}))
+        .map(|r| json!({"phone": r.phone, "step": r.step, "message_id": r.message_id, "status": r.status, "reason": r.reason, "sent_at": r.sent_at, "opted_out_after": r.opted_out_after, "deferred_until": r.deferred_until}))
         .collect::<Vec<_>>())))
 }
 

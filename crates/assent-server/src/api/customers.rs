@@ -185,6 +185,17 @@ pub async fn set_notifications(
     Ok(Json(json!(p)))
 }
 
+/// The answer for an opt-in request: its id and status, and when quiet hours hold it, why
+/// and until when.
+fn opt_in_answer(m: &assent_store::Message) -> Value {
+    json!({
+        "message_id": m.id,
+        "status": m.status.as_str(),
+        "reason": m.reason,
+        "deferred_until": m.deferred_until(),
+    })
+}
+
 pub async fn request_opt_in(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
@@ -208,10 +219,7 @@ pub async fn request_opt_in(
                 "this Idempotency-Key was used for another request",
             ));
         }
-        return Ok((
-            StatusCode::CREATED,
-            Json(json!({"message_id": existing.id})),
-        ));
+        return Ok((StatusCode::CREATED, Json(opt_in_answer(&existing))));
     }
     let customer = app
         .store
@@ -245,12 +253,16 @@ pub async fn request_opt_in(
         _ => None,
     };
     if let Some(m) = raced {
-        return Ok((StatusCode::CREATED, Json(json!({"message_id": m.id}))));
+        return Ok((StatusCode::CREATED, Json(opt_in_answer(&m))));
     }
     match outcome? {
         Ok(id) => {
             app.wake.notify_one();
-            Ok((StatusCode::CREATED, Json(json!({"message_id": id}))))
+            let answer = match app.store.message(&t.id, &id).await? {
+                Some(m) => opt_in_answer(&m),
+                None => json!({"message_id": id}),
+            };
+            Ok((StatusCode::CREATED, Json(answer)))
         }
         Err(reason) => Err(ApiError::gate(reason)),
     }

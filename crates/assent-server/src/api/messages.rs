@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use assent_core::gate::{Purpose, Reason, RegistrationStatus};
 use assent_core::phone::E164;
 use assent_provider::simulator::Behavior;
-use assent_store::{Message, MessageKind, MessageStatus};
+use assent_store::{Message, MessageKind};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -35,7 +35,7 @@ pub fn message_json(m: &Message) -> Value {
         "reason": m.reason,
         "provider_id": m.provider_id,
         "segments": m.segments,
-        "deferred_until": (m.status == MessageStatus::Deferred).then_some(m.due_at),
+        "deferred_until": m.deferred_until(),
         "created_at": m.created_at,
         "updated_at": m.updated_at,
     })
@@ -53,6 +53,24 @@ pub struct SendBody {
     to: String,
     purpose: String,
     body: String,
+}
+
+/// A retry with an Idempotency-Key gets the first answer only if it is the same request:
+/// a key reused for another message is a client's bug, and answering as if it had been
+/// sent would hide that the second message never was.
+fn same_request(existing: &Message, b: &SendBody, purpose: Purpose) -> ApiResult<()> {
+    let same = E164::parse(&b.to).is_ok_and(|p| p == existing.phone)
+        && existing.purpose == Some(purpose)
+        && service::same_body(purpose, &existing.body, &b.body);
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another request",
+        ))
+    }
 }
 
 pub async fn send(
@@ -84,6 +102,7 @@ pub async fn send(
     if let Some(k) = &key
         && let Some(existing) = app.store.message_by_idempotency_key(&t.id, k).await?
     {
+        same_request(&existing, &b, purpose)?;
         return Ok((StatusCode::ACCEPTED, Json(accepted_json(&existing))));
     }
     let refuse = |reason: Reason| {
@@ -139,6 +158,7 @@ pub async fn send(
             let k = key.unwrap_or_default();
             for _ in 0..100 {
                 if let Some(m) = app.store.message_by_idempotency_key(&t.id, &k).await? {
+                    same_request(&m, &b, purpose)?;
                     return Ok((StatusCode::ACCEPTED, Json(accepted_json(&m))));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -190,8 +210,10 @@ pub struct BehaviorBody {
     behavior: Behavior,
 }
 
+/// Applies to messages from this tenant's senders only: another tenant texting the same
+/// phone is not affected (a `block` is a permanent carrier opt-out in the ledger).
 pub async fn simulator_behavior(
-    TenantAuth(_): TenantAuth,
+    TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
     Path(phone): Path<String>,
     ApiJson(b): ApiJson<BehaviorBody>,
@@ -201,7 +223,18 @@ pub async fn simulator_behavior(
         .as_ref()
         .ok_or_else(|| ApiError::not_found("simulator"))?;
     let phone = E164::parse(&phone).map_err(|e| ApiError::field("phone", e.to_string()))?;
-    sim.set_behavior(phone.clone(), b.behavior);
+    let senders: Vec<E164> = [&t.senders.transactional, &t.senders.marketing]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    if senders.is_empty() {
+        return Err(ApiError::field(
+            "senders",
+            "set this tenant's senders first: the behavior applies to messages from them",
+        ));
+    }
+    sim.set_behavior(&senders, &phone, b.behavior);
     Ok(Json(json!({"phone": phone, "behavior": b.behavior})))
 }
 

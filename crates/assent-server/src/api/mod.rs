@@ -91,8 +91,32 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|r| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_request",
+                        r.body_text(),
+                    )
+                })?;
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
         match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
+            Ok(Json(v)) => {
+                // JSON can carry U+0000 only as an escape; PostgreSQL cannot store it.
+                if contains_nul_escape(&bytes)
+                    && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    && let Some(field) = nul_field(&value, "")
+                {
+                    return Err(ApiError::field(
+                        if field.is_empty() { "body" } else { &field },
+                        "must not contain the NUL character (U+0000)",
+                    ));
+                }
+                Ok(ApiJson(v))
+            }
             Err(rejection) => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_request",
@@ -102,12 +126,63 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-pub async fn healthz(State(app): State<AppState>) -> impl IntoResponse {
-    match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok"),
-        Err(e) => {
+fn contains_nul_escape(bytes: &[u8]) -> bool {
+    bytes
+        .windows(6)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2..].eq_ignore_ascii_case(b"0000"))
+}
+
+/// The path (`tags[2]`, `settings.help_contact`) of the first string or key holding U+0000.
+fn nul_field(v: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.contains('\0').then(|| at.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_field(item, &format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, item)| {
+            let path = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                return Some(path.replace('\0', ""));
+            }
+            nul_field(item, &path)
+        }),
+        _ => None,
+    }
+}
+
+/// How long `/healthz` waits for the database before it says it is unavailable: a load
+/// balancer should hear "no" quickly, not time out.
+pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ok only when the database answers and takes writes (see [`assent_store::Store::ping`]),
+/// within [`HEALTH_TIMEOUT`]; otherwise 503 with `Retry-After`.
+pub async fn healthz(State(app): State<AppState>) -> axum::response::Response {
+    let unavailable = |why: &'static str| {
+        (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "5")], why).into_response()
+    };
+    // The check runs to its end on its own task: abandoning a write half-begun could leave
+    // the writer's connection in a transaction.
+    let store = app.store.clone();
+    let check = tokio::spawn(async move { store.ping().await });
+    match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
+        Ok(Ok(Ok(()))) => (StatusCode::OK, "ok").into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "health check panicked");
+            unavailable("database unavailable")
+        }
+        Ok(Ok(Err(e))) => {
             tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+            unavailable("database unavailable")
+        }
+        Err(_) => {
+            tracing::error!("health check: the database did not answer in time");
+            unavailable("database unavailable (no answer in time)")
         }
     }
 }

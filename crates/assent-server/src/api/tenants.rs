@@ -345,8 +345,15 @@ pub async fn put_settings(
         }
         current[k.as_str()] = v;
     }
-    let settings: Settings =
+    let mut settings: Settings =
         serde_json::from_value(current).map_err(|e| ApiError::field("settings", e.to_string()))?;
+    // A named 10DLC tier sets both numbers; a number that contradicts it is refused.
+    settings.rate_limits = settings.rate_limits.resolved().map_err(|number| {
+        ApiError::field(
+            &format!("rate_limits.{number}"),
+            "differs from rate_limits.preset; leave the preset out to set your own numbers",
+        )
+    })?;
     if !(1..=3).contains(&settings.marketing_cap_per_day) {
         return Err(ApiError::field(
             "marketing_cap_per_day",
@@ -389,6 +396,27 @@ pub async fn put_settings(
             "review_deadline_days",
             "must be between 1 and 10 business days (the FCC allows 10)",
         ));
+    }
+    if let Some((field, why)) = settings.canada_problem(&t.settings) {
+        return Err(ApiError::field(field, why));
+    }
+    for (field, new, old) in [
+        ("terms_url", &settings.terms_url, &t.settings.terms_url),
+        (
+            "privacy_url",
+            &settings.privacy_url,
+            &t.settings.privacy_url,
+        ),
+    ] {
+        // As for reply texts: a link stored before this check stays until it is changed.
+        if new != old {
+            crate::web::settings_link(field, new).map_err(|_| {
+                ApiError::field(
+                    field,
+                    "must be empty or a web address starting with https://",
+                )
+            })?;
+        }
     }
     for k in settings.reply_texts.keys() {
         let (kind, lang) = k.split_once('.').unwrap_or((k.as_str(), "en"));

@@ -159,11 +159,14 @@ fn message_html(t: &Tenant, m: &Message) -> String {
     let status = match m.direction {
         Direction::Inbound => String::new(),
         Direction::Outbound => format!(
-            " · {}{}",
+            " · {}{}{}",
             esc(m.status.as_str()),
             m.reason
                 .as_deref()
                 .map(|r| format!(" ({})", esc(r)))
+                .unwrap_or_default(),
+            m.deferred_until()
+                .map(|until| format!(" {}", super::deferred_until_el(t, &m.phone, until)))
                 .unwrap_or_default()
         ),
     };

@@ -342,7 +342,14 @@ pub async fn campaign(
                 phone = esc(&phone_display(&r.phone)),
                 step = esc(&r.step),
                 status = esc(&r.status),
-                reason = esc(r.reason.as_deref().unwrap_or("")),
+                reason = match r.deferred_until {
+                    Some(until) => format!(
+                        "{} {}",
+                        esc(r.reason.as_deref().unwrap_or("")),
+                        super::deferred_until_el(t, &r.phone, until)
+                    ),
+                    None => esc(r.reason.as_deref().unwrap_or("")),
+                },
                 sent = r.sent_at.map(|s| time_el(t, s)).unwrap_or_default(),
                 out = if r.opted_out_after { "Yes" } else { "" },
             )

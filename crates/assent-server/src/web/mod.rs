@@ -30,7 +30,8 @@ use chrono::{DateTime, Utc};
 
 use crate::AppState;
 use crate::error::ApiError;
-pub use session::{SignedIn, create_user, hash_password};
+pub use session::{SIGN_INS_PER_ADDRESS, SignedIn, create_user, hash_password};
+pub(crate) use settings::link as settings_link;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -152,6 +153,33 @@ pub fn time_el(t: &Tenant, at: DateTime<Utc>) -> String {
         "<time datetime=\"{}\">{}</time>",
         at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         esc(&when(t, at))
+    )
+}
+
+/// When a held message goes, in the tenant's zone and, where they differ, in each zone the
+/// customer's number may be in: `until Mar 5, 2026, 9:00 AM CST (7:00 AM MST, 8:00 AM
+/// CST… for the customer)`.
+pub fn deferred_until_el(t: &Tenant, phone: &E164, until: DateTime<Utc>) -> String {
+    let tenant_tz: assent_core::Tz = t
+        .time_zone
+        .parse()
+        .unwrap_or(assent_core::Tz::America__New_York);
+    let recipient = assent_core::quiet_hours::locate(phone, None, tenant_tz);
+    let mut theirs: Vec<String> = Vec::new();
+    for z in recipient.zones.iter().filter(|z| **z != tenant_tz) {
+        let local = until.with_timezone(z).format("%-I:%M %p %Z").to_string();
+        if !theirs.contains(&local) {
+            theirs.push(local);
+        }
+    }
+    let theirs = if theirs.is_empty() {
+        " (the same for the customer)".to_string()
+    } else {
+        format!(" ({} for the customer)", esc(&theirs.join(", ")))
+    };
+    format!(
+        "<span class=\"deferred-until\">until {}{theirs}</span>",
+        time_el(t, until)
     )
 }
 

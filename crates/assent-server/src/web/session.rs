@@ -5,11 +5,12 @@
 //! 15 minutes.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use assent_store::{Registrations, Session, Tenant, User};
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -62,9 +63,15 @@ pub async fn create_user(
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     let pw = password.to_string();
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&pw))
+    let password_hash = hash_bounded(move || hash_password(&pw))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the server is busy; try again",
+            )
+        })?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
     let user = User {
         id: crate::service::new_id(),
@@ -92,9 +99,40 @@ fn verify_password(password: &str, hash: &str) -> bool {
         .is_ok()
 }
 
-/// Hashing is deliberately slow: keep it off the async workers.
-async fn verify_blocking(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || match hash {
+/// Each argon2 hash holds about 19 MiB while it runs: at most this many run at once, so
+/// a flood of sign-ins queues instead of taking the server's memory.
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.clamp(1, 4))
+    })
+}
+
+/// How long a sign-in waits for a hashing slot before it is told to try again.
+const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `f` (a hash) on the blocking pool once a hashing slot is free; `None` when none
+/// came free in time.
+async fn hash_bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let permit = tokio::time::timeout(HASH_WAIT, hashing_permits().acquire())
+        .await
+        .ok()?
+        .ok()?;
+    // The permit goes with the hash, not with this future: a client that hangs up mid-way
+    // drops the future, but the hash runs to its end and must still hold its slot.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await
+    .ok()
+}
+
+/// Hashing is deliberately slow: keep it off the async workers, a bounded number at once.
+/// `None`: the server is too busy to check now.
+async fn verify_blocking(password: String, hash: Option<String>) -> Option<bool> {
+    hash_bounded(move || match hash {
         Some(h) => verify_password(&password, &h),
         None => {
             // Unknown email: spend the same time, so timing does not reveal accounts.
@@ -103,7 +141,6 @@ async fn verify_blocking(password: String, hash: Option<String>) -> bool {
         }
     })
     .await
-    .unwrap_or(false)
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -210,7 +247,11 @@ impl FromRequest<AppState> for Posted {
         let bytes = Bytes::from_request(req, app)
             .await
             .map_err(IntoResponse::into_response)?;
-        let fields: HashMap<String, String> = form_urlencoded_pairs(&bytes).into_iter().collect();
+        // No page posts U+0000, and PostgreSQL could not store it.
+        let fields: HashMap<String, String> =
+            crate::webhooks::without_nul(form_urlencoded_pairs(&bytes))
+                .into_iter()
+                .collect();
         let given = fields.get("csrf").map(String::as_str).unwrap_or("");
         if given.is_empty() || !constant_time_eq(given, &user.session.csrf_token) {
             return Err(WebError {
@@ -231,12 +272,23 @@ pub fn csrf_field(user: &SignedIn) -> String {
     )
 }
 
-/// Only local paths, so a crafted link cannot send a person elsewhere after sign-in.
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/customers"
+/// Where to go after sign-in: `next` resolved the way a browser resolves a link on this
+/// site (tabs and newlines dropped, `\\` read as `/`), kept only when it stays on this
+/// origin; anything else, or anything unreadable, goes to `/`. The answer is the resolved
+/// path, query and fragment, percent-encoded, so it is always a valid `Location`.
+fn safe_next(next: &str) -> String {
+    const HOME: &str = "/";
+    const BASE: &str = "http://assent.invalid/";
+    // Only a path: a scheme or a host, even this site's own, is not taken.
+    if !next.starts_with('/') || next.chars().any(char::is_control) {
+        return HOME.into();
+    }
+    let Ok(base) = url::Url::parse(BASE) else {
+        return HOME.into();
+    };
+    match base.join(next) {
+        Ok(u) if u.origin() == base.origin() => u[url::Position::BeforePath..].to_string(),
+        _ => HOME.into(),
     }
 }
 
@@ -283,6 +335,7 @@ pub async fn login_page(
     headers: HeaderMap,
 ) -> Response {
     let next = safe_next(q.next.as_deref().unwrap_or("/customers"));
+    let next = next.as_str();
     // Already signed in: straight on.
     if let Some(token) = cookie_value(&headers, COOKIE)
         && let Ok(Some(_)) = app
@@ -324,7 +377,16 @@ fn cross_site(headers: &HeaderMap, public_url: &str) -> bool {
         || (!origin_host.eq_ignore_ascii_case(host) && origin_host != host_of(public_url))
 }
 
-pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// Sign-in attempts one client address may make in [`LOCK_MINUTES`], whatever the emails:
+/// the per-account lock alone would let one client try a password on every account.
+pub const SIGN_INS_PER_ADDRESS: u32 = 60;
+
+pub async fn login(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if cross_site(&headers, &app.config.public_url) {
         return WebError {
             status: StatusCode::FORBIDDEN,
@@ -332,46 +394,79 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         }
         .into_response();
     }
-    let fields: HashMap<String, String> = form_urlencoded_pairs(&body).into_iter().collect();
+    let fields: HashMap<String, String> =
+        crate::webhooks::without_nul(form_urlencoded_pairs(&body))
+            .into_iter()
+            .collect();
     let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
     let email = get("email").trim().to_lowercase();
     let password = get("password").to_string();
-    let next = safe_next(get("next")).to_string();
+    let next = safe_next(get("next"));
     let refuse = |status: StatusCode, message: &str| {
         (status, Html(login_html(&email, &next, Some(message)))).into_response()
     };
-    let now = app.clock.now();
-    let user = match app.store.user_by_email(&email).await {
-        Ok(u) => u,
-        Err(e) => return WebError::from(e).into_response(),
-    };
-    if let Some(u) = &user
-        && u.locked_until.is_some_and(|t| t > now)
-    {
-        return refuse(
+    let locked = || {
+        refuse(
             StatusCode::TOO_MANY_REQUESTS,
             &format!(
                 "Too many failed sign-ins: this account is locked for {LOCK_MINUTES} minutes. Try again later."
             ),
-        );
-    }
-    let ok = verify_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await;
-    let Some(user) = user.clone().filter(|_| ok) else {
-        if let Some(u) = &user {
-            let lock_until = now + Duration::minutes(LOCK_MINUTES);
-            if let Err(e) = app
-                .store
-                .record_failed_login(&u.id, now, MAX_FAILED_LOGINS, lock_until)
-                .await
-            {
-                return WebError::from(e).into_response();
-            }
+        )
+    };
+    let now = app.clock.now();
+    let window = Duration::minutes(LOCK_MINUTES);
+    let ip = crate::public::client_ip(&app, &headers, peer);
+    let address = [(
+        format!("login-ip:{}", crate::public::rate_key(&ip)),
+        SIGN_INS_PER_ADDRESS,
+        window,
+    )];
+    match app.store.take_hits(&address, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins from this network. Try again later.",
+            );
         }
+        Err(e) => return WebError::from(e).into_response(),
+    }
+    let user = match app.store.user_by_email(&email).await {
+        Ok(u) => u,
+        Err(e) => return WebError::from(e).into_response(),
+    };
+    // Every attempt is counted before its password is checked, so parallel guesses cannot
+    // all be checked; an unknown email is counted (by its hash) and locked the same way,
+    // so the answers never tell which emails have an account.
+    let counted = match &user {
+        Some(u) => {
+            app.store
+                .count_login_attempt(&u.id, now, MAX_FAILED_LOGINS, now + window)
+                .await
+        }
+        None => {
+            let key = format!("login-email:{}", hash_api_key(&email));
+            app.store
+                .take_hits(&[(key, MAX_FAILED_LOGINS, window)], now)
+                .await
+        }
+    };
+    match counted {
+        Ok(true) => {}
+        Ok(false) => return locked(),
+        Err(e) => return WebError::from(e).into_response(),
+    }
+    let Some(ok) = verify_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await
+    else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Assent is busy. Try again in a moment.",
+        );
+    };
+    let Some(user) = user.filter(|_| ok) else {
         return refuse(StatusCode::UNAUTHORIZED, "Wrong email or password.");
     };
-    if (user.failed_logins > 0 || user.locked_until.is_some())
-        && let Err(e) = app.store.clear_failed_logins(&user.id).await
-    {
+    if let Err(e) = app.store.clear_failed_logins(&user.id).await {
         return WebError::from(e).into_response();
     }
     // A session this browser had before ends: every sign-in gets a fresh id.
@@ -461,11 +556,54 @@ mod tests {
         assert!(!cross_site(&h, public));
     }
 
+    /// However many sign-ins arrive at once, no more hashes run than there are permits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashing_is_bounded() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(hash_bounded(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }))
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().is_some());
+        }
+        let permits = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 4);
+        assert!(most.load(Ordering::SeqCst) <= permits);
+    }
+
     #[test]
     fn next_stays_on_this_site() {
+        assert_eq!(safe_next("/customers/1?q=a b"), "/customers/1?q=a%20b");
         assert_eq!(safe_next("/customers/1"), "/customers/1");
-        assert_eq!(safe_next("//evil.example"), "/customers");
-        assert_eq!(safe_next("https://evil.example"), "/customers");
-        assert_eq!(safe_next("/\\evil.example"), "/customers");
+        for evil in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\u{0}x",
+            "/\u{7f}x",
+            "javascript:alert(1)",
+            " /customers",
+            "",
+        ] {
+            assert_eq!(safe_next(evil), "/", "{evil:?}");
+        }
+        // Non-ASCII is fine, encoded, so the Location header is valid.
+        assert_eq!(safe_next("/customers?q=Zoë"), "/customers?q=Zo%C3%AB");
     }
 }

@@ -1,0 +1,188 @@
+//! `/healthz` tells the truth about a real `assent serve`: with the SQLite file's write
+//! lock held by another process it says 503 (with `Retry-After`), and with PostgreSQL gone
+//! it, and the API, answer within seconds, not after half a minute.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+
+const ADMIN: &str = "health-admin";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(db: &str, port: u16) -> Server {
+    assent_provider::install_crypto();
+    let child = Command::new(env!("CARGO_BIN_EXE_assent"))
+        .arg("serve")
+        .env("ASSENT_DATABASE_URL", db)
+        .env("ASSENT_BIND", format!("127.0.0.1:{port}"))
+        .env("ASSENT_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("assent serve did not start");
+}
+
+/// Twilio gives a webhook 15 s; an answer must come well inside that. The bound only
+/// turns "no answer for 30 s" into a failure instead of a hang.
+fn impatient() -> reqwest::Client {
+    assent_provider::install_crypto();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(12))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_fails_while_another_process_holds_the_sqlite_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/health.db", dir.path().display());
+    let port = free_port();
+    let _server = start(&db, port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let c = impatient();
+
+    let mut other = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let r = c.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+    // Healthy again, and the writer works (the abandoned check left nothing behind).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = c.get(format!("{base}/healthz")).send().await.unwrap();
+        if r.status().is_success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never healthy again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = c
+        .post(format!("{base}/api/v1/tenants"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "Acme Plumbing"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+}
+
+/// A TCP relay to PostgreSQL that the test can cut, as a database host going away.
+struct Relay {
+    port: u16,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn to(target: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let inner = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                inner.lock().unwrap().push(pipe);
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        Relay { port, tasks }
+    }
+
+    /// Closes the listener and every relayed connection.
+    fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_gone_health_and_the_api_answer_within_seconds() {
+    let Ok(server) = std::env::var("ASSENT_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: ASSENT_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let name = format!("assent_health_{}_{}", std::process::id(), free_port());
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    // postgres://USER@HOST:PORT/DB → the relay in place of HOST:PORT.
+    let (scheme_user, rest) = server.rsplit_once('@').unwrap();
+    let host_port = rest.split('/').next().unwrap().to_string();
+    let relay = Relay::to(host_port).await;
+    let db = format!("{scheme_user}@127.0.0.1:{}/{name}", relay.port);
+
+    let port = free_port();
+    let app = start(&db, port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let c = impatient();
+
+    relay.cut();
+    let r = c.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    let r = c
+        .post(format!("{base}/api/v1/tenants"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "Acme Plumbing"}))
+        .send()
+        .await
+        .expect("an answer in time");
+    assert!(r.status().is_server_error(), "{}", r.status());
+
+    drop(app);
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await;
+}
