@@ -138,6 +138,22 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the documented order (blocks first, then deferrals).
+    pub const ALL: [Reason; 12] = [
+        Reason::TextingNotRegistered,
+        Reason::MarketingNotRegistered,
+        Reason::InvalidNumber,
+        Reason::OptedOut,
+        Reason::NoMarketingConsent,
+        Reason::JobNotificationsOff,
+        Reason::MarketingUpdatesOff,
+        Reason::AlreadyOptedIn,
+        Reason::OptInThrottled,
+        Reason::QuietHours,
+        Reason::FrequencyCap,
+        Reason::UnderReview,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::TextingNotRegistered => "texting_not_registered",

@@ -8,53 +8,145 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// Every code the API answers with, listed once with its HTTP status; a test checks the
+/// list against `openapi.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Bad input: the message names the field.
+    InvalidField,
+    /// A body that is not the JSON the endpoint takes.
+    InvalidRequest,
+    /// A send needs a sender number the tenant has not set.
+    SenderNotConfigured,
+    NotFound,
+    Unauthorized,
+    /// A unique value is taken, or a request with the same key is still in progress.
+    Conflict,
+    AlreadyApproved,
+    AlreadyDecided,
+    EmailTaken,
+    EstimateExists,
+    Finished,
+    IdempotencyKeyReused,
+    /// A campaign's status kept changing under a pause or resume: try again.
+    CampaignBusy,
+    /// Too many requests at once (sign-ins being checked): try again shortly.
+    Busy,
+    Internal,
+    /// The gate refused a send: 422 with the gate's reason as the code.
+    Gate(Reason),
+}
+
+impl Code {
+    /// The codes that are not gate reasons.
+    pub const FIXED: [Code; 15] = [
+        Code::InvalidField,
+        Code::InvalidRequest,
+        Code::SenderNotConfigured,
+        Code::NotFound,
+        Code::Unauthorized,
+        Code::Conflict,
+        Code::AlreadyApproved,
+        Code::AlreadyDecided,
+        Code::EmailTaken,
+        Code::EstimateExists,
+        Code::Finished,
+        Code::IdempotencyKeyReused,
+        Code::CampaignBusy,
+        Code::Busy,
+        Code::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidField => "invalid_field",
+            Code::InvalidRequest => "invalid_request",
+            Code::SenderNotConfigured => "sender_not_configured",
+            Code::NotFound => "not_found",
+            Code::Unauthorized => "unauthorized",
+            Code::Conflict => "conflict",
+            Code::AlreadyApproved => "already_approved",
+            Code::AlreadyDecided => "already_decided",
+            Code::EmailTaken => "email_taken",
+            Code::EstimateExists => "estimate_exists",
+            Code::Finished => "finished",
+            Code::IdempotencyKeyReused => "idempotency_key_reused",
+            Code::CampaignBusy => "campaign_busy",
+            Code::Busy => "busy",
+            Code::Internal => "internal",
+            Code::Gate(r) => r.as_str(),
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::InvalidField
+            | Code::InvalidRequest
+            | Code::SenderNotConfigured
+            | Code::Gate(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::Unauthorized => StatusCode::UNAUTHORIZED,
+            Code::Conflict
+            | Code::AlreadyApproved
+            | Code::AlreadyDecided
+            | Code::EmailTaken
+            | Code::EstimateExists
+            | Code::Finished
+            | Code::IdempotencyKeyReused
+            | Code::CampaignBusy => StatusCode::CONFLICT,
+            Code::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A code compares equal to its snake_case text, as clients see it.
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: String,
+    pub code: Code,
     pub message: String,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         ApiError {
-            status,
-            code: code.into(),
+            status: code.status(),
+            code,
             message: message.into(),
         }
     }
     /// Bad input: 422 naming the field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            format!("{field}: {message}"),
-        )
+        ApiError::new(Code::InvalidField, format!("{field}: {message}"))
     }
     pub fn not_found(what: &str) -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        ApiError::new(Code::NotFound, format!("{what} not found"))
     }
     pub fn unauthorized() -> Self {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            Code::Unauthorized,
             "a valid Authorization: Bearer token is required",
         )
     }
     /// A send the gate refused.
     pub fn gate(reason: Reason) -> Self {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            reason.as_str(),
-            gate_message(reason),
-        )
+        ApiError::new(Code::Gate(reason), gate_message(reason))
     }
 }
 
@@ -88,7 +180,7 @@ pub fn gate_message(reason: Reason) -> &'static str {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Conflict(m) => ApiError::new(Code::Conflict, m),
             StoreError::NotFound => ApiError::not_found("resource"),
             StoreError::Database(m) => {
                 tracing::error!(error = %m, "store error");
@@ -96,8 +188,7 @@ impl From<StoreError> for ApiError {
                     eprintln!("store error: {m}");
                 }
                 ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    Code::Internal,
                     "an internal error occurred; it has been logged",
                 )
             }
@@ -109,8 +200,61 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
+            Json(json!({"error": {"code": self.code.as_str(), "message": self.message}})),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn openapi() -> serde_json::Value {
+        serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json parses")
+    }
+
+    fn strings(v: &serde_json::Value) -> Vec<String> {
+        v.as_array()
+            .expect("an enum")
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The document and the server agree on every error code, both ways.
+    #[test]
+    fn every_error_code_is_in_openapi_json_and_nothing_else_is() {
+        let doc = openapi();
+        let schemas = &doc["components"]["schemas"];
+        let mut documented =
+            strings(&schemas["Error"]["properties"]["error"]["properties"]["code"]["enum"]);
+        let mut ours: Vec<String> = Code::FIXED
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .chain(Reason::ALL.iter().map(|r| r.as_str().to_string()))
+            .collect();
+        documented.sort();
+        ours.sort();
+        assert_eq!(documented, ours);
+        let mut gate = strings(&schemas["GateReason"]["enum"]);
+        let mut reasons: Vec<String> = Reason::ALL.iter().map(|r| r.as_str().to_string()).collect();
+        gate.sort();
+        reasons.sort();
+        assert_eq!(gate, reasons);
+    }
+
+    #[test]
+    fn each_code_has_one_status() {
+        assert_eq!(
+            Code::Gate(Reason::OptedOut).status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(Code::Busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            ApiError::new(Code::Finished, "x").status,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(Code::Gate(Reason::UnderReview), "under_review");
     }
 }

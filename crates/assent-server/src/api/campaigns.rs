@@ -241,8 +241,7 @@ pub async fn pause_campaign(app: &AppState, t: &Tenant, id: &str) -> ApiResult<V
         match c.status {
             CampaignStatus::Finished => {
                 return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "finished",
+                    crate::error::Code::Finished,
                     "a finished campaign cannot be paused",
                 ));
             }
@@ -263,8 +262,7 @@ pub async fn pause_campaign(app: &AppState, t: &Tenant, id: &str) -> ApiResult<V
         }
     }
     Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "busy",
+        crate::error::Code::CampaignBusy,
         "the campaign's status kept changing; try again",
     ))
 }
@@ -362,8 +360,7 @@ pub async fn create_estimate(
             let id = crate::import::keyed_id("est", &[n]);
             if app.store.estimate(&t.id, &id).await?.is_some() {
                 return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "estimate_exists",
+                    crate::error::Code::EstimateExists,
                     format!(
                         "estimate {n:?} already exists as {id}; PATCH /estimates/{id} changes it"
                     ),

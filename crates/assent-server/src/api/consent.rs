@@ -7,7 +7,6 @@ use assent_core::phone::E164;
 use assent_store::{LedgerEntry, Tenant};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -265,16 +264,14 @@ pub async fn decide_review(
         .ok_or_else(|| ApiError::not_found("review"))?;
     if review.decision.is_some() {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_decided",
+            crate::error::Code::AlreadyDecided,
             "this review was already decided",
         ));
     }
     match service::decide_review(&app, &t, &review, opt_out, "api").await {
         Err(assent_store::StoreError::Conflict(_)) => {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "already_decided",
+                crate::error::Code::AlreadyDecided,
                 "this review was already decided",
             ));
         }
@@ -333,8 +330,7 @@ pub async fn opt_in_link(
     }
     let Some(sender) = t.senders.marketing.as_ref() else {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "sender_not_configured",
+            crate::error::Code::SenderNotConfigured,
             "set a marketing sender first (PUT /senders)",
         ));
     };

@@ -214,8 +214,7 @@ pub async fn request_opt_in(
     {
         if existing.phone != phone || existing.kind != assent_store::MessageKind::OptInRequest {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_reused",
+                crate::error::Code::IdempotencyKeyReused,
                 "this Idempotency-Key was used for another request",
             ));
         }
@@ -231,8 +230,7 @@ pub async fn request_opt_in(
     }
     if t.senders.marketing.is_none() {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "sender_not_configured",
+            crate::error::Code::SenderNotConfigured,
             "set a marketing sender first (PUT /senders)",
         ));
     }

@@ -66,8 +66,7 @@ fn same_request(existing: &Message, b: &SendBody, purpose: Purpose) -> ApiResult
         Ok(())
     } else {
         Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_key_reused",
+            crate::error::Code::IdempotencyKeyReused,
             "this Idempotency-Key was used for another request",
         ))
     }
@@ -127,8 +126,7 @@ pub async fn send(
     };
     if t.sender(purpose.channel()).is_none() {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "sender_not_configured",
+            crate::error::Code::SenderNotConfigured,
             format!(
                 "set a {} sender first (PUT /senders)",
                 purpose.channel().as_str()
@@ -164,8 +162,7 @@ pub async fn send(
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
             Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
+                crate::error::Code::Conflict,
                 "a request with this Idempotency-Key is still in progress",
             ))
         }

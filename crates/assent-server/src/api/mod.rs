@@ -95,13 +95,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes =
             axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
                 .await
-                .map_err(|r| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_request",
-                        r.body_text(),
-                    )
-                })?;
+                .map_err(|r| ApiError::new(crate::error::Code::InvalidRequest, r.body_text()))?;
         let req = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => {
@@ -118,8 +112,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 Ok(ApiJson(v))
             }
             Err(rejection) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
+                crate::error::Code::InvalidRequest,
                 rejection.body_text(),
             )),
         }

@@ -76,8 +76,7 @@ pub async fn create_tenant(
         }
     }
     Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "conflict",
+        crate::error::Code::Conflict,
         "could not find a free slug for this name",
     ))
 }
@@ -250,8 +249,7 @@ pub async fn submit_registration(
     };
     if current.is_some_and(|r| r.status == RegistrationStatus::Approved) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_approved",
+            crate::error::Code::AlreadyApproved,
             "this registration is approved; resubmitting it would stop sending until a new decision, so the operator first marks it rejected (with a reason) to let it be resubmitted",
         ));
     }

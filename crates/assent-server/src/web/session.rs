@@ -65,14 +65,8 @@ pub async fn create_user(
     let pw = password.to_string();
     let password_hash = hash_bounded(move || hash_password(&pw))
         .await
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "the server is busy; try again",
-            )
-        })?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+        .ok_or_else(|| ApiError::new(crate::error::Code::Busy, "the server is busy; try again"))?
+        .map_err(|e| ApiError::new(crate::error::Code::Internal, e))?;
     let user = User {
         id: crate::service::new_id(),
         tenant_id: tenant.id,
@@ -84,8 +78,7 @@ pub async fn create_user(
     };
     app.store.create_user(&user).await.map_err(|e| match e {
         assent_store::StoreError::Conflict(_) => ApiError::new(
-            StatusCode::CONFLICT,
-            "email_taken",
+            crate::error::Code::EmailTaken,
             "a user with this email already exists",
         ),
         other => other.into(),
