@@ -1105,3 +1105,74 @@ async fn recurring_services_and_calls_import_once() {
     app.drain().await;
     assert_eq!(app.sent_to("+15125550190").len(), 1, "not twice");
 }
+
+/// Idle means idle: the background runner loads a tenant's estimates (or recurring
+/// services) only when a step it saw coming falls due or one was saved since, not on every
+/// tick. `Runner::passes` counts those loads.
+#[tokio::test]
+async fn an_idle_runner_does_not_reload_every_estimate() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    campaign(&app, &t, json!({"name": "Estimates", "type": "unsold_estimates", "body": "Ready to book?", "schedule": {"days_after": [2, 7]}})).await;
+    campaign(&app, &t, json!({"name": "Tune-ups", "type": "recurring_services", "body": "Tune-up due soon", "schedule": {"days_before": [3]}})).await;
+    for i in 0..20 {
+        let (s, v) = app
+            .post(
+                "/estimates",
+                &t.key,
+                json!({"customer_id": c, "amount_cents": 1000 + i}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let due_on = (noon() + Duration::days(30)).date_naive().to_string();
+    let (s, v) = app
+        .post(
+            "/recurring-services",
+            &t.key,
+            json!({"customer_id": c, "name": "AC tune-up", "due_on": due_on}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let mut runner = assent_server::campaigns::Runner::default();
+    assert_eq!(runner.tick(&app.app).await.unwrap(), 0);
+    assert_eq!(runner.passes, 2, "a first pass over each campaign");
+    for _ in 0..5 {
+        app.clock.advance(Duration::minutes(1));
+        assert_eq!(runner.tick(&app.app).await.unwrap(), 0);
+    }
+    assert_eq!(runner.passes, 2, "idle ticks load nothing");
+
+    // The first follow-ups fall due: one pass, which records them all.
+    app.clock.advance(Duration::days(2));
+    assert_eq!(runner.tick(&app.app).await.unwrap(), 20);
+    assert_eq!(runner.passes, 3);
+    runner.tick(&app.app).await.unwrap();
+    assert_eq!(runner.passes, 3, "nothing more due until day 7");
+
+    // A new estimate is seen at the next tick, whichever process saved it.
+    let (s, _) = app
+        .post(
+            "/estimates",
+            &t.key,
+            json!({"customer_id": c, "amount_cents": 5000, "created_at": (noon() - Duration::days(1)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(runner.tick(&app.app).await.unwrap(), 1, "its day-2 step is due");
+    assert!(runner.passes >= 4);
+    let passes = runner.passes;
+    runner.tick(&app.app).await.unwrap();
+    assert_eq!(runner.passes, passes);
+
+    // The service's reminder, 3 days before its date, falls due in its turn.
+    app.clock.advance(Duration::days(25));
+    let added = runner.tick(&app.app).await.unwrap();
+    assert!(added >= 1, "the tune-up reminder");
+    app.drain().await;
+    assert!(
+        app.sent_to(PHONE)
+            .iter()
+            .any(|m| m.2.contains("Tune-up due soon"))
+    );
+}
