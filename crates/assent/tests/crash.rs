@@ -84,7 +84,8 @@ async fn call(c: &reqwest::Client, method: &str, url: String, token: &str, body:
 
 /// A database for one run: a SQLite file, or a fresh PostgreSQL database dropped at the end.
 enum Db {
-    Sqlite(tempfile::TempDir, String),
+    /// The directory is removed when the run ends.
+    Sqlite { _dir: tempfile::TempDir, url: String },
     Postgres { admin: String, name: String, url: String },
 }
 
@@ -92,7 +93,7 @@ impl Db {
     fn sqlite() -> Db {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/crash.db", dir.path().display());
-        Db::Sqlite(dir, url)
+        Db::Sqlite { _dir: dir, url }
     }
     /// `None` (the run is skipped) when no PostgreSQL server is named.
     async fn postgres() -> Option<Db> {
@@ -111,7 +112,7 @@ impl Db {
     }
     fn url(&self) -> &str {
         match self {
-            Db::Sqlite(_, url) | Db::Postgres { url, .. } => url,
+            Db::Sqlite { url, .. } | Db::Postgres { url, .. } => url,
         }
     }
     async fn drop_it(self) {
