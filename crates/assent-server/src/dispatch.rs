@@ -82,11 +82,9 @@ async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Ut
     let halted = Arc::new(AtomicBool::new(false));
     let (start_tx, start_rx) =
         tokio::sync::mpsc::unbounded_channel::<(usize, tokio::sync::oneshot::Sender<bool>)>();
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(
-        usize,
-        Outcome,
-        tokio::sync::oneshot::Sender<()>,
-    )>();
+    let (done_tx, mut done_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(usize, Outcome, tokio::sync::oneshot::Sender<()>)>(
+        );
     let starter = tokio::spawn(start_calls(
         app.clone(),
         claimed.clone(),
@@ -196,7 +194,9 @@ async fn start_calls(
         // On an error the askers' answers are dropped, which stops them.
         let go = app
             .store
-            .start_calls(&messages, claimed_at, now, &mut |m, snap| at_call(m, snap, now))
+            .start_calls(&messages, claimed_at, now, &mut |m, snap| {
+                at_call(m, snap, now)
+            })
             .await?;
         for ((_, reply), go) in burst.into_iter().zip(go) {
             let _ = reply.send(go);

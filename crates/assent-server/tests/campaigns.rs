@@ -1160,8 +1160,15 @@ async fn an_idle_runner_does_not_reload_every_estimate() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(runner.tick(&app.app).await.unwrap(), 1, "its day-2 step is due");
-    assert_eq!(runner.passes, 6, "both campaigns: the version is the tenant's");
+    assert_eq!(
+        runner.tick(&app.app).await.unwrap(),
+        1,
+        "its day-2 step is due"
+    );
+    assert_eq!(
+        runner.passes, 6,
+        "both campaigns: the version is the tenant's"
+    );
     let passes = runner.passes;
     runner.tick(&app.app).await.unwrap();
     assert_eq!(runner.passes, passes);

@@ -674,10 +674,11 @@ async fn nothing_after_the_stop_with_a_provider_taking(latency: StdDuration) {
             "{phone} got {} messages after its STOP was acknowledged: {after:?}",
             after.len()
         );
-        blocked += 20 - sent
-            .iter()
-            .filter(|(to, body)| to == phone && !body.contains("unsubscribed"))
-            .count();
+        blocked += 20
+            - sent
+                .iter()
+                .filter(|(to, body)| to == phone && !body.contains("unsubscribed"))
+                .count();
     }
     // The STOPs came mid-batch: claimed messages were held back at their own call.
     assert!(blocked > 0, "every message went before the STOPs");
@@ -705,7 +706,11 @@ async fn a_stop_is_not_acknowledged_while_a_call_to_its_number_is_held() {
     let phone = phones[0].clone();
     let long_ago = noon() - Duration::hours(1);
     for tries in 0.. {
-        let started = app.app.store.in_flight(&t.id, &e164(&phone), long_ago).await;
+        let started = app
+            .app
+            .store
+            .in_flight(&t.id, &e164(&phone), long_ago)
+            .await;
         if started.unwrap() > 0 {
             break;
         }

@@ -1679,8 +1679,9 @@ impl Store for SqliteStore {
         // after it finds these calls started and waits for their outcome.
         let mut w = self.batch.begin().await?;
         let now_ms = ms(now);
-        let ids = serde_json::to_string(&messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>())
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let ids =
+            serde_json::to_string(&messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>())
+                .map_err(|e| StoreError::Database(e.to_string()))?;
         let ours: HashSet<String> = sqlx::query_scalar(
             "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?1)) \
              AND status = 'sending' AND call_started_at IS NULL AND handed_off_at = ?2",
@@ -1726,8 +1727,15 @@ impl Store for SqliteStore {
                     go.push(true);
                 }
                 Handoff::Defer { until, reason } => {
-                    set_claim_outcome(w.conn(), &m.id, MessageStatus::Deferred, Some(&reason), until, now_ms)
-                        .await?;
+                    set_claim_outcome(
+                        w.conn(),
+                        &m.id,
+                        MessageStatus::Deferred,
+                        Some(&reason),
+                        until,
+                        now_ms,
+                    )
+                    .await?;
                     go.push(false);
                 }
                 Handoff::Refuse { status, reason } => {
@@ -1740,7 +1748,8 @@ impl Store for SqliteStore {
         if !held.is_empty() {
             // Not handed off after all: the frequency cap, which counts hand-offs by
             // `handed_off_at`, must not count these.
-            let ids = serde_json::to_string(&held).map_err(|e| StoreError::Database(e.to_string()))?;
+            let ids =
+                serde_json::to_string(&held).map_err(|e| StoreError::Database(e.to_string()))?;
             sqlx::query("UPDATE messages SET handed_off_at = NULL WHERE id IN (SELECT value FROM json_each(?1))")
                 .bind(ids)
                 .execute(w.conn())
@@ -1748,8 +1757,8 @@ impl Store for SqliteStore {
                 .map_err(db)?;
         }
         if !started.is_empty() {
-            let ids = serde_json::to_string(&started)
-                .map_err(|e| StoreError::Database(e.to_string()))?;
+            let ids =
+                serde_json::to_string(&started).map_err(|e| StoreError::Database(e.to_string()))?;
             sqlx::query(
                 "UPDATE messages SET call_started_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
             )

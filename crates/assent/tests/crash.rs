@@ -81,12 +81,18 @@ async fn call(c: &reqwest::Client, method: &str, url: String, token: &str, body:
     r.json().await.unwrap_or(Value::Null)
 }
 
-
 /// A database for one run: a SQLite file, or a fresh PostgreSQL database dropped at the end.
 enum Db {
     /// The directory is removed when the run ends.
-    Sqlite { _dir: tempfile::TempDir, url: String },
-    Postgres { admin: String, name: String, url: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        admin: String,
+        name: String,
+        url: String,
+    },
 }
 
 impl Db {
@@ -154,9 +160,15 @@ async fn tenant(c: &reqwest::Client, base: &str) -> (String, String) {
         "address": "1 Main St", "website": "https://c.example", "contact_email": "a@c.example", "use_case": "jobs",
         "sample_messages": ["hi"]}))
     .await;
-    call(c, "PUT", api("/registrations/marketing"), &key, json!({"brand": "Crash HVAC",
+    call(
+        c,
+        "PUT",
+        api("/registrations/marketing"),
+        &key,
+        json!({"brand": "Crash HVAC",
         "campaign_description": "seasonal offers", "opt_in_flow": "double opt-in",
-        "sample_messages": ["Crash HVAC: 10% off tune-ups"]}))
+        "sample_messages": ["Crash HVAC: 10% off tune-ups"]}),
+    )
     .await;
     for kind in ["texting", "marketing"] {
         call(
@@ -211,7 +223,10 @@ fn verify(accepted: &[(String, String, String)], carrier: &[(String, String)]) -
         let n = reached(to, marker);
         match status.as_str() {
             "sent" | "delivered" => {
-                assert_eq!(n, 1, "{to} ({marker}) is {status} but reached the carrier {n} times")
+                assert_eq!(
+                    n, 1,
+                    "{to} ({marker}) is {status} but reached the carrier {n} times"
+                )
             }
             "unknown" => {
                 unknown += 1;
@@ -403,8 +418,12 @@ fn marketing_area_code() -> Option<u16> {
             let phone = assent_core::phone::E164::parse(&format!("+1{npa}5550123")).unwrap();
             let r = assent_core::quiet_hours::locate(&phone, None, assent_core::Tz::UTC);
             [0, 10, 20].iter().all(|m| {
-                next_allowed(now + chrono::Duration::minutes(*m), &r, QuietPolicy::Standard)
-                    .is_none()
+                next_allowed(
+                    now + chrono::Duration::minutes(*m),
+                    &r,
+                    QuietPolicy::Standard,
+                )
+                .is_none()
             })
         })
 }
@@ -425,7 +444,9 @@ async fn mid_campaign(db: Db) {
     let api = |p: &str| format!("{}/api/v1{p}", server.base);
 
     let n = 2000usize;
-    let phones: Vec<String> = (0..n).map(|i| format!("+1{npa}{:07}", 2_000_000 + i)).collect();
+    let phones: Vec<String> = (0..n)
+        .map(|i| format!("+1{npa}{:07}", 2_000_000 + i))
+        .collect();
     let mut csv = String::from("name,phone,marketing_updates,tags\n");
     for (i, p) in phones.iter().enumerate() {
         csv.push_str(&format!("Customer {i},{p},true,crash\n"));
@@ -494,7 +515,14 @@ async fn mid_campaign(db: Db) {
     // The whole audience is queued (the carrier holding its answers) before it goes.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let r = call(&c, "GET", api(&format!("/campaigns/{id}")), &key, Value::Null).await;
+        let r = call(
+            &c,
+            "GET",
+            api(&format!("/campaigns/{id}")),
+            &key,
+            Value::Null,
+        )
+        .await;
         if r["recipients"] == n {
             break;
         }
@@ -504,7 +532,10 @@ async fn mid_campaign(db: Db) {
     let is_campaign = |m: &(String, String)| m.1.contains("crash sale");
     kill_once_carrier_has(&mut server, &received, 500, is_campaign).await;
     let at_kill = received.all().iter().filter(|m| is_campaign(m)).count();
-    assert!(at_kill >= 500 && at_kill < n, "killed mid-campaign: {at_kill}");
+    assert!(
+        at_kill >= 500 && at_kill < n,
+        "killed mid-campaign: {at_kill}"
+    );
 
     let server = start(db.url(), port, &fake).await;
     let log = std::sync::Mutex::new(Vec::new());
@@ -514,7 +545,12 @@ async fn mid_campaign(db: Db) {
         let rows = v.as_array().unwrap().clone();
         let open = rows
             .iter()
-            .filter(|r| matches!(r["status"].as_str(), Some("queued" | "sending" | "deferred")))
+            .filter(|r| {
+                matches!(
+                    r["status"].as_str(),
+                    Some("queued" | "sending" | "deferred")
+                )
+            })
             .count();
         *log.lock().unwrap() = rows;
         open
