@@ -1542,8 +1542,39 @@ impl Store for PostgresStore {
         // In id order: two batches sharing messages lock their rows in the same order.
         let mut sorted: Vec<&(String, MessageUpdate)> = updates.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        // The common case, a hand-off the provider accepted, in one statement for the
+        // whole burst (a round trip each otherwise); anything else one by one.
+        let (accepted, other): (Vec<_>, Vec<_>) = sorted.into_iter().partition(|(_, u)| {
+            u.status == Some(MessageStatus::Sent) && u.reason.is_none() && u.provider_id.is_some()
+        });
         let mut tx = self.pool.begin().await.map_err(db)?;
-        for (id, u) in sorted {
+        if !accepted.is_empty() {
+            let at = accepted
+                .iter()
+                .filter_map(|(_, u)| u.at)
+                .max()
+                .unwrap_or_else(Utc::now);
+            let ids: Vec<&str> = accepted.iter().map(|(id, _)| id.as_str()).collect();
+            let pids: Vec<&str> = accepted
+                .iter()
+                .map(|(_, u)| u.provider_id.as_deref().unwrap_or_default())
+                .collect();
+            sqlx::query(
+                "UPDATE messages AS m SET \
+                   status = CASE WHEN m.status = ANY($1) THEN 'sent' ELSE m.status END, \
+                   reason = CASE WHEN m.status = ANY($1) THEN NULL ELSE m.reason END, \
+                   provider_id = COALESCE(m.provider_id, v.pid), updated_at = $2 \
+                 FROM unnest($3::text[], $4::text[]) AS v(id, pid) WHERE m.id = v.id",
+            )
+            .bind(ranked_below(Some(MessageStatus::Sent)))
+            .bind(ms(at))
+            .bind(ids)
+            .bind(pids)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        for (id, u) in other {
             update_one(&mut tx, id, u).await?;
         }
         tx.commit().await.map_err(db)

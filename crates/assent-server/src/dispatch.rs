@@ -141,6 +141,7 @@ async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Ut
     drop((start_tx, done_tx));
     let mut failed = None;
     while let Some(first) = done_rx.recv().await {
+        gather().await;
         let mut burst = vec![first];
         while let Ok(more) = done_rx.try_recv() {
             burst.push(more);
@@ -176,6 +177,14 @@ async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Ut
     failed.map_or(Ok(()), Err)
 }
 
+/// Lets the rest of a burst join its first before it is written: a lane's tasks are woken
+/// together by one write's acks and their calls come back within a millisecond or so of
+/// each other, but one by one; without this the first of each went alone, and every
+/// write was two, one of them for a single message.
+async fn gather() {
+    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+}
+
 /// Starts the calls asked for, each burst that gathered while the last was written in one
 /// transaction, and answers each asker whether its call may go.
 async fn start_calls(
@@ -185,6 +194,7 @@ async fn start_calls(
     mut asks: tokio::sync::mpsc::UnboundedReceiver<(usize, tokio::sync::oneshot::Sender<bool>)>,
 ) -> Result<()> {
     while let Some(first) = asks.recv().await {
+        gather().await;
         let mut burst = vec![first];
         while let Ok(more) = asks.try_recv() {
             burst.push(more);
