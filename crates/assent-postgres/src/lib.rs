@@ -48,6 +48,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_handoff_buckets.sql")),
     (8, include_str!("../migrations/0008_form_hits.sql")),
     (9, include_str!("../migrations/0009_revocation.sql")),
+    (12, include_str!("../migrations/0012_call_started.sql")),
 ];
 
 /// The session advisory lock the migration runner holds ("assent" in ASCII).
@@ -175,6 +176,19 @@ impl ClaimLocks {
         }
         Ok(got)
     }
+}
+
+/// Tells the campaign runner that a tenant's estimates or recurring services changed.
+async fn bump_campaign_inputs(conn: &mut PgConnection, tenant_id: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO campaign_inputs (tenant_id, version) VALUES ($1, 1) \
+         ON CONFLICT (tenant_id) DO UPDATE SET version = campaign_inputs.version + 1",
+    )
+    .bind(tenant_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 /// Takes the locks of several phones in one order, so two callers cannot deadlock.
@@ -895,7 +909,8 @@ impl Decided {
         sqlx::query(
             "UPDATE messages AS m SET status = d.status, reason = d.reason, due_at = d.due_at, \
                updated_at = $5, \
-               handed_off_at = CASE WHEN d.status = 'sending' THEN $5 ELSE m.handed_off_at END \
+               handed_off_at = CASE WHEN d.status = 'sending' THEN $5 ELSE m.handed_off_at END, \
+               call_started_at = CASE WHEN d.status = 'sending' THEN NULL ELSE m.call_started_at END \
              FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS d(id, status, reason, due_at) \
              WHERE m.id = d.id",
         )
@@ -1639,8 +1654,39 @@ impl Store for PostgresStore {
         // In id order: two batches sharing messages lock their rows in the same order.
         let mut sorted: Vec<&(String, MessageUpdate)> = updates.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        // The common case, a hand-off the provider accepted, in one statement for the
+        // whole burst (a round trip each otherwise); anything else one by one.
+        let (accepted, other): (Vec<_>, Vec<_>) = sorted.into_iter().partition(|(_, u)| {
+            u.status == Some(MessageStatus::Sent) && u.reason.is_none() && u.provider_id.is_some()
+        });
         let mut tx = self.pool.begin().await.map_err(db)?;
-        for (id, u) in sorted {
+        if !accepted.is_empty() {
+            let at = accepted
+                .iter()
+                .filter_map(|(_, u)| u.at)
+                .max()
+                .unwrap_or_else(Utc::now);
+            let ids: Vec<&str> = accepted.iter().map(|(id, _)| id.as_str()).collect();
+            let pids: Vec<&str> = accepted
+                .iter()
+                .map(|(_, u)| u.provider_id.as_deref().unwrap_or_default())
+                .collect();
+            sqlx::query(
+                "UPDATE messages AS m SET \
+                   status = CASE WHEN m.status = ANY($1) THEN 'sent' ELSE m.status END, \
+                   reason = CASE WHEN m.status = ANY($1) THEN NULL ELSE m.reason END, \
+                   provider_id = COALESCE(m.provider_id, v.pid), updated_at = $2 \
+                 FROM unnest($3::text[], $4::text[]) AS v(id, pid) WHERE m.id = v.id",
+            )
+            .bind(ranked_below(Some(MessageStatus::Sent)))
+            .bind(ms(at))
+            .bind(ids)
+            .bind(pids)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        for (id, u) in other {
             update_one(&mut tx, id, u).await?;
         }
         tx.commit().await.map_err(db)
@@ -1699,29 +1745,151 @@ impl Store for PostgresStore {
             .transpose()
     }
 
-    async fn in_flight(&self, tenant_id: &str, phone: &E164) -> Result<u64> {
+    async fn start_calls(
+        &self,
+        messages: &[&Message],
+        claimed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        plan: &mut HandoffPlanner<'_>,
+    ) -> Result<Vec<bool>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now_ms = ms(now);
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The phones' locks first, waiting for them (a STOP holds its phone's only briefly),
+        // in one order so two callers cannot deadlock; claims only ever try them. A STOP
+        // committed before this is read below; one after it finds these calls started.
+        let mut keys: Vec<PhoneKey> = messages
+            .iter()
+            .map(|m| (m.tenant_id.clone(), m.phone.as_str().to_string()))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let (tenant_ids, numbers): (Vec<&str>, Vec<&str>) =
+            keys.iter().map(|k| (k.0.as_str(), k.1.as_str())).unzip();
+        sqlx::query(
+            "SELECT COUNT(pg_advisory_xact_lock(hashtextextended(k.t || ':' || k.p, 0))) \
+             FROM (SELECT t, p FROM unnest($1::text[], $2::text[]) AS u(t, p) ORDER BY t, p) AS k",
+        )
+        .bind(tenant_ids)
+        .bind(numbers)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
+        let ours: HashSet<String> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE id = ANY($1) AND status = 'sending' \
+             AND call_started_at IS NULL AND handed_off_at = $2 ORDER BY id FOR UPDATE",
+        )
+        .bind(&ids)
+        .bind(ms(claimed_at))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .collect();
+        let rows = load_phones(&mut tx, &keys, now_ms).await?;
+        let mut tenants: HashMap<String, TenantContext> = HashMap::new();
+        let mut go = Vec::with_capacity(messages.len());
+        let mut decided = Decided::default();
+        let mut started: Vec<&str> = Vec::new();
+        for m in messages {
+            let key = (m.tenant_id.clone(), m.phone.as_str().to_string());
+            let (true, Some(row)) = (ours.contains(&m.id), rows.get(&key)) else {
+                go.push(false);
+                continue;
+            };
+            let ctx = match tenants.get(&m.tenant_id) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = load_tenant_context(&mut tx, &m.tenant_id).await?;
+                    tenants.insert(m.tenant_id.clone(), c.clone());
+                    c
+                }
+            };
+            let snap = snapshot_from(row, ctx)?;
+            match plan(m, &snap) {
+                Handoff::Send => {
+                    started.push(m.id.as_str());
+                    go.push(true);
+                }
+                Handoff::Defer { until, reason } => {
+                    decided.push(&m.id, MessageStatus::Deferred, Some(reason), ms(until));
+                    go.push(false);
+                }
+                Handoff::Refuse { status, reason } => {
+                    decided.push(&m.id, status, Some(reason), ms(m.due_at));
+                    go.push(false);
+                }
+            }
+        }
+        // Not handed off after all: the frequency cap, which counts hand-offs by
+        // `handed_off_at`, must not count these.
+        let held: Vec<String> = decided.ids.clone();
+        decided.write(&mut tx, now_ms).await?;
+        if !held.is_empty() {
+            sqlx::query("UPDATE messages SET handed_off_at = NULL WHERE id = ANY($1)")
+                .bind(&held)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        if !started.is_empty() {
+            sqlx::query("UPDATE messages SET call_started_at = $1 WHERE id = ANY($2)")
+                .bind(now_ms)
+                .bind(&started)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(go)
+    }
+
+    async fn in_flight(&self, tenant_id: &str, phone: &E164, since: DateTime<Utc>) -> Result<u64> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1 AND phone = $2 AND status = 'sending'",
+            "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1 AND phone = $2 \
+             AND status = 'sending' AND call_started_at > $3",
         )
         .bind(tenant_id)
         .bind(phone.as_str())
+        .bind(ms(since))
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;
         Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
     }
 
-    async fn orphaned_sends_to_unknown(&self, older_than: DateTime<Utc>) -> Result<u64> {
-        let r = sqlx::query(
-            "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = $1 \
-             WHERE status = 'sending' AND updated_at < $2",
+    async fn recover_orphaned_sends(
+        &self,
+        claimed_before: DateTime<Utc>,
+        started_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64)> {
+        // A live process whose claim this requeues cannot start it any more: `start_calls`
+        // only starts a message still `sending` under its own claim's time.
+        let requeued = sqlx::query(
+            "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
+             WHERE status = 'sending' AND call_started_at IS NULL AND handed_off_at < $2",
         )
-        .bind(ms(Utc::now()))
-        .bind(ms(older_than))
+        .bind(ms(now))
+        .bind(ms(claimed_before))
         .execute(&self.pool)
         .await
-        .map_err(db)?;
-        Ok(r.rows_affected())
+        .map_err(db)?
+        .rows_affected();
+        let unknown = sqlx::query(
+            "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = $1 \
+             WHERE status = 'sending' AND call_started_at < $2",
+        )
+        .bind(ms(now))
+        .bind(ms(started_before))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok((requeued, unknown))
     }
 
     async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
@@ -2048,6 +2216,7 @@ impl Store for PostgresStore {
     }
 
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO estimates (tenant_id, id, customer_id, phone, number, amount_cents, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status",
@@ -2060,10 +2229,11 @@ impl Store for PostgresStore {
         .bind(e.amount_cents)
         .bind(codec::enum_str(&e.status))
         .bind(ms(e.created_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        Ok(())
+        bump_campaign_inputs(&mut tx, tenant_id).await?;
+        tx.commit().await.map_err(db)
     }
 
     async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>> {
@@ -2092,6 +2262,7 @@ impl Store for PostgresStore {
     }
 
     async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO recurring_services (tenant_id, id, customer_id, name, due_on, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -2102,10 +2273,21 @@ impl Store for PostgresStore {
         .bind(&r.name)
         .bind(r.due_on.format("%Y-%m-%d").to_string())
         .bind(ms(r.created_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        Ok(())
+        bump_campaign_inputs(&mut tx, tenant_id).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM campaign_inputs WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(Some(v.unwrap_or(0)))
     }
 
     async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {

@@ -115,23 +115,109 @@ pub async fn tick(app: &AppState) -> Result<u64> {
 /// [`tick`] with marketing fan-outs in pages of `page` phones (tests use small pages to
 /// act between them).
 pub async fn tick_paged(app: &AppState, page: usize) -> Result<u64> {
-    let now = app.clock.now();
-    let mut added = 0;
-    for c in app.store.running_campaigns().await? {
-        let Some(tenant) = app.store.tenant(&c.tenant_id).await? else {
-            continue;
-        };
-        added += match c.kind {
-            CampaignKind::Marketing => marketing(app, &tenant, c, now, page).await?,
-            CampaignKind::UnsoldEstimates => estimates(app, &tenant, &c, now).await?,
-            CampaignKind::RecurringServices => recurring(app, &tenant, &c, now).await?,
-            CampaignKind::MissedCalls => 0,
-        };
+    Runner::default().tick_paged(app, page).await
+}
+
+/// A pass over a tenant's estimates or recurring services is redone at least this often
+/// even when nothing it knows of changed (a phone added to a customer whose step is due).
+const REFRESH: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The background campaign runner. An unsold-estimates or recurring-services campaign is
+/// passed over (every estimate or service of its tenant loaded) only when its last pass
+/// is stale: a step it saw coming has fallen due, the tenant's estimates or services were
+/// saved since (a version the store bumps), the campaign changed, or [`REFRESH`] went by.
+/// Otherwise a tick costs two small reads per campaign, so an idle server stays idle.
+#[derive(Default)]
+pub struct Runner {
+    memo: std::collections::HashMap<String, Memo>,
+    /// How many passes loaded a tenant's estimates or recurring services.
+    pub passes: u64,
+}
+
+struct Memo {
+    /// The campaign as the pass saw it, and the tenant's inputs version then.
+    campaign: String,
+    version: i64,
+    /// The earliest step that was not yet due.
+    next_due: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+}
+
+impl Runner {
+    pub async fn tick(&mut self, app: &AppState) -> Result<u64> {
+        self.tick_paged(app, PAGE).await
     }
-    if added > 0 {
-        app.wake.notify_one();
+
+    async fn tick_paged(&mut self, app: &AppState, page: usize) -> Result<u64> {
+        let now = app.clock.now();
+        let mut added = 0;
+        let mut running = HashSet::new();
+        for c in app.store.running_campaigns().await? {
+            running.insert(c.id.clone());
+            let Some(tenant) = app.store.tenant(&c.tenant_id).await? else {
+                continue;
+            };
+            added += match c.kind {
+                CampaignKind::Marketing => marketing(app, &tenant, c, now, page).await?,
+                CampaignKind::UnsoldEstimates | CampaignKind::RecurringServices => {
+                    self.steps(app, &tenant, &c, now).await?
+                }
+                CampaignKind::MissedCalls => 0,
+            };
+        }
+        self.memo.retain(|id, _| running.contains(id));
+        if added > 0 {
+            app.wake.notify_one();
+        }
+        Ok(added)
     }
-    Ok(added)
+
+    async fn steps(
+        &mut self,
+        app: &AppState,
+        tenant: &Tenant,
+        c: &Campaign,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        if c.status != CampaignStatus::Active {
+            self.memo.remove(&c.id);
+            return Ok(0);
+        }
+        // Read before the pass: a save after it moves the version again.
+        let version = app.store.campaign_inputs_version(&tenant.id).await?;
+        let seen = serde_json::to_string(c).unwrap_or_default();
+        if let (Some(v), Some(m)) = (version, self.memo.get(&c.id))
+            && m.version == v
+            && m.campaign == seen
+            && m.next_due.is_none_or(|d| now < d)
+            && now - m.at < REFRESH
+        {
+            return Ok(0);
+        }
+        self.passes += 1;
+        let (added, next_due) = if c.kind == CampaignKind::UnsoldEstimates {
+            estimates(app, tenant, c, now).await?
+        } else {
+            recurring(app, tenant, c, now).await?
+        };
+        match version {
+            Some(version) => {
+                self.memo.insert(
+                    c.id.clone(),
+                    Memo {
+                        campaign: seen,
+                        version,
+                        next_due,
+                        at: now,
+                    },
+                );
+            }
+            None => {
+                self.memo.remove(&c.id);
+            }
+        }
+        Ok(added)
+    }
 }
 
 /// Phones per page of a marketing fan-out: large enough that statements are few, small
@@ -279,15 +365,14 @@ async fn step_rows(
     Ok(rows)
 }
 
+/// The steps of every unsold estimate that are due; returns how many were recorded and
+/// when the next one falls due.
 async fn estimates(
     app: &AppState,
     tenant: &Tenant,
     c: &Campaign,
     now: DateTime<Utc>,
-) -> Result<u64> {
-    if c.status != CampaignStatus::Active {
-        return Ok(0);
-    }
+) -> Result<(u64, Option<DateTime<Utc>>)> {
     let done: HashSet<(String, E164)> = app
         .store
         .recorded_steps(&tenant.id, &c.id)
@@ -296,8 +381,9 @@ async fn estimates(
         .collect();
     let pass = Pass::new(app, tenant, c, now)?;
     let mut rows = Vec::new();
+    let mut next_due = None;
     for e in app.store.unsold_estimates(&tenant.id).await? {
-        let steps = c
+        let steps: Vec<_> = c
             .days
             .iter()
             .map(|d| {
@@ -307,20 +393,34 @@ async fn estimates(
                 )
             })
             .collect();
+        next_due = earliest_after(next_due, &steps, now);
         rows.extend(step_rows(&pass, &e.customer_id, e.phone.as_ref(), steps, &done).await?);
     }
-    app.store.add_recipients(&tenant.id, &rows).await
+    Ok((app.store.add_recipients(&tenant.id, &rows).await?, next_due))
 }
 
+/// The earlier of `next` and the first of `steps` still to come after `now`.
+fn earliest_after(
+    next: Option<DateTime<Utc>>,
+    steps: &[(String, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    steps
+        .iter()
+        .map(|(_, due)| *due)
+        .filter(|due| *due > now)
+        .chain(next)
+        .min()
+}
+
+/// The steps of every recurring service that are due; returns how many were recorded and
+/// when the next one falls due.
 async fn recurring(
     app: &AppState,
     tenant: &Tenant,
     c: &Campaign,
     now: DateTime<Utc>,
-) -> Result<u64> {
-    if c.status != CampaignStatus::Active {
-        return Ok(0);
-    }
+) -> Result<(u64, Option<DateTime<Utc>>)> {
     let tz = tenant
         .time_zone
         .parse()
@@ -333,8 +433,9 @@ async fn recurring(
         .collect();
     let pass = Pass::new(app, tenant, c, now)?;
     let mut rows = Vec::new();
+    let mut next_due = None;
     for s in app.store.recurring_services(&tenant.id).await? {
-        let steps = c
+        let steps: Vec<_> = c
             .days
             .iter()
             .map(|d| {
@@ -344,9 +445,10 @@ async fn recurring(
                 )
             })
             .collect();
+        next_due = earliest_after(next_due, &steps, now);
         rows.extend(step_rows(&pass, &s.customer_id, None, steps, &done).await?);
     }
-    app.store.add_recipients(&tenant.id, &rows).await
+    Ok((app.store.add_recipients(&tenant.id, &rows).await?, next_due))
 }
 
 /// A text-back is for a call just missed: a call reported later than this (a phone

@@ -7,50 +7,222 @@ use assent_core::gate::{Decision, Stage};
 use assent_provider::{OutboundSms, SendError, StatusReport};
 use assent_store::*;
 
+use chrono::{DateTime, Utc};
+
 use crate::AppState;
 use crate::service::{gate_for, provider_stop_list};
 
-/// Claims and sends one batch; returns how many messages were handed to the provider.
+/// Claims and sends one batch; returns how many messages were claimed.
 pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
     let now = app.clock.now();
     let claimed = app
         .store
-        .claim_due(now, batch, &mut |m, snap| {
-            if m.expires_at.is_some_and(|e| e <= now) {
-                return Handoff::Refuse {
-                    status: MessageStatus::Expired,
-                    reason: "not_handed_off_within_5_minutes".into(),
-                };
-            }
-            let Some(purpose) = m.purpose else {
-                return Handoff::Refuse {
-                    status: MessageStatus::Blocked,
-                    reason: "no_purpose".into(),
-                };
-            };
-            match gate_for(snap, &m.phone, purpose, Stage::Handoff, now) {
-                Decision::Allow => Handoff::Send,
-                Decision::Defer { reason, until } => Handoff::Defer {
-                    until,
-                    reason: reason.as_str().into(),
-                },
-                Decision::Block(r) => Handoff::Refuse {
-                    status: MessageStatus::Blocked,
-                    reason: r.as_str().into(),
-                },
-            }
-        })
+        .claim_due(now, batch, &mut |m, snap| at_claim(m, snap, now))
         .await?;
     let n = claimed.len();
-    let results = hand_off(app, &claimed).await;
-    let mut updates = Vec::with_capacity(n);
+    if n > 0 {
+        hand_off(app, claimed, now).await?;
+    }
+    Ok(n)
+}
+
+/// What the gate says of a claimed message.
+fn at_claim(m: &Message, snap: &PhoneSnapshot, now: DateTime<Utc>) -> Handoff {
+    if m.expires_at.is_some_and(|e| e <= now) {
+        return Handoff::Refuse {
+            status: MessageStatus::Expired,
+            reason: "not_handed_off_within_5_minutes".into(),
+        };
+    }
+    let Some(purpose) = m.purpose else {
+        return Handoff::Refuse {
+            status: MessageStatus::Blocked,
+            reason: "no_purpose".into(),
+        };
+    };
+    match gate_for(snap, &m.phone, purpose, Stage::Handoff, now) {
+        Decision::Allow => Handoff::Send,
+        Decision::Defer { reason, until } => Handoff::Defer {
+            until,
+            reason: reason.as_str().into(),
+        },
+        Decision::Block(r) => Handoff::Refuse {
+            status: MessageStatus::Blocked,
+            reason: r.as_str().into(),
+        },
+    }
+}
+
+/// The gate again at the provider call itself: only what blocks counts (a STOP, a
+/// withdrawn registration, an expiry). A deferral does not: the claim already took the
+/// message's place in the pace, and the frequency cap now counts the message itself.
+fn at_call(m: &Message, snap: &PhoneSnapshot, now: DateTime<Utc>) -> Handoff {
+    match at_claim(m, snap, now) {
+        Handoff::Defer { .. } => Handoff::Send,
+        other => other,
+    }
+}
+
+type Outcome = std::result::Result<assent_provider::Accepted, SendError>;
+
+/// Hands a claimed batch to the provider, [`SEND_CONCURRENCY`] calls at a time. Each
+/// message is started (re-gated under its phone's lock and marked `call_started_at`) just
+/// before its own call, and its outcome is written as soon as it returns, before its task
+/// starts another: a crash leaves only the calls then in flight `unknown`, and a STOP
+/// either blocks a message before its call or finds it started and waits for it. Starts and outcomes that come together share
+/// one write. A few long-lived tasks share the batch rather than one task per message:
+/// spawning wakes a sleeping worker thread each time, which cost more than the task itself.
+async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Utc>) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let callback = format!("{}/webhooks/twilio/status", app.config.public_url);
+    let claimed = Arc::new(claimed);
+    let next = Arc::new(AtomicUsize::new(0));
+    // Set once a write fails: no further call is started whose outcome might not be kept.
+    let halted = Arc::new(AtomicBool::new(false));
+    let (start_tx, start_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(usize, tokio::sync::oneshot::Sender<bool>)>();
+    let (done_tx, mut done_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(usize, Outcome, tokio::sync::oneshot::Sender<()>)>(
+        );
+    let starter = tokio::spawn(start_calls(
+        app.clone(),
+        claimed.clone(),
+        claimed_at,
+        start_rx,
+    ));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..SEND_CONCURRENCY.min(claimed.len()) {
+        let (provider, claimed, next, halted, start_tx, done_tx, callback) = (
+            app.provider.clone(),
+            claimed.clone(),
+            next.clone(),
+            halted.clone(),
+            start_tx.clone(),
+            done_tx.clone(),
+            callback.clone(),
+        );
+        set.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(m) = claimed.get(i) else {
+                    return;
+                };
+                if halted.load(Ordering::Relaxed) {
+                    return;
+                }
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if start_tx.send((i, tx)).is_err() {
+                    return;
+                }
+                match rx.await {
+                    Ok(true) => {}
+                    // Blocked since the claim, or no longer this claim's.
+                    Ok(false) => continue,
+                    // The start could not be written: nothing more goes.
+                    Err(_) => return,
+                }
+                let sms = OutboundSms {
+                    from: m.from.clone(),
+                    to: m.to.clone(),
+                    body: m.body.clone(),
+                    status_callback: Some(callback.clone()),
+                };
+                let result = provider.send(&sms).await;
+                // The next call starts only once this one's outcome is kept: a task never
+                // has more than one call started and unrecorded.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if done_tx.send((i, result, tx)).is_err() || rx.await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop((start_tx, done_tx));
+    let mut failed = None;
+    while let Some(first) = done_rx.recv().await {
+        gather().await;
+        let mut burst = vec![first];
+        while let Ok(more) = done_rx.try_recv() {
+            burst.push(more);
+        }
+        let (outcomes, acks): (Vec<_>, Vec<_>) =
+            burst.into_iter().map(|(i, r, ack)| ((i, r), ack)).unzip();
+        match record(app, &claimed, outcomes).await {
+            Ok(()) => {
+                for ack in acks {
+                    let _ = ack.send(());
+                }
+            }
+            // The acks are dropped: their tasks stop.
+            Err(e) => {
+                halted.store(true, Ordering::Relaxed);
+                tracing::error!(error = %e, "could not record hand-off outcomes");
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    // A panicked hand-off leaves its message `sending` with its call started: the sweep
+    // marks it unknown. The others' results were kept as they came.
+    while set.join_next().await.is_some() {}
+    match starter.await {
+        Ok(Err(e)) => {
+            failed.get_or_insert(e);
+        }
+        Err(e) => {
+            failed.get_or_insert(StoreError::Database(format!("hand-off starter: {e}")));
+        }
+        Ok(Ok(())) => {}
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// Lets the rest of a burst join its first before it is written: a lane's tasks are woken
+/// together by one write's acks and their calls come back within a millisecond or so of
+/// each other, but one by one; without this the first of each went alone, and every
+/// write was two, one of them for a single message.
+async fn gather() {
+    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+}
+
+/// Starts the calls asked for, each burst that gathered while the last was written in one
+/// transaction, and answers each asker whether its call may go.
+async fn start_calls(
+    app: AppState,
+    claimed: std::sync::Arc<Vec<Message>>,
+    claimed_at: DateTime<Utc>,
+    mut asks: tokio::sync::mpsc::UnboundedReceiver<(usize, tokio::sync::oneshot::Sender<bool>)>,
+) -> Result<()> {
+    while let Some(first) = asks.recv().await {
+        gather().await;
+        let mut burst = vec![first];
+        while let Ok(more) = asks.try_recv() {
+            burst.push(more);
+        }
+        let messages: Vec<&Message> = burst.iter().map(|(i, _)| &claimed[*i]).collect();
+        let now = app.clock.now();
+        // On an error the askers' answers are dropped, which stops them.
+        let go = app
+            .store
+            .start_calls(&messages, claimed_at, now, &mut |m, snap| {
+                at_call(m, snap, now)
+            })
+            .await?;
+        for ((_, reply), go) in burst.into_iter().zip(go) {
+            let _ = reply.send(go);
+        }
+    }
+    Ok(())
+}
+
+/// Writes the outcomes of a burst of provider calls.
+async fn record(app: &AppState, claimed: &[Message], burst: Vec<(usize, Outcome)>) -> Result<()> {
+    let mut updates = Vec::with_capacity(burst.len());
     let mut blocked = Vec::new();
     let mut retries = Vec::new();
-    for (m, result) in claimed.into_iter().zip(results) {
-        // A panicked hand-off leaves its message `sending`; the sweep marks it unknown.
-        let Some(result) = result else { continue };
-        let at = Some(app.clock.now());
-        let update = outcome_update(&result, at);
+    let at = Some(app.clock.now());
+    for (i, result) in burst {
+        let m = &claimed[i];
         if let Err(e) = &result {
             tracing::warn!(message_id = %m.id, to = %m.to.masked(), error = %e, "hand-off failed");
         } else {
@@ -59,89 +231,35 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if matches!(result, Err(SendError::Blocked)) {
-            blocked.push(m.clone());
+            blocked.push(m);
         }
         if let Err(SendError::Retryable(e)) = &result {
-            retries.push((m.id, format!("provider_unavailable: {e}")));
+            retries.push((&m.id, format!("provider_unavailable: {e}")));
             continue;
         }
-        updates.push((m.id, update));
+        updates.push((m.id.clone(), outcome_update(&result, at)));
     }
     app.store.update_messages(&updates).await?;
     for (id, reason) in retries {
         // Nothing was sent: try again later, then give up with the reason.
         let status = app
             .store
-            .retry_later(&id, &reason, app.clock.now(), MAX_ATTEMPTS, &backoff)
+            .retry_later(id, &reason, app.clock.now(), MAX_ATTEMPTS, &backoff)
             .await?;
         tracing::info!(message_id = %id, status = status.as_str(), "hand-off will be retried or has failed");
     }
     for m in blocked {
-        provider_stop_list(app, &m).await?;
+        provider_stop_list(app, m).await?;
     }
-    Ok(n)
-}
-
-/// Hands a batch to the provider, [`SEND_CONCURRENCY`] at a time, and returns each
-/// message's result in the batch's order (`None` where the hand-off panicked). A few
-/// long-lived tasks share the batch rather than one task per message: spawning wakes a
-/// sleeping worker thread each time, which cost more than the task itself.
-async fn hand_off(
-    app: &AppState,
-    claimed: &[Message],
-) -> Vec<Option<std::result::Result<assent_provider::Accepted, SendError>>> {
-    let callback = format!("{}/webhooks/twilio/status", app.config.public_url);
-    let batch: std::sync::Arc<Vec<OutboundSms>> = std::sync::Arc::new(
-        claimed
-            .iter()
-            .map(|m| OutboundSms {
-                from: m.from.clone(),
-                to: m.to.clone(),
-                body: m.body.clone(),
-                status_callback: Some(callback.clone()),
-            })
-            .collect(),
-    );
-    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    // Each result is kept the moment it comes: a panicking hand-off loses only itself,
-    // not what its task had already handed off.
-    type Outcome = Option<std::result::Result<assent_provider::Accepted, SendError>>;
-    let results: std::sync::Arc<std::sync::Mutex<Vec<Outcome>>> = std::sync::Arc::new(
-        std::sync::Mutex::new((0..batch.len()).map(|_| None).collect()),
-    );
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..SEND_CONCURRENCY.min(batch.len()) {
-        let (provider, batch, next, results) = (
-            app.provider.clone(),
-            batch.clone(),
-            next.clone(),
-            results.clone(),
-        );
-        set.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(sms) = batch.get(i) else {
-                    return;
-                };
-                let result = provider.send(sms).await;
-                if let Ok(mut r) = results.lock() {
-                    r[i] = Some(result);
-                }
-            }
-        });
-    }
-    while set.join_next().await.is_some() {}
-    let mut results = results
-        .lock()
-        .map(|mut r| std::mem::take(&mut *r))
-        .unwrap_or_default();
-    results.resize_with(batch.len(), || None);
-    results
+    Ok(())
 }
 
 const SEND_CONCURRENCY: usize = 32;
 /// Batches in flight at once (see [`dispatch_pipelined`]).
 const LANES: usize = 4;
+/// The most provider calls one process has started and not yet recorded: after a crash,
+/// at most this many of its messages are `unknown`.
+pub const MAX_CALLS_IN_FLIGHT: usize = SEND_CONCURRENCY * LANES;
 /// Hand-offs tried before a message that the provider keeps refusing to take is `failed`.
 pub const MAX_ATTEMPTS: u32 = 6;
 
@@ -331,29 +449,43 @@ pub async fn apply_pending_reports(app: &AppState) -> Result<()> {
     Ok(())
 }
 
+/// How long a claimed message may wait for its call to start before a sweep, taking its
+/// claimer for dead, queues it again.
+const UNSTARTED_CLAIM_LIFETIME: chrono::Duration = chrono::Duration::seconds(60);
+/// How long after its call started a message still `sending` is taken for one whose
+/// process died (the Twilio client gives up after 15 s, and the outcome is written at once).
+const STARTED_CALL_LIFETIME: chrono::Duration = chrono::Duration::seconds(60);
+
+async fn recover(app: &AppState, claimed_before: DateTime<Utc>, started_before: DateTime<Utc>) {
+    match app
+        .store
+        .recover_orphaned_sends(claimed_before, started_before, app.clock.now())
+        .await
+    {
+        Ok((0, 0)) => {}
+        Ok((requeued, unknown)) => tracing::warn!(
+            requeued,
+            unknown,
+            "hand-offs interrupted by a crash: those never started queued again, those started marked unknown"
+        ),
+        Err(e) => tracing::error!(error = %e, "could not check interrupted hand-offs"),
+    }
+}
+
 /// The background worker: dispatches whenever woken or every 250 ms.
 pub async fn run(app: AppState) {
     if app.store.single_process() {
         // Nobody else can be handing these off: whatever is `sending` now was interrupted.
-        match app
-            .store
-            .orphaned_sends_to_unknown(app.clock.now() + chrono::Duration::seconds(1))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                n,
-                "messages interrupted mid-hand-off by a crash marked unknown"
-            ),
-            Err(e) => tracing::error!(error = %e, "could not check interrupted hand-offs"),
-        }
+        let after = app.clock.now() + chrono::Duration::seconds(1);
+        recover(&app, after, after).await;
     }
     // Campaign steps are queued within a second or two of falling due, on their own task:
     // a large fan-out takes seconds, and its first pages are sent while it goes on.
     let runner = app.clone();
     tokio::spawn(async move {
+        let mut campaigns = crate::campaigns::Runner::default();
         loop {
-            if let Err(e) = crate::campaigns::tick(&runner).await {
+            if let Err(e) = campaigns.tick(&runner).await {
                 tracing::error!(error = %e, "campaign runner failed");
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -361,20 +493,19 @@ pub async fn run(app: AppState) {
     });
     let mut last_sweep = None;
     loop {
-        // A process that died mid-hand-off left messages `sending`; once they are older
-        // than any provider call could take, their outcome is unknown.
+        // A process that died mid-hand-off left messages `sending`: those it never
+        // started go back to the queue once older than a claim takes to start (a live
+        // claimer that is merely slow then finds them gone and skips them); those it
+        // started are `unknown` once older than any provider call could take.
         let now = app.clock.now();
-        if last_sweep.is_none_or(|t| now - t > chrono::Duration::seconds(30)) {
+        if last_sweep.is_none_or(|t| now - t > chrono::Duration::seconds(10)) {
             last_sweep = Some(now);
-            match app
-                .store
-                .orphaned_sends_to_unknown(now - chrono::Duration::minutes(2))
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(n, "marked interrupted hand-offs unknown"),
-                Err(e) => tracing::error!(error = %e, "could not check interrupted hand-offs"),
-            }
+            recover(
+                &app,
+                now - UNSTARTED_CLAIM_LIFETIME,
+                now - STARTED_CALL_LIFETIME,
+            )
+            .await;
             // The opt-in form's hits outlive no window (the longest is a day).
             if let Err(e) = app.store.forget_hits(now - chrono::Duration::days(2)).await {
                 tracing::error!(error = %e, "could not forget old form hits");

@@ -1,5 +1,6 @@
 //! A local stand-in for Twilio's Messages API, for benchmarks and crash tests: it accepts
-//! every message (201 with a fresh `sid`) and remembers what it was sent.
+//! every message (201 with a fresh `sid`) and remembers what it was sent, the moment the
+//! request arrives; it can be made to take its time answering, as a loaded carrier API does.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,8 @@ pub struct Received {
     count: Arc<AtomicU64>,
     arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
     paused: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Milliseconds each answer takes after the message was recorded.
+    latency_ms: Arc<AtomicU64>,
 }
 
 impl Default for Received {
@@ -27,6 +30,7 @@ impl Default for Received {
             count: Arc::default(),
             arrivals: Arc::default(),
             paused: Arc::new(tokio::sync::watch::Sender::new(false)),
+            latency_ms: Arc::default(),
         }
     }
 }
@@ -38,6 +42,14 @@ impl Received {
     }
     pub fn resume(&self) {
         self.paused.send_replace(false);
+    }
+    /// Answers each request `latency` after recording its message (the carrier has it from
+    /// the moment it arrives; only the answer is slow).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.latency_ms.store(
+            u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
     /// When each message arrived, in order.
     pub fn arrivals(&self) -> Vec<std::time::Instant> {
@@ -68,6 +80,10 @@ async fn create(State(r): State<Received>, body: Bytes) -> impl IntoResponse {
     }
     if let Ok(mut m) = r.messages.lock() {
         m.push((get("To"), get("Body")));
+    }
+    let latency = r.latency_ms.load(Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
     (
         StatusCode::CREATED,

@@ -107,8 +107,11 @@ fn signed(
     signature::verify(token, &url, params, sig)
 }
 
-/// Records and acts on an inbound text; for an opt-out, waits until no message to the phone
-/// is still being handed to the provider, so nothing leaves after the acknowledgement.
+/// Records and acts on an inbound text. For an opt-out, and for a webhook Twilio retries,
+/// it answers only once no message to the phone may still reach the carrier: every later
+/// provider call re-checks consent under the phone's lock and is blocked, and the calls
+/// already started are waited for. When they do not end within [`STOP_WAIT`] this is an
+/// error (a 5xx): Twilio retries the webhook, and the retry waits again.
 pub async fn process_inbound(
     app: &AppState,
     tenant: &Tenant,
@@ -119,22 +122,49 @@ pub async fn process_inbound(
         app.metrics
             .inbound_duplicates
             .fetch_add(1, Ordering::Relaxed);
-        return Ok(outcome);
-    }
-    app.metrics.inbound.fetch_add(1, Ordering::Relaxed);
-    if outcome.opted_out {
-        app.metrics.opt_outs.fetch_add(1, Ordering::Relaxed);
-        for _ in 0..300 {
-            if app.store.in_flight(&tenant.id, &inbound.from).await? == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    } else {
+        app.metrics.inbound.fetch_add(1, Ordering::Relaxed);
+        if outcome.opted_out {
+            app.metrics.opt_outs.fetch_add(1, Ordering::Relaxed);
         }
     }
     if outcome.reply.is_some() {
         app.wake.notify_one();
     }
+    // A retried webhook may be a STOP whose first answer was this error.
+    if outcome.opted_out || outcome.duplicate {
+        settle_calls(app, tenant, &inbound.from).await?;
+    }
     Ok(outcome)
+}
+
+/// How long an opt-out waits for calls to its phone already started; below Twilio's 15 s
+/// webhook timeout, so the answer is ours.
+pub const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// A provider call started longer ago than this has ended one way or the other (the
+/// Twilio client gives up after 15 s), whatever its row still says.
+const CALL_LIFETIME: chrono::Duration = chrono::Duration::seconds(20);
+
+async fn settle_calls(
+    app: &AppState,
+    tenant: &Tenant,
+    phone: &E164,
+) -> Result<(), assent_store::StoreError> {
+    let deadline = tokio::time::Instant::now() + STOP_WAIT;
+    loop {
+        let since = app.clock.now() - CALL_LIFETIME;
+        if app.store.in_flight(&tenant.id, phone, since).await? == 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(phone = %phone.masked(), "a message to an opted-out phone is still with the provider: not acknowledged, so that the webhook is retried");
+            return Err(assent_store::StoreError::Database(
+                "a message to this phone is still being handed to the provider".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn sms(

@@ -1204,3 +1204,82 @@ async fn a_campaign_held_by_quiet_hours_reports_each_phones_deferred_until() {
     let (s, v) = app.get(&format!("/campaigns/{id}"), &t.key).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+/// Idle means idle: the background runner loads a tenant's estimates (or recurring
+/// services) only when a step it saw coming falls due or one was saved since, not on every
+/// tick. `Runner::passes` counts those loads.
+#[tokio::test]
+async fn an_idle_runner_does_not_reload_every_estimate() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    campaign(&app, &t, json!({"name": "Estimates", "type": "unsold_estimates", "body": "Ready to book?", "schedule": {"days_after": [2, 7]}})).await;
+    campaign(&app, &t, json!({"name": "Tune-ups", "type": "recurring_services", "body": "Tune-up due soon", "schedule": {"days_before": [3]}})).await;
+    for i in 0..20 {
+        let (s, v) = app
+            .post(
+                "/estimates",
+                &t.key,
+                json!({"customer_id": c, "amount_cents": 1000 + i}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let due_on = (noon() + Duration::days(30)).date_naive().to_string();
+    let (s, v) = app
+        .post(
+            "/recurring-services",
+            &t.key,
+            json!({"customer_id": c, "name": "AC tune-up", "due_on": due_on}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let mut runner = assent_server::campaigns::Runner::default();
+    assert_eq!(runner.tick(&app.app).await.unwrap(), 0);
+    assert_eq!(runner.passes, 2, "a first pass over each campaign");
+    for _ in 0..5 {
+        app.clock.advance(Duration::minutes(1));
+        assert_eq!(runner.tick(&app.app).await.unwrap(), 0);
+    }
+    assert_eq!(runner.passes, 2, "idle ticks load nothing");
+
+    // The first follow-ups fall due: a pass, which records them all (the services
+    // campaign is passed over again too, its ten-minute refresh being long gone).
+    app.clock.advance(Duration::days(2));
+    assert_eq!(runner.tick(&app.app).await.unwrap(), 20);
+    assert_eq!(runner.passes, 4);
+    runner.tick(&app.app).await.unwrap();
+    assert_eq!(runner.passes, 4, "nothing more due until day 7");
+
+    // A new estimate is seen at the next tick, whichever process saved it.
+    let (s, _) = app
+        .post(
+            "/estimates",
+            &t.key,
+            json!({"customer_id": c, "amount_cents": 5000, "created_at": (noon() - Duration::days(1)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        runner.tick(&app.app).await.unwrap(),
+        1,
+        "its day-2 step is due"
+    );
+    assert_eq!(
+        runner.passes, 6,
+        "both campaigns: the version is the tenant's"
+    );
+    let passes = runner.passes;
+    runner.tick(&app.app).await.unwrap();
+    assert_eq!(runner.passes, passes);
+
+    // The service's reminder, 3 days before its date, falls due in its turn.
+    app.clock.advance(Duration::days(25));
+    assert!(runner.tick(&app.app).await.unwrap() >= 1);
+    assert!(
+        app.messages(&t, PHONE)
+            .await
+            .iter()
+            .any(|m| m["body"] == "Tune-up due soon"),
+        "the tune-up reminder is queued"
+    );
+}

@@ -698,3 +698,195 @@ async fn a_10dlc_preset_sets_both_limits() {
         json!({"per_sender_per_minute": 100, "per_tenant_per_day": 5000})
     );
 }
+
+/// A server whose worker hands off through the real Twilio client to the local fake, which
+/// answers each call after `latency` (or holds them all, `paused`); 20 messages to each of
+/// 10 numbers are queued and the worker runs in the background.
+async fn with_slow_twilio(
+    latency: StdDuration,
+    paused: bool,
+) -> (
+    TestApp,
+    Tenant,
+    assent_server::fake_twilio::Received,
+    tokio::task::JoinHandle<()>,
+    Vec<String>,
+) {
+    let mut app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.put(
+        "/settings",
+        &t.key,
+        json!({"rate_limits": {"per_sender_per_minute": 1000000, "per_tenant_per_day": 1000000}}),
+    )
+    .await;
+    let phones = customers(&app, &t, 10).await;
+    let (fake, received) = assent_server::fake_twilio::spawn().await.unwrap();
+    received.set_latency(latency);
+    if paused {
+        received.pause();
+    }
+    app.app.provider = Arc::new(
+        Twilio::new(TwilioConfig {
+            account_sid: "ACtest".into(),
+            auth_token: AUTH_TOKEN.into(),
+            api_base: fake,
+            timeout: StdDuration::from_secs(15),
+        })
+        .unwrap(),
+    );
+    for round in 0..20 {
+        for p in &phones {
+            let (s, v) = app
+                .post(
+                    "/messages",
+                    &t.key,
+                    json!({"to": p, "purpose": "job_notification", "body": format!("Update {round}")}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        }
+    }
+    let worker = tokio::spawn(assent_server::dispatch::run(app.app.clone()));
+    (app, t, received, worker, phones)
+}
+
+/// Waits (on the database, not the clock) until nothing is queued or being handed off.
+async fn settled(app: &TestApp, t: &Tenant, phones: &[String]) {
+    for _ in 0..3000 {
+        let mut left = 0;
+        for p in phones {
+            left += app
+                .app
+                .store
+                .messages_for_phone(&t.id, &e164(p))
+                .await
+                .unwrap()
+                .iter()
+                .filter(|m| {
+                    matches!(
+                        m.status,
+                        assent_store::MessageStatus::Queued
+                            | assent_store::MessageStatus::Deferred
+                            | assent_store::MessageStatus::Sending
+                    )
+                })
+                .count();
+        }
+        if left == 0 {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    panic!("the queue did not settle");
+}
+
+/// STOPs for half the numbers arrive while a batch is with a slow carrier API: once a
+/// STOP is answered 200, nothing but its confirmation reaches the carrier for that number,
+/// however long each call takes.
+async fn nothing_after_the_stop_with_a_provider_taking(latency: StdDuration) {
+    let (app, t, received, worker, phones) = with_slow_twilio(latency, false).await;
+    // The batch is with the carrier: its first calls have arrived.
+    while received.all().is_empty() {
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    let app = Arc::new(app);
+    let mut stops = Vec::new();
+    for p in phones.iter().step_by(2) {
+        let (app, received, p) = (app.clone(), received.clone(), p.clone());
+        stops.push(tokio::spawn(async move {
+            assert_eq!(app.inbound(&p, TX, "STOP").await, StatusCode::OK);
+            // Everything the carrier had when the STOP was acknowledged.
+            (p, received.all().len())
+        }));
+    }
+    let mut acked = Vec::new();
+    for s in stops {
+        acked.push(s.await.unwrap());
+    }
+    settled(&app, &t, &phones).await;
+    worker.abort();
+    let sent = received.all();
+    let mut blocked = 0;
+    for (phone, seen) in &acked {
+        let after: Vec<_> = sent[*seen..]
+            .iter()
+            .filter(|(to, body)| to == phone && !body.contains("unsubscribed"))
+            .collect();
+        assert!(
+            after.is_empty(),
+            "{phone} got {} messages after its STOP was acknowledged: {after:?}",
+            after.len()
+        );
+        blocked += 20
+            - sent
+                .iter()
+                .filter(|(to, body)| to == phone && !body.contains("unsubscribed"))
+                .count();
+    }
+    // The STOPs came mid-batch: claimed messages were held back at their own call.
+    assert!(blocked > 0, "every message went before the STOPs");
+    for p in phones.iter().skip(1).step_by(2) {
+        assert_eq!(sent.iter().filter(|s| &s.0 == p).count(), 20, "{p}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_after_a_stop_with_a_carrier_answering_in_1_s() {
+    nothing_after_the_stop_with_a_provider_taking(StdDuration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_after_a_stop_with_a_carrier_answering_in_3_s() {
+    nothing_after_the_stop_with_a_provider_taking(StdDuration::from_secs(3)).await;
+}
+
+/// A STOP that comes while a call to its number is held at the carrier API longer than
+/// the webhook may wait is answered 5xx, so Twilio retries; the retry (the same
+/// MessageSid) is answered 200 only once that call has ended, and nothing follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_is_not_acknowledged_while_a_call_to_its_number_is_held() {
+    let (app, t, received, worker, phones) = with_slow_twilio(StdDuration::ZERO, true).await;
+    let phone = phones[0].clone();
+    let long_ago = noon() - Duration::hours(1);
+    for tries in 0.. {
+        let started = app
+            .app
+            .store
+            .in_flight(&t.id, &e164(&phone), long_ago)
+            .await;
+        if started.unwrap() > 0 {
+            break;
+        }
+        assert!(tries < 2000, "no call to {phone} started");
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    let stop = [
+        ("MessageSid", "SMheldstop0001"),
+        ("AccountSid", "ACtest"),
+        ("From", phone.as_str()),
+        ("To", TX),
+        ("Body", "STOP"),
+    ];
+    assert_eq!(
+        app.inbound_with(&stop).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "acknowledged while a message to the number was still with the provider"
+    );
+    received.resume();
+    assert_eq!(app.inbound_with(&stop).await, StatusCode::OK);
+    let seen = received.all().len();
+    settled(&app, &t, &phones).await;
+    worker.abort();
+    let after: Vec<_> = received.all()[seen..]
+        .iter()
+        .filter(|(to, body)| to == &phone && !body.contains("unsubscribed"))
+        .cloned()
+        .collect();
+    assert!(after.is_empty(), "sent after the STOP's 200: {after:?}");
+    let stopped = app.messages(&t, &phone).await;
+    assert!(
+        stopped.iter().any(|m| m["status"] == "blocked"),
+        "the messages not yet started were held back"
+    );
+}

@@ -3,7 +3,7 @@
 //! (SQLite has one writer anyway; queueing them in-process avoids busy retries), reads
 //! through a small pool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_handoff_buckets.sql")),
     (9, include_str!("../migrations/0009_form_hits.sql")),
     (10, include_str!("../migrations/0010_revocation.sql")),
+    (13, include_str!("../migrations/0013_call_started.sql")),
 ];
 
 pub struct SqliteStore {
@@ -787,6 +788,19 @@ async fn set_claim_outcome(
     .bind(ms(due_at))
     .bind(now_ms)
     .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Tells the campaign runner that a tenant's estimates or recurring services changed.
+async fn bump_campaign_inputs(conn: &mut SqliteConnection, tenant_id: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO campaign_inputs (tenant_id, version) VALUES (?, 1) \
+         ON CONFLICT (tenant_id) DO UPDATE SET version = version + 1",
+    )
+    .bind(tenant_id)
     .execute(&mut *conn)
     .await
     .map_err(db)?;
@@ -1643,8 +1657,8 @@ impl Store for SqliteStore {
                 serde_json::to_string(&sending.iter().map(|m| m.id.as_str()).collect::<Vec<_>>())
                     .map_err(|e| StoreError::Database(e.to_string()))?;
             sqlx::query(
-                "UPDATE messages SET status = 'sending', reason = NULL, updated_at = ?1, handed_off_at = ?1 \
-                 WHERE id IN (SELECT value FROM json_each(?2))",
+                "UPDATE messages SET status = 'sending', reason = NULL, updated_at = ?1, handed_off_at = ?1, \
+                 call_started_at = NULL WHERE id IN (SELECT value FROM json_each(?2))",
             )
             .bind(now_ms)
             .bind(ids)
@@ -1781,13 +1795,124 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn in_flight(&self, tenant_id: &str, phone: &E164) -> Result<u64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE tenant_id = ? AND phone = ? AND status = 'sending'")
-            .bind(tenant_id)
-            .bind(phone.as_str())
-            .fetch_one(&self.reader)
+    async fn start_calls(
+        &self,
+        messages: &[&Message],
+        claimed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        plan: &mut HandoffPlanner<'_>,
+    ) -> Result<Vec<bool>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The one writer: a STOP written before this sees it blocked below; one written
+        // after it finds these calls started and waits for their outcome.
+        let mut w = self.batch.begin().await?;
+        let now_ms = ms(now);
+        let ids =
+            serde_json::to_string(&messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>())
+                .map_err(|e| StoreError::Database(e.to_string()))?;
+        let ours: HashSet<String> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND status = 'sending' AND call_started_at IS NULL AND handed_off_at = ?2",
+        )
+        .bind(&ids)
+        .bind(ms(claimed_at))
+        .fetch_all(w.conn())
+        .await
+        .map_err(db)?
+        .into_iter()
+        .collect();
+        let mut by_tenant: HashMap<&str, Vec<E164>> = HashMap::new();
+        for m in messages.iter().filter(|m| ours.contains(&m.id)) {
+            let phones = by_tenant.entry(m.tenant_id.as_str()).or_default();
+            if !phones.contains(&m.phone) {
+                phones.push(m.phone.clone());
+            }
+        }
+        let mut snaps: HashMap<String, HashMap<E164, PhoneSnapshot>> = HashMap::new();
+        for (tenant_id, phones) in by_tenant {
+            let ctx = self.tenant_context(w.conn(), tenant_id).await?;
+            let loaded = load_snapshots(w.conn(), &ctx, &phones, now_ms).await?;
+            snaps.insert(tenant_id.to_string(), loaded);
+        }
+        let mut go = Vec::with_capacity(messages.len());
+        let mut started = Vec::new();
+        let mut held = Vec::new();
+        for m in messages {
+            let (true, Some(snap)) = (
+                ours.contains(&m.id),
+                snaps.get(&m.tenant_id).and_then(|s| s.get(&m.phone)),
+            ) else {
+                go.push(false);
+                continue;
+            };
+            let handoff = plan(m, snap);
+            if handoff != Handoff::Send {
+                held.push(m.id.as_str());
+            }
+            match handoff {
+                Handoff::Send => {
+                    started.push(m.id.as_str());
+                    go.push(true);
+                }
+                Handoff::Defer { until, reason } => {
+                    set_claim_outcome(
+                        w.conn(),
+                        &m.id,
+                        MessageStatus::Deferred,
+                        Some(&reason),
+                        until,
+                        now_ms,
+                    )
+                    .await?;
+                    go.push(false);
+                }
+                Handoff::Refuse { status, reason } => {
+                    set_claim_outcome(w.conn(), &m.id, status, Some(&reason), m.due_at, now_ms)
+                        .await?;
+                    go.push(false);
+                }
+            }
+        }
+        if !held.is_empty() {
+            // Not handed off after all: the frequency cap, which counts hand-offs by
+            // `handed_off_at`, must not count these.
+            let ids =
+                serde_json::to_string(&held).map_err(|e| StoreError::Database(e.to_string()))?;
+            sqlx::query("UPDATE messages SET handed_off_at = NULL WHERE id IN (SELECT value FROM json_each(?1))")
+                .bind(ids)
+                .execute(w.conn())
+                .await
+                .map_err(db)?;
+        }
+        if !started.is_empty() {
+            let ids =
+                serde_json::to_string(&started).map_err(|e| StoreError::Database(e.to_string()))?;
+            sqlx::query(
+                "UPDATE messages SET call_started_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(now_ms)
+            .bind(ids)
+            .execute(w.conn())
             .await
             .map_err(db)?;
+        }
+        w.commit().await?;
+        Ok(go)
+    }
+
+    async fn in_flight(&self, tenant_id: &str, phone: &E164, since: DateTime<Utc>) -> Result<u64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = ? AND phone = ? AND status = 'sending' \
+             AND call_started_at > ?",
+        )
+        .bind(tenant_id)
+        .bind(phone.as_str())
+        .bind(ms(since))
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db)?;
         Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
     }
 
@@ -1795,19 +1920,37 @@ impl Store for SqliteStore {
         true
     }
 
-    async fn orphaned_sends_to_unknown(&self, older_than: DateTime<Utc>) -> Result<u64> {
+    async fn recover_orphaned_sends(
+        &self,
+        claimed_before: DateTime<Utc>,
+        started_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64)> {
         let mut w = self.batch.begin().await?;
-        let r = sqlx::query(
-            "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = ? \
-             WHERE status = 'sending' AND updated_at < ?",
+        // `handed_off_at` goes too: the frequency cap counts hand-offs by it, and this one
+        // never happened.
+        let requeued = sqlx::query(
+            "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = ?1 \
+             WHERE status = 'sending' AND call_started_at IS NULL AND handed_off_at < ?2",
         )
-        .bind(ms(Utc::now()))
-        .bind(ms(older_than))
+        .bind(ms(now))
+        .bind(ms(claimed_before))
         .execute(w.conn())
         .await
-        .map_err(db)?;
+        .map_err(db)?
+        .rows_affected();
+        let unknown = sqlx::query(
+            "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = ?1 \
+             WHERE status = 'sending' AND call_started_at < ?2",
+        )
+        .bind(ms(now))
+        .bind(ms(started_before))
+        .execute(w.conn())
+        .await
+        .map_err(db)?
+        .rows_affected();
         w.commit().await?;
-        Ok(r.rows_affected())
+        Ok((requeued, unknown))
     }
 
     async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
@@ -2206,6 +2349,7 @@ impl Store for SqliteStore {
         .execute(w.conn())
         .await
         .map_err(db)?;
+        bump_campaign_inputs(w.conn(), tenant_id).await?;
         w.commit().await
     }
 
@@ -2246,7 +2390,18 @@ impl Store for SqliteStore {
             .execute(w.conn())
             .await
             .map_err(db)?;
+        bump_campaign_inputs(w.conn(), tenant_id).await?;
         w.commit().await
+    }
+
+    async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM campaign_inputs WHERE tenant_id = ?")
+                .bind(tenant_id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+        Ok(Some(v.unwrap_or(0)))
     }
 
     async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {

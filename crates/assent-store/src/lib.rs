@@ -207,15 +207,38 @@ pub trait Store: Send + Sync + 'static {
         .await?;
         Ok(MessageStatus::Failed)
     }
-    /// Messages to `phone` handed to the provider and not yet answered.
-    async fn in_flight(&self, tenant_id: &str, phone: &E164) -> Result<u64>;
+    /// The last step before claimed messages go to the provider: each message still
+    /// `sending` from the claim made at `claimed_at` and not yet started is decided again by
+    /// `plan` under its phone's lock (the one a STOP's [`Store::transact`] takes), and those
+    /// it lets go are marked as started (`call_started_at = now`) in the same transaction.
+    /// Returns, in the order given, whether each message may be handed off now; the others
+    /// get the planner's status, or were not this claim's any more (requeued by
+    /// [`Store::recover_orphaned_sends`]) and are left alone.
+    async fn start_calls(
+        &self,
+        messages: &[&Message],
+        claimed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        plan: &mut HandoffPlanner<'_>,
+    ) -> Result<Vec<bool>>;
+    /// Messages to `phone` whose provider call started after `since` and has not been
+    /// answered: they may still reach the carrier.
+    async fn in_flight(&self, tenant_id: &str, phone: &E164, since: DateTime<Utc>) -> Result<u64>;
     /// True when only this process can write the database (embedded SQLite): then every
     /// message found `sending` at start was left by a process that died.
     fn single_process(&self) -> bool {
         false
     }
-    /// Marks messages left `sending` by a process that died as `unknown`.
-    async fn orphaned_sends_to_unknown(&self, older_than: DateTime<Utc>) -> Result<u64>;
+    /// Cleans up after a process that died mid-hand-off: a `sending` message claimed before
+    /// `claimed_before` whose provider call never started goes back to the queue (nothing
+    /// was sent); one whose call started before `started_before` becomes `unknown`. Returns
+    /// (requeued, unknown).
+    async fn recover_orphaned_sends(
+        &self,
+        claimed_before: DateTime<Utc>,
+        started_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64)>;
 
     /// Records one hit on every `(key, max, window)` if none of them already has `max` hits
     /// within its window, all or nothing; returns whether it did. Kept in the database, so
@@ -416,6 +439,13 @@ pub trait Store: Send + Sync + 'static {
     async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {
         let _ = tenant_id;
         Err(unsupported())
+    }
+    /// A number that changes whenever one of the tenant's estimates or recurring services
+    /// is saved (`None` when the backend does not keep one): the campaign runner redoes a
+    /// pass only when it moved or a step falls due.
+    async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>> {
+        let _ = tenant_id;
+        Ok(None)
     }
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
         let _ = (tenant_id, call);
