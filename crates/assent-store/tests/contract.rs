@@ -160,6 +160,7 @@ contract!(
     claim_hands_off_due_messages_once,
     claim_paces_each_sender,
     retry_backs_off_then_fails,
+    a_status_never_moves_backwards,
     form_hits_are_all_or_nothing,
     recipients_are_recorded_once_per_step_and_phone,
     moving_a_campaign_is_compare_and_set,
@@ -875,6 +876,76 @@ async fn retry_backs_off_then_fails(store: &dyn Store) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn a_status_never_moves_backwards(store: &dyn Store) {
+    let t = acme(store).await;
+    let p = phone(1);
+    queue(
+        store,
+        &t,
+        vec![outbound(&t, "a", &p), outbound(&t, "b", &p)],
+    )
+    .await;
+    store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    let update = |status, provider_id: Option<&str>| MessageUpdate {
+        status: Some(status),
+        reason: None,
+        provider_id: provider_id.map(str::to_string),
+        at: Some(now()),
+    };
+    // The batch path (accepted hand-offs) and one by one; unknown ids are skipped.
+    store
+        .update_messages(&[
+            ("a".into(), update(MessageStatus::Sent, Some("SMa"))),
+            ("missing".into(), update(MessageStatus::Sent, Some("SMx"))),
+            ("b".into(), update(MessageStatus::Delivered, Some("SMb"))),
+        ])
+        .await
+        .unwrap();
+    let a = store.message_by_provider_id("SMa").await.unwrap().unwrap();
+    assert_eq!((a.id.as_str(), a.status), ("a", MessageStatus::Sent));
+    assert_eq!(
+        stored(store, &t, "b").await.status,
+        MessageStatus::Delivered
+    );
+    assert_eq!(store.in_flight(&t.id, &p).await.unwrap(), 0);
+
+    // A late "sent" report does not undo "delivered"; the provider id, once set, stays.
+    store
+        .update_message("b", &update(MessageStatus::Sent, Some("SMother")))
+        .await
+        .unwrap();
+    let b = stored(store, &t, "b").await;
+    assert_eq!(
+        (b.status, b.provider_id.as_deref()),
+        (MessageStatus::Delivered, Some("SMb"))
+    );
+    let mut undelivered = update(MessageStatus::Undelivered, None);
+    undelivered.reason = Some("30003".into());
+    store.update_message("a", &undelivered).await.unwrap();
+    let a = stored(store, &t, "a").await;
+    assert_eq!(
+        (a.status, a.reason.as_deref()),
+        (MessageStatus::Undelivered, Some("30003"))
+    );
+    let err = store
+        .update_message("missing", &update(MessageStatus::Sent, None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+
+    // Sends left `sending` by a process that died become `unknown`.
+    queue(store, &t, vec![outbound(&t, "c", &p)]).await;
+    store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    assert_eq!(store.orphaned_sends_to_unknown(now()).await.unwrap(), 0);
+    let later = now() + Duration::seconds(1);
+    assert_eq!(store.orphaned_sends_to_unknown(later).await.unwrap(), 1);
+    let c = stored(store, &t, "c").await;
+    assert_eq!(
+        (c.status, c.reason.as_deref()),
+        (MessageStatus::Unknown, Some("handoff_interrupted"))
     );
 }
 
