@@ -2106,7 +2106,8 @@ impl Store for SqliteStore {
     ) -> Result<AudiencePage> {
         let mut c = self.reader.acquire().await.map_err(db)?;
         let ctx = self.tenant_context(&mut c, tenant_id).await?;
-        let mut limit = limit.max(1);
+        let page_size = limit.max(1);
+        let mut limit = page_size;
         loop {
             // One statement per page. Without tags: the opted-in phones from the consent
             // table. With tags: a range of customer records in phone order, each phone kept
@@ -2141,6 +2142,9 @@ impl Store for SqliteStore {
                     continue;
                 }
                 folded.pop();
+                // A read grown past one phone's records may hold more phones than the
+                // page does; the rest are for the next page.
+                folded.truncate(page_size);
             }
             let next = if full {
                 folded.last().map(|f| f.phone.clone())

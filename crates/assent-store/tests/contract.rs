@@ -1,0 +1,1353 @@
+#![allow(clippy::unwrap_used)]
+//! The store contract: one scenario suite, run against every backend through the `Store`
+//! trait only. What a scenario asserts is what the rest of Assent relies on whichever
+//! database it runs on, so a difference between the backends fails here first.
+//!
+//! Each scenario runs twice, as `sqlite::NAME` on a temp file and `postgres::NAME` on a
+//! database of its own (`assent_ct_<pid>_<n>`, dropped afterwards) on the server that
+//! `ASSENT_TEST_POSTGRES_URL` names; without that variable the PostgreSQL runs say they
+//! were skipped.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use assent_core::consent::{Channel, ConsentState, MarketingStatus, Source, Thread};
+use assent_core::gate::Purpose;
+use assent_core::phone::E164;
+use assent_store::*;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+// ---------------------------------------------------------------------------------------
+// One database per test, on either backend.
+
+enum Guard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { server: String, name: String },
+}
+
+/// A migrated store and what removes its database. The store is dropped first (fields
+/// drop in order), so its connections are gone before the database is.
+struct Db {
+    store: Arc<dyn Store>,
+    _guard: Guard,
+}
+
+async fn sqlite() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/contract.db", dir.path().display());
+    let store = Arc::new(assent_sqlite::SqliteStore::open(&url).await.unwrap());
+    store.migrate().await.unwrap();
+    Db {
+        store,
+        _guard: Guard::Sqlite(dir),
+    }
+}
+
+/// `None` when no PostgreSQL server is given.
+async fn postgres() -> Option<Db> {
+    use sqlx::Connection;
+    static N: AtomicU32 = AtomicU32::new(0);
+    let server = std::env::var("ASSENT_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())?;
+    let name = format!(
+        "assent_ct_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    // A run that died may have left one of this name behind (process ids come round again).
+    for sql in [
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        format!("CREATE DATABASE \"{name}\""),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let store = Arc::new(
+        assent_postgres::PostgresStore::open(&database_url(&server, &name))
+            .await
+            .unwrap(),
+    );
+    store.migrate().await.unwrap();
+    Some(Db {
+        store,
+        _guard: Guard::Postgres { server, name },
+    })
+}
+
+/// `server` with its database replaced by `name` (any `?query` kept).
+fn database_url(server: &str, name: &str) -> String {
+    let (base, query) = server.split_once('?').unwrap_or((server, ""));
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[host_start..]
+        .find('/')
+        .map_or(base.len(), |i| host_start + i);
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let Guard::Postgres { server, name } = self else {
+            return;
+        };
+        let (server, sql) = (
+            server.clone(),
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        );
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread.
+        let done = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    use sqlx::Connection;
+                    let mut admin = sqlx::PgConnection::connect(&server).await?;
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut admin)
+                        .await
+                })
+        })
+        .join();
+        if !matches!(done, Ok(Ok(_))) {
+            eprintln!("could not drop test database {name}: {done:?}");
+        }
+    }
+}
+
+/// Runs every scenario named on both backends.
+macro_rules! contract {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let db = super::sqlite().await;
+                    super::$scenario(&*db.store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let Some(db) = super::postgres().await else {
+                        println!("skipped: ASSENT_TEST_POSTGRES_URL is not set");
+                        return;
+                    };
+                    super::$scenario(&*db.store).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    tenants_are_found_by_id_slug_key_and_sender,
+    transact_writes_the_whole_plan,
+    a_dedup_key_seen_before_writes_nothing,
+    a_review_is_decided_once,
+    decided_reviews_release_what_they_held,
+    claim_hands_off_due_messages_once,
+    claim_paces_each_sender,
+    retry_backs_off_then_fails,
+    a_status_never_moves_backwards,
+    form_hits_are_all_or_nothing,
+    recipients_are_recorded_once_per_step_and_phone,
+    moving_a_campaign_is_compare_and_set,
+    pause_holds_and_resume_releases,
+    a_tagged_audience_pages_each_phone_once,
+    the_opted_in_audience_pages_each_phone_once,
+    overdue_reviews_come_oldest_deadline_first,
+);
+
+// ---------------------------------------------------------------------------------------
+// What the scenarios are made of.
+
+const TX: &str = "+15125550100";
+const MK: &str = "+15125550101";
+const PHONE: &str = "+15125550142";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 4, 18, 0, 0).unwrap()
+}
+
+fn e164(s: &str) -> E164 {
+    E164::parse(s).unwrap()
+}
+
+/// The `n`th test phone: +1 512 555 01nn.
+fn phone(n: u32) -> E164 {
+    e164(&format!("+1512555{:04}", 200 + n))
+}
+
+fn tenant(id: &str, tx: &str, mk: &str) -> Tenant {
+    Tenant {
+        id: id.into(),
+        slug: format!("{id}-slug"),
+        name: format!("Tenant {id}"),
+        time_zone: "America/Chicago".into(),
+        settings: Settings::default(),
+        senders: Senders {
+            transactional: Some(e164(tx)),
+            marketing: Some(e164(mk)),
+            former: vec![],
+        },
+        created_at: now(),
+    }
+}
+
+/// Creates tenant `t1` texting from TX and MK.
+async fn acme(store: &dyn Store) -> Tenant {
+    let t = tenant("t1", TX, MK);
+    store.create_tenant(&t, "key-t1").await.unwrap();
+    store.set_senders(&t.id, &t.senders, now()).await.unwrap();
+    t
+}
+
+/// A queued outbound message from `t`'s transactional sender, due now.
+fn outbound(t: &Tenant, id: &str, to: &E164) -> Message {
+    Message {
+        id: id.into(),
+        tenant_id: t.id.clone(),
+        direction: Direction::Outbound,
+        channel: Channel::Transactional,
+        from: e164(TX),
+        to: to.clone(),
+        phone: to.clone(),
+        body: format!("message {id}"),
+        kind: MessageKind::Api,
+        purpose: Some(Purpose::JobNotification),
+        status: MessageStatus::Queued,
+        reason: None,
+        provider_id: None,
+        segments: 1,
+        priority: 1,
+        due_at: now(),
+        expires_at: None,
+        idempotency_key: None,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn inbound(t: &Tenant, id: &str, sid: &str, from: &E164, body: &str) -> Message {
+    Message {
+        direction: Direction::Inbound,
+        from: from.clone(),
+        to: e164(TX),
+        body: body.into(),
+        kind: MessageKind::Customer,
+        purpose: None,
+        status: MessageStatus::Received,
+        provider_id: Some(sid.into()),
+        ..outbound(t, id, from)
+    }
+}
+
+fn ledger(p: &E164, channel: &str, old: &str, new: &str) -> NewLedgerEntry {
+    NewLedgerEntry {
+        phone: p.clone(),
+        channel: channel.into(),
+        old_state: old.into(),
+        new_state: new.into(),
+        source: Source::Keyword,
+        actor: "customer".into(),
+        occurred_at: now(),
+        evidence: Evidence::default(),
+    }
+}
+
+fn customer(id: &str, tags: &[&str], phones: &[&E164], created_min: i64) -> Customer {
+    Customer {
+        id: id.into(),
+        name: format!("Customer {id}"),
+        address: None,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        phones: phones
+            .iter()
+            .map(|p| ContactMethod {
+                number: (*p).clone(),
+                job_notifications: true,
+                marketing_updates: false,
+            })
+            .collect(),
+        created_at: now() + Duration::minutes(created_min),
+    }
+}
+
+/// Writes `plan` for `p` at `at`, with no dedup key.
+async fn write(store: &dyn Store, t: &Tenant, p: &E164, at: DateTime<Utc>, plan: Plan) {
+    let outcome = store
+        .transact(&t.id, p, at, None, &mut |_| plan.clone())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Transacted::Applied);
+}
+
+async fn queue(store: &dyn Store, t: &Tenant, messages: Vec<Message>) {
+    for m in messages {
+        let p = m.phone.clone();
+        write(
+            store,
+            t,
+            &p,
+            m.created_at,
+            Plan {
+                messages: vec![m],
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+}
+
+fn send_all(_: &Message, _: &PhoneSnapshot) -> Handoff {
+    Handoff::Send
+}
+
+fn ids(messages: &[Message]) -> Vec<&str> {
+    messages.iter().map(|m| m.id.as_str()).collect()
+}
+
+async fn stored(store: &dyn Store, t: &Tenant, id: &str) -> Message {
+    store.message(&t.id, id).await.unwrap().unwrap()
+}
+
+fn campaign(t: &Tenant, id: &str, status: CampaignStatus) -> Campaign {
+    Campaign {
+        id: id.into(),
+        tenant_id: t.id.clone(),
+        name: format!("Campaign {id}"),
+        kind: CampaignKind::Marketing,
+        body: "Spring sale".into(),
+        tags: vec![],
+        days: vec![],
+        send_at: None,
+        status,
+        created_at: now(),
+        resumed_at: None,
+    }
+}
+
+/// A recipient of `c`'s `send` step with a queued marketing message.
+fn recipient(t: &Tenant, c: &str, message_id: &str, to: &E164) -> Recipient {
+    let mut m = outbound(t, message_id, to);
+    m.kind = MessageKind::Campaign;
+    m.purpose = Some(Purpose::Marketing);
+    m.channel = Channel::Marketing;
+    m.from = e164(MK);
+    Recipient {
+        message: Some(m),
+        ..Recipient::new(c, "send".into(), to, now())
+    }
+}
+
+fn review(id: &str, message_id: &str, deadline: DateTime<Utc>) -> NewReview {
+    NewReview {
+        id: id.into(),
+        thread: Thread::Transactional,
+        message_id: message_id.into(),
+        text: "please stop texting me".into(),
+        word: "stop".into(),
+        deadline,
+    }
+}
+
+/// Opens review `id` on `p`, with the inbound message it is about.
+async fn open_review(store: &dyn Store, t: &Tenant, p: &E164, id: &str, deadline: DateTime<Utc>) {
+    let msg = format!("in-{id}");
+    write(
+        store,
+        t,
+        p,
+        now(),
+        Plan {
+            messages: vec![inbound(t, &msg, &format!("SM{id}"), p, "stop please")],
+            review: Some(review(id, &msg, deadline)),
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// The scenarios.
+
+async fn tenants_are_found_by_id_slug_key_and_sender(store: &dyn Store) {
+    let t = acme(store).await;
+    let other = tenant("t2", "+15125550300", "+15125550301");
+    store.create_tenant(&other, "key-t2").await.unwrap();
+    store
+        .set_senders(&other.id, &other.senders, now())
+        .await
+        .unwrap();
+    assert_eq!(store.tenant_count().await.unwrap(), 2);
+
+    let by_id = store.tenant("t1").await.unwrap().unwrap();
+    assert_eq!(
+        (by_id.slug.as_str(), by_id.name.as_str()),
+        ("t1-slug", "Tenant t1")
+    );
+    assert_eq!(by_id.time_zone, "America/Chicago");
+    assert_eq!(by_id.settings, t.settings);
+    assert_eq!(by_id.senders, t.senders);
+    assert_eq!(by_id.created_at, now());
+    assert_eq!(
+        store.tenant_by_slug("t2-slug").await.unwrap().unwrap().id,
+        "t2"
+    );
+    assert_eq!(
+        store.tenant_by_api_key("key-t1").await.unwrap().unwrap().id,
+        "t1"
+    );
+    assert_eq!(
+        store.tenant_by_sender(&e164(MK)).await.unwrap().unwrap().id,
+        "t1"
+    );
+    assert!(store.tenant("nobody").await.unwrap().is_none());
+    assert!(store.tenant_by_slug("nobody").await.unwrap().is_none());
+    assert!(store.tenant_by_api_key("nobody").await.unwrap().is_none());
+    assert!(store.tenant_by_sender(&phone(99)).await.unwrap().is_none());
+
+    // A new transactional number: the old one is kept as a former sender, and a STOP sent
+    // to it still finds the tenant and the thread it served.
+    let later = now() + Duration::days(1);
+    let new_tx = e164("+15125550102");
+    let replaced = Senders {
+        transactional: Some(new_tx.clone()),
+        marketing: Some(e164(MK)),
+        former: vec![],
+    };
+    store.set_senders("t1", &replaced, later).await.unwrap();
+    let t1 = store.tenant_by_sender(&e164(TX)).await.unwrap().unwrap();
+    assert_eq!(t1.id, "t1");
+    assert_eq!(t1.senders.transactional, Some(new_tx.clone()));
+    assert_eq!(
+        t1.senders.former,
+        vec![FormerSender {
+            number: e164(TX),
+            transactional: true,
+            marketing: false,
+            retired_at: later,
+        }]
+    );
+    assert_eq!(t1.thread_of(&e164(TX)), Some(Thread::Transactional));
+    assert_eq!(
+        store.tenant_by_sender(&new_tx).await.unwrap().unwrap().id,
+        "t1"
+    );
+
+    // A number another tenant texts from is refused, and nothing changes.
+    let stolen = Senders {
+        transactional: Some(e164("+15125550300")),
+        ..replaced.clone()
+    };
+    let err = store.set_senders("t1", &stolen, later).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let t1 = store.tenant("t1").await.unwrap().unwrap();
+    assert_eq!(t1.senders.transactional, Some(new_tx));
+    let t2 = store.tenant_by_sender(&e164("+15125550300")).await.unwrap();
+    assert_eq!(t2.unwrap().id, "t2");
+}
+
+async fn transact_writes_the_whole_plan(store: &dyn Store) {
+    let t = acme(store).await;
+    let p = e164(PHONE);
+    let mut c = customer("c1", &[], &[&p], 0);
+    c.phones[0].job_notifications = false;
+    store.create_customer(&t.id, &c, &[]).await.unwrap();
+    let before = store.snapshot(&t.id, &p, now()).await.unwrap();
+    assert_eq!(before.consent, ConsentState::default());
+    assert!(before.toggles.on_a_record);
+    assert!(!before.toggles.job_notifications);
+
+    let consent = ConsentState {
+        marketing: MarketingStatus::OptedIn,
+        last_opt_in: Some(now()),
+        ..Default::default()
+    };
+    let deadline = now() + Duration::days(2);
+    let plan = Plan {
+        consent: Some(consent.clone()),
+        ledger: vec![ledger(&p, "marketing", "none", "opted_in")],
+        messages: vec![
+            inbound(&t, "in-1", "SM1", &p, "YES"),
+            outbound(&t, "out-1", &p),
+        ],
+        review: Some(review("r1", "in-1", deadline)),
+        toggles: Some(("c1".into(), true, false)),
+        ..Default::default()
+    };
+    let mut seen = None;
+    let outcome = store
+        .transact(&t.id, &p, now(), None, &mut |snap| {
+            seen = Some(snap.consent.clone());
+            plan.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome, Transacted::Applied);
+    assert_eq!(
+        seen,
+        Some(ConsentState::default()),
+        "the planner saw the snapshot"
+    );
+
+    let snap = store.snapshot(&t.id, &p, now()).await.unwrap();
+    assert_eq!(snap.consent, consent);
+    assert!(snap.toggles.job_notifications && !snap.toggles.marketing_updates);
+    let entries = store.ledger_for_phone(&t.id, &p).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].entry, plan.ledger[0]);
+    assert_eq!(store.ledger(&t.id, None, None).await.unwrap(), entries);
+    let messages = store.messages_for_phone(&t.id, &p).await.unwrap();
+    let mut got: Vec<&str> = ids(&messages);
+    got.sort_unstable();
+    assert_eq!(got, ["in-1", "out-1"]);
+    let sent = stored(store, &t, "out-1").await;
+    assert_eq!(sent.status, MessageStatus::Queued);
+    assert_eq!(sent.purpose, Some(Purpose::JobNotification));
+    assert_eq!(sent.due_at, now());
+    let got = store.message_by_provider_id("SM1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.id.as_str(), got.direction),
+        ("in-1", Direction::Inbound)
+    );
+    let r = store.review(&t.id, "r1").await.unwrap().unwrap();
+    assert_eq!((r.phone.as_str(), r.thread), (PHONE, Thread::Transactional));
+    assert_eq!((r.message_id.as_str(), r.word.as_str()), ("in-1", "stop"));
+    assert_eq!((r.decision, r.deadline), (None, Some(deadline)));
+    assert_eq!(store.reviews(&t.id).await.unwrap().len(), 1);
+
+    // Written consent turns Marketing updates on on every record holding the phone.
+    let c2 = customer("c2", &[], &[&p], 1);
+    store.create_customer(&t.id, &c2, &[]).await.unwrap();
+    write(
+        store,
+        &t,
+        &p,
+        now(),
+        Plan {
+            marketing_updates_on: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    for id in ["c1", "c2"] {
+        let c = store.customer(&t.id, id).await.unwrap().unwrap();
+        assert!(c.phones[0].marketing_updates, "{id}");
+    }
+    assert!(
+        store
+            .snapshot(&t.id, &p, now())
+            .await
+            .unwrap()
+            .toggles
+            .marketing_updates
+    );
+}
+
+async fn a_dedup_key_seen_before_writes_nothing(store: &dyn Store) {
+    let t = acme(store).await;
+    let p = e164(PHONE);
+    let plan = |id: &str| Plan {
+        ledger: vec![ledger(&p, "transactional", "opted_in", "opted_out")],
+        messages: vec![inbound(&t, id, "SM-dup", &p, "STOP")],
+        ..Default::default()
+    };
+    let first = store
+        .transact(&t.id, &p, now(), Some("SM-dup"), &mut |_| plan("in-1"))
+        .await
+        .unwrap();
+    assert_eq!(first, Transacted::Applied);
+    let mut planned = false;
+    let again = store
+        .transact(&t.id, &p, now(), Some("SM-dup"), &mut |_| {
+            planned = true;
+            plan("in-2")
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, Transacted::Duplicate);
+    assert!(!planned, "a duplicate is not planned");
+    assert_eq!(store.ledger_for_phone(&t.id, &p).await.unwrap().len(), 1);
+    assert_eq!(
+        ids(&store.messages_for_phone(&t.id, &p).await.unwrap()),
+        ["in-1"]
+    );
+}
+
+async fn a_review_is_decided_once(store: &dyn Store) {
+    let t = acme(store).await;
+    let p = e164(PHONE);
+    open_review(store, &t, &p, "r1", now() + Duration::days(2)).await;
+    let decide = |decision: &str| Plan {
+        review_decision: Some(("r1".into(), decision.into())),
+        ledger: vec![ledger(&p, "transactional", "opted_in", decision)],
+        ..Default::default()
+    };
+    let later = now() + Duration::hours(1);
+    write(store, &t, &p, later, decide("opted_out")).await;
+    let r = store.review(&t.id, "r1").await.unwrap().unwrap();
+    assert_eq!(r.decision.as_deref(), Some("opted_out"));
+    assert_eq!(r.decided_at, Some(later));
+
+    // A second decision (a person after the deadline worker) fails whole: no ledger entry.
+    let err = store
+        .transact(&t.id, &p, later, None, &mut |_| decide("opted_in"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let r = store.review(&t.id, "r1").await.unwrap().unwrap();
+    assert_eq!(r.decision.as_deref(), Some("opted_out"));
+    let entries = store.ledger_for_phone(&t.id, &p).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].entry.new_state, "opted_out");
+}
+
+async fn decided_reviews_release_what_they_held(store: &dyn Store) {
+    let t = acme(store).await;
+    let p = e164(PHONE);
+    let held_until = now() + Duration::days(30);
+    let mut held = outbound(&t, "held", &p);
+    held.status = MessageStatus::Deferred;
+    held.reason = Some("under_review".into());
+    held.due_at = held_until;
+    let mut quiet = outbound(&t, "quiet", &p);
+    quiet.status = MessageStatus::Deferred;
+    quiet.reason = Some("quiet_hours".into());
+    quiet.due_at = held_until;
+    let mut request = outbound(&t, "request", &p);
+    request.kind = MessageKind::OptInRequest;
+    request.purpose = Some(Purpose::OptInRequest {
+        customer_asked: false,
+    });
+    request.status = MessageStatus::Deferred;
+    request.reason = Some("quiet_hours".into());
+    request.due_at = held_until;
+    queue(store, &t, vec![held, quiet, request]).await;
+
+    let later = now() + Duration::hours(1);
+    write(
+        store,
+        &t,
+        &p,
+        later,
+        Plan {
+            release_held: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(stored(store, &t, "held").await.due_at, later);
+    assert_eq!(stored(store, &t, "quiet").await.due_at, held_until);
+    assert_eq!(stored(store, &t, "request").await.due_at, held_until);
+
+    // YES before the opt-in request left: it goes now, as one the customer asked for.
+    write(
+        store,
+        &t,
+        &p,
+        later,
+        Plan {
+            release_request: Some("request".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let request = stored(store, &t, "request").await;
+    assert_eq!(request.due_at, later);
+    assert_eq!(
+        request.purpose,
+        Some(Purpose::OptInRequest {
+            customer_asked: true
+        })
+    );
+    assert_eq!(stored(store, &t, "quiet").await.due_at, held_until);
+}
+
+async fn claim_hands_off_due_messages_once(store: &dyn Store) {
+    let t = acme(store).await;
+    let (p1, p2) = (phone(1), phone(2));
+    let mut later = outbound(&t, "later", &p1);
+    later.status = MessageStatus::Deferred;
+    later.reason = Some("quiet_hours".into());
+    later.due_at = now() + Duration::hours(2);
+    let mut reply = outbound(&t, "reply", &p2);
+    reply.priority = 0;
+    reply.due_at = now() - Duration::seconds(1);
+    queue(
+        store,
+        &t,
+        vec![
+            outbound(&t, "go", &p1),
+            outbound(&t, "refuse", &p1),
+            outbound(&t, "defer", &p2),
+            later,
+            reply,
+        ],
+    )
+    .await;
+
+    let retry_at = now() + Duration::minutes(10);
+    let mut seen = Vec::new();
+    let claimed = store
+        .claim_due(now(), 10, &mut |m, snap| {
+            seen.push((m.id.clone(), snap.tenant.id.clone(), m.phone.clone()));
+            match m.id.as_str() {
+                "refuse" => Handoff::Refuse {
+                    status: MessageStatus::Blocked,
+                    reason: "opted_out".into(),
+                },
+                "defer" => Handoff::Defer {
+                    until: retry_at,
+                    reason: "quiet_hours".into(),
+                },
+                _ => Handoff::Send,
+            }
+        })
+        .await
+        .unwrap();
+    let mut got = ids(&claimed);
+    got.sort_unstable();
+    assert_eq!(got, ["go", "reply"]);
+    assert_eq!(claimed[0].id, "reply", "the priority lane goes first");
+    assert!(claimed.iter().all(|m| m.status == MessageStatus::Sending));
+    assert_eq!(seen.len(), 4, "only due messages are planned: {seen:?}");
+    assert!(seen.iter().all(|(_, tenant, _)| tenant == "t1"));
+
+    assert_eq!(stored(store, &t, "go").await.status, MessageStatus::Sending);
+    let refused = stored(store, &t, "refuse").await;
+    assert_eq!(refused.status, MessageStatus::Blocked);
+    assert_eq!(refused.reason.as_deref(), Some("opted_out"));
+    let deferred = stored(store, &t, "defer").await;
+    assert_eq!(deferred.status, MessageStatus::Deferred);
+    assert_eq!(deferred.reason.as_deref(), Some("quiet_hours"));
+    assert_eq!(deferred.due_at, retry_at);
+    assert_eq!(deferred.deferred_until(), Some(retry_at));
+    assert_eq!(
+        stored(store, &t, "later").await.status,
+        MessageStatus::Deferred
+    );
+    assert_eq!(store.in_flight(&t.id, &p1).await.unwrap(), 1);
+
+    // Nothing is handed off twice, and deferred messages wait for their time.
+    let again = store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    assert!(again.is_empty(), "{:?}", ids(&again));
+    let at_retry = store.claim_due(retry_at, 10, &mut send_all).await.unwrap();
+    assert_eq!(ids(&at_retry), ["defer"]);
+    let at_two = now() + Duration::hours(2);
+    let at_two = store.claim_due(at_two, 10, &mut send_all).await.unwrap();
+    assert_eq!(ids(&at_two), ["later"]);
+
+    // The limit is honoured.
+    queue(
+        store,
+        &t,
+        vec![outbound(&t, "a", &p1), outbound(&t, "b", &p1)],
+    )
+    .await;
+    let one = store
+        .claim_due(now() + Duration::hours(3), 1, &mut send_all)
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+}
+
+async fn claim_paces_each_sender(store: &dyn Store) {
+    let mut t = acme(store).await;
+    t.settings.rate_limits.per_sender_per_minute = 1;
+    store.update_settings(&t.id, &t.settings).await.unwrap();
+    let p = phone(1);
+    let mut from_mk = outbound(&t, "mk", &p);
+    from_mk.from = e164(MK);
+    let mut reply = outbound(&t, "reply", &p);
+    reply.priority = 0;
+    queue(
+        store,
+        &t,
+        vec![
+            outbound(&t, "first", &p),
+            outbound(&t, "second", &p),
+            from_mk,
+            reply,
+        ],
+    )
+    .await;
+
+    let claimed = store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    let mut got = ids(&claimed);
+    got.sort_unstable();
+    // One a minute from each sender; automatic replies are never held.
+    assert_eq!(got, ["first", "mk", "reply"]);
+    let second = stored(store, &t, "second").await;
+    assert_eq!(second.status, MessageStatus::Deferred);
+    assert_eq!(second.reason.as_deref(), Some("rate_limited"));
+    assert_eq!(second.due_at, now() + Duration::minutes(1));
+
+    // The pace is kept between claims: the sender's next slot is a minute on.
+    queue(store, &t, vec![outbound(&t, "third", &p)]).await;
+    let soon = now() + Duration::seconds(30);
+    assert!(
+        store
+            .claim_due(soon, 10, &mut send_all)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let next = now() + Duration::minutes(1);
+    let claimed = store.claim_due(next, 10, &mut send_all).await.unwrap();
+    assert_eq!(ids(&claimed), ["second"]);
+    assert_eq!(
+        stored(store, &t, "third").await.reason.as_deref(),
+        Some("rate_limited")
+    );
+}
+
+async fn retry_backs_off_then_fails(store: &dyn Store) {
+    let t = acme(store).await;
+    let p = phone(1);
+    queue(store, &t, vec![outbound(&t, "m", &p)]).await;
+    let backoff = |attempt: u32| Duration::minutes(i64::from(attempt));
+    // Not sending yet: nothing to retry.
+    let err = store
+        .retry_later("m", "timeout", now(), 3, &backoff)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+
+    let mut at = now();
+    for attempt in 1..=2 {
+        assert_eq!(
+            ids(&store.claim_due(at, 10, &mut send_all).await.unwrap()),
+            ["m"]
+        );
+        let status = store
+            .retry_later("m", "timeout", at, 3, &backoff)
+            .await
+            .unwrap();
+        assert_eq!(status, MessageStatus::Queued, "attempt {attempt}");
+        let m = stored(store, &t, "m").await;
+        assert_eq!(
+            (m.status, m.reason.as_deref()),
+            (MessageStatus::Queued, Some("timeout"))
+        );
+        let due = at + Duration::minutes(i64::from(attempt));
+        assert_eq!(m.due_at, due);
+        // Not before its backoff is over.
+        let early = due - Duration::seconds(1);
+        assert!(
+            store
+                .claim_due(early, 10, &mut send_all)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        at = due;
+    }
+    assert_eq!(
+        ids(&store.claim_due(at, 10, &mut send_all).await.unwrap()),
+        ["m"]
+    );
+    let status = store
+        .retry_later("m", "timeout", at, 3, &backoff)
+        .await
+        .unwrap();
+    assert_eq!(status, MessageStatus::Failed);
+    let m = stored(store, &t, "m").await;
+    assert_eq!(
+        (m.status, m.reason.as_deref()),
+        (MessageStatus::Failed, Some("timeout"))
+    );
+    let far = at + Duration::days(1);
+    assert!(
+        store
+            .claim_due(far, 10, &mut send_all)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_status_never_moves_backwards(store: &dyn Store) {
+    let t = acme(store).await;
+    let p = phone(1);
+    queue(
+        store,
+        &t,
+        vec![outbound(&t, "a", &p), outbound(&t, "b", &p)],
+    )
+    .await;
+    store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    let update = |status, provider_id: Option<&str>| MessageUpdate {
+        status: Some(status),
+        reason: None,
+        provider_id: provider_id.map(str::to_string),
+        at: Some(now()),
+    };
+    // The batch path (accepted hand-offs) and one by one; unknown ids are skipped.
+    store
+        .update_messages(&[
+            ("a".into(), update(MessageStatus::Sent, Some("SMa"))),
+            ("missing".into(), update(MessageStatus::Sent, Some("SMx"))),
+            ("b".into(), update(MessageStatus::Delivered, Some("SMb"))),
+        ])
+        .await
+        .unwrap();
+    let a = store.message_by_provider_id("SMa").await.unwrap().unwrap();
+    assert_eq!((a.id.as_str(), a.status), ("a", MessageStatus::Sent));
+    assert_eq!(
+        stored(store, &t, "b").await.status,
+        MessageStatus::Delivered
+    );
+    assert_eq!(store.in_flight(&t.id, &p).await.unwrap(), 0);
+
+    // A late "sent" report does not undo "delivered"; the provider id, once set, stays.
+    store
+        .update_message("b", &update(MessageStatus::Sent, Some("SMother")))
+        .await
+        .unwrap();
+    let b = stored(store, &t, "b").await;
+    assert_eq!(
+        (b.status, b.provider_id.as_deref()),
+        (MessageStatus::Delivered, Some("SMb"))
+    );
+    let mut undelivered = update(MessageStatus::Undelivered, None);
+    undelivered.reason = Some("30003".into());
+    store.update_message("a", &undelivered).await.unwrap();
+    let a = stored(store, &t, "a").await;
+    assert_eq!(
+        (a.status, a.reason.as_deref()),
+        (MessageStatus::Undelivered, Some("30003"))
+    );
+    let err = store
+        .update_message("missing", &update(MessageStatus::Sent, None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+
+    // Sends left `sending` by a process that died become `unknown`.
+    queue(store, &t, vec![outbound(&t, "c", &p)]).await;
+    store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    assert_eq!(store.orphaned_sends_to_unknown(now()).await.unwrap(), 0);
+    let later = now() + Duration::seconds(1);
+    assert_eq!(store.orphaned_sends_to_unknown(later).await.unwrap(), 1);
+    let c = stored(store, &t, "c").await;
+    assert_eq!(
+        (c.status, c.reason.as_deref()),
+        (MessageStatus::Unknown, Some("handoff_interrupted"))
+    );
+}
+
+async fn form_hits_are_all_or_nothing(store: &dyn Store) {
+    let hour = Duration::hours(1);
+    let both = [
+        ("ip:1".to_string(), 2, hour),
+        ("tenant:t1".to_string(), 3, Duration::days(1)),
+    ];
+    let tenant_only = [both[1].clone()];
+    assert!(store.take_hits(&both, now()).await.unwrap());
+    assert!(store.take_hits(&both, now()).await.unwrap());
+    // The address is full: refused, and the tenant's count is left as it was…
+    assert!(!store.take_hits(&both, now()).await.unwrap());
+    // …so it still has one more.
+    assert!(store.take_hits(&tenant_only, now()).await.unwrap());
+    assert!(!store.take_hits(&tenant_only, now()).await.unwrap());
+
+    // The address's window runs out; the tenant's day does not.
+    let later = now() + hour + Duration::seconds(1);
+    let ip_only = [both[0].clone()];
+    assert!(store.take_hits(&ip_only, later).await.unwrap());
+    assert!(!store.take_hits(&both, later).await.unwrap());
+
+    // Forgetting hits up to a time removes those and no others.
+    assert_eq!(store.forget_hits(now()).await.unwrap(), 5);
+    assert_eq!(store.forget_hits(now()).await.unwrap(), 0);
+    assert!(store.take_hits(&both, later).await.unwrap());
+    assert!(!store.take_hits(&ip_only, later).await.unwrap());
+}
+
+async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
+    let t = acme(store).await;
+    let c = campaign(&t, "c1", CampaignStatus::Sending);
+    store.save_campaign(&c).await.unwrap();
+    assert!(!store.campaign_recorded(&t.id, "c1").await.unwrap());
+    let (p1, p2, p3) = (phone(1), phone(2), phone(3));
+    let first = vec![
+        recipient(&t, "c1", "m1", &p1),
+        Recipient::new("c1", "send".into(), &p2, now()).skipped("opted_out"),
+    ];
+    assert_eq!(store.add_recipients(&t.id, &first).await.unwrap(), 2);
+    assert!(store.campaign_recorded(&t.id, "c1").await.unwrap());
+
+    // Again, with one new phone and one already-recorded phone under another message id.
+    let second = vec![
+        recipient(&t, "c1", "m1-again", &p1),
+        recipient(&t, "c1", "m3", &p3),
+        Recipient::new("c1", "send".into(), &p2, now()).skipped("opted_out"),
+    ];
+    assert_eq!(store.add_recipients(&t.id, &second).await.unwrap(), 1);
+    assert!(store.message(&t.id, "m1-again").await.unwrap().is_none());
+    assert_eq!(stored(store, &t, "m3").await.status, MessageStatus::Queued);
+
+    // Another step of the same phone is its own recipient.
+    let mut next_step = recipient(&t, "c1", "m1-next", &p1);
+    next_step.step = "later".into();
+    assert_eq!(store.add_recipients(&t.id, &[next_step]).await.unwrap(), 1);
+
+    let mut steps: Vec<(String, String)> = store
+        .recorded_steps(&t.id, "c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(s, p)| (s, p.as_str().to_string()))
+        .collect();
+    steps.sort();
+    let want = |s: &str, p: &E164| (s.to_string(), p.as_str().to_string());
+    assert_eq!(
+        steps,
+        [
+            want("later", &p1),
+            want("send", &p1),
+            want("send", &p2),
+            want("send", &p3)
+        ]
+    );
+    let mut log: Vec<(String, String, Option<String>)> = store
+        .send_log(&t.id, "c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.phone.as_str().to_string(), r.status, r.reason))
+        .collect();
+    log.sort();
+    assert_eq!(
+        log,
+        [
+            (p1.as_str().into(), "queued".into(), None),
+            (p1.as_str().into(), "queued".into(), None),
+            (
+                p2.as_str().into(),
+                "skipped".into(),
+                Some("opted_out".into())
+            ),
+            (p3.as_str().into(), "queued".into(), None),
+        ]
+    );
+    assert!(!store.campaign_settled(&t.id, "c1").await.unwrap());
+}
+
+async fn moving_a_campaign_is_compare_and_set(store: &dyn Store) {
+    let t = acme(store).await;
+    store
+        .save_campaign(&campaign(&t, "c1", CampaignStatus::Active))
+        .await
+        .unwrap();
+    let (active, paused) = (CampaignStatus::Active, CampaignStatus::Paused);
+    assert!(
+        store
+            .move_campaign(&t.id, "c1", active, paused, None)
+            .await
+            .unwrap()
+    );
+    // A second pause (or a runner still believing it active) moves nothing.
+    assert!(
+        !store
+            .move_campaign(&t.id, "c1", active, paused, None)
+            .await
+            .unwrap()
+    );
+    let c = store.campaign(&t.id, "c1").await.unwrap().unwrap();
+    assert_eq!((c.status, c.resumed_at), (paused, None));
+    let resumed = now() + Duration::hours(1);
+    assert!(
+        store
+            .move_campaign(&t.id, "c1", paused, active, Some(resumed))
+            .await
+            .unwrap()
+    );
+    let c = store.campaign(&t.id, "c1").await.unwrap().unwrap();
+    assert_eq!((c.status, c.resumed_at), (active, Some(resumed)));
+    // Without a time, `resumed_at` is kept.
+    let finished = CampaignStatus::Finished;
+    assert!(
+        store
+            .move_campaign(&t.id, "c1", active, finished, None)
+            .await
+            .unwrap()
+    );
+    let c = store.campaign(&t.id, "c1").await.unwrap().unwrap();
+    assert_eq!((c.status, c.resumed_at), (finished, Some(resumed)));
+    assert!(
+        !store
+            .move_campaign(&t.id, "nope", active, paused, None)
+            .await
+            .unwrap()
+    );
+    assert!(store.running_campaigns().await.unwrap().is_empty());
+}
+
+async fn pause_holds_and_resume_releases(store: &dyn Store) {
+    let t = acme(store).await;
+    store
+        .save_campaign(&campaign(&t, "c1", CampaignStatus::Sending))
+        .await
+        .unwrap();
+    let running = store.running_campaigns().await.unwrap();
+    assert_eq!(
+        running.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c1"]
+    );
+    let (p1, p2, p3) = (phone(1), phone(2), phone(3));
+    let recipients = vec![
+        recipient(&t, "c1", "sent", &p1),
+        recipient(&t, "c1", "queued", &p2),
+    ];
+    store.add_recipients(&t.id, &recipients).await.unwrap();
+    assert_eq!(
+        ids(&store.claim_due(now(), 1, &mut send_all).await.unwrap()),
+        ["sent"]
+    );
+
+    // Holding only while the campaign is paused.
+    assert_eq!(
+        store.hold_campaign(&t.id, "c1", true, now()).await.unwrap(),
+        0
+    );
+    let (sending, paused) = (CampaignStatus::Sending, CampaignStatus::Paused);
+    assert!(
+        store
+            .move_campaign(&t.id, "c1", sending, paused, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.hold_campaign(&t.id, "c1", true, now()).await.unwrap(),
+        1
+    );
+    let held = stored(store, &t, "queued").await;
+    assert_eq!(held.status, MessageStatus::Deferred);
+    assert_eq!(held.reason.as_deref(), Some("campaign_paused"));
+    assert_eq!(held.due_at.timestamp_millis(), PAUSED_UNTIL_MS);
+    assert_eq!(held.deferred_until(), None);
+    assert_eq!(
+        stored(store, &t, "sent").await.status,
+        MessageStatus::Sending
+    );
+
+    // What a paused campaign queues is held as it is written.
+    let late = vec![recipient(&t, "c1", "late", &p3)];
+    assert_eq!(store.add_recipients(&t.id, &late).await.unwrap(), 1);
+    assert_eq!(
+        stored(store, &t, "late").await.reason.as_deref(),
+        Some("campaign_paused")
+    );
+    let far = now() + Duration::days(365);
+    assert!(
+        store
+            .claim_due(far, 10, &mut send_all)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Releasing only once it is no longer paused.
+    let resumed = now() + Duration::hours(1);
+    assert_eq!(
+        store
+            .hold_campaign(&t.id, "c1", false, resumed)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .move_campaign(&t.id, "c1", paused, sending, Some(resumed))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .hold_campaign(&t.id, "c1", false, resumed)
+            .await
+            .unwrap(),
+        2
+    );
+    for id in ["queued", "late"] {
+        let m = stored(store, &t, id).await;
+        assert_eq!(
+            (m.status, m.reason, m.due_at),
+            (MessageStatus::Queued, None, resumed)
+        );
+    }
+    let claimed = store.claim_due(resumed, 10, &mut send_all).await.unwrap();
+    let mut got = ids(&claimed);
+    got.sort_unstable();
+    assert_eq!(got, ["late", "queued"]);
+}
+
+/// Walks an audience a page at a time, checking each page's size and order.
+async fn walk(store: &dyn Store, t: &Tenant, tags: &[String], limit: usize) -> Vec<AudienceMember> {
+    let mut out: Vec<AudienceMember> = Vec::new();
+    let mut after: Option<E164> = None;
+    for _ in 0..100 {
+        let page = store
+            .audience_page(&t.id, tags, after.as_ref(), limit, now())
+            .await
+            .unwrap();
+        assert!(
+            page.members.len() <= limit,
+            "a page of {limit} after {after:?} holds {:?}",
+            page.members
+                .iter()
+                .map(|m| m.0.phone.as_str())
+                .collect::<Vec<_>>()
+        );
+        for (m, snap) in page.members {
+            assert!(after.as_ref().is_none_or(|a| m.phone.as_str() > a.as_str()));
+            assert_eq!(snap.tenant.id, t.id);
+            out.push(m);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return out,
+        }
+    }
+    panic!("the audience never ended");
+}
+
+fn phones_of(members: &[AudienceMember]) -> Vec<&str> {
+    members.iter().map(|m| m.phone.as_str()).collect()
+}
+
+async fn a_tagged_audience_pages_each_phone_once(store: &dyn Store) {
+    let t = acme(store).await;
+    let p: Vec<E164> = (0..7).map(phone).collect();
+    let customers = [
+        customer("a", &["vip"], &[&p[0], &p[1]], 0),
+        customer("b", &["vip", "spring"], &[&p[2]], 1),
+        // p[2] again, on an older record without the tag: named after the tagged one.
+        customer("c", &[], &[&p[2]], -1),
+        customer("d", &["spring"], &[&p[3], &p[4]], 2),
+        // p[4] again, tagged too.
+        customer("e", &["vip"], &[&p[4]], 3),
+        customer("f", &["other"], &[&p[5]], 4),
+        customer("g", &[], &[&p[6]], 5),
+    ];
+    for c in &customers {
+        store.create_customer(&t.id, c, &[]).await.unwrap();
+    }
+    let tags = vec!["vip".to_string(), "spring".to_string()];
+    let want = [&p[0], &p[1], &p[2], &p[3], &p[4]].map(|p| p.as_str());
+    for limit in [1, 2, 3, 10] {
+        let members = walk(store, &t, &tags, limit).await;
+        assert_eq!(phones_of(&members), want, "limit {limit}");
+        assert_eq!(
+            members[2].name.as_deref(),
+            Some("Customer b"),
+            "limit {limit}"
+        );
+        assert_eq!(
+            members[4].name.as_deref(),
+            Some("Customer d"),
+            "limit {limit}"
+        );
+    }
+    let vip = walk(store, &t, &["vip".to_string()], 2).await;
+    assert_eq!(
+        phones_of(&vip),
+        [&p[0], &p[1], &p[2], &p[4]].map(|p| p.as_str())
+    );
+    assert!(walk(store, &t, &["nobody".to_string()], 2).await.is_empty());
+
+    // The unpaged audience holds the same phones.
+    let all: BTreeSet<String> = store
+        .marketing_audience(&t.id, &tags)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.phone.as_str().to_string())
+        .collect();
+    assert_eq!(all, want.iter().map(|p| p.to_string()).collect());
+}
+
+async fn the_opted_in_audience_pages_each_phone_once(store: &dyn Store) {
+    let t = acme(store).await;
+    let p: Vec<E164> = (0..6).map(phone).collect();
+    let opted_in = ConsentState {
+        marketing: MarketingStatus::OptedIn,
+        ..Default::default()
+    };
+    let pending = ConsentState {
+        marketing: MarketingStatus::Pending,
+        ..Default::default()
+    };
+    // Written out of order; p[1] and p[4] are not opted in, p[5] is on no record.
+    for (i, state) in [
+        (3, &opted_in),
+        (0, &opted_in),
+        (1, &pending),
+        (5, &opted_in),
+        (2, &opted_in),
+    ] {
+        let plan = Plan {
+            consent: Some(state.clone()),
+            ..Default::default()
+        };
+        write(store, &t, &p[i], now(), plan).await;
+    }
+    let c = customer("a", &[], &[&p[0], &p[4]], 0);
+    store.create_customer(&t.id, &c, &[]).await.unwrap();
+    let want = [&p[0], &p[2], &p[3], &p[5]].map(|p| p.as_str());
+    for limit in [1, 2, 3, 10] {
+        let members = walk(store, &t, &[], limit).await;
+        assert_eq!(phones_of(&members), want, "limit {limit}");
+    }
+    let page = store
+        .audience_page(&t.id, &[], None, 10, now())
+        .await
+        .unwrap();
+    let (first, snap) = &page.members[0];
+    assert_eq!(first.name.as_deref(), Some("Customer a"));
+    assert_eq!(snap.consent, opted_in);
+    assert!(snap.toggles.on_a_record);
+    assert!(!page.members[3].1.toggles.on_a_record);
+}
+
+async fn overdue_reviews_come_oldest_deadline_first(store: &dyn Store) {
+    let t1 = acme(store).await;
+    let t2 = tenant("t2", "+15125550300", "+15125550301");
+    store.create_tenant(&t2, "key-t2").await.unwrap();
+    let h = Duration::hours;
+    open_review(store, &t1, &phone(1), "late", now() - h(1)).await;
+    open_review(store, &t2, &phone(2), "later", now() - h(3)).await;
+    open_review(store, &t1, &phone(3), "on-time", now()).await;
+    open_review(store, &t1, &phone(4), "future", now() + h(1)).await;
+    open_review(store, &t2, &phone(5), "decided", now() - h(5)).await;
+    let decide = Plan {
+        review_decision: Some(("decided".into(), "opted_in".into())),
+        ..Default::default()
+    };
+    write(store, &t2, &phone(5), now(), decide).await;
+
+    let overdue = store.overdue_reviews(now(), 10).await.unwrap();
+    let got: Vec<(&str, &str)> = overdue
+        .iter()
+        .map(|(tenant, r)| (tenant.as_str(), r.id.as_str()))
+        .collect();
+    assert_eq!(got, [("t2", "later"), ("t1", "late"), ("t1", "on-time")]);
+    assert_eq!(overdue[0].1.phone, phone(2));
+    let first = store.overdue_reviews(now(), 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].1.id, "later");
+}
