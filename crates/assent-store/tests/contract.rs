@@ -739,7 +739,9 @@ async fn claim_hands_off_due_messages_once(store: &dyn Store) {
         stored(store, &t, "later").await.status,
         MessageStatus::Deferred
     );
-    assert_eq!(store.in_flight(&t.id, &p1).await.unwrap(), 1);
+    // Claimed is not yet started: nothing can reach the carrier until `start_calls`.
+    let since = now() - Duration::minutes(1);
+    assert_eq!(store.in_flight(&t.id, &p1, since).await.unwrap(), 0);
 
     // Nothing is handed off twice, and deferred messages wait for their time.
     let again = store.claim_due(now(), 10, &mut send_all).await.unwrap();
@@ -910,7 +912,13 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
         stored(store, &t, "b").await.status,
         MessageStatus::Delivered
     );
-    assert_eq!(store.in_flight(&t.id, &p).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .in_flight(&t.id, &p, now() - Duration::minutes(1))
+            .await
+            .unwrap(),
+        0
+    );
 
     // A late "sent" report does not undo "delivered"; the provider id, once set, stays.
     store
@@ -936,12 +944,43 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
 
-    // Sends left `sending` by a process that died become `unknown`.
+    // A process that died mid-hand-off: a claim never started goes back to the queue
+    // (nothing was sent); a started call may have reached the carrier, so it is `unknown`.
     queue(store, &t, vec![outbound(&t, "c", &p)]).await;
     store.claim_due(now(), 10, &mut send_all).await.unwrap();
-    assert_eq!(store.orphaned_sends_to_unknown(now()).await.unwrap(), 0);
     let later = now() + Duration::seconds(1);
-    assert_eq!(store.orphaned_sends_to_unknown(later).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .recover_orphaned_sends(now(), now(), later)
+            .await
+            .unwrap(),
+        (0, 0),
+        "nothing older than the bounds"
+    );
+    assert_eq!(
+        store
+            .recover_orphaned_sends(later, later, later)
+            .await
+            .unwrap(),
+        (1, 0)
+    );
+    assert_eq!(stored(store, &t, "c").await.status, MessageStatus::Queued);
+    let claimed = store.claim_due(later, 10, &mut send_all).await.unwrap();
+    let refs: Vec<&Message> = claimed.iter().collect();
+    let started = store
+        .start_calls(&refs, later, later, &mut send_all)
+        .await
+        .unwrap();
+    assert_eq!(started, vec![true]);
+    assert_eq!(store.in_flight(&t.id, &p, now()).await.unwrap(), 1);
+    let after = later + Duration::seconds(1);
+    assert_eq!(
+        store
+            .recover_orphaned_sends(after, after, after)
+            .await
+            .unwrap(),
+        (0, 1)
+    );
     let c = stored(store, &t, "c").await;
     assert_eq!(
         (c.status, c.reason.as_deref()),
