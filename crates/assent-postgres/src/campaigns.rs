@@ -6,27 +6,21 @@ use chrono::NaiveDate;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use crate::{db, insert_message};
+use crate::insert_message;
 
 pub(crate) fn campaign_from(r: &PgRow) -> Result<Campaign> {
     Ok(Campaign {
-        id: r.try_get("id").map_err(db)?,
-        tenant_id: r.try_get("tenant_id").map_err(db)?,
-        name: r.try_get("name").map_err(db)?,
-        kind: codec::parse_enum("campaign kind", r.try_get("kind").map_err(db)?)?,
-        body: r.try_get("body").map_err(db)?,
-        tags: codec::json("tags", r.try_get("tags").map_err(db)?)?,
-        days: codec::json("days", r.try_get("days").map_err(db)?)?,
-        send_at: r
-            .try_get::<Option<i64>, _>("send_at")
-            .map_err(db)?
-            .map(time),
-        status: codec::parse_enum("campaign status", r.try_get("status").map_err(db)?)?,
-        created_at: time(r.try_get("created_at").map_err(db)?),
-        resumed_at: r
-            .try_get::<Option<i64>, _>("resumed_at")
-            .map_err(db)?
-            .map(time),
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        kind: codec::parse_enum("campaign kind", r.try_get("kind")?)?,
+        body: r.try_get("body")?,
+        tags: codec::json("tags", r.try_get("tags")?)?,
+        days: codec::json("days", r.try_get("days")?)?,
+        send_at: r.try_get::<Option<i64>, _>("send_at")?.map(time),
+        status: codec::parse_enum("campaign status", r.try_get("status")?)?,
+        created_at: time(r.try_get("created_at")?),
+        resumed_at: r.try_get::<Option<i64>, _>("resumed_at")?.map(time),
     })
 }
 
@@ -48,8 +42,7 @@ pub(crate) async fn save_campaign(conn: &mut PgConnection, c: &Campaign) -> Resu
     .bind(ms(c.created_at))
     .bind(c.resumed_at.map(ms))
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(())
 }
 
@@ -81,8 +74,7 @@ pub(crate) async fn add_recipients(
         .bind(tenant_id)
         .bind(campaign)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
         if status.as_deref() == Some("paused") {
             paused.insert(campaign);
         }
@@ -101,8 +93,7 @@ pub(crate) async fn add_recipients(
         .bind(&r.skip_reason)
         .bind(ms(r.created_at))
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
         // Only a new row gets its message: a step is never sent twice to one phone.
         if done.rows_affected() == 1 {
             added += 1;
@@ -119,16 +110,16 @@ pub(crate) async fn add_recipients(
 }
 
 pub(crate) fn send_log_from(r: &PgRow) -> Result<SendLogRow> {
-    let message_id: Option<String> = r.try_get("message_id").map_err(db)?;
-    let skip: Option<String> = r.try_get("skip_reason").map_err(db)?;
-    let status: Option<String> = r.try_get("status").map_err(db)?;
-    let reason: Option<String> = r.try_get("reason").map_err(db)?;
-    let due_at: Option<i64> = r.try_get("due_at").map_err(db)?;
+    let message_id: Option<String> = r.try_get("message_id")?;
+    let skip: Option<String> = r.try_get("skip_reason")?;
+    let status: Option<String> = r.try_get("status")?;
+    let reason: Option<String> = r.try_get("reason")?;
+    let due_at: Option<i64> = r.try_get("due_at")?;
     let deferred_until =
         SendLogRow::deferred_until_of(status.as_deref().unwrap_or_default(), due_at);
     Ok(SendLogRow {
-        phone: codec::phone(r.try_get("phone").map_err(db)?)?,
-        step: r.try_get("step").map_err(db)?,
+        phone: codec::phone(r.try_get("phone")?)?,
+        step: r.try_get("step")?,
         message_id,
         status: if skip.is_some() {
             "skipped".into()
@@ -136,11 +127,8 @@ pub(crate) fn send_log_from(r: &PgRow) -> Result<SendLogRow> {
             status.unwrap_or_else(|| "queued".into())
         },
         reason: skip.or(reason),
-        sent_at: r
-            .try_get::<Option<i64>, _>("handed_off_at")
-            .map_err(db)?
-            .map(time),
-        opted_out_after: r.try_get::<i64, _>("opted_out_after").map_err(db)? > 0,
+        sent_at: r.try_get::<Option<i64>, _>("handed_off_at")?.map(time),
+        opted_out_after: r.try_get::<i64, _>("opted_out_after")? > 0,
         // A skipped phone has no message, hence no status: never deferred.
         deferred_until,
     })
@@ -155,35 +143,34 @@ pub(crate) const SEND_LOG: &str = "SELECT r.phone, r.step, r.message_id, r.skip_
 
 pub(crate) fn estimate_from(r: &PgRow) -> Result<Estimate> {
     Ok(Estimate {
-        id: r.try_get("id").map_err(db)?,
-        customer_id: r.try_get("customer_id").map_err(db)?,
+        id: r.try_get("id")?,
+        customer_id: r.try_get("customer_id")?,
         phone: r
-            .try_get::<Option<String>, _>("phone")
-            .map_err(db)?
+            .try_get::<Option<String>, _>("phone")?
             .map(|p| codec::phone(&p))
             .transpose()?,
-        number: r.try_get("number").map_err(db)?,
-        amount_cents: r.try_get("amount_cents").map_err(db)?,
-        status: codec::parse_enum("estimate status", r.try_get("status").map_err(db)?)?,
-        created_at: time(r.try_get("created_at").map_err(db)?),
+        number: r.try_get("number")?,
+        amount_cents: r.try_get("amount_cents")?,
+        status: codec::parse_enum("estimate status", r.try_get("status")?)?,
+        created_at: time(r.try_get("created_at")?),
     })
 }
 
 pub(crate) fn recurring_from(r: &PgRow) -> Result<RecurringService> {
-    let due: String = r.try_get("due_on").map_err(db)?;
+    let due: String = r.try_get("due_on")?;
     Ok(RecurringService {
-        id: r.try_get("id").map_err(db)?,
-        customer_id: r.try_get("customer_id").map_err(db)?,
-        name: r.try_get("name").map_err(db)?,
+        id: r.try_get("id")?,
+        customer_id: r.try_get("customer_id")?,
+        name: r.try_get("name")?,
         due_on: NaiveDate::parse_from_str(&due, "%Y-%m-%d")
             .map_err(|_| codec::bad("due_on", &due))?,
-        created_at: time(r.try_get("created_at").map_err(db)?),
+        created_at: time(r.try_get("created_at")?),
     })
 }
 
 pub(crate) fn audience_from(r: &PgRow) -> Result<AudienceMember> {
     Ok(AudienceMember {
-        phone: codec::phone(r.try_get("phone").map_err(db)?)?,
-        name: r.try_get("name").map_err(db)?,
+        phone: codec::phone(r.try_get("phone")?)?,
+        name: r.try_get("name")?,
     })
 }

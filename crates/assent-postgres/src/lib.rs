@@ -66,27 +66,20 @@ pub struct PostgresStore {
     bench_table_ready: AtomicBool,
 }
 
+/// For the few places that convert an error without `?` (closures, `ok_or_else`).
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(d) = &e
-        && d.is_unique_violation()
-    {
-        return StoreError::Conflict(d.message().to_string());
-    }
-    StoreError::Database(e.to_string())
+    e.into()
 }
 
 impl PostgresStore {
     /// Connects to `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`; the database must exist.
     pub async fn open(url: &str) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(db)?
-            .application_name("assent");
+        let options = PgConnectOptions::from_str(url)?.application_name("assent");
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(PostgresStore {
             pool,
             options,
@@ -99,34 +92,30 @@ impl PostgresStore {
     pub async fn raw_transaction(&self, i: u64) -> Result<()> {
         if !self.bench_table_ready.load(Ordering::Relaxed) {
             // CREATE TABLE IF NOT EXISTS is not safe against itself running concurrently.
-            let mut tx = self.pool.begin().await.map_err(db)?;
+            let mut tx = self.pool.begin().await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(MIGRATION_LOCK + 1)
                 .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
             sqlx::query(
                 "CREATE TABLE IF NOT EXISTS bench_raw (k TEXT PRIMARY KEY, n BIGINT NOT NULL)",
             )
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            tx.commit().await.map_err(db)?;
+            .await?;
+            tx.commit().await?;
             self.bench_table_ready.store(true, Ordering::Relaxed);
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO bench_raw (k, n) VALUES ($1, 1) ON CONFLICT (k) DO UPDATE SET n = bench_raw.n + 1",
         )
         .bind(format!("k{}", i % 1000))
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         sqlx::query("INSERT INTO bench_raw (k, n) VALUES ($1, 0) ON CONFLICT (k) DO NOTHING")
             .bind(format!("row{i}"))
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         tx.commit().await.map_err(db)
     }
 }
@@ -137,8 +126,7 @@ async fn lock_phone(conn: &mut PgConnection, tenant_id: &str, phone: &str) -> Re
         .bind(tenant_id)
         .bind(phone)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     Ok(())
 }
 
@@ -148,8 +136,7 @@ async fn try_lock(conn: &mut PgConnection, key: &str) -> Result<bool> {
     let row = sqlx::query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked")
         .bind(key)
         .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     row.try_get("locked").map_err(db)
 }
 
@@ -186,8 +173,7 @@ async fn bump_campaign_inputs(conn: &mut PgConnection, tenant_id: &str) -> Resul
     )
     .bind(tenant_id)
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(())
 }
 
@@ -208,13 +194,13 @@ async fn lock_phones<'a>(
 
 fn tenant_from(row: &PgRow, senders: Senders) -> Result<Tenant> {
     Ok(Tenant {
-        id: row.try_get("id").map_err(db)?,
-        slug: row.try_get("slug").map_err(db)?,
-        name: row.try_get("name").map_err(db)?,
-        time_zone: row.try_get("time_zone").map_err(db)?,
-        settings: codec::json("settings", row.try_get::<&str, _>("settings").map_err(db)?)?,
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        time_zone: row.try_get("time_zone")?,
+        settings: codec::json("settings", row.try_get::<&str, _>("settings")?)?,
         senders,
-        created_at: time(row.try_get("created_at").map_err(db)?),
+        created_at: time(row.try_get("created_at")?),
     })
 }
 
@@ -224,17 +210,14 @@ async fn senders_of(conn: &mut PgConnection, tenant_id: &str) -> Result<Senders>
     )
     .bind(tenant_id)
     .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push((
-            codec::phone(r.try_get("number").map_err(db)?)?,
-            r.try_get::<bool, _>("transactional").map_err(db)?,
-            r.try_get::<bool, _>("marketing").map_err(db)?,
-            r.try_get::<Option<i64>, _>("retired_at")
-                .map_err(db)?
-                .map(time),
+            codec::phone(r.try_get("number")?)?,
+            r.try_get::<bool, _>("transactional")?,
+            r.try_get::<bool, _>("marketing")?,
+            r.try_get::<Option<i64>, _>("retired_at")?.map(time),
         ));
     }
     Ok(Senders::from_rows(out))
@@ -253,24 +236,23 @@ async fn tenant_where(
     let Some(row) = sqlx::query(sql)
         .bind(value)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
+        .await?
     else {
         return Ok(None);
     };
-    let id: String = row.try_get("id").map_err(db)?;
+    let id: String = row.try_get("id")?;
     let senders = senders_of(conn, &id).await?;
     tenant_from(&row, senders).map(Some)
 }
 
 fn registration_from(row: &PgRow) -> Result<Registration> {
-    let kind: &str = row.try_get("kind").map_err(db)?;
+    let kind: &str = row.try_get("kind")?;
     Ok(Registration {
         kind: codec::parse_enum("registration kind", kind)?,
-        status: codec::registration_status(row.try_get("status").map_err(db)?)?,
-        reason: row.try_get("reason").map_err(db)?,
-        details: codec::json("registration details", row.try_get("details").map_err(db)?)?,
-        updated_at: time(row.try_get("updated_at").map_err(db)?),
+        status: codec::registration_status(row.try_get("status")?)?,
+        reason: row.try_get("reason")?,
+        details: codec::json("registration details", row.try_get("details")?)?,
+        updated_at: time(row.try_get("updated_at")?),
     })
 }
 
@@ -278,8 +260,7 @@ async fn registrations_of(conn: &mut PgConnection, tenant_id: &str) -> Result<Re
     let rows = sqlx::query("SELECT * FROM registrations WHERE tenant_id = $1")
         .bind(tenant_id)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     let mut out = Registrations {
         texting: None,
         marketing: None,
@@ -297,15 +278,15 @@ async fn registrations_of(conn: &mut PgConnection, tenant_id: &str) -> Result<Re
 fn ledger_from(row: &PgRow) -> Result<LedgerEntry> {
     let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
     Ok(LedgerEntry {
-        seq: row.try_get("seq").map_err(db)?,
+        seq: row.try_get("seq")?,
         entry: NewLedgerEntry {
-            phone: codec::phone(row.try_get("phone").map_err(db)?)?,
-            channel: row.try_get("channel").map_err(db)?,
-            old_state: row.try_get("old_state").map_err(db)?,
-            new_state: row.try_get("new_state").map_err(db)?,
-            source: codec::source(row.try_get("source").map_err(db)?)?,
-            actor: row.try_get("actor").map_err(db)?,
-            occurred_at: time(row.try_get("occurred_at").map_err(db)?),
+            phone: codec::phone(row.try_get("phone")?)?,
+            channel: row.try_get("channel")?,
+            old_state: row.try_get("old_state")?,
+            new_state: row.try_get("new_state")?,
+            source: codec::source(row.try_get("source")?)?,
+            actor: row.try_get("actor")?,
+            occurred_at: time(row.try_get("occurred_at")?),
             evidence: Evidence {
                 message_sid: g("message_sid")?,
                 text: g("body")?,
@@ -360,37 +341,33 @@ async fn append_ledger(
     .bind(col(|e| e.evidence.disclosure.as_deref()))
     .bind(col(|e| e.evidence.request.as_deref()))
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(())
 }
 
 fn message_from(row: &PgRow) -> Result<Message> {
     let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
     Ok(Message {
-        id: row.try_get("id").map_err(db)?,
-        tenant_id: row.try_get("tenant_id").map_err(db)?,
-        direction: codec::parse_enum("direction", row.try_get("direction").map_err(db)?)?,
-        channel: codec::channel(row.try_get("channel").map_err(db)?)?,
-        from: codec::phone(row.try_get("from_number").map_err(db)?)?,
-        to: codec::phone(row.try_get("to_number").map_err(db)?)?,
-        phone: codec::phone(row.try_get("phone").map_err(db)?)?,
-        body: row.try_get("body").map_err(db)?,
-        kind: codec::parse_enum("kind", row.try_get("kind").map_err(db)?)?,
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        direction: codec::parse_enum("direction", row.try_get("direction")?)?,
+        channel: codec::channel(row.try_get("channel")?)?,
+        from: codec::phone(row.try_get("from_number")?)?,
+        to: codec::phone(row.try_get("to_number")?)?,
+        phone: codec::phone(row.try_get("phone")?)?,
+        body: row.try_get("body")?,
+        kind: codec::parse_enum("kind", row.try_get("kind")?)?,
         purpose: codec::purpose(g("purpose")?.as_deref())?,
-        status: codec::status(row.try_get("status").map_err(db)?)?,
+        status: codec::status(row.try_get("status")?)?,
         reason: g("reason")?,
         provider_id: g("provider_id")?,
-        segments: row.try_get::<i32, _>("segments").map_err(db)? as u32,
-        priority: row.try_get::<i32, _>("priority").map_err(db)? as u8,
-        due_at: time(row.try_get("due_at").map_err(db)?),
-        expires_at: row
-            .try_get::<Option<i64>, _>("expires_at")
-            .map_err(db)?
-            .map(time),
+        segments: row.try_get::<i32, _>("segments")? as u32,
+        priority: row.try_get::<i32, _>("priority")? as u8,
+        due_at: time(row.try_get("due_at")?),
+        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(time),
         idempotency_key: g("idempotency_key")?,
-        created_at: time(row.try_get("created_at").map_err(db)?),
-        updated_at: time(row.try_get("updated_at").map_err(db)?),
+        created_at: time(row.try_get("created_at")?),
+        updated_at: time(row.try_get("updated_at")?),
     })
 }
 
@@ -427,8 +404,7 @@ pub(crate) async fn insert_message(conn: &mut PgConnection, m: &Message) -> Resu
     .bind(ms(m.created_at))
     .bind(ms(m.updated_at))
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(())
 }
 
@@ -479,13 +455,12 @@ async fn load_phones(
     .bind(numbers)
     .bind(now_ms - 24 * 3600 * 1000)
     .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     rows.into_iter()
         .map(|r| {
             let key = (
-                r.try_get::<String, _>("tenant_id").map_err(db)?,
-                r.try_get::<String, _>("phone").map_err(db)?,
+                r.try_get::<String, _>("tenant_id")?,
+                r.try_get::<String, _>("phone")?,
             );
             Ok((key, r))
         })
@@ -493,14 +468,14 @@ async fn load_phones(
 }
 
 fn snapshot_from(row: &PgRow, (tenant, registrations): TenantContext) -> Result<PhoneSnapshot> {
-    let consent = match row.try_get::<Option<String>, _>("state").map_err(db)? {
+    let consent = match row.try_get::<Option<String>, _>("state")? {
         Some(state) => codec::json::<ConsentState>("consent", &state)?,
         None => ConsentState::default(),
     };
-    let records: i64 = row.try_get("records").map_err(db)?;
-    let job: Option<bool> = row.try_get("job").map_err(db)?;
-    let mk: Option<bool> = row.try_get("mk").map_err(db)?;
-    let recent: Vec<i64> = row.try_get("recent").map_err(db)?;
+    let records: i64 = row.try_get("records")?;
+    let job: Option<bool> = row.try_get("job")?;
+    let mk: Option<bool> = row.try_get("mk")?;
+    let recent: Vec<i64> = row.try_get("recent")?;
     Ok(PhoneSnapshot {
         tenant,
         registrations,
@@ -510,7 +485,7 @@ fn snapshot_from(row: &PgRow, (tenant, registrations): TenantContext) -> Result<
             job_notifications: records > 0 && job == Some(true),
             marketing_updates: records > 0 && mk == Some(true),
         },
-        address: row.try_get("address").map_err(db)?,
+        address: row.try_get("address")?,
         recent_marketing: recent.into_iter().map(time).collect(),
     })
 }
@@ -542,14 +517,13 @@ async fn try_lock_phones(
     .bind(tenant_ids)
     .bind(numbers)
     .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     let mut held = HashSet::new();
     for r in rows {
-        if r.try_get::<bool, _>("locked").map_err(db)? {
+        if r.try_get::<bool, _>("locked")? {
             held.insert((
-                r.try_get::<String, _>("tenant_id").map_err(db)?,
-                r.try_get::<String, _>("phone").map_err(db)?,
+                r.try_get::<String, _>("tenant_id")?,
+                r.try_get::<String, _>("phone")?,
             ));
         }
     }
@@ -573,8 +547,7 @@ async fn write_plan(
         .bind(codec::to_json(state))
         .bind(now_ms)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     append_ledger(conn, tenant_id, &plan.ledger).await?;
     for m in &plan.messages {
@@ -595,8 +568,7 @@ async fn write_plan(
         .bind(now_ms)
         .bind(ms(r.deadline))
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     if let Some((id, decision)) = &plan.review_decision {
         let closed = sqlx::query(
@@ -608,8 +580,7 @@ async fn write_plan(
         .bind(tenant_id)
         .bind(id)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
         // Two people (or a person and the deadline) deciding at once: the first decision
         // stands and the second changes nothing.
         if closed.rows_affected() == 0 {
@@ -627,8 +598,7 @@ async fn write_plan(
         .bind(tenant_id)
         .bind(phone.as_str())
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     if let Some(id) = &plan.release_request {
         // Only while still held: one already handed off is not sent twice.
@@ -640,8 +610,7 @@ async fn write_plan(
         .bind(tenant_id)
         .bind(id)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     if let Some((customer_id, job, marketing)) = &plan.toggles {
         sqlx::query(
@@ -654,8 +623,7 @@ async fn write_plan(
         .bind(customer_id)
         .bind(phone.as_str())
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     if plan.marketing_updates_on {
         sqlx::query(
@@ -665,8 +633,7 @@ async fn write_plan(
         .bind(tenant_id)
         .bind(phone.as_str())
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     Ok(())
 }
@@ -703,14 +670,12 @@ async fn count_handoffs(
     .bind(handoff_bucket(now_ms))
     .bind(i64::from(n))
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     sqlx::query("DELETE FROM tenant_handoffs WHERE tenant_id = $1 AND hour < $2")
         .bind(tenant_id)
         .bind(first_counted_bucket(now_ms) - 24)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     Ok(())
 }
 
@@ -741,8 +706,7 @@ async fn update_one(conn: &mut PgConnection, id: &str, u: &MessageUpdate) -> Res
     .bind(ms(u.at.unwrap_or_else(Utc::now)))
     .bind(id)
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(r.rows_affected() > 0)
 }
 
@@ -762,8 +726,7 @@ async fn insert_customer(
     .bind(codec::to_json(&c.tags))
     .bind(ms(c.created_at))
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     for tag in &c.tags {
         sqlx::query(
             "INSERT INTO customer_tags (tenant_id, customer_id, tag) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -772,8 +735,7 @@ async fn insert_customer(
         .bind(&c.id)
         .bind(tag)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     for (i, p) in c.phones.iter().enumerate() {
         sqlx::query(
@@ -787,8 +749,7 @@ async fn insert_customer(
         .bind(p.job_notifications)
         .bind(p.marketing_updates)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     append_ledger(conn, tenant_id, ledger).await
 }
@@ -836,8 +797,7 @@ async fn insert_customers(
     .bind(tag_lists)
     .bind(created)
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     sqlx::query(
         "INSERT INTO customer_tags (tenant_id, customer_id, tag) \
          SELECT $1, * FROM unnest($2::text[], $3::text[]) ON CONFLICT DO NOTHING",
@@ -846,8 +806,7 @@ async fn insert_customers(
     .bind(tag_customers)
     .bind(tags)
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     sqlx::query(
         "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, job_notifications, marketing_updates) \
          SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::bool[], $6::bool[])",
@@ -859,29 +818,22 @@ async fn insert_customers(
     .bind(jobs)
     .bind(mks)
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     append_ledger(conn, tenant_id, &ledger).await
 }
 
 fn review_from(row: &PgRow) -> Result<Review> {
     Ok(Review {
-        id: row.try_get("id").map_err(db)?,
-        phone: codec::phone(row.try_get("phone").map_err(db)?)?,
-        thread: codec::thread(row.try_get("thread").map_err(db)?)?,
-        message_id: row.try_get("message_id").map_err(db)?,
-        text: row.try_get("body").map_err(db)?,
-        word: row.try_get("word").map_err(db)?,
-        decision: row.try_get("decision").map_err(db)?,
-        created_at: time(row.try_get("created_at").map_err(db)?),
-        decided_at: row
-            .try_get::<Option<i64>, _>("decided_at")
-            .map_err(db)?
-            .map(time),
-        deadline: row
-            .try_get::<Option<i64>, _>("deadline_at")
-            .map_err(db)?
-            .map(time),
+        id: row.try_get("id")?,
+        phone: codec::phone(row.try_get("phone")?)?,
+        thread: codec::thread(row.try_get("thread")?)?,
+        message_id: row.try_get("message_id")?,
+        text: row.try_get("body")?,
+        word: row.try_get("word")?,
+        decision: row.try_get("decision")?,
+        created_at: time(row.try_get("created_at")?),
+        decided_at: row.try_get::<Option<i64>, _>("decided_at")?.map(time),
+        deadline: row.try_get::<Option<i64>, _>("deadline_at")?.map(time),
     })
 }
 
@@ -920,8 +872,7 @@ impl Decided {
         .bind(self.due_ats)
         .bind(now_ms)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
         Ok(())
     }
 }
@@ -932,27 +883,24 @@ async fn run_migrations(conn: &mut PgConnection) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     for (version, sql) in MIGRATIONS {
-        let mut tx = conn.begin().await.map_err(db)?;
+        let mut tx = conn.begin().await?;
         let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = $1")
             .bind(version)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
+            .await?
             .is_some();
         if !done {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db)?;
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(version)
                 .bind(ms(Utc::now()))
                 .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
             tracing::info!(version, "applied migration");
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
     }
     Ok(())
 }
@@ -961,14 +909,11 @@ async fn run_migrations(conn: &mut PgConnection) -> Result<()> {
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<()> {
         // A connection of its own: the session lock goes when it closes, whatever happens.
-        let mut conn = PgConnection::connect_with(&self.options)
-            .await
-            .map_err(db)?;
+        let mut conn = PgConnection::connect_with(&self.options).await?;
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut conn)
-            .await
-            .map_err(db)?;
+            .await?;
         let result = run_migrations(&mut conn).await;
         let _ = conn.close().await;
         result
@@ -977,32 +922,29 @@ impl Store for PostgresStore {
     async fn ping(&self) -> Result<()> {
         // A transaction id is assigned only where writes are possible (not on a standby
         // or a read-only database); the transaction is rolled back when dropped.
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT txid_current()")
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.rollback().await.map_err(db)?;
+            .await?;
+        tx.rollback().await?;
         Ok(())
     }
 
     async fn hold_import_lock(&self, tenant_id: &str) -> Result<Option<assent_store::ImportLock>> {
         // A session-level lock on a connection of its own, taken out of the pool: dropping
         // the guard closes that connection, and the server releases the lock with it.
-        let mut conn = self.pool.acquire().await.map_err(db)?.detach();
+        let mut conn = self.pool.acquire().await?.detach();
         sqlx::query("SELECT pg_advisory_lock(hashtextextended('import:' || $1, 0))")
             .bind(tenant_id)
             .execute(&mut conn)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(Some(Box::new(conn)))
     }
 
     async fn tenant_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
             .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(n.max(0) as u64)
     }
 
@@ -1019,37 +961,35 @@ impl Store for PostgresStore {
         .bind(codec::to_json(&t.settings))
         .bind(ms(t.created_at))
         .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .await?;
         Ok(())
     }
 
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
-        let mut c = self.pool.acquire().await.map_err(db)?;
+        let mut c = self.pool.acquire().await?;
         tenant_where(&mut c, "id", id).await
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
-        let mut c = self.pool.acquire().await.map_err(db)?;
+        let mut c = self.pool.acquire().await?;
         tenant_where(&mut c, "slug", slug).await
     }
 
     async fn tenant_by_api_key(&self, hash: &str) -> Result<Option<Tenant>> {
-        let mut c = self.pool.acquire().await.map_err(db)?;
+        let mut c = self.pool.acquire().await?;
         tenant_where(&mut c, "api_key_hash", hash).await
     }
 
     async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>> {
-        let mut c = self.pool.acquire().await.map_err(db)?;
+        let mut c = self.pool.acquire().await?;
         let Some(row) = sqlx::query("SELECT tenant_id FROM senders WHERE number = $1")
             .bind(number.as_str())
             .fetch_optional(&mut *c)
-            .await
-            .map_err(db)?
+            .await?
         else {
             return Ok(None);
         };
-        let id: String = row.try_get("tenant_id").map_err(db)?;
+        let id: String = row.try_get("tenant_id")?;
         tenant_where(&mut c, "id", &id).await
     }
 
@@ -1058,13 +998,12 @@ impl Store for PostgresStore {
             .bind(codec::to_json(settings))
             .bind(tenant_id)
             .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(())
     }
 
     async fn set_senders(&self, tenant_id: &str, s: &Senders, now: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         for n in [&s.transactional, &s.marketing].into_iter().flatten() {
             let other = sqlx::query(
                 "SELECT tenant_id FROM senders WHERE number = $1 AND tenant_id <> $2 AND retired_at IS NULL",
@@ -1072,8 +1011,7 @@ impl Store for PostgresStore {
             .bind(n.as_str())
             .bind(tenant_id)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
             if other.is_some() {
                 return Err(StoreError::Conflict(format!(
                     "{} is another tenant's sender",
@@ -1089,8 +1027,7 @@ impl Store for PostgresStore {
         .bind(ms(now))
         .bind(tenant_id)
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         let mut numbers: Vec<&E164> = Vec::new();
         numbers.extend(s.transactional.iter());
         numbers.extend(
@@ -1113,8 +1050,7 @@ impl Store for PostgresStore {
             .bind(s.transactional.as_ref() == Some(n))
             .bind(s.marketing.as_ref() == Some(n))
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
             if taken.rows_affected() == 0 {
                 return Err(StoreError::Conflict(format!(
                     "{} is another tenant's sender",
@@ -1126,7 +1062,7 @@ impl Store for PostgresStore {
     }
 
     async fn registrations(&self, tenant_id: &str) -> Result<Registrations> {
-        let mut c = self.pool.acquire().await.map_err(db)?;
+        let mut c = self.pool.acquire().await?;
         registrations_of(&mut c, tenant_id).await
     }
 
@@ -1144,8 +1080,7 @@ impl Store for PostgresStore {
         .bind(codec::to_json(&r.details))
         .bind(ms(r.updated_at))
         .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .await?;
         Ok(())
     }
 
@@ -1155,7 +1090,7 @@ impl Store for PostgresStore {
         c: &Customer,
         ledger: &[NewLedgerEntry],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         // A new record's toggles combine with the others holding its phones: taken under
         // the phones' locks, like every other change the gate reads.
         lock_phones(&mut tx, tenant_id, c.phones.iter().map(|p| &p.number)).await?;
@@ -1172,7 +1107,7 @@ impl Store for PostgresStore {
         // advisory locks, which live in the server's shared lock table until it commits:
         // chunks stay well below that table's size.
         for chunk in customers.chunks(500) {
-            let mut tx = self.pool.begin().await.map_err(db)?;
+            let mut tx = self.pool.begin().await?;
             let mut phones: Vec<&str> = chunk
                 .iter()
                 .flat_map(|(c, _)| c.phones.iter())
@@ -1187,10 +1122,9 @@ impl Store for PostgresStore {
             .bind(tenant_id)
             .bind(phones)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
             insert_customers(&mut tx, tenant_id, chunk).await?;
-            tx.commit().await.map_err(db)?;
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -1202,13 +1136,12 @@ impl Store for PostgresStore {
         )
         .bind(tenant_id)
         .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(|r| {
             Ok((
-                codec::phone(r.try_get("phone").map_err(db)?)?,
-                r.try_get("customer_id").map_err(db)?,
+                codec::phone(r.try_get("phone")?)?,
+                r.try_get("customer_id")?,
             ))
         })
         .collect()
@@ -1222,21 +1155,19 @@ impl Store for PostgresStore {
         .bind(tenant_id)
         .bind(phone.as_str())
         .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(|r| r.try_get("customer_id").map_err(db))
         .collect()
     }
 
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
-        let mut c = self.pool.acquire().await.map_err(db)?;
+        let mut c = self.pool.acquire().await?;
         let Some(row) = sqlx::query("SELECT * FROM customers WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&mut *c)
-            .await
-            .map_err(db)?
+            .await?
         else {
             return Ok(None);
         };
@@ -1247,24 +1178,23 @@ impl Store for PostgresStore {
         .bind(tenant_id)
         .bind(id)
         .fetch_all(&mut *c)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(|r| {
             Ok(ContactMethod {
-                number: codec::phone(r.try_get("phone").map_err(db)?)?,
-                job_notifications: r.try_get("job_notifications").map_err(db)?,
-                marketing_updates: r.try_get("marketing_updates").map_err(db)?,
+                number: codec::phone(r.try_get("phone")?)?,
+                job_notifications: r.try_get("job_notifications")?,
+                marketing_updates: r.try_get("marketing_updates")?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
         Ok(Some(Customer {
-            id: row.try_get("id").map_err(db)?,
-            name: row.try_get("name").map_err(db)?,
-            address: row.try_get("address").map_err(db)?,
-            tags: codec::json("tags", row.try_get("tags").map_err(db)?)?,
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            address: row.try_get("address")?,
+            tags: codec::json("tags", row.try_get("tags")?)?,
             phones,
-            created_at: time(row.try_get("created_at").map_err(db)?),
+            created_at: time(row.try_get("created_at")?),
         }))
     }
 
@@ -1276,7 +1206,7 @@ impl Store for PostgresStore {
         (job, marketing): (bool, bool),
         ledger: &[NewLedgerEntry],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         // A claim deciding a hand-off for this phone either sees the new toggles or
         // finishes before they are acknowledged.
         lock_phone(&mut tx, tenant_id, phone.as_str()).await?;
@@ -1290,8 +1220,7 @@ impl Store for PostgresStore {
         .bind(customer_id)
         .bind(phone.as_str())
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -1307,15 +1236,14 @@ impl Store for PostgresStore {
         dedup: Option<&str>,
         plan: &mut Planner<'_>,
     ) -> Result<Transacted> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         // Before any read: READ COMMITTED then shows what the previous holder committed.
         lock_phone(&mut tx, tenant_id, phone.as_str()).await?;
         if let Some(key) = dedup {
             let seen = sqlx::query("SELECT 1 FROM messages WHERE provider_id = $1")
                 .bind(key)
                 .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
             if seen.is_some() {
                 return Ok(Transacted::Duplicate);
             }
@@ -1325,7 +1253,7 @@ impl Store for PostgresStore {
         let snap = load_snapshot(&mut tx, ctx, phone, now).await?;
         let p = plan(&snap);
         write_plan(&mut tx, tenant_id, phone, &p, now).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(Transacted::Applied)
     }
 
@@ -1336,14 +1264,13 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<PhoneSnapshot> {
         // One consistent view across the snapshot's several reads.
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         let ctx = load_tenant_context(&mut tx, tenant_id).await?;
         let snap = load_snapshot(&mut tx, ctx, phone, ms(now)).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(snap)
     }
 
@@ -1353,18 +1280,17 @@ impl Store for PostgresStore {
         phones: &[E164],
         now: DateTime<Utc>,
     ) -> Result<Vec<PhoneSnapshot>> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         let ctx = load_tenant_context(&mut tx, tenant_id).await?;
         let keys: Vec<PhoneKey> = phones
             .iter()
             .map(|p| (tenant_id.to_string(), p.as_str().to_string()))
             .collect();
         let rows = load_phones(&mut tx, &keys, ms(now)).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         keys.iter()
             .map(|k| snapshot_from(rows.get(k).ok_or(StoreError::NotFound)?, ctx.clone()))
             .collect()
@@ -1403,8 +1329,7 @@ impl Store for PostgresStore {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(tags)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(campaigns::audience_from)
             .collect::<Result<Vec<_>>>()?;
@@ -1425,8 +1350,7 @@ impl Store for PostgresStore {
             .bind(tenant_id)
             .bind(phone.as_str())
             .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(ledger_from)
             .collect()
@@ -1446,8 +1370,7 @@ impl Store for PostgresStore {
         .bind(from.map(ms).unwrap_or(i64::MIN))
         .bind(to.map(ms).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(ledger_from)
         .collect()
@@ -1460,8 +1383,7 @@ impl Store for PostgresStore {
         .bind(tenant_id)
         .bind(phone.as_str())
         .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(message_from)
         .collect()
@@ -1472,8 +1394,7 @@ impl Store for PostgresStore {
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .as_ref()
             .map(message_from)
             .transpose()
@@ -1488,8 +1409,7 @@ impl Store for PostgresStore {
             .bind(tenant_id)
             .bind(key)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .as_ref()
             .map(message_from)
             .transpose()
@@ -1499,11 +1419,11 @@ impl Store for PostgresStore {
         // Each message already passed the gate, and the hand-off asks again under the
         // phone's lock: plain inserts, one transaction per chunk.
         for chunk in messages.chunks(5000) {
-            let mut tx = self.pool.begin().await.map_err(db)?;
+            let mut tx = self.pool.begin().await?;
             for m in chunk {
                 insert_message(&mut tx, m).await?;
             }
-            tx.commit().await.map_err(db)?;
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -1514,7 +1434,7 @@ impl Store for PostgresStore {
         limit: u32,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<Message>> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         let now_ms = ms(now);
         // Rows another claimer holds are skipped, not waited for.
         let due: Vec<Message> = sqlx::query(
@@ -1524,13 +1444,12 @@ impl Store for PostgresStore {
         .bind(now_ms)
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(message_from)
         .collect::<Result<_>>()?;
         if due.is_empty() {
-            tx.commit().await.map_err(db)?;
+            tx.commit().await?;
             return Ok(Vec::new());
         }
         // The phones' locks, all tried at once. A busy phone (a STOP being written, another
@@ -1584,11 +1503,9 @@ impl Store for PostgresStore {
                     let tat = sqlx::query("SELECT tat FROM sender_pacing WHERE number = $1")
                         .bind(m.from.as_str())
                         .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db)?
+                        .await?
                         .map(|r| r.try_get::<i64, _>("tat").map(time))
-                        .transpose()
-                        .map_err(db)?;
+                        .transpose()?;
                     pacer.load_sender(&m.from, tat);
                 }
                 if !pacer.knows_tenant(&m.tenant_id) {
@@ -1598,8 +1515,7 @@ impl Store for PostgresStore {
                     .bind(&m.tenant_id)
                     .bind(first_counted_bucket(now_ms))
                     .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                    .await?;
                     pacer.load_tenant(&m.tenant_id, u32::try_from(n).unwrap_or(u32::MAX));
                 }
                 handoff = pacer.admit(&m, &snap.tenant.settings.rate_limits, now);
@@ -1632,15 +1548,14 @@ impl Store for PostgresStore {
             .bind(number)
             .bind(ms(tat))
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(sending)
     }
 
     async fn update_message(&self, id: &str, u: &MessageUpdate) -> Result<()> {
-        let mut c = self.pool.acquire().await.map_err(db)?;
+        let mut c = self.pool.acquire().await?;
         if !update_one(&mut c, id, u).await? {
             return Err(StoreError::NotFound);
         }
@@ -1659,7 +1574,7 @@ impl Store for PostgresStore {
         let (accepted, other): (Vec<_>, Vec<_>) = sorted.into_iter().partition(|(_, u)| {
             u.status == Some(MessageStatus::Sent) && u.reason.is_none() && u.provider_id.is_some()
         });
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         if !accepted.is_empty() {
             let at = accepted
                 .iter()
@@ -1683,8 +1598,7 @@ impl Store for PostgresStore {
             .bind(ids)
             .bind(pids)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         }
         for (id, u) in other {
             update_one(&mut tx, id, u).await?;
@@ -1700,18 +1614,17 @@ impl Store for PostgresStore {
         max_attempts: u32,
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
     ) -> Result<MessageStatus> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         let Some(row) = sqlx::query(
             "SELECT attempts FROM messages WHERE id = $1 AND status = 'sending' FOR UPDATE",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
+        .await?
         else {
             return Err(StoreError::NotFound);
         };
-        let attempts = row.try_get::<i32, _>("attempts").map_err(db)? as u32 + 1;
+        let attempts = row.try_get::<i32, _>("attempts")? as u32 + 1;
         let (status, due) = if attempts >= max_attempts {
             (MessageStatus::Failed, now)
         } else {
@@ -1728,9 +1641,8 @@ impl Store for PostgresStore {
         .bind(ms(now))
         .bind(id)
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        .await?;
+        tx.commit().await?;
         Ok(status)
     }
 
@@ -1738,8 +1650,7 @@ impl Store for PostgresStore {
         sqlx::query("SELECT * FROM messages WHERE provider_id = $1")
             .bind(provider_id)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .as_ref()
             .map(message_from)
             .transpose()
@@ -1756,7 +1667,7 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let now_ms = ms(now);
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         // The phones' locks first, waiting for them (a STOP holds its phone's only briefly),
         // in one order so two callers cannot deadlock; claims only ever try them. A STOP
         // committed before this is read below; one after it finds these calls started.
@@ -1775,8 +1686,7 @@ impl Store for PostgresStore {
         .bind(tenant_ids)
         .bind(numbers)
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
         let ours: HashSet<String> = sqlx::query_scalar(
             "SELECT id FROM messages WHERE id = ANY($1) AND status = 'sending' \
@@ -1785,8 +1695,7 @@ impl Store for PostgresStore {
         .bind(&ids)
         .bind(ms(claimed_at))
         .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?
+        .await?
         .into_iter()
         .collect();
         let rows = load_phones(&mut tx, &keys, now_ms).await?;
@@ -1832,18 +1741,16 @@ impl Store for PostgresStore {
             sqlx::query("UPDATE messages SET handed_off_at = NULL WHERE id = ANY($1)")
                 .bind(&held)
                 .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
         }
         if !started.is_empty() {
             sqlx::query("UPDATE messages SET call_started_at = $1 WHERE id = ANY($2)")
                 .bind(now_ms)
                 .bind(&started)
                 .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(go)
     }
 
@@ -1856,9 +1763,8 @@ impl Store for PostgresStore {
         .bind(phone.as_str())
         .bind(ms(since))
         .fetch_one(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? as u64)
     }
 
     async fn recover_orphaned_sends(
@@ -1876,8 +1782,7 @@ impl Store for PostgresStore {
         .bind(ms(now))
         .bind(ms(claimed_before))
         .execute(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .rows_affected();
         let unknown = sqlx::query(
             "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = $1 \
@@ -1886,8 +1791,7 @@ impl Store for PostgresStore {
         .bind(ms(now))
         .bind(ms(started_before))
         .execute(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .rows_affected();
         Ok((requeued, unknown))
     }
@@ -1896,8 +1800,7 @@ impl Store for PostgresStore {
         sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 ORDER BY created_at, id")
             .bind(tenant_id)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(review_from)
             .collect()
@@ -1915,10 +1818,9 @@ impl Store for PostgresStore {
         .bind(ms(now))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
-        .map(|r| Ok((r.try_get("tenant_id").map_err(db)?, review_from(r)?)))
+        .map(|r| Ok((r.try_get("tenant_id")?, review_from(r)?)))
         .collect()
     }
 
@@ -1927,15 +1829,14 @@ impl Store for PostgresStore {
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .as_ref()
             .map(review_from)
             .transpose()
     }
 
     async fn save_campaign(&self, c: &Campaign) -> Result<()> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.pool.acquire().await?;
         campaigns::save_campaign(&mut conn, c).await
     }
 
@@ -1944,8 +1845,7 @@ impl Store for PostgresStore {
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .as_ref()
             .map(campaigns::campaign_from)
             .transpose()
@@ -1957,8 +1857,7 @@ impl Store for PostgresStore {
         )
         .bind(tenant_id)
         .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(campaigns::campaign_from)
         .collect()
@@ -1969,8 +1868,7 @@ impl Store for PostgresStore {
             "SELECT * FROM campaigns WHERE status IN ('scheduled', 'sending', 'active') ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(campaigns::campaign_from)
         .collect()
@@ -1991,8 +1889,7 @@ impl Store for PostgresStore {
             )
             .bind(tenant_id)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(campaigns::audience_from)
             .collect();
@@ -2008,8 +1905,7 @@ impl Store for PostgresStore {
             .bind(tenant_id)
             .bind(tag)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
             for r in &rows {
                 let m = campaigns::audience_from(r)?;
                 if seen.insert(m.phone.clone()) {
@@ -2046,9 +1942,9 @@ impl Store for PostgresStore {
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
         let mut added = 0;
         for chunk in recipients.chunks(5000) {
-            let mut tx = self.pool.begin().await.map_err(db)?;
+            let mut tx = self.pool.begin().await?;
             added += campaigns::add_recipients(&mut tx, tenant_id, chunk).await?;
-            tx.commit().await.map_err(db)?;
+            tx.commit().await?;
         }
         Ok(added)
     }
@@ -2064,15 +1960,9 @@ impl Store for PostgresStore {
         .bind(tenant_id)
         .bind(campaign_id)
         .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
-        .map(|r| {
-            Ok((
-                r.try_get("step").map_err(db)?,
-                codec::phone(r.try_get("phone").map_err(db)?)?,
-            ))
-        })
+        .map(|r| Ok((r.try_get("step")?, codec::phone(r.try_get("phone")?)?)))
         .collect()
     }
 
@@ -2081,8 +1971,7 @@ impl Store for PostgresStore {
             .bind(tenant_id)
             .bind(campaign_id)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(campaigns::send_log_from)
             .collect()
@@ -2093,7 +1982,7 @@ impl Store for PostgresStore {
         limits: &[(String, u32, chrono::Duration)],
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         // Each key's lock, in one order, so two processes never count the same key at once
         // and never wait on each other in a cycle.
         let mut keys: Vec<&str> = limits.iter().map(|(k, _, _)| k.as_str()).collect();
@@ -2102,8 +1991,7 @@ impl Store for PostgresStore {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('form:' || $1, 0))")
                 .bind(key)
                 .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
         }
         for (key, max, window) in limits {
             let n: i64 =
@@ -2111,8 +1999,7 @@ impl Store for PostgresStore {
                     .bind(key)
                     .bind(ms(now - *window))
                     .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                    .await?;
             if n >= i64::from(*max) {
                 return Ok(false);
             }
@@ -2122,10 +2009,9 @@ impl Store for PostgresStore {
                 .bind(key)
                 .bind(ms(now))
                 .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -2133,8 +2019,7 @@ impl Store for PostgresStore {
         let r = sqlx::query("DELETE FROM form_hits WHERE at <= $1")
             .bind(ms(before))
             .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(r.rows_affected())
     }
 
@@ -2157,8 +2042,7 @@ impl Store for PostgresStore {
         .bind(campaign_id)
         .bind(codec::enum_str(&from))
         .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -2189,7 +2073,7 @@ impl Store for PostgresStore {
         if paused {
             q = q.bind(PAUSED_UNTIL_MS);
         }
-        let r = q.execute(&self.pool).await.map_err(db)?;
+        let r = q.execute(&self.pool).await?;
         Ok(r.rows_affected())
     }
 
@@ -2210,13 +2094,12 @@ impl Store for PostgresStore {
         .bind(tenant_id)
         .bind(estimate_id)
         .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .await?;
         Ok(r.rows_affected())
     }
 
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO estimates (tenant_id, id, customer_id, phone, number, amount_cents, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status",
@@ -2230,8 +2113,7 @@ impl Store for PostgresStore {
         .bind(codec::enum_str(&e.status))
         .bind(ms(e.created_at))
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         bump_campaign_inputs(&mut tx, tenant_id).await?;
         tx.commit().await.map_err(db)
     }
@@ -2241,8 +2123,7 @@ impl Store for PostgresStore {
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .as_ref()
             .map(campaigns::estimate_from)
             .transpose()
@@ -2254,15 +2135,14 @@ impl Store for PostgresStore {
         )
         .bind(tenant_id)
         .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(campaigns::estimate_from)
         .collect()
     }
 
     async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO recurring_services (tenant_id, id, customer_id, name, due_on, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -2274,8 +2154,7 @@ impl Store for PostgresStore {
         .bind(r.due_on.format("%Y-%m-%d").to_string())
         .bind(ms(r.created_at))
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         bump_campaign_inputs(&mut tx, tenant_id).await?;
         tx.commit().await.map_err(db)
     }
@@ -2285,8 +2164,7 @@ impl Store for PostgresStore {
             sqlx::query_scalar("SELECT version FROM campaign_inputs WHERE tenant_id = $1")
                 .bind(tenant_id)
                 .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
+                .await?;
         Ok(Some(v.unwrap_or(0)))
     }
 
@@ -2294,8 +2172,7 @@ impl Store for PostgresStore {
         sqlx::query("SELECT * FROM recurring_services WHERE tenant_id = $1 ORDER BY due_on, id")
             .bind(tenant_id)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(campaigns::recurring_from)
             .collect()
@@ -2363,8 +2240,7 @@ impl Store for PostgresStore {
         .bind(call.missed)
         .bind(ms(call.at))
         .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .await?;
         Ok(())
     }
 }

@@ -8,20 +8,15 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
-use crate::db;
-
 fn user_from(r: &PgRow) -> Result<User> {
     Ok(User {
-        id: r.try_get("id").map_err(db)?,
-        tenant_id: r.try_get("tenant_id").map_err(db)?,
-        email: r.try_get("email").map_err(db)?,
-        password_hash: r.try_get("password_hash").map_err(db)?,
-        failed_logins: r.try_get::<i64, _>("failed_logins").map_err(db)?.max(0) as u32,
-        locked_until: r
-            .try_get::<Option<i64>, _>("locked_until")
-            .map_err(db)?
-            .map(time),
-        created_at: time(r.try_get("created_at").map_err(db)?),
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        email: r.try_get("email")?,
+        password_hash: r.try_get("password_hash")?,
+        failed_logins: r.try_get::<i64, _>("failed_logins")?.max(0) as u32,
+        locked_until: r.try_get::<Option<i64>, _>("locked_until")?.map(time),
+        created_at: time(r.try_get("created_at")?),
     })
 }
 
@@ -38,8 +33,7 @@ pub(crate) async fn create_user(pool: &PgPool, u: &User) -> Result<()> {
     .bind(u.locked_until.map(ms))
     .bind(ms(u.created_at))
     .execute(pool)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(())
 }
 
@@ -47,8 +41,7 @@ pub(crate) async fn user_by_email(pool: &PgPool, email: &str) -> Result<Option<U
     sqlx::query("SELECT * FROM users WHERE email = $1")
         .bind(email)
         .fetch_optional(pool)
-        .await
-        .map_err(db)?
+        .await?
         .as_ref()
         .map(user_from)
         .transpose()
@@ -77,8 +70,7 @@ pub(crate) async fn count_login_attempt(
     .bind(ms(lock_until))
     .bind(user_id)
     .execute(pool)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -86,8 +78,7 @@ pub(crate) async fn clear_failed_logins(pool: &PgPool, user_id: &str) -> Result<
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
         .bind(user_id)
         .execute(pool)
-        .await
-        .map_err(db)?;
+        .await?;
     Ok(())
 }
 
@@ -96,8 +87,7 @@ pub(crate) async fn create_session(pool: &PgPool, s: &Session) -> Result<()> {
         .bind(&s.user_id)
         .bind(ms(s.created_at))
         .execute(pool)
-        .await
-        .map_err(db)?;
+        .await?;
     sqlx::query(
         "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -107,8 +97,7 @@ pub(crate) async fn create_session(pool: &PgPool, s: &Session) -> Result<()> {
     .bind(ms(s.created_at))
     .bind(ms(s.expires_at))
     .execute(pool)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(())
 }
 
@@ -124,18 +113,17 @@ pub(crate) async fn session(
     .bind(id_hash)
     .bind(ms(now))
     .fetch_optional(pool)
-    .await
-    .map_err(db)?
+    .await?
     else {
         return Ok(None);
     };
     let user = user_from(&r)?;
     let session = Session {
-        id_hash: r.try_get("id_hash").map_err(db)?,
+        id_hash: r.try_get("id_hash")?,
         user_id: user.id.clone(),
-        csrf_token: r.try_get("csrf_token").map_err(db)?,
-        created_at: time(r.try_get("session_created").map_err(db)?),
-        expires_at: time(r.try_get("expires_at").map_err(db)?),
+        csrf_token: r.try_get("csrf_token")?,
+        created_at: time(r.try_get("session_created")?),
+        expires_at: time(r.try_get("expires_at")?),
     };
     Ok(Some((session, user)))
 }
@@ -144,8 +132,7 @@ pub(crate) async fn delete_session(pool: &PgPool, id_hash: &str) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(id_hash)
         .execute(pool)
-        .await
-        .map_err(db)?;
+        .await?;
     Ok(())
 }
 
@@ -167,18 +154,17 @@ pub(crate) async fn search_customers(
     .bind(&digits)
     .bind(i64::from(limit))
     .fetch_all(pool)
-    .await
-    .map_err(db)?;
+    .await?;
     let mut customers = Vec::with_capacity(rows.len());
     let mut index = HashMap::new();
     for r in &rows {
         let c = Customer {
-            id: r.try_get("id").map_err(db)?,
-            name: r.try_get("name").map_err(db)?,
-            address: r.try_get("address").map_err(db)?,
-            tags: codec::json("tags", r.try_get("tags").map_err(db)?)?,
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            address: r.try_get("address")?,
+            tags: codec::json("tags", r.try_get("tags")?)?,
             phones: Vec::new(),
-            created_at: time(r.try_get("created_at").map_err(db)?),
+            created_at: time(r.try_get("created_at")?),
         };
         index.insert(c.id.clone(), customers.len());
         customers.push(c);
@@ -194,15 +180,14 @@ pub(crate) async fn search_customers(
     .bind(tenant_id)
     .bind(&ids)
     .fetch_all(pool)
-    .await
-    .map_err(db)?;
+    .await?;
     for r in &phones {
-        let id: String = r.try_get("customer_id").map_err(db)?;
+        let id: String = r.try_get("customer_id")?;
         if let Some(&i) = index.get(&id) {
             customers[i].phones.push(ContactMethod {
-                number: codec::phone(r.try_get("phone").map_err(db)?)?,
-                job_notifications: r.try_get("job_notifications").map_err(db)?,
-                marketing_updates: r.try_get("marketing_updates").map_err(db)?,
+                number: codec::phone(r.try_get("phone")?)?,
+                job_notifications: r.try_get("job_notifications")?,
+                marketing_updates: r.try_get("marketing_updates")?,
             });
         }
     }
@@ -225,14 +210,13 @@ pub(crate) async fn recent_conversations(
     .bind(tenant_id)
     .bind(i64::from(limit))
     .fetch_all(pool)
-    .await
-    .map_err(db)?
+    .await?
     .iter()
     .map(|r| {
         Ok(ConversationSummary {
-            phone: codec::phone(r.try_get("phone").map_err(db)?)?,
-            last_at: time(r.try_get("last_at").map_err(db)?),
-            last_inbound: r.try_get("last_inbound").map_err(db)?,
+            phone: codec::phone(r.try_get("phone")?)?,
+            last_at: time(r.try_get("last_at")?),
+            last_inbound: r.try_get("last_inbound")?,
         })
     })
     .collect()

@@ -5,8 +5,6 @@
 use assent_store::Result;
 use sqlx::SqliteConnection;
 
-use crate::db;
-
 #[derive(Clone, PartialEq)]
 pub(crate) enum Val {
     Text(Option<String>),
@@ -71,7 +69,7 @@ pub(crate) async fn insert(
             }
         };
         let (done, following) = tokio::join!(q.execute(&mut *conn), following);
-        affected += done.map_err(db)?.rows_affected();
+        affected += done?.rows_affected();
         next = following;
     }
     Ok(affected)

@@ -7,27 +7,19 @@ use chrono::NaiveDate;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use crate::db;
-
 pub(crate) fn campaign_from(r: &SqliteRow) -> Result<Campaign> {
     Ok(Campaign {
-        id: r.try_get("id").map_err(db)?,
-        tenant_id: r.try_get("tenant_id").map_err(db)?,
-        name: r.try_get("name").map_err(db)?,
-        kind: codec::parse_enum("campaign kind", r.try_get("kind").map_err(db)?)?,
-        body: r.try_get("body").map_err(db)?,
-        tags: codec::json("tags", r.try_get("tags").map_err(db)?)?,
-        days: codec::json("days", r.try_get("days").map_err(db)?)?,
-        send_at: r
-            .try_get::<Option<i64>, _>("send_at")
-            .map_err(db)?
-            .map(time),
-        status: codec::parse_enum("campaign status", r.try_get("status").map_err(db)?)?,
-        created_at: time(r.try_get("created_at").map_err(db)?),
-        resumed_at: r
-            .try_get::<Option<i64>, _>("resumed_at")
-            .map_err(db)?
-            .map(time),
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        kind: codec::parse_enum("campaign kind", r.try_get("kind")?)?,
+        body: r.try_get("body")?,
+        tags: codec::json("tags", r.try_get("tags")?)?,
+        days: codec::json("days", r.try_get("days")?)?,
+        send_at: r.try_get::<Option<i64>, _>("send_at")?.map(time),
+        status: codec::parse_enum("campaign status", r.try_get("status")?)?,
+        created_at: time(r.try_get("created_at")?),
+        resumed_at: r.try_get::<Option<i64>, _>("resumed_at")?.map(time),
     })
 }
 
@@ -49,8 +41,7 @@ pub(crate) async fn save_campaign(conn: &mut SqliteConnection, c: &Campaign) -> 
     .bind(ms(c.created_at))
     .bind(c.resumed_at.map(ms))
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(())
 }
 
@@ -87,8 +78,7 @@ pub(crate) async fn add_recipients(
         .bind(lo)
         .bind(hi)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
         recorded.insert((campaign, step), phones.into_iter().collect());
     }
     let mut seen = std::collections::HashSet::new();
@@ -136,8 +126,7 @@ pub(crate) async fn add_recipients(
                 .bind(tenant_id)
                 .bind(campaign)
                 .fetch_optional(&mut *conn)
-                .await
-                .map_err(db)?;
+                .await?;
         if status.as_deref() == Some("paused") {
             paused.insert(campaign);
         }
@@ -158,16 +147,16 @@ pub(crate) async fn add_recipients(
 }
 
 pub(crate) fn send_log_from(r: &SqliteRow) -> Result<SendLogRow> {
-    let message_id: Option<String> = r.try_get("message_id").map_err(db)?;
-    let skip: Option<String> = r.try_get("skip_reason").map_err(db)?;
-    let status: Option<String> = r.try_get("status").map_err(db)?;
-    let reason: Option<String> = r.try_get("reason").map_err(db)?;
-    let due_at: Option<i64> = r.try_get("due_at").map_err(db)?;
+    let message_id: Option<String> = r.try_get("message_id")?;
+    let skip: Option<String> = r.try_get("skip_reason")?;
+    let status: Option<String> = r.try_get("status")?;
+    let reason: Option<String> = r.try_get("reason")?;
+    let due_at: Option<i64> = r.try_get("due_at")?;
     let deferred_until =
         SendLogRow::deferred_until_of(status.as_deref().unwrap_or_default(), due_at);
     Ok(SendLogRow {
-        phone: codec::phone(r.try_get("phone").map_err(db)?)?,
-        step: r.try_get("step").map_err(db)?,
+        phone: codec::phone(r.try_get("phone")?)?,
+        step: r.try_get("step")?,
         message_id,
         status: if skip.is_some() {
             "skipped".into()
@@ -175,11 +164,8 @@ pub(crate) fn send_log_from(r: &SqliteRow) -> Result<SendLogRow> {
             status.unwrap_or_else(|| "queued".into())
         },
         reason: skip.or(reason),
-        sent_at: r
-            .try_get::<Option<i64>, _>("handed_off_at")
-            .map_err(db)?
-            .map(time),
-        opted_out_after: r.try_get::<i64, _>("opted_out_after").map_err(db)? > 0,
+        sent_at: r.try_get::<Option<i64>, _>("handed_off_at")?.map(time),
+        opted_out_after: r.try_get::<i64, _>("opted_out_after")? > 0,
         // A skipped phone has no message, hence no status: never deferred.
         deferred_until,
     })
@@ -194,36 +180,35 @@ pub(crate) const SEND_LOG: &str = "SELECT r.phone, r.step, r.message_id, r.skip_
 
 pub(crate) fn estimate_from(r: &SqliteRow) -> Result<Estimate> {
     Ok(Estimate {
-        id: r.try_get("id").map_err(db)?,
-        customer_id: r.try_get("customer_id").map_err(db)?,
+        id: r.try_get("id")?,
+        customer_id: r.try_get("customer_id")?,
         phone: r
-            .try_get::<Option<String>, _>("phone")
-            .map_err(db)?
+            .try_get::<Option<String>, _>("phone")?
             .map(|p| codec::phone(&p))
             .transpose()?,
-        number: r.try_get("number").map_err(db)?,
-        amount_cents: r.try_get("amount_cents").map_err(db)?,
-        status: codec::parse_enum("estimate status", r.try_get("status").map_err(db)?)?,
-        created_at: time(r.try_get("created_at").map_err(db)?),
+        number: r.try_get("number")?,
+        amount_cents: r.try_get("amount_cents")?,
+        status: codec::parse_enum("estimate status", r.try_get("status")?)?,
+        created_at: time(r.try_get("created_at")?),
     })
 }
 
 pub(crate) fn recurring_from(r: &SqliteRow) -> Result<RecurringService> {
-    let due: String = r.try_get("due_on").map_err(db)?;
+    let due: String = r.try_get("due_on")?;
     Ok(RecurringService {
-        id: r.try_get("id").map_err(db)?,
-        customer_id: r.try_get("customer_id").map_err(db)?,
-        name: r.try_get("name").map_err(db)?,
+        id: r.try_get("id")?,
+        customer_id: r.try_get("customer_id")?,
+        name: r.try_get("name")?,
         due_on: NaiveDate::parse_from_str(&due, "%Y-%m-%d")
             .map_err(|_| codec::bad("due_on", &due))?,
-        created_at: time(r.try_get("created_at").map_err(db)?),
+        created_at: time(r.try_get("created_at")?),
     })
 }
 
 pub(crate) fn audience_from(r: &SqliteRow) -> Result<AudienceMember> {
     Ok(AudienceMember {
-        phone: E164::parse(r.try_get::<&str, _>("phone").map_err(db)?)
+        phone: E164::parse(r.try_get::<&str, _>("phone")?)
             .map_err(|e| StoreError::Database(e.to_string()))?,
-        name: r.try_get("name").map_err(db)?,
+        name: r.try_get("name")?,
     })
 }

@@ -53,34 +53,28 @@ pub struct SqliteStore {
     tenants: Mutex<(u64, HashMap<String, TenantContext>)>,
 }
 
+/// For the few places that convert an error without `?` (closures, `ok_or_else`).
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(d) = &e
-        && d.is_unique_violation()
-    {
-        return StoreError::Conflict(d.message().to_string());
-    }
-    StoreError::Database(e.to_string())
+    e.into()
 }
 
 /// The slugs of the tenants in the SQLite file at `url`, read without creating, migrating
 /// or changing it: none when the file or its tenants table does not exist.
 pub async fn tenant_slugs(url: &str) -> Result<Vec<String>> {
     use sqlx::ConnectOptions;
-    let opts = SqliteConnectOptions::from_str(url).map_err(db)?;
+    let opts = SqliteConnectOptions::from_str(url)?;
     if !opts.get_filename().exists() {
         return Ok(Vec::new());
     }
-    let mut c = opts.read_only(true).connect().await.map_err(db)?;
+    let mut c = opts.read_only(true).connect().await?;
     let has_table: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tenants'")
             .fetch_optional(&mut c)
-            .await
-            .map_err(db)?;
+            .await?;
     let slugs = if has_table.is_some() {
         sqlx::query_scalar("SELECT slug FROM tenants")
             .fetch_all(&mut c)
-            .await
-            .map_err(db)?
+            .await?
     } else {
         Vec::new()
     };
@@ -91,8 +85,7 @@ pub async fn tenant_slugs(url: &str) -> Result<Vec<String>> {
 impl SqliteStore {
     /// Opens (creating if needed) `sqlite://PATH`.
     pub async fn open(url: &str) -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(db)?
+        let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -109,23 +102,20 @@ impl SqliteStore {
                     .pragma("cache_size", "-32768")
                     .pragma("wal_autocheckpoint", "16384"),
             )
-            .await
-            .map_err(db)?;
+            .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             // Each lookup of a page outside a connection's cache is a read() from the OS;
             // the default 2 MB cache holds little of a large audience's indexes.
             .connect_with(opts.clone().read_only(false).pragma("cache_size", "-16384"))
-            .await
-            .map_err(db)?;
+            .await?;
         // Checkpoints copy the WAL into the database file. Left to the writer, a commit now
         // and then also does that copy while every other write waits; a connection of their
         // own does it beside the writes, and the writer's automatic one finds little left.
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(opts.clone())
-            .await
-            .map_err(db)?;
+            .await?;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -225,8 +215,7 @@ impl SqliteStore {
             "CREATE TABLE IF NOT EXISTS bench_bulk (k TEXT PRIMARY KEY, a TEXT, b INTEGER)",
         )
         .execute(w.conn())
-        .await
-        .map_err(db)?;
+        .await?;
         let rows = (0..n)
             .map(|i| {
                 vec![
@@ -249,42 +238,35 @@ impl SqliteStore {
     /// The raw durable-transaction rate of this file, for benchmarks: one UPSERT and one
     /// INSERT per transaction.
     pub async fn raw_transaction(&self, i: u64) -> Result<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS bench_raw (k TEXT PRIMARY KEY, n INTEGER NOT NULL)",
         )
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         sqlx::query(
             "INSERT INTO bench_raw (k, n) VALUES (?, 1) ON CONFLICT (k) DO UPDATE SET n = n + 1",
         )
         .bind(format!("k{}", i % 1000))
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         sqlx::query("INSERT INTO bench_raw (k, n) VALUES (?, 0)")
             .bind(format!("row{i}"))
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         tx.commit().await.map_err(db)
     }
 }
 
 fn tenant_from(row: &SqliteRow, senders: Senders) -> Result<Tenant> {
     Ok(Tenant {
-        id: row.try_get("id").map_err(db)?,
-        slug: row.try_get("slug").map_err(db)?,
-        name: row.try_get("name").map_err(db)?,
-        time_zone: row.try_get("time_zone").map_err(db)?,
-        settings: codec::json("settings", row.try_get::<&str, _>("settings").map_err(db)?)?,
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        time_zone: row.try_get("time_zone")?,
+        settings: codec::json("settings", row.try_get::<&str, _>("settings")?)?,
         senders,
-        created_at: time(row.try_get("created_at").map_err(db)?),
+        created_at: time(row.try_get("created_at")?),
     })
 }
 
@@ -294,17 +276,14 @@ async fn senders_of(conn: &mut SqliteConnection, tenant_id: &str) -> Result<Send
     )
     .bind(tenant_id)
     .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push((
-            codec::phone(r.try_get("number").map_err(db)?)?,
-            r.try_get::<bool, _>("transactional").map_err(db)?,
-            r.try_get::<bool, _>("marketing").map_err(db)?,
-            r.try_get::<Option<i64>, _>("retired_at")
-                .map_err(db)?
-                .map(time),
+            codec::phone(r.try_get("number")?)?,
+            r.try_get::<bool, _>("transactional")?,
+            r.try_get::<bool, _>("marketing")?,
+            r.try_get::<Option<i64>, _>("retired_at")?.map(time),
         ));
     }
     Ok(Senders::from_rows(out))
@@ -323,24 +302,23 @@ async fn tenant_where(
     let Some(row) = sqlx::query(sql)
         .bind(value)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
+        .await?
     else {
         return Ok(None);
     };
-    let id: String = row.try_get("id").map_err(db)?;
+    let id: String = row.try_get("id")?;
     let senders = senders_of(conn, &id).await?;
     tenant_from(&row, senders).map(Some)
 }
 
 fn registration_from(row: &SqliteRow) -> Result<Registration> {
-    let kind: &str = row.try_get("kind").map_err(db)?;
+    let kind: &str = row.try_get("kind")?;
     Ok(Registration {
         kind: codec::parse_enum("registration kind", kind)?,
-        status: codec::registration_status(row.try_get("status").map_err(db)?)?,
-        reason: row.try_get("reason").map_err(db)?,
-        details: codec::json("registration details", row.try_get("details").map_err(db)?)?,
-        updated_at: time(row.try_get("updated_at").map_err(db)?),
+        status: codec::registration_status(row.try_get("status")?)?,
+        reason: row.try_get("reason")?,
+        details: codec::json("registration details", row.try_get("details")?)?,
+        updated_at: time(row.try_get("updated_at")?),
     })
 }
 
@@ -348,8 +326,7 @@ async fn registrations_of(conn: &mut SqliteConnection, tenant_id: &str) -> Resul
     let rows = sqlx::query("SELECT * FROM registrations WHERE tenant_id = ?")
         .bind(tenant_id)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     let mut out = Registrations {
         texting: None,
         marketing: None,
@@ -367,15 +344,15 @@ async fn registrations_of(conn: &mut SqliteConnection, tenant_id: &str) -> Resul
 fn ledger_from(row: &SqliteRow) -> Result<LedgerEntry> {
     let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
     Ok(LedgerEntry {
-        seq: row.try_get("seq").map_err(db)?,
+        seq: row.try_get("seq")?,
         entry: NewLedgerEntry {
-            phone: codec::phone(row.try_get("phone").map_err(db)?)?,
-            channel: row.try_get("channel").map_err(db)?,
-            old_state: row.try_get("old_state").map_err(db)?,
-            new_state: row.try_get("new_state").map_err(db)?,
-            source: codec::source(row.try_get("source").map_err(db)?)?,
-            actor: row.try_get("actor").map_err(db)?,
-            occurred_at: time(row.try_get("occurred_at").map_err(db)?),
+            phone: codec::phone(row.try_get("phone")?)?,
+            channel: row.try_get("channel")?,
+            old_state: row.try_get("old_state")?,
+            new_state: row.try_get("new_state")?,
+            source: codec::source(row.try_get("source")?)?,
+            actor: row.try_get("actor")?,
+            occurred_at: time(row.try_get("occurred_at")?),
             evidence: Evidence {
                 message_sid: g("message_sid")?,
                 text: g("body")?,
@@ -418,8 +395,7 @@ async fn append_ledger(
         .bind(&e.evidence.disclosure)
         .bind(&e.evidence.request)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     Ok(())
 }
@@ -757,8 +733,7 @@ async fn load_snapshots(
         .bind(None::<i64>)
         .bind(None::<String>)
         .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     let mut out = HashMap::with_capacity(phones.len());
     for f in fold_snapshots(&json, ctx)?.0 {
         out.insert(f.phone, f.snap);
@@ -789,8 +764,7 @@ async fn set_claim_outcome(
     .bind(now_ms)
     .bind(id)
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(())
 }
 
@@ -802,8 +776,7 @@ async fn bump_campaign_inputs(conn: &mut SqliteConnection, tenant_id: &str) -> R
     )
     .bind(tenant_id)
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(())
 }
 
@@ -824,8 +797,7 @@ async fn write_plan(
         .bind(codec::to_json(state))
         .bind(now_ms)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     append_ledger(conn, tenant_id, &plan.ledger).await?;
     for m in &plan.messages {
@@ -846,8 +818,7 @@ async fn write_plan(
         .bind(now_ms)
         .bind(ms(r.deadline))
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     if let Some((id, decision)) = &plan.review_decision {
         let closed = sqlx::query(
@@ -859,8 +830,7 @@ async fn write_plan(
         .bind(tenant_id)
         .bind(id)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
         // Two people (or a person and the deadline) deciding at once: the first decision
         // stands and the second changes nothing.
         if closed.rows_affected() == 0 {
@@ -878,8 +848,7 @@ async fn write_plan(
         .bind(tenant_id)
         .bind(phone.as_str())
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     if let Some(id) = &plan.release_request {
         // Only while still held: one already handed off is not sent twice.
@@ -891,8 +860,7 @@ async fn write_plan(
         .bind(tenant_id)
         .bind(id)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     if let Some((customer_id, job, marketing)) = &plan.toggles {
         sqlx::query(
@@ -905,8 +873,7 @@ async fn write_plan(
         .bind(customer_id)
         .bind(phone.as_str())
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     if plan.marketing_updates_on {
         sqlx::query(
@@ -916,8 +883,7 @@ async fn write_plan(
         .bind(tenant_id)
         .bind(phone.as_str())
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     Ok(())
 }
@@ -944,8 +910,7 @@ async fn update_one(conn: &mut SqliteConnection, id: &str, u: &MessageUpdate) ->
     .bind(ms(u.at.unwrap_or_else(Utc::now)))
     .bind(id)
     .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(r.rows_affected() > 0)
 }
 
@@ -963,8 +928,7 @@ async fn insert_customer(
         .bind(codec::to_json(&c.tags))
         .bind(ms(c.created_at))
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     for tag in &c.tags {
         sqlx::query(
             "INSERT OR IGNORE INTO customer_tags (tenant_id, customer_id, tag) VALUES (?, ?, ?)",
@@ -973,8 +937,7 @@ async fn insert_customer(
         .bind(&c.id)
         .bind(tag)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     for (i, p) in c.phones.iter().enumerate() {
         sqlx::query(
@@ -988,8 +951,7 @@ async fn insert_customer(
         .bind(p.job_notifications)
         .bind(p.marketing_updates)
         .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .await?;
     }
     append_ledger(conn, tenant_id, ledger).await?;
     Ok(())
@@ -1020,77 +982,61 @@ fn ledger_row(tenant_id: &str, e: &NewLedgerEntry) -> Vec<bulk::Val> {
 
 fn review_from(row: &SqliteRow) -> Result<Review> {
     Ok(Review {
-        id: row.try_get("id").map_err(db)?,
-        phone: codec::phone(row.try_get("phone").map_err(db)?)?,
-        thread: codec::thread(row.try_get("thread").map_err(db)?)?,
-        message_id: row.try_get("message_id").map_err(db)?,
-        text: row.try_get("body").map_err(db)?,
-        word: row.try_get("word").map_err(db)?,
-        decision: row.try_get("decision").map_err(db)?,
-        created_at: time(row.try_get("created_at").map_err(db)?),
-        decided_at: row
-            .try_get::<Option<i64>, _>("decided_at")
-            .map_err(db)?
-            .map(time),
-        deadline: row
-            .try_get::<Option<i64>, _>("deadline_at")
-            .map_err(db)?
-            .map(time),
+        id: row.try_get("id")?,
+        phone: codec::phone(row.try_get("phone")?)?,
+        thread: codec::thread(row.try_get("thread")?)?,
+        message_id: row.try_get("message_id")?,
+        text: row.try_get("body")?,
+        word: row.try_get("word")?,
+        decision: row.try_get("decision")?,
+        created_at: time(row.try_get("created_at")?),
+        decided_at: row.try_get::<Option<i64>, _>("decided_at")?.map(time),
+        deadline: row.try_get::<Option<i64>, _>("deadline_at")?.map(time),
     })
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
-        let mut conn = self.writer.acquire().await.map_err(db)?;
+        let mut conn = self.writer.acquire().await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
             .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+            .await?;
         for (version, sql) in MIGRATIONS {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
                 .bind(version)
                 .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?
+                .await?
                 .is_some();
             if !done {
-                sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db)?;
+                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
                     .bind(version)
                     .bind(ms(Utc::now()))
                     .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                    .await?;
                 tracing::info!(version, "applied migration");
             }
-            tx.commit().await.map_err(db)?;
+            tx.commit().await?;
         }
         Ok(())
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(db)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
         // Reads can succeed while every write fails (another process holds the file's
         // write lock): take the writer's lock too, and give it back unchanged (a write
         // dropped without commit is undone).
         let mut w = self.batch.begin().await?;
-        sqlx::query("SELECT 1")
-            .execute(w.conn())
-            .await
-            .map_err(db)?;
+        sqlx::query("SELECT 1").execute(w.conn()).await?;
         Ok(())
     }
 
     async fn tenant_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
             .fetch_one(&self.reader)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(n.max(0) as u64)
     }
 
@@ -1107,37 +1053,35 @@ impl Store for SqliteStore {
         .bind(codec::to_json(&t.settings))
         .bind(ms(t.created_at))
         .execute(w.conn())
-        .await
-        .map_err(db)?;
+        .await?;
         w.commit().await
     }
 
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
-        let mut c = self.reader.acquire().await.map_err(db)?;
+        let mut c = self.reader.acquire().await?;
         tenant_where(&mut c, "id", id).await
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
-        let mut c = self.reader.acquire().await.map_err(db)?;
+        let mut c = self.reader.acquire().await?;
         tenant_where(&mut c, "slug", slug).await
     }
 
     async fn tenant_by_api_key(&self, hash: &str) -> Result<Option<Tenant>> {
-        let mut c = self.reader.acquire().await.map_err(db)?;
+        let mut c = self.reader.acquire().await?;
         tenant_where(&mut c, "api_key_hash", hash).await
     }
 
     async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>> {
-        let mut c = self.reader.acquire().await.map_err(db)?;
+        let mut c = self.reader.acquire().await?;
         let Some(row) = sqlx::query("SELECT tenant_id FROM senders WHERE number = ?")
             .bind(number.as_str())
             .fetch_optional(&mut *c)
-            .await
-            .map_err(db)?
+            .await?
         else {
             return Ok(None);
         };
-        let id: String = row.try_get("tenant_id").map_err(db)?;
+        let id: String = row.try_get("tenant_id")?;
         tenant_where(&mut c, "id", &id).await
     }
 
@@ -1147,8 +1091,7 @@ impl Store for SqliteStore {
             .bind(codec::to_json(settings))
             .bind(tenant_id)
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
         w.commit().await?;
         self.forget_tenant(tenant_id);
         Ok(())
@@ -1163,8 +1106,7 @@ impl Store for SqliteStore {
             .bind(n.as_str())
             .bind(tenant_id)
             .fetch_optional(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
             if other.is_some() {
                 return Err(StoreError::Conflict(format!(
                     "{} is another tenant's sender",
@@ -1178,8 +1120,7 @@ impl Store for SqliteStore {
             .bind(ms(now))
             .bind(tenant_id)
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
         let mut numbers: Vec<&E164> = Vec::new();
         numbers.extend(s.transactional.iter());
         numbers.extend(
@@ -1202,8 +1143,7 @@ impl Store for SqliteStore {
             .bind(s.transactional.as_ref() == Some(n))
             .bind(s.marketing.as_ref() == Some(n))
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
             if taken.rows_affected() == 0 {
                 return Err(StoreError::Conflict(format!(
                     "{} is another tenant's sender",
@@ -1217,7 +1157,7 @@ impl Store for SqliteStore {
     }
 
     async fn registrations(&self, tenant_id: &str) -> Result<Registrations> {
-        let mut c = self.reader.acquire().await.map_err(db)?;
+        let mut c = self.reader.acquire().await?;
         registrations_of(&mut c, tenant_id).await
     }
 
@@ -1235,8 +1175,7 @@ impl Store for SqliteStore {
         .bind(codec::to_json(&r.details))
         .bind(ms(r.updated_at))
         .execute(w.conn())
-        .await
-        .map_err(db)?;
+        .await?;
         w.commit().await?;
         self.forget_tenant(tenant_id);
         Ok(())
@@ -1326,10 +1265,9 @@ impl Store for SqliteStore {
         )
         .bind(tenant_id)
         .fetch_all(&self.reader)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
-        .map(|r| Ok((codec::phone(r.try_get("phone").map_err(db)?)?, r.try_get("customer_id").map_err(db)?)))
+        .map(|r| Ok((codec::phone(r.try_get("phone")?)?, r.try_get("customer_id")?)))
         .collect()
     }
 
@@ -1341,21 +1279,19 @@ impl Store for SqliteStore {
         .bind(tenant_id)
         .bind(phone.as_str())
         .fetch_all(&self.reader)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(|r| r.try_get("customer_id").map_err(db))
         .collect()
     }
 
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
-        let mut c = self.reader.acquire().await.map_err(db)?;
+        let mut c = self.reader.acquire().await?;
         let Some(row) = sqlx::query("SELECT * FROM customers WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&mut *c)
-            .await
-            .map_err(db)?
+            .await?
         else {
             return Ok(None);
         };
@@ -1366,24 +1302,23 @@ impl Store for SqliteStore {
         .bind(tenant_id)
         .bind(id)
         .fetch_all(&mut *c)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(|r| {
             Ok(ContactMethod {
-                number: codec::phone(r.try_get("phone").map_err(db)?)?,
-                job_notifications: r.try_get("job_notifications").map_err(db)?,
-                marketing_updates: r.try_get("marketing_updates").map_err(db)?,
+                number: codec::phone(r.try_get("phone")?)?,
+                job_notifications: r.try_get("job_notifications")?,
+                marketing_updates: r.try_get("marketing_updates")?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
         Ok(Some(Customer {
-            id: row.try_get("id").map_err(db)?,
-            name: row.try_get("name").map_err(db)?,
-            address: row.try_get("address").map_err(db)?,
-            tags: codec::json("tags", row.try_get("tags").map_err(db)?)?,
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            address: row.try_get("address")?,
+            tags: codec::json("tags", row.try_get("tags")?)?,
             phones,
-            created_at: time(row.try_get("created_at").map_err(db)?),
+            created_at: time(row.try_get("created_at")?),
         }))
     }
 
@@ -1406,8 +1341,7 @@ impl Store for SqliteStore {
         .bind(customer_id)
         .bind(phone.as_str())
         .execute(w.conn())
-        .await
-        .map_err(db)?;
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -1428,8 +1362,7 @@ impl Store for SqliteStore {
             let seen = sqlx::query("SELECT 1 FROM messages WHERE provider_id = ?")
                 .bind(key)
                 .fetch_optional(w.conn())
-                .await
-                .map_err(db)?;
+                .await?;
             if seen.is_some() {
                 return Ok(Transacted::Duplicate);
             }
@@ -1449,7 +1382,7 @@ impl Store for SqliteStore {
         phone: &E164,
         now: DateTime<Utc>,
     ) -> Result<PhoneSnapshot> {
-        let mut c = self.reader.acquire().await.map_err(db)?;
+        let mut c = self.reader.acquire().await?;
         let ctx = self.tenant_context(&mut c, tenant_id).await?;
         load_snapshot(&mut c, ctx, phone, ms(now)).await
     }
@@ -1460,7 +1393,7 @@ impl Store for SqliteStore {
         phones: &[E164],
         now: DateTime<Utc>,
     ) -> Result<Vec<PhoneSnapshot>> {
-        let mut c = self.reader.acquire().await.map_err(db)?;
+        let mut c = self.reader.acquire().await?;
         let ctx = self.tenant_context(&mut c, tenant_id).await?;
         let by_phone = load_snapshots(&mut c, &ctx, phones, ms(now)).await?;
         phones
@@ -1474,8 +1407,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .bind(phone.as_str())
             .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(ledger_from)
             .collect()
@@ -1492,8 +1424,7 @@ impl Store for SqliteStore {
             .bind(from.map(ms).unwrap_or(i64::MIN))
             .bind(to.map(ms).unwrap_or(i64::MAX))
             .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(ledger_from)
             .collect()
@@ -1504,8 +1435,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .bind(phone.as_str())
             .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(|j| decode_message(j))
             .collect()
@@ -1516,8 +1446,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .map(|j| decode_message(&j))
             .transpose()
     }
@@ -1531,8 +1460,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .bind(key)
             .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .map(|j| decode_message(&j))
             .transpose()
     }
@@ -1565,8 +1493,7 @@ impl Store for SqliteStore {
             .bind(now_ms)
             .bind(limit as i64)
             .fetch_one(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
         let mut due: Vec<Message> = serde_json::from_str::<Vec<MessageEntry>>(&json)
             .map_err(|e| StoreError::Database(format!("claim: {e}")))?
             .into_iter()
@@ -1605,11 +1532,9 @@ impl Store for SqliteStore {
                     let tat = sqlx::query("SELECT tat FROM sender_pacing WHERE number = ?")
                         .bind(m.from.as_str())
                         .fetch_optional(w.conn())
-                        .await
-                        .map_err(db)?
+                        .await?
                         .map(|r| r.try_get::<i64, _>("tat").map(time))
-                        .transpose()
-                        .map_err(db)?;
+                        .transpose()?;
                     pacer.load_sender(&m.from, tat);
                 }
                 if !pacer.knows_tenant(&m.tenant_id) {
@@ -1619,8 +1544,7 @@ impl Store for SqliteStore {
                     .bind(&m.tenant_id)
                     .bind(first_counted_bucket(now_ms))
                     .fetch_one(w.conn())
-                    .await
-                    .map_err(db)?;
+                    .await?;
                     pacer.load_tenant(&m.tenant_id, u32::try_from(n).unwrap_or(u32::MAX));
                 }
                 handoff = pacer.admit(&m, &snap.tenant.settings.rate_limits, now);
@@ -1663,8 +1587,7 @@ impl Store for SqliteStore {
             .bind(now_ms)
             .bind(ids)
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
         }
         for (tenant_id, n) in pacer.handed_off() {
             sqlx::query(
@@ -1675,23 +1598,20 @@ impl Store for SqliteStore {
             .bind(handoff_bucket(now_ms))
             .bind(i64::from(n))
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
             // Buckets older than any window are of no more use.
             sqlx::query("DELETE FROM tenant_handoffs WHERE tenant_id = ? AND hour < ?")
                 .bind(tenant_id)
                 .bind(first_counted_bucket(now_ms) - 24)
                 .execute(w.conn())
-                .await
-                .map_err(db)?;
+                .await?;
         }
         for (number, tat) in pacer.changed() {
             sqlx::query("INSERT INTO sender_pacing (number, tat) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET tat = excluded.tat")
                 .bind(number)
                 .bind(ms(tat))
                 .execute(w.conn())
-                .await
-                .map_err(db)?;
+                .await?;
         }
         w.commit().await?;
         Ok(sending)
@@ -1738,8 +1658,7 @@ impl Store for SqliteStore {
             .bind(ms(at))
             .bind(pairs)
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
         }
         for (id, u) in other {
             update_one(w.conn(), id, u).await?;
@@ -1760,12 +1679,11 @@ impl Store for SqliteStore {
             sqlx::query("SELECT attempts FROM messages WHERE id = ? AND status = 'sending'")
                 .bind(id)
                 .fetch_optional(w.conn())
-                .await
-                .map_err(db)?
+                .await?
         else {
             return Err(StoreError::NotFound);
         };
-        let attempts = row.try_get::<i64, _>("attempts").map_err(db)? as u32 + 1;
+        let attempts = row.try_get::<i64, _>("attempts")? as u32 + 1;
         let (status, due) = if attempts >= max_attempts {
             (MessageStatus::Failed, now)
         } else {
@@ -1779,8 +1697,7 @@ impl Store for SqliteStore {
             .bind(ms(now))
             .bind(id)
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
         w.commit().await?;
         Ok(status)
     }
@@ -1789,8 +1706,7 @@ impl Store for SqliteStore {
         sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGE_BY_PROVIDER_ID.as_str()))
             .bind(provider_id)
             .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .map(|j| decode_message(&j))
             .transpose()
     }
@@ -1819,8 +1735,7 @@ impl Store for SqliteStore {
         .bind(&ids)
         .bind(ms(claimed_at))
         .fetch_all(w.conn())
-        .await
-        .map_err(db)?
+        .await?
         .into_iter()
         .collect();
         let mut by_tenant: HashMap<&str, Vec<E164>> = HashMap::new();
@@ -1883,8 +1798,7 @@ impl Store for SqliteStore {
             sqlx::query("UPDATE messages SET handed_off_at = NULL WHERE id IN (SELECT value FROM json_each(?1))")
                 .bind(ids)
                 .execute(w.conn())
-                .await
-                .map_err(db)?;
+                .await?;
         }
         if !started.is_empty() {
             let ids =
@@ -1895,8 +1809,7 @@ impl Store for SqliteStore {
             .bind(now_ms)
             .bind(ids)
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
         }
         w.commit().await?;
         Ok(go)
@@ -1911,9 +1824,8 @@ impl Store for SqliteStore {
         .bind(phone.as_str())
         .bind(ms(since))
         .fetch_one(&self.reader)
-        .await
-        .map_err(db)?;
-        Ok(row.try_get::<i64, _>("n").map_err(db)? as u64)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? as u64)
     }
 
     fn single_process(&self) -> bool {
@@ -1936,8 +1848,7 @@ impl Store for SqliteStore {
         .bind(ms(now))
         .bind(ms(claimed_before))
         .execute(w.conn())
-        .await
-        .map_err(db)?
+        .await?
         .rows_affected();
         let unknown = sqlx::query(
             "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = ?1 \
@@ -1946,8 +1857,7 @@ impl Store for SqliteStore {
         .bind(ms(now))
         .bind(ms(started_before))
         .execute(w.conn())
-        .await
-        .map_err(db)?
+        .await?
         .rows_affected();
         w.commit().await?;
         Ok((requeued, unknown))
@@ -1957,8 +1867,7 @@ impl Store for SqliteStore {
         sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? ORDER BY created_at")
             .bind(tenant_id)
             .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(review_from)
             .collect()
@@ -1976,10 +1885,9 @@ impl Store for SqliteStore {
         .bind(ms(now))
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
-        .map(|r| Ok((r.try_get("tenant_id").map_err(db)?, review_from(r)?)))
+        .map(|r| Ok((r.try_get("tenant_id")?, review_from(r)?)))
         .collect()
     }
 
@@ -1988,8 +1896,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .as_ref()
             .map(review_from)
             .transpose()
@@ -2006,8 +1913,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .as_ref()
             .map(campaigns::campaign_from)
             .transpose()
@@ -2017,8 +1923,7 @@ impl Store for SqliteStore {
         sqlx::query("SELECT * FROM campaigns WHERE tenant_id = ? ORDER BY created_at DESC")
             .bind(tenant_id)
             .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(campaigns::campaign_from)
             .collect()
@@ -2027,8 +1932,7 @@ impl Store for SqliteStore {
     async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
         sqlx::query("SELECT * FROM campaigns WHERE status IN ('scheduled', 'sending', 'active') ORDER BY created_at")
             .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(campaigns::campaign_from)
             .collect()
@@ -2046,8 +1950,7 @@ impl Store for SqliteStore {
             )
             .bind(tenant_id)
             .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(campaigns::audience_from)
             .collect();
@@ -2061,8 +1964,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .bind(tag)
             .fetch_all(&self.reader)
-            .await
-            .map_err(db)?;
+            .await?;
             for r in &rows {
                 let m = campaigns::audience_from(r)?;
                 if seen.insert(m.phone.clone()) {
@@ -2104,7 +2006,7 @@ impl Store for SqliteStore {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<AudiencePage> {
-        let mut c = self.reader.acquire().await.map_err(db)?;
+        let mut c = self.reader.acquire().await?;
         let ctx = self.tenant_context(&mut c, tenant_id).await?;
         let page_size = limit.max(1);
         let mut limit = page_size;
@@ -2125,8 +2027,7 @@ impl Store for SqliteStore {
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .bind((!tags.is_empty()).then(|| codec::to_json(&tags)))
                 .fetch_one(&mut *c)
-                .await
-                .map_err(db)?;
+                .await?;
             let (mut folded, entries) = fold_snapshots(&json, &ctx)?;
             // Pages follow each other by phone, whatever order the join produced.
             folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
@@ -2192,15 +2093,9 @@ impl Store for SqliteStore {
         .bind(tenant_id)
         .bind(campaign_id)
         .fetch_all(&self.reader)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
-        .map(|r| {
-            Ok((
-                r.try_get("step").map_err(db)?,
-                codec::phone(r.try_get("phone").map_err(db)?)?,
-            ))
-        })
+        .map(|r| Ok((r.try_get("step")?, codec::phone(r.try_get("phone")?)?)))
         .collect()
     }
 
@@ -2209,8 +2104,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .bind(campaign_id)
             .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(campaigns::send_log_from)
             .collect()
@@ -2229,8 +2123,7 @@ impl Store for SqliteStore {
                     .bind(key)
                     .bind(ms(now - *window))
                     .fetch_one(w.conn())
-                    .await
-                    .map_err(db)?;
+                    .await?;
             if n >= i64::from(*max) {
                 return Ok(false);
             }
@@ -2240,8 +2133,7 @@ impl Store for SqliteStore {
                 .bind(key)
                 .bind(ms(now))
                 .execute(w.conn())
-                .await
-                .map_err(db)?;
+                .await?;
         }
         w.commit().await?;
         Ok(true)
@@ -2252,8 +2144,7 @@ impl Store for SqliteStore {
         let r = sqlx::query("DELETE FROM form_hits WHERE at <= ?")
             .bind(ms(before))
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
         w.commit().await?;
         Ok(r.rows_affected())
     }
@@ -2277,8 +2168,7 @@ impl Store for SqliteStore {
         .bind(campaign_id)
         .bind(codec::enum_str(&from))
         .execute(w.conn())
-        .await
-        .map_err(db)?;
+        .await?;
         w.commit().await?;
         Ok(r.rows_affected() == 1)
     }
@@ -2309,7 +2199,7 @@ impl Store for SqliteStore {
         if paused {
             q = q.bind(PAUSED_UNTIL_MS);
         }
-        let r = q.execute(w.conn()).await.map_err(db)?;
+        let r = q.execute(w.conn()).await?;
         w.commit().await?;
         Ok(r.rows_affected())
     }
@@ -2331,8 +2221,7 @@ impl Store for SqliteStore {
         .bind(tenant_id)
         .bind(estimate_id)
         .execute(w.conn())
-        .await
-        .map_err(db)?;
+        .await?;
         w.commit().await?;
         Ok(r.rows_affected())
     }
@@ -2351,8 +2240,7 @@ impl Store for SqliteStore {
         .bind(codec::enum_str(&e.status))
         .bind(ms(e.created_at))
         .execute(w.conn())
-        .await
-        .map_err(db)?;
+        .await?;
         bump_campaign_inputs(w.conn(), tenant_id).await?;
         w.commit().await
     }
@@ -2362,8 +2250,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .as_ref()
             .map(campaigns::estimate_from)
             .transpose()
@@ -2375,8 +2262,7 @@ impl Store for SqliteStore {
         )
         .bind(tenant_id)
         .fetch_all(&self.reader)
-        .await
-        .map_err(db)?
+        .await?
         .iter()
         .map(campaigns::estimate_from)
         .collect()
@@ -2392,8 +2278,7 @@ impl Store for SqliteStore {
             .bind(r.due_on.format("%Y-%m-%d").to_string())
             .bind(ms(r.created_at))
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
         bump_campaign_inputs(w.conn(), tenant_id).await?;
         w.commit().await
     }
@@ -2403,8 +2288,7 @@ impl Store for SqliteStore {
             sqlx::query_scalar("SELECT version FROM campaign_inputs WHERE tenant_id = ?")
                 .bind(tenant_id)
                 .fetch_optional(&self.reader)
-                .await
-                .map_err(db)?;
+                .await?;
         Ok(Some(v.unwrap_or(0)))
     }
 
@@ -2412,8 +2296,7 @@ impl Store for SqliteStore {
         sqlx::query("SELECT * FROM recurring_services WHERE tenant_id = ? ORDER BY due_on")
             .bind(tenant_id)
             .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+            .await?
             .iter()
             .map(campaigns::recurring_from)
             .collect()
@@ -2491,8 +2374,7 @@ impl Store for SqliteStore {
             .bind(call.missed)
             .bind(ms(call.at))
             .execute(w.conn())
-            .await
-            .map_err(db)?;
+            .await?;
         w.commit().await
     }
 }

@@ -10,8 +10,6 @@ use assent_store::{Result, StoreError};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{Mutex, MutexGuard, Notify, watch};
 
-use crate::db;
-
 pub(crate) struct Shared {
     pool: SqlitePool,
     state: Mutex<State>,
@@ -55,13 +53,7 @@ impl Writer {
     pub(crate) async fn begin(&self) -> Result<Write<'_>> {
         let mut state = self.shared.state.lock().await;
         if state.tx.is_none() {
-            state.tx = Some(
-                self.shared
-                    .pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(db)?,
-            );
+            state.tx = Some(self.shared.pool.begin_with("BEGIN IMMEDIATE").await?);
         }
         if state.open_savepoint {
             exec(&mut state, "ROLLBACK TO SAVEPOINT w").await?;
@@ -88,7 +80,7 @@ async fn exec(state: &mut State, sql: &'static str) -> Result<()> {
     let Some(tx) = state.tx.as_mut() else {
         return Err(StoreError::Database("no open write transaction".into()));
     };
-    sqlx::query(sql).execute(&mut **tx).await.map_err(db)?;
+    sqlx::query(sql).execute(&mut **tx).await?;
     Ok(())
 }
 

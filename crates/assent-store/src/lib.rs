@@ -26,6 +26,19 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Both backends' one conversion: a unique violation is a typed `Conflict` (a taken
+/// number, slug or key), anything else a database error.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(d) = &e
+            && d.is_unique_violation()
+        {
+            return StoreError::Conflict(d.message().to_string());
+        }
+        StoreError::Database(e.to_string())
+    }
+}
+
 /// Held while an import runs; dropping it lets the next one in.
 pub type ImportLock = Box<dyn std::any::Any + Send>;
 
