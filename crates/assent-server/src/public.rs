@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
+use askama::Template;
 use assent_core::compose;
 use assent_core::consent::Source;
 use assent_core::gate::RegistrationStatus;
@@ -23,7 +24,6 @@ use chrono::Duration;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::api::consent_html_escape as esc;
 use crate::service::{self, OptInStart};
 use crate::webhooks::form_urlencoded_pairs;
 
@@ -55,16 +55,22 @@ fn frame_headers(app: &AppState) -> [(&'static str, String); 3] {
     ]
 }
 
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
-<style>body{{font-family:system-ui,sans-serif;margin:0;padding:1rem;color:#1a1a1a;background:#fff;max-width:30rem}}\
-label{{display:block;font-weight:600;margin:.75rem 0 .25rem}}input[type=tel]{{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box;border:1px solid #555;border-radius:4px}}\
-.consent{{display:flex;gap:.5rem;align-items:flex-start;margin:1rem 0;font-weight:400}}.consent input{{margin-top:.2rem}}\
-.error{{color:#a30000;font-weight:600;margin:.25rem 0}}button{{font-size:1rem;padding:.6rem 1.2rem;background:#0b5394;color:#fff;border:0;border-radius:4px}}\
-.small{{font-size:.85rem;color:#333}}a{{color:#0b5394}}</style></head><body>{body}</body></html>"
-    )
+/// A page of the form's own with one heading and, maybe, one sentence.
+#[derive(Template)]
+#[template(path = "public/message.html")]
+struct Message<'a> {
+    title: &'a str,
+    heading: &'a str,
+    text: Option<&'a str>,
+}
+
+fn page(title: &str, heading: &str, text: Option<&str>) -> String {
+    Message {
+        title,
+        heading,
+        text,
+    }
+    .to_string()
 }
 
 /// What the form says about a number it cannot take, in the tenant's countries' terms.
@@ -83,6 +89,35 @@ fn countries_hint(countries: &[String]) -> String {
     }
 }
 
+struct Widget<'a> {
+    class: &'static str,
+    site_key: &'a str,
+    script: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "public/form.html")]
+struct Form<'a> {
+    name: &'a str,
+    slug: &'a str,
+    phone: &'a str,
+    disclosure: String,
+    terms_url: &'a str,
+    privacy_url: &'a str,
+    page: &'a str,
+    captcha: Option<Widget<'a>>,
+    errors: &'a [(&'a str, &'a str)],
+}
+
+impl Form<'_> {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| *m)
+    }
+}
+
 fn form_html(
     t: &Tenant,
     captcha: Option<&Captcha>,
@@ -90,77 +125,22 @@ fn form_html(
     page_url: &str,
     errors: &[(&str, &str)],
 ) -> String {
-    let err = |field: &str| {
-        errors
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| {
-                format!(
-                    "<p class=\"error\" id=\"{field}-error\" role=\"alert\">{}</p>",
-                    esc(m)
-                )
-            })
-            .unwrap_or_default()
-    };
-    let described = |field: &str| {
-        if errors.iter().any(|(f, _)| *f == field) {
-            format!(" aria-invalid=\"true\" aria-describedby=\"{field}-error\"")
-        } else {
-            String::new()
-        }
-    };
-    let s = &t.settings;
-    let mut links = Vec::new();
-    if !s.terms_url.is_empty() {
-        links.push(format!(
-            "<a href=\"{}\" target=\"_blank\" rel=\"noopener\">Terms</a>",
-            esc(&s.terms_url)
-        ));
+    Form {
+        name: &t.name,
+        slug: &t.slug,
+        phone,
+        disclosure: compose::disclosure(&t.name),
+        terms_url: &t.settings.terms_url,
+        privacy_url: &t.settings.privacy_url,
+        page: page_url,
+        captcha: captcha.map(|c| Widget {
+            class: c.kind.widget_class(),
+            site_key: &c.site_key,
+            script: c.kind.script_url(),
+        }),
+        errors,
     }
-    if !s.privacy_url.is_empty() {
-        links.push(format!(
-            "<a href=\"{}\" target=\"_blank\" rel=\"noopener\">Privacy Policy</a>",
-            esc(&s.privacy_url)
-        ));
-    }
-    let links = if links.is_empty() {
-        String::new()
-    } else {
-        format!(" {}.", links.join(" · "))
-    };
-    page(
-        &format!("Text messages from {}", esc(&t.name)),
-        &format!(
-            "<main><h1>Get text messages from {name}</h1>\
-<form method=\"post\" action=\"/optin/{slug}\" novalidate>\
-<label for=\"phone\">Mobile phone number</label>\
-<input type=\"tel\" id=\"phone\" name=\"phone\" autocomplete=\"tel\" value=\"{phone}\" required{phone_aria}>{phone_err}\
-<label class=\"consent\" for=\"consent\"><input type=\"checkbox\" id=\"consent\" name=\"consent\" value=\"yes\"{consent_aria}>\
-<span id=\"disclosure\">{disclosure}{links}</span></label>{consent_err}\
-<input type=\"hidden\" name=\"page\" value=\"{page}\">{widget}\
-<button type=\"submit\">Sign up</button></form>\
-<p class=\"small\">We will text you to confirm. You are subscribed only after you reply YES.</p></main>",
-            name = esc(&t.name),
-            slug = esc(&t.slug),
-            phone = esc(phone),
-            phone_aria = described("phone"),
-            phone_err = err("phone"),
-            consent_aria = described("consent"),
-            consent_err = err("consent"),
-            disclosure = esc(&compose::disclosure(&t.name)),
-            page = esc(page_url),
-            widget = captcha
-                .map(|c| format!(
-                    "<div class=\"{class}\" data-sitekey=\"{key}\"></div>{err}\
-<script src=\"{script}\" async defer></script>",
-                    class = c.kind.widget_class(),
-                    key = esc(&c.site_key),
-                    err = err("captcha"),
-                    script = c.kind.script_url(),
-                ))
-                .unwrap_or_default(),
-        ),
-    )
+    .to_string()
 }
 
 async fn tenant_for_form(app: &AppState, slug: &str) -> Result<Tenant, Response> {
@@ -169,7 +149,8 @@ async fn tenant_for_form(app: &AppState, slug: &str) -> Result<Tenant, Response>
             StatusCode::NOT_FOUND,
             Html(page(
                 "Not found",
-                "<main><h1>This sign-up form is not available</h1></main>",
+                "This sign-up form is not available",
+                None,
             )),
         )
             .into_response()
@@ -343,7 +324,8 @@ async fn submit(
                 frame_headers(&app),
                 page(
                     "Please try again",
-                    "<main><h1>We could not take the form</h1><p>Please try again in a minute.</p></main>",
+                    "We could not take the form",
+                    Some("Please try again in a minute."),
                 ),
             )
                 .into_response();
@@ -355,7 +337,8 @@ async fn submit(
             frame_headers(&app),
             page(
                 "Please wait",
-                "<main><h1>Too many sign-ups</h1><p>Please try again later.</p></main>",
+                "Too many sign-ups",
+                Some("Please try again later."),
             ),
         )
             .into_response();
@@ -378,7 +361,8 @@ async fn submit(
                     frame_headers(&app),
                     page(
                         "Please try again",
-                        "<main><h1>We could not check the form</h1><p>Please try again in a minute.</p></main>",
+                        "We could not check the form",
+                        Some("Please try again in a minute."),
                     ),
                 )
                     .into_response();
@@ -419,7 +403,8 @@ async fn submit(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Html(page(
                     "Try again",
-                    "<main><h1>Something went wrong</h1><p>Please try again.</p></main>",
+                    "Something went wrong",
+                    Some("Please try again."),
                 )),
             )
                 .into_response();
@@ -429,11 +414,11 @@ async fn submit(
         frame_headers(&app),
         page(
             "Check your phone",
-            &format!(
-                "<main><h1>Check your phone</h1><p>If this number can receive texts from {}, we have sent it a message. \
-Reply YES to that message to confirm your sign-up.</p></main>",
-                esc(&t.name)
-            ),
+            "Check your phone",
+            Some(&format!(
+                "If this number can receive texts from {}, we have sent it a message. Reply YES to that message to confirm your sign-up.",
+                t.name
+            )),
         ),
     )
         .into_response()

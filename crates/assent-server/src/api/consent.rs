@@ -296,14 +296,6 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 pub fn sms_uri(sender: &E164) -> String {
     format!("sms:{}?&body={}", sender, percent_encode(LINK_PHRASE))
 }
@@ -355,22 +347,40 @@ pub struct LinkTools {
     pub disclosure: String,
 }
 
+/// The link with its disclosure, for an email template.
+#[derive(askama::Template)]
+#[template(path = "snippets/link.html")]
+struct LinkSnippet<'a> {
+    uri: &'a str,
+    name: &'a str,
+    disclosure: &'a str,
+}
+
+/// The form in an iframe that tells the form which page it is on.
+#[derive(askama::Template)]
+#[template(path = "snippets/embed.html")]
+struct EmbedCode<'a> {
+    frame_id: &'a str,
+    name: &'a str,
+    form_url: &'a str,
+}
+
 pub fn link_tools(t: &Tenant, sender: &E164, public_url: &str) -> LinkTools {
     let uri = sms_uri(sender);
     let disclosure = compose::disclosure(&t.name);
     let form_url = format!("{}/optin/{}", public_url, t.slug);
-    let html_snippet = format!(
-        "<p><a href=\"{}\">Text us to get {} offers by SMS</a></p>\n<p style=\"font-size:small\">{}</p>",
-        html_escape(&uri),
-        html_escape(&t.name),
-        html_escape(&disclosure)
-    );
-    let frame_id = format!("assent-optin-{}", t.slug);
-    let embed_code = format!(
-        "<iframe id=\"{frame_id}\" title=\"Sign up for text messages from {name}\" src=\"{form_url}\" style=\"border:0;width:100%;max-width:480px;height:520px\"></iframe>\n\
-         <script>document.getElementById(\"{frame_id}\").src = \"{form_url}?page=\" + encodeURIComponent(window.location.href);</script>",
-        name = html_escape(&t.name),
-    );
+    let html_snippet = LinkSnippet {
+        uri: &uri,
+        name: &t.name,
+        disclosure: &disclosure,
+    }
+    .to_string();
+    let embed_code = EmbedCode {
+        frame_id: &format!("assent-optin-{}", t.slug),
+        name: &t.name,
+        form_url: &form_url,
+    }
+    .to_string();
     LinkTools {
         sms_uri: uri,
         html_snippet,
@@ -390,6 +400,42 @@ mod tests {
         assert_eq!(
             u,
             "sms:+15125550101?&body=I%20would%20like%20to%20sign%20up%20for%20marketing%20text%20messages%21"
+        );
+    }
+
+    /// The snippet and the embed code are copied into other sites: their bytes are what
+    /// the hand-built strings were, with the name escaped by named entities.
+    #[test]
+    fn link_snippets_escape_the_name_and_keep_their_shape() {
+        let t = Tenant {
+            id: "t1".into(),
+            slug: "bob-s".into(),
+            name: "Bob's <Heat> & Air".into(),
+            time_zone: "America/Chicago".into(),
+            settings: Default::default(),
+            senders: Default::default(),
+            created_at: chrono::Utc::now(),
+        };
+        let sender = E164::parse("+15125550101").unwrap();
+        let tools = link_tools(&t, &sender, "https://assent.example");
+        let name = "Bob&#39;s &lt;Heat&gt; &amp; Air";
+        assert_eq!(
+            tools.html_snippet,
+            format!(
+                "<p><a href=\"{uri}\">Text us to get {name} offers by SMS</a></p>\n<p style=\"font-size:small\">{disclosure}</p>",
+                uri = tools.sms_uri.replace('&', "&amp;"),
+                disclosure = compose::disclosure(&t.name)
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('\'', "&#39;"),
+            )
+        );
+        assert_eq!(
+            tools.embed_code,
+            format!(
+                "<iframe id=\"assent-optin-bob-s\" title=\"Sign up for text messages from {name}\" src=\"https://assent.example/optin/bob-s\" style=\"border:0;width:100%;max-width:480px;height:520px\"></iframe>\n<script>document.getElementById(\"assent-optin-bob-s\").src = \"https://assent.example/optin/bob-s?page=\" + encodeURIComponent(window.location.href);</script>"
+            )
         );
     }
 

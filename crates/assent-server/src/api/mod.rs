@@ -3,7 +3,6 @@
 pub mod campaigns;
 pub mod consent;
 
-pub use consent::html_escape as consent_html_escape;
 pub use tenants::{create_tenant, decide_registration_for, validate_registration};
 pub mod customers;
 mod messages;

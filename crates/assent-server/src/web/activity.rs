@@ -12,9 +12,14 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::customers::{evidence_html, history_table};
+use askama::Template;
+
+use super::customers::{EvidenceList, History};
 use super::session::SignedIn;
-use super::{Page, Section, WebError, WebResult, esc, phone_display, see_other, time_el, url_part};
+use super::{
+    Chrome, DeferredUntil, Section, TimeEl, WebError, WebResult, phone_display, render, see_other,
+    url_part,
+};
 use crate::AppState;
 use crate::api::consent::ledger_csv;
 
@@ -29,7 +34,7 @@ pub async fn conversations(
     Query(q): Query<OpenQuery>,
 ) -> WebResult<Response> {
     let t = &user.tenant;
-    let mut error = String::new();
+    let mut bad_phone = false;
     if let Some(p) = q.phone.as_deref().filter(|p| !p.trim().is_empty()) {
         match E164::parse(p) {
             Ok(phone) => {
@@ -38,9 +43,7 @@ pub async fn conversations(
                     url_part(phone.as_str())
                 )));
             }
-            Err(_) => {
-                error = "<p class=\"notice error\" role=\"alert\" id=\"phone-error\">That is not a phone number we can read. Try (512) 555-0142.</p>".into()
-            }
+            Err(_) => bad_phone = true,
         }
     }
     let recent = app.store.recent_conversations(&t.id, 50).await?;
@@ -56,46 +59,37 @@ pub async fn conversations(
         })
     };
     let n_waiting = recent.iter().filter(|c| waiting(c)).count();
-    let rows: String = recent
+    let rows = recent
         .iter()
-        .map(|c| {
-            format!(
-                "<li><a href=\"/conversations/{}\">{}</a>{} <span class=\"hint\">last message {}</span></li>",
-                esc(&url_part(c.phone.as_str())),
-                esc(&phone_display(&c.phone)),
-                if waiting(c) {
-                    " <span class=\"badge warn\">Waiting for an answer</span>"
-                } else {
-                    ""
-                },
-                time_el(t, c.last_at)
-            )
+        .map(|c| RecentRow {
+            url: url_part(c.phone.as_str()),
+            phone: phone_display(&c.phone),
+            waiting: waiting(c),
+            last: TimeEl::new(t, c.last_at),
         })
         .collect();
-    let list = if rows.is_empty() {
-        "<p>No conversations yet.</p>".to_string()
-    } else {
-        format!(
-            "<h2>Recent conversations</h2><p class=\"hint\">{n_waiting} waiting for an answer.</p><ul class=\"plain\">{rows}</ul>"
-        )
-    };
-    let body = format!(
-        "<h1>Conversations</h1><form method=\"get\" action=\"/conversations\" class=\"search\">\
-<label for=\"phone\">Open a phone's conversation</label>{error}<div class=\"row\">\
-<input type=\"tel\" id=\"phone\" name=\"phone\" placeholder=\"(512) 555-0142\"{described}>\
-<button type=\"submit\">Open</button></div></form>{list}",
-        described = if error.is_empty() {
-            ""
-        } else {
-            " aria-describedby=\"phone-error\" aria-invalid=\"true\""
-        }
-    );
-    Ok(Page {
-        title: "Conversations",
-        section: Section::Conversations,
-        body,
-    }
-    .render(&user))
+    Ok(render(&ConversationsPage {
+        chrome: Chrome::new(&user, "Conversations", Section::Conversations),
+        bad_phone,
+        n_waiting,
+        rows,
+    }))
+}
+
+struct RecentRow {
+    url: String,
+    phone: String,
+    waiting: bool,
+    last: TimeEl,
+}
+
+#[derive(Template)]
+#[template(path = "activity/conversations.html")]
+struct ConversationsPage<'a> {
+    chrome: Chrome<'a>,
+    bad_phone: bool,
+    n_waiting: usize,
+    rows: Vec<RecentRow>,
 }
 
 /// A consent event as a line in a conversation, e.g. "Marketing: Opted out by STOP".
@@ -141,9 +135,46 @@ pub fn event_line(e: &LedgerEntry) -> Option<String> {
     Some(format!("{what}: {change} {by}{unchanged}"))
 }
 
-fn message_html(t: &Tenant, m: &Message) -> String {
+struct MessageItem {
+    class: &'static str,
+    who: &'static str,
+    when: TimeEl,
+    /// Outbound only: its status, why, and until when it is held.
+    status: Option<&'static str>,
+    reason: Option<String>,
+    deferred: Option<DeferredUntil>,
+    body: String,
+}
+
+struct EventItem {
+    line: String,
+    when: TimeEl,
+    evidence: EvidenceList,
+}
+
+/// One entry of a thread's timeline.
+enum Item {
+    Message(MessageItem),
+    Event(EventItem),
+}
+
+struct Thread {
+    shown: String,
+    role: &'static str,
+    items: Vec<Item>,
+}
+
+#[derive(Template)]
+#[template(path = "activity/conversation.html")]
+struct ConversationPage<'a> {
+    chrome: Chrome<'a>,
+    owners: Vec<(String, String)>,
+    threads: Vec<Thread>,
+}
+
+fn message_item(t: &Tenant, m: &Message) -> Item {
     let (class, who) = match m.direction {
-        Direction::Inbound => ("in", "Customer".to_string()),
+        Direction::Inbound => ("in", "Customer"),
         Direction::Outbound => (
             "out",
             match m.kind {
@@ -152,39 +183,30 @@ fn message_html(t: &Tenant, m: &Message) -> String {
                 assent_store::MessageKind::Campaign => "Campaign",
                 assent_store::MessageKind::Api => "Sent through the API",
                 assent_store::MessageKind::Customer => "Customer",
-            }
-            .to_string(),
+            },
         ),
     };
-    let status = match m.direction {
-        Direction::Inbound => String::new(),
-        Direction::Outbound => format!(
-            " · {}{}{}",
-            esc(m.status.as_str()),
-            m.reason
-                .as_deref()
-                .map(|r| format!(" ({})", esc(r)))
-                .unwrap_or_default(),
-            m.deferred_until()
-                .map(|until| format!(" {}", super::deferred_until_el(t, &m.phone, until)))
-                .unwrap_or_default()
-        ),
-    };
-    format!(
-        "<li class=\"msg {class}\"><p class=\"meta\">{who} · {when}{status}</p><p class=\"text\">{body}</p></li>",
-        who = esc(&who),
-        when = time_el(t, m.created_at),
-        body = esc(&m.body),
-    )
+    let outbound = m.direction == Direction::Outbound;
+    Item::Message(MessageItem {
+        class,
+        who,
+        when: TimeEl::new(t, m.created_at),
+        status: outbound.then(|| m.status.as_str()),
+        reason: m.reason.clone().filter(|_| outbound),
+        deferred: m
+            .deferred_until()
+            .filter(|_| outbound)
+            .map(|until| DeferredUntil::new(t, &m.phone, until)),
+        body: m.body.clone(),
+    })
 }
 
-fn event_html(t: &Tenant, e: &LedgerEntry) -> Option<String> {
-    Some(format!(
-        "<li class=\"event\"><p><strong>{}</strong> <span class=\"hint\">{}</span></p>{}</li>",
-        esc(&event_line(e)?),
-        time_el(t, e.entry.occurred_at),
-        evidence_html(&e.entry.evidence)
-    ))
+fn event_item(t: &Tenant, e: &LedgerEntry) -> Option<Item> {
+    Some(Item::Event(EventItem {
+        line: event_line(e)?,
+        when: TimeEl::new(t, e.entry.occurred_at),
+        evidence: EvidenceList::new(&e.entry.evidence),
+    }))
 }
 
 pub async fn conversation(
@@ -204,7 +226,7 @@ pub async fn conversation(
     // Items sort by time, then by position: an event caused by a text comes right after
     // that text (before the automatic reply stamped with the same instant), other events
     // after the messages of their instant.
-    let mut threads: BTreeMap<String, Vec<(DateTime<Utc>, usize, String)>> = BTreeMap::new();
+    let mut threads: BTreeMap<String, Vec<(DateTime<Utc>, usize, Item)>> = BTreeMap::new();
     let mut sid_thread: BTreeMap<String, (String, DateTime<Utc>, usize)> = BTreeMap::new();
     for (i, m) in messages.iter().enumerate() {
         let s = sender_of(m);
@@ -219,7 +241,7 @@ pub async fn conversation(
         threads.entry(s.as_str().to_string()).or_default().push((
             m.created_at,
             2 * i,
-            message_html(t, m),
+            message_item(t, m),
         ));
     }
     let channel_sender = |c: &str| match c {
@@ -227,7 +249,7 @@ pub async fn conversation(
         _ => t.senders.transactional.as_ref(),
     };
     for e in &ledger {
-        let Some(line) = event_html(t, e) else {
+        let Some(line) = event_item(t, e) else {
             continue;
         };
         // An event caused by a text sits right after it; others go to their channel's thread.
@@ -249,55 +271,39 @@ pub async fn conversation(
             .or_default()
             .push((at, position, line));
     }
-    let mut sections = String::new();
-    for (sender, mut items) in threads {
-        items.sort_by_key(|a| (a.0, a.1));
-        let role = match E164::parse(&sender).ok().and_then(|s| t.thread_of(&s)) {
-            Some(assent_core::consent::Thread::Marketing) => "marketing number",
-            Some(assent_core::consent::Thread::Transactional) => "transactional number",
-            Some(assent_core::consent::Thread::Shared) => "your number",
-            None => "a former number",
-        };
-        let shown = E164::parse(&sender)
-            .map(|s| phone_display(&s))
-            .unwrap_or(sender.clone());
-        sections.push_str(&format!(
-            "<section class=\"card thread\"><h2>With {} ({})</h2><ol class=\"timeline\">{}</ol></section>",
-            esc(&shown),
-            esc(role),
-            items.into_iter().map(|i| i.2).collect::<String>()
-        ));
-    }
-    if sections.is_empty() {
-        sections = "<p>No messages with this number yet.</p>".into();
-    }
+    let threads = threads
+        .into_iter()
+        .map(|(sender, mut items)| {
+            items.sort_by_key(|a| (a.0, a.1));
+            let role = match E164::parse(&sender).ok().and_then(|s| t.thread_of(&s)) {
+                Some(assent_core::consent::Thread::Marketing) => "marketing number",
+                Some(assent_core::consent::Thread::Transactional) => "transactional number",
+                Some(assent_core::consent::Thread::Shared) => "your number",
+                None => "a former number",
+            };
+            let shown = E164::parse(&sender)
+                .map(|s| phone_display(&s))
+                .unwrap_or(sender.clone());
+            Thread {
+                shown,
+                role,
+                items: items.into_iter().map(|i| i.2).collect(),
+            }
+        })
+        .collect();
     let owners = app.store.customers_with_phone(&t.id, &phone).await?;
     let mut links = Vec::new();
     for id in owners {
         if let Some(c) = app.store.customer(&t.id, &id).await? {
-            links.push(format!(
-                "<a href=\"/customers/{}\">{}</a>",
-                esc(&url_part(&c.id)),
-                esc(&c.name)
-            ));
+            links.push((url_part(&c.id), c.name));
         }
     }
-    let owners = if links.is_empty() {
-        "<p>Not on any customer record.</p>".to_string()
-    } else {
-        format!("<p>Customer: {}</p>", links.join(", "))
-    };
     let title = format!("Conversation with {}", phone_display(&phone));
-    let body = format!(
-        "<p class=\"crumbs\"><a href=\"/conversations\">Conversations</a> ›</p><h1>{}</h1>{owners}{sections}",
-        esc(&title)
-    );
-    Ok(Page {
-        title: &title,
-        section: Section::Conversations,
-        body,
-    }
-    .render(&user))
+    Ok(render(&ConversationPage {
+        chrome: Chrome::new(&user, &title, Section::Conversations),
+        owners: links,
+        threads,
+    }))
 }
 
 #[derive(Deserialize, Default)]
@@ -377,25 +383,12 @@ pub async fn compliance(
     };
     let shown_from = entries.len().saturating_sub(LEDGER_PAGE_ROWS);
     let shown = &entries[shown_from..];
-    let mut table = history_table(&user, shown, "Consent ledger, newest first");
     // The ledger table names the phone too.
-    if f.phone.is_none() && !shown.is_empty() {
-        table = phone_ledger_table(&user, shown);
-    }
-    let more = if shown_from > 0 {
-        format!(
-            "<p class=\"hint\">Showing the newest {LEDGER_PAGE_ROWS} of {} entries. The CSV export has them all.</p>",
-            entries.len()
-        )
+    let table = if f.phone.is_none() && !shown.is_empty() {
+        Table::AllPhones(phone_ledger_rows(&user, shown))
     } else {
-        String::new()
+        Table::OnePhone(History::new(&user, shown, "Consent ledger, newest first"))
     };
-    let errors: String = f
-        .errors
-        .iter()
-        .map(|e| format!("<p class=\"notice error\" role=\"alert\">{}</p>", esc(e)))
-        .collect();
-    let v = |o: &Option<String>| esc(o.as_deref().unwrap_or(""));
     let query = [("phone", &q.phone), ("from", &q.from), ("to", &q.to)]
         .iter()
         .filter_map(|(k, v)| {
@@ -410,52 +403,77 @@ pub async fn compliance(
     } else {
         format!("/compliance/export.csv?{query}")
     };
-    let body = format!(
-        "<h1>Compliance</h1><p>Every consent change with its evidence, in commit order. Entries are never changed or deleted.</p>\
-<form method=\"get\" action=\"/compliance\" class=\"filters card\"><h2>Filter</h2><div class=\"row wrap\">\
-<div><label for=\"f-phone\">Phone</label><input type=\"tel\" id=\"f-phone\" name=\"phone\" value=\"{phone}\"></div>\
-<div><label for=\"f-from\">From</label><input type=\"date\" id=\"f-from\" name=\"from\" value=\"{from}\"></div>\
-<div><label for=\"f-to\">To</label><input type=\"date\" id=\"f-to\" name=\"to\" value=\"{to}\"></div>\
-<div class=\"actions\"><button type=\"submit\">Apply filters</button> <a href=\"/compliance\">Clear</a></div></div></form>\
-{errors}<p><a class=\"button primary\" href=\"{export}\" download>Export CSV</a> <span class=\"hint\">{count} entries</span></p>{more}{table}",
-        phone = v(&q.phone),
-        from = v(&q.from),
-        to = v(&q.to),
-        export = esc(&export),
-        count = entries.len(),
-    );
-    Ok(Page {
-        title: "Compliance",
-        section: Section::Compliance,
-        body,
-    }
-    .render(&user))
+    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    Ok(render(&CompliancePage {
+        chrome: Chrome::new(&user, "Compliance", Section::Compliance),
+        phone: v(&q.phone),
+        from: v(&q.from),
+        to: v(&q.to),
+        errors: f.errors,
+        export,
+        count: entries.len(),
+        newest: (shown_from > 0).then_some(LEDGER_PAGE_ROWS),
+        table,
+    }))
 }
 
-fn phone_ledger_table(user: &SignedIn, entries: &[LedgerEntry]) -> String {
-    let rows: String = entries
+/// The ledger of one phone is its history; of every phone, it names the phone.
+enum Table {
+    OnePhone(History),
+    AllPhones(Vec<LedgerRow>),
+}
+
+struct LedgerRow {
+    seq: i64,
+    when: TimeEl,
+    url: String,
+    phone: String,
+    channel: String,
+    old: String,
+    new: String,
+    source: &'static str,
+    actor: String,
+    evidence: EvidenceList,
+}
+
+#[derive(Template)]
+#[template(path = "activity/compliance.html")]
+struct CompliancePage<'a> {
+    chrome: Chrome<'a>,
+    phone: String,
+    from: String,
+    to: String,
+    errors: Vec<&'static str>,
+    export: String,
+    count: usize,
+    newest: Option<usize>,
+    table: Table,
+}
+
+fn phone_ledger_rows(user: &SignedIn, entries: &[LedgerEntry]) -> Vec<LedgerRow> {
+    entries
         .iter()
         .rev()
         .map(|e| {
             let x = &e.entry;
-            format!(
-                "<tr><td data-label=\"#\">{seq}</td><td data-label=\"When\">{when}</td><td data-label=\"Phone\"><a href=\"/conversations/{url}\">{phone}</a></td><td data-label=\"What\">{channel}</td><td data-label=\"Change\">{old} → <strong>{new}</strong></td><td data-label=\"Source\">{source}</td><td data-label=\"By\">{actor}</td><td data-label=\"Evidence\">{evidence}</td></tr>",
-                seq = e.seq,
-                when = time_el(&user.tenant, x.occurred_at),
-                url = esc(&url_part(x.phone.as_str())),
-                phone = esc(&phone_display(&x.phone)),
-                channel = esc(&x.channel.replace('_', " ")),
-                old = esc(&x.old_state.replace('_', " ")),
-                new = esc(&x.new_state.replace('_', " ")),
-                source = esc(super::customers::source_label(x.source)),
-                actor = esc(if x.actor == user.user.id { &user.user.email } else { &x.actor }),
-                evidence = evidence_html(&x.evidence),
-            )
+            LedgerRow {
+                seq: e.seq,
+                when: TimeEl::new(&user.tenant, x.occurred_at),
+                url: url_part(x.phone.as_str()),
+                phone: phone_display(&x.phone),
+                channel: x.channel.replace('_', " "),
+                old: x.old_state.replace('_', " "),
+                new: x.new_state.replace('_', " "),
+                source: super::customers::source_label(x.source),
+                actor: if x.actor == user.user.id {
+                    user.user.email.clone()
+                } else {
+                    x.actor.clone()
+                },
+                evidence: EvidenceList::new(&x.evidence),
+            }
         })
-        .collect();
-    format!(
-        "<div class=\"table-wrap\"><table class=\"history stack\"><caption>Consent ledger, newest first</caption><thead><tr><th scope=\"col\">#</th><th scope=\"col\">When</th><th scope=\"col\">Phone</th><th scope=\"col\">What</th><th scope=\"col\">Change</th><th scope=\"col\">Source</th><th scope=\"col\">By</th><th scope=\"col\">Evidence</th></tr></thead><tbody>{rows}</tbody></table></div>"
-    )
+        .collect()
 }
 
 pub async fn export_csv(

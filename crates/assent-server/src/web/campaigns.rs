@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use assent_core::compose::{self, Encoding};
-use assent_core::merge::{self, Template};
+use assent_core::merge;
 use assent_store::{CampaignKind, CampaignStatus, Tenant};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -15,8 +15,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde_json::json;
 
-use super::session::{Posted, SignedIn, csrf_field};
-use super::{Page, Section, WebError, WebResult, esc, phone_display, see_other, time_el, url_part};
+use askama::Template;
+
+use super::session::{Posted, SignedIn};
+use super::{
+    Chrome, DeferredUntil, Section, TimeEl, WebError, WebResult, phone_display, render, see_other,
+    url_part,
+};
 use crate::AppState;
 use crate::api::campaigns::{NewCampaign, create_campaign, pause_campaign, resume_campaign};
 
@@ -29,7 +34,7 @@ pub struct Preview {
 }
 
 pub fn preview(t: &Tenant, body: &str) -> Result<Preview, String> {
-    let template = Template::parse(body).map_err(|e| e.to_string())?;
+    let template = merge::Template::parse(body).map_err(|e| e.to_string())?;
     let filled = template.fill(&merge::values(
         Some("Dana Whitfield"),
         &t.name,
@@ -69,7 +74,21 @@ struct Draft {
     send_at: String,
 }
 
-fn composer(user: &SignedIn, d: &Draft, error: Option<&str>) -> String {
+#[derive(Template)]
+#[template(path = "campaigns/new.html")]
+struct Composer<'a> {
+    chrome: Chrome<'a>,
+    error: Option<String>,
+    name: &'a str,
+    body: &'a str,
+    tags: &'a str,
+    send_at: &'a str,
+    zone: &'a str,
+    shown: String,
+    count: String,
+}
+
+fn composer(user: &SignedIn, d: &Draft, error: Option<&str>) -> Response {
     let t = &user.tenant;
     let (shown, count, err) = match preview(t, &d.body) {
         Ok(p) => (p.body.clone(), segments_text(&p), None),
@@ -77,43 +96,18 @@ fn composer(user: &SignedIn, d: &Draft, error: Option<&str>) -> String {
     };
     let error = error
         .map(str::to_string)
-        .or(err.map(|e| format!("Message: {e}.")))
-        .map(|e| {
-            format!(
-                "<p class=\"notice error\" role=\"alert\" id=\"composer-error\">{}</p>",
-                esc(&e)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "<p class=\"crumbs\"><a href=\"/campaigns\">Campaigns</a> ›</p><h1>New marketing campaign</h1>\
-<p>Goes to every phone that gave written consent (Opted in), or only to customers with one of the tags. Each phone passes the gate once; anyone it refuses is listed in the report with the reason.</p>{error}\
-<div class=\"grid2\"><form method=\"post\" action=\"/campaigns/new\" class=\"card composer\">{csrf}\
-<div class=\"field\"><label for=\"c-name\">Campaign name</label><input type=\"text\" id=\"c-name\" name=\"name\" value=\"{name}\" required></div>\
-<div class=\"field\"><label for=\"campaign-body\">Message</label>\
-<p class=\"hint\" id=\"c-body-hint\">Merge fields: {{first_name}}, {{last_name}}, {{name}}, {{business_name}}, {{phone}}; a fallback after a bar, e.g. {{first_name|there}}. “Reply STOP to opt out” is added for you.</p>\
-<textarea id=\"campaign-body\" name=\"body\" rows=\"6\" required aria-describedby=\"c-body-hint\">{body}</textarea></div>\
-<div class=\"field\"><label for=\"c-tags\">Only customers tagged (optional)</label>\
-<p class=\"hint\" id=\"c-tags-hint\">Separate tags with commas or spaces; empty sends to every opted-in number.</p>\
-<input type=\"text\" id=\"c-tags\" name=\"tags\" value=\"{tags}\" aria-describedby=\"c-tags-hint\"></div>\
-<div class=\"field\"><label for=\"c-send-at\">Send at (optional, {zone})</label>\
-<p class=\"hint\" id=\"c-send-hint\">Empty sends now. Quiet hours still hold each text until the customer's local sending hours.</p>\
-<input type=\"datetime-local\" id=\"c-send-at\" name=\"send_at\" value=\"{send_at}\" aria-describedby=\"c-send-hint\"></div>\
-<div class=\"row\"><button type=\"submit\" name=\"action\" value=\"preview\">Preview</button>\
-<button type=\"submit\" name=\"action\" value=\"create\" class=\"primary\">Create campaign</button></div></form>\
-<section class=\"card\" aria-labelledby=\"preview-title\"><h2 id=\"preview-title\">What customers receive</h2>\
-<p class=\"hint\">Filled in for a sample customer, Dana Whitfield.</p>\
-<p class=\"sms text\" id=\"preview-body\" aria-live=\"polite\">{shown}</p>\
-<p id=\"preview-segments\" aria-live=\"polite\"><strong>{count}</strong></p></section></div>",
-        csrf = csrf_field(user),
-        name = esc(&d.name),
-        body = esc(&d.body),
-        tags = esc(&d.tags),
-        send_at = esc(&d.send_at),
-        zone = esc(&t.time_zone),
-        shown = esc(&shown),
-        count = esc(&count),
-    )
+        .or(err.map(|e| format!("Message: {e}.")));
+    render(&Composer {
+        chrome: Chrome::new(user, "New campaign", Section::Campaigns),
+        error,
+        name: &d.name,
+        body: &d.body,
+        tags: &d.tags,
+        send_at: &d.send_at,
+        zone: &t.time_zone,
+        shown,
+        count,
+    })
 }
 
 pub async fn new_campaign(user: SignedIn) -> Response {
@@ -121,12 +115,7 @@ pub async fn new_campaign(user: SignedIn) -> Response {
         body: "Hi {first_name|there}, ".into(),
         ..Default::default()
     };
-    Page {
-        title: "New campaign",
-        section: Section::Campaigns,
-        body: composer(&user, &d, None),
-    }
-    .render(&user)
+    composer(&user, &d, None)
 }
 
 /// `send_at` from a `datetime-local` field, in the tenant's zone, as RFC 3339.
@@ -157,12 +146,7 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
         send_at: posted.field("send_at").trim().to_string(),
     };
     let refuse = |status: StatusCode, message: Option<&str>| {
-        let mut res = Page {
-            title: "New campaign",
-            section: Section::Campaigns,
-            body: composer(user, &d, message),
-        }
-        .render(user);
+        let mut res = composer(user, &d, message);
         *res.status_mut() = status;
         res
     };
@@ -260,37 +244,72 @@ fn status_label(s: CampaignStatus) -> &'static str {
     }
 }
 
+struct ListRow {
+    id: String,
+    name: String,
+    kind: &'static str,
+    status: &'static str,
+    created: TimeEl,
+}
+
+#[derive(Template)]
+#[template(path = "campaigns/list.html")]
+struct ListPage<'a> {
+    chrome: Chrome<'a>,
+    rows: Vec<ListRow>,
+}
+
 pub async fn campaigns(user: SignedIn, State(app): State<AppState>) -> WebResult<Response> {
     let t = &user.tenant;
     let list = app.store.campaigns(&t.id).await?;
-    let rows: String = list
-        .iter()
-        .map(|c| {
-            format!(
-                "<tr><td><a href=\"/campaigns/{id}\">{name}</a></td><td>{kind}</td><td>{status}</td><td>{created}</td></tr>",
-                id = esc(&url_part(&c.id)),
-                name = esc(&c.name),
-                kind = kind_label(c.kind),
-                status = status_label(c.status),
-                created = time_el(t, c.created_at),
-            )
+    let rows = list
+        .into_iter()
+        .map(|c| ListRow {
+            id: url_part(&c.id),
+            name: c.name,
+            kind: kind_label(c.kind),
+            status: status_label(c.status),
+            created: TimeEl::new(t, c.created_at),
         })
         .collect();
-    let table = if list.is_empty() {
-        "<p>No campaigns yet.</p>".to_string()
-    } else {
-        format!(
-            "<div class=\"table-wrap\"><table><caption>Campaigns, newest first</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Type</th><th scope=\"col\">Status</th><th scope=\"col\">Created</th></tr></thead><tbody>{rows}</tbody></table></div>"
-        )
-    };
-    Ok(Page {
-        title: "Campaigns",
-        section: Section::Campaigns,
-        body: format!(
-            "<h1>Campaigns</h1><p><a class=\"button primary\" href=\"/campaigns/new\">New marketing campaign</a> <span class=\"hint\">Transactional campaigns (unsold estimates, recurring services, missed calls) are set up through the API.</span></p>{table}"
-        ),
-    }
-    .render(&user))
+    Ok(render(&ListPage {
+        chrome: Chrome::new(&user, "Campaigns", Section::Campaigns),
+        rows,
+    }))
+}
+
+/// Which button the report offers.
+enum Control {
+    Pause,
+    Resume,
+    None,
+}
+
+struct SendRow {
+    url: String,
+    phone: String,
+    step: String,
+    status: String,
+    reason: String,
+    deferred: Option<DeferredUntil>,
+    sent: Option<TimeEl>,
+    opted_out_after: bool,
+}
+
+#[derive(Template)]
+#[template(path = "campaigns/report.html")]
+struct Report<'a> {
+    chrome: Chrome<'a>,
+    id: String,
+    kind: &'static str,
+    status: &'static str,
+    body: &'a str,
+    send_at: Option<TimeEl>,
+    control: Control,
+    counts: BTreeMap<String, usize>,
+    opted_out_after: usize,
+    skipped: Vec<(String, String)>,
+    sends: Vec<SendRow>,
 }
 
 pub async fn campaign(
@@ -305,89 +324,53 @@ pub async fn campaign(
         .await?
         .ok_or_else(|| WebError::not_found("This campaign"))?;
     let log = app.store.send_log(&t.id, &id).await?;
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in &log {
-        *counts.entry(r.status.as_str()).or_default() += 1;
+        *counts.entry(r.status.clone()).or_default() += 1;
     }
     let opted_out_after = log.iter().filter(|r| r.opted_out_after).count();
-    let count_items: String = counts
-        .iter()
-        .map(|(k, n)| format!("<div><dt>{}</dt><dd>{n}</dd></div>", esc(k)))
-        .collect();
-    let skipped: String = log
+    let skipped = log
         .iter()
         .filter(|r| r.status == "skipped")
         .map(|r| {
             let reason = r.reason.as_deref().unwrap_or("");
-            format!(
-                "<tr><td>{}</td><td>{}</td></tr>",
-                esc(&phone_display(&r.phone)),
-                esc(super::reason_text(reason).unwrap_or(reason))
+            (
+                phone_display(&r.phone),
+                super::reason_text(reason).unwrap_or(reason).to_string(),
             )
         })
         .collect();
-    let skipped = if skipped.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<h2>Skipped, and why</h2><div class=\"table-wrap\"><table><caption>Recipients the gate left out</caption><thead><tr><th scope=\"col\">Phone</th><th scope=\"col\">Reason</th></tr></thead><tbody>{skipped}</tbody></table></div>"
-        )
-    };
-    let sends: String = log
+    let sends = log
         .iter()
-        .map(|r| {
-            format!(
-                "<tr><td><a href=\"/conversations/{url}\">{phone}</a></td><td>{step}</td><td>{status}</td><td>{reason}</td><td>{sent}</td><td>{out}</td></tr>",
-                url = esc(&url_part(r.phone.as_str())),
-                phone = esc(&phone_display(&r.phone)),
-                step = esc(&r.step),
-                status = esc(&r.status),
-                reason = match r.deferred_until {
-                    Some(until) => format!(
-                        "{} {}",
-                        esc(r.reason.as_deref().unwrap_or("")),
-                        super::deferred_until_el(t, &r.phone, until)
-                    ),
-                    None => esc(r.reason.as_deref().unwrap_or("")),
-                },
-                sent = r.sent_at.map(|s| time_el(t, s)).unwrap_or_default(),
-                out = if r.opted_out_after { "Yes" } else { "" },
-            )
+        .map(|r| SendRow {
+            url: url_part(r.phone.as_str()),
+            phone: phone_display(&r.phone),
+            step: r.step.clone(),
+            status: r.status.clone(),
+            reason: r.reason.clone().unwrap_or_default(),
+            deferred: r
+                .deferred_until
+                .map(|until| DeferredUntil::new(t, &r.phone, until)),
+            sent: r.sent_at.map(|s| TimeEl::new(t, s)),
+            opted_out_after: r.opted_out_after,
         })
         .collect();
-    let body = format!(
-        "<p class=\"crumbs\"><a href=\"/campaigns\">Campaigns</a> ›</p><h1>{name}</h1>\
-<dl class=\"facts\"><dt>Type</dt><dd>{kind}</dd><dt>Status</dt><dd>{status}</dd><dt>Message</dt><dd class=\"text\">{body}</dd>{send_at}</dl>{control}\
-<h2>Report</h2><p>{total} recipients, each counted once by its current status.</p>\
-<dl class=\"counts\">{count_items}<div><dt>opted out afterwards</dt><dd>{opted_out_after}</dd></div></dl>{skipped}\
-<h2>Send log</h2><div class=\"table-wrap\"><table><caption>Every recipient of every step</caption><thead><tr><th scope=\"col\">Phone</th><th scope=\"col\">Step</th><th scope=\"col\">Status</th><th scope=\"col\">Reason</th><th scope=\"col\">Sent</th><th scope=\"col\">Opted out after</th></tr></thead><tbody>{sends}</tbody></table></div>",
-        name = esc(&c.name),
-        kind = kind_label(c.kind),
-        status = status_label(c.status),
-        body = esc(&c.body),
-        send_at = c
-            .send_at
-            .map(|s| format!("<dt>Send at</dt><dd>{}</dd>", time_el(t, s)))
-            .unwrap_or_default(),
-        total = log.len(),
-        control = match c.status {
-            CampaignStatus::Paused => format!(
-                "<form method=\"post\" action=\"/campaigns/{id}/resume\">{csrf}<button type=\"submit\" class=\"primary\">Resume</button> <span class=\"hint\">Nobody already sent to is sent to again.</span></form>",
-                id = esc(&url_part(&c.id)),
-                csrf = csrf_field(&user),
-            ),
-            CampaignStatus::Finished => String::new(),
-            _ => format!(
-                "<form method=\"post\" action=\"/campaigns/{id}/pause\">{csrf}<button type=\"submit\">Pause</button> <span class=\"hint\">Holds messages not yet handed to the carrier.</span></form>",
-                id = esc(&url_part(&c.id)),
-                csrf = csrf_field(&user),
-            ),
-        },
-    );
-    Ok(Page {
-        title: &c.name,
-        section: Section::Campaigns,
-        body,
-    }
-    .render(&user))
+    let control = match c.status {
+        CampaignStatus::Paused => Control::Resume,
+        CampaignStatus::Finished => Control::None,
+        _ => Control::Pause,
+    };
+    Ok(render(&Report {
+        chrome: Chrome::new(&user, &c.name, Section::Campaigns),
+        id: url_part(&c.id),
+        kind: kind_label(c.kind),
+        status: status_label(c.status),
+        body: &c.body,
+        send_at: c.send_at.map(|s| TimeEl::new(t, s)),
+        control,
+        counts,
+        opted_out_after,
+        skipped,
+        sends,
+    }))
 }

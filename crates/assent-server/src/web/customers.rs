@@ -11,9 +11,11 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::session::{Posted, SignedIn, csrf_field};
+use askama::Template;
+
+use super::session::{Posted, SignedIn};
 use super::{
-    Page, Section, WebError, WebResult, esc, notice_html, phone_display, see_other, time_el,
+    Chrome, Notice, Section, TimeEl, WebError, WebResult, phone_display, render, see_other,
     url_part,
 };
 use crate::AppState;
@@ -37,22 +39,19 @@ pub async fn search(
         .store
         .search_customers(&user.tenant.id, q, SEARCH_LIMIT)
         .await?;
-    let rows: String = found
+    let rows = found
         .iter()
-        .map(|c| {
-            let phones = c
+        .map(|c| SearchRow {
+            id: url_part(&c.id),
+            name: c.name.clone(),
+            phones: c
                 .phones
                 .iter()
-                .map(|p| esc(&phone_display(&p.number)))
+                .map(|p| phone_display(&p.number))
                 .collect::<Vec<_>>()
-                .join(", ");
-            format!(
-                "<tr><td data-label=\"Name\"><a href=\"/customers/{id}\">{name}</a></td><td data-label=\"Phones\">{phones}</td><td data-label=\"Address\">{address}</td><td data-label=\"Tags\">{tags}</td></tr>",
-                id = esc(&url_part(&c.id)),
-                name = esc(&c.name),
-                address = esc(c.address.as_deref().unwrap_or("")),
-                tags = esc(&c.tags.join(", ")),
-            )
+                .join(", "),
+            address: c.address.clone().unwrap_or_default(),
+            tags: c.tags.join(", "),
         })
         .collect();
     let heading = if q.is_empty() {
@@ -60,28 +59,29 @@ pub async fn search(
     } else {
         format!("Customers matching “{q}”")
     };
-    let results = if found.is_empty() {
-        "<p>No customers found. Customers come in through the API or a CSV import.</p>".to_string()
-    } else {
-        format!(
-            "<div class=\"table-wrap\"><table class=\"stack\"><caption>{}</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Phones</th><th scope=\"col\">Address</th><th scope=\"col\">Tags</th></tr></thead><tbody>{rows}</tbody></table></div>",
-            esc(&heading)
-        )
-    };
-    let body = format!(
-        "<h1>Customers</h1>\
-<form method=\"get\" action=\"/customers\" class=\"search\" role=\"search\">\
-<label for=\"q\">Search by name or phone</label>\
-<div class=\"row\"><input type=\"search\" id=\"q\" name=\"q\" value=\"{q}\" placeholder=\"Dana or (512) 555-0142\">\
-<button type=\"submit\">Search</button></div></form>{results}",
-        q = esc(q)
-    );
-    Ok(Page {
-        title: "Customers",
-        section: Section::Customers,
-        body,
-    }
-    .render(&user))
+    Ok(render(&SearchPage {
+        chrome: Chrome::new(&user, "Customers", Section::Customers),
+        q,
+        heading,
+        rows,
+    }))
+}
+
+struct SearchRow {
+    id: String,
+    name: String,
+    phones: String,
+    address: String,
+    tags: String,
+}
+
+#[derive(Template)]
+#[template(path = "customers/search.html")]
+struct SearchPage<'a> {
+    chrome: Chrome<'a>,
+    q: &'a str,
+    heading: String,
+    rows: Vec<SearchRow>,
 }
 
 #[derive(Deserialize)]
@@ -149,57 +149,75 @@ fn actor_label(user: &SignedIn, actor: &str) -> String {
     }
 }
 
-/// The evidence kept with a ledger entry, as a definition list.
-pub fn evidence_html(e: &Evidence) -> String {
-    let items: String = [
-        ("Message id", &e.message_sid),
-        ("Text", &e.text),
-        ("Rule", &e.rule),
-        ("IP address", &e.ip),
-        ("User agent", &e.user_agent),
-        ("Page", &e.page),
-        ("Disclosure shown", &e.disclosure),
-        ("Answers request", &e.request),
-    ]
-    .iter()
-    .filter_map(|(k, v)| {
-        v.as_deref()
-            .filter(|v| !v.is_empty())
-            .map(|v| format!("<dt>{k}</dt><dd>{}</dd>", esc(v)))
-    })
-    .collect();
-    if items.is_empty() {
-        String::new()
-    } else {
-        format!("<details class=\"evidence\"><summary>Evidence</summary><dl>{items}</dl></details>")
+/// The evidence kept with a ledger entry, as a definition list (nothing when there is none).
+#[derive(Template)]
+#[template(path = "customers/evidence.html")]
+pub struct EvidenceList {
+    items: Vec<(&'static str, String)>,
+}
+
+impl EvidenceList {
+    pub fn new(e: &Evidence) -> Self {
+        let items = [
+            ("Message id", &e.message_sid),
+            ("Text", &e.text),
+            ("Rule", &e.rule),
+            ("IP address", &e.ip),
+            ("User agent", &e.user_agent),
+            ("Page", &e.page),
+            ("Disclosure shown", &e.disclosure),
+            ("Answers request", &e.request),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| (k, v.to_string()))
+        })
+        .collect();
+        EvidenceList { items }
     }
 }
 
+pub struct HistoryRow {
+    when: TimeEl,
+    channel: String,
+    change: String,
+    source: &'static str,
+    actor: String,
+    evidence: EvidenceList,
+}
+
 /// A phone's consent history, newest first.
-pub fn history_table(user: &SignedIn, entries: &[LedgerEntry], caption: &str) -> String {
-    if entries.is_empty() {
-        return "<p>No consent history yet.</p>".to_string();
+#[derive(Template)]
+#[template(path = "customers/history.html")]
+pub struct History {
+    caption: String,
+    rows: Vec<HistoryRow>,
+}
+
+impl History {
+    pub fn new(user: &SignedIn, entries: &[LedgerEntry], caption: &str) -> Self {
+        let rows = entries
+            .iter()
+            .rev()
+            .map(|e| {
+                let x = &e.entry;
+                HistoryRow {
+                    when: TimeEl::new(&user.tenant, x.occurred_at),
+                    channel: channel_label(&x.channel).to_string(),
+                    change: change_label(&x.channel, &x.old_state, &x.new_state),
+                    source: source_label(x.source),
+                    actor: actor_label(user, &x.actor),
+                    evidence: EvidenceList::new(&x.evidence),
+                }
+            })
+            .collect();
+        History {
+            caption: caption.to_string(),
+            rows,
+        }
     }
-    let rows: String = entries
-        .iter()
-        .rev()
-        .map(|e| {
-            let x = &e.entry;
-            format!(
-                "<tr><td data-label=\"When\">{when}</td><td data-label=\"What\">{channel}</td><td data-label=\"Change\">{change}</td><td data-label=\"Source\">{source}</td><td data-label=\"By\">{actor}</td><td data-label=\"Evidence\">{evidence}</td></tr>",
-                when = time_el(&user.tenant, x.occurred_at),
-                channel = esc(channel_label(&x.channel)),
-                change = esc(&change_label(&x.channel, &x.old_state, &x.new_state)),
-                source = esc(source_label(x.source)),
-                actor = esc(&actor_label(user, &x.actor)),
-                evidence = evidence_html(&x.evidence),
-            )
-        })
-        .collect();
-    format!(
-        "<div class=\"table-wrap\"><table class=\"history stack\"><caption>{}</caption><thead><tr><th scope=\"col\">When</th><th scope=\"col\">What</th><th scope=\"col\">Change</th><th scope=\"col\">Source</th><th scope=\"col\">By</th><th scope=\"col\">Evidence</th></tr></thead><tbody>{rows}</tbody></table></div>",
-        esc(caption)
-    )
 }
 
 /// What the Send opt-in request button would do now: `Ok(note)` when it may be sent
@@ -221,6 +239,36 @@ fn opt_in_availability(
     }
 }
 
+/// One phone of the record: its toggles, consent, opt-in request and history.
+struct PhoneSection {
+    index: usize,
+    number: String,
+    base: String,
+    phone_url: String,
+    job: bool,
+    mk: bool,
+    language: &'static str,
+    status: &'static str,
+    status_class: &'static str,
+    pending_since: Option<TimeEl>,
+    stopped_all: bool,
+    opt_in: Result<Option<String>, &'static str>,
+    review_until: Option<String>,
+    reassigned: Option<TimeEl>,
+    history: History,
+}
+
+#[derive(Template)]
+#[template(path = "customers/record.html")]
+struct RecordPage<'a> {
+    chrome: Chrome<'a>,
+    notice: Option<Notice>,
+    details: Vec<(&'static str, String)>,
+    since: TimeEl,
+    phones: Vec<PhoneSection>,
+    methods: Vec<(&'static str, &'static str)>,
+}
+
 fn phone_section(
     app: &AppState,
     user: &SignedIn,
@@ -229,7 +277,7 @@ fn phone_section(
     p: &ContactMethod,
     snap: &assent_store::PhoneSnapshot,
     history: &[LedgerEntry],
-) -> String {
+) -> PhoneSection {
     let now = app.clock.now();
     let t = &user.tenant;
     let number = phone_display(&p.number);
@@ -238,16 +286,10 @@ fn phone_section(
         url_part(&customer.id),
         url_part(p.number.as_str())
     );
-    let checked = |on: bool| if on { " checked" } else { "" };
     let marketing = if snap.consent.pending_expired(now) {
         MarketingStatus::None
     } else {
         snap.consent.marketing
-    };
-    let texting = if snap.consent.transactional_opted_out {
-        "<span class=\"badge bad\">All texts stopped</span>"
-    } else {
-        "<span class=\"badge ok\">Receiving texts</span>"
     };
     let decision = service::gate_for(
         snap,
@@ -258,102 +300,44 @@ fn phone_section(
         Stage::Queue,
         now,
     );
-    let opt_in = match opt_in_availability(t, &decision) {
-        Ok(note) => format!(
-            "<form method=\"post\" action=\"{base}/opt-in-request\" class=\"inline\">{csrf}\
-<button type=\"submit\" class=\"primary\">Send opt-in request</button></form>{note}",
-            base = esc(&base),
-            csrf = csrf_field(user),
-            note = note
-                .map(|n| format!("<p class=\"hint\">{}</p>", esc(&n)))
-                .unwrap_or_default(),
-        ),
-        Err(why) => format!(
-            "<button type=\"button\" class=\"primary\" disabled aria-describedby=\"optin-why-{index}\">Send opt-in request</button>\
-<p class=\"hint\" id=\"optin-why-{index}\">Can't send: {}</p>",
-            esc(why)
-        ),
-    };
     let status_class = match marketing {
         MarketingStatus::OptedIn => "ok",
         MarketingStatus::OptedOut => "bad",
         MarketingStatus::Pending => "warn",
         MarketingStatus::None => "none",
     };
-    let mut flags = String::new();
-    if let Some(until) = snap.consent.review_hold_until(now) {
-        flags.push_str(&format!(
-            "<p class=\"notice warn\" role=\"status\">A text from this number may mean “stop” and waits for a <a href=\"/reviews\">review</a>. Until it is decided (at the latest {}), only job notifications, missed-call text-backs and automatic replies go to it.</p>",
-            super::when(t, until)
-        ));
-    }
-    if let Some(at) = snap.consent.possibly_reassigned {
-        flags.push_str(&format!(
-            "<p class=\"notice warn\" role=\"status\" data-testid=\"possibly-reassigned\">Possibly reassigned: the person with this number said “wrong number” on {}. Check the number with the customer before texting it again.</p>",
-            time_el(t, at)
-        ));
-    }
     let language = match snap.consent.language {
         assent_core::keyword::Lang::En => "English",
         assent_core::keyword::Lang::Es => "Spanish",
         assent_core::keyword::Lang::Fr => "French",
     };
     let pending_since = match (marketing, snap.consent.pending_since) {
-        (MarketingStatus::Pending, Some(at)) => {
-            format!(" <span class=\"hint\">since {}</span>", time_el(t, at))
-        }
-        _ => String::new(),
+        (MarketingStatus::Pending, Some(at)) => Some(TimeEl::new(t, at)),
+        _ => None,
     };
-    format!(
-        "<section class=\"phone card\" aria-labelledby=\"phone-{index}\">\
-<h2 id=\"phone-{index}\">{number}</h2>\
-<div class=\"phone-grid\">\
-<div><h3>Contact preferences</h3>\
-<p>Job Notifications: <strong>{job}</strong> · Marketing updates: <strong>{mk}</strong></p>\
-<details class=\"notifications\"><summary role=\"button\">Notifications</summary>\
-<form method=\"post\" action=\"{base}/notifications\">{csrf}\
-<fieldset><legend>Notification preferences for {number}</legend>\
-<div class=\"switch\"><input type=\"checkbox\" role=\"switch\" id=\"job-{index}\" name=\"job_notifications\" value=\"on\"{job_checked}>\
-<label for=\"job-{index}\">Job Notifications</label></div>\
-<div class=\"switch\"><input type=\"checkbox\" role=\"switch\" id=\"mk-{index}\" name=\"marketing_updates\" value=\"on\"{mk_checked}>\
-<label for=\"mk-{index}\">Marketing updates</label></div>\
-<p class=\"hint\"><strong>Job Notifications</strong>: appointment reminders, on-my-way texts and missed-call text-backs. \
-<strong>Marketing updates</strong>: with Job Notifications, estimate follow-ups and service reminders. \
-Turning Marketing updates off for a number with written consent (or a request awaiting its answer) records the customer's opt-out of marketing texts. \
-Turning it on is not consent to marketing: only the customer's own YES is.</p></fieldset>\
-<button type=\"submit\" class=\"primary\">Save</button></form></details>\
-<p>Replies in: <strong data-testid=\"language\">{language}</strong></p>\
-<details class=\"record-opt-out\"><summary role=\"button\">Record opt-out</summary>\
-<form method=\"post\" action=\"{base}/opt-out\">{csrf}\
-<fieldset><legend>Opt-out of {number} that came another way</legend>\
-<p>What it covers</p>\
-<div class=\"choice\"><input type=\"radio\" id=\"scope-mk-{index}\" name=\"scope\" value=\"marketing\" checked><label for=\"scope-mk-{index}\">Marketing texts</label></div>\
-<div class=\"choice\"><input type=\"radio\" id=\"scope-all-{index}\" name=\"scope\" value=\"all\"><label for=\"scope-all-{index}\">All texts</label></div>\
-<label for=\"method-{index}\">How it came in</label>\
-<select id=\"method-{index}\" name=\"method\">{methods}</select>\
-<label for=\"note-{index}\">Note</label>\
-<textarea id=\"note-{index}\" name=\"note\" rows=\"2\" maxlength=\"1000\"></textarea></fieldset>\
-<button type=\"submit\">Record opt-out</button></form></details></div>\
-<div><h3>Marketing consent</h3>\
-<p class=\"consent-status\">Status: <span class=\"badge {status_class}\" data-testid=\"marketing-status\">{status}</span>{pending_since}</p>\
-<p>{texting}</p>{opt_in}\
-<p><a href=\"/conversations/{phone_url}\">Open conversation</a></p></div></div>\
-{flags}<h3>Consent history</h3>{history}</section>",
-        methods = service::OptOutMethod::ALL
-            .iter()
-            .map(|m| format!("<option value=\"{}\">{}</option>", m.as_str(), m.label()))
-            .collect::<String>(),
-        number = esc(&number),
-        job = if p.job_notifications { "On" } else { "Off" },
-        mk = if p.marketing_updates { "On" } else { "Off" },
-        base = esc(&base),
-        csrf = csrf_field(user),
-        job_checked = checked(p.job_notifications),
-        mk_checked = checked(p.marketing_updates),
-        status = marketing_label(marketing),
-        phone_url = esc(&url_part(p.number.as_str())),
-        history = history_table(user, history, &format!("Consent history of {number}")),
-    )
+    PhoneSection {
+        index,
+        history: History::new(user, history, &format!("Consent history of {number}")),
+        number,
+        base,
+        phone_url: url_part(p.number.as_str()),
+        job: p.job_notifications,
+        mk: p.marketing_updates,
+        language,
+        status: marketing_label(marketing),
+        status_class,
+        pending_since,
+        stopped_all: snap.consent.transactional_opted_out,
+        opt_in: opt_in_availability(t, &decision),
+        review_until: snap
+            .consent
+            .review_hold_until(now)
+            .map(|until| super::when(t, until)),
+        reassigned: snap
+            .consent
+            .possibly_reassigned
+            .map(|at| TimeEl::new(t, at)),
+    }
 }
 
 pub async fn record(
@@ -369,38 +353,30 @@ pub async fn record(
         .await?
         .ok_or_else(|| WebError::not_found("This customer"))?;
     let now = app.clock.now();
-    let mut sections = String::new();
+    let mut phones = Vec::new();
     for (i, p) in customer.phones.iter().enumerate() {
         let snap = app.store.snapshot(&t.id, &p.number, now).await?;
         let history = app.store.ledger_for_phone(&t.id, &p.number).await?;
-        sections.push_str(&phone_section(
-            &app, &user, &customer, i, p, &snap, &history,
-        ));
-    }
-    if customer.phones.is_empty() {
-        sections.push_str("<p>This customer has no phone number.</p>");
+        phones.push(phone_section(&app, &user, &customer, i, p, &snap, &history));
     }
     let details = [
         ("Address", customer.address.clone().unwrap_or_default()),
         ("Tags", customer.tags.join(", ")),
     ]
-    .iter()
+    .into_iter()
     .filter(|(_, v)| !v.is_empty())
-    .map(|(k, v)| format!("<dt>{k}</dt><dd>{}</dd>", esc(v)))
-    .collect::<String>();
-    let body = format!(
-        "<p class=\"crumbs\"><a href=\"/customers\">Customers</a> ›</p><h1>{name}</h1>{notice}\
-<dl class=\"facts\">{details}<dt>Customer since</dt><dd>{since}</dd></dl>{sections}",
-        name = esc(&customer.name),
-        notice = notice_html(q.notice.as_deref()),
-        since = time_el(t, customer.created_at),
-    );
-    Ok(Page {
-        title: &customer.name,
-        section: Section::Customers,
-        body,
-    }
-    .render(&user))
+    .collect();
+    Ok(render(&RecordPage {
+        chrome: Chrome::new(&user, &customer.name, Section::Customers),
+        notice: q.notice.as_deref().and_then(Notice::of),
+        details,
+        since: TimeEl::new(t, customer.created_at),
+        phones,
+        methods: service::OptOutMethod::ALL
+            .iter()
+            .map(|m| (m.as_str(), m.label()))
+            .collect(),
+    }))
 }
 
 fn record_url(id: &str, notice: &str) -> String {

@@ -1,7 +1,8 @@
 //! The web app for the business's marketing manager: server-rendered pages that work
-//! without JavaScript, behind a sign-in (see [`session`]). Every page goes through
-//! [`Page::render`], which draws the navigation and the banner that says why sending is
-//! blocked; every value placed in HTML goes through [`esc`].
+//! without JavaScript, behind a sign-in (see [`session`]). Every page is an askama template
+//! in `templates/` that extends `layout.html`, which draws the navigation and the banner
+//! that says why sending is blocked; askama escapes every value placed in HTML, so no
+//! handler builds HTML or escapes by hand.
 //!
 //! Pages: `/login`, `/customers` (search), `/customers/{id}` (toggles, consent, opt-in
 //! request), `/registrations` (both forms, sending numbers), `/opt-in-tools`,
@@ -19,6 +20,7 @@ mod session;
 mod settings;
 mod tools;
 
+use askama::Template;
 use assent_core::gate::RegistrationStatus;
 use assent_core::phone::E164;
 use assent_store::{Registrations, Tenant};
@@ -122,9 +124,30 @@ async fn script() -> impl IntoResponse {
     )
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    crate::api::consent_html_escape(s)
+/// The escaper of every `.html` template (see `askama.toml`): the named entities pages
+/// have always used. A value that is itself a rendered template (`TimeEl`, `History`, …)
+/// is placed with `|safe`, as its own template escaped it.
+#[derive(Clone, Copy)]
+pub struct HtmlEscaper;
+
+impl askama::filters::Escaper for HtmlEscaper {
+    fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, s: &str) -> std::fmt::Result {
+        let mut last = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let entity = match b {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                b'\'' => "&#39;",
+                _ => continue,
+            };
+            dest.write_str(&s[last..i])?;
+            dest.write_str(entity)?;
+            last = i + 1;
+        }
+        dest.write_str(&s[last..])
+    }
 }
 
 /// A phone as people read it: `(512) 555-0142` for North American numbers.
@@ -148,39 +171,56 @@ pub fn when(t: &Tenant, at: DateTime<Utc>) -> String {
 }
 
 /// A `<time>` element with the machine-readable UTC instant.
-pub fn time_el(t: &Tenant, at: DateTime<Utc>) -> String {
-    format!(
-        "<time datetime=\"{}\">{}</time>",
-        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        esc(&when(t, at))
-    )
+#[derive(Template)]
+#[template(path = "time.html")]
+pub struct TimeEl {
+    iso: String,
+    text: String,
+}
+
+impl TimeEl {
+    pub fn new(t: &Tenant, at: DateTime<Utc>) -> Self {
+        TimeEl {
+            iso: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            text: when(t, at),
+        }
+    }
 }
 
 /// When a held message goes, in the tenant's zone and, where they differ, in each zone the
 /// customer's number may be in: `until Mar 5, 2026, 9:00 AM CST (7:00 AM MST, 8:00 AM
 /// CST… for the customer)`.
-pub fn deferred_until_el(t: &Tenant, phone: &E164, until: DateTime<Utc>) -> String {
-    let tenant_tz: assent_core::Tz = t
-        .time_zone
-        .parse()
-        .unwrap_or(assent_core::Tz::America__New_York);
-    let recipient = assent_core::quiet_hours::locate(phone, None, tenant_tz);
-    let mut theirs: Vec<String> = Vec::new();
-    for z in recipient.zones.iter().filter(|z| **z != tenant_tz) {
-        let local = until.with_timezone(z).format("%-I:%M %p %Z").to_string();
-        if !theirs.contains(&local) {
-            theirs.push(local);
+#[derive(Template)]
+#[template(path = "deferred.html")]
+pub struct DeferredUntil {
+    until: TimeEl,
+    theirs: String,
+}
+
+impl DeferredUntil {
+    pub fn new(t: &Tenant, phone: &E164, until: DateTime<Utc>) -> Self {
+        let tenant_tz: assent_core::Tz = t
+            .time_zone
+            .parse()
+            .unwrap_or(assent_core::Tz::America__New_York);
+        let recipient = assent_core::quiet_hours::locate(phone, None, tenant_tz);
+        let mut theirs: Vec<String> = Vec::new();
+        for z in recipient.zones.iter().filter(|z| **z != tenant_tz) {
+            let local = until.with_timezone(z).format("%-I:%M %p %Z").to_string();
+            if !theirs.contains(&local) {
+                theirs.push(local);
+            }
+        }
+        let theirs = if theirs.is_empty() {
+            "the same for the customer".to_string()
+        } else {
+            format!("{} for the customer", theirs.join(", "))
+        };
+        DeferredUntil {
+            until: TimeEl::new(t, until),
+            theirs,
         }
     }
-    let theirs = if theirs.is_empty() {
-        " (the same for the customer)".to_string()
-    } else {
-        format!(" ({} for the customer)", esc(&theirs.join(", ")))
-    };
-    format!(
-        "<span class=\"deferred-until\">until {}{theirs}</span>",
-        time_el(t, until)
-    )
 }
 
 pub fn registration_label(s: RegistrationStatus) -> &'static str {
@@ -248,15 +288,27 @@ pub enum Section {
     Settings,
 }
 
-/// A signed-in page: title, section and main content (already HTML).
-pub struct Page<'a> {
-    pub title: &'a str,
-    pub section: Section,
-    pub body: String,
+/// One entry of the main navigation.
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
 }
 
-impl Page<'_> {
-    pub fn render(self, user: &SignedIn) -> Response {
+/// What `layout.html` draws around every signed-in page: the title, the navigation with the
+/// current section marked, who is signed in (with the sign-out form's token) and why sending
+/// is blocked. Every page template carries one as `chrome`.
+pub struct Chrome<'a> {
+    pub title: &'a str,
+    pub nav: Vec<NavItem>,
+    pub tenant: &'a str,
+    pub csrf: &'a str,
+    pub email: &'a str,
+    pub notices: Vec<String>,
+}
+
+impl<'a> Chrome<'a> {
+    pub fn new(user: &'a SignedIn, title: &'a str, section: Section) -> Self {
         let nav = [
             (Section::Customers, "/customers", "Customers"),
             (Section::Conversations, "/conversations", "Conversations"),
@@ -267,53 +319,34 @@ impl Page<'_> {
             (Section::Registrations, "/registrations", "Registrations"),
             (Section::Settings, "/settings", "Settings"),
         ]
-        .iter()
-        .map(|(s, href, label)| {
-            let current = if *s == self.section {
-                " aria-current=\"page\""
-            } else {
-                ""
-            };
-            format!("<li><a href=\"{href}\"{current}>{label}</a></li>")
+        .into_iter()
+        .map(|(s, href, label)| NavItem {
+            href,
+            label,
+            current: s == section,
         })
-        .collect::<String>();
-        let notices = blocking_notices(&user.tenant, &user.registrations);
-        let banner = if notices.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "<section class=\"banner\" role=\"alert\" aria-labelledby=\"banner-title\"><h2 id=\"banner-title\">Sending is blocked</h2><ul>{}</ul><p><a href=\"/registrations\">Go to Registrations</a></p></section>",
-                notices
-                    .iter()
-                    .map(|n| format!("<li>{}</li>", esc(n)))
-                    .collect::<String>()
-            )
-        };
-        let body = format!(
-            "<a class=\"skip\" href=\"#main\">Skip to content</a>\
-<header class=\"top\"><div class=\"brand\"><span class=\"logo\" aria-hidden=\"true\">✓</span> Assent <span class=\"tenant\">{tenant}</span></div>\
-<nav aria-label=\"Main\"><ul>{nav}</ul></nav>\
-<form method=\"post\" action=\"/logout\" class=\"signout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<span class=\"who\">{email}</span> <button type=\"submit\" class=\"link\">Sign out</button></form></header>\
-{banner}<main id=\"main\">{main}</main>",
-            tenant = esc(&user.tenant.name),
-            csrf = esc(&user.session.csrf_token),
-            email = esc(&user.user.email),
-            main = self.body,
-        );
-        Html(document(self.title, &body)).into_response()
+        .collect();
+        Chrome {
+            title,
+            nav,
+            tenant: &user.tenant.name,
+            csrf: &user.session.csrf_token,
+            email: &user.user.email,
+            notices: blocking_notices(&user.tenant, &user.registrations),
+        }
     }
 }
 
-/// A whole HTML document.
-pub fn document(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{} · Assent</title><link rel=\"stylesheet\" href=\"/assets/app.css\">\
-<script src=\"/assets/app.js\" defer></script></head><body>{body}</body></html>",
-        esc(title)
-    )
+/// Renders a template into a response; a template that fails to render (only a failing
+/// `Display` can do that) is a server error, logged without the page's data.
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// An error page for people (the API's errors are JSON; these are HTML).
@@ -352,51 +385,61 @@ impl IntoResponse for WebError {
             .status
             .canonical_reason()
             .unwrap_or("Something went wrong");
-        let body = format!(
-            "<main id=\"main\" class=\"narrow\"><h1>{}</h1><p>{}</p><p><a href=\"/customers\">Back to Assent</a></p></main>",
-            esc(title),
-            esc(&self.message)
-        );
-        (self.status, Html(document(title, &body))).into_response()
+        let page = ErrorPage {
+            title,
+            message: &self.message,
+        };
+        (self.status, render(&page)).into_response()
     }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
 }
 
 pub type WebResult<T> = Result<T, WebError>;
 
 /// A notice shown after a redirect, chosen from fixed texts by code so that a link can
 /// never put words on the page.
-pub fn notice_html(code: Option<&str>) -> String {
-    let Some(code) = code else {
-        return String::new();
-    };
-    let (class, text) = match code {
-        "saved" => ("ok", "Notification preferences saved."),
-        "opt_in_sent" => (
-            "ok",
-            "Opt-in request sent. The customer is asked to reply YES.",
-        ),
-        "opt_in_held" => (
-            "ok",
-            "Opt-in request accepted. It goes out when the customer's local sending hours begin; if the customer texts YES before then, it goes at once and their next YES counts.",
-        ),
-        "opt_out_recorded" => (
-            "ok",
-            "Opt-out recorded in the consent history, with you as the person who recorded it.",
-        ),
-        "opt_out_invalid" => (
-            "error",
-            "Choose what the opt-out covers (Marketing texts or All texts) and how it came in.",
-        ),
-        other => match other.strip_prefix("refused_").and_then(reason_of) {
-            Some(reason) => ("error", opt_in_refusal(reason)),
-            None => return String::new(),
-        },
-    };
-    let role = if class == "error" { "alert" } else { "status" };
-    format!(
-        "<p class=\"notice {class}\" role=\"{role}\">{}</p>",
-        esc(text)
-    )
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct Notice {
+    class: &'static str,
+    role: &'static str,
+    text: &'static str,
+}
+
+impl Notice {
+    pub fn of(code: &str) -> Option<Notice> {
+        let (class, text) = match code {
+            "saved" => ("ok", "Notification preferences saved."),
+            "opt_in_sent" => (
+                "ok",
+                "Opt-in request sent. The customer is asked to reply YES.",
+            ),
+            "opt_in_held" => (
+                "ok",
+                "Opt-in request accepted. It goes out when the customer's local sending hours begin; if the customer texts YES before then, it goes at once and their next YES counts.",
+            ),
+            "opt_out_recorded" => (
+                "ok",
+                "Opt-out recorded in the consent history, with you as the person who recorded it.",
+            ),
+            "opt_out_invalid" => (
+                "error",
+                "Choose what the opt-out covers (Marketing texts or All texts) and how it came in.",
+            ),
+            other => match other.strip_prefix("refused_").and_then(reason_of) {
+                Some(reason) => ("error", opt_in_refusal(reason)),
+                None => return None,
+            },
+        };
+        let role = if class == "error" { "alert" } else { "status" };
+        Some(Notice { class, role, text })
+    }
 }
 
 /// Why an opt-in request cannot go, in words that do not repeat the status labels.

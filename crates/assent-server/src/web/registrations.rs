@@ -14,9 +14,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::session::{Posted, SignedIn, csrf_field};
+use askama::Template;
+
+use super::session::{Posted, SignedIn};
 use super::{
-    Page, Section, WebError, WebResult, esc, phone_display, registration_label, see_other, time_el,
+    Chrome, Section, TimeEl, WebError, WebResult, phone_display, registration_label, render,
+    see_other,
 };
 use crate::AppState;
 use crate::api::validate_registration;
@@ -120,12 +123,77 @@ fn value_of(f: &Field, typed: Option<&HashMap<String, String>>, before: &Value) 
     }
 }
 
-fn form_html(
+/// One field of a registration form as shown.
+struct FieldView {
+    id: String,
+    name: &'static str,
+    label: &'static str,
+    hint: &'static str,
+    area: bool,
+    ty: &'static str,
+    value: String,
+    required: bool,
+    described: String,
+    error: Option<String>,
+}
+
+struct FormView {
+    kind: &'static str,
+    fields: Vec<FieldView>,
+    button: &'static str,
+}
+
+/// A submitted value: text, or a list (sample messages).
+enum Detail {
+    Text(String),
+    List(Vec<String>),
+}
+
+/// What a registration card offers under its status.
+enum Next {
+    Nothing,
+    Waiting,
+    Form { again: bool, form: FormView },
+}
+
+struct Card {
+    id: &'static str,
+    title: &'static str,
+    what: &'static str,
+    class: &'static str,
+    label: &'static str,
+    reason: Option<String>,
+    updated: Option<TimeEl>,
+    details: Vec<(String, Detail)>,
+    next: Next,
+}
+
+struct SendersView {
+    error: Option<String>,
+    tx: String,
+    mk: String,
+}
+
+enum PageNotice {
+    Submitted,
+    SendersSaved,
+}
+
+#[derive(Template)]
+#[template(path = "registrations.html")]
+struct RegistrationsPage<'a> {
+    chrome: Chrome<'a>,
+    notice: Option<PageNotice>,
+    cards: [Card; 2],
+    senders: SendersView,
+}
+
+fn form_view(
     user: &SignedIn,
     kind: RegistrationKind,
     before: &Value,
     retry: Option<&Retry<'_>>,
-) -> String {
+) -> FormView {
     let typed = retry.filter(|r| r.kind == kind).map(|r| r.values);
     let error_for = |name: &str| {
         retry
@@ -133,88 +201,61 @@ fn form_html(
             .map(|r| r.message.clone())
     };
     let k = kind.as_str();
-    let mut out = format!(
-        "<form method=\"post\" action=\"/registrations/{k}\" class=\"registration\">{}",
-        csrf_field(user)
-    );
-    for f in fields_of(kind) {
-        let id = format!("{k}-{}", f.name);
-        let mut value = value_of(f, typed, before);
-        if value.is_empty() && typed.is_none() && kind == RegistrationKind::Marketing {
-            value = match f.name {
-                "brand" => user.tenant.name.clone(),
-                "opt_in_flow" => "Double opt-in through Assent: customers text our opt-in phrase, scan our QR code or use our web form (unticked consent box beside the full disclosure), or we send a request from their customer record; they are opted in only after replying YES.".into(),
-                _ => value,
-            };
-        }
-        let error = error_for(f.name);
-        let mut described = Vec::new();
-        let hint = if f.hint.is_empty() {
-            String::new()
-        } else {
-            described.push(format!("{id}-hint"));
-            format!("<p class=\"hint\" id=\"{id}-hint\">{}</p>", esc(f.hint))
-        };
-        let error_html = match &error {
-            Some(m) => {
-                described.push(format!("{id}-error"));
-                format!(
-                    "<p class=\"notice error\" id=\"{id}-error\" role=\"alert\">{}</p>",
-                    esc(m)
-                )
+    let fields = fields_of(kind)
+        .iter()
+        .map(|f| {
+            let id = format!("{k}-{}", f.name);
+            let mut value = value_of(f, typed, before);
+            if value.is_empty() && typed.is_none() && kind == RegistrationKind::Marketing {
+                value = match f.name {
+                    "brand" => user.tenant.name.clone(),
+                    "opt_in_flow" => "Double opt-in through Assent: customers text our opt-in phrase, scan our QR code or use our web form (unticked consent box beside the full disclosure), or we send a request from their customer record; they are opted in only after replying YES.".into(),
+                    _ => value,
+                };
             }
-            None => String::new(),
-        };
-        let mut attrs = String::new();
-        if f.required {
-            attrs.push_str(" required");
-        }
-        if !described.is_empty() {
-            attrs.push_str(&format!(" aria-describedby=\"{}\"", described.join(" ")));
-        }
-        if error.is_some() {
-            attrs.push_str(" aria-invalid=\"true\"");
-        }
-        let control = match f.input {
-            Input::Area | Input::Lines => format!(
-                "<textarea id=\"{id}\" name=\"{name}\" rows=\"4\"{attrs}>{value}</textarea>",
-                name = f.name,
-                value = esc(&value)
-            ),
-            other => format!(
-                "<input type=\"{ty}\" id=\"{id}\" name=\"{name}\" value=\"{value}\"{attrs}>",
-                ty = match other {
+            let error = error_for(f.name);
+            let mut described = Vec::new();
+            if !f.hint.is_empty() {
+                described.push(format!("{id}-hint"));
+            }
+            if error.is_some() {
+                described.push(format!("{id}-error"));
+            }
+            FieldView {
+                name: f.name,
+                label: f.label,
+                hint: f.hint,
+                area: matches!(f.input, Input::Area | Input::Lines),
+                ty: match f.input {
                     Input::Email => "email",
                     Input::Url => "url",
                     Input::Tel => "tel",
                     _ => "text",
                 },
-                name = f.name,
-                value = esc(&value)
-            ),
-        };
-        out.push_str(&format!(
-            "<div class=\"field\"><label for=\"{id}\">{label}</label>{hint}{control}{error_html}</div>",
-            label = esc(f.label)
-        ));
+                value,
+                required: f.required,
+                described: described.join(" "),
+                error,
+                id,
+            }
+        })
+        .collect();
+    FormView {
+        kind: k,
+        fields,
+        button: match kind {
+            RegistrationKind::Texting => "Submit Register for Texting",
+            RegistrationKind::Marketing => "Submit Marketing Registration",
+        },
     }
-    let button = match kind {
-        RegistrationKind::Texting => "Submit Register for Texting",
-        RegistrationKind::Marketing => "Submit Marketing Registration",
-    };
-    out.push_str(&format!(
-        "<button type=\"submit\" class=\"primary\">{button}</button></form>"
-    ));
-    out
 }
 
-fn details_list(r: &Registration) -> String {
+fn details_of(r: &Registration) -> Vec<(String, Detail)> {
     let Some(obj) = r.details.as_object() else {
-        return String::new();
+        return Vec::new();
     };
     let fields = fields_of(r.kind);
-    let items: String = obj
-        .iter()
+    obj.iter()
         .map(|(k, v)| {
             let label = fields
                 .iter()
@@ -222,31 +263,21 @@ fn details_list(r: &Registration) -> String {
                 .map(|f| f.label.to_string())
                 .unwrap_or_else(|| k.replace('_', " "));
             let value = match v {
-                Value::String(s) => esc(s),
-                Value::Array(a) => format!(
-                    "<ul>{}</ul>",
+                Value::String(s) => Detail::Text(s.clone()),
+                Value::Array(a) => Detail::List(
                     a.iter()
-                        .map(|x| format!(
-                            "<li>{}</li>",
-                            esc(&x
-                                .as_str()
+                        .map(|x| {
+                            x.as_str()
                                 .map(str::to_string)
-                                .unwrap_or_else(|| x.to_string()))
-                        ))
-                        .collect::<String>()
+                                .unwrap_or_else(|| x.to_string())
+                        })
+                        .collect(),
                 ),
-                other => esc(&other.to_string()),
+                other => Detail::Text(other.to_string()),
             };
-            format!("<dt>{}</dt><dd>{value}</dd>", esc(&label))
+            (label, value)
         })
-        .collect();
-    if items.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<details><summary>What was submitted</summary><dl class=\"facts\">{items}</dl></details>"
-        )
-    }
+        .collect()
 }
 
 fn registration_card(
@@ -254,7 +285,7 @@ fn registration_card(
     kind: RegistrationKind,
     r: &Option<Registration>,
     retry: Option<&Retry<'_>>,
-) -> String {
+) -> Card {
     let (id, title, what) = match kind {
         RegistrationKind::Texting => (
             "texting",
@@ -277,70 +308,44 @@ fn registration_card(
         RegistrationStatus::Pending => "warn",
         RegistrationStatus::NotSubmitted => "none",
     };
-    let reason = r
-        .as_ref()
-        .and_then(|r| r.reason.as_deref())
-        .map(|why| format!("<p>Reason: {}</p>", esc(why)))
-        .unwrap_or_default();
-    let updated = r
-        .as_ref()
-        .map(|r| {
-            format!(
-                "<p class=\"hint\">Last change: {}</p>",
-                time_el(&user.tenant, r.updated_at)
-            )
-        })
-        .unwrap_or_default();
     let before = r.as_ref().map(|r| r.details.clone()).unwrap_or(json!({}));
     let next = match status {
-        RegistrationStatus::Approved => String::new(),
-        RegistrationStatus::Pending => {
-            "<p>Waiting for the decision; nothing to do now.</p>".to_string()
-        }
-        RegistrationStatus::Rejected => format!(
-            "<h3>Correct and submit again</h3>{}",
-            form_html(user, kind, &before, retry)
-        ),
-        RegistrationStatus::NotSubmitted => form_html(user, kind, &before, retry),
+        RegistrationStatus::Approved => Next::Nothing,
+        RegistrationStatus::Pending => Next::Waiting,
+        RegistrationStatus::Rejected => Next::Form {
+            again: true,
+            form: form_view(user, kind, &before, retry),
+        },
+        RegistrationStatus::NotSubmitted => Next::Form {
+            again: false,
+            form: form_view(user, kind, &before, retry),
+        },
     };
-    format!(
-        "<section class=\"card\" aria-labelledby=\"{id}\"><h2 id=\"{id}\">{title}</h2><p>{what}</p>\
-<p>Status: <span class=\"badge {class}\" data-testid=\"{id}-status\">{label}</span></p>{reason}{updated}{details}{next}</section>",
-        title = esc(title),
-        what = esc(what),
-        label = registration_label(status),
-        details = r.as_ref().map(details_list).unwrap_or_default(),
-    )
+    Card {
+        id,
+        title,
+        what,
+        class,
+        label: registration_label(status),
+        reason: r.as_ref().and_then(|r| r.reason.clone()),
+        updated: r.as_ref().map(|r| TimeEl::new(&user.tenant, r.updated_at)),
+        details: r.as_ref().map(details_of).unwrap_or_default(),
+        next,
+    }
 }
 
-fn senders_card(user: &SignedIn, error: Option<&str>, typed: Option<(&str, &str)>) -> String {
+fn senders_card(user: &SignedIn, error: Option<&str>, typed: Option<(&str, &str)>) -> SendersView {
     let s = &user.tenant.senders;
     let shown = |n: &Option<E164>| n.as_ref().map(phone_display).unwrap_or_default();
     let (tx, mk) = match typed {
         Some((tx, mk)) => (tx.to_string(), mk.to_string()),
         None => (shown(&s.transactional), shown(&s.marketing)),
     };
-    let error = error
-        .map(|e| {
-            format!(
-                "<p class=\"notice error\" role=\"alert\" id=\"senders-error\">{}</p>",
-                esc(e)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "<section class=\"card\" aria-labelledby=\"senders\"><h2 id=\"senders\">Sending numbers</h2>\
-<p>Each kind of message leaves from its own number (they may be the same; then a STOP to it stops everything).</p>{error}\
-<form method=\"post\" action=\"/senders\">{csrf}<div class=\"row wrap\">\
-<div><label for=\"sender-tx\">Transactional number</label><p class=\"hint\" id=\"sender-tx-hint\">Job notifications, reminders, missed-call text-backs.</p>\
-<input type=\"tel\" id=\"sender-tx\" name=\"transactional\" value=\"{tx}\" aria-describedby=\"sender-tx-hint\"></div>\
-<div><label for=\"sender-mk\">Marketing number</label><p class=\"hint\" id=\"sender-mk-hint\">Offers and opt-in requests.</p>\
-<input type=\"tel\" id=\"sender-mk\" name=\"marketing\" value=\"{mk}\" aria-describedby=\"sender-mk-hint\"></div></div>\
-<button type=\"submit\">Save numbers</button></form></section>",
-        csrf = csrf_field(user),
-        tx = esc(&tx),
-        mk = esc(&mk),
-    )
+    SendersView {
+        error: error.map(str::to_string),
+        tx,
+        mk,
+    }
 }
 
 #[derive(Deserialize)]
@@ -352,30 +357,23 @@ fn page(
     user: &SignedIn,
     notice: Option<&str>,
     retry: Option<&Retry<'_>>,
-    senders: String,
+    senders: SendersView,
 ) -> Response {
     let regs = &user.registrations;
     let notice = match notice {
-        Some("submitted") => {
-            "<p class=\"notice ok\" role=\"status\">Submitted. The registration is pending until a decision comes back.</p>"
-        }
-        Some("senders_saved") => {
-            "<p class=\"notice ok\" role=\"status\">Sending numbers saved.</p>"
-        }
-        _ => "",
+        Some("submitted") => Some(PageNotice::Submitted),
+        Some("senders_saved") => Some(PageNotice::SendersSaved),
+        _ => None,
     };
-    let body = format!(
-        "<h1>Registrations</h1>{notice}<p>Carriers block texts from businesses that are not registered. Both registrations must be approved before Assent sends marketing texts.</p>\
-<div class=\"grid2\">{texting}{marketing}</div>{senders}",
-        texting = registration_card(user, RegistrationKind::Texting, &regs.texting, retry),
-        marketing = registration_card(user, RegistrationKind::Marketing, &regs.marketing, retry),
-    );
-    Page {
-        title: "Registrations",
-        section: Section::Registrations,
-        body,
-    }
-    .render(user)
+    render(&RegistrationsPage {
+        chrome: Chrome::new(user, "Registrations", Section::Registrations),
+        notice,
+        cards: [
+            registration_card(user, RegistrationKind::Texting, &regs.texting, retry),
+            registration_card(user, RegistrationKind::Marketing, &regs.marketing, retry),
+        ],
+        senders,
+    })
 }
 
 pub async fn registrations(user: SignedIn, Query(q): Query<PageQuery>) -> Response {

@@ -9,8 +9,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::session::{Posted, SignedIn, csrf_field};
-use super::{Page, Section, WebError, WebResult, esc, phone_display, see_other, time_el, url_part};
+use askama::Template;
+use assent_store::Tenant;
+
+use super::session::{Posted, SignedIn};
+use super::{
+    Chrome, Section, TimeEl, WebError, WebResult, phone_display, render, see_other, url_part,
+};
 use crate::AppState;
 use crate::service;
 
@@ -22,8 +27,8 @@ fn thread_label(t: Thread) -> &'static str {
     }
 }
 
-/// Highlights the word that sent the text here.
-fn highlighted(text: &str, word: &str) -> String {
+/// Splits the text around the word that sent it here, to highlight that word.
+fn highlighted(text: &str, word: &str) -> (String, Option<String>, String) {
     let lower = text.to_lowercase();
     match lower.find(&word.to_lowercase()) {
         Some(i)
@@ -32,14 +37,13 @@ fn highlighted(text: &str, word: &str) -> String {
                 && text.is_char_boundary(i)
                 && text.is_char_boundary(i + word.len()) =>
         {
-            format!(
-                "{}<mark>{}</mark>{}",
-                esc(&text[..i]),
-                esc(&text[i..i + word.len()]),
-                esc(&text[i + word.len()..])
+            (
+                text[..i].to_string(),
+                Some(text[i..i + word.len()].to_string()),
+                text[i + word.len()..].to_string(),
             )
         }
-        _ => esc(text),
+        _ => (text.to_string(), None, String::new()),
     }
 }
 
@@ -55,43 +59,71 @@ fn age(since: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>)
     }
 }
 
-fn item(user: &SignedIn, r: &Review, now: chrono::DateTime<chrono::Utc>) -> String {
-    let t = &user.tenant;
+/// How long a text has waited, and until when it may wait.
+enum Deadline {
+    By { age: String, when: String },
+    Open(String),
+    Decided,
+}
+
+enum Decided {
+    Stop(Option<TimeEl>),
+    NotStop(Option<TimeEl>),
+    Open,
+}
+
+struct Item {
+    id: String,
+    url: String,
+    phone: String,
+    thread: &'static str,
+    when: TimeEl,
+    deadline: Deadline,
+    before: String,
+    mark: Option<String>,
+    after: String,
+    decided: Decided,
+}
+
+fn item(t: &Tenant, r: &Review, now: chrono::DateTime<chrono::Utc>) -> Item {
     let deadline = match (r.decision.as_ref(), r.deadline) {
-        (None, Some(d)) => format!(
-            " · waiting {age} · <span data-testid=\"deadline\">treated as STOP if undecided by {when}</span>",
-            age = age(r.created_at, now),
-            when = super::when(t, d),
-        ),
-        (None, None) => format!(" · waiting {}", age(r.created_at, now)),
-        _ => String::new(),
+        (None, Some(d)) => Deadline::By {
+            age: age(r.created_at, now),
+            when: super::when(t, d),
+        },
+        (None, None) => Deadline::Open(age(r.created_at, now)),
+        _ => Deadline::Decided,
     };
+    let at = r.decided_at.map(|d| TimeEl::new(t, d));
     let decided = match r.decision.as_deref() {
-        Some("opt_out") => format!(
-            "<p><span class=\"badge bad\">Treated as STOP</span> {}</p>",
-            r.decided_at.map(|d| time_el(t, d)).unwrap_or_default()
-        ),
-        Some(_) => format!(
-            "<p><span class=\"badge none\">Not a request to stop</span> {}</p>",
-            r.decided_at.map(|d| time_el(t, d)).unwrap_or_default()
-        ),
-        None => format!(
-            "<form method=\"post\" action=\"/reviews/{id}\" class=\"row wrap\">{csrf}\
-<button type=\"submit\" name=\"decision\" value=\"opt_out\" class=\"primary\">Treat as STOP</button>\
-<button type=\"submit\" name=\"decision\" value=\"not_opt_out\">Not a request to stop</button></form>",
-            id = esc(&url_part(&r.id)),
-            csrf = csrf_field(user),
-        ),
+        Some("opt_out") => Decided::Stop(at),
+        Some(_) => Decided::NotStop(at),
+        None => Decided::Open,
     };
-    format!(
-        "<li class=\"card\"><p class=\"meta\"><a href=\"/conversations/{url}\">{phone}</a> to your {thread} · {when}{deadline}</p>\
-<blockquote class=\"text\">{text}</blockquote>{decided}</li>",
-        url = esc(&url_part(r.phone.as_str())),
-        phone = esc(&phone_display(&r.phone)),
-        thread = thread_label(r.thread),
-        when = time_el(t, r.created_at),
-        text = highlighted(&r.text, &r.word),
-    )
+    let (before, mark, after) = highlighted(&r.text, &r.word);
+    Item {
+        id: url_part(&r.id),
+        url: url_part(r.phone.as_str()),
+        phone: phone_display(&r.phone),
+        thread: thread_label(r.thread),
+        when: TimeEl::new(t, r.created_at),
+        deadline,
+        before,
+        mark,
+        after,
+        decided,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "reviews.html")]
+struct ReviewsPage<'a> {
+    chrome: Chrome<'a>,
+    /// A decision just recorded: whether it was a STOP.
+    notice: Option<bool>,
+    days: u32,
+    open: Vec<Item>,
+    done: Vec<Item>,
 }
 
 #[derive(Deserialize)]
@@ -106,48 +138,20 @@ pub async fn reviews(
 ) -> WebResult<Response> {
     let all = app.store.reviews(&user.tenant.id).await?;
     let now = app.clock.now();
+    let t = &user.tenant;
     let (open, done): (Vec<&Review>, Vec<&Review>) = all.iter().partition(|r| r.decision.is_none());
-    let open_html = if open.is_empty() {
-        "<p>Nothing to review.</p>".to_string()
-    } else {
-        format!(
-            "<ol class=\"plain reviews\">{}</ol>",
-            open.iter().map(|r| item(&user, r, now)).collect::<String>()
-        )
-    };
-    let done_html = if done.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<h2>Decided</h2><ol class=\"plain reviews\">{}</ol>",
-            done.iter()
-                .rev()
-                .map(|r| item(&user, r, now))
-                .collect::<String>()
-        )
-    };
     let notice = match q.notice.as_deref() {
-        Some("opt_out") => {
-            "<p class=\"notice ok\" role=\"status\">Recorded: the customer is no longer texted on that number, and was sent the opt-out confirmation.</p>"
-        }
-        Some("not_opt_out") => {
-            "<p class=\"notice ok\" role=\"status\">Recorded: nothing changes for this customer.</p>"
-        }
-        _ => "",
+        Some("opt_out") => Some(true),
+        Some("not_opt_out") => Some(false),
+        _ => None,
     };
-    let body = format!(
-        "<h1>Review</h1>{notice}<p>Texts that mention stopping but do not plainly ask to stop. Assent does not guess: read each one and decide. Your decision is kept in the consent ledger.</p>\
-<p class=\"hint\">While a text waits here, only job notifications, missed-call text-backs and automatic replies go to that number. One left undecided for {days} business days is treated as STOP, as the FCC expects revocations to be honoured promptly (change this in <a href=\"/settings\">Settings</a>).</p>\
-<h2>To decide ({n})</h2>{open_html}{done_html}",
-        days = user.tenant.settings.review_deadline_days,
-        n = open.len(),
-    );
-    Ok(Page {
-        title: "Review",
-        section: Section::Review,
-        body,
-    }
-    .render(&user))
+    Ok(render(&ReviewsPage {
+        chrome: Chrome::new(&user, "Review", Section::Review),
+        notice,
+        days: user.tenant.settings.review_deadline_days,
+        open: open.iter().map(|r| item(t, r, now)).collect(),
+        done: done.iter().rev().map(|r| item(t, r, now)).collect(),
+    }))
 }
 
 pub async fn decide(

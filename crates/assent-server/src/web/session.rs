@@ -13,12 +13,14 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{WebError, document, esc};
+use askama::Template;
+
+use super::WebError;
 use crate::AppState;
 use crate::auth::{hash_api_key, random_token};
 use crate::error::ApiError;
@@ -257,14 +259,6 @@ impl FromRequest<AppState> for Posted {
     }
 }
 
-/// The hidden field every signed-in form carries.
-pub fn csrf_field(user: &SignedIn) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        esc(&user.session.csrf_token)
-    )
-}
-
 /// Where to go after sign-in: `next` resolved the way a browser resolves a link on this
 /// site (tabs and newlines dropped, `\\` read as `/`), kept only when it stays on this
 /// origin; anything else, or anything unreadable, goes to `/`. The answer is the resolved
@@ -285,36 +279,16 @@ fn safe_next(next: &str) -> String {
     }
 }
 
-fn login_html(email: &str, next: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| {
-            format!(
-                "<p class=\"notice error\" role=\"alert\" id=\"login-error\">{}</p>",
-                esc(e)
-            )
-        })
-        .unwrap_or_default();
-    let described = if error.is_empty() {
-        ""
-    } else {
-        " aria-describedby=\"login-error\""
-    };
-    document(
-        "Sign in",
-        &format!(
-            "<main id=\"main\" class=\"login\"><div class=\"card\"><p class=\"brand\"><span class=\"logo\" aria-hidden=\"true\">✓</span> Assent</p>\
-<h1>Sign in</h1>{error}\
-<form method=\"post\" action=\"/login\">\
-<input type=\"hidden\" name=\"next\" value=\"{next}\">\
-<label for=\"email\">Email</label>\
-<input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" value=\"{email}\" required{described}>\
-<label for=\"password\">Password</label>\
-<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required{described}>\
-<button type=\"submit\" class=\"primary\">Sign in</button></form></div></main>",
-            next = esc(next),
-            email = esc(email),
-        ),
-    )
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    email: &'a str,
+    next: &'a str,
+    error: Option<&'a str>,
+}
+
+fn login_html(email: &str, next: &str, error: Option<&str>) -> Response {
+    super::render(&LoginPage { email, next, error })
 }
 
 #[derive(Deserialize)]
@@ -338,7 +312,7 @@ pub async fn login_page(
     {
         return Redirect::to(next).into_response();
     }
-    Html(login_html("", next, None)).into_response()
+    login_html("", next, None)
 }
 
 fn session_cookie(public_url: &str, value: &str, max_age: i64) -> String {
@@ -396,7 +370,7 @@ pub async fn login(
     let password = get("password").to_string();
     let next = safe_next(get("next"));
     let refuse = |status: StatusCode, message: &str| {
-        (status, Html(login_html(&email, &next, Some(message)))).into_response()
+        (status, login_html(&email, &next, Some(message))).into_response()
     };
     let locked = || {
         refuse(

@@ -10,8 +10,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::session::{Posted, SignedIn, csrf_field};
-use super::{Page, Section, WebResult, esc, see_other};
+use askama::Template;
+
+use super::session::{Posted, SignedIn};
+use super::{Chrome, Section, WebResult, render, see_other};
 use crate::AppState;
 use crate::service::{opt_in_request_text, reply_text};
 
@@ -70,79 +72,88 @@ fn with_settings(t: &Tenant, s: &Settings) -> Tenant {
     t
 }
 
-fn form(user: &SignedIn, s: &Settings, error: Option<&str>, notice: bool) -> String {
+struct ReplyText {
+    key: &'static str,
+    label: &'static str,
+    hint: &'static str,
+    value: String,
+}
+
+struct PresetOption {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+    minute: String,
+    day: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage<'a> {
+    chrome: Chrome<'a>,
+    s: &'a Settings,
+    saved: bool,
+    error: Option<&'a str>,
+    us: bool,
+    ca: bool,
+    other_countries: String,
+    standard: bool,
+    strictest: bool,
+    by_assent: bool,
+    by_provider: bool,
+    presets: Vec<PresetOption>,
+    limits_meaning: String,
+    texts: Vec<ReplyText>,
+}
+
+fn form(user: &SignedIn, s: &Settings, error: Option<&str>, saved: bool) -> Response {
     let t = with_settings(&user.tenant, s);
-    let checked = |on: bool| if on { " checked" } else { "" };
-    let texts: String = TEXTS
+    let texts = TEXTS
         .iter()
-        .map(|(key, label, hint)| {
-            format!(
-                "<div class=\"field\"><label for=\"text-{key}\">{label}</label><p class=\"hint\" id=\"text-{key}-hint\">{hint}</p>\
-<textarea id=\"text-{key}\" name=\"text_{key}\" rows=\"3\" aria-describedby=\"text-{key}-hint\">{value}</textarea></div>",
-                label = esc(label),
-                hint = esc(hint),
-                value = esc(&text_for(&t, key)),
-            )
+        .map(|(key, label, hint)| ReplyText {
+            key,
+            label,
+            hint,
+            value: text_for(&t, key),
         })
         .collect();
-    let cap: String = (1..=3)
-        .map(|n| {
-            format!(
-                "<option value=\"{n}\"{}>{n}</option>",
-                if s.marketing_cap_per_day == n {
-                    " selected"
-                } else {
-                    ""
-                }
-            )
+    let has = |c: &str| s.countries.iter().any(|k| k == c);
+    let other_countries = s
+        .countries
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !matches!(*c, "US" | "CA"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let presets = RatePreset::ALL
+        .iter()
+        .map(|p| {
+            let (minute, day) = p.limits();
+            PresetOption {
+                value: p.as_str(),
+                label: p.label(),
+                selected: s.rate_limits.preset == Some(*p),
+                minute: thousands(minute),
+                day: thousands(day),
+            }
         })
         .collect();
-    let notice = if notice {
-        "<p class=\"notice ok\" role=\"status\">Settings saved.</p>"
-    } else {
-        ""
-    };
-    let error = error
-        .map(|e| format!("<p class=\"notice error\" role=\"alert\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    let countries = countries_card(s);
-    let limits = limits_field(&s.rate_limits);
-    format!(
-        "<h1>Settings</h1>{notice}{error}<form method=\"post\" action=\"/settings\" class=\"composer\">{csrf}\
-<section class=\"card\"><h2>Contact and links</h2>\
-<div class=\"field\"><label for=\"help-contact\">Help contact</label><p class=\"hint\" id=\"help-contact-hint\">Named in HELP replies, e.g. a phone number or email. Empty uses your transactional number.</p>\
-<input type=\"text\" id=\"help-contact\" name=\"help_contact\" value=\"{help}\" aria-describedby=\"help-contact-hint\"></div>\
-<div class=\"field\"><label for=\"terms-url\">Terms link</label><input type=\"url\" id=\"terms-url\" name=\"terms_url\" value=\"{terms}\"></div>\
-<div class=\"field\"><label for=\"privacy-url\">Privacy policy link</label><input type=\"url\" id=\"privacy-url\" name=\"privacy_url\" value=\"{privacy}\"></div>\
-<p class=\"hint\">Both links appear on your opt-in form.</p></section>\
-{countries}\
-<section class=\"card\"><h2>Sending rules</h2>\
-<fieldset><legend>Quiet hours</legend>\
-<div class=\"choice\"><input type=\"radio\" id=\"quiet-standard\" name=\"quiet_hours\" value=\"standard\"{standard}><label for=\"quiet-standard\">Standard: 8 am to 9 pm wherever the customer may be (their area code's time zones and their address's), narrower where either state requires</label></div>\
-<div class=\"choice\"><input type=\"radio\" id=\"quiet-strictest\" name=\"quiet_hours\" value=\"strictest\"{strictest}><label for=\"quiet-strictest\">Strictest: every state's narrowest window, everywhere: 9 am to 8 pm, noon to 8 pm on Sundays</label></div></fieldset>\
-<div class=\"field\"><label for=\"cap\">Marketing texts per phone per day, at most</label><select id=\"cap\" name=\"marketing_cap_per_day\">{cap}</select></div>\
-<div class=\"field\"><label for=\"review-deadline\">Review deadline (business days)</label><input type=\"number\" id=\"review-deadline\" name=\"review_deadline_days\" min=\"1\" max=\"10\" value=\"{review_days}\" aria-describedby=\"review-deadline-hint\">\
-<p class=\"hint\" id=\"review-deadline-hint\">A text waiting for review that nobody decides in this many business days is treated as STOP (at most 10, the FCC's limit).</p></div>\
-{limits}\
-<div class=\"switch\"><input type=\"checkbox\" role=\"switch\" id=\"revoke-all\" name=\"stop_revokes_all\" value=\"on\"{revoke} aria-describedby=\"revoke-all-hint\">\
-<label for=\"revoke-all\">A STOP to marketing texts stops all texts</label></div>\
-<p class=\"hint\" id=\"revoke-all-hint\">The FCC's revoke-all rule takes effect on 31 January 2027. Off: a STOP on the marketing number stops marketing only.</p>\
-<fieldset><legend>Who answers STOP, START and HELP</legend>\
-<div class=\"choice\"><input type=\"radio\" id=\"replies-assent\" name=\"keyword_replies\" value=\"assent\"{by_assent}><label for=\"replies-assent\">Assent (the texts below)</label></div>\
-<div class=\"choice\"><input type=\"radio\" id=\"replies-provider\" name=\"keyword_replies\" value=\"provider\"{by_provider}><label for=\"replies-provider\">My provider (e.g. Twilio Advanced Opt-Out); Assent still answers YES</label></div></fieldset></section>\
-<section class=\"card\"><h2>Automatic replies</h2><p class=\"hint\">Each starts with your business name. Clear a text to go back to the default.</p>{texts}</section>\
-<button type=\"submit\" class=\"primary\">Save settings</button></form>",
-        csrf = csrf_field(user),
-        review_days = s.review_deadline_days,
-        help = esc(&s.help_contact),
-        terms = esc(&s.terms_url),
-        privacy = esc(&s.privacy_url),
-        standard = checked(s.quiet_hours == QuietPolicy::Standard),
-        strictest = checked(s.quiet_hours == QuietPolicy::Strictest),
-        revoke = checked(s.stop_revokes_all),
-        by_assent = checked(s.keyword_replies == KeywordReplies::Assent),
-        by_provider = checked(s.keyword_replies == KeywordReplies::Provider),
-    )
+    render(&SettingsPage {
+        chrome: Chrome::new(user, "Settings", Section::Settings),
+        s,
+        saved,
+        error,
+        us: has("US"),
+        ca: has("CA"),
+        other_countries,
+        standard: s.quiet_hours == QuietPolicy::Standard,
+        strictest: s.quiet_hours == QuietPolicy::Strictest,
+        by_assent: s.keyword_replies == KeywordReplies::Assent,
+        by_provider: s.keyword_replies == KeywordReplies::Provider,
+        presets,
+        limits_meaning: limits_meaning(&s.rate_limits),
+        texts,
+    })
 }
 
 /// `1,000`.
@@ -164,39 +175,6 @@ fn limits_meaning(l: &RateLimits) -> String {
         "{} texts a minute from each sending number and {} a day in all, if each is one segment (160 plain characters); half as many of two segments.",
         thousands(l.per_sender_per_minute),
         thousands(l.per_tenant_per_day)
-    )
-}
-
-/// The 10DLC tier (or own numbers) the sends are paced by.
-fn limits_field(l: &RateLimits) -> String {
-    let options: String = RatePreset::ALL
-        .iter()
-        .map(|p| {
-            let (minute, day) = p.limits();
-            format!(
-                "<option value=\"{}\"{}>{}: {} a minute, {} a day</option>",
-                p.as_str(),
-                if l.preset == Some(*p) {
-                    " selected"
-                } else {
-                    ""
-                },
-                esc(p.label()),
-                thousands(minute),
-                thousands(day)
-            )
-        })
-        .collect();
-    format!(
-        "<fieldset><legend>Sending limits (your 10DLC tier)</legend>\
-<div class=\"field\"><label for=\"rate-preset\">Tier</label><select id=\"rate-preset\" name=\"rate_preset\" aria-describedby=\"rate-meaning\">{options}<option value=\"custom\"{custom}>My own numbers (below)</option></select></div>\
-<div class=\"field\"><label for=\"rate-minute\">Segments a minute per sending number</label><input type=\"number\" min=\"1\" id=\"rate-minute\" name=\"per_sender_per_minute\" value=\"{minute}\"></div>\
-<div class=\"field\"><label for=\"rate-day\">Segments a day in all</label><input type=\"number\" min=\"1\" id=\"rate-day\" name=\"per_tenant_per_day\" value=\"{day}\"></div>\
-<p class=\"hint\" id=\"rate-meaning\">Carriers count segments, and so does Assent. Now: {meaning} Texts beyond a limit wait, they are never dropped.</p></fieldset>",
-        custom = if l.preset.is_none() { " selected" } else { "" },
-        minute = l.per_sender_per_minute,
-        day = l.per_tenant_per_day,
-        meaning = esc(&limits_meaning(l)),
     )
 }
 
@@ -239,39 +217,6 @@ fn read_limits(posted: &Posted, s: &mut Settings) -> Option<String> {
     }
 }
 
-/// Which countries are texted, and the CASL identification Canada needs.
-fn countries_card(s: &Settings) -> String {
-    let has = |c: &str| s.countries.iter().any(|k| k == c);
-    let checked = |on: bool| if on { " checked" } else { "" };
-    let others: Vec<&str> = s
-        .countries
-        .iter()
-        .map(String::as_str)
-        .filter(|c| !matches!(*c, "US" | "CA"))
-        .collect();
-    let others = if others.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<p class=\"hint\">Also texted (set through the API): {}.</p>",
-            esc(&others.join(", "))
-        )
-    };
-    format!(
-        "<section class=\"card\"><h2>Countries</h2><input type=\"hidden\" name=\"countries_shown\" value=\"1\">\
-<p class=\"hint\">Numbers from these countries are texted and taken by your opt-in form; any other number is refused.</p>\
-<div class=\"choice\"><input type=\"checkbox\" id=\"country-us\" name=\"country_us\" value=\"on\"{us}><label for=\"country-us\">United States</label></div>\
-<div class=\"choice\"><input type=\"checkbox\" id=\"country-ca\" name=\"country_ca\" value=\"on\"{ca} aria-describedby=\"country-ca-hint\"><label for=\"country-ca\">Canada</label></div>{others}\
-<p class=\"hint\" id=\"country-ca-hint\">Canada's anti-spam law (CASL) wants your mailing address and a contact in the opt-in request and every marketing text: give both to switch Canada on. They are then added to the opt-in request and the HELP reply.</p>\
-<div class=\"field\"><label for=\"mailing-address\">Mailing address</label><input type=\"text\" id=\"mailing-address\" name=\"mailing_address\" value=\"{address}\" autocomplete=\"street-address\"></div>\
-<div class=\"field\"><label for=\"casl-contact\">Contact (a phone number, email or web address)</label><input type=\"text\" id=\"casl-contact\" name=\"contact\" value=\"{contact}\"></div></section>",
-        us = checked(has("US")),
-        ca = checked(has("CA")),
-        address = esc(&s.mailing_address),
-        contact = esc(&s.contact),
-    )
-}
-
 /// Reads the countries card into `s`; an error to show, or `None`.
 fn read_countries(posted: &Posted, before: &Settings, s: &mut Settings) -> Option<String> {
     if !posted.ticked("countries_shown") {
@@ -312,18 +257,12 @@ pub struct SettingsQuery {
 }
 
 pub async fn show(user: SignedIn, Query(q): Query<SettingsQuery>) -> Response {
-    let body = form(
+    form(
         &user,
         &user.tenant.settings,
         None,
         q.notice.as_deref() == Some("saved"),
-    );
-    Page {
-        title: "Settings",
-        section: Section::Settings,
-        body,
-    }
-    .render(&user)
+    )
 }
 
 /// A link shown on the public opt-in form: empty, or an absolute http(s) URL with a host
@@ -412,12 +351,7 @@ pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Resp
         s.reply_texts.insert((*key).to_string(), typed);
     }
     if let Some(e) = error {
-        let mut res = Page {
-            title: "Settings",
-            section: Section::Settings,
-            body: form(user, &s, Some(&e), false),
-        }
-        .render(user);
+        let mut res = form(user, &s, Some(&e), false);
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(res);
     }

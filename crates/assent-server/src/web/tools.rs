@@ -8,90 +8,65 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::session::SignedIn;
-use super::{Page, Section, WebError, WebResult, esc, phone_display};
+use askama::Template;
+
+use super::{Chrome, Section, WebError, WebResult, phone_display, render};
 use crate::AppState;
 use crate::api::consent::{link_tools, qr_svg};
 
-/// The QR code as an accessible inline image.
-fn qr_inline(svg: &str) -> String {
-    let svg = svg.find("<svg").map(|i| &svg[i..]).unwrap_or(svg).replacen(
-        "<svg",
-        "<svg aria-hidden=\"true\" focusable=\"false\"",
-        1,
-    );
-    format!(
-        "<div class=\"qr\" role=\"img\" aria-label=\"QR code that opens a text to your marketing number\">{svg}</div>"
-    )
+struct Ready {
+    phrase: &'static str,
+    number: String,
+    sms_uri: String,
+    /// The SVG after its opening `<svg`, so the template can hide it from screen readers
+    /// (the image is labelled by its wrapper).
+    qr: Option<String>,
+    html_snippet: String,
+    form_url: String,
+    embed_code: String,
+    slug: String,
 }
 
-fn copy_block(id: &str, label: &str, what: &str, value: &str, rows: u8) -> String {
-    let field = if rows <= 1 {
-        format!(
-            "<input type=\"text\" id=\"{id}\" readonly value=\"{}\">",
-            esc(value)
-        )
-    } else {
-        format!(
-            "<textarea id=\"{id}\" readonly rows=\"{rows}\">{}</textarea>",
-            esc(value)
-        )
-    };
-    format!(
-        "<div class=\"copy\"><label for=\"{id}\">{label}</label>{field}\
-<button type=\"button\" class=\"copy-button\" data-copy=\"{id}\">Copy {what}</button>\
-<span class=\"copied\" role=\"status\" aria-live=\"polite\"></span></div>",
-    )
+enum ToolsState {
+    NotApproved,
+    NoSender,
+    Ready(Box<Ready>),
+}
+
+#[derive(Template)]
+#[template(path = "tools.html")]
+struct ToolsPage<'a> {
+    chrome: Chrome<'a>,
+    state: ToolsState,
 }
 
 pub async fn opt_in_tools(State(app): State<AppState>, user: SignedIn) -> WebResult<Response> {
     let t = &user.tenant;
-    let body = if user.registrations.marketing_status() != RegistrationStatus::Approved {
-        "<h1>Opt-in tools</h1><p class=\"notice error\">The opt-in link, QR code and web form are available once your Marketing Registration is approved. See <a href=\"/registrations\">Registrations</a>.</p>".to_string()
+    let state = if user.registrations.marketing_status() != RegistrationStatus::Approved {
+        ToolsState::NotApproved
     } else if let Some(sender) = t.senders.marketing.as_ref() {
         let tools = link_tools(t, sender, &app.config.public_url);
-        let qr = qr_svg(&tools.sms_uri)
-            .map(|s| qr_inline(&s))
-            .unwrap_or_default();
-        format!(
-            "<h1>Opt-in tools</h1><p>Three ways for customers to give written consent to your marketing texts. Each one ends with the customer texting you, so consent is always double opt-in.</p>\
-<section class=\"card\"><h2 id=\"link\">Opt-in link</h2>\
-<p>For email templates and your website. On a phone it opens the messaging app with the text “{phrase}” addressed to {number}; sending it opts the customer in.</p>\
-{link}<p><a href=\"{uri}\">Try the link</a> (on a phone)</p></section>\
-<section class=\"card\"><h2 id=\"qr\">QR code</h2><p>For flyers, trucks and invoices: scanning it opens the same text.</p>\
-{qr}<p><a href=\"/opt-in-tools/qr.svg\" download=\"opt-in-qr.svg\" class=\"button\">Download QR code (SVG)</a></p></section>\
-<section class=\"card\"><h2 id=\"snippet\">HTML snippet</h2><p>The link with the disclosure customers must see, ready for an email template.</p>{snippet}</section>\
-<section class=\"card\"><h2 id=\"embed\">Web form</h2><p>Your hosted form is at <a href=\"{form_url}\">{form_url}</a>. Paste this code into your website to embed it; it tells Assent which page the customer signed up on.</p>{embed}\
-<h3>Preview</h3><iframe class=\"preview\" src=\"/optin/{slug}\" title=\"Preview of your opt-in form as customers see it\"></iframe></section>",
-            phrase = esc(LINK_PHRASE),
-            number = esc(&phone_display(sender)),
-            link = copy_block("sms-link", "Opt-in link", "opt-in link", &tools.sms_uri, 1),
-            uri = esc(&tools.sms_uri),
-            snippet = copy_block(
-                "html-snippet",
-                "HTML snippet",
-                "HTML snippet",
-                &tools.html_snippet,
-                5
-            ),
-            form_url = esc(&tools.form_url),
-            embed = copy_block(
-                "embed-code",
-                "Embed code",
-                "embed code",
-                &tools.embed_code,
-                5
-            ),
-            slug = esc(&super::url_part(&t.slug)),
-        )
+        let qr = qr_svg(&tools.sms_uri).and_then(|svg| {
+            svg.find("<svg")
+                .map(|i| svg[i + "<svg".len()..].to_string())
+        });
+        ToolsState::Ready(Box::new(Ready {
+            phrase: LINK_PHRASE,
+            number: phone_display(sender),
+            sms_uri: tools.sms_uri,
+            qr,
+            html_snippet: tools.html_snippet,
+            form_url: tools.form_url,
+            embed_code: tools.embed_code,
+            slug: super::url_part(&t.slug),
+        }))
     } else {
-        "<h1>Opt-in tools</h1><p class=\"notice error\">Set a marketing sending number first (<code>PUT /api/v1/senders</code>).</p>".to_string()
+        ToolsState::NoSender
     };
-    Ok(Page {
-        title: "Opt-in tools",
-        section: Section::OptInTools,
-        body,
-    }
-    .render(&user))
+    Ok(render(&ToolsPage {
+        chrome: Chrome::new(&user, "Opt-in tools", Section::OptInTools),
+        state,
+    }))
 }
 
 pub async fn qr_download(user: SignedIn) -> WebResult<Response> {
