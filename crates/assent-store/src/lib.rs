@@ -62,9 +62,7 @@ pub trait Store: Send + Sync + 'static {
     /// and rolled back (a locked SQLite file or a read-only PostgreSQL fails it).
     async fn ping(&self) -> Result<()>;
     /// How many tenants the database holds (`serve --demo` seeds only an empty one).
-    async fn tenant_count(&self) -> Result<u64> {
-        Err(unsupported())
-    }
+    async fn tenant_count(&self) -> Result<u64>;
     /// Waits until no other process imports customers for this tenant, and holds that
     /// until the returned guard is dropped (two imports matching rows to existing phones
     /// at once would both create the same customers). `None` where one process owns the
@@ -260,15 +258,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         limits: &[(String, u32, chrono::Duration)],
         now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let _ = (limits, now);
-        Err(unsupported())
-    }
+    ) -> Result<bool>;
     /// Forgets hits older than `before` (none of the windows is longer).
-    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64> {
-        let _ = before;
-        Err(unsupported())
-    }
+    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64>;
 
     async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>>;
     /// Open reviews of every tenant whose deadline is at or before `now`, oldest deadline
@@ -280,33 +272,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(String, Review)>>;
     async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>>;
 
-    // Campaigns and the data they run on. Backends that lack them answer "unsupported".
+    // Campaigns and the data they run on.
 
-    async fn save_campaign(&self, c: &Campaign) -> Result<()> {
-        let _ = c;
-        Err(unsupported())
-    }
-    async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>> {
-        let _ = (tenant_id, id);
-        Err(unsupported())
-    }
-    async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>> {
-        let _ = tenant_id;
-        Err(unsupported())
-    }
+    async fn save_campaign(&self, c: &Campaign) -> Result<()>;
+    async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>>;
+    async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>>;
     /// Scheduled, sending and active campaigns of every tenant, for the runner.
-    async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
-        Err(unsupported())
-    }
+    async fn running_campaigns(&self) -> Result<Vec<Campaign>>;
     /// Every opted-in phone (no tags), or every phone of customers with any of the tags.
     async fn marketing_audience(
         &self,
         tenant_id: &str,
         tags: &[String],
-    ) -> Result<Vec<AudienceMember>> {
-        let _ = (tenant_id, tags);
-        Err(unsupported())
-    }
+    ) -> Result<Vec<AudienceMember>>;
     /// One page of a marketing audience (as [`Store::marketing_audience`]) in phone order:
     /// at most `limit` phones after `after`, each with its snapshot, and where the next
     /// page starts. A fan-out walks the audience a page at a time, so memory stays flat
@@ -338,19 +316,13 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Records recipients and queues their messages in one write; a (campaign, step,
     /// phone) already recorded is left alone, message included. Returns how many were new.
-    async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
-        let _ = (tenant_id, recipients);
-        Err(unsupported())
-    }
+    async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64>;
     /// Steps already recorded for a campaign (to skip work already done).
     async fn recorded_steps(
         &self,
         tenant_id: &str,
         campaign_id: &str,
-    ) -> Result<Vec<(String, E164)>> {
-        let _ = (tenant_id, campaign_id);
-        Err(unsupported())
-    }
+    ) -> Result<Vec<(String, E164)>>;
     /// Whether a campaign has recorded any recipient (a marketing campaign has fanned out).
     async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
         Ok(!self
@@ -367,10 +339,7 @@ pub trait Store: Send + Sync + 'static {
             .iter()
             .all(|r| !matches!(r.status.as_str(), "queued" | "deferred" | "sending")))
     }
-    async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
-        let _ = (tenant_id, campaign_id);
-        Err(unsupported())
-    }
+    async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>>;
     /// Creates many customers in one write (imports). Backends without a bulk path create
     /// them one by one.
     async fn create_customers(
@@ -384,15 +353,9 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     /// Every (phone, customer id) of a tenant, oldest customer first (imports match on it).
-    async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>> {
-        let _ = tenant_id;
-        Err(unsupported())
-    }
+    async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>>;
     /// Ids of the customers holding `phone`, oldest first.
-    async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {
-        let _ = (tenant_id, phone);
-        Err(unsupported())
-    }
+    async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>>;
     /// Moves a campaign from `from` to `to` only if its status is still `from`, setting
     /// `resumed_at` when given; returns whether it moved. Pause, resume and the runner
     /// change a campaign's status only this way, so none of them undoes another's change.
@@ -403,10 +366,7 @@ pub trait Store: Send + Sync + 'static {
         from: CampaignStatus,
         to: CampaignStatus,
         resumed_at: Option<DateTime<Utc>>,
-    ) -> Result<bool> {
-        let _ = (tenant_id, campaign_id, from, to, resumed_at);
-        Err(unsupported())
-    }
+    ) -> Result<bool>;
     /// Pausing holds a campaign's queued and deferred messages (deferred, reason
     /// `campaign_paused`); resuming queues them again. Sent ones are never touched. Either
     /// happens only if the campaign's status (read in the same statement) still agrees:
@@ -418,10 +378,7 @@ pub trait Store: Send + Sync + 'static {
         campaign_id: &str,
         paused: bool,
         now: DateTime<Utc>,
-    ) -> Result<u64> {
-        let _ = (tenant_id, campaign_id, paused, now);
-        Err(unsupported())
-    }
+    ) -> Result<u64>;
     /// Blocks (reason `estimate_closed`) the still-queued or deferred campaign messages of an
     /// estimate's follow-up steps: a sold or dismissed estimate gets no more follow-ups.
     async fn withdraw_estimate_steps(
@@ -429,30 +386,12 @@ pub trait Store: Send + Sync + 'static {
         tenant_id: &str,
         estimate_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<u64> {
-        let _ = (tenant_id, estimate_id, now);
-        Err(unsupported())
-    }
-    async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
-        let _ = (tenant_id, e);
-        Err(unsupported())
-    }
-    async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>> {
-        let _ = (tenant_id, id);
-        Err(unsupported())
-    }
-    async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>> {
-        let _ = tenant_id;
-        Err(unsupported())
-    }
-    async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
-        let _ = (tenant_id, r);
-        Err(unsupported())
-    }
-    async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {
-        let _ = tenant_id;
-        Err(unsupported())
-    }
+    ) -> Result<u64>;
+    async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()>;
+    async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>>;
+    async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>>;
+    async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()>;
+    async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>>;
     /// A number that changes whenever one of the tenant's estimates or recurring services
     /// is saved (`None` when the backend does not keep one): the campaign runner redoes a
     /// pass only when it moved or a step falls due.
@@ -460,22 +399,13 @@ pub trait Store: Send + Sync + 'static {
         let _ = tenant_id;
         Ok(None)
     }
-    async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
-        let _ = (tenant_id, call);
-        Err(unsupported())
-    }
+    async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()>;
 
     // The web app: users, sessions and the look-ups its pages need.
 
     /// Fails with `Conflict` when the email is taken.
-    async fn create_user(&self, user: &User) -> Result<()> {
-        let _ = user;
-        Err(unsupported())
-    }
-    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let _ = email;
-        Err(unsupported())
-    }
+    async fn create_user(&self, user: &User) -> Result<()>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
     /// Counts a sign-in attempt at `now`, before its password is checked (a success clears
     /// the count): the `max`th in a row locks the account until `lock_until`, and after a
     /// lock has run out the count starts again. Returns false, counting nothing, while the
@@ -486,51 +416,22 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         max: u32,
         lock_until: DateTime<Utc>,
-    ) -> Result<bool> {
-        let _ = (user_id, now, max, lock_until);
-        Err(unsupported())
-    }
+    ) -> Result<bool>;
     /// A successful sign-in clears the count and any lock.
-    async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {
-        let _ = user_id;
-        Err(unsupported())
-    }
+    async fn clear_failed_logins(&self, user_id: &str) -> Result<()>;
     /// Stores a new session and removes the user's expired ones.
-    async fn create_session(&self, session: &Session) -> Result<()> {
-        let _ = session;
-        Err(unsupported())
-    }
+    async fn create_session(&self, session: &Session) -> Result<()>;
     /// The unexpired session with this id hash, and its user.
-    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>> {
-        let _ = (id_hash, now);
-        Err(unsupported())
-    }
-    async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        let _ = id_hash;
-        Err(unsupported())
-    }
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>>;
+    async fn delete_session(&self, id_hash: &str) -> Result<()>;
     /// Customers whose name contains `q` (any case) or one of whose phones contains its
     /// digits (see [`customer_search_patterns`]), newest first; an empty `q` lists the newest.
-    async fn search_customers(
-        &self,
-        tenant_id: &str,
-        q: &str,
-        limit: u32,
-    ) -> Result<Vec<Customer>> {
-        let _ = (tenant_id, q, limit);
-        Err(unsupported())
-    }
+    async fn search_customers(&self, tenant_id: &str, q: &str, limit: u32)
+    -> Result<Vec<Customer>>;
     /// Phones with messages, the most recently active first.
     async fn recent_conversations(
         &self,
         tenant_id: &str,
         limit: u32,
-    ) -> Result<Vec<ConversationSummary>> {
-        let _ = (tenant_id, limit);
-        Err(unsupported())
-    }
-}
-
-fn unsupported() -> StoreError {
-    StoreError::Database("this database backend does not support campaigns yet".into())
+    ) -> Result<Vec<ConversationSummary>>;
 }
