@@ -2,12 +2,8 @@
 //! record's toggles and opt-in request, and that every page asks for a sign-in. Runs on
 //! PostgreSQL too when ASSENT_TEST_POSTGRES_URL is set.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 

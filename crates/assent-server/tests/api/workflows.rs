@@ -1,11 +1,7 @@
 //! One test per workflow of the seed and per pitfall of PRODUCT.md, over real HTTP.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

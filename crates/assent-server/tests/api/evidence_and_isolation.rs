@@ -1,10 +1,6 @@
 //! The hosted opt-in form, evidence and the ledger, tenant isolation and authentication.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

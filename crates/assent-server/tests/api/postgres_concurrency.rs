@@ -2,19 +2,15 @@
 //! its own connection pool, simulator and memory) share a database, as two `assent serve`
 //! processes behind a load balancer do. Run only when `ASSENT_TEST_POSTGRES_URL` is set.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use crate::common::*;
 use assent_core::consent::{Change, Channel, ConsentState};
 use assent_core::gate::Purpose;
 use assent_core::keyword::LINK_PHRASE;
 use assent_server::Clock;
 use assent_store::{Direction, LedgerEntry, MessageKind, MessageStatus};
-use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

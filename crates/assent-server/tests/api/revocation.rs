@@ -2,12 +2,8 @@
 //! type them, free text, reviews that hold and decide themselves, opt-outs recorded by a
 //! person or imported, replaced numbers, and consent that needs its disclosure.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

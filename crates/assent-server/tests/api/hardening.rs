@@ -4,11 +4,7 @@
 //! documents. Both databases. (Health, slow clients and the demo are tested through the
 //! binary in crates/assent/tests.)
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

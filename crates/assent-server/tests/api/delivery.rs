@@ -1,16 +1,12 @@
 //! Durable delivery: retries that cannot double a message, the real Twilio client against a
 //! local fake of its API, status callbacks and carrier errors.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use crate::common::*;
 use assent_provider::twilio::{Twilio, TwilioConfig};
 use chrono::Duration;
-use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, method, path};

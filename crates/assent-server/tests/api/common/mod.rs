@@ -5,7 +5,7 @@
 //! The database is a SQLite temp file, or, when `ASSENT_TEST_POSTGRES_URL` names a
 //! PostgreSQL server (`postgres://postgres@127.0.0.1:5432/postgres`), a fresh database
 //! `assent_test_<unix seconds>_<random>` on it, dropped when the test ends.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code)]
 
 use std::sync::Arc;
 

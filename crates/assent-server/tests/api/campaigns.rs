@@ -1,12 +1,8 @@
 //! Campaigns of every kind with an injected clock, reports that add up, pause and resume,
 //! and customer imports.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

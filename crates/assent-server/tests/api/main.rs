@@ -1,0 +1,16 @@
+//! The server's HTTP story tests, one binary (linked once, not once per file): each module
+//! is one area of the product, over real HTTP on a random port, on SQLite or, when
+//! `ASSENT_TEST_POSTGRES_URL` is set, on PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod campaigns;
+mod delivery;
+mod evidence_and_isolation;
+mod hardening;
+mod postgres_concurrency;
+mod revocation;
+mod web;
+mod workflows;
