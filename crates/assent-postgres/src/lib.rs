@@ -197,7 +197,10 @@ fn tenant_from(row: &PgRow, senders: Senders) -> Result<Tenant> {
         id: row.try_get("id")?,
         slug: row.try_get("slug")?,
         name: row.try_get("name")?,
-        time_zone: row.try_get("time_zone")?,
+        time_zone: {
+            let name: &str = row.try_get("time_zone")?;
+            name.parse().map_err(|_| codec::bad("time zone", name))?
+        },
         settings: codec::json("settings", row.try_get::<&str, _>("settings")?)?,
         senders,
         created_at: time(row.try_get("created_at")?),
@@ -956,7 +959,7 @@ impl Store for PostgresStore {
         .bind(&t.id)
         .bind(&t.slug)
         .bind(&t.name)
-        .bind(&t.time_zone)
+        .bind(t.time_zone.name())
         .bind(api_key_hash)
         .bind(codec::to_json(&t.settings))
         .bind(ms(t.created_at))

@@ -421,10 +421,7 @@ async fn recurring(
     c: &Campaign,
     now: DateTime<Utc>,
 ) -> Result<(u64, Option<DateTime<Utc>>)> {
-    let tz = tenant
-        .time_zone
-        .parse()
-        .unwrap_or(assent_core::Tz::America__New_York);
+    let tz = tenant.time_zone;
     let done: HashSet<(String, E164)> = app
         .store
         .recorded_steps(&tenant.id, &c.id)
@@ -464,10 +461,7 @@ pub async fn missed_call(
     caller: &E164,
     at: DateTime<Utc>,
 ) -> Result<u64> {
-    let tz: assent_core::Tz = tenant
-        .time_zone
-        .parse()
-        .unwrap_or(assent_core::Tz::America__New_York);
+    let tz: assent_core::Tz = tenant.time_zone;
     let day = at
         .with_timezone(&tz)
         .date_naive()

@@ -26,11 +26,7 @@ pub fn gate_for(
     stage: Stage,
     now: DateTime<Utc>,
 ) -> Decision {
-    let tz = snap
-        .tenant
-        .time_zone
-        .parse()
-        .unwrap_or(assent_core::Tz::America__New_York);
+    let tz = snap.tenant.time_zone;
     let recipient = quiet_hours::locate(phone, snap.address.as_deref(), tz);
     let s = &snap.tenant.settings;
     gate::decide(&GateInput {
@@ -444,8 +440,6 @@ pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Resu
 /// the most common zone of Assent's tenants and the strictest for quiet hours in the East.
 pub fn tenant_zone(t: &Tenant) -> assent_core::Tz {
     t.time_zone
-        .parse()
-        .unwrap_or(assent_core::Tz::America__New_York)
 }
 
 /// An opt-in request for the phone in `snap`, and the pending state it leads to; or the

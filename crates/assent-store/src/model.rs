@@ -7,12 +7,29 @@ use assent_core::quiet_hours::QuietPolicy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// A time zone as its IANA name in JSON.
+mod zone_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(tz: &assent_core::Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<assent_core::Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse()
+            .map_err(|_| serde::de::Error::custom(format!("{name:?} is not an IANA time zone")))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tenant {
     pub id: String,
     pub slug: String,
     pub name: String,
-    pub time_zone: String,
+    /// Parsed when the tenant is read: a zone that does not parse is a stored-data error,
+    /// never a silent New York.
+    #[serde(with = "zone_name")]
+    pub time_zone: assent_core::Tz,
     pub settings: Settings,
     pub senders: Senders,
     pub created_at: DateTime<Utc>,

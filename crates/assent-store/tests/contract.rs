@@ -195,7 +195,7 @@ fn tenant(id: &str, tx: &str, mk: &str) -> Tenant {
         id: id.into(),
         slug: format!("{id}-slug"),
         name: format!("Tenant {id}"),
-        time_zone: "America/Chicago".into(),
+        time_zone: assent_core::Tz::America__Chicago,
         settings: Settings::default(),
         senders: Senders {
             transactional: Some(e164(tx)),
@@ -398,7 +398,7 @@ async fn tenants_are_found_by_id_slug_key_and_sender(store: &dyn Store) {
         (by_id.slug.as_str(), by_id.name.as_str()),
         ("t1-slug", "Tenant t1")
     );
-    assert_eq!(by_id.time_zone, "America/Chicago");
+    assert_eq!(by_id.time_zone.name(), "America/Chicago");
     assert_eq!(by_id.settings, t.settings);
     assert_eq!(by_id.senders, t.senders);
     assert_eq!(by_id.created_at, now());

@@ -411,7 +411,7 @@ mod tests {
             id: "t1".into(),
             slug: "bob-s".into(),
             name: "Bob's <Heat> & Air".into(),
-            time_zone: "America/Chicago".into(),
+            time_zone: assent_core::Tz::America__Chicago,
             settings: Default::default(),
             senders: Default::default(),
             created_at: chrono::Utc::now(),

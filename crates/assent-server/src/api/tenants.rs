@@ -45,13 +45,15 @@ pub async fn create_tenant(
     if name.is_empty() {
         return Err(ApiError::field("name", "is required"));
     }
-    let tz = time_zone.unwrap_or("America/New_York");
-    if tz.parse::<Tz>().is_err() {
-        return Err(ApiError::field(
-            "time_zone",
-            "must be an IANA time zone such as America/Chicago",
-        ));
-    }
+    let tz: Tz = time_zone
+        .unwrap_or("America/New_York")
+        .parse()
+        .map_err(|_| {
+            ApiError::field(
+                "time_zone",
+                "must be an IANA time zone such as America/Chicago",
+            )
+        })?;
     let base = slugify(name);
     let key = random_token("ak_");
     for attempt in 0..20 {
@@ -64,7 +66,7 @@ pub async fn create_tenant(
             id: crate::service::new_id(),
             slug,
             name: name.to_string(),
-            time_zone: tz.to_string(),
+            time_zone: tz,
             settings: Settings::default(),
             senders: Senders::default(),
             created_at: app.clock.now(),
@@ -90,7 +92,7 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         Json(
-            json!({"id": t.id, "slug": t.slug, "name": t.name, "time_zone": t.time_zone, "api_key": key}),
+            json!({"id": t.id, "slug": t.slug, "name": t.name, "time_zone": t.time_zone.name(), "api_key": key}),
         ),
     ))
 }

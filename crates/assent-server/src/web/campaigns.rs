@@ -104,7 +104,7 @@ fn composer(user: &SignedIn, d: &Draft, error: Option<&str>) -> Response {
         body: &d.body,
         tags: &d.tags,
         send_at: &d.send_at,
-        zone: &t.time_zone,
+        zone: t.time_zone.name(),
         shown,
         count,
     })
@@ -127,10 +127,7 @@ fn send_at_utc(t: &Tenant, v: &str) -> Result<Option<String>, String> {
     let local = NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
         .map_err(|_| "Send at must be a date and time.".to_string())?;
-    let tz: assent_core::Tz = t
-        .time_zone
-        .parse()
-        .unwrap_or(assent_core::Tz::America__New_York);
+    let tz: assent_core::Tz = t.time_zone;
     let at = tz.from_local_datetime(&local).earliest().ok_or_else(|| {
         "That time does not exist in your time zone (a clock change).".to_string()
     })?;

@@ -161,10 +161,7 @@ pub fn phone_display(p: &E164) -> String {
 
 /// A time in the tenant's zone, e.g. `Mar 4, 2026, 12:00 PM CST`.
 pub fn when(t: &Tenant, at: DateTime<Utc>) -> String {
-    let tz: assent_core::Tz = t
-        .time_zone
-        .parse()
-        .unwrap_or(assent_core::Tz::America__New_York);
+    let tz: assent_core::Tz = t.time_zone;
     at.with_timezone(&tz)
         .format("%b %-d, %Y, %-I:%M %p %Z")
         .to_string()
@@ -199,10 +196,7 @@ pub struct DeferredUntil {
 
 impl DeferredUntil {
     pub fn new(t: &Tenant, phone: &E164, until: DateTime<Utc>) -> Self {
-        let tenant_tz: assent_core::Tz = t
-            .time_zone
-            .parse()
-            .unwrap_or(assent_core::Tz::America__New_York);
+        let tenant_tz: assent_core::Tz = t.time_zone;
         let recipient = assent_core::quiet_hours::locate(phone, None, tenant_tz);
         let mut theirs: Vec<String> = Vec::new();
         for z in recipient.zones.iter().filter(|z| **z != tenant_tz) {
