@@ -479,7 +479,7 @@ async fn user_create(slug: &str, email: &str) -> anyhow::Result<()> {
 }
 
 /// Estimates, recurring services and calls: the report on stdout, each rejected line on
-/// stderr.
+/// stderr, and a failure exit when any line was rejected.
 async fn import_other(command: ImportCommand) -> anyhow::Result<()> {
     let (file, slug) = match &command {
         ImportCommand::Customers { file, tenant }
@@ -509,6 +509,15 @@ async fn import_other(command: ImportCommand) -> anyhow::Result<()> {
         serde_json::json!({"created": report.created, "updated": report.updated,
             "unchanged": report.unchanged, "rejected": report.rejected.len()})
     );
+    rejected_lines(report.rejected.len())
+}
+
+/// CONTRACT.md: an import exits non-zero when any row was rejected, after keeping the good
+/// ones (the report on stdout says how many of each).
+fn rejected_lines(n: usize) -> anyhow::Result<()> {
+    if n > 0 {
+        bail!("{n} line(s) rejected");
+    }
     Ok(())
 }
 
@@ -525,10 +534,7 @@ async fn import_consent(file: &std::path::Path, slug: &str) -> anyhow::Result<()
         serde_json::json!({"applied": report.applied, "recorded_only": report.recorded_only,
             "rejected": report.rejected.len()})
     );
-    if !report.rejected.is_empty() {
-        anyhow::bail!("{} line(s) rejected", report.rejected.len());
-    }
-    Ok(())
+    rejected_lines(report.rejected.len())
 }
 
 /// The file's text, the configured store and the tenant an import goes to.
@@ -575,5 +581,5 @@ async fn import_customers(file: &std::path::Path, slug: &str) -> anyhow::Result<
         serde_json::json!({"created": report.created, "updated": report.updated, "rejected": report.rejected.len(),
             "seconds": (started.elapsed().as_secs_f64() * 100.0).round() / 100.0})
     );
-    Ok(())
+    rejected_lines(report.rejected.len())
 }
