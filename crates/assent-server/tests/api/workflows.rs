@@ -1487,3 +1487,38 @@ async fn an_unanswered_opt_in_request_expires_after_30_days() {
     assert_eq!(expiry["actor"], "assent", "{expiry}");
     assert!(expiry["evidence"]["message_sid"].is_null(), "{expiry}");
 }
+
+/// 679 (Detroit) and 861 (Illinois) came after the area-code table was generated: they are
+/// US numbers, not `invalid_number`, and quiet hours take the address's zone for them.
+#[tokio::test]
+async fn new_us_area_codes_missing_from_the_table_are_texted() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    for phone in ["+16795550100", "+18615550100"] {
+        app.customer(&t, "New code", phone, true, false).await;
+        let (s, v) = app
+            .post(
+                "/messages",
+                &t.key,
+                json!({"to": phone, "purpose": "job_notification", "body": "Running late"}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["status"].as_str()),
+            (StatusCode::ACCEPTED, Some("queued")),
+            "{v}"
+        );
+        let (s, v) = app
+            .post(
+                "/messages",
+                &t.key,
+                json!({"to": phone, "purpose": "missed_call", "body": "Sorry we missed you"}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["status"].as_str()),
+            (StatusCode::ACCEPTED, Some("queued")),
+            "{v}"
+        );
+    }
+}
