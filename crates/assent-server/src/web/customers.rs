@@ -410,23 +410,34 @@ pub async fn save_toggles(
     Ok(see_other(&record_url(&id, "saved")))
 }
 
+/// The phone in a record's form path, if that customer (of this tenant) holds it.
+async fn phone_of_customer(
+    app: &AppState,
+    t: &Tenant,
+    customer_id: &str,
+    phone: &str,
+) -> WebResult<E164> {
+    let phone = parse_phone(phone)?;
+    let customer = app
+        .store
+        .customer(&t.id, customer_id)
+        .await?
+        .ok_or_else(|| WebError::not_found("This customer"))?;
+    if !customer.phones.iter().any(|p| p.number == phone) {
+        return Err(WebError::not_found("This phone number"));
+    }
+    Ok(phone)
+}
+
 /// A revocation that came another way, recorded by the signed-in person.
 pub async fn record_opt_out(
     State(app): State<AppState>,
     Path((id, phone)): Path<(String, String)>,
     posted: Posted,
 ) -> WebResult<Response> {
-    let phone = parse_phone(&phone)?;
     let user = &posted.user;
     let t = &user.tenant;
-    let customer = app
-        .store
-        .customer(&t.id, &id)
-        .await?
-        .ok_or_else(|| WebError::not_found("This customer"))?;
-    if !customer.phones.iter().any(|p| p.number == phone) {
-        return Err(WebError::not_found("This phone number"));
-    }
+    let phone = phone_of_customer(&app, t, &id, &phone).await?;
     let scope = assent_core::consent::Scope::parse(posted.field("scope"));
     let method = service::OptOutMethod::parse(posted.field("method"));
     let (Some(scope), Some(method)) = (scope, method) else {
@@ -456,17 +467,9 @@ pub async fn send_opt_in_request(
     Path((id, phone)): Path<(String, String)>,
     posted: Posted,
 ) -> WebResult<Response> {
-    let phone = parse_phone(&phone)?;
     let user = &posted.user;
     let t = &user.tenant;
-    let customer = app
-        .store
-        .customer(&t.id, &id)
-        .await?
-        .ok_or_else(|| WebError::not_found("This customer"))?;
-    if !customer.phones.iter().any(|p| p.number == phone) {
-        return Err(WebError::not_found("This phone number"));
-    }
+    let phone = phone_of_customer(&app, t, &id, &phone).await?;
     if t.senders.marketing.is_none() {
         return Ok(see_other(&record_url(
             &id,
