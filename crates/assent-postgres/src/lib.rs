@@ -909,7 +909,7 @@ async fn run_migrations(conn: &mut PgConnection) -> Result<()> {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl TenantStore for PostgresStore {
     async fn migrate(&self) -> Result<()> {
         // A connection of its own: the session lock goes when it closes, whatever happens.
         let mut conn = PgConnection::connect_with(&self.options).await?;
@@ -931,17 +931,6 @@ impl Store for PostgresStore {
             .await?;
         tx.rollback().await?;
         Ok(())
-    }
-
-    async fn hold_import_lock(&self, tenant_id: &str) -> Result<Option<assent_store::ImportLock>> {
-        // A session-level lock on a connection of its own, taken out of the pool: dropping
-        // the guard closes that connection, and the server releases the lock with it.
-        let mut conn = self.pool.acquire().await?.detach();
-        sqlx::query("SELECT pg_advisory_lock(hashtextextended('import:' || $1, 0))")
-            .bind(tenant_id)
-            .execute(&mut conn)
-            .await?;
-        Ok(Some(Box::new(conn)))
     }
 
     async fn tenant_count(&self) -> Result<u64> {
@@ -1085,6 +1074,20 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl CustomerStore for PostgresStore {
+    async fn hold_import_lock(&self, tenant_id: &str) -> Result<Option<assent_store::ImportLock>> {
+        // A session-level lock on a connection of its own, taken out of the pool: dropping
+        // the guard closes that connection, and the server releases the lock with it.
+        let mut conn = self.pool.acquire().await?.detach();
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended('import:' || $1, 0))")
+            .bind(tenant_id)
+            .execute(&mut conn)
+            .await?;
+        Ok(Some(Box::new(conn)))
     }
 
     async fn create_customer(
@@ -1230,7 +1233,10 @@ impl Store for PostgresStore {
         append_ledger(&mut tx, tenant_id, ledger).await?;
         tx.commit().await.map_err(db)
     }
+}
 
+#[async_trait]
+impl ConsentStore for PostgresStore {
     async fn transact(
         &self,
         tenant_id: &str,
@@ -1299,55 +1305,6 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn audience_page(
-        &self,
-        tenant_id: &str,
-        tags: &[String],
-        after: Option<&E164>,
-        limit: usize,
-        now: DateTime<Utc>,
-    ) -> Result<AudiencePage> {
-        // Phones in index order after the previous page's last; the name is the oldest
-        // matching customer's (the id breaks ties).
-        let phones = if tags.is_empty() {
-            "SELECT k.phone FROM consent k WHERE k.tenant_id = $1 AND k.phone > $2 \
-               AND (k.state::json ->> 'marketing') = 'opted_in' ORDER BY k.phone LIMIT $3"
-        } else {
-            "SELECT DISTINCT cm.phone FROM contact_methods cm WHERE cm.tenant_id = $1 AND cm.phone > $2 \
-               AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = $1 \
-                 AND t.customer_id = cm.customer_id AND t.tag = ANY($4)) ORDER BY cm.phone LIMIT $3"
-        };
-        let sql = format!(
-            "WITH p(phone) AS ({phones}) SELECT p.phone, \
-               (SELECT c.name FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
-                  AND c.id = cm.customer_id WHERE cm.tenant_id = $1 AND cm.phone = p.phone \
-                  AND (cardinality($4::text[]) = 0 OR EXISTS (SELECT 1 FROM customer_tags t \
-                    WHERE t.tenant_id = $1 AND t.customer_id = c.id AND t.tag = ANY($4))) \
-                  ORDER BY c.created_at, c.id LIMIT 1) AS name \
-             FROM p ORDER BY p.phone"
-        );
-        let members = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(after.map_or("", |p| p.as_str()))
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(tags)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(campaigns::audience_from)
-            .collect::<Result<Vec<_>>>()?;
-        let phones: Vec<E164> = members.iter().map(|m| m.phone.clone()).collect();
-        let snaps = self.snapshots(tenant_id, &phones, now).await?;
-        Ok(AudiencePage {
-            next: if phones.len() == limit {
-                phones.last().cloned()
-            } else {
-                None
-            },
-            members: members.into_iter().zip(snaps).collect(),
-        })
-    }
-
     async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>> {
         sqlx::query("SELECT * FROM consent_ledger WHERE tenant_id = $1 AND phone = $2 ORDER BY seq")
             .bind(tenant_id)
@@ -1379,6 +1336,48 @@ impl Store for PostgresStore {
         .collect()
     }
 
+    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
+        sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 ORDER BY created_at, id")
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(review_from)
+            .collect()
+    }
+
+    async fn overdue_reviews(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, Review)>> {
+        sqlx::query(
+            "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= $1 \
+             ORDER BY deadline_at LIMIT $2",
+        )
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("tenant_id")?, review_from(r)?)))
+        .collect()
+    }
+
+    async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {
+        sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(review_from)
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl QueueStore for PostgresStore {
     async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>> {
         sqlx::query(
             "SELECT * FROM messages WHERE tenant_id = $1 AND phone = $2 ORDER BY created_at, seq",
@@ -1798,44 +1797,57 @@ impl Store for PostgresStore {
         .rows_affected();
         Ok((requeued, unknown))
     }
+}
 
-    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 ORDER BY created_at, id")
+#[async_trait]
+impl CampaignStore for PostgresStore {
+    async fn audience_page(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<AudiencePage> {
+        // Phones in index order after the previous page's last; the name is the oldest
+        // matching customer's (the id breaks ties).
+        let phones = if tags.is_empty() {
+            "SELECT k.phone FROM consent k WHERE k.tenant_id = $1 AND k.phone > $2 \
+               AND (k.state::json ->> 'marketing') = 'opted_in' ORDER BY k.phone LIMIT $3"
+        } else {
+            "SELECT DISTINCT cm.phone FROM contact_methods cm WHERE cm.tenant_id = $1 AND cm.phone > $2 \
+               AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = $1 \
+                 AND t.customer_id = cm.customer_id AND t.tag = ANY($4)) ORDER BY cm.phone LIMIT $3"
+        };
+        let sql = format!(
+            "WITH p(phone) AS ({phones}) SELECT p.phone, \
+               (SELECT c.name FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+                  AND c.id = cm.customer_id WHERE cm.tenant_id = $1 AND cm.phone = p.phone \
+                  AND (cardinality($4::text[]) = 0 OR EXISTS (SELECT 1 FROM customer_tags t \
+                    WHERE t.tenant_id = $1 AND t.customer_id = c.id AND t.tag = ANY($4))) \
+                  ORDER BY c.created_at, c.id LIMIT 1) AS name \
+             FROM p ORDER BY p.phone"
+        );
+        let members = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant_id)
+            .bind(after.map_or("", |p| p.as_str()))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(tags)
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(review_from)
-            .collect()
-    }
-
-    async fn overdue_reviews(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<(String, Review)>> {
-        sqlx::query(
-            "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= $1 \
-             ORDER BY deadline_at LIMIT $2",
-        )
-        .bind(ms(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("tenant_id")?, review_from(r)?)))
-        .collect()
-    }
-
-    async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(review_from)
-            .transpose()
+            .map(campaigns::audience_from)
+            .collect::<Result<Vec<_>>>()?;
+        let phones: Vec<E164> = members.iter().map(|m| m.phone.clone()).collect();
+        let snaps = self.snapshots(tenant_id, &phones, now).await?;
+        Ok(AudiencePage {
+            next: if phones.len() == limit {
+                phones.last().cloned()
+            } else {
+                None
+            },
+            members: members.into_iter().zip(snaps).collect(),
+        })
     }
 
     async fn save_campaign(&self, c: &Campaign) -> Result<()> {
@@ -1978,52 +1990,6 @@ impl Store for PostgresStore {
             .iter()
             .map(campaigns::send_log_from)
             .collect()
-    }
-
-    async fn take_hits(
-        &self,
-        limits: &[(String, u32, chrono::Duration)],
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        // Each key's lock, in one order, so two processes never count the same key at once
-        // and never wait on each other in a cycle.
-        let mut keys: Vec<&str> = limits.iter().map(|(k, _, _)| k.as_str()).collect();
-        keys.sort_unstable();
-        for key in keys {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('form:' || $1, 0))")
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (key, max, window) in limits {
-            let n: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM form_hits WHERE key = $1 AND at > $2")
-                    .bind(key)
-                    .bind(ms(now - *window))
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if n >= i64::from(*max) {
-                return Ok(false);
-            }
-        }
-        for (key, _, _) in limits {
-            sqlx::query("INSERT INTO form_hits (key, at) VALUES ($1, $2)")
-                .bind(key)
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM form_hits WHERE at <= $1")
-            .bind(ms(before))
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected())
     }
 
     async fn move_campaign(
@@ -2181,6 +2147,70 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO calls (tenant_id, id, from_number, to_number, missed, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant_id)
+        .bind(&call.id)
+        .bind(call.from.as_str())
+        .bind(call.to.as_str())
+        .bind(call.missed)
+        .bind(ms(call.at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WebStore for PostgresStore {
+    async fn take_hits(
+        &self,
+        limits: &[(String, u32, chrono::Duration)],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        // Each key's lock, in one order, so two processes never count the same key at once
+        // and never wait on each other in a cycle.
+        let mut keys: Vec<&str> = limits.iter().map(|(k, _, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        for key in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('form:' || $1, 0))")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (key, max, window) in limits {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM form_hits WHERE key = $1 AND at > $2")
+                    .bind(key)
+                    .bind(ms(now - *window))
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if n >= i64::from(*max) {
+                return Ok(false);
+            }
+        }
+        for (key, _, _) in limits {
+            sqlx::query("INSERT INTO form_hits (key, at) VALUES ($1, $2)")
+                .bind(key)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM form_hits WHERE at <= $1")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn create_user(&self, user: &User) -> Result<()> {
         web::create_user(&self.pool, user).await
     }
@@ -2230,20 +2260,5 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<ConversationSummary>> {
         web::recent_conversations(&self.pool, tenant_id, limit).await
-    }
-
-    async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO calls (tenant_id, id, from_number, to_number, missed, at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(tenant_id)
-        .bind(&call.id)
-        .bind(call.from.as_str())
-        .bind(call.to.as_str())
-        .bind(call.missed)
-        .bind(ms(call.at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 }

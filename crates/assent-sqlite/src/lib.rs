@@ -999,7 +999,7 @@ fn review_from(row: &SqliteRow) -> Result<Review> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl TenantStore for SqliteStore {
     async fn migrate(&self) -> Result<()> {
         let mut conn = self.writer.acquire().await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
@@ -1183,7 +1183,10 @@ impl Store for SqliteStore {
         self.forget_tenant(tenant_id);
         Ok(())
     }
+}
 
+#[async_trait]
+impl CustomerStore for SqliteStore {
     async fn create_customer(
         &self,
         tenant_id: &str,
@@ -1351,7 +1354,10 @@ impl Store for SqliteStore {
         append_ledger(w.conn(), tenant_id, ledger).await?;
         w.commit().await
     }
+}
 
+#[async_trait]
+impl ConsentStore for SqliteStore {
     async fn transact(
         &self,
         tenant_id: &str,
@@ -1433,6 +1439,48 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
+        sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? ORDER BY created_at")
+            .bind(tenant_id)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(review_from)
+            .collect()
+    }
+
+    async fn overdue_reviews(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, Review)>> {
+        sqlx::query(
+            "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= ? \
+             ORDER BY deadline_at LIMIT ?",
+        )
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("tenant_id")?, review_from(r)?)))
+        .collect()
+    }
+
+    async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {
+        sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(review_from)
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl QueueStore for SqliteStore {
     async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>> {
         sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGES_FOR_PHONE.as_str()))
             .bind(tenant_id)
@@ -1865,46 +1913,10 @@ impl Store for SqliteStore {
         w.commit().await?;
         Ok((requeued, unknown))
     }
+}
 
-    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? ORDER BY created_at")
-            .bind(tenant_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(review_from)
-            .collect()
-    }
-
-    async fn overdue_reviews(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<(String, Review)>> {
-        sqlx::query(
-            "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= ? \
-             ORDER BY deadline_at LIMIT ?",
-        )
-        .bind(ms(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("tenant_id")?, review_from(r)?)))
-        .collect()
-    }
-
-    async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(review_from)
-            .transpose()
-    }
-
+#[async_trait]
+impl CampaignStore for SqliteStore {
     async fn save_campaign(&self, c: &Campaign) -> Result<()> {
         let mut w = self.batch.begin().await?;
         campaigns::save_campaign(w.conn(), c).await?;
@@ -2113,45 +2125,6 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn take_hits(
-        &self,
-        limits: &[(String, u32, chrono::Duration)],
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        // The one writer serializes every check with its insert.
-        let mut w = self.batch.begin().await?;
-        for (key, max, window) in limits {
-            let n: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM form_hits WHERE key = ? AND at > ?")
-                    .bind(key)
-                    .bind(ms(now - *window))
-                    .fetch_one(w.conn())
-                    .await?;
-            if n >= i64::from(*max) {
-                return Ok(false);
-            }
-        }
-        for (key, _, _) in limits {
-            sqlx::query("INSERT INTO form_hits (key, at) VALUES (?, ?)")
-                .bind(key)
-                .bind(ms(now))
-                .execute(w.conn())
-                .await?;
-        }
-        w.commit().await?;
-        Ok(true)
-    }
-
-    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64> {
-        let mut w = self.batch.begin().await?;
-        let r = sqlx::query("DELETE FROM form_hits WHERE at <= ?")
-            .bind(ms(before))
-            .execute(w.conn())
-            .await?;
-        w.commit().await?;
-        Ok(r.rows_affected())
-    }
-
     async fn move_campaign(
         &self,
         tenant_id: &str,
@@ -2305,6 +2278,62 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        sqlx::query("INSERT INTO calls (tenant_id, id, from_number, to_number, missed, at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(tenant_id)
+            .bind(&call.id)
+            .bind(call.from.as_str())
+            .bind(call.to.as_str())
+            .bind(call.missed)
+            .bind(ms(call.at))
+            .execute(w.conn())
+            .await?;
+        w.commit().await
+    }
+}
+
+#[async_trait]
+impl WebStore for SqliteStore {
+    async fn take_hits(
+        &self,
+        limits: &[(String, u32, chrono::Duration)],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        // The one writer serializes every check with its insert.
+        let mut w = self.batch.begin().await?;
+        for (key, max, window) in limits {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM form_hits WHERE key = ? AND at > ?")
+                    .bind(key)
+                    .bind(ms(now - *window))
+                    .fetch_one(w.conn())
+                    .await?;
+            if n >= i64::from(*max) {
+                return Ok(false);
+            }
+        }
+        for (key, _, _) in limits {
+            sqlx::query("INSERT INTO form_hits (key, at) VALUES (?, ?)")
+                .bind(key)
+                .bind(ms(now))
+                .execute(w.conn())
+                .await?;
+        }
+        w.commit().await?;
+        Ok(true)
+    }
+
+    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut w = self.batch.begin().await?;
+        let r = sqlx::query("DELETE FROM form_hits WHERE at <= ?")
+            .bind(ms(before))
+            .execute(w.conn())
+            .await?;
+        w.commit().await?;
+        Ok(r.rows_affected())
+    }
+
     async fn create_user(&self, user: &User) -> Result<()> {
         let mut w = self.batch.begin().await?;
         web::create_user(w.conn(), user).await?;
@@ -2365,19 +2394,5 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<ConversationSummary>> {
         web::recent_conversations(&self.reader, tenant_id, limit).await
-    }
-
-    async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        sqlx::query("INSERT INTO calls (tenant_id, id, from_number, to_number, missed, at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(tenant_id)
-            .bind(&call.id)
-            .bind(call.from.as_str())
-            .bind(call.to.as_str())
-            .bind(call.missed)
-            .bind(ms(call.at))
-            .execute(w.conn())
-            .await?;
-        w.commit().await
     }
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use assent_sqlite::SqliteStore;
-use assent_store::Store;
+use assent_store::prelude::*;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 

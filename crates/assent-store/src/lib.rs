@@ -1,7 +1,7 @@
 //! The storage trait every backend implements, and the models it speaks.
 //!
 //! The store knows nothing of consent rules. Everything that changes a phone's consent
-//! goes through [`Store::transact`]: the store loads a [`PhoneSnapshot`] inside one
+//! goes through [`ConsentStore::transact`]: the store loads a [`PhoneSnapshot`] inside one
 //! transaction that no other writer for that phone can interleave with, the caller's pure
 //! planning function (the core) decides, and the store writes the [`Plan`] before it
 //! commits. That keeps "what happens on STOP" in the core and atomicity in the backend.
@@ -54,8 +54,9 @@ pub enum Transacted {
     Duplicate,
 }
 
+/// The database and its tenants: their settings, sending numbers and registrations.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait TenantStore: Send + Sync {
     /// Applies pending migrations; safe to call on every start.
     async fn migrate(&self) -> Result<()>;
     /// Answers only when the database takes writes too: a write transaction is opened
@@ -63,15 +64,6 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// How many tenants the database holds (`serve --demo` seeds only an empty one).
     async fn tenant_count(&self) -> Result<u64>;
-    /// Waits until no other process imports customers for this tenant, and holds that
-    /// until the returned guard is dropped (two imports matching rows to existing phones
-    /// at once would both create the same customers). `None` where one process owns the
-    /// database and its own lock is enough (SQLite).
-    async fn hold_import_lock(&self, tenant_id: &str) -> Result<Option<ImportLock>> {
-        let _ = tenant_id;
-        Ok(None)
-    }
-
     async fn create_tenant(&self, tenant: &Tenant, api_key_hash: &str) -> Result<()>;
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>>;
@@ -87,10 +79,21 @@ pub trait Store: Send + Sync + 'static {
         senders: &Senders,
         now: DateTime<Utc>,
     ) -> Result<()>;
-
     async fn registrations(&self, tenant_id: &str) -> Result<Registrations>;
     async fn save_registration(&self, tenant_id: &str, reg: &Registration) -> Result<()>;
+}
 
+/// Customers, their phones and their contact toggles (imports too).
+#[async_trait]
+pub trait CustomerStore: Send + Sync {
+    /// Waits until no other process imports customers for this tenant, and holds that
+    /// until the returned guard is dropped (two imports matching rows to existing phones
+    /// at once would both create the same customers). `None` where one process owns the
+    /// database and its own lock is enough (SQLite).
+    async fn hold_import_lock(&self, tenant_id: &str) -> Result<Option<ImportLock>> {
+        let _ = tenant_id;
+        Ok(None)
+    }
     /// Creates a customer and writes the ledger entries of its initial toggles.
     async fn create_customer(
         &self,
@@ -98,6 +101,22 @@ pub trait Store: Send + Sync + 'static {
         customer: &Customer,
         ledger: &[NewLedgerEntry],
     ) -> Result<()>;
+    /// Creates many customers in one write (imports). Backends without a bulk path create
+    /// them one by one.
+    async fn create_customers(
+        &self,
+        tenant_id: &str,
+        customers: &[(Customer, Vec<NewLedgerEntry>)],
+    ) -> Result<()> {
+        for (c, ledger) in customers {
+            self.create_customer(tenant_id, c, ledger).await?;
+        }
+        Ok(())
+    }
+    /// Every (phone, customer id) of a tenant, oldest customer first (imports match on it).
+    async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>>;
+    /// Ids of the customers holding `phone`, oldest first.
+    async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>>;
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>>;
     /// Sets one contact method's toggles and records the change; `NotFound` when the
     /// customer does not hold that phone.
@@ -109,7 +128,12 @@ pub trait Store: Send + Sync + 'static {
         toggles: (bool, bool),
         ledger: &[NewLedgerEntry],
     ) -> Result<()>;
+}
 
+/// A phone's consent: the one transaction that changes it, snapshots, the ledger, and the
+/// replies waiting for a person's review.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
     /// Loads a phone's snapshot, lets `plan` decide, writes the plan, commits. Calls for
     /// the same phone are serialised, across processes too.
     async fn transact(
@@ -120,7 +144,6 @@ pub trait Store: Send + Sync + 'static {
         dedup: Option<&str>,
         plan: &mut Planner<'_>,
     ) -> Result<Transacted>;
-
     /// A read-only snapshot (for showing what the gate would say).
     async fn snapshot(
         &self,
@@ -148,7 +171,21 @@ pub trait Store: Send + Sync + 'static {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<LedgerEntry>>;
+    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>>;
+    /// Open reviews of every tenant whose deadline is at or before `now`, oldest deadline
+    /// first, at most `limit` (the deadline worker decides them).
+    async fn overdue_reviews(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, Review)>>;
+    async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>>;
+}
 
+/// Outbound and inbound messages: the queue, its claims and hand-offs, and what the provider
+/// reported. Queueing goes through [`ConsentStore::transact`], hence the supertrait.
+#[async_trait]
+pub trait QueueStore: ConsentStore + Send + Sync {
     async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>>;
     async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>>;
     /// Finds an API send by its idempotency key.
@@ -157,7 +194,6 @@ pub trait Store: Send + Sync + 'static {
         tenant_id: &str,
         key: &str,
     ) -> Result<Option<Message>>;
-
     /// Queues many outbound messages at once (campaign fan-out, benchmarks); each has
     /// already passed the gate. Backends without a bulk path insert them one by one.
     async fn enqueue(&self, messages: &[Message]) -> Result<()> {
@@ -171,7 +207,6 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(())
     }
-
     /// Claims up to `limit` due messages (queued, or deferred until now) and decides each
     /// one's hand-off in the same transaction. Returns the messages now `sending`.
     async fn claim_due(
@@ -193,7 +228,6 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(())
     }
-    async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>>;
     /// Puts a `sending` message whose hand-off sent nothing back in the queue after
     /// `backoff(attempt)`, or marks it `failed` once `max_attempts` hand-offs were tried.
     /// Returns the new status. Backends without a retry counter fail it at once.
@@ -218,13 +252,14 @@ pub trait Store: Send + Sync + 'static {
         .await?;
         Ok(MessageStatus::Failed)
     }
+    async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>>;
     /// The last step before claimed messages go to the provider: each message still
     /// `sending` from the claim made at `claimed_at` and not yet started is decided again by
-    /// `plan` under its phone's lock (the one a STOP's [`Store::transact`] takes), and those
+    /// `plan` under its phone's lock (the one a STOP's [`ConsentStore::transact`] takes), and those
     /// it lets go are marked as started (`call_started_at = now`) in the same transaction.
     /// Returns, in the order given, whether each message may be handed off now; the others
     /// get the planner's status, or were not this claim's any more (requeued by
-    /// [`Store::recover_orphaned_sends`]) and are left alone.
+    /// [`QueueStore::recover_orphaned_sends`]) and are left alone.
     async fn start_calls(
         &self,
         messages: &[&Message],
@@ -250,30 +285,12 @@ pub trait Store: Send + Sync + 'static {
         started_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(u64, u64)>;
+}
 
-    /// Records one hit on every `(key, max, window)` if none of them already has `max` hits
-    /// within its window, all or nothing; returns whether it did. Kept in the database, so
-    /// the opt-in form's limits hold across every process of a deployment.
-    async fn take_hits(
-        &self,
-        limits: &[(String, u32, chrono::Duration)],
-        now: DateTime<Utc>,
-    ) -> Result<bool>;
-    /// Forgets hits older than `before` (none of the windows is longer).
-    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64>;
-
-    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>>;
-    /// Open reviews of every tenant whose deadline is at or before `now`, oldest deadline
-    /// first, at most `limit` (the deadline worker decides them).
-    async fn overdue_reviews(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<(String, Review)>>;
-    async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>>;
-
-    // Campaigns and the data they run on.
-
+/// Campaigns and the data they run on (estimates, recurring services, calls). An audience
+/// page carries each phone's snapshot, hence the supertrait.
+#[async_trait]
+pub trait CampaignStore: ConsentStore + Send + Sync {
     async fn save_campaign(&self, c: &Campaign) -> Result<()>;
     async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>>;
     async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>>;
@@ -285,7 +302,7 @@ pub trait Store: Send + Sync + 'static {
         tenant_id: &str,
         tags: &[String],
     ) -> Result<Vec<AudienceMember>>;
-    /// One page of a marketing audience (as [`Store::marketing_audience`]) in phone order:
+    /// One page of a marketing audience (as [`CampaignStore::marketing_audience`]) in phone order:
     /// at most `limit` phones after `after`, each with its snapshot, and where the next
     /// page starts. A fan-out walks the audience a page at a time, so memory stays flat
     /// however large it is. Backends without a paged query filter the whole audience for
@@ -340,22 +357,6 @@ pub trait Store: Send + Sync + 'static {
             .all(|r| !matches!(r.status.as_str(), "queued" | "deferred" | "sending")))
     }
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>>;
-    /// Creates many customers in one write (imports). Backends without a bulk path create
-    /// them one by one.
-    async fn create_customers(
-        &self,
-        tenant_id: &str,
-        customers: &[(Customer, Vec<NewLedgerEntry>)],
-    ) -> Result<()> {
-        for (c, ledger) in customers {
-            self.create_customer(tenant_id, c, ledger).await?;
-        }
-        Ok(())
-    }
-    /// Every (phone, customer id) of a tenant, oldest customer first (imports match on it).
-    async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>>;
-    /// Ids of the customers holding `phone`, oldest first.
-    async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>>;
     /// Moves a campaign from `from` to `to` only if its status is still `from`, setting
     /// `resumed_at` when given; returns whether it moved. Pause, resume and the runner
     /// change a campaign's status only this way, so none of them undoes another's change.
@@ -371,7 +372,7 @@ pub trait Store: Send + Sync + 'static {
     /// `campaign_paused`); resuming queues them again. Sent ones are never touched. Either
     /// happens only if the campaign's status (read in the same statement) still agrees:
     /// holding only while it is `paused`, releasing only while it is not. Messages that
-    /// [`Store::add_recipients`] queues for a paused campaign are held as they are written.
+    /// [`CampaignStore::add_recipients`] queues for a paused campaign are held as they are written.
     async fn hold_campaign(
         &self,
         tenant_id: &str,
@@ -400,9 +401,22 @@ pub trait Store: Send + Sync + 'static {
         Ok(None)
     }
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()>;
+}
 
-    // The web app: users, sessions and the look-ups its pages need.
-
+/// The web app and the public form: users, sessions, sign-in limits, the opt-in form's hit
+/// limits and the look-ups the pages need.
+#[async_trait]
+pub trait WebStore: Send + Sync {
+    /// Records one hit on every `(key, max, window)` if none of them already has `max` hits
+    /// within its window, all or nothing; returns whether it did. Kept in the database, so
+    /// the opt-in form's limits hold across every process of a deployment.
+    async fn take_hits(
+        &self,
+        limits: &[(String, u32, chrono::Duration)],
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Forgets hits older than `before` (none of the windows is longer).
+    async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64>;
     /// Fails with `Conflict` when the email is taken.
     async fn create_user(&self, user: &User) -> Result<()>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
@@ -434,4 +448,24 @@ pub trait Store: Send + Sync + 'static {
         tenant_id: &str,
         limit: u32,
     ) -> Result<Vec<ConversationSummary>>;
+}
+
+/// Everything a backend provides. Callers hold an `Arc<dyn Store>`; a backend implements the
+/// focused traits, and the blanket impl makes it a `Store`. Bring the traits' methods into
+/// scope with `use assent_store::prelude::*;`.
+pub trait Store:
+    TenantStore + CustomerStore + ConsentStore + QueueStore + CampaignStore + WebStore + 'static
+{
+}
+
+impl<T> Store for T where
+    T: TenantStore + CustomerStore + ConsentStore + QueueStore + CampaignStore + WebStore + 'static
+{
+}
+
+/// The store traits, for callers: `use assent_store::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        CampaignStore, ConsentStore, CustomerStore, QueueStore, Store, TenantStore, WebStore,
+    };
 }

@@ -858,7 +858,7 @@ pub struct Campaign {
 pub const PAUSED_UNTIL_MS: i64 = 253_402_300_799_000;
 
 /// A queued or deferred campaign message as a paused campaign holds it (what
-/// `Store::hold_campaign` does in the database, for a message not yet written).
+/// `CampaignStore::hold_campaign` does in the database, for a message not yet written).
 pub fn held_for_pause(m: &Message) -> Message {
     let mut m = m.clone();
     if matches!(m.status, MessageStatus::Queued | MessageStatus::Deferred) {

@@ -153,7 +153,7 @@ impl BenchDb {
         match url {
             Some(u) if u.starts_with("postgres") => {
                 let pg = Arc::new(assent_postgres::PostgresStore::open(&u).await?);
-                assent_store::Store::migrate(pg.as_ref()).await?;
+                assent_store::TenantStore::migrate(pg.as_ref()).await?;
                 Ok(BenchDb::Postgres(pg))
             }
             Some(u) => anyhow::bail!("--database-url must be postgres://…, not {u:?}"),
@@ -161,7 +161,7 @@ impl BenchDb {
                 let dir = tempfile_dir()?;
                 let url = format!("sqlite://{}/{name}.db", dir.display());
                 let db = Arc::new(assent_sqlite::SqliteStore::open(&url).await?);
-                assent_store::Store::migrate(db.as_ref()).await?;
+                assent_store::TenantStore::migrate(db.as_ref()).await?;
                 Ok(BenchDb::Sqlite(db, dir))
             }
         }
@@ -572,7 +572,7 @@ async fn campaign(n: u64) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let url = format!("sqlite://{}/campaign.db", dir.display());
     let db = Arc::new(assent_sqlite::SqliteStore::open(&url).await?);
-    assent_store::Store::migrate(db.as_ref()).await?;
+    assent_store::TenantStore::migrate(db.as_ref()).await?;
     // Noon in Austin on a weekday: inside every quiet-hours window.
     let noon = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 4, 18, 0, 0)
         .single()

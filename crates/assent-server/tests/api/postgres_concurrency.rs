@@ -690,7 +690,7 @@ async fn the_store_connects_over_tls_when_the_url_requires_it() {
     let store = assent_postgres::PostgresStore::open(&format!("{url}{sep}sslmode=require"))
         .await
         .unwrap();
-    assent_store::Store::migrate(&store).await.unwrap();
+    assent_store::TenantStore::migrate(&store).await.unwrap();
     let mut c = pg_connect(&url).await;
     let (encrypted, n): (Option<bool>, i64) = sqlx::query_as(
         "SELECT bool_and(s.ssl), COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
