@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use assent_core::consent::ConsentState;
-use assent_core::gate::{Purpose, Toggles};
+use assent_core::gate::Toggles;
 use assent_core::phone::E164;
 use assent_store::codec::{self, ms, time};
 use assent_store::*;
@@ -375,10 +375,7 @@ fn message_from(row: &PgRow) -> Result<Message> {
 }
 
 pub(crate) async fn insert_message(conn: &mut PgConnection, m: &Message) -> Result<()> {
-    let handed_off = (m.status.rank() >= MessageStatus::Sending.rank()
-        && m.status != MessageStatus::Blocked
-        && m.status != MessageStatus::Expired)
-        .then(|| ms(m.updated_at));
+    let handed_off = decide::handed_off(m.status).then(|| ms(m.updated_at));
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
          purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, \
@@ -456,7 +453,7 @@ async fn load_phones(
     )
     .bind(tenant_ids)
     .bind(numbers)
-    .bind(now_ms - 24 * 3600 * 1000)
+    .bind(decide::frequency_window_start(now_ms))
     .fetch_all(&mut *conn)
     .await?;
     rows.into_iter()
@@ -641,22 +638,6 @@ async fn write_plan(
     Ok(())
 }
 
-/// Every status, for [`ranked_below`].
-const STATUSES: [MessageStatus; 11] = [
-    MessageStatus::Received,
-    MessageStatus::Queued,
-    MessageStatus::Deferred,
-    MessageStatus::Sending,
-    MessageStatus::Sent,
-    MessageStatus::Delivered,
-    MessageStatus::Undelivered,
-    MessageStatus::Failed,
-    MessageStatus::Blocked,
-    MessageStatus::Unknown,
-    MessageStatus::Expired,
-];
-
-/// The statuses a message may move to `to` from: those of lower [`MessageStatus::rank`].
 /// Adds a claim's hand-offs to the tenant's hour bucket (the caller holds the tenant's
 /// daily lock) and drops buckets older than any window.
 async fn count_handoffs(
@@ -676,21 +657,10 @@ async fn count_handoffs(
     .await?;
     sqlx::query("DELETE FROM tenant_handoffs WHERE tenant_id = $1 AND hour < $2")
         .bind(tenant_id)
-        .bind(first_counted_bucket(now_ms) - 24)
+        .bind(decide::oldest_kept_bucket(now_ms))
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-fn ranked_below(to: Option<MessageStatus>) -> Vec<String> {
-    let Some(to) = to else {
-        return Vec::new();
-    };
-    STATUSES
-        .iter()
-        .filter(|s| s.rank() < to.rank())
-        .map(|s| s.as_str().to_string())
-        .collect()
 }
 
 /// Applies one update in one statement; a status only moves forward (the row's current
@@ -702,7 +672,7 @@ async fn update_one(conn: &mut PgConnection, id: &str, u: &MessageUpdate) -> Res
            reason = CASE WHEN status = ANY($1) THEN $3 ELSE reason END, \
            provider_id = COALESCE(provider_id, $4), updated_at = $5 WHERE id = $6",
     )
-    .bind(ranked_below(u.status))
+    .bind(decide::ranked_below(u.status))
     .bind(u.status.map(|s| s.as_str()))
     .bind(&u.reason)
     .bind(&u.provider_id)
@@ -1481,16 +1451,14 @@ impl QueueStore for PostgresStore {
             };
             snapshots.insert(key.clone(), snapshot_from(row, ctx)?);
         }
-        let mut pacer = Pacer::default();
+        let mut claim = decide::Claim::new(now);
         let mut locks = ClaimLocks::default();
-        let mut decided = Decided::default();
-        let mut sending = Vec::with_capacity(due.len());
-        for mut m in due {
+        for m in due {
             let key = (m.tenant_id.clone(), m.phone.as_str().to_string());
             let Some(snap) = snapshots.get_mut(&key) else {
                 continue;
             };
-            let mut handoff = plan(&m, snap);
+            let handoff = plan(&m, snap);
             if handoff == Handoff::Send {
                 // The sender's pace and the tenant's daily count are read and written by one
                 // claimer at a time; when another has them, this message waits its turn.
@@ -1501,6 +1469,7 @@ impl QueueStore for PostgresStore {
                 {
                     continue;
                 }
+                let pacer = &mut claim.pacer;
                 if !pacer.knows_sender(&m.from) {
                     let tat = sqlx::query("SELECT tat FROM sender_pacing WHERE number = $1")
                         .bind(m.from.as_str())
@@ -1520,23 +1489,21 @@ impl QueueStore for PostgresStore {
                     .await?;
                     pacer.load_tenant(&m.tenant_id, u32::try_from(n).unwrap_or(u32::MAX));
                 }
-                handoff = pacer.admit(&m, &snap.tenant.settings.rate_limits, now);
             }
-            let (status, reason, due_at) = match handoff {
-                Handoff::Send => (MessageStatus::Sending, None, m.due_at),
-                Handoff::Defer { until, reason } => (MessageStatus::Deferred, Some(reason), until),
-                Handoff::Refuse { status, reason } => (status, Some(reason), m.due_at),
-            };
-            decided.push(&m.id, status, reason, ms(due_at));
-            if status == MessageStatus::Sending {
-                if m.purpose == Some(Purpose::Marketing) {
-                    // What the database now answers for this phone's recent marketing.
-                    snap.recent_marketing.push(time(now_ms));
-                }
-                m.status = status;
-                m.updated_at = now;
-                sending.push(m);
-            }
+            claim.settle(m, snap, handoff);
+        }
+        let decide::Claim {
+            pacer,
+            sending,
+            held,
+            ..
+        } = claim;
+        let mut decided = Decided::default();
+        for m in &sending {
+            decided.push(&m.id, MessageStatus::Sending, None, ms(m.due_at));
+        }
+        for o in held {
+            decided.push(&o.id, o.status, o.reason, ms(o.due_at));
         }
         decided.write(&mut tx, now_ms).await?;
         for (tenant_id, n) in pacer.handed_off() {
@@ -1573,9 +1540,9 @@ impl QueueStore for PostgresStore {
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         // The common case, a hand-off the provider accepted, in one statement for the
         // whole burst (a round trip each otherwise); anything else one by one.
-        let (accepted, other): (Vec<_>, Vec<_>) = sorted.into_iter().partition(|(_, u)| {
-            u.status == Some(MessageStatus::Sent) && u.reason.is_none() && u.provider_id.is_some()
-        });
+        let (accepted, other): (Vec<_>, Vec<_>) = sorted
+            .into_iter()
+            .partition(|(_, u)| decide::is_acceptance(u));
         let mut tx = self.pool.begin().await?;
         if !accepted.is_empty() {
             let at = accepted
@@ -1595,7 +1562,7 @@ impl QueueStore for PostgresStore {
                    provider_id = COALESCE(m.provider_id, v.pid), updated_at = $2 \
                  FROM unnest($3::text[], $4::text[]) AS v(id, pid) WHERE m.id = v.id",
             )
-            .bind(ranked_below(Some(MessageStatus::Sent)))
+            .bind(decide::ranked_below(Some(MessageStatus::Sent)))
             .bind(ms(at))
             .bind(ids)
             .bind(pids)
@@ -1626,20 +1593,20 @@ impl QueueStore for PostgresStore {
         else {
             return Err(StoreError::NotFound);
         };
-        let attempts = row.try_get::<i32, _>("attempts")? as u32 + 1;
-        let (status, due) = if attempts >= max_attempts {
-            (MessageStatus::Failed, now)
-        } else {
-            (MessageStatus::Queued, now + backoff(attempts))
-        };
+        let attempts = u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(u32::MAX);
+        let decide::Retry {
+            status,
+            attempts,
+            due_at,
+        } = decide::retry(attempts, max_attempts, now, backoff);
         sqlx::query(
             "UPDATE messages SET status = $1, reason = $2, attempts = $3, due_at = $4, updated_at = $5 \
              WHERE id = $6",
         )
         .bind(status.as_str())
         .bind(reason)
-        .bind(attempts as i32)
-        .bind(ms(due))
+        .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+        .bind(ms(due_at))
         .bind(ms(now))
         .bind(id)
         .execute(&mut *tx)
@@ -1720,19 +1687,11 @@ impl QueueStore for PostgresStore {
                 }
             };
             let snap = snapshot_from(row, ctx)?;
-            match plan(m, &snap) {
-                Handoff::Send => {
-                    started.push(m.id.as_str());
-                    go.push(true);
-                }
-                Handoff::Defer { until, reason } => {
-                    decided.push(&m.id, MessageStatus::Deferred, Some(reason), ms(until));
-                    go.push(false);
-                }
-                Handoff::Refuse { status, reason } => {
-                    decided.push(&m.id, status, Some(reason), ms(m.due_at));
-                    go.push(false);
-                }
+            let held_back = decide::outcome(m, plan(m, &snap));
+            go.push(held_back.is_none());
+            match held_back {
+                None => started.push(m.id.as_str()),
+                Some(o) => decided.push(&o.id, o.status, o.reason, ms(o.due_at)),
             }
         }
         // Not handed off after all: the frequency cap, which counts hand-offs by
@@ -2181,18 +2140,20 @@ impl WebStore for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        for (key, max, window) in limits {
+        let mut counts = Vec::with_capacity(limits.len());
+        for (key, _, window) in limits {
             let n: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM form_hits WHERE key = $1 AND at > $2")
                     .bind(key)
-                    .bind(ms(now - *window))
+                    .bind(ms(decide::hits_since(*window, now)))
                     .fetch_one(&mut *tx)
                     .await?;
-            if n >= i64::from(*max) {
-                return Ok(false);
-            }
+            counts.push(n);
         }
-        for (key, _, _) in limits {
+        let Some(keys) = decide::take_hits(limits, &counts) else {
+            return Ok(false);
+        };
+        for key in keys {
             sqlx::query("INSERT INTO form_hits (key, at) VALUES ($1, $2)")
                 .bind(key)
                 .bind(ms(now))

@@ -491,10 +491,7 @@ pub(crate) const MESSAGE_INSERT: &str = "INSERT INTO messages (id, tenant_id, di
 
 /// One message as a row for [`bulk::insert`] (21 columns, as [`MESSAGE_INSERT`]).
 pub(crate) fn message_row(m: &Message) -> Vec<bulk::Val> {
-    let handed_off = (m.status.rank() >= MessageStatus::Sending.rank()
-        && m.status != MessageStatus::Blocked
-        && m.status != MessageStatus::Expired)
-        .then(|| ms(m.updated_at));
+    let handed_off = decide::handed_off(m.status).then(|| ms(m.updated_at));
     vec![
         m.id.clone().into(),
         m.tenant_id.clone().into(),
@@ -731,7 +728,7 @@ async fn load_snapshots(
         .map_err(|e| StoreError::Database(e.to_string()))?;
     let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(SNAPSHOTS_OF_LIST.as_str()))
         .bind(&ctx.0.id)
-        .bind(now_ms - 24 * 3600 * 1000)
+        .bind(decide::frequency_window_start(now_ms))
         .bind(list)
         .bind(None::<i64>)
         .bind(None::<String>)
@@ -752,20 +749,17 @@ const AUDIENCE_OPTED_IN: &str = "SELECT k.phone FROM consent k WHERE k.tenant_id
 /// A claimed message that does not go now: deferred, blocked or expired.
 async fn set_claim_outcome(
     conn: &mut SqliteConnection,
-    id: &str,
-    status: MessageStatus,
-    reason: Option<&str>,
-    due_at: DateTime<Utc>,
+    o: &decide::Outcome,
     now_ms: i64,
 ) -> Result<()> {
     sqlx::query(
         "UPDATE messages SET status = ?, reason = ?, due_at = ?, updated_at = ? WHERE id = ?",
     )
-    .bind(status.as_str())
-    .bind(reason)
-    .bind(ms(due_at))
+    .bind(o.status.as_str())
+    .bind(&o.reason)
+    .bind(ms(o.due_at))
     .bind(now_ms)
-    .bind(id)
+    .bind(&o.id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -893,20 +887,15 @@ async fn write_plan(
 
 /// Applies one update; a status only moves forward. False when the message is unknown.
 async fn update_one(conn: &mut SqliteConnection, id: &str, u: &MessageUpdate) -> Result<bool> {
-    // One statement: the rank comparison that keeps statuses from moving backwards is
-    // done by SQLite (ranks as in MessageStatus::rank).
-    let new_rank = u.status.map(|s| s.rank() as i64);
+    // One statement: the row moves only from a status ranked below the new one (?1, a
+    // JSON list of them, as decide::ranked_below says).
     let r = sqlx::query(
         "UPDATE messages SET \
-           status = CASE WHEN ?1 > (CASE status WHEN 'received' THEN 0 WHEN 'queued' THEN 1 WHEN 'deferred' THEN 1 \
-             WHEN 'sending' THEN 2 WHEN 'sent' THEN 3 WHEN 'unknown' THEN 3 WHEN 'undelivered' THEN 4 \
-             WHEN 'failed' THEN 4 WHEN 'delivered' THEN 5 ELSE 6 END) THEN ?2 ELSE status END, \
-           reason = CASE WHEN ?1 > (CASE status WHEN 'received' THEN 0 WHEN 'queued' THEN 1 WHEN 'deferred' THEN 1 \
-             WHEN 'sending' THEN 2 WHEN 'sent' THEN 3 WHEN 'unknown' THEN 3 WHEN 'undelivered' THEN 4 \
-             WHEN 'failed' THEN 4 WHEN 'delivered' THEN 5 ELSE 6 END) THEN ?3 ELSE reason END, \
+           status = CASE WHEN status IN (SELECT value FROM json_each(?1)) THEN ?2 ELSE status END, \
+           reason = CASE WHEN status IN (SELECT value FROM json_each(?1)) THEN ?3 ELSE reason END, \
            provider_id = COALESCE(provider_id, ?4), updated_at = ?5 WHERE id = ?6",
     )
-    .bind(new_rank)
+    .bind(codec::to_json(&decide::ranked_below(u.status)))
     .bind(u.status.map(|s| s.as_str()))
     .bind(&u.reason)
     .bind(&u.provider_id)
@@ -1568,17 +1557,17 @@ impl QueueStore for SqliteStore {
             let loaded = load_snapshots(w.conn(), &ctx, &phones, now_ms).await?;
             snaps.insert(tenant_id.to_string(), loaded);
         }
-        let mut sending = Vec::with_capacity(due.len());
-        let mut pacer = Pacer::default();
-        for mut m in due {
+        let mut claim = decide::Claim::new(now);
+        for m in due {
             let Some(snap) = snaps
                 .get_mut(&m.tenant_id)
                 .and_then(|s| s.get_mut(&m.phone))
             else {
                 continue;
             };
-            let mut handoff = plan(&m, snap);
+            let handoff = plan(&m, snap);
             if handoff == Handoff::Send {
+                let pacer = &mut claim.pacer;
                 if !pacer.knows_sender(&m.from) {
                     let tat = sqlx::query("SELECT tat FROM sender_pacing WHERE number = ?")
                         .bind(m.from.as_str())
@@ -1598,35 +1587,13 @@ impl QueueStore for SqliteStore {
                     .await?;
                     pacer.load_tenant(&m.tenant_id, u32::try_from(n).unwrap_or(u32::MAX));
                 }
-                handoff = pacer.admit(&m, &snap.tenant.settings.rate_limits, now);
             }
-            match handoff {
-                Handoff::Send => {
-                    // A second marketing text to this phone in the batch sees the first.
-                    if m.purpose == Some(assent_core::gate::Purpose::Marketing) {
-                        snap.recent_marketing.push(now);
-                    }
-                    m.status = MessageStatus::Sending;
-                    m.updated_at = now;
-                    sending.push(m);
-                }
-                Handoff::Defer { until, reason } => {
-                    set_claim_outcome(
-                        w.conn(),
-                        &m.id,
-                        MessageStatus::Deferred,
-                        Some(&reason),
-                        until,
-                        now_ms,
-                    )
-                    .await?;
-                }
-                Handoff::Refuse { status, reason } => {
-                    set_claim_outcome(w.conn(), &m.id, status, Some(&reason), m.due_at, now_ms)
-                        .await?;
-                }
-            }
+            claim.settle(m, snap, handoff);
         }
+        for o in &claim.held {
+            set_claim_outcome(w.conn(), o, now_ms).await?;
+        }
+        let decide::Claim { pacer, sending, .. } = claim;
         if !sending.is_empty() {
             let ids =
                 serde_json::to_string(&sending.iter().map(|m| m.id.as_str()).collect::<Vec<_>>())
@@ -1653,7 +1620,7 @@ impl QueueStore for SqliteStore {
             // Buckets older than any window are of no more use.
             sqlx::query("DELETE FROM tenant_handoffs WHERE tenant_id = ? AND hour < ?")
                 .bind(tenant_id)
-                .bind(first_counted_bucket(now_ms) - 24)
+                .bind(decide::oldest_kept_bucket(now_ms))
                 .execute(w.conn())
                 .await?;
         }
@@ -1683,9 +1650,8 @@ impl QueueStore for SqliteStore {
         let mut w = self.batch.begin().await?;
         // The common case, a hand-off the provider accepted, goes a few hundred per
         // statement; anything else one by one.
-        let (accepted, other): (Vec<_>, Vec<_>) = updates.iter().partition(|(_, u)| {
-            u.status == Some(MessageStatus::Sent) && u.reason.is_none() && u.provider_id.is_some()
-        });
+        let (accepted, other): (Vec<_>, Vec<_>) =
+            updates.iter().partition(|(_, u)| decide::is_acceptance(u));
         if !accepted.is_empty() {
             let at = accepted
                 .iter()
@@ -1701,13 +1667,14 @@ impl QueueStore for SqliteStore {
             .map_err(|e| StoreError::Database(e.to_string()))?;
             sqlx::query(
                 "UPDATE messages SET \
-                   status = CASE WHEN status IN ('received', 'queued', 'deferred', 'sending') THEN 'sent' ELSE status END, \
-                   reason = CASE WHEN status IN ('received', 'queued', 'deferred', 'sending') THEN NULL ELSE reason END, \
+                   status = CASE WHEN status IN (SELECT value FROM json_each(?3)) THEN 'sent' ELSE status END, \
+                   reason = CASE WHEN status IN (SELECT value FROM json_each(?3)) THEN NULL ELSE reason END, \
                    provider_id = COALESCE(provider_id, v.pid), updated_at = ?1 \
                  FROM (SELECT value ->> 0 AS id, value ->> 1 AS pid FROM json_each(?2)) AS v WHERE messages.id = v.id",
             )
             .bind(ms(at))
             .bind(pairs)
+            .bind(codec::to_json(&decide::ranked_below(Some(MessageStatus::Sent))))
             .execute(w.conn())
             .await?;
         }
@@ -1734,17 +1701,17 @@ impl QueueStore for SqliteStore {
         else {
             return Err(StoreError::NotFound);
         };
-        let attempts = row.try_get::<i64, _>("attempts")? as u32 + 1;
-        let (status, due) = if attempts >= max_attempts {
-            (MessageStatus::Failed, now)
-        } else {
-            (MessageStatus::Queued, now + backoff(attempts))
-        };
+        let attempts = u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX);
+        let decide::Retry {
+            status,
+            attempts,
+            due_at,
+        } = decide::retry(attempts, max_attempts, now, backoff);
         sqlx::query("UPDATE messages SET status = ?, reason = ?, attempts = ?, due_at = ?, updated_at = ? WHERE id = ?")
             .bind(status.as_str())
             .bind(reason)
-            .bind(attempts as i64)
-            .bind(ms(due))
+            .bind(i64::from(attempts))
+            .bind(ms(due_at))
             .bind(ms(now))
             .bind(id)
             .execute(w.conn())
@@ -1813,31 +1780,13 @@ impl QueueStore for SqliteStore {
                 go.push(false);
                 continue;
             };
-            let handoff = plan(m, snap);
-            if handoff != Handoff::Send {
-                held.push(m.id.as_str());
-            }
-            match handoff {
-                Handoff::Send => {
-                    started.push(m.id.as_str());
-                    go.push(true);
-                }
-                Handoff::Defer { until, reason } => {
-                    set_claim_outcome(
-                        w.conn(),
-                        &m.id,
-                        MessageStatus::Deferred,
-                        Some(&reason),
-                        until,
-                        now_ms,
-                    )
-                    .await?;
-                    go.push(false);
-                }
-                Handoff::Refuse { status, reason } => {
-                    set_claim_outcome(w.conn(), &m.id, status, Some(&reason), m.due_at, now_ms)
-                        .await?;
-                    go.push(false);
+            let held_back = decide::outcome(m, plan(m, snap));
+            go.push(held_back.is_none());
+            match held_back {
+                None => started.push(m.id.as_str()),
+                Some(o) => {
+                    set_claim_outcome(w.conn(), &o, now_ms).await?;
+                    held.push(m.id.as_str());
                 }
             }
         }
@@ -2037,7 +1986,7 @@ impl CampaignStore for SqliteStore {
             };
             let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(tenant_id)
-                .bind(ms(now) - 24 * 3600 * 1000)
+                .bind(decide::frequency_window_start(ms(now)))
                 .bind(after.map_or("", |p| p.as_str()))
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .bind((!tags.is_empty()).then(|| codec::to_json(&tags)))
@@ -2302,18 +2251,20 @@ impl WebStore for SqliteStore {
     ) -> Result<bool> {
         // The one writer serializes every check with its insert.
         let mut w = self.batch.begin().await?;
-        for (key, max, window) in limits {
+        let mut counts = Vec::with_capacity(limits.len());
+        for (key, _, window) in limits {
             let n: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM form_hits WHERE key = ? AND at > ?")
                     .bind(key)
-                    .bind(ms(now - *window))
+                    .bind(ms(decide::hits_since(*window, now)))
                     .fetch_one(w.conn())
                     .await?;
-            if n >= i64::from(*max) {
-                return Ok(false);
-            }
+            counts.push(n);
         }
-        for (key, _, _) in limits {
+        let Some(keys) = decide::take_hits(limits, &counts) else {
+            return Ok(false);
+        };
+        for key in keys {
             sqlx::query("INSERT INTO form_hits (key, at) VALUES (?, ?)")
                 .bind(key)
                 .bind(ms(now))

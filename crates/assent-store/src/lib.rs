@@ -6,6 +6,7 @@
 //! planning function (the core) decides, and the store writes the [`Plan`] before it
 //! commits. That keeps "what happens on STOP" in the core and atomicity in the backend.
 
+pub mod decide;
 mod model;
 
 pub use model::*;
