@@ -516,7 +516,8 @@ pub fn review_deadline(
         .unwrap_or(opened + Duration::days(i64::from(business_days)))
 }
 
-/// Applies one event to a phone's consent.
+/// Applies one event to a phone's consent: first what time alone changed (a pending
+/// request that expired), then the event, each kind in its own function below.
 pub fn apply(
     state: &ConsentState,
     event: &Event<'_>,
@@ -528,21 +529,7 @@ pub fn apply(
         changes: Vec::new(),
         now,
     };
-    if b.state.pending_expired(now) {
-        let expired_at = b
-            .state
-            .pending_since
-            .map(|t| t + Duration::days(PENDING_TTL_DAYS));
-        b.state.pending_request = None;
-        b.set_mk(
-            MarketingStatus::None,
-            Source::Expiry,
-            Some("unanswered_for_30_days"),
-        );
-        if let Some(change) = b.changes.last_mut() {
-            change.at = expired_at;
-        }
-    }
+    expire_pending(&mut b);
     let mut t = Transition {
         state: ConsentState::default(),
         changes: Vec::new(),
@@ -571,37 +558,70 @@ pub fn apply(
             },
             policy,
         ),
-        Event::ProviderStopList { thread } => {
-            b.stop_in_thread(
-                thread,
-                policy,
-                Source::Carrier,
-                Some("provider_stop_list_21610"),
-            );
-        }
-        Event::ReviewOptOut { thread } => {
-            b.stop_in_thread(thread, policy, Source::Review, None);
-        }
+        Event::ProviderStopList { thread } => provider_stop_list(&mut b, thread, policy),
+        Event::ReviewOptOut { thread } => review_opt_out(&mut b, thread, policy),
         Event::RecordedOptOut {
             scope,
             source,
             rule,
             at,
         } => recorded_opt_out(&mut b, scope, source, rule, at),
-        Event::OptInRequested { source, request } => {
-            b.state.pending_since = Some(now);
-            b.state
-                .unanswered_requests
-                .retain(|t| now - *t < Duration::days(PENDING_TTL_DAYS));
-            b.state.unanswered_requests.push(now);
-            b.state.pending_request = Some(request.to_string());
-            b.set_mk(MarketingStatus::Pending, source, None);
-            b.state.pending_since = Some(now);
-        }
+        Event::OptInRequested { source, request } => opt_in_requested(&mut b, source, request),
     }
     t.state = b.state;
     t.changes = b.changes;
     t
+}
+
+/// A pending request unanswered for 30 days lapses; the entry is dated when it lapsed, not
+/// when the phone's next event noticed it.
+fn expire_pending(b: &mut Builder) {
+    if !b.state.pending_expired(b.now) {
+        return;
+    }
+    let expired_at = b
+        .state
+        .pending_since
+        .map(|t| t + Duration::days(PENDING_TTL_DAYS));
+    b.state.pending_request = None;
+    b.set_mk(
+        MarketingStatus::None,
+        Source::Expiry,
+        Some("unanswered_for_30_days"),
+    );
+    if let Some(change) = b.changes.last_mut() {
+        change.at = expired_at;
+    }
+}
+
+/// The provider refused a send because of its STOP list: a STOP in that thread, which the
+/// provider has already answered.
+fn provider_stop_list(b: &mut Builder, thread: Thread, policy: Policy) {
+    b.stop_in_thread(
+        thread,
+        policy,
+        Source::Carrier,
+        Some("provider_stop_list_21610"),
+    );
+}
+
+/// A review decided as a revocation: a STOP in the review's thread, without a reply.
+fn review_opt_out(b: &mut Builder, thread: Thread, policy: Policy) {
+    b.stop_in_thread(thread, policy, Source::Review, None);
+}
+
+/// An opt-in request was accepted: marketing is pending on it, and it counts towards the
+/// throttle.
+fn opt_in_requested(b: &mut Builder, source: Source, request: &str) {
+    let now = b.now;
+    b.state.pending_since = Some(now);
+    b.state
+        .unanswered_requests
+        .retain(|t| now - *t < Duration::days(PENDING_TTL_DAYS));
+    b.state.unanswered_requests.push(now);
+    b.state.pending_request = Some(request.to_string());
+    b.set_mk(MarketingStatus::Pending, source, None);
+    b.state.pending_since = Some(now);
 }
 
 struct Inbound<'a> {
@@ -614,14 +634,7 @@ struct Inbound<'a> {
 
 /// A text from the customer: a keyword, a revocation in words, or something else.
 fn inbound(b: &mut Builder, t: &mut Transition, i: Inbound<'_>, policy: Policy) {
-    let Inbound {
-        thread,
-        classified,
-        lang,
-        provider_answered,
-        request_sent,
-    } = i;
-    let (source, rule) = match classified {
+    let (source, rule) = match i.classified {
         Classified::FreeTextOptOut { rule } | Classified::WrongNumber { rule } => {
             (Source::FreeText, Some(*rule))
         }
@@ -632,100 +645,32 @@ fn inbound(b: &mut Builder, t: &mut Transition, i: Inbound<'_>, policy: Policy) 
         Classified::LinkPhrase => (Source::OptInLink, Some("link_phrase")),
         _ => (Source::Keyword, None),
     };
-    if let Some(l) = lang {
+    if let Some(l) = i.lang {
         b.state.language = l;
     }
     // The provider answered this very message, or is configured to answer the standard
     // keywords; YES, the link phrase, free-text revocations and keywords it does not know
     // it never answers, so those replies are always ours.
-    let provider_replies =
-        provider_answered || (policy.provider_answers_keywords && classified.is_standard_keyword());
-    match classified {
-        Classified::OptOut { .. }
-        | Classified::FreeTextOptOut { .. }
-        | Classified::WrongNumber { .. } => {
+    let provider_replies = i.provider_answered
+        || (policy.provider_answers_keywords && i.classified.is_standard_keyword());
+    let said = Said {
+        source,
+        rule,
+        provider_replies,
+    };
+    match i.classified {
+        Classified::OptOut { .. } | Classified::FreeTextOptOut { .. } => {
+            inbound_opt_out(b, t, i.thread, policy, &said)
+        }
+        Classified::WrongNumber { .. } => {
             // "Wrong number" stops everything whichever thread it came in: the person who
             // has the number now consented to nothing.
-            let thread = if matches!(classified, Classified::WrongNumber { .. }) {
-                b.state.possibly_reassigned = Some(b.now);
-                Thread::Transactional
-            } else {
-                thread
-            };
-            let already = match thread {
-                Thread::Marketing => b.state.marketing == MarketingStatus::OptedOut,
-                _ => b.state.transactional_opted_out,
-            };
-            let kind = b.stop_in_thread(thread, policy, source, rule);
-            let repeated = already && b.repeated_within_window(b.state.last_opt_out_reply);
-            if !repeated && !provider_replies {
-                b.state.last_opt_out_reply = Some(b.now);
-                t.reply = Some(kind);
-            }
+            b.state.possibly_reassigned = Some(b.now);
+            inbound_opt_out(b, t, Thread::Transactional, policy, &said)
         }
-        Classified::Resume { .. } => {
-            let kind = match thread {
-                // Never shown the disclosure: START asks for it, it is not consent.
-                Thread::Marketing
-                    if matches!(
-                        b.state.marketing,
-                        MarketingStatus::None | MarketingStatus::Pending
-                    ) =>
-                {
-                    t.start_opt_in = true;
-                    None
-                }
-                Thread::Marketing => {
-                    b.opt_in_marketing(source, rule);
-                    Some(ReplyKind::OptInConfirmation)
-                }
-                _ => {
-                    b.resume_transactional(source, rule);
-                    Some(ReplyKind::Resumed)
-                }
-            };
-            if !provider_replies {
-                t.reply = kind;
-            }
-        }
-        Classified::Yes | Classified::LinkPhrase => {
-            let is_yes = matches!(classified, Classified::Yes);
-            let tx_out = b.state.transactional_opted_out;
-            let mk = b.state.marketing;
-            let mut kind = None;
-            // YES on the transactional side resumes like START when opted out.
-            if is_yes && thread != Thread::Marketing && tx_out {
-                b.resume_transactional(source, rule);
-                kind = Some(ReplyKind::Resumed);
-            }
-            if thread != Thread::Transactional {
-                if is_yes && mk == MarketingStatus::Pending && !request_sent {
-                    // The customer never saw the disclosure this YES would sign: send it
-                    // now (they are awake and texting); their next YES counts.
-                    t.send_request_now = true;
-                } else if !is_yes || mk != MarketingStatus::None {
-                    // YES means something only when there is a request to confirm or an
-                    // opt-out to undo; the link phrase is a fresh written opt-in.
-                    let repeated = mk == MarketingStatus::OptedIn
-                        && b.repeated_within_window(b.state.last_opt_in_reply);
-                    b.opt_in_marketing(source, rule);
-                    t.written_consent = true;
-                    kind = if repeated {
-                        None
-                    } else {
-                        Some(ReplyKind::OptInConfirmation)
-                    };
-                }
-            }
-            if let Some(k) = kind
-                && !provider_answered
-            {
-                if k == ReplyKind::OptInConfirmation {
-                    b.state.last_opt_in_reply = Some(b.now);
-                }
-                t.reply = Some(k);
-            }
-        }
+        Classified::Resume { .. } => inbound_resume(b, t, i.thread, &said),
+        Classified::Yes => inbound_consent(b, t, &i, true, &said),
+        Classified::LinkPhrase => inbound_consent(b, t, &i, false, &said),
         Classified::Help => {
             if !provider_replies {
                 t.reply = Some(ReplyKind::Help);
@@ -733,6 +678,109 @@ fn inbound(b: &mut Builder, t: &mut Transition, i: Inbound<'_>, policy: Policy) 
         }
         Classified::Review { .. } => t.review = true,
         Classified::Ordinary => {}
+    }
+}
+
+/// What an inbound text said, as the ledger records it, and whether the provider answers it.
+struct Said<'a> {
+    source: Source,
+    rule: Option<&'a str>,
+    provider_replies: bool,
+}
+
+/// STOP (or a revocation in words) in `thread`. A repeat within the window is recorded but
+/// not answered again.
+fn inbound_opt_out(
+    b: &mut Builder,
+    t: &mut Transition,
+    thread: Thread,
+    policy: Policy,
+    said: &Said<'_>,
+) {
+    let already = match thread {
+        Thread::Marketing => b.state.marketing == MarketingStatus::OptedOut,
+        _ => b.state.transactional_opted_out,
+    };
+    let kind = b.stop_in_thread(thread, policy, said.source, said.rule);
+    let repeated = already && b.repeated_within_window(b.state.last_opt_out_reply);
+    if !repeated && !said.provider_replies {
+        b.state.last_opt_out_reply = Some(b.now);
+        t.reply = Some(kind);
+    }
+}
+
+/// START (RESTART, UNSTOP…): resumes the thread it came in, or on the marketing thread of
+/// a phone never shown the disclosure, asks for consent instead.
+fn inbound_resume(b: &mut Builder, t: &mut Transition, thread: Thread, said: &Said<'_>) {
+    let kind = match thread {
+        // Never shown the disclosure: START asks for it, it is not consent.
+        Thread::Marketing
+            if matches!(
+                b.state.marketing,
+                MarketingStatus::None | MarketingStatus::Pending
+            ) =>
+        {
+            t.start_opt_in = true;
+            None
+        }
+        Thread::Marketing => {
+            b.opt_in_marketing(said.source, said.rule);
+            Some(ReplyKind::OptInConfirmation)
+        }
+        _ => {
+            b.resume_transactional(said.source, said.rule);
+            Some(ReplyKind::Resumed)
+        }
+    };
+    if !said.provider_replies {
+        t.reply = kind;
+    }
+}
+
+/// YES (`is_yes`) or the link phrase: written consent on the marketing side, and YES on
+/// an opted-out transactional side resumes it like START.
+fn inbound_consent(
+    b: &mut Builder,
+    t: &mut Transition,
+    i: &Inbound<'_>,
+    is_yes: bool,
+    said: &Said<'_>,
+) {
+    let thread = i.thread;
+    let tx_out = b.state.transactional_opted_out;
+    let mk = b.state.marketing;
+    let mut kind = None;
+    // YES on the transactional side resumes like START when opted out.
+    if is_yes && thread != Thread::Marketing && tx_out {
+        b.resume_transactional(said.source, said.rule);
+        kind = Some(ReplyKind::Resumed);
+    }
+    if thread != Thread::Transactional {
+        if is_yes && mk == MarketingStatus::Pending && !i.request_sent {
+            // The customer never saw the disclosure this YES would sign: send it
+            // now (they are awake and texting); their next YES counts.
+            t.send_request_now = true;
+        } else if !is_yes || mk != MarketingStatus::None {
+            // YES means something only when there is a request to confirm or an
+            // opt-out to undo; the link phrase is a fresh written opt-in.
+            let repeated = mk == MarketingStatus::OptedIn
+                && b.repeated_within_window(b.state.last_opt_in_reply);
+            b.opt_in_marketing(said.source, said.rule);
+            t.written_consent = true;
+            kind = if repeated {
+                None
+            } else {
+                Some(ReplyKind::OptInConfirmation)
+            };
+        }
+    }
+    if let Some(k) = kind
+        && !i.provider_answered
+    {
+        if k == ReplyKind::OptInConfirmation {
+            b.state.last_opt_in_reply = Some(b.now);
+        }
+        t.reply = Some(k);
     }
 }
 
