@@ -17,38 +17,24 @@ pub const REPEAT_REPLY_WINDOW_HOURS: i64 = 24;
 /// At most this many unanswered opt-in requests per number in 30 days.
 pub const MAX_UNANSWERED_REQUESTS: usize = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Transactional,
-    Marketing,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Transactional => "transactional",
-            Channel::Marketing => "marketing",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "transactional" => Some(Channel::Transactional),
-            "marketing" => Some(Channel::Marketing),
-            _ => None,
-        }
+crate::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Channel as "channel" {
+        Transactional = "transactional",
+        Marketing = "marketing",
     }
 }
 
-/// The thread a message arrived in: which of the tenant's senders it was sent to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Thread {
-    Transactional,
-    Marketing,
-    /// One number serves both channels: it acts as the transactional thread for STOP and
-    /// RESTART words and as the marketing one for YES and the link phrase.
-    Shared,
+crate::text_enum! {
+    /// The thread a message arrived in: which of the tenant's senders it was sent to.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Thread as "thread" {
+        Transactional = "transactional",
+        Marketing = "marketing",
+        /// One number serves both channels: it acts as the transactional thread for STOP and
+        /// RESTART words and as the marketing one for YES and the link phrase.
+        Shared = "shared",
+    }
 }
 
 impl Thread {
@@ -59,90 +45,33 @@ impl Thread {
             _ => Channel::Transactional,
         }
     }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Thread::Transactional => "transactional",
-            Thread::Marketing => "marketing",
-            Thread::Shared => "shared",
-        }
+}
+
+crate::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum MarketingStatus as "marketing status" {
+        #[default]
+        None = "none",
+        Pending = "pending",
+        OptedIn = "opted_in",
+        OptedOut = "opted_out",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MarketingStatus {
-    #[default]
-    None,
-    Pending,
-    OptedIn,
-    OptedOut,
-}
-
-impl MarketingStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MarketingStatus::None => "none",
-            MarketingStatus::Pending => "pending",
-            MarketingStatus::OptedIn => "opted_in",
-            MarketingStatus::OptedOut => "opted_out",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "none" => MarketingStatus::None,
-            "pending" => MarketingStatus::Pending,
-            "opted_in" => MarketingStatus::OptedIn,
-            "opted_out" => MarketingStatus::OptedOut,
-            _ => return None,
-        })
-    }
-}
-
-/// Where a consent change came from (the ledger's `source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    CustomerRecord,
-    OptInLink,
-    WebForm,
-    Keyword,
-    FreeText,
-    Carrier,
-    Api,
-    Import,
-    Expiry,
-    Review,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::CustomerRecord => "customer_record",
-            Source::OptInLink => "opt_in_link",
-            Source::WebForm => "web_form",
-            Source::Keyword => "keyword",
-            Source::FreeText => "free_text",
-            Source::Carrier => "carrier",
-            Source::Api => "api",
-            Source::Import => "import",
-            Source::Expiry => "expiry",
-            Source::Review => "review",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "customer_record" => Source::CustomerRecord,
-            "opt_in_link" => Source::OptInLink,
-            "web_form" => Source::WebForm,
-            "keyword" => Source::Keyword,
-            "free_text" => Source::FreeText,
-            "carrier" => Source::Carrier,
-            "api" => Source::Api,
-            "import" => Source::Import,
-            "expiry" => Source::Expiry,
-            "review" => Source::Review,
-            _ => return None,
-        })
+crate::text_enum! {
+    /// Where a consent change came from (the ledger's `source`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Source as "source" {
+        CustomerRecord = "customer_record",
+        OptInLink = "opt_in_link",
+        WebForm = "web_form",
+        Keyword = "keyword",
+        FreeText = "free_text",
+        Carrier = "carrier",
+        Api = "api",
+        Import = "import",
+        Expiry = "expiry",
+        Review = "review",
     }
 }
 
@@ -199,30 +128,19 @@ pub struct Change {
     pub at: Option<DateTime<Utc>>,
 }
 
-/// The automatic reply an inbound earns; the reply text comes from the tenant's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplyKind {
-    /// Opted out of everything (transactional thread).
-    OptOutAll,
-    /// Opted out of marketing only.
-    OptOutMarketing,
-    /// Transactional messages resumed.
-    Resumed,
-    /// Opted in to marketing.
-    OptInConfirmation,
-    Help,
-}
-
-impl ReplyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplyKind::OptOutAll => "opt_out",
-            ReplyKind::OptOutMarketing => "opt_out_marketing",
-            ReplyKind::Resumed => "resumed",
-            ReplyKind::OptInConfirmation => "opt_in_confirmation",
-            ReplyKind::Help => "help",
-        }
+crate::text_enum! {
+    /// The automatic reply an inbound earns; the reply text comes from the tenant's settings.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ReplyKind as "reply kind" {
+        /// Opted out of everything (transactional thread).
+        OptOutAll = "opt_out",
+        /// Opted out of marketing only.
+        OptOutMarketing = "opt_out_marketing",
+        /// Transactional messages resumed.
+        Resumed = "resumed",
+        /// Opted in to marketing.
+        OptInConfirmation = "opt_in_confirmation",
+        Help = "help",
     }
 }
 
@@ -235,27 +153,12 @@ pub struct Policy {
     pub provider_answers_keywords: bool,
 }
 
-/// What a revocation that came another way covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    Marketing,
-    All,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Marketing => "marketing",
-            Scope::All => "all",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "marketing" => Some(Scope::Marketing),
-            "all" => Some(Scope::All),
-            _ => None,
-        }
+crate::text_enum! {
+    /// What a revocation that came another way covers.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Scope as "scope" {
+        Marketing = "marketing",
+        All = "all",
     }
 }
 
@@ -343,7 +246,7 @@ impl ConsentState {
             match c.channel {
                 Channel::Transactional => tx = c.new_state == "opted_out",
                 Channel::Marketing => {
-                    mk = MarketingStatus::parse(&c.new_state).unwrap_or(mk);
+                    mk = c.new_state.parse().unwrap_or(mk);
                 }
             }
         }
