@@ -17,38 +17,24 @@ pub const REPEAT_REPLY_WINDOW_HOURS: i64 = 24;
 /// At most this many unanswered opt-in requests per number in 30 days.
 pub const MAX_UNANSWERED_REQUESTS: usize = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Transactional,
-    Marketing,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Transactional => "transactional",
-            Channel::Marketing => "marketing",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "transactional" => Some(Channel::Transactional),
-            "marketing" => Some(Channel::Marketing),
-            _ => None,
-        }
+crate::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Channel as "channel" {
+        Transactional = "transactional",
+        Marketing = "marketing",
     }
 }
 
-/// The thread a message arrived in: which of the tenant's senders it was sent to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Thread {
-    Transactional,
-    Marketing,
-    /// One number serves both channels: it acts as the transactional thread for STOP and
-    /// RESTART words and as the marketing one for YES and the link phrase.
-    Shared,
+crate::text_enum! {
+    /// The thread a message arrived in: which of the tenant's senders it was sent to.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Thread as "thread" {
+        Transactional = "transactional",
+        Marketing = "marketing",
+        /// One number serves both channels: it acts as the transactional thread for STOP and
+        /// RESTART words and as the marketing one for YES and the link phrase.
+        Shared = "shared",
+    }
 }
 
 impl Thread {
@@ -59,90 +45,33 @@ impl Thread {
             _ => Channel::Transactional,
         }
     }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Thread::Transactional => "transactional",
-            Thread::Marketing => "marketing",
-            Thread::Shared => "shared",
-        }
+}
+
+crate::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum MarketingStatus as "marketing status" {
+        #[default]
+        None = "none",
+        Pending = "pending",
+        OptedIn = "opted_in",
+        OptedOut = "opted_out",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MarketingStatus {
-    #[default]
-    None,
-    Pending,
-    OptedIn,
-    OptedOut,
-}
-
-impl MarketingStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MarketingStatus::None => "none",
-            MarketingStatus::Pending => "pending",
-            MarketingStatus::OptedIn => "opted_in",
-            MarketingStatus::OptedOut => "opted_out",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "none" => MarketingStatus::None,
-            "pending" => MarketingStatus::Pending,
-            "opted_in" => MarketingStatus::OptedIn,
-            "opted_out" => MarketingStatus::OptedOut,
-            _ => return None,
-        })
-    }
-}
-
-/// Where a consent change came from (the ledger's `source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    CustomerRecord,
-    OptInLink,
-    WebForm,
-    Keyword,
-    FreeText,
-    Carrier,
-    Api,
-    Import,
-    Expiry,
-    Review,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::CustomerRecord => "customer_record",
-            Source::OptInLink => "opt_in_link",
-            Source::WebForm => "web_form",
-            Source::Keyword => "keyword",
-            Source::FreeText => "free_text",
-            Source::Carrier => "carrier",
-            Source::Api => "api",
-            Source::Import => "import",
-            Source::Expiry => "expiry",
-            Source::Review => "review",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "customer_record" => Source::CustomerRecord,
-            "opt_in_link" => Source::OptInLink,
-            "web_form" => Source::WebForm,
-            "keyword" => Source::Keyword,
-            "free_text" => Source::FreeText,
-            "carrier" => Source::Carrier,
-            "api" => Source::Api,
-            "import" => Source::Import,
-            "expiry" => Source::Expiry,
-            "review" => Source::Review,
-            _ => return None,
-        })
+crate::text_enum! {
+    /// Where a consent change came from (the ledger's `source`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Source as "source" {
+        CustomerRecord = "customer_record",
+        OptInLink = "opt_in_link",
+        WebForm = "web_form",
+        Keyword = "keyword",
+        FreeText = "free_text",
+        Carrier = "carrier",
+        Api = "api",
+        Import = "import",
+        Expiry = "expiry",
+        Review = "review",
     }
 }
 
@@ -199,30 +128,19 @@ pub struct Change {
     pub at: Option<DateTime<Utc>>,
 }
 
-/// The automatic reply an inbound earns; the reply text comes from the tenant's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplyKind {
-    /// Opted out of everything (transactional thread).
-    OptOutAll,
-    /// Opted out of marketing only.
-    OptOutMarketing,
-    /// Transactional messages resumed.
-    Resumed,
-    /// Opted in to marketing.
-    OptInConfirmation,
-    Help,
-}
-
-impl ReplyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplyKind::OptOutAll => "opt_out",
-            ReplyKind::OptOutMarketing => "opt_out_marketing",
-            ReplyKind::Resumed => "resumed",
-            ReplyKind::OptInConfirmation => "opt_in_confirmation",
-            ReplyKind::Help => "help",
-        }
+crate::text_enum! {
+    /// The automatic reply an inbound earns; the reply text comes from the tenant's settings.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ReplyKind as "reply kind" {
+        /// Opted out of everything (transactional thread).
+        OptOutAll = "opt_out",
+        /// Opted out of marketing only.
+        OptOutMarketing = "opt_out_marketing",
+        /// Transactional messages resumed.
+        Resumed = "resumed",
+        /// Opted in to marketing.
+        OptInConfirmation = "opt_in_confirmation",
+        Help = "help",
     }
 }
 
@@ -235,27 +153,12 @@ pub struct Policy {
     pub provider_answers_keywords: bool,
 }
 
-/// What a revocation that came another way covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    Marketing,
-    All,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Marketing => "marketing",
-            Scope::All => "all",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "marketing" => Some(Scope::Marketing),
-            "all" => Some(Scope::All),
-            _ => None,
-        }
+crate::text_enum! {
+    /// What a revocation that came another way covers.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Scope as "scope" {
+        Marketing = "marketing",
+        All = "all",
     }
 }
 
@@ -343,7 +246,7 @@ impl ConsentState {
             match c.channel {
                 Channel::Transactional => tx = c.new_state == "opted_out",
                 Channel::Marketing => {
-                    mk = MarketingStatus::parse(&c.new_state).unwrap_or(mk);
+                    mk = c.new_state.parse().unwrap_or(mk);
                 }
             }
         }
@@ -516,7 +419,8 @@ pub fn review_deadline(
         .unwrap_or(opened + Duration::days(i64::from(business_days)))
 }
 
-/// Applies one event to a phone's consent.
+/// Applies one event to a phone's consent: first what time alone changed (a pending
+/// request that expired), then the event, each kind in its own function below.
 pub fn apply(
     state: &ConsentState,
     event: &Event<'_>,
@@ -528,21 +432,7 @@ pub fn apply(
         changes: Vec::new(),
         now,
     };
-    if b.state.pending_expired(now) {
-        let expired_at = b
-            .state
-            .pending_since
-            .map(|t| t + Duration::days(PENDING_TTL_DAYS));
-        b.state.pending_request = None;
-        b.set_mk(
-            MarketingStatus::None,
-            Source::Expiry,
-            Some("unanswered_for_30_days"),
-        );
-        if let Some(change) = b.changes.last_mut() {
-            change.at = expired_at;
-        }
-    }
+    expire_pending(&mut b);
     let mut t = Transition {
         state: ConsentState::default(),
         changes: Vec::new(),
@@ -571,37 +461,70 @@ pub fn apply(
             },
             policy,
         ),
-        Event::ProviderStopList { thread } => {
-            b.stop_in_thread(
-                thread,
-                policy,
-                Source::Carrier,
-                Some("provider_stop_list_21610"),
-            );
-        }
-        Event::ReviewOptOut { thread } => {
-            b.stop_in_thread(thread, policy, Source::Review, None);
-        }
+        Event::ProviderStopList { thread } => provider_stop_list(&mut b, thread, policy),
+        Event::ReviewOptOut { thread } => review_opt_out(&mut b, thread, policy),
         Event::RecordedOptOut {
             scope,
             source,
             rule,
             at,
         } => recorded_opt_out(&mut b, scope, source, rule, at),
-        Event::OptInRequested { source, request } => {
-            b.state.pending_since = Some(now);
-            b.state
-                .unanswered_requests
-                .retain(|t| now - *t < Duration::days(PENDING_TTL_DAYS));
-            b.state.unanswered_requests.push(now);
-            b.state.pending_request = Some(request.to_string());
-            b.set_mk(MarketingStatus::Pending, source, None);
-            b.state.pending_since = Some(now);
-        }
+        Event::OptInRequested { source, request } => opt_in_requested(&mut b, source, request),
     }
     t.state = b.state;
     t.changes = b.changes;
     t
+}
+
+/// A pending request unanswered for 30 days lapses; the entry is dated when it lapsed, not
+/// when the phone's next event noticed it.
+fn expire_pending(b: &mut Builder) {
+    if !b.state.pending_expired(b.now) {
+        return;
+    }
+    let expired_at = b
+        .state
+        .pending_since
+        .map(|t| t + Duration::days(PENDING_TTL_DAYS));
+    b.state.pending_request = None;
+    b.set_mk(
+        MarketingStatus::None,
+        Source::Expiry,
+        Some("unanswered_for_30_days"),
+    );
+    if let Some(change) = b.changes.last_mut() {
+        change.at = expired_at;
+    }
+}
+
+/// The provider refused a send because of its STOP list: a STOP in that thread, which the
+/// provider has already answered.
+fn provider_stop_list(b: &mut Builder, thread: Thread, policy: Policy) {
+    b.stop_in_thread(
+        thread,
+        policy,
+        Source::Carrier,
+        Some("provider_stop_list_21610"),
+    );
+}
+
+/// A review decided as a revocation: a STOP in the review's thread, without a reply.
+fn review_opt_out(b: &mut Builder, thread: Thread, policy: Policy) {
+    b.stop_in_thread(thread, policy, Source::Review, None);
+}
+
+/// An opt-in request was accepted: marketing is pending on it, and it counts towards the
+/// throttle.
+fn opt_in_requested(b: &mut Builder, source: Source, request: &str) {
+    let now = b.now;
+    b.state.pending_since = Some(now);
+    b.state
+        .unanswered_requests
+        .retain(|t| now - *t < Duration::days(PENDING_TTL_DAYS));
+    b.state.unanswered_requests.push(now);
+    b.state.pending_request = Some(request.to_string());
+    b.set_mk(MarketingStatus::Pending, source, None);
+    b.state.pending_since = Some(now);
 }
 
 struct Inbound<'a> {
@@ -614,14 +537,7 @@ struct Inbound<'a> {
 
 /// A text from the customer: a keyword, a revocation in words, or something else.
 fn inbound(b: &mut Builder, t: &mut Transition, i: Inbound<'_>, policy: Policy) {
-    let Inbound {
-        thread,
-        classified,
-        lang,
-        provider_answered,
-        request_sent,
-    } = i;
-    let (source, rule) = match classified {
+    let (source, rule) = match i.classified {
         Classified::FreeTextOptOut { rule } | Classified::WrongNumber { rule } => {
             (Source::FreeText, Some(*rule))
         }
@@ -632,100 +548,32 @@ fn inbound(b: &mut Builder, t: &mut Transition, i: Inbound<'_>, policy: Policy) 
         Classified::LinkPhrase => (Source::OptInLink, Some("link_phrase")),
         _ => (Source::Keyword, None),
     };
-    if let Some(l) = lang {
+    if let Some(l) = i.lang {
         b.state.language = l;
     }
     // The provider answered this very message, or is configured to answer the standard
     // keywords; YES, the link phrase, free-text revocations and keywords it does not know
     // it never answers, so those replies are always ours.
-    let provider_replies =
-        provider_answered || (policy.provider_answers_keywords && classified.is_standard_keyword());
-    match classified {
-        Classified::OptOut { .. }
-        | Classified::FreeTextOptOut { .. }
-        | Classified::WrongNumber { .. } => {
+    let provider_replies = i.provider_answered
+        || (policy.provider_answers_keywords && i.classified.is_standard_keyword());
+    let said = Said {
+        source,
+        rule,
+        provider_replies,
+    };
+    match i.classified {
+        Classified::OptOut { .. } | Classified::FreeTextOptOut { .. } => {
+            inbound_opt_out(b, t, i.thread, policy, &said)
+        }
+        Classified::WrongNumber { .. } => {
             // "Wrong number" stops everything whichever thread it came in: the person who
             // has the number now consented to nothing.
-            let thread = if matches!(classified, Classified::WrongNumber { .. }) {
-                b.state.possibly_reassigned = Some(b.now);
-                Thread::Transactional
-            } else {
-                thread
-            };
-            let already = match thread {
-                Thread::Marketing => b.state.marketing == MarketingStatus::OptedOut,
-                _ => b.state.transactional_opted_out,
-            };
-            let kind = b.stop_in_thread(thread, policy, source, rule);
-            let repeated = already && b.repeated_within_window(b.state.last_opt_out_reply);
-            if !repeated && !provider_replies {
-                b.state.last_opt_out_reply = Some(b.now);
-                t.reply = Some(kind);
-            }
+            b.state.possibly_reassigned = Some(b.now);
+            inbound_opt_out(b, t, Thread::Transactional, policy, &said)
         }
-        Classified::Resume { .. } => {
-            let kind = match thread {
-                // Never shown the disclosure: START asks for it, it is not consent.
-                Thread::Marketing
-                    if matches!(
-                        b.state.marketing,
-                        MarketingStatus::None | MarketingStatus::Pending
-                    ) =>
-                {
-                    t.start_opt_in = true;
-                    None
-                }
-                Thread::Marketing => {
-                    b.opt_in_marketing(source, rule);
-                    Some(ReplyKind::OptInConfirmation)
-                }
-                _ => {
-                    b.resume_transactional(source, rule);
-                    Some(ReplyKind::Resumed)
-                }
-            };
-            if !provider_replies {
-                t.reply = kind;
-            }
-        }
-        Classified::Yes | Classified::LinkPhrase => {
-            let is_yes = matches!(classified, Classified::Yes);
-            let tx_out = b.state.transactional_opted_out;
-            let mk = b.state.marketing;
-            let mut kind = None;
-            // YES on the transactional side resumes like START when opted out.
-            if is_yes && thread != Thread::Marketing && tx_out {
-                b.resume_transactional(source, rule);
-                kind = Some(ReplyKind::Resumed);
-            }
-            if thread != Thread::Transactional {
-                if is_yes && mk == MarketingStatus::Pending && !request_sent {
-                    // The customer never saw the disclosure this YES would sign: send it
-                    // now (they are awake and texting); their next YES counts.
-                    t.send_request_now = true;
-                } else if !is_yes || mk != MarketingStatus::None {
-                    // YES means something only when there is a request to confirm or an
-                    // opt-out to undo; the link phrase is a fresh written opt-in.
-                    let repeated = mk == MarketingStatus::OptedIn
-                        && b.repeated_within_window(b.state.last_opt_in_reply);
-                    b.opt_in_marketing(source, rule);
-                    t.written_consent = true;
-                    kind = if repeated {
-                        None
-                    } else {
-                        Some(ReplyKind::OptInConfirmation)
-                    };
-                }
-            }
-            if let Some(k) = kind
-                && !provider_answered
-            {
-                if k == ReplyKind::OptInConfirmation {
-                    b.state.last_opt_in_reply = Some(b.now);
-                }
-                t.reply = Some(k);
-            }
-        }
+        Classified::Resume { .. } => inbound_resume(b, t, i.thread, &said),
+        Classified::Yes => inbound_consent(b, t, &i, true, &said),
+        Classified::LinkPhrase => inbound_consent(b, t, &i, false, &said),
         Classified::Help => {
             if !provider_replies {
                 t.reply = Some(ReplyKind::Help);
@@ -733,6 +581,109 @@ fn inbound(b: &mut Builder, t: &mut Transition, i: Inbound<'_>, policy: Policy) 
         }
         Classified::Review { .. } => t.review = true,
         Classified::Ordinary => {}
+    }
+}
+
+/// What an inbound text said, as the ledger records it, and whether the provider answers it.
+struct Said<'a> {
+    source: Source,
+    rule: Option<&'a str>,
+    provider_replies: bool,
+}
+
+/// STOP (or a revocation in words) in `thread`. A repeat within the window is recorded but
+/// not answered again.
+fn inbound_opt_out(
+    b: &mut Builder,
+    t: &mut Transition,
+    thread: Thread,
+    policy: Policy,
+    said: &Said<'_>,
+) {
+    let already = match thread {
+        Thread::Marketing => b.state.marketing == MarketingStatus::OptedOut,
+        _ => b.state.transactional_opted_out,
+    };
+    let kind = b.stop_in_thread(thread, policy, said.source, said.rule);
+    let repeated = already && b.repeated_within_window(b.state.last_opt_out_reply);
+    if !repeated && !said.provider_replies {
+        b.state.last_opt_out_reply = Some(b.now);
+        t.reply = Some(kind);
+    }
+}
+
+/// START (RESTART, UNSTOP…): resumes the thread it came in, or on the marketing thread of
+/// a phone never shown the disclosure, asks for consent instead.
+fn inbound_resume(b: &mut Builder, t: &mut Transition, thread: Thread, said: &Said<'_>) {
+    let kind = match thread {
+        // Never shown the disclosure: START asks for it, it is not consent.
+        Thread::Marketing
+            if matches!(
+                b.state.marketing,
+                MarketingStatus::None | MarketingStatus::Pending
+            ) =>
+        {
+            t.start_opt_in = true;
+            None
+        }
+        Thread::Marketing => {
+            b.opt_in_marketing(said.source, said.rule);
+            Some(ReplyKind::OptInConfirmation)
+        }
+        _ => {
+            b.resume_transactional(said.source, said.rule);
+            Some(ReplyKind::Resumed)
+        }
+    };
+    if !said.provider_replies {
+        t.reply = kind;
+    }
+}
+
+/// YES (`is_yes`) or the link phrase: written consent on the marketing side, and YES on
+/// an opted-out transactional side resumes it like START.
+fn inbound_consent(
+    b: &mut Builder,
+    t: &mut Transition,
+    i: &Inbound<'_>,
+    is_yes: bool,
+    said: &Said<'_>,
+) {
+    let thread = i.thread;
+    let tx_out = b.state.transactional_opted_out;
+    let mk = b.state.marketing;
+    let mut kind = None;
+    // YES on the transactional side resumes like START when opted out.
+    if is_yes && thread != Thread::Marketing && tx_out {
+        b.resume_transactional(said.source, said.rule);
+        kind = Some(ReplyKind::Resumed);
+    }
+    if thread != Thread::Transactional {
+        if is_yes && mk == MarketingStatus::Pending && !i.request_sent {
+            // The customer never saw the disclosure this YES would sign: send it
+            // now (they are awake and texting); their next YES counts.
+            t.send_request_now = true;
+        } else if !is_yes || mk != MarketingStatus::None {
+            // YES means something only when there is a request to confirm or an
+            // opt-out to undo; the link phrase is a fresh written opt-in.
+            let repeated = mk == MarketingStatus::OptedIn
+                && b.repeated_within_window(b.state.last_opt_in_reply);
+            b.opt_in_marketing(said.source, said.rule);
+            t.written_consent = true;
+            kind = if repeated {
+                None
+            } else {
+                Some(ReplyKind::OptInConfirmation)
+            };
+        }
+    }
+    if let Some(k) = kind
+        && !i.provider_answered
+    {
+        if k == ReplyKind::OptInConfirmation {
+            b.state.last_opt_in_reply = Some(b.now);
+        }
+        t.reply = Some(k);
     }
 }
 

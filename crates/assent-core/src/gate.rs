@@ -8,33 +8,14 @@ use serde::{Deserialize, Serialize};
 use crate::consent::{ConsentState, MarketingStatus};
 use crate::quiet_hours::{self, QuietPolicy, Recipient};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RegistrationStatus {
-    #[default]
-    NotSubmitted,
-    Pending,
-    Approved,
-    Rejected,
-}
-
-impl RegistrationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RegistrationStatus::NotSubmitted => "not_submitted",
-            RegistrationStatus::Pending => "pending",
-            RegistrationStatus::Approved => "approved",
-            RegistrationStatus::Rejected => "rejected",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "not_submitted" => RegistrationStatus::NotSubmitted,
-            "pending" => RegistrationStatus::Pending,
-            "approved" => RegistrationStatus::Approved,
-            "rejected" => RegistrationStatus::Rejected,
-            _ => return None,
-        })
+crate::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum RegistrationStatus as "registration status" {
+        #[default]
+        NotSubmitted = "not_submitted",
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
     }
 }
 
@@ -118,57 +99,24 @@ impl Purpose {
     }
 }
 
-/// Stable reason codes, shown to API clients and in reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    TextingNotRegistered,
-    MarketingNotRegistered,
-    InvalidNumber,
-    OptedOut,
-    NoMarketingConsent,
-    JobNotificationsOff,
-    MarketingUpdatesOff,
-    AlreadyOptedIn,
-    OptInThrottled,
-    QuietHours,
-    FrequencyCap,
-    /// A text that may be a revocation waits for a person (or the review deadline).
-    UnderReview,
-}
-
-impl Reason {
-    /// Every reason, in the documented order (blocks first, then deferrals).
-    pub const ALL: [Reason; 12] = [
-        Reason::TextingNotRegistered,
-        Reason::MarketingNotRegistered,
-        Reason::InvalidNumber,
-        Reason::OptedOut,
-        Reason::NoMarketingConsent,
-        Reason::JobNotificationsOff,
-        Reason::MarketingUpdatesOff,
-        Reason::AlreadyOptedIn,
-        Reason::OptInThrottled,
-        Reason::QuietHours,
-        Reason::FrequencyCap,
-        Reason::UnderReview,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::TextingNotRegistered => "texting_not_registered",
-            Reason::MarketingNotRegistered => "marketing_not_registered",
-            Reason::InvalidNumber => "invalid_number",
-            Reason::OptedOut => "opted_out",
-            Reason::NoMarketingConsent => "no_marketing_consent",
-            Reason::JobNotificationsOff => "job_notifications_off",
-            Reason::MarketingUpdatesOff => "marketing_updates_off",
-            Reason::AlreadyOptedIn => "already_opted_in",
-            Reason::OptInThrottled => "opt_in_throttled",
-            Reason::QuietHours => "quiet_hours",
-            Reason::FrequencyCap => "frequency_cap",
-            Reason::UnderReview => "under_review",
-        }
+crate::text_enum! {
+    /// Stable reason codes, shown to API clients and in reports. `ALL` is the documented
+    /// order: blocks first, then deferrals.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Reason as "reason" {
+        TextingNotRegistered = "texting_not_registered",
+        MarketingNotRegistered = "marketing_not_registered",
+        InvalidNumber = "invalid_number",
+        OptedOut = "opted_out",
+        NoMarketingConsent = "no_marketing_consent",
+        JobNotificationsOff = "job_notifications_off",
+        MarketingUpdatesOff = "marketing_updates_off",
+        AlreadyOptedIn = "already_opted_in",
+        OptInThrottled = "opt_in_throttled",
+        QuietHours = "quiet_hours",
+        FrequencyCap = "frequency_cap",
+        /// A text that may be a revocation waits for a person (or the review deadline).
+        UnderReview = "under_review",
     }
 }
 

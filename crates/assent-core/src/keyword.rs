@@ -17,39 +17,21 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 /// The prewritten body of the `sms:` opt-in link.
 pub const LINK_PHRASE: &str = "I would like to sign up for marketing text messages!";
 
-/// The language a keyword was written in; replies to it are sent in the same language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lang {
-    #[default]
-    En,
-    Es,
-    Fr,
-}
-
-impl Lang {
-    pub const ALL: [Lang; 3] = [Lang::En, Lang::Es, Lang::Fr];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Es => "es",
-            Lang::Fr => "fr",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "en" => Lang::En,
-            "es" => Lang::Es,
-            "fr" => Lang::Fr,
-            _ => return None,
-        })
+crate::text_enum! {
+    /// The language a keyword was written in; replies to it are sent in the same language.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub enum Lang as "language" {
+        #[default]
+        En = "en",
+        Es = "es",
+        Fr = "fr",
     }
 }
 

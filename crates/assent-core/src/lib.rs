@@ -11,5 +11,6 @@ pub mod merge;
 pub mod pacing;
 pub mod phone;
 pub mod quiet_hours;
+pub mod text;
 
 pub use chrono_tz::Tz;

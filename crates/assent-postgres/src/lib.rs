@@ -249,10 +249,9 @@ async fn tenant_where(
 }
 
 fn registration_from(row: &PgRow) -> Result<Registration> {
-    let kind: &str = row.try_get("kind")?;
     Ok(Registration {
-        kind: codec::parse_enum("registration kind", kind)?,
-        status: codec::registration_status(row.try_get("status")?)?,
+        kind: row.try_get("kind")?,
+        status: row.try_get("status")?,
         reason: row.try_get("reason")?,
         details: codec::json("registration details", row.try_get("details")?)?,
         updated_at: time(row.try_get("updated_at")?),
@@ -287,7 +286,7 @@ fn ledger_from(row: &PgRow) -> Result<LedgerEntry> {
             channel: row.try_get("channel")?,
             old_state: row.try_get("old_state")?,
             new_state: row.try_get("new_state")?,
-            source: codec::source(row.try_get("source")?)?,
+            source: row.try_get("source")?,
             actor: row.try_get("actor")?,
             occurred_at: time(row.try_get("occurred_at")?),
             evidence: Evidence {
@@ -353,15 +352,15 @@ fn message_from(row: &PgRow) -> Result<Message> {
     Ok(Message {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,
-        direction: codec::parse_enum("direction", row.try_get("direction")?)?,
-        channel: codec::channel(row.try_get("channel")?)?,
+        direction: row.try_get("direction")?,
+        channel: row.try_get("channel")?,
         from: codec::phone(row.try_get("from_number")?)?,
         to: codec::phone(row.try_get("to_number")?)?,
         phone: codec::phone(row.try_get("phone")?)?,
         body: row.try_get("body")?,
-        kind: codec::parse_enum("kind", row.try_get("kind")?)?,
+        kind: row.try_get("kind")?,
         purpose: codec::purpose(g("purpose")?.as_deref())?,
-        status: codec::status(row.try_get("status")?)?,
+        status: row.try_get("status")?,
         reason: g("reason")?,
         provider_id: g("provider_id")?,
         segments: row.try_get::<i32, _>("segments")? as u32,
@@ -384,15 +383,15 @@ pub(crate) async fn insert_message(conn: &mut PgConnection, m: &Message) -> Resu
     )
     .bind(&m.id)
     .bind(&m.tenant_id)
-    .bind(codec::enum_str(&m.direction))
-    .bind(m.channel.as_str())
+    .bind(m.direction)
+    .bind(m.channel)
     .bind(m.from.as_str())
     .bind(m.to.as_str())
     .bind(m.phone.as_str())
     .bind(&m.body)
-    .bind(codec::enum_str(&m.kind))
+    .bind(m.kind)
     .bind(m.purpose.map(|p| p.as_str()))
-    .bind(m.status.as_str())
+    .bind(m.status)
     .bind(&m.reason)
     .bind(&m.provider_id)
     .bind(m.segments as i32)
@@ -561,7 +560,7 @@ async fn write_plan(
         .bind(tenant_id)
         .bind(&r.id)
         .bind(phone.as_str())
-        .bind(r.thread.as_str())
+        .bind(r.thread)
         .bind(&r.message_id)
         .bind(&r.text)
         .bind(&r.word)
@@ -673,7 +672,7 @@ async fn update_one(conn: &mut PgConnection, id: &str, u: &MessageUpdate) -> Res
            provider_id = COALESCE(provider_id, $4), updated_at = $5 WHERE id = $6",
     )
     .bind(decide::ranked_below(u.status))
-    .bind(u.status.map(|s| s.as_str()))
+    .bind(u.status)
     .bind(&u.reason)
     .bind(&u.provider_id)
     .bind(ms(u.at.unwrap_or_else(Utc::now)))
@@ -799,7 +798,7 @@ fn review_from(row: &PgRow) -> Result<Review> {
     Ok(Review {
         id: row.try_get("id")?,
         phone: codec::phone(row.try_get("phone")?)?,
-        thread: codec::thread(row.try_get("thread")?)?,
+        thread: row.try_get("thread")?,
         message_id: row.try_get("message_id")?,
         text: row.try_get("body")?,
         word: row.try_get("word")?,
@@ -1036,8 +1035,8 @@ impl TenantStore for PostgresStore {
              details = excluded.details, updated_at = excluded.updated_at",
         )
         .bind(tenant_id)
-        .bind(r.kind.as_str())
-        .bind(r.status.as_str())
+        .bind(r.kind)
+        .bind(r.status)
         .bind(&r.reason)
         .bind(codec::to_json(&r.details))
         .bind(ms(r.updated_at))
@@ -1603,7 +1602,7 @@ impl QueueStore for PostgresStore {
             "UPDATE messages SET status = $1, reason = $2, attempts = $3, due_at = $4, updated_at = $5 \
              WHERE id = $6",
         )
-        .bind(status.as_str())
+        .bind(status)
         .bind(reason)
         .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
         .bind(ms(due_at))
@@ -1964,11 +1963,11 @@ impl CampaignStore for PostgresStore {
             "UPDATE campaigns SET status = $1, resumed_at = COALESCE($2, resumed_at) \
              WHERE tenant_id = $3 AND id = $4 AND status = $5",
         )
-        .bind(codec::enum_str(&to))
+        .bind(to)
         .bind(resumed_at.map(ms))
         .bind(tenant_id)
         .bind(campaign_id)
-        .bind(codec::enum_str(&from))
+        .bind(from)
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)
@@ -2038,7 +2037,7 @@ impl CampaignStore for PostgresStore {
         .bind(e.phone.as_ref().map(|p| p.as_str()))
         .bind(&e.number)
         .bind(e.amount_cents)
-        .bind(codec::enum_str(&e.status))
+        .bind(e.status)
         .bind(ms(e.created_at))
         .execute(&mut *tx)
         .await?;

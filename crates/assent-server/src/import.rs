@@ -771,9 +771,10 @@ pub async fn import_consent(
             }
             let scope = match t.get(row, "scope").map(str::to_ascii_lowercase).as_deref() {
                 None => Scope::All,
-                Some(s) => {
-                    Scope::parse(s).ok_or_else(|| format!("scope {s:?} is not marketing or all"))?
-                }
+                Some(s) => s
+                    .parse::<Scope>()
+                    .ok()
+                    .ok_or_else(|| format!("scope {s:?} is not marketing or all"))?,
             };
             Ok::<_, String>((phone, at, scope))
         })();

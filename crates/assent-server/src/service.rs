@@ -796,34 +796,19 @@ pub struct RecordedOptOut<'a> {
     pub note: Option<&'a str>,
 }
 
-/// How a revocation that came another way reached the business.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OptOutMethod {
-    PhoneCall,
-    Email,
-    InPerson,
-    Letter,
-    Other,
+assent_core::text_enum! {
+    /// How a revocation that came another way reached the business.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum OptOutMethod as "method" {
+        PhoneCall = "phone_call",
+        Email = "email",
+        InPerson = "in_person",
+        Letter = "letter",
+        Other = "other",
+    }
 }
 
 impl OptOutMethod {
-    pub const ALL: [OptOutMethod; 5] = [
-        OptOutMethod::PhoneCall,
-        OptOutMethod::Email,
-        OptOutMethod::InPerson,
-        OptOutMethod::Letter,
-        OptOutMethod::Other,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OptOutMethod::PhoneCall => "phone_call",
-            OptOutMethod::Email => "email",
-            OptOutMethod::InPerson => "in_person",
-            OptOutMethod::Letter => "letter",
-            OptOutMethod::Other => "other",
-        }
-    }
     pub fn label(self) -> &'static str {
         match self {
             OptOutMethod::PhoneCall => "Phone call",
@@ -832,9 +817,6 @@ impl OptOutMethod {
             OptOutMethod::Letter => "Letter",
             OptOutMethod::Other => "Other",
         }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        OptOutMethod::ALL.into_iter().find(|m| m.as_str() == s)
     }
 }
 

@@ -12,12 +12,12 @@ pub(crate) fn campaign_from(r: &SqliteRow) -> Result<Campaign> {
         id: r.try_get("id")?,
         tenant_id: r.try_get("tenant_id")?,
         name: r.try_get("name")?,
-        kind: codec::parse_enum("campaign kind", r.try_get("kind")?)?,
+        kind: r.try_get("kind")?,
         body: r.try_get("body")?,
         tags: codec::json("tags", r.try_get("tags")?)?,
         days: codec::json("days", r.try_get("days")?)?,
         send_at: r.try_get::<Option<i64>, _>("send_at")?.map(time),
-        status: codec::parse_enum("campaign status", r.try_get("status")?)?,
+        status: r.try_get("status")?,
         created_at: time(r.try_get("created_at")?),
         resumed_at: r.try_get::<Option<i64>, _>("resumed_at")?.map(time),
     })
@@ -32,12 +32,12 @@ pub(crate) async fn save_campaign(conn: &mut SqliteConnection, c: &Campaign) -> 
     .bind(&c.tenant_id)
     .bind(&c.id)
     .bind(&c.name)
-    .bind(codec::enum_str(&c.kind))
+    .bind(c.kind)
     .bind(&c.body)
     .bind(codec::to_json(&c.tags))
     .bind(codec::to_json(&c.days))
     .bind(c.send_at.map(ms))
-    .bind(codec::enum_str(&c.status))
+    .bind(c.status)
     .bind(ms(c.created_at))
     .bind(c.resumed_at.map(ms))
     .execute(&mut *conn)
@@ -188,7 +188,7 @@ pub(crate) fn estimate_from(r: &SqliteRow) -> Result<Estimate> {
             .transpose()?,
         number: r.try_get("number")?,
         amount_cents: r.try_get("amount_cents")?,
-        status: codec::parse_enum("estimate status", r.try_get("status")?)?,
+        status: r.try_get("status")?,
         created_at: time(r.try_get("created_at")?),
     })
 }

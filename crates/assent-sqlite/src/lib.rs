@@ -315,10 +315,9 @@ async fn tenant_where(
 }
 
 fn registration_from(row: &SqliteRow) -> Result<Registration> {
-    let kind: &str = row.try_get("kind")?;
     Ok(Registration {
-        kind: codec::parse_enum("registration kind", kind)?,
-        status: codec::registration_status(row.try_get("status")?)?,
+        kind: row.try_get("kind")?,
+        status: row.try_get("status")?,
         reason: row.try_get("reason")?,
         details: codec::json("registration details", row.try_get("details")?)?,
         updated_at: time(row.try_get("updated_at")?),
@@ -353,7 +352,7 @@ fn ledger_from(row: &SqliteRow) -> Result<LedgerEntry> {
             channel: row.try_get("channel")?,
             old_state: row.try_get("old_state")?,
             new_state: row.try_get("new_state")?,
-            source: codec::source(row.try_get("source")?)?,
+            source: row.try_get("source")?,
             actor: row.try_get("actor")?,
             occurred_at: time(row.try_get("occurred_at")?),
             evidence: Evidence {
@@ -386,7 +385,7 @@ async fn append_ledger(
         .bind(&e.channel)
         .bind(&e.old_state)
         .bind(&e.new_state)
-        .bind(e.source.as_str())
+        .bind(e.source)
         .bind(&e.actor)
         .bind(ms(e.occurred_at))
         .bind(&e.evidence.message_sid)
@@ -438,15 +437,15 @@ fn message_from_entry(e: MessageEntry) -> Result<Message> {
     Ok(Message {
         id: e.0,
         tenant_id: e.1,
-        direction: codec::parse_enum("direction", &e.2)?,
-        channel: codec::channel(&e.3)?,
+        direction: codec::column("direction", &e.2)?,
+        channel: codec::column("channel", &e.3)?,
         from: codec::phone(&e.4)?,
         to: codec::phone(&e.5)?,
         phone: codec::phone(&e.6)?,
         body: e.7,
-        kind: codec::parse_enum("kind", &e.8)?,
+        kind: codec::column("kind", &e.8)?,
         purpose: codec::purpose(e.9.as_deref())?,
-        status: codec::status(&e.10)?,
+        status: codec::column("status", &e.10)?,
         reason: e.11,
         provider_id: e.12,
         segments: e.13 as u32,
@@ -495,13 +494,13 @@ pub(crate) fn message_row(m: &Message) -> Vec<bulk::Val> {
     vec![
         m.id.clone().into(),
         m.tenant_id.clone().into(),
-        codec::enum_str(&m.direction).into(),
+        m.direction.as_str().into(),
         m.channel.as_str().into(),
         m.from.as_str().into(),
         m.to.as_str().into(),
         m.phone.as_str().into(),
         m.body.clone().into(),
-        codec::enum_str(&m.kind).into(),
+        m.kind.as_str().into(),
         m.purpose.map(|p| p.as_str().to_string()).into(),
         m.status.as_str().into(),
         m.reason.clone().into(),
@@ -755,7 +754,7 @@ async fn set_claim_outcome(
     sqlx::query(
         "UPDATE messages SET status = ?, reason = ?, due_at = ?, updated_at = ? WHERE id = ?",
     )
-    .bind(o.status.as_str())
+    .bind(o.status)
     .bind(&o.reason)
     .bind(ms(o.due_at))
     .bind(now_ms)
@@ -808,7 +807,7 @@ async fn write_plan(
         .bind(tenant_id)
         .bind(&r.id)
         .bind(phone.as_str())
-        .bind(r.thread.as_str())
+        .bind(r.thread)
         .bind(&r.message_id)
         .bind(&r.text)
         .bind(&r.word)
@@ -896,7 +895,7 @@ async fn update_one(conn: &mut SqliteConnection, id: &str, u: &MessageUpdate) ->
            provider_id = COALESCE(provider_id, ?4), updated_at = ?5 WHERE id = ?6",
     )
     .bind(codec::to_json(&decide::ranked_below(u.status)))
-    .bind(u.status.map(|s| s.as_str()))
+    .bind(u.status)
     .bind(&u.reason)
     .bind(&u.provider_id)
     .bind(ms(u.at.unwrap_or_else(Utc::now)))
@@ -976,7 +975,7 @@ fn review_from(row: &SqliteRow) -> Result<Review> {
     Ok(Review {
         id: row.try_get("id")?,
         phone: codec::phone(row.try_get("phone")?)?,
-        thread: codec::thread(row.try_get("thread")?)?,
+        thread: row.try_get("thread")?,
         message_id: row.try_get("message_id")?,
         text: row.try_get("body")?,
         word: row.try_get("word")?,
@@ -1161,8 +1160,8 @@ impl TenantStore for SqliteStore {
              details = excluded.details, updated_at = excluded.updated_at",
         )
         .bind(tenant_id)
-        .bind(r.kind.as_str())
-        .bind(r.status.as_str())
+        .bind(r.kind)
+        .bind(r.status)
         .bind(&r.reason)
         .bind(codec::to_json(&r.details))
         .bind(ms(r.updated_at))
@@ -1708,7 +1707,7 @@ impl QueueStore for SqliteStore {
             due_at,
         } = decide::retry(attempts, max_attempts, now, backoff);
         sqlx::query("UPDATE messages SET status = ?, reason = ?, attempts = ?, due_at = ?, updated_at = ? WHERE id = ?")
-            .bind(status.as_str())
+            .bind(status)
             .bind(reason)
             .bind(i64::from(attempts))
             .bind(ms(due_at))
@@ -2087,11 +2086,11 @@ impl CampaignStore for SqliteStore {
             "UPDATE campaigns SET status = ?1, resumed_at = COALESCE(?2, resumed_at) \
              WHERE tenant_id = ?3 AND id = ?4 AND status = ?5",
         )
-        .bind(codec::enum_str(&to))
+        .bind(to)
         .bind(resumed_at.map(ms))
         .bind(tenant_id)
         .bind(campaign_id)
-        .bind(codec::enum_str(&from))
+        .bind(from)
         .execute(w.conn())
         .await?;
         w.commit().await?;
@@ -2162,7 +2161,7 @@ impl CampaignStore for SqliteStore {
         .bind(e.phone.as_ref().map(|p| p.as_str()))
         .bind(&e.number)
         .bind(e.amount_cents)
-        .bind(codec::enum_str(&e.status))
+        .bind(e.status)
         .bind(ms(e.created_at))
         .execute(w.conn())
         .await?;

@@ -116,12 +116,13 @@ pub struct FormerSender {
     pub retired_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeywordReplies {
-    #[default]
-    Assent,
-    Provider,
+assent_core::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum KeywordReplies as "keyword replies" {
+        #[default]
+        Assent = "assent",
+        Provider = "provider",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,32 +293,25 @@ impl RateLimits {
     }
 }
 
-/// The 10DLC tiers: AT&T's throughput per campaign by message class (its vetting score)
-/// and T-Mobile's daily cap per brand by its tier, in segments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RatePreset {
-    /// A sole proprietor brand: about 15 a minute and 1,000 a day.
-    SoleProprietor,
-    /// Low-volume mixed campaign (AT&T class T): 75 a minute; T-Mobile's lowest cap.
-    LowVolumeMixed,
-    /// Standard brand vetted 1–49 (AT&T classes E/F): 240 a minute; T-Mobile 10,000 a day.
-    StandardLow,
-    /// Standard brand vetted 50–74 (AT&T classes C/D): 2,400 a minute; T-Mobile 40,000.
-    StandardMid,
-    /// Standard brand vetted 75–100 (AT&T classes A/B): 4,500 a minute; T-Mobile 200,000.
-    StandardTop,
+assent_core::text_enum! {
+    /// The 10DLC tiers: AT&T's throughput per campaign by message class (its vetting score)
+    /// and T-Mobile's daily cap per brand by its tier, in segments.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RatePreset as "rate preset" {
+        /// A sole proprietor brand: about 15 a minute and 1,000 a day.
+        SoleProprietor = "sole_proprietor",
+        /// Low-volume mixed campaign (AT&T class T): 75 a minute; T-Mobile's lowest cap.
+        LowVolumeMixed = "low_volume_mixed",
+        /// Standard brand vetted 1–49 (AT&T classes E/F): 240 a minute; T-Mobile 10,000 a day.
+        StandardLow = "standard_low",
+        /// Standard brand vetted 50–74 (AT&T classes C/D): 2,400 a minute; T-Mobile 40,000.
+        StandardMid = "standard_mid",
+        /// Standard brand vetted 75–100 (AT&T classes A/B): 4,500 a minute; T-Mobile 200,000.
+        StandardTop = "standard_top",
+    }
 }
 
 impl RatePreset {
-    pub const ALL: [RatePreset; 5] = [
-        RatePreset::SoleProprietor,
-        RatePreset::LowVolumeMixed,
-        RatePreset::StandardLow,
-        RatePreset::StandardMid,
-        RatePreset::StandardTop,
-    ];
-
     /// (segments per sender per minute, segments per tenant per day).
     pub fn limits(self) -> (u32, u32) {
         match self {
@@ -327,20 +321,6 @@ impl RatePreset {
             RatePreset::StandardMid => (2_400, 40_000),
             RatePreset::StandardTop => (4_500, 200_000),
         }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RatePreset::SoleProprietor => "sole_proprietor",
-            RatePreset::LowVolumeMixed => "low_volume_mixed",
-            RatePreset::StandardLow => "standard_low",
-            RatePreset::StandardMid => "standard_mid",
-            RatePreset::StandardTop => "standard_top",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<RatePreset> {
-        RatePreset::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
     pub fn label(self) -> &'static str {
@@ -354,19 +334,11 @@ impl RatePreset {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RegistrationKind {
-    Texting,
-    Marketing,
-}
-
-impl RegistrationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RegistrationKind::Texting => "texting",
-            RegistrationKind::Marketing => "marketing",
-        }
+assent_core::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RegistrationKind as "registration kind" {
+        Texting = "texting",
+        Marketing = "marketing",
     }
 }
 
@@ -452,71 +424,44 @@ pub struct LedgerEntry {
     pub entry: NewLedgerEntry,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Inbound,
-    Outbound,
+assent_core::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Direction as "direction" {
+        Inbound = "inbound",
+        Outbound = "outbound",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    AutoReply,
-    OptInRequest,
-    Campaign,
-    Api,
-    Customer,
+assent_core::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum MessageKind as "message kind" {
+        AutoReply = "auto_reply",
+        OptInRequest = "opt_in_request",
+        Campaign = "campaign",
+        Api = "api",
+        Customer = "customer",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageStatus {
-    Received,
-    Queued,
-    Deferred,
-    Sending,
-    Sent,
-    Delivered,
-    Undelivered,
-    Failed,
-    Blocked,
-    Unknown,
-    Expired,
+assent_core::text_enum! {
+    /// A message's delivery status.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum MessageStatus as "message status" {
+        Received = "received",
+        Queued = "queued",
+        Deferred = "deferred",
+        Sending = "sending",
+        Sent = "sent",
+        Delivered = "delivered",
+        Undelivered = "undelivered",
+        Failed = "failed",
+        Blocked = "blocked",
+        Unknown = "unknown",
+        Expired = "expired",
+    }
 }
 
 impl MessageStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Received => "received",
-            MessageStatus::Queued => "queued",
-            MessageStatus::Deferred => "deferred",
-            MessageStatus::Sending => "sending",
-            MessageStatus::Sent => "sent",
-            MessageStatus::Delivered => "delivered",
-            MessageStatus::Undelivered => "undelivered",
-            MessageStatus::Failed => "failed",
-            MessageStatus::Blocked => "blocked",
-            MessageStatus::Unknown => "unknown",
-            MessageStatus::Expired => "expired",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "received" => MessageStatus::Received,
-            "queued" => MessageStatus::Queued,
-            "deferred" => MessageStatus::Deferred,
-            "sending" => MessageStatus::Sending,
-            "sent" => MessageStatus::Sent,
-            "delivered" => MessageStatus::Delivered,
-            "undelivered" => MessageStatus::Undelivered,
-            "failed" => MessageStatus::Failed,
-            "blocked" => MessageStatus::Blocked,
-            "unknown" => MessageStatus::Unknown,
-            "expired" => MessageStatus::Expired,
-            _ => return None,
-        })
-    }
     /// How far along a message is; a status update may only move it forward.
     pub fn rank(self) -> u8 {
         match self {
@@ -677,38 +622,19 @@ pub mod codec {
     pub fn to_json<T: Serialize>(v: &T) -> String {
         serde_json::to_string(v).unwrap_or_default()
     }
-    pub fn enum_str<T: Serialize>(v: &T) -> String {
-        match serde_json::to_value(v) {
-            Ok(serde_json::Value::String(s)) => s,
-            _ => String::new(),
-        }
-    }
-    pub fn parse_enum<T: serde::de::DeserializeOwned>(
-        what: &str,
+    /// A text column read some other way than `try_get` (inside a JSON row, say), named
+    /// in the error when it holds no variant of `T`.
+    pub fn column<T: std::str::FromStr<Err = assent_core::text::UnknownText>>(
+        name: &str,
         v: &str,
     ) -> Result<T, StoreError> {
-        serde_json::from_value(serde_json::Value::String(v.to_string())).map_err(|_| bad(what, v))
-    }
-    pub fn thread(v: &str) -> Result<Thread, StoreError> {
-        parse_enum("thread", v)
-    }
-    pub fn channel(v: &str) -> Result<Channel, StoreError> {
-        Channel::parse(v).ok_or_else(|| bad("channel", v))
-    }
-    pub fn source(v: &str) -> Result<Source, StoreError> {
-        Source::parse(v).ok_or_else(|| bad("source", v))
-    }
-    pub fn status(v: &str) -> Result<MessageStatus, StoreError> {
-        MessageStatus::parse(v).ok_or_else(|| bad("status", v))
+        v.parse()
+            .map_err(|e| StoreError::Database(format!("stored {name}: {e}")))
     }
     pub fn purpose(v: Option<&str>) -> Result<Option<Purpose>, StoreError> {
         v.map(|p| Purpose::parse(p).ok_or_else(|| bad("purpose", p)))
             .transpose()
     }
-    pub fn registration_status(v: &str) -> Result<RegistrationStatus, StoreError> {
-        RegistrationStatus::parse(v).ok_or_else(|| bad("registration status", v))
-    }
-
     /// Combines the toggles of every record holding a phone: on only if on in all.
     pub fn combine_toggles(rows: &[(bool, bool)]) -> Toggles {
         Toggles {
@@ -814,26 +740,28 @@ impl Pacer {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CampaignKind {
-    Marketing,
-    UnsoldEstimates,
-    RecurringServices,
-    MissedCalls,
+assent_core::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CampaignKind as "campaign kind" {
+        Marketing = "marketing",
+        UnsoldEstimates = "unsold_estimates",
+        RecurringServices = "recurring_services",
+        MissedCalls = "missed_calls",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CampaignStatus {
-    /// A marketing campaign waiting for its time.
-    Scheduled,
-    /// A marketing campaign whose messages are out; finished once all are accounted for.
-    Sending,
-    /// A transactional campaign that keeps sending as steps fall due.
-    Active,
-    Paused,
-    Finished,
+assent_core::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CampaignStatus as "campaign status" {
+        /// A marketing campaign waiting for its time.
+        Scheduled = "scheduled",
+        /// A marketing campaign whose messages are out; finished once all are accounted for.
+        Sending = "sending",
+        /// A transactional campaign that keeps sending as steps fall due.
+        Active = "active",
+        Paused = "paused",
+        Finished = "finished",
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -946,12 +874,13 @@ pub struct AudiencePage {
     pub next: Option<E164>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EstimateStatus {
-    Unsold,
-    Sold,
-    Dismissed,
+assent_core::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum EstimateStatus as "estimate status" {
+        Unsold = "unsold",
+        Sold = "sold",
+        Dismissed = "dismissed",
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

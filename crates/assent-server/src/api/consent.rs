@@ -57,14 +57,21 @@ pub async fn record_opt_out(
     ApiJson(b): ApiJson<OptOutBody>,
 ) -> ApiResult<Json<Value>> {
     let phone = E164::parse(&phone).map_err(|e| ApiError::field("phone", e.to_string()))?;
-    let scope = assent_core::consent::Scope::parse(&b.scope)
+    let scope = b
+        .scope
+        .parse::<assent_core::consent::Scope>()
+        .ok()
         .ok_or_else(|| ApiError::field("scope", "must be marketing or all"))?;
-    let method = service::OptOutMethod::parse(&b.method).ok_or_else(|| {
-        ApiError::field(
-            "method",
-            "must be phone_call, email, in_person, letter or other",
-        )
-    })?;
+    let method = b
+        .method
+        .parse::<service::OptOutMethod>()
+        .ok()
+        .ok_or_else(|| {
+            ApiError::field(
+                "method",
+                "must be phone_call, email, in_person, letter or other",
+            )
+        })?;
     let note = b.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
     if note.is_some_and(|n| n.chars().count() > 1000) {
         return Err(ApiError::field("note", "must be at most 1,000 characters"));

@@ -431,7 +431,9 @@ pub async fn put_settings(
         ]
         .contains(&kind);
         let known_lang = k.split_once('.').is_none()
-            || assent_core::keyword::Lang::parse(lang)
+            || lang
+                .parse::<assent_core::keyword::Lang>()
+                .ok()
                 .is_some_and(|l| l != assent_core::keyword::Lang::En);
         if !known_kind || !known_lang {
             return Err(ApiError::field(

@@ -438,8 +438,11 @@ pub async fn record_opt_out(
     let user = &posted.user;
     let t = &user.tenant;
     let phone = phone_of_customer(&app, t, &id, &phone).await?;
-    let scope = assent_core::consent::Scope::parse(posted.field("scope"));
-    let method = service::OptOutMethod::parse(posted.field("method"));
+    let scope = posted
+        .field("scope")
+        .parse::<assent_core::consent::Scope>()
+        .ok();
+    let method = posted.field("method").parse::<service::OptOutMethod>().ok();
     let (Some(scope), Some(method)) = (scope, method) else {
         return Ok(see_other(&record_url(&id, "opt_out_invalid")));
     };

@@ -184,7 +184,7 @@ fn read_limits(posted: &Posted, s: &mut Settings) -> Option<String> {
     if chosen.is_empty() {
         return None;
     }
-    if let Some(p) = RatePreset::parse(chosen) {
+    if let Ok(p) = chosen.parse::<RatePreset>() {
         let (minute, day) = p.limits();
         s.rate_limits = RateLimits {
             preset: Some(p),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::common::*;
-use assent_core::consent::{Change, Channel, ConsentState};
+use assent_core::consent::{Change, ConsentState};
 use assent_core::gate::Purpose;
 use assent_core::keyword::LINK_PHRASE;
 use assent_server::Clock;
@@ -69,7 +69,7 @@ fn changes(ledger: &[LedgerEntry]) -> Vec<Change> {
         .iter()
         .filter_map(|e| {
             Some(Change {
-                channel: Channel::parse(&e.entry.channel)?,
+                channel: e.entry.channel.parse().ok()?,
                 old_state: e.entry.old_state.clone(),
                 new_state: e.entry.new_state.clone(),
                 source: e.entry.source,
