@@ -129,41 +129,6 @@ fn path_phone(s: &str) -> ApiResult<E164> {
     E164::parse(s).map_err(|e| ApiError::field("phone", e.to_string()))
 }
 
-/// Sets a contact method's toggles, as the Notifications dialog's Save does.
-pub async fn set_toggles(
-    app: &AppState,
-    tenant_id: &str,
-    customer_id: &str,
-    phone: &E164,
-    new: (bool, bool),
-    source: Source,
-    actor: &str,
-) -> ApiResult<Customer> {
-    let customer = app
-        .store
-        .customer(tenant_id, customer_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer"))?;
-    let current = customer
-        .phones
-        .iter()
-        .find(|p| &p.number == phone)
-        .ok_or_else(|| ApiError::not_found("phone on this customer"))?;
-    crate::service::set_notifications(
-        app,
-        tenant_id,
-        customer_id,
-        phone,
-        ((current.job_notifications, current.marketing_updates), new),
-        crate::service::Who { source, actor },
-    )
-    .await?;
-    app.store
-        .customer(tenant_id, customer_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer"))
-}
-
 pub async fn set_notifications(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
@@ -171,14 +136,16 @@ pub async fn set_notifications(
     ApiJson(b): ApiJson<Toggles>,
 ) -> ApiResult<Json<Value>> {
     let phone = path_phone(&phone)?;
-    let c = set_toggles(
+    let c = service::customers::set_toggles(
         &app,
         &t.id,
         &id,
         &phone,
         (b.job_notifications, b.marketing_updates),
-        Source::Api,
-        "api",
+        service::Who {
+            source: Source::Api,
+            actor: "api",
+        },
     )
     .await?;
     let p = c.phones.iter().find(|p| p.number == phone);
@@ -220,14 +187,7 @@ pub async fn request_opt_in(
         }
         return Ok((StatusCode::CREATED, Json(opt_in_answer(&existing))));
     }
-    let customer = app
-        .store
-        .customer(&t.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer"))?;
-    if !customer.phones.iter().any(|p| p.number == phone) {
-        return Err(ApiError::not_found("phone on this customer"));
-    }
+    service::customers::holding(&app, &t.id, &id, &phone).await?;
     if t.senders.marketing.is_none() {
         return Err(ApiError::new(
             crate::error::Code::SenderNotConfigured,

@@ -21,7 +21,7 @@ use super::{
     url_part,
 };
 use crate::AppState;
-use crate::api::consent::ledger_csv;
+use crate::service::ledger;
 
 #[derive(Deserialize)]
 pub struct OpenQuery {
@@ -314,57 +314,33 @@ pub struct LedgerFilter {
 }
 
 struct Filter {
-    phone: Option<E164>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
+    range: ledger::Range,
     errors: Vec<&'static str>,
 }
 
 fn read_filter(t: &Tenant, f: &LedgerFilter) -> Filter {
-    let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
     let mut errors = Vec::new();
-    let phone = given(&f.phone).and_then(|p| {
-        E164::parse(&p)
-            .map_err(|_| errors.push("The phone number could not be read."))
+    let phone = f
+        .phone
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|p| {
+            E164::parse(p)
+                .map_err(|_| errors.push("The phone number could not be read."))
+                .ok()
+        });
+    let mut bound = |field: &str, v: &Option<String>, error: &'static str| {
+        ledger::bound(t, field, v.as_deref())
+            .map_err(|_| errors.push(error))
             .ok()
-    });
-    let from = given(&f.from).and_then(|s| {
-        let d = crate::service::day_start(t, &s, false);
-        if d.is_none() {
-            errors.push("From must be a date.");
-        }
-        d
-    });
-    let to = given(&f.to).and_then(|s| {
-        let d = crate::service::day_start(t, &s, true);
-        if d.is_none() {
-            errors.push("To must be a date.");
-        }
-        d
-    });
+            .flatten()
+    };
+    let from = bound("from", &f.from, "From must be a date.");
+    let to = bound("to", &f.to, "To must be a date.");
     Filter {
-        phone,
-        from,
-        to,
+        range: ledger::Range { phone, from, to },
         errors,
     }
-}
-
-async fn filtered_ledger(app: &AppState, t: &Tenant, f: &Filter) -> WebResult<Vec<LedgerEntry>> {
-    let entries = match &f.phone {
-        Some(p) => app
-            .store
-            .ledger_for_phone(&t.id, p)
-            .await?
-            .into_iter()
-            .filter(|e| {
-                f.from.is_none_or(|from| e.entry.occurred_at >= from)
-                    && f.to.is_none_or(|to| e.entry.occurred_at < to)
-            })
-            .collect(),
-        None => app.store.ledger(&t.id, f.from, f.to).await?,
-    };
-    Ok(entries)
 }
 
 const LEDGER_PAGE_ROWS: usize = 500;
@@ -377,14 +353,14 @@ pub async fn compliance(
     let t = &user.tenant;
     let f = read_filter(t, &q);
     let entries = if f.errors.is_empty() {
-        filtered_ledger(&app, t, &f).await?
+        ledger::entries(&app, t, &f.range).await?
     } else {
         Vec::new()
     };
     let shown_from = entries.len().saturating_sub(LEDGER_PAGE_ROWS);
     let shown = &entries[shown_from..];
     // The ledger table names the phone too.
-    let table = if f.phone.is_none() && !shown.is_empty() {
+    let table = if f.range.phone.is_none() && !shown.is_empty() {
         Table::AllPhones(phone_ledger_rows(&user, shown))
     } else {
         Table::OnePhone(History::new(&user, shown, "Consent ledger, newest first"))
@@ -489,7 +465,7 @@ pub async fn export_csv(
             message: (*e).to_string(),
         });
     }
-    let entries = filtered_ledger(&app, t, &f).await?;
+    let entries = ledger::entries(&app, t, &f.range).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -498,7 +474,7 @@ pub async fn export_csv(
                 format!("attachment; filename=\"{}-consent-ledger.csv\"", t.slug),
             ),
         ],
-        ledger_csv(&entries),
+        ledger::csv(&entries),
     )
         .into_response())
 }

@@ -394,7 +394,7 @@ pub async fn save_toggles(
 ) -> WebResult<Response> {
     let phone = parse_phone(&phone)?;
     let user = &posted.user;
-    crate::api::customers::set_toggles(
+    service::customers::set_toggles(
         &app,
         &user.tenant.id,
         &id,
@@ -403,8 +403,10 @@ pub async fn save_toggles(
             posted.ticked("job_notifications"),
             posted.ticked("marketing_updates"),
         ),
-        Source::CustomerRecord,
-        &user.user.id,
+        service::Who {
+            source: Source::CustomerRecord,
+            actor: &user.user.id,
+        },
     )
     .await?;
     Ok(see_other(&record_url(&id, "saved")))
@@ -418,15 +420,14 @@ async fn phone_of_customer(
     phone: &str,
 ) -> WebResult<E164> {
     let phone = parse_phone(phone)?;
-    let customer = app
-        .store
-        .customer(&t.id, customer_id)
-        .await?
-        .ok_or_else(|| WebError::not_found("This customer"))?;
-    if !customer.phones.iter().any(|p| p.number == phone) {
-        return Err(WebError::not_found("This phone number"));
+    match service::customers::holding(app, &t.id, customer_id, &phone).await {
+        Ok(_) => Ok(phone),
+        Err(service::Error::NotFound(what)) if what == "customer" => {
+            Err(WebError::not_found("This customer"))
+        }
+        Err(service::Error::NotFound(_)) => Err(WebError::not_found("This phone number")),
+        Err(e) => Err(e.into()),
     }
-    Ok(phone)
 }
 
 /// A revocation that came another way, recorded by the signed-in person.

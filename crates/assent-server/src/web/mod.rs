@@ -373,6 +373,14 @@ impl From<assent_store::StoreError> for WebError {
     }
 }
 
+/// A service's refusal as a page: the API's status and sentence (a form that can show a
+/// bad field beside the field handles [`crate::service::Error::Invalid`] itself).
+impl From<crate::service::Error> for WebError {
+    fn from(e: crate::service::Error) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let title = self
@@ -480,5 +488,5 @@ pub fn see_other(to: &str) -> Response {
 
 /// Percent-encodes a path segment or query value.
 pub fn url_part(s: &str) -> String {
-    crate::api::consent::percent_encode(s)
+    crate::service::opt_in_tools::percent_encode(s)
 }

@@ -1,5 +1,21 @@
-//! The workflows: each one loads a phone's snapshot through the store, lets the core decide
-//! (state machine and gate), and hands the store the plan to write in the same transaction.
+//! The service layer, shared by the API (`api/`) and the web app (`web/`): each feature
+//! that has both an endpoint and a page is written here once, validation included, and
+//! the edges only parse the request, call it and render the answer. Refusals are an
+//! [`Error`], which each edge shows its own way.
+//!
+//! The consent workflows in this file load a phone's snapshot through the store, let the
+//! core decide (state machine and gate), and hand the store the plan to write in the
+//! same transaction.
+
+pub mod campaigns;
+pub mod customers;
+mod error;
+pub mod ledger;
+pub mod opt_in_tools;
+pub mod registrations;
+
+pub use error::Error;
+pub use ledger::day_start;
 
 use assent_core::compose::{self, segments};
 use assent_core::consent::{
@@ -1002,17 +1018,4 @@ pub fn toggle_entries(
         });
     }
     out
-}
-
-/// Midnight of a `YYYY-MM-DD` date in the tenant's zone, or of the day after (`next_day`:
-/// a `to` date includes its whole day). The web's ledger filter and the API's export read
-/// dates the same way.
-pub fn day_start(t: &Tenant, s: &str, next_day: bool) -> Option<DateTime<Utc>> {
-    use chrono::TimeZone;
-    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-    let d = if next_day { d.succ_opt()? } else { d };
-    let tz = tenant_zone(t);
-    tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-        .earliest()
-        .map(|x| x.with_timezone(&Utc))
 }
