@@ -13,6 +13,7 @@ mod error;
 pub mod ledger;
 pub mod opt_in_tools;
 pub mod registrations;
+pub mod settings;
 
 pub use error::Error;
 pub use ledger::day_start;

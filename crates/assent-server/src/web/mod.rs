@@ -33,7 +33,6 @@ use chrono::{DateTime, Utc};
 use crate::AppState;
 use crate::error::ApiError;
 pub use session::{SIGN_INS_PER_ADDRESS, SignedIn, create_user, hash_password};
-pub(crate) use settings::link as settings_link;
 
 pub fn router() -> Router<AppState> {
     Router::new()
