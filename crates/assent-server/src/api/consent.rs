@@ -56,27 +56,12 @@ pub async fn record_opt_out(
     ApiJson(b): ApiJson<OptOutBody>,
 ) -> ApiResult<Json<Value>> {
     let phone = E164::parse(&phone).map_err(|e| ApiError::field("phone", e.to_string()))?;
-    let scope = assent_core::consent::Scope::parse(&b.scope)
-        .ok_or_else(|| ApiError::field("scope", "must be marketing or all"))?;
-    let method = service::OptOutMethod::parse(&b.method).ok_or_else(|| {
-        ApiError::field(
-            "method",
-            "must be phone_call, email, in_person, letter or other",
-        )
-    })?;
-    let note = b.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    if note.is_some_and(|n| n.chars().count() > 1000) {
-        return Err(ApiError::field("note", "must be at most 1,000 characters"));
-    }
+    let recorded = service::RecordedOptOut::parse(&b.scope, &b.method, b.note.as_deref())?;
     service::record_opt_out(
         &app,
         &t,
         &phone,
-        &service::RecordedOptOut {
-            scope,
-            method,
-            note,
-        },
+        &recorded,
         service::Who {
             source: assent_core::consent::Source::Api,
             actor: "api",
@@ -182,38 +167,7 @@ pub async fn decide_review(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ReviewDecision>,
 ) -> ApiResult<Json<Value>> {
-    let opt_out = match b.decision.as_str() {
-        "opt_out" => true,
-        "not_opt_out" => false,
-        _ => {
-            return Err(ApiError::field(
-                "decision",
-                "must be opt_out or not_opt_out",
-            ));
-        }
-    };
-    let review = app
-        .store
-        .review(&t.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("review"))?;
-    if review.decision.is_some() {
-        return Err(ApiError::new(
-            crate::error::Code::AlreadyDecided,
-            "this review was already decided",
-        ));
-    }
-    match service::decide_review(&app, &t, &review, opt_out, "api").await {
-        Err(assent_store::StoreError::Conflict(_)) => {
-            return Err(ApiError::new(
-                crate::error::Code::AlreadyDecided,
-                "this review was already decided",
-            ));
-        }
-        other => other?,
-    }
-    app.wake.notify_one();
-    let review = app.store.review(&t.id, &id).await?;
+    let review = service::reviews::decide(&app, &t, &id, &b.decision, "api").await?;
     Ok(Json(json!(review)))
 }
 

@@ -13,6 +13,7 @@ mod error;
 pub mod ledger;
 pub mod opt_in_tools;
 pub mod registrations;
+pub mod reviews;
 pub mod settings;
 
 pub use error::Error;
@@ -811,6 +812,37 @@ pub struct RecordedOptOut<'a> {
     pub scope: Scope,
     pub method: OptOutMethod,
     pub note: Option<&'a str>,
+}
+
+/// The longest note a recorded opt-out keeps.
+pub const OPT_OUT_NOTE_CHARS: usize = 1000;
+
+impl<'a> RecordedOptOut<'a> {
+    /// Reads a recorded opt-out as the API and the customer record post it: `scope`
+    /// marketing or all, how it came in, and an optional note (blank is none).
+    pub fn parse(
+        scope: &str,
+        method: &str,
+        note: Option<&'a str>,
+    ) -> std::result::Result<Self, Error> {
+        let scope = Scope::parse(scope)
+            .ok_or_else(|| Error::invalid("scope", "must be marketing or all"))?;
+        let method = OptOutMethod::parse(method).ok_or_else(|| {
+            Error::invalid(
+                "method",
+                "must be phone_call, email, in_person, letter or other",
+            )
+        })?;
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        if note.is_some_and(|n| n.chars().count() > OPT_OUT_NOTE_CHARS) {
+            return Err(Error::invalid("note", "must be at most 1,000 characters"));
+        }
+        Ok(RecordedOptOut {
+            scope,
+            method,
+            note,
+        })
+    }
 }
 
 /// How a revocation that came another way reached the business.
