@@ -209,6 +209,113 @@ fn event_item(t: &Tenant, e: &LedgerEntry) -> Option<Item> {
     }))
 }
 
+/// A thread's entry with where it sorts: by time, then by position.
+type Placed = (DateTime<Utc>, usize, Item);
+
+/// A conversation's threads as they are gathered (a thread is the phone and one of the
+/// tenant's numbers, keyed by that number), with where each inbound text sits, by its
+/// provider id, so that the events it caused can sit right after it.
+///
+/// Items sort by time, then by position: an event caused by a text comes right after that
+/// text (before the automatic reply stamped with the same instant), other events after
+/// the messages of their instant.
+#[derive(Default)]
+struct Timeline {
+    threads: BTreeMap<String, Vec<Placed>>,
+    texts: BTreeMap<String, (String, DateTime<Utc>, usize)>,
+}
+
+impl Timeline {
+    fn add_messages(&mut self, t: &Tenant, messages: &[Message]) {
+        for (i, m) in messages.iter().enumerate() {
+            let ours = match m.direction {
+                Direction::Inbound => &m.to,
+                Direction::Outbound => &m.from,
+            };
+            let thread = ours.as_str().to_string();
+            if let Some(sid) = &m.provider_id
+                && m.direction == Direction::Inbound
+            {
+                self.texts
+                    .insert(sid.clone(), (thread.clone(), m.created_at, 2 * i + 1));
+            }
+            self.threads
+                .entry(thread)
+                .or_default()
+                .push((m.created_at, 2 * i, message_item(t, m)));
+        }
+    }
+
+    /// Consent events: right after the text that caused one, else at the end of their
+    /// instant in their channel's thread (or nowhere, without a number for it).
+    fn add_events(&mut self, t: &Tenant, ledger: &[LedgerEntry]) {
+        let channel_sender = |c: &str| match c {
+            "marketing" => t.senders.marketing.as_ref(),
+            _ => t.senders.transactional.as_ref(),
+        };
+        for e in ledger {
+            let Some(item) = event_item(t, e) else {
+                continue;
+            };
+            let caused_by = e
+                .entry
+                .evidence
+                .message_sid
+                .as_ref()
+                .and_then(|sid| self.texts.get(sid));
+            let (thread, at, position) = match caused_by {
+                Some((s, at, position)) => (s.clone(), *at, *position),
+                None => match channel_sender(&e.entry.channel) {
+                    Some(s) => (s.as_str().to_string(), e.entry.occurred_at, usize::MAX),
+                    None => continue,
+                },
+            };
+            self.threads
+                .entry(thread)
+                .or_default()
+                .push((at, position, item));
+        }
+    }
+
+    fn into_threads(self, t: &Tenant) -> Vec<Thread> {
+        self.threads
+            .into_iter()
+            .map(|(sender, items)| thread_view(t, &sender, items))
+            .collect()
+    }
+}
+
+/// One thread as shown: the tenant's number and what it is, and its items in order.
+fn thread_view(t: &Tenant, sender: &str, mut items: Vec<Placed>) -> Thread {
+    items.sort_by_key(|a| (a.0, a.1));
+    let ours = E164::parse(sender).ok();
+    let role = match ours.as_ref().and_then(|s| t.thread_of(s)) {
+        Some(assent_core::consent::Thread::Marketing) => "marketing number",
+        Some(assent_core::consent::Thread::Transactional) => "transactional number",
+        Some(assent_core::consent::Thread::Shared) => "your number",
+        None => "a former number",
+    };
+    Thread {
+        shown: ours
+            .as_ref()
+            .map(phone_display)
+            .unwrap_or_else(|| sender.to_string()),
+        role,
+        items: items.into_iter().map(|i| i.2).collect(),
+    }
+}
+
+/// Links to the customers holding the phone.
+async fn owner_links(app: &AppState, t: &Tenant, phone: &E164) -> WebResult<Vec<(String, String)>> {
+    let mut links = Vec::new();
+    for id in app.store.customers_with_phone(&t.id, phone).await? {
+        if let Some(c) = app.store.customer(&t.id, &id).await? {
+            links.push((url_part(&c.id), c.name));
+        }
+    }
+    Ok(links)
+}
+
 pub async fn conversation(
     user: SignedIn,
     State(app): State<AppState>,
@@ -216,92 +323,15 @@ pub async fn conversation(
 ) -> WebResult<Response> {
     let t = &user.tenant;
     let phone = E164::parse(&phone).map_err(|_| WebError::not_found("This phone number"))?;
-    let messages = app.store.messages_for_phone(&t.id, &phone).await?;
-    let ledger = app.store.ledger_for_phone(&t.id, &phone).await?;
-    // A thread is the phone and one of the tenant's numbers.
-    let sender_of = |m: &Message| match m.direction {
-        Direction::Inbound => m.to.clone(),
-        Direction::Outbound => m.from.clone(),
-    };
-    // Items sort by time, then by position: an event caused by a text comes right after
-    // that text (before the automatic reply stamped with the same instant), other events
-    // after the messages of their instant.
-    let mut threads: BTreeMap<String, Vec<(DateTime<Utc>, usize, Item)>> = BTreeMap::new();
-    let mut sid_thread: BTreeMap<String, (String, DateTime<Utc>, usize)> = BTreeMap::new();
-    for (i, m) in messages.iter().enumerate() {
-        let s = sender_of(m);
-        if let Some(sid) = &m.provider_id
-            && m.direction == Direction::Inbound
-        {
-            sid_thread.insert(
-                sid.clone(),
-                (s.as_str().to_string(), m.created_at, 2 * i + 1),
-            );
-        }
-        threads.entry(s.as_str().to_string()).or_default().push((
-            m.created_at,
-            2 * i,
-            message_item(t, m),
-        ));
-    }
-    let channel_sender = |c: &str| match c {
-        "marketing" => t.senders.marketing.as_ref(),
-        _ => t.senders.transactional.as_ref(),
-    };
-    for e in &ledger {
-        let Some(line) = event_item(t, e) else {
-            continue;
-        };
-        // An event caused by a text sits right after it; others go to their channel's thread.
-        let (thread, at, position) = match e
-            .entry
-            .evidence
-            .message_sid
-            .as_ref()
-            .and_then(|sid| sid_thread.get(sid))
-        {
-            Some((s, at, position)) => (s.clone(), *at, *position),
-            None => match channel_sender(&e.entry.channel) {
-                Some(s) => (s.as_str().to_string(), e.entry.occurred_at, usize::MAX),
-                None => continue,
-            },
-        };
-        threads
-            .entry(thread)
-            .or_default()
-            .push((at, position, line));
-    }
-    let threads = threads
-        .into_iter()
-        .map(|(sender, mut items)| {
-            items.sort_by_key(|a| (a.0, a.1));
-            let role = match E164::parse(&sender).ok().and_then(|s| t.thread_of(&s)) {
-                Some(assent_core::consent::Thread::Marketing) => "marketing number",
-                Some(assent_core::consent::Thread::Transactional) => "transactional number",
-                Some(assent_core::consent::Thread::Shared) => "your number",
-                None => "a former number",
-            };
-            let shown = E164::parse(&sender)
-                .map(|s| phone_display(&s))
-                .unwrap_or(sender.clone());
-            Thread {
-                shown,
-                role,
-                items: items.into_iter().map(|i| i.2).collect(),
-            }
-        })
-        .collect();
-    let owners = app.store.customers_with_phone(&t.id, &phone).await?;
-    let mut links = Vec::new();
-    for id in owners {
-        if let Some(c) = app.store.customer(&t.id, &id).await? {
-            links.push((url_part(&c.id), c.name));
-        }
-    }
+    let mut timeline = Timeline::default();
+    timeline.add_messages(t, &app.store.messages_for_phone(&t.id, &phone).await?);
+    timeline.add_events(t, &app.store.ledger_for_phone(&t.id, &phone).await?);
+    let threads = timeline.into_threads(t);
+    let owners = owner_links(&app, t, &phone).await?;
     let title = format!("Conversation with {}", phone_display(&phone));
     Ok(render(&ConversationPage {
         chrome: Chrome::new(&user, &title, Section::Conversations),
-        owners: links,
+        owners,
         threads,
     }))
 }
