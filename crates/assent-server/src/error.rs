@@ -196,6 +196,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::service::Error> for ApiError {
+    fn from(e: crate::service::Error) -> Self {
+        use crate::service::Error;
+        match e {
+            Error::Invalid { field, message } => ApiError::field(&field, message),
+            Error::NotFound(what) => ApiError::not_found(&what),
+            Error::Refused { code, message } => ApiError::new(code, message),
+            Error::Store(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (

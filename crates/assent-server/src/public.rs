@@ -15,8 +15,7 @@ use assent_core::phone::E164;
 use assent_provider::captcha::Captcha;
 use assent_store::{Evidence, Tenant};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -25,7 +24,6 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::service::{self, OptInStart};
-use crate::webhooks::form_urlencoded_pairs;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/optin/{slug}", get(show).post(submit))
@@ -97,7 +95,7 @@ struct Widget<'a> {
 
 #[derive(Template)]
 #[template(path = "public/form.html")]
-struct Form<'a> {
+struct FormPage<'a> {
     name: &'a str,
     slug: &'a str,
     phone: &'a str,
@@ -109,7 +107,7 @@ struct Form<'a> {
     errors: &'a [(&'a str, &'a str)],
 }
 
-impl Form<'_> {
+impl FormPage<'_> {
     fn error_for(&self, field: &str) -> Option<&str> {
         self.errors
             .iter()
@@ -125,7 +123,7 @@ fn form_html(
     page_url: &str,
     errors: &[(&str, &str)],
 ) -> String {
-    Form {
+    FormPage {
         name: &t.name,
         slug: &t.slug,
         phone,
@@ -236,71 +234,88 @@ pub(crate) fn client_ip(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -
     peer.ip().to_string()
 }
 
-async fn submit(
-    State(app): State<AppState>,
-    Path(slug): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let t = match tenant_for_form(&app, &slug).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let fields: HashMap<String, String> =
-        crate::webhooks::without_nul(form_urlencoded_pairs(&body))
-            .into_iter()
-            .collect();
-    let phone_raw = fields
-        .get("phone")
-        .map(String::as_str)
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let page_url: String = fields
-        .get("page")
-        .map(String::as_str)
-        .unwrap_or("")
-        .chars()
-        .take(2000)
-        .collect();
-    let consent = fields.get("consent").is_some_and(|v| !v.trim().is_empty());
-    let captcha = app.config.captcha.as_ref();
-    let phone = E164::parse(&phone_raw)
+/// What the form posted: the phone as typed, the page it sits on, the consent box and the
+/// captcha's token.
+struct Submission {
+    phone_raw: String,
+    page_url: String,
+    consent: bool,
+    token: String,
+}
+
+impl Submission {
+    fn read(fields: Vec<(String, String)>, captcha: Option<&Captcha>) -> Self {
+        // No field holds U+0000, and PostgreSQL could not store it.
+        let fields: HashMap<String, String> =
+            crate::webhooks::without_nul(fields).into_iter().collect();
+        let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
+        Submission {
+            phone_raw: field("phone").trim().to_string(),
+            page_url: field("page").chars().take(2000).collect(),
+            consent: !field("consent").trim().is_empty(),
+            token: captcha
+                .map(|c| field(c.kind.token_field()).trim().to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A page of the form's own in the frame, with a status.
+fn framed(app: &AppState, status: StatusCode, title: &str, heading: &str, text: &str) -> Response {
+    (status, frame_headers(app), page(title, heading, Some(text))).into_response()
+}
+
+/// The form again, with each error beside its field.
+fn unprocessable(app: &AppState, t: &Tenant, s: &Submission, errors: &[(&str, &str)]) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        frame_headers(app),
+        form_html(
+            t,
+            app.config.captcha.as_ref(),
+            &s.phone_raw,
+            &s.page_url,
+            errors,
+        ),
+    )
+        .into_response()
+}
+
+/// The phone, when the form can be taken; otherwise each error beside its field.
+fn checked_phone(
+    app: &AppState,
+    t: &Tenant,
+    s: &Submission,
+) -> Result<E164, Vec<(&'static str, String)>> {
+    let phone = E164::parse(&s.phone_raw)
         .ok()
         .filter(|p| t.settings.texts_to(p));
-    let hint = countries_hint(&t.settings.countries);
     let mut errors = Vec::new();
     if phone.is_none() {
-        errors.push(("phone", hint.as_str()));
+        errors.push(("phone", countries_hint(&t.settings.countries)));
     }
-    if !consent {
-        errors.push(("consent", "Tick the box to agree to receive text messages."));
+    if !s.consent {
+        errors.push((
+            "consent",
+            "Tick the box to agree to receive text messages.".into(),
+        ));
     }
-    let unprocessable = |errors: &[(&str, &str)]| {
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            frame_headers(&app),
-            form_html(&t, captcha, &phone_raw, &page_url, errors),
-        )
-            .into_response()
-    };
-    let token = captcha
-        .and_then(|c| fields.get(c.kind.token_field()))
-        .map(|t| t.trim().to_string())
-        .unwrap_or_default();
-    if captcha.is_some() && token.is_empty() {
-        errors.push(("captcha", CAPTCHA_HINT));
+    if app.config.captcha.is_some() && s.token.is_empty() {
+        errors.push(("captcha", CAPTCHA_HINT.into()));
     }
-    let Some(phone) = phone.filter(|_| errors.is_empty()) else {
-        return unprocessable(&errors);
-    };
-    let now = app.clock.now();
-    let ip = client_ip(&app, &headers, peer);
+    match phone {
+        Some(phone) if errors.is_empty() => Ok(phone),
+        _ => Err(errors),
+    }
+}
+
+/// Counts the submission against the limits by address, by number and per tenant; a
+/// refusal when one is reached or the count cannot be kept.
+async fn take_limits(app: &AppState, t: &Tenant, ip: &str, phone: &E164) -> Result<(), Response> {
     // Kept in the database: every process of a deployment counts the same hits.
     let limits = [
         (
-            format!("ip:{}", rate_key(&ip)),
+            format!("ip:{}", rate_key(ip)),
             PER_IP_PER_10_MIN,
             Duration::minutes(10),
         ),
@@ -315,61 +330,61 @@ async fn submit(
             Duration::days(1),
         ),
     ];
-    let allowed = match app.store.take_hits(&limits, now).await {
-        Ok(allowed) => allowed,
+    match app.store.take_hits(&limits, app.clock.now()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(framed(
+            app,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Please wait",
+            "Too many sign-ups",
+            "Please try again later.",
+        )),
         Err(e) => {
             tracing::error!(error = %e, "could not count the form's hits");
-            return (
+            Err(framed(
+                app,
                 StatusCode::SERVICE_UNAVAILABLE,
-                frame_headers(&app),
-                page(
-                    "Please try again",
-                    "We could not take the form",
-                    Some("Please try again in a minute."),
-                ),
-            )
-                .into_response();
+                "Please try again",
+                "We could not take the form",
+                "Please try again in a minute.",
+            ))
         }
+    }
+}
+
+/// Asks the captcha's provider about the token, when a captcha is configured.
+async fn check_captcha(
+    app: &AppState,
+    t: &Tenant,
+    s: &Submission,
+    ip: &str,
+) -> Result<(), Response> {
+    let Some(c) = app.config.captcha.as_ref() else {
+        return Ok(());
     };
-    if !allowed {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            frame_headers(&app),
-            page(
-                "Please wait",
-                "Too many sign-ups",
-                Some("Please try again later."),
-            ),
-        )
-            .into_response();
-    }
-    // After the limits: a flood of forged tokens must not become a flood of calls to the
-    // captcha provider.
-    if let Some(c) = captcha {
-        let host = url::Url::parse(&app.config.public_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
-        match c.verify(&token, &ip, &host).await {
-            Ok(true) => {}
-            Ok(false) => return unprocessable(&[("captcha", CAPTCHA_HINT)]),
-            Err(e) => {
-                // Unchecked is what the captcha is there to stop: refuse, and say so.
-                tracing::warn!(error = %e, "captcha check failed");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    frame_headers(&app),
-                    page(
-                        "Please try again",
-                        "We could not check the form",
-                        Some("Please try again in a minute."),
-                    ),
-                )
-                    .into_response();
-            }
+    let host = url::Url::parse(&app.config.public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    match c.verify(&s.token, ip, &host).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(unprocessable(app, t, s, &[("captcha", CAPTCHA_HINT)])),
+        Err(e) => {
+            // Unchecked is what the captcha is there to stop: refuse, and say so.
+            tracing::warn!(error = %e, "captcha check failed");
+            Err(framed(
+                app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "We could not check the form",
+                "Please try again in a minute.",
+            ))
         }
     }
-    app.metrics.form_submissions.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The form's evidence: who asked from where, and the disclosure they saw.
+fn evidence(t: &Tenant, headers: &HeaderMap, ip: String, page_url: String) -> Evidence {
     let user_agent = headers
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
@@ -377,29 +392,38 @@ async fn submit(
         .chars()
         .take(2000)
         .collect::<String>();
+    Evidence {
+        ip: Some(ip),
+        user_agent: Some(user_agent),
+        page: Some(page_url),
+        disclosure: Some(compose::disclosure(&t.name)),
+        ..Default::default()
+    }
+}
+
+/// Starts the double opt-in. Known, opted-in, opted-out or throttled numbers get the same
+/// answer: the form must never reveal what Assent knows about a number.
+async fn start_opt_in(
+    app: &AppState,
+    t: &Tenant,
+    phone: &E164,
+    evidence: Evidence,
+) -> Result<(), Response> {
     let start = OptInStart {
         source: Source::WebForm,
         actor: "customer".into(),
         customer_asked: true,
-        evidence: Evidence {
-            ip: Some(ip),
-            user_agent: Some(user_agent),
-            page: Some(page_url),
-            disclosure: Some(compose::disclosure(&t.name)),
-            ..Default::default()
-        },
+        evidence,
         idempotency_key: None,
     };
-    // Known, opted-in, opted-out or throttled numbers get the same answer: the form must
-    // never reveal what Assent knows about a number.
-    match service::request_opt_in(&app, &t, &phone, start).await {
+    match service::request_opt_in(app, t, phone, start).await {
         Ok(Ok(_)) => app.wake.notify_one(),
         Ok(Err(reason)) => {
             tracing::info!(phone = %phone.masked(), reason = reason.as_str(), "form opt-in not sent")
         }
         Err(e) => {
             tracing::error!(error = %e, "form opt-in failed");
-            return (
+            return Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 Html(page(
                     "Try again",
@@ -407,21 +431,55 @@ async fn submit(
                     Some("Please try again."),
                 )),
             )
-                .into_response();
+                .into_response());
         }
     }
-    (
-        frame_headers(&app),
-        page(
-            "Check your phone",
-            "Check your phone",
-            Some(&format!(
-                "If this number can receive texts from {}, we have sent it a message. Reply YES to that message to confirm your sign-up.",
-                t.name
-            )),
+    Ok(())
+}
+
+async fn submit(
+    State(app): State<AppState>,
+    Path(slug): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    match take_submission(&app, &slug, peer, &headers, fields).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// The form's steps in order: the tenant's form, the fields, the limits, the captcha
+/// (after the limits: a flood of forged tokens must not become a flood of calls to its
+/// provider), then the opt-in request.
+async fn take_submission(
+    app: &AppState,
+    slug: &str,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    fields: Vec<(String, String)>,
+) -> Result<Response, Response> {
+    let t = tenant_for_form(app, slug).await?;
+    let s = Submission::read(fields, app.config.captcha.as_ref());
+    let phone = checked_phone(app, &t, &s).map_err(|errors| {
+        let errors: Vec<(&str, &str)> = errors.iter().map(|(f, m)| (*f, m.as_str())).collect();
+        unprocessable(app, &t, &s, &errors)
+    })?;
+    let ip = client_ip(app, headers, peer);
+    take_limits(app, &t, &ip, &phone).await?;
+    check_captcha(app, &t, &s, &ip).await?;
+    app.metrics.form_submissions.fetch_add(1, Ordering::Relaxed);
+    start_opt_in(app, &t, &phone, evidence(&t, headers, ip, s.page_url)).await?;
+    Ok(framed(
+        app,
+        StatusCode::OK,
+        "Check your phone",
+        "Check your phone",
+        &format!(
+            "If this number can receive texts from {}, we have sent it a message. Reply YES to that message to confirm your sign-up.",
+            t.name
         ),
-    )
-        .into_response()
+    ))
 }
 
 #[cfg(test)]

@@ -36,37 +36,10 @@ fn parse_form(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded_pairs(body)
 }
 
-/// `application/x-www-form-urlencoded` decoding, `+` as space.
+/// `application/x-www-form-urlencoded` decoding, `+` as space; bytes that are not UTF-8
+/// become U+FFFD.
 pub fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
-    let decode = |s: &[u8]| -> String {
-        let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-        let mut out = Vec::with_capacity(s.len());
-        let mut i = 0;
-        while i < s.len() {
-            match s[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                },
-                c => out.push(c),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    body.split(|b| *b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let mut it = pair.splitn(2, |b| *b == b'=');
-            let k = decode(it.next().unwrap_or_default());
-            let v = decode(it.next().unwrap_or_default());
-            (k, v)
-        })
-        .collect()
+    form_urlencoded::parse(body).into_owned().collect()
 }
 
 /// The carrier's text as it came, less any U+0000 (PostgreSQL cannot store it, and a

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use assent_core::merge::Template;
 use assent_core::phone::E164;
 use assent_store::*;
 use axum::Json;
@@ -17,7 +16,7 @@ use crate::AppState;
 use crate::auth::TenantAuth;
 use crate::campaigns::settled;
 use crate::error::{ApiError, ApiResult};
-use crate::service::new_id;
+use crate::service::{self, new_id};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -46,14 +45,7 @@ pub struct NewCampaign {
 }
 
 fn parse_time(field: &str, v: &str) -> ApiResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(v)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            ApiError::field(
-                field,
-                "must be an RFC 3339 time such as 2026-12-01T15:00:00Z",
-            )
-        })
+    Ok(service::campaigns::parse_time(field, v)?)
 }
 
 pub async fn create(
@@ -61,87 +53,21 @@ pub async fn create(
     State(app): State<AppState>,
     ApiJson(b): ApiJson<NewCampaign>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let c = create_campaign(&app, &t, b).await?;
+    let schedule = b.schedule.unwrap_or_default();
+    let spec = service::campaigns::NewCampaign {
+        name: b.name,
+        kind: b.kind,
+        body: b.body,
+        tags: b.audience.map(|a| a.tags).unwrap_or_default(),
+        send_at: b.send_at,
+        days_after: schedule.days_after,
+        days_before: schedule.days_before,
+    };
+    let c = service::campaigns::create(&app, &t, spec).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": c.id, "status": c.status, "type": c.kind})),
     ))
-}
-
-/// Validates and saves a new campaign (the API's `POST /campaigns` and the web composer).
-pub async fn create_campaign(app: &AppState, t: &Tenant, b: NewCampaign) -> ApiResult<Campaign> {
-    let name = b.name.trim();
-    if name.is_empty() {
-        return Err(ApiError::field("name", "is required"));
-    }
-    let kind = match b.kind.as_str() {
-        "marketing" => CampaignKind::Marketing,
-        "unsold_estimates" => CampaignKind::UnsoldEstimates,
-        "recurring_services" => CampaignKind::RecurringServices,
-        "missed_calls" => CampaignKind::MissedCalls,
-        _ => {
-            return Err(ApiError::field(
-                "type",
-                "must be marketing, unsold_estimates, recurring_services or missed_calls",
-            ));
-        }
-    };
-    if b.body.trim().is_empty() {
-        return Err(ApiError::field("body", "is required"));
-    }
-    Template::parse(&b.body).map_err(|e| ApiError::field("body", e.to_string()))?;
-    let schedule = b.schedule.unwrap_or_default();
-    let days = match kind {
-        CampaignKind::UnsoldEstimates => {
-            schedule
-                .days_after
-                .filter(|d| !d.is_empty())
-                .ok_or_else(|| {
-                    ApiError::field("schedule.days_after", "is required, e.g. [2, 7, 14]")
-                })?
-        }
-        CampaignKind::RecurringServices => schedule
-            .days_before
-            .filter(|d| !d.is_empty())
-            .ok_or_else(|| ApiError::field("schedule.days_before", "is required, e.g. [7, 1]"))?,
-        _ => Vec::new(),
-    };
-    if days.iter().any(|d| *d > 3650) {
-        return Err(ApiError::field("schedule", "days must be at most 3650"));
-    }
-    let send_at = b
-        .send_at
-        .as_deref()
-        .map(|s| parse_time("send_at", s))
-        .transpose()?;
-    let now = app.clock.now();
-    let c = Campaign {
-        id: new_id(),
-        tenant_id: t.id.clone(),
-        name: name.to_string(),
-        kind,
-        body: b.body,
-        tags: b
-            .audience
-            .map(|a| a.tags)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .collect(),
-        days,
-        send_at,
-        status: if kind == CampaignKind::Marketing {
-            CampaignStatus::Scheduled
-        } else {
-            CampaignStatus::Active
-        },
-        created_at: now,
-        resumed_at: Some(now),
-    };
-    app.store.save_campaign(&c).await?;
-    app.wake.notify_one();
-    Ok(c)
 }
 
 pub async fn list(
@@ -155,10 +81,7 @@ pub async fn list(
 }
 
 async fn load(app: &AppState, t: &Tenant, id: &str) -> ApiResult<Campaign> {
-    app.store
-        .campaign(&t.id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("campaign"))
+    Ok(service::campaigns::load(app, t, id).await?)
 }
 
 pub async fn report(
@@ -227,43 +150,9 @@ pub async fn pause(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    pause_campaign(&app, &t, &id).await.map(Json)
-}
-
-/// Holds a campaign's queued messages (the API's pause and the web page's button).
-pub async fn pause_campaign(app: &AppState, t: &Tenant, id: &str) -> ApiResult<Value> {
-    let id = id.to_string();
-    // The status moves first, only from what was read (the runner may move it meanwhile:
-    // read again); then the queued messages are held. A fan-out writing meanwhile holds
-    // its own pages once the status says paused.
-    for _ in 0..10 {
-        let c = load(app, t, &id).await?;
-        match c.status {
-            CampaignStatus::Finished => {
-                return Err(ApiError::new(
-                    crate::error::Code::Finished,
-                    "a finished campaign cannot be paused",
-                ));
-            }
-            CampaignStatus::Paused => return Ok(json!({"id": id, "status": c.status, "held": 0})),
-            from => {
-                if app
-                    .store
-                    .move_campaign(&t.id, &id, from, CampaignStatus::Paused, None)
-                    .await?
-                {
-                    let held = app
-                        .store
-                        .hold_campaign(&t.id, &id, true, app.clock.now())
-                        .await?;
-                    return Ok(json!({"id": id, "status": CampaignStatus::Paused, "held": held}));
-                }
-            }
-        }
-    }
-    Err(ApiError::new(
-        crate::error::Code::CampaignBusy,
-        "the campaign's status kept changing; try again",
+    let m = service::campaigns::pause(&app, &t, &id).await?;
+    Ok(Json(
+        json!({"id": id, "status": m.status, "held": m.messages}),
     ))
 }
 
@@ -272,36 +161,10 @@ pub async fn resume(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    resume_campaign(&app, &t, &id).await.map(Json)
-}
-
-/// Releases a paused campaign's messages; nothing already sent goes again.
-pub async fn resume_campaign(app: &AppState, t: &Tenant, id: &str) -> ApiResult<Value> {
-    let id = id.to_string();
-    let c = load(app, t, &id).await?;
-    if c.status != CampaignStatus::Paused {
-        return Ok(json!({"id": id, "status": c.status, "released": 0}));
-    }
-    let now = app.clock.now();
-    let recorded = app.store.campaign_recorded(&t.id, &id).await?;
-    let to = match c.kind {
-        CampaignKind::Marketing if recorded => CampaignStatus::Sending,
-        CampaignKind::Marketing => CampaignStatus::Scheduled,
-        _ => CampaignStatus::Active,
-    };
-    // The status moves first, then the held messages go (only while it is not paused
-    // again); someone else's resume or pause in between stands.
-    if !app
-        .store
-        .move_campaign(&t.id, &id, CampaignStatus::Paused, to, Some(now))
-        .await?
-    {
-        let c = load(app, t, &id).await?;
-        return Ok(json!({"id": id, "status": c.status, "released": 0}));
-    }
-    let released = app.store.hold_campaign(&t.id, &id, false, now).await?;
-    app.wake.notify_one();
-    Ok(json!({"id": id, "status": to, "released": released}))
+    let m = service::campaigns::resume(&app, &t, &id).await?;
+    Ok(Json(
+        json!({"id": id, "status": m.status, "released": m.messages}),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -1,14 +1,13 @@
 //! Reading consent and its evidence, exporting the ledger, the review queue, and the
 //! opt-in link tools.
 
-use assent_core::compose;
 use assent_core::keyword::LINK_PHRASE;
 use assent_core::phone::E164;
 use assent_store::{LedgerEntry, Tenant};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
-use chrono::{DateTime, Utc};
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -16,7 +15,7 @@ use super::ApiJson;
 use crate::AppState;
 use crate::auth::TenantAuth;
 use crate::error::{ApiError, ApiResult};
-use crate::service;
+use crate::service::{self, ledger, opt_in_tools};
 
 pub fn event_json(e: &LedgerEntry) -> Value {
     let x = &e.entry;
@@ -57,34 +56,12 @@ pub async fn record_opt_out(
     ApiJson(b): ApiJson<OptOutBody>,
 ) -> ApiResult<Json<Value>> {
     let phone = E164::parse(&phone).map_err(|e| ApiError::field("phone", e.to_string()))?;
-    let scope = b
-        .scope
-        .parse::<assent_core::consent::Scope>()
-        .ok()
-        .ok_or_else(|| ApiError::field("scope", "must be marketing or all"))?;
-    let method = b
-        .method
-        .parse::<service::OptOutMethod>()
-        .ok()
-        .ok_or_else(|| {
-            ApiError::field(
-                "method",
-                "must be phone_call, email, in_person, letter or other",
-            )
-        })?;
-    let note = b.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    if note.is_some_and(|n| n.chars().count() > 1000) {
-        return Err(ApiError::field("note", "must be at most 1,000 characters"));
-    }
+    let recorded = service::RecordedOptOut::parse(&b.scope, &b.method, b.note.as_deref())?;
     service::record_opt_out(
         &app,
         &t,
         &phone,
-        &service::RecordedOptOut {
-            scope,
-            method,
-            note,
-        },
+        &recorded,
         service::Who {
             source: assent_core::consent::Source::Api,
             actor: "api",
@@ -138,81 +115,17 @@ pub struct Range {
     to: Option<String>,
 }
 
-/// A bound of the export: an RFC 3339 time as given, or a date read as whole days in the
-/// tenant's zone (`to=2026-01-31` includes the 31st), as the web's ledger filter reads it.
-fn parse_time(t: &Tenant, field: &str, v: &Option<String>) -> ApiResult<Option<DateTime<Utc>>> {
-    let Some(s) = v.as_deref().filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    if let Some(d) = service::day_start(t, s, field == "to") {
-        return Ok(Some(d));
-    }
-    Err(ApiError::field(
-        field,
-        "must be a date (YYYY-MM-DD) or an RFC 3339 time",
-    ))
-}
-
-/// Quotes a CSV cell; free text that a spreadsheet would run as a formula is defused.
-fn cell(s: &str, free_text: bool) -> String {
-    let s = if free_text && s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
-pub fn ledger_csv(entries: &[LedgerEntry]) -> String {
-    let mut out = String::from(
-        "seq,occurred_at,phone,channel,old_state,new_state,source,actor,message_sid,text,rule,ip,user_agent,page,disclosure\n",
-    );
-    for e in entries {
-        let x = &e.entry;
-        let ev = &x.evidence;
-        let o = |v: &Option<String>| v.clone().unwrap_or_default();
-        let row = [
-            cell(&e.seq.to_string(), false),
-            cell(
-                &x.occurred_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                false,
-            ),
-            cell(x.phone.as_str(), false),
-            cell(&x.channel, false),
-            cell(&x.old_state, false),
-            cell(&x.new_state, false),
-            cell(x.source.as_str(), false),
-            cell(&x.actor, true),
-            cell(&o(&ev.message_sid), true),
-            cell(&o(&ev.text), true),
-            cell(&o(&ev.rule), true),
-            cell(&o(&ev.ip), true),
-            cell(&o(&ev.user_agent), true),
-            cell(&o(&ev.page), true),
-            cell(&o(&ev.disclosure), true),
-        ];
-        out.push_str(&row.join(","));
-        out.push('\n');
-    }
-    out
-}
-
 pub async fn export_csv(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
     Query(r): Query<Range>,
 ) -> ApiResult<impl IntoResponse> {
-    let from = parse_time(&t, "from", &r.from)?;
-    let to = parse_time(&t, "to", &r.to)?;
-    let entries = app.store.ledger(&t.id, from, to).await?;
+    let range = ledger::Range {
+        phone: None,
+        from: ledger::bound(&t, "from", r.from.as_deref())?,
+        to: ledger::bound(&t, "to", r.to.as_deref())?,
+    };
+    let entries = ledger::entries(&app, &t, &range).await?;
     Ok((
         [
             ("content-type", "text/csv; charset=utf-8".to_string()),
@@ -221,7 +134,7 @@ pub async fn export_csv(
                 format!("attachment; filename=\"{}-consent-ledger.csv\"", t.slug),
             ),
         ],
-        ledger_csv(&entries),
+        ledger::csv(&entries),
     ))
 }
 
@@ -254,67 +167,8 @@ pub async fn decide_review(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ReviewDecision>,
 ) -> ApiResult<Json<Value>> {
-    let opt_out = match b.decision.as_str() {
-        "opt_out" => true,
-        "not_opt_out" => false,
-        _ => {
-            return Err(ApiError::field(
-                "decision",
-                "must be opt_out or not_opt_out",
-            ));
-        }
-    };
-    let review = app
-        .store
-        .review(&t.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("review"))?;
-    if review.decision.is_some() {
-        return Err(ApiError::new(
-            crate::error::Code::AlreadyDecided,
-            "this review was already decided",
-        ));
-    }
-    match service::decide_review(&app, &t, &review, opt_out, "api").await {
-        Err(assent_store::StoreError::Conflict(_)) => {
-            return Err(ApiError::new(
-                crate::error::Code::AlreadyDecided,
-                "this review was already decided",
-            ));
-        }
-        other => other?,
-    }
-    app.wake.notify_one();
-    let review = app.store.review(&t.id, &id).await?;
+    let review = service::reviews::decide(&app, &t, &id, &b.decision, "api").await?;
     Ok(Json(json!(review)))
-}
-
-/// RFC 3986 unreserved characters stay; everything else is percent-encoded (`%20`, never `+`,
-/// as RFC 5724 wants for `sms:` bodies).
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-pub fn sms_uri(sender: &E164) -> String {
-    format!("sms:{}?&body={}", sender, percent_encode(LINK_PHRASE))
-}
-
-pub fn qr_svg(data: &str) -> Option<String> {
-    let code = qrcode::QrCode::new(data.as_bytes()).ok()?;
-    Some(
-        code.render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .build(),
-    )
 }
 
 pub async fn opt_in_link(
@@ -322,135 +176,14 @@ pub async fn opt_in_link(
     State(app): State<AppState>,
 ) -> ApiResult<Json<Value>> {
     let regs = app.store.registrations(&t.id).await?;
-    if regs.marketing_status() != assent_core::gate::RegistrationStatus::Approved {
-        return Err(ApiError::gate(
-            assent_core::gate::Reason::MarketingNotRegistered,
-        ));
-    }
-    let Some(sender) = t.senders.marketing.as_ref() else {
-        return Err(ApiError::new(
-            crate::error::Code::SenderNotConfigured,
-            "set a marketing sender first (PUT /senders)",
-        ));
-    };
-    let tools = link_tools(&t, sender, &app.config.public_url);
+    let tools = opt_in_tools::for_tenant(&t, &regs, &app.config.public_url)?;
     Ok(Json(json!({
         "sms_uri": tools.sms_uri,
         "body": LINK_PHRASE,
-        "qr_svg": qr_svg(&tools.sms_uri),
+        "qr_svg": opt_in_tools::qr_svg(&tools.sms_uri),
         "html_snippet": tools.html_snippet,
         "form_url": tools.form_url,
         "embed_code": tools.embed_code,
         "disclosure": tools.disclosure,
     })))
-}
-
-/// What the opt-in tools hand out for a tenant whose marketing registration is approved.
-pub struct LinkTools {
-    pub sms_uri: String,
-    pub html_snippet: String,
-    pub form_url: String,
-    pub embed_code: String,
-    pub disclosure: String,
-}
-
-/// The link with its disclosure, for an email template.
-#[derive(askama::Template)]
-#[template(path = "snippets/link.html")]
-struct LinkSnippet<'a> {
-    uri: &'a str,
-    name: &'a str,
-    disclosure: &'a str,
-}
-
-/// The form in an iframe that tells the form which page it is on.
-#[derive(askama::Template)]
-#[template(path = "snippets/embed.html")]
-struct EmbedCode<'a> {
-    frame_id: &'a str,
-    name: &'a str,
-    form_url: &'a str,
-}
-
-pub fn link_tools(t: &Tenant, sender: &E164, public_url: &str) -> LinkTools {
-    let uri = sms_uri(sender);
-    let disclosure = compose::disclosure(&t.name);
-    let form_url = format!("{}/optin/{}", public_url, t.slug);
-    let html_snippet = LinkSnippet {
-        uri: &uri,
-        name: &t.name,
-        disclosure: &disclosure,
-    }
-    .to_string();
-    let embed_code = EmbedCode {
-        frame_id: &format!("assent-optin-{}", t.slug),
-        name: &t.name,
-        form_url: &form_url,
-    }
-    .to_string();
-    LinkTools {
-        sms_uri: uri,
-        html_snippet,
-        form_url,
-        embed_code,
-        disclosure,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sms_uri_uses_percent_20_never_plus() {
-        let u = sms_uri(&E164::parse("+15125550101").unwrap());
-        assert_eq!(
-            u,
-            "sms:+15125550101?&body=I%20would%20like%20to%20sign%20up%20for%20marketing%20text%20messages%21"
-        );
-    }
-
-    /// The snippet and the embed code are copied into other sites: their bytes are what
-    /// the hand-built strings were, with the name escaped by named entities.
-    #[test]
-    fn link_snippets_escape_the_name_and_keep_their_shape() {
-        let t = Tenant {
-            id: "t1".into(),
-            slug: "bob-s".into(),
-            name: "Bob's <Heat> & Air".into(),
-            time_zone: assent_core::Tz::America__Chicago,
-            settings: Default::default(),
-            senders: Default::default(),
-            created_at: chrono::Utc::now(),
-        };
-        let sender = E164::parse("+15125550101").unwrap();
-        let tools = link_tools(&t, &sender, "https://assent.example");
-        let name = "Bob&#39;s &lt;Heat&gt; &amp; Air";
-        assert_eq!(
-            tools.html_snippet,
-            format!(
-                "<p><a href=\"{uri}\">Text us to get {name} offers by SMS</a></p>\n<p style=\"font-size:small\">{disclosure}</p>",
-                uri = tools.sms_uri.replace('&', "&amp;"),
-                disclosure = compose::disclosure(&t.name)
-                    .replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;")
-                    .replace('\'', "&#39;"),
-            )
-        );
-        assert_eq!(
-            tools.embed_code,
-            format!(
-                "<iframe id=\"assent-optin-bob-s\" title=\"Sign up for text messages from {name}\" src=\"https://assent.example/optin/bob-s\" style=\"border:0;width:100%;max-width:480px;height:520px\"></iframe>\n<script>document.getElementById(\"assent-optin-bob-s\").src = \"https://assent.example/optin/bob-s?page=\" + encodeURIComponent(window.location.href);</script>"
-            )
-        );
-    }
-
-    #[test]
-    fn csv_cells_are_quoted_and_formulas_defused() {
-        assert_eq!(cell("a,b", true), "\"a,b\"");
-        assert_eq!(cell("say \"hi\"", true), "\"say \"\"hi\"\"\"");
-        assert_eq!(cell("=HYPERLINK(1)", true), "'=HYPERLINK(1)");
-        assert_eq!(cell("+15125550142", false), "+15125550142");
-    }
 }

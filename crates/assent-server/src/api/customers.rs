@@ -2,7 +2,7 @@
 
 use assent_core::consent::Source;
 use assent_core::phone::E164;
-use assent_store::{ContactMethod, Customer, Evidence};
+use assent_store::{ContactMethod, Customer};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +13,7 @@ use super::ApiJson;
 use crate::AppState;
 use crate::auth::TenantAuth;
 use crate::error::{ApiError, ApiResult};
-use crate::service::{self, OptInStart, toggle_entries};
+use crate::service::{self, toggle_entries};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,41 +129,6 @@ fn path_phone(s: &str) -> ApiResult<E164> {
     E164::parse(s).map_err(|e| ApiError::field("phone", e.to_string()))
 }
 
-/// Sets a contact method's toggles, as the Notifications dialog's Save does.
-pub async fn set_toggles(
-    app: &AppState,
-    tenant_id: &str,
-    customer_id: &str,
-    phone: &E164,
-    new: (bool, bool),
-    source: Source,
-    actor: &str,
-) -> ApiResult<Customer> {
-    let customer = app
-        .store
-        .customer(tenant_id, customer_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer"))?;
-    let current = customer
-        .phones
-        .iter()
-        .find(|p| &p.number == phone)
-        .ok_or_else(|| ApiError::not_found("phone on this customer"))?;
-    crate::service::set_notifications(
-        app,
-        tenant_id,
-        customer_id,
-        phone,
-        ((current.job_notifications, current.marketing_updates), new),
-        crate::service::Who { source, actor },
-    )
-    .await?;
-    app.store
-        .customer(tenant_id, customer_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer"))
-}
-
 pub async fn set_notifications(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
@@ -171,14 +136,16 @@ pub async fn set_notifications(
     ApiJson(b): ApiJson<Toggles>,
 ) -> ApiResult<Json<Value>> {
     let phone = path_phone(&phone)?;
-    let c = set_toggles(
+    let c = service::customers::set_toggles(
         &app,
         &t.id,
         &id,
         &phone,
         (b.job_notifications, b.marketing_updates),
-        Source::Api,
-        "api",
+        service::Who {
+            source: Source::Api,
+            actor: "api",
+        },
     )
     .await?;
     let p = c.phones.iter().find(|p| p.number == phone);
@@ -203,65 +170,15 @@ pub async fn request_opt_in(
     headers: axum::http::HeaderMap,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let phone = path_phone(&phone)?;
-    // A retried call with the same key gets the first request's id, not a throttle error.
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
-    if let Some(k) = &key
-        && let Some(existing) = app.store.message_by_idempotency_key(&t.id, k).await?
-    {
-        if existing.phone != phone || existing.kind != assent_store::MessageKind::OptInRequest {
-            return Err(ApiError::new(
-                crate::error::Code::IdempotencyKeyReused,
-                "this Idempotency-Key was used for another request",
-            ));
-        }
-        return Ok((StatusCode::CREATED, Json(opt_in_answer(&existing))));
-    }
-    let customer = app
-        .store
-        .customer(&t.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer"))?;
-    if !customer.phones.iter().any(|p| p.number == phone) {
-        return Err(ApiError::not_found("phone on this customer"));
-    }
-    if t.senders.marketing.is_none() {
-        return Err(ApiError::new(
-            crate::error::Code::SenderNotConfigured,
-            "set a marketing sender first (PUT /senders)",
-        ));
-    }
-    let start = OptInStart {
+    let who = service::Who {
         source: Source::CustomerRecord,
-        actor: "api".into(),
-        customer_asked: false,
-        evidence: Evidence::default(),
-        idempotency_key: key.clone(),
+        actor: "api",
     };
-    let outcome = service::request_opt_in(&app, &t, &phone, start).await;
-    // Two calls with one key raced: the loser answers with the winner's request.
-    let raced = match &outcome {
-        Ok(Err(_)) | Err(assent_store::StoreError::Conflict(_)) => match &key {
-            Some(k) => app.store.message_by_idempotency_key(&t.id, k).await?,
-            None => None,
-        },
-        _ => None,
-    };
-    if let Some(m) = raced {
-        return Ok((StatusCode::CREATED, Json(opt_in_answer(&m))));
-    }
-    match outcome? {
-        Ok(id) => {
-            app.wake.notify_one();
-            let answer = match app.store.message(&t.id, &id).await? {
-                Some(m) => opt_in_answer(&m),
-                None => json!({"message_id": id}),
-            };
-            Ok((StatusCode::CREATED, Json(answer)))
-        }
-        Err(reason) => Err(ApiError::gate(reason)),
-    }
+    let m = service::customers::request_opt_in(&app, &t, &id, &phone, who, key).await?;
+    Ok((StatusCode::CREATED, Json(opt_in_answer(&m))))
 }

@@ -3,7 +3,7 @@
 pub mod campaigns;
 pub mod consent;
 
-pub use tenants::{create_tenant, decide_registration_for, validate_registration};
+pub use tenants::{create_tenant, decide_registration_for};
 pub mod customers;
 mod messages;
 mod tenants;

@@ -14,6 +14,7 @@ use super::ApiJson;
 use crate::AppState;
 use crate::auth::{Operator, TenantAuth, hash_api_key, random_token};
 use crate::error::{ApiError, ApiResult};
+use crate::service::registrations;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,86 +153,7 @@ pub async fn registrations(
 }
 
 fn kind_of(kind: &str) -> ApiResult<RegistrationKind> {
-    match kind {
-        "texting" => Ok(RegistrationKind::Texting),
-        "marketing" => Ok(RegistrationKind::Marketing),
-        _ => Err(ApiError::not_found("registration kind")),
-    }
-}
-
-fn require_text(body: &Value, field: &str) -> ApiResult<()> {
-    match body.get(field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(()),
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            Err(ApiError::field(field, "is required"))
-        }
-        Some(_) => Err(ApiError::field(field, "must be a string")),
-    }
-}
-
-fn require_samples(body: &Value) -> ApiResult<()> {
-    match body.get("sample_messages") {
-        Some(Value::Array(a))
-            if !a.is_empty()
-                && a.iter()
-                    .all(|v| v.as_str().is_some_and(|s| !s.trim().is_empty())) =>
-        {
-            Ok(())
-        }
-        Some(Value::Array(_)) | None | Some(Value::Null) => Err(ApiError::field(
-            "sample_messages",
-            "at least one sample message is required",
-        )),
-        Some(_) => Err(ApiError::field(
-            "sample_messages",
-            "must be a list of strings",
-        )),
-    }
-}
-
-/// Validates a registration form, naming the first missing or bad field.
-pub fn validate_registration(kind: RegistrationKind, body: &Value) -> ApiResult<()> {
-    if !body.is_object() {
-        return Err(ApiError::field("body", "must be a JSON object"));
-    }
-    match kind {
-        RegistrationKind::Texting => {
-            for f in [
-                "legal_name",
-                "ein",
-                "address",
-                "website",
-                "contact_email",
-                "use_case",
-            ] {
-                require_text(body, f)?;
-            }
-            let ein: String = body["ein"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .filter(|c| c.is_ascii_digit())
-                .collect();
-            if ein.len() != 9 {
-                return Err(ApiError::field(
-                    "ein",
-                    "must be a 9-digit EIN such as 12-3456789",
-                ));
-            }
-            if !body["contact_email"].as_str().unwrap_or("").contains('@') {
-                return Err(ApiError::field("contact_email", "must be an email address"));
-            }
-            if let Some(p) = body.get("contact_phone").and_then(Value::as_str) {
-                E164::parse(p).map_err(|e| ApiError::field("contact_phone", e.to_string()))?;
-            }
-        }
-        RegistrationKind::Marketing => {
-            for f in ["brand", "campaign_description", "opt_in_flow"] {
-                require_text(body, f)?;
-            }
-        }
-    }
-    require_samples(body)
+    registrations::kind_of(kind).ok_or_else(|| ApiError::not_found("registration kind"))
 }
 
 pub async fn submit_registration(
@@ -241,28 +163,7 @@ pub async fn submit_registration(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let kind = kind_of(&kind)?;
-    validate_registration(kind, &body)?;
-    // Back to `pending` would stop every text until the operator decides again; the web
-    // form does not re-open an approved registration either.
-    let regs = app.store.registrations(&t.id).await?;
-    let current = match kind {
-        RegistrationKind::Texting => regs.texting,
-        RegistrationKind::Marketing => regs.marketing,
-    };
-    if current.is_some_and(|r| r.status == RegistrationStatus::Approved) {
-        return Err(ApiError::new(
-            crate::error::Code::AlreadyApproved,
-            "this registration is approved; resubmitting it would stop sending until a new decision, so the operator first marks it rejected (with a reason) to let it be resubmitted",
-        ));
-    }
-    let reg = Registration {
-        kind,
-        status: RegistrationStatus::Pending,
-        reason: None,
-        details: body,
-        updated_at: app.clock.now(),
-    };
-    app.store.save_registration(&t.id, &reg).await?;
+    registrations::submit(&app, &t.id, kind, body).await?;
     Ok(Json(json!({"status": "pending"})))
 }
 
@@ -271,35 +172,6 @@ pub async fn submit_registration(
 pub struct Decision {
     status: String,
     reason: Option<String>,
-}
-
-/// Records the operator's (or the provider's) decision on a registration.
-pub async fn decide(
-    app: &AppState,
-    tenant_id: &str,
-    kind: RegistrationKind,
-    status: RegistrationStatus,
-    reason: Option<String>,
-) -> ApiResult<()> {
-    let regs = app.store.registrations(tenant_id).await?;
-    let current = match kind {
-        RegistrationKind::Texting => regs.texting,
-        RegistrationKind::Marketing => regs.marketing,
-    };
-    let details = current.map(|r| r.details).unwrap_or_else(|| json!({}));
-    app.store
-        .save_registration(
-            tenant_id,
-            &Registration {
-                kind,
-                status,
-                reason,
-                details,
-                updated_at: app.clock.now(),
-            },
-        )
-        .await?;
-    Ok(())
 }
 
 pub async fn decide_registration(
@@ -317,7 +189,7 @@ pub async fn decide_registration(
         "rejected" => RegistrationStatus::Rejected,
         _ => return Err(ApiError::field("status", "must be approved or rejected")),
     };
-    decide(&app, &id, kind, status, b.reason.clone()).await?;
+    registrations::decide(&app, &id, kind, status, b.reason.clone()).await?;
     Ok(Json(json!({"status": status.as_str(), "reason": b.reason})))
 }
 
@@ -345,118 +217,9 @@ pub async fn put_settings(
         }
         current[k.as_str()] = v;
     }
-    let mut settings: Settings =
+    let settings: Settings =
         serde_json::from_value(current).map_err(|e| ApiError::field("settings", e.to_string()))?;
-    // A named 10DLC tier sets both numbers; a number that contradicts it is refused.
-    settings.rate_limits = settings.rate_limits.resolved().map_err(|number| {
-        ApiError::field(
-            &format!("rate_limits.{number}"),
-            "differs from rate_limits.preset; leave the preset out to set your own numbers",
-        )
-    })?;
-    if !(1..=3).contains(&settings.marketing_cap_per_day) {
-        return Err(ApiError::field(
-            "marketing_cap_per_day",
-            "must be between 1 and 3",
-        ));
-    }
-    if settings.rate_limits.per_sender_per_minute == 0 {
-        return Err(ApiError::field(
-            "rate_limits.per_sender_per_minute",
-            "must be at least 1",
-        ));
-    }
-    if settings.rate_limits.per_tenant_per_day == 0 {
-        return Err(ApiError::field(
-            "rate_limits.per_tenant_per_day",
-            "must be at least 1",
-        ));
-    }
-    if settings.countries.is_empty() {
-        return Err(ApiError::field(
-            "countries",
-            "must name at least one country",
-        ));
-    }
-    if let Some(c) = settings
-        .countries
-        .iter()
-        .find(|c| !assent_core::quiet_hours::NANP_COUNTRIES.contains(&c.as_str()))
-    {
-        return Err(ApiError::field(
-            "countries",
-            format!(
-                "{c:?} is not a country Assent can text (one of {})",
-                assent_core::quiet_hours::NANP_COUNTRIES.join(", ")
-            ),
-        ));
-    }
-    if !(1..=assent_store::MAX_REVIEW_DEADLINE_DAYS).contains(&settings.review_deadline_days) {
-        return Err(ApiError::field(
-            "review_deadline_days",
-            "must be between 1 and 10 business days (the FCC allows 10)",
-        ));
-    }
-    if let Some((field, why)) = settings.canada_problem(&t.settings) {
-        return Err(ApiError::field(field, why));
-    }
-    for (field, new, old) in [
-        ("terms_url", &settings.terms_url, &t.settings.terms_url),
-        (
-            "privacy_url",
-            &settings.privacy_url,
-            &t.settings.privacy_url,
-        ),
-    ] {
-        // As for reply texts: a link stored before this check stays until it is changed.
-        if new != old {
-            crate::web::settings_link(field, new).map_err(|_| {
-                ApiError::field(
-                    field,
-                    "must be empty or a web address starting with https://",
-                )
-            })?;
-        }
-    }
-    for k in settings.reply_texts.keys() {
-        let (kind, lang) = k.split_once('.').unwrap_or((k.as_str(), "en"));
-        let known_kind = [
-            "opt_out",
-            "opt_out_marketing",
-            "resumed",
-            "opt_in_confirmation",
-            "help",
-            "opt_in_request",
-            "marketing_footer",
-        ]
-        .contains(&kind);
-        let known_lang = k.split_once('.').is_none()
-            || lang
-                .parse::<assent_core::keyword::Lang>()
-                .ok()
-                .is_some_and(|l| l != assent_core::keyword::Lang::En);
-        if !known_kind || !known_lang {
-            return Err(ApiError::field(
-                &format!("reply_texts.{k}"),
-                "is not a reply kind (opt_out, opt_out_marketing, resumed, opt_in_confirmation, help, opt_in_request or marketing_footer, optionally with .es or .fr)",
-            ));
-        }
-    }
-    let mut with = t.clone();
-    with.settings = settings.clone();
-    let contact = crate::service::contact_of(&with);
-    for (k, text) in &settings.reply_texts {
-        // A text saved before these checks existed stays until it is changed; a PUT of
-        // some other setting is not refused over it.
-        if t.settings.reply_texts.get(k) == Some(text) {
-            continue;
-        }
-        let filled = assent_core::compose::fill(text, &t.name, &contact);
-        let kind = k.split_once('.').map_or(k.as_str(), |(kind, _)| kind);
-        assent_core::compose::check_reply(kind, &filled, &t.name)
-            .map_err(|e| ApiError::field(&format!("reply_texts.{k}"), e))?;
-    }
-    app.store.update_settings(&t.id, &settings).await?;
+    let settings = crate::service::settings::update(&app, &t, settings).await?;
     Ok(Json(json!(settings)))
 }
 
@@ -468,5 +231,5 @@ pub async fn decide_registration_for(
     kind: RegistrationKind,
     status: RegistrationStatus,
 ) -> ApiResult<()> {
-    decide(app, tenant_id, kind, status, None).await
+    Ok(registrations::decide(app, tenant_id, kind, status, None).await?)
 }

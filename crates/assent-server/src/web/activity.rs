@@ -21,7 +21,7 @@ use super::{
     url_part,
 };
 use crate::AppState;
-use crate::api::consent::ledger_csv;
+use crate::service::ledger;
 
 #[derive(Deserialize)]
 pub struct OpenQuery {
@@ -209,6 +209,113 @@ fn event_item(t: &Tenant, e: &LedgerEntry) -> Option<Item> {
     }))
 }
 
+/// A thread's entry with where it sorts: by time, then by position.
+type Placed = (DateTime<Utc>, usize, Item);
+
+/// A conversation's threads as they are gathered (a thread is the phone and one of the
+/// tenant's numbers, keyed by that number), with where each inbound text sits, by its
+/// provider id, so that the events it caused can sit right after it.
+///
+/// Items sort by time, then by position: an event caused by a text comes right after that
+/// text (before the automatic reply stamped with the same instant), other events after
+/// the messages of their instant.
+#[derive(Default)]
+struct Timeline {
+    threads: BTreeMap<String, Vec<Placed>>,
+    texts: BTreeMap<String, (String, DateTime<Utc>, usize)>,
+}
+
+impl Timeline {
+    fn add_messages(&mut self, t: &Tenant, messages: &[Message]) {
+        for (i, m) in messages.iter().enumerate() {
+            let ours = match m.direction {
+                Direction::Inbound => &m.to,
+                Direction::Outbound => &m.from,
+            };
+            let thread = ours.as_str().to_string();
+            if let Some(sid) = &m.provider_id
+                && m.direction == Direction::Inbound
+            {
+                self.texts
+                    .insert(sid.clone(), (thread.clone(), m.created_at, 2 * i + 1));
+            }
+            self.threads
+                .entry(thread)
+                .or_default()
+                .push((m.created_at, 2 * i, message_item(t, m)));
+        }
+    }
+
+    /// Consent events: right after the text that caused one, else at the end of their
+    /// instant in their channel's thread (or nowhere, without a number for it).
+    fn add_events(&mut self, t: &Tenant, ledger: &[LedgerEntry]) {
+        let channel_sender = |c: &str| match c {
+            "marketing" => t.senders.marketing.as_ref(),
+            _ => t.senders.transactional.as_ref(),
+        };
+        for e in ledger {
+            let Some(item) = event_item(t, e) else {
+                continue;
+            };
+            let caused_by = e
+                .entry
+                .evidence
+                .message_sid
+                .as_ref()
+                .and_then(|sid| self.texts.get(sid));
+            let (thread, at, position) = match caused_by {
+                Some((s, at, position)) => (s.clone(), *at, *position),
+                None => match channel_sender(&e.entry.channel) {
+                    Some(s) => (s.as_str().to_string(), e.entry.occurred_at, usize::MAX),
+                    None => continue,
+                },
+            };
+            self.threads
+                .entry(thread)
+                .or_default()
+                .push((at, position, item));
+        }
+    }
+
+    fn into_threads(self, t: &Tenant) -> Vec<Thread> {
+        self.threads
+            .into_iter()
+            .map(|(sender, items)| thread_view(t, &sender, items))
+            .collect()
+    }
+}
+
+/// One thread as shown: the tenant's number and what it is, and its items in order.
+fn thread_view(t: &Tenant, sender: &str, mut items: Vec<Placed>) -> Thread {
+    items.sort_by_key(|a| (a.0, a.1));
+    let ours = E164::parse(sender).ok();
+    let role = match ours.as_ref().and_then(|s| t.thread_of(s)) {
+        Some(assent_core::consent::Thread::Marketing) => "marketing number",
+        Some(assent_core::consent::Thread::Transactional) => "transactional number",
+        Some(assent_core::consent::Thread::Shared) => "your number",
+        None => "a former number",
+    };
+    Thread {
+        shown: ours
+            .as_ref()
+            .map(phone_display)
+            .unwrap_or_else(|| sender.to_string()),
+        role,
+        items: items.into_iter().map(|i| i.2).collect(),
+    }
+}
+
+/// Links to the customers holding the phone.
+async fn owner_links(app: &AppState, t: &Tenant, phone: &E164) -> WebResult<Vec<(String, String)>> {
+    let mut links = Vec::new();
+    for id in app.store.customers_with_phone(&t.id, phone).await? {
+        if let Some(c) = app.store.customer(&t.id, &id).await? {
+            links.push((url_part(&c.id), c.name));
+        }
+    }
+    Ok(links)
+}
+
 pub async fn conversation(
     user: SignedIn,
     State(app): State<AppState>,
@@ -216,92 +323,15 @@ pub async fn conversation(
 ) -> WebResult<Response> {
     let t = &user.tenant;
     let phone = E164::parse(&phone).map_err(|_| WebError::not_found("This phone number"))?;
-    let messages = app.store.messages_for_phone(&t.id, &phone).await?;
-    let ledger = app.store.ledger_for_phone(&t.id, &phone).await?;
-    // A thread is the phone and one of the tenant's numbers.
-    let sender_of = |m: &Message| match m.direction {
-        Direction::Inbound => m.to.clone(),
-        Direction::Outbound => m.from.clone(),
-    };
-    // Items sort by time, then by position: an event caused by a text comes right after
-    // that text (before the automatic reply stamped with the same instant), other events
-    // after the messages of their instant.
-    let mut threads: BTreeMap<String, Vec<(DateTime<Utc>, usize, Item)>> = BTreeMap::new();
-    let mut sid_thread: BTreeMap<String, (String, DateTime<Utc>, usize)> = BTreeMap::new();
-    for (i, m) in messages.iter().enumerate() {
-        let s = sender_of(m);
-        if let Some(sid) = &m.provider_id
-            && m.direction == Direction::Inbound
-        {
-            sid_thread.insert(
-                sid.clone(),
-                (s.as_str().to_string(), m.created_at, 2 * i + 1),
-            );
-        }
-        threads.entry(s.as_str().to_string()).or_default().push((
-            m.created_at,
-            2 * i,
-            message_item(t, m),
-        ));
-    }
-    let channel_sender = |c: &str| match c {
-        "marketing" => t.senders.marketing.as_ref(),
-        _ => t.senders.transactional.as_ref(),
-    };
-    for e in &ledger {
-        let Some(line) = event_item(t, e) else {
-            continue;
-        };
-        // An event caused by a text sits right after it; others go to their channel's thread.
-        let (thread, at, position) = match e
-            .entry
-            .evidence
-            .message_sid
-            .as_ref()
-            .and_then(|sid| sid_thread.get(sid))
-        {
-            Some((s, at, position)) => (s.clone(), *at, *position),
-            None => match channel_sender(&e.entry.channel) {
-                Some(s) => (s.as_str().to_string(), e.entry.occurred_at, usize::MAX),
-                None => continue,
-            },
-        };
-        threads
-            .entry(thread)
-            .or_default()
-            .push((at, position, line));
-    }
-    let threads = threads
-        .into_iter()
-        .map(|(sender, mut items)| {
-            items.sort_by_key(|a| (a.0, a.1));
-            let role = match E164::parse(&sender).ok().and_then(|s| t.thread_of(&s)) {
-                Some(assent_core::consent::Thread::Marketing) => "marketing number",
-                Some(assent_core::consent::Thread::Transactional) => "transactional number",
-                Some(assent_core::consent::Thread::Shared) => "your number",
-                None => "a former number",
-            };
-            let shown = E164::parse(&sender)
-                .map(|s| phone_display(&s))
-                .unwrap_or(sender.clone());
-            Thread {
-                shown,
-                role,
-                items: items.into_iter().map(|i| i.2).collect(),
-            }
-        })
-        .collect();
-    let owners = app.store.customers_with_phone(&t.id, &phone).await?;
-    let mut links = Vec::new();
-    for id in owners {
-        if let Some(c) = app.store.customer(&t.id, &id).await? {
-            links.push((url_part(&c.id), c.name));
-        }
-    }
+    let mut timeline = Timeline::default();
+    timeline.add_messages(t, &app.store.messages_for_phone(&t.id, &phone).await?);
+    timeline.add_events(t, &app.store.ledger_for_phone(&t.id, &phone).await?);
+    let threads = timeline.into_threads(t);
+    let owners = owner_links(&app, t, &phone).await?;
     let title = format!("Conversation with {}", phone_display(&phone));
     Ok(render(&ConversationPage {
         chrome: Chrome::new(&user, &title, Section::Conversations),
-        owners: links,
+        owners,
         threads,
     }))
 }
@@ -314,57 +344,33 @@ pub struct LedgerFilter {
 }
 
 struct Filter {
-    phone: Option<E164>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
+    range: ledger::Range,
     errors: Vec<&'static str>,
 }
 
 fn read_filter(t: &Tenant, f: &LedgerFilter) -> Filter {
-    let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
     let mut errors = Vec::new();
-    let phone = given(&f.phone).and_then(|p| {
-        E164::parse(&p)
-            .map_err(|_| errors.push("The phone number could not be read."))
+    let phone = f
+        .phone
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|p| {
+            E164::parse(p)
+                .map_err(|_| errors.push("The phone number could not be read."))
+                .ok()
+        });
+    let mut bound = |field: &str, v: &Option<String>, error: &'static str| {
+        ledger::bound(t, field, v.as_deref())
+            .map_err(|_| errors.push(error))
             .ok()
-    });
-    let from = given(&f.from).and_then(|s| {
-        let d = crate::service::day_start(t, &s, false);
-        if d.is_none() {
-            errors.push("From must be a date.");
-        }
-        d
-    });
-    let to = given(&f.to).and_then(|s| {
-        let d = crate::service::day_start(t, &s, true);
-        if d.is_none() {
-            errors.push("To must be a date.");
-        }
-        d
-    });
+            .flatten()
+    };
+    let from = bound("from", &f.from, "From must be a date.");
+    let to = bound("to", &f.to, "To must be a date.");
     Filter {
-        phone,
-        from,
-        to,
+        range: ledger::Range { phone, from, to },
         errors,
     }
-}
-
-async fn filtered_ledger(app: &AppState, t: &Tenant, f: &Filter) -> WebResult<Vec<LedgerEntry>> {
-    let entries = match &f.phone {
-        Some(p) => app
-            .store
-            .ledger_for_phone(&t.id, p)
-            .await?
-            .into_iter()
-            .filter(|e| {
-                f.from.is_none_or(|from| e.entry.occurred_at >= from)
-                    && f.to.is_none_or(|to| e.entry.occurred_at < to)
-            })
-            .collect(),
-        None => app.store.ledger(&t.id, f.from, f.to).await?,
-    };
-    Ok(entries)
 }
 
 const LEDGER_PAGE_ROWS: usize = 500;
@@ -377,14 +383,14 @@ pub async fn compliance(
     let t = &user.tenant;
     let f = read_filter(t, &q);
     let entries = if f.errors.is_empty() {
-        filtered_ledger(&app, t, &f).await?
+        ledger::entries(&app, t, &f.range).await?
     } else {
         Vec::new()
     };
     let shown_from = entries.len().saturating_sub(LEDGER_PAGE_ROWS);
     let shown = &entries[shown_from..];
     // The ledger table names the phone too.
-    let table = if f.phone.is_none() && !shown.is_empty() {
+    let table = if f.range.phone.is_none() && !shown.is_empty() {
         Table::AllPhones(phone_ledger_rows(&user, shown))
     } else {
         Table::OnePhone(History::new(&user, shown, "Consent ledger, newest first"))
@@ -489,7 +495,7 @@ pub async fn export_csv(
             message: (*e).to_string(),
         });
     }
-    let entries = filtered_ledger(&app, t, &f).await?;
+    let entries = ledger::entries(&app, t, &f.range).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -498,7 +504,7 @@ pub async fn export_csv(
                 format!("attachment; filename=\"{}-consent-ledger.csv\"", t.slug),
             ),
         ],
-        ledger_csv(&entries),
+        ledger::csv(&entries),
     )
         .into_response())
 }

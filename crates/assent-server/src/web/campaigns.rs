@@ -1,7 +1,7 @@
 //! Campaigns: the list, the marketing composer (the final body with the STOP footer and
 //! its segment count, live while typing and on Preview without JavaScript), and each
-//! campaign's report with pause and resume. Creating, pausing and resuming go through the
-//! API's functions.
+//! campaign's report with pause and resume. Creating, pausing and resuming go through
+//! [`crate::service::campaigns`], as the API's do.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +23,7 @@ use super::{
     url_part,
 };
 use crate::AppState;
-use crate::api::campaigns::{NewCampaign, create_campaign, pause_campaign, resume_campaign};
+use crate::service::{self, campaigns::NewCampaign};
 
 /// What a customer would receive: the body filled for a sample customer, with the footer.
 pub struct Preview {
@@ -150,45 +150,40 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
     if posted.field("action") != "create" {
         return Ok(refuse(StatusCode::OK, None));
     }
-    if d.name.is_empty() {
-        return Ok(refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("Give the campaign a name."),
-        ));
-    }
-    if d.body.trim().is_empty() {
-        return Ok(refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("Write the message."),
-        ));
-    }
     let send_at = match send_at_utc(&user.tenant, &d.send_at) {
         Ok(s) => s,
         Err(e) => return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, Some(&e))),
     };
-    let tags: Vec<&str> = d
-        .tags
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|t| !t.is_empty())
-        .collect();
-    let spec: NewCampaign = serde_json::from_value(json!({
-        "name": d.name,
-        "type": "marketing",
-        "body": d.body,
-        "audience": {"tags": tags},
-        "send_at": send_at,
-    }))
-    .map_err(|e| WebError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: e.to_string(),
-    })?;
-    match create_campaign(&app, &user.tenant, spec).await {
+    let spec = NewCampaign {
+        name: d.name.clone(),
+        kind: "marketing".into(),
+        body: d.body.clone(),
+        tags: d
+            .tags
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        send_at,
+        ..Default::default()
+    };
+    match service::campaigns::create(&app, &user.tenant, spec).await {
         Ok(c) => Ok(see_other(&format!("/campaigns/{}", url_part(&c.id)))),
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            let message = e.message.replacen("body: ", "Message: ", 1);
-            Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, Some(&message)))
-        }
+        Err(service::Error::Invalid { field, message }) => Ok(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&composer_error(&field, &message)),
+        )),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The composer's words for what the service refused.
+fn composer_error(field: &str, message: &str) -> String {
+    match (field, message) {
+        ("name", _) => "Give the campaign a name.".into(),
+        ("body", "is required") => "Write the message.".into(),
+        ("body", m) => format!("Message: {m}"),
+        (f, m) => format!("{f}: {m}"),
     }
 }
 
@@ -209,7 +204,7 @@ pub async fn pause(
     Path(id): Path<String>,
     posted: Posted,
 ) -> WebResult<Response> {
-    pause_campaign(&app, &posted.user.tenant, &id).await?;
+    service::campaigns::pause(&app, &posted.user.tenant, &id).await?;
     Ok(see_other(&format!("/campaigns/{}", url_part(&id))))
 }
 
@@ -218,7 +213,7 @@ pub async fn resume(
     Path(id): Path<String>,
     posted: Posted,
 ) -> WebResult<Response> {
-    resume_campaign(&app, &posted.user.tenant, &id).await?;
+    service::campaigns::resume(&app, &posted.user.tenant, &id).await?;
     Ok(see_other(&format!("/campaigns/{}", url_part(&id))))
 }
 

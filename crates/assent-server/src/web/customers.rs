@@ -19,7 +19,8 @@ use super::{
     url_part,
 };
 use crate::AppState;
-use crate::service::{self, OptInStart};
+use crate::error::Code;
+use crate::service;
 
 #[derive(Deserialize)]
 pub struct SearchQuery {
@@ -394,7 +395,7 @@ pub async fn save_toggles(
 ) -> WebResult<Response> {
     let phone = parse_phone(&phone)?;
     let user = &posted.user;
-    crate::api::customers::set_toggles(
+    service::customers::set_toggles(
         &app,
         &user.tenant.id,
         &id,
@@ -403,11 +404,24 @@ pub async fn save_toggles(
             posted.ticked("job_notifications"),
             posted.ticked("marketing_updates"),
         ),
-        Source::CustomerRecord,
-        &user.user.id,
+        service::Who {
+            source: Source::CustomerRecord,
+            actor: &user.user.id,
+        },
     )
     .await?;
     Ok(see_other(&record_url(&id, "saved")))
+}
+
+/// A missing customer or phone in the record's words.
+fn not_found_words(e: service::Error) -> WebError {
+    match e {
+        service::Error::NotFound(what) if what == "customer" => {
+            WebError::not_found("This customer")
+        }
+        service::Error::NotFound(_) => WebError::not_found("This phone number"),
+        e => e.into(),
+    }
 }
 
 /// The phone in a record's form path, if that customer (of this tenant) holds it.
@@ -418,15 +432,10 @@ async fn phone_of_customer(
     phone: &str,
 ) -> WebResult<E164> {
     let phone = parse_phone(phone)?;
-    let customer = app
-        .store
-        .customer(&t.id, customer_id)
-        .await?
-        .ok_or_else(|| WebError::not_found("This customer"))?;
-    if !customer.phones.iter().any(|p| p.number == phone) {
-        return Err(WebError::not_found("This phone number"));
+    match service::customers::holding(app, &t.id, customer_id, &phone).await {
+        Ok(_) => Ok(phone),
+        Err(e) => Err(not_found_words(e)),
     }
-    Ok(phone)
 }
 
 /// A revocation that came another way, recorded by the signed-in person.
@@ -438,24 +447,23 @@ pub async fn record_opt_out(
     let user = &posted.user;
     let t = &user.tenant;
     let phone = phone_of_customer(&app, t, &id, &phone).await?;
-    let scope = posted
-        .field("scope")
-        .parse::<assent_core::consent::Scope>()
-        .ok();
-    let method = posted.field("method").parse::<service::OptOutMethod>().ok();
-    let (Some(scope), Some(method)) = (scope, method) else {
+    // The form's field is limited to the note's length; a longer one is cut, not refused.
+    let note: String = posted
+        .field("note")
+        .trim()
+        .chars()
+        .take(service::OPT_OUT_NOTE_CHARS)
+        .collect();
+    let Ok(recorded) =
+        service::RecordedOptOut::parse(posted.field("scope"), posted.field("method"), Some(&note))
+    else {
         return Ok(see_other(&record_url(&id, "opt_out_invalid")));
     };
-    let note: String = posted.field("note").trim().chars().take(1000).collect();
     service::record_opt_out(
         &app,
         t,
         &phone,
-        &service::RecordedOptOut {
-            scope,
-            method,
-            note: Some(note.as_str()).filter(|n| !n.is_empty()),
-        },
+        &recorded,
         service::Who {
             source: Source::CustomerRecord,
             actor: &user.user.id,
@@ -472,31 +480,25 @@ pub async fn send_opt_in_request(
 ) -> WebResult<Response> {
     let user = &posted.user;
     let t = &user.tenant;
-    let phone = phone_of_customer(&app, t, &id, &phone).await?;
-    if t.senders.marketing.is_none() {
-        return Ok(see_other(&record_url(
-            &id,
-            &format!("refused_{}", Reason::MarketingNotRegistered.as_str()),
-        )));
-    }
-    let start = OptInStart {
+    let phone = parse_phone(&phone)?;
+    let who = service::Who {
         source: Source::CustomerRecord,
-        actor: user.user.id.clone(),
-        customer_asked: false,
-        evidence: Evidence::default(),
-        idempotency_key: None,
+        actor: &user.user.id,
     };
-    let notice = match service::request_opt_in(&app, t, &phone, start).await? {
-        Ok(message_id) => {
-            app.wake.notify_one();
-            let held = app
-                .store
-                .message(&t.id, &message_id)
-                .await?
-                .is_some_and(|m| m.status == assent_store::MessageStatus::Deferred);
-            if held { "opt_in_held" } else { "opt_in_sent" }.to_string()
-        }
-        Err(reason) => format!("refused_{}", reason.as_str()),
+    let notice = match service::customers::request_opt_in(&app, t, &id, &phone, who, None).await {
+        Ok(m) if m.status == assent_store::MessageStatus::Deferred => "opt_in_held".to_string(),
+        Ok(_) => "opt_in_sent".to_string(),
+        Err(service::Error::Refused {
+            code: Code::Gate(reason),
+            ..
+        }) => format!("refused_{}", reason.as_str()),
+        // Requests go from the marketing number: without one, it is as if marketing
+        // were not registered.
+        Err(service::Error::Refused {
+            code: Code::SenderNotConfigured,
+            ..
+        }) => format!("refused_{}", Reason::MarketingNotRegistered.as_str()),
+        Err(e) => return Err(not_found_words(e)),
     };
     Ok(see_other(&record_url(&id, &notice)))
 }

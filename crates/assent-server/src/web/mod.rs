@@ -33,7 +33,6 @@ use chrono::{DateTime, Utc};
 use crate::AppState;
 use crate::error::ApiError;
 pub use session::{SIGN_INS_PER_ADDRESS, SignedIn, create_user, hash_password};
-pub(crate) use settings::link as settings_link;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -373,6 +372,14 @@ impl From<assent_store::StoreError> for WebError {
     }
 }
 
+/// A service's refusal as a page: the API's status and sentence (a form that can show a
+/// bad field beside the field handles [`crate::service::Error::Invalid`] itself).
+impl From<crate::service::Error> for WebError {
+    fn from(e: crate::service::Error) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let title = self
@@ -480,5 +487,5 @@ pub fn see_other(to: &str) -> Response {
 
 /// Percent-encodes a path segment or query value.
 pub fn url_part(s: &str) -> String {
-    crate::api::consent::percent_encode(s)
+    crate::service::opt_in_tools::percent_encode(s)
 }

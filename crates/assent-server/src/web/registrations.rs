@@ -22,7 +22,7 @@ use super::{
     see_other,
 };
 use crate::AppState;
-use crate::api::validate_registration;
+use crate::service::{self, registrations};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Input {
@@ -386,11 +386,8 @@ pub async fn submit(
     Path(kind): Path<String>,
     posted: Posted,
 ) -> WebResult<Response> {
-    let kind = match kind.as_str() {
-        "texting" => RegistrationKind::Texting,
-        "marketing" => RegistrationKind::Marketing,
-        _ => return Err(WebError::not_found("This registration")),
-    };
+    let kind =
+        registrations::kind_of(&kind).ok_or_else(|| WebError::not_found("This registration"))?;
     let user = &posted.user;
     let current = match kind {
         RegistrationKind::Texting => user.registrations.texting.as_ref(),
@@ -424,41 +421,26 @@ pub async fn submit(
             }
         }
     }
-    let body = Value::Object(body);
-    if let Err(e) = validate_registration(kind, &body) {
-        let (field, message) = e
-            .message
-            .split_once(": ")
-            .map(|(f, m)| (f.to_string(), m.to_string()))
-            .unwrap_or_else(|| (String::new(), e.message.clone()));
-        let label = fields_of(kind)
-            .iter()
-            .find(|f| f.name == field)
-            .map(|f| f.label)
-            .unwrap_or("This field");
-        let retry = Retry {
-            kind,
-            values: &posted.fields,
-            field,
-            message: format!("{label} {message}."),
-        };
-        let mut res = page(user, None, Some(&retry), senders_card(user, None, None));
-        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-        return Ok(res);
-    }
-    app.store
-        .save_registration(
-            &user.tenant.id,
-            &Registration {
+    match registrations::submit(&app, &user.tenant.id, kind, Value::Object(body)).await {
+        Ok(()) => Ok(see_other("/registrations?notice=submitted")),
+        Err(service::Error::Invalid { field, message }) => {
+            let label = fields_of(kind)
+                .iter()
+                .find(|f| f.name == field)
+                .map(|f| f.label)
+                .unwrap_or("This field");
+            let retry = Retry {
                 kind,
-                status: RegistrationStatus::Pending,
-                reason: None,
-                details: body,
-                updated_at: app.clock.now(),
-            },
-        )
-        .await?;
-    Ok(see_other("/registrations?notice=submitted"))
+                values: &posted.fields,
+                field,
+                message: format!("{label} {message}."),
+            };
+            let mut res = page(user, None, Some(&retry), senders_card(user, None, None));
+            *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn save_senders(State(app): State<AppState>, posted: Posted) -> WebResult<Response> {

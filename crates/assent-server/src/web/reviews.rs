@@ -17,6 +17,7 @@ use super::{
     Chrome, Section, TimeEl, WebError, WebResult, phone_display, render, see_other, url_part,
 };
 use crate::AppState;
+use crate::error::Code;
 use crate::service;
 
 fn thread_label(t: Thread) -> &'static str {
@@ -160,34 +161,24 @@ pub async fn decide(
     posted: Posted,
 ) -> WebResult<Response> {
     let user = &posted.user;
-    let opt_out = match posted.field("decision") {
-        "opt_out" => true,
-        "not_opt_out" => false,
-        _ => {
-            return Err(WebError {
-                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                message: "Choose one of the two answers.".into(),
-            });
-        }
-    };
-    let review = app
-        .store
-        .review(&user.tenant.id, &id)
-        .await?
-        .ok_or_else(|| WebError::not_found("This review"))?;
-    if review.decision.is_some() {
-        // Someone decided already (another tab, a colleague): show where it stands.
-        return Ok(see_other("/reviews"));
+    let decision = posted.field("decision");
+    match service::reviews::decide(&app, &user.tenant, &id, decision, &user.user.id).await {
+        Ok(_) => Ok(see_other(if decision == "opt_out" {
+            "/reviews?notice=opt_out"
+        } else {
+            "/reviews?notice=not_opt_out"
+        })),
+        Err(service::Error::Invalid { .. }) => Err(WebError {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            message: "Choose one of the two answers.".into(),
+        }),
+        Err(service::Error::NotFound(_)) => Err(WebError::not_found("This review")),
+        // Someone decided already (another tab, a colleague, the deadline): the first
+        // decision stands; show where it stands.
+        Err(service::Error::Refused {
+            code: Code::AlreadyDecided,
+            ..
+        }) => Ok(see_other("/reviews")),
+        Err(e) => Err(e.into()),
     }
-    match service::decide_review(&app, &user.tenant, &review, opt_out, &user.user.id).await {
-        // Decided meanwhile (a colleague, the deadline): the first decision stands.
-        Err(assent_store::StoreError::Conflict(_)) => return Ok(see_other("/reviews")),
-        other => other?,
-    }
-    app.wake.notify_one();
-    Ok(see_other(if opt_out {
-        "/reviews?notice=opt_out"
-    } else {
-        "/reviews?notice=not_opt_out"
-    }))
 }

@@ -16,13 +16,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Duration;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use askama::Template;
 
 use super::WebError;
 use crate::AppState;
-use crate::auth::{hash_api_key, random_token};
+use crate::auth::{constant_time_eq, hash_api_key, random_token};
 use crate::error::ApiError;
 use crate::webhooks::form_urlencoded_pairs;
 
@@ -149,14 +148,6 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (ha, hb) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    ha.iter()
-        .zip(hb.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
-}
-
 /// The signed-in user, with their tenant and its registrations (every page's banner needs
 /// them). A request without a valid session is sent to `/login`.
 pub struct SignedIn {
@@ -248,7 +239,9 @@ impl FromRequest<AppState> for Posted {
                 .into_iter()
                 .collect();
         let given = fields.get("csrf").map(String::as_str).unwrap_or("");
-        if given.is_empty() || !constant_time_eq(given, &user.session.csrf_token) {
+        if given.is_empty()
+            || !constant_time_eq(given.as_bytes(), user.session.csrf_token.as_bytes())
+        {
             return Err(WebError {
                 status: StatusCode::FORBIDDEN,
                 message: "This form has expired or did not come from Assent. Go back, reload the page and try again.".into(),

@@ -15,7 +15,7 @@ use askama::Template;
 use super::session::{Posted, SignedIn};
 use super::{Chrome, Section, WebResult, render, see_other};
 use crate::AppState;
-use crate::service::{opt_in_request_text, reply_text};
+use crate::service::{self, opt_in_request_text, reply_text};
 
 /// The editable texts: (settings key, label, what it answers).
 const TEXTS: &[(&str, &str, &str)] = &[
@@ -178,11 +178,16 @@ fn limits_meaning(l: &RateLimits) -> String {
     )
 }
 
-/// Reads the limits into `s`; an error to show, or `None`.
-fn read_limits(posted: &Posted, s: &mut Settings) -> Option<String> {
+/// A field the page posts that could not be read at all; the service checks the rest.
+fn unreadable(field: &str) -> service::Error {
+    service::Error::invalid(field, "must be a whole number")
+}
+
+/// Reads the sending limits: a 10DLC tier, or the manager's own numbers.
+fn read_limits(posted: &Posted, s: &mut Settings) -> Result<(), service::Error> {
     let chosen = posted.field("rate_preset");
     if chosen.is_empty() {
-        return None;
+        return Ok(());
     }
     if let Ok(p) = chosen.parse::<RatePreset>() {
         let (minute, day) = p.limits();
@@ -191,36 +196,27 @@ fn read_limits(posted: &Posted, s: &mut Settings) -> Option<String> {
             per_sender_per_minute: minute,
             per_tenant_per_day: day,
         };
-        return None;
+        return Ok(());
     }
     let number = |name: &str| {
         posted
             .field(name)
             .trim()
             .parse::<u32>()
-            .ok()
-            .filter(|n| *n >= 1)
+            .map_err(|_| unreadable(&format!("rate_limits.{name}")))
     };
-    match (
-        number("per_sender_per_minute"),
-        number("per_tenant_per_day"),
-    ) {
-        (Some(minute), Some(day)) => {
-            s.rate_limits = RateLimits {
-                preset: None,
-                per_sender_per_minute: minute,
-                per_tenant_per_day: day,
-            };
-            None
-        }
-        _ => Some("Your own sending limits must be whole numbers of at least 1.".into()),
-    }
+    s.rate_limits = RateLimits {
+        preset: None,
+        per_sender_per_minute: number("per_sender_per_minute")?,
+        per_tenant_per_day: number("per_tenant_per_day")?,
+    };
+    Ok(())
 }
 
-/// Reads the countries card into `s`; an error to show, or `None`.
-fn read_countries(posted: &Posted, before: &Settings, s: &mut Settings) -> Option<String> {
+/// Reads the countries card, when the page showed it.
+fn read_countries(posted: &Posted, s: &mut Settings) {
     if !posted.ticked("countries_shown") {
-        return None;
+        return;
     }
     s.mailing_address = posted.field("mailing_address").trim().to_string();
     s.contact = posted.field("contact").trim().to_string();
@@ -231,6 +227,7 @@ fn read_countries(posted: &Posted, before: &Settings, s: &mut Settings) -> Optio
     if posted.ticked("country_ca") {
         countries.push("CA".into());
     }
+    // Countries the page does not offer (set through the API) stay.
     countries.extend(
         s.countries
             .iter()
@@ -238,17 +235,90 @@ fn read_countries(posted: &Posted, before: &Settings, s: &mut Settings) -> Optio
             .cloned(),
     );
     s.countries = countries;
-    if s.countries.is_empty() {
-        return Some("Choose at least one country to text.".into());
+}
+
+/// Reads the reply texts the page shows. A text equal to the default is no override, so
+/// it follows the business name and contact when they change: the default with the new
+/// contact, or the one the form showed (the old contact), when the contact changed in
+/// this same save. Texts the page does not show (other languages, the marketing footer)
+/// are kept.
+fn read_texts(posted: &Posted, before: &Tenant, s: &mut Settings) {
+    let bare = |settings: &Settings| {
+        let mut d = settings.clone();
+        d.reply_texts.clear();
+        with_settings(before, &d)
+    };
+    let (new_defaults, shown_defaults) = (bare(s), bare(&before.settings));
+    for (key, _, _) in TEXTS {
+        s.reply_texts.remove(*key);
+        let typed = posted.field(&format!("text_{key}")).trim().to_string();
+        if typed.is_empty()
+            || typed == text_for(&new_defaults, key)
+            || typed == text_for(&shown_defaults, key)
+        {
+            continue;
+        }
+        s.reply_texts.insert((*key).to_string(), typed);
     }
-    s.canada_problem(before).map(|(field, _)| {
-        let what = if field == "contact" {
-            "a contact"
-        } else {
-            "your mailing address"
-        };
-        format!("To text Canadian numbers, give {what} (CASL).")
-    })
+}
+
+/// The settings the page asks for, or the first field that could not be read (they are
+/// still returned, to be shown again as typed).
+fn read_form(posted: &Posted, before: &Tenant) -> (Settings, Option<service::Error>) {
+    let mut s = before.settings.clone();
+    s.help_contact = posted.field("help_contact").trim().to_string();
+    s.quiet_hours = match posted.field("quiet_hours") {
+        "strictest" => QuietPolicy::Strictest,
+        _ => QuietPolicy::Standard,
+    };
+    s.keyword_replies = match posted.field("keyword_replies") {
+        "provider" => KeywordReplies::Provider,
+        _ => KeywordReplies::Assent,
+    };
+    s.stop_revokes_all = posted.ticked("stop_revokes_all");
+    s.terms_url = posted.field("terms_url").to_string();
+    s.privacy_url = posted.field("privacy_url").to_string();
+    read_countries(posted, &mut s);
+    let mut error = read_limits(posted, &mut s).err();
+    let days = posted.field("review_deadline_days").trim();
+    // A form from before this field existed keeps the setting.
+    if !days.is_empty() {
+        match days.parse::<u32>() {
+            Ok(n) => s.review_deadline_days = n,
+            Err(_) => error = error.or(Some(unreadable("review_deadline_days"))),
+        }
+    }
+    match posted.field("marketing_cap_per_day").trim().parse::<u32>() {
+        Ok(n) => s.marketing_cap_per_day = n,
+        Err(_) => error = error.or(Some(unreadable("marketing_cap_per_day"))),
+    }
+    read_texts(posted, before, &mut s);
+    (s, error)
+}
+
+/// What the service refused, in the page's words.
+fn error_words(field: &str, message: &str) -> String {
+    match field {
+        "marketing_cap_per_day" => "Marketing texts per day must be 1, 2 or 3.".into(),
+        "review_deadline_days" => "The review deadline must be 1 to 10 business days.".into(),
+        f if f.starts_with("rate_limits.") => {
+            "Your own sending limits must be whole numbers of at least 1.".into()
+        }
+        "countries" if message.starts_with("must name") => {
+            "Choose at least one country to text.".into()
+        }
+        "contact" => "To text Canadian numbers, give a contact (CASL).".into(),
+        "mailing_address" => "To text Canadian numbers, give your mailing address (CASL).".into(),
+        "terms_url" => "The terms link must start with https://".into(),
+        "privacy_url" => "The privacy policy link must start with https://".into(),
+        f => match f
+            .strip_prefix("reply_texts.")
+            .and_then(|k| TEXTS.iter().find(|(key, _, _)| *key == k))
+        {
+            Some((_, label, _)) => format!("The {label} {message}."),
+            None => format!("{field}: {message}"),
+        },
+    }
 }
 
 #[derive(Deserialize)]
@@ -265,96 +335,20 @@ pub async fn show(user: SignedIn, Query(q): Query<SettingsQuery>) -> Response {
     )
 }
 
-/// A link shown on the public opt-in form: empty, or an absolute http(s) URL with a host
-/// (never `javascript:` or `data:`, which would run on the form's page). Checked the same
-/// way here and in `PUT /settings`.
-pub(crate) fn link(label: &str, v: &str) -> Result<String, String> {
-    let v = v.trim();
-    if v.is_empty() {
-        return Ok(String::new());
-    }
-    match url::Url::parse(v) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {
-            Ok(v.to_string())
-        }
-        _ => Err(format!("{label} must start with https://")),
-    }
-}
-
 pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Response> {
     let user = &posted.user;
-    let mut s = user.tenant.settings.clone();
-    s.help_contact = posted.field("help_contact").trim().to_string();
-    s.quiet_hours = match posted.field("quiet_hours") {
-        "strictest" => QuietPolicy::Strictest,
-        _ => QuietPolicy::Standard,
+    let (s, unreadable) = read_form(&posted, &user.tenant);
+    let saved = match unreadable {
+        Some(e) => Err(e),
+        None => service::settings::update(&app, &user.tenant, s.clone()).await,
     };
-    s.keyword_replies = match posted.field("keyword_replies") {
-        "provider" => KeywordReplies::Provider,
-        _ => KeywordReplies::Assent,
-    };
-    s.stop_revokes_all = posted.ticked("stop_revokes_all");
-    let mut error = read_countries(&posted, &user.tenant.settings, &mut s);
-    error = error.or(read_limits(&posted, &mut s));
-    match posted.field("review_deadline_days").trim().parse::<u32>() {
-        Ok(n) if (1..=assent_store::MAX_REVIEW_DEADLINE_DAYS).contains(&n) => {
-            s.review_deadline_days = n;
+    match saved {
+        Ok(_) => Ok(see_other("/settings?notice=saved")),
+        Err(service::Error::Invalid { field, message }) => {
+            let mut res = form(user, &s, Some(&error_words(&field, &message)), false);
+            *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(res)
         }
-        // A form from before this field existed keeps the setting.
-        _ if posted.field("review_deadline_days").trim().is_empty() => {}
-        _ => {
-            error = error.or(Some(
-                "The review deadline must be 1 to 10 business days.".to_string(),
-            ));
-        }
+        Err(e) => Err(e.into()),
     }
-    match posted.field("marketing_cap_per_day").parse::<u32>() {
-        Ok(n) if (1..=3).contains(&n) => s.marketing_cap_per_day = n,
-        _ => error = Some("Marketing texts per day must be 1, 2 or 3.".to_string()),
-    }
-    match (
-        link("The terms link", posted.field("terms_url")),
-        link("The privacy policy link", posted.field("privacy_url")),
-    ) {
-        (Ok(terms), Ok(privacy)) => {
-            s.terms_url = terms;
-            s.privacy_url = privacy;
-        }
-        (Err(e), _) | (_, Err(e)) => error = error.or(Some(e)),
-    }
-    // A text equal to the default is no override, so it follows the business name and
-    // contact when they change: the default with the new contact, or the one the form
-    // showed (the old contact), when the contact changed in this same save.
-    let bare = |settings: &Settings| {
-        let mut d = settings.clone();
-        d.reply_texts.clear();
-        with_settings(&user.tenant, &d)
-    };
-    let (new_defaults, shown_defaults) = (bare(&s), bare(&user.tenant.settings));
-    s.reply_texts.clear();
-    for (key, label, _) in TEXTS {
-        let typed = posted.field(&format!("text_{key}")).trim().to_string();
-        if typed.is_empty()
-            || typed == text_for(&new_defaults, key)
-            || typed == text_for(&shown_defaults, key)
-        {
-            continue;
-        }
-        let filled = assent_core::compose::fill(
-            &typed,
-            &user.tenant.name,
-            &crate::service::contact_of(&new_defaults),
-        );
-        if let Err(e) = assent_core::compose::check_reply(key, &filled, &user.tenant.name) {
-            error = error.or(Some(format!("The {label} {e}.")));
-        }
-        s.reply_texts.insert((*key).to_string(), typed);
-    }
-    if let Some(e) = error {
-        let mut res = form(user, &s, Some(&e), false);
-        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-        return Ok(res);
-    }
-    app.store.update_settings(&user.tenant.id, &s).await?;
-    Ok(see_other("/settings?notice=saved"))
 }

@@ -1,7 +1,6 @@
 //! The opt-in tools: the `sms:` link, its QR code, the HTML snippet, the form's embed code
 //! and a preview of the form as customers see it.
 
-use assent_core::gate::RegistrationStatus;
 use assent_core::keyword::LINK_PHRASE;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -12,7 +11,8 @@ use askama::Template;
 
 use super::{Chrome, Section, WebError, WebResult, phone_display, render};
 use crate::AppState;
-use crate::api::consent::{link_tools, qr_svg};
+use crate::error::Code;
+use crate::service::{self, opt_in_tools};
 
 struct Ready {
     phrase: &'static str,
@@ -42,26 +42,33 @@ struct ToolsPage<'a> {
 
 pub async fn opt_in_tools(State(app): State<AppState>, user: SignedIn) -> WebResult<Response> {
     let t = &user.tenant;
-    let state = if user.registrations.marketing_status() != RegistrationStatus::Approved {
-        ToolsState::NotApproved
-    } else if let Some(sender) = t.senders.marketing.as_ref() {
-        let tools = link_tools(t, sender, &app.config.public_url);
-        let qr = qr_svg(&tools.sms_uri).and_then(|svg| {
-            svg.find("<svg")
-                .map(|i| svg[i + "<svg".len()..].to_string())
-        });
-        ToolsState::Ready(Box::new(Ready {
-            phrase: LINK_PHRASE,
-            number: phone_display(sender),
-            sms_uri: tools.sms_uri,
-            qr,
-            html_snippet: tools.html_snippet,
-            form_url: tools.form_url,
-            embed_code: tools.embed_code,
-            slug: super::url_part(&t.slug),
-        }))
-    } else {
-        ToolsState::NoSender
+    let state = match opt_in_tools::for_tenant(t, &user.registrations, &app.config.public_url) {
+        Ok(tools) => {
+            let qr = opt_in_tools::qr_svg(&tools.sms_uri).and_then(|svg| {
+                svg.find("<svg")
+                    .map(|i| svg[i + "<svg".len()..].to_string())
+            });
+            ToolsState::Ready(Box::new(Ready {
+                phrase: LINK_PHRASE,
+                number: t
+                    .senders
+                    .marketing
+                    .as_ref()
+                    .map(phone_display)
+                    .unwrap_or_default(),
+                sms_uri: tools.sms_uri,
+                qr,
+                html_snippet: tools.html_snippet,
+                form_url: tools.form_url,
+                embed_code: tools.embed_code,
+                slug: super::url_part(&t.slug),
+            }))
+        }
+        Err(service::Error::Refused {
+            code: Code::SenderNotConfigured,
+            ..
+        }) => ToolsState::NoSender,
+        Err(_) => ToolsState::NotApproved,
     };
     Ok(render(&ToolsPage {
         chrome: Chrome::new(&user, "Opt-in tools", Section::OptInTools),
@@ -71,17 +78,11 @@ pub async fn opt_in_tools(State(app): State<AppState>, user: SignedIn) -> WebRes
 
 pub async fn qr_download(user: SignedIn) -> WebResult<Response> {
     let t = &user.tenant;
-    let sender = t
-        .senders
-        .marketing
-        .as_ref()
-        .filter(|_| user.registrations.marketing_status() == RegistrationStatus::Approved)
-        .ok_or_else(|| WebError {
-            status: StatusCode::NOT_FOUND,
-            message: "The QR code is available once your Marketing Registration is approved."
-                .into(),
-        })?;
-    let svg = qr_svg(&crate::api::consent::sms_uri(sender)).ok_or_else(|| WebError {
+    let sender = opt_in_tools::sender(t, &user.registrations).map_err(|_| WebError {
+        status: StatusCode::NOT_FOUND,
+        message: "The QR code is available once your Marketing Registration is approved.".into(),
+    })?;
+    let svg = opt_in_tools::qr_svg(&opt_in_tools::sms_uri(sender)).ok_or_else(|| WebError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: "The QR code could not be drawn.".into(),
     })?;

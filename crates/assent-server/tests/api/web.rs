@@ -1319,3 +1319,43 @@ async fn settings_offer_the_10dlc_tiers_and_say_what_they_mean_in_texts() {
         serde_json::json!({"per_sender_per_minute": 30, "per_tenant_per_day": 500})
     );
 }
+
+/// The page shows the English texts only: saving it keeps the Spanish ones and the
+/// marketing footer set through the API (it used to drop every text it did not show).
+#[tokio::test]
+async fn saving_the_settings_page_keeps_texts_it_does_not_show() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let texts = serde_json::json!({
+        "help.es": "Acme Plumbing: para ayuda llame al 512-555-0100. Responda PARAR para cancelar.",
+        "marketing_footer": "Reply STOP to end these offers",
+    });
+    let (s, v) = app
+        .put(
+            "/settings",
+            &t.key,
+            serde_json::json!({"reply_texts": texts}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/settings").await;
+    let token = csrf(&page.body);
+    let r = b
+        .post(
+            "/settings",
+            &[
+                ("csrf", token.as_str()),
+                ("quiet_hours", "strictest"),
+                ("marketing_cap_per_day", "3"),
+                ("keyword_replies", "assent"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(s["quiet_hours"], "strictest");
+    assert_eq!(s["reply_texts"], texts);
+}

@@ -1,5 +1,23 @@
-//! The workflows: each one loads a phone's snapshot through the store, lets the core decide
-//! (state machine and gate), and hands the store the plan to write in the same transaction.
+//! The service layer, shared by the API (`api/`) and the web app (`web/`): each feature
+//! that has both an endpoint and a page is written here once, validation included, and
+//! the edges only parse the request, call it and render the answer. Refusals are an
+//! [`Error`], which each edge shows its own way.
+//!
+//! The consent workflows in this file load a phone's snapshot through the store, let the
+//! core decide (state machine and gate), and hand the store the plan to write in the
+//! same transaction.
+
+pub mod campaigns;
+pub mod customers;
+mod error;
+pub mod ledger;
+pub mod opt_in_tools;
+pub mod registrations;
+pub mod reviews;
+pub mod settings;
+
+pub use error::Error;
+pub use ledger::day_start;
 
 use assent_core::compose::{self, segments};
 use assent_core::consent::{
@@ -796,6 +814,37 @@ pub struct RecordedOptOut<'a> {
     pub note: Option<&'a str>,
 }
 
+/// The longest note a recorded opt-out keeps.
+pub const OPT_OUT_NOTE_CHARS: usize = 1000;
+
+impl<'a> RecordedOptOut<'a> {
+    /// Reads a recorded opt-out as the API and the customer record post it: `scope`
+    /// marketing or all, how it came in, and an optional note (blank is none).
+    pub fn parse(
+        scope: &str,
+        method: &str,
+        note: Option<&'a str>,
+    ) -> std::result::Result<Self, Error> {
+        let scope = scope.parse::<Scope>().ok()
+            .ok_or_else(|| Error::invalid("scope", "must be marketing or all"))?;
+        let method = method.parse::<OptOutMethod>().ok().ok_or_else(|| {
+            Error::invalid(
+                "method",
+                "must be phone_call, email, in_person, letter or other",
+            )
+        })?;
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        if note.is_some_and(|n| n.chars().count() > OPT_OUT_NOTE_CHARS) {
+            return Err(Error::invalid("note", "must be at most 1,000 characters"));
+        }
+        Ok(RecordedOptOut {
+            scope,
+            method,
+            note,
+        })
+    }
+}
+
 assent_core::text_enum! {
     /// How a revocation that came another way reached the business.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -984,17 +1033,4 @@ pub fn toggle_entries(
         });
     }
     out
-}
-
-/// Midnight of a `YYYY-MM-DD` date in the tenant's zone, or of the day after (`next_day`:
-/// a `to` date includes its whole day). The web's ledger filter and the API's export read
-/// dates the same way.
-pub fn day_start(t: &Tenant, s: &str, next_day: bool) -> Option<DateTime<Utc>> {
-    use chrono::TimeZone;
-    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-    let d = if next_day { d.succ_opt()? } else { d };
-    let tz = tenant_zone(t);
-    tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-        .earliest()
-        .map(|x| x.with_timezone(&Utc))
 }

@@ -1,0 +1,208 @@
+//! Creating, pausing and resuming campaigns: `POST /campaigns` and the web composer, and
+//! both pages' pause and resume buttons.
+
+use assent_core::merge::Template;
+use assent_store::{Campaign, CampaignKind, CampaignStatus, Tenant};
+use chrono::{DateTime, Utc};
+
+use super::error::{Error, Result};
+use super::new_id;
+use crate::AppState;
+use crate::error::Code;
+
+/// A campaign as asked for, before it is checked.
+#[derive(Debug, Clone, Default)]
+pub struct NewCampaign {
+    pub name: String,
+    /// `marketing`, `unsold_estimates`, `recurring_services` or `missed_calls`.
+    pub kind: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    /// RFC 3339; a marketing campaign without it goes at once.
+    pub send_at: Option<String>,
+    pub days_after: Option<Vec<u32>>,
+    pub days_before: Option<Vec<u32>>,
+}
+
+/// An RFC 3339 time in a field.
+pub fn parse_time(field: &str, v: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            Error::invalid(
+                field,
+                "must be an RFC 3339 time such as 2026-12-01T15:00:00Z",
+            )
+        })
+}
+
+fn kind_of(kind: &str) -> Result<CampaignKind> {
+    Ok(match kind {
+        "marketing" => CampaignKind::Marketing,
+        "unsold_estimates" => CampaignKind::UnsoldEstimates,
+        "recurring_services" => CampaignKind::RecurringServices,
+        "missed_calls" => CampaignKind::MissedCalls,
+        _ => {
+            return Err(Error::invalid(
+                "type",
+                "must be marketing, unsold_estimates, recurring_services or missed_calls",
+            ));
+        }
+    })
+}
+
+/// The schedule's days a follow-up campaign needs (none for the others).
+fn days_of(kind: CampaignKind, b: &NewCampaign) -> Result<Vec<u32>> {
+    let given = |d: &Option<Vec<u32>>| d.clone().filter(|d| !d.is_empty());
+    let days = match kind {
+        CampaignKind::UnsoldEstimates => given(&b.days_after)
+            .ok_or_else(|| Error::invalid("schedule.days_after", "is required, e.g. [2, 7, 14]"))?,
+        CampaignKind::RecurringServices => given(&b.days_before)
+            .ok_or_else(|| Error::invalid("schedule.days_before", "is required, e.g. [7, 1]"))?,
+        _ => Vec::new(),
+    };
+    if days.iter().any(|d| *d > 3650) {
+        return Err(Error::invalid("schedule", "days must be at most 3650"));
+    }
+    Ok(days)
+}
+
+/// Checks and saves a new campaign, and wakes the worker for it.
+pub async fn create(app: &AppState, t: &Tenant, b: NewCampaign) -> Result<Campaign> {
+    let name = b.name.trim();
+    if name.is_empty() {
+        return Err(Error::invalid("name", "is required"));
+    }
+    let kind = kind_of(&b.kind)?;
+    if b.body.trim().is_empty() {
+        return Err(Error::invalid("body", "is required"));
+    }
+    Template::parse(&b.body).map_err(|e| Error::invalid("body", e.to_string()))?;
+    let days = days_of(kind, &b)?;
+    let send_at = b
+        .send_at
+        .as_deref()
+        .map(|s| parse_time("send_at", s))
+        .transpose()?;
+    let now = app.clock.now();
+    let c = Campaign {
+        id: new_id(),
+        tenant_id: t.id.clone(),
+        name: name.to_string(),
+        kind,
+        body: b.body,
+        tags: b
+            .tags
+            .into_iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        days,
+        send_at,
+        status: if kind == CampaignKind::Marketing {
+            CampaignStatus::Scheduled
+        } else {
+            CampaignStatus::Active
+        },
+        created_at: now,
+        resumed_at: Some(now),
+    };
+    app.store.save_campaign(&c).await?;
+    app.wake.notify_one();
+    Ok(c)
+}
+
+/// A campaign of this tenant.
+pub async fn load(app: &AppState, t: &Tenant, id: &str) -> Result<Campaign> {
+    app.store
+        .campaign(&t.id, id)
+        .await?
+        .ok_or_else(|| Error::not_found("campaign"))
+}
+
+/// What a pause or a resume did: the status now, and how many queued messages it held
+/// or released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub status: CampaignStatus,
+    pub messages: u64,
+}
+
+/// Holds a campaign's queued messages.
+pub async fn pause(app: &AppState, t: &Tenant, id: &str) -> Result<Moved> {
+    // The status moves first, only from what was read (the runner may move it meanwhile:
+    // read again); then the queued messages are held. A fan-out writing meanwhile holds
+    // its own pages once the status says paused.
+    for _ in 0..10 {
+        let c = load(app, t, id).await?;
+        match c.status {
+            CampaignStatus::Finished => {
+                return Err(Error::refused(
+                    Code::Finished,
+                    "a finished campaign cannot be paused",
+                ));
+            }
+            CampaignStatus::Paused => {
+                return Ok(Moved {
+                    status: c.status,
+                    messages: 0,
+                });
+            }
+            from => {
+                if app
+                    .store
+                    .move_campaign(&t.id, id, from, CampaignStatus::Paused, None)
+                    .await?
+                {
+                    let held = app
+                        .store
+                        .hold_campaign(&t.id, id, true, app.clock.now())
+                        .await?;
+                    return Ok(Moved {
+                        status: CampaignStatus::Paused,
+                        messages: held,
+                    });
+                }
+            }
+        }
+    }
+    Err(Error::refused(
+        Code::CampaignBusy,
+        "the campaign's status kept changing; try again",
+    ))
+}
+
+/// Releases a paused campaign's messages; nothing already sent goes again.
+pub async fn resume(app: &AppState, t: &Tenant, id: &str) -> Result<Moved> {
+    let c = load(app, t, id).await?;
+    let unchanged = |status| Moved {
+        status,
+        messages: 0,
+    };
+    if c.status != CampaignStatus::Paused {
+        return Ok(unchanged(c.status));
+    }
+    let now = app.clock.now();
+    let recorded = app.store.campaign_recorded(&t.id, id).await?;
+    let to = match c.kind {
+        CampaignKind::Marketing if recorded => CampaignStatus::Sending,
+        CampaignKind::Marketing => CampaignStatus::Scheduled,
+        _ => CampaignStatus::Active,
+    };
+    // The status moves first, then the held messages go (only while it is not paused
+    // again); someone else's resume or pause in between stands.
+    if !app
+        .store
+        .move_campaign(&t.id, id, CampaignStatus::Paused, to, Some(now))
+        .await?
+    {
+        let c = load(app, t, id).await?;
+        return Ok(unchanged(c.status));
+    }
+    let released = app.store.hold_campaign(&t.id, id, false, now).await?;
+    app.wake.notify_one();
+    Ok(Moved {
+        status: to,
+        messages: released,
+    })
+}

@@ -1,0 +1,160 @@
+//! A tenant's settings (`PUT /settings` and the Settings page): one check of a whole new
+//! set of settings against the current one, so the endpoint and the page accept and
+//! refuse the same things.
+
+use assent_core::compose;
+use assent_core::keyword::Lang;
+use assent_core::quiet_hours::NANP_COUNTRIES;
+use assent_store::{MAX_REVIEW_DEADLINE_DAYS, Settings, Tenant};
+
+use super::error::{Error, Result};
+use crate::AppState;
+
+/// The reply kinds a tenant may word itself, as `reply_texts` keys name them (with `.es`
+/// or `.fr` for another language).
+pub const REPLY_KINDS: [&str; 7] = [
+    "opt_out",
+    "opt_out_marketing",
+    "resumed",
+    "opt_in_confirmation",
+    "help",
+    "opt_in_request",
+    "marketing_footer",
+];
+
+/// A link shown on the public opt-in form: empty, or an absolute http(s) URL with a host
+/// (never `javascript:` or `data:`, which would run on the form's page). Trimmed.
+pub fn link(field: &str, v: &str) -> Result<String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(String::new());
+    }
+    match url::Url::parse(v) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {
+            Ok(v.to_string())
+        }
+        _ => Err(Error::invalid(
+            field,
+            "must be empty or a web address starting with https://",
+        )),
+    }
+}
+
+fn check_numbers(s: &mut Settings) -> Result<()> {
+    // A named 10DLC tier sets both numbers; a number that contradicts it is refused.
+    s.rate_limits = s.rate_limits.resolved().map_err(|number| {
+        Error::invalid(
+            &format!("rate_limits.{number}"),
+            "differs from rate_limits.preset; leave the preset out to set your own numbers",
+        )
+    })?;
+    if !(1..=3).contains(&s.marketing_cap_per_day) {
+        return Err(Error::invalid(
+            "marketing_cap_per_day",
+            "must be between 1 and 3",
+        ));
+    }
+    if s.rate_limits.per_sender_per_minute == 0 {
+        return Err(Error::invalid(
+            "rate_limits.per_sender_per_minute",
+            "must be at least 1",
+        ));
+    }
+    if s.rate_limits.per_tenant_per_day == 0 {
+        return Err(Error::invalid(
+            "rate_limits.per_tenant_per_day",
+            "must be at least 1",
+        ));
+    }
+    if !(1..=MAX_REVIEW_DEADLINE_DAYS).contains(&s.review_deadline_days) {
+        return Err(Error::invalid(
+            "review_deadline_days",
+            "must be between 1 and 10 business days (the FCC allows 10)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_countries(s: &Settings, before: &Settings) -> Result<()> {
+    if s.countries.is_empty() {
+        return Err(Error::invalid(
+            "countries",
+            "must name at least one country",
+        ));
+    }
+    if let Some(c) = s
+        .countries
+        .iter()
+        .find(|c| !NANP_COUNTRIES.contains(&c.as_str()))
+    {
+        return Err(Error::invalid(
+            "countries",
+            format!(
+                "{c:?} is not a country Assent can text (one of {})",
+                NANP_COUNTRIES.join(", ")
+            ),
+        ));
+    }
+    match s.canada_problem(before) {
+        Some((field, why)) => Err(Error::invalid(field, why)),
+        None => Ok(()),
+    }
+}
+
+fn check_links(s: &mut Settings, before: &Settings) -> Result<()> {
+    // As for reply texts: a link stored before this check stays until it is changed.
+    if s.terms_url != before.terms_url {
+        s.terms_url = link("terms_url", &s.terms_url)?;
+    }
+    if s.privacy_url != before.privacy_url {
+        s.privacy_url = link("privacy_url", &s.privacy_url)?;
+    }
+    Ok(())
+}
+
+fn check_reply_texts(t: &Tenant, s: &Settings) -> Result<()> {
+    for k in s.reply_texts.keys() {
+        let (kind, lang) = k.split_once('.').unwrap_or((k.as_str(), "en"));
+        let known_lang =
+            k.split_once('.').is_none() || Lang::parse(lang).is_some_and(|l| l != Lang::En);
+        if !REPLY_KINDS.contains(&kind) || !known_lang {
+            return Err(Error::invalid(
+                &format!("reply_texts.{k}"),
+                "is not a reply kind (opt_out, opt_out_marketing, resumed, opt_in_confirmation, help, opt_in_request or marketing_footer, optionally with .es or .fr)",
+            ));
+        }
+    }
+    let mut with = t.clone();
+    with.settings = s.clone();
+    let contact = super::contact_of(&with);
+    for (k, text) in &s.reply_texts {
+        // A text saved before these checks existed stays until it is changed; a change
+        // of some other setting is not refused over it.
+        if t.settings.reply_texts.get(k) == Some(text) {
+            continue;
+        }
+        let filled = compose::fill(text, &t.name, &contact);
+        let kind = k.split_once('.').map_or(k.as_str(), |(kind, _)| kind);
+        compose::check_reply(kind, &filled, &t.name)
+            .map_err(|e| Error::invalid(&format!("reply_texts.{k}"), e))?;
+    }
+    Ok(())
+}
+
+/// Checks `new` as the tenant's next settings, naming the first bad field; returns them
+/// as they would be stored (a tier's numbers filled in, links trimmed).
+pub fn check(t: &Tenant, mut new: Settings) -> Result<Settings> {
+    let before = &t.settings;
+    check_numbers(&mut new)?;
+    check_countries(&new, before)?;
+    check_links(&mut new, before)?;
+    check_reply_texts(t, &new)?;
+    Ok(new)
+}
+
+/// Checks and stores the tenant's new settings.
+pub async fn update(app: &AppState, t: &Tenant, new: Settings) -> Result<Settings> {
+    let settings = check(t, new)?;
+    app.store.update_settings(&t.id, &settings).await?;
+    Ok(settings)
+}
