@@ -7,6 +7,8 @@
 //! commits. That keeps "what happens on STOP" in the core and atomicity in the backend.
 
 mod model;
+#[doc(hidden)]
+pub mod testing;
 
 pub use model::*;
 
