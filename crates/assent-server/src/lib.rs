@@ -103,6 +103,7 @@ pub fn router(app: AppState) -> Router {
         .merge(web::router())
         .route("/healthz", axum::routing::get(api::healthz))
         .route("/metrics", axum::routing::get(api::metrics))
+        .fallback(api::refusals::not_found)
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .with_state(app)
 }

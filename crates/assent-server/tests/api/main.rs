@@ -10,6 +10,7 @@ mod campaigns;
 mod delivery;
 mod evidence_and_isolation;
 mod hardening;
+mod json_errors;
 mod postgres_concurrency;
 mod revocation;
 mod web;
