@@ -10,6 +10,7 @@ pub mod error;
 pub mod fake_twilio;
 pub mod import;
 pub mod listen;
+pub mod preview;
 pub mod public;
 pub mod service;
 pub mod web;

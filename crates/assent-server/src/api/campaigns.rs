@@ -70,6 +70,26 @@ pub async fn create(
 
 /// Validates and saves a new campaign (the API's `POST /campaigns` and the web composer).
 pub async fn create_campaign(app: &AppState, t: &Tenant, b: NewCampaign) -> ApiResult<Campaign> {
+    let c = validate_campaign(app, t, b)?;
+    app.store.save_campaign(&c).await?;
+    app.wake.notify_one();
+    Ok(c)
+}
+
+/// `POST /campaigns/preview`: the campaign `POST /campaigns` would create, counted and not
+/// saved (see [`crate::preview`]).
+pub async fn preview(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    ApiJson(b): ApiJson<NewCampaign>,
+) -> ApiResult<Json<Value>> {
+    let c = validate_campaign(&app, &t, b)?;
+    let p = crate::preview::preview(&app, &t, &c, crate::campaigns::PAGE).await?;
+    Ok(Json(json!(p)))
+}
+
+/// The campaign a request describes, checked field by field, at the clock's now.
+pub fn validate_campaign(app: &AppState, t: &Tenant, b: NewCampaign) -> ApiResult<Campaign> {
     let name = b.name.trim();
     if name.is_empty() {
         return Err(ApiError::field("name", "is required"));
@@ -115,6 +135,14 @@ pub async fn create_campaign(app: &AppState, t: &Tenant, b: NewCampaign) -> ApiR
         .map(|s| parse_time("send_at", s))
         .transpose()?;
     let now = app.clock.now();
+    // Absent means now; a time already gone is a mistake (a wrong date or zone), not a
+    // request to send at once.
+    if send_at.is_some_and(|at| at < now) {
+        return Err(ApiError::field(
+            "send_at",
+            "is in the past; leave it out to send now",
+        ));
+    }
     let c = Campaign {
         id: new_id(),
         tenant_id: t.id.clone(),
@@ -139,8 +167,6 @@ pub async fn create_campaign(app: &AppState, t: &Tenant, b: NewCampaign) -> ApiR
         created_at: now,
         resumed_at: Some(now),
     };
-    app.store.save_campaign(&c).await?;
-    app.wake.notify_one();
     Ok(c)
 }
 

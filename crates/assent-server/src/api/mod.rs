@@ -64,6 +64,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/simulator/inbound", post(messages::simulator_inbound))
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/campaigns/preview", post(campaigns::preview))
         .route("/campaigns/{id}", get(campaigns::report))
         .route("/campaigns/{id}/recipients", get(campaigns::recipients))
         .route("/campaigns/{id}/pause", post(campaigns::pause))

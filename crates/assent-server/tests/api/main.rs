@@ -6,6 +6,7 @@
 
 mod common;
 
+mod campaign_preview;
 mod campaigns;
 mod delivery;
 mod evidence_and_isolation;
