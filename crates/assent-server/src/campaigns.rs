@@ -222,7 +222,7 @@ impl Runner {
 
 /// Phones per page of a marketing fan-out: large enough that statements are few, small
 /// enough that memory stays flat.
-const PAGE: usize = 5000;
+pub const PAGE: usize = 5000;
 
 async fn marketing(
     app: &AppState,

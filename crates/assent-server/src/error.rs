@@ -14,11 +14,18 @@ use serde_json::json;
 pub enum Code {
     /// Bad input: the message names the field.
     InvalidField,
-    /// A body that is not the JSON the endpoint takes.
+    /// A body the endpoint cannot read as JSON at all (its content type, or a failed read).
     InvalidRequest,
+    /// A body that is not valid JSON.
+    InvalidJson,
     /// A send needs a sender number the tenant has not set.
     SenderNotConfigured,
+    /// No such record, or no endpoint at that path.
     NotFound,
+    /// The path exists, the method does not.
+    MethodNotAllowed,
+    /// The body is over the endpoint's limit.
+    BodyTooLarge,
     Unauthorized,
     /// A unique value is taken, or a request with the same key is still in progress.
     Conflict,
@@ -39,11 +46,14 @@ pub enum Code {
 
 impl Code {
     /// The codes that are not gate reasons.
-    pub const FIXED: [Code; 15] = [
+    pub const FIXED: [Code; 18] = [
         Code::InvalidField,
         Code::InvalidRequest,
+        Code::InvalidJson,
         Code::SenderNotConfigured,
         Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::BodyTooLarge,
         Code::Unauthorized,
         Code::Conflict,
         Code::AlreadyApproved,
@@ -61,8 +71,11 @@ impl Code {
         match self {
             Code::InvalidField => "invalid_field",
             Code::InvalidRequest => "invalid_request",
+            Code::InvalidJson => "invalid_json",
             Code::SenderNotConfigured => "sender_not_configured",
             Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::BodyTooLarge => "body_too_large",
             Code::Unauthorized => "unauthorized",
             Code::Conflict => "conflict",
             Code::AlreadyApproved => "already_approved",
@@ -84,7 +97,10 @@ impl Code {
             | Code::InvalidRequest
             | Code::SenderNotConfigured
             | Code::Gate(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::InvalidJson => StatusCode::BAD_REQUEST,
             Code::NotFound => StatusCode::NOT_FOUND,
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::Unauthorized => StatusCode::UNAUTHORIZED,
             Code::Conflict
             | Code::AlreadyApproved

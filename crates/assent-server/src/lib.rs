@@ -10,6 +10,7 @@ pub mod error;
 pub mod fake_twilio;
 pub mod import;
 pub mod listen;
+pub mod preview;
 pub mod public;
 pub mod service;
 pub mod web;
@@ -103,6 +104,7 @@ pub fn router(app: AppState) -> Router {
         .merge(web::router())
         .route("/healthz", axum::routing::get(api::healthz))
         .route("/metrics", axum::routing::get(api::metrics))
+        .fallback(api::refusals::not_found)
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .with_state(app)
 }

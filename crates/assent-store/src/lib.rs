@@ -8,6 +8,8 @@
 
 pub mod decide;
 mod model;
+#[doc(hidden)]
+pub mod testing;
 
 pub use model::*;
 

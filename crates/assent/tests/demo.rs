@@ -116,9 +116,9 @@ fn the_demo_never_touches_the_configured_database() {
 }
 
 #[test]
+#[ignore = "needs ASSENT_TEST_POSTGRES_URL"]
 fn the_demo_never_seeds_a_postgres_database_with_tenants() {
-    let Ok(server) = std::env::var("ASSENT_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: ASSENT_TEST_POSTGRES_URL is not set");
+    let Some(server) = assent_store::testing::postgres_url_or_skip() else {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();

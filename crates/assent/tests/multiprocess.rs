@@ -110,9 +110,9 @@ async fn call(c: &reqwest::Client, method: &str, url: String, token: &str, body:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ASSENT_TEST_POSTGRES_URL"]
 async fn two_processes_share_one_queue_and_one_pace() {
-    let Ok(server) = std::env::var("ASSENT_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: ASSENT_TEST_POSTGRES_URL is not set");
+    let Some(server) = assent_store::testing::postgres_url_or_skip() else {
         return;
     };
     assent_provider::install_crypto();

@@ -48,13 +48,10 @@ fn parse_time(field: &str, v: &str) -> ApiResult<DateTime<Utc>> {
     Ok(service::campaigns::parse_time(field, v)?)
 }
 
-pub async fn create(
-    TenantAuth(t): TenantAuth,
-    State(app): State<AppState>,
-    ApiJson(b): ApiJson<NewCampaign>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+/// The service's campaign request from the API's JSON.
+fn spec(b: NewCampaign) -> service::campaigns::NewCampaign {
     let schedule = b.schedule.unwrap_or_default();
-    let spec = service::campaigns::NewCampaign {
+    service::campaigns::NewCampaign {
         name: b.name,
         kind: b.kind,
         body: b.body,
@@ -62,12 +59,31 @@ pub async fn create(
         send_at: b.send_at,
         days_after: schedule.days_after,
         days_before: schedule.days_before,
-    };
-    let c = service::campaigns::create(&app, &t, spec).await?;
+    }
+}
+
+pub async fn create(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    ApiJson(b): ApiJson<NewCampaign>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let c = service::campaigns::create(&app, &t, spec(b)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": c.id, "status": c.status, "type": c.kind})),
     ))
+}
+
+/// `POST /campaigns/preview`: the campaign `POST /campaigns` would create, counted and not
+/// saved (see [`crate::preview`]).
+pub async fn preview(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    ApiJson(b): ApiJson<NewCampaign>,
+) -> ApiResult<Json<Value>> {
+    let c = service::campaigns::validate(&app, &t, spec(b))?;
+    let p = crate::preview::preview(&app, &t, &c, crate::campaigns::PAGE).await?;
+    Ok(Json(json!(p)))
 }
 
 pub async fn list(

@@ -6,15 +6,16 @@ pub mod consent;
 pub use tenants::{create_tenant, decide_registration_for};
 pub mod customers;
 mod messages;
+pub mod refusals;
 mod tenants;
 
 use std::sync::atomic::Ordering;
 
+use axum::Router;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -63,6 +64,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/simulator/inbound", post(messages::simulator_inbound))
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/campaigns/preview", post(campaigns::preview))
         .route("/campaigns/{id}", get(campaigns::report))
         .route("/campaigns/{id}/recipients", get(campaigns::recipients))
         .route("/campaigns/{id}/pause", post(campaigns::pause))
@@ -81,9 +83,11 @@ pub fn router() -> Router<AppState> {
             post(campaigns::import_recurring_services),
         )
         .route("/imports/calls", post(campaigns::import_calls))
+        .layer(axum::middleware::map_response(refusals::in_json))
 }
 
-/// A JSON body whose errors come back in the API's error shape, naming the field.
+/// A JSON body whose errors come back in the API's error shape, naming the field (see
+/// [`refusals::parse`]).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -94,27 +98,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes =
             axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
                 .await
-                .map_err(|r| ApiError::new(crate::error::Code::InvalidRequest, r.body_text()))?;
-        let req = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => {
-                // JSON can carry U+0000 only as an escape; PostgreSQL cannot store it.
-                if contains_nul_escape(&bytes)
-                    && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
-                    && let Some(field) = nul_field(&value, "")
-                {
-                    return Err(ApiError::field(
-                        if field.is_empty() { "body" } else { &field },
-                        "must not contain the NUL character (U+0000)",
-                    ));
-                }
-                Ok(ApiJson(v))
-            }
-            Err(rejection) => Err(ApiError::new(
-                crate::error::Code::InvalidRequest,
-                rejection.body_text(),
-            )),
+                .map_err(refusals::read_failed)?;
+        let v = refusals::parse::<T>(&parts.headers, &bytes)?;
+        // JSON can carry U+0000 only as an escape; PostgreSQL cannot store it.
+        if contains_nul_escape(&bytes)
+            && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            && let Some(field) = nul_field(&value, "")
+        {
+            return Err(ApiError::field(
+                if field.is_empty() { "body" } else { &field },
+                "must not contain the NUL character (U+0000)",
+            ));
         }
+        Ok(ApiJson(v))
     }
 }
 

@@ -69,6 +69,15 @@ fn days_of(kind: CampaignKind, b: &NewCampaign) -> Result<Vec<u32>> {
 
 /// Checks and saves a new campaign, and wakes the worker for it.
 pub async fn create(app: &AppState, t: &Tenant, b: NewCampaign) -> Result<Campaign> {
+    let c = validate(app, t, b)?;
+    app.store.save_campaign(&c).await?;
+    app.wake.notify_one();
+    Ok(c)
+}
+
+/// The campaign a request describes, checked field by field at the clock's now, not saved
+/// (`create` saves it; `POST /campaigns/preview` counts it).
+pub fn validate(app: &AppState, t: &Tenant, b: NewCampaign) -> Result<Campaign> {
     let name = b.name.trim();
     if name.is_empty() {
         return Err(Error::invalid("name", "is required"));
@@ -85,7 +94,15 @@ pub async fn create(app: &AppState, t: &Tenant, b: NewCampaign) -> Result<Campai
         .map(|s| parse_time("send_at", s))
         .transpose()?;
     let now = app.clock.now();
-    let c = Campaign {
+    // Absent means now; a time already gone is a mistake (a wrong date or zone), not a
+    // request to send at once.
+    if send_at.is_some_and(|at| at < now) {
+        return Err(Error::invalid(
+            "send_at",
+            "is in the past; leave it out to send now",
+        ));
+    }
+    Ok(Campaign {
         id: new_id(),
         tenant_id: t.id.clone(),
         name: name.to_string(),
@@ -106,10 +123,7 @@ pub async fn create(app: &AppState, t: &Tenant, b: NewCampaign) -> Result<Campai
         },
         created_at: now,
         resumed_at: Some(now),
-    };
-    app.store.save_campaign(&c).await?;
-    app.wake.notify_one();
-    Ok(c)
+    })
 }
 
 /// A campaign of this tenant.

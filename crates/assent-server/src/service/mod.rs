@@ -825,7 +825,9 @@ impl<'a> RecordedOptOut<'a> {
         method: &str,
         note: Option<&'a str>,
     ) -> std::result::Result<Self, Error> {
-        let scope = scope.parse::<Scope>().ok()
+        let scope = scope
+            .parse::<Scope>()
+            .ok()
             .ok_or_else(|| Error::invalid("scope", "must be marketing or all"))?;
         let method = method.parse::<OptOutMethod>().ok().ok_or_else(|| {
             Error::invalid(

@@ -116,7 +116,7 @@ fn check_reply_texts(t: &Tenant, s: &Settings) -> Result<()> {
     for k in s.reply_texts.keys() {
         let (kind, lang) = k.split_once('.').unwrap_or((k.as_str(), "en"));
         let known_lang =
-            k.split_once('.').is_none() || Lang::parse(lang).is_some_and(|l| l != Lang::En);
+            k.split_once('.').is_none() || lang.parse::<Lang>().ok().is_some_and(|l| l != Lang::En);
         if !REPLY_KINDS.contains(&kind) || !known_lang {
             return Err(Error::invalid(
                 &format!("reply_texts.{k}"),

@@ -6,10 +6,12 @@
 
 mod common;
 
+mod campaign_preview;
 mod campaigns;
 mod delivery;
 mod evidence_and_isolation;
 mod hardening;
+mod json_errors;
 mod postgres_concurrency;
 mod revocation;
 mod web;

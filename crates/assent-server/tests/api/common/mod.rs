@@ -71,9 +71,7 @@ pub fn is_postgres(url: &str) -> bool {
 
 /// The PostgreSQL server to test against, when there is one.
 pub fn postgres_server() -> Option<String> {
-    std::env::var("ASSENT_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
+    assent_store::testing::postgres_url()
 }
 
 /// A second connection straight to the test's PostgreSQL database, outside the store.

@@ -1,0 +1,35 @@
+//! What the test suites of every crate share about PostgreSQL: one way to find the server
+//! and one way to say a PostgreSQL-only test did not run.
+//!
+//! PostgreSQL-only tests carry `#[ignore = "needs ASSENT_TEST_POSTGRES_URL"]`, so a run
+//! without a server reports them as skipped instead of passed; `scripts/test` runs them
+//! (`--run-ignored all`) in its PostgreSQL pass. When one is run by hand without the
+//! variable anyway, it calls [`postgres_url_or_skip`] and returns, after saying so.
+
+/// The variable that names the PostgreSQL server tests create their databases on.
+pub const POSTGRES_URL_VAR: &str = "ASSENT_TEST_POSTGRES_URL";
+
+/// Why a PostgreSQL-only test is ignored by default (`#[ignore = …]` needs a literal, so
+/// this is a reminder to keep them alike rather than something to pass to it).
+pub const IGNORE_REASON: &str = "needs ASSENT_TEST_POSTGRES_URL";
+
+/// The server `ASSENT_TEST_POSTGRES_URL` names, if it is set and not blank.
+pub fn postgres_url() -> Option<String> {
+    std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The server for a PostgreSQL-only test, or `None` after printing
+/// `SKIPPED: <test> needs ASSENT_TEST_POSTGRES_URL` to stderr, so that a test that returns
+/// early is never mistaken for one that passed. The test is named by its thread, which the
+/// test harness names after it.
+pub fn postgres_url_or_skip() -> Option<String> {
+    let url = postgres_url();
+    if url.is_none() {
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("this test");
+        eprintln!("SKIPPED: {test} {IGNORE_REASON}");
+    }
+    url
+}
