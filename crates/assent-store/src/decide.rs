@@ -391,7 +391,7 @@ mod tests {
     fn every_status_is_listed_once() {
         for s in STATUSES {
             assert_eq!(STATUSES.iter().filter(|t| **t == s).count(), 1);
-            assert_eq!(MessageStatus::parse(s.as_str()), Some(s));
+            assert_eq!(s.as_str().parse::<MessageStatus>().ok(), Some(s));
         }
     }
 

@@ -49,7 +49,7 @@ fn parse_time(field: &str, v: &str) -> ApiResult<DateTime<Utc>> {
 }
 
 /// The service's campaign request from the API's JSON.
-fn spec(b: NewCampaign) -> service::campaigns::NewCampaign {
+pub fn spec(b: NewCampaign) -> service::campaigns::NewCampaign {
     let schedule = b.schedule.unwrap_or_default();
     service::campaigns::NewCampaign {
         name: b.name,

@@ -78,10 +78,10 @@ async fn a_preview_counts_what_the_campaign_would_send_and_skip_and_writes_nothi
 
     // Read a page of two phones at a time, the answer is the same.
     let tenant = app.app.store.tenant(&t.id).await.unwrap().unwrap();
-    let c = assent_server::api::campaigns::validate_campaign(
+    let c = assent_server::service::campaigns::validate(
         &app.app,
         &tenant,
-        serde_json::from_value(spring(json!({}))).unwrap(),
+        assent_server::api::campaigns::spec(serde_json::from_value(spring(json!({}))).unwrap()),
     )
     .unwrap();
     let paged = assent_server::preview::preview(&app.app, &tenant, &c, 2)
