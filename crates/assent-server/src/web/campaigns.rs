@@ -23,7 +23,9 @@ use super::{
     url_part,
 };
 use crate::AppState;
-use crate::api::campaigns::{NewCampaign, create_campaign, pause_campaign, resume_campaign};
+use crate::api::campaigns::{
+    NewCampaign, create_campaign, pause_campaign, resume_campaign, validate_campaign,
+};
 
 /// What a customer would receive: the body filled for a sample customer, with the footer.
 pub struct Preview {
@@ -86,9 +88,64 @@ struct Composer<'a> {
     zone: &'a str,
     shown: String,
     count: String,
+    /// Who it would go to, once the manager asked for a preview.
+    audience: Option<Audience>,
+    /// The primary button: "Create campaign" until the audience was previewed, then what
+    /// it will do ("Send to 1,234 phones", "Schedule for 1,234 phones").
+    submit: String,
+}
+
+/// The audience preview as the composer shows it.
+struct Audience {
+    phones: String,
+    send: String,
+    /// Each reason in words, with how many phones it would skip.
+    skip: Vec<(String, String)>,
+}
+
+impl Audience {
+    fn new(p: &crate::preview::Preview) -> Audience {
+        Audience {
+            phones: thousands(p.audience),
+            send: thousands(p.would_send),
+            skip: p
+                .would_skip
+                .iter()
+                .map(|(code, n)| {
+                    let words = match code.as_str() {
+                        "sender_not_configured" => "no marketing sender number is set",
+                        code => super::reason_text(code).unwrap_or(code),
+                    };
+                    (words.to_string(), thousands(*n))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// 1234567 → "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn composer(user: &SignedIn, d: &Draft, error: Option<&str>) -> Response {
+    composer_with(user, d, error, None)
+}
+
+fn composer_with(
+    user: &SignedIn,
+    d: &Draft,
+    error: Option<&str>,
+    audience: Option<&crate::preview::Preview>,
+) -> Response {
     let t = &user.tenant;
     let (shown, count, err) = match preview(t, &d.body) {
         Ok(p) => (p.body.clone(), segments_text(&p), None),
@@ -107,6 +164,20 @@ fn composer(user: &SignedIn, d: &Draft, error: Option<&str>) -> Response {
         zone: t.time_zone.name(),
         shown,
         count,
+        submit: match audience {
+            None => "Create campaign".into(),
+            Some(p) => format!(
+                "{} {} phone{}",
+                if d.send_at.trim().is_empty() {
+                    "Send to"
+                } else {
+                    "Schedule for"
+                },
+                thousands(p.would_send),
+                if p.would_send == 1 { "" } else { "s" }
+            ),
+        },
+        audience: audience.map(Audience::new),
     })
 }
 
@@ -147,10 +218,13 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
         *res.status_mut() = status;
         res
     };
-    if posted.field("action") != "create" {
+    let create = posted.field("action") == "create";
+    // A preview is not a submission: whatever it finds wrong is shown with a 200, as the
+    // body's own preview always was.
+    if !create && d.body.trim().is_empty() {
         return Ok(refuse(StatusCode::OK, None));
     }
-    if d.name.is_empty() {
+    if create && d.name.is_empty() {
         return Ok(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("Give the campaign a name."),
@@ -162,9 +236,14 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
             Some("Write the message."),
         ));
     }
+    let status = if create {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let send_at = match send_at_utc(&user.tenant, &d.send_at) {
         Ok(s) => s,
-        Err(e) => return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, Some(&e))),
+        Err(e) => return Ok(refuse(status, Some(&e))),
     };
     let tags: Vec<&str> = d
         .tags
@@ -172,7 +251,8 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
         .filter(|t| !t.is_empty())
         .collect();
     let spec: NewCampaign = serde_json::from_value(json!({
-        "name": d.name,
+        // The audience does not depend on the name: a preview needs none.
+        "name": if d.name.is_empty() { "Preview" } else { &d.name },
         "type": "marketing",
         "body": d.body,
         "audience": {"tags": tags},
@@ -182,13 +262,31 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: e.to_string(),
     })?;
+    let refused = |e: crate::error::ApiError| -> WebResult<Response> {
+        if e.status == StatusCode::UNPROCESSABLE_ENTITY {
+            let message =
+                e.message
+                    .replacen("body: ", "Message: ", 1)
+                    .replacen("send_at: ", "Send at ", 1);
+            return Ok(refuse(status, Some(&message)));
+        }
+        Err(e.into())
+    };
+    if !create {
+        // Preview: who it would reach, counted as the campaign would count them, before
+        // the button that sends it.
+        let c = match validate_campaign(&app, &user.tenant, spec) {
+            Ok(c) => c,
+            Err(e) => return refused(e),
+        };
+        let p = crate::preview::preview(&app, &user.tenant, &c, crate::campaigns::PAGE)
+            .await
+            .map_err(crate::error::ApiError::from)?;
+        return Ok(composer_with(user, &d, None, Some(&p)));
+    }
     match create_campaign(&app, &user.tenant, spec).await {
         Ok(c) => Ok(see_other(&format!("/campaigns/{}", url_part(&c.id)))),
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            let message = e.message.replacen("body: ", "Message: ", 1);
-            Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, Some(&message)))
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => refused(e),
     }
 }
 
