@@ -86,9 +86,64 @@ struct Composer<'a> {
     zone: &'a str,
     shown: String,
     count: String,
+    /// Who it would go to, once the manager asked for a preview.
+    audience: Option<Audience>,
+    /// The primary button: "Create campaign" until the audience was previewed, then what
+    /// it will do ("Send to 1,234 phones", "Schedule for 1,234 phones").
+    submit: String,
+}
+
+/// The audience preview as the composer shows it.
+struct Audience {
+    phones: String,
+    send: String,
+    /// Each reason in words, with how many phones it would skip.
+    skip: Vec<(String, String)>,
+}
+
+impl Audience {
+    fn new(p: &crate::preview::Preview) -> Audience {
+        Audience {
+            phones: thousands(p.audience),
+            send: thousands(p.would_send),
+            skip: p
+                .would_skip
+                .iter()
+                .map(|(code, n)| {
+                    let words = match code.as_str() {
+                        "sender_not_configured" => "no marketing sender number is set",
+                        code => super::reason_text(code).unwrap_or(code),
+                    };
+                    (words.to_string(), thousands(*n))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// 1234567 → "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn composer(user: &SignedIn, d: &Draft, error: Option<&str>) -> Response {
+    composer_with(user, d, error, None)
+}
+
+fn composer_with(
+    user: &SignedIn,
+    d: &Draft,
+    error: Option<&str>,
+    audience: Option<&crate::preview::Preview>,
+) -> Response {
     let t = &user.tenant;
     let (shown, count, err) = match preview(t, &d.body) {
         Ok(p) => (p.body.clone(), segments_text(&p), None),
@@ -107,6 +162,20 @@ fn composer(user: &SignedIn, d: &Draft, error: Option<&str>) -> Response {
         zone: t.time_zone.name(),
         shown,
         count,
+        submit: match audience {
+            None => "Create campaign".into(),
+            Some(p) => format!(
+                "{} {} phone{}",
+                if d.send_at.trim().is_empty() {
+                    "Send to"
+                } else {
+                    "Schedule for"
+                },
+                thousands(p.would_send),
+                if p.would_send == 1 { "" } else { "s" }
+            ),
+        },
+        audience: audience.map(Audience::new),
     })
 }
 
@@ -147,15 +216,28 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
         *res.status_mut() = status;
         res
     };
-    if posted.field("action") != "create" {
+    let create = posted.field("action") == "create";
+    // A preview is not a submission: whatever it finds wrong is shown with a 200, as the
+    // body's own preview always was.
+    if !create && d.body.trim().is_empty() {
         return Ok(refuse(StatusCode::OK, None));
     }
+    let status = if create {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let send_at = match send_at_utc(&user.tenant, &d.send_at) {
         Ok(s) => s,
-        Err(e) => return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, Some(&e))),
+        Err(e) => return Ok(refuse(status, Some(&e))),
     };
     let spec = NewCampaign {
-        name: d.name.clone(),
+        // The audience does not depend on the name: a preview needs none.
+        name: if !create && d.name.is_empty() {
+            "Preview".into()
+        } else {
+            d.name.clone()
+        },
         kind: "marketing".into(),
         body: d.body.clone(),
         tags: d
@@ -167,13 +249,27 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
         send_at,
         ..Default::default()
     };
+    let refused = |e: service::Error| -> WebResult<Response> {
+        match e {
+            service::Error::Invalid { field, message } => {
+                Ok(refuse(status, Some(&composer_error(&field, &message))))
+            }
+            e => Err(e.into()),
+        }
+    };
+    if !create {
+        // Preview: who it would reach, counted as the campaign would count them, before
+        // the button that sends it.
+        let c = match service::campaigns::validate(&app, &user.tenant, spec) {
+            Ok(c) => c,
+            Err(e) => return refused(e),
+        };
+        let p = crate::preview::preview(&app, &user.tenant, &c, crate::campaigns::PAGE).await?;
+        return Ok(composer_with(user, &d, None, Some(&p)));
+    }
     match service::campaigns::create(&app, &user.tenant, spec).await {
         Ok(c) => Ok(see_other(&format!("/campaigns/{}", url_part(&c.id)))),
-        Err(service::Error::Invalid { field, message }) => Ok(refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(&composer_error(&field, &message)),
-        )),
-        Err(e) => Err(e.into()),
+        Err(e) => refused(e),
     }
 }
 
@@ -183,6 +279,7 @@ fn composer_error(field: &str, message: &str) -> String {
         ("name", _) => "Give the campaign a name.".into(),
         ("body", "is required") => "Write the message.".into(),
         ("body", m) => format!("Message: {m}"),
+        ("send_at", m) => format!("Send at {m}"),
         (f, m) => format!("{f}: {m}"),
     }
 }

@@ -1359,3 +1359,92 @@ async fn saving_the_settings_page_keeps_texts_it_does_not_show() {
     assert_eq!(s["quiet_hours"], "strictest");
     assert_eq!(s["reply_texts"], texts);
 }
+
+#[tokio::test]
+async fn the_composer_previews_who_it_goes_to_before_the_send_button() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    // Tagged hvac: Ana opted in, Bo opted out, Cy never asked.
+    for (name, phone, text) in [
+        (
+            "Ana",
+            "+17375550201",
+            Some("I would like to sign up for marketing text messages!"),
+        ),
+        ("Bo", "+17375550202", Some("STOP")),
+        ("Cy", "+17375550203", None),
+    ] {
+        let (s, v) = app
+            .post(
+                "/customers",
+                &t.key,
+                serde_json::json!({"name": name, "tags": ["hvac"], "phones": [{"number": phone, "marketing_updates": true}]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        if let Some(text) = text {
+            assert_eq!(app.inbound(phone, MK, text).await, StatusCode::OK);
+        }
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/campaigns/new").await;
+    assert!(page.body.contains(">Create campaign</button>"));
+    let token = csrf(&page.body);
+    let r = compose(&mut b, &token, "preview", "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains(
+            "<strong>3</strong> phones in the audience: <strong>1</strong> would be sent"
+        ),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("the number has opted out of these messages</td><td>1</td>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("written consent to marketing messages</td><td>1</td>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(">Send to 1 phone</button>"), "{}", r.body);
+    let r = compose(&mut b, &token, "preview", "2026-03-05T10:00").await;
+    assert!(
+        r.body.contains(">Schedule for 1 phone</button>"),
+        "{}",
+        r.body
+    );
+    // A time already past is said on preview, and refused on create.
+    let r = compose(&mut b, &token, "preview", "2026-03-01T10:00").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Send at is in the past"), "{}", r.body);
+    let r = compose(&mut b, &token, "create", "2026-03-01T10:00").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The preview created nothing.
+    let (_, list) = app.get("/campaigns", &t.key).await;
+    assert_eq!(list["campaigns"], serde_json::json!([]), "{list}");
+    let r = compose(&mut b, &token, "create", "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+}
+
+/// The composer's form for the tune-up to customers tagged hvac.
+async fn compose(b: &mut Browser, token: &str, action: &str, send_at: &str) -> Answer {
+    b.post(
+        "/campaigns/new",
+        &[
+            ("csrf", token),
+            ("name", "Tune-up"),
+            ("body", "Hi {first_name|there}, 10% off."),
+            ("tags", "hvac"),
+            ("send_at", send_at),
+            ("action", action),
+        ],
+    )
+    .await
+}
