@@ -67,6 +67,16 @@ pub fn gate_for(
     })
 }
 
+/// A phone's marketing consent as the API and the customer record show it: a request left
+/// unanswered past its life is no consent asked for at all.
+pub fn marketing_status(c: &ConsentState, now: DateTime<Utc>) -> consent::MarketingStatus {
+    if c.pending_expired(now) {
+        consent::MarketingStatus::None
+    } else {
+        c.marketing
+    }
+}
+
 pub fn policy(t: &Tenant) -> Policy {
     Policy {
         stop_revokes_all: t.settings.stop_revokes_all,
