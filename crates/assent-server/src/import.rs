@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use assent_core::consent::Source;
 use assent_core::phone::E164;
 use assent_store::{ContactMethod, Customer, NewLedgerEntry, Result};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::AppState;
@@ -130,7 +131,7 @@ fn split(text: &str) -> (Records, Option<(usize, usize)>) {
 
 /// A yes/no cell; `None` when the column is missing or the cell blank, which means "the
 /// default" for a new phone and "leave it as it is" for a phone already on a record.
-fn flag(v: Option<&String>) -> std::result::Result<Option<bool>, String> {
+fn flag(v: Option<&str>) -> std::result::Result<Option<bool>, String> {
     Ok(Some(
         match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
             None | Some("") => return Ok(None),
@@ -197,124 +198,13 @@ async fn import_customers_locked(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport> {
     let mut report = ImportReport::default();
-    let (recs, refused) = checked_records(text);
-    report.rejected = refused;
-    let Some(((_, header), rows)) = recs.split_first() else {
-        report.rejected.push(Rejected {
-            line: 1,
-            error: "the file is empty; the first line must be a header".into(),
-        });
+    let Some(table) = Table::read(text, &["name", "phone"], &mut report) else {
         return Ok(report);
     };
-    let col: HashMap<String, usize> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.trim().to_ascii_lowercase(), i))
-        .collect();
-    for required in ["name", "phone"] {
-        if !col.contains_key(required) {
-            report.rejected.push(Rejected {
-                line: 1,
-                error: format!("the header has no {required} column"),
-            });
-            return Ok(report);
-        }
-    }
+    let owners = owners(app, tenant_id).await?;
     let now = app.clock.now();
-    let mut owners: HashMap<E164, String> = HashMap::new();
-    for (phone, customer) in app.store.phone_owners(tenant_id).await? {
-        owners.entry(phone).or_insert(customer);
-    }
-    let mut seen: HashMap<E164, usize> = HashMap::new();
-    let mut ready = Vec::new();
-    let total = rows.len();
-    for (n, (line, fields)) in rows.iter().enumerate() {
-        if n % 1000 == 0 {
-            progress(n, total);
-        }
-        let get = |name: &str| col.get(name).and_then(|i| fields.get(*i));
-        let result = (|| -> std::result::Result<Parsed, String> {
-            let name = get("name")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default();
-            if name.is_empty() {
-                return Err("name is required".into());
-            }
-            let raw = get("phone").map(|s| s.trim()).unwrap_or("");
-            let phone = E164::parse(raw).map_err(|e| format!("phone {raw:?}: {e}"))?;
-            let job =
-                flag(get("job_notifications")).map_err(|e| format!("job_notifications: {e}"))?;
-            let mk =
-                flag(get("marketing_updates")).map_err(|e| format!("marketing_updates: {e}"))?;
-            let tags = get("tags")
-                .map(|t| {
-                    t.split([';', ' ', '\t'])
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            let address = get("address")
-                .map(|a| a.trim().to_string())
-                .filter(|a| !a.is_empty());
-            Ok(Parsed {
-                name,
-                phone,
-                job,
-                mk,
-                tags,
-                address,
-            })
-        })();
-        let Parsed {
-            name,
-            phone,
-            job,
-            mk,
-            tags,
-            address,
-        } = match result {
-            Ok(v) => v,
-            Err(error) => {
-                report.rejected.push(Rejected { line: *line, error });
-                continue;
-            }
-        };
-        if let Some(first) = seen.get(&phone) {
-            report.rejected.push(Rejected {
-                line: *line,
-                error: format!("phone {phone} is already on line {first}"),
-            });
-            continue;
-        }
-        seen.insert(phone.clone(), *line);
-        match owners.get(&phone) {
-            Some(existing) => ready.push(Row::Update {
-                customer_id: existing.clone(),
-                phone,
-                toggles: (job, mk),
-            }),
-            None => {
-                // A new contact method: Job Notifications on, Marketing updates off.
-                let (job, mk) = (job.unwrap_or(true), mk.unwrap_or(false));
-                let ledger = toggle_entries(&phone, None, (job, mk), Source::Import, "import", now);
-                let c = Customer {
-                    id: new_id(),
-                    name,
-                    address,
-                    tags,
-                    phones: vec![ContactMethod {
-                        number: phone,
-                        job_notifications: job,
-                        marketing_updates: mk,
-                    }],
-                    created_at: now,
-                };
-                ready.push(Row::New(c, ledger));
-            }
-        }
-    }
+    let total = table.rows.len();
+    let ready = customer_rows(&table, &owners, now, &mut report, &mut progress);
     let mut new = Vec::new();
     for row in ready {
         match row {
@@ -324,47 +214,9 @@ async fn import_customers_locked(
                 phone,
                 toggles,
             } => {
-                let Some(c) = app.store.customer(tenant_id, &customer_id).await? else {
-                    continue;
-                };
-                let old = c
-                    .phones
-                    .iter()
-                    .find(|p| p.number == phone)
-                    .map(|p| (p.job_notifications, p.marketing_updates));
-                // A toggle the file leaves blank stays as the customer set it.
-                let (was_job, was_mk) = old.unwrap_or((true, false));
-                let toggles = (toggles.0.unwrap_or(was_job), toggles.1.unwrap_or(was_mk));
-                if old == Some(toggles) {
+                if update_toggles(app, tenant_id, &customer_id, &phone, toggles, now).await? {
                     report.updated += 1;
-                    continue;
                 }
-                match old {
-                    // A file that turns Marketing updates off for a phone with written
-                    // consent carries the customer's opt-out, as the switch does.
-                    Some(old) => {
-                        crate::service::set_notifications(
-                            app,
-                            tenant_id,
-                            &customer_id,
-                            &phone,
-                            (old, toggles),
-                            crate::service::Who {
-                                source: Source::Import,
-                                actor: "import",
-                            },
-                        )
-                        .await?;
-                    }
-                    None => {
-                        let ledger =
-                            toggle_entries(&phone, old, toggles, Source::Import, "import", now);
-                        app.store
-                            .set_toggles(tenant_id, &customer_id, &phone, toggles, &ledger)
-                            .await?;
-                    }
-                }
-                report.updated += 1;
             }
         }
     }
@@ -372,6 +224,147 @@ async fn import_customers_locked(
     app.store.create_customers(tenant_id, &new).await?;
     progress(total, total);
     Ok(report)
+}
+
+/// A customer row's values, checked; the error names the column.
+fn parse_customer(table: &Table, row: &[String]) -> std::result::Result<Parsed, String> {
+    let get = |name: &str| table.get(row, name);
+    let name = get("name").unwrap_or_default().to_string();
+    if name.is_empty() {
+        return Err("name is required".into());
+    }
+    let raw = get("phone").unwrap_or("");
+    let phone = E164::parse(raw).map_err(|e| format!("phone {raw:?}: {e}"))?;
+    let job = flag(get("job_notifications")).map_err(|e| format!("job_notifications: {e}"))?;
+    let mk = flag(get("marketing_updates")).map_err(|e| format!("marketing_updates: {e}"))?;
+    let tags = get("tags")
+        .map(|t| {
+            t.split([';', ' ', '\t'])
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Parsed {
+        name,
+        phone,
+        job,
+        mk,
+        tags,
+        address: get("address").map(str::to_string),
+    })
+}
+
+/// What a checked row becomes: an update of the record already holding its phone, or a
+/// new customer with the ledger entries of its toggles.
+fn customer_row(p: Parsed, owners: &HashMap<E164, String>, now: DateTime<Utc>) -> Row {
+    if let Some(existing) = owners.get(&p.phone) {
+        return Row::Update {
+            customer_id: existing.clone(),
+            phone: p.phone,
+            toggles: (p.job, p.mk),
+        };
+    }
+    // A new contact method: Job Notifications on, Marketing updates off.
+    let (job, mk) = (p.job.unwrap_or(true), p.mk.unwrap_or(false));
+    let ledger = toggle_entries(&p.phone, None, (job, mk), Source::Import, "import", now);
+    let c = Customer {
+        id: new_id(),
+        name: p.name,
+        address: p.address,
+        tags: p.tags,
+        phones: vec![ContactMethod {
+            number: p.phone,
+            job_notifications: job,
+            marketing_updates: mk,
+        }],
+        created_at: now,
+    };
+    Row::New(c, ledger)
+}
+
+/// Every row checked and planned, in order; each bad row, and each repeat of a phone
+/// earlier in the file, is rejected with its line.
+fn customer_rows(
+    table: &Table,
+    owners: &HashMap<E164, String>,
+    now: DateTime<Utc>,
+    report: &mut ImportReport,
+    progress: &mut impl FnMut(usize, usize),
+) -> Vec<Row> {
+    let mut seen: HashMap<E164, usize> = HashMap::new();
+    let mut ready = Vec::new();
+    let total = table.rows.len();
+    for (n, (line, fields)) in table.rows.iter().enumerate() {
+        if n % 1000 == 0 {
+            progress(n, total);
+        }
+        let parsed = match parse_customer(table, fields) {
+            Ok(p) => p,
+            Err(error) => {
+                reject(report, *line, error);
+                continue;
+            }
+        };
+        if let Some(first) = seen.get(&parsed.phone) {
+            let error = format!("phone {} is already on line {first}", parsed.phone);
+            reject(report, *line, error);
+            continue;
+        }
+        seen.insert(parsed.phone.clone(), *line);
+        ready.push(customer_row(parsed, owners, now));
+    }
+    ready
+}
+
+/// Sets the toggles a row gives for a phone already on a record (a blank one stays as
+/// the customer set it). Whether the record was there to update.
+async fn update_toggles(
+    app: &AppState,
+    tenant_id: &str,
+    customer_id: &str,
+    phone: &E164,
+    given: (Option<bool>, Option<bool>),
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let Some(c) = app.store.customer(tenant_id, customer_id).await? else {
+        return Ok(false);
+    };
+    let old = c
+        .phones
+        .iter()
+        .find(|p| &p.number == phone)
+        .map(|p| (p.job_notifications, p.marketing_updates));
+    let (was_job, was_mk) = old.unwrap_or((true, false));
+    let toggles = (given.0.unwrap_or(was_job), given.1.unwrap_or(was_mk));
+    match old {
+        _ if old == Some(toggles) => {}
+        // A file that turns Marketing updates off for a phone with written consent
+        // carries the customer's opt-out, as the switch does.
+        Some(old) => {
+            let who = crate::service::Who {
+                source: Source::Import,
+                actor: "import",
+            };
+            crate::service::set_notifications(
+                app,
+                tenant_id,
+                customer_id,
+                phone,
+                (old, toggles),
+                who,
+            )
+            .await?;
+        }
+        None => {
+            let ledger = toggle_entries(phone, old, toggles, Source::Import, "import", now);
+            app.store
+                .set_toggles(tenant_id, customer_id, phone, toggles, &ledger)
+                .await?;
+        }
+    }
+    Ok(true)
 }
 
 /// A file's header and rows, or the report that refuses the whole file (no header, or a

@@ -105,8 +105,8 @@ pub async fn report(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let c = load(&app, &t, &id).await?;
-    let log = app.store.send_log(&t.id, &id).await?;
+    let r = service::campaigns::report(&app, &t, &id).await?;
+    // Every status is counted, nobody's as 0.
     let mut counts: BTreeMap<String, u64> = [
         "queued",
         "deferred",
@@ -123,17 +123,14 @@ pub async fn report(
     .iter()
     .map(|s| (s.to_string(), 0))
     .collect();
-    let mut skipped = Vec::new();
-    let mut opted_out_after = 0;
-    for r in &log {
-        *counts.entry(r.status.clone()).or_default() += 1;
-        if r.status == "skipped" {
-            skipped.push(json!({"phone": r.phone, "reason": r.reason}));
-        }
-        opted_out_after += u64::from(r.opted_out_after);
-    }
+    counts.extend(r.counts.clone());
     let mut counts = json!(counts);
-    counts["opted_out_after"] = json!(opted_out_after);
+    counts["opted_out_after"] = json!(r.opted_out_after);
+    let skipped: Vec<Value> = r
+        .skipped()
+        .map(|s| json!({"phone": s.phone, "reason": s.reason}))
+        .collect();
+    let c = &r.campaign;
     Ok(Json(json!({
         "id": c.id,
         "name": c.name,
@@ -141,8 +138,8 @@ pub async fn report(
         "status": c.status,
         "body": c.body,
         "send_at": c.send_at,
-        "recipients": log.len(),
-        "settled": log.iter().all(|r| settled(&r.status)),
+        "recipients": r.log.len(),
+        "settled": r.log.iter().all(|s| settled(&s.status)),
         "counts": counts,
         "skipped": skipped,
     })))

@@ -88,11 +88,7 @@ pub async fn consent_json(app: &AppState, t: &Tenant, phone: &E164) -> ApiResult
     let now = app.clock.now();
     let snap = app.store.snapshot(&t.id, &phone, now).await?;
     let events = app.store.ledger_for_phone(&t.id, &phone).await?;
-    let marketing = if snap.consent.pending_expired(now) {
-        "none"
-    } else {
-        snap.consent.marketing.as_str()
-    };
+    let marketing = service::marketing_status(&snap.consent, now).as_str();
     Ok(Json(json!({
         "phone": phone,
         "transactional": {"opted_out": snap.consent.transactional_opted_out},

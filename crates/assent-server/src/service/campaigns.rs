@@ -1,8 +1,10 @@
-//! Creating, pausing and resuming campaigns: `POST /campaigns` and the web composer, and
-//! both pages' pause and resume buttons.
+//! Creating, pausing, resuming and reporting on campaigns: `POST /campaigns` and the web
+//! composer, the pause and resume endpoints and buttons, and the report both show.
+
+use std::collections::BTreeMap;
 
 use assent_core::merge::Template;
-use assent_store::{Campaign, CampaignKind, CampaignStatus, Tenant};
+use assent_store::{Campaign, CampaignKind, CampaignStatus, SendLogRow, Tenant};
 use chrono::{DateTime, Utc};
 
 use super::error::{Error, Result};
@@ -218,5 +220,39 @@ pub async fn resume(app: &AppState, t: &Tenant, id: &str) -> Result<Moved> {
     Ok(Moved {
         status: to,
         messages: released,
+    })
+}
+
+/// A campaign with its send log, counted: `GET /campaigns/{id}` and the report page.
+pub struct Report {
+    pub campaign: Campaign,
+    pub log: Vec<SendLogRow>,
+    /// Recipients by their current status (each counted once); statuses nobody has are
+    /// absent.
+    pub counts: BTreeMap<String, u64>,
+    /// Recipients who opted out within 7 days after their message.
+    pub opted_out_after: u64,
+}
+
+impl Report {
+    /// The recipients skipped, with the gate's reason.
+    pub fn skipped(&self) -> impl Iterator<Item = &SendLogRow> {
+        self.log.iter().filter(|r| r.status == "skipped")
+    }
+}
+
+pub async fn report(app: &AppState, t: &Tenant, id: &str) -> Result<Report> {
+    let campaign = load(app, t, id).await?;
+    let log = app.store.send_log(&t.id, id).await?;
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &log {
+        *counts.entry(r.status.clone()).or_default() += 1;
+    }
+    let opted_out_after = log.iter().map(|r| u64::from(r.opted_out_after)).sum();
+    Ok(Report {
+        campaign,
+        log,
+        counts,
+        opted_out_after,
     })
 }

@@ -10,6 +10,7 @@
 pub mod campaigns;
 pub mod customers;
 mod error;
+mod inbound;
 pub mod ledger;
 pub mod opt_in_tools;
 pub mod registrations;
@@ -17,6 +18,7 @@ pub mod reviews;
 pub mod settings;
 
 pub use error::Error;
+pub use inbound::{Inbound, InboundOutcome, receive};
 pub use ledger::day_start;
 
 use assent_core::compose::{self, segments};
@@ -24,7 +26,7 @@ use assent_core::consent::{
     self, Channel, ConsentState, Event, Policy, ReplyKind, Scope, Source, Thread,
 };
 use assent_core::gate::{self, Decision, GateInput, Purpose, Reason, Stage};
-use assent_core::keyword::{self, Classified, Lang};
+use assent_core::keyword::Lang;
 use assent_core::phone::E164;
 use assent_core::quiet_hours;
 use assent_store::*;
@@ -63,6 +65,16 @@ pub fn gate_for(
         recent_marketing: &snap.recent_marketing,
         marketing_cap_per_day: s.marketing_cap_per_day,
     })
+}
+
+/// A phone's marketing consent as the API and the customer record show it: a request left
+/// unanswered past its life is no consent asked for at all.
+pub fn marketing_status(c: &ConsentState, now: DateTime<Utc>) -> consent::MarketingStatus {
+    if c.pending_expired(now) {
+        consent::MarketingStatus::None
+    } else {
+        c.marketing
+    }
 }
 
 pub fn policy(t: &Tenant) -> Policy {
@@ -236,222 +248,6 @@ fn ledger_entries(
 
 fn consent_changed(old: &ConsentState, new: &ConsentState) -> Option<ConsentState> {
     (old != new).then(|| new.clone())
-}
-
-pub struct Inbound {
-    pub message_sid: String,
-    pub from: E164,
-    pub to: E164,
-    pub body: String,
-    /// Twilio's `OptOutType`: the provider already answered this keyword.
-    pub provider_answered: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundOutcome {
-    pub duplicate: bool,
-    pub opted_out: bool,
-    pub reply: Option<ReplyKind>,
-}
-
-/// Whether the opt-in request a YES from this phone would answer was handed to the carrier,
-/// with its evidence (provider id, body). Read before the phone's transaction: a request's
-/// status only moves forward, so a stale "still held" errs toward not counting the YES
-/// (the customer's next YES does), never toward counting one early.
-async fn pending_request(
-    app: &AppState,
-    tenant: &Tenant,
-    phone: &E164,
-) -> Result<(bool, Option<Message>)> {
-    let snap = app
-        .store
-        .snapshot(&tenant.id, phone, app.clock.now())
-        .await?;
-    let Some(id) = snap.consent.pending_request.as_deref() else {
-        // Pending before requests were tracked: the old rule (it was sent).
-        return Ok((true, None));
-    };
-    let Some(m) = app.store.message(&tenant.id, id).await? else {
-        return Ok((true, None));
-    };
-    let sent = matches!(
-        m.status,
-        MessageStatus::Sent
-            | MessageStatus::Delivered
-            | MessageStatus::Undelivered
-            | MessageStatus::Unknown
-    );
-    Ok((sent, Some(m)))
-}
-
-/// Records an inbound text and acts on it, all in one transaction.
-pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Result<InboundOutcome> {
-    let Some(thread) = tenant.thread_of(&inbound.to) else {
-        return Err(StoreError::NotFound);
-    };
-    let now = app.clock.now();
-    let reading = keyword::read(&inbound.body);
-    let classified = &reading.classified;
-    let (request_sent, request) =
-        if *classified == Classified::Yes && thread != Thread::Transactional {
-            pending_request(app, tenant, &inbound.from).await?
-        } else {
-            (true, None)
-        };
-    let mut outcome = InboundOutcome {
-        duplicate: false,
-        opted_out: false,
-        reply: None,
-    };
-    let result = app
-        .store
-        .transact(
-            &tenant.id,
-            &inbound.from,
-            now,
-            Some(&inbound.message_sid),
-            &mut |snap| {
-                let inbound_msg = Message {
-                    id: new_id(),
-                    tenant_id: tenant.id.clone(),
-                    direction: Direction::Inbound,
-                    channel: thread.reply_channel(),
-                    from: inbound.from.clone(),
-                    to: inbound.to.clone(),
-                    phone: inbound.from.clone(),
-                    body: inbound.body.clone(),
-                    kind: MessageKind::Customer,
-                    purpose: None,
-                    status: MessageStatus::Received,
-                    reason: None,
-                    provider_id: Some(inbound.message_sid.clone()),
-                    segments: segments(&inbound.body).count as u32,
-                    priority: 1,
-                    due_at: now,
-                    expires_at: None,
-                    idempotency_key: None,
-                    created_at: now,
-                    updated_at: now,
-                };
-                let mut t = consent::apply(
-                    &snap.consent,
-                    &Event::Inbound {
-                        thread,
-                        classified,
-                        lang: reading.lang,
-                        provider_answered: inbound.provider_answered,
-                        request_sent,
-                    },
-                    policy(&snap.tenant),
-                    now,
-                );
-                let evidence = Evidence {
-                    message_sid: Some(inbound.message_sid.clone()),
-                    text: Some(inbound.body.clone()),
-                    // A YES names the request whose disclosure it signs.
-                    request: request
-                        .as_ref()
-                        .filter(|_| t.written_consent)
-                        .map(|r| r.provider_id.clone().unwrap_or_else(|| r.id.clone())),
-                    disclosure: request
-                        .as_ref()
-                        .filter(|_| t.written_consent)
-                        .map(|r| r.body.clone()),
-                    ..Default::default()
-                };
-                let mut plan = Plan::default();
-                let lang = t.state.language;
-                if let Some(kind) = t.reply {
-                    let decision =
-                        gate_for(snap, &inbound.from, Purpose::AutoReply, Stage::Queue, now);
-                    let msg = outbound_message(
-                        Outbound {
-                            tenant: &snap.tenant,
-                            channel: thread.reply_channel(),
-                            to: &inbound.from,
-                            body: reply_text(&snap.tenant, kind, lang),
-                            kind: MessageKind::AutoReply,
-                            purpose: Purpose::AutoReply,
-                            idempotency_key: None,
-                        },
-                        decision,
-                        now,
-                    );
-                    // Replies leave from the number the customer wrote to, whatever its channel.
-                    if let Some(mut m) = msg {
-                        m.from = inbound.to.clone();
-                        plan.messages.push(m);
-                    }
-                    outcome.reply = Some(kind);
-                }
-                if t.start_opt_in {
-                    // START from a phone that never saw the disclosure: the request goes at
-                    // once, as the web form's does (the customer is waiting for it).
-                    let mut asked = snap.clone();
-                    asked.consent = t.state.clone();
-                    if let Ok((msg, started)) =
-                        plan_opt_in(&asked, &inbound.from, true, Source::Keyword, None, now)
-                    {
-                        t.state = started.state;
-                        t.changes.extend(started.changes);
-                        plan.messages.push(msg);
-                    }
-                }
-                if t.send_request_now {
-                    plan.release_request = t.state.pending_request.clone();
-                }
-                if let Classified::Review { word } = classified {
-                    let deadline = consent::review_deadline(
-                        now,
-                        snap.tenant.settings.review_deadline_days,
-                        tenant_zone(&snap.tenant),
-                    );
-                    let id = new_id();
-                    t.state.open_reviews.insert(id.clone(), deadline);
-                    plan.review = Some(NewReview {
-                        id,
-                        thread,
-                        message_id: inbound_msg.id.clone(),
-                        text: inbound.body.clone(),
-                        word: word.clone(),
-                        deadline,
-                    });
-                }
-                let mut ledger =
-                    ledger_entries(&inbound.from, &t.changes, "customer", now, &evidence);
-                if t.written_consent && snap.toggles.on_a_record && !snap.toggles.marketing_updates
-                {
-                    // Written consent is the customer's own yes to marketing: the switch that
-                    // says so goes on on every record holding the phone.
-                    plan.marketing_updates_on = true;
-                    ledger.push(NewLedgerEntry {
-                        phone: inbound.from.clone(),
-                        channel: "marketing_updates".into(),
-                        old_state: "off".into(),
-                        new_state: "on".into(),
-                        source: t
-                            .changes
-                            .last()
-                            .map(|c| c.source)
-                            .unwrap_or(Source::Keyword),
-                        actor: "customer".into(),
-                        occurred_at: now,
-                        evidence: evidence.clone(),
-                    });
-                }
-                outcome.opted_out = t
-                    .changes
-                    .iter()
-                    .any(|c| c.new_state == "opted_out" && c.old_state != "opted_out");
-                plan.consent = consent_changed(&snap.consent, &t.state);
-                plan.ledger = ledger;
-                plan.messages.insert(0, inbound_msg);
-                plan
-            },
-        )
-        .await?;
-    outcome.duplicate = result == Transacted::Duplicate;
-    Ok(outcome)
 }
 
 /// The tenant's zone. A stored zone that does not parse is a bug elsewhere; New York is

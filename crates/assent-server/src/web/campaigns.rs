@@ -395,8 +395,8 @@ struct Report<'a> {
     body: &'a str,
     send_at: Option<TimeEl>,
     control: Control,
-    counts: BTreeMap<String, usize>,
-    opted_out_after: usize,
+    counts: BTreeMap<String, u64>,
+    opted_out_after: u64,
     skipped: Vec<(String, String)>,
     sends: Vec<SendRow>,
 }
@@ -407,20 +407,12 @@ pub async fn campaign(
     Path(id): Path<String>,
 ) -> WebResult<Response> {
     let t = &user.tenant;
-    let c = app
-        .store
-        .campaign(&t.id, &id)
-        .await?
-        .ok_or_else(|| WebError::not_found("This campaign"))?;
-    let log = app.store.send_log(&t.id, &id).await?;
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for r in &log {
-        *counts.entry(r.status.clone()).or_default() += 1;
-    }
-    let opted_out_after = log.iter().filter(|r| r.opted_out_after).count();
-    let skipped = log
-        .iter()
-        .filter(|r| r.status == "skipped")
+    let report = match service::campaigns::report(&app, t, &id).await {
+        Err(service::Error::NotFound(_)) => return Err(WebError::not_found("This campaign")),
+        other => other?,
+    };
+    let skipped = report
+        .skipped()
         .map(|r| {
             let reason = r.reason.as_deref().unwrap_or("");
             (
@@ -429,7 +421,8 @@ pub async fn campaign(
             )
         })
         .collect();
-    let sends = log
+    let sends = report
+        .log
         .iter()
         .map(|r| SendRow {
             url: url_part(r.phone.as_str()),
@@ -444,6 +437,7 @@ pub async fn campaign(
             opted_out_after: r.opted_out_after,
         })
         .collect();
+    let c = &report.campaign;
     let control = match c.status {
         CampaignStatus::Paused => Control::Resume,
         CampaignStatus::Finished => Control::None,
@@ -457,8 +451,8 @@ pub async fn campaign(
         body: &c.body,
         send_at: c.send_at.map(|s| TimeEl::new(t, s)),
         control,
-        counts,
-        opted_out_after,
+        counts: report.counts.clone(),
+        opted_out_after: report.opted_out_after,
         skipped,
         sends,
     }))

@@ -287,11 +287,7 @@ fn phone_section(
         url_part(&customer.id),
         url_part(p.number.as_str())
     );
-    let marketing = if snap.consent.pending_expired(now) {
-        MarketingStatus::None
-    } else {
-        snap.consent.marketing
-    };
+    let marketing = service::marketing_status(&snap.consent, now);
     let decision = service::gate_for(
         snap,
         &p.number,

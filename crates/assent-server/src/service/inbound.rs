@@ -1,0 +1,303 @@
+//! An inbound text: recorded and acted on in one transaction of its phone. The core
+//! decides what the text means for consent ([`consent::apply`]); this module turns that
+//! decision into the plan the store writes, one step at a time.
+
+use assent_core::compose::segments;
+use assent_core::consent::{self, Event, ReplyKind, Source, Thread, Transition};
+use assent_core::gate::{Purpose, Stage};
+use assent_core::keyword::{self, Classified, Reading};
+use assent_core::phone::E164;
+use assent_store::*;
+use chrono::{DateTime, Utc};
+
+use super::{
+    Outbound, consent_changed, gate_for, ledger_entries, new_id, outbound_message, plan_opt_in,
+    policy, reply_text, tenant_zone,
+};
+use crate::AppState;
+
+pub struct Inbound {
+    pub message_sid: String,
+    pub from: E164,
+    pub to: E164,
+    pub body: String,
+    /// Twilio's `OptOutType`: the provider already answered this keyword.
+    pub provider_answered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InboundOutcome {
+    pub duplicate: bool,
+    pub opted_out: bool,
+    pub reply: Option<ReplyKind>,
+}
+
+/// Whether the opt-in request a YES from this phone would answer was handed to the carrier,
+/// with its evidence (provider id, body). Read before the phone's transaction: a request's
+/// status only moves forward, so a stale "still held" errs toward not counting the YES
+/// (the customer's next YES does), never toward counting one early.
+async fn pending_request(
+    app: &AppState,
+    tenant: &Tenant,
+    phone: &E164,
+) -> Result<(bool, Option<Message>)> {
+    let snap = app
+        .store
+        .snapshot(&tenant.id, phone, app.clock.now())
+        .await?;
+    let Some(id) = snap.consent.pending_request.as_deref() else {
+        // Pending before requests were tracked: the old rule (it was sent).
+        return Ok((true, None));
+    };
+    let Some(m) = app.store.message(&tenant.id, id).await? else {
+        return Ok((true, None));
+    };
+    let sent = matches!(
+        m.status,
+        MessageStatus::Sent
+            | MessageStatus::Delivered
+            | MessageStatus::Undelivered
+            | MessageStatus::Unknown
+    );
+    Ok((sent, Some(m)))
+}
+
+/// Records an inbound text and acts on it, all in one transaction.
+pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Result<InboundOutcome> {
+    let Some(thread) = tenant.thread_of(&inbound.to) else {
+        return Err(StoreError::NotFound);
+    };
+    let reading = keyword::read(&inbound.body);
+    // Only a YES on a thread that carries marketing can answer an opt-in request.
+    let (request_sent, request) =
+        if reading.classified == Classified::Yes && thread != Thread::Transactional {
+            pending_request(app, tenant, &inbound.from).await?
+        } else {
+            (true, None)
+        };
+    let text = Text {
+        inbound,
+        thread,
+        reading: &reading,
+        request_sent,
+        request: request.as_ref(),
+        now: app.clock.now(),
+    };
+    let mut outcome = InboundOutcome::default();
+    let result = app
+        .store
+        .transact(
+            &tenant.id,
+            &inbound.from,
+            text.now,
+            Some(&inbound.message_sid),
+            &mut |snap| {
+                let (plan, acted) = text.plan(snap);
+                outcome = acted;
+                plan
+            },
+        )
+        .await?;
+    outcome.duplicate = result == Transacted::Duplicate;
+    Ok(outcome)
+}
+
+/// One inbound text, read, with what is known of the request a YES would answer.
+struct Text<'a> {
+    inbound: &'a Inbound,
+    thread: Thread,
+    reading: &'a Reading,
+    request_sent: bool,
+    request: Option<&'a Message>,
+    now: DateTime<Utc>,
+}
+
+impl Text<'_> {
+    /// The plan for the phone in `snap`: the text itself first, then the automatic reply,
+    /// an opt-in request START asked for, a review, the consent change and its ledger.
+    fn plan(&self, snap: &PhoneSnapshot) -> (Plan, InboundOutcome) {
+        let received = self.message(&snap.tenant);
+        let mut t = consent::apply(
+            &snap.consent,
+            &Event::Inbound {
+                thread: self.thread,
+                classified: &self.reading.classified,
+                lang: self.reading.lang,
+                provider_answered: self.inbound.provider_answered,
+                request_sent: self.request_sent,
+            },
+            policy(&snap.tenant),
+            self.now,
+        );
+        let evidence = self.evidence(&t);
+        let mut plan = Plan::default();
+        plan.messages.extend(self.reply(snap, &t));
+        plan.messages.extend(self.requested_opt_in(snap, &mut t));
+        if t.send_request_now {
+            plan.release_request = t.state.pending_request.clone();
+        }
+        plan.review = self.review(snap, &mut t, &received.id);
+        let mut ledger = ledger_entries(
+            &self.inbound.from,
+            &t.changes,
+            "customer",
+            self.now,
+            &evidence,
+        );
+        if let Some(switched) = self.marketing_updates_on(snap, &t, &evidence) {
+            plan.marketing_updates_on = true;
+            ledger.push(switched);
+        }
+        let outcome = InboundOutcome {
+            duplicate: false,
+            opted_out: t
+                .changes
+                .iter()
+                .any(|c| c.new_state == "opted_out" && c.old_state != "opted_out"),
+            reply: t.reply,
+        };
+        plan.consent = consent_changed(&snap.consent, &t.state);
+        plan.ledger = ledger;
+        plan.messages.insert(0, received);
+        (plan, outcome)
+    }
+
+    /// The text as a received message.
+    fn message(&self, tenant: &Tenant) -> Message {
+        let i = self.inbound;
+        Message {
+            id: new_id(),
+            tenant_id: tenant.id.clone(),
+            direction: Direction::Inbound,
+            channel: self.thread.reply_channel(),
+            from: i.from.clone(),
+            to: i.to.clone(),
+            phone: i.from.clone(),
+            body: i.body.clone(),
+            kind: MessageKind::Customer,
+            purpose: None,
+            status: MessageStatus::Received,
+            reason: None,
+            provider_id: Some(i.message_sid.clone()),
+            segments: segments(&i.body).count as u32,
+            priority: 1,
+            due_at: self.now,
+            expires_at: None,
+            idempotency_key: None,
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
+
+    /// The ledger's evidence: the text, and for a YES the request whose disclosure it
+    /// signs.
+    fn evidence(&self, t: &Transition) -> Evidence {
+        let signed = self.request.filter(|_| t.written_consent);
+        Evidence {
+            message_sid: Some(self.inbound.message_sid.clone()),
+            text: Some(self.inbound.body.clone()),
+            request: signed.map(|r| r.provider_id.clone().unwrap_or_else(|| r.id.clone())),
+            disclosure: signed.map(|r| r.body.clone()),
+            ..Default::default()
+        }
+    }
+
+    /// The automatic reply the text earns, through the gate, in the phone's language.
+    fn reply(&self, snap: &PhoneSnapshot, t: &Transition) -> Option<Message> {
+        let kind = t.reply?;
+        let from = &self.inbound.from;
+        let decision = gate_for(snap, from, Purpose::AutoReply, Stage::Queue, self.now);
+        let mut m = outbound_message(
+            Outbound {
+                tenant: &snap.tenant,
+                channel: self.thread.reply_channel(),
+                to: from,
+                body: reply_text(&snap.tenant, kind, t.state.language),
+                kind: MessageKind::AutoReply,
+                purpose: Purpose::AutoReply,
+                idempotency_key: None,
+            },
+            decision,
+            self.now,
+        )?;
+        // Replies leave from the number the customer wrote to, whatever its channel.
+        m.from = self.inbound.to.clone();
+        Some(m)
+    }
+
+    /// START from a phone that never saw the disclosure: the request goes at once, as the
+    /// web form's does (the customer is waiting for it), and `t` becomes pending.
+    fn requested_opt_in(&self, snap: &PhoneSnapshot, t: &mut Transition) -> Option<Message> {
+        if !t.start_opt_in {
+            return None;
+        }
+        let mut asked = snap.clone();
+        asked.consent = t.state.clone();
+        let (msg, started) = plan_opt_in(
+            &asked,
+            &self.inbound.from,
+            true,
+            Source::Keyword,
+            None,
+            self.now,
+        )
+        .ok()?;
+        t.state = started.state;
+        t.changes.extend(started.changes);
+        Some(msg)
+    }
+
+    /// A text that may mean stop waits for a person, until the tenant's deadline.
+    fn review(
+        &self,
+        snap: &PhoneSnapshot,
+        t: &mut Transition,
+        message_id: &str,
+    ) -> Option<NewReview> {
+        let Classified::Review { word } = &self.reading.classified else {
+            return None;
+        };
+        let deadline = consent::review_deadline(
+            self.now,
+            snap.tenant.settings.review_deadline_days,
+            tenant_zone(&snap.tenant),
+        );
+        let id = new_id();
+        t.state.open_reviews.insert(id.clone(), deadline);
+        Some(NewReview {
+            id,
+            thread: self.thread,
+            message_id: message_id.to_string(),
+            text: self.inbound.body.clone(),
+            word: word.clone(),
+            deadline,
+        })
+    }
+
+    /// Written consent is the customer's own yes to marketing: the switch that says so
+    /// goes on on every record holding the phone. Its ledger entry, when it was off.
+    fn marketing_updates_on(
+        &self,
+        snap: &PhoneSnapshot,
+        t: &Transition,
+        evidence: &Evidence,
+    ) -> Option<NewLedgerEntry> {
+        if !(t.written_consent && snap.toggles.on_a_record && !snap.toggles.marketing_updates) {
+            return None;
+        }
+        Some(NewLedgerEntry {
+            phone: self.inbound.from.clone(),
+            channel: "marketing_updates".into(),
+            old_state: "off".into(),
+            new_state: "on".into(),
+            source: t
+                .changes
+                .last()
+                .map(|c| c.source)
+                .unwrap_or(Source::Keyword),
+            actor: "customer".into(),
+            occurred_at: self.now,
+            evidence: evidence.clone(),
+        })
+    }
+}
