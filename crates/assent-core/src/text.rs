@@ -45,7 +45,8 @@ pub use sqlx as __sqlx;
 /// ```
 ///
 /// The derives are the caller's; the macro adds `ALL` (declaration order), `TEXTS`,
-/// `as_str`, `FromStr`, `Display`, `Serialize`/`Deserialize` and, with the `sqlx` feature,
+/// `as_str`, `FromStr`, `Display`, `PartialEq<str>`, `Serialize`/`Deserialize` and, with the
+/// `sqlx` feature,
 /// the sqlx impls.
 #[macro_export]
 macro_rules! text_enum {
@@ -89,6 +90,19 @@ macro_rules! text_enum {
         impl ::core::fmt::Display for $name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        // Compared with its text as with a string, so `entry.new_state == "opted_out"` reads
+        // as it did when it was one.
+        impl ::core::cmp::PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+        impl ::core::cmp::PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
             }
         }
 

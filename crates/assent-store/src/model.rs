@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use assent_core::consent::{Channel, ConsentState, Source, Thread};
+use assent_core::consent::{Channel, ConsentState, LedgerState, Source, Thread, Topic};
 use assent_core::gate::{Purpose, RegistrationStatus, Toggles};
 use assent_core::phone::E164;
 use assent_core::quiet_hours::QuietPolicy;
@@ -405,10 +405,9 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewLedgerEntry {
     pub phone: E164,
-    /// `transactional`, `marketing`, `job_notifications` or `marketing_updates`.
-    pub channel: String,
-    pub old_state: String,
-    pub new_state: String,
+    pub channel: Topic,
+    pub old_state: LedgerState,
+    pub new_state: LedgerState,
     pub source: Source,
     /// A user id, `customer`, `operator`, `carrier` or `system`.
     pub actor: String,

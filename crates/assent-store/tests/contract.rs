@@ -257,9 +257,9 @@ fn inbound(t: &Tenant, id: &str, sid: &str, from: &E164, body: &str) -> Message 
 fn ledger(p: &E164, channel: &str, old: &str, new: &str) -> NewLedgerEntry {
     NewLedgerEntry {
         phone: p.clone(),
-        channel: channel.into(),
-        old_state: old.into(),
-        new_state: new.into(),
+        channel: channel.parse().expect("a ledger channel"),
+        old_state: old.parse().expect("a ledger state"),
+        new_state: new.parse().expect("a ledger state"),
         source: Source::Keyword,
         actor: "customer".into(),
         occurred_at: now(),
