@@ -18,8 +18,11 @@ use crate::AppState;
 use crate::service::{Outbound, gate_for, outbound_message};
 
 /// Statuses after which a recipient is accounted for.
-pub fn settled(status: &str) -> bool {
-    !matches!(status, "queued" | "deferred" | "sending")
+pub fn settled(status: SendStatus) -> bool {
+    !matches!(
+        status,
+        SendStatus::Queued | SendStatus::Deferred | SendStatus::Sending
+    )
 }
 
 /// What every step of one pass over a campaign shares.

@@ -149,20 +149,15 @@ pub(crate) async fn add_recipients(
 pub(crate) fn send_log_from(r: &SqliteRow) -> Result<SendLogRow> {
     let message_id: Option<String> = r.try_get("message_id")?;
     let skip: Option<String> = r.try_get("skip_reason")?;
-    let status: Option<String> = r.try_get("status")?;
+    let status: Option<MessageStatus> = r.try_get("status")?;
     let reason: Option<String> = r.try_get("reason")?;
     let due_at: Option<i64> = r.try_get("due_at")?;
-    let deferred_until =
-        SendLogRow::deferred_until_of(status.as_deref().unwrap_or_default(), due_at);
+    let deferred_until = SendLogRow::deferred_until_of(status, due_at);
     Ok(SendLogRow {
         phone: codec::phone(r.try_get("phone")?)?,
         step: r.try_get("step")?,
         message_id,
-        status: if skip.is_some() {
-            "skipped".into()
-        } else {
-            status.unwrap_or_else(|| "queued".into())
-        },
+        status: SendStatus::of(skip.is_some(), status)?,
         reason: skip.or(reason),
         sent_at: r.try_get::<Option<i64>, _>("handed_off_at")?.map(time),
         opted_out_after: r.try_get::<i64, _>("opted_out_after")? > 0,

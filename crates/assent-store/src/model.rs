@@ -833,14 +833,47 @@ impl Recipient {
     }
 }
 
+assent_core::text_enum! {
+    /// A recipient's status in a campaign's send log: its message's, or `skipped`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SendStatus as "send log status" {
+        Queued = "queued",
+        Deferred = "deferred",
+        Sending = "sending",
+        Sent = "sent",
+        Delivered = "delivered",
+        Undelivered = "undelivered",
+        Failed = "failed",
+        Blocked = "blocked",
+        Unknown = "unknown",
+        Expired = "expired",
+        Skipped = "skipped",
+    }
+}
+
+impl SendStatus {
+    /// A recipient's status: `skipped` when it was, else its message's (`queued` while the
+    /// message is not written yet). A campaign message is never `received`: a row saying so
+    /// is a stored-data error.
+    pub fn of(
+        skipped: bool,
+        message: Option<MessageStatus>,
+    ) -> Result<SendStatus, crate::StoreError> {
+        if skipped {
+            return Ok(SendStatus::Skipped);
+        }
+        let status = message.unwrap_or(MessageStatus::Queued);
+        codec::column("campaign message status", status.as_str())
+    }
+}
+
 /// A row of a campaign's send log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendLogRow {
     pub phone: E164,
     pub step: String,
     pub message_id: Option<String>,
-    /// The message's current status, or `skipped`.
-    pub status: String,
+    pub status: SendStatus,
     pub reason: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     /// The phone opted out within 7 days after this message.
@@ -852,9 +885,12 @@ pub struct SendLogRow {
 
 impl SendLogRow {
     /// [`SendLogRow::deferred_until`] from a message's status and `due_at` (ms).
-    pub fn deferred_until_of(status: &str, due_at_ms: Option<i64>) -> Option<DateTime<Utc>> {
+    pub fn deferred_until_of(
+        status: Option<MessageStatus>,
+        due_at_ms: Option<i64>,
+    ) -> Option<DateTime<Utc>> {
         due_at_ms
-            .filter(|ms| status == "deferred" && *ms != PAUSED_UNTIL_MS)
+            .filter(|ms| status == Some(MessageStatus::Deferred) && *ms != PAUSED_UNTIL_MS)
             .and_then(DateTime::from_timestamp_millis)
     }
 }

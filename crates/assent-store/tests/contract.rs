@@ -1067,7 +1067,7 @@ async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (r.phone.as_str().to_string(), r.status, r.reason))
+        .map(|r| (r.phone.as_str().to_string(), r.status.to_string(), r.reason))
         .collect();
     log.sort();
     assert_eq!(

@@ -187,7 +187,7 @@ pub async fn report(
     let mut skipped = Vec::new();
     let mut opted_out_after = 0;
     for r in &log {
-        *counts.entry(r.status.clone()).or_default() += 1;
+        *counts.entry(r.status.as_str().to_string()).or_default() += 1;
         if r.status == "skipped" {
             skipped.push(json!({"phone": r.phone, "reason": r.reason}));
         }
@@ -203,7 +203,7 @@ pub async fn report(
         "body": c.body,
         "send_at": c.send_at,
         "recipients": log.len(),
-        "settled": log.iter().all(|r| settled(&r.status)),
+        "settled": log.iter().all(|r| settled(r.status)),
         "counts": counts,
         "skipped": skipped,
     })))

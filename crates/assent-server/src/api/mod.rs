@@ -5,6 +5,8 @@ pub mod consent;
 
 pub use tenants::{create_tenant, decide_registration_for, validate_registration};
 pub mod customers;
+#[cfg(test)]
+mod enum_texts;
 mod messages;
 mod tenants;
 

@@ -323,7 +323,7 @@ pub async fn campaign(
     let log = app.store.send_log(&t.id, &id).await?;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in &log {
-        *counts.entry(r.status.clone()).or_default() += 1;
+        *counts.entry(r.status.as_str().to_string()).or_default() += 1;
     }
     let opted_out_after = log.iter().filter(|r| r.opted_out_after).count();
     let skipped = log
@@ -343,7 +343,7 @@ pub async fn campaign(
             url: url_part(r.phone.as_str()),
             phone: phone_display(&r.phone),
             step: r.step.clone(),
-            status: r.status.clone(),
+            status: r.status.as_str().to_string(),
             reason: r.reason.clone().unwrap_or_default(),
             deferred: r
                 .deferred_until
