@@ -798,6 +798,52 @@ pub fn held_for_pause(m: &Message) -> Message {
     m
 }
 
+assent_core::text_enum! {
+    /// Why a campaign step skipped a phone: the gate's reason, or the campaign's own.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SkipReason as "skip reason" {
+        TextingNotRegistered = "texting_not_registered",
+        MarketingNotRegistered = "marketing_not_registered",
+        InvalidNumber = "invalid_number",
+        OptedOut = "opted_out",
+        NoMarketingConsent = "no_marketing_consent",
+        JobNotificationsOff = "job_notifications_off",
+        MarketingUpdatesOff = "marketing_updates_off",
+        AlreadyOptedIn = "already_opted_in",
+        OptInThrottled = "opt_in_throttled",
+        QuietHours = "quiet_hours",
+        FrequencyCap = "frequency_cap",
+        UnderReview = "under_review",
+        /// A step first looked at more than 7 days after it fell due, or a missed call
+        /// reported more than an hour late.
+        TooLate = "too_late",
+        SenderNotConfigured = "sender_not_configured",
+        /// Written by earlier versions (of several steps due at once, only the latest
+        /// went); never written now, still read from their rows.
+        Superseded = "superseded",
+    }
+}
+
+impl From<assent_core::gate::Reason> for SkipReason {
+    fn from(r: assent_core::gate::Reason) -> SkipReason {
+        use assent_core::gate::Reason as R;
+        match r {
+            R::TextingNotRegistered => SkipReason::TextingNotRegistered,
+            R::MarketingNotRegistered => SkipReason::MarketingNotRegistered,
+            R::InvalidNumber => SkipReason::InvalidNumber,
+            R::OptedOut => SkipReason::OptedOut,
+            R::NoMarketingConsent => SkipReason::NoMarketingConsent,
+            R::JobNotificationsOff => SkipReason::JobNotificationsOff,
+            R::MarketingUpdatesOff => SkipReason::MarketingUpdatesOff,
+            R::AlreadyOptedIn => SkipReason::AlreadyOptedIn,
+            R::OptInThrottled => SkipReason::OptInThrottled,
+            R::QuietHours => SkipReason::QuietHours,
+            R::FrequencyCap => SkipReason::FrequencyCap,
+            R::UnderReview => SkipReason::UnderReview,
+        }
+    }
+}
+
 /// One phone in a campaign step: queued with a message, or skipped with a reason.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Recipient {
@@ -807,7 +853,7 @@ pub struct Recipient {
     pub step: String,
     pub phone: E164,
     pub message: Option<Message>,
-    pub skip_reason: Option<String>,
+    pub skip_reason: Option<SkipReason>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -825,9 +871,9 @@ impl Recipient {
     }
 
     /// The same phone, skipped with `reason`.
-    pub fn skipped(self, reason: &str) -> Recipient {
+    pub fn skipped(self, reason: SkipReason) -> Recipient {
         Recipient {
-            skip_reason: Some(reason.to_string()),
+            skip_reason: Some(reason),
             ..self
         }
     }

@@ -1024,7 +1024,7 @@ async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
     let (p1, p2, p3) = (phone(1), phone(2), phone(3));
     let first = vec![
         recipient(&t, "c1", "m1", &p1),
-        Recipient::new("c1", "send".into(), &p2, now()).skipped("opted_out"),
+        Recipient::new("c1", "send".into(), &p2, now()).skipped(SkipReason::OptedOut),
     ];
     assert_eq!(store.add_recipients(&t.id, &first).await.unwrap(), 2);
     assert!(store.campaign_recorded(&t.id, "c1").await.unwrap());
@@ -1033,7 +1033,7 @@ async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
     let second = vec![
         recipient(&t, "c1", "m1-again", &p1),
         recipient(&t, "c1", "m3", &p3),
-        Recipient::new("c1", "send".into(), &p2, now()).skipped("opted_out"),
+        Recipient::new("c1", "send".into(), &p2, now()).skipped(SkipReason::OptedOut),
     ];
     assert_eq!(store.add_recipients(&t.id, &second).await.unwrap(), 1);
     assert!(store.message(&t.id, "m1-again").await.unwrap().is_none());
