@@ -75,6 +75,96 @@ crate::text_enum! {
     }
 }
 
+crate::text_enum! {
+    /// What a ledger entry is about: a channel's consent, or one of a contact method's
+    /// toggles (the ledger's `channel` column).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Topic as "ledger channel" {
+        Transactional = "transactional",
+        Marketing = "marketing",
+        JobNotifications = "job_notifications",
+        MarketingUpdates = "marketing_updates",
+    }
+}
+
+impl From<Channel> for Topic {
+    fn from(c: Channel) -> Topic {
+        match c {
+            Channel::Transactional => Topic::Transactional,
+            Channel::Marketing => Topic::Marketing,
+        }
+    }
+}
+
+impl Topic {
+    /// The consent channel this entry is about, when it is one (not a toggle).
+    pub fn channel(self) -> Option<Channel> {
+        match self {
+            Topic::Transactional => Some(Channel::Transactional),
+            Topic::Marketing => Some(Channel::Marketing),
+            Topic::JobNotifications | Topic::MarketingUpdates => None,
+        }
+    }
+}
+
+crate::text_enum! {
+    /// A ledger entry's old or new state: the transactional channel's (`active`,
+    /// `opted_out`), marketing's ([`MarketingStatus`]) or a toggle's (`on`, `off`, and
+    /// `none` before a phone's first record).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum LedgerState as "ledger state" {
+        Active = "active",
+        OptedOut = "opted_out",
+        None = "none",
+        Pending = "pending",
+        OptedIn = "opted_in",
+        On = "on",
+        Off = "off",
+    }
+}
+
+impl From<MarketingStatus> for LedgerState {
+    fn from(m: MarketingStatus) -> LedgerState {
+        match m {
+            MarketingStatus::None => LedgerState::None,
+            MarketingStatus::Pending => LedgerState::Pending,
+            MarketingStatus::OptedIn => LedgerState::OptedIn,
+            MarketingStatus::OptedOut => LedgerState::OptedOut,
+        }
+    }
+}
+
+impl LedgerState {
+    /// The transactional channel's state.
+    pub fn transactional(opted_out: bool) -> LedgerState {
+        if opted_out {
+            LedgerState::OptedOut
+        } else {
+            LedgerState::Active
+        }
+    }
+
+    /// A toggle's state.
+    pub fn toggle(on: bool) -> LedgerState {
+        if on {
+            LedgerState::On
+        } else {
+            LedgerState::Off
+        }
+    }
+
+    /// This state as marketing's, when it is one of marketing's.
+    pub fn marketing(self) -> Option<MarketingStatus> {
+        match self {
+            LedgerState::None => Some(MarketingStatus::None),
+            LedgerState::Pending => Some(MarketingStatus::Pending),
+            LedgerState::OptedIn => Some(MarketingStatus::OptedIn),
+            LedgerState::OptedOut => Some(MarketingStatus::OptedOut),
+            LedgerState::Active | LedgerState::On | LedgerState::Off => None,
+        }
+    }
+}
+
 /// The consent of one phone at one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ConsentState {
@@ -117,8 +207,8 @@ pub struct ConsentState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub channel: Channel,
-    pub old_state: String,
-    pub new_state: String,
+    pub old_state: LedgerState,
+    pub new_state: LedgerState,
     pub source: Source,
     /// The free-text rule or keyword that matched.
     pub rule: Option<String>,
@@ -211,10 +301,6 @@ pub struct Transition {
     pub written_consent: bool,
 }
 
-fn tx_name(out: bool) -> &'static str {
-    if out { "opted_out" } else { "active" }
-}
-
 impl ConsentState {
     pub fn pending_expired(&self, now: DateTime<Utc>) -> bool {
         self.marketing == MarketingStatus::Pending
@@ -244,9 +330,9 @@ impl ConsentState {
         let mut mk = MarketingStatus::None;
         for c in changes {
             match c.channel {
-                Channel::Transactional => tx = c.new_state == "opted_out",
+                Channel::Transactional => tx = c.new_state == LedgerState::OptedOut,
                 Channel::Marketing => {
-                    mk = c.new_state.parse().unwrap_or(mk);
+                    mk = c.new_state.marketing().unwrap_or(mk);
                 }
             }
         }
@@ -267,8 +353,8 @@ impl Builder {
         self.state.transactional_out_by = if out { by } else { None };
         self.changes.push(Change {
             channel: Channel::Transactional,
-            old_state: tx_name(old).into(),
-            new_state: tx_name(out).into(),
+            old_state: LedgerState::transactional(old),
+            new_state: LedgerState::transactional(out),
             source,
             rule: rule.map(str::to_string),
             at: None,
@@ -293,8 +379,8 @@ impl Builder {
         }
         self.changes.push(Change {
             channel: Channel::Marketing,
-            old_state: old.as_str().into(),
-            new_state: new.as_str().into(),
+            old_state: old.into(),
+            new_state: new.into(),
             source,
             rule: rule.map(str::to_string),
             at: None,
@@ -376,13 +462,15 @@ impl Builder {
     /// An entry that records an event without changing the state (evidence too).
     fn record_unchanged(&mut self, channel: Channel, source: Source, rule: Option<&str>) {
         let state = match channel {
-            Channel::Marketing => self.state.marketing.as_str(),
-            Channel::Transactional => tx_name(self.state.transactional_opted_out),
+            Channel::Marketing => self.state.marketing.into(),
+            Channel::Transactional => {
+                LedgerState::transactional(self.state.transactional_opted_out)
+            }
         };
         self.changes.push(Change {
             channel,
-            old_state: state.into(),
-            new_state: state.into(),
+            old_state: state,
+            new_state: state,
             source,
             rule: rule.map(str::to_string),
             at: None,

@@ -15,18 +15,18 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
 use crate::phone::E164;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QuietPolicy {
-    /// Federal 08:00–21:00, narrowed by the recipient's states.
-    #[default]
-    Standard,
-    /// The narrowest window of every applied row of the table, everywhere.
-    Strictest,
+crate::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum QuietPolicy as "quiet hours policy" {
+        /// Federal 08:00–21:00, narrowed by the recipient's states.
+        #[default]
+        Standard = "standard",
+        /// The narrowest window of every applied row of the table, everywhere.
+        Strictest = "strictest",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

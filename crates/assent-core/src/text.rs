@@ -45,7 +45,8 @@ pub use sqlx as __sqlx;
 /// ```
 ///
 /// The derives are the caller's; the macro adds `ALL` (declaration order), `TEXTS`,
-/// `as_str`, `FromStr`, `Display`, `Serialize`/`Deserialize` and, with the `sqlx` feature,
+/// `as_str`, `FromStr`, `Display`, `PartialEq<str>`, `Serialize`/`Deserialize` and, with the
+/// `sqlx` feature,
 /// the sqlx impls.
 #[macro_export]
 macro_rules! text_enum {
@@ -89,6 +90,19 @@ macro_rules! text_enum {
         impl ::core::fmt::Display for $name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        // Compared with its text as with a string, so `entry.new_state == "opted_out"` reads
+        // as it did when it was one.
+        impl ::core::cmp::PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+        impl ::core::cmp::PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
             }
         }
 
@@ -179,4 +193,47 @@ macro_rules! __text_enum_sqlx {
 #[macro_export]
 macro_rules! __text_enum_sqlx {
     ($name:ident) => {};
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::consent::{LedgerState, MarketingStatus};
+
+    #[test]
+    fn json_text_is_the_enums_text_and_a_bad_one_is_named() {
+        assert_eq!(
+            serde_json::to_string(&MarketingStatus::OptedIn)
+                .ok()
+                .as_deref(),
+            Some("\"opted_in\"")
+        );
+        let back: Result<MarketingStatus, _> = serde_json::from_str("\"opted_out\"");
+        assert_eq!(back.ok(), Some(MarketingStatus::OptedOut));
+        // The message serde's derive gave, which API clients may match on.
+        let bad = serde_json::from_str::<MarketingStatus>("\"maybe\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            bad.starts_with("unknown variant `maybe`, expected one of `none`, `pending`"),
+            "{bad}"
+        );
+    }
+
+    #[test]
+    fn every_variant_reads_back_from_its_text() {
+        for s in LedgerState::ALL {
+            assert_eq!(s.as_str().parse::<LedgerState>(), Ok(s));
+            assert_eq!(s.to_string(), s.as_str());
+            assert!(s == s.as_str());
+        }
+        let err = "sideways"
+            .parse::<LedgerState>()
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("\"sideways\" is not a valid ledger state")
+        );
+    }
 }

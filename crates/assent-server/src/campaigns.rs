@@ -18,8 +18,11 @@ use crate::AppState;
 use crate::service::{Outbound, gate_for, outbound_message};
 
 /// Statuses after which a recipient is accounted for.
-pub fn settled(status: &str) -> bool {
-    !matches!(status, "queued" | "deferred" | "sending")
+pub fn settled(status: SendStatus) -> bool {
+    !matches!(
+        status,
+        SendStatus::Queued | SendStatus::Deferred | SendStatus::Sending
+    )
 }
 
 /// What every step of one pass over a campaign shares.
@@ -75,7 +78,7 @@ fn recipient_with(
     let decision = gate_for(snap, phone, purpose, Stage::Queue, now);
     let mut r = Recipient::new(&c.id, step, phone, now);
     if let Decision::Block(reason) = decision {
-        return Ok(r.skipped(reason.as_str()));
+        return Ok(r.skipped(reason.into()));
     }
     let mut body = p
         .template
@@ -102,7 +105,7 @@ fn recipient_with(
         now,
     ) {
         Some(m) => r.message = Some(m),
-        None => r.skip_reason = Some("sender_not_configured".into()),
+        None => r.skip_reason = Some(SkipReason::SenderNotConfigured),
     }
     Ok(r)
 }
@@ -347,8 +350,10 @@ async fn step_rows(
             }
             match campaign::timing(*due, now) {
                 Timing::NotYet(_) => {}
-                Timing::TooLate => rows
-                    .push(Recipient::new(&c.id, step.clone(), &p.number, now).skipped("too_late")),
+                Timing::TooLate => rows.push(
+                    Recipient::new(&c.id, step.clone(), &p.number, now)
+                        .skipped(SkipReason::TooLate),
+                ),
                 Timing::Now => rows.push(
                     recipient(
                         pass,
@@ -477,7 +482,7 @@ pub async fn missed_call(
             // Its own step: the day's one text-back is still there for a call that is
             // reported in time.
             let step = format!("{day}:late:{}", at.timestamp_millis());
-            Recipient::new(&c.id, step, caller, now).skipped("too_late")
+            Recipient::new(&c.id, step, caller, now).skipped(SkipReason::TooLate)
         } else {
             recipient(
                 &Pass::new(app, tenant, &c, now)?,

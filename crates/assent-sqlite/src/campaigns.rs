@@ -101,7 +101,7 @@ pub(crate) async fn add_recipients(
                 r.step.as_str().into(),
                 r.phone.as_str().into(),
                 r.message.as_ref().map(|m| m.id.clone()).into(),
-                r.skip_reason.clone().into(),
+                r.skip_reason.map(|s| s.as_str().to_string()).into(),
                 ms(r.created_at).into(),
             ]
         })
@@ -148,22 +148,17 @@ pub(crate) async fn add_recipients(
 
 pub(crate) fn send_log_from(r: &SqliteRow) -> Result<SendLogRow> {
     let message_id: Option<String> = r.try_get("message_id")?;
-    let skip: Option<String> = r.try_get("skip_reason")?;
-    let status: Option<String> = r.try_get("status")?;
+    let skip: Option<SkipReason> = r.try_get("skip_reason")?;
+    let status: Option<MessageStatus> = r.try_get("status")?;
     let reason: Option<String> = r.try_get("reason")?;
     let due_at: Option<i64> = r.try_get("due_at")?;
-    let deferred_until =
-        SendLogRow::deferred_until_of(status.as_deref().unwrap_or_default(), due_at);
+    let deferred_until = SendLogRow::deferred_until_of(status, due_at);
     Ok(SendLogRow {
         phone: codec::phone(r.try_get("phone")?)?,
         step: r.try_get("step")?,
         message_id,
-        status: if skip.is_some() {
-            "skipped".into()
-        } else {
-            status.unwrap_or_else(|| "queued".into())
-        },
-        reason: skip.or(reason),
+        status: SendStatus::of(skip.is_some(), status)?,
+        reason: skip.map(|s| s.to_string()).or(reason),
         sent_at: r.try_get::<Option<i64>, _>("handed_off_at")?.map(time),
         opted_out_after: r.try_get::<i64, _>("opted_out_after")? > 0,
         // A skipped phone has no message, hence no status: never deferred.

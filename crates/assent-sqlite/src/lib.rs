@@ -382,9 +382,9 @@ async fn append_ledger(
         )
         .bind(tenant_id)
         .bind(e.phone.as_str())
-        .bind(&e.channel)
-        .bind(&e.old_state)
-        .bind(&e.new_state)
+        .bind(e.channel)
+        .bind(e.old_state)
+        .bind(e.new_state)
         .bind(e.source)
         .bind(&e.actor)
         .bind(ms(e.occurred_at))
@@ -955,9 +955,9 @@ fn ledger_row(tenant_id: &str, e: &NewLedgerEntry) -> Vec<bulk::Val> {
     vec![
         tenant_id.into(),
         e.phone.as_str().into(),
-        e.channel.clone().into(),
-        e.old_state.clone().into(),
-        e.new_state.clone().into(),
+        e.channel.as_str().into(),
+        e.old_state.as_str().into(),
+        e.new_state.as_str().into(),
         e.source.as_str().into(),
         e.actor.clone().into(),
         ms(e.occurred_at).into(),

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use assent_core::consent::{Channel, ConsentState, Source, Thread};
+use assent_core::consent::{Channel, ConsentState, LedgerState, Source, Thread, Topic};
 use assent_core::gate::{Purpose, RegistrationStatus, Toggles};
 use assent_core::phone::E164;
 use assent_core::quiet_hours::QuietPolicy;
@@ -405,10 +405,9 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewLedgerEntry {
     pub phone: E164,
-    /// `transactional`, `marketing`, `job_notifications` or `marketing_updates`.
-    pub channel: String,
-    pub old_state: String,
-    pub new_state: String,
+    pub channel: Topic,
+    pub old_state: LedgerState,
+    pub new_state: LedgerState,
     pub source: Source,
     /// A user id, `customer`, `operator`, `carrier` or `system`.
     pub actor: String,
@@ -799,6 +798,52 @@ pub fn held_for_pause(m: &Message) -> Message {
     m
 }
 
+assent_core::text_enum! {
+    /// Why a campaign step skipped a phone: the gate's reason, or the campaign's own.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SkipReason as "skip reason" {
+        TextingNotRegistered = "texting_not_registered",
+        MarketingNotRegistered = "marketing_not_registered",
+        InvalidNumber = "invalid_number",
+        OptedOut = "opted_out",
+        NoMarketingConsent = "no_marketing_consent",
+        JobNotificationsOff = "job_notifications_off",
+        MarketingUpdatesOff = "marketing_updates_off",
+        AlreadyOptedIn = "already_opted_in",
+        OptInThrottled = "opt_in_throttled",
+        QuietHours = "quiet_hours",
+        FrequencyCap = "frequency_cap",
+        UnderReview = "under_review",
+        /// A step first looked at more than 7 days after it fell due, or a missed call
+        /// reported more than an hour late.
+        TooLate = "too_late",
+        SenderNotConfigured = "sender_not_configured",
+        /// Written by earlier versions (of several steps due at once, only the latest
+        /// went); never written now, still read from their rows.
+        Superseded = "superseded",
+    }
+}
+
+impl From<assent_core::gate::Reason> for SkipReason {
+    fn from(r: assent_core::gate::Reason) -> SkipReason {
+        use assent_core::gate::Reason as R;
+        match r {
+            R::TextingNotRegistered => SkipReason::TextingNotRegistered,
+            R::MarketingNotRegistered => SkipReason::MarketingNotRegistered,
+            R::InvalidNumber => SkipReason::InvalidNumber,
+            R::OptedOut => SkipReason::OptedOut,
+            R::NoMarketingConsent => SkipReason::NoMarketingConsent,
+            R::JobNotificationsOff => SkipReason::JobNotificationsOff,
+            R::MarketingUpdatesOff => SkipReason::MarketingUpdatesOff,
+            R::AlreadyOptedIn => SkipReason::AlreadyOptedIn,
+            R::OptInThrottled => SkipReason::OptInThrottled,
+            R::QuietHours => SkipReason::QuietHours,
+            R::FrequencyCap => SkipReason::FrequencyCap,
+            R::UnderReview => SkipReason::UnderReview,
+        }
+    }
+}
+
 /// One phone in a campaign step: queued with a message, or skipped with a reason.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Recipient {
@@ -808,7 +853,7 @@ pub struct Recipient {
     pub step: String,
     pub phone: E164,
     pub message: Option<Message>,
-    pub skip_reason: Option<String>,
+    pub skip_reason: Option<SkipReason>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -826,11 +871,45 @@ impl Recipient {
     }
 
     /// The same phone, skipped with `reason`.
-    pub fn skipped(self, reason: &str) -> Recipient {
+    pub fn skipped(self, reason: SkipReason) -> Recipient {
         Recipient {
-            skip_reason: Some(reason.to_string()),
+            skip_reason: Some(reason),
             ..self
         }
+    }
+}
+
+assent_core::text_enum! {
+    /// A recipient's status in a campaign's send log: its message's, or `skipped`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SendStatus as "send log status" {
+        Queued = "queued",
+        Deferred = "deferred",
+        Sending = "sending",
+        Sent = "sent",
+        Delivered = "delivered",
+        Undelivered = "undelivered",
+        Failed = "failed",
+        Blocked = "blocked",
+        Unknown = "unknown",
+        Expired = "expired",
+        Skipped = "skipped",
+    }
+}
+
+impl SendStatus {
+    /// A recipient's status: `skipped` when it was, else its message's (`queued` while the
+    /// message is not written yet). A campaign message is never `received`: a row saying so
+    /// is a stored-data error.
+    pub fn of(
+        skipped: bool,
+        message: Option<MessageStatus>,
+    ) -> Result<SendStatus, crate::StoreError> {
+        if skipped {
+            return Ok(SendStatus::Skipped);
+        }
+        let status = message.unwrap_or(MessageStatus::Queued);
+        codec::column("campaign message status", status.as_str())
     }
 }
 
@@ -840,8 +919,7 @@ pub struct SendLogRow {
     pub phone: E164,
     pub step: String,
     pub message_id: Option<String>,
-    /// The message's current status, or `skipped`.
-    pub status: String,
+    pub status: SendStatus,
     pub reason: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     /// The phone opted out within 7 days after this message.
@@ -853,9 +931,12 @@ pub struct SendLogRow {
 
 impl SendLogRow {
     /// [`SendLogRow::deferred_until`] from a message's status and `due_at` (ms).
-    pub fn deferred_until_of(status: &str, due_at_ms: Option<i64>) -> Option<DateTime<Utc>> {
+    pub fn deferred_until_of(
+        status: Option<MessageStatus>,
+        due_at_ms: Option<i64>,
+    ) -> Option<DateTime<Utc>> {
         due_at_ms
-            .filter(|ms| status == "deferred" && *ms != PAUSED_UNTIL_MS)
+            .filter(|ms| status == Some(MessageStatus::Deferred) && *ms != PAUSED_UNTIL_MS)
             .and_then(DateTime::from_timestamp_millis)
     }
 }

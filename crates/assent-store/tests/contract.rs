@@ -256,9 +256,9 @@ fn inbound(t: &Tenant, id: &str, sid: &str, from: &E164, body: &str) -> Message 
 fn ledger(p: &E164, channel: &str, old: &str, new: &str) -> NewLedgerEntry {
     NewLedgerEntry {
         phone: p.clone(),
-        channel: channel.into(),
-        old_state: old.into(),
-        new_state: new.into(),
+        channel: channel.parse().expect("a ledger channel"),
+        old_state: old.parse().expect("a ledger state"),
+        new_state: new.parse().expect("a ledger state"),
         source: Source::Keyword,
         actor: "customer".into(),
         occurred_at: now(),
@@ -1023,7 +1023,7 @@ async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
     let (p1, p2, p3) = (phone(1), phone(2), phone(3));
     let first = vec![
         recipient(&t, "c1", "m1", &p1),
-        Recipient::new("c1", "send".into(), &p2, now()).skipped("opted_out"),
+        Recipient::new("c1", "send".into(), &p2, now()).skipped(SkipReason::OptedOut),
     ];
     assert_eq!(store.add_recipients(&t.id, &first).await.unwrap(), 2);
     assert!(store.campaign_recorded(&t.id, "c1").await.unwrap());
@@ -1032,7 +1032,7 @@ async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
     let second = vec![
         recipient(&t, "c1", "m1-again", &p1),
         recipient(&t, "c1", "m3", &p3),
-        Recipient::new("c1", "send".into(), &p2, now()).skipped("opted_out"),
+        Recipient::new("c1", "send".into(), &p2, now()).skipped(SkipReason::OptedOut),
     ];
     assert_eq!(store.add_recipients(&t.id, &second).await.unwrap(), 1);
     assert!(store.message(&t.id, "m1-again").await.unwrap().is_none());
@@ -1066,7 +1066,7 @@ async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (r.phone.as_str().to_string(), r.status, r.reason))
+        .map(|r| (r.phone.as_str().to_string(), r.status.to_string(), r.reason))
         .collect();
     log.sort();
     assert_eq!(

@@ -139,7 +139,7 @@ pub async fn report(
         "body": c.body,
         "send_at": c.send_at,
         "recipients": r.log.len(),
-        "settled": r.log.iter().all(|s| settled(&s.status)),
+        "settled": r.log.iter().all(|s| settled(s.status)),
         "counts": counts,
         "skipped": skipped,
     })))

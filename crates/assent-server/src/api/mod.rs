@@ -5,6 +5,8 @@ pub mod consent;
 
 pub use tenants::{create_tenant, decide_registration_for};
 pub mod customers;
+#[cfg(test)]
+mod enum_texts;
 mod messages;
 pub mod refusals;
 mod tenants;

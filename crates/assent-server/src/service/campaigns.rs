@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use assent_core::merge::Template;
-use assent_store::{Campaign, CampaignKind, CampaignStatus, SendLogRow, Tenant};
+use assent_store::{Campaign, CampaignKind, CampaignStatus, SendLogRow, SendStatus, Tenant};
 use chrono::{DateTime, Utc};
 
 use super::error::{Error, Result};
@@ -237,7 +237,7 @@ pub struct Report {
 impl Report {
     /// The recipients skipped, with the gate's reason.
     pub fn skipped(&self) -> impl Iterator<Item = &SendLogRow> {
-        self.log.iter().filter(|r| r.status == "skipped")
+        self.log.iter().filter(|r| r.status == SendStatus::Skipped)
     }
 }
 
@@ -246,7 +246,7 @@ pub async fn report(app: &AppState, t: &Tenant, id: &str) -> Result<Report> {
     let log = app.store.send_log(&t.id, id).await?;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for r in &log {
-        *counts.entry(r.status.clone()).or_default() += 1;
+        *counts.entry(r.status.as_str().to_string()).or_default() += 1;
     }
     let opted_out_after = log.iter().map(|r| u64::from(r.opted_out_after)).sum();
     Ok(Report {

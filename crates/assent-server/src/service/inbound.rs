@@ -3,7 +3,9 @@
 //! decision into the plan the store writes, one step at a time.
 
 use assent_core::compose::segments;
-use assent_core::consent::{self, Event, ReplyKind, Source, Thread, Transition};
+use assent_core::consent::{
+    self, Event, LedgerState, ReplyKind, Source, Thread, Topic, Transition,
+};
 use assent_core::gate::{Purpose, Stage};
 use assent_core::keyword::{self, Classified, Reading};
 use assent_core::phone::E164;
@@ -150,10 +152,9 @@ impl Text<'_> {
         }
         let outcome = InboundOutcome {
             duplicate: false,
-            opted_out: t
-                .changes
-                .iter()
-                .any(|c| c.new_state == "opted_out" && c.old_state != "opted_out"),
+            opted_out: t.changes.iter().any(|c| {
+                c.new_state == LedgerState::OptedOut && c.old_state != LedgerState::OptedOut
+            }),
             reply: t.reply,
         };
         plan.consent = consent_changed(&snap.consent, &t.state);
@@ -287,9 +288,9 @@ impl Text<'_> {
         }
         Some(NewLedgerEntry {
             phone: self.inbound.from.clone(),
-            channel: "marketing_updates".into(),
-            old_state: "off".into(),
-            new_state: "on".into(),
+            channel: Topic::MarketingUpdates,
+            old_state: LedgerState::Off,
+            new_state: LedgerState::On,
             source: t
                 .changes
                 .last()

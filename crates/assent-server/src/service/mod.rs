@@ -23,7 +23,8 @@ pub use ledger::day_start;
 
 use assent_core::compose::{self, segments};
 use assent_core::consent::{
-    self, Channel, ConsentState, Event, Policy, ReplyKind, Scope, Source, Thread,
+    self, Channel, ConsentState, Event, LedgerState, Policy, ReplyKind, Scope, Source, Thread,
+    Topic,
 };
 use assent_core::gate::{self, Decision, GateInput, Purpose, Reason, Stage};
 use assent_core::keyword::Lang;
@@ -220,9 +221,9 @@ fn ledger_entries(
             let expiry = c.source == Source::Expiry;
             NewLedgerEntry {
                 phone: phone.clone(),
-                channel: c.channel.as_str().into(),
-                old_state: c.old_state.clone(),
-                new_state: c.new_state.clone(),
+                channel: c.channel.into(),
+                old_state: c.old_state,
+                new_state: c.new_state,
                 source: c.source,
                 actor: if expiry {
                     "assent".into()
@@ -496,15 +497,16 @@ pub async fn decide_review(
                 // The person's call is evidence too, even though nothing changes.
                 let channel = review.thread.reply_channel();
                 let current = match channel {
-                    Channel::Marketing => state.marketing.as_str(),
-                    Channel::Transactional if state.transactional_opted_out => "opted_out",
-                    Channel::Transactional => "active",
+                    Channel::Marketing => state.marketing.into(),
+                    Channel::Transactional => {
+                        LedgerState::transactional(state.transactional_opted_out)
+                    }
                 };
                 plan.ledger.push(NewLedgerEntry {
                     phone: review.phone.clone(),
-                    channel: channel.as_str().into(),
-                    old_state: current.into(),
-                    new_state: current.into(),
+                    channel: channel.into(),
+                    old_state: current,
+                    new_state: current,
                     source: Source::Review,
                     actor: actor.into(),
                     occurred_at: now,
@@ -810,20 +812,19 @@ pub fn toggle_entries(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Vec<NewLedgerEntry> {
-    let name = |on: bool| if on { "on" } else { "off" };
     let mut out = Vec::new();
     for (channel, before, after) in [
-        ("job_notifications", old.map(|o| o.0), new.0),
-        ("marketing_updates", old.map(|o| o.1), new.1),
+        (Topic::JobNotifications, old.map(|o| o.0), new.0),
+        (Topic::MarketingUpdates, old.map(|o| o.1), new.1),
     ] {
         if before == Some(after) {
             continue;
         }
         out.push(NewLedgerEntry {
             phone: phone.clone(),
-            channel: channel.into(),
-            old_state: before.map(name).unwrap_or("none").into(),
-            new_state: name(after).into(),
+            channel,
+            old_state: before.map_or(LedgerState::None, LedgerState::toggle),
+            new_state: LedgerState::toggle(after),
             source,
             actor: actor.into(),
             occurred_at: now,

@@ -265,7 +265,7 @@ impl Timeline {
                 .and_then(|sid| self.texts.get(sid));
             let (thread, at, position) = match caused_by {
                 Some((s, at, position)) => (s.clone(), *at, *position),
-                None => match channel_sender(&e.entry.channel) {
+                None => match channel_sender(e.entry.channel.as_str()) {
                     Some(s) => (s.as_str().to_string(), e.entry.occurred_at, usize::MAX),
                     None => continue,
                 },
@@ -467,9 +467,9 @@ fn phone_ledger_rows(user: &SignedIn, entries: &[LedgerEntry]) -> Vec<LedgerRow>
                 when: TimeEl::new(&user.tenant, x.occurred_at),
                 url: url_part(x.phone.as_str()),
                 phone: phone_display(&x.phone),
-                channel: x.channel.replace('_', " "),
-                old: x.old_state.replace('_', " "),
-                new: x.new_state.replace('_', " "),
+                channel: x.channel.as_str().replace('_', " "),
+                old: x.old_state.as_str().replace('_', " "),
+                new: x.new_state.as_str().replace('_', " "),
                 source: super::customers::source_label(x.source),
                 actor: if x.actor == user.user.id {
                     user.user.email.clone()

@@ -428,7 +428,7 @@ pub async fn campaign(
             url: url_part(r.phone.as_str()),
             phone: phone_display(&r.phone),
             step: r.step.clone(),
-            status: r.status.clone(),
+            status: r.status.as_str().to_string(),
             reason: r.reason.clone().unwrap_or_default(),
             deferred: r
                 .deferred_until

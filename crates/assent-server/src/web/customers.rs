@@ -206,8 +206,12 @@ impl History {
                 let x = &e.entry;
                 HistoryRow {
                     when: TimeEl::new(&user.tenant, x.occurred_at),
-                    channel: channel_label(&x.channel).to_string(),
-                    change: change_label(&x.channel, &x.old_state, &x.new_state),
+                    channel: channel_label(x.channel.as_str()).to_string(),
+                    change: change_label(
+                        x.channel.as_str(),
+                        x.old_state.as_str(),
+                        x.new_state.as_str(),
+                    ),
                     source: source_label(x.source),
                     actor: actor_label(user, &x.actor),
                     evidence: EvidenceList::new(&x.evidence),

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::common::*;
-use assent_core::consent::{Change, ConsentState};
+use assent_core::consent::{Change, ConsentState, LedgerState};
 use assent_core::gate::Purpose;
 use assent_core::keyword::LINK_PHRASE;
 use assent_server::Clock;
@@ -67,9 +67,9 @@ fn changes(ledger: &[LedgerEntry]) -> Vec<Change> {
         .iter()
         .filter_map(|e| {
             Some(Change {
-                channel: e.entry.channel.parse().ok()?,
-                old_state: e.entry.old_state.clone(),
-                new_state: e.entry.new_state.clone(),
+                channel: e.entry.channel.channel()?,
+                old_state: e.entry.old_state,
+                new_state: e.entry.new_state,
                 source: e.entry.source,
                 rule: e.entry.evidence.rule.clone(),
                 at: None,
@@ -90,9 +90,9 @@ async fn assert_state_is_the_ledger_fold(a: &TestApp, b: &TestApp, t: &Tenant, p
         .unwrap();
     let changes = changes(&ledger);
     let (tx_out, marketing) = ConsentState::fold(&changes);
-    let mut last: BTreeMap<&str, String> = BTreeMap::from([
-        ("transactional", "active".to_string()),
-        ("marketing", "none".to_string()),
+    let mut last: BTreeMap<&str, LedgerState> = BTreeMap::from([
+        ("transactional", LedgerState::Active),
+        ("marketing", LedgerState::None),
     ]);
     for c in &changes {
         let prev = last.get_mut(c.channel.as_str()).unwrap();
@@ -100,7 +100,7 @@ async fn assert_state_is_the_ledger_fold(a: &TestApp, b: &TestApp, t: &Tenant, p
             &c.old_state, prev,
             "{phone}: an entry that did not see the previous one: {changes:#?}"
         );
-        *prev = c.new_state.clone();
+        *prev = c.new_state;
     }
     for app in [a, b] {
         let snap = app
