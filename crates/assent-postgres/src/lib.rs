@@ -35,21 +35,9 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_init.sql")),
-    (2, include_str!("../migrations/0002_attempts.sql")),
-    (3, include_str!("../migrations/0003_pacing.sql")),
-    (
-        4,
-        include_str!("../migrations/0004_phone_handoff_index.sql"),
-    ),
-    (5, include_str!("../migrations/0005_campaigns.sql")),
-    (6, include_str!("../migrations/0006_web.sql")),
-    (7, include_str!("../migrations/0007_handoff_buckets.sql")),
-    (8, include_str!("../migrations/0008_form_hits.sql")),
-    (9, include_str!("../migrations/0009_revocation.sql")),
-    (12, include_str!("../migrations/0012_call_started.sql")),
-];
+/// The schema, applied by sqlx's migrator. The files never change once released: sqlx
+/// keeps each one's checksum and refuses a database whose applied files differ.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The session advisory lock the migration runner holds ("assent" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6173_7365_6e74;
@@ -850,31 +838,28 @@ impl Decided {
     }
 }
 
-/// Applies what is missing of [`MIGRATIONS`], each in its own transaction.
+/// Carries a database made before sqlx ran the migrations (its record is
+/// `schema_migrations`) over to sqlx's record, then applies what is missing. The caller
+/// holds [`MIGRATION_LOCK`], so processes starting together do this one at a time (sqlx's
+/// own lock covers only its part).
 async fn run_migrations(conn: &mut PgConnection) -> Result<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    let mut tx = conn.begin().await?;
+    let old: Vec<i64> = match sqlx::query_scalar::<_, Option<String>>(
+        "SELECT to_regclass('schema_migrations')::text",
     )
-    .execute(&mut *conn)
-    .await?;
-    for (version, sql) in MIGRATIONS {
-        let mut tx = conn.begin().await?;
-        let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = $1")
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if !done {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(ms(Utc::now()))
-                .execute(&mut *tx)
-                .await?;
-            tracing::info!(version, "applied migration");
+    .fetch_one(&mut *tx)
+    .await?
+    {
+        Some(_) => {
+            sqlx::query_scalar("SELECT version FROM schema_migrations")
+                .fetch_all(&mut *tx)
+                .await?
         }
-        tx.commit().await?;
-    }
+        None => Vec::new(),
+    };
+    migrations::carry_over(&mut *tx, &MIGRATOR, &old).await?;
+    tx.commit().await?;
+    MIGRATOR.run_direct(None, conn, false).await?;
     Ok(())
 }
 

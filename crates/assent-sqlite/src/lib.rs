@@ -24,25 +24,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_init.sql")),
-    (2, include_str!("../migrations/0002_attempts.sql")),
-    (3, include_str!("../migrations/0003_pacing.sql")),
-    (
-        4,
-        include_str!("../migrations/0004_phone_handoff_index.sql"),
-    ),
-    (5, include_str!("../migrations/0005_campaigns.sql")),
-    (6, include_str!("../migrations/0006_web.sql")),
-    (
-        7,
-        include_str!("../migrations/0007_recipients_without_rowid.sql"),
-    ),
-    (8, include_str!("../migrations/0008_handoff_buckets.sql")),
-    (9, include_str!("../migrations/0009_form_hits.sql")),
-    (10, include_str!("../migrations/0010_revocation.sql")),
-    (13, include_str!("../migrations/0013_call_started.sql")),
-];
+/// The schema, applied by sqlx's migrator. The files never change once released: sqlx
+/// keeps each one's checksum and refuses a database whose applied files differ.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -991,27 +975,26 @@ fn review_from(row: &SqliteRow) -> Result<Review> {
 impl TenantStore for SqliteStore {
     async fn migrate(&self) -> Result<()> {
         let mut conn = self.writer.acquire().await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
-            .execute(&mut *conn)
-            .await?;
-        for (version, sql) in MIGRATIONS {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            if !done {
-                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
-                    .bind(version)
-                    .bind(ms(Utc::now()))
-                    .execute(&mut *tx)
-                    .await?;
-                tracing::info!(version, "applied migration");
+        // A file made before sqlx ran the migrations records them in `schema_migrations`.
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let old: Vec<i64> = match sqlx::query_scalar::<_, i64>(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        {
+            Some(_) => {
+                sqlx::query_scalar("SELECT version FROM schema_migrations")
+                    .fetch_all(&mut *tx)
+                    .await?
             }
-            tx.commit().await?;
-        }
+            None => Vec::new(),
+        };
+        migrations::carry_over(&mut *tx, &MIGRATOR, &old).await?;
+        tx.commit().await?;
+        // `run_direct` is `run` on a connection (sqlx's own way round a lifetime error that
+        // `run(&mut conn)` gets inside an `async_trait` method).
+        MIGRATOR.run_direct(None, &mut *conn, false).await?;
         Ok(())
     }
 

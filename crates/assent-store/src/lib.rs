@@ -7,6 +7,7 @@
 //! commits. That keeps "what happens on STOP" in the core and atomicity in the backend.
 
 pub mod decide;
+pub mod migrations;
 mod model;
 
 pub use model::*;
@@ -37,6 +38,12 @@ impl From<sqlx::Error> for StoreError {
             return StoreError::Conflict(d.message().to_string());
         }
         StoreError::Database(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Database(format!("migration: {e}"))
     }
 }
 
