@@ -2180,7 +2180,7 @@ impl WebStore for PostgresStore {
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
-        web::create_session(&self.pool, session).await
+        web::create_session(&mut *self.pool.acquire().await?, session).await
     }
 
     async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>> {

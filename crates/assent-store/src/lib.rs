@@ -9,8 +9,12 @@
 pub mod decide;
 pub mod migrations;
 mod model;
+pub mod shared;
 
 pub use model::*;
+
+#[doc(hidden)]
+pub use sqlx as __sqlx;
 
 use assent_core::phone::E164;
 use async_trait::async_trait;
