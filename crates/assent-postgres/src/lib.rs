@@ -18,6 +18,11 @@
 //! - migrations run under a session advisory lock, so processes may start together.
 
 mod campaigns;
+/// Reviews, estimates, recurring services and calls: the same SQL on both backends (see
+/// assent_store::shared).
+mod cold {
+    assent_store::shared_cold_sql!(sqlx::Postgres);
+}
 mod web;
 
 use std::collections::{HashMap, HashSet};
@@ -151,18 +156,6 @@ impl ClaimLocks {
         }
         Ok(got)
     }
-}
-
-/// Tells the campaign runner that a tenant's estimates or recurring services changed.
-async fn bump_campaign_inputs(conn: &mut PgConnection, tenant_id: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO campaign_inputs (tenant_id, version) VALUES ($1, 1) \
-         ON CONFLICT (tenant_id) DO UPDATE SET version = campaign_inputs.version + 1",
-    )
-    .bind(tenant_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// Takes the locks of several phones in one order, so two callers cannot deadlock.
@@ -783,21 +776,6 @@ async fn insert_customers(
     append_ledger(conn, tenant_id, &ledger).await
 }
 
-fn review_from(row: &PgRow) -> Result<Review> {
-    Ok(Review {
-        id: row.try_get("id")?,
-        phone: codec::phone(row.try_get("phone")?)?,
-        thread: codec::thread(row.try_get("thread")?)?,
-        message_id: row.try_get("message_id")?,
-        text: row.try_get("body")?,
-        word: row.try_get("word")?,
-        decision: row.try_get("decision")?,
-        created_at: time(row.try_get("created_at")?),
-        decided_at: row.try_get::<Option<i64>, _>("decided_at")?.map(time),
-        deadline: row.try_get::<Option<i64>, _>("deadline_at")?.map(time),
-    })
-}
-
 /// A claim's decisions, written in one statement at its end.
 #[derive(Default)]
 struct Decided {
@@ -1292,13 +1270,7 @@ impl ConsentStore for PostgresStore {
     }
 
     async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 ORDER BY created_at, id")
-            .bind(tenant_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(review_from)
-            .collect()
+        cold::reviews(&self.pool, tenant_id).await
     }
 
     async fn overdue_reviews(
@@ -1306,28 +1278,11 @@ impl ConsentStore for PostgresStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(String, Review)>> {
-        sqlx::query(
-            "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= $1 \
-             ORDER BY deadline_at LIMIT $2",
-        )
-        .bind(ms(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("tenant_id")?, review_from(r)?)))
-        .collect()
+        cold::overdue_reviews(&self.pool, now, limit).await
     }
 
     async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(review_from)
-            .transpose()
+        cold::review(&self.pool, tenant_id, id).await
     }
 }
 
@@ -2013,97 +1968,34 @@ impl CampaignStore for PostgresStore {
 
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO estimates (tenant_id, id, customer_id, phone, number, amount_cents, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status",
-        )
-        .bind(tenant_id)
-        .bind(&e.id)
-        .bind(&e.customer_id)
-        .bind(e.phone.as_ref().map(|p| p.as_str()))
-        .bind(&e.number)
-        .bind(e.amount_cents)
-        .bind(codec::enum_str(&e.status))
-        .bind(ms(e.created_at))
-        .execute(&mut *tx)
-        .await?;
-        bump_campaign_inputs(&mut tx, tenant_id).await?;
-        tx.commit().await.map_err(db)
+        cold::save_estimate(&mut tx, tenant_id, e).await?;
+        Ok(tx.commit().await?)
     }
 
     async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>> {
-        sqlx::query("SELECT * FROM estimates WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(campaigns::estimate_from)
-            .transpose()
+        cold::estimate(&self.pool, tenant_id, id).await
     }
 
     async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>> {
-        sqlx::query(
-            "SELECT * FROM estimates WHERE tenant_id = $1 AND status = 'unsold' ORDER BY created_at, id",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(campaigns::estimate_from)
-        .collect()
+        cold::unsold_estimates(&self.pool, tenant_id).await
     }
 
     async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO recurring_services (tenant_id, id, customer_id, name, due_on, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(tenant_id)
-        .bind(&r.id)
-        .bind(&r.customer_id)
-        .bind(&r.name)
-        .bind(r.due_on.format("%Y-%m-%d").to_string())
-        .bind(ms(r.created_at))
-        .execute(&mut *tx)
-        .await?;
-        bump_campaign_inputs(&mut tx, tenant_id).await?;
-        tx.commit().await.map_err(db)
+        cold::save_recurring_service(&mut tx, tenant_id, r).await?;
+        Ok(tx.commit().await?)
     }
 
     async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM campaign_inputs WHERE tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(Some(v.unwrap_or(0)))
+        cold::campaign_inputs_version(&self.pool, tenant_id).await
     }
 
     async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {
-        sqlx::query("SELECT * FROM recurring_services WHERE tenant_id = $1 ORDER BY due_on, id")
-            .bind(tenant_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(campaigns::recurring_from)
-            .collect()
+        cold::recurring_services(&self.pool, tenant_id).await
     }
 
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO calls (tenant_id, id, from_number, to_number, missed, at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(tenant_id)
-        .bind(&call.id)
-        .bind(call.from.as_str())
-        .bind(call.to.as_str())
-        .bind(call.missed)
-        .bind(ms(call.at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        cold::save_call(&self.pool, tenant_id, call).await
     }
 }
 

@@ -3,7 +3,6 @@
 use assent_core::phone::E164;
 use assent_store::codec::{self, ms, time};
 use assent_store::*;
-use chrono::NaiveDate;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
@@ -177,33 +176,6 @@ pub(crate) const SEND_LOG: &str = "SELECT r.phone, r.step, r.message_id, r.skip_
         AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) AS opted_out_after \
      FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
      WHERE r.tenant_id = ? AND r.campaign_id = ? ORDER BY r.created_at, r.phone";
-
-pub(crate) fn estimate_from(r: &SqliteRow) -> Result<Estimate> {
-    Ok(Estimate {
-        id: r.try_get("id")?,
-        customer_id: r.try_get("customer_id")?,
-        phone: r
-            .try_get::<Option<String>, _>("phone")?
-            .map(|p| codec::phone(&p))
-            .transpose()?,
-        number: r.try_get("number")?,
-        amount_cents: r.try_get("amount_cents")?,
-        status: codec::parse_enum("estimate status", r.try_get("status")?)?,
-        created_at: time(r.try_get("created_at")?),
-    })
-}
-
-pub(crate) fn recurring_from(r: &SqliteRow) -> Result<RecurringService> {
-    let due: String = r.try_get("due_on")?;
-    Ok(RecurringService {
-        id: r.try_get("id")?,
-        customer_id: r.try_get("customer_id")?,
-        name: r.try_get("name")?,
-        due_on: NaiveDate::parse_from_str(&due, "%Y-%m-%d")
-            .map_err(|_| codec::bad("due_on", &due))?,
-        created_at: time(r.try_get("created_at")?),
-    })
-}
 
 pub(crate) fn audience_from(r: &SqliteRow) -> Result<AudienceMember> {
     Ok(AudienceMember {

@@ -10,6 +10,11 @@ use std::time::Duration;
 
 mod bulk;
 mod campaigns;
+/// Reviews, estimates, recurring services and calls: the same SQL on both backends (see
+/// assent_store::shared).
+mod cold {
+    assent_store::shared_cold_sql!(sqlx::Sqlite);
+}
 mod web;
 mod writer;
 
@@ -749,18 +754,6 @@ async fn set_claim_outcome(
     Ok(())
 }
 
-/// Tells the campaign runner that a tenant's estimates or recurring services changed.
-async fn bump_campaign_inputs(conn: &mut SqliteConnection, tenant_id: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO campaign_inputs (tenant_id, version) VALUES (?, 1) \
-         ON CONFLICT (tenant_id) DO UPDATE SET version = version + 1",
-    )
-    .bind(tenant_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 async fn write_plan(
     conn: &mut SqliteConnection,
     tenant_id: &str,
@@ -954,21 +947,6 @@ fn ledger_row(tenant_id: &str, e: &NewLedgerEntry) -> Vec<bulk::Val> {
         e.evidence.page.clone().into(),
         e.evidence.disclosure.clone().into(),
     ]
-}
-
-fn review_from(row: &SqliteRow) -> Result<Review> {
-    Ok(Review {
-        id: row.try_get("id")?,
-        phone: codec::phone(row.try_get("phone")?)?,
-        thread: codec::thread(row.try_get("thread")?)?,
-        message_id: row.try_get("message_id")?,
-        text: row.try_get("body")?,
-        word: row.try_get("word")?,
-        decision: row.try_get("decision")?,
-        created_at: time(row.try_get("created_at")?),
-        decided_at: row.try_get::<Option<i64>, _>("decided_at")?.map(time),
-        deadline: row.try_get::<Option<i64>, _>("deadline_at")?.map(time),
-    })
 }
 
 #[async_trait]
@@ -1412,13 +1390,7 @@ impl ConsentStore for SqliteStore {
     }
 
     async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? ORDER BY created_at")
-            .bind(tenant_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(review_from)
-            .collect()
+        cold::reviews(&self.reader, tenant_id).await
     }
 
     async fn overdue_reviews(
@@ -1426,28 +1398,11 @@ impl ConsentStore for SqliteStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(String, Review)>> {
-        sqlx::query(
-            "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= ? \
-             ORDER BY deadline_at LIMIT ?",
-        )
-        .bind(ms(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("tenant_id")?, review_from(r)?)))
-        .collect()
+        cold::overdue_reviews(&self.reader, now, limit).await
     }
 
     async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(review_from)
-            .transpose()
+        cold::review(&self.reader, tenant_id, id).await
     }
 }
 
@@ -2136,91 +2091,35 @@ impl CampaignStore for SqliteStore {
 
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query(
-            "INSERT INTO estimates (tenant_id, id, customer_id, phone, number, amount_cents, status, created_at)              VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status",
-        )
-        .bind(tenant_id)
-        .bind(&e.id)
-        .bind(&e.customer_id)
-        .bind(e.phone.as_ref().map(|p| p.as_str()))
-        .bind(&e.number)
-        .bind(e.amount_cents)
-        .bind(codec::enum_str(&e.status))
-        .bind(ms(e.created_at))
-        .execute(w.conn())
-        .await?;
-        bump_campaign_inputs(w.conn(), tenant_id).await?;
+        cold::save_estimate(w.conn(), tenant_id, e).await?;
         w.commit().await
     }
 
     async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>> {
-        sqlx::query("SELECT * FROM estimates WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(campaigns::estimate_from)
-            .transpose()
+        cold::estimate(&self.reader, tenant_id, id).await
     }
 
     async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>> {
-        sqlx::query(
-            "SELECT * FROM estimates WHERE tenant_id = ? AND status = 'unsold' ORDER BY created_at",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(campaigns::estimate_from)
-        .collect()
+        cold::unsold_estimates(&self.reader, tenant_id).await
     }
 
     async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query("INSERT INTO recurring_services (tenant_id, id, customer_id, name, due_on, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(tenant_id)
-            .bind(&r.id)
-            .bind(&r.customer_id)
-            .bind(&r.name)
-            .bind(r.due_on.format("%Y-%m-%d").to_string())
-            .bind(ms(r.created_at))
-            .execute(w.conn())
-            .await?;
-        bump_campaign_inputs(w.conn(), tenant_id).await?;
+        cold::save_recurring_service(w.conn(), tenant_id, r).await?;
         w.commit().await
     }
 
     async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM campaign_inputs WHERE tenant_id = ?")
-                .bind(tenant_id)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(Some(v.unwrap_or(0)))
+        cold::campaign_inputs_version(&self.reader, tenant_id).await
     }
 
     async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {
-        sqlx::query("SELECT * FROM recurring_services WHERE tenant_id = ? ORDER BY due_on")
-            .bind(tenant_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(campaigns::recurring_from)
-            .collect()
+        cold::recurring_services(&self.reader, tenant_id).await
     }
 
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query("INSERT INTO calls (tenant_id, id, from_number, to_number, missed, at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(tenant_id)
-            .bind(&call.id)
-            .bind(call.from.as_str())
-            .bind(call.to.as_str())
-            .bind(call.missed)
-            .bind(ms(call.at))
-            .execute(w.conn())
-            .await?;
+        cold::save_call(w.conn(), tenant_id, call).await?;
         w.commit().await
     }
 }

@@ -246,3 +246,277 @@ macro_rules! shared_web_sql {
         }
     };
 }
+
+/// An `estimates` row.
+#[derive(sqlx::FromRow)]
+pub struct EstimateRow {
+    pub id: String,
+    pub customer_id: String,
+    pub phone: Option<String>,
+    pub number: Option<String>,
+    pub amount_cents: i64,
+    pub status: String,
+    pub created_at: i64,
+}
+
+impl TryFrom<EstimateRow> for crate::Estimate {
+    type Error = crate::StoreError;
+    fn try_from(r: EstimateRow) -> crate::Result<Self> {
+        Ok(crate::Estimate {
+            id: r.id,
+            customer_id: r.customer_id,
+            phone: r.phone.as_deref().map(crate::codec::phone).transpose()?,
+            number: r.number,
+            amount_cents: r.amount_cents,
+            status: crate::codec::parse_enum("estimate status", &r.status)?,
+            created_at: time(r.created_at),
+        })
+    }
+}
+
+/// A `recurring_services` row.
+#[derive(sqlx::FromRow)]
+pub struct RecurringRow {
+    pub id: String,
+    pub customer_id: String,
+    pub name: String,
+    pub due_on: String,
+    pub created_at: i64,
+}
+
+impl TryFrom<RecurringRow> for crate::RecurringService {
+    type Error = crate::StoreError;
+    fn try_from(r: RecurringRow) -> crate::Result<Self> {
+        Ok(crate::RecurringService {
+            due_on: chrono::NaiveDate::parse_from_str(&r.due_on, "%Y-%m-%d")
+                .map_err(|_| crate::codec::bad("due_on", &r.due_on))?,
+            id: r.id,
+            customer_id: r.customer_id,
+            name: r.name,
+            created_at: time(r.created_at),
+        })
+    }
+}
+
+/// A `reviews` row, with its tenant.
+#[derive(sqlx::FromRow)]
+pub struct ReviewRow {
+    pub tenant_id: String,
+    pub id: String,
+    pub phone: String,
+    pub thread: String,
+    pub message_id: String,
+    pub body: String,
+    pub word: String,
+    pub decision: Option<String>,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+    pub deadline_at: Option<i64>,
+}
+
+impl TryFrom<ReviewRow> for (String, crate::Review) {
+    type Error = crate::StoreError;
+    fn try_from(r: ReviewRow) -> crate::Result<Self> {
+        let review = crate::Review {
+            id: r.id,
+            phone: crate::codec::phone(&r.phone)?,
+            thread: crate::codec::thread(&r.thread)?,
+            message_id: r.message_id,
+            text: r.body,
+            word: r.word,
+            decision: r.decision,
+            created_at: time(r.created_at),
+            decided_at: r.decided_at.map(time),
+            deadline: r.deadline_at.map(time),
+        };
+        Ok((r.tenant_id, review))
+    }
+}
+
+impl TryFrom<ReviewRow> for crate::Review {
+    type Error = crate::StoreError;
+    fn try_from(r: ReviewRow) -> crate::Result<Self> {
+        <(String, crate::Review)>::try_from(r).map(|(_, review)| review)
+    }
+}
+
+/// Reviews, estimates, recurring services and calls for one driver:
+/// `shared_cold_sql!(sqlx::Sqlite)`. Writes of two statements take a connection (the
+/// caller's transaction); the rest any executor.
+#[macro_export]
+macro_rules! shared_cold_sql {
+    ($db:ty) => {
+        use $crate::__sqlx;
+
+        /// Tells the campaign runner that a tenant's estimates or recurring services changed.
+        pub(crate) async fn bump_campaign_inputs(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            tenant_id: &str,
+        ) -> $crate::Result<()> {
+            __sqlx::query(
+                "INSERT INTO campaign_inputs (tenant_id, version) VALUES ($1, 1) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET version = campaign_inputs.version + 1",
+            )
+            .bind(tenant_id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        pub(crate) async fn reviews<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+        ) -> $crate::Result<Vec<$crate::Review>> {
+            let rows: Vec<$crate::shared::ReviewRow> =
+                __sqlx::query_as("SELECT * FROM reviews WHERE tenant_id = $1 ORDER BY created_at, id")
+                    .bind(tenant_id)
+                    .fetch_all(e)
+                    .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        pub(crate) async fn overdue_reviews<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            now: chrono::DateTime<chrono::Utc>,
+            limit: u32,
+        ) -> $crate::Result<Vec<(String, $crate::Review)>> {
+            let rows: Vec<$crate::shared::ReviewRow> = __sqlx::query_as(
+                "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= $1 \
+                 ORDER BY deadline_at LIMIT $2",
+            )
+            .bind($crate::codec::ms(now))
+            .bind(i64::from(limit))
+            .fetch_all(e)
+            .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        pub(crate) async fn review<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            id: &str,
+        ) -> $crate::Result<Option<$crate::Review>> {
+            let row: Option<$crate::shared::ReviewRow> =
+                __sqlx::query_as("SELECT * FROM reviews WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(e)
+                    .await?;
+            row.map(TryInto::try_into).transpose()
+        }
+
+        pub(crate) async fn save_estimate(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            tenant_id: &str,
+            e: &$crate::Estimate,
+        ) -> $crate::Result<()> {
+            __sqlx::query(
+                "INSERT INTO estimates (tenant_id, id, customer_id, phone, number, amount_cents, status, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status",
+            )
+            .bind(tenant_id)
+            .bind(&e.id)
+            .bind(&e.customer_id)
+            .bind(e.phone.as_ref().map(|p| p.as_str()))
+            .bind(&e.number)
+            .bind(e.amount_cents)
+            .bind($crate::codec::enum_str(&e.status))
+            .bind($crate::codec::ms(e.created_at))
+            .execute(&mut *conn)
+            .await?;
+            bump_campaign_inputs(conn, tenant_id).await
+        }
+
+        pub(crate) async fn estimate<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            id: &str,
+        ) -> $crate::Result<Option<$crate::Estimate>> {
+            let row: Option<$crate::shared::EstimateRow> =
+                __sqlx::query_as("SELECT * FROM estimates WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(e)
+                    .await?;
+            row.map(TryInto::try_into).transpose()
+        }
+
+        pub(crate) async fn unsold_estimates<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+        ) -> $crate::Result<Vec<$crate::Estimate>> {
+            let rows: Vec<$crate::shared::EstimateRow> = __sqlx::query_as(
+                "SELECT * FROM estimates WHERE tenant_id = $1 AND status = 'unsold' ORDER BY created_at, id",
+            )
+            .bind(tenant_id)
+            .fetch_all(e)
+            .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        pub(crate) async fn save_recurring_service(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            tenant_id: &str,
+            r: &$crate::RecurringService,
+        ) -> $crate::Result<()> {
+            __sqlx::query(
+                "INSERT INTO recurring_services (tenant_id, id, customer_id, name, due_on, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(tenant_id)
+            .bind(&r.id)
+            .bind(&r.customer_id)
+            .bind(&r.name)
+            .bind(r.due_on.format("%Y-%m-%d").to_string())
+            .bind($crate::codec::ms(r.created_at))
+            .execute(&mut *conn)
+            .await?;
+            bump_campaign_inputs(conn, tenant_id).await
+        }
+
+        pub(crate) async fn recurring_services<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+        ) -> $crate::Result<Vec<$crate::RecurringService>> {
+            let rows: Vec<$crate::shared::RecurringRow> = __sqlx::query_as(
+                "SELECT * FROM recurring_services WHERE tenant_id = $1 ORDER BY due_on, id",
+            )
+            .bind(tenant_id)
+            .fetch_all(e)
+            .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        pub(crate) async fn campaign_inputs_version<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+        ) -> $crate::Result<Option<i64>> {
+            let v: Option<i64> =
+                __sqlx::query_scalar("SELECT version FROM campaign_inputs WHERE tenant_id = $1")
+                    .bind(tenant_id)
+                    .fetch_optional(e)
+                    .await?;
+            Ok(Some(v.unwrap_or(0)))
+        }
+
+        pub(crate) async fn save_call<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            call: &$crate::Call,
+        ) -> $crate::Result<()> {
+            __sqlx::query(
+                "INSERT INTO calls (tenant_id, id, from_number, to_number, missed, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(tenant_id)
+            .bind(&call.id)
+            .bind(call.from.as_str())
+            .bind(call.to.as_str())
+            .bind(call.missed)
+            .bind($crate::codec::ms(call.at))
+            .execute(e)
+            .await?;
+            Ok(())
+        }
+    };
+}
