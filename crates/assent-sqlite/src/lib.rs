@@ -10,8 +10,12 @@ use std::time::Duration;
 
 mod bulk;
 mod campaigns;
-/// Reviews, estimates, recurring services and calls: the same SQL on both backends (see
-/// assent_store::shared).
+// Reviews, estimates, recurring services and calls: the same SQL on both backends (see
+// assent_store::shared).
+// Tenants, their senders and registrations: the same SQL on both backends (see
+// assent_store::shared).
+assent_store::shared_tenant_sql!(sqlx::Sqlite);
+
 mod cold {
     assent_store::shared_cold_sql!(sqlx::Sqlite);
 }
@@ -245,92 +249,6 @@ impl SqliteStore {
             .await?;
         tx.commit().await.map_err(db)
     }
-}
-
-fn tenant_from(row: &SqliteRow, senders: Senders) -> Result<Tenant> {
-    Ok(Tenant {
-        id: row.try_get("id")?,
-        slug: row.try_get("slug")?,
-        name: row.try_get("name")?,
-        time_zone: {
-            let name: &str = row.try_get("time_zone")?;
-            name.parse().map_err(|_| codec::bad("time zone", name))?
-        },
-        settings: codec::json("settings", row.try_get::<&str, _>("settings")?)?,
-        senders,
-        created_at: time(row.try_get("created_at")?),
-    })
-}
-
-async fn senders_of(conn: &mut SqliteConnection, tenant_id: &str) -> Result<Senders> {
-    let rows = sqlx::query(
-        "SELECT number, transactional, marketing, retired_at FROM senders WHERE tenant_id = ?",
-    )
-    .bind(tenant_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push((
-            codec::phone(r.try_get("number")?)?,
-            r.try_get::<bool, _>("transactional")?,
-            r.try_get::<bool, _>("marketing")?,
-            r.try_get::<Option<i64>, _>("retired_at")?.map(time),
-        ));
-    }
-    Ok(Senders::from_rows(out))
-}
-
-async fn tenant_where(
-    conn: &mut SqliteConnection,
-    column: &'static str,
-    value: &str,
-) -> Result<Option<Tenant>> {
-    let sql = match column {
-        "id" => "SELECT * FROM tenants WHERE id = ?",
-        "slug" => "SELECT * FROM tenants WHERE slug = ?",
-        _ => "SELECT * FROM tenants WHERE api_key_hash = ?",
-    };
-    let Some(row) = sqlx::query(sql)
-        .bind(value)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let id: String = row.try_get("id")?;
-    let senders = senders_of(conn, &id).await?;
-    tenant_from(&row, senders).map(Some)
-}
-
-fn registration_from(row: &SqliteRow) -> Result<Registration> {
-    let kind: &str = row.try_get("kind")?;
-    Ok(Registration {
-        kind: codec::parse_enum("registration kind", kind)?,
-        status: codec::registration_status(row.try_get("status")?)?,
-        reason: row.try_get("reason")?,
-        details: codec::json("registration details", row.try_get("details")?)?,
-        updated_at: time(row.try_get("updated_at")?),
-    })
-}
-
-async fn registrations_of(conn: &mut SqliteConnection, tenant_id: &str) -> Result<Registrations> {
-    let rows = sqlx::query("SELECT * FROM registrations WHERE tenant_id = ?")
-        .bind(tenant_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut out = Registrations {
-        texting: None,
-        marketing: None,
-    };
-    for r in rows {
-        let reg = registration_from(&r)?;
-        match reg.kind {
-            RegistrationKind::Texting => out.texting = Some(reg),
-            RegistrationKind::Marketing => out.marketing = Some(reg),
-        }
-    }
-    Ok(out)
 }
 
 fn ledger_from(row: &SqliteRow) -> Result<LedgerEntry> {
@@ -987,26 +905,12 @@ impl TenantStore for SqliteStore {
     }
 
     async fn tenant_count(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(n.max(0) as u64)
+        tenant_count(&self.reader).await
     }
 
     async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query(
-            "INSERT INTO tenants (id, slug, name, time_zone, api_key_hash, settings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&t.id)
-        .bind(&t.slug)
-        .bind(&t.name)
-        .bind(t.time_zone.name())
-        .bind(api_key_hash)
-        .bind(codec::to_json(&t.settings))
-        .bind(ms(t.created_at))
-        .execute(w.conn())
-        .await?;
+        create_tenant(w.conn(), t, api_key_hash).await?;
         w.commit().await
     }
 
@@ -1027,24 +931,12 @@ impl TenantStore for SqliteStore {
 
     async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>> {
         let mut c = self.reader.acquire().await?;
-        let Some(row) = sqlx::query("SELECT tenant_id FROM senders WHERE number = ?")
-            .bind(number.as_str())
-            .fetch_optional(&mut *c)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let id: String = row.try_get("tenant_id")?;
-        tenant_where(&mut c, "id", &id).await
+        tenant_by_sender(&mut c, number).await
     }
 
     async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query("UPDATE tenants SET settings = ? WHERE id = ?")
-            .bind(codec::to_json(settings))
-            .bind(tenant_id)
-            .execute(w.conn())
-            .await?;
+        update_settings(w.conn(), tenant_id, settings).await?;
         w.commit().await?;
         self.forget_tenant(tenant_id);
         Ok(())
@@ -1052,58 +944,7 @@ impl TenantStore for SqliteStore {
 
     async fn set_senders(&self, tenant_id: &str, s: &Senders, now: DateTime<Utc>) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        for n in [&s.transactional, &s.marketing].into_iter().flatten() {
-            let other = sqlx::query(
-                "SELECT tenant_id FROM senders WHERE number = ? AND tenant_id <> ? AND retired_at IS NULL",
-            )
-            .bind(n.as_str())
-            .bind(tenant_id)
-            .fetch_optional(w.conn())
-            .await?;
-            if other.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "{} is another tenant's sender",
-                    n.masked()
-                )));
-            }
-        }
-        // The numbers in use now are retired (kept: keywords sent to them still act on
-        // their channel), then the new ones are current again, whoever retired them.
-        sqlx::query("UPDATE senders SET retired_at = ? WHERE tenant_id = ? AND retired_at IS NULL")
-            .bind(ms(now))
-            .bind(tenant_id)
-            .execute(w.conn())
-            .await?;
-        let mut numbers: Vec<&E164> = Vec::new();
-        numbers.extend(s.transactional.iter());
-        numbers.extend(
-            s.marketing
-                .iter()
-                .filter(|m| Some(*m) != s.transactional.as_ref()),
-        );
-        for n in numbers {
-            // A number another tenant retired is theirs no more; of two tenants racing for
-            // one number, the upsert lets one win and the other finds it current: Conflict.
-            let taken = sqlx::query(
-                "INSERT INTO senders (number, tenant_id, transactional, marketing, retired_at) \
-                 VALUES (?, ?, ?, ?, NULL) \
-                 ON CONFLICT (number) DO UPDATE SET tenant_id = excluded.tenant_id, \
-                   transactional = excluded.transactional, marketing = excluded.marketing, retired_at = NULL \
-                 WHERE senders.tenant_id = excluded.tenant_id OR senders.retired_at IS NOT NULL",
-            )
-            .bind(n.as_str())
-            .bind(tenant_id)
-            .bind(s.transactional.as_ref() == Some(n))
-            .bind(s.marketing.as_ref() == Some(n))
-            .execute(w.conn())
-            .await?;
-            if taken.rows_affected() == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "{} is another tenant's sender",
-                    n.masked()
-                )));
-            }
-        }
+        set_senders(w.conn(), tenant_id, s, now).await?;
         w.commit().await?;
         self.forget_tenant(tenant_id);
         Ok(())
@@ -1111,24 +952,12 @@ impl TenantStore for SqliteStore {
 
     async fn registrations(&self, tenant_id: &str) -> Result<Registrations> {
         let mut c = self.reader.acquire().await?;
-        registrations_of(&mut c, tenant_id).await
+        registrations_of(&mut *c, tenant_id).await
     }
 
     async fn save_registration(&self, tenant_id: &str, r: &Registration) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query(
-            "INSERT INTO registrations (tenant_id, kind, status, reason, details, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (tenant_id, kind) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
-             details = excluded.details, updated_at = excluded.updated_at",
-        )
-        .bind(tenant_id)
-        .bind(r.kind.as_str())
-        .bind(r.status.as_str())
-        .bind(&r.reason)
-        .bind(codec::to_json(&r.details))
-        .bind(ms(r.updated_at))
-        .execute(w.conn())
-        .await?;
+        save_registration(w.conn(), tenant_id, r).await?;
         w.commit().await?;
         self.forget_tenant(tenant_id);
         Ok(())

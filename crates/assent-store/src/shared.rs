@@ -520,3 +520,285 @@ macro_rules! shared_cold_sql {
         }
     };
 }
+
+/// A `tenants` row (its senders are read apart).
+#[derive(sqlx::FromRow)]
+pub struct TenantRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub time_zone: String,
+    pub settings: String,
+    pub created_at: i64,
+}
+
+impl TenantRow {
+    pub fn into_tenant(self, senders: crate::Senders) -> crate::Result<crate::Tenant> {
+        Ok(crate::Tenant {
+            time_zone: self
+                .time_zone
+                .parse()
+                .map_err(|_| crate::codec::bad("time zone", &self.time_zone))?,
+            settings: crate::codec::json("settings", &self.settings)?,
+            id: self.id,
+            slug: self.slug,
+            name: self.name,
+            senders,
+            created_at: time(self.created_at),
+        })
+    }
+}
+
+/// A `senders` row.
+#[derive(sqlx::FromRow)]
+pub struct SenderRow {
+    pub number: String,
+    pub transactional: bool,
+    pub marketing: bool,
+    pub retired_at: Option<i64>,
+}
+
+/// A `registrations` row.
+#[derive(sqlx::FromRow)]
+pub struct RegistrationRow {
+    pub kind: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub details: String,
+    pub updated_at: i64,
+}
+
+impl TryFrom<RegistrationRow> for crate::Registration {
+    type Error = crate::StoreError;
+    fn try_from(r: RegistrationRow) -> crate::Result<Self> {
+        Ok(crate::Registration {
+            kind: crate::codec::parse_enum("registration kind", &r.kind)?,
+            status: crate::codec::registration_status(&r.status)?,
+            reason: r.reason,
+            details: crate::codec::json("registration details", &r.details)?,
+            updated_at: time(r.updated_at),
+        })
+    }
+}
+
+/// Tenants, their senders and registrations for one driver: `shared_tenant_sql!(sqlx::Sqlite)`.
+/// Reads of several statements and `set_senders` take a connection (the caller's
+/// transaction for a write); the rest any executor.
+#[macro_export]
+macro_rules! shared_tenant_sql {
+    ($db:ty) => {
+        use $crate::__sqlx;
+
+        pub(crate) async fn senders_of(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            tenant_id: &str,
+        ) -> $crate::Result<$crate::Senders> {
+            let rows: Vec<$crate::shared::SenderRow> = __sqlx::query_as(
+                "SELECT number, transactional, marketing, retired_at FROM senders WHERE tenant_id = $1",
+            )
+            .bind(tenant_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((
+                    $crate::codec::phone(&r.number)?,
+                    r.transactional,
+                    r.marketing,
+                    r.retired_at.map($crate::codec::time),
+                ));
+            }
+            Ok($crate::Senders::from_rows(out))
+        }
+
+        pub(crate) async fn tenant_where(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            column: &'static str,
+            value: &str,
+        ) -> $crate::Result<Option<$crate::Tenant>> {
+            let sql = match column {
+                "id" => "SELECT * FROM tenants WHERE id = $1",
+                "slug" => "SELECT * FROM tenants WHERE slug = $1",
+                _ => "SELECT * FROM tenants WHERE api_key_hash = $1",
+            };
+            let row: Option<$crate::shared::TenantRow> = __sqlx::query_as(sql)
+                .bind(value)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let senders = senders_of(conn, &row.id).await?;
+            row.into_tenant(senders).map(Some)
+        }
+
+        pub(crate) async fn tenant_by_sender(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            number: &assent_core::phone::E164,
+        ) -> $crate::Result<Option<$crate::Tenant>> {
+            let id: Option<String> =
+                __sqlx::query_scalar("SELECT tenant_id FROM senders WHERE number = $1")
+                    .bind(number.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            match id {
+                Some(id) => tenant_where(conn, "id", &id).await,
+                None => Ok(None),
+            }
+        }
+
+        pub(crate) async fn registrations_of<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+        ) -> $crate::Result<$crate::Registrations> {
+            let rows: Vec<$crate::shared::RegistrationRow> = __sqlx::query_as(
+                "SELECT kind, status, reason, details, updated_at FROM registrations WHERE tenant_id = $1",
+            )
+            .bind(tenant_id)
+            .fetch_all(e)
+            .await?;
+            let mut out = $crate::Registrations {
+                texting: None,
+                marketing: None,
+            };
+            for r in rows {
+                let reg = $crate::Registration::try_from(r)?;
+                match reg.kind {
+                    $crate::RegistrationKind::Texting => out.texting = Some(reg),
+                    $crate::RegistrationKind::Marketing => out.marketing = Some(reg),
+                }
+            }
+            Ok(out)
+        }
+
+        pub(crate) async fn tenant_count<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+        ) -> $crate::Result<u64> {
+            let n: i64 = __sqlx::query_scalar("SELECT count(*) FROM tenants")
+                .fetch_one(e)
+                .await?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }
+
+        pub(crate) async fn create_tenant<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            t: &$crate::Tenant,
+            api_key_hash: &str,
+        ) -> $crate::Result<()> {
+            __sqlx::query(
+                "INSERT INTO tenants (id, slug, name, time_zone, api_key_hash, settings, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&t.id)
+            .bind(&t.slug)
+            .bind(&t.name)
+            .bind(t.time_zone.name())
+            .bind(api_key_hash)
+            .bind($crate::codec::to_json(&t.settings))
+            .bind($crate::codec::ms(t.created_at))
+            .execute(e)
+            .await?;
+            Ok(())
+        }
+
+        pub(crate) async fn update_settings<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            settings: &$crate::Settings,
+        ) -> $crate::Result<()> {
+            __sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
+                .bind($crate::codec::to_json(settings))
+                .bind(tenant_id)
+                .execute(e)
+                .await?;
+            Ok(())
+        }
+
+        /// Inside the caller's transaction: a `Conflict` leaves it to be rolled back.
+        pub(crate) async fn set_senders(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            tenant_id: &str,
+            s: &$crate::Senders,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<()> {
+            use assent_core::phone::E164;
+            for n in [&s.transactional, &s.marketing].into_iter().flatten() {
+                let other: Option<String> = __sqlx::query_scalar(
+                    "SELECT tenant_id FROM senders WHERE number = $1 AND tenant_id <> $2 AND retired_at IS NULL",
+                )
+                .bind(n.as_str())
+                .bind(tenant_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if other.is_some() {
+                    return Err($crate::StoreError::Conflict(format!(
+                        "{} is another tenant's sender",
+                        n.masked()
+                    )));
+                }
+            }
+            // The numbers in use now are retired (kept: keywords sent to them still act on
+            // their channel), then the new ones are current again, whoever retired them.
+            __sqlx::query(
+                "UPDATE senders SET retired_at = $1 WHERE tenant_id = $2 AND retired_at IS NULL",
+            )
+            .bind($crate::codec::ms(now))
+            .bind(tenant_id)
+            .execute(&mut *conn)
+            .await?;
+            let mut numbers: Vec<&E164> = Vec::new();
+            numbers.extend(s.transactional.iter());
+            numbers.extend(
+                s.marketing
+                    .iter()
+                    .filter(|m| Some(*m) != s.transactional.as_ref()),
+            );
+            for n in numbers {
+                // A number another tenant retired is theirs no more; of two tenants racing
+                // for one number, the upsert lets one win and the other finds it current.
+                let taken = __sqlx::query(
+                    "INSERT INTO senders (number, tenant_id, transactional, marketing, retired_at) \
+                     VALUES ($1, $2, $3, $4, NULL) \
+                     ON CONFLICT (number) DO UPDATE SET tenant_id = excluded.tenant_id, \
+                       transactional = excluded.transactional, marketing = excluded.marketing, retired_at = NULL \
+                     WHERE senders.tenant_id = excluded.tenant_id OR senders.retired_at IS NOT NULL",
+                )
+                .bind(n.as_str())
+                .bind(tenant_id)
+                .bind(s.transactional.as_ref() == Some(n))
+                .bind(s.marketing.as_ref() == Some(n))
+                .execute(&mut *conn)
+                .await?;
+                if taken.rows_affected() == 0 {
+                    return Err($crate::StoreError::Conflict(format!(
+                        "{} is another tenant's sender",
+                        n.masked()
+                    )));
+                }
+            }
+            Ok(())
+        }
+
+        pub(crate) async fn save_registration<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            r: &$crate::Registration,
+        ) -> $crate::Result<()> {
+            __sqlx::query(
+                "INSERT INTO registrations (tenant_id, kind, status, reason, details, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (tenant_id, kind) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
+                 details = excluded.details, updated_at = excluded.updated_at",
+            )
+            .bind(tenant_id)
+            .bind(r.kind.as_str())
+            .bind(r.status.as_str())
+            .bind(&r.reason)
+            .bind($crate::codec::to_json(&r.details))
+            .bind($crate::codec::ms(r.updated_at))
+            .execute(e)
+            .await?;
+            Ok(())
+        }
+    };
+}
