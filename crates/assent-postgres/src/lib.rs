@@ -1572,42 +1572,19 @@ impl CampaignStore for PostgresStore {
     }
 
     async fn save_campaign(&self, c: &Campaign) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        campaigns::save_campaign(&mut conn, c).await
+        campaigns::save_campaign(&self.pool, c).await
     }
 
     async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>> {
-        sqlx::query("SELECT * FROM campaigns WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(campaigns::campaign_from)
-            .transpose()
+        campaigns::campaign(&self.pool, tenant_id, id).await
     }
 
     async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>> {
-        sqlx::query(
-            "SELECT * FROM campaigns WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(campaigns::campaign_from)
-        .collect()
+        campaigns::campaigns(&self.pool, tenant_id).await
     }
 
     async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
-        sqlx::query(
-            "SELECT * FROM campaigns WHERE status IN ('scheduled', 'sending', 'active') ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(campaigns::campaign_from)
-        .collect()
+        campaigns::running_campaigns(&self.pool).await
     }
 
     async fn marketing_audience(
@@ -1690,16 +1667,7 @@ impl CampaignStore for PostgresStore {
         tenant_id: &str,
         campaign_id: &str,
     ) -> Result<Vec<(String, E164)>> {
-        sqlx::query(
-            "SELECT step, phone FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("step")?, codec::phone(r.try_get("phone")?)?)))
-        .collect()
+        campaigns::recorded_steps(&self.pool, tenant_id, campaign_id).await
     }
 
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
@@ -1722,18 +1690,7 @@ impl CampaignStore for PostgresStore {
         resumed_at: Option<DateTime<Utc>>,
     ) -> Result<bool> {
         // Waits for a fan-out write holding the row (see campaigns::add_recipients).
-        let r = sqlx::query(
-            "UPDATE campaigns SET status = $1, resumed_at = COALESCE($2, resumed_at) \
-             WHERE tenant_id = $3 AND id = $4 AND status = $5",
-        )
-        .bind(codec::enum_str(&to))
-        .bind(resumed_at.map(ms))
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .bind(codec::enum_str(&from))
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        campaigns::move_campaign(&self.pool, tenant_id, campaign_id, from, to, resumed_at).await
     }
 
     async fn hold_campaign(

@@ -1640,33 +1640,15 @@ impl CampaignStore for SqliteStore {
     }
 
     async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>> {
-        sqlx::query("SELECT * FROM campaigns WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(campaigns::campaign_from)
-            .transpose()
+        campaigns::campaign(&self.reader, tenant_id, id).await
     }
 
     async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>> {
-        sqlx::query("SELECT * FROM campaigns WHERE tenant_id = ? ORDER BY created_at DESC")
-            .bind(tenant_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(campaigns::campaign_from)
-            .collect()
+        campaigns::campaigns(&self.reader, tenant_id).await
     }
 
     async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
-        sqlx::query("SELECT * FROM campaigns WHERE status IN ('scheduled', 'sending', 'active') ORDER BY created_at")
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(campaigns::campaign_from)
-            .collect()
+        campaigns::running_campaigns(&self.reader).await
     }
 
     async fn marketing_audience(
@@ -1818,16 +1800,7 @@ impl CampaignStore for SqliteStore {
         tenant_id: &str,
         campaign_id: &str,
     ) -> Result<Vec<(String, E164)>> {
-        sqlx::query(
-            "SELECT step, phone FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ?",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("step")?, codec::phone(r.try_get("phone")?)?)))
-        .collect()
+        campaigns::recorded_steps(&self.reader, tenant_id, campaign_id).await
     }
 
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
@@ -1850,19 +1823,10 @@ impl CampaignStore for SqliteStore {
         resumed_at: Option<DateTime<Utc>>,
     ) -> Result<bool> {
         let mut w = self.batch.begin().await?;
-        let r = sqlx::query(
-            "UPDATE campaigns SET status = ?1, resumed_at = COALESCE(?2, resumed_at) \
-             WHERE tenant_id = ?3 AND id = ?4 AND status = ?5",
-        )
-        .bind(codec::enum_str(&to))
-        .bind(resumed_at.map(ms))
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .bind(codec::enum_str(&from))
-        .execute(w.conn())
-        .await?;
+        let r = campaigns::move_campaign(w.conn(), tenant_id, campaign_id, from, to, resumed_at)
+            .await?;
         w.commit().await?;
-        Ok(r.rows_affected() == 1)
+        Ok(r)
     }
 
     async fn hold_campaign(

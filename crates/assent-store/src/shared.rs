@@ -802,3 +802,155 @@ macro_rules! shared_tenant_sql {
         }
     };
 }
+
+/// A `campaigns` row.
+#[derive(sqlx::FromRow)]
+pub struct CampaignRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub kind: String,
+    pub body: String,
+    pub tags: String,
+    pub days: String,
+    pub send_at: Option<i64>,
+    pub status: String,
+    pub created_at: i64,
+    pub resumed_at: Option<i64>,
+}
+
+impl TryFrom<CampaignRow> for crate::Campaign {
+    type Error = crate::StoreError;
+    fn try_from(r: CampaignRow) -> crate::Result<Self> {
+        use crate::codec;
+        Ok(crate::Campaign {
+            kind: codec::parse_enum("campaign kind", &r.kind)?,
+            tags: codec::json("tags", &r.tags)?,
+            days: codec::json("days", &r.days)?,
+            status: codec::parse_enum("campaign status", &r.status)?,
+            id: r.id,
+            tenant_id: r.tenant_id,
+            name: r.name,
+            body: r.body,
+            send_at: r.send_at.map(time),
+            created_at: time(r.created_at),
+            resumed_at: r.resumed_at.map(time),
+        })
+    }
+}
+
+/// Campaigns' own rows for one driver: `shared_campaign_sql!(sqlx::Sqlite)`. Fan-out,
+/// holds and the send log stay with each backend.
+#[macro_export]
+macro_rules! shared_campaign_sql {
+    ($db:ty) => {
+        use $crate::__sqlx;
+
+        pub(crate) async fn save_campaign<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            c: &$crate::Campaign,
+        ) -> $crate::Result<()> {
+            use $crate::codec::{self, ms};
+            __sqlx::query(
+                "INSERT INTO campaigns (tenant_id, id, name, kind, body, tags, days, send_at, status, created_at, resumed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id, id) DO UPDATE SET \
+                 status = excluded.status, resumed_at = excluded.resumed_at, send_at = excluded.send_at",
+            )
+            .bind(&c.tenant_id)
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(codec::enum_str(&c.kind))
+            .bind(&c.body)
+            .bind(codec::to_json(&c.tags))
+            .bind(codec::to_json(&c.days))
+            .bind(c.send_at.map(ms))
+            .bind(codec::enum_str(&c.status))
+            .bind(ms(c.created_at))
+            .bind(c.resumed_at.map(ms))
+            .execute(e)
+            .await?;
+            Ok(())
+        }
+
+        pub(crate) async fn campaign<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            id: &str,
+        ) -> $crate::Result<Option<$crate::Campaign>> {
+            let row: Option<$crate::shared::CampaignRow> =
+                __sqlx::query_as("SELECT * FROM campaigns WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(e)
+                    .await?;
+            row.map(TryInto::try_into).transpose()
+        }
+
+        pub(crate) async fn campaigns<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+        ) -> $crate::Result<Vec<$crate::Campaign>> {
+            let rows: Vec<$crate::shared::CampaignRow> = __sqlx::query_as(
+                "SELECT * FROM campaigns WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
+            )
+            .bind(tenant_id)
+            .fetch_all(e)
+            .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        pub(crate) async fn running_campaigns<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+        ) -> $crate::Result<Vec<$crate::Campaign>> {
+            let rows: Vec<$crate::shared::CampaignRow> = __sqlx::query_as(
+                "SELECT * FROM campaigns WHERE status IN ('scheduled', 'sending', 'active') \
+                 ORDER BY created_at, id",
+            )
+            .fetch_all(e)
+            .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        /// Moves a campaign only if its status is still `from` (see
+        /// `CampaignStore::move_campaign`).
+        pub(crate) async fn move_campaign<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            campaign_id: &str,
+            from: $crate::CampaignStatus,
+            to: $crate::CampaignStatus,
+            resumed_at: Option<chrono::DateTime<chrono::Utc>>,
+        ) -> $crate::Result<bool> {
+            use $crate::codec;
+            let r = __sqlx::query(
+                "UPDATE campaigns SET status = $1, resumed_at = COALESCE($2, resumed_at) \
+                 WHERE tenant_id = $3 AND id = $4 AND status = $5",
+            )
+            .bind(codec::enum_str(&to))
+            .bind(resumed_at.map(codec::ms))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .bind(codec::enum_str(&from))
+            .execute(e)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        }
+
+        pub(crate) async fn recorded_steps<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            campaign_id: &str,
+        ) -> $crate::Result<Vec<(String, assent_core::phone::E164)>> {
+            let rows: Vec<(String, String)> = __sqlx::query_as(
+                "SELECT step, phone FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2",
+            )
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_all(e)
+            .await?;
+            rows.into_iter()
+                .map(|(step, phone)| Ok((step, $crate::codec::phone(&phone)?)))
+                .collect()
+        }
+    };
+}
