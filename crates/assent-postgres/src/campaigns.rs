@@ -2,49 +2,13 @@
 
 use assent_store::codec::{self, ms, time};
 use assent_store::*;
-use chrono::NaiveDate;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use crate::insert_message;
 
-pub(crate) fn campaign_from(r: &PgRow) -> Result<Campaign> {
-    Ok(Campaign {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        name: r.try_get("name")?,
-        kind: r.try_get("kind")?,
-        body: r.try_get("body")?,
-        tags: codec::json("tags", r.try_get("tags")?)?,
-        days: codec::json("days", r.try_get("days")?)?,
-        send_at: r.try_get::<Option<i64>, _>("send_at")?.map(time),
-        status: r.try_get("status")?,
-        created_at: time(r.try_get("created_at")?),
-        resumed_at: r.try_get::<Option<i64>, _>("resumed_at")?.map(time),
-    })
-}
-
-pub(crate) async fn save_campaign(conn: &mut PgConnection, c: &Campaign) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO campaigns (tenant_id, id, name, kind, body, tags, days, send_at, status, created_at, resumed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id, id) DO UPDATE SET \
-         status = excluded.status, resumed_at = excluded.resumed_at, send_at = excluded.send_at",
-    )
-    .bind(&c.tenant_id)
-    .bind(&c.id)
-    .bind(&c.name)
-    .bind(c.kind)
-    .bind(&c.body)
-    .bind(codec::to_json(&c.tags))
-    .bind(codec::to_json(&c.days))
-    .bind(c.send_at.map(ms))
-    .bind(c.status)
-    .bind(ms(c.created_at))
-    .bind(c.resumed_at.map(ms))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
+// Campaigns' own rows: the same SQL on both backends (see assent_store::shared).
+assent_store::shared_campaign_sql!(sqlx::Postgres);
 
 /// Records recipients in key order (two processes running one campaign then wait on each
 /// other's rows in the same order, never in a cycle); only a new row gets its message.
@@ -135,33 +99,6 @@ pub(crate) const SEND_LOG: &str = "SELECT r.phone, r.step, r.message_id, r.skip_
         AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) AS opted_out_after \
      FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
      WHERE r.tenant_id = $1 AND r.campaign_id = $2 ORDER BY r.created_at, r.phone";
-
-pub(crate) fn estimate_from(r: &PgRow) -> Result<Estimate> {
-    Ok(Estimate {
-        id: r.try_get("id")?,
-        customer_id: r.try_get("customer_id")?,
-        phone: r
-            .try_get::<Option<String>, _>("phone")?
-            .map(|p| codec::phone(&p))
-            .transpose()?,
-        number: r.try_get("number")?,
-        amount_cents: r.try_get("amount_cents")?,
-        status: r.try_get("status")?,
-        created_at: time(r.try_get("created_at")?),
-    })
-}
-
-pub(crate) fn recurring_from(r: &PgRow) -> Result<RecurringService> {
-    let due: String = r.try_get("due_on")?;
-    Ok(RecurringService {
-        id: r.try_get("id")?,
-        customer_id: r.try_get("customer_id")?,
-        name: r.try_get("name")?,
-        due_on: NaiveDate::parse_from_str(&due, "%Y-%m-%d")
-            .map_err(|_| codec::bad("due_on", &due))?,
-        created_at: time(r.try_get("created_at")?),
-    })
-}
 
 pub(crate) fn audience_from(r: &PgRow) -> Result<AudienceMember> {
     Ok(AudienceMember {

@@ -18,6 +18,15 @@
 //! - migrations run under a session advisory lock, so processes may start together.
 
 mod campaigns;
+// Reviews, estimates, recurring services and calls: the same SQL on both backends (see
+// assent_store::shared).
+// Tenants, their senders and registrations: the same SQL on both backends (see
+// assent_store::shared).
+assent_store::shared_tenant_sql!(sqlx::Postgres);
+
+mod cold {
+    assent_store::shared_cold_sql!(sqlx::Postgres);
+}
 mod web;
 
 use std::collections::{HashMap, HashSet};
@@ -35,21 +44,9 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_init.sql")),
-    (2, include_str!("../migrations/0002_attempts.sql")),
-    (3, include_str!("../migrations/0003_pacing.sql")),
-    (
-        4,
-        include_str!("../migrations/0004_phone_handoff_index.sql"),
-    ),
-    (5, include_str!("../migrations/0005_campaigns.sql")),
-    (6, include_str!("../migrations/0006_web.sql")),
-    (7, include_str!("../migrations/0007_handoff_buckets.sql")),
-    (8, include_str!("../migrations/0008_form_hits.sql")),
-    (9, include_str!("../migrations/0009_revocation.sql")),
-    (12, include_str!("../migrations/0012_call_started.sql")),
-];
+/// The schema, applied by sqlx's migrator. The files never change once released: sqlx
+/// keeps each one's checksum and refuses a database whose applied files differ.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The session advisory lock the migration runner holds ("assent" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6173_7365_6e74;
@@ -165,18 +162,6 @@ impl ClaimLocks {
     }
 }
 
-/// Tells the campaign runner that a tenant's estimates or recurring services changed.
-async fn bump_campaign_inputs(conn: &mut PgConnection, tenant_id: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO campaign_inputs (tenant_id, version) VALUES ($1, 1) \
-         ON CONFLICT (tenant_id) DO UPDATE SET version = campaign_inputs.version + 1",
-    )
-    .bind(tenant_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// Takes the locks of several phones in one order, so two callers cannot deadlock.
 async fn lock_phones<'a>(
     conn: &mut PgConnection,
@@ -190,91 +175,6 @@ async fn lock_phones<'a>(
         lock_phone(conn, tenant_id, p).await?;
     }
     Ok(())
-}
-
-fn tenant_from(row: &PgRow, senders: Senders) -> Result<Tenant> {
-    Ok(Tenant {
-        id: row.try_get("id")?,
-        slug: row.try_get("slug")?,
-        name: row.try_get("name")?,
-        time_zone: {
-            let name: &str = row.try_get("time_zone")?;
-            name.parse().map_err(|_| codec::bad("time zone", name))?
-        },
-        settings: codec::json("settings", row.try_get::<&str, _>("settings")?)?,
-        senders,
-        created_at: time(row.try_get("created_at")?),
-    })
-}
-
-async fn senders_of(conn: &mut PgConnection, tenant_id: &str) -> Result<Senders> {
-    let rows = sqlx::query(
-        "SELECT number, transactional, marketing, retired_at FROM senders WHERE tenant_id = $1",
-    )
-    .bind(tenant_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push((
-            codec::phone(r.try_get("number")?)?,
-            r.try_get::<bool, _>("transactional")?,
-            r.try_get::<bool, _>("marketing")?,
-            r.try_get::<Option<i64>, _>("retired_at")?.map(time),
-        ));
-    }
-    Ok(Senders::from_rows(out))
-}
-
-async fn tenant_where(
-    conn: &mut PgConnection,
-    column: &'static str,
-    value: &str,
-) -> Result<Option<Tenant>> {
-    let sql = match column {
-        "id" => "SELECT * FROM tenants WHERE id = $1",
-        "slug" => "SELECT * FROM tenants WHERE slug = $1",
-        _ => "SELECT * FROM tenants WHERE api_key_hash = $1",
-    };
-    let Some(row) = sqlx::query(sql)
-        .bind(value)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let id: String = row.try_get("id")?;
-    let senders = senders_of(conn, &id).await?;
-    tenant_from(&row, senders).map(Some)
-}
-
-fn registration_from(row: &PgRow) -> Result<Registration> {
-    Ok(Registration {
-        kind: row.try_get("kind")?,
-        status: row.try_get("status")?,
-        reason: row.try_get("reason")?,
-        details: codec::json("registration details", row.try_get("details")?)?,
-        updated_at: time(row.try_get("updated_at")?),
-    })
-}
-
-async fn registrations_of(conn: &mut PgConnection, tenant_id: &str) -> Result<Registrations> {
-    let rows = sqlx::query("SELECT * FROM registrations WHERE tenant_id = $1")
-        .bind(tenant_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut out = Registrations {
-        texting: None,
-        marketing: None,
-    };
-    for r in rows {
-        let reg = registration_from(&r)?;
-        match reg.kind {
-            RegistrationKind::Texting => out.texting = Some(reg),
-            RegistrationKind::Marketing => out.marketing = Some(reg),
-        }
-    }
-    Ok(out)
 }
 
 fn ledger_from(row: &PgRow) -> Result<LedgerEntry> {
@@ -794,21 +694,6 @@ async fn insert_customers(
     append_ledger(conn, tenant_id, &ledger).await
 }
 
-fn review_from(row: &PgRow) -> Result<Review> {
-    Ok(Review {
-        id: row.try_get("id")?,
-        phone: codec::phone(row.try_get("phone")?)?,
-        thread: row.try_get("thread")?,
-        message_id: row.try_get("message_id")?,
-        text: row.try_get("body")?,
-        word: row.try_get("word")?,
-        decision: row.try_get("decision")?,
-        created_at: time(row.try_get("created_at")?),
-        decided_at: row.try_get::<Option<i64>, _>("decided_at")?.map(time),
-        deadline: row.try_get::<Option<i64>, _>("deadline_at")?.map(time),
-    })
-}
-
 /// A claim's decisions, written in one statement at its end.
 #[derive(Default)]
 struct Decided {
@@ -849,31 +734,28 @@ impl Decided {
     }
 }
 
-/// Applies what is missing of [`MIGRATIONS`], each in its own transaction.
+/// Carries a database made before sqlx ran the migrations (its record is
+/// `schema_migrations`) over to sqlx's record, then applies what is missing. The caller
+/// holds [`MIGRATION_LOCK`], so processes starting together do this one at a time (sqlx's
+/// own lock covers only its part).
 async fn run_migrations(conn: &mut PgConnection) -> Result<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    let mut tx = conn.begin().await?;
+    let old: Vec<i64> = match sqlx::query_scalar::<_, Option<String>>(
+        "SELECT to_regclass('schema_migrations')::text",
     )
-    .execute(&mut *conn)
-    .await?;
-    for (version, sql) in MIGRATIONS {
-        let mut tx = conn.begin().await?;
-        let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = $1")
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if !done {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(ms(Utc::now()))
-                .execute(&mut *tx)
-                .await?;
-            tracing::info!(version, "applied migration");
+    .fetch_one(&mut *tx)
+    .await?
+    {
+        Some(_) => {
+            sqlx::query_scalar("SELECT version FROM schema_migrations")
+                .fetch_all(&mut *tx)
+                .await?
         }
-        tx.commit().await?;
-    }
+        None => Vec::new(),
+    };
+    migrations::carry_over(&mut *tx, &MIGRATOR, &old).await?;
+    tx.commit().await?;
+    MIGRATOR.run_direct(None, conn, false).await?;
     Ok(())
 }
 
@@ -903,27 +785,11 @@ impl TenantStore for PostgresStore {
     }
 
     async fn tenant_count(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n.max(0) as u64)
+        tenant_count(&self.pool).await
     }
 
     async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tenants (id, slug, name, time_zone, api_key_hash, settings, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&t.id)
-        .bind(&t.slug)
-        .bind(&t.name)
-        .bind(t.time_zone.name())
-        .bind(api_key_hash)
-        .bind(codec::to_json(&t.settings))
-        .bind(ms(t.created_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        create_tenant(&self.pool, t, api_key_hash).await
     }
 
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
@@ -943,106 +809,26 @@ impl TenantStore for PostgresStore {
 
     async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>> {
         let mut c = self.pool.acquire().await?;
-        let Some(row) = sqlx::query("SELECT tenant_id FROM senders WHERE number = $1")
-            .bind(number.as_str())
-            .fetch_optional(&mut *c)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let id: String = row.try_get("tenant_id")?;
-        tenant_where(&mut c, "id", &id).await
+        tenant_by_sender(&mut c, number).await
     }
 
     async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()> {
-        sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
-            .bind(codec::to_json(settings))
-            .bind(tenant_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        update_settings(&self.pool, tenant_id, settings).await
     }
 
     async fn set_senders(&self, tenant_id: &str, s: &Senders, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for n in [&s.transactional, &s.marketing].into_iter().flatten() {
-            let other = sqlx::query(
-                "SELECT tenant_id FROM senders WHERE number = $1 AND tenant_id <> $2 AND retired_at IS NULL",
-            )
-            .bind(n.as_str())
-            .bind(tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if other.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "{} is another tenant's sender",
-                    n.masked()
-                )));
-            }
-        }
-        // The numbers in use now are retired (kept: keywords sent to them still act on
-        // their channel), then the new ones are current again, whoever retired them.
-        sqlx::query(
-            "UPDATE senders SET retired_at = $1 WHERE tenant_id = $2 AND retired_at IS NULL",
-        )
-        .bind(ms(now))
-        .bind(tenant_id)
-        .execute(&mut *tx)
-        .await?;
-        let mut numbers: Vec<&E164> = Vec::new();
-        numbers.extend(s.transactional.iter());
-        numbers.extend(
-            s.marketing
-                .iter()
-                .filter(|m| Some(*m) != s.transactional.as_ref()),
-        );
-        for n in numbers {
-            // A number another tenant retired is theirs no more; of two tenants racing for
-            // one number, the upsert lets one win and the other finds it current: Conflict.
-            let taken = sqlx::query(
-                "INSERT INTO senders (number, tenant_id, transactional, marketing, retired_at) \
-                 VALUES ($1, $2, $3, $4, NULL) \
-                 ON CONFLICT (number) DO UPDATE SET tenant_id = excluded.tenant_id, \
-                   transactional = excluded.transactional, marketing = excluded.marketing, retired_at = NULL \
-                 WHERE senders.tenant_id = excluded.tenant_id OR senders.retired_at IS NOT NULL",
-            )
-            .bind(n.as_str())
-            .bind(tenant_id)
-            .bind(s.transactional.as_ref() == Some(n))
-            .bind(s.marketing.as_ref() == Some(n))
-            .execute(&mut *tx)
-            .await?;
-            if taken.rows_affected() == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "{} is another tenant's sender",
-                    n.masked()
-                )));
-            }
-        }
-        tx.commit().await.map_err(db)
+        set_senders(&mut tx, tenant_id, s, now).await?;
+        Ok(tx.commit().await?)
     }
 
     async fn registrations(&self, tenant_id: &str) -> Result<Registrations> {
         let mut c = self.pool.acquire().await?;
-        registrations_of(&mut c, tenant_id).await
+        registrations_of(&mut *c, tenant_id).await
     }
 
     async fn save_registration(&self, tenant_id: &str, r: &Registration) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO registrations (tenant_id, kind, status, reason, details, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (tenant_id, kind) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
-             details = excluded.details, updated_at = excluded.updated_at",
-        )
-        .bind(tenant_id)
-        .bind(r.kind)
-        .bind(r.status)
-        .bind(&r.reason)
-        .bind(codec::to_json(&r.details))
-        .bind(ms(r.updated_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        save_registration(&self.pool, tenant_id, r).await
     }
 }
 
@@ -1306,13 +1092,7 @@ impl ConsentStore for PostgresStore {
     }
 
     async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 ORDER BY created_at, id")
-            .bind(tenant_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(review_from)
-            .collect()
+        cold::reviews(&self.pool, tenant_id).await
     }
 
     async fn overdue_reviews(
@@ -1320,28 +1100,11 @@ impl ConsentStore for PostgresStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(String, Review)>> {
-        sqlx::query(
-            "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= $1 \
-             ORDER BY deadline_at LIMIT $2",
-        )
-        .bind(ms(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("tenant_id")?, review_from(r)?)))
-        .collect()
+        cold::overdue_reviews(&self.pool, now, limit).await
     }
 
     async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(review_from)
-            .transpose()
+        cold::review(&self.pool, tenant_id, id).await
     }
 }
 
@@ -1809,42 +1572,19 @@ impl CampaignStore for PostgresStore {
     }
 
     async fn save_campaign(&self, c: &Campaign) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        campaigns::save_campaign(&mut conn, c).await
+        campaigns::save_campaign(&self.pool, c).await
     }
 
     async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>> {
-        sqlx::query("SELECT * FROM campaigns WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(campaigns::campaign_from)
-            .transpose()
+        campaigns::campaign(&self.pool, tenant_id, id).await
     }
 
     async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>> {
-        sqlx::query(
-            "SELECT * FROM campaigns WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(campaigns::campaign_from)
-        .collect()
+        campaigns::campaigns(&self.pool, tenant_id).await
     }
 
     async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
-        sqlx::query(
-            "SELECT * FROM campaigns WHERE status IN ('scheduled', 'sending', 'active') ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(campaigns::campaign_from)
-        .collect()
+        campaigns::running_campaigns(&self.pool).await
     }
 
     async fn marketing_audience(
@@ -1927,16 +1667,7 @@ impl CampaignStore for PostgresStore {
         tenant_id: &str,
         campaign_id: &str,
     ) -> Result<Vec<(String, E164)>> {
-        sqlx::query(
-            "SELECT step, phone FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("step")?, codec::phone(r.try_get("phone")?)?)))
-        .collect()
+        campaigns::recorded_steps(&self.pool, tenant_id, campaign_id).await
     }
 
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
@@ -1959,18 +1690,7 @@ impl CampaignStore for PostgresStore {
         resumed_at: Option<DateTime<Utc>>,
     ) -> Result<bool> {
         // Waits for a fan-out write holding the row (see campaigns::add_recipients).
-        let r = sqlx::query(
-            "UPDATE campaigns SET status = $1, resumed_at = COALESCE($2, resumed_at) \
-             WHERE tenant_id = $3 AND id = $4 AND status = $5",
-        )
-        .bind(to)
-        .bind(resumed_at.map(ms))
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .bind(from)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        campaigns::move_campaign(&self.pool, tenant_id, campaign_id, from, to, resumed_at).await
     }
 
     async fn hold_campaign(
@@ -2027,97 +1747,34 @@ impl CampaignStore for PostgresStore {
 
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO estimates (tenant_id, id, customer_id, phone, number, amount_cents, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status",
-        )
-        .bind(tenant_id)
-        .bind(&e.id)
-        .bind(&e.customer_id)
-        .bind(e.phone.as_ref().map(|p| p.as_str()))
-        .bind(&e.number)
-        .bind(e.amount_cents)
-        .bind(e.status)
-        .bind(ms(e.created_at))
-        .execute(&mut *tx)
-        .await?;
-        bump_campaign_inputs(&mut tx, tenant_id).await?;
-        tx.commit().await.map_err(db)
+        cold::save_estimate(&mut tx, tenant_id, e).await?;
+        Ok(tx.commit().await?)
     }
 
     async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>> {
-        sqlx::query("SELECT * FROM estimates WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(campaigns::estimate_from)
-            .transpose()
+        cold::estimate(&self.pool, tenant_id, id).await
     }
 
     async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>> {
-        sqlx::query(
-            "SELECT * FROM estimates WHERE tenant_id = $1 AND status = 'unsold' ORDER BY created_at, id",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(campaigns::estimate_from)
-        .collect()
+        cold::unsold_estimates(&self.pool, tenant_id).await
     }
 
     async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO recurring_services (tenant_id, id, customer_id, name, due_on, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(tenant_id)
-        .bind(&r.id)
-        .bind(&r.customer_id)
-        .bind(&r.name)
-        .bind(r.due_on.format("%Y-%m-%d").to_string())
-        .bind(ms(r.created_at))
-        .execute(&mut *tx)
-        .await?;
-        bump_campaign_inputs(&mut tx, tenant_id).await?;
-        tx.commit().await.map_err(db)
+        cold::save_recurring_service(&mut tx, tenant_id, r).await?;
+        Ok(tx.commit().await?)
     }
 
     async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM campaign_inputs WHERE tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(Some(v.unwrap_or(0)))
+        cold::campaign_inputs_version(&self.pool, tenant_id).await
     }
 
     async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {
-        sqlx::query("SELECT * FROM recurring_services WHERE tenant_id = $1 ORDER BY due_on, id")
-            .bind(tenant_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(campaigns::recurring_from)
-            .collect()
+        cold::recurring_services(&self.pool, tenant_id).await
     }
 
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO calls (tenant_id, id, from_number, to_number, missed, at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(tenant_id)
-        .bind(&call.id)
-        .bind(call.from.as_str())
-        .bind(call.to.as_str())
-        .bind(call.missed)
-        .bind(ms(call.at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        cold::save_call(&self.pool, tenant_id, call).await
     }
 }
 
@@ -2194,7 +1851,7 @@ impl WebStore for PostgresStore {
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
-        web::create_session(&self.pool, session).await
+        web::create_session(&mut *self.pool.acquire().await?, session).await
     }
 
     async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>> {

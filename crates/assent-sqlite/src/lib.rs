@@ -10,6 +10,15 @@ use std::time::Duration;
 
 mod bulk;
 mod campaigns;
+// Reviews, estimates, recurring services and calls: the same SQL on both backends (see
+// assent_store::shared).
+// Tenants, their senders and registrations: the same SQL on both backends (see
+// assent_store::shared).
+assent_store::shared_tenant_sql!(sqlx::Sqlite);
+
+mod cold {
+    assent_store::shared_cold_sql!(sqlx::Sqlite);
+}
 mod web;
 mod writer;
 
@@ -24,25 +33,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_init.sql")),
-    (2, include_str!("../migrations/0002_attempts.sql")),
-    (3, include_str!("../migrations/0003_pacing.sql")),
-    (
-        4,
-        include_str!("../migrations/0004_phone_handoff_index.sql"),
-    ),
-    (5, include_str!("../migrations/0005_campaigns.sql")),
-    (6, include_str!("../migrations/0006_web.sql")),
-    (
-        7,
-        include_str!("../migrations/0007_recipients_without_rowid.sql"),
-    ),
-    (8, include_str!("../migrations/0008_handoff_buckets.sql")),
-    (9, include_str!("../migrations/0009_form_hits.sql")),
-    (10, include_str!("../migrations/0010_revocation.sql")),
-    (13, include_str!("../migrations/0013_call_started.sql")),
-];
+/// The schema, applied by sqlx's migrator. The files never change once released: sqlx
+/// keeps each one's checksum and refuses a database whose applied files differ.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -256,91 +249,6 @@ impl SqliteStore {
             .await?;
         tx.commit().await.map_err(db)
     }
-}
-
-fn tenant_from(row: &SqliteRow, senders: Senders) -> Result<Tenant> {
-    Ok(Tenant {
-        id: row.try_get("id")?,
-        slug: row.try_get("slug")?,
-        name: row.try_get("name")?,
-        time_zone: {
-            let name: &str = row.try_get("time_zone")?;
-            name.parse().map_err(|_| codec::bad("time zone", name))?
-        },
-        settings: codec::json("settings", row.try_get::<&str, _>("settings")?)?,
-        senders,
-        created_at: time(row.try_get("created_at")?),
-    })
-}
-
-async fn senders_of(conn: &mut SqliteConnection, tenant_id: &str) -> Result<Senders> {
-    let rows = sqlx::query(
-        "SELECT number, transactional, marketing, retired_at FROM senders WHERE tenant_id = ?",
-    )
-    .bind(tenant_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push((
-            codec::phone(r.try_get("number")?)?,
-            r.try_get::<bool, _>("transactional")?,
-            r.try_get::<bool, _>("marketing")?,
-            r.try_get::<Option<i64>, _>("retired_at")?.map(time),
-        ));
-    }
-    Ok(Senders::from_rows(out))
-}
-
-async fn tenant_where(
-    conn: &mut SqliteConnection,
-    column: &'static str,
-    value: &str,
-) -> Result<Option<Tenant>> {
-    let sql = match column {
-        "id" => "SELECT * FROM tenants WHERE id = ?",
-        "slug" => "SELECT * FROM tenants WHERE slug = ?",
-        _ => "SELECT * FROM tenants WHERE api_key_hash = ?",
-    };
-    let Some(row) = sqlx::query(sql)
-        .bind(value)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let id: String = row.try_get("id")?;
-    let senders = senders_of(conn, &id).await?;
-    tenant_from(&row, senders).map(Some)
-}
-
-fn registration_from(row: &SqliteRow) -> Result<Registration> {
-    Ok(Registration {
-        kind: row.try_get("kind")?,
-        status: row.try_get("status")?,
-        reason: row.try_get("reason")?,
-        details: codec::json("registration details", row.try_get("details")?)?,
-        updated_at: time(row.try_get("updated_at")?),
-    })
-}
-
-async fn registrations_of(conn: &mut SqliteConnection, tenant_id: &str) -> Result<Registrations> {
-    let rows = sqlx::query("SELECT * FROM registrations WHERE tenant_id = ?")
-        .bind(tenant_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut out = Registrations {
-        texting: None,
-        marketing: None,
-    };
-    for r in rows {
-        let reg = registration_from(&r)?;
-        match reg.kind {
-            RegistrationKind::Texting => out.texting = Some(reg),
-            RegistrationKind::Marketing => out.marketing = Some(reg),
-        }
-    }
-    Ok(out)
 }
 
 fn ledger_from(row: &SqliteRow) -> Result<LedgerEntry> {
@@ -764,18 +672,6 @@ async fn set_claim_outcome(
     Ok(())
 }
 
-/// Tells the campaign runner that a tenant's estimates or recurring services changed.
-async fn bump_campaign_inputs(conn: &mut SqliteConnection, tenant_id: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO campaign_inputs (tenant_id, version) VALUES (?, 1) \
-         ON CONFLICT (tenant_id) DO UPDATE SET version = version + 1",
-    )
-    .bind(tenant_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 async fn write_plan(
     conn: &mut SqliteConnection,
     tenant_id: &str,
@@ -971,46 +867,30 @@ fn ledger_row(tenant_id: &str, e: &NewLedgerEntry) -> Vec<bulk::Val> {
     ]
 }
 
-fn review_from(row: &SqliteRow) -> Result<Review> {
-    Ok(Review {
-        id: row.try_get("id")?,
-        phone: codec::phone(row.try_get("phone")?)?,
-        thread: row.try_get("thread")?,
-        message_id: row.try_get("message_id")?,
-        text: row.try_get("body")?,
-        word: row.try_get("word")?,
-        decision: row.try_get("decision")?,
-        created_at: time(row.try_get("created_at")?),
-        decided_at: row.try_get::<Option<i64>, _>("decided_at")?.map(time),
-        deadline: row.try_get::<Option<i64>, _>("deadline_at")?.map(time),
-    })
-}
-
 #[async_trait]
 impl TenantStore for SqliteStore {
     async fn migrate(&self) -> Result<()> {
         let mut conn = self.writer.acquire().await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
-            .execute(&mut *conn)
-            .await?;
-        for (version, sql) in MIGRATIONS {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            if !done {
-                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
-                    .bind(version)
-                    .bind(ms(Utc::now()))
-                    .execute(&mut *tx)
-                    .await?;
-                tracing::info!(version, "applied migration");
+        // A file made before sqlx ran the migrations records them in `schema_migrations`.
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let old: Vec<i64> = match sqlx::query_scalar::<_, i64>(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        {
+            Some(_) => {
+                sqlx::query_scalar("SELECT version FROM schema_migrations")
+                    .fetch_all(&mut *tx)
+                    .await?
             }
-            tx.commit().await?;
-        }
+            None => Vec::new(),
+        };
+        migrations::carry_over(&mut *tx, &MIGRATOR, &old).await?;
+        tx.commit().await?;
+        // `run_direct` is `run` on a connection (sqlx's own way round a lifetime error that
+        // `run(&mut conn)` gets inside an `async_trait` method).
+        MIGRATOR.run_direct(None, &mut *conn, false).await?;
         Ok(())
     }
 
@@ -1025,26 +905,12 @@ impl TenantStore for SqliteStore {
     }
 
     async fn tenant_count(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(n.max(0) as u64)
+        tenant_count(&self.reader).await
     }
 
     async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query(
-            "INSERT INTO tenants (id, slug, name, time_zone, api_key_hash, settings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&t.id)
-        .bind(&t.slug)
-        .bind(&t.name)
-        .bind(t.time_zone.name())
-        .bind(api_key_hash)
-        .bind(codec::to_json(&t.settings))
-        .bind(ms(t.created_at))
-        .execute(w.conn())
-        .await?;
+        create_tenant(w.conn(), t, api_key_hash).await?;
         w.commit().await
     }
 
@@ -1065,24 +931,12 @@ impl TenantStore for SqliteStore {
 
     async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>> {
         let mut c = self.reader.acquire().await?;
-        let Some(row) = sqlx::query("SELECT tenant_id FROM senders WHERE number = ?")
-            .bind(number.as_str())
-            .fetch_optional(&mut *c)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let id: String = row.try_get("tenant_id")?;
-        tenant_where(&mut c, "id", &id).await
+        tenant_by_sender(&mut c, number).await
     }
 
     async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query("UPDATE tenants SET settings = ? WHERE id = ?")
-            .bind(codec::to_json(settings))
-            .bind(tenant_id)
-            .execute(w.conn())
-            .await?;
+        update_settings(w.conn(), tenant_id, settings).await?;
         w.commit().await?;
         self.forget_tenant(tenant_id);
         Ok(())
@@ -1090,58 +944,7 @@ impl TenantStore for SqliteStore {
 
     async fn set_senders(&self, tenant_id: &str, s: &Senders, now: DateTime<Utc>) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        for n in [&s.transactional, &s.marketing].into_iter().flatten() {
-            let other = sqlx::query(
-                "SELECT tenant_id FROM senders WHERE number = ? AND tenant_id <> ? AND retired_at IS NULL",
-            )
-            .bind(n.as_str())
-            .bind(tenant_id)
-            .fetch_optional(w.conn())
-            .await?;
-            if other.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "{} is another tenant's sender",
-                    n.masked()
-                )));
-            }
-        }
-        // The numbers in use now are retired (kept: keywords sent to them still act on
-        // their channel), then the new ones are current again, whoever retired them.
-        sqlx::query("UPDATE senders SET retired_at = ? WHERE tenant_id = ? AND retired_at IS NULL")
-            .bind(ms(now))
-            .bind(tenant_id)
-            .execute(w.conn())
-            .await?;
-        let mut numbers: Vec<&E164> = Vec::new();
-        numbers.extend(s.transactional.iter());
-        numbers.extend(
-            s.marketing
-                .iter()
-                .filter(|m| Some(*m) != s.transactional.as_ref()),
-        );
-        for n in numbers {
-            // A number another tenant retired is theirs no more; of two tenants racing for
-            // one number, the upsert lets one win and the other finds it current: Conflict.
-            let taken = sqlx::query(
-                "INSERT INTO senders (number, tenant_id, transactional, marketing, retired_at) \
-                 VALUES (?, ?, ?, ?, NULL) \
-                 ON CONFLICT (number) DO UPDATE SET tenant_id = excluded.tenant_id, \
-                   transactional = excluded.transactional, marketing = excluded.marketing, retired_at = NULL \
-                 WHERE senders.tenant_id = excluded.tenant_id OR senders.retired_at IS NOT NULL",
-            )
-            .bind(n.as_str())
-            .bind(tenant_id)
-            .bind(s.transactional.as_ref() == Some(n))
-            .bind(s.marketing.as_ref() == Some(n))
-            .execute(w.conn())
-            .await?;
-            if taken.rows_affected() == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "{} is another tenant's sender",
-                    n.masked()
-                )));
-            }
-        }
+        set_senders(w.conn(), tenant_id, s, now).await?;
         w.commit().await?;
         self.forget_tenant(tenant_id);
         Ok(())
@@ -1149,24 +952,12 @@ impl TenantStore for SqliteStore {
 
     async fn registrations(&self, tenant_id: &str) -> Result<Registrations> {
         let mut c = self.reader.acquire().await?;
-        registrations_of(&mut c, tenant_id).await
+        registrations_of(&mut *c, tenant_id).await
     }
 
     async fn save_registration(&self, tenant_id: &str, r: &Registration) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query(
-            "INSERT INTO registrations (tenant_id, kind, status, reason, details, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (tenant_id, kind) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
-             details = excluded.details, updated_at = excluded.updated_at",
-        )
-        .bind(tenant_id)
-        .bind(r.kind)
-        .bind(r.status)
-        .bind(&r.reason)
-        .bind(codec::to_json(&r.details))
-        .bind(ms(r.updated_at))
-        .execute(w.conn())
-        .await?;
+        save_registration(w.conn(), tenant_id, r).await?;
         w.commit().await?;
         self.forget_tenant(tenant_id);
         Ok(())
@@ -1428,13 +1219,7 @@ impl ConsentStore for SqliteStore {
     }
 
     async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? ORDER BY created_at")
-            .bind(tenant_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(review_from)
-            .collect()
+        cold::reviews(&self.reader, tenant_id).await
     }
 
     async fn overdue_reviews(
@@ -1442,28 +1227,11 @@ impl ConsentStore for SqliteStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(String, Review)>> {
-        sqlx::query(
-            "SELECT * FROM reviews WHERE decision IS NULL AND deadline_at <= ? \
-             ORDER BY deadline_at LIMIT ?",
-        )
-        .bind(ms(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("tenant_id")?, review_from(r)?)))
-        .collect()
+        cold::overdue_reviews(&self.reader, now, limit).await
     }
 
     async fn review(&self, tenant_id: &str, id: &str) -> Result<Option<Review>> {
-        sqlx::query("SELECT * FROM reviews WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(review_from)
-            .transpose()
+        cold::review(&self.reader, tenant_id, id).await
     }
 }
 
@@ -1872,33 +1640,15 @@ impl CampaignStore for SqliteStore {
     }
 
     async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>> {
-        sqlx::query("SELECT * FROM campaigns WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(campaigns::campaign_from)
-            .transpose()
+        campaigns::campaign(&self.reader, tenant_id, id).await
     }
 
     async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>> {
-        sqlx::query("SELECT * FROM campaigns WHERE tenant_id = ? ORDER BY created_at DESC")
-            .bind(tenant_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(campaigns::campaign_from)
-            .collect()
+        campaigns::campaigns(&self.reader, tenant_id).await
     }
 
     async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
-        sqlx::query("SELECT * FROM campaigns WHERE status IN ('scheduled', 'sending', 'active') ORDER BY created_at")
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(campaigns::campaign_from)
-            .collect()
+        campaigns::running_campaigns(&self.reader).await
     }
 
     async fn marketing_audience(
@@ -2050,16 +1800,7 @@ impl CampaignStore for SqliteStore {
         tenant_id: &str,
         campaign_id: &str,
     ) -> Result<Vec<(String, E164)>> {
-        sqlx::query(
-            "SELECT step, phone FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ?",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("step")?, codec::phone(r.try_get("phone")?)?)))
-        .collect()
+        campaigns::recorded_steps(&self.reader, tenant_id, campaign_id).await
     }
 
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
@@ -2082,19 +1823,10 @@ impl CampaignStore for SqliteStore {
         resumed_at: Option<DateTime<Utc>>,
     ) -> Result<bool> {
         let mut w = self.batch.begin().await?;
-        let r = sqlx::query(
-            "UPDATE campaigns SET status = ?1, resumed_at = COALESCE(?2, resumed_at) \
-             WHERE tenant_id = ?3 AND id = ?4 AND status = ?5",
-        )
-        .bind(to)
-        .bind(resumed_at.map(ms))
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .bind(from)
-        .execute(w.conn())
-        .await?;
+        let r = campaigns::move_campaign(w.conn(), tenant_id, campaign_id, from, to, resumed_at)
+            .await?;
         w.commit().await?;
-        Ok(r.rows_affected() == 1)
+        Ok(r)
     }
 
     async fn hold_campaign(
@@ -2152,91 +1884,35 @@ impl CampaignStore for SqliteStore {
 
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query(
-            "INSERT INTO estimates (tenant_id, id, customer_id, phone, number, amount_cents, status, created_at)              VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status",
-        )
-        .bind(tenant_id)
-        .bind(&e.id)
-        .bind(&e.customer_id)
-        .bind(e.phone.as_ref().map(|p| p.as_str()))
-        .bind(&e.number)
-        .bind(e.amount_cents)
-        .bind(e.status)
-        .bind(ms(e.created_at))
-        .execute(w.conn())
-        .await?;
-        bump_campaign_inputs(w.conn(), tenant_id).await?;
+        cold::save_estimate(w.conn(), tenant_id, e).await?;
         w.commit().await
     }
 
     async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>> {
-        sqlx::query("SELECT * FROM estimates WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(campaigns::estimate_from)
-            .transpose()
+        cold::estimate(&self.reader, tenant_id, id).await
     }
 
     async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>> {
-        sqlx::query(
-            "SELECT * FROM estimates WHERE tenant_id = ? AND status = 'unsold' ORDER BY created_at",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(campaigns::estimate_from)
-        .collect()
+        cold::unsold_estimates(&self.reader, tenant_id).await
     }
 
     async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query("INSERT INTO recurring_services (tenant_id, id, customer_id, name, due_on, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(tenant_id)
-            .bind(&r.id)
-            .bind(&r.customer_id)
-            .bind(&r.name)
-            .bind(r.due_on.format("%Y-%m-%d").to_string())
-            .bind(ms(r.created_at))
-            .execute(w.conn())
-            .await?;
-        bump_campaign_inputs(w.conn(), tenant_id).await?;
+        cold::save_recurring_service(w.conn(), tenant_id, r).await?;
         w.commit().await
     }
 
     async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM campaign_inputs WHERE tenant_id = ?")
-                .bind(tenant_id)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(Some(v.unwrap_or(0)))
+        cold::campaign_inputs_version(&self.reader, tenant_id).await
     }
 
     async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {
-        sqlx::query("SELECT * FROM recurring_services WHERE tenant_id = ? ORDER BY due_on")
-            .bind(tenant_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(campaigns::recurring_from)
-            .collect()
+        cold::recurring_services(&self.reader, tenant_id).await
     }
 
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query("INSERT INTO calls (tenant_id, id, from_number, to_number, missed, at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(tenant_id)
-            .bind(&call.id)
-            .bind(call.from.as_str())
-            .bind(call.to.as_str())
-            .bind(call.missed)
-            .bind(ms(call.at))
-            .execute(w.conn())
-            .await?;
+        cold::save_call(w.conn(), tenant_id, call).await?;
         w.commit().await
     }
 }

@@ -7,11 +7,16 @@
 //! commits. That keeps "what happens on STOP" in the core and atomicity in the backend.
 
 pub mod decide;
+pub mod migrations;
 mod model;
+pub mod shared;
 #[doc(hidden)]
 pub mod testing;
 
 pub use model::*;
+
+#[doc(hidden)]
+pub use sqlx as __sqlx;
 
 use assent_core::phone::E164;
 use async_trait::async_trait;
@@ -39,6 +44,12 @@ impl From<sqlx::Error> for StoreError {
             return StoreError::Conflict(d.message().to_string());
         }
         StoreError::Database(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Database(format!("migration: {e}"))
     }
 }
 

@@ -671,7 +671,7 @@ async fn processes_starting_together_migrate_the_database_once() {
     // Versions are numbered per engineer, so a branch may skip some: count distinct ones.
     let row = sqlx::query(
         "SELECT COUNT(*) AS n, COUNT(DISTINCT version) AS distinct_n, MIN(version) AS first \
-         FROM schema_migrations",
+         FROM _sqlx_migrations",
     )
     .fetch_one(&mut conn)
     .await
