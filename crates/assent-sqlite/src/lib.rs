@@ -2062,6 +2062,54 @@ impl CampaignStore for SqliteStore {
         .collect()
     }
 
+    async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(campaigns::campaign_counts_sql()))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut c = CampaignCounts::default();
+        for r in &rows {
+            let status: String = r.try_get("status")?;
+            let reason: Option<String> = r.try_get("skip_reason")?;
+            let n = r.try_get::<i64, _>("n")? as u64;
+            c.recipients += n;
+            *c.by_status.entry(status).or_default() += n;
+            if let Some(reason) = reason {
+                *c.skipped_by_reason.entry(reason).or_default() += n;
+            }
+            c.opted_out_after += r.try_get::<Option<i64>, _>("opted")?.unwrap_or(0) as u64;
+        }
+        Ok(c)
+    }
+
+    async fn send_log_page(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<&str>,
+        after: Option<&SendLogKey>,
+        limit: usize,
+    ) -> Result<SendLogPage> {
+        let sql = campaigns::send_log_page_sql(after.is_some(), false);
+        // Built from constants only; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .bind(status)
+            .bind(limit as i64 + 1);
+        if let Some(a) = after {
+            q = q.bind(a.step.as_str()).bind(a.phone.as_str());
+        }
+        let rows = q
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(campaigns::send_log_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SendLogPage::of(rows, limit))
+    }
+
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
         sqlx::query(campaigns::SEND_LOG)
             .bind(tenant_id)

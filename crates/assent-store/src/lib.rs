@@ -360,6 +360,71 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
             .all(|r| !matches!(r.status.as_str(), "queued" | "deferred" | "sending")))
     }
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>>;
+    /// A campaign's counts by status, skipped by reason and opted out afterwards. Backends
+    /// without an aggregate query count the send log.
+    async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts> {
+        let mut c = CampaignCounts::default();
+        for r in self.send_log(tenant_id, campaign_id).await? {
+            c.recipients += 1;
+            *c.by_status.entry(r.status.clone()).or_default() += 1;
+            if r.status == "skipped" {
+                let reason = r.reason.clone().unwrap_or_default();
+                *c.skipped_by_reason.entry(reason).or_default() += 1;
+            }
+            c.opted_out_after += u64::from(r.opted_out_after);
+        }
+        Ok(c)
+    }
+    /// At most `limit` rows of a campaign's send log after `after`, in key order (step,
+    /// phone), only those with `status` when given. Backends without a paged query filter
+    /// the whole send log for every page.
+    async fn send_log_page(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<&str>,
+        after: Option<&SendLogKey>,
+        limit: usize,
+    ) -> Result<SendLogPage> {
+        let mut rows: Vec<SendLogRow> = self
+            .send_log(tenant_id, campaign_id)
+            .await?
+            .into_iter()
+            .filter(|r| status.is_none_or(|s| r.status == s))
+            .filter(|r| {
+                after.is_none_or(|a| {
+                    (r.step.as_str(), r.phone.as_str()) > (a.step.as_str(), a.phone.as_str())
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.step, a.phone.as_str()).cmp(&(&b.step, b.phone.as_str())));
+        Ok(SendLogPage::of(rows, limit))
+    }
+    /// At most `limit` rows of a campaign's send log before `before` (the last ones when
+    /// `None`), still in key order; `next` is then the first row's key, when there are more
+    /// before it. The web report's "previous" link.
+    async fn send_log_page_before(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<&str>,
+        before: Option<&SendLogKey>,
+        limit: usize,
+    ) -> Result<SendLogPage> {
+        let mut rows: Vec<SendLogRow> = self
+            .send_log(tenant_id, campaign_id)
+            .await?
+            .into_iter()
+            .filter(|r| status.is_none_or(|s| r.status == s))
+            .filter(|r| {
+                before.is_none_or(|b| {
+                    (r.step.as_str(), r.phone.as_str()) < (b.step.as_str(), b.phone.as_str())
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| (&b.step, b.phone.as_str()).cmp(&(&a.step, a.phone.as_str())));
+        Ok(SendLogPage::of_backwards(rows, limit))
+    }
     /// Moves a campaign from `from` to `to` only if its status is still `from`, setting
     /// `resumed_at` when given; returns whether it moved. Pause, resume and the runner
     /// change a campaign's status only this way, so none of them undoes another's change.
