@@ -1803,6 +1803,55 @@ impl CampaignStore for SqliteStore {
         campaigns::recorded_steps(&self.reader, tenant_id, campaign_id).await
     }
 
+    async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(campaigns::campaign_counts_sql()))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut c = CampaignCounts::default();
+        for r in &rows {
+            let status: String = r.try_get("status")?;
+            let reason: Option<String> = r.try_get("skip_reason")?;
+            let n = r.try_get::<i64, _>("n")? as u64;
+            c.recipients += n;
+            *c.by_status.entry(status).or_default() += n;
+            if let Some(reason) = reason {
+                *c.skipped_by_reason.entry(reason).or_default() += n;
+            }
+            c.opted_out_after += r.try_get::<Option<i64>, _>("opted")?.unwrap_or(0) as u64;
+        }
+        Ok(c)
+    }
+
+    async fn send_log_page(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<SendStatus>,
+        after: Option<&SendLogKey>,
+        limit: usize,
+    ) -> Result<SendLogPage> {
+        let rows = self
+            .send_log_rows(tenant_id, campaign_id, status, after, limit, false)
+            .await?;
+        Ok(SendLogPage::of(rows, limit))
+    }
+
+    async fn send_log_page_before(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<SendStatus>,
+        before: Option<&SendLogKey>,
+        limit: usize,
+    ) -> Result<SendLogPage> {
+        let rows = self
+            .send_log_rows(tenant_id, campaign_id, status, before, limit, true)
+            .await?;
+        Ok(SendLogPage::of_backwards(rows, limit))
+    }
+
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
         sqlx::query(campaigns::SEND_LOG)
             .bind(tenant_id)
@@ -2020,5 +2069,35 @@ impl WebStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<ConversationSummary>> {
         web::recent_conversations(&self.reader, tenant_id, limit).await
+    }
+}
+
+impl SqliteStore {
+    /// Up to `limit + 1` send log rows from `from` on (back from it when `backwards`), in
+    /// the direction read; the extra row only says there is more.
+    async fn send_log_rows(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<SendStatus>,
+        from: Option<&SendLogKey>,
+        limit: usize,
+        backwards: bool,
+    ) -> Result<Vec<SendLogRow>> {
+        let sql = campaigns::send_log_page_sql(from.is_some(), backwards);
+        // Built from constants only; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .bind(status)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1);
+        if let Some(k) = from {
+            q = q.bind(k.step.as_str()).bind(k.phone.as_str());
+        }
+        q.fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(campaigns::send_log_from)
+            .collect()
     }
 }

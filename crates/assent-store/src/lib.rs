@@ -371,6 +371,30 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
             .all(|r| !matches!(r.status.as_str(), "queued" | "deferred" | "sending")))
     }
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>>;
+    /// A campaign's counts by status, skipped by reason and opted out afterwards, counted
+    /// by the database (a report never loads the send log).
+    async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts>;
+    /// At most `limit` rows of a campaign's send log after `after`, in key order (step,
+    /// phone), only those with `status` when given.
+    async fn send_log_page(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<SendStatus>,
+        after: Option<&SendLogKey>,
+        limit: usize,
+    ) -> Result<SendLogPage>;
+    /// At most `limit` rows of a campaign's send log before `before` (the last ones when
+    /// `None`), still in key order; `next` is then the first row's key, when there are more
+    /// before it. The web report's "previous" link.
+    async fn send_log_page_before(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<SendStatus>,
+        before: Option<&SendLogKey>,
+        limit: usize,
+    ) -> Result<SendLogPage>;
     /// Moves a campaign from `from` to `to` only if its status is still `from`, setting
     /// `resumed_at` when given; returns whether it moved. Pause, resume and the runner
     /// change a campaign's status only this way, so none of them undoes another's change.

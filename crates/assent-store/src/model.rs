@@ -1090,3 +1090,60 @@ mod tests {
         assert_eq!(cleared.canada_problem(&ca).map(|p| p.0), Some("contact"));
     }
 }
+
+/// A campaign's send log counted by the database: `GET /campaigns/{id}` and the report page
+/// read these instead of the rows, so a report costs the same at any audience size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignCounts {
+    /// Recipients (one per phone per step).
+    pub recipients: u64,
+    /// Recipients by their current status, `skipped` included; statuses nobody has are
+    /// absent.
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    /// Skipped recipients by the gate's reason.
+    pub skipped_by_reason: std::collections::BTreeMap<String, u64>,
+    /// Recipients who opted out within 7 days after their message.
+    pub opted_out_after: u64,
+}
+
+/// Where a page of the send log resumes: the last row's key, (step, phone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendLogKey {
+    pub step: String,
+    pub phone: String,
+}
+
+/// One page of a campaign's send log, in key order (step, phone).
+#[derive(Debug, Clone, Default)]
+pub struct SendLogPage {
+    pub rows: Vec<SendLogRow>,
+    /// The key to resume after, when there is more.
+    pub next: Option<SendLogKey>,
+}
+
+impl SendLogPage {
+    /// A page from up to `limit + 1` rows in key order: the extra row only says there is
+    /// more.
+    pub fn of(mut rows: Vec<SendLogRow>, limit: usize) -> SendLogPage {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = more.then(|| rows.last()).flatten().map(|r| SendLogKey {
+            step: r.step.clone(),
+            phone: r.phone.as_str().to_string(),
+        });
+        SendLogPage { rows, next }
+    }
+
+    /// [`SendLogPage::of`] for rows read backwards (descending key): put back in key order,
+    /// `next` being the first row's key when more come before it.
+    pub fn of_backwards(mut rows: Vec<SendLogRow>, limit: usize) -> SendLogPage {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        rows.reverse();
+        let next = more.then(|| rows.first()).flatten().map(|r| SendLogKey {
+            step: r.step.clone(),
+            phone: r.phone.as_str().to_string(),
+        });
+        SendLogPage { rows, next }
+    }
+}

@@ -167,6 +167,7 @@ contract!(
     a_tagged_audience_pages_each_phone_once,
     the_opted_in_audience_pages_each_phone_once,
     overdue_reviews_come_oldest_deadline_first,
+    a_send_log_counts_and_pages_in_the_store,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1388,4 +1389,130 @@ async fn overdue_reviews_come_oldest_deadline_first(store: &dyn Store) {
     let first = store.overdue_reviews(now(), 1).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].1.id, "later");
+}
+
+/// Walks a campaign's send log `limit` rows at a time, forwards with `send_log_page`
+/// (or backwards with `send_log_page_before`), returning (step, phone) in the order seen.
+async fn walk_log(
+    store: &dyn Store,
+    t: &Tenant,
+    status: Option<SendStatus>,
+    limit: usize,
+    backwards: bool,
+) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<SendLogKey> = None;
+    loop {
+        let page = if backwards {
+            store
+                .send_log_page_before(&t.id, "c1", status, cursor.as_ref(), limit)
+                .await
+                .unwrap()
+        } else {
+            store
+                .send_log_page(&t.id, "c1", status, cursor.as_ref(), limit)
+                .await
+                .unwrap()
+        };
+        assert!(page.rows.len() <= limit);
+        let mut keys: Vec<(String, String)> = page
+            .rows
+            .iter()
+            .map(|r| (r.step.clone(), r.phone.as_str().to_string()))
+            .collect();
+        if backwards {
+            keys.reverse();
+        }
+        seen.extend(keys);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return seen,
+        }
+    }
+}
+
+async fn a_send_log_counts_and_pages_in_the_store(store: &dyn Store) {
+    let t = acme(store).await;
+    store
+        .save_campaign(&campaign(&t, "c1", CampaignStatus::Sending))
+        .await
+        .unwrap();
+    store
+        .save_campaign(&campaign(&t, "c2", CampaignStatus::Sending))
+        .await
+        .unwrap();
+    let mut rs = Vec::new();
+    for i in 0..23u32 {
+        let p = phone(100 + i);
+        rs.push(match i % 3 {
+            0 => recipient(&t, "c1", &format!("m{i}"), &p),
+            1 => Recipient::new("c1", "send".into(), &p, now()).skipped(SkipReason::OptedOut),
+            _ => Recipient::new("c1", "send".into(), &p, now()).skipped(SkipReason::QuietHours),
+        });
+    }
+    // Another step, and another campaign that must not be counted.
+    let mut later = recipient(&t, "c1", "m-later", &phone(100));
+    later.step = "later".into();
+    rs.push(later);
+    rs.push(recipient(&t, "c2", "m-other", &phone(100)));
+    store.add_recipients(&t.id, &rs).await.unwrap();
+
+    let counts = store.campaign_counts(&t.id, "c1").await.unwrap();
+    assert_eq!(counts.recipients, 24);
+    assert_eq!(
+        counts.by_status.into_iter().collect::<Vec<_>>(),
+        [("queued".to_string(), 9), ("skipped".to_string(), 15)]
+    );
+    assert_eq!(
+        counts.skipped_by_reason.into_iter().collect::<Vec<_>>(),
+        [("opted_out".to_string(), 8), ("quiet_hours".to_string(), 7)]
+    );
+    assert_eq!(counts.opted_out_after, 0);
+    let none = store.campaign_counts(&t.id, "nope").await.unwrap();
+    assert_eq!(none, CampaignCounts::default());
+
+    // Every row exactly once, in key order, forwards and backwards, at any page size.
+    let mut want: Vec<(String, String)> = store
+        .send_log(&t.id, "c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.step, r.phone.as_str().to_string()))
+        .collect();
+    want.sort();
+    for limit in [1, 5, 24, 100] {
+        assert_eq!(
+            walk_log(store, &t, None, limit, false).await,
+            want,
+            "{limit}"
+        );
+        let mut back = walk_log(store, &t, None, limit, true).await;
+        back.reverse();
+        assert_eq!(back, want, "backwards, {limit}");
+    }
+    // A page that ends exactly at the last row says there is no more.
+    let page = store
+        .send_log_page(&t.id, "c1", None, None, 24)
+        .await
+        .unwrap();
+    assert_eq!((page.rows.len(), page.next), (24, None));
+
+    let skipped = walk_log(store, &t, Some(SendStatus::Skipped), 4, false).await;
+    assert_eq!(skipped.len(), 15);
+    let page = store
+        .send_log_page(&t.id, "c1", Some(SendStatus::Skipped), None, 100)
+        .await
+        .unwrap();
+    assert!(
+        page.rows
+            .iter()
+            .all(|r| r.status == "skipped" && r.reason.is_some())
+    );
+    let queued = walk_log(store, &t, Some(SendStatus::Queued), 4, false).await;
+    assert_eq!(queued.len(), 9);
+    assert!(
+        walk_log(store, &t, Some(SendStatus::Sent), 4, false)
+            .await
+            .is_empty()
+    );
 }

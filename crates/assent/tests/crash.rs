@@ -539,8 +539,17 @@ async fn mid_campaign(db: Db) {
     let log = std::sync::Mutex::new(Vec::new());
     let url = format!("{}/api/v1/campaigns/{id}/recipients", server.base);
     until_settled(|| async {
-        let v = call(&c, "GET", url.clone(), &key, Value::Null).await;
-        let rows = v.as_array().unwrap().clone();
+        // The send log comes a page at a time: read it to the end.
+        let mut rows = Vec::new();
+        let mut page = format!("{url}?limit=1000");
+        loop {
+            let v = call(&c, "GET", page.clone(), &key, Value::Null).await;
+            rows.extend(v["recipients"].as_array().unwrap().iter().cloned());
+            match v["next"].as_str() {
+                Some(next) => page = format!("{url}?limit=1000&after={next}"),
+                None => break,
+            }
+        }
         let open = rows
             .iter()
             .filter(|r| {

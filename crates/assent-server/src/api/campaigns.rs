@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use assent_core::phone::E164;
 use assent_store::*;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use super::ApiJson;
 use crate::AppState;
 use crate::auth::TenantAuth;
-use crate::campaigns::settled;
 use crate::error::{ApiError, ApiResult};
 use crate::service::{self, new_id};
 
@@ -107,27 +106,16 @@ pub async fn report(
 ) -> ApiResult<Json<Value>> {
     let r = service::campaigns::report(&app, &t, &id).await?;
     // Every status is counted, nobody's as 0.
-    let mut counts: BTreeMap<String, u64> = [
-        "queued",
-        "deferred",
-        "sending",
-        "sent",
-        "delivered",
-        "undelivered",
-        "failed",
-        "blocked",
-        "unknown",
-        "expired",
-        "skipped",
-    ]
-    .iter()
-    .map(|s| (s.to_string(), 0))
-    .collect();
+    let mut counts: BTreeMap<String, u64> = SendStatus::TEXTS
+        .iter()
+        .map(|s| (s.to_string(), 0))
+        .collect();
     counts.extend(r.counts.clone());
     let mut counts = json!(counts);
     counts["opted_out_after"] = json!(r.opted_out_after);
     let skipped: Vec<Value> = r
-        .skipped()
+        .skipped
+        .iter()
         .map(|s| json!({"phone": s.phone, "reason": s.reason}))
         .collect();
     let c = &r.campaign;
@@ -138,24 +126,71 @@ pub async fn report(
         "status": c.status,
         "body": c.body,
         "send_at": c.send_at,
-        "recipients": r.log.len(),
-        "settled": r.log.iter().all(|s| settled(s.status)),
+        "recipients": r.recipients,
+        "settled": r.settled(),
         "counts": counts,
+        "skipped_by_reason": r.skipped_by_reason,
         "skipped": skipped,
     })))
+}
+
+/// A list page's query: kept as text so a bad value is refused naming its field.
+#[derive(Deserialize)]
+pub struct LogQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// A list's `limit`: 100 when absent, 1 to 1000.
+fn page_limit(limit: Option<&str>) -> ApiResult<usize> {
+    match limit {
+        None => Ok(100),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::field("limit", "must be a whole number from 1 to 1000")),
+    }
 }
 
 pub async fn recipients(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<Value>> {
+    let limit = page_limit(q.limit.as_deref())?;
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<SendStatus>().map_err(|_| {
+            ApiError::field(
+                "status",
+                format!("must be one of {}", SendStatus::TEXTS.join(", ")),
+            )
+        })?),
+    };
+    let after =
+        match q.after.as_deref() {
+            None | Some("") => None,
+            Some(a) => Some(service::campaigns::parse_log_cursor(a).ok_or_else(|| {
+                ApiError::field("after", "is not a cursor from this list's `next`")
+            })?),
+        };
     load(&app, &t, &id).await?;
-    let log = app.store.send_log(&t.id, &id).await?;
-    Ok(Json(json!(log
+    let page = app
+        .store
+        .send_log_page(&t.id, &id, status, after.as_ref(), limit)
+        .await?;
+    let rows: Vec<Value> = page
+        .rows
         .iter()
         .map(|r| json!({"phone": r.phone, "step": r.step, "message_id": r.message_id, "status": r.status, "reason": r.reason, "sent_at": r.sent_at, "opted_out_after": r.opted_out_after, "deferred_until": r.deferred_until}))
-        .collect::<Vec<_>>())))
+        .collect();
+    Ok(Json(json!({
+        "recipients": rows,
+        "next": page.next.as_ref().map(service::campaigns::log_cursor),
+    })))
 }
 
 pub async fn pause(

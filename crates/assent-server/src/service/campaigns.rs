@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use assent_core::merge::Template;
-use assent_store::{Campaign, CampaignKind, CampaignStatus, SendLogRow, SendStatus, Tenant};
+use assent_store::{
+    Campaign, CampaignKind, CampaignStatus, SendLogKey, SendLogRow, SendStatus, Tenant,
+};
 use chrono::{DateTime, Utc};
 
 use super::error::{Error, Result};
@@ -223,36 +225,73 @@ pub async fn resume(app: &AppState, t: &Tenant, id: &str) -> Result<Moved> {
     })
 }
 
-/// A campaign with its send log, counted: `GET /campaigns/{id}` and the report page.
+/// How many skipped recipients a report lists; the rest come through the recipients list.
+pub const REPORT_SKIPPED: usize = 100;
+
+/// A campaign counted by the store: `GET /campaigns/{id}` and the report page. Nothing here
+/// grows with the audience.
 pub struct Report {
     pub campaign: Campaign,
-    pub log: Vec<SendLogRow>,
+    /// Recipients (one per phone per step).
+    pub recipients: u64,
     /// Recipients by their current status (each counted once); statuses nobody has are
     /// absent.
     pub counts: BTreeMap<String, u64>,
+    /// Skipped recipients by the gate's reason.
+    pub skipped_by_reason: BTreeMap<String, u64>,
     /// Recipients who opted out within 7 days after their message.
     pub opted_out_after: u64,
+    /// The first [`REPORT_SKIPPED`] recipients skipped, with the gate's reason.
+    pub skipped: Vec<SendLogRow>,
 }
 
 impl Report {
-    /// The recipients skipped, with the gate's reason.
-    pub fn skipped(&self) -> impl Iterator<Item = &SendLogRow> {
-        self.log.iter().filter(|r| r.status == SendStatus::Skipped)
+    /// Whether every recipient is accounted for (none queued, deferred or sending).
+    pub fn settled(&self) -> bool {
+        self.counts
+            .iter()
+            .all(|(status, n)| *n == 0 || status.parse().is_ok_and(crate::campaigns::settled))
     }
 }
 
 pub async fn report(app: &AppState, t: &Tenant, id: &str) -> Result<Report> {
     let campaign = load(app, t, id).await?;
-    let log = app.store.send_log(&t.id, id).await?;
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for r in &log {
-        *counts.entry(r.status.as_str().to_string()).or_default() += 1;
-    }
-    let opted_out_after = log.iter().map(|r| u64::from(r.opted_out_after)).sum();
+    let counts = app.store.campaign_counts(&t.id, id).await?;
+    let skipped = if counts.by_status.contains_key("skipped") {
+        app.store
+            .send_log_page(&t.id, id, Some(SendStatus::Skipped), None, REPORT_SKIPPED)
+            .await?
+            .rows
+    } else {
+        Vec::new()
+    };
     Ok(Report {
         campaign,
-        log,
-        counts,
-        opted_out_after,
+        recipients: counts.recipients,
+        counts: counts.by_status,
+        skipped_by_reason: counts.skipped_by_reason,
+        opted_out_after: counts.opted_out_after,
+        skipped,
+    })
+}
+
+/// The opaque cursor of a send log page: the key it resumes from, base64url'd so callers
+/// treat it as a token rather than build one.
+pub fn log_cursor(key: &SendLogKey) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}\n{}", key.step, key.phone))
+}
+
+/// A cursor made by [`log_cursor`]; `None` when it is not one.
+pub fn parse_log_cursor(cursor: &str) -> Option<SendLogKey> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (step, phone) = raw.split_once('\n')?;
+    Some(SendLogKey {
+        step: step.to_string(),
+        phone: phone.to_string(),
     })
 }

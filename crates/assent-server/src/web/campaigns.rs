@@ -9,7 +9,7 @@ use assent_core::compose::{self, Encoding};
 use assent_core::merge;
 use assent_store::{CampaignKind, CampaignStatus, Tenant};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDateTime, TimeZone, Utc};
@@ -397,14 +397,33 @@ struct Report<'a> {
     control: Control,
     counts: BTreeMap<String, u64>,
     opted_out_after: u64,
+    recipients: u64,
+    skipped_by_reason: Vec<(String, u64)>,
     skipped: Vec<(String, String)>,
+    /// Skipped recipients beyond those listed.
+    skipped_more: u64,
     sends: Vec<SendRow>,
+    /// Query strings of the send log's neighbouring pages.
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+/// How many send log rows the report page shows at a time.
+const LOG_PAGE: usize = 50;
+
+/// Where the report's send log page starts: after one key, or before one (the previous
+/// page). A cursor that is not one shows the first page.
+#[derive(serde::Deserialize)]
+pub struct LogPageQuery {
+    after: Option<String>,
+    before: Option<String>,
 }
 
 pub async fn campaign(
     user: SignedIn,
     State(app): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<LogPageQuery>,
 ) -> WebResult<Response> {
     let t = &user.tenant;
     let report = match service::campaigns::report(&app, t, &id).await {
@@ -412,7 +431,8 @@ pub async fn campaign(
         other => other?,
     };
     let skipped = report
-        .skipped()
+        .skipped
+        .iter()
         .map(|r| {
             let reason = r.reason.as_deref().unwrap_or("");
             (
@@ -421,8 +441,40 @@ pub async fn campaign(
             )
         })
         .collect();
-    let sends = report
-        .log
+    let after = q
+        .after
+        .as_deref()
+        .and_then(service::campaigns::parse_log_cursor);
+    let before = q
+        .before
+        .as_deref()
+        .and_then(service::campaigns::parse_log_cursor);
+    // A page read backwards (the previous link) knows there is a page after it, since it
+    // came from one; a page read forwards knows one before it when it started after a key.
+    let (page, prev_key, next_key) = match before {
+        Some(b) => {
+            let page = app
+                .store
+                .send_log_page_before(&t.id, &id, None, Some(&b), LOG_PAGE)
+                .await?;
+            let next = page.rows.last().map(key_of);
+            let prev = page.next.clone();
+            (page, prev, next)
+        }
+        None => {
+            let page = app
+                .store
+                .send_log_page(&t.id, &id, None, after.as_ref(), LOG_PAGE)
+                .await?;
+            let prev = after.as_ref().and(page.rows.first().map(key_of));
+            let next = page.next.clone();
+            (page, prev, next)
+        }
+    };
+    let prev = prev_key.map(|k| format!("before={}", service::campaigns::log_cursor(&k)));
+    let next = next_key.map(|k| format!("after={}", service::campaigns::log_cursor(&k)));
+    let sends = page
+        .rows
         .iter()
         .map(|r| SendRow {
             url: url_part(r.phone.as_str()),
@@ -453,7 +505,31 @@ pub async fn campaign(
         control,
         counts: report.counts.clone(),
         opted_out_after: report.opted_out_after,
+        recipients: report.recipients,
+        skipped_more: report
+            .counts
+            .get("skipped")
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(report.skipped.len() as u64),
+        skipped_by_reason: report
+            .skipped_by_reason
+            .iter()
+            .map(|(reason, n)| {
+                let text = super::reason_text(reason).unwrap_or(reason).to_string();
+                (text, *n)
+            })
+            .collect(),
         skipped,
         sends,
+        prev,
+        next,
     }))
+}
+
+fn key_of(r: &assent_store::SendLogRow) -> assent_store::SendLogKey {
+    assent_store::SendLogKey {
+        step: r.step.clone(),
+        phone: r.phone.as_str().to_string(),
+    }
 }

@@ -1448,3 +1448,84 @@ async fn compose(b: &mut Browser, token: &str, action: &str, send_at: &str) -> A
     )
     .await
 }
+
+/// The send log rows of a report page (their conversation links) and its pager's links.
+fn log_page(body: &str) -> (Vec<String>, Option<String>, Option<String>) {
+    let rows = body
+        .split("<tr><td><a href=\"/conversations/")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap().to_string())
+        .collect();
+    let link = |rel: &str| {
+        let end = body.find(&format!("\" rel=\"{rel}\""))?;
+        let start = body[..end].rfind("href=\"")? + "href=\"".len();
+        Some(body[start..end].to_string())
+    };
+    (rows, link("prev"), link("next"))
+}
+
+#[tokio::test]
+async fn the_report_page_pages_its_send_log_fifty_at_a_time() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let n = 120;
+    let mut csv = String::from("name,phone,tags\n");
+    for i in 0..n {
+        csv.push_str(&format!("C {i},+1737{:07},web\n", 4_000_000 + i));
+    }
+    let r = app
+        .client
+        .post(format!("{}/api/v1/imports/customers", app.base))
+        .bearer_auth(&t.key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (s, v) = app
+        .post(
+            "/campaigns",
+            &t.key,
+            serde_json::json!({"name": "Web", "type": "marketing", "body": "Sale", "audience": {"tags": ["web"]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    assent_server::campaigns::tick(&app.app).await.unwrap();
+
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let mut url = format!("/campaigns/{id}");
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    loop {
+        let page = b.get(&url).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body.contains(&format!("{n} recipients")),
+            "{}",
+            page.body
+        );
+        let (rows, prev, next) = log_page(&page.body);
+        assert!(rows.len() <= 50);
+        assert_eq!(prev.is_some(), !pages.is_empty(), "{url}");
+        seen.extend(rows.clone());
+        pages.push((url.clone(), rows));
+        match next {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    assert_eq!(pages.len(), 3);
+    let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!((seen.len(), unique.len()), (n, n), "each recipient once");
+    // Previous from the last page shows the page before it, with both links.
+    let last = b.get(&pages[2].0).await;
+    let (_, prev, _) = log_page(&last.body);
+    let back = b.get(&prev.unwrap()).await;
+    let (rows, prev, next) = log_page(&back.body);
+    assert_eq!(rows, pages[1].1);
+    assert!(prev.is_some() && next.is_some());
+}
