@@ -20,7 +20,7 @@ use askama::Template;
 use super::session::{Posted, SignedIn};
 use super::{
     Chrome, DeferredUntil, Section, TimeEl, WebError, WebResult, phone_display, render, see_other,
-    url_part,
+    thousands, url_part,
 };
 use crate::AppState;
 use crate::service::{self, campaigns::NewCampaign};
@@ -119,19 +119,6 @@ impl Audience {
                 .collect(),
         }
     }
-}
-
-/// 1234567 → "1,234,567".
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn composer(user: &SignedIn, d: &Draft, error: Option<&str>) -> Response {

@@ -489,3 +489,16 @@ pub fn see_other(to: &str) -> Response {
 pub fn url_part(s: &str) -> String {
     crate::service::opt_in_tools::percent_encode(s)
 }
+
+/// 1234567 → "1,234,567".
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use askama::Template;
 
 use super::session::{Posted, SignedIn};
-use super::{Chrome, Section, WebResult, render, see_other};
+use super::{Chrome, Section, WebResult, render, see_other, thousands};
 use crate::AppState;
 use crate::service::{self, opt_in_request_text, reply_text};
 
@@ -133,8 +133,8 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, saved: bool) -> Resp
                 value: p.as_str(),
                 label: p.label(),
                 selected: s.rate_limits.preset == Some(*p),
-                minute: thousands(minute),
-                day: thousands(day),
+                minute: thousands(minute.into()),
+                day: thousands(day.into()),
             }
         })
         .collect();
@@ -156,25 +156,12 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, saved: bool) -> Resp
     })
 }
 
-/// `1,000`.
-fn thousands(n: u32) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// What limits mean in texts: carriers count segments, so a two-segment text counts twice.
 fn limits_meaning(l: &RateLimits) -> String {
     format!(
         "{} texts a minute from each sending number and {} a day in all, if each is one segment (160 plain characters); half as many of two segments.",
-        thousands(l.per_sender_per_minute),
-        thousands(l.per_tenant_per_day)
+        thousands(l.per_sender_per_minute.into()),
+        thousands(l.per_tenant_per_day.into())
     )
 }
 
