@@ -41,9 +41,30 @@ impl From<sqlx::Error> for StoreError {
         if let sqlx::Error::Database(d) = &e
             && d.is_unique_violation()
         {
-            return StoreError::Conflict(d.message().to_string());
+            // The database's own words name tables and indexes; they go to the log, and
+            // the caller (and through it an API client) gets what was taken.
+            tracing::debug!(error = %d.message(), "unique violation");
+            return StoreError::Conflict(taken(d.message()).to_string());
         }
         StoreError::Database(e.to_string())
+    }
+}
+
+/// What a unique violation means to a person, from the database's message (SQLite:
+/// "UNIQUE constraint failed: users.email"; PostgreSQL names the index, e.g.
+/// "users_email_key").
+fn taken(db_message: &str) -> &'static str {
+    let m = db_message.to_ascii_lowercase();
+    if m.contains("email") {
+        "that email address already has an account"
+    } else if m.contains("sender") {
+        "that number is already another tenant's sender"
+    } else if m.contains("slug") {
+        "that name's address (slug) is already taken"
+    } else if m.contains("api_key") {
+        "that API key is already in use"
+    } else {
+        "that conflicts with a record already saved; nothing was changed"
     }
 }
 

@@ -168,6 +168,7 @@ contract!(
     the_opted_in_audience_pages_each_phone_once,
     overdue_reviews_come_oldest_deadline_first,
     a_send_log_counts_and_pages_in_the_store,
+    a_taken_email_is_a_conflict_in_words,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1515,4 +1516,26 @@ async fn a_send_log_counts_and_pages_in_the_store(store: &dyn Store) {
             .await
             .is_empty()
     );
+}
+
+/// A unique violation is a typed conflict whose words are for people: the database's own
+/// message (table and index names) stays in the log.
+async fn a_taken_email_is_a_conflict_in_words(store: &dyn Store) {
+    let t = acme(store).await;
+    let user = |id: &str| User {
+        id: id.into(),
+        tenant_id: t.id.clone(),
+        email: "owner@example.com".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        failed_logins: 0,
+        locked_until: None,
+        created_at: now(),
+    };
+    store.create_user(&user("u1")).await.unwrap();
+    match store.create_user(&user("u2")).await {
+        Err(StoreError::Conflict(m)) => {
+            assert_eq!(m, "that email address already has an account");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
 }
