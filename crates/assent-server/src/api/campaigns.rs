@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use assent_core::phone::E164;
 use assent_store::*;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::AppState;
 use crate::auth::TenantAuth;
 use crate::error::{ApiError, ApiResult};
@@ -158,7 +158,7 @@ pub async fn recipients(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<LogQuery>,
+    ApiQuery(q): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = page_limit(q.limit.as_deref())?;
     let status = match q.status.as_deref() {

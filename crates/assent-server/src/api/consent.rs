@@ -5,13 +5,13 @@ use assent_core::keyword::LINK_PHRASE;
 use assent_core::phone::E164;
 use assent_store::{LedgerEntry, Tenant};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::AppState;
 use crate::auth::TenantAuth;
 use crate::error::{ApiError, ApiResult};
@@ -114,7 +114,7 @@ pub struct Range {
 pub async fn export_csv(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
-    Query(r): Query<Range>,
+    ApiQuery(r): ApiQuery<Range>,
 ) -> ApiResult<impl IntoResponse> {
     let range = ledger::Range {
         phone: None,

@@ -7,12 +7,12 @@ use assent_core::phone::E164;
 use assent_provider::simulator::Behavior;
 use assent_store::{Message, MessageKind};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::AppState;
 use crate::auth::TenantAuth;
 use crate::error::{ApiError, ApiResult};
@@ -178,7 +178,7 @@ pub struct PhoneQuery {
 pub async fn list(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
-    Query(q): Query<PhoneQuery>,
+    ApiQuery(q): ApiQuery<PhoneQuery>,
 ) -> ApiResult<Json<Value>> {
     let raw = q
         .phone

@@ -216,3 +216,28 @@ async fn the_web_apps_pages_keep_their_own_answers() {
         .map(|v| v.to_str().unwrap().to_string());
     assert!(!ct.unwrap_or_default().starts_with("application/json"));
 }
+
+/// A query string that does not fit (a key given twice) is the JSON error shape too, not
+/// axum's plain-text 400.
+#[tokio::test]
+async fn a_query_string_that_does_not_fit_is_422_in_json() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let r = raw(
+        &app,
+        "GET",
+        "/messages?phone=%2B15125550100&phone=%2B15125550101",
+        &t.key,
+        "",
+    )
+    .await;
+    let (status, code, message, content_type) = refusal(r).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{message}");
+    assert_eq!(code, "invalid_field", "{message}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert!(message.starts_with("query: "), "{message}");
+    assert!(message.contains("phone"), "{message}");
+}
