@@ -29,6 +29,12 @@ mod cold {
 }
 mod web;
 
+// Every list the API and the web app page through: the same SQL on both backends (see
+// assent_store::shared::lists).
+mod lists {
+    assent_store::shared_list_sql!(sqlx::Postgres, super::PostgresStore, pool, "seq");
+}
+
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -22,6 +22,12 @@ mod cold {
 mod web;
 mod writer;
 
+// Every list the API and the web app page through: the same SQL on both backends (see
+// assent_store::shared::lists).
+mod lists {
+    assent_store::shared_list_sql!(sqlx::Sqlite, super::SqliteStore, reader, "rowid");
+}
+
 use assent_core::consent::ConsentState;
 use assent_core::phone::E164;
 use assent_store::codec::{self, ms, time};

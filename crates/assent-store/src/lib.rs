@@ -9,6 +9,7 @@
 pub mod decide;
 pub mod migrations;
 mod model;
+pub mod page;
 pub mod shared;
 #[doc(hidden)]
 pub mod testing;
@@ -509,22 +510,83 @@ pub trait WebStore: Send + Sync {
     ) -> Result<Vec<ConversationSummary>>;
 }
 
+/// The lists the API and the web app page through, one keyset page a read (see [`page`]),
+/// and their sizes for "1–50 of 1,234" (counted up to [`page::COUNT_CAP`] + 1). Both
+/// backends get theirs from [`shared_list_sql!`].
+#[async_trait]
+pub trait ListStore: Send + Sync {
+    /// Customers matching a search (see [`customer_search_patterns`]; empty lists all),
+    /// newest first, with their phones.
+    async fn customers_page(&self, tenant_id: &str, q: &str, seek: &page::Seek)
+    -> Result<page::Page<Customer>>;
+    async fn customer_count(&self, tenant_id: &str, q: &str) -> Result<u64>;
+    /// Phones with messages, the most recently active first.
+    async fn conversations_page(
+        &self,
+        tenant_id: &str,
+        seek: &page::Seek,
+    ) -> Result<page::Page<ConversationSummary>>;
+    async fn conversation_count(&self, tenant_id: &str) -> Result<u64>;
+    /// One phone's messages oldest first, or the tenant's newest first (see
+    /// [`page::MessageFilter`]). Keys hold the insertion order as their id.
+    async fn messages_page(
+        &self,
+        tenant_id: &str,
+        filter: &page::MessageFilter,
+        seek: &page::Seek,
+    ) -> Result<page::Page<Message>>;
+    /// Ledger entries in commit order (`seq`).
+    async fn ledger_page(
+        &self,
+        tenant_id: &str,
+        filter: &page::LedgerFilter,
+        seek: &page::Seek,
+    ) -> Result<page::Page<LedgerEntry>>;
+    async fn ledger_count(&self, tenant_id: &str, filter: &page::LedgerFilter) -> Result<u64>;
+    /// Campaigns newest first, each with its counts (grouped in the database for the
+    /// whole page at once).
+    async fn campaigns_page(
+        &self,
+        tenant_id: &str,
+        seek: &page::Seek,
+    ) -> Result<page::Page<(Campaign, CampaignCounts)>>;
+    async fn campaign_count(&self, tenant_id: &str) -> Result<u64>;
+    /// Reviews oldest first, decided ones included.
+    async fn reviews_page(&self, tenant_id: &str, seek: &page::Seek) -> Result<page::Page<Review>>;
+    async fn review_count(&self, tenant_id: &str) -> Result<u64>;
+}
+
 /// Everything a backend provides. Callers hold an `Arc<dyn Store>`; a backend implements the
 /// focused traits, and the blanket impl makes it a `Store`. Bring the traits' methods into
 /// scope with `use assent_store::prelude::*;`.
 pub trait Store:
-    TenantStore + CustomerStore + ConsentStore + QueueStore + CampaignStore + WebStore + 'static
+    TenantStore
+    + CustomerStore
+    + ConsentStore
+    + QueueStore
+    + CampaignStore
+    + WebStore
+    + ListStore
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: TenantStore + CustomerStore + ConsentStore + QueueStore + CampaignStore + WebStore + 'static
+    T: TenantStore
+        + CustomerStore
+        + ConsentStore
+        + QueueStore
+        + CampaignStore
+        + WebStore
+        + ListStore
+        + 'static
 {
 }
 
 /// The store traits, for callers: `use assent_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CampaignStore, ConsentStore, CustomerStore, QueueStore, Store, TenantStore, WebStore,
+        CampaignStore, ConsentStore, CustomerStore, ListStore, QueueStore, Store, TenantStore,
+        WebStore,
     };
 }

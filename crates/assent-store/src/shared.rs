@@ -11,6 +11,8 @@
 //! [`shared_web_sql!`] stamps the functions out for one driver; the row structs
 //! (`FromRow`, over any driver's row) turn what they read into models.
 
+pub mod lists;
+
 use crate::codec::time;
 use crate::{Customer, Session, User};
 

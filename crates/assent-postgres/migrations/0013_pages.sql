@@ -1,0 +1,7 @@
+-- Keyset pages (issue 15): each list is read from the key of the row before it, so each
+-- needs an index in its order. The ledger's primary key (tenant_id, seq) already is one.
+CREATE INDEX customers_page ON customers(tenant_id, created_at, id);
+CREATE INDEX messages_tenant_newest ON messages(tenant_id, created_at, seq);
+CREATE INDEX campaigns_page ON campaigns(tenant_id, created_at, id);
+CREATE INDEX reviews_page ON reviews(tenant_id, created_at, id);
+DROP INDEX customers_newest;

@@ -1,0 +1,608 @@
+//! The lists the API and the web app page through, written once for both backends
+//! ([`shared_list_sql!`] stamps out a backend's whole [`crate::ListStore`]). Every read is
+//! one keyset page (see [`crate::page`]); counts stop at [`crate::page::COUNT_CAP`] + 1.
+
+use assent_core::consent::{Channel, LedgerState, Source, Topic};
+
+use crate::codec::{self, time};
+use crate::page::Key;
+use crate::{
+    ConversationSummary, Direction, Evidence, LedgerEntry, Message, MessageKind,
+    MessageStatus, NewLedgerEntry,
+};
+
+/// A `consent_ledger` row.
+#[derive(sqlx::FromRow)]
+pub struct LedgerRow {
+    pub seq: i64,
+    pub phone: String,
+    pub channel: Topic,
+    pub old_state: LedgerState,
+    pub new_state: LedgerState,
+    pub source: Source,
+    pub actor: String,
+    pub occurred_at: i64,
+    pub message_sid: Option<String>,
+    pub body: Option<String>,
+    pub rule: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub page: Option<String>,
+    pub disclosure: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl TryFrom<LedgerRow> for (Key, LedgerEntry) {
+    type Error = crate::StoreError;
+    fn try_from(r: LedgerRow) -> crate::Result<Self> {
+        let key = Key {
+            at: r.seq,
+            id: String::new(),
+        };
+        Ok((
+            key,
+            LedgerEntry {
+                seq: r.seq,
+                entry: NewLedgerEntry {
+                    phone: codec::phone(&r.phone)?,
+                    channel: r.channel,
+                    old_state: r.old_state,
+                    new_state: r.new_state,
+                    source: r.source,
+                    actor: r.actor,
+                    occurred_at: time(r.occurred_at),
+                    evidence: Evidence {
+                        message_sid: r.message_sid,
+                        text: r.body,
+                        rule: r.rule,
+                        ip: r.ip,
+                        user_agent: r.user_agent,
+                        page: r.page,
+                        disclosure: r.disclosure,
+                        request: r.request_id,
+                    },
+                },
+            },
+        ))
+    }
+}
+
+/// The columns of [`MessageRow`]; `{seq}` is the backend's insertion order (SQLite's
+/// `rowid`, PostgreSQL's `seq`).
+pub const MESSAGE_COLUMNS: &str = "id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
+     purpose, status, reason, provider_id, CAST(segments AS BIGINT) AS segments, \
+     CAST(priority AS BIGINT) AS priority, due_at, expires_at, idempotency_key, created_at, updated_at, \
+     {seq} AS seq";
+
+/// A `messages` row with its insertion order.
+#[derive(sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub direction: Direction,
+    pub channel: Channel,
+    pub from_number: String,
+    pub to_number: String,
+    pub phone: String,
+    pub body: String,
+    pub kind: MessageKind,
+    pub purpose: Option<String>,
+    pub status: MessageStatus,
+    pub reason: Option<String>,
+    pub provider_id: Option<String>,
+    pub segments: i64,
+    pub priority: i64,
+    pub due_at: i64,
+    pub expires_at: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub seq: i64,
+}
+
+impl TryFrom<MessageRow> for (Key, Message) {
+    type Error = crate::StoreError;
+    fn try_from(r: MessageRow) -> crate::Result<Self> {
+        let key = Key {
+            at: r.created_at,
+            id: r.seq.to_string(),
+        };
+        Ok((
+            key,
+            Message {
+                id: r.id,
+                tenant_id: r.tenant_id,
+                direction: r.direction,
+                channel: r.channel,
+                from: codec::phone(&r.from_number)?,
+                to: codec::phone(&r.to_number)?,
+                phone: codec::phone(&r.phone)?,
+                body: r.body,
+                kind: r.kind,
+                purpose: codec::purpose(r.purpose.as_deref())?,
+                status: r.status,
+                reason: r.reason,
+                provider_id: r.provider_id,
+                segments: u32::try_from(r.segments).unwrap_or(0),
+                priority: u8::try_from(r.priority).unwrap_or(1),
+                due_at: time(r.due_at),
+                expires_at: r.expires_at.map(time),
+                idempotency_key: r.idempotency_key,
+                created_at: time(r.created_at),
+                updated_at: time(r.updated_at),
+            },
+        ))
+    }
+}
+
+/// A phone with messages: when it last had one, and that message's text when the customer
+/// sent it.
+#[derive(sqlx::FromRow)]
+pub struct ConversationRow {
+    pub phone: String,
+    pub last_at: i64,
+    pub last_inbound: Option<String>,
+}
+
+impl TryFrom<ConversationRow> for (Key, ConversationSummary) {
+    type Error = crate::StoreError;
+    fn try_from(r: ConversationRow) -> crate::Result<Self> {
+        Ok((
+            Key {
+                at: r.last_at,
+                id: r.phone.clone(),
+            },
+            ConversationSummary {
+                phone: codec::phone(&r.phone)?,
+                last_at: time(r.last_at),
+                last_inbound: r.last_inbound,
+            },
+        ))
+    }
+}
+
+/// A key's tie-breaker as the number a list orders by (messages: the insertion order). A
+/// key that does not hold one names no row.
+pub fn numeric_id(key: &Key) -> crate::Result<i64> {
+    key.id.parse().map_err(|_| crate::StoreError::NotFound)
+}
+
+/// Every list of one backend: `shared_list_sql!(sqlx::Sqlite, SqliteStore, reader, "rowid")`
+/// implements [`crate::ListStore`] for `SqliteStore`, reading through its pool `reader`;
+/// the last argument names the messages' insertion order.
+#[macro_export]
+macro_rules! shared_list_sql {
+    ($db:ty, $store:ty, $pool:ident, $seq:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::ListStore for $store {
+            async fn customers_page(
+                &self,
+                tenant_id: &str,
+                q: &str,
+                seek: &$crate::page::Seek,
+            ) -> $crate::Result<$crate::page::Page<$crate::Customer>> {
+                use $crate::__sqlx;
+                let mut sql = __sqlx_customers(
+                    "SELECT id, name, address, tags, created_at FROM customers c",
+                    q,
+                );
+                sql.seek(&["c.created_at", "c.id"], true, seek);
+                let mut query = __sqlx::query_as::<_, $crate::shared::CustomerRow>(
+                    __sqlx::AssertSqlSafe(sql.text),
+                );
+                query = query.bind(tenant_id);
+                let (name, digits) = $crate::customer_search_patterns(q);
+                if !q.trim().is_empty() {
+                    query = query.bind(name);
+                    if let Some(d) = digits {
+                        query = query.bind(d);
+                    }
+                }
+                if let Some(k) = &seek.from {
+                    query = query.bind(k.at).bind(k.id.clone());
+                }
+                let rows = query.bind(seek.fetch()).fetch_all(&self.$pool).await?;
+                let mut keyed = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let key = $crate::page::Key {
+                        at: r.created_at,
+                        id: r.id.clone(),
+                    };
+                    keyed.push((key, $crate::Customer::try_from(r)?));
+                }
+                let mut page = $crate::page::Page::of(keyed, seek);
+                if page.items.is_empty() {
+                    return Ok(page);
+                }
+                let mut sql = $crate::page::Sql::new(
+                    "SELECT customer_id, phone, job_notifications, marketing_updates \
+                     FROM contact_methods WHERE tenant_id = ",
+                );
+                let p = sql.param();
+                sql.push(&p).push(" AND");
+                sql.in_list("customer_id", page.items.len());
+                sql.push(" ORDER BY customer_id, position");
+                let mut query = __sqlx::query_as::<_, (String, String, bool, bool)>(
+                    __sqlx::AssertSqlSafe(sql.text),
+                )
+                .bind(tenant_id);
+                for c in &page.items {
+                    query = query.bind(c.id.clone());
+                }
+                let phones = query.fetch_all(&self.$pool).await?;
+                let index: std::collections::HashMap<String, usize> = page
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.id.clone(), i))
+                    .collect();
+                for (id, phone, job, marketing) in phones {
+                    if let Some(&i) = index.get(&id) {
+                        page.items[i].phones.push($crate::ContactMethod {
+                            number: $crate::codec::phone(&phone)?,
+                            job_notifications: job,
+                            marketing_updates: marketing,
+                        });
+                    }
+                }
+                Ok(page)
+            }
+
+            async fn customer_count(&self, tenant_id: &str, q: &str) -> $crate::Result<u64> {
+                use $crate::__sqlx;
+                let sql = __sqlx_customers("SELECT 1 FROM customers c", q).capped_count();
+                let mut query = __sqlx::query_scalar::<_, i64>(__sqlx::AssertSqlSafe(sql.text))
+                    .bind(tenant_id);
+                let (name, digits) = $crate::customer_search_patterns(q);
+                if !q.trim().is_empty() {
+                    query = query.bind(name);
+                    if let Some(d) = digits {
+                        query = query.bind(d);
+                    }
+                }
+                let n = query
+                    .bind(__sqlx_cap())
+                    .fetch_one(&self.$pool)
+                    .await?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn conversations_page(
+                &self,
+                tenant_id: &str,
+                seek: &$crate::page::Seek,
+            ) -> $crate::Result<$crate::page::Page<$crate::ConversationSummary>> {
+                use $crate::__sqlx;
+                // The latest message's text, looked up for the page's phones only.
+                let mut sql = $crate::page::Sql::new(concat!(
+                    "SELECT p.phone, p.last_at, \
+                       (SELECT CASE WHEN m.direction = 'inbound' THEN m.body END FROM messages m \
+                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
+                        ORDER BY m.created_at DESC, m.",
+                    $seq,
+                    " DESC LIMIT 1) AS last_inbound \
+                     FROM (SELECT phone, MAX(created_at) AS last_at FROM messages \
+                           WHERE tenant_id = $1 GROUP BY phone) p WHERE 1 = 1"
+                ));
+                sql.param();
+                sql.seek(&["p.last_at", "p.phone"], true, seek);
+                let mut query = __sqlx::query_as::<_, $crate::shared::lists::ConversationRow>(
+                    __sqlx::AssertSqlSafe(sql.text),
+                )
+                .bind(tenant_id);
+                if let Some(k) = &seek.from {
+                    query = query.bind(k.at).bind(k.id.clone());
+                }
+                let rows = query.bind(seek.fetch()).fetch_all(&self.$pool).await?;
+                let keyed = rows
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect::<$crate::Result<Vec<_>>>()?;
+                Ok($crate::page::Page::of(keyed, seek))
+            }
+
+            async fn conversation_count(&self, tenant_id: &str) -> $crate::Result<u64> {
+                use $crate::__sqlx;
+                let n: i64 = __sqlx::query_scalar(
+                    "SELECT count(*) FROM (SELECT DISTINCT phone FROM messages WHERE tenant_id = $1 LIMIT $2) AS capped",
+                )
+                .bind(tenant_id)
+                .bind(__sqlx_cap())
+                .fetch_one(&self.$pool)
+                .await?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn messages_page(
+                &self,
+                tenant_id: &str,
+                f: &$crate::page::MessageFilter,
+                seek: &$crate::page::Seek,
+            ) -> $crate::Result<$crate::page::Page<$crate::Message>> {
+                use $crate::__sqlx;
+                let columns = $crate::shared::lists::MESSAGE_COLUMNS.replace("{seq}", $seq);
+                let mut sql = $crate::page::Sql::new(&format!(
+                    "SELECT {columns} FROM messages WHERE tenant_id = "
+                ));
+                let p = sql.param();
+                sql.push(&p);
+                if f.phone.is_some() {
+                    sql.and_eq("phone");
+                }
+                if f.status.is_some() {
+                    sql.and_eq("status");
+                }
+                if f.direction.is_some() {
+                    sql.and_eq("direction");
+                }
+                if f.kind.is_some() {
+                    sql.and_eq("kind");
+                }
+                // A phone's thread reads oldest first; the tenant's list newest first.
+                sql.seek(&["created_at", $seq], f.phone.is_none(), seek);
+                let mut query = __sqlx::query_as::<_, $crate::shared::lists::MessageRow>(
+                    __sqlx::AssertSqlSafe(sql.text),
+                )
+                .bind(tenant_id);
+                if let Some(p) = &f.phone {
+                    query = query.bind(p.as_str().to_string());
+                }
+                if let Some(s) = f.status {
+                    query = query.bind(s);
+                }
+                if let Some(d) = f.direction {
+                    query = query.bind(d);
+                }
+                if let Some(k) = f.kind {
+                    query = query.bind(k);
+                }
+                if let Some(k) = &seek.from {
+                    query = query
+                        .bind(k.at)
+                        .bind($crate::shared::lists::numeric_id(k)?);
+                }
+                let rows = query.bind(seek.fetch()).fetch_all(&self.$pool).await?;
+                let keyed = rows
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect::<$crate::Result<Vec<_>>>()?;
+                Ok($crate::page::Page::of(keyed, seek))
+            }
+
+            async fn ledger_page(
+                &self,
+                tenant_id: &str,
+                f: &$crate::page::LedgerFilter,
+                seek: &$crate::page::Seek,
+            ) -> $crate::Result<$crate::page::Page<$crate::LedgerEntry>> {
+                use $crate::__sqlx;
+                let mut sql = __sqlx_ledger("SELECT * FROM consent_ledger", f);
+                sql.seek(&["seq"], false, seek);
+                let mut query = __sqlx::query_as::<_, $crate::shared::lists::LedgerRow>(
+                    __sqlx::AssertSqlSafe(sql.text),
+                );
+                query = query.bind(tenant_id);
+                if let Some(p) = &f.phone {
+                    query = query.bind(p.as_str().to_string());
+                }
+                if let Some(t) = f.from {
+                    query = query.bind($crate::codec::ms(t));
+                }
+                if let Some(t) = f.to {
+                    query = query.bind($crate::codec::ms(t));
+                }
+                if let Some(k) = &seek.from {
+                    query = query.bind(k.at);
+                }
+                let rows = query.bind(seek.fetch()).fetch_all(&self.$pool).await?;
+                let keyed = rows
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect::<$crate::Result<Vec<_>>>()?;
+                Ok($crate::page::Page::of(keyed, seek))
+            }
+
+            async fn ledger_count(
+                &self,
+                tenant_id: &str,
+                f: &$crate::page::LedgerFilter,
+            ) -> $crate::Result<u64> {
+                use $crate::__sqlx;
+                let sql = __sqlx_ledger("SELECT 1 FROM consent_ledger", f).capped_count();
+                let mut query =
+                    __sqlx::query_scalar::<_, i64>(__sqlx::AssertSqlSafe(sql.text)).bind(tenant_id);
+                if let Some(p) = &f.phone {
+                    query = query.bind(p.as_str().to_string());
+                }
+                if let Some(t) = f.from {
+                    query = query.bind($crate::codec::ms(t));
+                }
+                if let Some(t) = f.to {
+                    query = query.bind($crate::codec::ms(t));
+                }
+                let n = query.bind(__sqlx_cap()).fetch_one(&self.$pool).await?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn campaigns_page(
+                &self,
+                tenant_id: &str,
+                seek: &$crate::page::Seek,
+            ) -> $crate::Result<$crate::page::Page<($crate::Campaign, $crate::CampaignCounts)>>
+            {
+                use $crate::__sqlx;
+                let mut sql = $crate::page::Sql::new("SELECT * FROM campaigns WHERE tenant_id = $1");
+                sql.param();
+                sql.seek(&["created_at", "id"], true, seek);
+                let mut query = __sqlx::query_as::<_, $crate::shared::CampaignRow>(
+                    __sqlx::AssertSqlSafe(sql.text),
+                )
+                .bind(tenant_id);
+                if let Some(k) = &seek.from {
+                    query = query.bind(k.at).bind(k.id.clone());
+                }
+                let rows = query.bind(seek.fetch()).fetch_all(&self.$pool).await?;
+                let mut keyed = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let key = $crate::page::Key {
+                        at: r.created_at,
+                        id: r.id.clone(),
+                    };
+                    let c = $crate::Campaign::try_from(r)?;
+                    keyed.push((key, (c, $crate::CampaignCounts::default())));
+                }
+                let mut page = $crate::page::Page::of(keyed, seek);
+                if page.items.is_empty() {
+                    return Ok(page);
+                }
+                // The page's campaigns counted together, grouped in the database.
+                let mut sql = $crate::page::Sql::new(
+                    "SELECT r.campaign_id, \
+                       CASE WHEN r.skip_reason IS NOT NULL THEN 'skipped' ELSE COALESCE(m.status, 'queued') END AS status, \
+                       r.skip_reason, COUNT(*) AS n, \
+                       SUM(CASE WHEN m.handed_off_at IS NOT NULL AND EXISTS (SELECT 1 FROM consent_ledger l \
+                          WHERE l.tenant_id = r.tenant_id AND l.phone = r.phone \
+                          AND l.new_state = 'opted_out' AND l.old_state <> 'opted_out' \
+                          AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) \
+                          THEN 1 ELSE 0 END) AS opted \
+                     FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
+                     WHERE r.tenant_id = $1 AND",
+                );
+                sql.param();
+                sql.in_list("r.campaign_id", page.items.len());
+                sql.push(" GROUP BY 1, 2, 3");
+                let mut query = __sqlx::query_as::<
+                    _,
+                    (String, String, Option<String>, i64, Option<i64>),
+                >(__sqlx::AssertSqlSafe(sql.text))
+                .bind(tenant_id);
+                for (c, _) in &page.items {
+                    query = query.bind(c.id.clone());
+                }
+                let groups = query.fetch_all(&self.$pool).await?;
+                let index: std::collections::HashMap<String, usize> = page
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (c, _))| (c.id.clone(), i))
+                    .collect();
+                for (id, status, reason, n, opted) in groups {
+                    let Some(&i) = index.get(&id) else { continue };
+                    let c = &mut page.items[i].1;
+                    let n = u64::try_from(n).unwrap_or(0);
+                    c.recipients += n;
+                    *c.by_status.entry(status).or_default() += n;
+                    if let Some(reason) = reason {
+                        *c.skipped_by_reason.entry(reason).or_default() += n;
+                    }
+                    c.opted_out_after += u64::try_from(opted.unwrap_or(0)).unwrap_or(0);
+                }
+                Ok(page)
+            }
+
+            async fn campaign_count(&self, tenant_id: &str) -> $crate::Result<u64> {
+                __sqlx_count(&self.$pool, "campaigns", tenant_id).await
+            }
+
+            async fn reviews_page(
+                &self,
+                tenant_id: &str,
+                seek: &$crate::page::Seek,
+            ) -> $crate::Result<$crate::page::Page<$crate::Review>> {
+                use $crate::__sqlx;
+                let mut sql = $crate::page::Sql::new("SELECT * FROM reviews WHERE tenant_id = $1");
+                sql.param();
+                sql.seek(&["created_at", "id"], false, seek);
+                let mut query = __sqlx::query_as::<_, $crate::shared::ReviewRow>(
+                    __sqlx::AssertSqlSafe(sql.text),
+                )
+                .bind(tenant_id);
+                if let Some(k) = &seek.from {
+                    query = query.bind(k.at).bind(k.id.clone());
+                }
+                let rows = query.bind(seek.fetch()).fetch_all(&self.$pool).await?;
+                let mut keyed = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let key = $crate::page::Key {
+                        at: r.created_at,
+                        id: r.id.clone(),
+                    };
+                    keyed.push((key, $crate::Review::try_from(r)?));
+                }
+                Ok($crate::page::Page::of(keyed, seek))
+            }
+
+            async fn review_count(&self, tenant_id: &str) -> $crate::Result<u64> {
+                __sqlx_count(&self.$pool, "reviews", tenant_id).await
+            }
+        }
+
+        /// A customer list's `FROM … WHERE`: the tenant ($1), then the search's name and
+        /// (with three digits or more) phone patterns.
+        fn __sqlx_customers(select: &str, q: &str) -> $crate::page::Sql {
+            let mut sql = $crate::page::Sql::new(select);
+            let p = sql.param();
+            sql.push(&format!(" WHERE c.tenant_id = {p}"));
+            if !q.trim().is_empty() {
+                let name = sql.param();
+                let (_, digits) = $crate::customer_search_patterns(q);
+                let phone = match digits {
+                    Some(_) => {
+                        let d = sql.param();
+                        format!(
+                            " OR EXISTS (SELECT 1 FROM contact_methods m WHERE m.tenant_id = c.tenant_id \
+                             AND m.customer_id = c.id AND m.phone LIKE {d})"
+                        )
+                    }
+                    None => String::new(),
+                };
+                sql.push(&format!(
+                    " AND (lower(c.name) LIKE {name} ESCAPE '\\'{phone})"
+                ));
+            }
+            sql
+        }
+
+        /// A ledger list's `FROM … WHERE`: the tenant ($1), then the phone, from and to
+        /// when given.
+        fn __sqlx_ledger(select: &str, f: &$crate::page::LedgerFilter) -> $crate::page::Sql {
+            let mut sql = $crate::page::Sql::new(select);
+            let p = sql.param();
+            sql.push(&format!(" WHERE tenant_id = {p}"));
+            if f.phone.is_some() {
+                sql.and_eq("phone");
+            }
+            if f.from.is_some() {
+                let p = sql.param();
+                sql.push(&format!(" AND occurred_at >= {p}"));
+            }
+            if f.to.is_some() {
+                let p = sql.param();
+                sql.push(&format!(" AND occurred_at < {p}"));
+            }
+            sql
+        }
+
+        fn __sqlx_cap() -> i64 {
+            i64::try_from($crate::page::COUNT_CAP).unwrap_or(i64::MAX - 1) + 1
+        }
+
+        /// A tenant's rows of `table`, counted up to the cap.
+        async fn __sqlx_count(
+            pool: &$crate::__sqlx::Pool<$db>,
+            table: &'static str,
+            tenant_id: &str,
+        ) -> $crate::Result<u64> {
+            use $crate::__sqlx;
+            let sql = format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE tenant_id = $1 LIMIT $2) AS capped"
+            );
+            let n: i64 = __sqlx::query_scalar(__sqlx::AssertSqlSafe(sql))
+                .bind(tenant_id)
+                .bind(__sqlx_cap())
+                .fetch_one(pool)
+                .await?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }
+    };
+}
