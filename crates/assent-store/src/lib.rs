@@ -517,8 +517,12 @@ pub trait WebStore: Send + Sync {
 pub trait ListStore: Send + Sync {
     /// Customers matching a search (see [`customer_search_patterns`]; empty lists all),
     /// newest first, with their phones.
-    async fn customers_page(&self, tenant_id: &str, q: &str, seek: &page::Seek)
-    -> Result<page::Page<Customer>>;
+    async fn customers_page(
+        &self,
+        tenant_id: &str,
+        q: &str,
+        seek: &page::Seek,
+    ) -> Result<page::Page<Customer>>;
     async fn customer_count(&self, tenant_id: &str, q: &str) -> Result<u64>;
     /// Phones with messages, the most recently active first.
     async fn conversations_page(

@@ -235,7 +235,10 @@ mod tests {
         assert_eq!(p.next(), None);
         assert_eq!(p.prev(), Some(&key(4)));
         // Backwards from 4: read 3, 2, 1 (no more before).
-        let p = Page::of(vec![(key(3), 3), (key(2), 2), (key(1), 1)], &Seek::before(Some(key(4)), 3));
+        let p = Page::of(
+            vec![(key(3), 3), (key(2), 2), (key(1), 1)],
+            &Seek::before(Some(key(4)), 3),
+        );
         assert_eq!(p.items, [1, 2, 3]);
         assert_eq!(p.prev(), None);
         assert_eq!(p.next(), Some(&key(3)));

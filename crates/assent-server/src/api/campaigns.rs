@@ -85,16 +85,6 @@ pub async fn preview(
     Ok(Json(json!(p)))
 }
 
-pub async fn list(
-    TenantAuth(t): TenantAuth,
-    State(app): State<AppState>,
-) -> ApiResult<Json<Value>> {
-    let cs = app.store.campaigns(&t.id).await?;
-    Ok(Json(
-        json!({"campaigns": cs.iter().map(|c| json!({"id": c.id, "name": c.name, "type": c.kind, "status": c.status, "created_at": c.created_at})).collect::<Vec<_>>()}),
-    ))
-}
-
 async fn load(app: &AppState, t: &Tenant, id: &str) -> ApiResult<Campaign> {
     Ok(service::campaigns::load(app, t, id).await?)
 }
@@ -144,14 +134,7 @@ pub struct LogQuery {
 
 /// A list's `limit`: 100 when absent, 1 to 1000.
 fn page_limit(limit: Option<&str>) -> ApiResult<usize> {
-    match limit {
-        None => Ok(100),
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::field("limit", "must be a whole number from 1 to 1000")),
-    }
+    Ok(service::pages::limit(limit, 100)?)
 }
 
 pub async fn recipients(

@@ -6,7 +6,6 @@ use assent_core::phone::E164;
 use assent_store::{LedgerEntry, Tenant};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::response::IntoResponse;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -111,44 +110,19 @@ pub struct Range {
     to: Option<String>,
 }
 
+/// `GET /consent/export.csv?from=&to=`: streamed from a cursor (see
+/// [`ledger::csv_stream`]).
 pub async fn export_csv(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
     ApiQuery(r): ApiQuery<Range>,
-) -> ApiResult<impl IntoResponse> {
-    let range = ledger::Range {
+) -> ApiResult<axum::response::Response> {
+    let filter = assent_store::page::LedgerFilter {
         phone: None,
         from: ledger::bound(&t, "from", r.from.as_deref())?,
         to: ledger::bound(&t, "to", r.to.as_deref())?,
     };
-    let entries = ledger::entries(&app, &t, &range).await?;
-    Ok((
-        [
-            ("content-type", "text/csv; charset=utf-8".to_string()),
-            (
-                "content-disposition",
-                format!("attachment; filename=\"{}-consent-ledger.csv\"", t.slug),
-            ),
-        ],
-        ledger::csv(&entries),
-    ))
-}
-
-pub async fn reviews(
-    TenantAuth(t): TenantAuth,
-    State(app): State<AppState>,
-) -> ApiResult<Json<Value>> {
-    let now = app.clock.now();
-    let r = app.store.reviews(&t.id).await?;
-    let reviews: Vec<Value> = r
-        .iter()
-        .map(|r| {
-            let mut v = json!(r);
-            v["age_seconds"] = json!((now - r.created_at).num_seconds().max(0));
-            v
-        })
-        .collect();
-    Ok(Json(json!({"reviews": reviews})))
+    Ok(ledger::csv_response(&app, &t, filter))
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiJson, ApiQuery};
+use super::ApiJson;
 use crate::AppState;
 use crate::auth::TenantAuth;
 use crate::error::{ApiError, ApiResult};
@@ -168,26 +168,6 @@ pub async fn send(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-#[derive(Deserialize)]
-pub struct PhoneQuery {
-    phone: Option<String>,
-}
-
-pub async fn list(
-    TenantAuth(t): TenantAuth,
-    State(app): State<AppState>,
-    ApiQuery(q): ApiQuery<PhoneQuery>,
-) -> ApiResult<Json<Value>> {
-    let raw = q
-        .phone
-        .ok_or_else(|| ApiError::field("phone", "is required"))?;
-    let phone = E164::parse(&raw).map_err(|e| ApiError::field("phone", e.to_string()))?;
-    let messages = app.store.messages_for_phone(&t.id, &phone).await?;
-    Ok(Json(
-        json!({"messages": messages.iter().map(message_json).collect::<Vec<_>>()}),
-    ))
 }
 
 pub async fn get_one(

@@ -7,6 +7,7 @@ pub use tenants::{create_tenant, decide_registration_for};
 pub mod customers;
 #[cfg(test)]
 mod enum_texts;
+mod lists;
 mod messages;
 pub mod refusals;
 mod tenants;
@@ -41,7 +42,7 @@ pub fn router() -> Router<AppState> {
             "/settings",
             get(tenants::get_settings).put(tenants::put_settings),
         )
-        .route("/customers", post(customers::create))
+        .route("/customers", post(customers::create).get(lists::customers))
         .route("/customers/{id}", get(customers::get))
         .route(
             "/customers/{id}/phones/{phone}/notifications",
@@ -52,20 +53,23 @@ pub fn router() -> Router<AppState> {
             post(customers::request_opt_in),
         )
         .route("/consent/export.csv", get(consent::export_csv))
+        .route("/consent/ledger", get(lists::ledger))
         .route("/consent/{phone}", get(consent::get))
         .route("/consent/{phone}/opt-out", post(consent::record_opt_out))
         .route("/imports/consent", post(consent::import_consent))
-        .route("/reviews", get(consent::reviews))
+        .route("/reviews", get(lists::reviews))
         .route("/reviews/{id}", post(consent::decide_review))
         .route("/opt-in/link", get(consent::opt_in_link))
-        .route("/messages", post(messages::send).get(messages::list))
+        .route("/messages", post(messages::send).get(lists::messages))
+        .route("/deliveries", get(lists::deliveries))
+        .route("/conversations", get(lists::conversations))
         .route("/messages/{id}", get(messages::get_one))
         .route(
             "/simulator/numbers/{phone}",
             put(messages::simulator_behavior),
         )
         .route("/simulator/inbound", post(messages::simulator_inbound))
-        .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/campaigns", post(campaigns::create).get(lists::campaigns))
         .route("/campaigns/preview", post(campaigns::preview))
         .route("/campaigns/{id}", get(campaigns::report))
         .route("/campaigns/{id}/recipients", get(campaigns::recipients))

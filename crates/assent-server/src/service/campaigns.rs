@@ -275,23 +275,17 @@ pub async fn report(app: &AppState, t: &Tenant, id: &str) -> Result<Report> {
     })
 }
 
-/// The opaque cursor of a send log page: the key it resumes from, base64url'd so callers
-/// treat it as a token rather than build one.
+/// The opaque cursor of a send log page: the key it resumes from (see
+/// [`super::pages::cursor`]).
 pub fn log_cursor(key: &SendLogKey) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}\n{}", key.step, key.phone))
+    super::pages::cursor(&[&key.step, &key.phone])
 }
 
 /// A cursor made by [`log_cursor`]; `None` when it is not one.
 pub fn parse_log_cursor(cursor: &str) -> Option<SendLogKey> {
-    use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    let raw = String::from_utf8(raw).ok()?;
-    let (step, phone) = raw.split_once('\n')?;
+    let mut p = super::pages::parts(cursor, 2)?.into_iter();
     Some(SendLogKey {
-        step: step.to_string(),
-        phone: phone.to_string(),
+        step: p.next()?,
+        phone: p.next()?,
     })
 }

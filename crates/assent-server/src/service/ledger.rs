@@ -2,8 +2,10 @@
 //! optionally one phone, and the CSV export (`GET /consent/export.csv` and the
 //! Compliance page's filter and export).
 
-use assent_core::phone::E164;
-use assent_store::{LedgerEntry, Tenant};
+use std::sync::Arc;
+
+use assent_store::page::{Key, LedgerFilter, Seek};
+use assent_store::{LedgerEntry, Store, StoreError, Tenant};
 use chrono::{DateTime, Utc};
 
 use super::error::{Error, Result};
@@ -41,29 +43,77 @@ pub fn bound(t: &Tenant, field: &str, v: Option<&str>) -> Result<Option<DateTime
     ))
 }
 
-/// Which entries to read: `from` included, `to` excluded.
-#[derive(Debug, Clone, Default)]
-pub struct Range {
-    pub phone: Option<E164>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
+/// How many ledger entries an export reads at a time.
+pub const EXPORT_PAGE: usize = 1000;
+
+/// The tenant's ledger entries in the range as CSV, oldest first, read a page at a time
+/// from a keyset cursor and sent as each page is read: an export of any size holds one page
+/// in memory. A database error after the first chunk ends the body early (the client sees
+/// a broken transfer, never a short file that looks whole).
+pub fn csv_stream(
+    store: Arc<dyn Store>,
+    tenant_id: String,
+    filter: LedgerFilter,
+) -> impl futures_util::Stream<Item = std::result::Result<axum::body::Bytes, StoreError>> + Send {
+    struct State {
+        store: Arc<dyn Store>,
+        tenant_id: String,
+        filter: LedgerFilter,
+        /// `None` before the header is sent; then where the next page starts.
+        next: Option<Option<Key>>,
+    }
+    let start = State {
+        store,
+        tenant_id,
+        filter,
+        next: None,
+    };
+    futures_util::stream::unfold(Some(start), |state| async move {
+        let mut s = state?;
+        let Some(from) = s.next.take() else {
+            s.next = Some(None);
+            return Some((
+                Ok(axum::body::Bytes::from_static(CSV_HEADER.as_bytes())),
+                Some(s),
+            ));
+        };
+        let seek = Seek::after(from, EXPORT_PAGE);
+        match s.store.ledger_page(&s.tenant_id, &s.filter, &seek).await {
+            Err(e) => {
+                tracing::error!(error = %e, "ledger export failed");
+                Some((Err(e), None))
+            }
+            Ok(page) if page.items.is_empty() => None,
+            Ok(page) => {
+                let chunk = csv_rows(&page.items);
+                let next = page.next().cloned();
+                let more = next.is_some();
+                s.next = Some(next);
+                Some((Ok(axum::body::Bytes::from(chunk)), more.then_some(s)))
+            }
+        }
+    })
 }
 
-/// The tenant's ledger entries in the range, oldest first.
-pub async fn entries(app: &AppState, t: &Tenant, r: &Range) -> Result<Vec<LedgerEntry>> {
-    Ok(match &r.phone {
-        Some(p) => app
-            .store
-            .ledger_for_phone(&t.id, p)
-            .await?
-            .into_iter()
-            .filter(|e| {
-                r.from.is_none_or(|from| e.entry.occurred_at >= from)
-                    && r.to.is_none_or(|to| e.entry.occurred_at < to)
-            })
-            .collect(),
-        None => app.store.ledger(&t.id, r.from, r.to).await?,
-    })
+/// The CSV export's answer: `text/csv`, an attachment named after the tenant, and a body
+/// streamed by [`csv_stream`] (chunked, never built whole).
+pub fn csv_response(app: &AppState, t: &Tenant, filter: LedgerFilter) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = axum::body::Body::from_stream(csv_stream(app.store.clone(), t.id.clone(), filter));
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}-consent-ledger.csv\"", t.slug),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Quotes a CSV cell; free text that a spreadsheet would run as a formula is defused.
@@ -80,10 +130,11 @@ fn cell(s: &str, free_text: bool) -> String {
     }
 }
 
-pub fn csv(entries: &[LedgerEntry]) -> String {
-    let mut out = String::from(
-        "seq,occurred_at,phone,channel,old_state,new_state,source,actor,message_sid,text,rule,ip,user_agent,page,disclosure\n",
-    );
+const CSV_HEADER: &str = "seq,occurred_at,phone,channel,old_state,new_state,source,actor,message_sid,text,rule,ip,user_agent,page,disclosure\n";
+
+/// Ledger entries as CSV lines (no header).
+pub fn csv_rows(entries: &[LedgerEntry]) -> String {
+    let mut out = String::new();
     for e in entries {
         let x = &e.entry;
         let ev = &x.evidence;

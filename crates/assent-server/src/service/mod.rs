@@ -13,6 +13,7 @@ mod error;
 mod inbound;
 pub mod ledger;
 pub mod opt_in_tools;
+pub mod pages;
 pub mod registrations;
 pub mod reviews;
 pub mod settings;

@@ -7,14 +7,14 @@ use assent_core::consent::Source;
 use assent_core::phone::E164;
 use assent_store::{Direction, LedgerEntry, Message, Tenant};
 use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use askama::Template;
 
 use super::customers::{EvidenceList, History};
+use super::pager::{PageParams, Pager};
 use super::session::SignedIn;
 use super::{
     Chrome, DeferredUntil, Section, TimeEl, WebError, WebResult, phone_display, render, see_other,
@@ -26,6 +26,8 @@ use crate::service::ledger;
 #[derive(Deserialize)]
 pub struct OpenQuery {
     phone: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
 }
 
 pub async fn conversations(
@@ -46,7 +48,13 @@ pub async fn conversations(
             Err(_) => bad_phone = true,
         }
     }
-    let recent = app.store.recent_conversations(&t.id, 50).await?;
+    let recent = app
+        .store
+        .conversations_page(&t.id, &q.page.seek(false, false))
+        .await?;
+    let total = app.store.conversation_count(&t.id).await?;
+    let pager = Pager::new(&recent, &q.page, false, total, "/conversations");
+    let recent = recent.items;
     // A question or a thank-you is never acted on: a person answers it, on the marketing
     // number too, which nobody else reads. Keywords were answered automatically.
     let waiting = |c: &assent_store::ConversationSummary| {
@@ -73,6 +81,7 @@ pub async fn conversations(
         bad_phone,
         n_waiting,
         rows,
+        pager,
     }))
 }
 
@@ -90,6 +99,7 @@ struct ConversationsPage<'a> {
     bad_phone: bool,
     n_waiting: usize,
     rows: Vec<RecentRow>,
+    pager: Pager,
 }
 
 /// A consent event as a line in a conversation, e.g. "Marketing: Opted out by STOP".
@@ -170,6 +180,8 @@ struct ConversationPage<'a> {
     chrome: Chrome<'a>,
     owners: Vec<(String, String)>,
     threads: Vec<Thread>,
+    /// How many of the latest messages are shown, when there are older ones.
+    older: Option<usize>,
 }
 
 fn message_item(t: &Tenant, m: &Message) -> Item {
@@ -316,6 +328,9 @@ async fn owner_links(app: &AppState, t: &Tenant, phone: &E164) -> WebResult<Vec<
     Ok(links)
 }
 
+/// How many of a phone's messages its conversation page shows, the latest.
+const THREAD_MESSAGES: usize = 200;
+
 pub async fn conversation(
     user: SignedIn,
     State(app): State<AppState>,
@@ -324,7 +339,21 @@ pub async fn conversation(
     let t = &user.tenant;
     let phone = E164::parse(&phone).map_err(|_| WebError::not_found("This phone number"))?;
     let mut timeline = Timeline::default();
-    timeline.add_messages(t, &app.store.messages_for_phone(&t.id, &phone).await?);
+    // The latest messages (a thread of any length reads one page).
+    let filter = assent_store::page::MessageFilter {
+        phone: Some(phone.clone()),
+        ..Default::default()
+    };
+    let latest = app
+        .store
+        .messages_page(
+            &t.id,
+            &filter,
+            &assent_store::page::Seek::before(None, THREAD_MESSAGES),
+        )
+        .await?;
+    let older = latest.prev().is_some();
+    timeline.add_messages(t, &latest.items);
     timeline.add_events(t, &app.store.ledger_for_phone(&t.id, &phone).await?);
     let threads = timeline.into_threads(t);
     let owners = owner_links(&app, t, &phone).await?;
@@ -333,22 +362,25 @@ pub async fn conversation(
         chrome: Chrome::new(&user, &title, Section::Conversations),
         owners,
         threads,
+        older: older.then_some(THREAD_MESSAGES),
     }))
 }
 
 #[derive(Deserialize, Default)]
-pub struct LedgerFilter {
+pub struct LedgerQuery {
     phone: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
 }
 
 struct Filter {
-    range: ledger::Range,
+    range: assent_store::page::LedgerFilter,
     errors: Vec<&'static str>,
 }
 
-fn read_filter(t: &Tenant, f: &LedgerFilter) -> Filter {
+fn read_filter(t: &Tenant, f: &LedgerQuery) -> Filter {
     let mut errors = Vec::new();
     let phone = f
         .phone
@@ -368,33 +400,18 @@ fn read_filter(t: &Tenant, f: &LedgerFilter) -> Filter {
     let from = bound("from", &f.from, "From must be a date.");
     let to = bound("to", &f.to, "To must be a date.");
     Filter {
-        range: ledger::Range { phone, from, to },
+        range: assent_store::page::LedgerFilter { phone, from, to },
         errors,
     }
 }
 
-const LEDGER_PAGE_ROWS: usize = 500;
-
 pub async fn compliance(
     user: SignedIn,
     State(app): State<AppState>,
-    Query(q): Query<LedgerFilter>,
+    Query(q): Query<LedgerQuery>,
 ) -> WebResult<Response> {
     let t = &user.tenant;
     let f = read_filter(t, &q);
-    let entries = if f.errors.is_empty() {
-        ledger::entries(&app, t, &f.range).await?
-    } else {
-        Vec::new()
-    };
-    let shown_from = entries.len().saturating_sub(LEDGER_PAGE_ROWS);
-    let shown = &entries[shown_from..];
-    // The ledger table names the phone too.
-    let table = if f.range.phone.is_none() && !shown.is_empty() {
-        Table::AllPhones(phone_ledger_rows(&user, shown))
-    } else {
-        Table::OnePhone(History::new(&user, shown, "Consent ledger, newest first"))
-    };
     let query = [("phone", &q.phone), ("from", &q.from), ("to", &q.to)]
         .iter()
         .filter_map(|(k, v)| {
@@ -409,6 +426,32 @@ pub async fn compliance(
     } else {
         format!("/compliance/export.csv?{query}")
     };
+    // Newest first: one page of the ledger, and its size counted in the database.
+    let (page, count) = if f.errors.is_empty() {
+        let page = app
+            .store
+            .ledger_page(&t.id, &f.range, &q.page.seek(false, true))
+            .await?;
+        (page, app.store.ledger_count(&t.id, &f.range).await?)
+    } else {
+        (
+            assent_store::page::Page::of(Vec::new(), &assent_store::page::Seek::first(1)),
+            0,
+        )
+    };
+    let base = if query.is_empty() {
+        "/compliance".to_string()
+    } else {
+        format!("/compliance?{query}")
+    };
+    let pager = Pager::new(&page, &q.page, true, count, &base);
+    let shown = &page.items;
+    // The ledger table names the phone too.
+    let table = if f.range.phone.is_none() && !shown.is_empty() {
+        Table::AllPhones(phone_ledger_rows(&user, shown))
+    } else {
+        Table::OnePhone(History::new(&user, shown, "Consent ledger, newest first"))
+    };
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     Ok(render(&CompliancePage {
         chrome: Chrome::new(&user, "Compliance", Section::Compliance),
@@ -417,9 +460,9 @@ pub async fn compliance(
         to: v(&q.to),
         errors: f.errors,
         export,
-        count: entries.len(),
-        newest: (shown_from > 0).then_some(LEDGER_PAGE_ROWS),
+        count: super::pager::total_text(count),
         table,
+        pager,
     }))
 }
 
@@ -451,9 +494,9 @@ struct CompliancePage<'a> {
     to: String,
     errors: Vec<&'static str>,
     export: String,
-    count: usize,
-    newest: Option<usize>,
+    count: String,
     table: Table,
+    pager: Pager,
 }
 
 fn phone_ledger_rows(user: &SignedIn, entries: &[LedgerEntry]) -> Vec<LedgerRow> {
@@ -482,10 +525,12 @@ fn phone_ledger_rows(user: &SignedIn, entries: &[LedgerEntry]) -> Vec<LedgerRow>
         .collect()
 }
 
+/// The Compliance page's export: the filtered ledger as CSV, streamed from a cursor (see
+/// [`ledger::csv_stream`]).
 pub async fn export_csv(
     user: SignedIn,
     State(app): State<AppState>,
-    Query(q): Query<LedgerFilter>,
+    Query(q): Query<LedgerQuery>,
 ) -> WebResult<Response> {
     let t = &user.tenant;
     let f = read_filter(t, &q);
@@ -495,16 +540,5 @@ pub async fn export_csv(
             message: (*e).to_string(),
         });
     }
-    let entries = ledger::entries(&app, t, &f.range).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}-consent-ledger.csv\"", t.slug),
-            ),
-        ],
-        ledger::csv(&entries),
-    )
-        .into_response())
+    Ok(ledger::csv_response(&app, t, f.range))
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use assent_core::compose::{self, Encoding};
 use assent_core::merge;
-use assent_store::{CampaignKind, CampaignStatus, Tenant};
+use assent_store::{CampaignKind, CampaignStatus, SendStatus, Tenant};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,6 +17,7 @@ use serde_json::json;
 
 use askama::Template;
 
+use super::pager::{PageParams, Pager};
 use super::session::{Posted, SignedIn};
 use super::{
     Chrome, DeferredUntil, Section, TimeEl, WebError, WebResult, phone_display, render, see_other,
@@ -326,6 +327,11 @@ struct ListRow {
     kind: &'static str,
     status: &'static str,
     created: TimeEl,
+    recipients: String,
+    sent: String,
+    delivered: String,
+    skipped: String,
+    opted_out_after: String,
 }
 
 #[derive(Template)]
@@ -333,24 +339,126 @@ struct ListRow {
 struct ListPage<'a> {
     chrome: Chrome<'a>,
     rows: Vec<ListRow>,
+    pager: Pager,
 }
 
-pub async fn campaigns(user: SignedIn, State(app): State<AppState>) -> WebResult<Response> {
+pub async fn campaigns(
+    user: SignedIn,
+    State(app): State<AppState>,
+    Query(q): Query<PageParams>,
+) -> WebResult<Response> {
     let t = &user.tenant;
-    let list = app.store.campaigns(&t.id).await?;
-    let rows = list
+    let page = app
+        .store
+        .campaigns_page(&t.id, &q.seek(false, false))
+        .await?;
+    let total = app.store.campaign_count(&t.id).await?;
+    let pager = Pager::new(&page, &q, false, total, "/campaigns");
+    let rows = page
+        .items
         .into_iter()
-        .map(|c| ListRow {
-            id: url_part(&c.id),
-            name: c.name,
-            kind: kind_label(c.kind),
-            status: status_label(c.status),
-            created: TimeEl::new(t, c.created_at),
+        .map(|(c, n)| {
+            let of = |s: &str| n.by_status.get(s).copied().unwrap_or(0);
+            ListRow {
+                id: url_part(&c.id),
+                name: c.name,
+                kind: kind_label(c.kind),
+                status: status_label(c.status),
+                created: TimeEl::new(t, c.created_at),
+                recipients: thousands(n.recipients),
+                // Handed to the carrier, whatever it said since.
+                sent: thousands(of("sent") + of("delivered") + of("undelivered")),
+                delivered: thousands(of("delivered")),
+                skipped: thousands(of("skipped")),
+                opted_out_after: thousands(n.opted_out_after),
+            }
         })
         .collect();
     Ok(render(&ListPage {
         chrome: Chrome::new(&user, "Campaigns", Section::Campaigns),
         rows,
+        pager,
+    }))
+}
+
+struct SkippedRow {
+    url: String,
+    phone: String,
+    step: String,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "campaigns/skipped.html")]
+struct SkippedPage<'a> {
+    chrome: Chrome<'a>,
+    id: String,
+    rows: Vec<SkippedRow>,
+    pager: Pager,
+}
+
+/// A campaign's skipped recipients with the gate's reason, 50 a page in key order.
+pub async fn skipped(
+    user: SignedIn,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PageParams>,
+) -> WebResult<Response> {
+    let t = &user.tenant;
+    let c = match service::campaigns::load(&app, t, &id).await {
+        Err(service::Error::NotFound(_)) => return Err(WebError::not_found("This campaign")),
+        other => other?,
+    };
+    let counts = app.store.campaign_counts(&t.id, &id).await?;
+    let total = counts.by_status.get("skipped").copied().unwrap_or(0);
+    let key = |v: &Option<String>| v.as_deref().and_then(service::campaigns::parse_log_cursor);
+    let status = Some(SendStatus::Skipped);
+    let per_page = service::pages::WEB_PAGE;
+    let (rows, prev_key, next_key) = match key(&q.before) {
+        Some(b) => {
+            let page = app
+                .store
+                .send_log_page_before(&t.id, &id, status, Some(&b), per_page)
+                .await?;
+            let next = page.rows.last().map(key_of);
+            (page.rows, page.next, next)
+        }
+        None => {
+            let after = key(&q.after);
+            let page = app
+                .store
+                .send_log_page(&t.id, &id, status, after.as_ref(), per_page)
+                .await?;
+            let prev = after.as_ref().and(page.rows.first().map(key_of));
+            (page.rows, prev, page.next)
+        }
+    };
+    let base = format!("/campaigns/{}/skipped", url_part(&id));
+    let pager = Pager::of_keys(
+        &q,
+        rows.len(),
+        total,
+        &base,
+        prev_key.map(|k| service::campaigns::log_cursor(&k)),
+        next_key.map(|k| service::campaigns::log_cursor(&k)),
+    );
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let reason = r.reason.as_deref().unwrap_or("");
+            SkippedRow {
+                url: url_part(r.phone.as_str()),
+                phone: phone_display(&r.phone),
+                step: r.step.clone(),
+                reason: super::reason_text(reason).unwrap_or(reason).to_string(),
+            }
+        })
+        .collect();
+    Ok(render(&SkippedPage {
+        chrome: Chrome::new(&user, &format!("{}: skipped", c.name), Section::Campaigns),
+        id: url_part(&c.id),
+        rows,
+        pager,
     }))
 }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use askama::Template;
 
+use super::pager::{PageParams, Pager};
 use super::session::{Posted, SignedIn};
 use super::{
     Chrome, Notice, Section, TimeEl, WebError, WebResult, phone_display, render, see_other,
@@ -25,22 +26,31 @@ use crate::service;
 #[derive(Deserialize)]
 pub struct SearchQuery {
     q: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
 }
-
-const SEARCH_LIMIT: u32 = 50;
 
 pub async fn search(
     user: SignedIn,
     State(app): State<AppState>,
     Query(query): Query<SearchQuery>,
 ) -> WebResult<Response> {
-    let q = query.q.unwrap_or_default();
+    let q = query.q.clone().unwrap_or_default();
     let q = q.trim();
+    let t = &user.tenant;
     let found = app
         .store
-        .search_customers(&user.tenant.id, q, SEARCH_LIMIT)
+        .customers_page(&t.id, q, &query.page.seek(false, false))
         .await?;
+    let total = app.store.customer_count(&t.id, q).await?;
+    let base = if q.is_empty() {
+        "/customers".to_string()
+    } else {
+        format!("/customers?q={}", url_part(q))
+    };
+    let pager = Pager::new(&found, &query.page, false, total, &base);
     let rows = found
+        .items
         .iter()
         .map(|c| SearchRow {
             id: url_part(&c.id),
@@ -65,6 +75,7 @@ pub async fn search(
         q,
         heading,
         rows,
+        pager,
     }))
 }
 
@@ -83,6 +94,7 @@ struct SearchPage<'a> {
     q: &'a str,
     heading: String,
     rows: Vec<SearchRow>,
+    pager: Pager,
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,7 @@
 mod activity;
 mod campaigns;
 mod customers;
+mod pager;
 mod registrations;
 mod reviews;
 mod session;
@@ -71,6 +72,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/campaigns/preview", post(campaigns::preview_json))
         .route("/campaigns/{id}", get(campaigns::campaign))
+        .route("/campaigns/{id}/skipped", get(campaigns::skipped))
         .route("/campaigns/{id}/pause", post(campaigns::pause))
         .route("/campaigns/{id}/resume", post(campaigns::resume))
         .route("/settings", get(settings::show).post(settings::save))

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use askama::Template;
 use assent_store::Tenant;
 
+use super::pager::{PageParams, Pager};
 use super::session::{Posted, SignedIn};
 use super::{
     Chrome, Section, TimeEl, WebError, WebResult, phone_display, render, see_other, url_part,
@@ -125,11 +126,14 @@ struct ReviewsPage<'a> {
     days: u32,
     open: Vec<Item>,
     done: Vec<Item>,
+    pager: Pager,
 }
 
 #[derive(Deserialize)]
 pub struct ReviewQuery {
     notice: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
 }
 
 pub async fn reviews(
@@ -137,10 +141,16 @@ pub async fn reviews(
     State(app): State<AppState>,
     Query(q): Query<ReviewQuery>,
 ) -> WebResult<Response> {
-    let all = app.store.reviews(&user.tenant.id).await?;
-    let now = app.clock.now();
     let t = &user.tenant;
-    let (open, done): (Vec<&Review>, Vec<&Review>) = all.iter().partition(|r| r.decision.is_none());
+    let page = app
+        .store
+        .reviews_page(&t.id, &q.page.seek(false, false))
+        .await?;
+    let total = app.store.review_count(&t.id).await?;
+    let pager = Pager::new(&page, &q.page, false, total, "/reviews");
+    let now = app.clock.now();
+    let (open, done): (Vec<&Review>, Vec<&Review>) =
+        page.items.iter().partition(|r| r.decision.is_none());
     let notice = match q.notice.as_deref() {
         Some("opt_out") => Some(true),
         Some("not_opt_out") => Some(false),
@@ -152,6 +162,7 @@ pub async fn reviews(
         days: user.tenant.settings.review_deadline_days,
         open: open.iter().map(|r| item(t, r, now)).collect(),
         done: done.iter().rev().map(|r| item(t, r, now)).collect(),
+        pager,
     }))
 }
 

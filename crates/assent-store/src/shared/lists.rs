@@ -7,8 +7,8 @@ use assent_core::consent::{Channel, LedgerState, Source, Topic};
 use crate::codec::{self, time};
 use crate::page::Key;
 use crate::{
-    ConversationSummary, Direction, Evidence, LedgerEntry, Message, MessageKind,
-    MessageStatus, NewLedgerEntry,
+    ConversationSummary, Direction, Evidence, LedgerEntry, Message, MessageKind, MessageStatus,
+    NewLedgerEntry,
 };
 
 /// A `consent_ledger` row.
