@@ -1077,30 +1077,6 @@ impl ConsentStore for PostgresStore {
             .collect()
     }
 
-    async fn ledger(
-        &self,
-        tenant_id: &str,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-    ) -> Result<Vec<LedgerEntry>> {
-        sqlx::query(
-            "SELECT * FROM consent_ledger WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
-             ORDER BY seq",
-        )
-        .bind(tenant_id)
-        .bind(from.map(ms).unwrap_or(i64::MIN))
-        .bind(to.map(ms).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(ledger_from)
-        .collect()
-    }
-
-    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
-        cold::reviews(&self.pool, tenant_id).await
-    }
-
     async fn overdue_reviews(
         &self,
         now: DateTime<Utc>,
@@ -1116,19 +1092,6 @@ impl ConsentStore for PostgresStore {
 
 #[async_trait]
 impl QueueStore for PostgresStore {
-    async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>> {
-        sqlx::query(
-            "SELECT * FROM messages WHERE tenant_id = $1 AND phone = $2 ORDER BY created_at, seq",
-        )
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(message_from)
-        .collect()
-    }
-
     async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>> {
         sqlx::query("SELECT * FROM messages WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
@@ -1915,23 +1878,6 @@ impl WebStore for PostgresStore {
 
     async fn delete_session(&self, id_hash: &str) -> Result<()> {
         web::delete_session(&self.pool, id_hash).await
-    }
-
-    async fn search_customers(
-        &self,
-        tenant_id: &str,
-        q: &str,
-        limit: u32,
-    ) -> Result<Vec<Customer>> {
-        web::search_customers(&self.pool, tenant_id, q, limit).await
-    }
-
-    async fn recent_conversations(
-        &self,
-        tenant_id: &str,
-        limit: u32,
-    ) -> Result<Vec<ConversationSummary>> {
-        web::recent_conversations(&self.pool, tenant_id, limit).await
     }
 }
 

@@ -388,9 +388,6 @@ static MESSAGE_BY_KEY: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| message_query("tenant_id = ? AND idempotency_key = ?"));
 static MESSAGE_BY_PROVIDER_ID: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| message_query("provider_id = ?"));
-static MESSAGES_FOR_PHONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    message_query("tenant_id = ? AND phone = ? ORDER BY created_at, rowid")
-});
 
 fn decode_message(json: &str) -> Result<Message> {
     serde_json::from_str::<MessageEntry>(json)
@@ -1207,27 +1204,6 @@ impl ConsentStore for SqliteStore {
             .collect()
     }
 
-    async fn ledger(
-        &self,
-        tenant_id: &str,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-    ) -> Result<Vec<LedgerEntry>> {
-        sqlx::query("SELECT * FROM consent_ledger WHERE tenant_id = ? AND occurred_at >= ? AND occurred_at < ? ORDER BY seq")
-            .bind(tenant_id)
-            .bind(from.map(ms).unwrap_or(i64::MIN))
-            .bind(to.map(ms).unwrap_or(i64::MAX))
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(ledger_from)
-            .collect()
-    }
-
-    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>> {
-        cold::reviews(&self.reader, tenant_id).await
-    }
-
     async fn overdue_reviews(
         &self,
         now: DateTime<Utc>,
@@ -1243,17 +1219,6 @@ impl ConsentStore for SqliteStore {
 
 #[async_trait]
 impl QueueStore for SqliteStore {
-    async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>> {
-        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGES_FOR_PHONE.as_str()))
-            .bind(tenant_id)
-            .bind(phone.as_str())
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|j| decode_message(j))
-            .collect()
-    }
-
     async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>> {
         sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGE_BY_ID.as_str()))
             .bind(tenant_id)
@@ -2058,23 +2023,6 @@ impl WebStore for SqliteStore {
         let mut w = self.batch.begin().await?;
         web::delete_session(w.conn(), id_hash).await?;
         w.commit().await
-    }
-
-    async fn search_customers(
-        &self,
-        tenant_id: &str,
-        q: &str,
-        limit: u32,
-    ) -> Result<Vec<Customer>> {
-        web::search_customers(&self.reader, tenant_id, q, limit).await
-    }
-
-    async fn recent_conversations(
-        &self,
-        tenant_id: &str,
-        limit: u32,
-    ) -> Result<Vec<ConversationSummary>> {
-        web::recent_conversations(&self.reader, tenant_id, limit).await
     }
 }
 

@@ -201,13 +201,6 @@ pub trait ConsentStore: Send + Sync {
         Ok(out)
     }
     async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>>;
-    async fn ledger(
-        &self,
-        tenant_id: &str,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-    ) -> Result<Vec<LedgerEntry>>;
-    async fn reviews(&self, tenant_id: &str) -> Result<Vec<Review>>;
     /// Open reviews of every tenant whose deadline is at or before `now`, oldest deadline
     /// first, at most `limit` (the deadline worker decides them).
     async fn overdue_reviews(
@@ -222,7 +215,6 @@ pub trait ConsentStore: Send + Sync {
 /// reported. Queueing goes through [`ConsentStore::transact`], hence the supertrait.
 #[async_trait]
 pub trait QueueStore: ConsentStore + Send + Sync {
-    async fn messages_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<Message>>;
     async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>>;
     /// Finds an API send by its idempotency key.
     async fn message_by_idempotency_key(
@@ -498,16 +490,6 @@ pub trait WebStore: Send + Sync {
     /// The unexpired session with this id hash, and its user.
     async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
-    /// Customers whose name contains `q` (any case) or one of whose phones contains its
-    /// digits (see [`customer_search_patterns`]), newest first; an empty `q` lists the newest.
-    async fn search_customers(&self, tenant_id: &str, q: &str, limit: u32)
-    -> Result<Vec<Customer>>;
-    /// Phones with messages, the most recently active first.
-    async fn recent_conversations(
-        &self,
-        tenant_id: &str,
-        limit: u32,
-    ) -> Result<Vec<ConversationSummary>>;
 }
 
 /// The lists the API and the web app page through, one keyset page a read (see [`page`]),

@@ -221,31 +221,6 @@ macro_rules! shared_web_sql {
                 .await?;
             Ok(())
         }
-
-        /// Customers matching a search (see `customer_search_patterns`), newest first,
-        /// without their phones (the backend adds them).
-        pub(crate) async fn search_customers_only<'c>(
-            e: impl __sqlx::Executor<'c, Database = $db>,
-            tenant_id: &str,
-            q: &str,
-            limit: u32,
-        ) -> $crate::Result<Vec<$crate::Customer>> {
-            let (name, digits) = $crate::customer_search_patterns(q);
-            let rows: Vec<$crate::shared::CustomerRow> = __sqlx::query_as(
-                "SELECT id, name, address, tags, created_at FROM customers c \
-                 WHERE c.tenant_id = $1 AND (lower(c.name) LIKE $2 ESCAPE '\\' \
-                   OR (CAST($3 AS TEXT) IS NOT NULL AND EXISTS (SELECT 1 FROM contact_methods m \
-                     WHERE m.tenant_id = c.tenant_id AND m.customer_id = c.id AND m.phone LIKE $3))) \
-                 ORDER BY c.created_at DESC, c.id DESC LIMIT $4",
-            )
-            .bind(tenant_id)
-            .bind(&name)
-            .bind(&digits)
-            .bind(i64::from(limit))
-            .fetch_all(e)
-            .await?;
-            rows.into_iter().map(TryInto::try_into).collect()
-        }
     };
 }
 
@@ -363,18 +338,6 @@ macro_rules! shared_cold_sql {
             .execute(&mut *conn)
             .await?;
             Ok(())
-        }
-
-        pub(crate) async fn reviews<'c>(
-            e: impl __sqlx::Executor<'c, Database = $db>,
-            tenant_id: &str,
-        ) -> $crate::Result<Vec<$crate::Review>> {
-            let rows: Vec<$crate::shared::ReviewRow> =
-                __sqlx::query_as("SELECT * FROM reviews WHERE tenant_id = $1 ORDER BY created_at, id")
-                    .bind(tenant_id)
-                    .fetch_all(e)
-                    .await?;
-            rows.into_iter().map(TryInto::try_into).collect()
         }
 
         pub(crate) async fn overdue_reviews<'c>(

@@ -33,3 +33,26 @@ pub fn postgres_url_or_skip() -> Option<String> {
     }
     url
 }
+
+/// Every message of a phone, oldest first, read page by page (tests look at whole threads).
+pub async fn phone_messages(
+    store: &(impl crate::ListStore + ?Sized),
+    tenant_id: &str,
+    phone: &assent_core::phone::E164,
+) -> crate::Result<Vec<crate::Message>> {
+    let filter = crate::page::MessageFilter {
+        phone: Some(phone.clone()),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut seek = crate::page::Seek::first(1000);
+    loop {
+        let page = store.messages_page(tenant_id, &filter, &seek).await?;
+        let next = page.next().cloned();
+        out.extend(page.items);
+        match next {
+            Some(k) => seek = crate::page::Seek::after(Some(k), 1000),
+            None => return Ok(out),
+        }
+    }
+}

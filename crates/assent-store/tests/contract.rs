@@ -510,8 +510,19 @@ async fn transact_writes_the_whole_plan(store: &dyn Store) {
     let entries = store.ledger_for_phone(&t.id, &p).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].entry, plan.ledger[0]);
-    assert_eq!(store.ledger(&t.id, None, None).await.unwrap(), entries);
-    let messages = store.messages_for_phone(&t.id, &p).await.unwrap();
+    assert_eq!(
+        store
+            .ledger_page(
+                &t.id,
+                &page::LedgerFilter::default(),
+                &page::Seek::first(100)
+            )
+            .await
+            .unwrap()
+            .items,
+        entries
+    );
+    let messages = testing::phone_messages(store, &t.id, &p).await.unwrap();
     let mut got: Vec<&str> = ids(&messages);
     got.sort_unstable();
     assert_eq!(got, ["in-1", "out-1"]);
@@ -528,7 +539,15 @@ async fn transact_writes_the_whole_plan(store: &dyn Store) {
     assert_eq!((r.phone.as_str(), r.thread), (PHONE, Thread::Transactional));
     assert_eq!((r.message_id.as_str(), r.word.as_str()), ("in-1", "stop"));
     assert_eq!((r.decision, r.deadline), (None, Some(deadline)));
-    assert_eq!(store.reviews(&t.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .reviews_page(&t.id, &page::Seek::first(100))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 
     // Written consent turns Marketing updates on on every record holding the phone.
     let c2 = customer("c2", &[], &[&p], 1);
@@ -583,7 +602,7 @@ async fn a_dedup_key_seen_before_writes_nothing(store: &dyn Store) {
     assert!(!planned, "a duplicate is not planned");
     assert_eq!(store.ledger_for_phone(&t.id, &p).await.unwrap().len(), 1);
     assert_eq!(
-        ids(&store.messages_for_phone(&t.id, &p).await.unwrap()),
+        ids(&testing::phone_messages(store, &t.id, &p).await.unwrap()),
         ["in-1"]
     );
 }

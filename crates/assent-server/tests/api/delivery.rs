@@ -457,10 +457,7 @@ async fn nothing_reaches_the_carrier_after_a_stop_is_acknowledged() {
     for _ in 0..200 {
         let mut left = 0;
         for p in &phones {
-            left += app
-                .app
-                .store
-                .messages_for_phone(&t.id, &e164(p))
+            left += assent_store::testing::phone_messages(&*app.app.store, &t.id, &e164(p))
                 .await
                 .unwrap()
                 .iter()
@@ -752,10 +749,7 @@ async fn settled(app: &TestApp, t: &Tenant, phones: &[String]) {
     for _ in 0..3000 {
         let mut left = 0;
         for p in phones {
-            left += app
-                .app
-                .store
-                .messages_for_phone(&t.id, &e164(p))
+            left += assent_store::testing::phone_messages(&*app.app.store, &t.id, &e164(p))
                 .await
                 .unwrap()
                 .iter()

@@ -122,10 +122,7 @@ async fn assert_state_is_the_ledger_fold(a: &TestApp, b: &TestApp, t: &Tenant, p
 
 /// Every inbound `MessageSid` was recorded exactly once.
 async fn assert_each_sid_once(app: &TestApp, t: &Tenant, phone: &str, sids: &HashSet<String>) {
-    let messages = app
-        .app
-        .store
-        .messages_for_phone(&t.id, &e164(phone))
+    let messages = assent_store::testing::phone_messages(&*app.app.store, &t.id, &e164(phone))
         .await
         .unwrap();
     let inbound: Vec<&str> = messages
@@ -634,12 +631,9 @@ async fn two_workers_draining_one_queue_hand_each_message_off_exactly_once() {
     );
     let mut statuses: BTreeMap<MessageStatus, usize> = BTreeMap::new();
     for (phone, _) in &s.phones {
-        for m in
-            s.a.app
-                .store
-                .messages_for_phone(&s.t.id, &e164(phone))
-                .await
-                .unwrap()
+        for m in assent_store::testing::phone_messages(&*s.a.app.store, &s.t.id, &e164(phone))
+            .await
+            .unwrap()
         {
             *statuses.entry(m.status).or_default() += 1;
         }
