@@ -1529,3 +1529,64 @@ async fn the_report_page_pages_its_send_log_fifty_at_a_time() {
     assert_eq!(rows, pages[1].1);
     assert!(prev.is_some() && next.is_some());
 }
+
+#[tokio::test]
+async fn list_pages_say_which_rows_of_how_many_and_link_both_ways() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    for i in 0..119 {
+        app.customer(
+            &t,
+            &format!("Pat {i:03}"),
+            &format!("(737) 555-{i:04}"),
+            true,
+            false,
+        )
+        .await;
+    }
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let link = |body: &str, rel: &str| -> Option<String> {
+        let at = body.find(&format!("rel=\"{rel}\""))?;
+        let start = body[..at].rfind("href=\"")? + 6;
+        Some(body[start..].split('"').next()?.replace("&amp;", "&"))
+    };
+    let first = b.get("/customers").await;
+    assert!(first.body.contains("1–50 of 120"), "{}", first.body);
+    assert!(link(&first.body, "prev").is_none());
+    assert!(first.body.contains("Pat 118") && !first.body.contains("Pat 068"));
+    let second = b.get(&link(&first.body, "next").unwrap()).await;
+    assert!(second.body.contains("51–100 of 120"), "{}", second.body);
+    assert!(second.body.contains("Pat 068") && !second.body.contains("Pat 118"));
+    let third = b.get(&link(&second.body, "next").unwrap()).await;
+    assert!(third.body.contains("101–120 of 120"), "{}", third.body);
+    assert!(third.body.contains(">Dana<"), "the oldest last");
+    assert!(link(&third.body, "next").is_none());
+    let back = b.get(&link(&third.body, "prev").unwrap()).await;
+    assert!(back.body.contains("51–100 of 120"), "{}", back.body);
+    assert!(back.body.contains("Pat 068") && !back.body.contains("Pat 118"));
+    let start = b.get(&link(&back.body, "prev").unwrap()).await;
+    assert!(start.body.contains("1–50 of 120"), "{}", start.body);
+    assert!(start.body.contains("Pat 118"));
+    // The ledger, newest first, pages the same way.
+    let ledger = b.get("/compliance").await;
+    assert!(ledger.body.contains("1–50 of "), "{}", ledger.body);
+    let older = b.get(&link(&ledger.body, "next").unwrap()).await;
+    assert!(older.body.contains("51–100 of "), "{}", older.body);
+    // A campaign list shows each campaign's counts.
+    let (s, v) = app
+        .post(
+            "/campaigns",
+            &t.key,
+            serde_json::json!({"name": "Spring", "type": "marketing", "body": "10% off"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let list = b.get("/campaigns").await;
+    assert!(
+        list.body.contains("1–1 of 1") && list.body.contains("Opted out after"),
+        "{}",
+        list.body
+    );
+}
