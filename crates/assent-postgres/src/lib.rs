@@ -62,6 +62,38 @@ const MAX_CONNECTIONS: u32 = 16;
 /// With the database down, a request fails after this long instead of queueing for half
 /// a minute: well inside Twilio's 15 s webhook timeout, so Twilio retries.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening the store waits for the server's first answer: a host that drops
+/// packets fails start-up within this, not after minutes of TCP retries.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Why a first connection failed, in the words an operator looks for first (connection
+/// refused, authentication, TLS, no such database), with the driver's own message after.
+fn connect_failure(options: &PgConnectOptions, e: &sqlx::Error) -> StoreError {
+    let at = format!("{}:{}", options.get_host(), options.get_port());
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    let cause = match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (is PostgreSQL running and listening there?)"
+        }
+        sqlx::Error::Io(_) => "network error",
+        sqlx::Error::Tls(_) => "TLS failed",
+        sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("28P01" | "28000")) => {
+            "authentication failed"
+        }
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000") => {
+            "no such database (create it first)"
+        }
+        _ if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") => {
+            "TLS failed"
+        }
+        _ if lower.contains("password") || lower.contains("authentication") => {
+            "authentication failed"
+        }
+        _ => "could not connect",
+    };
+    StoreError::Database(format!("PostgreSQL at {at}: {cause}: {text}"))
+}
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -78,6 +110,22 @@ impl PostgresStore {
     /// Connects to `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`; the database must exist.
     pub async fn open(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("assent");
+        // One connection on its own first: the pool retries a refused connection until its
+        // acquire timeout and then says only "pool timed out", losing the cause.
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(c)) => {
+                let _ = c.close().await;
+            }
+            Ok(Err(e)) => return Err(connect_failure(&options, &e)),
+            Err(_) => {
+                return Err(StoreError::Database(format!(
+                    "PostgreSQL at {}:{}: no answer within {} s (host down, or a firewall dropping packets?)",
+                    options.get_host(),
+                    options.get_port(),
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -1486,6 +1534,58 @@ impl QueueStore for PostgresStore {
         .await?
         .rows_affected();
         Ok((requeued, unknown))
+    }
+
+    async fn requeue_unstarted(
+        &self,
+        ids: &[&str],
+        claimed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let n = sqlx::query(
+            "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
+             WHERE id = ANY($2) AND status = 'sending' AND call_started_at IS NULL AND handed_off_at = $3",
+        )
+        .bind(ms(now))
+        .bind(ids)
+        .bind(ms(claimed_at))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn queue_depth(&self, now: DateTime<Utc>) -> Result<QueueDepth> {
+        // Counted in the database: every process's messages, whichever one is scraped.
+        let mut depth = QueueDepth::default();
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM messages WHERE status IN ('queued', 'deferred') GROUP BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for (status, n) in rows {
+            let n = u64::try_from(n).unwrap_or(0);
+            match status.as_str() {
+                "queued" => depth.queued = n,
+                _ => depth.deferred = n,
+            }
+        }
+        let sending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE status = 'sending'")
+                .fetch_one(&self.pool)
+                .await?;
+        depth.sending = u64::try_from(sending).unwrap_or(0);
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(due_at) FROM messages WHERE status IN ('queued', 'deferred') AND due_at <= $1",
+        )
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await?;
+        depth.oldest_due = oldest.map(time);
+        Ok(depth)
     }
 }
 

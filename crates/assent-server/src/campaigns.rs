@@ -236,9 +236,11 @@ async fn marketing(
 ) -> Result<u64> {
     match c.status {
         CampaignStatus::Scheduled if c.send_at.is_none_or(|t| t <= now) => {
+            tracing::info!(tenant = %tenant.id, campaign = %c.id, "campaign started");
             let added = fan_out(app, tenant, &c, now, page).await?;
             // Paused (or resumed) while the fan-out ran: that decision stands.
-            app.store
+            if app
+                .store
                 .move_campaign(
                     &tenant.id,
                     &c.id,
@@ -246,12 +248,16 @@ async fn marketing(
                     CampaignStatus::Sending,
                     None,
                 )
-                .await?;
+                .await?
+            {
+                tracing::info!(tenant = %tenant.id, campaign = %c.id, queued = added, "campaign sending");
+            }
             Ok(added)
         }
         CampaignStatus::Sending => {
-            if app.store.campaign_settled(&tenant.id, &c.id).await? {
-                app.store
+            if app.store.campaign_settled(&tenant.id, &c.id).await?
+                && app
+                    .store
                     .move_campaign(
                         &tenant.id,
                         &c.id,
@@ -259,7 +265,9 @@ async fn marketing(
                         CampaignStatus::Finished,
                         None,
                     )
-                    .await?;
+                    .await?
+            {
+                tracing::info!(tenant = %tenant.id, campaign = %c.id, "campaign finished");
             }
             Ok(0)
         }

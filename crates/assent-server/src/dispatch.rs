@@ -93,6 +93,7 @@ async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Ut
     ));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..SEND_CONCURRENCY.min(claimed.len()) {
+        let (stopping, metrics) = (app.shutdown.clone(), app.metrics.clone());
         let (provider, claimed, next, halted, start_tx, done_tx, callback) = (
             app.provider.clone(),
             claimed.clone(),
@@ -108,7 +109,8 @@ async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Ut
                 let Some(m) = claimed.get(i) else {
                     return;
                 };
-                if halted.load(Ordering::Relaxed) {
+                // At shutdown no new call starts; the claim's rest goes back to the queue.
+                if halted.load(Ordering::Relaxed) || stopping.is_set() {
                     return;
                 }
                 let (tx, rx) = tokio::sync::oneshot::channel();
@@ -128,7 +130,17 @@ async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Ut
                     body: m.body.clone(),
                     status_callback: Some(callback.clone()),
                 };
+                let started = std::time::Instant::now();
                 let result = provider.send(&sms).await;
+                metrics.handoff(
+                    match &result {
+                        Ok(_) => "sent",
+                        Err(SendError::Retryable(_)) => "retry",
+                        Err(SendError::Unknown(_)) => "unknown",
+                        Err(_) => "failed",
+                    },
+                    started.elapsed(),
+                );
                 // The next call starts only once this one's outcome is kept: a task never
                 // has more than one call started and unrecorded.
                 let (tx, rx) = tokio::sync::oneshot::channel();
@@ -174,7 +186,27 @@ async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Ut
         }
         Ok(Ok(())) => {}
     }
+    if app.shutdown.is_set() && failed.is_none() {
+        give_back(app, &claimed, claimed_at).await?;
+    }
     failed.map_or(Ok(()), Err)
+}
+
+/// At shutdown: the claimed messages whose call never started go back to the queue now,
+/// not after a minute's sweep (the ones started were all recorded before this).
+async fn give_back(app: &AppState, claimed: &[Message], claimed_at: DateTime<Utc>) -> Result<()> {
+    let ids: Vec<&str> = claimed.iter().map(|m| m.id.as_str()).collect();
+    let n = app
+        .store
+        .requeue_unstarted(&ids, claimed_at, app.clock.now())
+        .await?;
+    if n > 0 {
+        tracing::info!(
+            requeued = n,
+            "shutting down: claimed messages not yet handed off are queued again"
+        );
+    }
+    Ok(())
 }
 
 /// Lets the rest of a burst join its first before it is written: a lane's tasks are woken
@@ -226,9 +258,7 @@ async fn record(app: &AppState, claimed: &[Message], burst: Vec<(usize, Outcome)
         if let Err(e) = &result {
             tracing::warn!(message_id = %m.id, to = %m.to.masked(), error = %e, "hand-off failed");
         } else {
-            app.metrics
-                .sent
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            app.metrics.sent.increment(1);
         }
         if matches!(result, Err(SendError::Blocked)) {
             blocked.push(m);
@@ -407,6 +437,9 @@ pub async fn dispatch_pipelined(app: &AppState, batch: u32) -> Result<usize> {
         set.spawn(async move {
             let mut total = 0;
             loop {
+                if app.shutdown.is_set() {
+                    return Ok(total);
+                }
                 match dispatch_once(&app, batch).await? {
                     0 => return Ok::<usize, StoreError>(total),
                     n => total += n,
@@ -482,17 +515,20 @@ pub async fn run(app: AppState) {
     // Campaign steps are queued within a second or two of falling due, on their own task:
     // a large fan-out takes seconds, and its first pages are sent while it goes on.
     let runner = app.clone();
-    tokio::spawn(async move {
+    let campaigns = tokio::spawn(async move {
         let mut campaigns = crate::campaigns::Runner::default();
-        loop {
+        while !runner.shutdown.is_set() {
             if let Err(e) = campaigns.tick(&runner).await {
                 tracing::error!(error = %e, "campaign runner failed");
             }
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = runner.shutdown.wait() => {}
+            }
         }
     });
     let mut last_sweep = None;
-    loop {
+    while !app.shutdown.is_set() {
         // A process that died mid-hand-off left messages `sending`: those it never
         // started go back to the queue once older than a claim takes to start (a live
         // claimer that is merely slow then finds them gone and skips them); those it
@@ -526,6 +562,18 @@ pub async fn run(app: AppState) {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
             _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            _ = app.shutdown.wait() => {}
         }
     }
+    // The hand-offs under way were finished above (dispatch returns only once its claims
+    // are written back); a campaign step in progress gets a few seconds to commit, and
+    // anything it did not write is queued by the runner on the next start.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), campaigns)
+        .await
+        .is_err()
+    {
+        tracing::warn!("campaign runner still busy at shutdown; it resumes on the next start");
+    }
+    let _ = apply_pending_reports(&app).await;
+    tracing::info!("send worker stopped");
 }

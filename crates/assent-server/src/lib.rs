@@ -13,11 +13,12 @@ pub mod listen;
 pub mod preview;
 pub mod public;
 pub mod service;
+pub mod shutdown;
+pub mod telemetry;
 pub mod web;
 pub mod webhooks;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use assent_provider::simulator::Simulator;
 use assent_provider::{Provider, StatusReport};
@@ -40,16 +41,7 @@ pub struct Config {
     pub captcha: Option<assent_provider::captcha::Captcha>,
 }
 
-#[derive(Default)]
-pub struct Metrics {
-    pub inbound: AtomicU64,
-    pub inbound_duplicates: AtomicU64,
-    pub opt_outs: AtomicU64,
-    pub sent: AtomicU64,
-    pub api_sends: AtomicU64,
-    pub gate_refusals: AtomicU64,
-    pub form_submissions: AtomicU64,
-}
+pub use telemetry::Metrics;
 
 /// Everything a request handler or the worker needs.
 #[derive(Clone)]
@@ -63,6 +55,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// Set on SIGTERM or Ctrl-C: the worker stops claiming (see [`shutdown`]).
+    pub shutdown: shutdown::Shutdown,
 }
 
 impl AppState {
@@ -82,6 +76,7 @@ impl AppState {
             config: Arc::new(config),
             wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
+            shutdown: shutdown::Shutdown::default(),
         }
     }
 
@@ -106,6 +101,10 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", axum::routing::get(api::metrics))
         .fallback(api::refusals::not_found)
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            telemetry::track,
+        ))
         .with_state(app)
 }
 
@@ -135,8 +134,8 @@ async fn refuse_nul_in_uri(
     next.run(req).await
 }
 
-/// Serves until the process is stopped, with the default [`listen::Limits`]; the worker
-/// runs beside the server.
+/// Serves until the process is stopped (SIGTERM or Ctrl-C), with the default
+/// [`listen::Limits`]; the worker runs beside the server.
 pub async fn serve(
     app: AppState,
     listener: tokio::net::TcpListener,
@@ -152,9 +151,31 @@ pub async fn serve_with_limits(
     worker: bool,
     limits: listen::Limits,
 ) -> std::io::Result<()> {
-    if worker {
-        tokio::spawn(dispatch::run(app.clone()));
+    let stop = app.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        stop.trigger();
+    });
+    let worker = worker.then(|| {
         tokio::spawn(service::run_review_deadlines(app.clone()));
-    }
-    listen::run(router(app), listener, limits).await
+        tokio::spawn(dispatch::run(app.clone()))
+    });
+    let stop = app.shutdown.clone();
+    // The listener and the worker wind down side by side: a STOP webhook in progress may
+    // be waiting for a hand-off to return.
+    let served = listen::run_until(
+        router(app),
+        listener,
+        limits,
+        async move { stop.wait().await },
+    );
+    let (served, _) = tokio::join!(served, async {
+        if let Some(worker) = worker
+            && let Err(e) = worker.await
+        {
+            tracing::error!(error = %e, "the send worker ended abnormally");
+        }
+    });
+    tracing::info!("stopped");
+    served
 }

@@ -57,9 +57,23 @@ pub fn default_max_connections() -> usize {
 
 /// Serves `router` until Ctrl-C, then lets open requests finish (for up to 10 s).
 pub async fn run(router: Router, listener: TcpListener, limits: Limits) -> std::io::Result<()> {
+    run_until(router, listener, limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// Serves `router` until `stop` returns, then stops accepting and lets the requests in
+/// progress finish (for up to 10 s); idle kept-alive connections are closed at once.
+pub async fn run_until(
+    router: Router,
+    listener: TcpListener,
+    limits: Limits,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (closing, closed) = watch::channel(false);
-    let mut shutdown = pin!(tokio::signal::ctrl_c());
+    let mut shutdown = pin!(stop);
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => match slot {

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 
 use askama::Template;
 use assent_core::compose;
@@ -468,7 +467,7 @@ async fn take_submission(
     let ip = client_ip(app, headers, peer);
     take_limits(app, &t, &ip, &phone).await?;
     check_captcha(app, &t, &s, &ip).await?;
-    app.metrics.form_submissions.fetch_add(1, Ordering::Relaxed);
+    app.metrics.form_submissions.increment(1);
     start_opt_in(app, &t, &phone, evidence(&t, headers, ip, s.page_url)).await?;
     Ok(framed(
         app,

@@ -3,7 +3,6 @@
 //! that phone is still in the provider's hands.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use assent_core::phone::{E164, mask};
@@ -92,13 +91,11 @@ pub async fn process_inbound(
 ) -> Result<InboundOutcome, assent_store::StoreError> {
     let outcome = service::receive(app, tenant, inbound).await?;
     if outcome.duplicate {
-        app.metrics
-            .inbound_duplicates
-            .fetch_add(1, Ordering::Relaxed);
+        app.metrics.inbound_duplicates.increment(1);
     } else {
-        app.metrics.inbound.fetch_add(1, Ordering::Relaxed);
+        app.metrics.inbound.increment(1);
         if outcome.opted_out {
-            app.metrics.opt_outs.fetch_add(1, Ordering::Relaxed);
+            app.metrics.opt_outs.increment(1);
         }
     }
     if outcome.reply.is_some() {
@@ -148,6 +145,7 @@ async fn sms(
 ) -> Response {
     let params = parse_form(&body);
     if !signed(&app, &headers, &uri, &params) {
+        app.metrics.signature_failures.increment(1);
         tracing::warn!("inbound webhook with a bad or missing signature refused");
         return (StatusCode::FORBIDDEN, "invalid signature").into_response();
     }
@@ -201,6 +199,8 @@ async fn status(
 ) -> Response {
     let params = parse_form(&body);
     if !signed(&app, &headers, &uri, &params) {
+        app.metrics.signature_failures.increment(1);
+        tracing::warn!("status webhook with a bad or missing signature refused");
         return (StatusCode::FORBIDDEN, "invalid signature").into_response();
     }
     let params = without_nul(params);

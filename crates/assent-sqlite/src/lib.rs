@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod backup;
 mod bulk;
 mod campaigns;
 // Reviews, estimates, recurring services and calls: the same SQL on both backends (see
@@ -27,6 +28,7 @@ mod writer;
 mod lists {
     assent_store::shared_list_sql!(sqlx::Sqlite, super::SqliteStore, reader, "rowid");
 }
+pub use backup::backup;
 
 use assent_core::consent::ConsentState;
 use assent_core::phone::E164;
@@ -1600,6 +1602,68 @@ impl QueueStore for SqliteStore {
         w.commit().await?;
         Ok((requeued, unknown))
     }
+
+    async fn requeue_unstarted(
+        &self,
+        ids: &[&str],
+        claimed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Database(e.to_string()))?;
+        let mut w = self.batch.begin().await?;
+        let n = sqlx::query(
+            "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = ?1 \
+             WHERE id IN (SELECT value FROM json_each(?2)) \
+             AND status = 'sending' AND call_started_at IS NULL AND handed_off_at = ?3",
+        )
+        .bind(ms(now))
+        .bind(ids)
+        .bind(ms(claimed_at))
+        .execute(w.conn())
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(n)
+    }
+
+    async fn queue_depth(&self, now: DateTime<Utc>) -> Result<QueueDepth> {
+        queue_depth(&self.reader, now).await
+    }
+}
+
+/// The same three counts on both backends' messages table.
+async fn queue_depth<'e, E: sqlx::SqliteExecutor<'e> + Copy>(
+    db: E,
+    now: DateTime<Utc>,
+) -> Result<QueueDepth> {
+    let mut depth = QueueDepth::default();
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, COUNT(*) FROM messages WHERE status IN ('queued', 'deferred') GROUP BY status",
+    )
+    .fetch_all(db)
+    .await?;
+    for (status, n) in rows {
+        let n = u64::try_from(n).unwrap_or(0);
+        match status.as_str() {
+            "queued" => depth.queued = n,
+            _ => depth.deferred = n,
+        }
+    }
+    let sending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE status = 'sending'")
+        .fetch_one(db)
+        .await?;
+    depth.sending = u64::try_from(sending).unwrap_or(0);
+    let oldest: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(due_at) FROM messages WHERE status IN ('queued', 'deferred') AND due_at <= ?1",
+    )
+    .bind(ms(now))
+    .fetch_one(db)
+    .await?;
+    depth.oldest_due = oldest.map(time);
+    Ok(depth)
 }
 
 #[async_trait]

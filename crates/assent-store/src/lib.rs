@@ -313,6 +313,29 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         started_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(u64, u64)>;
+    /// A claim given back at shutdown: those of `ids` still `sending` from the claim made at
+    /// `claimed_at` whose call never started go back to the queue (nothing was sent).
+    /// Returns how many.
+    async fn requeue_unstarted(
+        &self,
+        ids: &[&str],
+        claimed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// The send queue as the database holds it (every process's messages): for `/metrics`.
+    async fn queue_depth(&self, now: DateTime<Utc>) -> Result<QueueDepth>;
+}
+
+/// How many outbound messages wait, by status, and since when the oldest due one has
+/// been due.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub queued: u64,
+    pub deferred: u64,
+    pub sending: u64,
+    /// The due time of the longest-waiting message that is due now (queued, or deferred
+    /// until now or earlier); `None` when nothing is due.
+    pub oldest_due: Option<DateTime<Utc>>,
 }
 
 /// Campaigns and the data they run on (estimates, recurring services, calls). An audience

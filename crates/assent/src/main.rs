@@ -1,6 +1,7 @@
 //! The `assent` command: serve, migrate, tenant create, bench.
 
 mod bench;
+mod ops;
 
 use std::sync::Arc;
 
@@ -36,6 +37,15 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy the SQLite database to PATH while `serve` keeps running (a consistent
+    /// snapshot); for PostgreSQL it points to pg_dump.
+    Backup {
+        /// The new file to write; an existing file is never overwritten.
+        path: std::path::PathBuf,
+        /// The database to copy, instead of ASSENT_DATABASE_URL.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// Manage tenants.
     Tenant {
         #[command(subcommand)]
@@ -242,6 +252,8 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
     let mut config = config(&bind);
     config.captcha = captcha()?;
     let limits = listen_limits()?;
+    // Everything the environment says is checked before the database is opened.
+    let choice = ops::provider(demo)?;
     let (url, store) = if demo {
         if config.admin_token.is_none() {
             config.admin_token = Some(assent_server::auth::random_token("admin_"));
@@ -252,35 +264,12 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
         let store = open_store(&url).await?;
         (url, store)
     };
-    let provider = if demo {
-        "simulator".to_string()
-    } else {
-        env("ASSENT_PROVIDER").unwrap_or_else(|| "simulator".into())
-    };
-    if config.twilio_auth_token.is_none() {
-        tracing::warn!(
-            "ASSENT_TWILIO_AUTH_TOKEN is not set: inbound webhook signatures are NOT checked (development only)"
-        );
-    }
-    let app = match provider.as_str() {
-        "simulator" => AppState::with_simulator(store, Arc::new(SystemClock), config.clone()),
-        "twilio" => {
-            let (Some(account_sid), Some(auth_token)) = (
-                config.twilio_account_sid.clone(),
-                config.twilio_auth_token.clone(),
-            ) else {
-                bail!(
-                    "ASSENT_PROVIDER=twilio needs ASSENT_TWILIO_ACCOUNT_SID and ASSENT_TWILIO_AUTH_TOKEN"
-                );
-            };
-            let twilio =
-                assent_provider::twilio::Twilio::new(assent_provider::twilio::TwilioConfig {
-                    account_sid,
-                    auth_token,
-                    api_base: env("ASSENT_TWILIO_API_BASE")
-                        .unwrap_or_else(|| "https://api.twilio.com".into()),
-                    timeout: std::time::Duration::from_secs(15),
-                })
+    let app = match &choice {
+        ops::ProviderChoice::Simulator => {
+            AppState::with_simulator(store, Arc::new(SystemClock), config.clone())
+        }
+        ops::ProviderChoice::Twilio(twilio) => {
+            let twilio = assent_provider::twilio::Twilio::new(twilio.clone())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             AppState::new(
                 store,
@@ -289,8 +278,8 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
                 config.clone(),
             )
         }
-        other => bail!("ASSENT_PROVIDER must be simulator or twilio, not {other:?}"),
     };
+    let banner = ops::banner(&choice, demo, &redact(&url));
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
@@ -310,7 +299,9 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
         println!("  web app:      {}/login", config.public_url);
         println!("  login:        {demo_email} / {password}");
         println!("  database:     {}", redact(&url));
-        println!("  provider:     simulator");
+        for line in &banner {
+            println!("{line}");
+        }
         println!("  tenant:       Demo Plumbing & Air (slug demo-plumbing-air)");
         println!("  API key:      {key}");
         println!(
@@ -326,6 +317,9 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
         );
     } else {
         println!("Assent is listening on http://{addr}");
+        for line in &banner {
+            println!("{line}");
+        }
     }
     assent_server::serve_with_limits(app, listener, true, limits).await?;
     Ok(())
@@ -383,19 +377,19 @@ async fn main() {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = ops::init_logging(default_level) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
     assent_provider::install_crypto();
     let result = match cli.command {
         Command::Serve { demo, database_url } => serve(demo, database_url).await,
         Command::Migrate => open_store(&database_url())
             .await
             .map(|_| println!("migrations applied")),
+        Command::Backup { path, database_url } => {
+            ops::backup(&database_url.unwrap_or_else(self::database_url), &path).await
+        }
         Command::Tenant {
             command: TenantCommand::Create { name, time_zone },
         } => tenant_create(&name, time_zone.as_deref()).await,

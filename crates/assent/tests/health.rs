@@ -186,3 +186,127 @@ async fn with_postgres_gone_health_and_the_api_answer_within_seconds() {
     .execute(&mut admin)
     .await;
 }
+
+/// A relay to PostgreSQL that can be cut and then restored on the same port, as a
+/// database host that goes away and comes back.
+struct Switch {
+    port: u16,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    pipes: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Switch {
+    async fn to(target: String) -> Switch {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pipes: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (d, p) = (down.clone(), pipes.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if d.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                p.lock().unwrap().push(pipe);
+            }
+        });
+        Switch { port, down, pipes }
+    }
+
+    fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.pipes.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ASSENT_TEST_POSTGRES_URL"]
+async fn with_postgres_back_health_recovers_by_itself_and_nothing_accepted_is_lost() {
+    let Some(server) = assent_store::testing::postgres_url_or_skip() else {
+        return;
+    };
+    let name = format!("assent_back_{}_{}", std::process::id(), free_port());
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (scheme_user, rest) = server.rsplit_once('@').unwrap();
+    let host_port = rest.split('/').next().unwrap().to_string();
+    let switch = Switch::to(host_port).await;
+    let db = format!("{scheme_user}@127.0.0.1:{}/{name}", switch.port);
+
+    let port = free_port();
+    let app = start(&db, port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let c = impatient();
+    let created = |name: &'static str| {
+        let (c, base) = (c.clone(), base.clone());
+        async move {
+            c.post(format!("{base}/api/v1/tenants"))
+                .bearer_auth(ADMIN)
+                .json(&serde_json::json!({ "name": name }))
+                .send()
+                .await
+                .expect("an answer in time")
+                .status()
+        }
+    };
+    assert_eq!(
+        created("Before Plumbing").await,
+        reqwest::StatusCode::CREATED
+    );
+
+    switch.cut();
+    let r = c.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(created("During Plumbing").await.is_server_error());
+
+    // Back: health says so by itself, without a restart, and the API takes writes again.
+    switch.restore();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = c.get(format!("{base}/healthz")).send().await.unwrap();
+        if r.status().is_success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "healthz still {}", r.status());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        created("After Plumbing").await,
+        reqwest::StatusCode::CREATED
+    );
+    drop(app);
+
+    // What was acknowledged is there; what was refused is not.
+    let mut check =
+        sqlx::PgConnection::connect(&format!("{}/{name}", server.rsplit_once('/').unwrap().0))
+            .await
+            .unwrap();
+    let mut names: Vec<String> = sqlx::query_scalar("SELECT name FROM tenants")
+        .fetch_all(&mut check)
+        .await
+        .unwrap();
+    names.sort();
+    assert_eq!(names, ["After Plumbing", "Before Plumbing"]);
+    drop(check);
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await;
+}

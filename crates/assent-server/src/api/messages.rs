@@ -1,7 +1,5 @@
 //! Sending through the gate, reading a phone's messages, and the simulator's controls.
 
-use std::sync::atomic::Ordering;
-
 use assent_core::gate::{Purpose, Reason, RegistrationStatus};
 use assent_core::phone::E164;
 use assent_provider::simulator::Behavior;
@@ -105,7 +103,7 @@ pub async fn send(
         return Ok((StatusCode::ACCEPTED, Json(accepted_json(&existing))));
     }
     let refuse = |reason: Reason| {
-        app.metrics.gate_refusals.fetch_add(1, Ordering::Relaxed);
+        app.metrics.gate_refusals.increment(1);
         Err(ApiError::gate(reason))
     };
     let phone = match E164::parse(&b.to) {
@@ -145,7 +143,7 @@ pub async fn send(
     .await
     {
         Ok(Ok(m)) => {
-            app.metrics.api_sends.fetch_add(1, Ordering::Relaxed);
+            app.metrics.api_sends.increment(1);
             app.wake.notify_one();
             Ok((StatusCode::ACCEPTED, Json(accepted_json(&m))))
         }

@@ -12,8 +12,6 @@ mod messages;
 pub mod refusals;
 mod tenants;
 
-use std::sync::atomic::Ordering;
-
 use axum::Router;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
@@ -204,47 +202,10 @@ pub async fn healthz(State(app): State<AppState>) -> axum::response::Response {
     }
 }
 
+/// Prometheus text: this process's counters and histograms, and the queue as the database
+/// holds it now (see [`crate::telemetry`]).
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    let m = &app.metrics;
-    let mut out = String::new();
-    for (name, help, v) in [
-        (
-            "assent_inbound_messages_total",
-            "Inbound texts processed",
-            &m.inbound,
-        ),
-        (
-            "assent_inbound_duplicates_total",
-            "Inbound webhooks repeated and ignored",
-            &m.inbound_duplicates,
-        ),
-        ("assent_opt_outs_total", "Opt-outs recorded", &m.opt_outs),
-        (
-            "assent_messages_sent_total",
-            "Messages handed to the provider",
-            &m.sent,
-        ),
-        (
-            "assent_api_sends_total",
-            "Messages accepted through the API",
-            &m.api_sends,
-        ),
-        (
-            "assent_gate_refusals_total",
-            "API sends the gate refused",
-            &m.gate_refusals,
-        ),
-        (
-            "assent_form_submissions_total",
-            "Opt-in form submissions",
-            &m.form_submissions,
-        ),
-    ] {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-            v.load(Ordering::Relaxed)
-        ));
-    }
+    let out = app.metrics.render(&app).await;
     ([("content-type", "text/plain; version=0.0.4")], out)
 }
 

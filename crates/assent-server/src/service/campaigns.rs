@@ -176,6 +176,7 @@ pub async fn pause(app: &AppState, t: &Tenant, id: &str) -> Result<Moved> {
                         .store
                         .hold_campaign(&t.id, id, true, app.clock.now())
                         .await?;
+                    tracing::info!(tenant = %t.id, campaign = %id, held, "campaign paused");
                     return Ok(Moved {
                         status: CampaignStatus::Paused,
                         messages: held,
@@ -218,6 +219,7 @@ pub async fn resume(app: &AppState, t: &Tenant, id: &str) -> Result<Moved> {
         return Ok(unchanged(c.status));
     }
     let released = app.store.hold_campaign(&t.id, id, false, now).await?;
+    tracing::info!(tenant = %t.id, campaign = %id, released, status = to.as_str(), "campaign resumed");
     app.wake.notify_one();
     Ok(Moved {
         status: to,

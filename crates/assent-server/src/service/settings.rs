@@ -156,5 +156,25 @@ pub fn check(t: &Tenant, mut new: Settings) -> Result<Settings> {
 pub async fn update(app: &AppState, t: &Tenant, new: Settings) -> Result<Settings> {
     let settings = check(t, new)?;
     app.store.update_settings(&t.id, &settings).await?;
+    // Which parts changed, never their values (they hold contact details).
+    let changed = changed_fields(&t.settings, &settings);
+    tracing::info!(tenant = %t.id, changed = %changed.join(","), "settings changed");
     Ok(settings)
+}
+
+/// The names of the top-level settings that differ between `before` and `after`.
+fn changed_fields(before: &Settings, after: &Settings) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = b
+        .iter()
+        .filter(|(k, v)| a.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(a.keys().filter(|k| !b.contains_key(*k)).cloned())
+        .collect();
+    names.sort();
+    names
 }

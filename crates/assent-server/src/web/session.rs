@@ -384,6 +384,7 @@ pub async fn login(
     match app.store.take_hits(&address, now).await {
         Ok(true) => {}
         Ok(false) => {
+            tracing::info!(ip = %ip, "sign-in refused: too many from this address");
             return refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many sign-ins from this network. Try again later.",
@@ -413,7 +414,10 @@ pub async fn login(
     };
     match counted {
         Ok(true) => {}
-        Ok(false) => return locked(),
+        Ok(false) => {
+            tracing::info!(email = %crate::service::audit::mask_email(&email), "sign-in refused: locked");
+            return locked();
+        }
         Err(e) => return WebError::from(e).into_response(),
     }
     let Some(ok) = verify_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await
@@ -424,6 +428,7 @@ pub async fn login(
         );
     };
     let Some(user) = user.filter(|_| ok) else {
+        tracing::info!(email = %crate::service::audit::mask_email(&email), "sign-in failed");
         return refuse(StatusCode::UNAUTHORIZED, "Wrong email or password.");
     };
     if let Err(e) = app.store.clear_failed_logins(&user.id).await {

@@ -13,6 +13,7 @@ mod evidence_and_isolation;
 mod hardening;
 mod json_errors;
 mod lists;
+mod operations;
 mod postgres_concurrency;
 mod revocation;
 mod web;
