@@ -15,12 +15,22 @@ use serde::Serialize;
 use crate::AppState;
 use crate::service::{new_id, toggle_entries};
 
+pub mod csv;
+
+pub use csv::{CsvStream, Item, ReadError};
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Rejected {
     /// The line in the file; the header is line 1.
     pub line: usize,
     pub error: String,
 }
+
+/// How many rejected rows an answer lists; `rejected_count` counts them all.
+pub const MAX_REPORTED: usize = 1000;
+
+/// How many new customers go to the store in one write.
+pub const BATCH: usize = 5000;
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ImportReport {
@@ -29,104 +39,106 @@ pub struct ImportReport {
     /// Rows already imported, as they were (estimates, services and calls).
     #[serde(skip_serializing_if = "is_zero")]
     pub unchanged: usize,
+    /// The first [`MAX_REPORTED`] rejected rows, in line order.
     pub rejected: Vec<Rejected>,
+    /// Every rejected row, listed or not.
+    pub rejected_count: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// Why an import stopped before the end of its file. Rows written before it stay written.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Store(#[from] assent_store::StoreError),
+    /// The file is over the import limit.
+    #[error("{}", too_large_message(*.limit, .kept))]
+    TooLarge { limit: u64, kept: Option<String> },
+    #[error("the file could not be read to its end ({why}); {kept}")]
+    Read { why: String, kept: String },
+}
+
+fn too_large_message(limit: u64, kept: &Option<String>) -> String {
+    let head = format!(
+        "the file is larger than the import limit of {} (ASSENT_IMPORT_MAX_BYTES)",
+        bytes_in_words(limit)
+    );
+    match kept {
+        None => format!("{head}; nothing was imported"),
+        Some(kept) => format!("{head}; {kept}"),
+    }
+}
+
+/// `1 GiB`, `512 KiB`, `300 bytes`.
+pub fn bytes_in_words(n: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= size && n.is_multiple_of(size) {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    format!("{n} bytes")
+}
+
+impl From<ImportError> for crate::error::ApiError {
+    fn from(e: ImportError) -> Self {
+        use crate::error::{ApiError, Code};
+        match e {
+            ImportError::Store(e) => e.into(),
+            e @ ImportError::TooLarge { .. } => ApiError::new(Code::BodyTooLarge, e.to_string()),
+            e @ ImportError::Read { .. } => ApiError::new(Code::InvalidRequest, e.to_string()),
+        }
+    }
+}
+
+impl ImportError {
+    /// The stream's error, saying what the rows read before it did.
+    fn cut(e: ReadError, kept: usize) -> Self {
+        let kept =
+            format!("the {kept} row(s) imported before that are kept; the rest were not read");
+        match e {
+            ReadError::TooLarge { limit } => ImportError::TooLarge {
+                limit,
+                kept: Some(kept),
+            },
+            ReadError::Failed(why) => ImportError::Read { why, kept },
+        }
+    }
+}
+
+/// How large an imported file may be unless `ASSENT_IMPORT_MAX_BYTES` says otherwise.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+/// A CSV import's request body, read as it arrives up to the configured limit; a body
+/// whose `Content-Length` is over it is refused before anything is read.
+pub async fn csv_body(
+    app: &AppState,
+    req: axum::extract::Request,
+) -> std::result::Result<CsvStream, crate::error::ApiError> {
+    let limit = app.config.import_max_bytes;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        csv::drain(&mut req.into_body()).await;
+        return Err(ImportError::TooLarge { limit, kept: None }.into());
+    }
+    Ok(CsvStream::from_body(req.into_body(), limit))
+}
+
 /// Splits CSV text into records (RFC 4180), each with the line it starts on.
 pub fn records(text: &str) -> Vec<(usize, Vec<String>)> {
-    split(text).0
-}
-
-/// The file's records, and the rows refused before their columns are read: a row holding
-/// U+0000 (no field can store it), and a quote never closed, which would otherwise swallow
-/// every line after it into one field without a word.
-pub fn checked_records(text: &str) -> (Records, Vec<Rejected>) {
-    let (mut recs, unclosed) = split(text);
-    let mut rejected = Vec::new();
-    if let Some((start, end)) = unclosed {
-        recs.retain(|(line, _)| *line != start);
-        rejected.push(Rejected {
-            line: start,
-            error: format!(
-                "a quoted field starts on this line and is never closed; lines {start} to {end} were not imported"
-            ),
-        });
-    }
-    let mut first = true;
-    recs.retain_mut(|(line, fields)| {
-        if std::mem::take(&mut first) {
-            // The header: a stray NUL there is dropped, so the columns still match.
-            for f in fields.iter_mut() {
-                f.retain(|c| c != '\0');
-            }
-            return true;
-        }
-        if fields.iter().any(|f| f.contains('\0')) {
-            rejected.push(Rejected {
-                line: *line,
-                error: "contains the NUL character (U+0000), which cannot be stored".into(),
-            });
-            return false;
-        }
-        true
-    });
-    rejected.sort_by_key(|r| r.line);
-    (recs, rejected)
-}
-
-/// CSV records, each with the line it starts on.
-type Records = Vec<(usize, Vec<String>)>;
-
-/// The records, and where a quote left open at the end of the text started and ended.
-fn split(text: &str) -> (Records, Option<(usize, usize)>) {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut out = Vec::new();
-    let mut field = String::new();
-    let mut record = Vec::new();
-    let mut quoted = false;
-    let mut line = 1;
-    let mut start = 1;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted => {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    quoted = false;
-                }
-            }
-            '"' if field.is_empty() => quoted = true,
-            ',' if !quoted => record.push(std::mem::take(&mut field)),
-            '\r' if !quoted && chars.peek() == Some(&'\n') => {}
-            '\n' if !quoted => {
-                record.push(std::mem::take(&mut field));
-                if !(record.len() == 1 && record[0].trim().is_empty()) {
-                    out.push((start, std::mem::take(&mut record)));
-                }
-                record.clear();
-                line += 1;
-                start = line;
-            }
-            c => {
-                if c == '\n' {
-                    line += 1;
-                }
-                field.push(c);
-            }
-        }
-    }
-    if !field.is_empty() || !record.is_empty() || quoted {
-        record.push(field);
-        out.push((start, record));
-    }
-    let unclosed = quoted.then_some((start, line));
-    (out, unclosed)
+    csv::items(text)
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Row(line, fields) => Some((line, fields)),
+            Item::Refused(_) => None,
+        })
+        .collect()
 }
 
 /// A yes/no cell; `None` when the column is missing or the cell blank, which means "the
@@ -178,37 +190,75 @@ fn tenant_import_lock(tenant_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>>
 /// Imports customers: a row whose phone is already on a record updates that record's
 /// toggles, any other row creates a customer. Imports for one tenant run one at a time
 /// (in every process on PostgreSQL), or two files sent at once would both create the
-/// same customers.
+/// same customers. The file is read as it arrives and new customers are written
+/// [`BATCH`] at a time; `progress` hears the bytes read after each batch.
 pub async fn import_customers(
     app: &AppState,
     tenant_id: &str,
-    text: &str,
-    progress: impl FnMut(usize, usize),
-) -> Result<ImportReport> {
+    csv: CsvStream,
+    progress: impl FnMut(u64),
+) -> std::result::Result<ImportReport, ImportError> {
     let local = tenant_import_lock(tenant_id);
     let _here = local.lock().await;
     let _everywhere = app.store.hold_import_lock(tenant_id).await?;
-    import_customers_locked(app, tenant_id, text, progress).await
+    import_customers_locked(app, tenant_id, csv, progress).await
 }
 
 async fn import_customers_locked(
     app: &AppState,
     tenant_id: &str,
-    text: &str,
-    mut progress: impl FnMut(usize, usize),
-) -> Result<ImportReport> {
+    mut csv: CsvStream,
+    mut progress: impl FnMut(u64),
+) -> std::result::Result<ImportReport, ImportError> {
     let mut report = ImportReport::default();
-    let Some(table) = Table::read(text, &["name", "phone"], &mut report) else {
-        return Ok(report);
+    let cut = |e, r: &ImportReport| ImportError::cut(e, r.created + r.updated);
+    let table = match Table::read(&mut csv, &["name", "phone"], &mut report).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(report),
+        Err(e) => return Err(cut(e, &report)),
     };
     let owners = owners(app, tenant_id).await?;
     let now = app.clock.now();
-    let total = table.rows.len();
-    let ready = customer_rows(&table, &owners, now, &mut report, &mut progress);
-    let mut new = Vec::new();
-    for row in ready {
-        match row {
-            Row::New(c, l) => new.push((c, l)),
+    // Each phone seen in the file and its line, as a number: 1,000,000 rows take ~20 MB.
+    let mut seen: HashMap<u64, u32> = HashMap::new();
+    let mut new = Vec::with_capacity(BATCH);
+    loop {
+        let item = match csv.next().await {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(e) => return Err(cut(e, &report)),
+        };
+        let (line, fields) = match item {
+            Item::Refused(r) => {
+                reject(&mut report, r.line, r.error);
+                continue;
+            }
+            Item::Row(line, fields) => (line, fields),
+        };
+        let parsed = match parse_customer(&table, &fields) {
+            Ok(p) => p,
+            Err(error) => {
+                reject(&mut report, line, error);
+                continue;
+            }
+        };
+        let key = phone_key(&parsed.phone);
+        if let Some(first) = seen.get(&key) {
+            let error = format!("phone {} is already on line {first}", parsed.phone);
+            reject(&mut report, line, error);
+            continue;
+        }
+        seen.insert(key, u32::try_from(line).unwrap_or(u32::MAX));
+        match customer_row(parsed, &owners, now) {
+            Row::New(c, l) => {
+                new.push((c, l));
+                if new.len() >= BATCH {
+                    app.store.create_customers(tenant_id, &new).await?;
+                    report.created += new.len();
+                    new.clear();
+                    progress(csv.bytes_read());
+                }
+            }
             Row::Update {
                 customer_id,
                 phone,
@@ -220,10 +270,19 @@ async fn import_customers_locked(
             }
         }
     }
-    report.created = new.len();
     app.store.create_customers(tenant_id, &new).await?;
-    progress(total, total);
+    report.created += new.len();
+    progress(csv.bytes_read());
     Ok(report)
+}
+
+/// A phone as one number (E.164 has at most 15 digits), for a compact set of those seen.
+fn phone_key(phone: &E164) -> u64 {
+    phone
+        .as_str()
+        .trim_start_matches('+')
+        .parse()
+        .unwrap_or(u64::MAX)
 }
 
 /// A customer row's values, checked; the error names the column.
@@ -284,40 +343,6 @@ fn customer_row(p: Parsed, owners: &HashMap<E164, String>, now: DateTime<Utc>) -
     Row::New(c, ledger)
 }
 
-/// Every row checked and planned, in order; each bad row, and each repeat of a phone
-/// earlier in the file, is rejected with its line.
-fn customer_rows(
-    table: &Table,
-    owners: &HashMap<E164, String>,
-    now: DateTime<Utc>,
-    report: &mut ImportReport,
-    progress: &mut impl FnMut(usize, usize),
-) -> Vec<Row> {
-    let mut seen: HashMap<E164, usize> = HashMap::new();
-    let mut ready = Vec::new();
-    let total = table.rows.len();
-    for (n, (line, fields)) in table.rows.iter().enumerate() {
-        if n % 1000 == 0 {
-            progress(n, total);
-        }
-        let parsed = match parse_customer(table, fields) {
-            Ok(p) => p,
-            Err(error) => {
-                reject(report, *line, error);
-                continue;
-            }
-        };
-        if let Some(first) = seen.get(&parsed.phone) {
-            let error = format!("phone {} is already on line {first}", parsed.phone);
-            reject(report, *line, error);
-            continue;
-        }
-        seen.insert(parsed.phone.clone(), *line);
-        ready.push(customer_row(parsed, owners, now));
-    }
-    ready
-}
-
 /// Sets the toggles a row gives for a phone already on a record (a blank one stays as
 /// the customer set it). Whether the record was there to update.
 async fn update_toggles(
@@ -367,25 +392,33 @@ async fn update_toggles(
     Ok(true)
 }
 
-/// A file's header and rows, or the report that refuses the whole file (no header, or a
-/// required column missing).
+/// A file's header, or the report that refuses the whole file (no header, or a required
+/// column missing).
 struct Table {
     col: HashMap<String, usize>,
-    rows: Vec<(usize, Vec<String>)>,
 }
 
 impl Table {
-    fn read(text: &str, required: &[&str], report: &mut ImportReport) -> Option<Table> {
-        let (mut recs, refused) = checked_records(text);
-        report.rejected.extend(refused);
-        if recs.is_empty() {
-            report.rejected.push(Rejected {
-                line: 1,
-                error: "the file is empty; the first line must be a header".into(),
-            });
-            return None;
-        }
-        let (_, header) = recs.remove(0);
+    /// Reads up to the header (rows refused before it are reported).
+    async fn read(
+        csv: &mut CsvStream,
+        required: &[&str],
+        report: &mut ImportReport,
+    ) -> std::result::Result<Option<Table>, ReadError> {
+        let header = loop {
+            match csv.next().await? {
+                Some(Item::Row(_, header)) => break header,
+                Some(Item::Refused(r)) => reject(report, r.line, r.error),
+                None => {
+                    reject(
+                        report,
+                        1,
+                        "the file is empty; the first line must be a header".into(),
+                    );
+                    return Ok(None);
+                }
+            }
+        };
         let col: HashMap<String, usize> = header
             .iter()
             .enumerate()
@@ -393,17 +426,18 @@ impl Table {
             .collect();
         for alternatives in required {
             if !alternatives.split('|').any(|c| col.contains_key(c)) {
-                report.rejected.push(Rejected {
-                    line: 1,
-                    error: format!(
+                reject(
+                    report,
+                    1,
+                    format!(
                         "the header has no {} column",
                         alternatives.replace('|', " or ")
                     ),
-                });
-                return None;
+                );
+                return Ok(None);
             }
         }
-        Some(Table { col, rows: recs })
+        Ok(Some(Table { col }))
     }
 
     /// A row's cell, trimmed; `None` when the column is missing or the cell blank.
@@ -484,8 +518,31 @@ fn cents(v: &str) -> std::result::Result<i64, String> {
         .ok_or_else(too_large)
 }
 
+/// The next row of the file; rows refused before their columns are read are reported on
+/// the way. A read that fails says how many rows were kept before it.
+async fn next_row(
+    csv: &mut CsvStream,
+    report: &mut ImportReport,
+) -> std::result::Result<Option<(usize, Vec<String>)>, ImportError> {
+    loop {
+        match csv.next().await {
+            Ok(Some(Item::Row(line, fields))) => return Ok(Some((line, fields))),
+            Ok(Some(Item::Refused(r))) => reject(report, r.line, r.error),
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                let kept = report.created + report.updated + report.unchanged;
+                return Err(ImportError::cut(e, kept));
+            }
+        }
+    }
+}
+
+/// Counts a rejected row, and lists it while the list is under [`MAX_REPORTED`].
 fn reject(report: &mut ImportReport, line: usize, error: String) {
-    report.rejected.push(Rejected { line, error });
+    report.rejected_count += 1;
+    if report.rejected.len() < MAX_REPORTED {
+        report.rejected.push(Rejected { line, error });
+    }
 }
 
 /// Estimates: `phone` (or `customer_id`), `number`, `amount` (dollars) or `amount_cents`,
@@ -495,20 +552,24 @@ fn reject(report: &mut ImportReport, line: usize, error: String) {
 pub async fn import_estimates(
     app: &AppState,
     tenant: &assent_store::Tenant,
-    text: &str,
-) -> Result<ImportReport> {
+    mut csv: CsvStream,
+) -> std::result::Result<ImportReport, ImportError> {
     use assent_store::{Estimate, EstimateStatus};
     let mut report = ImportReport::default();
     let Some(t) = Table::read(
-        text,
+        &mut csv,
         &["phone|customer_id", "amount|amount_cents"],
         &mut report,
-    ) else {
+    )
+    .await
+    .map_err(|e| ImportError::cut(e, 0))?
+    else {
         return Ok(report);
     };
     let owners = owners(app, &tenant.id).await?;
     let now = app.clock.now();
-    for (line, row) in &t.rows {
+    while let Some((line, row)) = next_row(&mut csv, &mut report).await? {
+        let (line, row) = (&line, &row);
         let parsed = async {
             let (customer_id, phone) = customer_of(app, &tenant.id, &owners, &t, row).await?;
             let amount_cents =
@@ -579,14 +640,22 @@ pub async fn import_estimates(
 pub async fn import_recurring_services(
     app: &AppState,
     tenant: &assent_store::Tenant,
-    text: &str,
-) -> Result<ImportReport> {
+    mut csv: CsvStream,
+) -> std::result::Result<ImportReport, ImportError> {
     let mut report = ImportReport::default();
-    let Some(t) = Table::read(text, &["phone|customer_id", "name", "due_on"], &mut report) else {
+    let Some(t) = Table::read(
+        &mut csv,
+        &["phone|customer_id", "name", "due_on"],
+        &mut report,
+    )
+    .await
+    .map_err(|e| ImportError::cut(e, 0))?
+    else {
         return Ok(report);
     };
     let owners = owners(app, &tenant.id).await?;
-    for (line, row) in &t.rows {
+    while let Some((line, row)) = next_row(&mut csv, &mut report).await? {
+        let (line, row) = (&line, &row);
         let parsed = async {
             let (customer_id, _) = customer_of(app, &tenant.id, &owners, &t, row).await?;
             let name = t.get(row, "name").ok_or("name is required")?.to_string();
@@ -610,7 +679,7 @@ pub async fn import_recurring_services(
             Ok(r) => match app.store.save_recurring_service(&tenant.id, &r).await {
                 Ok(()) => report.created += 1,
                 Err(assent_store::StoreError::Conflict(_)) => report.unchanged += 1,
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             },
         }
     }
@@ -624,13 +693,17 @@ pub async fn import_recurring_services(
 pub async fn import_calls(
     app: &AppState,
     tenant: &assent_store::Tenant,
-    text: &str,
-) -> Result<ImportReport> {
+    mut csv: CsvStream,
+) -> std::result::Result<ImportReport, ImportError> {
     let mut report = ImportReport::default();
-    let Some(t) = Table::read(text, &["from", "to", "status", "at"], &mut report) else {
+    let Some(t) = Table::read(&mut csv, &["from", "to", "status", "at"], &mut report)
+        .await
+        .map_err(|e| ImportError::cut(e, 0))?
+    else {
         return Ok(report);
     };
-    for (line, row) in &t.rows {
+    while let Some((line, row)) = next_row(&mut csv, &mut report).await? {
+        let (line, row) = (&line, &row);
         let parsed = (|| {
             let phone = |name: &str| {
                 let raw = t.get(row, name).unwrap_or("");
@@ -669,7 +742,7 @@ pub async fn import_calls(
                 report.unchanged += 1;
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         if call.missed && tenant.thread_of(&call.to).is_some() {
             crate::campaigns::missed_call(app, tenant, &call.from, call.at).await?;
@@ -730,7 +803,10 @@ pub struct ConsentImportReport {
     /// Opt-outs older than the last consent the customer gave in Assent: kept as evidence,
     /// the state unchanged.
     pub recorded_only: usize,
+    /// The first [`MAX_REPORTED`] rejected rows, in line order.
     pub rejected: Vec<Rejected>,
+    /// Every rejected row, listed or not.
+    pub rejected_count: usize,
 }
 
 /// Earlier opt-outs from another system: `phone`, `opted_out_at` (required), `scope`
@@ -741,17 +817,22 @@ pub struct ConsentImportReport {
 pub async fn import_consent(
     app: &AppState,
     tenant: &assent_store::Tenant,
-    text: &str,
-) -> Result<ConsentImportReport> {
+    mut csv: CsvStream,
+) -> std::result::Result<ConsentImportReport, ImportError> {
     use assent_core::consent::Scope;
     let mut report = ImportReport::default();
     let mut out = ConsentImportReport::default();
-    let Some(t) = Table::read(text, &["phone", "opted_out_at"], &mut report) else {
+    let Some(t) = Table::read(&mut csv, &["phone", "opted_out_at"], &mut report)
+        .await
+        .map_err(|e| ImportError::cut(e, 0))?
+    else {
         out.rejected = report.rejected;
+        out.rejected_count = report.rejected_count;
         return Ok(out);
     };
     let now = app.clock.now();
-    for (line, row) in &t.rows {
+    while let Some((line, row)) = next_row(&mut csv, &mut report).await? {
+        let (line, row) = (&line, &row);
         let parsed = (|| {
             let raw = t.get(row, "phone").ok_or("phone is required")?;
             let phone = E164::parse(raw).map_err(|e| format!("phone {raw:?}: {e}"))?;
@@ -774,7 +855,7 @@ pub async fn import_consent(
         let (phone, at, scope) = match parsed {
             Ok(p) => p,
             Err(error) => {
-                out.rejected.push(Rejected { line: *line, error });
+                reject(&mut report, *line, error);
                 continue;
             }
         };
@@ -787,11 +868,16 @@ pub async fn import_consent(
             text: note,
             ..Default::default()
         };
+        // Counted in the report as it goes, so a read cut short can say what was kept.
         if crate::service::import_opt_out(app, tenant, &phone, scope, at, evidence).await? {
-            out.applied += 1;
+            report.created += 1;
         } else {
-            out.recorded_only += 1;
+            report.updated += 1;
         }
     }
+    out.applied = report.created;
+    out.recorded_only = report.updated;
+    out.rejected = report.rejected;
+    out.rejected_count = report.rejected_count;
     Ok(out)
 }

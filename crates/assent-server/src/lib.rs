@@ -39,6 +39,9 @@ pub struct Config {
     pub trust_proxy: bool,
     /// The opt-in form's captcha, when one is configured.
     pub captcha: Option<assent_provider::captcha::Captcha>,
+    /// The largest CSV file an import takes (`ASSENT_IMPORT_MAX_BYTES`; default
+    /// [`import::DEFAULT_MAX_BYTES`], 1 GiB).
+    pub import_max_bytes: u64,
 }
 
 pub use telemetry::Metrics;

@@ -223,6 +223,7 @@ async fn inbound(
         twilio_account_sid: None,
         trust_proxy: false,
         captcha: None,
+        import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES,
     };
     let app = AppState::with_simulator(store, Arc::new(SystemClock), config.clone());
     let (t, _) = assent_server::api::create_tenant(&app, "Bench HVAC", Some("America/Chicago"))
@@ -445,6 +446,7 @@ async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
         twilio_account_sid: None,
         trust_proxy: false,
         captcha: None,
+        import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES,
     };
     let app = AppState::new(store, twilio.clone(), Arc::new(SystemClock), config);
     let (t, _) = assent_server::api::create_tenant(&app, "Bench Plumbing", Some("America/Chicago"))
@@ -585,6 +587,7 @@ async fn campaign(n: u64) -> anyhow::Result<()> {
         twilio_account_sid: None,
         trust_proxy: false,
         captcha: None,
+        import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES,
     };
     let app = AppState::with_simulator(db.clone(), clock, config);
     let (t, _) =

@@ -203,6 +203,23 @@ fn config(bind: &str) -> Config {
         twilio_account_sid: env("ASSENT_TWILIO_ACCOUNT_SID"),
         trust_proxy: env("ASSENT_TRUST_PROXY").is_some_and(|v| v == "1" || v == "true"),
         captcha: None,
+        import_max_bytes: import_max_bytes(),
+    }
+}
+
+/// `ASSENT_IMPORT_MAX_BYTES`: the largest CSV file an import takes, in bytes.
+fn import_max_bytes() -> u64 {
+    let Some(v) = env("ASSENT_IMPORT_MAX_BYTES") else {
+        return assent_server::import::DEFAULT_MAX_BYTES;
+    };
+    match v.trim().parse::<u64>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            eprintln!(
+                "error: ASSENT_IMPORT_MAX_BYTES {v:?} is not a number of bytes (e.g. 1073741824 for 1 GiB)"
+            );
+            std::process::exit(2);
+        }
     }
 }
 
@@ -482,28 +499,36 @@ async fn import_other(command: ImportCommand) -> anyhow::Result<()> {
         | ImportCommand::Calls { file, tenant } => (file, tenant),
         ImportCommand::Consent { file, tenant } => return import_consent(file, tenant).await,
     };
-    let (text, app, tenant) = import_setup(file, slug).await?;
+    let (csv, _, app, tenant) = import_setup(file, slug).await?;
     use assent_server::import;
     let report = match command {
         ImportCommand::Customers { .. } => {
-            import::import_customers(&app, &tenant.id, &text, |_, _| {}).await?
+            import::import_customers(&app, &tenant.id, csv, |_| {}).await?
         }
-        ImportCommand::Estimates { .. } => import::import_estimates(&app, &tenant, &text).await?,
+        ImportCommand::Estimates { .. } => import::import_estimates(&app, &tenant, csv).await?,
         ImportCommand::RecurringServices { .. } => {
-            import::import_recurring_services(&app, &tenant, &text).await?
+            import::import_recurring_services(&app, &tenant, csv).await?
         }
-        ImportCommand::Calls { .. } => import::import_calls(&app, &tenant, &text).await?,
+        ImportCommand::Calls { .. } => import::import_calls(&app, &tenant, csv).await?,
         ImportCommand::Consent { .. } => return Ok(()),
     };
-    for r in &report.rejected {
-        eprintln!("line {}: {}", r.line, r.error);
-    }
+    print_rejected(&report.rejected, report.rejected_count);
     println!(
         "{}",
         serde_json::json!({"created": report.created, "updated": report.updated,
-            "unchanged": report.unchanged, "rejected": report.rejected.len()})
+            "unchanged": report.unchanged, "rejected": report.rejected_count})
     );
-    rejected_lines(report.rejected.len())
+    rejected_lines(report.rejected_count)
+}
+
+/// Each listed rejected line on stderr, and how many more there were.
+fn print_rejected(listed: &[assent_server::import::Rejected], count: usize) {
+    for r in listed {
+        eprintln!("line {}: {}", r.line, r.error);
+    }
+    if count > listed.len() {
+        eprintln!("… and {} more line(s) rejected", count - listed.len());
+    }
 }
 
 /// CONTRACT.md: an import exits non-zero when any row was rejected, after keeping the good
@@ -518,26 +543,31 @@ fn rejected_lines(n: usize) -> anyhow::Result<()> {
 /// Earlier opt-outs: the report on stdout, each rejected line on stderr, and a failure
 /// exit when any line was rejected (the good ones are kept).
 async fn import_consent(file: &std::path::Path, slug: &str) -> anyhow::Result<()> {
-    let (text, app, tenant) = import_setup(file, slug).await?;
-    let report = assent_server::import::import_consent(&app, &tenant, &text).await?;
-    for r in &report.rejected {
-        eprintln!("line {}: {}", r.line, r.error);
-    }
+    let (csv, _, app, tenant) = import_setup(file, slug).await?;
+    let report = assent_server::import::import_consent(&app, &tenant, csv).await?;
+    print_rejected(&report.rejected, report.rejected_count);
     println!(
         "{}",
         serde_json::json!({"applied": report.applied, "recorded_only": report.recorded_only,
-            "rejected": report.rejected.len()})
+            "rejected": report.rejected_count})
     );
-    rejected_lines(report.rejected.len())
+    rejected_lines(report.rejected_count)
 }
 
-/// The file's text, the configured store and the tenant an import goes to.
+/// The file, read as the import goes (the same parser as the API's), its size, the
+/// configured store and the tenant an import goes to.
 async fn import_setup(
     file: &std::path::Path,
     slug: &str,
-) -> anyhow::Result<(String, AppState, assent_store::Tenant)> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+) -> anyhow::Result<(
+    assent_server::import::CsvStream,
+    u64,
+    AppState,
+    assent_store::Tenant,
+)> {
+    let f = std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let csv = assent_server::import::CsvStream::from_reader(f);
     let store = open_store(&database_url()).await?;
     let app = AppState::with_simulator(store, Arc::new(SystemClock), config("127.0.0.1:8080"));
     let tenant = app
@@ -545,35 +575,38 @@ async fn import_setup(
         .tenant_by_slug(slug)
         .await?
         .with_context(|| format!("no tenant with slug {slug:?}"))?;
-    Ok((text, app, tenant))
+    Ok((csv, size, app, tenant))
 }
 
 async fn import_customers(file: &std::path::Path, slug: &str) -> anyhow::Result<()> {
     use std::io::Write;
-    let (text, app, tenant) = import_setup(file, slug).await?;
+    let (csv, size, app, tenant) = import_setup(file, slug).await?;
     let started = std::time::Instant::now();
-    let report = assent_server::import::import_customers(&app, &tenant.id, &text, |done, total| {
+    let report = assent_server::import::import_customers(&app, &tenant.id, csv, |done| {
         let width = 30;
-        let filled = (done * width)
-            .checked_div(total)
-            .unwrap_or(width)
-            .min(width);
+        let filled = usize::try_from(
+            (done * width as u64)
+                .checked_div(size)
+                .unwrap_or(width as u64),
+        )
+        .unwrap_or(width)
+        .min(width);
         eprint!(
-            "\r[{}{}] {done}/{total} rows",
+            "\r[{}{}] {} of {} MB read",
             "#".repeat(filled),
-            " ".repeat(width - filled)
+            " ".repeat(width - filled),
+            done >> 20,
+            size >> 20
         );
         let _ = std::io::stderr().flush();
     })
     .await?;
     eprintln!();
-    for r in &report.rejected {
-        eprintln!("line {}: {}", r.line, r.error);
-    }
+    print_rejected(&report.rejected, report.rejected_count);
     println!(
         "{}",
-        serde_json::json!({"created": report.created, "updated": report.updated, "rejected": report.rejected.len(),
+        serde_json::json!({"created": report.created, "updated": report.updated, "rejected": report.rejected_count,
             "seconds": (started.elapsed().as_secs_f64() * 100.0).round() / 100.0})
     );
-    rejected_lines(report.rejected.len())
+    rejected_lines(report.rejected_count)
 }

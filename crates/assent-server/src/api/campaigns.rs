@@ -399,38 +399,42 @@ pub async fn create_call(
 pub async fn import(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
-    body: String,
+    req: axum::extract::Request,
 ) -> ApiResult<Json<Value>> {
-    let report = crate::import::import_customers(&app, &t.id, &body, |_, _| {}).await?;
+    let csv = crate::import::csv_body(&app, req).await?;
+    let report = crate::import::import_customers(&app, &t.id, csv, |_| {}).await?;
     Ok(Json(json!(report)))
 }
 
 pub async fn import_estimates(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
-    body: String,
+    req: axum::extract::Request,
 ) -> ApiResult<Json<Value>> {
+    let csv = crate::import::csv_body(&app, req).await?;
     Ok(Json(json!(
-        crate::import::import_estimates(&app, &t, &body).await?
+        crate::import::import_estimates(&app, &t, csv).await?
     )))
 }
 
 pub async fn import_recurring_services(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
-    body: String,
+    req: axum::extract::Request,
 ) -> ApiResult<Json<Value>> {
+    let csv = crate::import::csv_body(&app, req).await?;
     Ok(Json(json!(
-        crate::import::import_recurring_services(&app, &t, &body).await?
+        crate::import::import_recurring_services(&app, &t, csv).await?
     )))
 }
 
 pub async fn import_calls(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
-    body: String,
+    req: axum::extract::Request,
 ) -> ApiResult<Json<Value>> {
+    let csv = crate::import::csv_body(&app, req).await?;
     Ok(Json(json!(
-        crate::import::import_calls(&app, &t, &body).await?
+        crate::import::import_calls(&app, &t, csv).await?
     )))
 }

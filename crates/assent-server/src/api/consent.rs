@@ -74,10 +74,11 @@ pub async fn record_opt_out(
 pub async fn import_consent(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
-    body: String,
+    req: axum::extract::Request,
 ) -> ApiResult<Json<Value>> {
+    let csv = crate::import::csv_body(&app, req).await?;
     Ok(Json(json!(
-        crate::import::import_consent(&app, &t, &body).await?
+        crate::import::import_consent(&app, &t, csv).await?
     )))
 }
 

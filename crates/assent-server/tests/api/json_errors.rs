@@ -156,7 +156,7 @@ async fn a_wrong_shaped_body_is_422_naming_the_field_by_its_path() {
 async fn a_body_over_the_limit_is_413_body_too_large_in_json() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
-    // A JSON body and a CSV import, each over axum's 2 MB default.
+    // A JSON body over axum's 2 MB default, and a CSV import over its configured limit.
     let big = format!(r#"{{"name": "{}", "phones": []}}"#, "A".repeat(3 << 20));
     let r = raw(&app, "POST", "/customers", &t.key, &big).await;
     let (s, code, message, ct) = refusal(r).await;
@@ -166,6 +166,9 @@ async fn a_body_over_the_limit_is_413_body_too_large_in_json() {
         "{message}"
     );
     assert!(ct.starts_with("application/json"), "{ct}");
+    // Imports take files far larger (1 GiB by default): here a server configured for 1 MiB.
+    let app = TestApp::spawn_with(|c| c.import_max_bytes = 1 << 20).await;
+    let (t, _) = app.tenant().await;
     let mut csv = String::from("name,phone\n");
     while csv.len() < 3 << 20 {
         csv.push_str("Ana Lopez,5125550150\n");

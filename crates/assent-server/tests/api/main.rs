@@ -11,6 +11,7 @@ mod campaigns;
 mod delivery;
 mod evidence_and_isolation;
 mod hardening;
+mod imports;
 mod json_errors;
 mod lists;
 mod operations;

@@ -299,6 +299,7 @@ impl TestApp {
             twilio_account_sid: Some("ACtest".into()),
             trust_proxy: false,
             captcha: None,
+            import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES,
         };
         tweak(&mut config);
         let app = match provider_prefix {
