@@ -13,6 +13,7 @@ pub mod listen;
 pub mod preview;
 pub mod public;
 pub mod service;
+pub mod twilio_check;
 pub mod web;
 pub mod webhooks;
 
@@ -63,6 +64,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// Twilio's account API, for the configuration check (provider `twilio`).
+    pub twilio_account: Option<Arc<assent_provider::twilio_account::TwilioAccount>>,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             config: Arc::new(config),
             wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
+            twilio_account: None,
         }
     }
 
