@@ -127,6 +127,49 @@ pub fn with_footer(body: &str, footer: &str) -> String {
     format!("{trimmed}\n{footer}")
 }
 
+/// The longest business name that always fits as a marketing message's brand prefix: a
+/// longer name needs a short brand name in settings.
+pub const MAX_BRAND_CHARS: usize = 30;
+
+/// Whether `body` already starts with `name`, case-insensitively, once leading blanks are
+/// set aside (a name followed by anything: `Acme Heating: …`, `ACME HEATING here…`).
+pub fn starts_with_name(body: &str, name: &str) -> bool {
+    let name = name.trim();
+    if name.is_empty() {
+        return true;
+    }
+    let body = body.trim_start();
+    let mut b = body.chars().flat_map(char::to_lowercase);
+    name.chars()
+        .flat_map(char::to_lowercase)
+        .all(|c| b.next() == Some(c))
+}
+
+/// Starts a marketing body with the brand (`Acme Heating & Air: …`), as CTIA and the
+/// carriers' 10DLC vetting expect, unless it already starts with one of `names` (the brand
+/// and, when the brand is a short name, the business's full name).
+pub fn with_brand(body: &str, brand: &str, names: &[&str]) -> String {
+    let brand = brand.trim();
+    let trimmed = body.trim_start();
+    if brand.is_empty()
+        || starts_with_name(trimmed, brand)
+        || names
+            .iter()
+            .any(|n| !n.trim().is_empty() && starts_with_name(trimmed, n))
+    {
+        return trimmed.to_string();
+    }
+    if trimmed.is_empty() {
+        return format!("{brand}:");
+    }
+    format!("{brand}: {trimmed}")
+}
+
+/// A marketing message as it leaves: the brand first, the footer last.
+pub fn marketing_message(body: &str, brand: &str, names: &[&str], footer: &str) -> String {
+    with_footer(&with_brand(body, brand, names), footer)
+}
+
 /// The disclosure every written-consent surface carries (47 CFR 64.1200(f)(9), CTIA).
 pub fn disclosure(business: &str) -> String {
     format!(
@@ -191,6 +234,14 @@ pub fn default_reply_in(
             "{business}: Para ayuda, contactanos en {contact}. Pueden aplicarse tarifas de \
              mensajes y datos. Responde STOP para cancelar."
         ),
+        (Lang::Es, ProviderBlocked) => format!(
+            "{business}: Tu STOP anterior todavia bloquea nuestros mensajes a este numero. \
+             Responde START para volver a recibirlos."
+        ),
+        (Lang::Fr, ProviderBlocked) => format!(
+            "{business}: Votre STOP precedent bloque encore nos messages vers ce numero. \
+             Repondez START pour les recevoir a nouveau."
+        ),
         (Lang::Fr, OptOutAll) => format!(
             "{business}: Vous etes desabonne et ne recevrez plus de messages de notre part. \
              Repondez START pour vous reabonner."
@@ -232,6 +283,10 @@ pub fn default_reply(kind: crate::consent::ReplyKind, business: &str, contact: &
         Help => format!(
             "{business}: For help, contact us at {contact}. Msg & data rates may apply. Reply \
              STOP to opt out."
+        ),
+        ProviderBlocked => format!(
+            "{business}: Your earlier STOP still blocks our texts to this number. Reply START \
+             to receive them again."
         ),
     }
 }
@@ -534,6 +589,63 @@ mod tests {
         assert_eq!(gsm_cost('{'), Some(2));
     }
 
+    #[test]
+    fn the_brand_starts_a_marketing_body_once() {
+        let b = "Acme Heating & Air";
+        assert_eq!(
+            with_brand("20% off tune-ups this week", b, &[]),
+            "Acme Heating & Air: 20% off tune-ups this week"
+        );
+        // Already named, in any case: left as it is.
+        assert_eq!(
+            with_brand("ACME HEATING & AIR: 20% off", b, &[]),
+            "ACME HEATING & AIR: 20% off"
+        );
+        assert_eq!(
+            with_brand("  acme heating & air here. 20% off", b, &[]),
+            "acme heating & air here. 20% off"
+        );
+        // A short brand: a body that names the full business is named too.
+        assert_eq!(
+            with_brand(
+                "Acme Heating & Air of Central Texas: hi",
+                "Acme HVAC",
+                &["Acme Heating & Air of Central Texas"]
+            ),
+            "Acme Heating & Air of Central Texas: hi"
+        );
+        assert_eq!(
+            with_brand("hi", "Acme HVAC", &["Acme Heating & Air of Central Texas"]),
+            "Acme HVAC: hi"
+        );
+        let once = marketing_message("Sale!", b, &[], MARKETING_FOOTER);
+        assert_eq!(once, "Acme Heating & Air: Sale!\nReply STOP to opt out");
+        assert_eq!(marketing_message(&once, b, &[], MARKETING_FOOTER), once);
+    }
+
+    #[test]
+    fn the_brand_counts_in_the_segments() {
+        // 160 - len("\nReply STOP to opt out") = 138: a body that fits one segment alone...
+        let body = "a".repeat(160 - MARKETING_FOOTER.len() - 1);
+        assert_eq!(segments(&with_footer(&body, MARKETING_FOOTER)).count, 1);
+        // ...takes two once the business is named in front of it.
+        let named = marketing_message(&body, "Acme Heating & Air", &[], MARKETING_FOOTER);
+        assert!(named.starts_with("Acme Heating & Air: aaa"));
+        assert_eq!(segments(&named).count, 2);
+        assert_eq!(segments(&named).units, 160 + "Acme Heating & Air: ".len());
+        // A body that already starts with the name costs nothing more.
+        let own = format!("Acme Heating & Air: {}", "a".repeat(100));
+        assert_eq!(
+            segments(&marketing_message(
+                &own,
+                "Acme Heating & Air",
+                &[],
+                MARKETING_FOOTER
+            )),
+            segments(&with_footer(&own, MARKETING_FOOTER))
+        );
+    }
+
     proptest! {
         #[test]
         fn gsm_count_matches_the_closed_form_for_single_septet_text(n in 0usize..2000) {
@@ -559,6 +671,28 @@ mod tests {
                 prop_assert!(s.count * multi >= s.units);
                 // A pair pushed to the next segment wastes at most one unit per segment.
                 prop_assert!(s.count <= s.units.div_ceil(multi - 1));
+            }
+        }
+
+        #[test]
+        fn the_brand_prefix_costs_exactly_its_characters(
+            body in "[a-zA-Z0-9 .,!?]{0,300}",
+            brand in "[A-Z][a-zA-Z&' ]{0,29}",
+        ) {
+            let brand = brand.trim();
+            let plain = with_footer(body.trim_start(), MARKETING_FOOTER);
+            let named = marketing_message(&body, brand, &[], MARKETING_FOOTER);
+            prop_assert!(starts_with_name(&named, brand));
+            // Idempotent: a named body is named once.
+            prop_assert_eq!(marketing_message(&named, brand, &[], MARKETING_FOOTER), named.clone());
+            let (p, n) = (segments(&plain), segments(&named));
+            if starts_with_name(body.trim_start(), brand) {
+                prop_assert_eq!(p, n);
+            } else {
+                // `Brand: ` before a body, `Brand:` and a line break before a lone footer.
+                prop_assert_eq!(n.units, p.units + brand.len() + 2);
+                let expected = if n.units <= 160 { 1 } else { n.units.div_ceil(153) };
+                prop_assert_eq!(n.count, expected);
             }
         }
 

@@ -200,6 +200,11 @@ pub struct ConsentState {
     /// The message id of the opt-in request a YES would answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_request: Option<String>,
+    /// The senders (by channel) the provider is known to block for this phone: its
+    /// `OptOutType=STOP` or a 21610 refusal, until its `OptOutType=START`. Only the
+    /// provider's own opt-in keyword lifts such a block, so a YES there changes nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provider_blocks: Vec<Channel>,
 }
 
 /// One ledger entry as the state machine writes it; the store adds tenant, phone, time,
@@ -231,6 +236,20 @@ crate::text_enum! {
         /// Opted in to marketing.
         OptInConfirmation = "opt_in_confirmation",
         Help = "help",
+        /// YES or the link phrase on a thread the provider blocks after its STOP: the
+        /// customer must text the provider's opt-in keyword (START) first.
+        ProviderBlocked = "provider_blocked",
+    }
+}
+
+crate::text_enum! {
+    /// Twilio's `OptOutType` on an inbound webhook: the provider took the message as one of
+    /// its keywords, answered it, and (STOP) blocks the sender or (START) unblocks it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ProviderKeyword as "OptOutType" {
+        Stop = "STOP",
+        Start = "START",
+        Help = "HELP",
     }
 }
 
@@ -262,6 +281,9 @@ pub enum Event<'a> {
         lang: Option<Lang>,
         /// Twilio's `OptOutType` was present: the provider already replied.
         provider_answered: bool,
+        /// What the message did at the provider: its `OptOutType`, or `Start` for an opt-in
+        /// keyword the provider honours without telling (START without Advanced Opt-Out).
+        provider_keyword: Option<ProviderKeyword>,
         /// The pending opt-in request (the disclosure) was handed to the carrier: only then
         /// is a YES written consent.
         request_sent: bool,
@@ -322,6 +344,20 @@ impl ConsentState {
             .iter()
             .filter(|t| now - **t < Duration::days(PENDING_TTL_DAYS))
             .count()
+    }
+
+    /// Whether the provider is known to block the sender a reply in `thread` leaves from.
+    pub fn provider_blocks(&self, thread: Thread) -> bool {
+        self.provider_blocks.contains(&thread.reply_channel())
+    }
+
+    fn set_provider_block(&mut self, thread: Thread, blocked: bool) {
+        let c = thread.reply_channel();
+        self.provider_blocks.retain(|x| *x != c);
+        if blocked {
+            self.provider_blocks.push(c);
+            self.provider_blocks.sort_by_key(|c| c.as_str());
+        }
     }
 
     /// Rebuilds the consent flags from ledger entries, oldest first.
@@ -536,6 +572,7 @@ pub fn apply(
             classified,
             lang,
             provider_answered,
+            provider_keyword,
             request_sent,
         } => inbound(
             &mut b,
@@ -545,6 +582,7 @@ pub fn apply(
                 classified,
                 lang,
                 provider_answered,
+                provider_keyword,
                 request_sent,
             },
             policy,
@@ -588,6 +626,7 @@ fn expire_pending(b: &mut Builder) {
 /// The provider refused a send because of its STOP list: a STOP in that thread, which the
 /// provider has already answered.
 fn provider_stop_list(b: &mut Builder, thread: Thread, policy: Policy) {
+    b.state.set_provider_block(thread, true);
     b.stop_in_thread(
         thread,
         policy,
@@ -620,6 +659,7 @@ struct Inbound<'a> {
     classified: &'a Classified,
     lang: Option<Lang>,
     provider_answered: bool,
+    provider_keyword: Option<ProviderKeyword>,
     request_sent: bool,
 }
 
@@ -639,11 +679,25 @@ fn inbound(b: &mut Builder, t: &mut Transition, i: Inbound<'_>, policy: Policy) 
     if let Some(l) = i.lang {
         b.state.language = l;
     }
-    // The provider answered this very message, or is configured to answer the standard
-    // keywords; YES, the link phrase, free-text revocations and keywords it does not know
-    // it never answers, so those replies are always ours.
-    let provider_replies = i.provider_answered
-        || (policy.provider_answers_keywords && i.classified.is_standard_keyword());
+    // The provider answered this very message (its `OptOutType`): that is the only sign,
+    // whoever `keyword_replies` says answers. Twilio's Advanced Opt-Out does not know
+    // REMOVE, ARRET, OPT OUT, STOP ALL or the Spanish words, and never answers YES, the
+    // link phrase or a revocation in words, so those replies are ours.
+    let provider_replies = i.provider_answered;
+    match i.provider_keyword {
+        Some(ProviderKeyword::Stop) => b.state.set_provider_block(i.thread, true),
+        Some(ProviderKeyword::Start) => b.state.set_provider_block(i.thread, false),
+        _ => {}
+    }
+    // YES or the link phrase where the provider still blocks the sender: consent given here
+    // could never be confirmed (the provider refuses every text until its opt-in keyword),
+    // so nothing changes and the customer is told the word that works.
+    if matches!(i.classified, Classified::Yes | Classified::LinkPhrase)
+        && b.state.provider_blocks(i.thread)
+    {
+        t.reply = Some(ReplyKind::ProviderBlocked);
+        return;
+    }
     let said = Said {
         source,
         rule,

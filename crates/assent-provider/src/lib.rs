@@ -6,6 +6,7 @@ pub mod captcha;
 pub mod signature;
 pub mod simulator;
 pub mod twilio;
+pub mod twilio_account;
 
 use assent_core::phone::E164;
 use async_trait::async_trait;

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 #[derive(Clone)]
 pub struct Received {
@@ -21,6 +21,68 @@ pub struct Received {
     paused: Arc<tokio::sync::watch::Sender<bool>>,
     /// Milliseconds each answer takes after the message was recorded.
     latency_ms: Arc<AtomicU64>,
+    /// The account's numbers and Messaging Services, as the configuration check reads them.
+    pub account: Arc<Mutex<FakeAccount>>,
+}
+
+/// A number of the fake account (`IncomingPhoneNumbers`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FakeNumber {
+    pub sid: String,
+    pub phone_number: String,
+    pub sms_url: String,
+    pub sms_method: String,
+    pub status_callback: String,
+}
+
+/// A Messaging Service of the fake account, with the numbers in its sender pool.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FakeService {
+    pub sid: String,
+    pub friendly_name: String,
+    pub inbound_request_url: String,
+    pub inbound_method: String,
+    pub status_callback: String,
+    pub use_inbound_webhook_on_number: bool,
+    #[serde(skip)]
+    pub numbers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FakeAccount {
+    pub numbers: Vec<FakeNumber>,
+    pub services: Vec<FakeService>,
+    /// Answer every account request with 401, as Twilio does for a wrong auth token.
+    pub refuse: bool,
+}
+
+impl FakeAccount {
+    /// A number whose SMS webhook is `sms_url` (POST).
+    pub fn number(&mut self, phone: &str, sms_url: &str) {
+        let n = self.numbers.len();
+        self.numbers.push(FakeNumber {
+            sid: format!("PN{n:032}"),
+            phone_number: phone.into(),
+            sms_url: sms_url.into(),
+            sms_method: "POST".into(),
+            status_callback: String::new(),
+        });
+    }
+
+    /// A Messaging Service holding `numbers`, sending inbound texts to `inbound` (empty:
+    /// to each number's own webhook).
+    pub fn service(&mut self, name: &str, inbound: &str, status_callback: &str, numbers: &[&str]) {
+        let n = self.services.len();
+        self.services.push(FakeService {
+            sid: format!("MG{n:032}"),
+            friendly_name: name.into(),
+            inbound_request_url: inbound.into(),
+            inbound_method: "POST".into(),
+            status_callback: status_callback.into(),
+            use_inbound_webhook_on_number: inbound.is_empty(),
+            numbers: numbers.iter().map(|n| n.to_string()).collect(),
+        });
+    }
 }
 
 impl Default for Received {
@@ -31,6 +93,7 @@ impl Default for Received {
             arrivals: Arc::default(),
             paused: Arc::new(tokio::sync::watch::Sender::new(false)),
             latency_ms: Arc::default(),
+            account: Arc::default(),
         }
     }
 }
@@ -92,10 +155,123 @@ async fn create(State(r): State<Received>, body: Bytes) -> impl IntoResponse {
     )
 }
 
-/// Starts the fake on a random port; returns its base URL and what it received.
+type Query = axum::extract::Query<std::collections::HashMap<String, String>>;
+
+fn refused() -> axum::response::Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [("content-type", "application/json")],
+        r#"{"code":20003,"message":"Authenticate","status":401}"#,
+    )
+        .into_response()
+}
+
+fn json(v: serde_json::Value) -> axum::response::Response {
+    ([("content-type", "application/json")], v.to_string()).into_response()
+}
+
+/// `GET …/IncomingPhoneNumbers.json?PhoneNumber=`: the account's numbers, filtered.
+async fn incoming_numbers(State(r): State<Received>, q: Query) -> axum::response::Response {
+    let a = r.account.lock().map(|a| a.clone()).unwrap_or_default();
+    if a.refuse {
+        return refused();
+    }
+    let wanted = q.get("PhoneNumber");
+    let list: Vec<&FakeNumber> = a
+        .numbers
+        .iter()
+        .filter(|n| wanted.is_none_or(|w| *w == n.phone_number))
+        .collect();
+    json(serde_json::json!({"incoming_phone_numbers": list, "next_page_uri": null}))
+}
+
+/// One page of `items` as Twilio's v1 lists give it, `PageSize` at a time from `Page`.
+fn page_of<T: serde::Serialize>(
+    key: &str,
+    items: &[T],
+    q: &Query,
+    host: &str,
+    path: &str,
+) -> axum::response::Response {
+    let size: usize = q
+        .get("PageSize")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+        .max(1);
+    let page: usize = q.get("Page").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let chunk: Vec<&T> = items.iter().skip(page * size).take(size).collect();
+    let next = ((page + 1) * size < items.len())
+        .then(|| format!("http://{host}{path}?PageSize={size}&Page={}", page + 1));
+    json(
+        serde_json::json!({key: chunk, "meta": {"next_page_url": next, "page": page, "page_size": size}}),
+    )
+}
+
+fn host_of(h: &axum::http::HeaderMap) -> String {
+    h.get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string()
+}
+
+/// `GET /v1/Services`.
+async fn services(
+    State(r): State<Received>,
+    headers: axum::http::HeaderMap,
+    q: Query,
+) -> axum::response::Response {
+    let a = r.account.lock().map(|a| a.clone()).unwrap_or_default();
+    if a.refuse {
+        return refused();
+    }
+    page_of(
+        "services",
+        &a.services,
+        &q,
+        &host_of(&headers),
+        "/v1/Services",
+    )
+}
+
+/// `GET /v1/Services/{sid}/PhoneNumbers`.
+async fn service_numbers(
+    State(r): State<Received>,
+    axum::extract::Path(sid): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    q: Query,
+) -> axum::response::Response {
+    let a = r.account.lock().map(|a| a.clone()).unwrap_or_default();
+    if a.refuse {
+        return refused();
+    }
+    let Some(s) = a.services.iter().find(|s| s.sid == sid) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let numbers: Vec<serde_json::Value> = s
+        .numbers
+        .iter()
+        .map(|n| serde_json::json!({"phone_number": n, "service_sid": sid}))
+        .collect();
+    page_of(
+        "phone_numbers",
+        &numbers,
+        &q,
+        &host_of(&headers),
+        &format!("/v1/Services/{sid}/PhoneNumbers"),
+    )
+}
+
+/// Starts the fake on a random port; returns its base URL and what it received. It
+/// answers as both api.twilio.com and messaging.twilio.com.
 pub async fn spawn() -> std::io::Result<(String, Received)> {
     let received = Received::default();
     let app = Router::new()
+        .route(
+            "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json",
+            get(incoming_numbers),
+        )
+        .route("/v1/Services", get(services))
+        .route("/v1/Services/{sid}/PhoneNumbers", get(service_numbers))
         .route("/2010-04-01/Accounts/{sid}/Messages.json", post(create))
         .with_state(received.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -15,6 +15,7 @@ pub mod public;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod twilio_check;
 pub mod web;
 pub mod webhooks;
 
@@ -60,6 +61,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set on SIGTERM or Ctrl-C: the worker stops claiming (see [`shutdown`]).
     pub shutdown: shutdown::Shutdown,
+    /// Twilio's account API, for the configuration check (provider `twilio`).
+    pub twilio_account: Option<Arc<assent_provider::twilio_account::TwilioAccount>>,
 }
 
 impl AppState {
@@ -80,6 +83,7 @@ impl AppState {
             wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
             shutdown: shutdown::Shutdown::default(),
+            twilio_account: None,
         }
     }
 

@@ -25,7 +25,107 @@ use crate::AppState;
 use crate::service::{self, OptInStart};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/optin/{slug}", get(show).post(submit))
+    Router::new()
+        .route("/optin/{slug}", get(show).post(submit))
+        .route("/optin/{slug}/terms", get(terms))
+        .route("/optin/{slug}/privacy", get(privacy))
+}
+
+/// What the default terms and privacy pages say of a tenant's program.
+pub struct ProgramDoc {
+    pub business: String,
+    pub program: String,
+    pub sender: String,
+    pub per_day: u32,
+    pub contact: String,
+    pub keyword: String,
+    pub terms_url: String,
+    pub privacy_url: String,
+}
+
+impl ProgramDoc {
+    fn of(t: &Tenant) -> ProgramDoc {
+        let s = &t.settings;
+        let (terms_url, privacy_url) = service::opt_in_tools::policy_links(t, "");
+        ProgramDoc {
+            business: t.name.clone(),
+            program: format!("{} Text Offers", service::brand(t)),
+            sender: t
+                .senders
+                .marketing
+                .as_ref()
+                .map(crate::web::phone_display)
+                .unwrap_or_else(|| "its marketing number".into()),
+            per_day: s.marketing_cap_per_day,
+            contact: if s.help_contact.trim().is_empty() && !s.contact.trim().is_empty() {
+                s.contact.clone()
+            } else {
+                service::contact_of(t)
+            },
+            keyword: s.opt_in_keyword().to_string(),
+            terms_url: terms_url.url,
+            privacy_url: privacy_url.url,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "public/terms.html")]
+struct TermsPage {
+    d: ProgramDoc,
+}
+
+#[derive(Template)]
+#[template(path = "public/privacy.html")]
+struct PrivacyPage {
+    d: ProgramDoc,
+}
+
+/// A tenant's program, by its slug, for the default terms and privacy pages: they exist
+/// from the start, since the marketing registration asks for both addresses.
+async fn tenant_for_doc(app: &AppState, slug: &str) -> Result<Tenant, Response> {
+    match app.store.tenant_by_slug(slug).await {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err((
+            StatusCode::NOT_FOUND,
+            Html(page("Not found", "This page is not available", None)),
+        )
+            .into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "tenant lookup failed");
+            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+    }
+}
+
+/// `GET /optin/{slug}/terms`: the default terms of the tenant's text program.
+async fn terms(State(app): State<AppState>, Path(slug): Path<String>) -> Response {
+    match tenant_for_doc(&app, &slug).await {
+        Ok(t) => (
+            frame_headers(&app),
+            TermsPage {
+                d: ProgramDoc::of(&t),
+            }
+            .to_string(),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /optin/{slug}/privacy`: the default privacy policy of the tenant's text program.
+async fn privacy(State(app): State<AppState>, Path(slug): Path<String>) -> Response {
+    match tenant_for_doc(&app, &slug).await {
+        Ok(t) => (
+            frame_headers(&app),
+            PrivacyPage {
+                d: ProgramDoc::of(&t),
+            }
+            .to_string(),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
 }
 
 const PER_IP_PER_10_MIN: u32 = 5;
@@ -122,13 +222,15 @@ fn form_html(
     page_url: &str,
     errors: &[(&str, &str)],
 ) -> String {
+    // The tenant's own pages, else Assent's defaults (on this server, beside the form).
+    let (terms, privacy) = service::opt_in_tools::policy_links(t, "");
     FormPage {
         name: &t.name,
         slug: &t.slug,
         phone,
         disclosure: compose::disclosure(&t.name),
-        terms_url: &t.settings.terms_url,
-        privacy_url: &t.settings.privacy_url,
+        terms_url: &terms.url,
+        privacy_url: &privacy.url,
         page: page_url,
         captcha: captcha.map(|c| Widget {
             class: c.kind.widget_class(),

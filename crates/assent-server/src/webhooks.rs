@@ -179,7 +179,10 @@ async fn sms(
         from,
         to,
         body: p.get("Body").copied().unwrap_or_default().to_string(),
-        provider_answered: p.get("OptOutType").is_some_and(|v| !v.is_empty()),
+        provider_answered: p.get("OptOutType").is_some_and(|v| !v.trim().is_empty()),
+        provider_keyword: p
+            .get("OptOutType")
+            .and_then(|v| v.trim().to_ascii_uppercase().parse().ok()),
     };
     match process_inbound(&app, &tenant, &inbound).await {
         Ok(_) => twiml(),

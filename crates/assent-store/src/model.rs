@@ -158,6 +158,12 @@ pub struct Settings {
     /// request and the HELP reply.
     pub mailing_address: String,
     pub contact: String,
+    /// The name marketing messages start with when the business's own name is too long
+    /// (over 30 characters); empty uses the business name.
+    pub short_brand_name: String,
+    /// The opt-in keyword configured at the provider (Twilio's Advanced Opt-Out) that
+    /// lifts its block after a STOP; replies name it. Empty is START.
+    pub provider_opt_in_keyword: String,
 }
 
 fn default_review_deadline_days() -> u32 {
@@ -211,6 +217,23 @@ impl Settings {
         None
     }
 
+    /// The name marketing messages start with: the short brand name when set, else the
+    /// business name.
+    pub fn brand<'a>(&'a self, business: &'a str) -> &'a str {
+        match self.short_brand_name.trim() {
+            "" => business.trim(),
+            short => short,
+        }
+    }
+
+    /// The word that lifts the provider's block after a STOP (START unless configured).
+    pub fn opt_in_keyword(&self) -> &str {
+        match self.provider_opt_in_keyword.trim() {
+            "" => "START",
+            k => k,
+        }
+    }
+
     /// The sender's identification CASL asks of messages to Canada: the business, its
     /// mailing address and its contact; `None` unless the tenant texts Canada and gave both.
     pub fn casl_identification(&self, business: &str) -> Option<String> {
@@ -237,6 +260,8 @@ impl Default for Settings {
             review_deadline_days: default_review_deadline_days(),
             mailing_address: String::new(),
             contact: String::new(),
+            short_brand_name: String::new(),
+            provider_opt_in_keyword: String::new(),
         }
     }
 }

@@ -31,6 +31,7 @@ fn inbound_at(
             classified: &r.classified,
             lang: r.lang,
             provider_answered: false,
+            provider_keyword: None,
             request_sent: true,
         },
         policy,
@@ -245,6 +246,7 @@ fn provider_answered_keywords_change_state_without_a_second_reply() {
             classified: &c,
             lang: None,
             provider_answered: true,
+            provider_keyword: Some(ProviderKeyword::Stop),
             request_sent: true,
         },
         POLICY,
@@ -255,19 +257,26 @@ fn provider_answered_keywords_change_state_without_a_second_reply() {
 }
 
 #[test]
-fn keyword_replies_by_provider_still_leaves_yes_and_free_text_to_us() {
+fn keyword_replies_by_provider_answers_whatever_came_without_optouttype() {
+    // `OptOutType` is the only sign the provider answered: a keyword without it (REMOVE,
+    // ARRET, OPT OUT, STOP ALL, the Spanish words, or STOP itself) gets our reply.
     let policy = Policy {
         provider_answers_keywords: true,
         ..POLICY
     };
-    let t = inbound_at(
-        &ConsentState::default(),
-        Thread::Transactional,
-        "STOP",
-        t0(),
-        policy,
-    );
-    assert_eq!(t.reply, None);
+    for word in [
+        "STOP", "REMOVE", "ARRET", "OPT OUT", "STOP ALL", "PARAR", "BAJA",
+    ] {
+        let t = inbound_at(
+            &ConsentState::default(),
+            Thread::Transactional,
+            word,
+            t0(),
+            policy,
+        );
+        assert!(t.state.transactional_opted_out, "{word}");
+        assert_eq!(t.reply, Some(ReplyKind::OptOutAll), "{word}");
+    }
     let t = inbound_at(
         &ConsentState::default(),
         Thread::Transactional,
@@ -291,7 +300,107 @@ fn keyword_replies_by_provider_still_leaves_yes_and_free_text_to_us() {
         t0(),
         policy,
     );
-    assert_eq!(t.reply, None);
+    assert_eq!(t.reply, Some(ReplyKind::Help));
+}
+
+fn provider_inbound(
+    state: &ConsentState,
+    thread: Thread,
+    text: &str,
+    keyword: Option<ProviderKeyword>,
+) -> Transition {
+    let r = crate::keyword::read(text);
+    apply(
+        state,
+        &Event::Inbound {
+            thread,
+            classified: &r.classified,
+            lang: r.lang,
+            provider_answered: keyword.is_some(),
+            provider_keyword: keyword,
+            request_sent: true,
+        },
+        POLICY,
+        t0(),
+    )
+}
+
+#[test]
+fn a_provider_stop_blocks_the_thread_until_its_start() {
+    let t = provider_inbound(
+        &with(MarketingStatus::OptedIn),
+        Thread::Marketing,
+        "STOP",
+        Some(ProviderKeyword::Stop),
+    );
+    assert_eq!(t.state.marketing, MarketingStatus::OptedOut);
+    assert_eq!(t.reply, None, "the provider answered");
+    assert!(t.state.provider_blocks(Thread::Marketing));
+    assert!(!t.state.provider_blocks(Thread::Transactional));
+
+    // YES and the link phrase change nothing there and get the instruction.
+    for text in ["YES", "Sign me up for offers!"] {
+        let r = crate::keyword::read(text);
+        let classified = if text == "YES" {
+            r.classified.clone()
+        } else {
+            crate::keyword::Classified::LinkPhrase
+        };
+        let y = apply(
+            &t.state,
+            &Event::Inbound {
+                thread: Thread::Marketing,
+                classified: &classified,
+                lang: None,
+                provider_answered: false,
+                provider_keyword: None,
+                request_sent: true,
+            },
+            POLICY,
+            t0(),
+        );
+        assert_eq!(y.state.marketing, MarketingStatus::OptedOut, "{text}");
+        assert!(y.changes.is_empty(), "{text}");
+        assert_eq!(y.reply, Some(ReplyKind::ProviderBlocked), "{text}");
+    }
+
+    // The provider's START lifts the block and opts back in; YES then works again.
+    let s = provider_inbound(
+        &t.state,
+        Thread::Marketing,
+        "START",
+        Some(ProviderKeyword::Start),
+    );
+    assert!(!s.state.provider_blocks(Thread::Marketing));
+    assert_eq!(s.state.marketing, MarketingStatus::OptedIn);
+    assert_eq!(s.reply, None);
+}
+
+#[test]
+fn a_21610_blocks_the_thread_it_came_from() {
+    let t = apply(
+        &with(MarketingStatus::OptedIn),
+        &Event::ProviderStopList {
+            thread: Thread::Marketing,
+        },
+        POLICY,
+        t0(),
+    );
+    assert!(t.state.provider_blocks(Thread::Marketing));
+    let y = inbound(&t.state, Thread::Marketing, "YES");
+    assert_eq!(y.reply, Some(ReplyKind::ProviderBlocked));
+    assert_eq!(y.state.marketing, MarketingStatus::OptedOut);
+    // A shared number: its thread replies from the transactional sender.
+    let t = apply(
+        &ConsentState::default(),
+        &Event::ProviderStopList {
+            thread: Thread::Shared,
+        },
+        POLICY,
+        t0(),
+    );
+    assert!(t.state.provider_blocks(Thread::Shared));
+    assert!(t.state.provider_blocks(Thread::Transactional));
 }
 
 #[test]
@@ -421,6 +530,7 @@ fn yes_counts_only_once_the_request_was_handed_to_the_carrier() {
             classified: &c,
             lang: Some(Lang::En),
             provider_answered: false,
+            provider_keyword: None,
             request_sent: false,
         },
         POLICY,
@@ -437,6 +547,7 @@ fn yes_counts_only_once_the_request_was_handed_to_the_carrier() {
             classified: &c,
             lang: Some(Lang::En),
             provider_answered: false,
+            provider_keyword: None,
             request_sent: true,
         },
         POLICY,

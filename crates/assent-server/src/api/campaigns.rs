@@ -82,7 +82,15 @@ pub async fn preview(
 ) -> ApiResult<Json<Value>> {
     let c = service::campaigns::validate(&app, &t, spec(b))?;
     let p = crate::preview::preview(&app, &t, &c, crate::campaigns::PAGE).await?;
-    Ok(Json(json!(p)))
+    let mut v = json!(p);
+    // What a customer receives, filled for a sample customer: for marketing, the brand in
+    // front and the footer; and what it costs.
+    if let Ok(shown) = crate::web::campaigns::preview_for(&t, &c.body, c.kind) {
+        v["body"] = json!(shown.body);
+        v["segments"] = json!(shown.segments);
+        v["encoding"] = json!(shown.encoding);
+    }
+    Ok(Json(v))
 }
 
 async fn load(app: &AppState, t: &Tenant, id: &str) -> ApiResult<Campaign> {

@@ -3,7 +3,7 @@
 use assent_core::gate::{Purpose, Reason, RegistrationStatus};
 use assent_core::phone::E164;
 use assent_provider::simulator::Behavior;
-use assent_store::{Message, MessageKind};
+use assent_store::{Message, MessageKind, Tenant};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -56,10 +56,10 @@ pub struct SendBody {
 /// A retry with an Idempotency-Key gets the first answer only if it is the same request:
 /// a key reused for another message is a client's bug, and answering as if it had been
 /// sent would hide that the second message never was.
-fn same_request(existing: &Message, b: &SendBody, purpose: Purpose) -> ApiResult<()> {
+fn same_request(t: &Tenant, existing: &Message, b: &SendBody, purpose: Purpose) -> ApiResult<()> {
     let same = E164::parse(&b.to).is_ok_and(|p| p == existing.phone)
         && existing.purpose == Some(purpose)
-        && service::same_body(purpose, &existing.body, &b.body);
+        && service::same_body(&t, purpose, &existing.body, &b.body);
     if same {
         Ok(())
     } else {
@@ -99,7 +99,7 @@ pub async fn send(
     if let Some(k) = &key
         && let Some(existing) = app.store.message_by_idempotency_key(&t.id, k).await?
     {
-        same_request(&existing, &b, purpose)?;
+        same_request(&t, &existing, &b, purpose)?;
         return Ok((StatusCode::ACCEPTED, Json(accepted_json(&existing))));
     }
     let refuse = |reason: Reason| {
@@ -154,7 +154,7 @@ pub async fn send(
             let k = key.unwrap_or_default();
             for _ in 0..100 {
                 if let Some(m) = app.store.message_by_idempotency_key(&t.id, &k).await? {
-                    same_request(&m, &b, purpose)?;
+                    same_request(&t, &m, &b, purpose)?;
                     return Ok((StatusCode::ACCEPTED, Json(accepted_json(&m))));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -241,6 +241,7 @@ pub async fn simulator_inbound(
         to,
         body: b.body,
         provider_answered: false,
+        provider_keyword: None,
     };
     let outcome = crate::webhooks::process_inbound(&app, &t, &inbound).await?;
     Ok(Json(

@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
             "/settings",
             get(tenants::get_settings).put(tenants::put_settings),
         )
+        .route("/twilio/check", get(tenants::twilio_check))
         .route("/customers", post(customers::create).get(lists::customers))
         .route("/customers/{id}", get(customers::get))
         .route(

@@ -233,3 +233,23 @@ pub async fn decide_registration_for(
 ) -> ApiResult<()> {
     Ok(registrations::decide(app, tenant_id, kind, status, None).await?)
 }
+
+/// `GET /twilio/check`: what Twilio's API says about the tenant's senders, each finding
+/// with what to change (see [`crate::twilio_check`]). 404 when the provider is not Twilio;
+/// a check that could not run (Twilio unreachable, credentials refused) answers `ok`
+/// false with the reason in `error`.
+pub async fn twilio_check(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+) -> ApiResult<Json<Value>> {
+    let Some(account) = &app.twilio_account else {
+        return Err(ApiError::not_found("twilio"));
+    };
+    match crate::twilio_check::check(account, &t, &app.config.public_url).await {
+        Ok(findings) => Ok(Json(json!({
+            "ok": findings.iter().all(|f| f.level != crate::twilio_check::Level::Problem),
+            "findings": findings,
+        }))),
+        Err(e) => Ok(Json(json!({"ok": false, "error": e, "findings": []}))),
+    }
+}

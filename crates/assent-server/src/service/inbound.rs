@@ -4,7 +4,8 @@
 
 use assent_core::compose::segments;
 use assent_core::consent::{
-    self, Event, LedgerState, ReplyKind, Source, Thread, Topic, Transition,
+    self, Channel, Event, LedgerState, MarketingStatus, ProviderKeyword, ReplyKind, Source, Thread,
+    Topic, Transition,
 };
 use assent_core::gate::{Purpose, Stage};
 use assent_core::keyword::{self, Classified, Reading};
@@ -25,6 +26,32 @@ pub struct Inbound {
     pub body: String,
     /// Twilio's `OptOutType`: the provider already answered this keyword.
     pub provider_answered: bool,
+    /// The `OptOutType` value, when it is one Assent knows (STOP, START, HELP).
+    pub provider_keyword: Option<ProviderKeyword>,
+}
+
+/// What the message did at the provider: its `OptOutType`, or for an opt-in keyword that
+/// came without one, `Start` when the provider lifts its block on that word anyway (START
+/// and UNSTOP are Twilio's defaults; the tenant's configured keyword is its Advanced
+/// Opt-Out one).
+fn provider_keyword(
+    tenant: &Tenant,
+    inbound: &Inbound,
+    reading: &Reading,
+) -> Option<ProviderKeyword> {
+    if inbound.provider_keyword.is_some() || inbound.provider_answered {
+        return inbound.provider_keyword;
+    }
+    match &reading.classified {
+        Classified::Resume { word }
+            if word == "START"
+                || word == "UNSTOP"
+                || word.eq_ignore_ascii_case(tenant.settings.opt_in_keyword()) =>
+        {
+            Some(ProviderKeyword::Start)
+        }
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -79,6 +106,7 @@ pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Resu
         };
     let text = Text {
         inbound,
+        provider_keyword: provider_keyword(tenant, inbound, &reading),
         thread,
         reading: &reading,
         request_sent,
@@ -106,6 +134,7 @@ pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Resu
 /// One inbound text, read, with what is known of the request a YES would answer.
 struct Text<'a> {
     inbound: &'a Inbound,
+    provider_keyword: Option<ProviderKeyword>,
     thread: Thread,
     reading: &'a Reading,
     request_sent: bool,
@@ -125,6 +154,7 @@ impl Text<'_> {
                 classified: &self.reading.classified,
                 lang: self.reading.lang,
                 provider_answered: self.inbound.provider_answered,
+                provider_keyword: self.provider_keyword,
                 request_sent: self.request_sent,
             },
             policy(&snap.tenant),
@@ -206,13 +236,35 @@ impl Text<'_> {
     fn reply(&self, snap: &PhoneSnapshot, t: &Transition) -> Option<Message> {
         let kind = t.reply?;
         let from = &self.inbound.from;
+        let lang = t.state.language;
+        let tenant = &snap.tenant;
+        let (channel, body) = match kind {
+            ReplyKind::ProviderBlocked => (
+                self.unblocked_sender(tenant, t)?,
+                reply_text(tenant, kind, lang),
+            ),
+            ReplyKind::Help => {
+                let out = match self.thread {
+                    Thread::Marketing => t.state.marketing == MarketingStatus::OptedOut,
+                    _ => t.state.transactional_opted_out,
+                } || t.state.provider_blocks(self.thread);
+                let text = reply_text(tenant, kind, lang);
+                let text = if out {
+                    super::naming_opt_in_keyword(tenant, text, lang)
+                } else {
+                    text
+                };
+                (self.thread.reply_channel(), text)
+            }
+            _ => (self.thread.reply_channel(), reply_text(tenant, kind, lang)),
+        };
         let decision = gate_for(snap, from, Purpose::AutoReply, Stage::Queue, self.now);
         let mut m = outbound_message(
             Outbound {
-                tenant: &snap.tenant,
-                channel: self.thread.reply_channel(),
+                tenant,
+                channel,
                 to: from,
-                body: reply_text(&snap.tenant, kind, t.state.language),
+                body,
                 kind: MessageKind::AutoReply,
                 purpose: Purpose::AutoReply,
                 idempotency_key: None,
@@ -220,9 +272,25 @@ impl Text<'_> {
             decision,
             self.now,
         )?;
-        // Replies leave from the number the customer wrote to, whatever its channel.
-        m.from = self.inbound.to.clone();
+        // Replies leave from the number the customer wrote to, whatever its channel; the
+        // instruction to text START leaves from the sender the provider does not block.
+        if kind != ReplyKind::ProviderBlocked {
+            m.from = self.inbound.to.clone();
+        }
         Some(m)
+    }
+
+    /// The channel whose sender may carry the instruction to text START to a phone the
+    /// provider blocks in this thread: Twilio refuses every text from a blocked sender
+    /// (21610), replies included, so only the transactional number can, when it is another
+    /// number, not known to be blocked too, and the phone still takes its messages.
+    fn unblocked_sender(&self, tenant: &Tenant, t: &Transition) -> Option<Channel> {
+        let number = tenant.sender(Channel::Transactional)?;
+        let usable = self.thread == Thread::Marketing
+            && *number != self.inbound.to
+            && !t.state.provider_blocks.contains(&Channel::Transactional)
+            && !t.state.transactional_opted_out;
+        usable.then_some(Channel::Transactional)
     }
 
     /// START from a phone that never saw the disclosure: the request goes at once, as the

@@ -100,8 +100,21 @@ pub fn text_key(kind: &str, lang: Lang) -> String {
 /// the CTIA-style default.
 pub fn reply_text(t: &Tenant, kind: ReplyKind, lang: Lang) -> String {
     let contact = contact_of(t);
+    let keyword = t.settings.opt_in_keyword();
     let text = match t.settings.reply_texts.get(&text_key(kind.as_str(), lang)) {
-        Some(custom) => compose::fill(custom, &t.name, &contact),
+        Some(custom) => {
+            compose::fill(custom, &t.name, &contact).replace("{opt_in_keyword}", keyword)
+        }
+        // The defaults say START; a tenant whose provider lifts its block on another word
+        // (its Advanced Opt-Out opt-in keyword) has that word named instead.
+        None if keyword != "START"
+            && matches!(
+                kind,
+                ReplyKind::OptOutAll | ReplyKind::OptOutMarketing | ReplyKind::ProviderBlocked
+            ) =>
+        {
+            compose::default_reply_in(kind, lang, &t.name, &contact).replace("START", keyword)
+        }
         None => compose::default_reply_in(kind, lang, &t.name, &contact),
     };
     if kind == ReplyKind::Help {
@@ -123,16 +136,42 @@ pub fn opt_in_request_text(t: &Tenant, lang: Lang) -> String {
     with_casl_identification(t, text)
 }
 
-/// A marketing body with the footer in the phone's language.
+/// A HELP reply to a phone opted out (or blocked at the provider) in its thread: it names
+/// the word that resubscribes, the one the provider honours, unless it already does.
+pub fn naming_opt_in_keyword(t: &Tenant, text: String, lang: Lang) -> String {
+    let keyword = t.settings.opt_in_keyword();
+    if assent_core::keyword::words(&text)
+        .iter()
+        .any(|w| w.eq_ignore_ascii_case(keyword))
+    {
+        return text;
+    }
+    let sentence = match lang {
+        Lang::Es => format!("Responde {keyword} para volver a suscribirte."),
+        Lang::Fr => format!("Repondez {keyword} pour vous reabonner."),
+        Lang::En => format!("Reply {keyword} to resubscribe."),
+    };
+    format!("{} {sentence}", text.trim_end())
+}
+
+/// The brand a tenant's marketing messages start with (its short brand name, else its
+/// name).
+pub fn brand(t: &Tenant) -> &str {
+    t.settings.brand(&t.name)
+}
+
+/// A marketing body as it leaves: the brand first (unless the body already starts with it
+/// or with the business's name), the footer in the phone's language last.
 pub fn marketing_body(t: &Tenant, body: &str, lang: Lang) -> String {
-    match t
+    let footer = match t
         .settings
         .reply_texts
         .get(&text_key("marketing_footer", lang))
     {
-        Some(footer) => compose::with_footer(body, footer),
-        None => compose::with_footer(body, compose::default_footer(lang)),
-    }
+        Some(footer) => footer.as_str(),
+        None => compose::default_footer(lang),
+    };
+    compose::marketing_message(body, brand(t), &[t.name.as_str()], footer)
 }
 
 /// CASL: a tenant that texts Canada names its mailing address and contact in the consent
@@ -355,8 +394,19 @@ pub async fn request_opt_in(
 
 /// Whether a stored message's body is what `requested` became: the same text, or (for
 /// marketing) the text with the footer Assent added in the phone's language.
-pub fn same_body(purpose: Purpose, stored: &str, requested: &str) -> bool {
+pub fn same_body(t: &Tenant, purpose: Purpose, stored: &str, requested: &str) -> bool {
     let requested = requested.trim_end();
+    if purpose == Purpose::Marketing {
+        // Assent put the brand in front: compare what follows it.
+        let named = compose::with_brand(requested, brand(t), &[t.name.as_str()]);
+        if stored == named
+            || stored
+                .strip_prefix(named.as_str())
+                .is_some_and(|rest| rest.starts_with('\n'))
+        {
+            return true;
+        }
+    }
     stored == requested
         || (purpose == Purpose::Marketing
             && stored

@@ -67,6 +67,34 @@ pub struct LinkTools {
     pub disclosure: String,
 }
 
+/// A terms or privacy link the opt-in surfaces show: the tenant's own page, or while it
+/// set none, Assent's default one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyLink {
+    pub url: String,
+    /// Assent's default page (`/optin/{slug}/terms` or `/privacy`).
+    pub default: bool,
+}
+
+/// The terms and privacy links of a tenant; the default pages' addresses start with `base`
+/// (the public URL, or empty for a link from the form's own page).
+pub fn policy_links(t: &Tenant, base: &str) -> (PolicyLink, PolicyLink) {
+    let link = |own: &str, page: &str| match own.trim() {
+        "" => PolicyLink {
+            url: format!("{base}/optin/{}/{page}", t.slug),
+            default: true,
+        },
+        own => PolicyLink {
+            url: own.to_string(),
+            default: false,
+        },
+    };
+    (
+        link(&t.settings.terms_url, "terms"),
+        link(&t.settings.privacy_url, "privacy"),
+    )
+}
+
 /// The link with its disclosure, for an email template.
 #[derive(askama::Template)]
 #[template(path = "snippets/link.html")]
@@ -74,6 +102,8 @@ struct LinkSnippet<'a> {
     uri: &'a str,
     name: &'a str,
     disclosure: &'a str,
+    terms_url: &'a str,
+    privacy_url: &'a str,
 }
 
 /// The form in an iframe that tells the form which page it is on.
@@ -89,10 +119,13 @@ pub fn link_tools(t: &Tenant, sender: &E164, public_url: &str) -> LinkTools {
     let uri = sms_uri(sender);
     let disclosure = compose::disclosure(&t.name);
     let form_url = format!("{}/optin/{}", public_url, t.slug);
+    let (terms, privacy) = policy_links(t, public_url);
     let html_snippet = LinkSnippet {
         uri: &uri,
         name: &t.name,
         disclosure: &disclosure,
+        terms_url: &terms.url,
+        privacy_url: &privacy.url,
     }
     .to_string();
     let embed_code = EmbedCode {
@@ -142,7 +175,7 @@ mod tests {
         assert_eq!(
             tools.html_snippet,
             format!(
-                "<p><a href=\"{uri}\">Text us to get {name} offers by SMS</a></p>\n<p style=\"font-size:small\">{disclosure}</p>",
+                "<p><a href=\"{uri}\">Text us to get {name} offers by SMS</a></p>\n<p style=\"font-size:small\">{disclosure} <a href=\"https://assent.example/optin/bob-s/terms\">Terms</a> · <a href=\"https://assent.example/optin/bob-s/privacy\">Privacy Policy</a>.</p>",
                 uri = tools.sms_uri.replace('&', "&amp;"),
                 disclosure = compose::disclosure(&t.name)
                     .replace('&', "&amp;")

@@ -141,10 +141,70 @@ fn check_reply_texts(t: &Tenant, s: &Settings) -> Result<()> {
     Ok(())
 }
 
+/// The short brand name: empty, or a name of at most 30 characters (it starts every
+/// marketing message, so a carrier can tell whose it is). Trimmed.
+fn check_brand(s: &mut Settings) -> Result<()> {
+    s.short_brand_name = s.short_brand_name.trim().to_string();
+    let n = s.short_brand_name.chars().count();
+    if n > compose::MAX_BRAND_CHARS {
+        return Err(Error::invalid(
+            "short_brand_name",
+            format!(
+                "is {n} characters; it must be at most {} (it starts every marketing message)",
+                compose::MAX_BRAND_CHARS
+            ),
+        ));
+    }
+    if s.short_brand_name.contains(['{', '}', '\n', '\r']) {
+        return Err(Error::invalid(
+            "short_brand_name",
+            "must be a plain name on one line",
+        ));
+    }
+    Ok(())
+}
+
+/// The provider's opt-in keyword: empty (START) or one of the opt-in words Assent also
+/// reads as START, upper-cased. YES is refused: it is Assent's own confirmation word.
+fn check_opt_in_keyword(s: &mut Settings) -> Result<()> {
+    let k = s.provider_opt_in_keyword.trim().to_ascii_uppercase();
+    let known: Vec<&str> = assent_core::keyword::OPT_IN_WORDS
+        .iter()
+        .map(|(w, _)| *w)
+        .collect();
+    if !k.is_empty() && !known.contains(&k.as_str()) {
+        return Err(Error::invalid(
+            "provider_opt_in_keyword",
+            format!(
+                "must be empty (START) or one of {} as configured in the provider's opt-in keywords",
+                known.join(", ")
+            ),
+        ));
+    }
+    s.provider_opt_in_keyword = k;
+    Ok(())
+}
+
+/// Why marketing messages of a business named `name` with these settings need attention:
+/// a name over 30 characters without a short brand name still starts every marketing
+/// message, whole, and costs segments.
+pub fn brand_warning(name: &str, s: &Settings) -> Option<String> {
+    let n = name.trim().chars().count();
+    (n > compose::MAX_BRAND_CHARS && s.short_brand_name.trim().is_empty()).then(|| {
+        format!(
+            "The business name is {n} characters: marketing messages start with all of it. \
+             Set a short brand name of at most {} characters.",
+            compose::MAX_BRAND_CHARS
+        )
+    })
+}
+
 /// Checks `new` as the tenant's next settings, naming the first bad field; returns them
 /// as they would be stored (a tier's numbers filled in, links trimmed).
 pub fn check(t: &Tenant, mut new: Settings) -> Result<Settings> {
     let before = &t.settings;
+    check_brand(&mut new)?;
+    check_opt_in_keyword(&mut new)?;
     check_numbers(&mut new)?;
     check_countries(&new, before)?;
     check_links(&mut new, before)?;

@@ -26,7 +26,8 @@ use super::{
 use crate::AppState;
 use crate::service::{self, campaigns::NewCampaign};
 
-/// What a customer would receive: the body filled for a sample customer, with the footer.
+/// What a customer would receive: the body filled for a sample customer, with the brand in
+/// front and the footer.
 pub struct Preview {
     pub body: String,
     pub segments: usize,
@@ -35,13 +36,22 @@ pub struct Preview {
 }
 
 pub fn preview(t: &Tenant, body: &str) -> Result<Preview, String> {
+    preview_for(t, body, CampaignKind::Marketing)
+}
+
+/// The preview of a campaign of `kind`: only marketing bodies get the brand and footer.
+pub fn preview_for(t: &Tenant, body: &str, kind: CampaignKind) -> Result<Preview, String> {
     let template = merge::Template::parse(body).map_err(|e| e.to_string())?;
     let filled = template.fill(&merge::values(
         Some("Dana Whitfield"),
         &t.name,
         "+15125550142",
     ));
-    let body = compose::with_marketing_footer(&filled);
+    let body = if kind == CampaignKind::Marketing {
+        service::marketing_body(t, &filled, assent_core::keyword::Lang::En)
+    } else {
+        filled.trim_end().to_string()
+    };
     let s = compose::segments(&body);
     Ok(Preview {
         body,

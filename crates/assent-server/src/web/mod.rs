@@ -12,7 +12,7 @@
 //! opt-in form lives in [`crate::public`]; it is the only page another site may frame.
 
 mod activity;
-mod campaigns;
+pub(crate) mod campaigns;
 mod customers;
 mod pager;
 mod registrations;
@@ -76,6 +76,7 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/pause", post(campaigns::pause))
         .route("/campaigns/{id}/resume", post(campaigns::resume))
         .route("/settings", get(settings::show).post(settings::save))
+        .route("/settings/twilio-check", post(settings::twilio_check))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
         .layer(axum::middleware::map_response(security_headers))

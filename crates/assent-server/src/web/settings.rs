@@ -104,10 +104,38 @@ struct SettingsPage<'a> {
     presets: Vec<PresetOption>,
     limits_meaning: String,
     texts: Vec<ReplyText>,
+    /// Which terms and privacy pages the opt-in form and snippet link to.
+    terms_in_use: String,
+    privacy_in_use: String,
+    /// A business name too long to start marketing messages without a short brand name.
+    brand_warning: Option<String>,
+    /// The provider is Twilio: the page offers the configuration check.
+    twilio: bool,
+    /// What the check found, once the manager asked (`Err`: it could not run).
+    findings: Option<Result<Vec<crate::twilio_check::Finding>, String>>,
 }
 
-fn form(user: &SignedIn, s: &Settings, error: Option<&str>, saved: bool) -> Response {
+fn form(
+    app: &AppState,
+    user: &SignedIn,
+    s: &Settings,
+    error: Option<&str>,
+    saved: bool,
+) -> Response {
+    form_with(app, user, s, error, saved, None)
+}
+
+fn form_with(
+    app: &AppState,
+    user: &SignedIn,
+    s: &Settings,
+    error: Option<&str>,
+    saved: bool,
+    findings: Option<Result<Vec<crate::twilio_check::Finding>, String>>,
+) -> Response {
+    let twilio = app.twilio_account.is_some();
     let t = with_settings(&user.tenant, s);
+    let (terms, privacy) = service::opt_in_tools::policy_links(&t, "");
     let texts = TEXTS
         .iter()
         .map(|(key, label, hint)| ReplyText {
@@ -153,7 +181,21 @@ fn form(user: &SignedIn, s: &Settings, error: Option<&str>, saved: bool) -> Resp
         presets,
         limits_meaning: limits_meaning(&s.rate_limits),
         texts,
+        terms_in_use: in_use("terms", &terms),
+        privacy_in_use: in_use("privacy policy", &privacy),
+        brand_warning: service::settings::brand_warning(&t.name, s),
+        twilio,
+        findings,
     })
+}
+
+/// Which page of a kind is in use, in the page's words.
+fn in_use(what: &str, l: &service::opt_in_tools::PolicyLink) -> String {
+    if l.default {
+        format!("In use: Assent's default {what} page, {}.", l.url)
+    } else {
+        format!("In use: your {what} page, {}.", l.url)
+    }
 }
 
 /// What limits mean in texts: carriers count segments, so a two-segment text counts twice.
@@ -265,6 +307,8 @@ fn read_form(posted: &Posted, before: &Tenant) -> (Settings, Option<service::Err
     s.stop_revokes_all = posted.ticked("stop_revokes_all");
     s.terms_url = posted.field("terms_url").to_string();
     s.privacy_url = posted.field("privacy_url").to_string();
+    s.short_brand_name = posted.field("short_brand_name").trim().to_string();
+    s.provider_opt_in_keyword = posted.field("provider_opt_in_keyword").trim().to_string();
     read_countries(posted, &mut s);
     let mut error = read_limits(posted, &mut s).err();
     let days = posted.field("review_deadline_days").trim();
@@ -298,6 +342,8 @@ fn error_words(field: &str, message: &str) -> String {
         "mailing_address" => "To text Canadian numbers, give your mailing address (CASL).".into(),
         "terms_url" => "The terms link must start with https://".into(),
         "privacy_url" => "The privacy policy link must start with https://".into(),
+        "short_brand_name" => format!("The short brand name {message}."),
+        "provider_opt_in_keyword" => format!("The provider's opt-in keyword {message}."),
         f => match f
             .strip_prefix("reply_texts.")
             .and_then(|k| TEXTS.iter().find(|(key, _, _)| *key == k))
@@ -313,8 +359,13 @@ pub struct SettingsQuery {
     notice: Option<String>,
 }
 
-pub async fn show(user: SignedIn, Query(q): Query<SettingsQuery>) -> Response {
+pub async fn show(
+    State(app): State<AppState>,
+    user: SignedIn,
+    Query(q): Query<SettingsQuery>,
+) -> Response {
     form(
+        &app,
         &user,
         &user.tenant.settings,
         None,
@@ -332,10 +383,32 @@ pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Resp
     match saved {
         Ok(_) => Ok(see_other("/settings?notice=saved")),
         Err(service::Error::Invalid { field, message }) => {
-            let mut res = form(user, &s, Some(&error_words(&field, &message)), false);
+            let mut res = form(&app, user, &s, Some(&error_words(&field, &message)), false);
             *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(res)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The **Check Twilio** button: what Twilio's API says about the senders, on the page.
+pub async fn twilio_check(State(app): State<AppState>, posted: Posted) -> Response {
+    let user = &posted.user;
+    let findings = match &app.twilio_account {
+        Some(account) => {
+            crate::twilio_check::check(account, &user.tenant, &app.config.public_url).await
+        }
+        None => Err(
+            "The provider is not Twilio (ASSENT_PROVIDER=twilio): there is nothing to check."
+                .into(),
+        ),
+    };
+    form_with(
+        &app,
+        user,
+        &user.tenant.settings,
+        None,
+        false,
+        Some(findings),
+    )
 }

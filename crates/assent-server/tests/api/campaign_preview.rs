@@ -61,6 +61,16 @@ async fn a_preview_counts_what_the_campaign_would_send_and_skip_and_writes_nothi
         .post("/campaigns/preview", &t.key, spring(json!({})))
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
+    // What a customer receives: the brand in front, the footer last, and its cost.
+    assert_eq!(
+        p["body"],
+        "Acme Plumbing: Hi Dana! 15% off tune-ups\nReply STOP to opt out"
+    );
+    assert_eq!(
+        (p["segments"].clone(), p["encoding"].clone()),
+        (json!(1), json!("gsm7"))
+    );
+    let p = without_body(p);
     assert_eq!(
         p,
         json!({"audience": 13, "would_send": 3,
@@ -119,7 +129,10 @@ async fn a_preview_of_no_one_of_missed_calls_and_of_estimate_follow_ups() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
-    assert_eq!(p, json!({"audience": 0, "would_send": 0, "would_skip": {}}));
+    assert_eq!(
+        without_body(p),
+        json!({"audience": 0, "would_send": 0, "would_skip": {}})
+    );
     // A missed-call campaign has no audience until someone calls.
     let (s, p) = app
         .post(
@@ -154,8 +167,10 @@ async fn a_preview_of_no_one_of_missed_calls_and_of_estimate_follow_ups() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
+    // Follow-ups are not marketing: no brand, no footer.
+    assert_eq!(p["body"], "Still thinking it over?");
     assert_eq!(
-        p,
+        without_body(p),
         json!({"audience": 2, "would_send": 1, "would_skip": {"marketing_updates_off": 1}})
     );
     // The same request with a field wrong is refused as POST /campaigns refuses it.
@@ -207,4 +222,14 @@ async fn a_send_at_in_the_past_is_refused_and_absent_means_now() {
         let (s, v) = app.post("/campaigns", &t.key, body).await;
         assert_eq!(s, StatusCode::CREATED, "{send_at}: {v}");
     }
+}
+
+/// A preview's counts, without the sample body it shows.
+fn without_body(mut p: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = p.as_object_mut() {
+        for k in ["body", "segments", "encoding"] {
+            o.remove(k);
+        }
+    }
+    p
 }

@@ -1292,7 +1292,7 @@ async fn a_campaign_held_by_quiet_hours_reports_each_phones_deferred_until() {
         let got_campaign = app
             .sent_to(phone)
             .iter()
-            .any(|s| s.2.starts_with("Spring sale"));
+            .any(|s| s.2.starts_with("Acme Plumbing: Spring sale"));
         assert_eq!(got_campaign, *until <= utc(13, 0), "{phone}");
     }
     // The web report shows when, in the tenant's zone and the customer's.

@@ -443,18 +443,21 @@ async fn opt_in_request_from_the_customer_record_then_yes_opts_in() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    assert_eq!(v["body"], "10% off AC tune-ups\nReply STOP to opt out");
+    assert_eq!(
+        v["body"],
+        "Acme Plumbing: 10% off AC tune-ups\nReply STOP to opt out"
+    );
     assert_eq!(v["segments"], 1);
     let (_, v) = app
         .post(
             "/messages",
             &t.key,
-            json!({"to": PHONE, "purpose": "marketing", "body": "Sale! Reply STOP to opt out"}),
+            json!({"to": PHONE, "purpose": "marketing", "body": "ACME PLUMBING: Sale! Reply STOP to opt out"}),
         )
         .await;
     assert_eq!(
-        v["body"], "Sale! Reply STOP to opt out",
-        "footer added once"
+        v["body"], "ACME PLUMBING: Sale! Reply STOP to opt out",
+        "brand and footer added once"
     );
     let (_, v) = app
         .post(
@@ -960,10 +963,18 @@ async fn provider_answered_keywords_are_recorded_without_a_second_reply() {
     app.drain().await;
     assert!(app.sent_to(PHONE).is_empty());
 
-    // With keyword_replies = provider, START is Twilio's to answer, YES is always ours.
+    // With keyword_replies = provider, only `OptOutType` says Twilio answered: START with
+    // it is Twilio's, YES is always ours.
     app.put("/settings", &t.key, json!({"keyword_replies": "provider"}))
         .await;
-    app.inbound(PHONE, TX, "START").await;
+    app.inbound_with(&[
+        ("MessageSid", "SMoptouttype2"),
+        ("From", PHONE),
+        ("To", TX),
+        ("Body", "START"),
+        ("OptOutType", "START"),
+    ])
+    .await;
     app.drain().await;
     assert!(app.sent_to(PHONE).is_empty());
     let c = app.customer(&t, "Again", "5125550155", true, true).await;
