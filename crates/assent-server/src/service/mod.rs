@@ -16,6 +16,7 @@ pub mod opt_in_tools;
 pub mod registrations;
 pub mod reviews;
 pub mod settings;
+pub mod tenants;
 
 pub use error::Error;
 pub use inbound::{Inbound, InboundOutcome, receive};
