@@ -23,6 +23,8 @@ mod campaigns;
 // Tenants, their senders and registrations: the same SQL on both backends (see
 // assent_store::shared).
 assent_store::shared_tenant_sql!(sqlx::Postgres);
+// Customers, the ledger's cold reads, single messages and a plan's plain writes, likewise.
+assent_store::shared_store_sql!(sqlx::Postgres);
 
 mod cold {
     assent_store::shared_cold_sql!(sqlx::Postgres);
@@ -48,7 +50,7 @@ use assent_store::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{Connection, FromRow, PgConnection, PgPool, Row};
 
 /// The schema, applied by sqlx's migrator. The files never change once released: sqlx
 /// keeps each one's checksum and refuses a database whose applied files differ.
@@ -231,32 +233,6 @@ async fn lock_phones<'a>(
     Ok(())
 }
 
-fn ledger_from(row: &PgRow) -> Result<LedgerEntry> {
-    let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
-    Ok(LedgerEntry {
-        seq: row.try_get("seq")?,
-        entry: NewLedgerEntry {
-            phone: codec::phone(row.try_get("phone")?)?,
-            channel: row.try_get("channel")?,
-            old_state: row.try_get("old_state")?,
-            new_state: row.try_get("new_state")?,
-            source: row.try_get("source")?,
-            actor: row.try_get("actor")?,
-            occurred_at: time(row.try_get("occurred_at")?),
-            evidence: Evidence {
-                message_sid: g("message_sid")?,
-                text: g("body")?,
-                rule: g("rule")?,
-                ip: g("ip")?,
-                user_agent: g("user_agent")?,
-                page: g("page")?,
-                disclosure: g("disclosure")?,
-                request: g("request_id")?,
-            },
-        },
-    })
-}
-
 /// Appends entries in their order (seq follows it), in one statement.
 async fn append_ledger(
     conn: &mut PgConnection,
@@ -302,31 +278,8 @@ async fn append_ledger(
 }
 
 fn message_from(row: &PgRow) -> Result<Message> {
-    let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
-    Ok(Message {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        direction: row.try_get("direction")?,
-        channel: row.try_get("channel")?,
-        from: codec::phone(row.try_get("from_number")?)?,
-        to: codec::phone(row.try_get("to_number")?)?,
-        phone: codec::phone(row.try_get("phone")?)?,
-        body: row.try_get("body")?,
-        kind: row.try_get("kind")?,
-        purpose: codec::purpose(g("purpose")?.as_deref())?,
-        status: row.try_get("status")?,
-        reason: g("reason")?,
-        provider_id: g("provider_id")?,
-        segments: row.try_get::<i32, _>("segments")? as u32,
-        priority: row.try_get::<i32, _>("priority")? as u8,
-        due_at: time(row.try_get("due_at")?),
-        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(time),
-        idempotency_key: g("idempotency_key")?,
-        created_at: time(row.try_get("created_at")?),
-        updated_at: time(row.try_get("updated_at")?),
-    })
+    shared::MessageRow::from_row(row)?.try_into()
 }
-
 pub(crate) async fn insert_message(conn: &mut PgConnection, m: &Message) -> Result<()> {
     let handed_off = decide::handed_off(m.status).then(|| ms(m.updated_at));
     sqlx::query(
@@ -361,19 +314,7 @@ pub(crate) async fn insert_message(conn: &mut PgConnection, m: &Message) -> Resu
     Ok(())
 }
 
-/// The tenant and its registrations, as every snapshot needs them.
-type TenantContext = (std::sync::Arc<Tenant>, std::sync::Arc<Registrations>);
-
-async fn load_tenant_context(conn: &mut PgConnection, tenant_id: &str) -> Result<TenantContext> {
-    let tenant = tenant_where(conn, "id", tenant_id)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let registrations = registrations_of(conn, tenant_id).await?;
-    Ok((
-        std::sync::Arc::new(tenant),
-        std::sync::Arc::new(registrations),
-    ))
-}
+use assent_store::shared::TenantContext;
 
 /// A phone of a tenant: (tenant id, E.164 number).
 type PhoneKey = (String, String);
@@ -490,107 +431,13 @@ async fn write_plan(
     plan: &Plan,
     now_ms: i64,
 ) -> Result<()> {
-    if let Some(state) = &plan.consent {
-        sqlx::query(
-            "INSERT INTO consent (tenant_id, phone, state, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, phone) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        )
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .bind(codec::to_json(state))
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-    }
+    write_consent(conn, tenant_id, phone, plan, now_ms).await?;
     append_ledger(conn, tenant_id, &plan.ledger).await?;
     for m in &plan.messages {
         insert_message(conn, m).await?;
     }
-    if let Some(r) = &plan.review {
-        sqlx::query(
-            "INSERT INTO reviews (tenant_id, id, phone, thread, message_id, body, word, created_at, deadline_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(tenant_id)
-        .bind(&r.id)
-        .bind(phone.as_str())
-        .bind(r.thread)
-        .bind(&r.message_id)
-        .bind(&r.text)
-        .bind(&r.word)
-        .bind(now_ms)
-        .bind(ms(r.deadline))
-        .execute(&mut *conn)
-        .await?;
-    }
-    if let Some((id, decision)) = &plan.review_decision {
-        let closed = sqlx::query(
-            "UPDATE reviews SET decision = $1, decided_at = $2 \
-             WHERE tenant_id = $3 AND id = $4 AND decision IS NULL",
-        )
-        .bind(decision)
-        .bind(now_ms)
-        .bind(tenant_id)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-        // Two people (or a person and the deadline) deciding at once: the first decision
-        // stands and the second changes nothing.
-        if closed.rows_affected() == 0 {
-            return Err(StoreError::Conflict(
-                "the review was already decided".into(),
-            ));
-        }
-    }
-    if plan.release_held {
-        sqlx::query(
-            "UPDATE messages SET due_at = $1 WHERE tenant_id = $2 AND phone = $3 \
-             AND status = 'deferred' AND reason = 'under_review'",
-        )
-        .bind(now_ms)
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .execute(&mut *conn)
-        .await?;
-    }
-    if let Some(id) = &plan.release_request {
-        // Only while still held: one already handed off is not sent twice.
-        sqlx::query(
-            "UPDATE messages SET due_at = $1, purpose = 'opt_in_request_customer' \
-             WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'deferred')",
-        )
-        .bind(now_ms)
-        .bind(tenant_id)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    if let Some((customer_id, job, marketing)) = &plan.toggles {
-        sqlx::query(
-            "UPDATE contact_methods SET job_notifications = $1, marketing_updates = $2 \
-             WHERE tenant_id = $3 AND customer_id = $4 AND phone = $5",
-        )
-        .bind(*job)
-        .bind(*marketing)
-        .bind(tenant_id)
-        .bind(customer_id)
-        .bind(phone.as_str())
-        .execute(&mut *conn)
-        .await?;
-    }
-    if plan.marketing_updates_on {
-        sqlx::query(
-            "UPDATE contact_methods SET marketing_updates = $1 WHERE tenant_id = $2 AND phone = $3",
-        )
-        .bind(true)
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    write_plan_rest(conn, tenant_id, phone, plan, now_ms).await
 }
-
 /// Adds a claim's hand-offs to the tenant's hour bucket (the caller holds the tenant's
 /// daily lock) and drops buckets older than any window.
 async fn count_handoffs(
@@ -642,44 +489,9 @@ async fn insert_customer(
     c: &Customer,
     ledger: &[NewLedgerEntry],
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO customers (tenant_id, id, name, address, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(tenant_id)
-    .bind(&c.id)
-    .bind(&c.name)
-    .bind(&c.address)
-    .bind(codec::to_json(&c.tags))
-    .bind(ms(c.created_at))
-    .execute(&mut *conn)
-    .await?;
-    for tag in &c.tags {
-        sqlx::query(
-            "INSERT INTO customer_tags (tenant_id, customer_id, tag) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant_id)
-        .bind(&c.id)
-        .bind(tag)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for (i, p) in c.phones.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, job_notifications, marketing_updates) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(tenant_id)
-        .bind(&c.id)
-        .bind(p.number.as_str())
-        .bind(i as i32)
-        .bind(p.job_notifications)
-        .bind(p.marketing_updates)
-        .execute(&mut *conn)
-        .await?;
-    }
+    insert_customer_rows(conn, tenant_id, c).await?;
     append_ledger(conn, tenant_id, ledger).await
 }
-
 /// Inserts customers with their tags, contact methods and ledger entries, one statement
 /// per table.
 async fn insert_customers(
@@ -945,102 +757,31 @@ impl CustomerStore for PostgresStore {
     }
 
     async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>> {
-        sqlx::query(
-            "SELECT cm.phone, cm.customer_id FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
-             AND c.id = cm.customer_id WHERE cm.tenant_id = $1 ORDER BY c.created_at, c.id",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                codec::phone(r.try_get("phone")?)?,
-                r.try_get("customer_id")?,
-            ))
-        })
-        .collect()
+        phone_owners(&self.pool, tenant_id).await
     }
-
     async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {
-        sqlx::query(
-            "SELECT cm.customer_id FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
-             AND c.id = cm.customer_id WHERE cm.tenant_id = $1 AND cm.phone = $2 ORDER BY c.created_at, c.id",
-        )
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| r.try_get("customer_id").map_err(db))
-        .collect()
+        customers_with_phone(&self.pool, tenant_id, phone).await
     }
-
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
-        let mut c = self.pool.acquire().await?;
-        let Some(row) = sqlx::query("SELECT * FROM customers WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let phones = sqlx::query(
-            "SELECT phone, job_notifications, marketing_updates FROM contact_methods \
-             WHERE tenant_id = $1 AND customer_id = $2 ORDER BY position",
-        )
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_all(&mut *c)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(ContactMethod {
-                number: codec::phone(r.try_get("phone")?)?,
-                job_notifications: r.try_get("job_notifications")?,
-                marketing_updates: r.try_get("marketing_updates")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Customer {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            address: row.try_get("address")?,
-            tags: codec::json("tags", row.try_get("tags")?)?,
-            phones,
-            created_at: time(row.try_get("created_at")?),
-        }))
+        customer(&mut *self.pool.acquire().await?, tenant_id, id).await
     }
-
     async fn set_toggles(
         &self,
         tenant_id: &str,
         customer_id: &str,
         phone: &E164,
-        (job, marketing): (bool, bool),
+        toggles: (bool, bool),
         ledger: &[NewLedgerEntry],
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         // A claim deciding a hand-off for this phone either sees the new toggles or
         // finishes before they are acknowledged.
         lock_phone(&mut tx, tenant_id, phone.as_str()).await?;
-        let done = sqlx::query(
-            "UPDATE contact_methods SET job_notifications = $1, marketing_updates = $2 \
-             WHERE tenant_id = $3 AND customer_id = $4 AND phone = $5",
-        )
-        .bind(job)
-        .bind(marketing)
-        .bind(tenant_id)
-        .bind(customer_id)
-        .bind(phone.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        if update_toggles(&mut *tx, tenant_id, customer_id, phone, toggles).await? == 0 {
             return Err(StoreError::NotFound);
         }
         append_ledger(&mut tx, tenant_id, ledger).await?;
-        tx.commit().await.map_err(db)
+        Ok(tx.commit().await?)
     }
 }
 
@@ -1115,14 +856,7 @@ impl ConsentStore for PostgresStore {
     }
 
     async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>> {
-        sqlx::query("SELECT * FROM consent_ledger WHERE tenant_id = $1 AND phone = $2 ORDER BY seq")
-            .bind(tenant_id)
-            .bind(phone.as_str())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(ledger_from)
-            .collect()
+        ledger_for_phone(&self.pool, tenant_id, phone).await
     }
 
     async fn overdue_reviews(
@@ -1141,31 +875,15 @@ impl ConsentStore for PostgresStore {
 #[async_trait]
 impl QueueStore for PostgresStore {
     async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>> {
-        sqlx::query("SELECT * FROM messages WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(message_from)
-            .transpose()
+        message(&self.pool, tenant_id, id).await
     }
-
     async fn message_by_idempotency_key(
         &self,
         tenant_id: &str,
         key: &str,
     ) -> Result<Option<Message>> {
-        sqlx::query("SELECT * FROM messages WHERE tenant_id = $1 AND idempotency_key = $2")
-            .bind(tenant_id)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(message_from)
-            .transpose()
+        message_by_idempotency_key(&self.pool, tenant_id, key).await
     }
-
     async fn enqueue(&self, messages: &[Message]) -> Result<()> {
         // Each message already passed the gate, and the hand-off asks again under the
         // phone's lock: plain inserts, one transaction per chunk.
@@ -1395,15 +1113,8 @@ impl QueueStore for PostgresStore {
     }
 
     async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>> {
-        sqlx::query("SELECT * FROM messages WHERE provider_id = $1")
-            .bind(provider_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(message_from)
-            .transpose()
+        message_by_provider_id(&self.pool, provider_id).await
     }
-
     async fn start_calls(
         &self,
         messages: &[&Message],
@@ -1495,18 +1206,8 @@ impl QueueStore for PostgresStore {
     }
 
     async fn in_flight(&self, tenant_id: &str, phone: &E164, since: DateTime<Utc>) -> Result<u64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1 AND phone = $2 \
-             AND status = 'sending' AND call_started_at > $3",
-        )
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .bind(ms(since))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get::<i64, _>("n")? as u64)
+        in_flight(&self.pool, tenant_id, phone, since).await
     }
-
     async fn recover_orphaned_sends(
         &self,
         claimed_before: DateTime<Utc>,
@@ -1515,25 +1216,8 @@ impl QueueStore for PostgresStore {
     ) -> Result<(u64, u64)> {
         // A live process whose claim this requeues cannot start it any more: `start_calls`
         // only starts a message still `sending` under its own claim's time.
-        let requeued = sqlx::query(
-            "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
-             WHERE status = 'sending' AND call_started_at IS NULL AND handed_off_at < $2",
-        )
-        .bind(ms(now))
-        .bind(ms(claimed_before))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        let unknown = sqlx::query(
-            "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = $1 \
-             WHERE status = 'sending' AND call_started_at < $2",
-        )
-        .bind(ms(now))
-        .bind(ms(started_before))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok((requeued, unknown))
+        let mut c = self.pool.acquire().await?;
+        recover_orphaned_sends(&mut c, claimed_before, started_before, now).await
     }
 
     async fn requeue_unstarted(
@@ -1618,16 +1302,17 @@ impl CampaignStore for PostgresStore {
                   ORDER BY c.created_at, c.id LIMIT 1) AS name \
              FROM p ORDER BY p.phone"
         );
-        let members = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows: Vec<shared::AudienceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant_id)
             .bind(after.map_or("", |p| p.as_str()))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(tags)
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(campaigns::audience_from)
-            .collect::<Result<Vec<_>>>()?;
+            .await?;
+        let members: Vec<AudienceMember> = rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<_>>()?;
         let phones: Vec<E164> = members.iter().map(|m| m.phone.clone()).collect();
         let snaps = self.snapshots(tenant_id, &phones, now).await?;
         Ok(AudiencePage {
@@ -1673,7 +1358,7 @@ impl CampaignStore for PostgresStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(campaigns::audience_from)
+            .map(|r| shared::AudienceRow::from_row(r)?.try_into())
             .collect();
         }
         let mut out: Vec<AudienceMember> = Vec::new();
@@ -1689,7 +1374,7 @@ impl CampaignStore for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
             for r in &rows {
-                let m = campaigns::audience_from(r)?;
+                let m: AudienceMember = shared::AudienceRow::from_row(r)?.try_into()?;
                 if seen.insert(m.phone.clone()) {
                     out.push(m);
                 }
@@ -1699,28 +1384,11 @@ impl CampaignStore for PostgresStore {
     }
 
     async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2)",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)
+        campaigns::campaign_recorded(&self.pool, tenant_id, campaign_id).await
     }
-
     async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
-        sqlx::query_scalar(
-            "SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN messages m ON m.id = r.message_id \
-             WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND m.status IN ('queued', 'deferred', 'sending'))",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)
+        campaigns::campaign_settled(&self.pool, tenant_id, campaign_id).await
     }
-
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
         let mut added = 0;
         for chunk in recipients.chunks(5000) {
@@ -1740,26 +1408,8 @@ impl CampaignStore for PostgresStore {
     }
 
     async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(campaigns::campaign_counts_sql()))
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut c = CampaignCounts::default();
-        for r in &rows {
-            let status: String = r.try_get("status")?;
-            let reason: Option<String> = r.try_get("skip_reason")?;
-            let n = r.try_get::<i64, _>("n")? as u64;
-            c.recipients += n;
-            *c.by_status.entry(status).or_default() += n;
-            if let Some(reason) = reason {
-                *c.skipped_by_reason.entry(reason).or_default() += n;
-            }
-            c.opted_out_after += r.try_get::<Option<i64>, _>("opted")?.unwrap_or(0) as u64;
-        }
-        Ok(c)
+        campaigns::campaign_counts(&self.pool, tenant_id, campaign_id).await
     }
-
     async fn send_log_page(
         &self,
         tenant_id: &str,
@@ -1768,12 +1418,10 @@ impl CampaignStore for PostgresStore {
         after: Option<&SendLogKey>,
         limit: usize,
     ) -> Result<SendLogPage> {
-        let rows = self
-            .send_log_rows(tenant_id, campaign_id, status, after, limit, false)
-            .await?;
+        let (p, t, c) = (&self.pool, tenant_id, campaign_id);
+        let rows = campaigns::send_log_rows(p, t, c, status, after, limit, false).await?;
         Ok(SendLogPage::of(rows, limit))
     }
-
     async fn send_log_page_before(
         &self,
         tenant_id: &str,
@@ -1782,23 +1430,13 @@ impl CampaignStore for PostgresStore {
         before: Option<&SendLogKey>,
         limit: usize,
     ) -> Result<SendLogPage> {
-        let rows = self
-            .send_log_rows(tenant_id, campaign_id, status, before, limit, true)
-            .await?;
+        let (p, t, c) = (&self.pool, tenant_id, campaign_id);
+        let rows = campaigns::send_log_rows(p, t, c, status, before, limit, true).await?;
         Ok(SendLogPage::of_backwards(rows, limit))
     }
-
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
-        sqlx::query(campaigns::SEND_LOG)
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(campaigns::send_log_from)
-            .collect()
+        campaigns::send_log(&self.pool, tenant_id, campaign_id).await
     }
-
     async fn move_campaign(
         &self,
         tenant_id: &str,
@@ -1820,28 +1458,8 @@ impl CampaignStore for PostgresStore {
     ) -> Result<u64> {
         // A row a claim holds is waited for and then looked at again: one it handed off is
         // no longer queued and stays as it is.
-        let sql = if paused {
-            "UPDATE messages SET status = 'deferred', reason = 'campaign_paused', due_at = $4, updated_at = $1 \
-             WHERE tenant_id = $2 AND status IN ('queued', 'deferred') AND id IN \
-             (SELECT message_id FROM campaign_recipients WHERE tenant_id = $2 AND campaign_id = $3 AND message_id IS NOT NULL) \
-             AND EXISTS (SELECT 1 FROM campaigns WHERE tenant_id = $2 AND id = $3 AND status = 'paused')"
-        } else {
-            "UPDATE messages SET status = 'queued', reason = NULL, due_at = $1, updated_at = $1 \
-             WHERE tenant_id = $2 AND status = 'deferred' AND reason = 'campaign_paused' AND id IN \
-             (SELECT message_id FROM campaign_recipients WHERE tenant_id = $2 AND campaign_id = $3 AND message_id IS NOT NULL) \
-             AND NOT EXISTS (SELECT 1 FROM campaigns WHERE tenant_id = $2 AND id = $3 AND status = 'paused')"
-        };
-        let mut q = sqlx::query(sql)
-            .bind(ms(now))
-            .bind(tenant_id)
-            .bind(campaign_id);
-        if paused {
-            q = q.bind(PAUSED_UNTIL_MS);
-        }
-        let r = q.execute(&self.pool).await?;
-        Ok(r.rows_affected())
+        campaigns::hold_campaign(&self.pool, tenant_id, campaign_id, paused, now).await
     }
-
     async fn withdraw_estimate_steps(
         &self,
         tenant_id: &str,
@@ -1849,20 +1467,8 @@ impl CampaignStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         // A row a claim holds is waited for; one it handed off is no longer queued.
-        let r = sqlx::query(
-            "UPDATE messages SET status = 'blocked', reason = 'estimate_closed', updated_at = $1 \
-             WHERE tenant_id = $2 AND status IN ('queued', 'deferred') AND id IN \
-             (SELECT message_id FROM campaign_recipients WHERE tenant_id = $2 AND message_id IS NOT NULL \
-              AND left(step, length($3) + 1) = $3 || ':')",
-        )
-        .bind(ms(now))
-        .bind(tenant_id)
-        .bind(estimate_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected())
+        campaigns::withdraw_estimate_steps(&self.pool, tenant_id, estimate_id, now).await
     }
-
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         cold::save_estimate(&mut tx, tenant_id, e).await?;
@@ -1978,35 +1584,5 @@ impl WebStore for PostgresStore {
 
     async fn delete_session(&self, id_hash: &str) -> Result<()> {
         web::delete_session(&self.pool, id_hash).await
-    }
-}
-
-impl PostgresStore {
-    /// Up to `limit + 1` send log rows from `from` on (back from it when `backwards`), in
-    /// the direction read; the extra row only says there is more.
-    async fn send_log_rows(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        status: Option<SendStatus>,
-        from: Option<&SendLogKey>,
-        limit: usize,
-        backwards: bool,
-    ) -> Result<Vec<SendLogRow>> {
-        let sql = campaigns::send_log_page_sql(from.is_some(), backwards);
-        // Built from constants only; every value is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .bind(status)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1);
-        if let Some(k) = from {
-            q = q.bind(k.step.as_str()).bind(k.phone.as_str());
-        }
-        q.fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(campaigns::send_log_from)
-            .collect()
     }
 }

@@ -16,6 +16,8 @@ mod campaigns;
 // Tenants, their senders and registrations: the same SQL on both backends (see
 // assent_store::shared).
 assent_store::shared_tenant_sql!(sqlx::Sqlite);
+// Customers, the ledger's cold reads, single messages and a plan's plain writes, likewise.
+assent_store::shared_store_sql!(sqlx::Sqlite);
 
 mod cold {
     assent_store::shared_cold_sql!(sqlx::Sqlite);
@@ -36,10 +38,8 @@ use assent_store::codec::{self, ms, time};
 use assent_store::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, Row, SqliteConnection, SqlitePool};
 
 /// The schema, applied by sqlx's migrator. The files never change once released: sqlx
 /// keeps each one's checksum and refuses a database whose applied files differ.
@@ -259,32 +259,6 @@ impl SqliteStore {
     }
 }
 
-fn ledger_from(row: &SqliteRow) -> Result<LedgerEntry> {
-    let g = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(db) };
-    Ok(LedgerEntry {
-        seq: row.try_get("seq")?,
-        entry: NewLedgerEntry {
-            phone: codec::phone(row.try_get("phone")?)?,
-            channel: row.try_get("channel")?,
-            old_state: row.try_get("old_state")?,
-            new_state: row.try_get("new_state")?,
-            source: row.try_get("source")?,
-            actor: row.try_get("actor")?,
-            occurred_at: time(row.try_get("occurred_at")?),
-            evidence: Evidence {
-                message_sid: g("message_sid")?,
-                text: g("body")?,
-                rule: g("rule")?,
-                ip: g("ip")?,
-                user_agent: g("user_agent")?,
-                page: g("page")?,
-                disclosure: g("disclosure")?,
-                request: g("request_id")?,
-            },
-        },
-    })
-}
-
 async fn append_ledger(
     conn: &mut SqliteConnection,
     tenant_id: &str,
@@ -379,24 +353,6 @@ pub(crate) async fn insert_message(conn: &mut SqliteConnection, m: &Message) -> 
     Ok(())
 }
 
-/// One message read by `WHERE {filter}`, as [`MESSAGE_JSON`].
-fn message_query(filter: &str) -> String {
-    format!("SELECT {MESSAGE_JSON} FROM messages WHERE {filter}")
-}
-
-static MESSAGE_BY_ID: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| message_query("tenant_id = ? AND id = ?"));
-static MESSAGE_BY_KEY: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| message_query("tenant_id = ? AND idempotency_key = ?"));
-static MESSAGE_BY_PROVIDER_ID: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| message_query("provider_id = ?"));
-
-fn decode_message(json: &str) -> Result<Message> {
-    serde_json::from_str::<MessageEntry>(json)
-        .map_err(|e| StoreError::Database(format!("message: {e}")))
-        .and_then(message_from_entry)
-}
-
 pub(crate) const MESSAGE_INSERT: &str = "INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, \
      phone, body, kind, purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, \
      handed_off_at, created_at, updated_at)";
@@ -429,22 +385,7 @@ pub(crate) fn message_row(m: &Message) -> Vec<bulk::Val> {
     ]
 }
 
-/// The tenant and its registrations, as every snapshot needs them.
-type TenantContext = (std::sync::Arc<Tenant>, std::sync::Arc<Registrations>);
-
-async fn load_tenant_context(
-    conn: &mut SqliteConnection,
-    tenant_id: &str,
-) -> Result<TenantContext> {
-    let tenant = tenant_where(conn, "id", tenant_id)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let registrations = registrations_of(conn, tenant_id).await?;
-    Ok((
-        std::sync::Arc::new(tenant),
-        std::sync::Arc::new(registrations),
-    ))
-}
+use assent_store::shared::TenantContext;
 
 /// Everything about one phone in a single statement: on the one writer connection every
 /// statement is a round trip, and inbound keyword processing runs this on every text.
@@ -684,107 +625,13 @@ async fn write_plan(
     plan: &Plan,
     now_ms: i64,
 ) -> Result<()> {
-    if let Some(state) = &plan.consent {
-        sqlx::query(
-            "INSERT INTO consent (tenant_id, phone, state, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (tenant_id, phone) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        )
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .bind(codec::to_json(state))
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-    }
+    write_consent(conn, tenant_id, phone, plan, now_ms).await?;
     append_ledger(conn, tenant_id, &plan.ledger).await?;
     for m in &plan.messages {
         insert_message(conn, m).await?;
     }
-    if let Some(r) = &plan.review {
-        sqlx::query(
-            "INSERT INTO reviews (tenant_id, id, phone, thread, message_id, body, word, created_at, deadline_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(tenant_id)
-        .bind(&r.id)
-        .bind(phone.as_str())
-        .bind(r.thread)
-        .bind(&r.message_id)
-        .bind(&r.text)
-        .bind(&r.word)
-        .bind(now_ms)
-        .bind(ms(r.deadline))
-        .execute(&mut *conn)
-        .await?;
-    }
-    if let Some((id, decision)) = &plan.review_decision {
-        let closed = sqlx::query(
-            "UPDATE reviews SET decision = ?, decided_at = ? \
-             WHERE tenant_id = ? AND id = ? AND decision IS NULL",
-        )
-        .bind(decision)
-        .bind(now_ms)
-        .bind(tenant_id)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-        // Two people (or a person and the deadline) deciding at once: the first decision
-        // stands and the second changes nothing.
-        if closed.rows_affected() == 0 {
-            return Err(StoreError::Conflict(
-                "the review was already decided".into(),
-            ));
-        }
-    }
-    if plan.release_held {
-        sqlx::query(
-            "UPDATE messages SET due_at = ? WHERE tenant_id = ? AND phone = ? \
-             AND status = 'deferred' AND reason = 'under_review'",
-        )
-        .bind(now_ms)
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .execute(&mut *conn)
-        .await?;
-    }
-    if let Some(id) = &plan.release_request {
-        // Only while still held: one already handed off is not sent twice.
-        sqlx::query(
-            "UPDATE messages SET due_at = ?, purpose = 'opt_in_request_customer' \
-             WHERE tenant_id = ? AND id = ? AND status IN ('queued', 'deferred')",
-        )
-        .bind(now_ms)
-        .bind(tenant_id)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    if let Some((customer_id, job, marketing)) = &plan.toggles {
-        sqlx::query(
-            "UPDATE contact_methods SET job_notifications = ?, marketing_updates = ? \
-             WHERE tenant_id = ? AND customer_id = ? AND phone = ?",
-        )
-        .bind(*job)
-        .bind(*marketing)
-        .bind(tenant_id)
-        .bind(customer_id)
-        .bind(phone.as_str())
-        .execute(&mut *conn)
-        .await?;
-    }
-    if plan.marketing_updates_on {
-        sqlx::query(
-            "UPDATE contact_methods SET marketing_updates = ? WHERE tenant_id = ? AND phone = ?",
-        )
-        .bind(true)
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    write_plan_rest(conn, tenant_id, phone, plan, now_ms).await
 }
-
 /// Applies one update; a status only moves forward. False when the message is unknown.
 async fn update_one(conn: &mut SqliteConnection, id: &str, u: &MessageUpdate) -> Result<bool> {
     // One statement: the row moves only from a status ranked below the new one (?1, a
@@ -812,43 +659,9 @@ async fn insert_customer(
     c: &Customer,
     ledger: &[NewLedgerEntry],
 ) -> Result<()> {
-    sqlx::query("INSERT INTO customers (tenant_id, id, name, address, tags, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(tenant_id)
-        .bind(&c.id)
-        .bind(&c.name)
-        .bind(&c.address)
-        .bind(codec::to_json(&c.tags))
-        .bind(ms(c.created_at))
-        .execute(&mut *conn)
-        .await?;
-    for tag in &c.tags {
-        sqlx::query(
-            "INSERT OR IGNORE INTO customer_tags (tenant_id, customer_id, tag) VALUES (?, ?, ?)",
-        )
-        .bind(tenant_id)
-        .bind(&c.id)
-        .bind(tag)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for (i, p) in c.phones.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, job_notifications, marketing_updates) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(tenant_id)
-        .bind(&c.id)
-        .bind(p.number.as_str())
-        .bind(i as i64)
-        .bind(p.job_notifications)
-        .bind(p.marketing_updates)
-        .execute(&mut *conn)
-        .await?;
-    }
-    append_ledger(conn, tenant_id, ledger).await?;
-    Ok(())
+    insert_customer_rows(conn, tenant_id, c).await?;
+    append_ledger(conn, tenant_id, ledger).await
 }
-
 const LEDGER_INSERT: &str = "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
      occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure)";
 
@@ -1049,90 +862,24 @@ impl CustomerStore for SqliteStore {
     }
 
     async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>> {
-        sqlx::query(
-            "SELECT cm.phone, cm.customer_id FROM contact_methods cm CROSS JOIN customers c ON c.tenant_id = cm.tenant_id \
-             AND c.id = cm.customer_id WHERE cm.tenant_id = ? ORDER BY c.created_at",
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|r| Ok((codec::phone(r.try_get("phone")?)?, r.try_get("customer_id")?)))
-        .collect()
+        phone_owners(&self.reader, tenant_id).await
     }
-
     async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {
-        sqlx::query(
-            "SELECT cm.customer_id FROM contact_methods cm INDEXED BY contact_methods_phone CROSS JOIN customers c ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
-             WHERE cm.tenant_id = ? AND cm.phone = ? ORDER BY c.created_at",
-        )
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|r| r.try_get("customer_id").map_err(db))
-        .collect()
+        customers_with_phone(&self.reader, tenant_id, phone).await
     }
-
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
-        let mut c = self.reader.acquire().await?;
-        let Some(row) = sqlx::query("SELECT * FROM customers WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let phones = sqlx::query(
-            "SELECT phone, job_notifications, marketing_updates FROM contact_methods \
-             WHERE tenant_id = ? AND customer_id = ? ORDER BY position",
-        )
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_all(&mut *c)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(ContactMethod {
-                number: codec::phone(r.try_get("phone")?)?,
-                job_notifications: r.try_get("job_notifications")?,
-                marketing_updates: r.try_get("marketing_updates")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Customer {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            address: row.try_get("address")?,
-            tags: codec::json("tags", row.try_get("tags")?)?,
-            phones,
-            created_at: time(row.try_get("created_at")?),
-        }))
+        customer(&mut *self.reader.acquire().await?, tenant_id, id).await
     }
-
     async fn set_toggles(
         &self,
         tenant_id: &str,
         customer_id: &str,
         phone: &E164,
-        (job, marketing): (bool, bool),
+        toggles: (bool, bool),
         ledger: &[NewLedgerEntry],
     ) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        let done = sqlx::query(
-            "UPDATE contact_methods SET job_notifications = ?, marketing_updates = ? \
-             WHERE tenant_id = ? AND customer_id = ? AND phone = ?",
-        )
-        .bind(job)
-        .bind(marketing)
-        .bind(tenant_id)
-        .bind(customer_id)
-        .bind(phone.as_str())
-        .execute(w.conn())
-        .await?;
-        if done.rows_affected() == 0 {
+        if update_toggles(w.conn(), tenant_id, customer_id, phone, toggles).await? == 0 {
             return Err(StoreError::NotFound);
         }
         append_ledger(w.conn(), tenant_id, ledger).await?;
@@ -1196,14 +943,7 @@ impl ConsentStore for SqliteStore {
     }
 
     async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>> {
-        sqlx::query("SELECT * FROM consent_ledger WHERE tenant_id = ? AND phone = ? ORDER BY seq")
-            .bind(tenant_id)
-            .bind(phone.as_str())
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(ledger_from)
-            .collect()
+        ledger_for_phone(&self.reader, tenant_id, phone).await
     }
 
     async fn overdue_reviews(
@@ -1222,29 +962,15 @@ impl ConsentStore for SqliteStore {
 #[async_trait]
 impl QueueStore for SqliteStore {
     async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>> {
-        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGE_BY_ID.as_str()))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?
-            .map(|j| decode_message(&j))
-            .transpose()
+        message(&self.reader, tenant_id, id).await
     }
-
     async fn message_by_idempotency_key(
         &self,
         tenant_id: &str,
         key: &str,
     ) -> Result<Option<Message>> {
-        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGE_BY_KEY.as_str()))
-            .bind(tenant_id)
-            .bind(key)
-            .fetch_optional(&self.reader)
-            .await?
-            .map(|j| decode_message(&j))
-            .transpose()
+        message_by_idempotency_key(&self.reader, tenant_id, key).await
     }
-
     async fn enqueue(&self, messages: &[Message]) -> Result<()> {
         // One write per 5,000, a hundred rows per statement.
         for chunk in messages.chunks(5000) {
@@ -1461,14 +1187,8 @@ impl QueueStore for SqliteStore {
     }
 
     async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>> {
-        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(MESSAGE_BY_PROVIDER_ID.as_str()))
-            .bind(provider_id)
-            .fetch_optional(&self.reader)
-            .await?
-            .map(|j| decode_message(&j))
-            .transpose()
+        message_by_provider_id(&self.reader, provider_id).await
     }
-
     async fn start_calls(
         &self,
         messages: &[&Message],
@@ -1556,18 +1276,8 @@ impl QueueStore for SqliteStore {
     }
 
     async fn in_flight(&self, tenant_id: &str, phone: &E164, since: DateTime<Utc>) -> Result<u64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = ? AND phone = ? AND status = 'sending' \
-             AND call_started_at > ?",
-        )
-        .bind(tenant_id)
-        .bind(phone.as_str())
-        .bind(ms(since))
-        .fetch_one(&self.reader)
-        .await?;
-        Ok(row.try_get::<i64, _>("n")? as u64)
+        in_flight(&self.reader, tenant_id, phone, since).await
     }
-
     fn single_process(&self) -> bool {
         true
     }
@@ -1579,28 +1289,9 @@ impl QueueStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(u64, u64)> {
         let mut w = self.batch.begin().await?;
-        // `handed_off_at` goes too: the frequency cap counts hand-offs by it, and this one
-        // never happened.
-        let requeued = sqlx::query(
-            "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = ?1 \
-             WHERE status = 'sending' AND call_started_at IS NULL AND handed_off_at < ?2",
-        )
-        .bind(ms(now))
-        .bind(ms(claimed_before))
-        .execute(w.conn())
-        .await?
-        .rows_affected();
-        let unknown = sqlx::query(
-            "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = ?1 \
-             WHERE status = 'sending' AND call_started_at < ?2",
-        )
-        .bind(ms(now))
-        .bind(ms(started_before))
-        .execute(w.conn())
-        .await?
-        .rows_affected();
+        let r = recover_orphaned_sends(w.conn(), claimed_before, started_before, now).await?;
         w.commit().await?;
-        Ok((requeued, unknown))
+        Ok(r)
     }
 
     async fn requeue_unstarted(
@@ -1700,7 +1391,7 @@ impl CampaignStore for SqliteStore {
             .fetch_all(&self.reader)
             .await?
             .iter()
-            .map(campaigns::audience_from)
+            .map(|r| shared::AudienceRow::from_row(r)?.try_into())
             .collect();
         }
         let mut out: Vec<AudienceMember> = Vec::new();
@@ -1714,7 +1405,7 @@ impl CampaignStore for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
             for r in &rows {
-                let m = campaigns::audience_from(r)?;
+                let m: AudienceMember = shared::AudienceRow::from_row(r)?.try_into()?;
                 if seen.insert(m.phone.clone()) {
                     out.push(m);
                 }
@@ -1724,28 +1415,11 @@ impl CampaignStore for SqliteStore {
     }
 
     async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ?)",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)
+        campaigns::campaign_recorded(&self.reader, tenant_id, campaign_id).await
     }
-
     async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
-        sqlx::query_scalar(
-            "SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN messages m ON m.id = r.message_id \
-             WHERE r.tenant_id = ? AND r.campaign_id = ? AND m.status IN ('queued', 'deferred', 'sending'))",
-        )
-        .bind(tenant_id)
-        .bind(campaign_id)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)
+        campaigns::campaign_settled(&self.reader, tenant_id, campaign_id).await
     }
-
     async fn audience_page(
         &self,
         tenant_id: &str,
@@ -1839,26 +1513,8 @@ impl CampaignStore for SqliteStore {
     }
 
     async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(campaigns::campaign_counts_sql()))
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .fetch_all(&self.reader)
-            .await?;
-        let mut c = CampaignCounts::default();
-        for r in &rows {
-            let status: String = r.try_get("status")?;
-            let reason: Option<String> = r.try_get("skip_reason")?;
-            let n = r.try_get::<i64, _>("n")? as u64;
-            c.recipients += n;
-            *c.by_status.entry(status).or_default() += n;
-            if let Some(reason) = reason {
-                *c.skipped_by_reason.entry(reason).or_default() += n;
-            }
-            c.opted_out_after += r.try_get::<Option<i64>, _>("opted")?.unwrap_or(0) as u64;
-        }
-        Ok(c)
+        campaigns::campaign_counts(&self.reader, tenant_id, campaign_id).await
     }
-
     async fn send_log_page(
         &self,
         tenant_id: &str,
@@ -1867,12 +1523,10 @@ impl CampaignStore for SqliteStore {
         after: Option<&SendLogKey>,
         limit: usize,
     ) -> Result<SendLogPage> {
-        let rows = self
-            .send_log_rows(tenant_id, campaign_id, status, after, limit, false)
-            .await?;
+        let (r, t, c) = (&self.reader, tenant_id, campaign_id);
+        let rows = campaigns::send_log_rows(r, t, c, status, after, limit, false).await?;
         Ok(SendLogPage::of(rows, limit))
     }
-
     async fn send_log_page_before(
         &self,
         tenant_id: &str,
@@ -1881,23 +1535,13 @@ impl CampaignStore for SqliteStore {
         before: Option<&SendLogKey>,
         limit: usize,
     ) -> Result<SendLogPage> {
-        let rows = self
-            .send_log_rows(tenant_id, campaign_id, status, before, limit, true)
-            .await?;
+        let (r, t, c) = (&self.reader, tenant_id, campaign_id);
+        let rows = campaigns::send_log_rows(r, t, c, status, before, limit, true).await?;
         Ok(SendLogPage::of_backwards(rows, limit))
     }
-
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
-        sqlx::query(campaigns::SEND_LOG)
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(campaigns::send_log_from)
-            .collect()
+        campaigns::send_log(&self.reader, tenant_id, campaign_id).await
     }
-
     async fn move_campaign(
         &self,
         tenant_id: &str,
@@ -1921,29 +1565,10 @@ impl CampaignStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let mut w = self.batch.begin().await?;
-        let sql = if paused {
-            "UPDATE messages SET status = 'deferred', reason = 'campaign_paused', due_at = ?4, updated_at = ?1 \
-             WHERE tenant_id = ?2 AND status IN ('queued', 'deferred') AND id IN \
-             (SELECT message_id FROM campaign_recipients WHERE tenant_id = ?2 AND campaign_id = ?3 AND message_id IS NOT NULL) \
-             AND EXISTS (SELECT 1 FROM campaigns WHERE tenant_id = ?2 AND id = ?3 AND status = 'paused')"
-        } else {
-            "UPDATE messages SET status = 'queued', reason = NULL, due_at = ?1, updated_at = ?1 \
-             WHERE tenant_id = ?2 AND status = 'deferred' AND reason = 'campaign_paused' AND id IN \
-             (SELECT message_id FROM campaign_recipients WHERE tenant_id = ?2 AND campaign_id = ?3 AND message_id IS NOT NULL) \
-             AND NOT EXISTS (SELECT 1 FROM campaigns WHERE tenant_id = ?2 AND id = ?3 AND status = 'paused')"
-        };
-        let mut q = sqlx::query(sql)
-            .bind(ms(now))
-            .bind(tenant_id)
-            .bind(campaign_id);
-        if paused {
-            q = q.bind(PAUSED_UNTIL_MS);
-        }
-        let r = q.execute(w.conn()).await?;
+        let n = campaigns::hold_campaign(w.conn(), tenant_id, campaign_id, paused, now).await?;
         w.commit().await?;
-        Ok(r.rows_affected())
+        Ok(n)
     }
-
     async fn withdraw_estimate_steps(
         &self,
         tenant_id: &str,
@@ -1951,21 +1576,10 @@ impl CampaignStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let mut w = self.batch.begin().await?;
-        let r = sqlx::query(
-            "UPDATE messages SET status = 'blocked', reason = 'estimate_closed', updated_at = ?1 \
-             WHERE tenant_id = ?2 AND status IN ('queued', 'deferred') AND id IN \
-             (SELECT message_id FROM campaign_recipients WHERE tenant_id = ?2 AND message_id IS NOT NULL \
-              AND substr(step, 1, length(?3) + 1) = ?3 || ':')",
-        )
-        .bind(ms(now))
-        .bind(tenant_id)
-        .bind(estimate_id)
-        .execute(w.conn())
-        .await?;
+        let n = campaigns::withdraw_estimate_steps(w.conn(), tenant_id, estimate_id, now).await?;
         w.commit().await?;
-        Ok(r.rows_affected())
+        Ok(n)
     }
-
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
         let mut w = self.batch.begin().await?;
         cold::save_estimate(w.conn(), tenant_id, e).await?;
@@ -2087,35 +1701,5 @@ impl WebStore for SqliteStore {
         let mut w = self.batch.begin().await?;
         web::delete_session(w.conn(), id_hash).await?;
         w.commit().await
-    }
-}
-
-impl SqliteStore {
-    /// Up to `limit + 1` send log rows from `from` on (back from it when `backwards`), in
-    /// the direction read; the extra row only says there is more.
-    async fn send_log_rows(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        status: Option<SendStatus>,
-        from: Option<&SendLogKey>,
-        limit: usize,
-        backwards: bool,
-    ) -> Result<Vec<SendLogRow>> {
-        let sql = campaigns::send_log_page_sql(from.is_some(), backwards);
-        // Built from constants only; every value is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .bind(status)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1);
-        if let Some(k) = from {
-            q = q.bind(k.step.as_str()).bind(k.phone.as_str());
-        }
-        q.fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(campaigns::send_log_from)
-            .collect()
     }
 }

@@ -45,27 +45,37 @@ impl From<sqlx::Error> for StoreError {
             // The database's own words name tables and indexes; they go to the log, and
             // the caller (and through it an API client) gets what was taken.
             tracing::debug!(error = %d.message(), "unique violation");
-            return StoreError::Conflict(taken(d.message()).to_string());
+            return StoreError::Conflict(taken(&unique_constraint(d.as_ref())).to_string());
         }
         StoreError::Database(e.to_string())
     }
 }
 
-/// What a unique violation means to a person, from the database's message (SQLite:
-/// "UNIQUE constraint failed: users.email"; PostgreSQL names the index, e.g.
-/// "users_email_key").
-fn taken(db_message: &str) -> &'static str {
-    let m = db_message.to_ascii_lowercase();
-    if m.contains("email") {
-        "that email address already has an account"
-    } else if m.contains("sender") {
-        "that number is already another tenant's sender"
-    } else if m.contains("slug") {
-        "that name's address (slug) is already taken"
-    } else if m.contains("api_key") {
-        "that API key is already in use"
-    } else {
-        "that conflicts with a record already saved; nothing was changed"
+/// The unique constraint a violation broke: PostgreSQL names it (`users_email_key`);
+/// SQLite names none, and its message lists the columns instead ("UNIQUE constraint
+/// failed: users.email"), which stand for it.
+fn unique_constraint(d: &dyn sqlx::error::DatabaseError) -> String {
+    match d.constraint() {
+        Some(name) => name.to_string(),
+        None => d
+            .message()
+            .strip_prefix("UNIQUE constraint failed: ")
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// What a unique violation means to a person, by the constraint it broke (PostgreSQL's
+/// name, or SQLite's columns; see [`unique_constraint`]).
+fn taken(constraint: &str) -> &'static str {
+    match constraint {
+        "users_email_key" | "users.email" => "that email address already has an account",
+        "senders_number" | "senders_pkey" | "senders.number" => {
+            "that number is already another tenant's sender"
+        }
+        "tenants_slug_key" | "tenants.slug" => "that name's address (slug) is already taken",
+        "tenants_api_key_hash_key" | "tenants.api_key_hash" => "that API key is already in use",
+        _ => "that conflicts with a record already saved; nothing was changed",
     }
 }
 

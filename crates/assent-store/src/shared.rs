@@ -636,6 +636,18 @@ macro_rules! shared_tenant_sql {
             Ok(out)
         }
 
+        /// The tenant and its registrations, as every snapshot needs them.
+        pub(crate) async fn load_tenant_context(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            tenant_id: &str,
+        ) -> $crate::Result<$crate::shared::TenantContext> {
+            let tenant = tenant_where(conn, "id", tenant_id)
+                .await?
+                .ok_or($crate::StoreError::NotFound)?;
+            let registrations = registrations_of(&mut *conn, tenant_id).await?;
+            Ok((std::sync::Arc::new(tenant), std::sync::Arc::new(registrations)))
+        }
+
         pub(crate) async fn tenant_count<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
         ) -> $crate::Result<u64> {
@@ -916,6 +928,739 @@ macro_rules! shared_campaign_sql {
             rows.into_iter()
                 .map(|(step, phone)| Ok((step, $crate::codec::phone(&phone)?)))
                 .collect()
+        }
+
+        pub(crate) async fn campaign_recorded<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            campaign_id: &str,
+        ) -> $crate::Result<bool> {
+            Ok(__sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2)",
+            )
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_one(e)
+            .await?)
+        }
+
+        pub(crate) async fn campaign_settled<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            campaign_id: &str,
+        ) -> $crate::Result<bool> {
+            Ok(__sqlx::query_scalar(
+                "SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN messages m ON m.id = r.message_id \
+                 WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND m.status IN ('queued', 'deferred', 'sending'))",
+            )
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_one(e)
+            .await?)
+        }
+
+        pub(crate) async fn campaign_counts<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            campaign_id: &str,
+        ) -> $crate::Result<$crate::CampaignCounts> {
+            let rows: Vec<(String, Option<String>, i64, Option<i64>)> =
+                __sqlx::query_as(__sqlx::AssertSqlSafe($crate::shared::campaign_counts_sql()))
+                    .bind(tenant_id)
+                    .bind(campaign_id)
+                    .fetch_all(e)
+                    .await?;
+            let mut c = $crate::CampaignCounts::default();
+            for (status, reason, n, opted) in rows {
+                let n = u64::try_from(n).unwrap_or(0);
+                c.recipients += n;
+                *c.by_status.entry(status).or_default() += n;
+                if let Some(reason) = reason {
+                    *c.skipped_by_reason.entry(reason).or_default() += n;
+                }
+                c.opted_out_after += u64::try_from(opted.unwrap_or(0)).unwrap_or(0);
+            }
+            Ok(c)
+        }
+
+        pub(crate) async fn send_log<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            campaign_id: &str,
+        ) -> $crate::Result<Vec<$crate::SendLogRow>> {
+            let rows: Vec<$crate::shared::SendLogEntry> = __sqlx::query_as($crate::shared::SEND_LOG)
+                .bind(tenant_id)
+                .bind(campaign_id)
+                .fetch_all(e)
+                .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        /// Up to `limit + 1` send log rows from `from` on (back from it when `backwards`),
+        /// in the direction read; the extra row only says there is more.
+        pub(crate) async fn send_log_rows<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            campaign_id: &str,
+            status: Option<$crate::SendStatus>,
+            from: Option<&$crate::SendLogKey>,
+            limit: usize,
+            backwards: bool,
+        ) -> $crate::Result<Vec<$crate::SendLogRow>> {
+            let sql = $crate::shared::send_log_page_sql(from.is_some(), backwards);
+            // Built from constants only; every value is bound.
+            let mut q = __sqlx::query_as::<_, $crate::shared::SendLogEntry>(__sqlx::AssertSqlSafe(sql))
+                .bind(tenant_id)
+                .bind(campaign_id)
+                .bind(status);
+            if let Some(k) = from {
+                q = q.bind(k.step.as_str()).bind(k.phone.as_str());
+            }
+            let rows = q
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1)
+                .fetch_all(e)
+                .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        /// Holds a paused campaign's queued messages (`paused`), or lets a resumed one's go;
+        /// how many messages moved.
+        pub(crate) async fn hold_campaign<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            campaign_id: &str,
+            paused: bool,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<u64> {
+            let q = if paused {
+                __sqlx::query(
+                    "UPDATE messages SET status = 'deferred', reason = 'campaign_paused', updated_at = $1, due_at = $2 \
+                     WHERE tenant_id = $3 AND status IN ('queued', 'deferred') AND id IN \
+                     (SELECT message_id FROM campaign_recipients WHERE tenant_id = $3 AND campaign_id = $4 AND message_id IS NOT NULL) \
+                     AND EXISTS (SELECT 1 FROM campaigns WHERE tenant_id = $3 AND id = $4 AND status = 'paused')",
+                )
+                .bind($crate::codec::ms(now))
+                .bind($crate::PAUSED_UNTIL_MS)
+            } else {
+                __sqlx::query(
+                    "UPDATE messages SET status = 'queued', reason = NULL, due_at = $1, updated_at = $1 \
+                     WHERE tenant_id = $2 AND status = 'deferred' AND reason = 'campaign_paused' AND id IN \
+                     (SELECT message_id FROM campaign_recipients WHERE tenant_id = $2 AND campaign_id = $3 AND message_id IS NOT NULL) \
+                     AND NOT EXISTS (SELECT 1 FROM campaigns WHERE tenant_id = $2 AND id = $3 AND status = 'paused')",
+                )
+                .bind($crate::codec::ms(now))
+            };
+            let r = q.bind(tenant_id).bind(campaign_id).execute(e).await?;
+            Ok(r.rows_affected())
+        }
+
+        /// Blocks the queued messages of an estimate's follow-up steps (`ESTIMATE_ID:…`).
+        pub(crate) async fn withdraw_estimate_steps<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            estimate_id: &str,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<u64> {
+            let r = __sqlx::query(
+                "UPDATE messages SET status = 'blocked', reason = 'estimate_closed', updated_at = $1 \
+                 WHERE tenant_id = $2 AND status IN ('queued', 'deferred') AND id IN \
+                 (SELECT message_id FROM campaign_recipients WHERE tenant_id = $2 AND message_id IS NOT NULL \
+                  AND substr(step, 1, length($3) + 1) = $3 || ':')",
+            )
+            .bind($crate::codec::ms(now))
+            .bind(tenant_id)
+            .bind(estimate_id)
+            .execute(e)
+            .await?;
+            Ok(r.rows_affected())
+        }
+    };
+}
+
+/// The tenant and its registrations, as every snapshot needs them.
+pub type TenantContext = (
+    std::sync::Arc<crate::Tenant>,
+    std::sync::Arc<crate::Registrations>,
+);
+
+/// A `contact_methods` row (with its customer when read for several).
+#[derive(sqlx::FromRow)]
+pub struct ContactRow {
+    pub phone: String,
+    pub job_notifications: bool,
+    pub marketing_updates: bool,
+}
+
+impl TryFrom<ContactRow> for crate::ContactMethod {
+    type Error = crate::StoreError;
+    fn try_from(r: ContactRow) -> crate::Result<Self> {
+        Ok(crate::ContactMethod {
+            number: crate::codec::phone(&r.phone)?,
+            job_notifications: r.job_notifications,
+            marketing_updates: r.marketing_updates,
+        })
+    }
+}
+
+/// A `consent_ledger` row.
+#[derive(sqlx::FromRow)]
+pub struct LedgerRow {
+    pub seq: i64,
+    pub phone: String,
+    pub channel: assent_core::consent::Topic,
+    pub old_state: assent_core::consent::LedgerState,
+    pub new_state: assent_core::consent::LedgerState,
+    pub source: assent_core::consent::Source,
+    pub actor: String,
+    pub occurred_at: i64,
+    pub message_sid: Option<String>,
+    pub body: Option<String>,
+    pub rule: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub page: Option<String>,
+    pub disclosure: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl TryFrom<LedgerRow> for crate::LedgerEntry {
+    type Error = crate::StoreError;
+    fn try_from(r: LedgerRow) -> crate::Result<Self> {
+        Ok(crate::LedgerEntry {
+            seq: r.seq,
+            entry: crate::NewLedgerEntry {
+                phone: crate::codec::phone(&r.phone)?,
+                channel: r.channel,
+                old_state: r.old_state,
+                new_state: r.new_state,
+                source: r.source,
+                actor: r.actor,
+                occurred_at: time(r.occurred_at),
+                evidence: crate::Evidence {
+                    message_sid: r.message_sid,
+                    text: r.body,
+                    rule: r.rule,
+                    ip: r.ip,
+                    user_agent: r.user_agent,
+                    page: r.page,
+                    disclosure: r.disclosure,
+                    request: r.request_id,
+                },
+            },
+        })
+    }
+}
+
+/// A `messages` row.
+#[derive(sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub direction: crate::Direction,
+    pub channel: assent_core::consent::Channel,
+    pub from_number: String,
+    pub to_number: String,
+    pub phone: String,
+    pub body: String,
+    pub kind: crate::MessageKind,
+    pub purpose: Option<String>,
+    pub status: crate::MessageStatus,
+    pub reason: Option<String>,
+    pub provider_id: Option<String>,
+    pub segments: i32,
+    pub priority: i32,
+    pub due_at: i64,
+    pub expires_at: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<MessageRow> for crate::Message {
+    type Error = crate::StoreError;
+    fn try_from(r: MessageRow) -> crate::Result<Self> {
+        use crate::codec;
+        Ok(crate::Message {
+            from: codec::phone(&r.from_number)?,
+            to: codec::phone(&r.to_number)?,
+            phone: codec::phone(&r.phone)?,
+            purpose: codec::purpose(r.purpose.as_deref())?,
+            segments: u32::try_from(r.segments).unwrap_or(0),
+            priority: u8::try_from(r.priority).unwrap_or(u8::MAX),
+            due_at: time(r.due_at),
+            expires_at: r.expires_at.map(time),
+            created_at: time(r.created_at),
+            updated_at: time(r.updated_at),
+            id: r.id,
+            tenant_id: r.tenant_id,
+            direction: r.direction,
+            channel: r.channel,
+            body: r.body,
+            kind: r.kind,
+            status: r.status,
+            reason: r.reason,
+            provider_id: r.provider_id,
+            idempotency_key: r.idempotency_key,
+        })
+    }
+}
+
+/// A row of [`SEND_LOG`].
+#[derive(sqlx::FromRow)]
+pub struct SendLogEntry {
+    pub phone: String,
+    pub step: String,
+    pub message_id: Option<String>,
+    pub skip_reason: Option<crate::SkipReason>,
+    pub status: Option<crate::MessageStatus>,
+    pub reason: Option<String>,
+    pub handed_off_at: Option<i64>,
+    pub due_at: Option<i64>,
+    pub opted_out_after: i64,
+}
+
+impl TryFrom<SendLogEntry> for crate::SendLogRow {
+    type Error = crate::StoreError;
+    fn try_from(r: SendLogEntry) -> crate::Result<Self> {
+        Ok(crate::SendLogRow {
+            phone: crate::codec::phone(&r.phone)?,
+            step: r.step,
+            message_id: r.message_id,
+            status: crate::SendStatus::of(r.skip_reason.is_some(), r.status)?,
+            reason: r.skip_reason.map(|s| s.to_string()).or(r.reason),
+            sent_at: r.handed_off_at.map(time),
+            opted_out_after: r.opted_out_after > 0,
+            // A skipped phone has no message, hence no status: never deferred.
+            deferred_until: crate::SendLogRow::deferred_until_of(r.status, r.due_at),
+        })
+    }
+}
+
+/// A member of a marketing audience: a phone and its oldest customer's name.
+#[derive(sqlx::FromRow)]
+pub struct AudienceRow {
+    pub phone: String,
+    pub name: Option<String>,
+}
+
+impl TryFrom<AudienceRow> for crate::AudienceMember {
+    type Error = crate::StoreError;
+    fn try_from(r: AudienceRow) -> crate::Result<Self> {
+        Ok(crate::AudienceMember {
+            phone: crate::codec::phone(&r.phone)?,
+            name: r.name,
+        })
+    }
+}
+
+/// A campaign's send log, every row (`$1` tenant, `$2` campaign), in the order written.
+pub const SEND_LOG: &str = "SELECT r.phone, r.step, r.message_id, r.skip_reason, m.status, m.reason, m.handed_off_at, m.due_at, \
+     (SELECT COUNT(*) FROM consent_ledger l WHERE l.tenant_id = r.tenant_id AND l.phone = r.phone \
+        AND l.new_state = 'opted_out' AND l.old_state <> 'opted_out' AND m.handed_off_at IS NOT NULL \
+        AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) AS opted_out_after \
+     FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
+     WHERE r.tenant_id = $1 AND r.campaign_id = $2 ORDER BY r.created_at, r.phone";
+
+/// A recipient's status as the send log shows it.
+const LOG_STATUS: &str =
+    "CASE WHEN r.skip_reason IS NOT NULL THEN 'skipped' ELSE COALESCE(m.status, 'queued') END";
+
+/// The send log counted by (status, skip reason), with how many of each opted out within 7
+/// days after their message; grouped in the database, so no row leaves it.
+pub fn campaign_counts_sql() -> String {
+    format!(
+        "SELECT {LOG_STATUS} AS status, r.skip_reason, COUNT(*) AS n, \
+         SUM(CASE WHEN m.handed_off_at IS NOT NULL AND EXISTS (SELECT 1 FROM consent_ledger l \
+            WHERE l.tenant_id = r.tenant_id AND l.phone = r.phone \
+            AND l.new_state = 'opted_out' AND l.old_state <> 'opted_out' \
+            AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) \
+            THEN 1 ELSE 0 END) AS opted \
+         FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
+         WHERE r.tenant_id = $1 AND r.campaign_id = $2 GROUP BY 1, 2"
+    )
+}
+
+/// One page of the send log in key order (descending `backwards`, from a `before` key):
+/// `$1` tenant, `$2` campaign, `$3` status or NULL, then the (step, phone) to resume after
+/// (`$4`, `$5`) when `after`, then the number of rows. The columns are [`SEND_LOG`]'s.
+pub fn send_log_page_sql(after: bool, backwards: bool) -> String {
+    let select = SEND_LOG
+        .split(" WHERE r.tenant_id")
+        .next()
+        .expect("SEND_LOG filters by tenant");
+    // Without a cursor the range condition is left out, rather than OR'd away, so the
+    // planner starts every page with a seek on the key. (SQLite numbers `$N` in order of
+    // first appearance, hence the limit's number follows the cursor's.)
+    let (resume, order, limit) = match (after, backwards) {
+        (false, false) => ("", "ASC", "$4"),
+        (false, true) => ("", "DESC", "$4"),
+        (true, false) => ("AND (r.step, r.phone) > ($4, $5)", "ASC", "$6"),
+        (true, true) => ("AND (r.step, r.phone) < ($4, $5)", "DESC", "$6"),
+    };
+    format!(
+        "{select} WHERE r.tenant_id = $1 AND r.campaign_id = $2 \
+         AND ($3 IS NULL OR {LOG_STATUS} = $3) \
+         {resume} ORDER BY r.step {order}, r.phone {order} LIMIT {limit}"
+    )
+}
+
+/// Customers, the ledger's cold reads, single messages and the plain writes of a
+/// transaction's plan, for one driver: `shared_store_sql!(sqlx::Sqlite)`. What needs a
+/// backend's own SQL (snapshots, the ledger's and messages' bulk inserts, locks) stays
+/// with it. Functions of several statements take a connection; the rest any executor.
+#[macro_export]
+macro_rules! shared_store_sql {
+    ($db:ty) => {
+        /// A customer's own rows: the customer, its tags and its contact methods (the
+        /// ledger entries are the caller's).
+        pub(crate) async fn insert_customer_rows(
+            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
+            tenant_id: &str,
+            c: &$crate::Customer,
+        ) -> $crate::Result<()> {
+            use $crate::codec;
+            $crate::__sqlx::query(
+                "INSERT INTO customers (tenant_id, id, name, address, tags, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(tenant_id)
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.address)
+            .bind(codec::to_json(&c.tags))
+            .bind(codec::ms(c.created_at))
+            .execute(&mut *conn)
+            .await?;
+            for tag in &c.tags {
+                $crate::__sqlx::query(
+                    "INSERT INTO customer_tags (tenant_id, customer_id, tag) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(tenant_id)
+                .bind(&c.id)
+                .bind(tag)
+                .execute(&mut *conn)
+                .await?;
+            }
+            for (i, p) in c.phones.iter().enumerate() {
+                $crate::__sqlx::query(
+                    "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, \
+                     job_notifications, marketing_updates) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(tenant_id)
+                .bind(&c.id)
+                .bind(p.number.as_str())
+                .bind(i32::try_from(i).unwrap_or(i32::MAX))
+                .bind(p.job_notifications)
+                .bind(p.marketing_updates)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+
+        pub(crate) async fn customer(
+            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
+            tenant_id: &str,
+            id: &str,
+        ) -> $crate::Result<Option<$crate::Customer>> {
+            let row: Option<$crate::shared::CustomerRow> = $crate::__sqlx::query_as(
+                "SELECT id, name, address, tags, created_at FROM customers WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let phones: Vec<$crate::shared::ContactRow> = $crate::__sqlx::query_as(
+                "SELECT phone, job_notifications, marketing_updates FROM contact_methods \
+                 WHERE tenant_id = $1 AND customer_id = $2 ORDER BY position",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut customer = $crate::Customer::try_from(row)?;
+            customer.phones = phones
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<$crate::Result<_>>()?;
+            Ok(Some(customer))
+        }
+
+        /// Ids of the customers holding `phone`, oldest first. The order is a subquery, so
+        /// both planners start from the phone's index rather than the customers.
+        pub(crate) async fn customers_with_phone<'c>(
+            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            phone: &assent_core::phone::E164,
+        ) -> $crate::Result<Vec<String>> {
+            Ok($crate::__sqlx::query_scalar(
+                "SELECT cm.customer_id FROM contact_methods cm WHERE cm.tenant_id = $1 AND cm.phone = $2 \
+                 ORDER BY (SELECT c.created_at FROM customers c WHERE c.tenant_id = cm.tenant_id \
+                   AND c.id = cm.customer_id), cm.customer_id",
+            )
+            .bind(tenant_id)
+            .bind(phone.as_str())
+            .fetch_all(e)
+            .await?)
+        }
+
+        /// Every (phone, customer id) of a tenant, oldest customer first.
+        pub(crate) async fn phone_owners<'c>(
+            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+        ) -> $crate::Result<Vec<(assent_core::phone::E164, String)>> {
+            let rows: Vec<(String, String)> = $crate::__sqlx::query_as(
+                "SELECT cm.phone, cm.customer_id FROM contact_methods cm JOIN customers c \
+                 ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
+                 WHERE cm.tenant_id = $1 ORDER BY c.created_at, c.id",
+            )
+            .bind(tenant_id)
+            .fetch_all(e)
+            .await?;
+            rows.into_iter()
+                .map(|(phone, id)| Ok(($crate::codec::phone(&phone)?, id)))
+                .collect()
+        }
+
+        /// Sets one contact method's toggles; how many rows changed (0: no such record).
+        pub(crate) async fn update_toggles<'c>(
+            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            customer_id: &str,
+            phone: &assent_core::phone::E164,
+            (job, marketing): (bool, bool),
+        ) -> $crate::Result<u64> {
+            let done = $crate::__sqlx::query(
+                "UPDATE contact_methods SET job_notifications = $1, marketing_updates = $2 \
+                 WHERE tenant_id = $3 AND customer_id = $4 AND phone = $5",
+            )
+            .bind(job)
+            .bind(marketing)
+            .bind(tenant_id)
+            .bind(customer_id)
+            .bind(phone.as_str())
+            .execute(e)
+            .await?;
+            Ok(done.rows_affected())
+        }
+
+        pub(crate) async fn ledger_for_phone<'c>(
+            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            phone: &assent_core::phone::E164,
+        ) -> $crate::Result<Vec<$crate::LedgerEntry>> {
+            let rows: Vec<$crate::shared::LedgerRow> = $crate::__sqlx::query_as(
+                "SELECT * FROM consent_ledger WHERE tenant_id = $1 AND phone = $2 ORDER BY seq",
+            )
+            .bind(tenant_id)
+            .bind(phone.as_str())
+            .fetch_all(e)
+            .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        /// One message by `WHERE {filter}` (a constant) on `value`, or by tenant and
+        /// `value` when `tenant_id` is given.
+        async fn message_where<'c>(
+            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            sql: &'static str,
+            tenant_id: Option<&str>,
+            value: &str,
+        ) -> $crate::Result<Option<$crate::Message>> {
+            let mut q = $crate::__sqlx::query_as::<_, $crate::shared::MessageRow>(sql);
+            if let Some(t) = tenant_id {
+                q = q.bind(t);
+            }
+            let row = q.bind(value).fetch_optional(e).await?;
+            row.map(TryInto::try_into).transpose()
+        }
+
+        pub(crate) async fn message<'c>(
+            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            id: &str,
+        ) -> $crate::Result<Option<$crate::Message>> {
+            let sql = "SELECT * FROM messages WHERE tenant_id = $1 AND id = $2";
+            message_where(e, sql, Some(tenant_id), id).await
+        }
+
+        pub(crate) async fn message_by_idempotency_key<'c>(
+            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            key: &str,
+        ) -> $crate::Result<Option<$crate::Message>> {
+            let sql = "SELECT * FROM messages WHERE tenant_id = $1 AND idempotency_key = $2";
+            message_where(e, sql, Some(tenant_id), key).await
+        }
+
+        pub(crate) async fn message_by_provider_id<'c>(
+            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            provider_id: &str,
+        ) -> $crate::Result<Option<$crate::Message>> {
+            let sql = "SELECT * FROM messages WHERE provider_id = $1";
+            message_where(e, sql, None, provider_id).await
+        }
+
+        pub(crate) async fn in_flight<'c>(
+            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            phone: &assent_core::phone::E164,
+            since: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<u64> {
+            let n: i64 = $crate::__sqlx::query_scalar(
+                "SELECT COUNT(*) FROM messages WHERE tenant_id = $1 AND phone = $2 \
+                 AND status = 'sending' AND call_started_at > $3",
+            )
+            .bind(tenant_id)
+            .bind(phone.as_str())
+            .bind($crate::codec::ms(since))
+            .fetch_one(e)
+            .await?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }
+
+        /// See `QueueStore::recover_orphaned_sends`.
+        pub(crate) async fn recover_orphaned_sends(
+            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
+            claimed_before: chrono::DateTime<chrono::Utc>,
+            started_before: chrono::DateTime<chrono::Utc>,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<(u64, u64)> {
+            use $crate::codec::ms;
+            // `handed_off_at` goes too: the frequency cap counts hand-offs by it, and this
+            // one never happened.
+            let requeued = $crate::__sqlx::query(
+                "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
+                 WHERE status = 'sending' AND call_started_at IS NULL AND handed_off_at < $2",
+            )
+            .bind(ms(now))
+            .bind(ms(claimed_before))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            let unknown = $crate::__sqlx::query(
+                "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = $1 \
+                 WHERE status = 'sending' AND call_started_at < $2",
+            )
+            .bind(ms(now))
+            .bind(ms(started_before))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            Ok((requeued, unknown))
+        }
+
+        /// The phone's new consent, when the plan changed it.
+        pub(crate) async fn write_consent(
+            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
+            tenant_id: &str,
+            phone: &assent_core::phone::E164,
+            plan: &$crate::Plan,
+            now_ms: i64,
+        ) -> $crate::Result<()> {
+            let Some(state) = &plan.consent else {
+                return Ok(());
+            };
+            $crate::__sqlx::query(
+                "INSERT INTO consent (tenant_id, phone, state, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, phone) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            )
+            .bind(tenant_id)
+            .bind(phone.as_str())
+            .bind($crate::codec::to_json(state))
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// The rest of a plan after its consent, ledger entries and messages: the review it
+        /// opens or closes, held messages released, toggles.
+        pub(crate) async fn write_plan_rest(
+            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
+            tenant_id: &str,
+            phone: &assent_core::phone::E164,
+            plan: &$crate::Plan,
+            now_ms: i64,
+        ) -> $crate::Result<()> {
+            if let Some(r) = &plan.review {
+                $crate::__sqlx::query(
+                    "INSERT INTO reviews (tenant_id, id, phone, thread, message_id, body, word, created_at, deadline_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(tenant_id)
+                .bind(&r.id)
+                .bind(phone.as_str())
+                .bind(r.thread)
+                .bind(&r.message_id)
+                .bind(&r.text)
+                .bind(&r.word)
+                .bind(now_ms)
+                .bind($crate::codec::ms(r.deadline))
+                .execute(&mut *conn)
+                .await?;
+            }
+            if let Some((id, decision)) = &plan.review_decision {
+                let closed = $crate::__sqlx::query(
+                    "UPDATE reviews SET decision = $1, decided_at = $2 \
+                     WHERE tenant_id = $3 AND id = $4 AND decision IS NULL",
+                )
+                .bind(decision)
+                .bind(now_ms)
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                // Two people (or a person and the deadline) deciding at once: the first
+                // decision stands and the second changes nothing.
+                if closed.rows_affected() == 0 {
+                    return Err($crate::StoreError::Conflict(
+                        "the review was already decided".into(),
+                    ));
+                }
+            }
+            if plan.release_held {
+                $crate::__sqlx::query(
+                    "UPDATE messages SET due_at = $1 WHERE tenant_id = $2 AND phone = $3 \
+                     AND status = 'deferred' AND reason = 'under_review'",
+                )
+                .bind(now_ms)
+                .bind(tenant_id)
+                .bind(phone.as_str())
+                .execute(&mut *conn)
+                .await?;
+            }
+            if let Some(id) = &plan.release_request {
+                // Only while still held: one already handed off is not sent twice.
+                $crate::__sqlx::query(
+                    "UPDATE messages SET due_at = $1, purpose = 'opt_in_request_customer' \
+                     WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'deferred')",
+                )
+                .bind(now_ms)
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            }
+            if let Some((customer_id, job, marketing)) = &plan.toggles {
+                update_toggles(&mut *conn, tenant_id, customer_id, phone, (*job, *marketing))
+                    .await?;
+            }
+            if plan.marketing_updates_on {
+                $crate::__sqlx::query(
+                    "UPDATE contact_methods SET marketing_updates = $1 WHERE tenant_id = $2 AND phone = $3",
+                )
+                .bind(true)
+                .bind(tenant_id)
+                .bind(phone.as_str())
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
         }
     };
 }

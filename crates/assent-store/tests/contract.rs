@@ -169,6 +169,7 @@ contract!(
     overdue_reviews_come_oldest_deadline_first,
     a_send_log_counts_and_pages_in_the_store,
     a_taken_email_is_a_conflict_in_words,
+    a_taken_slug_or_api_key_is_a_conflict_in_words,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1557,4 +1558,37 @@ async fn a_taken_email_is_a_conflict_in_words(store: &dyn Store) {
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
+}
+
+/// The words come from the constraint that was broken, on either database: each taken
+/// thing its own, and what the words name nothing else.
+async fn a_taken_slug_or_api_key_is_a_conflict_in_words(store: &dyn Store) {
+    let t = acme(store).await;
+    let conflict = |r: Result<()>| match r {
+        Err(StoreError::Conflict(m)) => m,
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    // Another tenant under t1's slug.
+    let mut same_slug = tenant("t2", "+15125550110", "+15125550111");
+    same_slug.slug = t.slug.clone();
+    assert_eq!(
+        conflict(store.create_tenant(&same_slug, "key-t2").await),
+        "that name's address (slug) is already taken"
+    );
+    // Another tenant with t1's API key.
+    let other = tenant("t3", "+15125550112", "+15125550113");
+    assert_eq!(
+        conflict(store.create_tenant(&other, "key-t1").await),
+        "that API key is already in use"
+    );
+    // t1's id again: taken, but none of the named things.
+    let mut same_id = tenant("t1", "+15125550114", "+15125550115");
+    same_id.slug = "fresh-slug".into();
+    assert_eq!(
+        conflict(store.create_tenant(&same_id, "key-fresh").await),
+        "that conflicts with a record already saved; nothing was changed"
+    );
+    // Nothing was created.
+    assert!(store.tenant("t3").await.unwrap().is_none());
+    assert!(store.tenant_by_slug("fresh-slug").await.unwrap().is_none());
 }

@@ -430,8 +430,9 @@ async fn main() {
 async fn tenant_create(name: &str, time_zone: Option<&str>) -> anyhow::Result<()> {
     let store = open_store(&database_url()).await?;
     let app = AppState::with_simulator(store, Arc::new(SystemClock), config("127.0.0.1:8080"));
-    let (t, key) = assent_server::api::create_tenant(&app, name, time_zone)
+    let (t, key) = assent_server::service::tenants::create(&app, name, time_zone)
         .await
+        .map_err(assent_server::error::ApiError::from)
         .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
     println!(
         "{}",

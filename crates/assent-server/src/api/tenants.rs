@@ -1,9 +1,7 @@
 //! Tenants, senders, registrations and settings.
 
-use assent_core::Tz;
 use assent_core::gate::RegistrationStatus;
-use assent_core::phone::E164;
-use assent_store::{Registration, RegistrationKind, Senders, Settings, Tenant};
+use assent_store::{Registration, RegistrationKind, Settings, Tenant};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,9 +10,10 @@ use serde_json::{Value, json};
 
 use super::ApiJson;
 use crate::AppState;
-use crate::auth::{Operator, TenantAuth, hash_api_key, random_token};
+use crate::auth::{Operator, TenantAuth};
 use crate::error::{ApiError, ApiResult};
 use crate::service::registrations;
+use crate::service::tenants::{self, SenderField};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,65 +22,13 @@ pub struct NewTenant {
     pub time_zone: Option<String>,
 }
 
-fn slugify(name: &str) -> String {
-    let mut s = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            s.push(c.to_ascii_lowercase());
-        } else if !s.ends_with('-') && !s.is_empty() {
-            s.push('-');
-        }
-    }
-    let s = s.trim_end_matches('-').to_string();
-    if s.is_empty() { "tenant".into() } else { s }
-}
-
-/// Creates a tenant and its first API key (shown once).
+/// Creates a tenant and its first API key (shown once); see [`tenants::create`].
 pub async fn create_tenant(
     app: &AppState,
     name: &str,
     time_zone: Option<&str>,
 ) -> ApiResult<(Tenant, String)> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(ApiError::field("name", "is required"));
-    }
-    let tz: Tz = time_zone
-        .unwrap_or("America/New_York")
-        .parse()
-        .map_err(|_| {
-            ApiError::field(
-                "time_zone",
-                "must be an IANA time zone such as America/Chicago",
-            )
-        })?;
-    let base = slugify(name);
-    let key = random_token("ak_");
-    for attempt in 0..20 {
-        let slug = if attempt == 0 {
-            base.clone()
-        } else {
-            format!("{base}-{}", attempt + 1)
-        };
-        let tenant = Tenant {
-            id: crate::service::new_id(),
-            slug,
-            name: name.to_string(),
-            time_zone: tz,
-            settings: Settings::default(),
-            senders: Senders::default(),
-            created_at: app.clock.now(),
-        };
-        match app.store.create_tenant(&tenant, &hash_api_key(&key)).await {
-            Ok(()) => return Ok((tenant, key)),
-            Err(assent_store::StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::new(
-        crate::error::Code::Conflict,
-        "could not find a free slug for this name",
-    ))
+    Ok(tenants::create(app, name, time_zone).await?)
 }
 
 pub async fn create(
@@ -105,27 +52,17 @@ pub struct SendersBody {
     marketing: Option<String>,
 }
 
-fn parse_phone_field(field: &str, v: &Option<String>) -> ApiResult<Option<E164>> {
-    v.as_deref()
-        .map(|s| E164::parse(s).map_err(|e| ApiError::field(field, e.to_string())))
-        .transpose()
-}
-
 pub async fn put_senders(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
     ApiJson(b): ApiJson<SendersBody>,
 ) -> ApiResult<Json<Value>> {
     // A field left out keeps its number: changing one sender must not unset the other.
-    let senders = Senders {
-        transactional: parse_phone_field("transactional", &b.transactional)?
-            .or(t.senders.transactional.clone()),
-        marketing: parse_phone_field("marketing", &b.marketing)?.or(t.senders.marketing.clone()),
-        former: Vec::new(),
-    };
-    app.store
-        .set_senders(&t.id, &senders, app.clock.now())
-        .await?;
+    fn field(v: &Option<String>) -> SenderField<'_> {
+        v.as_deref().map_or(SenderField::Keep, SenderField::Set)
+    }
+    let senders =
+        tenants::set_senders(&app, &t, field(&b.transactional), field(&b.marketing)).await?;
     Ok(Json(json!(senders)))
 }
 

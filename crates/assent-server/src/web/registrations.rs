@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use assent_core::gate::RegistrationStatus;
 use assent_core::phone::E164;
-use assent_store::{Registration, RegistrationKind, Senders};
+use assent_store::{Registration, RegistrationKind};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +22,7 @@ use super::{
     see_other,
 };
 use crate::AppState;
+use crate::service::tenants::{self, SenderField};
 use crate::service::{self, registrations};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -449,14 +450,6 @@ pub async fn save_senders(State(app): State<AppState>, posted: Posted) -> WebRes
         posted.field("transactional").trim(),
         posted.field("marketing").trim(),
     );
-    let parse = |label: &str, v: &str| -> Result<Option<E164>, String> {
-        if v.is_empty() {
-            return Ok(None);
-        }
-        E164::parse(v)
-            .map(Some)
-            .map_err(|e| format!("{label}: {e}."))
-    };
     let refuse = |message: String| {
         let mut res = page(
             user,
@@ -467,24 +460,25 @@ pub async fn save_senders(State(app): State<AppState>, posted: Posted) -> WebRes
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         res
     };
-    let senders = match (
-        parse("Transactional number", tx_raw),
-        parse("Marketing number", mk_raw),
-    ) {
-        (Ok(transactional), Ok(marketing)) => Senders {
-            transactional,
-            marketing,
-            former: Vec::new(),
-        },
-        (Err(m), _) | (_, Err(m)) => return Ok(refuse(m)),
-    };
-    match app
-        .store
-        .set_senders(&user.tenant.id, &senders, app.clock.now())
-        .await
-    {
-        Ok(()) => Ok(see_other("/registrations?notice=senders_saved")),
-        Err(assent_store::StoreError::Conflict(_)) => Ok(refuse(
+    // An empty box is no number.
+    fn field(v: &str) -> SenderField<'_> {
+        if v.is_empty() {
+            SenderField::Clear
+        } else {
+            SenderField::Set(v)
+        }
+    }
+    match tenants::set_senders(&app, &user.tenant, field(tx_raw), field(mk_raw)).await {
+        Ok(_) => Ok(see_other("/registrations?notice=senders_saved")),
+        Err(service::Error::Invalid { field, message }) => {
+            let label = if field == "transactional" {
+                "Transactional number"
+            } else {
+                "Marketing number"
+            };
+            Ok(refuse(format!("{label}: {message}.")))
+        }
+        Err(service::Error::Store(assent_store::StoreError::Conflict(_))) => Ok(refuse(
             "One of these numbers is already used by another business in Assent.".into(),
         )
         .into_response()),
