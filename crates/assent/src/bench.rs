@@ -39,8 +39,25 @@ pub enum BenchCommand {
     /// from "send" to every recipient queued or skipped, and peak memory, beside the raw
     /// cost of writing N rows in one transaction to the same store.
     Campaign {
-        #[arg(long, default_value_t = 1_000_000)]
+        #[arg(long, visible_alias = "rows", default_value_t = 1_000_000)]
         customers: u64,
+    },
+    /// Import N customers from one CSV file: through one HTTP request to a server in this
+    /// process (streamed from the file) and through the CLI's path (the same parser over
+    /// the file), each into its own tenant of the same database: time and peak memory.
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// `postgres://…` to measure on PostgreSQL (use a scratch database).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// A marketing campaign to N customers on a temporary SQLite file, then its report
+    /// over HTTP (`GET /campaigns/{id}`: counts and first page) and one page of recipients,
+    /// timed, with the server's memory before and after.
+    Report {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
     },
     /// Drain a queue of messages to a local fake of Twilio's API over HTTP, beside the
     /// rate that fake accepts from a plain loop with the same client in the same run.
@@ -62,7 +79,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             no_worker,
             database_url,
         } => inbound(requests, concurrency.max(1), rate, !no_worker, database_url).await,
-        BenchCommand::Campaign { customers } => campaign(customers.max(1)).await,
+        BenchCommand::Campaign { customers } => campaign(customers.max(1), false).await,
+        BenchCommand::Report { rows } => campaign(rows.max(1), true).await,
+        BenchCommand::Import { rows, database_url } => import(rows.max(1), database_url).await,
         BenchCommand::Dispatch {
             messages,
             database_url,
@@ -569,7 +588,20 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-async fn campaign(n: u64) -> anyhow::Result<()> {
+/// Resident memory now, from /proc.
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// `campaign`: the fan-out beside the raw N-row transaction; `report_only`: the report and
+/// a recipients page over HTTP instead.
+async fn campaign(n: u64, report_only: bool) -> anyhow::Result<()> {
     use assent_store::{Campaign, CampaignKind, CampaignStatus, ContactMethod, Customer};
     let dir = tempfile_dir()?;
     let url = format!("sqlite://{}/campaign.db", dir.display());
@@ -590,7 +622,7 @@ async fn campaign(n: u64) -> anyhow::Result<()> {
         import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES,
     };
     let app = AppState::with_simulator(db.clone(), clock, config);
-    let (t, _) =
+    let (t, key) =
         assent_server::api::create_tenant(&app, "Bench Heating & Air", Some("America/Chicago"))
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
@@ -661,18 +693,21 @@ async fn campaign(n: u64) -> anyhow::Result<()> {
         resumed_at: Some(noon),
     };
     app.store.save_campaign(&c).await?;
+    let seeding_peak_mb = peak_rss_mb();
     reset_peak_rss();
     let before_mb = peak_rss_mb();
     let started = Instant::now();
     let recorded = assent_server::campaigns::tick(&app).await?;
     let fan_out = started.elapsed();
     let peak_mb = peak_rss_mb();
-    let log = app.store.send_log(&t.id, &c.id).await?;
-    let queued = log
-        .iter()
-        .filter(|r| r.status == "queued" || r.status == "deferred")
-        .count();
-    let skipped = log.iter().filter(|r| r.status == "skipped").count();
+    let counts = app.store.campaign_counts(&t.id, &c.id).await?;
+    let count = |s: &str| counts.by_status.get(s).copied().unwrap_or(0) as usize;
+    let (queued, skipped) = (count("queued") + count("deferred"), count("skipped"));
+    if report_only {
+        let result = report_over_http(&app, &key, &c.id, n).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return result;
+    }
 
     let raw_started = Instant::now();
     db.raw_bulk_rows(n).await?;
@@ -687,7 +722,8 @@ async fn campaign(n: u64) -> anyhow::Result<()> {
         fan_out.as_secs_f64()
     );
     println!(
-        "  peak memory during the fan-out: {peak_mb:.0} MB (process at its start: {before_mb:.0} MB)"
+        "  peak memory during the fan-out: {peak_mb:.0} MB (process at its start: {before_mb:.0} MB); whole run, seeding and counts included: {:.0} MB",
+        seeding_peak_mb.max(peak_mb).max(peak_rss_mb())
     );
     println!(
         "  raw: {n} rows in one transaction to the same store: {:.2} s",
@@ -701,5 +737,188 @@ async fn campaign(n: u64) -> anyhow::Result<()> {
     if queued + skipped != n as usize {
         anyhow::bail!("{} of {n} recipients accounted for", queued + skipped);
     }
+    Ok(())
+}
+
+/// The campaign's report and one page of its recipients through the API of a server in
+/// this process: time of each (best of three) and the process's memory before and after.
+async fn report_over_http(
+    app: &AppState,
+    key: &str,
+    campaign_id: &str,
+    n: u64,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/api/v1", listener.local_addr()?);
+    tokio::spawn(assent_server::serve(app.clone(), listener, false));
+    let client = reqwest::Client::new();
+    let before = rss_mb();
+    reset_peak_rss();
+    let timed = |path: String| {
+        let (client, key) = (client.clone(), key.to_string());
+        async move {
+            let mut best = Duration::MAX;
+            let mut bytes = 0;
+            for _ in 0..3 {
+                let t0 = Instant::now();
+                let r = client.get(&path).bearer_auth(&key).send().await?;
+                anyhow::ensure!(r.status().is_success(), "{path}: {}", r.status());
+                bytes = r.bytes().await?.len();
+                best = best.min(t0.elapsed());
+            }
+            Ok::<_, anyhow::Error>((best, bytes))
+        }
+    };
+    let (report, report_bytes) = timed(format!("{base}/campaigns/{campaign_id}")).await?;
+    let (page, page_bytes) = timed(format!(
+        "{base}/campaigns/{campaign_id}/recipients?limit=100"
+    ))
+    .await?;
+    let after = rss_mb();
+    let peak = peak_rss_mb();
+    println!("bench report: a marketing campaign to {n} customers (half skipped), SQLite");
+    println!(
+        "  GET /campaigns/{{id}} (counts, skipped by reason, first 100 skipped): {:.1} ms ({report_bytes} bytes)",
+        report.as_secs_f64() * 1e3
+    );
+    println!(
+        "  GET /campaigns/{{id}}/recipients?limit=100: {:.1} ms ({page_bytes} bytes)",
+        page.as_secs_f64() * 1e3
+    );
+    println!(
+        "  server memory: {before:.0} MB before, {after:.0} MB after (growth {:.0} MB; peak during {peak:.0} MB)",
+        after - before
+    );
+    Ok(())
+}
+
+/// Writes `rows` customers as CSV to `path` (row i: phone +1 737 200 0000 + i).
+fn write_customers_csv(path: &std::path::Path, rows: u64, offset: u64) -> anyhow::Result<u64> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(f, "name,phone,job_notifications,marketing_updates,tags")?;
+    for i in 0..rows {
+        writeln!(f, "Customer{i} Example,+1737{:07},yes,no,bench", offset + i)?;
+    }
+    f.flush()?;
+    Ok(std::fs::metadata(path)?.len())
+}
+
+/// Sends the file as one request body (read and written 256 KiB at a time, so the client
+/// holds none of it) and returns the answer's status and body.
+async fn post_file(
+    addr: std::net::SocketAddr,
+    path_and_query: &str,
+    key: &str,
+    file: &std::path::Path,
+) -> anyhow::Result<(u16, String)> {
+    use std::io::Read;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let len = std::fs::metadata(file)?.len();
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let head = format!(
+        "POST {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: text/csv\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await?;
+    let mut f = std::fs::File::open(file)?;
+    let mut buf = vec![0; 256 << 10];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        s.write_all(&buf[..n]).await?;
+    }
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).await?;
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Ok((status, body))
+}
+
+async fn import(rows: u64, database_url: Option<String>) -> anyhow::Result<()> {
+    let db = BenchDb::open(database_url, "import").await?;
+    let dir = tempfile_dir()?;
+    let file = dir.join("customers.csv");
+    let size = write_customers_csv(&file, rows, 2_000_000)?;
+    let config = Config {
+        public_url: "http://127.0.0.1:9".into(),
+        admin_token: None,
+        twilio_auth_token: None,
+        twilio_account_sid: None,
+        trust_proxy: false,
+        captcha: None,
+        import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES.max(size),
+    };
+    let app = AppState::with_simulator(db.store(), Arc::new(SystemClock), config);
+    let (over_http, key) =
+        assent_server::api::create_tenant(&app, "Bench Imports HTTP", Some("America/Chicago"))
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+    let (by_cli, _) =
+        assent_server::api::create_tenant(&app, "Bench Imports CLI", Some("America/Chicago"))
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(assent_server::serve(app.clone(), listener, false));
+
+    // The CLI's path first: the same parser over the file, no HTTP.
+    let start_mb = rss_mb();
+    reset_peak_rss();
+    let t0 = Instant::now();
+    let csv = assent_server::import::CsvStream::from_reader(std::fs::File::open(&file)?);
+    let report = assent_server::import::import_customers(&app, &by_cli.id, csv, |_| {}).await?;
+    let cli = t0.elapsed();
+    let cli_peak = peak_rss_mb();
+    anyhow::ensure!(
+        report.created as u64 == rows,
+        "CLI path created {} of {rows}",
+        report.created
+    );
+
+    let http_start_mb = rss_mb();
+    reset_peak_rss();
+    let t0 = Instant::now();
+    let (status, body) = post_file(addr, "/api/v1/imports/customers", &key, &file).await?;
+    let http = t0.elapsed();
+    let http_peak = peak_rss_mb();
+    anyhow::ensure!(status == 200, "HTTP import answered {status}: {body}");
+    anyhow::ensure!(
+        body.contains(&format!("\"created\":{rows}")),
+        "HTTP import: {body}"
+    );
+    let _ = over_http;
+
+    println!(
+        "bench import: {rows} customers, one CSV file of {:.1} MB, {}",
+        size as f64 / 1e6,
+        db.label()
+    );
+    println!(
+        "  one HTTP request (streamed from the file): {:.2} s, {:.0} rows/s; peak memory {http_peak:.0} MB (process before: {http_start_mb:.0} MB)",
+        http.as_secs_f64(),
+        rows as f64 / http.as_secs_f64()
+    );
+    println!(
+        "  CLI path (same parser over the file): {:.2} s, {:.0} rows/s; peak memory {cli_peak:.0} MB (process before: {start_mb:.0} MB)",
+        cli.as_secs_f64(),
+        rows as f64 / cli.as_secs_f64()
+    );
+    println!(
+        "  ratio HTTP / CLI: {:.2}",
+        http.as_secs_f64() / cli.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    db.cleanup();
     Ok(())
 }
