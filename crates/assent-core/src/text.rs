@@ -50,6 +50,71 @@ pub use sqlx as __sqlx;
 /// the sqlx impls.
 #[macro_export]
 macro_rules! text_enum {
+    // With a last `_ => Name`: any other text is kept as `Name(text)` (a user's id where
+    // the known actors are words, a provider's error where the known reasons are codes).
+    // Reading text never fails, and what was read is written back byte for byte.
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident as $what:literal {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )+
+            _ => $other:ident $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant, )+
+            /// Any other text, kept as it was read.
+            $other(String),
+        }
+
+        impl $name {
+            /// Every variant's text but the catch-all's, in declaration order.
+            pub const TEXTS: [&'static str; [$($text),+].len()] = [$($text),+];
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( $name::$variant => $text, )+
+                    $name::$other(s) => s,
+                }
+            }
+
+            /// The variant a text names, or the catch-all holding it.
+            pub fn from_text(s: &str) -> Self {
+                match s {
+                    $( $text => $name::$variant, )+
+                    _ => $name::$other(s.to_string()),
+                }
+            }
+        }
+
+        impl ::core::str::FromStr for $name {
+            type Err = $crate::text::UnknownText;
+            fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
+                Ok($name::from_text(s))
+            }
+        }
+
+        impl ::core::convert::From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name::from_text(s)
+            }
+        }
+
+        impl ::core::convert::From<String> for $name {
+            fn from(s: String) -> Self {
+                $name::from_text(&s)
+            }
+        }
+
+        impl ::core::cmp::PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        $crate::__text_enum_common!($name, $what);
+        $crate::__text_enum_sqlx_open!($name);
+    };
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident as $what:literal {
@@ -87,6 +152,17 @@ macro_rules! text_enum {
             }
         }
 
+        $crate::__text_enum_common!($name, $what);
+        $crate::__text_enum_sqlx!($name);
+    };
+}
+
+/// What both forms of [`text_enum!`] derive from `as_str` and `FromStr` alike: `Display`,
+/// comparison with text, and serde as the text.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __text_enum_common {
+    ($name:ident, $what:literal) => {
         impl ::core::fmt::Display for $name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.write_str(self.as_str())
@@ -136,8 +212,6 @@ macro_rules! text_enum {
                 d.deserialize_str(Visitor)
             }
         }
-
-        $crate::__text_enum_sqlx!($name);
     };
 }
 
@@ -195,6 +269,64 @@ macro_rules! __text_enum_sqlx {
     ($name:ident) => {};
 }
 
+/// The sqlx half of a [`text_enum!`] with a catch-all: stored as its text, which may be
+/// the catch-all's own (hence owned when bound).
+#[cfg(feature = "sqlx")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __text_enum_sqlx_open {
+    ($name:ident) => {
+        impl<DB: $crate::text::__sqlx::Database> $crate::text::__sqlx::Type<DB> for $name
+        where
+            str: $crate::text::__sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as $crate::text::__sqlx::Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as $crate::text::__sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: $crate::text::__sqlx::Database> $crate::text::__sqlx::Encode<'q, DB> for $name
+        where
+            String: $crate::text::__sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as $crate::text::__sqlx::Database>::ArgumentBuffer,
+            ) -> ::core::result::Result<
+                $crate::text::__sqlx::encode::IsNull,
+                $crate::text::__sqlx::error::BoxDynError,
+            > {
+                <String as $crate::text::__sqlx::Encode<'q, DB>>::encode(
+                    self.as_str().to_string(),
+                    buf,
+                )
+            }
+        }
+
+        impl<'r, DB: $crate::text::__sqlx::Database> $crate::text::__sqlx::Decode<'r, DB> for $name
+        where
+            &'r str: $crate::text::__sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as $crate::text::__sqlx::Database>::ValueRef<'r>,
+            ) -> ::core::result::Result<Self, $crate::text::__sqlx::error::BoxDynError> {
+                let text = <&'r str as $crate::text::__sqlx::Decode<'r, DB>>::decode(value)?;
+                Ok($name::from_text(text))
+            }
+        }
+    };
+}
+
+#[cfg(not(feature = "sqlx"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __text_enum_sqlx_open {
+    ($name:ident) => {};
+}
+
 #[cfg(test)]
 mod tests {
     use crate::consent::{LedgerState, MarketingStatus};
@@ -218,6 +350,27 @@ mod tests {
             bad.starts_with("unknown variant `maybe`, expected one of `none`, `pending`"),
             "{bad}"
         );
+    }
+
+    crate::text_enum! {
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        enum Who as "who" {
+            Customer = "customer",
+            Api = "api",
+            _ => User,
+        }
+    }
+
+    #[test]
+    fn a_catch_all_keeps_any_other_text_as_it_was() {
+        assert_eq!("api".parse::<Who>(), Ok(Who::Api));
+        assert_eq!(Who::from("u-1"), Who::User("u-1".into()));
+        assert_eq!(Who::User("u-1".into()).as_str(), "u-1");
+        assert_eq!(Who::TEXTS, ["customer", "api"]);
+        let json = serde_json::to_string(&Who::User("u-1".into())).ok();
+        assert_eq!(json.as_deref(), Some("\"u-1\""));
+        let back: Result<Who, _> = serde_json::from_str("\"customer\"");
+        assert_eq!(back.ok(), Some(Who::Customer));
     }
 
     #[test]

@@ -673,7 +673,7 @@ fn ledger_row(tenant_id: &str, e: &NewLedgerEntry) -> Vec<bulk::Val> {
         e.old_state.as_str().into(),
         e.new_state.as_str().into(),
         e.source.as_str().into(),
-        e.actor.clone().into(),
+        e.actor.to_string().into(),
         ms(e.occurred_at).into(),
         e.evidence.message_sid.clone().into(),
         e.evidence.text.clone().into(),

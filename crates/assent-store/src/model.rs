@@ -427,6 +427,23 @@ pub struct Evidence {
     pub request: Option<String>,
 }
 
+assent_core::text_enum! {
+    /// Who made a ledger entry: the customer, an API client, an import, Assent itself (an
+    /// expiry, a review's deadline), or a web app user by id.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Actor as "actor" {
+        Customer = "customer",
+        Operator = "operator",
+        Carrier = "carrier",
+        System = "system",
+        Api = "api",
+        Import = "import",
+        Assent = "assent",
+        // A web app user, by id.
+        _ => User,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewLedgerEntry {
     pub phone: E164,
@@ -434,8 +451,7 @@ pub struct NewLedgerEntry {
     pub old_state: LedgerState,
     pub new_state: LedgerState,
     pub source: Source,
-    /// A user id, `customer`, `operator`, `carrier` or `system`.
-    pub actor: String,
+    pub actor: Actor,
     pub occurred_at: DateTime<Utc>,
     pub evidence: Evidence,
 }
@@ -922,6 +938,19 @@ assent_core::text_enum! {
     }
 }
 
+// Ordered by text, so counts keyed by status come out as they did when the keys were text.
+impl Ord for SendStatus {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for SendStatus {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl SendStatus {
     /// A recipient's status: `skipped` when it was, else its message's (`queued` while the
     /// message is not written yet). A campaign message is never `received`: a row saying so
@@ -1124,7 +1153,7 @@ pub struct CampaignCounts {
     pub recipients: u64,
     /// Recipients by their current status, `skipped` included; statuses nobody has are
     /// absent.
-    pub by_status: std::collections::BTreeMap<String, u64>,
+    pub by_status: std::collections::BTreeMap<SendStatus, u64>,
     /// Skipped recipients by the gate's reason.
     pub skipped_by_reason: std::collections::BTreeMap<String, u64>,
     /// Recipients who opted out within 7 days after their message.

@@ -964,7 +964,7 @@ macro_rules! shared_campaign_sql {
             tenant_id: &str,
             campaign_id: &str,
         ) -> $crate::Result<$crate::CampaignCounts> {
-            let rows: Vec<(String, Option<String>, i64, Option<i64>)> =
+            let rows: Vec<($crate::SendStatus, Option<String>, i64, Option<i64>)> =
                 __sqlx::query_as(__sqlx::AssertSqlSafe($crate::shared::campaign_counts_sql()))
                     .bind(tenant_id)
                     .bind(campaign_id)
@@ -1111,7 +1111,7 @@ pub struct LedgerRow {
     pub old_state: assent_core::consent::LedgerState,
     pub new_state: assent_core::consent::LedgerState,
     pub source: assent_core::consent::Source,
-    pub actor: String,
+    pub actor: crate::Actor,
     pub occurred_at: i64,
     pub message_sid: Option<String>,
     pub body: Option<String>,

@@ -1482,7 +1482,7 @@ async fn a_send_log_counts_and_pages_in_the_store(store: &dyn Store) {
     assert_eq!(counts.recipients, 24);
     assert_eq!(
         counts.by_status.into_iter().collect::<Vec<_>>(),
-        [("queued".to_string(), 9), ("skipped".to_string(), 15)]
+        [(SendStatus::Queued, 9), (SendStatus::Skipped, 15)]
     );
     assert_eq!(
         counts.skipped_by_reason.into_iter().collect::<Vec<_>>(),

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use assent_core::consent::{LedgerState, Topic};
-use assent_store::{MessageStatus, StoreError};
+use assent_store::{Actor, MessageStatus, SendStatus, StoreError};
 use sqlx::{Connection, Row};
 
 /// Round-trips one value of each of two enums through a bound parameter, then reads text
@@ -67,4 +67,72 @@ async fn enums_bind_and_decode_as_text_on_postgres() {
     };
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     check!(conn, "$");
+}
+
+/// Every actor, a web app user's id among them, and every send log status go into a text
+/// column and come back the same value, the text stored being the enum's text byte for byte.
+macro_rules! every {
+    ($conn:expr, $create:literal, $insert:literal) => {{
+        sqlx::query($create).execute(&mut $conn).await.unwrap();
+        let mut actors: Vec<Actor> = Actor::TEXTS.iter().map(|t| Actor::from(*t)).collect();
+        actors.push(Actor::User("0190a0b1-7c2e-7d3f-9a4b-5c6d7e8f9a0b".into()));
+        for a in &actors {
+            sqlx::query($insert)
+                .bind(a)
+                .execute(&mut $conn)
+                .await
+                .unwrap();
+        }
+        for s in SendStatus::ALL {
+            sqlx::query($insert)
+                .bind(s)
+                .execute(&mut $conn)
+                .await
+                .unwrap();
+        }
+        let rows = sqlx::query("SELECT v FROM text_roundtrip ORDER BY n")
+            .fetch_all(&mut $conn)
+            .await
+            .unwrap();
+        let (first, rest) = rows.split_at(actors.len());
+        for (row, a) in first.iter().zip(&actors) {
+            assert_eq!(&row.try_get::<Actor, _>("v").unwrap(), a);
+            assert_eq!(row.try_get::<String, _>("v").unwrap(), a.as_str());
+        }
+        assert!(matches!(actors.last(), Some(Actor::User(_))));
+        for (row, s) in rest.iter().zip(SendStatus::ALL) {
+            assert_eq!(row.try_get::<SendStatus, _>("v").unwrap(), s);
+            assert_eq!(row.try_get::<String, _>("v").unwrap(), s.as_str());
+        }
+        assert_eq!(rest.len(), SendStatus::ALL.len());
+    }};
+}
+
+#[tokio::test]
+async fn every_actor_and_send_status_round_trips_on_sqlite() {
+    let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    every!(
+        conn,
+        "CREATE TABLE text_roundtrip (n INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT NOT NULL)",
+        "INSERT INTO text_roundtrip (v) VALUES (?)"
+    );
+}
+
+#[tokio::test]
+async fn every_actor_and_send_status_round_trips_on_postgres() {
+    let Some(url) = std::env::var("ASSENT_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        eprintln!("skipped: ASSENT_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    every!(
+        conn,
+        "CREATE TEMPORARY TABLE text_roundtrip (n BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)",
+        "INSERT INTO text_roundtrip (v) VALUES ($1)"
+    );
 }

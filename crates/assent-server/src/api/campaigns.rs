@@ -108,7 +108,7 @@ pub async fn report(
         .iter()
         .map(|s| (s.to_string(), 0))
         .collect();
-    counts.extend(r.counts.clone());
+    counts.extend(r.counts.iter().map(|(s, n)| (s.to_string(), *n)));
     let mut counts = json!(counts);
     counts["opted_out_after"] = json!(r.opted_out_after);
     let skipped: Vec<Value> = r

@@ -238,7 +238,7 @@ pub struct Report {
     pub recipients: u64,
     /// Recipients by their current status (each counted once); statuses nobody has are
     /// absent.
-    pub counts: BTreeMap<String, u64>,
+    pub counts: BTreeMap<SendStatus, u64>,
     /// Skipped recipients by the gate's reason.
     pub skipped_by_reason: BTreeMap<String, u64>,
     /// Recipients who opted out within 7 days after their message.
@@ -252,14 +252,14 @@ impl Report {
     pub fn settled(&self) -> bool {
         self.counts
             .iter()
-            .all(|(status, n)| *n == 0 || status.parse().is_ok_and(crate::campaigns::settled))
+            .all(|(status, n)| *n == 0 || crate::campaigns::settled(*status))
     }
 }
 
 pub async fn report(app: &AppState, t: &Tenant, id: &str) -> Result<Report> {
     let campaign = load(app, t, id).await?;
     let counts = app.store.campaign_counts(&t.id, id).await?;
-    let skipped = if counts.by_status.contains_key("skipped") {
+    let skipped = if counts.by_status.contains_key(&SendStatus::Skipped) {
         app.store
             .send_log_page(&t.id, id, Some(SendStatus::Skipped), None, REPORT_SKIPPED)
             .await?

@@ -151,7 +151,7 @@ pub fn csv_rows(entries: &[LedgerEntry]) -> String {
             cell(x.old_state.as_str(), false),
             cell(x.new_state.as_str(), false),
             cell(x.source.as_str(), false),
-            cell(&x.actor, true),
+            cell(x.actor.as_str(), true),
             cell(&o(&ev.message_sid), true),
             cell(&o(&ev.text), true),
             cell(&o(&ev.rule), true),

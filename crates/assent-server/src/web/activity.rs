@@ -517,7 +517,7 @@ fn phone_ledger_rows(user: &SignedIn, entries: &[LedgerEntry]) -> Vec<LedgerRow>
                 actor: if x.actor == user.user.id {
                     user.user.email.clone()
                 } else {
-                    x.actor.clone()
+                    x.actor.to_string()
                 },
                 evidence: EvidenceList::new(&x.evidence),
             }

@@ -500,7 +500,7 @@ struct Report<'a> {
     body: &'a str,
     send_at: Option<TimeEl>,
     control: Control,
-    counts: BTreeMap<String, u64>,
+    counts: BTreeMap<SendStatus, u64>,
     opted_out_after: u64,
     recipients: u64,
     skipped_by_reason: Vec<(String, u64)>,
@@ -613,7 +613,7 @@ pub async fn campaign(
         recipients: report.recipients,
         skipped_more: report
             .counts
-            .get("skipped")
+            .get(&SendStatus::Skipped)
             .copied()
             .unwrap_or(0)
             .saturating_sub(report.skipped.len() as u64),

@@ -225,7 +225,7 @@ impl History {
                         x.new_state.as_str(),
                     ),
                     source: source_label(x.source),
-                    actor: actor_label(user, &x.actor),
+                    actor: actor_label(user, x.actor.as_str()),
                     evidence: EvidenceList::new(&x.evidence),
                 }
             })
