@@ -389,10 +389,11 @@ async fn main() {
     };
     // The server logs what it does; a one-shot command says only what went wrong, so its
     // errors stay one line (RUST_LOG still decides when set).
-    let default_level = if matches!(cli.command, Command::Serve { .. } | Command::Bench { .. }) {
-        "info"
-    } else {
-        "warn"
+    // A benchmark measures the server, not its request log.
+    let default_level = match cli.command {
+        Command::Serve { .. } => "info",
+        Command::Bench { .. } => "info,assent::http=warn",
+        _ => "warn",
     };
     if let Err(e) = ops::init_logging(default_level) {
         eprintln!("error: {e:#}");

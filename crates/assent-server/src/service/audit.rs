@@ -7,9 +7,30 @@ use chrono::{DateTime, Utc};
 
 use crate::AppState;
 
-/// [`ConsentStore::transact`], then one info line per ledger entry the committed plan
-/// wrote (nothing for a duplicate or a failed transaction).
-pub async fn transact(
+/// The store's consent transaction, logged: `audit::of(app).transact(…)` in place of
+/// `app.store.transact(…)`.
+pub fn of(app: &AppState) -> Audited<'_> {
+    Audited(app)
+}
+
+pub struct Audited<'a>(&'a AppState);
+
+impl Audited<'_> {
+    /// [`ConsentStore::transact`], then one info line per ledger entry the committed plan
+    /// wrote (nothing for a duplicate or a failed transaction).
+    pub async fn transact(
+        &self,
+        tenant_id: &str,
+        phone: &E164,
+        now: DateTime<Utc>,
+        dedup: Option<&str>,
+        plan: &mut Planner<'_>,
+    ) -> Result<Transacted> {
+        transact(self.0, tenant_id, phone, now, dedup, plan).await
+    }
+}
+
+async fn transact(
     app: &AppState,
     tenant_id: &str,
     phone: &E164,

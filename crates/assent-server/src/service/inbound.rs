@@ -114,19 +114,19 @@ pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Resu
         now: app.clock.now(),
     };
     let mut outcome = InboundOutcome::default();
-    let result = super::audit::transact(
-        app,
-        &tenant.id,
-        &inbound.from,
-        text.now,
-        Some(&inbound.message_sid),
-        &mut |snap| {
-            let (plan, acted) = text.plan(snap);
-            outcome = acted;
-            plan
-        },
-    )
-    .await?;
+    let result = super::audit::of(app)
+        .transact(
+            &tenant.id,
+            &inbound.from,
+            text.now,
+            Some(&inbound.message_sid),
+            &mut |snap| {
+                let (plan, acted) = text.plan(snap);
+                outcome = acted;
+                plan
+            },
+        )
+        .await?;
     outcome.duplicate = result == Transacted::Duplicate;
     Ok(outcome)
 }

@@ -362,34 +362,35 @@ pub async fn request_opt_in(
 ) -> Result<std::result::Result<String, Reason>> {
     let now = app.clock.now();
     let mut answer = Err(Reason::InvalidNumber);
-    audit::transact(app, &tenant.id, phone, now, None, &mut |snap| {
-        let (msg, t) = match plan_opt_in(
-            snap,
-            phone,
-            start.customer_asked,
-            start.source,
-            start.idempotency_key.clone(),
-            now,
-        ) {
-            Ok(planned) => planned,
-            Err(reason) => {
-                answer = Err(reason);
-                return Plan::default();
+    audit::of(app)
+        .transact(&tenant.id, phone, now, None, &mut |snap| {
+            let (msg, t) = match plan_opt_in(
+                snap,
+                phone,
+                start.customer_asked,
+                start.source,
+                start.idempotency_key.clone(),
+                now,
+            ) {
+                Ok(planned) => planned,
+                Err(reason) => {
+                    answer = Err(reason);
+                    return Plan::default();
+                }
+            };
+            let evidence = Evidence {
+                text: Some(msg.body.clone()),
+                ..start.evidence.clone()
+            };
+            answer = Ok(msg.id.clone());
+            Plan {
+                consent: consent_changed(&snap.consent, &t.state),
+                ledger: ledger_entries(phone, &t.changes, &start.actor, now, &evidence),
+                messages: vec![msg],
+                ..Default::default()
             }
-        };
-        let evidence = Evidence {
-            text: Some(msg.body.clone()),
-            ..start.evidence.clone()
-        };
-        answer = Ok(msg.id.clone());
-        Plan {
-            consent: consent_changed(&snap.consent, &t.state),
-            ledger: ledger_entries(phone, &t.changes, &start.actor, now, &evidence),
-            messages: vec![msg],
-            ..Default::default()
-        }
-    })
-    .await?;
+        })
+        .await?;
     Ok(answer)
 }
 
@@ -427,42 +428,43 @@ pub async fn send(
 ) -> Result<std::result::Result<Message, Reason>> {
     let now = app.clock.now();
     let mut answer = Err(Reason::InvalidNumber);
-    audit::transact(app, &tenant.id, phone, now, None, &mut |snap| {
-        let decision = gate_for(snap, phone, purpose, Stage::Queue, now);
-        if let Decision::Block(reason) = decision {
-            answer = Err(reason);
-            return Plan::default();
-        }
-        let body = if purpose == Purpose::Marketing {
-            marketing_body(&snap.tenant, body, snap.consent.language)
-        } else {
-            body.trim_end().to_string()
-        };
-        let msg = outbound_message(
-            Outbound {
-                tenant: &snap.tenant,
-                channel: purpose.channel(),
-                to: phone,
-                body,
-                kind,
-                purpose,
-                idempotency_key: idempotency_key.clone(),
-            },
-            decision,
-            now,
-        );
-        match msg {
-            Some(m) => {
-                answer = Ok(m.clone());
-                Plan {
-                    messages: vec![m],
-                    ..Default::default()
-                }
+    audit::of(app)
+        .transact(&tenant.id, phone, now, None, &mut |snap| {
+            let decision = gate_for(snap, phone, purpose, Stage::Queue, now);
+            if let Decision::Block(reason) = decision {
+                answer = Err(reason);
+                return Plan::default();
             }
-            None => Plan::default(),
-        }
-    })
-    .await?;
+            let body = if purpose == Purpose::Marketing {
+                marketing_body(&snap.tenant, body, snap.consent.language)
+            } else {
+                body.trim_end().to_string()
+            };
+            let msg = outbound_message(
+                Outbound {
+                    tenant: &snap.tenant,
+                    channel: purpose.channel(),
+                    to: phone,
+                    body,
+                    kind,
+                    purpose,
+                    idempotency_key: idempotency_key.clone(),
+                },
+                decision,
+                now,
+            );
+            match msg {
+                Some(m) => {
+                    answer = Ok(m.clone());
+                    Plan {
+                        messages: vec![m],
+                        ..Default::default()
+                    }
+                }
+                None => Plan::default(),
+            }
+        })
+        .await?;
     Ok(answer)
 }
 
@@ -506,65 +508,68 @@ pub async fn decide_review(
 ) -> Result<()> {
     let now = app.clock.now();
     let decision = if opt_out { "opt_out" } else { "not_opt_out" };
-    audit::transact(app, &tenant.id, &review.phone, now, None, &mut |snap| {
-        let evidence = Evidence {
-            text: Some(review.text.clone()),
-            rule: Some(if actor == "assent" {
-                "review:deadline_passed".to_string()
-            } else {
-                format!("review:{decision}")
-            }),
-            ..Default::default()
-        };
-        let mut state = snap.consent.clone();
-        state.open_reviews.remove(&review.id);
-        let mut plan = Plan {
-            review_decision: Some((review.id.clone(), decision.into())),
-            // What waited for this review is decided again at hand-off: sent if the
-            // text was not a revocation, blocked if it was.
-            release_held: true,
-            ..Default::default()
-        };
-        if opt_out {
-            let t = consent::apply(
-                &state,
-                &Event::ReviewOptOut {
-                    thread: review.thread,
-                },
-                policy(&snap.tenant),
-                now,
-            );
-            plan.ledger = ledger_entries(&review.phone, &t.changes, actor, now, &evidence);
-            plan.messages.extend(opt_out_reply(
-                snap,
-                review.thread,
-                &review.phone,
-                &t.state,
-                now,
-            ));
-            state = t.state;
-        } else {
-            // The person's call is evidence too, even though nothing changes.
-            let channel = review.thread.reply_channel();
-            let current = match channel {
-                Channel::Marketing => state.marketing.into(),
-                Channel::Transactional => LedgerState::transactional(state.transactional_opted_out),
+    audit::of(app)
+        .transact(&tenant.id, &review.phone, now, None, &mut |snap| {
+            let evidence = Evidence {
+                text: Some(review.text.clone()),
+                rule: Some(if actor == "assent" {
+                    "review:deadline_passed".to_string()
+                } else {
+                    format!("review:{decision}")
+                }),
+                ..Default::default()
             };
-            plan.ledger.push(NewLedgerEntry {
-                phone: review.phone.clone(),
-                channel: channel.into(),
-                old_state: current,
-                new_state: current,
-                source: Source::Review,
-                actor: actor.into(),
-                occurred_at: now,
-                evidence: evidence.clone(),
-            });
-        }
-        plan.consent = consent_changed(&snap.consent, &state);
-        plan
-    })
-    .await?;
+            let mut state = snap.consent.clone();
+            state.open_reviews.remove(&review.id);
+            let mut plan = Plan {
+                review_decision: Some((review.id.clone(), decision.into())),
+                // What waited for this review is decided again at hand-off: sent if the
+                // text was not a revocation, blocked if it was.
+                release_held: true,
+                ..Default::default()
+            };
+            if opt_out {
+                let t = consent::apply(
+                    &state,
+                    &Event::ReviewOptOut {
+                        thread: review.thread,
+                    },
+                    policy(&snap.tenant),
+                    now,
+                );
+                plan.ledger = ledger_entries(&review.phone, &t.changes, actor, now, &evidence);
+                plan.messages.extend(opt_out_reply(
+                    snap,
+                    review.thread,
+                    &review.phone,
+                    &t.state,
+                    now,
+                ));
+                state = t.state;
+            } else {
+                // The person's call is evidence too, even though nothing changes.
+                let channel = review.thread.reply_channel();
+                let current = match channel {
+                    Channel::Marketing => state.marketing.into(),
+                    Channel::Transactional => {
+                        LedgerState::transactional(state.transactional_opted_out)
+                    }
+                };
+                plan.ledger.push(NewLedgerEntry {
+                    phone: review.phone.clone(),
+                    channel: channel.into(),
+                    old_state: current,
+                    new_state: current,
+                    source: Source::Review,
+                    actor: actor.into(),
+                    occurred_at: now,
+                    evidence: evidence.clone(),
+                });
+            }
+            plan.consent = consent_changed(&snap.consent, &state);
+            plan
+        })
+        .await?;
     tracing::info!(
         tenant = %tenant.id,
         review = %review.id,
@@ -629,26 +634,27 @@ pub async fn provider_stop_list(app: &AppState, msg: &Message) -> Result<()> {
         Channel::Transactional => Thread::Transactional,
     });
     let now = app.clock.now();
-    audit::transact(app, &tenant.id, &msg.phone, now, None, &mut |snap| {
-        let t = consent::apply(
-            &snap.consent,
-            &Event::ProviderStopList { thread },
-            policy(&snap.tenant),
-            now,
-        );
-        let evidence = Evidence {
-            // The refused message: the provider's id when it gave one, else ours.
-            message_sid: Some(msg.provider_id.clone().unwrap_or_else(|| msg.id.clone())),
-            text: Some(STOP_LIST_ERROR.into()),
-            ..Default::default()
-        };
-        Plan {
-            consent: consent_changed(&snap.consent, &t.state),
-            ledger: ledger_entries(&msg.phone, &t.changes, "carrier", now, &evidence),
-            ..Default::default()
-        }
-    })
-    .await?;
+    audit::of(app)
+        .transact(&tenant.id, &msg.phone, now, None, &mut |snap| {
+            let t = consent::apply(
+                &snap.consent,
+                &Event::ProviderStopList { thread },
+                policy(&snap.tenant),
+                now,
+            );
+            let evidence = Evidence {
+                // The refused message: the provider's id when it gave one, else ours.
+                message_sid: Some(msg.provider_id.clone().unwrap_or_else(|| msg.id.clone())),
+                text: Some(STOP_LIST_ERROR.into()),
+                ..Default::default()
+            };
+            Plan {
+                consent: consent_changed(&snap.consent, &t.state),
+                ledger: ledger_entries(&msg.phone, &t.changes, "carrier", now, &evidence),
+                ..Default::default()
+            }
+        })
+        .await?;
     Ok(())
 }
 
@@ -737,29 +743,30 @@ pub async fn record_opt_out(
     let (scope, method, note) = (r.scope, r.method, r.note);
     let Who { source, actor } = who;
     let now = app.clock.now();
-    audit::transact(app, &tenant.id, phone, now, None, &mut |snap| {
-        let t = consent::apply(
-            &snap.consent,
-            &Event::RecordedOptOut {
-                scope,
-                source,
-                rule: method.as_str(),
-                at: None,
-            },
-            policy(&snap.tenant),
-            now,
-        );
-        let evidence = Evidence {
-            text: note.map(str::to_string),
-            ..Default::default()
-        };
-        Plan {
-            consent: consent_changed(&snap.consent, &t.state),
-            ledger: ledger_entries(phone, &t.changes, actor, now, &evidence),
-            ..Default::default()
-        }
-    })
-    .await?;
+    audit::of(app)
+        .transact(&tenant.id, phone, now, None, &mut |snap| {
+            let t = consent::apply(
+                &snap.consent,
+                &Event::RecordedOptOut {
+                    scope,
+                    source,
+                    rule: method.as_str(),
+                    at: None,
+                },
+                policy(&snap.tenant),
+                now,
+            );
+            let evidence = Evidence {
+                text: note.map(str::to_string),
+                ..Default::default()
+            };
+            Plan {
+                consent: consent_changed(&snap.consent, &t.state),
+                ledger: ledger_entries(phone, &t.changes, actor, now, &evidence),
+                ..Default::default()
+            }
+        })
+        .await?;
     Ok(())
 }
 
@@ -776,28 +783,29 @@ pub async fn import_opt_out(
 ) -> Result<bool> {
     let now = app.clock.now();
     let mut applied = false;
-    audit::transact(app, &tenant.id, phone, now, None, &mut |snap| {
-        let t = consent::apply(
-            &snap.consent,
-            &Event::RecordedOptOut {
-                scope,
-                source: Source::Import,
-                rule: "import",
-                at: Some(at),
-            },
-            policy(&snap.tenant),
-            now,
-        );
-        // The same rule the state machine applied: older than the last consent given
-        // here is evidence only.
-        applied = snap.consent.last_opt_in.is_none_or(|last| at > last);
-        Plan {
-            consent: consent_changed(&snap.consent, &t.state),
-            ledger: ledger_entries(phone, &t.changes, "import", now, &evidence),
-            ..Default::default()
-        }
-    })
-    .await?;
+    audit::of(app)
+        .transact(&tenant.id, phone, now, None, &mut |snap| {
+            let t = consent::apply(
+                &snap.consent,
+                &Event::RecordedOptOut {
+                    scope,
+                    source: Source::Import,
+                    rule: "import",
+                    at: Some(at),
+                },
+                policy(&snap.tenant),
+                now,
+            );
+            // The same rule the state machine applied: older than the last consent given
+            // here is evidence only.
+            applied = snap.consent.last_opt_in.is_none_or(|last| at > last);
+            Plan {
+                consent: consent_changed(&snap.consent, &t.state),
+                ledger: ledger_entries(phone, &t.changes, "import", now, &evidence),
+                ..Default::default()
+            }
+        })
+        .await?;
     Ok(applied)
 }
 
@@ -814,44 +822,45 @@ pub async fn set_notifications(
 ) -> Result<()> {
     let Who { source, actor } = who;
     let now = app.clock.now();
-    audit::transact(app, tenant_id, phone, now, None, &mut |snap| {
-        let mut ledger = toggle_entries(phone, Some(old), new, source, actor, now);
-        let mut state = snap.consent.clone();
-        let switched_off = old.1 && !new.1;
-        if switched_off
-            && matches!(
-                snap.consent.marketing,
-                consent::MarketingStatus::OptedIn | consent::MarketingStatus::Pending
-            )
-        {
-            let t = consent::apply(
-                &snap.consent,
-                &Event::RecordedOptOut {
-                    scope: Scope::Marketing,
-                    source,
-                    rule: "marketing_updates_off",
-                    at: None,
-                },
-                policy(&snap.tenant),
-                now,
-            );
-            ledger.extend(ledger_entries(
-                phone,
-                &t.changes,
-                actor,
-                now,
-                &Evidence::default(),
-            ));
-            state = t.state;
-        }
-        Plan {
-            consent: consent_changed(&snap.consent, &state),
-            ledger,
-            toggles: Some((customer_id.to_string(), new.0, new.1)),
-            ..Default::default()
-        }
-    })
-    .await?;
+    audit::of(app)
+        .transact(tenant_id, phone, now, None, &mut |snap| {
+            let mut ledger = toggle_entries(phone, Some(old), new, source, actor, now);
+            let mut state = snap.consent.clone();
+            let switched_off = old.1 && !new.1;
+            if switched_off
+                && matches!(
+                    snap.consent.marketing,
+                    consent::MarketingStatus::OptedIn | consent::MarketingStatus::Pending
+                )
+            {
+                let t = consent::apply(
+                    &snap.consent,
+                    &Event::RecordedOptOut {
+                        scope: Scope::Marketing,
+                        source,
+                        rule: "marketing_updates_off",
+                        at: None,
+                    },
+                    policy(&snap.tenant),
+                    now,
+                );
+                ledger.extend(ledger_entries(
+                    phone,
+                    &t.changes,
+                    actor,
+                    now,
+                    &Evidence::default(),
+                ));
+                state = t.state;
+            }
+            Plan {
+                consent: consent_changed(&snap.consent, &state),
+                ledger,
+                toggles: Some((customer_id.to_string(), new.0, new.1)),
+                ..Default::default()
+            }
+        })
+        .await?;
     Ok(())
 }
 

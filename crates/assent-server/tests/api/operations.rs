@@ -59,7 +59,7 @@ async fn metrics_answer_the_operators_questions_after_some_traffic() {
             .post(
                 "/messages",
                 &t.key,
-                json!({"to": PHONE, "purpose": "job_update", "body": format!("Your tech is on the way ({i}).")}),
+                json!({"to": PHONE, "purpose": "job_notification", "body": format!("Your tech is on the way ({i}).")}),
             )
             .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{v}");
