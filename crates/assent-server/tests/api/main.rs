@@ -14,5 +14,6 @@ mod hardening;
 mod json_errors;
 mod postgres_concurrency;
 mod revocation;
+mod twilio;
 mod web;
 mod workflows;
