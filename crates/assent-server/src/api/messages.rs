@@ -61,7 +61,7 @@ pub struct SendBody {
 fn same_request(t: &Tenant, existing: &Message, b: &SendBody, purpose: Purpose) -> ApiResult<()> {
     let same = E164::parse(&b.to).is_ok_and(|p| p == existing.phone)
         && existing.purpose == Some(purpose)
-        && service::same_body(&t, purpose, &existing.body, &b.body);
+        && service::same_body(t, purpose, &existing.body, &b.body);
     if same {
         Ok(())
     } else {
