@@ -262,3 +262,29 @@ pub async fn log_findings(account: &TwilioAccount, t: &Tenant, public_url: &str)
         Err(e) => tracing::warn!(tenant = %t.slug, "Twilio check could not run: {e}"),
     }
 }
+
+/// The check for every tenant, a page of tenants at a time, logged (on start).
+pub async fn check_all(app: crate::AppState) {
+    let Some(account) = app.twilio_account.clone() else {
+        return;
+    };
+    let mut after: Option<String> = None;
+    loop {
+        let slugs = match app.store.tenant_slugs_page(after.as_deref(), 100).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "Twilio check: tenants could not be read");
+                return;
+            }
+        };
+        for slug in &slugs {
+            if let Ok(Some(t)) = app.store.tenant_by_slug(slug).await {
+                log_findings(&account, &t, &app.config.public_url).await;
+            }
+        }
+        match slugs.last() {
+            Some(last) if slugs.len() == 100 => after = Some(last.clone()),
+            _ => return,
+        }
+    }
+}

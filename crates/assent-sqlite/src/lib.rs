@@ -737,6 +737,10 @@ impl TenantStore for SqliteStore {
         tenant_where(&mut c, "id", id).await
     }
 
+    async fn tenant_slugs_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        tenant_slugs_page(&self.reader, after, limit).await
+    }
+
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
         let mut c = self.reader.acquire().await?;
         tenant_where(&mut c, "slug", slug).await

@@ -113,6 +113,8 @@ pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, tenant: &Tenant, api_key_hash: &str) -> Result<()>;
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>>;
+    /// Tenants' slugs in order, at most `limit` after `after` (a keyset page).
+    async fn tenant_slugs_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
     async fn tenant_by_api_key(&self, api_key_hash: &str) -> Result<Option<Tenant>>;
     /// The tenant that texts from `number`, and the channels the number serves.
     async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>>;

@@ -597,6 +597,20 @@ macro_rules! shared_tenant_sql {
             row.into_tenant(senders).map(Some)
         }
 
+        pub(crate) async fn tenant_slugs_page<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            after: Option<&str>,
+            limit: usize,
+        ) -> $crate::Result<Vec<String>> {
+            Ok(__sqlx::query_scalar(
+                "SELECT slug FROM tenants WHERE slug > $1 ORDER BY slug LIMIT $2",
+            )
+            .bind(after.unwrap_or(""))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(e)
+            .await?)
+        }
+
         pub(crate) async fn tenant_by_sender(
             conn: &mut <$db as __sqlx::Database>::Connection,
             number: &assent_core::phone::E164,

@@ -288,12 +288,28 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
         ops::ProviderChoice::Twilio(twilio) => {
             let twilio = assent_provider::twilio::Twilio::new(twilio.clone())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            AppState::new(
+            let account = assent_provider::twilio_account::TwilioAccount::new(
+                assent_provider::twilio_account::AccountConfig {
+                    account_sid: config.twilio_account_sid.clone().unwrap_or_default(),
+                    auth_token: config.twilio_auth_token.clone().unwrap_or_default(),
+                    api_base: env("ASSENT_TWILIO_API_BASE")
+                        .unwrap_or_else(|| "https://api.twilio.com".into()),
+                    messaging_base: env("ASSENT_TWILIO_MESSAGING_BASE")
+                        .unwrap_or_else(|| "https://messaging.twilio.com".into()),
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut app = AppState::new(
                 store,
                 Arc::new(twilio),
                 Arc::new(SystemClock),
                 config.clone(),
-            )
+            );
+            app.twilio_account = Some(Arc::new(account));
+            // The configuration check, once, in the background: what needs changing at
+            // Twilio is logged for each tenant; the server does not wait for it.
+            tokio::spawn(assent_server::twilio_check::check_all(app.clone()));
+            app
         }
     };
     let banner = ops::banner(&choice, demo, &redact(&url));

@@ -17,5 +17,6 @@ mod lists;
 mod operations;
 mod postgres_concurrency;
 mod revocation;
+mod twilio;
 mod web;
 mod workflows;

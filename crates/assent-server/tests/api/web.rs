@@ -1590,3 +1590,86 @@ async fn list_pages_say_which_rows_of_how_many_and_link_both_ways() {
         list.body
     );
 }
+
+#[tokio::test]
+async fn the_settings_page_says_which_policy_pages_are_in_use_and_checks_twilio() {
+    let (fake, received) = assent_server::fake_twilio::spawn().await.unwrap();
+    let app = TestApp::spawn_with_app(move |app, _| {
+        app.twilio_account = Some(std::sync::Arc::new(
+            assent_provider::twilio_account::TwilioAccount::new(
+                assent_provider::twilio_account::AccountConfig {
+                    account_sid: "ACtest".into(),
+                    auth_token: "token".into(),
+                    api_base: fake.clone(),
+                    messaging_base: fake,
+                },
+            )
+            .unwrap(),
+        ));
+    })
+    .await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let page = b.get("/settings").await;
+    assert!(
+        page.body.contains(&format!(
+            "In use: Assent&#39;s default terms page, /optin/{}/terms.",
+            t.slug
+        )) || page.body.contains(&format!(
+            "In use: Assent's default terms page, /optin/{}/terms.",
+            t.slug
+        )),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Check Twilio"));
+    let token = csrf(&page.body);
+    // A short brand name from the page; the privacy page becomes the tenant's own.
+    let r = b
+        .post(
+            "/settings",
+            &[
+                ("csrf", token.as_str()),
+                ("privacy_url", "https://acme.example/privacy"),
+                ("quiet_hours", "standard"),
+                ("marketing_cap_per_day", "3"),
+                ("keyword_replies", "assent"),
+                ("short_brand_name", "Acme"),
+                ("provider_opt_in_keyword", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = b.get("/settings").await;
+    assert!(
+        page.body
+            .contains("In use: your privacy policy page, https://acme.example/privacy."),
+        "{}",
+        page.body
+    );
+    let (_, s) = app.get("/settings", &t.key).await;
+    assert_eq!(s["short_brand_name"], "Acme");
+
+    // The button: the findings, each with what to change.
+    received
+        .account
+        .lock()
+        .unwrap()
+        .number(TX, "https://old.example/sms");
+    let r = b
+        .post(
+            "/settings/twilio-check",
+            &[("csrf", csrf(&page.body).as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("is not a number of Twilio account ACtest"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("https://old.example/sms"), "{}", r.body);
+    assert!(r.body.contains("To fix:"), "{}", r.body);
+}

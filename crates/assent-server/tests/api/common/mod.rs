@@ -252,6 +252,13 @@ impl TestApp {
         TestApp::serve(Arc::new(db), db_url, clock, None, tweak).await
     }
 
+    /// A server whose state `tweak` changes before it serves (a Twilio account API, …).
+    pub async fn spawn_with_app(tweak: impl FnOnce(&mut AppState, &str)) -> TestApp {
+        let (db, db_url) = TestDb::fresh().await;
+        let clock = Arc::new(ManualClock::new(noon()));
+        TestApp::serve_with(Arc::new(db), db_url, clock, None, |_| {}, tweak).await
+    }
+
     /// A server behind a reverse proxy (`ASSENT_TRUST_PROXY=1`): the client's address is
     /// the first of `X-Forwarded-For`.
     pub async fn spawn_behind_proxy() -> TestApp {
@@ -286,6 +293,17 @@ impl TestApp {
         provider_prefix: Option<String>,
         tweak: impl FnOnce(&mut Config),
     ) -> TestApp {
+        TestApp::serve_with(db, db_url, clock, provider_prefix, tweak, |_, _| {}).await
+    }
+
+    async fn serve_with(
+        db: Arc<TestDb>,
+        db_url: String,
+        clock: Arc<ManualClock>,
+        provider_prefix: Option<String>,
+        tweak: impl FnOnce(&mut Config),
+        tweak_app: impl FnOnce(&mut AppState, &str),
+    ) -> TestApp {
         let store = open_store(&db_url).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -302,10 +320,11 @@ impl TestApp {
             import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES,
         };
         tweak(&mut config);
-        let app = match provider_prefix {
+        let mut app = match provider_prefix {
             None => AppState::with_simulator(store, clock.clone(), config),
             Some(prefix) => renumbered_simulator(store, clock.clone(), config, prefix),
         };
+        tweak_app(&mut app, &base);
         // No background worker: tests drain the queue themselves, deterministically.
         tokio::spawn(assent_server::serve(app.clone(), listener, false));
         TestApp {
