@@ -30,10 +30,6 @@ pub enum BenchCommand {
         /// stay queued).
         #[arg(long)]
         no_worker: bool,
-        /// `postgres://…` to measure on PostgreSQL (use a scratch database); default a
-        /// temporary SQLite file.
-        #[arg(long)]
-        database_url: Option<String>,
     },
     /// A marketing campaign to N customers (half opted in) on a temporary SQLite file: time
     /// from "send" to every recipient queued or skipped, and peak memory, beside the raw
@@ -47,9 +43,6 @@ pub enum BenchCommand {
     Dispatch {
         #[arg(long, default_value_t = 100_000)]
         messages: u64,
-        /// `postgres://…` to measure on PostgreSQL (use a scratch database).
-        #[arg(long)]
-        database_url: Option<String>,
     },
 }
 
@@ -60,13 +53,14 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             rate,
             no_worker,
-            database_url,
-        } => inbound(requests, concurrency.max(1), rate, !no_worker, database_url).await,
+        } => {
+            let database_url = crate::database_url_flag();
+            inbound(requests, concurrency.max(1), rate, !no_worker, database_url).await
+        }
         BenchCommand::Campaign { customers } => campaign(customers.max(1)).await,
-        BenchCommand::Dispatch {
-            messages,
-            database_url,
-        } => dispatch(messages.max(1), database_url).await,
+        BenchCommand::Dispatch { messages } => {
+            dispatch(messages.max(1), crate::database_url_flag()).await
+        }
     }
 }
 
@@ -223,6 +217,7 @@ async fn inbound(
         twilio_account_sid: None,
         trust_proxy: false,
         captcha: None,
+        twilio_messaging_base: None,
     };
     let app = AppState::with_simulator(store, Arc::new(SystemClock), config.clone());
     let (t, _) = assent_server::api::create_tenant(&app, "Bench HVAC", Some("America/Chicago"))
@@ -445,6 +440,7 @@ async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
         twilio_account_sid: None,
         trust_proxy: false,
         captcha: None,
+        twilio_messaging_base: None,
     };
     let app = AppState::new(store, twilio.clone(), Arc::new(SystemClock), config);
     let (t, _) = assent_server::api::create_tenant(&app, "Bench Plumbing", Some("America/Chicago"))
@@ -585,6 +581,7 @@ async fn campaign(n: u64) -> anyhow::Result<()> {
         twilio_account_sid: None,
         trust_proxy: false,
         captcha: None,
+        twilio_messaging_base: None,
     };
     let app = AppState::with_simulator(db.clone(), clock, config);
     let (t, _) =

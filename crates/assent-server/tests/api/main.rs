@@ -12,6 +12,7 @@ mod delivery;
 mod evidence_and_isolation;
 mod hardening;
 mod json_errors;
+mod operations;
 mod postgres_concurrency;
 mod revocation;
 mod web;

@@ -299,6 +299,7 @@ impl TestApp {
             twilio_account_sid: Some("ACtest".into()),
             trust_proxy: false,
             captcha: None,
+            twilio_messaging_base: None,
         };
         tweak(&mut config);
         let app = match provider_prefix {
