@@ -665,6 +665,27 @@ impl TenantStore for PostgresStore {
     async fn save_registration(&self, tenant_id: &str, r: &Registration) -> Result<()> {
         save_registration(&self.pool, tenant_id, r).await
     }
+
+    async fn tenant_name_taken(&self, name: &str) -> Result<bool> {
+        tenant_name_taken(&self.pool, name).await
+    }
+
+    async fn update_profile(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        time_zone: &assent_core::Tz,
+    ) -> Result<()> {
+        update_profile(&self.pool, tenant_id, name, time_zone.name()).await
+    }
+
+    async fn pending_registrations(
+        &self,
+        after: Option<&(String, RegistrationKind)>,
+        limit: u32,
+    ) -> Result<Vec<(String, Registration)>> {
+        pending_registrations(&self.pool, after, limit).await
+    }
 }
 
 #[async_trait]
@@ -1561,6 +1582,31 @@ impl WebStore for PostgresStore {
 
     async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {
         web::clear_failed_logins(&self.pool, user_id).await
+    }
+
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        web::set_password(&mut tx, user_id, password_hash).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn users_of_tenant(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        web::users_of_tenant(&self.pool, tenant_id, after, limit).await
+    }
+
+    async fn record_login_failure(&self, tenant_id: &str, failure: &LoginFailure) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        web::record_login_failure(&mut tx, tenant_id, failure).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn login_failures(&self, tenant_id: &str, limit: u32) -> Result<Vec<LoginFailure>> {
+        web::login_failures(&self.pool, tenant_id, limit).await
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {

@@ -2,6 +2,7 @@
 //! talks to: the [`simulator::Simulator`] for development and tests, and Twilio (REST client
 //! and webhook signature).
 
+pub mod a2p;
 pub mod captcha;
 pub mod signature;
 pub mod simulator;

@@ -43,6 +43,10 @@ pub struct Config {
     /// The largest CSV file an import takes (`ASSENT_IMPORT_MAX_BYTES`; default
     /// [`import::DEFAULT_MAX_BYTES`], 1 GiB).
     pub import_max_bytes: u64,
+    /// Twilio's Messaging API (`https://messaging.twilio.com`), set when the provider is
+    /// Twilio: registrations then take Twilio's A2P brand and campaign SIDs, and Assent
+    /// reads Twilio's decision on them (hourly, and on demand).
+    pub twilio_messaging_base: Option<String>,
 }
 
 pub use telemetry::Metrics;
@@ -63,6 +67,9 @@ pub struct AppState {
     pub shutdown: shutdown::Shutdown,
     /// Twilio's account API, for the configuration check (provider `twilio`).
     pub twilio_account: Option<Arc<assent_provider::twilio_account::TwilioAccount>>,
+    /// Twilio's A2P registrations, when [`Config::twilio_messaging_base`] and the
+    /// credentials are set.
+    pub a2p: Option<Arc<assent_provider::a2p::A2p>>,
 }
 
 impl AppState {
@@ -73,7 +80,26 @@ impl AppState {
         config: Config,
     ) -> Self {
         assent_provider::install_crypto();
+        let a2p = match (
+            &config.twilio_messaging_base,
+            &config.twilio_account_sid,
+            &config.twilio_auth_token,
+        ) {
+            (Some(base), Some(sid), Some(token)) => {
+                assent_provider::a2p::A2p::new(assent_provider::a2p::A2pConfig {
+                    account_sid: sid.clone(),
+                    auth_token: token.clone(),
+                    base: base.clone(),
+                    timeout: std::time::Duration::from_secs(15),
+                })
+                .map_err(|e| tracing::error!(error = %e, "Twilio A2P checks are off"))
+                .ok()
+                .map(Arc::new)
+            }
+            _ => None,
+        };
         AppState {
+            a2p,
             store,
             provider,
             simulator: None,
@@ -165,6 +191,9 @@ pub async fn serve_with_limits(
     });
     let worker = worker.then(|| {
         tokio::spawn(service::run_review_deadlines(app.clone()));
+        if app.a2p.is_some() {
+            tokio::spawn(service::registrations::run_twilio_checks(app.clone()));
+        }
         tokio::spawn(dispatch::run(app.clone()))
     });
     let stop = app.shutdown.clone();

@@ -784,6 +784,31 @@ impl TenantStore for SqliteStore {
         self.forget_tenant(tenant_id);
         Ok(())
     }
+
+    async fn tenant_name_taken(&self, name: &str) -> Result<bool> {
+        tenant_name_taken(&self.reader, name).await
+    }
+
+    async fn update_profile(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        time_zone: &assent_core::Tz,
+    ) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        update_profile(w.conn(), tenant_id, name, time_zone.name()).await?;
+        w.commit().await?;
+        self.forget_tenant(tenant_id);
+        Ok(())
+    }
+
+    async fn pending_registrations(
+        &self,
+        after: Option<&(String, RegistrationKind)>,
+        limit: u32,
+    ) -> Result<Vec<(String, Registration)>> {
+        pending_registrations(&self.reader, after, limit).await
+    }
 }
 
 #[async_trait]
@@ -1689,6 +1714,31 @@ impl WebStore for SqliteStore {
         let mut w = self.batch.begin().await?;
         web::clear_failed_logins(w.conn(), user_id).await?;
         w.commit().await
+    }
+
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        web::set_password(w.conn(), user_id, password_hash).await?;
+        w.commit().await
+    }
+
+    async fn users_of_tenant(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        web::users_of_tenant(&self.reader, tenant_id, after, limit).await
+    }
+
+    async fn record_login_failure(&self, tenant_id: &str, failure: &LoginFailure) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        web::record_login_failure(w.conn(), tenant_id, failure).await?;
+        w.commit().await
+    }
+
+    async fn login_failures(&self, tenant_id: &str, limit: u32) -> Result<Vec<LoginFailure>> {
+        web::login_failures(&self.reader, tenant_id, limit).await
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {

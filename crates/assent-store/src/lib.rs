@@ -129,6 +129,23 @@ pub trait TenantStore: Send + Sync {
     ) -> Result<()>;
     async fn registrations(&self, tenant_id: &str) -> Result<Registrations>;
     async fn save_registration(&self, tenant_id: &str, reg: &Registration) -> Result<()>;
+    /// Whether a tenant already has this name (trimmed, in any case).
+    async fn tenant_name_taken(&self, name: &str) -> Result<bool>;
+    /// Renames a tenant and sets its time zone (its slug stays); `NotFound` when it is gone.
+    async fn update_profile(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        time_zone: &assent_core::Tz,
+    ) -> Result<()>;
+    /// Pending registrations of every tenant, in (tenant id, kind) order: at most `limit`
+    /// after `after` (the last one of the previous page). The registration checker walks
+    /// them a page at a time.
+    async fn pending_registrations(
+        &self,
+        after: Option<&(String, RegistrationKind)>,
+        limit: u32,
+    ) -> Result<Vec<(String, Registration)>>;
 }
 
 /// Customers, their phones and their contact toggles (imports too).
@@ -520,6 +537,21 @@ pub trait WebStore: Send + Sync {
     ) -> Result<bool>;
     /// A successful sign-in clears the count and any lock.
     async fn clear_failed_logins(&self, user_id: &str) -> Result<()>;
+    /// Sets a user's password hash, clears any lock and ends the user's sessions;
+    /// `NotFound` when the user is gone.
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()>;
+    /// A tenant's users in email order: at most `limit` after the email `after`.
+    async fn users_of_tenant(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<User>>;
+    /// Records a failed sign-in to one of a tenant's accounts, keeping only the tenant's
+    /// last [`LOGIN_FAILURES_KEPT`].
+    async fn record_login_failure(&self, tenant_id: &str, failure: &LoginFailure) -> Result<()>;
+    /// A tenant's most recent failed sign-ins, newest first, at most `limit`.
+    async fn login_failures(&self, tenant_id: &str, limit: u32) -> Result<Vec<LoginFailure>>;
     /// Stores a new session and removes the user's expired ones.
     async fn create_session(&self, session: &Session) -> Result<()>;
     /// The unexpired session with this id hash, and its user.

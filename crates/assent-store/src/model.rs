@@ -1063,6 +1063,19 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+/// A failed sign-in to one of a tenant's accounts, as its Settings page lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFailure {
+    pub at: DateTime<Utc>,
+    /// Masked (`a***@acme.example`): the page shows who, not the whole address.
+    pub email: String,
+    /// Whether the account was locked after this attempt (or already was).
+    pub locked: bool,
+}
+
+/// Failed sign-ins kept per tenant; older ones are dropped as new ones come.
+pub const LOGIN_FAILURES_KEPT: i64 = 100;
+
 /// A signed-in browser. Only the SHA-256 of the cookie's random id is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {

@@ -171,6 +171,98 @@ macro_rules! shared_web_sql {
             Ok(())
         }
 
+        /// A new password hash; the count of failed sign-ins and any lock are cleared, and
+        /// the user's sessions end (whoever knew the old password is signed out).
+        pub(crate) async fn set_password(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            user_id: &str,
+            password_hash: &str,
+        ) -> $crate::Result<()> {
+            let done = __sqlx::query(
+                "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
+            )
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err($crate::StoreError::NotFound);
+            }
+            __sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+
+        /// A tenant's users in email order, at most `limit` after the email `after`.
+        pub(crate) async fn users_of_tenant<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            after: Option<&str>,
+            limit: u32,
+        ) -> $crate::Result<Vec<$crate::User>> {
+            let rows: Vec<$crate::shared::UserRow> = __sqlx::query_as(
+                "SELECT * FROM users WHERE tenant_id = $1 AND email > $2 ORDER BY email LIMIT $3",
+            )
+            .bind(tenant_id)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(e)
+            .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+
+        /// Records a failed sign-in and drops the tenant's older ones beyond
+        /// [`crate::LOGIN_FAILURES_KEPT`].
+        pub(crate) async fn record_login_failure(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            tenant_id: &str,
+            f: &$crate::LoginFailure,
+        ) -> $crate::Result<()> {
+            __sqlx::query(
+                "INSERT INTO login_failures (tenant_id, at, email, locked) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(tenant_id)
+            .bind($crate::codec::ms(f.at))
+            .bind(&f.email)
+            .bind(f.locked)
+            .execute(&mut *conn)
+            .await?;
+            __sqlx::query(
+                "DELETE FROM login_failures WHERE tenant_id = $1 AND id <= \
+                 (SELECT id FROM login_failures WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+            )
+            .bind(tenant_id)
+            .bind($crate::LOGIN_FAILURES_KEPT)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// A tenant's most recent failed sign-ins, newest first, at most `limit`.
+        pub(crate) async fn login_failures<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            limit: u32,
+        ) -> $crate::Result<Vec<$crate::LoginFailure>> {
+            let rows: Vec<(i64, String, bool)> = __sqlx::query_as(
+                "SELECT at, email, locked FROM login_failures WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(tenant_id)
+            .bind(i64::from(limit))
+            .fetch_all(e)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(at, email, locked)| $crate::LoginFailure {
+                    at: $crate::codec::time(at),
+                    email,
+                    locked,
+                })
+                .collect())
+        }
+
         pub(crate) async fn create_session(
             conn: &mut <$db as __sqlx::Database>::Connection,
             s: &$crate::Session,
@@ -546,6 +638,14 @@ impl TryFrom<RegistrationRow> for crate::Registration {
     }
 }
 
+/// A pending `registrations` row with its tenant.
+#[derive(sqlx::FromRow)]
+pub struct PendingRegistrationRow {
+    pub tenant_id: String,
+    #[sqlx(flatten)]
+    pub reg: RegistrationRow,
+}
+
 /// Tenants, their senders and registrations for one driver: `shared_tenant_sql!(sqlx::Sqlite)`.
 /// Reads of several statements and `set_senders` take a connection (the caller's
 /// transaction for a write); the rest any executor.
@@ -790,6 +890,64 @@ macro_rules! shared_tenant_sql {
             .execute(e)
             .await?;
             Ok(())
+        }
+
+        /// Whether a tenant already has this name (trimmed, any case).
+        pub(crate) async fn tenant_name_taken<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            name: &str,
+        ) -> $crate::Result<bool> {
+            let found: Option<i32> = __sqlx::query_scalar(
+                "SELECT 1 FROM tenants WHERE lower(trim(name)) = lower(trim($1)) LIMIT 1",
+            )
+            .bind(name)
+            .fetch_optional(e)
+            .await?;
+            Ok(found.is_some())
+        }
+
+        pub(crate) async fn update_profile<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            name: &str,
+            time_zone: &str,
+        ) -> $crate::Result<()> {
+            let done = __sqlx::query("UPDATE tenants SET name = $1, time_zone = $2 WHERE id = $3")
+                .bind(name)
+                .bind(time_zone)
+                .bind(tenant_id)
+                .execute(e)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err($crate::StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        /// Pending registrations of every tenant after `after` (tenant id, kind), in that
+        /// order, at most `limit`.
+        pub(crate) async fn pending_registrations<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            after: Option<&(String, $crate::RegistrationKind)>,
+            limit: u32,
+        ) -> $crate::Result<Vec<(String, $crate::Registration)>> {
+            let (tenant, kind) = match after {
+                Some((t, k)) => (t.as_str(), k.as_str()),
+                None => ("", ""),
+            };
+            let rows: Vec<$crate::shared::PendingRegistrationRow> = __sqlx::query_as(
+                "SELECT tenant_id, kind, status, reason, details, updated_at FROM registrations \
+                 WHERE status = 'pending' AND (tenant_id > $1 OR (tenant_id = $1 AND kind > $2)) \
+                 ORDER BY tenant_id, kind LIMIT $3",
+            )
+            .bind(tenant)
+            .bind(kind)
+            .bind(i64::from(limit))
+            .fetch_all(e)
+            .await?;
+            rows.into_iter()
+                .map(|r| Ok((r.tenant_id, $crate::Registration::try_from(r.reg)?)))
+                .collect()
         }
     };
 }

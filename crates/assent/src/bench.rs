@@ -30,10 +30,6 @@ pub enum BenchCommand {
         /// stay queued).
         #[arg(long)]
         no_worker: bool,
-        /// `postgres://…` to measure on PostgreSQL (use a scratch database); default a
-        /// temporary SQLite file.
-        #[arg(long)]
-        database_url: Option<String>,
     },
     /// A marketing campaign to N customers (half opted in) on a temporary SQLite file: time
     /// from "send" to every recipient queued or skipped, and peak memory, beside the raw
@@ -46,11 +42,10 @@ pub enum BenchCommand {
     /// process (streamed from the file) and through the CLI's path (the same parser over
     /// the file), each into its own tenant of the same database: time and peak memory.
     Import {
+        /// Measured on PostgreSQL with the global `--database-url postgres://…` (use a
+        /// scratch database).
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
-        /// `postgres://…` to measure on PostgreSQL (use a scratch database).
-        #[arg(long)]
-        database_url: Option<String>,
     },
     /// A marketing campaign to N customers on a temporary SQLite file, then its report
     /// over HTTP (`GET /campaigns/{id}`: counts and first page) and one page of recipients,
@@ -64,9 +59,6 @@ pub enum BenchCommand {
     Dispatch {
         #[arg(long, default_value_t = 100_000)]
         messages: u64,
-        /// `postgres://…` to measure on PostgreSQL (use a scratch database).
-        #[arg(long)]
-        database_url: Option<String>,
     },
 }
 
@@ -77,15 +69,16 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             rate,
             no_worker,
-            database_url,
-        } => inbound(requests, concurrency.max(1), rate, !no_worker, database_url).await,
+        } => {
+            let database_url = crate::database_url_flag();
+            inbound(requests, concurrency.max(1), rate, !no_worker, database_url).await
+        }
         BenchCommand::Campaign { customers } => campaign(customers.max(1), false).await,
         BenchCommand::Report { rows } => campaign(rows.max(1), true).await,
-        BenchCommand::Import { rows, database_url } => import(rows.max(1), database_url).await,
-        BenchCommand::Dispatch {
-            messages,
-            database_url,
-        } => dispatch(messages.max(1), database_url).await,
+        BenchCommand::Import { rows } => import(rows.max(1), crate::database_url_flag()).await,
+        BenchCommand::Dispatch { messages } => {
+            dispatch(messages.max(1), crate::database_url_flag()).await
+        }
     }
 }
 
@@ -243,6 +236,7 @@ async fn inbound(
         trust_proxy: false,
         captcha: None,
         import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES,
+        twilio_messaging_base: None,
     };
     let app = AppState::with_simulator(store, Arc::new(SystemClock), config.clone());
     let (t, _) = assent_server::api::create_tenant(&app, "Bench HVAC", Some("America/Chicago"))
@@ -466,6 +460,7 @@ async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
         trust_proxy: false,
         captcha: None,
         import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES,
+        twilio_messaging_base: None,
     };
     let app = AppState::new(store, twilio.clone(), Arc::new(SystemClock), config);
     let (t, _) = assent_server::api::create_tenant(&app, "Bench Plumbing", Some("America/Chicago"))
@@ -620,6 +615,7 @@ async fn campaign(n: u64, report_only: bool) -> anyhow::Result<()> {
         trust_proxy: false,
         captcha: None,
         import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES,
+        twilio_messaging_base: None,
     };
     let app = AppState::with_simulator(db.clone(), clock, config);
     let (t, key) =

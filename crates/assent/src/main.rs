@@ -1,5 +1,6 @@
-//! The `assent` command: serve, migrate, tenant create, bench.
+//! The `assent` command: serve, migrate, tenant create, registration, user, import, bench.
 
+mod admin;
 mod bench;
 mod ops;
 
@@ -14,9 +15,20 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "assent",
     version,
-    about = "Self-hosted SMS consent and campaign engine"
+    about = "Self-hosted SMS consent and campaign engine",
+    after_help = "Environment (each with its default): ASSENT_DATABASE_URL (sqlite://assent.db), \
+ASSENT_BIND (127.0.0.1:8080), ASSENT_PUBLIC_URL (http:// + the bind address), ASSENT_ADMIN_TOKEN \
+(none: the operator API is off), ASSENT_PROVIDER (simulator; or twilio), \
+ASSENT_TWILIO_ACCOUNT_SID and ASSENT_TWILIO_AUTH_TOKEN (none), ASSENT_TWILIO_API_BASE \
+(https://api.twilio.com), ASSENT_TWILIO_MESSAGING_BASE (https://messaging.twilio.com), \
+ASSENT_PASSWORD (none: asked for)."
 )]
 struct Cli {
+    /// The database, sqlite://PATH or postgres://…, for any command [default:
+    /// $ASSENT_DATABASE_URL, else sqlite://assent.db; `serve --demo`: its own
+    /// ./assent-demo.db]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,13 +39,10 @@ enum Command {
     Serve {
         /// Start on a fresh demo database with a demo tenant, approved registrations,
         /// customers and the simulator provider.
+        /// With --database-url, the only way to give the demo a database other than its own
+        /// ./assent-demo.db (one that already holds tenants is refused).
         #[arg(long)]
         demo: bool,
-        /// The database to use, instead of ASSENT_DATABASE_URL. With --demo, the only way
-        /// to give the demo a database other than its own ./assent-demo.db; a database
-        /// that already holds tenants is refused.
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -51,10 +60,15 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
-    /// Manage the web app's sign-ins.
+    /// Manage the web app's sign-ins: create, unlock, set-password, list.
     User {
         #[command(subcommand)]
-        command: UserCommand,
+        command: admin::UserCommand,
+    },
+    /// Decide a tenant's registration (a self-hosted install's operator decides).
+    Registration {
+        #[command(subcommand)]
+        command: admin::RegistrationCommand,
     },
     /// Import data from files.
     Import {
@@ -106,26 +120,18 @@ enum ImportCommand {
 }
 
 #[derive(Subcommand)]
-enum UserCommand {
-    /// Create a user who signs in at /login; the password comes from ASSENT_PASSWORD or
-    /// is asked for on stdin.
-    Create {
-        /// The tenant's slug.
-        #[arg(long)]
-        tenant: String,
-        #[arg(long)]
-        email: String,
-    },
-}
-
-#[derive(Subcommand)]
 enum TenantCommand {
     /// Create a tenant and print its id, slug and API key as JSON.
     Create {
         #[arg(long)]
         name: String,
+        /// An IANA time zone.
+        #[arg(long, default_value = "America/New_York")]
+        time_zone: String,
+        /// Create it even though another tenant has this name (the slug then gets a
+        /// number).
         #[arg(long)]
-        time_zone: Option<String>,
+        allow_duplicate_name: bool,
     },
 }
 
@@ -133,8 +139,19 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// `--database-url`, when given.
+static DATABASE_URL_FLAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `--database-url` when given (not for `serve --demo`, which has its own database).
+pub fn database_url_flag() -> Option<String> {
+    DATABASE_URL_FLAG.get().cloned()
+}
+
+/// `--database-url`, else ASSENT_DATABASE_URL, else `sqlite://assent.db`.
 pub fn database_url() -> String {
-    env("ASSENT_DATABASE_URL").unwrap_or_else(|| "sqlite://assent.db".into())
+    database_url_flag()
+        .or_else(|| env("ASSENT_DATABASE_URL"))
+        .unwrap_or_else(|| "sqlite://assent.db".into())
 }
 
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
@@ -192,7 +209,7 @@ fn captcha() -> anyhow::Result<Option<assent_provider::captcha::Captcha>> {
     .map_err(|e| anyhow::anyhow!("ASSENT_CAPTCHA_SITE_KEY and ASSENT_CAPTCHA_SECRET: {e}"))
 }
 
-fn config(bind: &str) -> Config {
+pub(crate) fn config(bind: &str) -> Config {
     Config {
         public_url: env("ASSENT_PUBLIC_URL")
             .unwrap_or_else(|| format!("http://{bind}"))
@@ -204,6 +221,7 @@ fn config(bind: &str) -> Config {
         trust_proxy: env("ASSENT_TRUST_PROXY").is_some_and(|v| v == "1" || v == "true"),
         captcha: None,
         import_max_bytes: import_max_bytes(),
+        twilio_messaging_base: None,
     }
 }
 
@@ -299,12 +317,13 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
                 },
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let mut app = AppState::new(
-                store,
-                Arc::new(twilio),
-                Arc::new(SystemClock),
-                config.clone(),
+            // Twilio decides registrations too: Assent reads its A2P decisions.
+            let mut config = config.clone();
+            config.twilio_messaging_base = Some(
+                env("ASSENT_TWILIO_MESSAGING_BASE")
+                    .unwrap_or_else(|| "https://messaging.twilio.com".into()),
             );
+            let mut app = AppState::new(store, Arc::new(twilio), Arc::new(SystemClock), config);
             app.twilio_account = Some(Arc::new(account));
             // The configuration check, once, in the background: what needs changing at
             // Twilio is logged for each tenant; the server does not wait for it.
@@ -416,8 +435,11 @@ async fn main() {
         std::process::exit(1);
     }
     assent_provider::install_crypto();
+    if let Some(url) = cli.database_url.clone() {
+        let _ = DATABASE_URL_FLAG.set(url);
+    }
     let result = match cli.command {
-        Command::Serve { demo, database_url } => serve(demo, database_url).await,
+        Command::Serve { demo } => serve(demo, cli.database_url).await,
         Command::Migrate => open_store(&database_url())
             .await
             .map(|_| println!("migrations applied")),
@@ -425,16 +447,20 @@ async fn main() {
             ops::backup(&database_url.unwrap_or_else(self::database_url), &path).await
         }
         Command::Tenant {
-            command: TenantCommand::Create { name, time_zone },
-        } => tenant_create(&name, time_zone.as_deref()).await,
+            command:
+                TenantCommand::Create {
+                    name,
+                    time_zone,
+                    allow_duplicate_name,
+                },
+        } => tenant_create(&name, &time_zone, allow_duplicate_name).await,
         Command::Bench { command } => bench::run(command).await,
         Command::Import {
             command: ImportCommand::Customers { file, tenant },
         } => import_customers(&file, &tenant).await,
         Command::Import { command } => import_other(command).await,
-        Command::User {
-            command: UserCommand::Create { tenant, email },
-        } => user_create(&tenant, &email).await,
+        Command::User { command } => admin::user(command).await,
+        Command::Registration { command } => admin::registration(command).await,
     };
     if let Err(e) = result {
         // One line, whatever the error's chain held.
@@ -444,65 +470,20 @@ async fn main() {
     }
 }
 
-async fn tenant_create(name: &str, time_zone: Option<&str>) -> anyhow::Result<()> {
+async fn tenant_create(
+    name: &str,
+    time_zone: &str,
+    allow_duplicate_name: bool,
+) -> anyhow::Result<()> {
     let store = open_store(&database_url()).await?;
     let app = AppState::with_simulator(store, Arc::new(SystemClock), config("127.0.0.1:8080"));
-    let (t, key) = assent_server::service::tenants::create(&app, name, time_zone)
-        .await
-        .map_err(assent_server::error::ApiError::from)
-        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    let (t, key) =
+        assent_server::api::create_tenant_once(&app, name, Some(time_zone), allow_duplicate_name)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
     println!(
         "{}",
         serde_json::json!({"id": t.id, "slug": t.slug, "api_key": key})
-    );
-    Ok(())
-}
-
-/// The password from ASSENT_PASSWORD, or typed on stdin (not echoed on a terminal).
-fn read_password() -> anyhow::Result<String> {
-    use std::io::{BufRead, IsTerminal, Write};
-    if let Ok(p) = std::env::var("ASSENT_PASSWORD")
-        && !p.is_empty()
-    {
-        return Ok(p);
-    }
-    let stdin = std::io::stdin();
-    let tty = stdin.is_terminal();
-    eprint!("Password: ");
-    let _ = std::io::stderr().flush();
-    let stty = |arg: &str| {
-        let _ = std::process::Command::new("stty")
-            .arg(arg)
-            .stdin(std::process::Stdio::inherit())
-            .status();
-    };
-    if tty {
-        stty("-echo");
-    }
-    let mut line = String::new();
-    let read = stdin.lock().read_line(&mut line);
-    if tty {
-        stty("echo");
-        eprintln!();
-    }
-    read.context("reading the password")?;
-    let p = line.trim_end_matches(['\r', '\n']).to_string();
-    if p.is_empty() {
-        bail!("no password given (set ASSENT_PASSWORD or type one)");
-    }
-    Ok(p)
-}
-
-async fn user_create(slug: &str, email: &str) -> anyhow::Result<()> {
-    let password = read_password()?;
-    let store = open_store(&database_url()).await?;
-    let app = AppState::with_simulator(store, Arc::new(SystemClock), config("127.0.0.1:8080"));
-    let user = assent_server::web::create_user(&app, slug, email, &password)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
-    println!(
-        "{}",
-        serde_json::json!({"id": user.id, "tenant_id": user.tenant_id, "email": user.email})
     );
     Ok(())
 }

@@ -3,7 +3,7 @@
 pub mod campaigns;
 pub mod consent;
 
-pub use tenants::{create_tenant, decide_registration_for};
+pub use tenants::{create_tenant, create_tenant_once, decide_registration_for};
 pub mod customers;
 #[cfg(test)]
 mod enum_texts;
@@ -32,6 +32,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/registrations", get(tenants::registrations))
         .route("/registrations/{kind}", put(tenants::submit_registration))
+        .route(
+            "/registrations/{kind}/check",
+            post(tenants::check_registration),
+        )
         .route(
             "/tenants/{id}/registrations/{kind}/decision",
             post(tenants::decide_registration),

@@ -20,6 +20,9 @@ use crate::service::tenants::{self, SenderField};
 pub struct NewTenant {
     pub name: String,
     pub time_zone: Option<String>,
+    /// Another tenant may already have this name; without it a duplicate is a 409.
+    #[serde(default)]
+    pub allow_duplicate_name: bool,
 }
 
 /// Creates a tenant and its first API key (shown once); see [`tenants::create`].
@@ -31,12 +34,39 @@ pub async fn create_tenant(
     Ok(tenants::create(app, name, time_zone).await?)
 }
 
+/// [`create_tenant`], refusing (409) a name another tenant already has (in any case)
+/// unless `allow_duplicate_name`: a second `tenant create` with the same name is more
+/// often a mistake than a second business.
+pub async fn create_tenant_once(
+    app: &AppState,
+    name: &str,
+    time_zone: Option<&str>,
+    allow_duplicate_name: bool,
+) -> ApiResult<(Tenant, String)> {
+    if !allow_duplicate_name && app.store.tenant_name_taken(name.trim()).await? {
+        return Err(ApiError::new(
+            crate::error::Code::Conflict,
+            format!(
+                "a tenant named {:?} already exists; to create another with the same name, pass allow_duplicate_name (assent tenant create --allow-duplicate-name)",
+                name.trim()
+            ),
+        ));
+    }
+    create_tenant(app, name, time_zone).await
+}
+
 pub async fn create(
     _: Operator,
     State(app): State<AppState>,
     ApiJson(body): ApiJson<NewTenant>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (t, key) = create_tenant(&app, &body.name, body.time_zone.as_deref()).await?;
+    let (t, key) = create_tenant_once(
+        &app,
+        &body.name,
+        body.time_zone.as_deref(),
+        body.allow_duplicate_name,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -70,10 +100,18 @@ pub async fn get_senders(TenantAuth(t): TenantAuth) -> Json<Value> {
     Json(json!(t.senders))
 }
 
-fn reg_json(r: &Option<Registration>) -> Value {
+/// A registration as `GET /registrations` shows it; `decided_by` says who decides a
+/// submitted one: `twilio` (Assent reads Twilio's decision) or `operator`.
+fn reg_json(app: &AppState, r: &Option<Registration>) -> Value {
     match r {
         Some(r) => {
-            json!({"status": r.status.as_str(), "reason": r.reason, "updated_at": r.updated_at, "details": r.details})
+            let by = if registrations::twilio_decides(app, r) {
+                "twilio"
+            } else {
+                "operator"
+            };
+            json!({"status": r.status.as_str(), "reason": r.reason, "updated_at": r.updated_at,
+                "details": r.details, "decided_by": by})
         }
         None => json!({"status": "not_submitted"}),
     }
@@ -85,7 +123,21 @@ pub async fn registrations(
 ) -> ApiResult<Json<Value>> {
     let r = app.store.registrations(&t.id).await?;
     Ok(Json(
-        json!({"texting": reg_json(&r.texting), "marketing": reg_json(&r.marketing)}),
+        json!({"texting": reg_json(&app, &r.texting), "marketing": reg_json(&app, &r.marketing)}),
+    ))
+}
+
+/// Asks Twilio for its decision now (the hourly check, on demand).
+pub async fn check_registration(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    Path(kind): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let kind = kind_of(&kind)?;
+    let c = registrations::check_with_twilio(&app, &t.id, kind).await?;
+    Ok(Json(
+        json!({"status": c.status.as_str(), "reason": c.reason,
+        "twilio_status": c.twilio_status, "changed": c.changed}),
     ))
 }
 
@@ -118,9 +170,16 @@ pub async fn decide_registration(
     ApiJson(b): ApiJson<Decision>,
 ) -> ApiResult<Json<Value>> {
     let kind = kind_of(&kind)?;
-    if app.store.tenant(&id).await?.is_none() {
-        return Err(ApiError::not_found("tenant"));
-    }
+    // The id, or the slug (what an operator sees).
+    let tenant = match app.store.tenant(&id).await? {
+        Some(t) => t,
+        None => app
+            .store
+            .tenant_by_slug(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("tenant"))?,
+    };
+    let id = tenant.id;
     let status = match b.status.as_str() {
         "approved" => RegistrationStatus::Approved,
         "rejected" => RegistrationStatus::Rejected,
@@ -130,8 +189,16 @@ pub async fn decide_registration(
     Ok(Json(json!({"status": status.as_str(), "reason": b.reason})))
 }
 
+/// The settings, with the business name and time zone beside them.
+fn settings_json(settings: &Settings, name: &str, time_zone: Tz) -> Value {
+    let mut v = json!(settings);
+    v["business_name"] = json!(name);
+    v["time_zone"] = json!(time_zone.name());
+    v
+}
+
 pub async fn get_settings(TenantAuth(t): TenantAuth) -> Json<Value> {
-    Json(json!(t.settings))
+    Json(settings_json(&t.settings, &t.name, t.time_zone))
 }
 
 /// Merges the given keys into the current settings; unknown keys are refused by name.
@@ -140,9 +207,21 @@ pub async fn put_settings(
     State(app): State<AppState>,
     ApiJson(patch): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    let Value::Object(patch) = patch else {
+    let Value::Object(mut patch) = patch else {
         return Err(ApiError::field("body", "must be a JSON object"));
     };
+    // The business name and time zone live on the tenant, not in its settings.
+    let mut profile_field = |key: &str| -> ApiResult<Option<String>> {
+        match patch.remove(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::field(key, "must be a string")),
+        }
+    };
+    let name = profile_field("business_name")?;
+    let time_zone = profile_field("time_zone")?;
+    let (name, time_zone) =
+        crate::service::settings::check_profile(&t, name.as_deref(), time_zone.as_deref())?;
     let mut current = json!(t.settings);
     let known: Vec<String> = current
         .as_object()
@@ -157,7 +236,8 @@ pub async fn put_settings(
     let settings: Settings =
         serde_json::from_value(current).map_err(|e| ApiError::field("settings", e.to_string()))?;
     let settings = crate::service::settings::update(&app, &t, settings).await?;
-    Ok(Json(json!(settings)))
+    crate::service::settings::update_profile(&app, &t, &name, time_zone).await?;
+    Ok(Json(settings_json(&settings, &name, time_zone)))
 }
 
 /// Approves (or otherwise decides) a registration without a submitted form: for the demo

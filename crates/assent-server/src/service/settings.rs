@@ -238,3 +238,59 @@ fn changed_fields(before: &Settings, after: &Settings) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The longest business name taken (it starts every automatic reply).
+pub const MAX_BUSINESS_NAME: usize = 100;
+
+/// Checks a business name and a time zone (an IANA name such as `America/Chicago`), each
+/// when given, against the tenant's current ones; returns them as they would be stored.
+pub fn check_profile(
+    t: &Tenant,
+    name: Option<&str>,
+    time_zone: Option<&str>,
+) -> Result<(String, assent_core::Tz)> {
+    let name = match name {
+        None => t.name.clone(),
+        Some(n) => {
+            let n = n.trim();
+            if n.is_empty() {
+                return Err(Error::invalid("business_name", "is required"));
+            }
+            if n.chars().count() > MAX_BUSINESS_NAME {
+                return Err(Error::invalid(
+                    "business_name",
+                    format!("must be at most {MAX_BUSINESS_NAME} characters"),
+                ));
+            }
+            if n.chars().any(char::is_control) {
+                return Err(Error::invalid("business_name", "must be one line of text"));
+            }
+            n.to_string()
+        }
+    };
+    let tz = match time_zone {
+        None => t.time_zone,
+        Some(z) => z.trim().parse().map_err(|_| {
+            Error::invalid(
+                "time_zone",
+                "must be an IANA time zone such as America/Chicago",
+            )
+        })?,
+    };
+    Ok((name, tz))
+}
+
+/// Stores a checked business name and time zone when either differs from the tenant's.
+pub async fn update_profile(
+    app: &AppState,
+    t: &Tenant,
+    name: &str,
+    time_zone: assent_core::Tz,
+) -> Result<()> {
+    if name == t.name && time_zone == t.time_zone {
+        return Ok(());
+    }
+    app.store.update_profile(&t.id, name, &time_zone).await?;
+    tracing::info!(tenant = %t.slug, time_zone = %time_zone.name(), "business name or time zone changed");
+    Ok(())
+}

@@ -33,7 +33,10 @@ use chrono::{DateTime, Utc};
 
 use crate::AppState;
 use crate::error::ApiError;
-pub use session::{SIGN_INS_PER_ADDRESS, SignedIn, create_user, hash_password};
+pub use session::{
+    PASSWORD_RULES, SIGN_INS_PER_ADDRESS, SignedIn, check_password, create_user, hash_password,
+    mask_email, set_password, unlock_user, user_by_email,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -56,6 +59,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/registrations", get(registrations::registrations))
         .route("/registrations/{kind}", post(registrations::submit))
+        .route("/registrations/{kind}/check", post(registrations::check))
         .route("/senders", post(registrations::save_senders))
         .route("/opt-in-tools", get(tools::opt_in_tools))
         .route("/opt-in-tools/qr.svg", get(tools::qr_download))

@@ -93,11 +93,53 @@ const MARKETING: &[Field] = &[
     },
 ];
 
+/// With `ASSENT_PROVIDER=twilio`: what Twilio registered, for Assent to read its decision.
+const TEXTING_TWILIO: &[Field] = &[Field {
+    required: false,
+    hint: "If you registered your brand with Twilio: BN and 32 more characters (Twilio console, Messaging, Regulatory Compliance, Brands). Twilio then decides, and Assent reads its decision.",
+    ..field(
+        "brand_sid",
+        "Twilio brand registration SID (optional)",
+        Input::Text,
+    )
+}];
+
+const MARKETING_TWILIO: &[Field] = &[
+    Field {
+        required: false,
+        hint: "MG and 32 more characters: the messaging service your campaign is filed under.",
+        ..field(
+            "messaging_service_sid",
+            "Twilio messaging service SID (optional)",
+            Input::Text,
+        )
+    },
+    Field {
+        required: false,
+        hint: "QE and 32 more characters (Twilio console, Messaging, Regulatory Compliance, Campaigns). Twilio then decides, and Assent reads its decision.",
+        ..field(
+            "campaign_sid",
+            "Twilio campaign SID (optional)",
+            Input::Text,
+        )
+    },
+];
+
 fn fields_of(kind: RegistrationKind) -> &'static [Field] {
     match kind {
         RegistrationKind::Texting => TEXTING,
         RegistrationKind::Marketing => MARKETING,
     }
+}
+
+/// A form's fields: the Twilio SIDs too when Assent sends through Twilio.
+fn fields_for(kind: RegistrationKind, twilio: bool) -> Vec<&'static Field> {
+    let extra: &[Field] = match (twilio, kind) {
+        (false, _) => &[],
+        (true, RegistrationKind::Texting) => TEXTING_TWILIO,
+        (true, RegistrationKind::Marketing) => MARKETING_TWILIO,
+    };
+    fields_of(kind).iter().chain(extra).collect()
 }
 
 /// A form being shown again with what was typed and the error beside its field.
@@ -153,8 +195,17 @@ enum Detail {
 /// What a registration card offers under its status.
 enum Next {
     Nothing,
-    Waiting,
-    Form { again: bool, form: FormView },
+    /// Submitted: who decides, and how. `twilio`: Assent reads Twilio's decision (and
+    /// offers to check now); otherwise the operator runs `approve` or `reject`.
+    Waiting {
+        twilio: bool,
+        approve: String,
+        reject: String,
+    },
+    Form {
+        again: bool,
+        form: FormView,
+    },
 }
 
 struct Card {
@@ -178,6 +229,10 @@ struct SendersView {
 enum PageNotice {
     Submitted,
     SendersSaved,
+    CheckedApproved,
+    CheckedRejected,
+    CheckedPending,
+    CheckFailed,
 }
 
 #[derive(Template)]
@@ -194,6 +249,7 @@ fn form_view(
     kind: RegistrationKind,
     before: &Value,
     retry: Option<&Retry<'_>>,
+    twilio: bool,
 ) -> FormView {
     let typed = retry.filter(|r| r.kind == kind).map(|r| r.values);
     let error_for = |name: &str| {
@@ -202,8 +258,8 @@ fn form_view(
             .map(|r| r.message.clone())
     };
     let k = kind.as_str();
-    let fields = fields_of(kind)
-        .iter()
+    let fields = fields_for(kind, twilio)
+        .into_iter()
         .map(|f| {
             let id = format!("{k}-{}", f.name);
             let mut value = value_of(f, typed, before);
@@ -255,7 +311,7 @@ fn details_of(r: &Registration) -> Vec<(String, Detail)> {
     let Some(obj) = r.details.as_object() else {
         return Vec::new();
     };
-    let fields = fields_of(r.kind);
+    let fields = fields_for(r.kind, true);
     obj.iter()
         .map(|(k, v)| {
             let label = fields
@@ -282,11 +338,13 @@ fn details_of(r: &Registration) -> Vec<(String, Detail)> {
 }
 
 fn registration_card(
+    app: &AppState,
     user: &SignedIn,
     kind: RegistrationKind,
     r: &Option<Registration>,
     retry: Option<&Retry<'_>>,
 ) -> Card {
+    let twilio = app.a2p.is_some();
     let (id, title, what) = match kind {
         RegistrationKind::Texting => (
             "texting",
@@ -312,14 +370,28 @@ fn registration_card(
     let before = r.as_ref().map(|r| r.details.clone()).unwrap_or(json!({}));
     let next = match status {
         RegistrationStatus::Approved => Next::Nothing,
-        RegistrationStatus::Pending => Next::Waiting,
+        RegistrationStatus::Pending => Next::Waiting {
+            twilio: r
+                .as_ref()
+                .is_some_and(|r| registrations::twilio_decides(app, r)),
+            approve: format!(
+                "assent registration approve --tenant {} {}",
+                user.tenant.slug,
+                kind.as_str()
+            ),
+            reject: format!(
+                "assent registration reject --tenant {} {} --reason \"what to correct\"",
+                user.tenant.slug,
+                kind.as_str()
+            ),
+        },
         RegistrationStatus::Rejected => Next::Form {
             again: true,
-            form: form_view(user, kind, &before, retry),
+            form: form_view(user, kind, &before, retry, twilio),
         },
         RegistrationStatus::NotSubmitted => Next::Form {
             again: false,
-            form: form_view(user, kind, &before, retry),
+            form: form_view(user, kind, &before, retry, twilio),
         },
     };
     Card {
@@ -355,6 +427,7 @@ pub struct PageQuery {
 }
 
 fn page(
+    app: &AppState,
     user: &SignedIn,
     notice: Option<&str>,
     retry: Option<&Retry<'_>>,
@@ -364,22 +437,62 @@ fn page(
     let notice = match notice {
         Some("submitted") => Some(PageNotice::Submitted),
         Some("senders_saved") => Some(PageNotice::SendersSaved),
+        Some("checked_approved") => Some(PageNotice::CheckedApproved),
+        Some("checked_rejected") => Some(PageNotice::CheckedRejected),
+        Some("checked_pending") => Some(PageNotice::CheckedPending),
+        Some("check_failed") => Some(PageNotice::CheckFailed),
         _ => None,
     };
     render(&RegistrationsPage {
         chrome: Chrome::new(user, "Registrations", Section::Registrations),
         notice,
         cards: [
-            registration_card(user, RegistrationKind::Texting, &regs.texting, retry),
-            registration_card(user, RegistrationKind::Marketing, &regs.marketing, retry),
+            registration_card(app, user, RegistrationKind::Texting, &regs.texting, retry),
+            registration_card(
+                app,
+                user,
+                RegistrationKind::Marketing,
+                &regs.marketing,
+                retry,
+            ),
         ],
         senders,
     })
 }
 
-pub async fn registrations(user: SignedIn, Query(q): Query<PageQuery>) -> Response {
+pub async fn registrations(
+    State(app): State<AppState>,
+    user: SignedIn,
+    Query(q): Query<PageQuery>,
+) -> Response {
     let senders = senders_card(&user, None, None);
-    page(&user, q.notice.as_deref(), None, senders)
+    page(&app, &user, q.notice.as_deref(), None, senders)
+}
+
+/// The **Check status** button: asks Twilio for its decision now.
+pub async fn check(
+    State(app): State<AppState>,
+    Path(kind): Path<String>,
+    posted: Posted,
+) -> WebResult<Response> {
+    let kind =
+        registrations::kind_of(&kind).ok_or_else(|| WebError::not_found("This registration"))?;
+    let notice = match registrations::check_with_twilio(&app, &posted.user.tenant.id, kind).await {
+        Ok(c) => match c.status {
+            RegistrationStatus::Approved => "checked_approved",
+            RegistrationStatus::Rejected => "checked_rejected",
+            _ => "checked_pending",
+        },
+        Err(service::Error::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, "checking a registration with Twilio failed");
+            "check_failed"
+        }
+    };
+    Ok(see_other(&format!(
+        "/registrations?notice={notice}#{}",
+        kind.as_str()
+    )))
 }
 
 pub async fn submit(
@@ -404,7 +517,7 @@ pub async fn submit(
         return Ok(see_other("/registrations"));
     }
     let mut body = serde_json::Map::new();
-    for f in fields_of(kind) {
+    for f in fields_for(kind, app.a2p.is_some()) {
         let v = posted.field(f.name).trim();
         match f.input {
             Input::Lines => {
@@ -425,8 +538,8 @@ pub async fn submit(
     match registrations::submit(&app, &user.tenant.id, kind, Value::Object(body)).await {
         Ok(()) => Ok(see_other("/registrations?notice=submitted")),
         Err(service::Error::Invalid { field, message }) => {
-            let label = fields_of(kind)
-                .iter()
+            let label = fields_for(kind, true)
+                .into_iter()
                 .find(|f| f.name == field)
                 .map(|f| f.label)
                 .unwrap_or("This field");
@@ -436,7 +549,13 @@ pub async fn submit(
                 field,
                 message: format!("{label} {message}."),
             };
-            let mut res = page(user, None, Some(&retry), senders_card(user, None, None));
+            let mut res = page(
+                &app,
+                user,
+                None,
+                Some(&retry),
+                senders_card(user, None, None),
+            );
             *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(res)
         }
@@ -452,6 +571,7 @@ pub async fn save_senders(State(app): State<AppState>, posted: Posted) -> WebRes
     );
     let refuse = |message: String| {
         let mut res = page(
+            &app,
             user,
             None,
             None,

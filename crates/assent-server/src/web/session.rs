@@ -52,12 +52,7 @@ pub async fn create_user(
     if !email.contains('@') || email.len() < 3 || email.contains(char::is_whitespace) {
         return Err(ApiError::field("email", "must be an email address"));
     }
-    if password.chars().count() < 8 {
-        return Err(ApiError::field(
-            "password",
-            "must have at least 8 characters",
-        ));
-    }
+    check_password(password)?;
     let tenant = app
         .store
         .tenant_by_slug(tenant_slug)
@@ -84,6 +79,64 @@ pub async fn create_user(
         ),
         other => other.into(),
     })?;
+    Ok(user)
+}
+
+/// The shortest password taken.
+pub const MIN_PASSWORD: usize = 8;
+/// The longest password taken (hashing a huge one would only waste time).
+pub const MAX_PASSWORD: usize = 1024;
+
+/// The password rules, in words (`assent user set-password` says them before asking).
+pub const PASSWORD_RULES: &str = "at least 8 characters, at most 1024";
+
+/// Checks a new password against [`PASSWORD_RULES`].
+pub fn check_password(password: &str) -> Result<(), ApiError> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD {
+        return Err(ApiError::field(
+            "password",
+            "must have at least 8 characters",
+        ));
+    }
+    if n > MAX_PASSWORD {
+        return Err(ApiError::field(
+            "password",
+            "must have at most 1024 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The user with this email (trimmed, any case), or `not_found`.
+pub async fn user_by_email(app: &AppState, email: &str) -> Result<User, ApiError> {
+    let email = email.trim().to_lowercase();
+    app.store
+        .user_by_email(&email)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user with this email"))
+}
+
+/// Ends a lockout at once (`assent user unlock`): the count of failed sign-ins is cleared.
+pub async fn unlock_user(app: &AppState, email: &str) -> Result<User, ApiError> {
+    let user = user_by_email(app, email).await?;
+    app.store.clear_failed_logins(&user.id).await?;
+    tracing::info!(email = %mask_email(&user.email), "account unlocked by the operator");
+    Ok(user)
+}
+
+/// Sets a user's password (`assent user set-password`): checked, hashed, stored; any lock
+/// is cleared and the user's sessions end.
+pub async fn set_password(app: &AppState, email: &str, password: &str) -> Result<User, ApiError> {
+    check_password(password)?;
+    let user = user_by_email(app, email).await?;
+    let pw = password.to_string();
+    let hash = hash_bounded(move || hash_password(&pw))
+        .await
+        .ok_or_else(|| ApiError::new(crate::error::Code::Busy, "the server is busy; try again"))?
+        .map_err(|e| ApiError::new(crate::error::Code::Internal, e))?;
+    app.store.set_password(&user.id, &hash).await?;
+    tracing::info!(email = %mask_email(&user.email), "password set by the operator");
     Ok(user)
 }
 
@@ -415,7 +468,7 @@ pub async fn login(
     match counted {
         Ok(true) => {}
         Ok(false) => {
-            tracing::info!(email = %crate::service::audit::mask_email(&email), "sign-in refused: locked");
+            failed_sign_in(&app, user.as_ref(), &email, Some(true)).await;
             return locked();
         }
         Err(e) => return WebError::from(e).into_response(),
@@ -427,8 +480,8 @@ pub async fn login(
             "Assent is busy. Try again in a moment.",
         );
     };
-    let Some(user) = user.filter(|_| ok) else {
-        tracing::info!(email = %crate::service::audit::mask_email(&email), "sign-in failed");
+    let Some(user) = user.clone().filter(|_| ok) else {
+        failed_sign_in(&app, user.as_ref(), &email, None).await;
         return refuse(StatusCode::UNAUTHORIZED, "Wrong email or password.");
     };
     if let Err(e) = app.store.clear_failed_logins(&user.id).await {
@@ -460,6 +513,54 @@ pub async fn login(
         Redirect::to(&next),
     )
         .into_response()
+}
+
+/// An email as logs and the Settings page show it: the first character of the name, the
+/// domain whole (`a***@acme.example`).
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((name, domain)) => {
+            let first: String = name.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+/// Logs a failed sign-in (the email masked) and, for an account that exists, records it
+/// for its tenant's Settings page. `locked`: already known (a refusal while locked), or
+/// `None` to read whether this failure locked the account.
+async fn failed_sign_in(app: &AppState, user: Option<&User>, email: &str, locked: Option<bool>) {
+    let masked = mask_email(email);
+    let Some(user) = user else {
+        tracing::warn!(email = %masked, "sign-in failed: no such account");
+        return;
+    };
+    let now = app.clock.now();
+    let locked = match locked {
+        Some(l) => l,
+        None => match app.store.user_by_email(&user.email).await {
+            Ok(Some(u)) => u.locked_until.is_some_and(|l| l > now),
+            _ => false,
+        },
+    };
+    if locked {
+        tracing::warn!(email = %masked, tenant = %user.tenant_id, "sign-in failed: account locked");
+    } else {
+        tracing::warn!(email = %masked, tenant = %user.tenant_id, "sign-in failed: wrong password");
+    }
+    let failure = assent_store::LoginFailure {
+        at: now,
+        email: masked,
+        locked,
+    };
+    if let Err(e) = app
+        .store
+        .record_login_failure(&user.tenant_id, &failure)
+        .await
+    {
+        tracing::error!(error = %e, "could not record a failed sign-in");
+    }
 }
 
 pub async fn logout(State(app): State<AppState>, posted: Posted) -> Response {

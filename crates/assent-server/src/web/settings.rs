@@ -13,7 +13,7 @@ use serde::Deserialize;
 use askama::Template;
 
 use super::session::{Posted, SignedIn};
-use super::{Chrome, Section, WebResult, render, see_other, thousands};
+use super::{Chrome, Section, TimeEl, WebResult, render, see_other, thousands};
 use crate::AppState;
 use crate::service::{self, opt_in_request_text, reply_text};
 
@@ -87,10 +87,49 @@ struct PresetOption {
     day: String,
 }
 
+/// The business name and time zone as the page shows them (what was typed, after a
+/// refusal).
+struct Profile {
+    name: String,
+    time_zone: String,
+}
+
+/// Time zones the page suggests; any IANA name is taken.
+const ZONES: &[&str] = &[
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+    "America/Halifax",
+    "America/St_Johns",
+    "America/Toronto",
+    "America/Winnipeg",
+    "America/Regina",
+    "America/Edmonton",
+    "America/Vancouver",
+];
+
+/// One recent failed sign-in.
+struct FailureView {
+    at: TimeEl,
+    email: String,
+    locked: bool,
+}
+
+/// Failed sign-ins the page lists.
+const FAILURES_SHOWN: u32 = 20;
+
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage<'a> {
     chrome: Chrome<'a>,
+    profile: Profile,
+    zones: &'static [&'static str],
+    failures: Vec<FailureView>,
     s: &'a Settings,
     saved: bool,
     error: Option<&'a str>,
@@ -115,25 +154,56 @@ struct SettingsPage<'a> {
     findings: Option<Result<Vec<crate::twilio_check::Finding>, String>>,
 }
 
+async fn failures(app: &AppState, user: &SignedIn) -> WebResult<Vec<FailureView>> {
+    Ok(app
+        .store
+        .login_failures(&user.tenant.id, FAILURES_SHOWN)
+        .await?
+        .into_iter()
+        .map(|f| FailureView {
+            at: TimeEl::new(&user.tenant, f.at),
+            email: f.email,
+            locked: f.locked,
+        })
+        .collect())
+}
+
+/// What the page shows beside the settings: the business card as typed or stored, and the
+/// recent sign-in failures.
+struct Shown {
+    profile: Profile,
+    failures: Vec<FailureView>,
+}
+
+async fn shown(app: &AppState, user: &SignedIn, profile: Profile) -> WebResult<Shown> {
+    Ok(Shown {
+        profile,
+        failures: failures(app, user).await?,
+    })
+}
+
 fn form(
     app: &AppState,
     user: &SignedIn,
+    shown: Shown,
     s: &Settings,
     error: Option<&str>,
     saved: bool,
 ) -> Response {
-    form_with(app, user, s, error, saved, None)
+    form_with(app, user, shown, s, error, saved, None)
 }
 
 fn form_with(
     app: &AppState,
     user: &SignedIn,
+    shown: Shown,
     s: &Settings,
     error: Option<&str>,
     saved: bool,
     findings: Option<Result<Vec<crate::twilio_check::Finding>, String>>,
 ) -> Response {
     let twilio = app.twilio_account.is_some();
+    let Shown { profile, failures } = shown;
     let t = with_settings(&user.tenant, s);
     let (terms, privacy) = service::opt_in_tools::policy_links(&t, "");
     let texts = TEXTS
@@ -168,6 +238,9 @@ fn form_with(
         .collect();
     render(&SettingsPage {
         chrome: Chrome::new(user, "Settings", Section::Settings),
+        profile,
+        zones: ZONES,
+        failures,
         s,
         saved,
         error,
@@ -344,6 +417,11 @@ fn error_words(field: &str, message: &str) -> String {
         "privacy_url" => "The privacy policy link must start with https://".into(),
         "short_brand_name" => format!("The short brand name {message}."),
         "provider_opt_in_keyword" => format!("The provider's opt-in keyword {message}."),
+        "business_name" => format!("The business name {message}."),
+        "time_zone" => {
+            "The time zone must be an IANA name such as America/Chicago (see the suggestions)."
+                .into()
+        }
         f => match f
             .strip_prefix("reply_texts.")
             .and_then(|k| TEXTS.iter().find(|(key, _, _)| *key == k))
@@ -359,31 +437,70 @@ pub struct SettingsQuery {
     notice: Option<String>,
 }
 
+fn profile_of(t: &Tenant) -> Profile {
+    Profile {
+        name: t.name.clone(),
+        time_zone: t.time_zone.name().to_string(),
+    }
+}
+
 pub async fn show(
     State(app): State<AppState>,
     user: SignedIn,
     Query(q): Query<SettingsQuery>,
-) -> Response {
-    form(
+) -> WebResult<Response> {
+    let shown = shown(&app, &user, profile_of(&user.tenant)).await?;
+    Ok(form(
         &app,
         &user,
+        shown,
         &user.tenant.settings,
         None,
         q.notice.as_deref() == Some("saved"),
-    )
+    ))
+}
+
+/// The business card's fields, when the page showed it (a form from before it existed
+/// keeps both).
+fn read_profile(posted: &Posted) -> Option<Profile> {
+    posted.ticked("profile_shown").then(|| Profile {
+        name: posted.field("business_name").to_string(),
+        time_zone: posted.field("time_zone").to_string(),
+    })
 }
 
 pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Response> {
     let user = &posted.user;
     let (s, unreadable) = read_form(&posted, &user.tenant);
-    let saved = match unreadable {
-        Some(e) => Err(e),
-        None => service::settings::update(&app, &user.tenant, s.clone()).await,
+    let typed = read_profile(&posted);
+    // The name and zone are checked first, and stored only once the settings were.
+    let profile = service::settings::check_profile(
+        &user.tenant,
+        typed.as_ref().map(|p| p.name.as_str()),
+        typed.as_ref().map(|p| p.time_zone.as_str()),
+    );
+    let saved = match (unreadable, profile) {
+        (Some(e), _) | (None, Err(e)) => Err(e),
+        (None, Ok((name, tz))) => {
+            match service::settings::update(&app, &user.tenant, s.clone()).await {
+                Ok(_) => service::settings::update_profile(&app, &user.tenant, &name, tz).await,
+                Err(e) => Err(e),
+            }
+        }
     };
     match saved {
-        Ok(_) => Ok(see_other("/settings?notice=saved")),
+        Ok(()) => Ok(see_other("/settings?notice=saved")),
         Err(service::Error::Invalid { field, message }) => {
-            let mut res = form(&app, user, &s, Some(&error_words(&field, &message)), false);
+            let profile = typed.unwrap_or_else(|| profile_of(&user.tenant));
+            let shown = shown(&app, user, profile).await?;
+            let mut res = form(
+                &app,
+                user,
+                shown,
+                &s,
+                Some(&error_words(&field, &message)),
+                false,
+            );
             *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(res)
         }
@@ -392,7 +509,7 @@ pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Resp
 }
 
 /// The **Check Twilio** button: what Twilio's API says about the senders, on the page.
-pub async fn twilio_check(State(app): State<AppState>, posted: Posted) -> Response {
+pub async fn twilio_check(State(app): State<AppState>, posted: Posted) -> WebResult<Response> {
     let user = &posted.user;
     let findings = match &app.twilio_account {
         Some(account) => {
@@ -403,12 +520,14 @@ pub async fn twilio_check(State(app): State<AppState>, posted: Posted) -> Respon
                 .into(),
         ),
     };
-    form_with(
+    let shown = shown(&app, user, profile_of(&user.tenant)).await?;
+    Ok(form_with(
         &app,
         user,
+        shown,
         &user.tenant.settings,
         None,
         false,
         Some(findings),
-    )
+    ))
 }

@@ -17,6 +17,7 @@ mod lists;
 mod operations;
 mod postgres_concurrency;
 mod revocation;
+mod self_hosted;
 mod twilio;
 mod web;
 mod workflows;

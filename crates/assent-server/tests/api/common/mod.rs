@@ -318,6 +318,7 @@ impl TestApp {
             trust_proxy: false,
             captcha: None,
             import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES,
+            twilio_messaging_base: None,
         };
         tweak(&mut config);
         let mut app = match provider_prefix {

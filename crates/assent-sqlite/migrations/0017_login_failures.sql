@@ -1,0 +1,10 @@
+-- Failed sign-ins and lockouts of a tenant's accounts, for its Settings page: when, the
+-- email masked, and whether the account was locked. Only the last 100 per tenant are kept.
+CREATE TABLE login_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    at INTEGER NOT NULL,
+    email TEXT NOT NULL,
+    locked INTEGER NOT NULL
+);
+CREATE INDEX login_failures_tenant ON login_failures(tenant_id, id);
