@@ -20,7 +20,7 @@ pub struct LedgerRow {
     pub old_state: LedgerState,
     pub new_state: LedgerState,
     pub source: Source,
-    pub actor: String,
+    pub actor: crate::Actor,
     pub occurred_at: i64,
     pub message_sid: Option<String>,
     pub body: Option<String>,
