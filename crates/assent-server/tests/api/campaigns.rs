@@ -230,7 +230,7 @@ async fn a_marketing_campaign_to_a_mixed_audience_reports_the_exact_partition() 
     assert_eq!(sent.len(), 2, "the opt-in confirmation and the campaign");
     assert_eq!(
         sent[1].2,
-        "Hi Customer! Acme Plumbing: 15% off tune-ups\nReply STOP to opt out"
+        "Acme Plumbing: Hi Customer! Acme Plumbing: 15% off tune-ups\nReply STOP to opt out"
     );
 
     // A STOP after the campaign counts as opted out afterwards.
