@@ -473,7 +473,7 @@ macro_rules! shared_list_sql {
                 sql.push(" GROUP BY 1, 2, 3");
                 let mut query = __sqlx::query_as::<
                     _,
-                    (String, crate::SendStatus, Option<String>, i64, Option<i64>),
+                    (String, $crate::SendStatus, Option<String>, i64, Option<i64>),
                 >(__sqlx::AssertSqlSafe(sql.text))
                 .bind(tenant_id);
                 for (c, _) in &page.items {
