@@ -9,7 +9,7 @@ use assent_core::consent::Source;
 use assent_core::gate::RegistrationStatus;
 use assent_core::phone::E164;
 use assent_server::{AppState, Config, SystemClock};
-use assent_store::{ContactMethod, Customer, RegistrationKind, Senders};
+use assent_store::{ContactMethod, Customer, RegistrationKind, SendStatus, Senders};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -697,8 +697,11 @@ async fn campaign(n: u64, report_only: bool) -> anyhow::Result<()> {
     let fan_out = started.elapsed();
     let peak_mb = peak_rss_mb();
     let counts = app.store.campaign_counts(&t.id, &c.id).await?;
-    let count = |s: &str| counts.by_status.get(s).copied().unwrap_or(0) as usize;
-    let (queued, skipped) = (count("queued") + count("deferred"), count("skipped"));
+    let count = |s: SendStatus| counts.by_status.get(&s).copied().unwrap_or(0) as usize;
+    let (queued, skipped) = (
+        count(SendStatus::Queued) + count(SendStatus::Deferred),
+        count(SendStatus::Skipped),
+    );
     if report_only {
         let result = report_over_http(&app, &key, &c.id, n).await;
         let _ = std::fs::remove_dir_all(&dir);
@@ -854,6 +857,7 @@ async fn import(rows: u64, database_url: Option<String>) -> anyhow::Result<()> {
         trust_proxy: false,
         captcha: None,
         import_max_bytes: assent_server::import::DEFAULT_MAX_BYTES.max(size),
+        twilio_messaging_base: None,
     };
     let app = AppState::with_simulator(db.store(), Arc::new(SystemClock), config);
     let (over_http, key) =

@@ -209,7 +209,7 @@ pub async fn campaigns(
             .iter()
             .map(|s| (s.to_string(), 0))
             .collect();
-        counts.extend(n.by_status.clone());
+        counts.extend(n.by_status.iter().map(|(s, k)| (s.to_string(), *k)));
         let mut counts = json!(counts);
         counts["opted_out_after"] = json!(n.opted_out_after);
         json!({

@@ -1,5 +1,6 @@
 //! Tenants, senders, registrations and settings.
 
+use assent_core::Tz;
 use assent_core::gate::RegistrationStatus;
 use assent_store::{Registration, RegistrationKind, Settings, Tenant};
 use axum::Json;

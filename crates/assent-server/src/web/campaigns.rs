@@ -368,7 +368,7 @@ pub async fn campaigns(
         .items
         .into_iter()
         .map(|(c, n)| {
-            let of = |s: &str| n.by_status.get(s).copied().unwrap_or(0);
+            let of = |s: SendStatus| n.by_status.get(&s).copied().unwrap_or(0);
             ListRow {
                 id: url_part(&c.id),
                 name: c.name,
@@ -377,9 +377,11 @@ pub async fn campaigns(
                 created: TimeEl::new(t, c.created_at),
                 recipients: thousands(n.recipients),
                 // Handed to the carrier, whatever it said since.
-                sent: thousands(of("sent") + of("delivered") + of("undelivered")),
-                delivered: thousands(of("delivered")),
-                skipped: thousands(of("skipped")),
+                sent: thousands(
+                    of(SendStatus::Sent) + of(SendStatus::Delivered) + of(SendStatus::Undelivered),
+                ),
+                delivered: thousands(of(SendStatus::Delivered)),
+                skipped: thousands(of(SendStatus::Skipped)),
                 opted_out_after: thousands(n.opted_out_after),
             }
         })
@@ -420,7 +422,11 @@ pub async fn skipped(
         other => other?,
     };
     let counts = app.store.campaign_counts(&t.id, &id).await?;
-    let total = counts.by_status.get("skipped").copied().unwrap_or(0);
+    let total = counts
+        .by_status
+        .get(&SendStatus::Skipped)
+        .copied()
+        .unwrap_or(0);
     let key = |v: &Option<String>| v.as_deref().and_then(service::campaigns::parse_log_cursor);
     let status = Some(SendStatus::Skipped);
     let per_page = service::pages::WEB_PAGE;
