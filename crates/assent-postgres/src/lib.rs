@@ -103,11 +103,6 @@ pub struct PostgresStore {
     bench_table_ready: AtomicBool,
 }
 
-/// For the few places that convert an error without `?` (closures, `ok_or_else`).
-pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    e.into()
-}
-
 impl PostgresStore {
     /// Connects to `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`; the database must exist.
     pub async fn open(url: &str) -> Result<Self> {
@@ -169,7 +164,7 @@ impl PostgresStore {
             .bind(format!("row{i}"))
             .execute(&mut *tx)
             .await?;
-        tx.commit().await.map_err(db)
+        Ok(tx.commit().await?)
     }
 }
 
@@ -190,7 +185,7 @@ async fn try_lock(conn: &mut PgConnection, key: &str) -> Result<bool> {
         .bind(key)
         .fetch_one(&mut *conn)
         .await?;
-    row.try_get("locked").map_err(db)
+    Ok(row.try_get("locked")?)
 }
 
 /// The named locks one claim asked for, so it asks the database once per name.
@@ -563,6 +558,7 @@ async fn insert_customers(
 /// A claim's decisions, written in one statement at its end.
 #[derive(Default)]
 struct Decided {
+    tenant_ids: Vec<String>,
     ids: Vec<String>,
     statuses: Vec<&'static str>,
     reasons: Vec<Option<String>>,
@@ -570,8 +566,15 @@ struct Decided {
 }
 
 impl Decided {
-    fn push(&mut self, id: &str, status: MessageStatus, reason: Option<String>, due_at: i64) {
-        self.ids.push(id.to_string());
+    fn push(
+        &mut self,
+        key: (&str, &str),
+        status: MessageStatus,
+        reason: Option<String>,
+        due_at: i64,
+    ) {
+        self.tenant_ids.push(key.0.to_string());
+        self.ids.push(key.1.to_string());
         self.statuses.push(status.as_str());
         self.reasons.push(reason);
         self.due_ats.push(due_at);
@@ -586,14 +589,16 @@ impl Decided {
                updated_at = $5, \
                handed_off_at = CASE WHEN d.status = 'sending' THEN $5 ELSE m.handed_off_at END, \
                call_started_at = CASE WHEN d.status = 'sending' THEN NULL ELSE m.call_started_at END \
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS d(id, status, reason, due_at) \
-             WHERE m.id = d.id",
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $6::text[]) \
+               AS d(id, status, reason, due_at, tenant_id) \
+             WHERE m.tenant_id = d.tenant_id AND m.id = d.id",
         )
         .bind(self.ids)
         .bind(self.statuses)
         .bind(self.reasons)
         .bind(self.due_ats)
         .bind(now_ms)
+        .bind(self.tenant_ids)
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -747,7 +752,7 @@ impl CustomerStore for PostgresStore {
         // the phones' locks, like every other change the gate reads.
         lock_phones(&mut tx, tenant_id, c.phones.iter().map(|p| &p.number)).await?;
         insert_customer(&mut tx, tenant_id, c, ledger).await?;
-        tx.commit().await.map_err(db)
+        Ok(tx.commit().await?)
     }
 
     async fn create_customers(
@@ -1022,10 +1027,11 @@ impl QueueStore for PostgresStore {
         } = claim;
         let mut decided = Decided::default();
         for m in &sending {
-            decided.push(&m.id, MessageStatus::Sending, None, ms(m.due_at));
+            let key = (m.tenant_id.as_str(), m.id.as_str());
+            decided.push(key, MessageStatus::Sending, None, ms(m.due_at));
         }
         for o in held {
-            decided.push(&o.id, o.status, o.reason, ms(o.due_at));
+            decided.push((&o.tenant_id, &o.id), o.status, o.reason, ms(o.due_at));
         }
         decided.write(&mut tx, now_ms).await?;
         for (tenant_id, n) in pacer.handed_off() {
@@ -1094,7 +1100,7 @@ impl QueueStore for PostgresStore {
         for (id, u) in other {
             update_one(&mut tx, id, u).await?;
         }
-        tx.commit().await.map_err(db)
+        Ok(tx.commit().await?)
     }
 
     async fn retry_later(
@@ -1171,13 +1177,19 @@ impl QueueStore for PostgresStore {
         .bind(numbers)
         .execute(&mut *tx)
         .await?;
-        let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
+        let (tenants_of, ids): (Vec<&str>, Vec<&str>) = messages
+            .iter()
+            .map(|m| (m.tenant_id.as_str(), m.id.as_str()))
+            .unzip();
         let ours: HashSet<String> = sqlx::query_scalar(
-            "SELECT id FROM messages WHERE id = ANY($1) AND status = 'sending' \
-             AND call_started_at IS NULL AND handed_off_at = $2 ORDER BY id FOR UPDATE",
+            "SELECT m.id FROM messages m JOIN unnest($1::text[], $3::text[]) AS k(id, tenant_id) \
+               ON m.tenant_id = k.tenant_id AND m.id = k.id \
+             WHERE m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = $2 \
+             ORDER BY m.id FOR UPDATE OF m",
         )
         .bind(&ids)
         .bind(ms(claimed_at))
+        .bind(&tenants_of)
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
@@ -1186,7 +1198,7 @@ impl QueueStore for PostgresStore {
         let mut tenants: HashMap<String, TenantContext> = HashMap::new();
         let mut go = Vec::with_capacity(messages.len());
         let mut decided = Decided::default();
-        let mut started: Vec<&str> = Vec::new();
+        let mut started: (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
         for m in messages {
             let key = (m.tenant_id.clone(), m.phone.as_str().to_string());
             let (true, Some(row)) = (ours.contains(&m.id), rows.get(&key)) else {
@@ -1205,26 +1217,39 @@ impl QueueStore for PostgresStore {
             let held_back = decide::outcome(m, plan(m, &snap));
             go.push(held_back.is_none());
             match held_back {
-                None => started.push(m.id.as_str()),
-                Some(o) => decided.push(&o.id, o.status, o.reason, ms(o.due_at)),
+                None => {
+                    started.0.push(m.tenant_id.as_str());
+                    started.1.push(m.id.as_str());
+                }
+                Some(o) => decided.push((&o.tenant_id, &o.id), o.status, o.reason, ms(o.due_at)),
             }
         }
         // Not handed off after all: the frequency cap, which counts hand-offs by
         // `handed_off_at`, must not count these.
-        let held: Vec<String> = decided.ids.clone();
+        let held = (decided.tenant_ids.clone(), decided.ids.clone());
         decided.write(&mut tx, now_ms).await?;
-        if !held.is_empty() {
-            sqlx::query("UPDATE messages SET handed_off_at = NULL WHERE id = ANY($1)")
-                .bind(&held)
-                .execute(&mut *tx)
-                .await?;
+        if !held.1.is_empty() {
+            sqlx::query(
+                "UPDATE messages AS m SET handed_off_at = NULL \
+                 FROM unnest($1::text[], $2::text[]) AS k(tenant_id, id) \
+                 WHERE m.tenant_id = k.tenant_id AND m.id = k.id",
+            )
+            .bind(&held.0)
+            .bind(&held.1)
+            .execute(&mut *tx)
+            .await?;
         }
-        if !started.is_empty() {
-            sqlx::query("UPDATE messages SET call_started_at = $1 WHERE id = ANY($2)")
-                .bind(now_ms)
-                .bind(&started)
-                .execute(&mut *tx)
-                .await?;
+        if !started.1.is_empty() {
+            sqlx::query(
+                "UPDATE messages AS m SET call_started_at = $1 \
+                 FROM unnest($2::text[], $3::text[]) AS k(tenant_id, id) \
+                 WHERE m.tenant_id = k.tenant_id AND m.id = k.id",
+            )
+            .bind(now_ms)
+            .bind(&started.0)
+            .bind(&started.1)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(go)
@@ -1268,33 +1293,7 @@ impl QueueStore for PostgresStore {
     }
 
     async fn queue_depth(&self, now: DateTime<Utc>) -> Result<QueueDepth> {
-        // Counted in the database: every process's messages, whichever one is scraped.
-        let mut depth = QueueDepth::default();
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) FROM messages WHERE status IN ('queued', 'deferred') GROUP BY status",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for (status, n) in rows {
-            let n = u64::try_from(n).unwrap_or(0);
-            match status.as_str() {
-                "queued" => depth.queued = n,
-                _ => depth.deferred = n,
-            }
-        }
-        let sending: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE status = 'sending'")
-                .fetch_one(&self.pool)
-                .await?;
-        depth.sending = u64::try_from(sending).unwrap_or(0);
-        let oldest: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(due_at) FROM messages WHERE status IN ('queued', 'deferred') AND due_at <= $1",
-        )
-        .bind(ms(now))
-        .fetch_one(&self.pool)
-        .await?;
-        depth.oldest_due = oldest.map(time);
-        Ok(depth)
+        queue_depth(&self.pool, now).await
     }
 }
 
@@ -1371,41 +1370,8 @@ impl CampaignStore for PostgresStore {
         tenant_id: &str,
         tags: &[String],
     ) -> Result<Vec<AudienceMember>> {
-        if tags.is_empty() {
-            // Every phone whose marketing consent is opted in (the JSON state's field).
-            return sqlx::query(
-                "SELECT k.phone, (SELECT c.name FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
-                   AND c.id = cm.customer_id WHERE cm.tenant_id = k.tenant_id AND cm.phone = k.phone \
-                   ORDER BY c.created_at, c.id LIMIT 1) AS name \
-                 FROM consent k WHERE k.tenant_id = $1 AND (k.state::json ->> 'marketing') = 'opted_in' ORDER BY k.phone",
-            )
-            .bind(tenant_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| shared::AudienceRow::from_row(r)?.try_into())
-            .collect();
-        }
-        let mut out: Vec<AudienceMember> = Vec::new();
-        let mut seen = HashSet::new();
-        for tag in tags {
-            let rows = sqlx::query(
-                "SELECT cm.phone, c.name FROM customer_tags t JOIN customers c ON c.tenant_id = t.tenant_id \
-                   AND c.id = t.customer_id JOIN contact_methods cm ON cm.tenant_id = c.tenant_id AND cm.customer_id = c.id \
-                 WHERE t.tenant_id = $1 AND t.tag = $2 ORDER BY c.created_at, c.id, cm.position",
-            )
-            .bind(tenant_id)
-            .bind(tag)
-            .fetch_all(&self.pool)
-            .await?;
-            for r in &rows {
-                let m: AudienceMember = shared::AudienceRow::from_row(r)?.try_into()?;
-                if seen.insert(m.phone.clone()) {
-                    out.push(m);
-                }
-            }
-        }
-        Ok(out)
+        let opted_in = "(k.state::json ->> 'marketing') = 'opted_in'";
+        marketing_audience(&self.pool, tenant_id, tags, opted_in).await
     }
 
     async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {

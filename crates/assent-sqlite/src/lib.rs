@@ -39,7 +39,7 @@ use assent_store::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
 /// The schema, applied by sqlx's migrator. The files never change once released: sqlx
 /// keeps each one's checksum and refuses a database whose applied files differ.
@@ -52,11 +52,6 @@ pub struct SqliteStore {
     /// Tenants and registrations change rarely and only through this store (SQLite is
     /// one process's database), so snapshots read them from here, not the file.
     tenants: Mutex<(u64, HashMap<String, TenantContext>)>,
-}
-
-/// For the few places that convert an error without `?` (closures, `ok_or_else`).
-pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    e.into()
 }
 
 /// The slugs of the tenants in the SQLite file at `url`, read without creating, migrating
@@ -255,7 +250,7 @@ impl SqliteStore {
             .bind(format!("row{i}"))
             .execute(&mut *tx)
             .await?;
-        tx.commit().await.map_err(db)
+        Ok(tx.commit().await?)
     }
 }
 
@@ -599,6 +594,15 @@ async fn load_snapshots(
 const AUDIENCE_OPTED_IN: &str = "SELECT k.phone FROM consent k WHERE k.tenant_id = ?1 AND k.phone > ?3 \
      AND json_extract(k.state, '$.marketing') = 'opted_in' ORDER BY k.phone LIMIT ?4";
 
+/// Messages as a JSON array of `[tenant_id, id]`, for statements that find each by its
+/// tenant and id (the primary key; see docs/SCALING.md).
+fn keys_json<'a>(messages: impl Iterator<Item = &'a Message>) -> Result<String> {
+    let keys: Vec<[&str; 2]> = messages
+        .map(|m| [m.tenant_id.as_str(), m.id.as_str()])
+        .collect();
+    serde_json::to_string(&keys).map_err(|e| StoreError::Database(e.to_string()))
+}
+
 /// A claimed message that does not go now: deferred, blocked or expired.
 async fn set_claim_outcome(
     conn: &mut SqliteConnection,
@@ -606,12 +610,14 @@ async fn set_claim_outcome(
     now_ms: i64,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE messages SET status = ?, reason = ?, due_at = ?, updated_at = ? WHERE id = ?",
+        "UPDATE messages SET status = ?, reason = ?, due_at = ?, updated_at = ? \
+         WHERE tenant_id = ? AND id = ?",
     )
     .bind(o.status)
     .bind(&o.reason)
     .bind(ms(o.due_at))
     .bind(now_ms)
+    .bind(&o.tenant_id)
     .bind(&o.id)
     .execute(&mut *conn)
     .await?;
@@ -1090,12 +1096,11 @@ impl QueueStore for SqliteStore {
         }
         let decide::Claim { pacer, sending, .. } = claim;
         if !sending.is_empty() {
-            let ids =
-                serde_json::to_string(&sending.iter().map(|m| m.id.as_str()).collect::<Vec<_>>())
-                    .map_err(|e| StoreError::Database(e.to_string()))?;
+            let ids = keys_json(sending.iter())?;
             sqlx::query(
                 "UPDATE messages SET status = 'sending', reason = NULL, updated_at = ?1, handed_off_at = ?1, \
-                 call_started_at = NULL WHERE id IN (SELECT value FROM json_each(?2))",
+                 call_started_at = NULL FROM (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?2)) AS k \
+                 WHERE messages.tenant_id = k.t AND messages.id = k.id",
             )
             .bind(now_ms)
             .bind(ids)
@@ -1232,12 +1237,11 @@ impl QueueStore for SqliteStore {
         // after it finds these calls started and waits for their outcome.
         let mut w = self.batch.begin().await?;
         let now_ms = ms(now);
-        let ids =
-            serde_json::to_string(&messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>())
-                .map_err(|e| StoreError::Database(e.to_string()))?;
+        let ids = keys_json(messages.iter().copied())?;
         let ours: HashSet<String> = sqlx::query_scalar(
-            "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?1)) \
-             AND status = 'sending' AND call_started_at IS NULL AND handed_off_at = ?2",
+            "SELECT m.id FROM (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?1)) AS k \
+             JOIN messages m ON m.tenant_id = k.t AND m.id = k.id \
+             WHERE m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = ?2",
         )
         .bind(&ids)
         .bind(ms(claimed_at))
@@ -1259,8 +1263,8 @@ impl QueueStore for SqliteStore {
             snaps.insert(tenant_id.to_string(), loaded);
         }
         let mut go = Vec::with_capacity(messages.len());
-        let mut started = Vec::new();
-        let mut held = Vec::new();
+        let mut started: Vec<&Message> = Vec::new();
+        let mut held: Vec<&Message> = Vec::new();
         for m in messages {
             let (true, Some(snap)) = (
                 ours.contains(&m.id),
@@ -1272,31 +1276,33 @@ impl QueueStore for SqliteStore {
             let held_back = decide::outcome(m, plan(m, snap));
             go.push(held_back.is_none());
             match held_back {
-                None => started.push(m.id.as_str()),
+                None => started.push(m),
                 Some(o) => {
                     set_claim_outcome(w.conn(), &o, now_ms).await?;
-                    held.push(m.id.as_str());
+                    held.push(m);
                 }
             }
         }
         if !held.is_empty() {
             // Not handed off after all: the frequency cap, which counts hand-offs by
             // `handed_off_at`, must not count these.
-            let ids =
-                serde_json::to_string(&held).map_err(|e| StoreError::Database(e.to_string()))?;
-            sqlx::query("UPDATE messages SET handed_off_at = NULL WHERE id IN (SELECT value FROM json_each(?1))")
-                .bind(ids)
-                .execute(w.conn())
-                .await?;
+            sqlx::query(
+                "UPDATE messages SET handed_off_at = NULL \
+                 FROM (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?1)) AS k \
+                 WHERE messages.tenant_id = k.t AND messages.id = k.id",
+            )
+            .bind(keys_json(held.into_iter())?)
+            .execute(w.conn())
+            .await?;
         }
         if !started.is_empty() {
-            let ids =
-                serde_json::to_string(&started).map_err(|e| StoreError::Database(e.to_string()))?;
             sqlx::query(
-                "UPDATE messages SET call_started_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+                "UPDATE messages SET call_started_at = ?1 \
+                 FROM (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?2)) AS k \
+                 WHERE messages.tenant_id = k.t AND messages.id = k.id",
             )
             .bind(now_ms)
-            .bind(ids)
+            .bind(keys_json(started.into_iter())?)
             .execute(w.conn())
             .await?;
         }
@@ -1354,38 +1360,6 @@ impl QueueStore for SqliteStore {
     }
 }
 
-/// The same three counts on both backends' messages table.
-async fn queue_depth<'e, E: sqlx::SqliteExecutor<'e> + Copy>(
-    db: E,
-    now: DateTime<Utc>,
-) -> Result<QueueDepth> {
-    let mut depth = QueueDepth::default();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT status, COUNT(*) FROM messages WHERE status IN ('queued', 'deferred') GROUP BY status",
-    )
-    .fetch_all(db)
-    .await?;
-    for (status, n) in rows {
-        let n = u64::try_from(n).unwrap_or(0);
-        match status.as_str() {
-            "queued" => depth.queued = n,
-            _ => depth.deferred = n,
-        }
-    }
-    let sending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE status = 'sending'")
-        .fetch_one(db)
-        .await?;
-    depth.sending = u64::try_from(sending).unwrap_or(0);
-    let oldest: Option<i64> = sqlx::query_scalar(
-        "SELECT MIN(due_at) FROM messages WHERE status IN ('queued', 'deferred') AND due_at <= ?1",
-    )
-    .bind(ms(now))
-    .fetch_one(db)
-    .await?;
-    depth.oldest_due = oldest.map(time);
-    Ok(depth)
-}
-
 #[async_trait]
 impl CampaignStore for SqliteStore {
     async fn save_campaign(&self, c: &Campaign) -> Result<()> {
@@ -1411,36 +1385,8 @@ impl CampaignStore for SqliteStore {
         tenant_id: &str,
         tags: &[String],
     ) -> Result<Vec<AudienceMember>> {
-        if tags.is_empty() {
-            // Every phone whose marketing consent is opted in (the JSON state's field).
-            return sqlx::query(
-                "SELECT k.phone, (SELECT c.name FROM contact_methods cm INDEXED BY contact_methods_phone CROSS JOIN customers c ON c.tenant_id = cm.tenant_id                    AND c.id = cm.customer_id WHERE cm.tenant_id = k.tenant_id AND cm.phone = k.phone                    ORDER BY c.created_at LIMIT 1) AS name                  FROM consent k WHERE k.tenant_id = ? AND json_extract(k.state, '$.marketing') = 'opted_in' ORDER BY k.phone",
-            )
-            .bind(tenant_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|r| shared::AudienceRow::from_row(r)?.try_into())
-            .collect();
-        }
-        let mut out: Vec<AudienceMember> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for tag in tags {
-            let rows = sqlx::query(
-                "SELECT cm.phone, c.name FROM customer_tags t JOIN customers c ON c.tenant_id = t.tenant_id AND c.id = t.customer_id                  JOIN contact_methods cm ON cm.tenant_id = c.tenant_id AND cm.customer_id = c.id                  WHERE t.tenant_id = ? AND t.tag = ? ORDER BY c.created_at, cm.position",
-            )
-            .bind(tenant_id)
-            .bind(tag)
-            .fetch_all(&self.reader)
-            .await?;
-            for r in &rows {
-                let m: AudienceMember = shared::AudienceRow::from_row(r)?.try_into()?;
-                if seen.insert(m.phone.clone()) {
-                    out.push(m);
-                }
-            }
-        }
-        Ok(out)
+        let opted_in = "json_extract(k.state, '$.marketing') = 'opted_in'";
+        marketing_audience(&self.reader, tenant_id, tags, opted_in).await
     }
 
     async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {

@@ -81,6 +81,8 @@ pub fn is_acceptance(u: &MessageUpdate) -> bool {
 /// What a claim or a call's start does with a message that does not go now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// The message's tenant, which every write of the outcome names beside its id.
+    pub tenant_id: String,
     pub id: String,
     pub status: MessageStatus,
     pub reason: Option<String>,
@@ -96,6 +98,7 @@ pub fn outcome(m: &Message, handoff: Handoff) -> Option<Outcome> {
         Handoff::Refuse { status, reason } => (status, reason, m.due_at),
     };
     Some(Outcome {
+        tenant_id: m.tenant_id.clone(),
         id: m.id.clone(),
         status,
         reason: Some(reason),
@@ -492,6 +495,7 @@ mod tests {
                 }
             ),
             Some(Outcome {
+                tenant_id: m.tenant_id.clone(),
                 id: "m1".into(),
                 status: MessageStatus::Deferred,
                 reason: Some("quiet_hours".into()),
@@ -507,6 +511,7 @@ mod tests {
                 }
             ),
             Some(Outcome {
+                tenant_id: m.tenant_id.clone(),
                 id: "m1".into(),
                 status: MessageStatus::Blocked,
                 reason: Some("opted_out".into()),

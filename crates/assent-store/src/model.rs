@@ -599,6 +599,19 @@ pub struct NewReview {
     pub deadline: DateTime<Utc>,
 }
 
+assent_core::text_enum! {
+    /// How a person (or the deadline) decided a review. Rows may hold words written
+    /// before the decision was typed; they are kept, and written back, as read.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum ReviewDecision as "review decision" {
+        /// The text was a request to stop: treated as STOP.
+        OptOut = "opt_out",
+        /// Not a request to stop: consent stays as it was.
+        NotOptOut = "not_opt_out",
+        _ => Other,
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Review {
     pub id: String,
@@ -607,7 +620,7 @@ pub struct Review {
     pub message_id: String,
     pub text: String,
     pub word: String,
-    pub decision: Option<String>,
+    pub decision: Option<ReviewDecision>,
     pub created_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
     /// Reviews opened before deadlines existed have none until the migration gives them one.
@@ -624,7 +637,7 @@ pub struct Plan {
     pub review: Option<NewReview>,
     /// (review id, decision) to close. Only an open review is closed: when another
     /// decision came first, the whole transaction fails with `Conflict`.
-    pub review_decision: Option<(String, String)>,
+    pub review_decision: Option<(String, ReviewDecision)>,
     /// Messages to this phone held for a review (`deferred`, `under_review`) are due now:
     /// the review was decided, and the hand-off's gate decides them again.
     pub release_held: bool,

@@ -377,7 +377,7 @@ pub struct ReviewRow {
     pub message_id: String,
     pub body: String,
     pub word: String,
-    pub decision: Option<String>,
+    pub decision: Option<crate::ReviewDecision>,
     pub created_at: i64,
     pub decided_at: Option<i64>,
     pub deadline_at: Option<i64>,
@@ -1136,23 +1136,14 @@ macro_rules! shared_campaign_sql {
             tenant_id: &str,
             campaign_id: &str,
         ) -> $crate::Result<$crate::CampaignCounts> {
-            let rows: Vec<($crate::SendStatus, Option<String>, i64, Option<i64>)> =
-                __sqlx::query_as(__sqlx::AssertSqlSafe($crate::shared::campaign_counts_sql()))
-                    .bind(tenant_id)
-                    .bind(campaign_id)
-                    .fetch_all(e)
-                    .await?;
-            let mut c = $crate::CampaignCounts::default();
-            for (status, reason, n, opted) in rows {
-                let n = u64::try_from(n).unwrap_or(0);
-                c.recipients += n;
-                *c.by_status.entry(status).or_default() += n;
-                if let Some(reason) = reason {
-                    *c.skipped_by_reason.entry(reason).or_default() += n;
-                }
-                c.opted_out_after += u64::try_from(opted.unwrap_or(0)).unwrap_or(0);
-            }
-            Ok(c)
+            let sql = $crate::shared::campaign_counts_sql(1);
+            let rows: Vec<$crate::shared::CountRow> = __sqlx::query_as(__sqlx::AssertSqlSafe(sql))
+                .bind(tenant_id)
+                .bind(campaign_id)
+                .fetch_all(e)
+                .await?;
+            let mut counts = $crate::shared::fold_counts(rows);
+            Ok(counts.remove(campaign_id).unwrap_or_default())
         }
 
         pub(crate) async fn send_log<'c>(
@@ -1437,19 +1428,47 @@ pub const SEND_LOG: &str = "SELECT r.phone, r.step, r.message_id, r.skip_reason,
 const LOG_STATUS: &str =
     "CASE WHEN r.skip_reason IS NOT NULL THEN 'skipped' ELSE COALESCE(m.status, 'queued') END";
 
-/// The send log counted by (status, skip reason), with how many of each opted out within 7
-/// days after their message; grouped in the database, so no row leaves it.
-pub fn campaign_counts_sql() -> String {
-    format!(
-        "SELECT {LOG_STATUS} AS status, r.skip_reason, COUNT(*) AS n, \
+/// A row of [`campaign_counts_sql`]: campaign, status, skip reason, recipients, and how
+/// many of them opted out within 7 days after their message.
+pub type CountRow = (String, crate::SendStatus, Option<String>, i64, Option<i64>);
+
+/// The send logs of `campaigns` campaigns (`$1` tenant, then their ids) counted by
+/// (campaign, status, skip reason), with how many of each opted out within 7 days after
+/// their message; grouped in the database, so no row leaves it. A report counts one
+/// campaign, the campaigns list a page of them.
+pub fn campaign_counts_sql(campaigns: usize) -> String {
+    let mut sql = crate::page::Sql::new(&format!(
+        "SELECT r.campaign_id, {LOG_STATUS} AS status, r.skip_reason, COUNT(*) AS n, \
          SUM(CASE WHEN m.handed_off_at IS NOT NULL AND EXISTS (SELECT 1 FROM consent_ledger l \
             WHERE l.tenant_id = r.tenant_id AND l.phone = r.phone \
             AND l.new_state = 'opted_out' AND l.old_state <> 'opted_out' \
             AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) \
             THEN 1 ELSE 0 END) AS opted \
          FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
-         WHERE r.tenant_id = $1 AND r.campaign_id = $2 GROUP BY 1, 2"
-    )
+         WHERE r.tenant_id = $1 AND"
+    ));
+    sql.param();
+    sql.in_list("r.campaign_id", campaigns);
+    sql.push(" GROUP BY 1, 2, 3");
+    sql.text
+}
+
+/// The rows of [`campaign_counts_sql`] added up per campaign.
+pub fn fold_counts(
+    rows: Vec<CountRow>,
+) -> std::collections::HashMap<String, crate::CampaignCounts> {
+    let mut out: std::collections::HashMap<String, crate::CampaignCounts> = Default::default();
+    for (id, status, reason, n, opted) in rows {
+        let c = out.entry(id).or_default();
+        let n = u64::try_from(n).unwrap_or(0);
+        c.recipients += n;
+        *c.by_status.entry(status).or_default() += n;
+        if let Some(reason) = reason {
+            *c.skipped_by_reason.entry(reason).or_default() += n;
+        }
+        c.opted_out_after += u64::try_from(opted.unwrap_or(0)).unwrap_or(0);
+    }
+    out
 }
 
 /// One page of the send log in key order (descending `backwards`, from a `before` key):
@@ -1693,6 +1712,88 @@ macro_rules! shared_store_sql {
             .fetch_one(e)
             .await?;
             Ok(u64::try_from(n).unwrap_or(0))
+        }
+
+        /// The send queue as the database holds it (every process's messages, whichever
+        /// one is asked): see `QueueStore::queue_depth`.
+        pub(crate) async fn queue_depth(
+            pool: &$crate::__sqlx::Pool<$db>,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<$crate::QueueDepth> {
+            let mut depth = $crate::QueueDepth::default();
+            let rows: Vec<(String, i64)> = $crate::__sqlx::query_as(
+                "SELECT status, COUNT(*) FROM messages WHERE status IN ('queued', 'deferred') GROUP BY status",
+            )
+            .fetch_all(pool)
+            .await?;
+            for (status, n) in rows {
+                let n = u64::try_from(n).unwrap_or(0);
+                match status.as_str() {
+                    "queued" => depth.queued = n,
+                    _ => depth.deferred = n,
+                }
+            }
+            let sending: i64 =
+                $crate::__sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE status = 'sending'")
+                    .fetch_one(pool)
+                    .await?;
+            depth.sending = u64::try_from(sending).unwrap_or(0);
+            let oldest: Option<i64> = $crate::__sqlx::query_scalar(
+                "SELECT MIN(due_at) FROM messages WHERE status IN ('queued', 'deferred') AND due_at <= $1",
+            )
+            .bind($crate::codec::ms(now))
+            .fetch_one(pool)
+            .await?;
+            depth.oldest_due = oldest.map($crate::codec::time);
+            Ok(depth)
+        }
+
+        /// See `CampaignStore::marketing_audience` (cold: the fan-out pages with
+        /// `audience_page`). `opted_in` is the backend's test of a consent row `k` whose
+        /// marketing is opted in (the drivers read JSON text differently).
+        pub(crate) async fn marketing_audience(
+            pool: &$crate::__sqlx::Pool<$db>,
+            tenant_id: &str,
+            tags: &[String],
+            opted_in: &'static str,
+        ) -> $crate::Result<Vec<$crate::AudienceMember>> {
+            use $crate::__sqlx;
+            if tags.is_empty() {
+                let sql = format!(
+                    "SELECT k.phone, (SELECT c.name FROM contact_methods cm JOIN customers c \
+                       ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
+                       WHERE cm.tenant_id = k.tenant_id AND cm.phone = k.phone \
+                       ORDER BY c.created_at, c.id LIMIT 1) AS name \
+                     FROM consent k WHERE k.tenant_id = $1 AND {opted_in} ORDER BY k.phone"
+                );
+                let rows: Vec<$crate::shared::AudienceRow> =
+                    __sqlx::query_as(__sqlx::AssertSqlSafe(sql))
+                        .bind(tenant_id)
+                        .fetch_all(pool)
+                        .await?;
+                return rows.into_iter().map(TryInto::try_into).collect();
+            }
+            let mut out: Vec<$crate::AudienceMember> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for tag in tags {
+                let rows: Vec<$crate::shared::AudienceRow> = __sqlx::query_as(
+                    "SELECT cm.phone, c.name FROM customer_tags t JOIN customers c \
+                       ON c.tenant_id = t.tenant_id AND c.id = t.customer_id \
+                     JOIN contact_methods cm ON cm.tenant_id = c.tenant_id AND cm.customer_id = c.id \
+                     WHERE t.tenant_id = $1 AND t.tag = $2 ORDER BY c.created_at, c.id, cm.position",
+                )
+                .bind(tenant_id)
+                .bind(tag)
+                .fetch_all(pool)
+                .await?;
+                for r in rows {
+                    let m = $crate::AudienceMember::try_from(r)?;
+                    if seen.insert(m.phone.clone()) {
+                        out.push(m);
+                    }
+                }
+            }
+            Ok(out)
         }
 
         /// See `QueueStore::recover_orphaned_sends`.

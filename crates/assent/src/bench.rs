@@ -87,10 +87,13 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 pub const DEMO_SLUG: &str = "demo-plumbing-air";
 
 pub async fn seed_demo(app: &AppState) -> anyhow::Result<String> {
-    let (t, key) =
-        assent_server::api::create_tenant(app, "Demo Plumbing & Air", Some("America/Chicago"))
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+    let (t, key) = assent_server::service::tenants::create(
+        app,
+        "Demo Plumbing & Air",
+        Some("America/Chicago"),
+        true,
+    )
+    .await?;
     let senders = Senders {
         transactional: Some(E164::parse("+15125550100")?),
         marketing: Some(E164::parse("+15125550101")?),
@@ -239,9 +242,9 @@ async fn inbound(
         twilio_messaging_base: None,
     };
     let app = AppState::with_simulator(store, Arc::new(SystemClock), config.clone());
-    let (t, _) = assent_server::api::create_tenant(&app, "Bench HVAC", Some("America/Chicago"))
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let (t, _) =
+        assent_server::service::tenants::create(&app, "Bench HVAC", Some("America/Chicago"), true)
+            .await?;
     let tx = bench_sender(0)?;
     app.store
         .set_senders(
@@ -463,9 +466,13 @@ async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
         twilio_messaging_base: None,
     };
     let app = AppState::new(store, twilio.clone(), Arc::new(SystemClock), config);
-    let (t, _) = assent_server::api::create_tenant(&app, "Bench Plumbing", Some("America/Chicago"))
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let (t, _) = assent_server::service::tenants::create(
+        &app,
+        "Bench Plumbing",
+        Some("America/Chicago"),
+        true,
+    )
+    .await?;
     app.store
         .set_senders(
             &t.id,
@@ -618,10 +625,13 @@ async fn campaign(n: u64, report_only: bool) -> anyhow::Result<()> {
         twilio_messaging_base: None,
     };
     let app = AppState::with_simulator(db.clone(), clock, config);
-    let (t, key) =
-        assent_server::api::create_tenant(&app, "Bench Heating & Air", Some("America/Chicago"))
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+    let (t, key) = assent_server::service::tenants::create(
+        &app,
+        "Bench Heating & Air",
+        Some("America/Chicago"),
+        true,
+    )
+    .await?;
     app.store
         .set_senders(
             &t.id,
@@ -860,14 +870,20 @@ async fn import(rows: u64, database_url: Option<String>) -> anyhow::Result<()> {
         twilio_messaging_base: None,
     };
     let app = AppState::with_simulator(db.store(), Arc::new(SystemClock), config);
-    let (over_http, key) =
-        assent_server::api::create_tenant(&app, "Bench Imports HTTP", Some("America/Chicago"))
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
-    let (by_cli, _) =
-        assent_server::api::create_tenant(&app, "Bench Imports CLI", Some("America/Chicago"))
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+    let (over_http, key) = assent_server::service::tenants::create(
+        &app,
+        "Bench Imports HTTP",
+        Some("America/Chicago"),
+        true,
+    )
+    .await?;
+    let (by_cli, _) = assent_server::service::tenants::create(
+        &app,
+        "Bench Imports CLI",
+        Some("America/Chicago"),
+        true,
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(assent_server::serve(app.clone(), listener, false));

@@ -306,23 +306,23 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
         ops::ProviderChoice::Twilio(twilio) => {
             let twilio = assent_provider::twilio::Twilio::new(twilio.clone())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // Twilio decides registrations too: Assent reads its A2P decisions there. The
+            // Messaging API's base is read once, into the Config; the account client (the
+            // configuration check of Messaging Services) takes it from there.
+            let mut config = config.clone();
+            let messaging_base = env("ASSENT_TWILIO_MESSAGING_BASE")
+                .unwrap_or_else(|| "https://messaging.twilio.com".into());
+            config.twilio_messaging_base = Some(messaging_base.clone());
             let account = assent_provider::twilio_account::TwilioAccount::new(
                 assent_provider::twilio_account::AccountConfig {
                     account_sid: config.twilio_account_sid.clone().unwrap_or_default(),
                     auth_token: config.twilio_auth_token.clone().unwrap_or_default(),
                     api_base: env("ASSENT_TWILIO_API_BASE")
                         .unwrap_or_else(|| "https://api.twilio.com".into()),
-                    messaging_base: env("ASSENT_TWILIO_MESSAGING_BASE")
-                        .unwrap_or_else(|| "https://messaging.twilio.com".into()),
+                    messaging_base,
                 },
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            // Twilio decides registrations too: Assent reads its A2P decisions.
-            let mut config = config.clone();
-            config.twilio_messaging_base = Some(
-                env("ASSENT_TWILIO_MESSAGING_BASE")
-                    .unwrap_or_else(|| "https://messaging.twilio.com".into()),
-            );
             let mut app = AppState::new(store, Arc::new(twilio), Arc::new(SystemClock), config);
             app.twilio_account = Some(Arc::new(account));
             // The configuration check, once, in the background: what needs changing at
@@ -478,9 +478,12 @@ async fn tenant_create(
     let store = open_store(&database_url()).await?;
     let app = AppState::with_simulator(store, Arc::new(SystemClock), config("127.0.0.1:8080"));
     let (t, key) =
-        assent_server::api::create_tenant_once(&app, name, Some(time_zone), allow_duplicate_name)
+        assent_server::service::tenants::create(&app, name, Some(time_zone), allow_duplicate_name)
             .await
-            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            .map_err(|e| {
+                let e = assent_server::error::ApiError::from(e);
+                anyhow::anyhow!("{}: {}", e.code, e.message)
+            })?;
     println!(
         "{}",
         serde_json::json!({"id": t.id, "slug": t.slug, "api_key": key})

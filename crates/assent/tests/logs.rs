@@ -88,6 +88,28 @@ async fn run(format: &str) -> (String, String) {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
+    // Two failed sign-ins: an email with no account, and a real account's wrong password.
+    let made = Command::new(env!("CARGO_BIN_EXE_assent"))
+        .args(["user", "create", "--tenant", t["slug"].as_str().unwrap()])
+        .args(["--email", "owner@log.example"])
+        .env("ASSENT_DATABASE_URL", &db)
+        .env("ASSENT_PASSWORD", "correct horse battery")
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    for email in ["nobody@log.example", "owner@log.example"] {
+        let r = c
+            .post(format!("{base}/login"))
+            .form(&[("email", email), ("password", "not the password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED, "{email}");
+    }
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -142,6 +164,20 @@ async fn json_logs_name_routes_and_consent_changes_with_phones_masked() {
         "{stderr}"
     );
     assert!(!stderr.contains("5550142"), "an unmasked phone: {stderr}");
+    // One line per failed sign-in, the email masked.
+    let sign_ins: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"].as_str().is_some_and(|m| m.contains("sign-in")))
+        .collect();
+    assert_eq!(sign_ins.len(), 2, "{stderr}");
+    assert_eq!(sign_ins[0]["message"], "sign-in failed: no such account");
+    assert_eq!(sign_ins[0]["email"], "n***@log.example");
+    assert_eq!(sign_ins[1]["message"], "sign-in failed: wrong password");
+    assert_eq!(sign_ins[1]["email"], "o***@log.example");
+    assert!(
+        !stderr.contains("nobody@") && !stderr.contains("owner@"),
+        "{stderr}"
+    );
     // No Twilio warning on the simulator.
     assert!(!stderr.contains("ASSENT_TWILIO_AUTH_TOKEN"), "{stderr}");
 }

@@ -3,7 +3,7 @@
 pub mod campaigns;
 pub mod consent;
 
-pub use tenants::{create_tenant, create_tenant_once, decide_registration_for};
+pub use tenants::decide_registration_for;
 pub mod customers;
 #[cfg(test)]
 mod enum_texts;

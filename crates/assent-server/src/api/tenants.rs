@@ -2,7 +2,7 @@
 
 use assent_core::Tz;
 use assent_core::gate::RegistrationStatus;
-use assent_store::{Registration, RegistrationKind, Settings, Tenant};
+use assent_store::{Registration, RegistrationKind, Settings};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -26,42 +26,12 @@ pub struct NewTenant {
     pub allow_duplicate_name: bool,
 }
 
-/// Creates a tenant and its first API key (shown once); see [`tenants::create`].
-pub async fn create_tenant(
-    app: &AppState,
-    name: &str,
-    time_zone: Option<&str>,
-) -> ApiResult<(Tenant, String)> {
-    Ok(tenants::create(app, name, time_zone).await?)
-}
-
-/// [`create_tenant`], refusing (409) a name another tenant already has (in any case)
-/// unless `allow_duplicate_name`: a second `tenant create` with the same name is more
-/// often a mistake than a second business.
-pub async fn create_tenant_once(
-    app: &AppState,
-    name: &str,
-    time_zone: Option<&str>,
-    allow_duplicate_name: bool,
-) -> ApiResult<(Tenant, String)> {
-    if !allow_duplicate_name && app.store.tenant_name_taken(name.trim()).await? {
-        return Err(ApiError::new(
-            crate::error::Code::Conflict,
-            format!(
-                "a tenant named {:?} already exists; to create another with the same name, pass allow_duplicate_name (assent tenant create --allow-duplicate-name)",
-                name.trim()
-            ),
-        ));
-    }
-    create_tenant(app, name, time_zone).await
-}
-
 pub async fn create(
     _: Operator,
     State(app): State<AppState>,
     ApiJson(body): ApiJson<NewTenant>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (t, key) = create_tenant_once(
+    let (t, key) = tenants::create(
         &app,
         &body.name,
         body.time_zone.as_deref(),

@@ -507,7 +507,11 @@ pub async fn decide_review(
     actor: &str,
 ) -> Result<()> {
     let now = app.clock.now();
-    let decision = if opt_out { "opt_out" } else { "not_opt_out" };
+    let decision = if opt_out {
+        ReviewDecision::OptOut
+    } else {
+        ReviewDecision::NotOptOut
+    };
     audit::of(app)
         .transact(&tenant.id, &review.phone, now, None, &mut |snap| {
             let evidence = Evidence {
@@ -522,7 +526,7 @@ pub async fn decide_review(
             let mut state = snap.consent.clone();
             state.open_reviews.remove(&review.id);
             let mut plan = Plan {
-                review_decision: Some((review.id.clone(), decision.into())),
+                review_decision: Some((review.id.clone(), decision.clone())),
                 // What waited for this review is decided again at hand-off: sent if the
                 // text was not a revocation, blocked if it was.
                 release_held: true,
@@ -574,7 +578,7 @@ pub async fn decide_review(
         tenant = %tenant.id,
         review = %review.id,
         phone = %review.phone.masked(),
-        decision,
+        decision = decision.as_str(),
         actor,
         "review decided"
     );

@@ -365,10 +365,28 @@ pub async fn check_pending_with_twilio(app: &AppState) -> Result<u64> {
 /// How often pending registrations are checked with Twilio.
 pub const TWILIO_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// The hourly check (with `ASSENT_PROVIDER=twilio`): the first pass a minute after start.
+/// The hourly check (with `ASSENT_PROVIDER=twilio`): the first pass a minute after start,
+/// until shutdown.
 pub async fn run_twilio_checks(app: AppState) {
-    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    let first = std::time::Duration::from_secs(60);
+    twilio_checks_every(app, first, TWILIO_CHECK_EVERY).await;
+}
+
+/// The scheduled check's loop: a pass `first` after start, then one every `every`; it
+/// stops at shutdown, waiting or not (a pass in progress finishes first). Returns how many
+/// passes ran.
+pub async fn twilio_checks_every(
+    app: AppState,
+    first: std::time::Duration,
+    every: std::time::Duration,
+) -> u64 {
+    let mut wait = first;
+    let mut passes = 0;
     loop {
+        tokio::select! {
+            _ = app.shutdown.wait() => return passes,
+            _ = tokio::time::sleep(wait) => {}
+        }
         match check_pending_with_twilio(&app).await {
             Ok(0) => {}
             Ok(n) => {
@@ -377,6 +395,7 @@ pub async fn run_twilio_checks(app: AppState) {
             }
             Err(e) => tracing::error!(error = %e, "could not check registrations with Twilio"),
         }
-        tokio::time::sleep(TWILIO_CHECK_EVERY).await;
+        passes += 1;
+        wait = every;
     }
 }

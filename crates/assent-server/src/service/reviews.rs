@@ -1,7 +1,7 @@
 //! A person's decision on a text that may mean stop (`POST /reviews/{id}` and the Review
 //! page).
 
-use assent_store::{Review, StoreError, Tenant};
+use assent_store::{Review, ReviewDecision, StoreError, Tenant};
 
 use super::error::{Error, Result};
 use crate::AppState;
@@ -20,10 +20,10 @@ pub async fn decide(
     decision: &str,
     actor: &str,
 ) -> Result<Review> {
-    let opt_out = match decision {
-        "opt_out" => true,
-        "not_opt_out" => false,
-        _ => {
+    let opt_out = match ReviewDecision::from_text(decision) {
+        ReviewDecision::OptOut => true,
+        ReviewDecision::NotOptOut => false,
+        ReviewDecision::Other(_) => {
             return Err(Error::invalid("decision", "must be opt_out or not_opt_out"));
         }
     };

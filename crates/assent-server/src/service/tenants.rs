@@ -25,11 +25,14 @@ fn slugify(name: &str) -> String {
 }
 
 /// Creates a tenant and its first API key (shown once). The slug comes from the name; a
-/// taken one gets a number (`acme-2`).
+/// taken one gets a number (`acme-2`). A name another tenant already has (trimmed, in any
+/// case) is refused (`Conflict`) unless `allow_duplicate_name`: a second `tenant create`
+/// with the same name is more often a mistake than a second business.
 pub async fn create(
     app: &AppState,
     name: &str,
     time_zone: Option<&str>,
+    allow_duplicate_name: bool,
 ) -> Result<(Tenant, String)> {
     let name = name.trim();
     if name.is_empty() {
@@ -44,6 +47,14 @@ pub async fn create(
                 "must be an IANA time zone such as America/Chicago",
             )
         })?;
+    if !allow_duplicate_name && app.store.tenant_name_taken(name).await? {
+        return Err(Error::refused(
+            Code::Conflict,
+            format!(
+                "a tenant named {name:?} already exists; to create another with the same name, pass allow_duplicate_name (assent tenant create --allow-duplicate-name)"
+            ),
+        ));
+    }
     let base = slugify(name);
     let key = random_token("ak_");
     for attempt in 0..20 {

@@ -4,7 +4,7 @@
 //! as `POST /api/v1/reviews/{id}`).
 
 use assent_core::consent::Thread;
-use assent_store::Review;
+use assent_store::{Review, ReviewDecision};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
@@ -97,8 +97,8 @@ fn item(t: &Tenant, r: &Review, now: chrono::DateTime<chrono::Utc>) -> Item {
         _ => Deadline::Decided,
     };
     let at = r.decided_at.map(|d| TimeEl::new(t, d));
-    let decided = match r.decision.as_deref() {
-        Some("opt_out") => Decided::Stop(at),
+    let decided = match r.decision {
+        Some(ReviewDecision::OptOut) => Decided::Stop(at),
         Some(_) => Decided::NotStop(at),
         None => Decided::Open,
     };

@@ -298,6 +298,54 @@ async fn twilio_decides_and_assent_reads_its_decision() {
     assert!(fake.requests() >= 4);
 }
 
+/// The scheduled check runs pass after pass (here every few milliseconds, counted by the
+/// fake's requests rather than timed), and returns once the server shuts down.
+#[tokio::test]
+async fn the_scheduled_twilio_check_repeats_until_shutdown() {
+    let (base, fake) = assent_server::fake_twilio::spawn_a2p("ACtest", AUTH_TOKEN)
+        .await
+        .unwrap();
+    let app = TestApp::spawn_with(|c| c.twilio_messaging_base = Some(base.clone())).await;
+    let t = app.bare_tenant("Acme Plumbing").await;
+    let brand = sid("BN", 1);
+    let mut form = texting_form();
+    form["brand_sid"] = json!(brand);
+    let (s, v) = app.put("/registrations/texting", &t.key, form).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Under review for as long as the test runs: every pass asks Twilio again.
+    fake.set(
+        &brand,
+        json!({"sid": brand, "status": "IN_REVIEW", "failure_reason": null}),
+    );
+    let before = fake.requests();
+    let every = std::time::Duration::from_millis(5);
+    let checks = tokio::spawn(assent_server::service::registrations::twilio_checks_every(
+        app.app.clone(),
+        std::time::Duration::ZERO,
+        every,
+    ));
+    // Only a guard against a hang: the passes are counted, not timed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while fake.requests() < before + 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the check asked Twilio {} times",
+            fake.requests() - before
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (_, v) = app.get("/registrations", &t.key).await;
+    assert_eq!(v["texting"]["status"], "pending", "{v}");
+    app.app.shutdown.trigger();
+    let passes = tokio::time::timeout(std::time::Duration::from_secs(300), checks)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap();
+    assert!(passes >= 3, "{passes} passes");
+    let after = fake.requests();
+    assert!(after >= before + passes, "one request a pass at least");
+}
+
 #[tokio::test]
 async fn a_duplicate_tenant_name_is_refused_unless_allowed() {
     let app = TestApp::spawn().await;

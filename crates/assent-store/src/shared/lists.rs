@@ -2,35 +2,10 @@
 //! ([`shared_list_sql!`] stamps out a backend's whole [`crate::ListStore`]). Every read is
 //! one keyset page (see [`crate::page`]); counts stop at [`crate::page::COUNT_CAP`] + 1.
 
-use assent_core::consent::{Channel, LedgerState, Source, Topic};
-
 use crate::codec::{self, time};
 use crate::page::Key;
-use crate::{
-    ConversationSummary, Direction, Evidence, LedgerEntry, Message, MessageKind, MessageStatus,
-    NewLedgerEntry,
-};
-
-/// A `consent_ledger` row.
-#[derive(sqlx::FromRow)]
-pub struct LedgerRow {
-    pub seq: i64,
-    pub phone: String,
-    pub channel: Topic,
-    pub old_state: LedgerState,
-    pub new_state: LedgerState,
-    pub source: Source,
-    pub actor: crate::Actor,
-    pub occurred_at: i64,
-    pub message_sid: Option<String>,
-    pub body: Option<String>,
-    pub rule: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub page: Option<String>,
-    pub disclosure: Option<String>,
-    pub request_id: Option<String>,
-}
+use crate::shared::{LedgerRow, MessageRow};
+use crate::{ConversationSummary, LedgerEntry, Message};
 
 impl TryFrom<LedgerRow> for (Key, LedgerEntry) {
     type Error = crate::StoreError;
@@ -39,99 +14,32 @@ impl TryFrom<LedgerRow> for (Key, LedgerEntry) {
             at: r.seq,
             id: String::new(),
         };
-        Ok((
-            key,
-            LedgerEntry {
-                seq: r.seq,
-                entry: NewLedgerEntry {
-                    phone: codec::phone(&r.phone)?,
-                    channel: r.channel,
-                    old_state: r.old_state,
-                    new_state: r.new_state,
-                    source: r.source,
-                    actor: r.actor,
-                    occurred_at: time(r.occurred_at),
-                    evidence: Evidence {
-                        message_sid: r.message_sid,
-                        text: r.body,
-                        rule: r.rule,
-                        ip: r.ip,
-                        user_agent: r.user_agent,
-                        page: r.page,
-                        disclosure: r.disclosure,
-                        request: r.request_id,
-                    },
-                },
-            },
-        ))
+        Ok((key, r.try_into()?))
     }
 }
 
-/// The columns of [`MessageRow`]; `{seq}` is the backend's insertion order (SQLite's
+/// The columns of [`SeqMessageRow`]; `{seq}` is the backend's insertion order (SQLite's
 /// `rowid`, PostgreSQL's `seq`).
 pub const MESSAGE_COLUMNS: &str = "id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
-     purpose, status, reason, provider_id, CAST(segments AS BIGINT) AS segments, \
-     CAST(priority AS BIGINT) AS priority, due_at, expires_at, idempotency_key, created_at, updated_at, \
-     {seq} AS seq";
+     purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, created_at, \
+     updated_at, {seq} AS seq";
 
 /// A `messages` row with its insertion order.
 #[derive(sqlx::FromRow)]
-pub struct MessageRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub direction: Direction,
-    pub channel: Channel,
-    pub from_number: String,
-    pub to_number: String,
-    pub phone: String,
-    pub body: String,
-    pub kind: MessageKind,
-    pub purpose: Option<String>,
-    pub status: MessageStatus,
-    pub reason: Option<String>,
-    pub provider_id: Option<String>,
-    pub segments: i64,
-    pub priority: i64,
-    pub due_at: i64,
-    pub expires_at: Option<i64>,
-    pub idempotency_key: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+pub struct SeqMessageRow {
+    #[sqlx(flatten)]
+    pub message: MessageRow,
     pub seq: i64,
 }
 
-impl TryFrom<MessageRow> for (Key, Message) {
+impl TryFrom<SeqMessageRow> for (Key, Message) {
     type Error = crate::StoreError;
-    fn try_from(r: MessageRow) -> crate::Result<Self> {
+    fn try_from(r: SeqMessageRow) -> crate::Result<Self> {
         let key = Key {
-            at: r.created_at,
+            at: r.message.created_at,
             id: r.seq.to_string(),
         };
-        Ok((
-            key,
-            Message {
-                id: r.id,
-                tenant_id: r.tenant_id,
-                direction: r.direction,
-                channel: r.channel,
-                from: codec::phone(&r.from_number)?,
-                to: codec::phone(&r.to_number)?,
-                phone: codec::phone(&r.phone)?,
-                body: r.body,
-                kind: r.kind,
-                purpose: codec::purpose(r.purpose.as_deref())?,
-                status: r.status,
-                reason: r.reason,
-                provider_id: r.provider_id,
-                segments: u32::try_from(r.segments).unwrap_or(0),
-                priority: u8::try_from(r.priority).unwrap_or(1),
-                due_at: time(r.due_at),
-                expires_at: r.expires_at.map(time),
-                idempotency_key: r.idempotency_key,
-                created_at: time(r.created_at),
-                updated_at: time(r.updated_at),
-            },
-        ))
+        Ok((key, r.message.try_into()?))
     }
 }
 
@@ -340,7 +248,7 @@ macro_rules! shared_list_sql {
                 }
                 // A phone's thread reads oldest first; the tenant's list newest first.
                 sql.seek(&["created_at", $seq], f.phone.is_none(), seek);
-                let mut query = __sqlx::query_as::<_, $crate::shared::lists::MessageRow>(
+                let mut query = __sqlx::query_as::<_, $crate::shared::lists::SeqMessageRow>(
                     __sqlx::AssertSqlSafe(sql.text),
                 )
                 .bind(tenant_id);
@@ -378,7 +286,7 @@ macro_rules! shared_list_sql {
                 use $crate::__sqlx;
                 let mut sql = __sqlx_ledger("SELECT * FROM consent_ledger", f);
                 sql.seek(&["seq"], false, seek);
-                let mut query = __sqlx::query_as::<_, $crate::shared::lists::LedgerRow>(
+                let mut query = __sqlx::query_as::<_, $crate::shared::LedgerRow>(
                     __sqlx::AssertSqlSafe(sql.text),
                 );
                 query = query.bind(tenant_id);
@@ -456,46 +364,17 @@ macro_rules! shared_list_sql {
                     return Ok(page);
                 }
                 // The page's campaigns counted together, grouped in the database.
-                let mut sql = $crate::page::Sql::new(
-                    "SELECT r.campaign_id, \
-                       CASE WHEN r.skip_reason IS NOT NULL THEN 'skipped' ELSE COALESCE(m.status, 'queued') END AS status, \
-                       r.skip_reason, COUNT(*) AS n, \
-                       SUM(CASE WHEN m.handed_off_at IS NOT NULL AND EXISTS (SELECT 1 FROM consent_ledger l \
-                          WHERE l.tenant_id = r.tenant_id AND l.phone = r.phone \
-                          AND l.new_state = 'opted_out' AND l.old_state <> 'opted_out' \
-                          AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) \
-                          THEN 1 ELSE 0 END) AS opted \
-                     FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
-                     WHERE r.tenant_id = $1 AND",
-                );
-                sql.param();
-                sql.in_list("r.campaign_id", page.items.len());
-                sql.push(" GROUP BY 1, 2, 3");
-                let mut query = __sqlx::query_as::<
-                    _,
-                    (String, $crate::SendStatus, Option<String>, i64, Option<i64>),
-                >(__sqlx::AssertSqlSafe(sql.text))
+                let sql = $crate::shared::campaign_counts_sql(page.items.len());
+                let mut query = __sqlx::query_as::<_, $crate::shared::CountRow>(
+                    __sqlx::AssertSqlSafe(sql),
+                )
                 .bind(tenant_id);
                 for (c, _) in &page.items {
                     query = query.bind(c.id.clone());
                 }
-                let groups = query.fetch_all(&self.$pool).await?;
-                let index: std::collections::HashMap<String, usize> = page
-                    .items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (c, _))| (c.id.clone(), i))
-                    .collect();
-                for (id, status, reason, n, opted) in groups {
-                    let Some(&i) = index.get(&id) else { continue };
-                    let c = &mut page.items[i].1;
-                    let n = u64::try_from(n).unwrap_or(0);
-                    c.recipients += n;
-                    *c.by_status.entry(status).or_default() += n;
-                    if let Some(reason) = reason {
-                        *c.skipped_by_reason.entry(reason).or_default() += n;
-                    }
-                    c.opted_out_after += u64::try_from(opted.unwrap_or(0)).unwrap_or(0);
+                let mut counts = $crate::shared::fold_counts(query.fetch_all(&self.$pool).await?);
+                for (c, n) in &mut page.items {
+                    *n = counts.remove(&c.id).unwrap_or_default();
                 }
                 Ok(page)
             }
