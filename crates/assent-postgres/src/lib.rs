@@ -31,6 +31,10 @@ mod cold {
 }
 mod web;
 
+mod relay {
+    assent_store::shared_relay_sql!(sqlx::Postgres, "seq");
+}
+
 // Every list the API and the web app page through: the same SQL on both backends (see
 // assent_store::shared::lists).
 mod lists {
@@ -660,7 +664,11 @@ impl TenantStore for PostgresStore {
     }
 
     async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
-        create_tenant(&self.pool, t, api_key_hash).await
+        let mut tx = self.pool.begin().await?;
+        create_tenant(&mut *tx, t, api_key_hash).await?;
+        relay::create_twilio_account(&mut *tx, &t.id, &TwilioAccount::new_sid()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
@@ -1600,5 +1608,109 @@ impl WebStore for PostgresStore {
 
     async fn delete_session(&self, id_hash: &str) -> Result<()> {
         web::delete_session(&self.pool, id_hash).await
+    }
+}
+
+#[async_trait]
+impl RelayStore for PostgresStore {
+    async fn twilio_account(&self, tenant_id: &str) -> Result<Option<TwilioAccount>> {
+        relay::twilio_account(&self.pool, tenant_id).await
+    }
+
+    async fn set_twilio_auth_token(&self, tenant_id: &str, token: &str) -> Result<()> {
+        relay::set_twilio_auth_token(&self.pool, tenant_id, token).await
+    }
+
+    async fn set_status_callback(
+        &self,
+        tenant_id: &str,
+        message_id: &str,
+        url: &str,
+    ) -> Result<()> {
+        relay::set_status_callback(&self.pool, tenant_id, message_id, url).await
+    }
+
+    async fn forget_status_callback(&self, tenant_id: &str, message_id: &str) -> Result<()> {
+        relay::forget_status_callback(&self.pool, tenant_id, message_id).await
+    }
+
+    async fn twilio_messages(
+        &self,
+        tenant_id: &str,
+        filter: &TwilioMessageFilter,
+    ) -> Result<(Vec<Message>, Option<i64>)> {
+        relay::twilio_messages(&self.pool, tenant_id, filter).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>> {
+        let mut c = self.pool.acquire().await?;
+        relay::claim_outbox(&mut c, now, lease_until, limit).await
+    }
+
+    async fn outbox_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        relay::outbox_delivered(&self.pool, id, now).await
+    }
+
+    async fn outbox_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        relay::outbox_failed(&self.pool, id, error, retry_at, now).await
+    }
+    async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {
+        relay::create_webhook_endpoint(&self.pool, endpoint).await
+    }
+
+    async fn webhook_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<WebhookEndpoint>> {
+        relay::webhook_endpoint(&self.pool, tenant_id, id).await
+    }
+
+    async fn webhook_endpoints(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<WebhookEndpoint>> {
+        relay::webhook_endpoints(&self.pool, tenant_id, after, limit).await
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = relay::delete_webhook_endpoint(&mut *tx, tenant_id, id, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn deliveries(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        relay::deliveries(&self.pool, tenant_id, endpoint_id, before, limit).await
+    }
+
+    async fn resend_delivery(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        relay::resend_delivery(&self.pool, tenant_id, endpoint_id, id, now).await
     }
 }

@@ -32,9 +32,46 @@ pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], signatur
     mac(auth_token, url, params).verify_slice(&given).is_ok()
 }
 
+/// The `Assent-Signature` header of an outbound event: `t=UNIX,v1=HEX`, where `v1` is
+/// HMAC-SHA256 of `"{t}.{body}"` keyed with the endpoint's secret (CONTRACT.md "Outbound
+/// events").
+pub fn event_signature(secret: &str, t: i64, body: &str) -> String {
+    let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    m.update(t.to_string().as_bytes());
+    m.update(b".");
+    m.update(body.as_bytes());
+    let hex: String = m
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={t},v1={hex}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test vector README.md's "Outbound events" gives (computed independently with
+    /// Python's `hmac`); the README must show these same values.
+    #[test]
+    fn event_signature_matches_the_readme_vector() {
+        let body = r#"{"id":"evt_0123456789abcdef0123456789abcdef","type":"consent.changed","created_at":"2026-01-01T00:00:00Z","data":{"phone":"+15125550142","channel":"marketing","old_state":"opted_in","new_state":"opted_out"}}"#;
+        let expected =
+            "t=1767225600,v1=9b54aa70e4dd3765946077189587fa40e5fcf72b1470af116130820a6e83b252";
+        assert_eq!(event_signature("whsec_test", 1767225600, body), expected);
+        assert_ne!(event_signature("whsec_other", 1767225600, body), expected);
+        assert_ne!(event_signature("whsec_test", 1767225601, body), expected);
+        let readme = include_str!("../../../README.md");
+        assert!(readme.contains(body), "README shows the vector's body");
+        assert!(
+            readme.contains(expected),
+            "README shows the vector's header"
+        );
+        assert!(readme.contains("whsec_test") && readme.contains("1767225600"));
+    }
 
     fn vector() -> Vec<(String, String)> {
         [

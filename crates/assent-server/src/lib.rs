@@ -10,11 +10,13 @@ pub mod error;
 pub mod fake_twilio;
 pub mod import;
 pub mod listen;
+pub mod outbox;
 pub mod preview;
 pub mod public;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod twilio_api;
 pub mod twilio_check;
 pub mod web;
 pub mod webhooks;
@@ -70,6 +72,9 @@ pub struct AppState {
     /// Twilio's A2P registrations, when [`Config::twilio_messaging_base`] and the
     /// credentials are set.
     pub a2p: Option<Arc<assent_provider::a2p::A2p>>,
+    /// Status callbacks may go to private and loopback addresses
+    /// (`ASSENT_WEBHOOK_ALLOW_PRIVATE=1`; see [`outbox::check_target`]).
+    pub webhook_allow_private: bool,
 }
 
 impl AppState {
@@ -110,6 +115,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             shutdown: shutdown::Shutdown::default(),
             twilio_account: None,
+            webhook_allow_private: outbox::allow_private_from_env(),
         }
     }
 
@@ -128,6 +134,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
         .merge(webhooks::router())
+        .merge(twilio_api::router())
         .merge(public::router())
         .merge(web::router())
         .route("/healthz", axum::routing::get(api::healthz))
@@ -191,6 +198,8 @@ pub async fn serve_with_limits(
     });
     let worker = worker.then(|| {
         tokio::spawn(service::run_review_deadlines(app.clone()));
+        // Status callbacks go from their own task: a slow receiver never holds up sending.
+        tokio::spawn(outbox::run(app.clone()));
         if app.a2p.is_some() {
             tokio::spawn(service::registrations::run_twilio_checks(app.clone()));
         }

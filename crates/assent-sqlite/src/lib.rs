@@ -25,6 +25,10 @@ mod cold {
 mod web;
 mod writer;
 
+mod relay {
+    assent_store::shared_relay_sql!(sqlx::Sqlite, "rowid");
+}
+
 // Every list the API and the web app page through: the same SQL on both backends (see
 // assent_store::shared::lists).
 mod lists {
@@ -735,6 +739,7 @@ impl TenantStore for SqliteStore {
     async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
         let mut w = self.batch.begin().await?;
         create_tenant(w.conn(), t, api_key_hash).await?;
+        relay::create_twilio_account(w.conn(), &t.id, &TwilioAccount::new_sid()).await?;
         w.commit().await
     }
 
@@ -1701,5 +1706,126 @@ impl WebStore for SqliteStore {
         let mut w = self.batch.begin().await?;
         web::delete_session(w.conn(), id_hash).await?;
         w.commit().await
+    }
+}
+
+#[async_trait]
+impl RelayStore for SqliteStore {
+    async fn twilio_account(&self, tenant_id: &str) -> Result<Option<TwilioAccount>> {
+        relay::twilio_account(&self.reader, tenant_id).await
+    }
+
+    async fn set_twilio_auth_token(&self, tenant_id: &str, token: &str) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        relay::set_twilio_auth_token(w.conn(), tenant_id, token).await?;
+        w.commit().await
+    }
+
+    async fn set_status_callback(
+        &self,
+        tenant_id: &str,
+        message_id: &str,
+        url: &str,
+    ) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        relay::set_status_callback(w.conn(), tenant_id, message_id, url).await?;
+        w.commit().await
+    }
+
+    async fn forget_status_callback(&self, tenant_id: &str, message_id: &str) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        relay::forget_status_callback(w.conn(), tenant_id, message_id).await?;
+        w.commit().await
+    }
+
+    async fn twilio_messages(
+        &self,
+        tenant_id: &str,
+        filter: &TwilioMessageFilter,
+    ) -> Result<(Vec<Message>, Option<i64>)> {
+        relay::twilio_messages(&self.reader, tenant_id, filter).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>> {
+        let mut w = self.batch.begin().await?;
+        let items = relay::claim_outbox(w.conn(), now, lease_until, limit).await?;
+        w.commit().await?;
+        Ok(items)
+    }
+
+    async fn outbox_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        relay::outbox_delivered(w.conn(), id, now).await?;
+        w.commit().await
+    }
+
+    async fn outbox_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        relay::outbox_failed(w.conn(), id, error, retry_at, now).await?;
+        w.commit().await
+    }
+    async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        relay::create_webhook_endpoint(w.conn(), endpoint).await?;
+        w.commit().await
+    }
+
+    async fn webhook_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<WebhookEndpoint>> {
+        relay::webhook_endpoint(&self.reader, tenant_id, id).await
+    }
+
+    async fn webhook_endpoints(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<WebhookEndpoint>> {
+        relay::webhook_endpoints(&self.reader, tenant_id, after, limit).await
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut w = self.batch.begin().await?;
+        let done = relay::delete_webhook_endpoint(w.conn(), tenant_id, id, now).await?;
+        w.commit().await?;
+        Ok(done)
+    }
+
+    async fn deliveries(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        relay::deliveries(&self.reader, tenant_id, endpoint_id, before, limit).await
+    }
+
+    async fn resend_delivery(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut w = self.batch.begin().await?;
+        let done = relay::resend_delivery(w.conn(), tenant_id, endpoint_id, id, now).await?;
+        w.commit().await?;
+        Ok(done)
     }
 }

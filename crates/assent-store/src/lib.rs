@@ -609,6 +609,160 @@ pub trait ListStore: Send + Sync {
     async fn review_count(&self, tenant_id: &str) -> Result<u64>;
 }
 
+/// A tenant's side of the Twilio-compatible API (CONTRACT.md "Twilio-compatible sending").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioAccount {
+    pub tenant_id: String,
+    /// `AC` + 32 hex digits.
+    pub account_sid: String,
+    /// The tenant API key as last presented with Basic auth (Twilio signs with the auth
+    /// token itself); `None` until then.
+    pub auth_token: Option<String>,
+}
+
+impl TwilioAccount {
+    /// A new account SID: `AC` and 32 hex digits.
+    pub fn new_sid() -> String {
+        format!("AC{}", uuid::Uuid::now_v7().simple())
+    }
+}
+
+/// What the Twilio-compatible message list is filtered by, and the page it reads: at most
+/// `limit` messages, newest first, older than the insertion order `after`.
+#[derive(Debug, Clone, Default)]
+pub struct TwilioMessageFilter {
+    pub to: Option<E164>,
+    pub from: Option<E164>,
+    /// Created at or after.
+    pub sent_from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub sent_before: Option<DateTime<Utc>>,
+    pub after: Option<i64>,
+    pub limit: u32,
+}
+
+/// One delivery waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    /// Stable across retries: a receiver deduplicates by it.
+    pub event_id: String,
+    pub tenant_id: String,
+    /// `status_callback` (body: the message's id, status, reason, to and from as JSON) or
+    /// `event` (body: the event's JSON, as posted).
+    pub kind: String,
+    pub endpoint_id: Option<String>,
+    pub url: String,
+    pub body: String,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A tenant's outbound-event endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub tenant_id: String,
+    pub url: String,
+    /// The HMAC-SHA256 key of its `Assent-Signature`.
+    pub secret: String,
+    /// Of `consent.changed`, `message.status`, `review.opened`.
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// One line of an endpoint's delivery log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub given_up_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Twilio-compatible accounts, status callbacks and the outbox of deliveries to other
+/// systems. Outbox rows for status changes are written by the database in the transaction
+/// of the change (see [`shared::relay`]).
+#[async_trait]
+pub trait RelayStore: Send + Sync {
+    /// The tenant's account; every tenant has one (made with the tenant, or by the
+    /// migration for tenants made before).
+    async fn twilio_account(&self, tenant_id: &str) -> Result<Option<TwilioAccount>>;
+    /// Remembers the key the tenant authenticated with, for signing its callbacks.
+    async fn set_twilio_auth_token(&self, tenant_id: &str, token: &str) -> Result<()>;
+    /// Where the status changes of a message go (written before the message is queued).
+    async fn set_status_callback(&self, tenant_id: &str, message_id: &str, url: &str)
+    -> Result<()>;
+    /// Forgets a status callback whose message was never queued (a refused send).
+    async fn forget_status_callback(&self, tenant_id: &str, message_id: &str) -> Result<()>;
+    /// One page of the tenant's messages for the Twilio-compatible list, and the cursor of
+    /// the next one.
+    async fn twilio_messages(
+        &self,
+        tenant_id: &str,
+        filter: &TwilioMessageFilter,
+    ) -> Result<(Vec<Message>, Option<i64>)>;
+    /// Takes up to `limit` due deliveries (each the earliest undelivered one of its phone and
+    /// target), counting an attempt and leasing them until `lease_until`.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>>;
+    async fn outbox_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<()>;
+    /// A failed attempt: tried again at `retry_at`, or given up when `None`.
+    async fn outbox_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()>;
+    /// A live (not deleted) endpoint of the tenant.
+    async fn webhook_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<WebhookEndpoint>>;
+    /// The tenant's live endpoints in id order: at most `limit` after `after`.
+    async fn webhook_endpoints(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<WebhookEndpoint>>;
+    /// Deletes an endpoint (its log stays; its waiting deliveries are given up); false
+    /// when the tenant has no such live endpoint.
+    async fn delete_webhook_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// An endpoint's delivery log, newest first: at most `limit` older than `before`.
+    async fn deliveries(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+    /// Sends a delivery again, due now; false when the endpoint has no such delivery.
+    async fn resend_delivery(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+}
+
 /// Everything a backend provides. Callers hold an `Arc<dyn Store>`; a backend implements the
 /// focused traits, and the blanket impl makes it a `Store`. Bring the traits' methods into
 /// scope with `use assent_store::prelude::*;`.
@@ -620,6 +774,7 @@ pub trait Store:
     + CampaignStore
     + WebStore
     + ListStore
+    + RelayStore
     + 'static
 {
 }
@@ -632,6 +787,7 @@ impl<T> Store for T where
         + CampaignStore
         + WebStore
         + ListStore
+        + RelayStore
         + 'static
 {
 }
@@ -639,7 +795,7 @@ impl<T> Store for T where
 /// The store traits, for callers: `use assent_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CampaignStore, ConsentStore, CustomerStore, ListStore, QueueStore, Store, TenantStore,
-        WebStore,
+        CampaignStore, ConsentStore, CustomerStore, ListStore, QueueStore, RelayStore, Store,
+        TenantStore, WebStore,
     };
 }

@@ -12,6 +12,7 @@
 //! (`FromRow`, over any driver's row) turn what they read into models.
 
 pub mod lists;
+pub mod relay;
 
 use crate::codec::time;
 use crate::{Customer, Session, User};

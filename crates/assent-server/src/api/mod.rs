@@ -7,6 +7,7 @@ pub use tenants::decide_registration_for;
 pub mod customers;
 #[cfg(test)]
 mod enum_texts;
+mod events;
 mod lists;
 mod messages;
 pub mod refusals;
@@ -92,6 +93,19 @@ pub fn router() -> Router<AppState> {
             post(campaigns::import_recurring_services),
         )
         .route("/imports/calls", post(campaigns::import_calls))
+        .route("/webhook-endpoints", post(events::create).get(events::list))
+        .route(
+            "/webhook-endpoints/{id}",
+            get(events::get_one).delete(events::delete),
+        )
+        .route(
+            "/webhook-endpoints/{id}/deliveries",
+            get(events::deliveries),
+        )
+        .route(
+            "/webhook-endpoints/{id}/deliveries/{delivery}/resend",
+            post(events::resend),
+        )
         .layer(axum::middleware::map_response(refusals::in_json))
 }
 

@@ -168,8 +168,22 @@ fn settings_json(settings: &Settings, name: &str, time_zone: Tz) -> Value {
     v
 }
 
-pub async fn get_settings(TenantAuth(t): TenantAuth) -> Json<Value> {
-    Json(settings_json(&t.settings, &t.name, t.time_zone))
+pub async fn get_settings(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+) -> ApiResult<Json<Value>> {
+    let mut v = settings_json(&t.settings, &t.name, t.time_zone);
+    v["account_sid"] = json!(account_sid(&app, &t.id).await?);
+    Ok(Json(v))
+}
+
+/// The tenant's account SID for the Twilio-compatible API.
+async fn account_sid(app: &AppState, tenant_id: &str) -> ApiResult<Option<String>> {
+    Ok(app
+        .store
+        .twilio_account(tenant_id)
+        .await?
+        .map(|a| a.account_sid))
 }
 
 /// Merges the given keys into the current settings; unknown keys are refused by name.
@@ -191,6 +205,13 @@ pub async fn put_settings(
     };
     let name = profile_field("business_name")?;
     let time_zone = profile_field("time_zone")?;
+    // Read-only: a GET's answer sent back whole is taken, a changed SID is not.
+    let sid = account_sid(&app, &t.id).await?;
+    if let Some(given) = patch.remove("account_sid")
+        && given.as_str() != sid.as_deref()
+    {
+        return Err(ApiError::field("account_sid", "is read-only"));
+    }
     let (name, time_zone) =
         crate::service::settings::check_profile(&t, name.as_deref(), time_zone.as_deref())?;
     let mut current = json!(t.settings);
@@ -208,7 +229,9 @@ pub async fn put_settings(
         serde_json::from_value(current).map_err(|e| ApiError::field("settings", e.to_string()))?;
     let settings = crate::service::settings::update(&app, &t, settings).await?;
     crate::service::settings::update_profile(&app, &t, &name, time_zone).await?;
-    Ok(Json(settings_json(&settings, &name, time_zone)))
+    let mut v = settings_json(&settings, &name, time_zone);
+    v["account_sid"] = json!(sid);
+    Ok(Json(v))
 }
 
 /// Approves (or otherwise decides) a registration without a submitted form: for the demo

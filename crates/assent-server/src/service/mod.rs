@@ -11,6 +11,7 @@ pub mod audit;
 pub mod campaigns;
 pub mod customers;
 mod error;
+pub mod events;
 mod inbound;
 pub mod ledger;
 pub mod opt_in_tools;
@@ -426,6 +427,33 @@ pub async fn send(
     kind: MessageKind,
     idempotency_key: Option<String>,
 ) -> Result<std::result::Result<Message, Reason>> {
+    send_as(
+        app,
+        tenant,
+        phone,
+        purpose,
+        body,
+        kind,
+        idempotency_key,
+        None,
+    )
+    .await
+}
+
+/// [`send`], the message taking the id given (the Twilio-compatible API writes the message's
+/// status callback under its id before the message is queued, so that no status change can
+/// come first).
+#[allow(clippy::too_many_arguments)]
+pub async fn send_as(
+    app: &AppState,
+    tenant: &Tenant,
+    phone: &E164,
+    purpose: Purpose,
+    body: &str,
+    kind: MessageKind,
+    idempotency_key: Option<String>,
+    id: Option<&str>,
+) -> Result<std::result::Result<Message, Reason>> {
     let now = app.clock.now();
     let mut answer = Err(Reason::InvalidNumber);
     audit::of(app)
@@ -454,7 +482,10 @@ pub async fn send(
                 now,
             );
             match msg {
-                Some(m) => {
+                Some(mut m) => {
+                    if let Some(id) = id {
+                        m.id = id.to_string();
+                    }
                     answer = Ok(m.clone());
                     Plan {
                         messages: vec![m],

@@ -20,6 +20,7 @@ mod reviews;
 mod session;
 mod settings;
 mod tools;
+mod webhooks;
 
 use askama::Template;
 use assent_core::gate::RegistrationStatus;
@@ -81,6 +82,16 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/resume", post(campaigns::resume))
         .route("/settings", get(settings::show).post(settings::save))
         .route("/settings/twilio-check", post(settings::twilio_check))
+        .route(
+            "/settings/webhooks",
+            get(webhooks::show).post(webhooks::add),
+        )
+        .route("/settings/webhooks/{id}", get(webhooks::deliveries))
+        .route("/settings/webhooks/{id}/delete", post(webhooks::delete))
+        .route(
+            "/settings/webhooks/{id}/deliveries/{delivery}/resend",
+            post(webhooks::resend),
+        )
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
         .layer(axum::middleware::map_response(security_headers))

@@ -152,6 +152,9 @@ struct SettingsPage<'a> {
     twilio: bool,
     /// What the check found, once the manager asked (`Err`: it could not run).
     findings: Option<Result<Vec<crate::twilio_check::Finding>, String>>,
+    /// The Twilio-compatible API's account SID, and where that API is.
+    account_sid: Option<String>,
+    public_url: String,
 }
 
 async fn failures(app: &AppState, user: &SignedIn) -> WebResult<Vec<FailureView>> {
@@ -173,12 +176,18 @@ async fn failures(app: &AppState, user: &SignedIn) -> WebResult<Vec<FailureView>
 struct Shown {
     profile: Profile,
     failures: Vec<FailureView>,
+    account_sid: Option<String>,
 }
 
 async fn shown(app: &AppState, user: &SignedIn, profile: Profile) -> WebResult<Shown> {
     Ok(Shown {
         profile,
         failures: failures(app, user).await?,
+        account_sid: app
+            .store
+            .twilio_account(&user.tenant.id)
+            .await?
+            .map(|a| a.account_sid),
     })
 }
 
@@ -203,7 +212,11 @@ fn form_with(
     findings: Option<Result<Vec<crate::twilio_check::Finding>, String>>,
 ) -> Response {
     let twilio = app.twilio_account.is_some();
-    let Shown { profile, failures } = shown;
+    let Shown {
+        profile,
+        failures,
+        account_sid,
+    } = shown;
     let t = with_settings(&user.tenant, s);
     let (terms, privacy) = service::opt_in_tools::policy_links(&t, "");
     let texts = TEXTS
@@ -259,6 +272,8 @@ fn form_with(
         brand_warning: service::settings::brand_warning(&t.name, s),
         twilio,
         findings,
+        account_sid,
+        public_url: app.config.public_url.clone(),
     })
 }
 
