@@ -40,6 +40,10 @@ mod relay {
 mod lists {
     assent_store::shared_list_sql!(sqlx::Postgres, super::PostgresStore, pool, "seq");
 }
+// The overview and the campaign data lists (see assent_store::shared::overview).
+mod overview {
+    assent_store::shared_overview_sql!(sqlx::Postgres, super::PostgresStore, pool);
+}
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -1576,6 +1580,28 @@ impl WebStore for PostgresStore {
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         web::set_password(&mut tx, user_id, password_hash).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn tenant_user(&self, tenant_id: &str, user_id: &str) -> Result<Option<User>> {
+        web::tenant_user(&self.pool, tenant_id, user_id).await
+    }
+
+    async fn set_user_access(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        role: assent_store::Role,
+        disabled: bool,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        web::set_user_access(&mut tx, tenant_id, user_id, role, disabled).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn delete_user(&self, tenant_id: &str, user_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        web::delete_user(&mut tx, tenant_id, user_id).await?;
         Ok(tx.commit().await?)
     }
 

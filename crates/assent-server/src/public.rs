@@ -503,13 +503,14 @@ fn evidence(t: &Tenant, headers: &HeaderMap, ip: String, page_url: String) -> Ev
 }
 
 /// Starts the double opt-in. Known, opted-in, opted-out or throttled numbers get the same
-/// answer: the form must never reveal what Assent knows about a number.
+/// answer: the form must never reveal what Assent knows about a number. Returns when the
+/// text goes if quiet hours hold it.
 async fn start_opt_in(
     app: &AppState,
     t: &Tenant,
     phone: &E164,
     evidence: Evidence,
-) -> Result<(), Response> {
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Response> {
     let start = OptInStart {
         source: Source::WebForm,
         actor: "customer".into(),
@@ -518,7 +519,16 @@ async fn start_opt_in(
         idempotency_key: None,
     };
     match service::request_opt_in(app, t, phone, start).await {
-        Ok(Ok(_)) => app.wake.notify_one(),
+        Ok(Ok(id)) => {
+            app.wake.notify_one();
+            // Held by quiet hours: the page says until when (the hour depends only on
+            // the number's area code and the clock, which the person typing knows).
+            if let Ok(Some(m)) = app.store.message(&t.id, &id).await
+                && m.reason.as_deref() == Some(assent_core::gate::Reason::QuietHours.as_str())
+            {
+                return Ok(m.deferred_until());
+            }
+        }
         Ok(Err(reason)) => {
             tracing::info!(phone = %phone.masked(), reason = reason.as_str(), "form opt-in not sent")
         }
@@ -535,7 +545,7 @@ async fn start_opt_in(
                 .into_response());
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 async fn submit(
@@ -570,21 +580,63 @@ async fn take_submission(
     take_limits(app, &t, &ip, &phone).await?;
     check_captcha(app, &t, &s, &ip).await?;
     app.metrics.form_submissions.increment(1);
-    start_opt_in(app, &t, &phone, evidence(&t, headers, ip, s.page_url)).await?;
+    let held = start_opt_in(app, &t, &phone, evidence(&t, headers, ip, s.page_url)).await?;
     Ok(framed(
         app,
         StatusCode::OK,
         "Check your phone",
         "Check your phone",
-        &format!(
-            "If this number can receive texts from {}, we have sent it a message. Reply YES to that message to confirm your sign-up.",
-            t.name
-        ),
+        &check_your_phone(&t.name, t.time_zone, &phone, held),
     ))
+}
+
+/// What the form answers after a submission: that a text is on its way, or, when quiet
+/// hours hold it, when it goes ("we'll text you after 8 AM", in the number's first zone).
+fn check_your_phone(
+    business: &str,
+    zone: assent_core::Tz,
+    phone: &E164,
+    held: Option<chrono::DateTime<chrono::Utc>>,
+) -> String {
+    let recipient = assent_core::quiet_hours::locate(phone, None, zone);
+    match (held, recipient.zones.first()) {
+        (Some(until), Some(zone)) => {
+            let local = until.with_timezone(zone);
+            let time = if local.format("%M").to_string() == "00" {
+                local.format("%-I %p").to_string()
+            } else {
+                local.format("%-I:%M %p").to_string()
+            };
+            format!(
+                "Texts wait for quiet hours to end, so we'll text you after {time} (your local time). Reply YES to that message to confirm your sign-up."
+            )
+        }
+        _ => format!(
+            "If this number can receive texts from {business}, we have sent it a message. Reply YES to that message to confirm your sign-up."
+        ),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_held_request_says_when_it_goes_in_the_numbers_zone() {
+        use chrono::TimeZone;
+        let zone: assent_core::Tz = "America/Chicago".parse().unwrap();
+        let phone = assent_core::phone::E164::parse("+15125550178").unwrap();
+        let until = chrono::Utc.with_ymd_and_hms(2026, 3, 5, 14, 0, 0).unwrap();
+        let text = super::check_your_phone("Acme", zone, &phone, Some(until));
+        assert!(text.contains("we'll text you after 8 AM"), "{text}");
+        let until = chrono::Utc.with_ymd_and_hms(2026, 3, 5, 14, 30, 0).unwrap();
+        assert!(
+            super::check_your_phone("Acme", zone, &phone, Some(until)).contains("after 8:30 AM")
+        );
+        assert!(
+            super::check_your_phone("Acme", zone, &phone, None)
+                .contains("we have sent it a message")
+        );
+    }
+
     #[test]
     fn rate_keys_are_parsed_addresses_and_ipv6_counts_by_its_64() {
         use super::rate_key;

@@ -34,6 +34,10 @@ mod relay {
 mod lists {
     assent_store::shared_list_sql!(sqlx::Sqlite, super::SqliteStore, reader, "rowid");
 }
+// The overview and the campaign data lists (see assent_store::shared::overview).
+mod overview {
+    assent_store::shared_overview_sql!(sqlx::Sqlite, super::SqliteStore, reader);
+}
 pub use backup::backup;
 
 use assent_core::consent::ConsentState;
@@ -1670,6 +1674,28 @@ impl WebStore for SqliteStore {
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()> {
         let mut w = self.batch.begin().await?;
         web::set_password(w.conn(), user_id, password_hash).await?;
+        w.commit().await
+    }
+
+    async fn tenant_user(&self, tenant_id: &str, user_id: &str) -> Result<Option<User>> {
+        web::tenant_user(&self.reader, tenant_id, user_id).await
+    }
+
+    async fn set_user_access(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        role: assent_store::Role,
+        disabled: bool,
+    ) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        web::set_user_access(w.conn(), tenant_id, user_id, role, disabled).await?;
+        w.commit().await
+    }
+
+    async fn delete_user(&self, tenant_id: &str, user_id: &str) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        web::delete_user(w.conn(), tenant_id, user_id).await?;
         w.commit().await
     }
 

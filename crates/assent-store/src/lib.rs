@@ -540,6 +540,19 @@ pub trait WebStore: Send + Sync {
     /// Sets a user's password hash, clears any lock and ends the user's sessions;
     /// `NotFound` when the user is gone.
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()>;
+    /// One of a tenant's users by id.
+    async fn tenant_user(&self, tenant_id: &str, user_id: &str) -> Result<Option<User>>;
+    /// Sets a user's role and whether they are disabled (disabling ends their sessions);
+    /// `NotFound` when the tenant has no such user.
+    async fn set_user_access(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        role: Role,
+        disabled: bool,
+    ) -> Result<()>;
+    /// Removes one of a tenant's users and their sessions; `NotFound` when there is none.
+    async fn delete_user(&self, tenant_id: &str, user_id: &str) -> Result<()>;
     /// A tenant's users in email order: at most `limit` after the email `after`.
     async fn users_of_tenant(
         &self,
@@ -761,6 +774,53 @@ pub trait RelayStore: Send + Sync {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+/// The web app's overview, grouped in the database, and the paged lists of what the
+/// transactional campaigns run on. Both backends get theirs from [`shared_overview_sql!`].
+#[async_trait]
+pub trait OverviewStore: Send + Sync {
+    /// What needs attention: undecided reviews, held messages by reason, sends failed
+    /// and opt-outs since `since`; each list at most `limit` long.
+    async fn attention(
+        &self,
+        tenant_id: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<shared::overview::Attention>;
+    /// Opt-ins (good) and opt-outs (bad) per day since `since`, days starting at local
+    /// midnight for a zone `offset_ms` ahead of UTC; days without any are absent.
+    async fn consent_by_day(
+        &self,
+        tenant_id: &str,
+        since: DateTime<Utc>,
+        offset_ms: i64,
+    ) -> Result<Vec<shared::overview::DayCounts>>;
+    /// Outbound messages settled per day: delivered (good), failed or undelivered (bad).
+    async fn delivery_by_day(
+        &self,
+        tenant_id: &str,
+        since: DateTime<Utc>,
+        offset_ms: i64,
+    ) -> Result<Vec<shared::overview::DayCounts>>;
+    /// Estimates, newest first, each with its customer's name.
+    async fn estimates_page(
+        &self,
+        tenant_id: &str,
+        seek: &page::Seek,
+    ) -> Result<page::Page<(Estimate, Option<String>)>>;
+    /// Recurring services, newest first, each with its customer's name.
+    async fn recurring_services_page(
+        &self,
+        tenant_id: &str,
+        seek: &page::Seek,
+    ) -> Result<page::Page<(RecurringService, Option<String>)>>;
+    /// How many estimates, recurring services or calls (up to [`page::COUNT_CAP`] + 1).
+    async fn campaign_data_count(
+        &self,
+        tenant_id: &str,
+        what: shared::overview::CampaignData,
+    ) -> Result<u64>;
+    /// Calls, newest first.
+    async fn calls_page(&self, tenant_id: &str, seek: &page::Seek) -> Result<page::Page<Call>>;
 }
 
 /// Everything a backend provides. Callers hold an `Arc<dyn Store>`; a backend implements the
@@ -775,6 +835,7 @@ pub trait Store:
     + WebStore
     + ListStore
     + RelayStore
+    + OverviewStore
     + 'static
 {
 }
@@ -788,6 +849,7 @@ impl<T> Store for T where
         + WebStore
         + ListStore
         + RelayStore
+        + OverviewStore
         + 'static
 {
 }
@@ -795,7 +857,8 @@ impl<T> Store for T where
 /// The store traits, for callers: `use assent_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CampaignStore, ConsentStore, CustomerStore, ListStore, QueueStore, RelayStore, Store,
+        CampaignStore, ConsentStore, CustomerStore, ListStore, OverviewStore, QueueStore,
+        RelayStore, Store,
         TenantStore, WebStore,
     };
 }

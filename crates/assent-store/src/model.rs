@@ -1061,6 +1061,17 @@ pub struct Call {
     pub at: DateTime<Utc>,
 }
 
+assent_core::text_enum! {
+    /// What a user may do in the web app. An owner also manages the team, the
+    /// registrations, the sending numbers and the settings; a marketer works with
+    /// customers, conversations and campaigns. Users made before roles existed are owners.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Role as "role" {
+        Owner = "owner",
+        Marketer = "marketer",
+    }
+}
+
 /// A person who signs in to the web app; belongs to one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -1074,6 +1085,9 @@ pub struct User {
     pub failed_logins: u32,
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    pub role: Role,
+    /// A disabled user cannot sign in, and their sessions have ended.
+    pub disabled: bool,
 }
 
 /// A failed sign-in to one of a tenant's accounts, as its Settings page lists them.

@@ -13,6 +13,7 @@
 
 pub mod lists;
 pub mod relay;
+pub mod overview;
 
 use crate::codec::time;
 use crate::{Customer, Session, User};
@@ -27,6 +28,8 @@ pub struct UserRow {
     pub failed_logins: i64,
     pub locked_until: Option<i64>,
     pub created_at: i64,
+    pub role: crate::Role,
+    pub disabled: bool,
 }
 
 impl From<UserRow> for User {
@@ -39,6 +42,8 @@ impl From<UserRow> for User {
             failed_logins: u32::try_from(r.failed_logins.max(0)).unwrap_or(u32::MAX),
             locked_until: r.locked_until.map(time),
             created_at: time(r.created_at),
+            role: r.role,
+            disabled: r.disabled,
         }
     }
 }
@@ -106,8 +111,8 @@ macro_rules! shared_web_sql {
         ) -> $crate::Result<()> {
             use $crate::codec::ms;
             __sqlx::query(
-                "INSERT INTO users (id, tenant_id, email, password_hash, failed_logins, locked_until, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO users (id, tenant_id, email, password_hash, failed_logins, locked_until, created_at, role, disabled) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&u.id)
             .bind(&u.tenant_id)
@@ -116,8 +121,80 @@ macro_rules! shared_web_sql {
             .bind(i64::from(u.failed_logins))
             .bind(u.locked_until.map(ms))
             .bind(ms(u.created_at))
+            .bind(u.role.as_str())
+            .bind(u.disabled)
             .execute(e)
             .await?;
+            Ok(())
+        }
+
+        /// One of a tenant's users by id.
+        pub(crate) async fn tenant_user<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            user_id: &str,
+        ) -> $crate::Result<Option<$crate::User>> {
+            let row: Option<$crate::shared::UserRow> =
+                __sqlx::query_as("SELECT * FROM users WHERE id = $1 AND tenant_id = $2")
+                    .bind(user_id)
+                    .bind(tenant_id)
+                    .fetch_optional(e)
+                    .await?;
+            Ok(row.map(Into::into))
+        }
+
+        /// A user's role and whether they are disabled; disabling ends their sessions.
+        /// `NotFound` when the tenant has no such user.
+        pub(crate) async fn set_user_access(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            tenant_id: &str,
+            user_id: &str,
+            role: $crate::Role,
+            disabled: bool,
+        ) -> $crate::Result<()> {
+            let done = __sqlx::query(
+                "UPDATE users SET role = $1, disabled = $2 WHERE id = $3 AND tenant_id = $4",
+            )
+            .bind(role.as_str())
+            .bind(disabled)
+            .bind(user_id)
+            .bind(tenant_id)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err($crate::StoreError::NotFound);
+            }
+            if disabled {
+                __sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        /// Removes a user and their sessions (what they recorded keeps their name as
+        /// written). `NotFound` when the tenant has no such user.
+        pub(crate) async fn delete_user(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            tenant_id: &str,
+            user_id: &str,
+        ) -> $crate::Result<()> {
+            __sqlx::query(
+                "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE id = $1 AND tenant_id = $2)",
+            )
+            .bind(user_id)
+            .bind(tenant_id)
+            .execute(&mut *conn)
+            .await?;
+            let done = __sqlx::query("DELETE FROM users WHERE id = $1 AND tenant_id = $2")
+                .bind(user_id)
+                .bind(tenant_id)
+                .execute(&mut *conn)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err($crate::StoreError::NotFound);
+            }
             Ok(())
         }
 

@@ -1556,6 +1556,8 @@ async fn a_taken_email_is_a_conflict_in_words(store: &dyn Store) {
         failed_logins: 0,
         locked_until: None,
         created_at: now(),
+        role: assent_store::Role::Owner,
+        disabled: false,
     };
     store.create_user(&user("u1")).await.unwrap();
     match store.create_user(&user("u2")).await {

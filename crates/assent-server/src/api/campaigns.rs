@@ -218,15 +218,7 @@ pub struct NewEstimate {
 }
 
 fn estimate_status(s: &str) -> ApiResult<EstimateStatus> {
-    match s {
-        "unsold" => Ok(EstimateStatus::Unsold),
-        "sold" => Ok(EstimateStatus::Sold),
-        "dismissed" => Ok(EstimateStatus::Dismissed),
-        _ => Err(ApiError::field(
-            "status",
-            "must be unsold, sold or dismissed",
-        )),
-    }
+    Ok(service::campaigns::estimate_status(s)?)
 }
 
 pub async fn create_estimate(
@@ -306,19 +298,7 @@ pub async fn patch_estimate(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<EstimatePatch>,
 ) -> ApiResult<Json<Value>> {
-    let mut e = app
-        .store
-        .estimate(&t.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("estimate"))?;
-    e.status = estimate_status(&b.status)?;
-    app.store.save_estimate(&t.id, &e).await?;
-    if e.status != EstimateStatus::Unsold {
-        // Sold or dismissed: follow-ups not yet handed off are withdrawn at once.
-        app.store
-            .withdraw_estimate_steps(&t.id, &e.id, app.clock.now())
-            .await?;
-    }
+    let e = service::campaigns::set_estimate_status(&app, &t, &id, &b.status).await?;
     Ok(Json(json!(e)))
 }
 

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use assent_core::merge::Template;
 use assent_store::{
-    Campaign, CampaignKind, CampaignStatus, SendLogKey, SendLogRow, SendStatus, Tenant,
+    Campaign, CampaignKind, CampaignStatus, Estimate, EstimateStatus, SendLogKey, SendLogRow,
+    SendStatus, Tenant,
 };
 use chrono::{DateTime, Utc};
 
@@ -225,6 +226,44 @@ pub async fn resume(app: &AppState, t: &Tenant, id: &str) -> Result<Moved> {
         status: to,
         messages: released,
     })
+}
+
+/// An estimate's status from a request or form: `unsold`, `sold` or `dismissed`.
+pub fn estimate_status(v: &str) -> Result<EstimateStatus> {
+    match v {
+        "unsold" => Ok(EstimateStatus::Unsold),
+        "sold" => Ok(EstimateStatus::Sold),
+        "dismissed" => Ok(EstimateStatus::Dismissed),
+        _ => Err(Error::invalid(
+            "status",
+            "must be unsold, sold or dismissed",
+        )),
+    }
+}
+
+/// Marks an estimate sold, dismissed or unsold again (`PATCH /estimates/{id}` and the
+/// Estimates page). A sold or dismissed estimate's follow-ups not yet handed to the
+/// carrier are withdrawn at once.
+pub async fn set_estimate_status(
+    app: &AppState,
+    t: &Tenant,
+    id: &str,
+    status: &str,
+) -> Result<Estimate> {
+    let status = estimate_status(status)?;
+    let mut e = app
+        .store
+        .estimate(&t.id, id)
+        .await?
+        .ok_or_else(|| Error::not_found("estimate"))?;
+    e.status = status;
+    app.store.save_estimate(&t.id, &e).await?;
+    if e.status != EstimateStatus::Unsold {
+        app.store
+            .withdraw_estimate_steps(&t.id, &e.id, app.clock.now())
+            .await?;
+    }
+    Ok(e)
 }
 
 /// How many skipped recipients a report lists; the rest come through the recipients list.

@@ -19,6 +19,7 @@ pub mod pages;
 pub mod registrations;
 pub mod reviews;
 pub mod settings;
+pub mod team;
 pub mod tenants;
 
 pub use error::Error;

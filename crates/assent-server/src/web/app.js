@@ -30,6 +30,7 @@ if (composerBody) {
       const data = new URLSearchParams();
       data.set("csrf", form.elements.csrf.value);
       data.set("body", composerBody.value);
+      if (form.elements.type) data.set("type", form.elements.type.value);
       try {
         const res = await fetch("/campaigns/preview", { method: "POST", body: data });
         const answer = await res.json();

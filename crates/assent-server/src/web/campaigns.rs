@@ -35,10 +35,6 @@ pub struct Preview {
     pub units: usize,
 }
 
-pub fn preview(t: &Tenant, body: &str) -> Result<Preview, String> {
-    preview_for(t, body, CampaignKind::Marketing)
-}
-
 /// The preview of a campaign of `kind`: only marketing bodies get the brand and footer.
 pub fn preview_for(t: &Tenant, body: &str, kind: CampaignKind) -> Result<Preview, String> {
     let template = merge::Template::parse(body).map_err(|e| e.to_string())?;
@@ -77,18 +73,79 @@ fn segments_text(p: &Preview) -> String {
     )
 }
 
-#[derive(Default)]
 struct Draft {
+    kind: CampaignKind,
     name: String,
     body: String,
     tags: String,
     send_at: String,
+    /// The follow-up days as typed (`2, 7, 14`): after the estimate, or before the service
+    /// is due.
+    days: String,
+}
+
+impl Default for Draft {
+    fn default() -> Self {
+        Draft {
+            kind: CampaignKind::Marketing,
+            name: String::new(),
+            body: String::new(),
+            tags: String::new(),
+            send_at: String::new(),
+            days: String::new(),
+        }
+    }
+}
+
+/// The kinds the composer offers, in the order of its tabs.
+const KINDS: [CampaignKind; 4] = [
+    CampaignKind::Marketing,
+    CampaignKind::UnsoldEstimates,
+    CampaignKind::RecurringServices,
+    CampaignKind::MissedCalls,
+];
+
+/// A kind from the composer's `type` field; anything else is a marketing campaign.
+fn kind_from(v: &str) -> CampaignKind {
+    KINDS
+        .into_iter()
+        .find(|k| k.as_str() == v)
+        .unwrap_or(CampaignKind::Marketing)
+}
+
+/// One tab of the composer's kind chooser.
+struct KindTab {
+    code: &'static str,
+    label: &'static str,
+    current: bool,
+}
+
+/// "2, 7, 14" → [2, 7, 14]; anything that is not a list of whole days is refused in the
+/// composer's words.
+fn days_of(v: &str, label: &str) -> Result<Vec<u32>, String> {
+    v.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            d.parse::<u32>().map_err(|_| {
+                format!("{label} must be whole numbers of days separated by commas, e.g. 2, 7, 14.")
+            })
+        })
+        .collect()
 }
 
 #[derive(Template)]
 #[template(path = "campaigns/new.html")]
 struct Composer<'a> {
     chrome: Chrome<'a>,
+    kinds: Vec<KindTab>,
+    /// The kind's code (the form's `type`), and whether it is marketing.
+    kind: &'static str,
+    marketing: bool,
+    /// "marketing", "unsold estimates", … for the heading.
+    heading: String,
+    /// The days field's label ("Days after", "Days before"), for the kinds that have one.
+    days_label: Option<&'static str>,
+    days: &'a str,
     error: Option<String>,
     name: &'a str,
     body: &'a str,
@@ -143,7 +200,7 @@ fn composer_with(
     audience: Option<&crate::preview::Preview>,
 ) -> Response {
     let t = &user.tenant;
-    let (shown, count, err) = match preview(t, &d.body) {
+    let (shown, count, err) = match preview_for(t, &d.body, d.kind) {
         Ok(p) => (p.body.clone(), segments_text(&p), None),
         Err(e) => (String::new(), String::new(), Some(e)),
     };
@@ -152,6 +209,19 @@ fn composer_with(
         .or(err.map(|e| format!("Message: {e}.")));
     render(&Composer {
         chrome: Chrome::new(user, "New campaign", Section::Campaigns),
+        kinds: KINDS
+            .into_iter()
+            .map(|k| KindTab {
+                code: k.as_str(),
+                label: kind_label(k),
+                current: k == d.kind,
+            })
+            .collect(),
+        kind: d.kind.as_str(),
+        marketing: d.kind == CampaignKind::Marketing,
+        heading: kind_label(d.kind).to_lowercase(),
+        days_label: days_label(d.kind),
+        days: &d.days,
         error,
         name: &d.name,
         body: &d.body,
@@ -161,6 +231,7 @@ fn composer_with(
         shown,
         count,
         submit: match audience {
+            _ if d.kind != CampaignKind::Marketing => "Activate".into(),
             None => "Create campaign".into(),
             Some(p) => format!(
                 "{} {} phone{}",
@@ -177,9 +248,43 @@ fn composer_with(
     })
 }
 
-pub async fn new_campaign(user: SignedIn) -> Response {
+/// The days field a kind has: after the estimate, or before the service is due.
+fn days_label(k: CampaignKind) -> Option<&'static str> {
+    match k {
+        CampaignKind::UnsoldEstimates => Some("Days after"),
+        CampaignKind::RecurringServices => Some("Days before"),
+        _ => None,
+    }
+}
+
+/// `/campaigns/new?type=unsold_estimates`: which kind the composer starts with.
+#[derive(serde::Deserialize)]
+pub struct NewQuery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+pub async fn new_campaign(user: SignedIn, Query(q): Query<NewQuery>) -> Response {
+    let kind = kind_from(q.kind.as_deref().unwrap_or(""));
+    let (body, days) = match kind {
+        CampaignKind::Marketing => ("Hi {first_name|there}, ", ""),
+        CampaignKind::UnsoldEstimates => (
+            "Hi {first_name|there}, any questions about your estimate from {business_name}? Reply here and we'll help.",
+            "2, 7, 14",
+        ),
+        CampaignKind::RecurringServices => (
+            "Hi {first_name|there}, your service with {business_name} is due soon. Reply to book a visit.",
+            "7, 1",
+        ),
+        CampaignKind::MissedCalls => (
+            "Sorry we missed your call to {business_name}. How can we help? Reply here.",
+            "",
+        ),
+    };
     let d = Draft {
-        body: "Hi {first_name|there}, ".into(),
+        kind,
+        body: body.into(),
+        days: days.into(),
         ..Default::default()
     };
     composer(&user, &d, None)
@@ -203,11 +308,25 @@ fn send_at_utc(t: &Tenant, v: &str) -> Result<Option<String>, String> {
 
 pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Response> {
     let user = &posted.user;
+    let kind = kind_from(posted.field("type"));
+    let marketing = kind == CampaignKind::Marketing;
     let d = Draft {
+        kind,
         name: posted.field("name").trim().to_string(),
         body: posted.field("body").to_string(),
-        tags: posted.field("tags").trim().to_string(),
-        send_at: posted.field("send_at").trim().to_string(),
+        // Tags and a start time are the marketing composer's; the follow-ups run on their
+        // data's dates.
+        tags: if marketing {
+            posted.field("tags").trim().to_string()
+        } else {
+            String::new()
+        },
+        send_at: if marketing {
+            posted.field("send_at").trim().to_string()
+        } else {
+            String::new()
+        },
+        days: posted.field("days").trim().to_string(),
     };
     let refuse = |status: StatusCode, message: Option<&str>| {
         let mut res = composer(user, &d, message);
@@ -229,6 +348,13 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
         Ok(s) => s,
         Err(e) => return Ok(refuse(status, Some(&e))),
     };
+    let days = match days_label(kind) {
+        Some(label) => match days_of(&d.days, label) {
+            Ok(days) => Some(days),
+            Err(e) => return Ok(refuse(status, Some(&e))),
+        },
+        None => None,
+    };
     let spec = NewCampaign {
         // The audience does not depend on the name: a preview needs none.
         name: if !create && d.name.is_empty() {
@@ -236,7 +362,11 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
         } else {
             d.name.clone()
         },
-        kind: "marketing".into(),
+        kind: kind.as_str().into(),
+        days_after: days
+            .clone()
+            .filter(|_| kind == CampaignKind::UnsoldEstimates),
+        days_before: days.filter(|_| kind == CampaignKind::RecurringServices),
         body: d.body.clone(),
         tags: d
             .tags
@@ -245,7 +375,6 @@ pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Re
             .map(str::to_string)
             .collect(),
         send_at,
-        ..Default::default()
     };
     let refused = |e: service::Error| -> WebResult<Response> {
         match e {
@@ -278,13 +407,17 @@ fn composer_error(field: &str, message: &str) -> String {
         ("body", "is required") => "Write the message.".into(),
         ("body", m) => format!("Message: {m}"),
         ("send_at", m) => format!("Send at {m}"),
+        ("schedule.days_after", _) => "Give the days after the estimate, e.g. 2, 7, 14.".into(),
+        ("schedule.days_before", _) => "Give the days before the service is due, e.g. 7, 1.".into(),
+        ("schedule", m) => format!("Days: {m}."),
         (f, m) => format!("{f}: {m}"),
     }
 }
 
 /// The live preview the composer's script asks for while the manager types.
 pub async fn preview_json(posted: Posted) -> Response {
-    match preview(&posted.user.tenant, posted.field("body")) {
+    let kind = kind_from(posted.field("type"));
+    match preview_for(&posted.user.tenant, posted.field("body"), kind) {
         Ok(p) => Json(json!({"body": p.body, "segments": segments_text(&p)})).into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,

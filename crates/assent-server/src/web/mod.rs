@@ -12,13 +12,17 @@
 //! opt-in form lives in [`crate::public`]; it is the only page another site may frame.
 
 mod activity;
+mod campaign_data;
 pub(crate) mod campaigns;
 mod customers;
+mod docs;
+mod overview;
 mod pager;
 mod registrations;
 mod reviews;
 mod session;
 mod settings;
+mod team;
 mod tools;
 mod webhooks;
 
@@ -35,13 +39,13 @@ use chrono::{DateTime, Utc};
 use crate::AppState;
 use crate::error::ApiError;
 pub use session::{
-    PASSWORD_RULES, SIGN_INS_PER_ADDRESS, SignedIn, check_password, create_user, hash_password,
-    mask_email, set_password, unlock_user, user_by_email,
+    PASSWORD_RULES, SIGN_INS_PER_ADDRESS, SignedIn, check_password, create_user, create_user_as,
+    hash_password, mask_email, set_password, unlock_user, user_by_email,
 };
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/customers") }))
+        .route("/", get(overview::overview))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/customers", get(customers::search))
@@ -80,6 +84,16 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/skipped", get(campaigns::skipped))
         .route("/campaigns/{id}/pause", post(campaigns::pause))
         .route("/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/estimates", get(campaign_data::estimates))
+        .route(
+            "/estimates/{id}/status",
+            post(campaign_data::set_estimate_status),
+        )
+        .route(
+            "/recurring-services",
+            get(campaign_data::recurring_services),
+        )
+        .route("/calls", get(campaign_data::calls))
         .route("/settings", get(settings::show).post(settings::save))
         .route("/settings/twilio-check", post(settings::twilio_check))
         .route(
@@ -92,8 +106,15 @@ pub fn router() -> Router<AppState> {
             "/settings/webhooks/{id}/deliveries/{delivery}/resend",
             post(webhooks::resend),
         )
+        .route("/team", get(team::team).post(team::add))
+        .route("/team/{id}/access", post(team::access))
+        .route("/team/{id}/password", post(team::reset_password))
+        .route("/team/{id}/remove", post(team::remove))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
+        .route("/docs", get(docs::docs))
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -138,6 +159,18 @@ async fn script() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         include_str!("app.js"),
+    )
+}
+
+/// The check-mark logo, for the browser's tab (also at `/favicon.ico`, where browsers
+/// look unasked; they read the SVG whatever the name).
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("favicon.svg"),
     )
 }
 
@@ -289,6 +322,7 @@ pub fn blocking_notices(t: &Tenant, regs: &Registrations) -> Vec<String> {
 /// Which navigation entry a page belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    Overview,
     Customers,
     Conversations,
     Campaigns,
@@ -297,6 +331,7 @@ pub enum Section {
     Compliance,
     Registrations,
     Settings,
+    Team,
 }
 
 /// One entry of the main navigation.
@@ -321,6 +356,7 @@ pub struct Chrome<'a> {
 impl<'a> Chrome<'a> {
     pub fn new(user: &'a SignedIn, title: &'a str, section: Section) -> Self {
         let nav = [
+            (Section::Overview, "/", "Overview"),
             (Section::Customers, "/customers", "Customers"),
             (Section::Conversations, "/conversations", "Conversations"),
             (Section::Campaigns, "/campaigns", "Campaigns"),
@@ -329,8 +365,11 @@ impl<'a> Chrome<'a> {
             (Section::Compliance, "/compliance", "Compliance"),
             (Section::Registrations, "/registrations", "Registrations"),
             (Section::Settings, "/settings", "Settings"),
+            (Section::Team, "/team", "Team"),
         ]
         .into_iter()
+        // The team is the owners' business; the server refuses everyone else anyway.
+        .filter(|(s, _, _)| *s != Section::Team || crate::service::team::may_manage(&user.user))
         .map(|(s, href, label)| NavItem {
             href,
             label,

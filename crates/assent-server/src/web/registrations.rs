@@ -475,6 +475,7 @@ pub async fn check(
     Path(kind): Path<String>,
     posted: Posted,
 ) -> WebResult<Response> {
+    posted.user.owner_only()?;
     let kind =
         registrations::kind_of(&kind).ok_or_else(|| WebError::not_found("This registration"))?;
     let notice = match registrations::check_with_twilio(&app, &posted.user.tenant.id, kind).await {
@@ -500,6 +501,7 @@ pub async fn submit(
     Path(kind): Path<String>,
     posted: Posted,
 ) -> WebResult<Response> {
+    posted.user.owner_only()?;
     let kind =
         registrations::kind_of(&kind).ok_or_else(|| WebError::not_found("This registration"))?;
     let user = &posted.user;
@@ -564,6 +566,7 @@ pub async fn submit(
 }
 
 pub async fn save_senders(State(app): State<AppState>, posted: Posted) -> WebResult<Response> {
+    posted.user.owner_only()?;
     let user = &posted.user;
     let (tx_raw, mk_raw) = (
         posted.field("transactional").trim(),

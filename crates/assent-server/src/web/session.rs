@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
-use assent_store::{Registrations, Session, Tenant, User};
+use assent_store::{Registrations, Role, Session, Tenant, User};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
@@ -40,13 +40,24 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| format!("could not hash the password: {e}"))
 }
 
-/// Creates a sign-in for a tenant's user (`assent user create`). The email is trimmed and
+/// Creates a sign-in for a tenant's owner (`assent user create`). The email is trimmed and
 /// lower-cased; the password needs at least 8 characters.
 pub async fn create_user(
     app: &AppState,
     tenant_slug: &str,
     email: &str,
     password: &str,
+) -> Result<User, ApiError> {
+    create_user_as(app, tenant_slug, email, password, Role::Owner).await
+}
+
+/// Creates a sign-in with a role (the Team page adds owners and marketers).
+pub async fn create_user_as(
+    app: &AppState,
+    tenant_slug: &str,
+    email: &str,
+    password: &str,
+    role: Role,
 ) -> Result<User, ApiError> {
     let email = email.trim().to_lowercase();
     if !email.contains('@') || email.len() < 3 || email.contains(char::is_whitespace) {
@@ -71,6 +82,8 @@ pub async fn create_user(
         failed_logins: 0,
         locked_until: None,
         created_at: app.clock.now(),
+        role,
+        disabled: false,
     };
     app.store.create_user(&user).await.map_err(|e| match e {
         assent_store::StoreError::Conflict(_) => ApiError::new(
@@ -236,7 +249,7 @@ impl FromRequestParts<AppState> for SignedIn {
             .session(&hash_api_key(token), now)
             .await
             .map_err(|e| WebError::from(e).into_response())?;
-        let Some((session, user)) = found else {
+        let Some((session, user)) = found.filter(|(_, u)| !u.disabled) else {
             return Err(to_login());
         };
         let tenant = app
@@ -255,6 +268,22 @@ impl FromRequestParts<AppState> for SignedIn {
             user,
             tenant,
             registrations,
+        })
+    }
+}
+
+impl SignedIn {
+    /// Refuses (403) what only an owner may see or change: the team, the registrations,
+    /// the sending numbers and the settings. Every such handler asks, whatever its page
+    /// showed.
+    pub fn owner_only(&self) -> Result<(), WebError> {
+        if crate::service::team::may_manage(&self.user) {
+            return Ok(());
+        }
+        tracing::info!(user = %self.user.id, "refused: owners only");
+        Err(WebError {
+            status: StatusCode::FORBIDDEN,
+            message: "Only an owner of this account can change this. Ask one of its owners.".into(),
         })
     }
 }
@@ -484,6 +513,14 @@ pub async fn login(
         failed_sign_in(&app, user.as_ref(), &email, None).await;
         return refuse(StatusCode::UNAUTHORIZED, "Wrong email or password.");
     };
+    // Only the right password learns that the account is disabled.
+    if user.disabled {
+        tracing::info!(user = %user.id, "sign-in refused: account disabled");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Ask an owner of your business's account to enable it.",
+        );
+    }
     if let Err(e) = app.store.clear_failed_logins(&user.id).await {
         return WebError::from(e).into_response();
     }

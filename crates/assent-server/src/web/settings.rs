@@ -485,6 +485,7 @@ fn read_profile(posted: &Posted) -> Option<Profile> {
 }
 
 pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Response> {
+    posted.user.owner_only()?;
     let user = &posted.user;
     let (s, unreadable) = read_form(&posted, &user.tenant);
     let typed = read_profile(&posted);
@@ -525,6 +526,7 @@ pub async fn save(State(app): State<AppState>, posted: Posted) -> WebResult<Resp
 
 /// The **Check Twilio** button: what Twilio's API says about the senders, on the page.
 pub async fn twilio_check(State(app): State<AppState>, posted: Posted) -> WebResult<Response> {
+    posted.user.owner_only()?;
     let user = &posted.user;
     let findings = match &app.twilio_account {
         Some(account) => {

@@ -22,4 +22,5 @@ mod self_hosted;
 mod twilio;
 mod twilio_compat;
 mod web;
+mod web_workflows;
 mod workflows;
