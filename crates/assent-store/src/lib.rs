@@ -774,6 +774,8 @@ pub trait RelayStore: Send + Sync {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+}
+
 /// The web app's overview, grouped in the database, and the paged lists of what the
 /// transactional campaigns run on. Both backends get theirs from [`shared_overview_sql!`].
 #[async_trait]
