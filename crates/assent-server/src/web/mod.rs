@@ -15,6 +15,7 @@ mod activity;
 pub(crate) mod campaigns;
 mod customers;
 mod pager;
+pub(crate) mod proof;
 mod registrations;
 mod reviews;
 mod session;
@@ -56,6 +57,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/customers/{id}/phones/{phone}/opt-out",
             post(customers::record_opt_out),
+        )
+        .route(
+            "/customers/{id}/phones/{phone}/proof",
+            get(proof::for_customer_phone),
         )
         .route("/registrations", get(registrations::registrations))
         .route("/registrations/{kind}", post(registrations::submit))

@@ -30,6 +30,8 @@ pub struct LedgerRow {
     pub page: Option<String>,
     pub disclosure: Option<String>,
     pub request_id: Option<String>,
+    pub chain_seq: Option<i64>,
+    pub hash: Option<String>,
 }
 
 impl TryFrom<LedgerRow> for (Key, LedgerEntry) {
@@ -62,6 +64,8 @@ impl TryFrom<LedgerRow> for (Key, LedgerEntry) {
                         request: r.request_id,
                     },
                 },
+                chain_seq: r.chain_seq,
+                hash: r.hash,
             },
         ))
     }
