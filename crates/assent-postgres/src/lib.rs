@@ -248,16 +248,34 @@ async fn append_ledger(
     let col = |f: fn(&NewLedgerEntry) -> Option<&str>| -> Vec<Option<&str>> {
         entries.iter().map(f).collect()
     };
+    // The tenant's head row, locked until this transaction ends: writers of one tenant
+    // chain their entries one after the other, in commit order (docs/PROOF.md).
+    let (seq, hash): (i64, String) = sqlx::query_as(shared::chain::HEAD_TAKE_SQL)
+        .bind(tenant_id)
+        .bind(decide::chain::GENESIS)
+        .fetch_one(&mut *conn)
+        .await?;
+    let links = decide::chain::extend((seq, &hash), tenant_id, entries);
+    if let Some((seq, hash)) = links.last() {
+        sqlx::query(shared::chain::HEAD_SET_SQL)
+            .bind(tenant_id)
+            .bind(seq)
+            .bind(hash)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let (chain_seqs, hashes): (Vec<i64>, Vec<String>) = links.into_iter().unzip();
     sqlx::query(
         "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
-         occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure, request_id) \
+         occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure, request_id, chain_seq, hash) \
          SELECT $1, e.phone, e.channel, e.old_state, e.new_state, e.source, e.actor, e.occurred_at, \
-           e.message_sid, e.body, e.rule, e.ip, e.user_agent, e.page, e.disclosure, e.request_id \
+           e.message_sid, e.body, e.rule, e.ip, e.user_agent, e.page, e.disclosure, e.request_id, \
+           e.chain_seq, e.hash \
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
            $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
-           $16::text[]) \
+           $16::text[], $17::bigint[], $18::text[]) \
          WITH ORDINALITY AS e(phone, channel, old_state, new_state, source, actor, occurred_at, \
-           message_sid, body, rule, ip, user_agent, page, disclosure, request_id, n) ORDER BY e.n",
+           message_sid, body, rule, ip, user_agent, page, disclosure, request_id, chain_seq, hash, n) ORDER BY e.n",
     )
     .bind(tenant_id)
     .bind(col(|e| Some(e.phone.as_str())))
@@ -275,6 +293,8 @@ async fn append_ledger(
     .bind(col(|e| e.evidence.page.as_deref()))
     .bind(col(|e| e.evidence.disclosure.as_deref()))
     .bind(col(|e| e.evidence.request.as_deref()))
+    .bind(chain_seqs)
+    .bind(hashes)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -647,7 +667,10 @@ impl TenantStore for PostgresStore {
             .bind(MIGRATION_LOCK)
             .execute(&mut conn)
             .await?;
-        let result = run_migrations(&mut conn).await;
+        let mut result = run_migrations(&mut conn).await;
+        if result.is_ok() {
+            result = chain_backfill(&mut conn).await;
+        }
         let _ = conn.close().await;
         result
     }
@@ -1738,5 +1761,110 @@ impl RelayStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         relay::resend_delivery(&self.pool, tenant_id, endpoint_id, id, now).await
+    }
+}
+
+/// Chains the entries written before the ledger had a hash chain (migration 0020), once,
+/// in their `seq` order, in one transaction, under the migration lock the caller holds. The
+/// append-only trigger is disabled for that transaction only (PostgreSQL's DDL is
+/// transactional; nobody else sees the table meanwhile).
+async fn chain_backfill(conn: &mut PgConnection) -> Result<()> {
+    use assent_store::shared::chain::*;
+    let tenants: Vec<String> = sqlx::query_scalar(BACKFILL_TENANTS_SQL)
+        .fetch_all(&mut *conn)
+        .await?;
+    if tenants.is_empty() {
+        return Ok(());
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query("ALTER TABLE consent_ledger DISABLE TRIGGER consent_ledger_no_change")
+        .execute(&mut *tx)
+        .await?;
+    for tenant_id in &tenants {
+        let (mut seq, mut hash): (i64, String) = sqlx::query_as(HEAD_SQL)
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or_else(empty_head);
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<ChainRow> = sqlx::query_as(BACKFILL_PAGE_SQL)
+                .bind(tenant_id)
+                .bind(after)
+                .bind(PAGE_SIZE)
+                .fetch_all(&mut *tx)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            let (mut seqs, mut hashes, mut rowids) = (Vec::new(), Vec::new(), Vec::new());
+            for r in &rows {
+                let entry = r.entry().ok_or_else(|| {
+                    StoreError::Database(format!("ledger entry {} does not decode", r.seq))
+                })?;
+                seq += 1;
+                hash = decide::chain::hash(&hash, tenant_id, seq, &entry);
+                seqs.push(seq);
+                hashes.push(hash.clone());
+                rowids.push(r.seq);
+            }
+            sqlx::query(
+                "UPDATE consent_ledger l SET chain_seq = u.chain_seq, hash = u.hash \
+                 FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(chain_seq, hash, seq) \
+                 WHERE l.tenant_id = $4 AND l.seq = u.seq",
+            )
+            .bind(&seqs)
+            .bind(&hashes)
+            .bind(&rowids)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(tenant_id)
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("ALTER TABLE consent_ledger ENABLE TRIGGER consent_ledger_no_change")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(
+        tenants = tenants.len(),
+        "chained the ledger entries written before the hash chain"
+    );
+    Ok(())
+}
+
+#[async_trait]
+impl ChainStore for PostgresStore {
+    async fn ledger_head(&self, tenant_id: &str) -> Result<Option<(i64, String)>> {
+        Ok(sqlx::query_as(shared::chain::HEAD_SQL)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+    async fn ledger_chain_page(
+        &self,
+        tenant_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<shared::chain::ChainRow>> {
+        Ok(sqlx::query_as(shared::chain::PAGE_SQL)
+            .bind(tenant_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+    async fn ledger_unchained(&self, tenant_id: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(shared::chain::UNCHAINED_SQL)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 }

@@ -262,16 +262,44 @@ impl SqliteStore {
     }
 }
 
+/// Chains `entries` after the tenant's head (SQLite has one writer, so the head read here
+/// is still the head at commit) and moves the head: each entry's (chain seq, hash).
+async fn chain_ledger(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    entries: &[NewLedgerEntry],
+) -> Result<Vec<(i64, String)>> {
+    let (seq, hash): (i64, String) = sqlx::query_as(shared::chain::HEAD_TAKE_SQL)
+        .bind(tenant_id)
+        .bind(decide::chain::GENESIS)
+        .fetch_one(&mut *conn)
+        .await?;
+    let links = decide::chain::extend((seq, &hash), tenant_id, entries);
+    if let Some((seq, hash)) = links.last() {
+        sqlx::query(shared::chain::HEAD_SET_SQL)
+            .bind(tenant_id)
+            .bind(seq)
+            .bind(hash)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(links)
+}
+
 async fn append_ledger(
     conn: &mut SqliteConnection,
     tenant_id: &str,
     entries: &[NewLedgerEntry],
 ) -> Result<()> {
-    for e in entries {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let links = chain_ledger(conn, tenant_id, entries).await?;
+    for (e, (chain_seq, hash)) in entries.iter().zip(links) {
         sqlx::query(
             "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
-             occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure, request_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure, request_id, chain_seq, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(tenant_id)
         .bind(e.phone.as_str())
@@ -289,6 +317,8 @@ async fn append_ledger(
         .bind(&e.evidence.page)
         .bind(&e.evidence.disclosure)
         .bind(&e.evidence.request)
+        .bind(chain_seq)
+        .bind(hash)
         .execute(&mut *conn)
         .await?;
     }
@@ -677,9 +707,9 @@ async fn insert_customer(
     append_ledger(conn, tenant_id, ledger).await
 }
 const LEDGER_INSERT: &str = "INSERT INTO consent_ledger (tenant_id, phone, channel, old_state, new_state, source, actor, \
-     occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure)";
+     occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure, request_id, chain_seq, hash)";
 
-fn ledger_row(tenant_id: &str, e: &NewLedgerEntry) -> Vec<bulk::Val> {
+fn ledger_row(tenant_id: &str, e: &NewLedgerEntry, link: (i64, String)) -> Vec<bulk::Val> {
     vec![
         tenant_id.into(),
         e.phone.as_str().into(),
@@ -696,6 +726,9 @@ fn ledger_row(tenant_id: &str, e: &NewLedgerEntry) -> Vec<bulk::Val> {
         e.evidence.user_agent.clone().into(),
         e.evidence.page.clone().into(),
         e.evidence.disclosure.clone().into(),
+        e.evidence.request.clone().into(),
+        link.0.into(),
+        link.1.into(),
     ]
 }
 
@@ -723,7 +756,7 @@ impl TenantStore for SqliteStore {
         // `run_direct` is `run` on a connection (sqlx's own way round a lifetime error that
         // `run(&mut conn)` gets inside an `async_trait` method).
         MIGRATOR.run_direct(None, &mut *conn, false).await?;
-        Ok(())
+        chain_backfill(&mut conn).await
     }
 
     async fn ping(&self) -> Result<()> {
@@ -874,10 +907,14 @@ impl CustomerStore for SqliteStore {
                         p.marketing_updates.into(),
                     ]);
                 }
-                for e in entries {
-                    ledger.push(ledger_row(tenant_id, e));
-                }
+                ledger.extend(entries.iter().cloned());
             }
+            let links = chain_ledger(w.conn(), tenant_id, &ledger).await?;
+            let ledger: Vec<Vec<bulk::Val>> = ledger
+                .iter()
+                .zip(links)
+                .map(|(e, link)| ledger_row(tenant_id, e, link))
+                .collect();
             bulk::insert(
                 w.conn(),
                 "INSERT INTO customers (tenant_id, id, name, address, tags, created_at)",
@@ -899,7 +936,7 @@ impl CustomerStore for SqliteStore {
                 phones,
             )
             .await?;
-            bulk::insert(w.conn(), LEDGER_INSERT, 15, ledger).await?;
+            bulk::insert(w.conn(), LEDGER_INSERT, 18, ledger).await?;
             w.commit().await?;
         }
         Ok(())
@@ -1853,5 +1890,104 @@ impl RelayStore for SqliteStore {
         let done = relay::resend_delivery(w.conn(), tenant_id, endpoint_id, id, now).await?;
         w.commit().await?;
         Ok(done)
+    }
+}
+
+/// Chains the entries written before the ledger had a hash chain (migration 0021), once,
+/// in their `seq` order, in one transaction. The append-only trigger is dropped for that
+/// transaction only (SQLite's DDL is transactional) and put back as 0001 made it.
+async fn chain_backfill(conn: &mut SqliteConnection) -> Result<()> {
+    use assent_store::shared::chain::*;
+    let tenants: Vec<String> = sqlx::query_scalar(BACKFILL_TENANTS_SQL)
+        .fetch_all(&mut *conn)
+        .await?;
+    if tenants.is_empty() {
+        return Ok(());
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query("DROP TRIGGER consent_ledger_no_update")
+        .execute(&mut *tx)
+        .await?;
+    for tenant_id in &tenants {
+        let (mut seq, mut hash): (i64, String) = sqlx::query_as(HEAD_SQL)
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or_else(empty_head);
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<ChainRow> = sqlx::query_as(BACKFILL_PAGE_SQL)
+                .bind(tenant_id)
+                .bind(after)
+                .bind(PAGE_SIZE)
+                .fetch_all(&mut *tx)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for r in &rows {
+                let entry = r.entry().ok_or_else(|| {
+                    StoreError::Database(format!("ledger entry {} does not decode", r.seq))
+                })?;
+                seq += 1;
+                hash = decide::chain::hash(&hash, tenant_id, seq, &entry);
+                sqlx::query(BACKFILL_SET_SQL)
+                    .bind(seq)
+                    .bind(&hash)
+                    .bind(r.seq)
+                    .bind(tenant_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(tenant_id)
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "CREATE TRIGGER consent_ledger_no_update BEFORE UPDATE ON consent_ledger\n\
+         BEGIN SELECT RAISE(ABORT, 'consent_ledger is append-only'); END;",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        tenants = tenants.len(),
+        "chained the ledger entries written before the hash chain"
+    );
+    Ok(())
+}
+
+#[async_trait]
+impl ChainStore for SqliteStore {
+    async fn ledger_head(&self, tenant_id: &str) -> Result<Option<(i64, String)>> {
+        Ok(sqlx::query_as(shared::chain::HEAD_SQL)
+            .bind(tenant_id)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+    async fn ledger_chain_page(
+        &self,
+        tenant_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<shared::chain::ChainRow>> {
+        Ok(sqlx::query_as(shared::chain::PAGE_SQL)
+            .bind(tenant_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?)
+    }
+    async fn ledger_unchained(&self, tenant_id: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(shared::chain::UNCHAINED_SQL)
+            .bind(tenant_id)
+            .fetch_optional(&self.reader)
+            .await?)
     }
 }

@@ -4,6 +4,8 @@
 //! and where the 24-hour windows start. A backend reads what these need, calls them, and
 //! writes what they return; the rules themselves live (and are tested) only here.
 
+pub mod chain;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::codec::{ms, time};

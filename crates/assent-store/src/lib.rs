@@ -825,6 +825,23 @@ pub trait OverviewStore: Send + Sync {
     async fn calls_page(&self, tenant_id: &str, seek: &page::Seek) -> Result<page::Page<Call>>;
 }
 
+/// The ledger's hash chain, read back (see [`decide::chain`]); entries are chained as they
+/// are appended, by every write path of [`ConsentStore`] and [`CustomerStore`].
+#[async_trait]
+pub trait ChainStore: Send + Sync {
+    /// The tenant's last chained entry: (chain seq, hash); `None` before its first entry.
+    async fn ledger_head(&self, tenant_id: &str) -> Result<Option<(i64, String)>>;
+    /// Up to `limit` of the tenant's entries after chain seq `after`, in chain order.
+    async fn ledger_chain_page(
+        &self,
+        tenant_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<shared::chain::ChainRow>>;
+    /// The storage seq of the tenant's first entry that has no place in the chain.
+    async fn ledger_unchained(&self, tenant_id: &str) -> Result<Option<i64>>;
+}
+
 /// Everything a backend provides. Callers hold an `Arc<dyn Store>`; a backend implements the
 /// focused traits, and the blanket impl makes it a `Store`. Bring the traits' methods into
 /// scope with `use assent_store::prelude::*;`.
@@ -838,6 +855,7 @@ pub trait Store:
     + ListStore
     + RelayStore
     + OverviewStore
+    + ChainStore
     + 'static
 {
 }
@@ -852,6 +870,7 @@ impl<T> Store for T where
         + ListStore
         + RelayStore
         + OverviewStore
+        + ChainStore
         + 'static
 {
 }
@@ -859,8 +878,8 @@ impl<T> Store for T where
 /// The store traits, for callers: `use assent_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CampaignStore, ConsentStore, CustomerStore, ListStore, OverviewStore, QueueStore,
-        RelayStore, Store,
+        CampaignStore, ChainStore, ConsentStore, CustomerStore, ListStore, OverviewStore,
+        QueueStore, RelayStore, Store,
         TenantStore, WebStore,
     };
 }

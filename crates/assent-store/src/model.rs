@@ -462,6 +462,11 @@ pub struct LedgerEntry {
     pub seq: i64,
     #[serde(flatten)]
     pub entry: NewLedgerEntry,
+    /// Its place in the tenant's hash chain and its hash (see `decide::chain`).
+    #[serde(default)]
+    pub chain_seq: Option<i64>,
+    #[serde(default)]
+    pub hash: Option<String>,
 }
 
 assent_core::text_enum! {

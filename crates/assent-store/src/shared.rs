@@ -11,6 +11,7 @@
 //! [`shared_web_sql!`] stamps the functions out for one driver; the row structs
 //! (`FromRow`, over any driver's row) turn what they read into models.
 
+pub mod chain;
 pub mod lists;
 pub mod relay;
 pub mod overview;
@@ -1362,6 +1363,8 @@ pub struct LedgerRow {
     pub page: Option<String>,
     pub disclosure: Option<String>,
     pub request_id: Option<String>,
+    pub chain_seq: Option<i64>,
+    pub hash: Option<String>,
 }
 
 impl TryFrom<LedgerRow> for crate::LedgerEntry {
@@ -1388,6 +1391,8 @@ impl TryFrom<LedgerRow> for crate::LedgerEntry {
                     request: r.request_id,
                 },
             },
+            chain_seq: r.chain_seq,
+            hash: r.hash,
         })
     }
 }

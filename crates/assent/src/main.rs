@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod ledger;
 mod ops;
 
 use std::sync::Arc;
@@ -74,6 +75,11 @@ enum Command {
     Import {
         #[command(subcommand)]
         command: ImportCommand,
+    },
+    /// Check the consent ledger's hash chain.
+    Ledger {
+        #[command(subcommand)]
+        command: ledger::LedgerCommand,
     },
     /// Measure throughput against a baseline taken in the same run.
     Bench {
@@ -455,6 +461,7 @@ async fn main() {
                 },
         } => tenant_create(&name, &time_zone, allow_duplicate_name).await,
         Command::Bench { command } => bench::run(command).await,
+        Command::Ledger { command } => ledger::run(command).await,
         Command::Import {
             command: ImportCommand::Customers { file, tenant },
         } => import_customers(&file, &tenant).await,

@@ -27,6 +27,8 @@ pub fn event_json(e: &LedgerEntry) -> Value {
         "actor": x.actor,
         "occurred_at": x.occurred_at,
         "evidence": x.evidence,
+        "chain_seq": e.chain_seq,
+        "hash": e.hash,
     })
 }
 
@@ -157,4 +159,33 @@ pub async fn opt_in_link(
         "embed_code": tools.embed_code,
         "disclosure": tools.disclosure,
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    format: Option<String>,
+}
+
+/// `GET /consent/{e164}/proof`: the dispute bundle (see [`service::proof`]), as JSON or,
+/// with `?format=html`, as the printable page.
+pub async fn proof(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+    ApiQuery(q): ApiQuery<ProofQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let phone = E164::parse(&phone).map_err(|e| ApiError::field("phone", e.to_string()))?;
+    let html = match q.format.as_deref().map(str::trim) {
+        None | Some("") | Some("json") => false,
+        Some("html") => true,
+        Some(_) => return Err(ApiError::field("format", "must be json or html")),
+    };
+    let bundle = service::proof::bundle(&app, &t, &phone).await?;
+    Ok(if html {
+        crate::web::proof::page(&t, &bundle)
+    } else {
+        Json(json!(bundle)).into_response()
+    })
 }

@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route("/consent/ledger", get(lists::ledger))
         .route("/consent/{phone}", get(consent::get))
         .route("/consent/{phone}/opt-out", post(consent::record_opt_out))
+        .route("/consent/{phone}/proof", get(consent::proof))
         .route("/imports/consent", post(consent::import_consent))
         .route("/reviews", get(lists::reviews))
         .route("/reviews/{id}", post(consent::decide_review))

@@ -16,6 +16,7 @@ mod inbound;
 pub mod ledger;
 pub mod opt_in_tools;
 pub mod pages;
+pub mod proof;
 pub mod registrations;
 pub mod reviews;
 pub mod settings;

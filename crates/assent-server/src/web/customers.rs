@@ -437,7 +437,7 @@ fn not_found_words(e: service::Error) -> WebError {
 }
 
 /// The phone in a record's form path, if that customer (of this tenant) holds it.
-async fn phone_of_customer(
+pub(super) async fn phone_of_customer(
     app: &AppState,
     t: &Tenant,
     customer_id: &str,

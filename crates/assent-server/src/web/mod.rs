@@ -18,6 +18,7 @@ mod customers;
 mod docs;
 mod overview;
 mod pager;
+pub(crate) mod proof;
 mod registrations;
 mod reviews;
 mod session;
@@ -61,6 +62,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/customers/{id}/phones/{phone}/opt-out",
             post(customers::record_opt_out),
+        )
+        .route(
+            "/customers/{id}/phones/{phone}/proof",
+            get(proof::for_customer_phone),
         )
         .route("/registrations", get(registrations::registrations))
         .route("/registrations/{kind}", post(registrations::submit))

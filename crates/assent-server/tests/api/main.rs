@@ -17,6 +17,7 @@ mod json_errors;
 mod lists;
 mod operations;
 mod postgres_concurrency;
+mod proof;
 mod revocation;
 mod self_hosted;
 mod twilio;
