@@ -18,6 +18,7 @@ pub mod telemetry;
 pub mod twilio_check;
 pub mod web;
 pub mod webhooks;
+pub mod words;
 
 use std::sync::Arc;
 

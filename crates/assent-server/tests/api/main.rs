@@ -20,4 +20,5 @@ mod revocation;
 mod self_hosted;
 mod twilio;
 mod web;
+mod web_manage;
 mod workflows;

@@ -7,24 +7,24 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
-const EMAIL: &str = "manager@acme.example";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const EMAIL: &str = "manager@acme.example";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A browser-like client: cookies kept by hand, redirects not followed.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
+pub(crate) struct Browser {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) cookie: Option<String>,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -33,7 +33,7 @@ impl Answer {
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Browser {
+    pub(crate) fn new(app: &TestApp) -> Browser {
         Browser {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -44,7 +44,7 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
+    pub(crate) async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
         let req = match &self.cookie {
             Some(c) => req.header("Cookie", c.clone()),
             None => req,
@@ -67,17 +67,17 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Answer {
+    pub(crate) async fn get(&mut self, path: &str) -> Answer {
         let req = self.client.get(format!("{}{path}", self.base));
         self.send(req).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
         let req = self.client.post(format!("{}{path}", self.base)).form(form);
         self.send(req).await
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Answer {
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Answer {
         self.post(
             "/login",
             &[
@@ -91,12 +91,12 @@ impl Browser {
 }
 
 /// The CSRF token the page's forms carry.
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
     html[at..].split('"').next().unwrap().to_string()
 }
 
-async fn with_user(app: &TestApp, t: &Tenant) -> String {
+pub(crate) async fn with_user(app: &TestApp, t: &Tenant) -> String {
     let u = assent_server::web::create_user(&app.app, &t.slug, " Manager@Acme.example ", PASSWORD)
         .await
         .unwrap();
