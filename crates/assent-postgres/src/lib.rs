@@ -38,7 +38,13 @@ mod relay {
 // Every list the API and the web app page through: the same SQL on both backends (see
 // assent_store::shared::lists).
 mod lists {
-    assent_store::shared_list_sql!(sqlx::Postgres, super::PostgresStore, pool, "seq");
+    assent_store::shared_list_sql!(
+        sqlx::Postgres,
+        super::PostgresStore,
+        pool,
+        "seq",
+        "(k.state::json ->> 'marketing')"
+    );
 }
 // The overview and the campaign data lists (see assent_store::shared::overview).
 mod overview {
@@ -829,6 +835,28 @@ impl CustomerStore for PostgresStore {
     }
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
         customer(&mut *self.pool.acquire().await?, tenant_id, id).await
+    }
+    async fn add_phone(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        method: &ContactMethod,
+        ledger: &[NewLedgerEntry],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        lock_phone(&mut tx, tenant_id, method.number.as_str()).await?;
+        insert_phone_row(&mut tx, tenant_id, customer_id, method).await?;
+        append_ledger(&mut tx, tenant_id, ledger).await?;
+        Ok(tx.commit().await?)
+    }
+    async fn remove_phone(&self, tenant_id: &str, customer_id: &str, phone: &E164) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // A claim deciding a hand-off for this phone sees it on the customer or not at all.
+        lock_phone(&mut tx, tenant_id, phone.as_str()).await?;
+        if delete_phone_row(&mut *tx, tenant_id, customer_id, phone).await? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(tx.commit().await?)
     }
     async fn set_toggles(
         &self,
@@ -1657,6 +1685,18 @@ impl WebStore for PostgresStore {
 
     async fn delete_session(&self, id_hash: &str) -> Result<()> {
         web::delete_session(&self.pool, id_hash).await
+    }
+
+    async fn record_author(&self, tenant_id: &str, message_id: &str, user_id: &str) -> Result<()> {
+        web::record_author(&self.pool, tenant_id, message_id, user_id).await
+    }
+
+    async fn authors(
+        &self,
+        tenant_id: &str,
+        message_ids: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        web::authors(&self.pool, tenant_id, message_ids).await
     }
 }
 

@@ -20,6 +20,7 @@ pub mod twilio_api;
 pub mod twilio_check;
 pub mod web;
 pub mod webhooks;
+pub mod words;
 
 use std::sync::Arc;
 

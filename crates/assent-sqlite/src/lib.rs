@@ -32,7 +32,13 @@ mod relay {
 // Every list the API and the web app page through: the same SQL on both backends (see
 // assent_store::shared::lists).
 mod lists {
-    assent_store::shared_list_sql!(sqlx::Sqlite, super::SqliteStore, reader, "rowid");
+    assent_store::shared_list_sql!(
+        sqlx::Sqlite,
+        super::SqliteStore,
+        reader,
+        "rowid",
+        "json_extract(k.state, '$.marketing')"
+    );
 }
 // The overview and the campaign data lists (see assent_store::shared::overview).
 mod overview {
@@ -951,6 +957,25 @@ impl CustomerStore for SqliteStore {
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
         customer(&mut *self.reader.acquire().await?, tenant_id, id).await
     }
+    async fn add_phone(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        method: &ContactMethod,
+        ledger: &[NewLedgerEntry],
+    ) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        insert_phone_row(w.conn(), tenant_id, customer_id, method).await?;
+        append_ledger(w.conn(), tenant_id, ledger).await?;
+        w.commit().await
+    }
+    async fn remove_phone(&self, tenant_id: &str, customer_id: &str, phone: &E164) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        if delete_phone_row(w.conn(), tenant_id, customer_id, phone).await? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        w.commit().await
+    }
     async fn set_toggles(
         &self,
         tenant_id: &str,
@@ -1769,6 +1794,20 @@ impl WebStore for SqliteStore {
         let mut w = self.batch.begin().await?;
         web::delete_session(w.conn(), id_hash).await?;
         w.commit().await
+    }
+
+    async fn record_author(&self, tenant_id: &str, message_id: &str, user_id: &str) -> Result<()> {
+        let mut w = self.batch.begin().await?;
+        web::record_author(w.conn(), tenant_id, message_id, user_id).await?;
+        w.commit().await
+    }
+
+    async fn authors(
+        &self,
+        tenant_id: &str,
+        message_ids: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        web::authors(&self.reader, tenant_id, message_ids).await
     }
 }
 

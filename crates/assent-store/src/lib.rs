@@ -183,6 +183,20 @@ pub trait CustomerStore: Send + Sync {
     /// Ids of the customers holding `phone`, oldest first.
     async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>>;
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>>;
+    /// Adds a phone to a customer's contact methods (last), writing the ledger entries of
+    /// its initial toggles; `NotFound` without the customer, `Conflict` when the customer
+    /// already holds that phone.
+    async fn add_phone(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        method: &ContactMethod,
+        ledger: &[NewLedgerEntry],
+    ) -> Result<()>;
+    /// Takes a phone off a customer's contact methods. The phone's consent and its ledger
+    /// stay as they are (consent belongs to the number); `NotFound` when the customer does
+    /// not hold it.
+    async fn remove_phone(&self, tenant_id: &str, customer_id: &str, phone: &E164) -> Result<()>;
     /// Sets one contact method's toggles and records the change; `NotFound` when the
     /// customer does not hold that phone.
     async fn set_toggles(
@@ -570,6 +584,15 @@ pub trait WebStore: Send + Sync {
     /// The unexpired session with this id hash, and its user.
     async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
+    /// Records who wrote a message sent from the web app (a conversation's reply): the
+    /// user's id. Once per message.
+    async fn record_author(&self, tenant_id: &str, message_id: &str, user_id: &str) -> Result<()>;
+    /// The authors of those of `message_ids` written in the web app: (message id, user id).
+    async fn authors(
+        &self,
+        tenant_id: &str,
+        message_ids: &[String],
+    ) -> Result<Vec<(String, String)>>;
 }
 
 /// The lists the API and the web app page through, one keyset page a read (see [`page`]),
@@ -582,10 +605,10 @@ pub trait ListStore: Send + Sync {
     async fn customers_page(
         &self,
         tenant_id: &str,
-        q: &str,
+        f: &page::CustomerFilter,
         seek: &page::Seek,
     ) -> Result<page::Page<Customer>>;
-    async fn customer_count(&self, tenant_id: &str, q: &str) -> Result<u64>;
+    async fn customer_count(&self, tenant_id: &str, f: &page::CustomerFilter) -> Result<u64>;
     /// Phones with messages, the most recently active first.
     async fn conversations_page(
         &self,

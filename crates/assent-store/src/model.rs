@@ -1126,6 +1126,11 @@ pub struct ConversationSummary {
     pub last_at: DateTime<Utc>,
     /// The text of the latest message when the customer sent it: nobody has answered yet.
     pub last_inbound: Option<String>,
+    /// The latest message's text and direction, whoever sent it.
+    pub last_body: Option<String>,
+    pub last_direction: Option<Direction>,
+    /// The oldest customer holding the phone, if any does.
+    pub customer_name: Option<String>,
 }
 
 /// How the backends read a customer search: a LIKE pattern for the name, and one for the

@@ -130,6 +130,27 @@ pub struct MessageFilter {
     pub kind: Option<MessageKind>,
 }
 
+/// Which customers a list shows: a search (names and phone digits, see
+/// [`crate::customer_search_patterns`]; empty lists all), and optionally only those with a
+/// phone whose stored marketing status is `marketing` (a phone with no consent yet is
+/// `none`), or who carry `tag`.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub q: String,
+    pub marketing: Option<assent_core::consent::MarketingStatus>,
+    pub tag: Option<String>,
+}
+
+impl CustomerFilter {
+    /// Only a search.
+    pub fn search(q: &str) -> Self {
+        CustomerFilter {
+            q: q.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
 /// Which ledger entries a list shows, oldest first: `from` included, `to` excluded.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerFilter {

@@ -392,6 +392,47 @@ macro_rules! shared_web_sql {
                 .await?;
             Ok(())
         }
+
+        pub(crate) async fn record_author<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            message_id: &str,
+            user_id: &str,
+        ) -> $crate::Result<()> {
+            __sqlx::query(
+                "INSERT INTO message_authors (tenant_id, message_id, user_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant_id)
+            .bind(message_id)
+            .bind(user_id)
+            .execute(e)
+            .await?;
+            Ok(())
+        }
+
+        pub(crate) async fn authors<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            message_ids: &[String],
+        ) -> $crate::Result<Vec<(String, String)>> {
+            if message_ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut sql = $crate::page::Sql::new(
+                "SELECT message_id, user_id FROM message_authors WHERE tenant_id = ",
+            );
+            let p = sql.param();
+            sql.push(&p).push(" AND");
+            sql.in_list("message_id", message_ids.len());
+            let mut query =
+                __sqlx::query_as::<_, (String, String)>(__sqlx::AssertSqlSafe(sql.text))
+                    .bind(tenant_id);
+            for id in message_ids {
+                query = query.bind(id.clone());
+            }
+            Ok(query.fetch_all(e).await?)
+        }
     };
 }
 
@@ -1701,6 +1742,72 @@ macro_rules! shared_store_sql {
         }
 
         /// Sets one contact method's toggles; how many rows changed (0: no such record).
+        /// A phone added to a customer, last among its contact methods; `NotFound` without
+        /// the customer, `Conflict` when it already holds the phone.
+        pub(crate) async fn insert_phone_row(
+            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
+            tenant_id: &str,
+            customer_id: &str,
+            p: &$crate::ContactMethod,
+        ) -> $crate::Result<()> {
+            let exists: Option<i64> = $crate::__sqlx::query_scalar(
+                "SELECT CAST(1 AS BIGINT) FROM customers WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(customer_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if exists.is_none() {
+                return Err($crate::StoreError::NotFound);
+            }
+            let held: Option<i64> = $crate::__sqlx::query_scalar(
+                "SELECT CAST(1 AS BIGINT) FROM contact_methods \
+                 WHERE tenant_id = $1 AND customer_id = $2 AND phone = $3",
+            )
+            .bind(tenant_id)
+            .bind(customer_id)
+            .bind(p.number.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+            if held.is_some() {
+                return Err($crate::StoreError::Conflict(
+                    "this customer already has that phone".to_string(),
+                ));
+            }
+            $crate::__sqlx::query(
+                "INSERT INTO contact_methods (tenant_id, customer_id, phone, position, \
+                 job_notifications, marketing_updates) \
+                 SELECT $1, $2, $3, COALESCE(MAX(position) + 1, 0), $4, $5 FROM contact_methods \
+                 WHERE tenant_id = $1 AND customer_id = $2",
+            )
+            .bind(tenant_id)
+            .bind(customer_id)
+            .bind(p.number.as_str())
+            .bind(p.job_notifications)
+            .bind(p.marketing_updates)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// Deletes one contact method; how many rows went (0: the customer has no such phone).
+        pub(crate) async fn delete_phone_row<'c>(
+            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            customer_id: &str,
+            phone: &assent_core::phone::E164,
+        ) -> $crate::Result<u64> {
+            let done = $crate::__sqlx::query(
+                "DELETE FROM contact_methods WHERE tenant_id = $1 AND customer_id = $2 AND phone = $3",
+            )
+            .bind(tenant_id)
+            .bind(customer_id)
+            .bind(phone.as_str())
+            .execute(e)
+            .await?;
+            Ok(done.rows_affected())
+        }
+
         pub(crate) async fn update_toggles<'c>(
             e: impl $crate::__sqlx::Executor<'c, Database = $db>,
             tenant_id: &str,

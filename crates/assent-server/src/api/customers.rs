@@ -2,7 +2,7 @@
 
 use assent_core::consent::Source;
 use assent_core::phone::E164;
-use assent_store::{ContactMethod, Customer};
+use assent_store::Customer;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +13,7 @@ use super::ApiJson;
 use crate::AppState;
 use crate::auth::TenantAuth;
 use crate::error::{ApiError, ApiResult};
-use crate::service::{self, toggle_entries};
+use crate::service;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,61 +50,59 @@ pub async fn create(
     State(app): State<AppState>,
     ApiJson(b): ApiJson<NewCustomer>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = b.name.trim();
-    if name.is_empty() {
-        return Err(ApiError::field("name", "is required"));
-    }
-    let now = app.clock.now();
-    let mut phones: Vec<ContactMethod> = Vec::new();
-    for (i, p) in b.phones.iter().enumerate() {
-        let number = E164::parse(&p.number)
-            .map_err(|e| ApiError::field(&format!("phones[{i}].number"), e.to_string()))?;
-        if phones.iter().any(|q| q.number == number) {
-            return Err(ApiError::field(
-                &format!("phones[{i}].number"),
-                "is listed twice",
-            ));
-        }
-        // A customer who gives a number for service expects to hear about the job.
-        phones.push(ContactMethod {
-            number,
-            job_notifications: p.job_notifications.unwrap_or(true),
-            marketing_updates: p.marketing_updates.unwrap_or(false),
-        });
-    }
-    let tags: Vec<String> = b
-        .tags
-        .iter()
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .collect();
-    let customer = Customer {
-        id: service::new_id(),
-        name: name.to_string(),
-        address: b
-            .address
-            .map(|a| a.trim().to_string())
-            .filter(|a| !a.is_empty()),
-        tags,
-        phones,
-        created_at: now,
+    let input = service::customers::NewCustomer {
+        name: b.name,
+        phones: b.phones.into_iter().map(NewPhone::into_service).collect(),
+        address: b.address,
+        tags: b.tags,
     };
-    let ledger: Vec<_> = customer
-        .phones
-        .iter()
-        .flat_map(|p| {
-            toggle_entries(
-                &p.number,
-                None,
-                (p.job_notifications, p.marketing_updates),
-                Source::Api,
-                "api",
-                now,
-            )
-        })
-        .collect();
-    app.store.create_customer(&t.id, &customer, &ledger).await?;
+    let customer = service::customers::create(&app, &t.id, input, API).await?;
     Ok((StatusCode::CREATED, Json(customer_json(&customer))))
+}
+
+const API: service::Who<'static> = service::Who {
+    source: Source::Api,
+    actor: "api",
+};
+
+impl NewPhone {
+    fn into_service(self) -> service::customers::NewPhone {
+        service::customers::NewPhone {
+            number: self.number,
+            job_notifications: self.job_notifications,
+            marketing_updates: self.marketing_updates,
+        }
+    }
+}
+
+/// `POST /customers/{id}/phones` `{"number", "job_notifications"?, "marketing_updates"?}`
+/// → 201 with the customer.
+pub async fn add_phone(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<NewPhone>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let p = b.into_service();
+    let c = service::customers::add_phone(&app, &t.id, &id, &p, API)
+        .await
+        .map_err(|e| match e {
+            service::Error::Invalid { message, .. } => ApiError::field("number", message),
+            e => e.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(customer_json(&c))))
+}
+
+/// `DELETE /customers/{id}/phones/{phone}` → the customer without that phone. The phone's
+/// consent and ledger are kept.
+pub async fn remove_phone(
+    TenantAuth(t): TenantAuth,
+    State(app): State<AppState>,
+    Path((id, phone)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let phone = path_phone(&phone)?;
+    let c = service::customers::remove_phone(&app, &t.id, &id, &phone).await?;
+    Ok(Json(customer_json(&c)))
 }
 
 pub async fn get(

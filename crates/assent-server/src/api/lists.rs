@@ -63,7 +63,11 @@ pub async fn customers(
     let seek = q.page.seek()?;
     let page = app
         .store
-        .customers_page(&t.id, q.q.as_deref().unwrap_or(""), &seek)
+        .customers_page(
+            &t.id,
+            &assent_store::page::CustomerFilter::search(q.q.as_deref().unwrap_or("")),
+            &seek,
+        )
         .await?;
     Ok(answer("customers", &page, customer_json))
 }

@@ -48,6 +48,11 @@ pub fn router() -> Router<AppState> {
         .route("/twilio/check", get(tenants::twilio_check))
         .route("/customers", post(customers::create).get(lists::customers))
         .route("/customers/{id}", get(customers::get))
+        .route("/customers/{id}/phones", post(customers::add_phone))
+        .route(
+            "/customers/{id}/phones/{phone}",
+            axum::routing::delete(customers::remove_phone),
+        )
         .route(
             "/customers/{id}/phones/{phone}/notifications",
             put(customers::set_notifications),

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use assent_store::page::{Key, LedgerFilter, Seek};
-use assent_store::{LedgerEntry, Store, StoreError, Tenant};
+use assent_store::prelude::*;
+use assent_store::{LedgerEntry, StoreError, Tenant};
 use chrono::{DateTime, Utc};
 
 use super::error::{Error, Result};
@@ -43,6 +44,37 @@ pub fn bound(t: &Tenant, field: &str, v: Option<&str>) -> Result<Option<DateTime
     ))
 }
 
+/// A tenant's people, id → email: the ledger names a person by email, never by id. Read
+/// a page of users at a time (a tenant's team is small, but never read unbounded).
+pub async fn team(store: &dyn Store, tenant_id: &str) -> std::result::Result<Team, StoreError> {
+    let mut team = Team::new();
+    let mut after: Option<String> = None;
+    loop {
+        let users = store
+            .users_of_tenant(tenant_id, after.as_deref(), TEAM_PAGE)
+            .await?;
+        let done = users.len() < TEAM_PAGE as usize;
+        after = users.last().map(|u| u.email.clone());
+        team.extend(users.into_iter().map(|u| (u.id, u.email)));
+        if done || after.is_none() {
+            return Ok(team);
+        }
+    }
+}
+
+/// User id → email.
+pub type Team = std::collections::HashMap<String, String>;
+
+const TEAM_PAGE: u32 = 500;
+
+/// Who made a change as a person reads it: a user by email, anyone else by the actor's
+/// word (`api`, `customer`, `assent`).
+pub fn actor_name(team: &Team, actor: &str) -> String {
+    team.get(actor)
+        .cloned()
+        .unwrap_or_else(|| actor.to_string())
+}
+
 /// How many ledger entries an export reads at a time.
 pub const EXPORT_PAGE: usize = 1000;
 
@@ -61,17 +93,26 @@ pub fn csv_stream(
         filter: LedgerFilter,
         /// `None` before the header is sent; then where the next page starts.
         next: Option<Option<Key>>,
+        team: Team,
     }
     let start = State {
         store,
         tenant_id,
         filter,
         next: None,
+        team: Team::new(),
     };
     futures_util::stream::unfold(Some(start), |state| async move {
         let mut s = state?;
         let Some(from) = s.next.take() else {
             s.next = Some(None);
+            match team(s.store.as_ref(), &s.tenant_id).await {
+                Ok(t) => s.team = t,
+                Err(e) => {
+                    tracing::error!(error = %e, "ledger export failed");
+                    return Some((Err(e), None));
+                }
+            }
             return Some((
                 Ok(axum::body::Bytes::from_static(CSV_HEADER.as_bytes())),
                 Some(s),
@@ -85,7 +126,7 @@ pub fn csv_stream(
             }
             Ok(page) if page.items.is_empty() => None,
             Ok(page) => {
-                let chunk = csv_rows(&page.items);
+                let chunk = csv_rows(&page.items, &s.team);
                 let next = page.next().cloned();
                 let more = next.is_some();
                 s.next = Some(next);
@@ -130,10 +171,14 @@ fn cell(s: &str, free_text: bool) -> String {
     }
 }
 
-const CSV_HEADER: &str = "seq,occurred_at,phone,channel,old_state,new_state,source,actor,message_sid,text,rule,ip,user_agent,page,disclosure\n";
+/// The codes first (programs read those), then the same entry in the words every page
+/// uses ([`crate::words`]): what it is about, the change, and where it came from. `actor`
+/// names a person by email.
+const CSV_HEADER: &str = "seq,occurred_at,phone,channel,old_state,new_state,source,actor,message_sid,text,rule,ip,user_agent,page,disclosure,about,change,how\n";
 
-/// Ledger entries as CSV lines (no header).
-pub fn csv_rows(entries: &[LedgerEntry]) -> String {
+/// Ledger entries as CSV lines (no header); `team` names people by email.
+pub fn csv_rows(entries: &[LedgerEntry], team: &Team) -> String {
+    use crate::words;
     let mut out = String::new();
     for e in entries {
         let x = &e.entry;
@@ -151,7 +196,7 @@ pub fn csv_rows(entries: &[LedgerEntry]) -> String {
             cell(x.old_state.as_str(), false),
             cell(x.new_state.as_str(), false),
             cell(x.source.as_str(), false),
-            cell(x.actor.as_str(), true),
+            cell(&actor_name(team, x.actor.as_str()), true),
             cell(&o(&ev.message_sid), true),
             cell(&o(&ev.text), true),
             cell(&o(&ev.rule), true),
@@ -159,6 +204,16 @@ pub fn csv_rows(entries: &[LedgerEntry]) -> String {
             cell(&o(&ev.user_agent), true),
             cell(&o(&ev.page), true),
             cell(&o(&ev.disclosure), true),
+            cell(&words::ledger_topic(x.channel.as_str()), false),
+            cell(
+                &words::ledger_change(
+                    x.channel.as_str(),
+                    x.old_state.as_str(),
+                    x.new_state.as_str(),
+                ),
+                false,
+            ),
+            cell(words::source(x.source), false),
         ];
         out.push_str(&row.join(","));
         out.push('\n');

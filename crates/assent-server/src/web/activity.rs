@@ -13,15 +13,16 @@ use serde::Deserialize;
 
 use askama::Template;
 
-use super::customers::{EvidenceList, History};
+use super::customers::{Badges, EvidenceList};
 use super::pager::{PageParams, Pager};
-use super::session::SignedIn;
+use super::session::{Posted, SignedIn};
 use super::{
     Chrome, DeferredUntil, Section, TimeEl, WebError, WebResult, phone_display, render, see_other,
     url_part,
 };
 use crate::AppState;
-use crate::service::ledger;
+use crate::service::{self, ledger};
+use crate::words;
 
 #[derive(Deserialize)]
 pub struct OpenQuery {
@@ -67,11 +68,24 @@ pub async fn conversations(
         })
     };
     let n_waiting = recent.iter().filter(|c| waiting(c)).count();
+    // The page's phones' consent, read together (one page, never more).
+    let now = app.clock.now();
+    let phones: Vec<E164> = recent.iter().map(|c| c.phone.clone()).collect();
+    let snaps = app.store.snapshots(&t.id, &phones, now).await?;
     let rows = recent
         .iter()
-        .map(|c| RecentRow {
+        .zip(snaps.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(c, snap)| RecentRow {
             url: url_part(c.phone.as_str()),
             phone: phone_display(&c.phone),
+            name: c.customer_name.clone(),
+            last_body: c.last_body.as_deref().map(preview_of).unwrap_or_default(),
+            direction: match c.last_direction {
+                Some(Direction::Inbound) => "From the customer",
+                Some(Direction::Outbound) => "To the customer",
+                None => "",
+            },
+            badges: snap.map(|s| Badges::of(&s.consent, now)),
             waiting: waiting(c),
             last: TimeEl::new(t, c.last_at),
         })
@@ -88,8 +102,22 @@ pub async fn conversations(
 struct RecentRow {
     url: String,
     phone: String,
+    name: Option<String>,
+    last_body: String,
+    direction: &'static str,
+    badges: Option<Badges>,
     waiting: bool,
     last: TimeEl,
+}
+
+/// The start of a message for a list: one line, at most 80 characters.
+fn preview_of(body: &str) -> String {
+    let line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 80 {
+        format!("{}…", line.chars().take(79).collect::<String>())
+    } else {
+        line
+    }
 }
 
 #[derive(Template)]
@@ -147,7 +175,7 @@ pub fn event_line(e: &LedgerEntry) -> Option<String> {
 
 struct MessageItem {
     class: &'static str,
-    who: &'static str,
+    who: String,
     when: TimeEl,
     /// Outbound only: its status, why, and until when it is held.
     status: Option<&'static str>,
@@ -172,21 +200,35 @@ struct Thread {
     shown: String,
     role: &'static str,
     items: Vec<Item>,
+    /// The Reply box, on a thread of one of the tenant's current numbers.
+    reply: Option<ReplyForm>,
+}
+
+/// A thread's Reply box: the number it goes from, what the gate lets through there, and
+/// a key that makes a form sent twice one reply.
+struct ReplyForm {
+    index: usize,
+    sender: String,
+    rule: &'static str,
+    key: String,
 }
 
 #[derive(Template)]
 #[template(path = "activity/conversation.html")]
 struct ConversationPage<'a> {
     chrome: Chrome<'a>,
+    notice: Option<super::Notice>,
+    phone_url: String,
     owners: Vec<(String, String)>,
     threads: Vec<Thread>,
     /// How many of the latest messages are shown, when there are older ones.
     older: Option<usize>,
 }
 
-fn message_item(t: &Tenant, m: &Message) -> Item {
+fn message_item(t: &Tenant, m: &Message, author: Option<&str>) -> Item {
     let (class, who) = match m.direction {
         Direction::Inbound => ("in", "Customer"),
+        Direction::Outbound if author.is_some() => ("out", "Reply"),
         Direction::Outbound => (
             "out",
             match m.kind {
@@ -199,12 +241,16 @@ fn message_item(t: &Tenant, m: &Message) -> Item {
         ),
     };
     let outbound = m.direction == Direction::Outbound;
+    let who = match author {
+        Some(email) if outbound => format!("{who} by {email}"),
+        _ => who.to_string(),
+    };
     Item::Message(MessageItem {
         class,
         who,
         when: TimeEl::new(t, m.created_at),
-        status: outbound.then(|| m.status.as_str()),
-        reason: m.reason.clone().filter(|_| outbound),
+        status: outbound.then(|| words::message_status(m.status)),
+        reason: m.reason.as_deref().filter(|_| outbound).map(words::reason),
         deferred: m
             .deferred_until()
             .filter(|_| outbound)
@@ -238,7 +284,12 @@ struct Timeline {
 }
 
 impl Timeline {
-    fn add_messages(&mut self, t: &Tenant, messages: &[Message]) {
+    fn add_messages(
+        &mut self,
+        t: &Tenant,
+        messages: &[Message],
+        authors: &std::collections::HashMap<String, String>,
+    ) {
         for (i, m) in messages.iter().enumerate() {
             let ours = match m.direction {
                 Direction::Inbound => &m.to,
@@ -251,10 +302,11 @@ impl Timeline {
                 self.texts
                     .insert(sid.clone(), (thread.clone(), m.created_at, 2 * i + 1));
             }
-            self.threads
-                .entry(thread)
-                .or_default()
-                .push((m.created_at, 2 * i, message_item(t, m)));
+            self.threads.entry(thread).or_default().push((
+                m.created_at,
+                2 * i,
+                message_item(t, m, authors.get(&m.id).map(String::as_str)),
+            ));
         }
     }
 
@@ -292,21 +344,37 @@ impl Timeline {
     fn into_threads(self, t: &Tenant) -> Vec<Thread> {
         self.threads
             .into_iter()
-            .map(|(sender, items)| thread_view(t, &sender, items))
+            .enumerate()
+            .map(|(i, (sender, items))| thread_view(t, i, &sender, items))
             .collect()
     }
 }
 
 /// One thread as shown: the tenant's number and what it is, and its items in order.
-fn thread_view(t: &Tenant, sender: &str, mut items: Vec<Placed>) -> Thread {
+fn thread_view(t: &Tenant, index: usize, sender: &str, mut items: Vec<Placed>) -> Thread {
+    use assent_core::consent::Thread as Th;
     items.sort_by_key(|a| (a.0, a.1));
     let ours = E164::parse(sender).ok();
-    let role = match ours.as_ref().and_then(|s| t.thread_of(s)) {
-        Some(assent_core::consent::Thread::Marketing) => "marketing number",
-        Some(assent_core::consent::Thread::Transactional) => "transactional number",
-        Some(assent_core::consent::Thread::Shared) => "your number",
+    let thread = ours.as_ref().and_then(|s| t.thread_of(s));
+    let role = match thread {
+        Some(Th::Marketing) => "marketing number",
+        Some(Th::Transactional) => "transactional number",
+        Some(Th::Shared) => "your number",
         None => "a former number",
     };
+    let reply = thread.map(|th| ReplyForm {
+        index,
+        sender: sender.to_string(),
+        rule: match th {
+            Th::Marketing => {
+                "From the marketing number a reply goes only to a phone that gave written consent (Opted in), with the opt-out footer."
+            }
+            _ => {
+                "Sent as a job notification: it goes unless the customer stopped texts or turned Job Notifications off, and waits for their sending hours."
+            }
+        },
+        key: service::new_id(),
+    });
     Thread {
         shown: ours
             .as_ref()
@@ -314,6 +382,7 @@ fn thread_view(t: &Tenant, sender: &str, mut items: Vec<Placed>) -> Thread {
             .unwrap_or_else(|| sender.to_string()),
         role,
         items: items.into_iter().map(|i| i.2).collect(),
+        reply,
     }
 }
 
@@ -331,10 +400,16 @@ async fn owner_links(app: &AppState, t: &Tenant, phone: &E164) -> WebResult<Vec<
 /// How many of a phone's messages its conversation page shows, the latest.
 const THREAD_MESSAGES: usize = 200;
 
+#[derive(Deserialize)]
+pub struct ConversationQuery {
+    notice: Option<String>,
+}
+
 pub async fn conversation(
     user: SignedIn,
     State(app): State<AppState>,
     Path(phone): Path<String>,
+    Query(q): Query<ConversationQuery>,
 ) -> WebResult<Response> {
     let t = &user.tenant;
     let phone = E164::parse(&phone).map_err(|_| WebError::not_found("This phone number"))?;
@@ -353,13 +428,32 @@ pub async fn conversation(
         )
         .await?;
     let older = latest.prev().is_some();
-    timeline.add_messages(t, &latest.items);
+    // Who wrote the replies sent from here, by email (one read for the page's messages).
+    let outbound: Vec<String> = latest
+        .items
+        .iter()
+        .filter(|m| m.direction == Direction::Outbound)
+        .map(|m| m.id.clone())
+        .collect();
+    let written = app.store.authors(&t.id, &outbound).await?;
+    let authors = if written.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        let team = ledger::team(app.store.as_ref(), &t.id).await?;
+        written
+            .into_iter()
+            .map(|(m, u)| (m, ledger::actor_name(&team, &u)))
+            .collect()
+    };
+    timeline.add_messages(t, &latest.items, &authors);
     timeline.add_events(t, &app.store.ledger_for_phone(&t.id, &phone).await?);
     let threads = timeline.into_threads(t);
     let owners = owner_links(&app, t, &phone).await?;
     let title = format!("Conversation with {}", phone_display(&phone));
     Ok(render(&ConversationPage {
         chrome: Chrome::new(&user, &title, Section::Conversations),
+        notice: q.notice.as_deref().and_then(super::Notice::of),
+        phone_url: url_part(phone.as_str()),
         owners,
         threads,
         older: older.then_some(THREAD_MESSAGES),
@@ -445,13 +539,9 @@ pub async fn compliance(
         format!("/compliance?{query}")
     };
     let pager = Pager::new(&page, &q.page, true, count, &base);
-    let shown = &page.items;
-    // The ledger table names the phone too.
-    let table = if f.range.phone.is_none() && !shown.is_empty() {
-        Table::AllPhones(phone_ledger_rows(&user, shown))
-    } else {
-        Table::OnePhone(History::new(&user, shown, "Consent ledger, newest first"))
-    };
+    // One table, filtered or not, in the words every page uses.
+    let team = ledger::team(app.store.as_ref(), &t.id).await?;
+    let rows = phone_ledger_rows(&user, &team, &page.items);
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     Ok(render(&CompliancePage {
         chrome: Chrome::new(&user, "Compliance", Section::Compliance),
@@ -461,15 +551,9 @@ pub async fn compliance(
         errors: f.errors,
         export,
         count: super::pager::total_text(count),
-        table,
+        rows,
         pager,
     }))
-}
-
-/// The ledger of one phone is its history; of every phone, it names the phone.
-enum Table {
-    OnePhone(History),
-    AllPhones(Vec<LedgerRow>),
 }
 
 struct LedgerRow {
@@ -478,8 +562,7 @@ struct LedgerRow {
     url: String,
     phone: String,
     channel: String,
-    old: String,
-    new: String,
+    change: String,
     source: &'static str,
     actor: String,
     evidence: EvidenceList,
@@ -495,11 +578,15 @@ struct CompliancePage<'a> {
     errors: Vec<&'static str>,
     export: String,
     count: String,
-    table: Table,
+    rows: Vec<LedgerRow>,
     pager: Pager,
 }
 
-fn phone_ledger_rows(user: &SignedIn, entries: &[LedgerEntry]) -> Vec<LedgerRow> {
+fn phone_ledger_rows(
+    user: &SignedIn,
+    team: &ledger::Team,
+    entries: &[LedgerEntry],
+) -> Vec<LedgerRow> {
     entries
         .iter()
         .rev()
@@ -510,15 +597,14 @@ fn phone_ledger_rows(user: &SignedIn, entries: &[LedgerEntry]) -> Vec<LedgerRow>
                 when: TimeEl::new(&user.tenant, x.occurred_at),
                 url: url_part(x.phone.as_str()),
                 phone: phone_display(&x.phone),
-                channel: x.channel.as_str().replace('_', " "),
-                old: x.old_state.as_str().replace('_', " "),
-                new: x.new_state.as_str().replace('_', " "),
-                source: super::customers::source_label(x.source),
-                actor: if x.actor == user.user.id {
-                    user.user.email.clone()
-                } else {
-                    x.actor.to_string()
-                },
+                channel: words::ledger_topic(x.channel.as_str()),
+                change: words::ledger_change(
+                    x.channel.as_str(),
+                    x.old_state.as_str(),
+                    x.new_state.as_str(),
+                ),
+                source: words::source(x.source),
+                actor: super::customers::actor_label(user, team, x.actor.as_str()),
                 evidence: EvidenceList::new(&x.evidence),
             }
         })
@@ -541,4 +627,82 @@ pub async fn export_csv(
         });
     }
     Ok(ledger::csv_response(&app, t, f.range))
+}
+
+/// How long a reply may be (the API's limit for a message).
+const MAX_REPLY_CHARS: usize = 1530;
+
+/// A thread's Reply: through the gate from the thread's number, a job notification on the
+/// transactional (or shared) number, a marketing message on the marketing number (so only
+/// to an opted-in phone). Recorded with the signed-in person as its author; a refusal comes
+/// back as the gate's reason in words.
+pub async fn reply(
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+    posted: Posted,
+) -> WebResult<Response> {
+    use assent_core::consent::Thread as Th;
+    use assent_core::gate::Purpose;
+    let user = &posted.user;
+    let t = &user.tenant;
+    let phone = E164::parse(&phone).map_err(|_| WebError::not_found("This phone number"))?;
+    let back = |notice: &str| {
+        see_other(&format!(
+            "/conversations/{}?notice={notice}",
+            url_part(phone.as_str())
+        ))
+    };
+    let body = posted.field("body").trim();
+    if body.is_empty() {
+        return Ok(back("reply_empty"));
+    }
+    if body.chars().count() > MAX_REPLY_CHARS {
+        return Ok(back("reply_too_long"));
+    }
+    let purpose = match E164::parse(posted.field("thread"))
+        .ok()
+        .and_then(|s| t.thread_of(&s))
+    {
+        Some(Th::Marketing) => Purpose::Marketing,
+        Some(Th::Transactional | Th::Shared) => Purpose::JobNotification,
+        None => return Ok(back("reply_no_sender")),
+    };
+    let key = Some(posted.field("key").trim())
+        .filter(|k| !k.is_empty())
+        .map(|k| format!("web-reply:{}:{k}", user.user.id));
+    // The same form sent twice is one reply.
+    if let Some(k) = &key
+        && app
+            .store
+            .message_by_idempotency_key(&t.id, k)
+            .await?
+            .is_some()
+    {
+        return Ok(back("reply_sent"));
+    }
+    let sent = service::send(
+        &app,
+        t,
+        &phone,
+        purpose,
+        body,
+        assent_store::MessageKind::Api,
+        key,
+    )
+    .await?;
+    match sent {
+        Ok(m) => {
+            app.store.record_author(&t.id, &m.id, &user.user.id).await?;
+            app.wake.notify_one();
+            if m.status == assent_store::MessageStatus::Deferred {
+                Ok(back("reply_held"))
+            } else {
+                Ok(back("reply_sent"))
+            }
+        }
+        Err(reason) => {
+            app.metrics.gate_refusals.increment(1);
+            Ok(back(&format!("reply_refused_{}", reason.as_str())))
+        }
+    }
 }

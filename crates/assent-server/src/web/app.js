@@ -47,3 +47,27 @@ if (composerBody) {
     }, 250);
   });
 }
+
+// An import's page: the progress bar follows the status endpoint each second, and the
+// page reloads for the report when the import ends. Without this script the page reloads
+// itself every two seconds (its Refresh header).
+const importProgress = document.querySelector(".import-progress[data-status]");
+if (importProgress) {
+  const bar = importProgress.querySelector("progress");
+  const poll = async () => {
+    try {
+      const res = await fetch(importProgress.dataset.status);
+      const s = await res.json();
+      if (s.state !== "running") {
+        location.reload();
+        return;
+      }
+      bar.value = s.percent;
+      bar.textContent = s.percent + "%";
+    } catch (_) {
+      // The Refresh header still reloads the page.
+    }
+    setTimeout(poll, 1000);
+  };
+  setTimeout(poll, 1000);
+}

@@ -179,10 +179,10 @@ impl Audience {
                 .iter()
                 .map(|(code, n)| {
                     let words = match code.as_str() {
-                        "sender_not_configured" => "no marketing sender number is set",
-                        code => super::reason_text(code).unwrap_or(code),
+                        "sender_not_configured" => "No marketing sender number is set.".into(),
+                        code => crate::words::reason(code),
                     };
-                    (words.to_string(), thousands(*n))
+                    (words, thousands(*n))
                 })
                 .collect(),
         }
@@ -599,7 +599,7 @@ pub async fn skipped(
                 url: url_part(r.phone.as_str()),
                 phone: phone_display(&r.phone),
                 step: r.step.clone(),
-                reason: super::reason_text(reason).unwrap_or(reason).to_string(),
+                reason: crate::words::reason(reason),
             }
         })
         .collect();
@@ -679,10 +679,7 @@ pub async fn campaign(
         .iter()
         .map(|r| {
             let reason = r.reason.as_deref().unwrap_or("");
-            (
-                phone_display(&r.phone),
-                super::reason_text(reason).unwrap_or(reason).to_string(),
-            )
+            (phone_display(&r.phone), crate::words::reason(reason))
         })
         .collect();
     let after = q
@@ -724,8 +721,12 @@ pub async fn campaign(
             url: url_part(r.phone.as_str()),
             phone: phone_display(&r.phone),
             step: r.step.clone(),
-            status: r.status.as_str().to_string(),
-            reason: r.reason.clone().unwrap_or_default(),
+            status: crate::words::send_status(r.status).to_string(),
+            reason: r
+                .reason
+                .as_deref()
+                .map(crate::words::reason)
+                .unwrap_or_default(),
             deferred: r
                 .deferred_until
                 .map(|until| DeferredUntil::new(t, &r.phone, until)),
@@ -760,7 +761,7 @@ pub async fn campaign(
             .skipped_by_reason
             .iter()
             .map(|(reason, n)| {
-                let text = super::reason_text(reason).unwrap_or(reason).to_string();
+                let text = crate::words::reason(reason);
                 (text, *n)
             })
             .collect(),

@@ -6,6 +6,7 @@
 use assent_core::consent::{MarketingStatus, Source};
 use assent_core::gate::{Decision, Purpose, Reason, Stage};
 use assent_core::phone::E164;
+use assent_store::page::CustomerFilter;
 use assent_store::{ContactMethod, Customer, Evidence, LedgerEntry, Tenant};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -21,14 +22,26 @@ use super::{
 };
 use crate::AppState;
 use crate::error::Code;
-use crate::service;
+use crate::{service, words};
 
 #[derive(Deserialize)]
 pub struct SearchQuery {
     q: Option<String>,
+    /// A marketing status code (`opted_in`, …); empty or unknown is every status.
+    marketing: Option<String>,
+    tag: Option<String>,
+    notice: Option<String>,
     #[serde(flatten)]
     page: PageParams,
 }
+
+/// The marketing filter's choices: the status codes and their labels.
+const MARKETING_CHOICES: [MarketingStatus; 4] = [
+    MarketingStatus::OptedIn,
+    MarketingStatus::Pending,
+    MarketingStatus::OptedOut,
+    MarketingStatus::None,
+];
 
 pub async fn search(
     user: SignedIn,
@@ -37,18 +50,50 @@ pub async fn search(
 ) -> WebResult<Response> {
     let q = query.q.clone().unwrap_or_default();
     let q = q.trim();
+    let marketing = query
+        .marketing
+        .as_deref()
+        .and_then(|m| MARKETING_CHOICES.into_iter().find(|c| c.as_str() == m));
+    let tag = query
+        .tag
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    let filter = CustomerFilter {
+        q: q.to_string(),
+        marketing,
+        tag: tag.clone(),
+    };
     let t = &user.tenant;
     let found = app
         .store
-        .customers_page(&t.id, q, &query.page.seek(false, false))
+        .customers_page(&t.id, &filter, &query.page.seek(false, false))
         .await?;
-    let total = app.store.customer_count(&t.id, q).await?;
-    let base = if q.is_empty() {
+    let total = app.store.customer_count(&t.id, &filter).await?;
+    let params: Vec<String> = [
+        ("q", Some(q.to_string()).filter(|q| !q.is_empty())),
+        ("marketing", marketing.map(|m| m.as_str().to_string())),
+        ("tag", tag.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| format!("{k}={}", url_part(&v))))
+    .collect();
+    let base = if params.is_empty() {
         "/customers".to_string()
     } else {
-        format!("/customers?q={}", url_part(q))
+        format!("/customers?{}", params.join("&"))
     };
     let pager = Pager::new(&found, &query.page, false, total, &base);
+    // The page's phones' consent, read together (one page of customers, never more).
+    let now = app.clock.now();
+    let phones: Vec<E164> = found
+        .items
+        .iter()
+        .flat_map(|c| c.phones.iter().map(|p| p.number.clone()))
+        .collect();
+    let snaps = app.store.snapshots(&t.id, &phones, now).await?;
+    let mut snaps = snaps.iter();
     let rows = found
         .items
         .iter()
@@ -58,31 +103,65 @@ pub async fn search(
             phones: c
                 .phones
                 .iter()
-                .map(|p| phone_display(&p.number))
-                .collect::<Vec<_>>()
-                .join(", "),
+                .map(|p| {
+                    let badges = snaps.next().map(|s| Badges::of(&s.consent, now));
+                    (phone_display(&p.number), badges)
+                })
+                .collect(),
             address: c.address.clone().unwrap_or_default(),
             tags: c.tags.join(", "),
         })
         .collect();
-    let heading = if q.is_empty() {
-        "Newest customers".to_string()
-    } else {
-        format!("Customers matching “{q}”")
+    let heading = match (q.is_empty(), marketing.is_some() || tag.is_some()) {
+        (true, false) => "Newest customers".to_string(),
+        (true, true) => "Customers matching the filters".to_string(),
+        (false, _) => format!("Customers matching “{q}”"),
     };
     Ok(render(&SearchPage {
         chrome: Chrome::new(&user, "Customers", Section::Customers),
+        notice: query.notice.as_deref().and_then(Notice::of),
         q,
+        marketing: marketing.map(|m| m.as_str()).unwrap_or(""),
+        marketing_choices: MARKETING_CHOICES
+            .iter()
+            .map(|m| (m.as_str(), words::marketing(*m)))
+            .collect(),
+        tag: tag.unwrap_or_default(),
         heading,
         rows,
         pager,
     }))
 }
 
+/// A phone's two consent badges, each saying what it is about: `Job texts: Receiving`,
+/// `Marketing: Opted in`.
+pub struct Badges {
+    pub job: &'static str,
+    pub job_class: &'static str,
+    pub marketing: String,
+    pub marketing_class: &'static str,
+}
+
+impl Badges {
+    pub fn of(c: &assent_core::consent::ConsentState, now: chrono::DateTime<chrono::Utc>) -> Self {
+        let m = service::marketing_status(c, now);
+        Badges {
+            job: words::job_texts_badge(c.transactional_opted_out),
+            job_class: if c.transactional_opted_out {
+                "bad"
+            } else {
+                "ok"
+            },
+            marketing: words::marketing_badge(m),
+            marketing_class: words::marketing_class(m),
+        }
+    }
+}
+
 struct SearchRow {
     id: String,
     name: String,
-    phones: String,
+    phones: Vec<(String, Option<Badges>)>,
     address: String,
     tags: String,
 }
@@ -91,10 +170,211 @@ struct SearchRow {
 #[template(path = "customers/search.html")]
 struct SearchPage<'a> {
     chrome: Chrome<'a>,
+    notice: Option<Notice>,
     q: &'a str,
+    marketing: &'a str,
+    marketing_choices: Vec<(&'static str, &'static str)>,
+    tag: String,
     heading: String,
     rows: Vec<SearchRow>,
     pager: Pager,
+}
+
+/// The Add customer form, empty or as posted with what is wrong.
+#[derive(Template)]
+#[template(path = "customers/new.html")]
+struct NewCustomerPage<'a> {
+    chrome: Chrome<'a>,
+    name: String,
+    phone: String,
+    address: String,
+    tags: String,
+    error: Option<String>,
+    /// The field the error is about (`name`, `phone`, `address`, `tags`), or empty.
+    bad: &'static str,
+}
+
+pub async fn new_customer(user: SignedIn) -> Response {
+    render(&NewCustomerPage {
+        chrome: Chrome::new(&user, "Add customer", Section::Customers),
+        name: String::new(),
+        phone: String::new(),
+        address: String::new(),
+        tags: String::new(),
+        error: None,
+        bad: "",
+    })
+}
+
+/// The Add customer form's field for one of the service's field names.
+fn form_field(api_field: &str) -> (&'static str, &'static str) {
+    if api_field.starts_with("phones") {
+        ("phone", "Phone")
+    } else if api_field.starts_with("tags") {
+        ("tags", "Tags")
+    } else if api_field == "address" {
+        ("address", "Address")
+    } else {
+        ("name", "Name")
+    }
+}
+
+pub async fn create(State(app): State<AppState>, posted: Posted) -> WebResult<Response> {
+    let user = &posted.user;
+    let phone = posted.field("phone").trim().to_string();
+    let input = service::customers::NewCustomer {
+        name: posted.field("name").to_string(),
+        phones: if phone.is_empty() {
+            Vec::new()
+        } else {
+            vec![service::customers::NewPhone {
+                number: phone.clone(),
+                job_notifications: None,
+                marketing_updates: None,
+            }]
+        },
+        address: Some(posted.field("address").to_string()),
+        tags: service::customers::split_tags(posted.field("tags")),
+    };
+    let who = service::Who {
+        source: Source::CustomerRecord,
+        actor: &user.user.id,
+    };
+    match service::customers::create(&app, &user.tenant.id, input, who).await {
+        Ok(c) => Ok(see_other(&record_url(&c.id, "customer_added"))),
+        Err(service::Error::Invalid { field, message }) => {
+            let (key, label) = form_field(&field);
+            let page = NewCustomerPage {
+                chrome: Chrome::new(user, "Add customer", Section::Customers),
+                name: posted.field("name").to_string(),
+                phone,
+                address: posted.field("address").to_string(),
+                tags: posted.field("tags").to_string(),
+                error: Some(format!("{label} {message}.")),
+                bad: key,
+            };
+            let mut res = render(&page);
+            *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The record's Edit next to Contact Methods: each phone with Remove, and Add phone.
+#[derive(Template)]
+#[template(path = "customers/contact_methods.html")]
+struct ContactMethodsPage<'a> {
+    chrome: Chrome<'a>,
+    notice: Option<Notice>,
+    id: String,
+    /// (shown, path part)
+    phones: Vec<(String, String)>,
+    phone: String,
+    error: Option<String>,
+}
+
+fn contact_methods_page<'a>(
+    user: &'a SignedIn,
+    title: &'a str,
+    c: &Customer,
+    notice: Option<Notice>,
+    phone: String,
+    error: Option<String>,
+) -> ContactMethodsPage<'a> {
+    ContactMethodsPage {
+        chrome: Chrome::new(user, title, Section::Customers),
+        notice,
+        id: url_part(&c.id),
+        phones: c
+            .phones
+            .iter()
+            .map(|p| (phone_display(&p.number), url_part(p.number.as_str())))
+            .collect(),
+        phone,
+        error,
+    }
+}
+
+pub async fn contact_methods(
+    user: SignedIn,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RecordQuery>,
+) -> WebResult<Response> {
+    let c = app
+        .store
+        .customer(&user.tenant.id, &id)
+        .await?
+        .ok_or_else(|| WebError::not_found("This customer"))?;
+    let title = format!("Contact Methods of {}", c.name);
+    Ok(render(&contact_methods_page(
+        &user,
+        &title,
+        &c,
+        q.notice.as_deref().and_then(Notice::of),
+        String::new(),
+        None,
+    )))
+}
+
+fn contact_methods_url(id: &str, notice: &str) -> String {
+    format!(
+        "/customers/{}/contact-methods?notice={notice}",
+        url_part(id)
+    )
+}
+
+pub async fn add_phone(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> WebResult<Response> {
+    let user = &posted.user;
+    let p = service::customers::NewPhone {
+        number: posted.field("phone").trim().to_string(),
+        job_notifications: None,
+        marketing_updates: None,
+    };
+    let who = service::Who {
+        source: Source::CustomerRecord,
+        actor: &user.user.id,
+    };
+    match service::customers::add_phone(&app, &user.tenant.id, &id, &p, who).await {
+        Ok(_) => Ok(see_other(&contact_methods_url(&id, "phone_added"))),
+        Err(service::Error::Invalid { message, .. }) => {
+            let c = app
+                .store
+                .customer(&user.tenant.id, &id)
+                .await?
+                .ok_or_else(|| WebError::not_found("This customer"))?;
+            let title = format!("Contact Methods of {}", c.name);
+            let page = contact_methods_page(
+                user,
+                &title,
+                &c,
+                None,
+                p.number,
+                Some(format!("Phone {message}.")),
+            );
+            let mut res = render(&page);
+            *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(res)
+        }
+        Err(e) => Err(not_found_words(e)),
+    }
+}
+
+pub async fn remove_phone(
+    State(app): State<AppState>,
+    Path((id, phone)): Path<(String, String)>,
+    posted: Posted,
+) -> WebResult<Response> {
+    let phone = parse_phone(&phone)?;
+    service::customers::remove_phone(&app, &posted.user.tenant.id, &id, &phone)
+        .await
+        .map_err(not_found_words)?;
+    Ok(see_other(&contact_methods_url(&id, "phone_removed")))
 }
 
 #[derive(Deserialize)]
@@ -102,63 +382,13 @@ pub struct RecordQuery {
     notice: Option<String>,
 }
 
-pub fn marketing_label(s: MarketingStatus) -> &'static str {
-    match s {
-        MarketingStatus::None => "None",
-        MarketingStatus::Pending => "Pending",
-        MarketingStatus::OptedIn => "Opted in",
-        MarketingStatus::OptedOut => "Opted out",
-    }
-}
-
-/// A ledger change in words that do not repeat the status labels (None, Pending, Opted
-/// in, Opted out), so the status badge is the one place those words appear.
-fn change_label(channel: &str, old: &str, new: &str) -> String {
-    let again = if old == new { " (again)" } else { "" };
-    let what = match (channel, new) {
-        ("marketing", "pending") => "Opt-in requested",
-        ("marketing", "opted_in") => "Consent given",
-        ("marketing", "opted_out") => "Consent withdrawn",
-        ("marketing", "none") => "Consent reset",
-        ("transactional", "opted_out") => "All texts stopped",
-        ("transactional", "active") => "Texts resumed",
-        (_, "on") => "Turned on",
-        (_, "off") => "Turned off",
-        (_, other) => return format!("{} → {}", old.replace('_', " "), other.replace('_', " ")),
-    };
-    format!("{what}{again}")
-}
-
-fn channel_label(c: &str) -> &str {
-    match c {
-        "marketing" => "Marketing texts",
-        "transactional" => "Transactional texts",
-        "job_notifications" => "Job Notifications",
-        "marketing_updates" => "Marketing updates",
-        other => other,
-    }
-}
-
-pub fn source_label(s: Source) -> &'static str {
-    match s {
-        Source::CustomerRecord => "Customer record",
-        Source::OptInLink => "Opt-in link",
-        Source::WebForm => "Web form",
-        Source::Keyword => "Keyword",
-        Source::FreeText => "Free-text message",
-        Source::Carrier => "Carrier",
-        Source::Api => "API",
-        Source::Import => "Import",
-        Source::Expiry => "Expiry",
-        Source::Review => "Review",
-    }
-}
-
-fn actor_label(user: &SignedIn, actor: &str) -> String {
+/// Who made a ledger change: a person by email (`you` marked), else the actor's word
+/// (`api`, `customer`, `assent`).
+pub fn actor_label(user: &SignedIn, team: &service::ledger::Team, actor: &str) -> String {
     if actor == user.user.id {
         format!("{} (you)", user.user.email)
     } else {
-        actor.to_string()
+        service::ledger::actor_name(team, actor)
     }
 }
 
@@ -210,7 +440,12 @@ pub struct History {
 }
 
 impl History {
-    pub fn new(user: &SignedIn, entries: &[LedgerEntry], caption: &str) -> Self {
+    pub fn new(
+        user: &SignedIn,
+        team: &service::ledger::Team,
+        entries: &[LedgerEntry],
+        caption: &str,
+    ) -> Self {
         let rows = entries
             .iter()
             .rev()
@@ -218,14 +453,14 @@ impl History {
                 let x = &e.entry;
                 HistoryRow {
                     when: TimeEl::new(&user.tenant, x.occurred_at),
-                    channel: channel_label(x.channel.as_str()).to_string(),
-                    change: change_label(
+                    channel: words::ledger_topic(x.channel.as_str()),
+                    change: words::ledger_change(
                         x.channel.as_str(),
                         x.old_state.as_str(),
                         x.new_state.as_str(),
                     ),
-                    source: source_label(x.source),
-                    actor: actor_label(user, x.actor.as_str()),
+                    source: words::source(x.source),
+                    actor: actor_label(user, team, x.actor.as_str()),
                     evidence: EvidenceList::new(&x.evidence),
                 }
             })
@@ -267,6 +502,7 @@ struct PhoneSection {
     language: &'static str,
     status: &'static str,
     status_class: &'static str,
+    job_badge: &'static str,
     pending_since: Option<TimeEl>,
     stopped_all: bool,
     opt_in: Result<Option<String>, &'static str>,
@@ -282,6 +518,7 @@ struct RecordPage<'a> {
     notice: Option<Notice>,
     details: Vec<(&'static str, String)>,
     since: TimeEl,
+    edit_url: String,
     phones: Vec<PhoneSection>,
     methods: Vec<(&'static str, &'static str)>,
 }
@@ -292,8 +529,8 @@ fn phone_section(
     customer: &Customer,
     index: usize,
     p: &ContactMethod,
-    snap: &assent_store::PhoneSnapshot,
-    history: &[LedgerEntry],
+    (snap, history): (&assent_store::PhoneSnapshot, &[LedgerEntry]),
+    team: &service::ledger::Team,
 ) -> PhoneSection {
     let now = app.clock.now();
     let t = &user.tenant;
@@ -313,12 +550,7 @@ fn phone_section(
         Stage::Queue,
         now,
     );
-    let status_class = match marketing {
-        MarketingStatus::OptedIn => "ok",
-        MarketingStatus::OptedOut => "bad",
-        MarketingStatus::Pending => "warn",
-        MarketingStatus::None => "none",
-    };
+    let status_class = words::marketing_class(marketing);
     let language = match snap.consent.language {
         assent_core::keyword::Lang::En => "English",
         assent_core::keyword::Lang::Es => "Spanish",
@@ -330,14 +562,15 @@ fn phone_section(
     };
     PhoneSection {
         index,
-        history: History::new(user, history, &format!("Consent history of {number}")),
+        history: History::new(user, team, history, &format!("Consent history of {number}")),
         number,
         base,
         phone_url: url_part(p.number.as_str()),
         job: p.job_notifications,
         mk: p.marketing_updates,
         language,
-        status: marketing_label(marketing),
+        status: words::marketing(marketing),
+        job_badge: words::job_texts_badge(snap.consent.transactional_opted_out),
         status_class,
         pending_since,
         stopped_all: snap.consent.transactional_opted_out,
@@ -366,11 +599,20 @@ pub async fn record(
         .await?
         .ok_or_else(|| WebError::not_found("This customer"))?;
     let now = app.clock.now();
+    let team = service::ledger::team(app.store.as_ref(), &t.id).await?;
     let mut phones = Vec::new();
     for (i, p) in customer.phones.iter().enumerate() {
         let snap = app.store.snapshot(&t.id, &p.number, now).await?;
         let history = app.store.ledger_for_phone(&t.id, &p.number).await?;
-        phones.push(phone_section(&app, &user, &customer, i, p, &snap, &history));
+        phones.push(phone_section(
+            &app,
+            &user,
+            &customer,
+            i,
+            p,
+            (&snap, &history),
+            &team,
+        ));
     }
     let details = [
         ("Address", customer.address.clone().unwrap_or_default()),
@@ -384,6 +626,7 @@ pub async fn record(
         notice: q.notice.as_deref().and_then(Notice::of),
         details,
         since: TimeEl::new(t, customer.created_at),
+        edit_url: format!("/customers/{}/contact-methods", url_part(&customer.id)),
         phones,
         methods: service::OptOutMethod::ALL
             .iter()

@@ -4,8 +4,9 @@
 //! that says why sending is blocked; askama escapes every value placed in HTML, so no
 //! handler builds HTML or escapes by hand.
 //!
-//! Pages: `/login`, `/customers` (search), `/customers/{id}` (toggles, consent, opt-in
-//! request), `/registrations` (both forms, sending numbers), `/opt-in-tools`,
+//! Pages: `/login`, `/customers` (search, filters, Add customer), `/customers/{id}`
+//! (toggles, consent, opt-in request; Edit next to Contact Methods), `/imports` (CSV
+//! uploads with progress and the per-line report), `/registrations` (both forms, sending numbers), `/opt-in-tools`,
 //! `/conversations[/{phone}]`, `/reviews` (texts a person must judge), `/compliance` (ledger and
 //! CSV export), `/campaigns`,
 //! `/campaigns/new` (composer), `/campaigns/{id}` (report, pause, resume), `/settings`. The public
@@ -17,6 +18,7 @@ pub(crate) mod campaigns;
 mod customers;
 mod docs;
 mod overview;
+mod imports;
 mod pager;
 pub(crate) mod proof;
 mod registrations;
@@ -49,8 +51,18 @@ pub fn router() -> Router<AppState> {
         .route("/", get(overview::overview))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
-        .route("/customers", get(customers::search))
+        .route("/customers", get(customers::search).post(customers::create))
+        .route("/customers/new", get(customers::new_customer))
         .route("/customers/{id}", get(customers::record))
+        .route(
+            "/customers/{id}/contact-methods",
+            get(customers::contact_methods),
+        )
+        .route("/customers/{id}/phones", post(customers::add_phone))
+        .route(
+            "/customers/{id}/phones/{phone}/remove",
+            post(customers::remove_phone),
+        )
         .route(
             "/customers/{id}/phones/{phone}/notifications",
             post(customers::save_toggles),
@@ -75,6 +87,12 @@ pub fn router() -> Router<AppState> {
         .route("/opt-in-tools/qr.svg", get(tools::qr_download))
         .route("/conversations", get(activity::conversations))
         .route("/conversations/{phone}", get(activity::conversation))
+        .route("/conversations/{phone}/reply", post(activity::reply))
+        .route("/imports", get(imports::page).post(imports::upload))
+        .route("/imports/templates/{file}", get(imports::template))
+        .route("/imports/{id}", get(imports::job))
+        .route("/imports/{id}/status", get(imports::status))
+        .route("/imports/{id}/report.csv", get(imports::report_csv))
         .route("/reviews", get(reviews::reviews))
         .route("/reviews/{id}", post(reviews::decide))
         .route("/compliance", get(activity::compliance))
@@ -329,6 +347,7 @@ pub fn blocking_notices(t: &Tenant, regs: &Registrations) -> Vec<String> {
 pub enum Section {
     Overview,
     Customers,
+    Imports,
     Conversations,
     Campaigns,
     OptInTools,
@@ -363,6 +382,7 @@ impl<'a> Chrome<'a> {
         let nav = [
             (Section::Overview, "/", "Overview"),
             (Section::Customers, "/customers", "Customers"),
+            (Section::Imports, "/imports", "Imports"),
             (Section::Conversations, "/conversations", "Conversations"),
             (Section::Campaigns, "/campaigns", "Campaigns"),
             (Section::OptInTools, "/opt-in-tools", "Opt-in tools"),
@@ -495,13 +515,71 @@ impl Notice {
                 "error",
                 "Choose what the opt-out covers (Marketing texts or All texts) and how it came in.",
             ),
-            other => match other.strip_prefix("refused_").and_then(reason_of) {
-                Some(reason) => ("error", opt_in_refusal(reason)),
-                None => return None,
-            },
+            "customer_added" => ("ok", "Customer added."),
+            "phone_added" => ("ok", "Phone added."),
+            "phone_removed" => (
+                "ok",
+                "Phone removed from this customer. Its consent history is kept in the ledger.",
+            ),
+            "reply_sent" => ("ok", "Reply sent."),
+            "reply_empty" => ("error", "Write a reply before pressing Send."),
+            "reply_too_long" => (
+                "error",
+                "The reply is longer than 1,530 characters (10 text segments). Shorten it.",
+            ),
+            "reply_held" => (
+                "ok",
+                "Reply accepted. It goes out when the customer's local sending hours begin.",
+            ),
+            "reply_no_sender" => (
+                "error",
+                "Can't send: this thread's number is not one of your sending numbers any more.",
+            ),
+            other => {
+                if let Some(reason) = other.strip_prefix("refused_").and_then(reason_of) {
+                    ("error", opt_in_refusal(reason))
+                } else if let Some(reason) =
+                    other.strip_prefix("reply_refused_").and_then(reason_of)
+                {
+                    ("error", reply_refusal(reason))
+                } else {
+                    return None;
+                }
+            }
         };
         let role = if class == "error" { "alert" } else { "status" };
         Some(Notice { class, role, text })
+    }
+}
+
+/// Why a reply was not sent: the gate's reason.
+pub fn reply_refusal(reason: assent_core::gate::Reason) -> &'static str {
+    use assent_core::gate::Reason;
+    match reason {
+        Reason::TextingNotRegistered => {
+            "Not sent: texting registration is not approved, so no message can be sent yet."
+        }
+        Reason::MarketingNotRegistered => {
+            "Not sent: marketing registration is not approved, so nothing can go from the marketing number yet."
+        }
+        Reason::InvalidNumber => "Not sent: this phone number cannot receive texts.",
+        Reason::OptedOut => "Not sent: the customer opted out of texts from this number.",
+        Reason::NoMarketingConsent => {
+            "Not sent: on the marketing number a reply goes only to a phone that gave written consent (Opted in). Answer from the transactional thread instead."
+        }
+        Reason::JobNotificationsOff => "Not sent: Job Notifications are off for this number.",
+        Reason::MarketingUpdatesOff => "Not sent: Marketing updates are off for this number.",
+        Reason::AlreadyOptedIn => "Not sent: the number is already opted in.",
+        Reason::OptInThrottled => {
+            "Not sent: an opt-in request went recently; wait for the customer's answer."
+        }
+        Reason::QuietHours => "Not sent: it is outside the customer's sending hours.",
+        Reason::UnderReview => {
+            "Not sent: a text from this number that may mean stop waits for a review."
+        }
+        Reason::FrequencyCap => {
+            "Not sent: the marketing frequency cap was reached for this number."
+        }
     }
 }
 
@@ -517,29 +595,8 @@ pub fn opt_in_refusal(reason: assent_core::gate::Reason) -> &'static str {
     }
 }
 
-/// The gate's sentence for a reason code.
-pub fn reason_text(code: &str) -> Option<&'static str> {
-    reason_of(code).map(crate::error::gate_message)
-}
-
 fn reason_of(code: &str) -> Option<assent_core::gate::Reason> {
-    use assent_core::gate::Reason::*;
-    [
-        TextingNotRegistered,
-        MarketingNotRegistered,
-        InvalidNumber,
-        OptedOut,
-        NoMarketingConsent,
-        JobNotificationsOff,
-        MarketingUpdatesOff,
-        AlreadyOptedIn,
-        OptInThrottled,
-        QuietHours,
-        FrequencyCap,
-        UnderReview,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == code)
+    crate::words::reason_of(code)
 }
 
 /// Where a form goes back to after a POST (303, so the browser GETs it).

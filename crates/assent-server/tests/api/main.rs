@@ -24,4 +24,5 @@ mod twilio;
 mod twilio_compat;
 mod web;
 mod web_workflows;
+mod web_manage;
 mod workflows;

@@ -12,9 +12,9 @@ pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A browser-like client: cookies kept by hand, redirects not followed.
 pub(crate) struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) cookie: Option<String>,
 }
 
 pub(crate) struct Answer {
@@ -44,7 +44,7 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
+    pub(crate) async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
         let req = match &self.cookie {
             Some(c) => req.header("Cookie", c.clone()),
             None => req,

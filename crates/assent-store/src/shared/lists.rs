@@ -43,13 +43,16 @@ impl TryFrom<SeqMessageRow> for (Key, Message) {
     }
 }
 
-/// A phone with messages: when it last had one, and that message's text when the customer
-/// sent it.
+/// A phone with messages: when it last had one, that message's text (and again when the
+/// customer sent it) and direction, and the name of the oldest customer holding the phone.
 #[derive(sqlx::FromRow)]
 pub struct ConversationRow {
     pub phone: String,
     pub last_at: i64,
     pub last_inbound: Option<String>,
+    pub last_body: Option<String>,
+    pub last_direction: Option<Direction>,
+    pub customer_name: Option<String>,
 }
 
 impl TryFrom<ConversationRow> for (Key, ConversationSummary) {
@@ -64,6 +67,9 @@ impl TryFrom<ConversationRow> for (Key, ConversationSummary) {
                 phone: codec::phone(&r.phone)?,
                 last_at: time(r.last_at),
                 last_inbound: r.last_inbound,
+                last_body: r.last_body,
+                last_direction: r.last_direction,
+                customer_name: r.customer_name,
             },
         ))
     }
@@ -75,36 +81,44 @@ pub fn numeric_id(key: &Key) -> crate::Result<i64> {
     key.id.parse().map_err(|_| crate::StoreError::NotFound)
 }
 
-/// Every list of one backend: `shared_list_sql!(sqlx::Sqlite, SqliteStore, reader, "rowid")`
-/// implements [`crate::ListStore`] for `SqliteStore`, reading through its pool `reader`;
-/// the last argument names the messages' insertion order.
+/// Every list of one backend: `shared_list_sql!(sqlx::Sqlite, SqliteStore, reader, "rowid",
+/// "json_extract(k.state, '$.marketing')")` implements [`crate::ListStore`] for
+/// `SqliteStore`, reading through its pool `reader`; the fourth argument names the
+/// messages' insertion order, the last reads the marketing status out of a `consent k`
+/// row's JSON state (the two drivers spell that differently).
 #[macro_export]
 macro_rules! shared_list_sql {
-    ($db:ty, $store:ty, $pool:ident, $seq:literal) => {
+    ($db:ty, $store:ty, $pool:ident, $seq:literal, $marketing:literal) => {
         #[async_trait::async_trait]
         impl $crate::ListStore for $store {
             async fn customers_page(
                 &self,
                 tenant_id: &str,
-                q: &str,
+                f: &$crate::page::CustomerFilter,
                 seek: &$crate::page::Seek,
             ) -> $crate::Result<$crate::page::Page<$crate::Customer>> {
                 use $crate::__sqlx;
                 let mut sql = __sqlx_customers(
                     "SELECT id, name, address, tags, created_at FROM customers c",
-                    q,
+                    f,
                 );
                 sql.seek(&["c.created_at", "c.id"], true, seek);
                 let mut query = __sqlx::query_as::<_, $crate::shared::CustomerRow>(
                     __sqlx::AssertSqlSafe(sql.text),
                 );
                 query = query.bind(tenant_id);
-                let (name, digits) = $crate::customer_search_patterns(q);
-                if !q.trim().is_empty() {
+                let (name, digits) = $crate::customer_search_patterns(&f.q);
+                if !f.q.trim().is_empty() {
                     query = query.bind(name);
                     if let Some(d) = digits {
                         query = query.bind(d);
                     }
+                }
+                if let Some(m) = f.marketing {
+                    query = query.bind(m.as_str().to_string());
+                }
+                if let Some(t) = &f.tag {
+                    query = query.bind(t.clone());
                 }
                 if let Some(k) = &seek.from {
                     query = query.bind(k.at).bind(k.id.clone());
@@ -156,17 +170,27 @@ macro_rules! shared_list_sql {
                 Ok(page)
             }
 
-            async fn customer_count(&self, tenant_id: &str, q: &str) -> $crate::Result<u64> {
+            async fn customer_count(
+                &self,
+                tenant_id: &str,
+                f: &$crate::page::CustomerFilter,
+            ) -> $crate::Result<u64> {
                 use $crate::__sqlx;
-                let sql = __sqlx_customers("SELECT 1 FROM customers c", q).capped_count();
+                let sql = __sqlx_customers("SELECT 1 FROM customers c", f).capped_count();
                 let mut query = __sqlx::query_scalar::<_, i64>(__sqlx::AssertSqlSafe(sql.text))
                     .bind(tenant_id);
-                let (name, digits) = $crate::customer_search_patterns(q);
-                if !q.trim().is_empty() {
+                let (name, digits) = $crate::customer_search_patterns(&f.q);
+                if !f.q.trim().is_empty() {
                     query = query.bind(name);
                     if let Some(d) = digits {
                         query = query.bind(d);
                     }
+                }
+                if let Some(m) = f.marketing {
+                    query = query.bind(m.as_str().to_string());
+                }
+                if let Some(t) = &f.tag {
+                    query = query.bind(t.clone());
                 }
                 let n = query
                     .bind(__sqlx_cap())
@@ -188,7 +212,21 @@ macro_rules! shared_list_sql {
                         WHERE m.tenant_id = $1 AND m.phone = p.phone \
                         ORDER BY m.created_at DESC, m.",
                     $seq,
-                    " DESC LIMIT 1) AS last_inbound \
+                    " DESC LIMIT 1) AS last_inbound, \
+                       (SELECT m.body FROM messages m \
+                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
+                        ORDER BY m.created_at DESC, m.",
+                    $seq,
+                    " DESC LIMIT 1) AS last_body, \
+                       (SELECT m.direction FROM messages m \
+                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
+                        ORDER BY m.created_at DESC, m.",
+                    $seq,
+                    " DESC LIMIT 1) AS last_direction, \
+                       (SELECT c.name FROM contact_methods cm JOIN customers c \
+                        ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
+                        WHERE cm.tenant_id = $1 AND cm.phone = p.phone \
+                        ORDER BY c.created_at, c.id LIMIT 1) AS customer_name \
                      FROM (SELECT phone, MAX(created_at) AS last_at FROM messages \
                            WHERE tenant_id = $1 GROUP BY phone) p WHERE 1 = 1"
                 ));
@@ -417,8 +455,10 @@ macro_rules! shared_list_sql {
         }
 
         /// A customer list's `FROM … WHERE`: the tenant ($1), then the search's name and
-        /// (with three digits or more) phone patterns.
-        fn __sqlx_customers(select: &str, q: &str) -> $crate::page::Sql {
+        /// (with three digits or more) phone patterns, then the marketing status and the tag
+        /// when given.
+        fn __sqlx_customers(select: &str, f: &$crate::page::CustomerFilter) -> $crate::page::Sql {
+            let q = f.q.as_str();
             let mut sql = $crate::page::Sql::new(select);
             let p = sql.param();
             sql.push(&format!(" WHERE c.tenant_id = {p}"));
@@ -437,6 +477,28 @@ macro_rules! shared_list_sql {
                 };
                 sql.push(&format!(
                     " AND (lower(c.name) LIKE {name} ESCAPE '\\'{phone})"
+                ));
+            }
+            if f.marketing.is_some() {
+                let m = sql.param();
+                sql.push(&format!(
+                    concat!(
+                        " AND EXISTS (SELECT 1 FROM contact_methods cm LEFT JOIN consent k \
+                         ON k.tenant_id = cm.tenant_id AND k.phone = cm.phone \
+                         WHERE cm.tenant_id = c.tenant_id AND cm.customer_id = c.id \
+                         AND COALESCE(",
+                        $marketing,
+                        ", 'none') = {}"
+                    ),
+                    m
+                ));
+                sql.push(")");
+            }
+            if f.tag.is_some() {
+                let t = sql.param();
+                sql.push(&format!(
+                    " AND EXISTS (SELECT 1 FROM customer_tags ct WHERE ct.tenant_id = c.tenant_id \
+                     AND ct.customer_id = c.id AND ct.tag = {t})"
                 ));
             }
             sql
