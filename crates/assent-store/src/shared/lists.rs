@@ -5,7 +5,7 @@
 use crate::codec::{self, time};
 use crate::page::Key;
 use crate::shared::{LedgerRow, MessageRow};
-use crate::{ConversationSummary, LedgerEntry, Message};
+use crate::{ConversationSummary, Direction, LedgerEntry, Message};
 
 impl TryFrom<LedgerRow> for (Key, LedgerEntry) {
     type Error = crate::StoreError;

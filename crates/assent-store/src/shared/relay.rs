@@ -128,7 +128,7 @@ impl From<DeliveryRow> for Delivery {
 }
 
 /// A message row for the Twilio-compatible list, newest first by insertion order.
-pub fn message_from_row(r: crate::shared::lists::MessageRow) -> crate::Result<(i64, Message)> {
+pub fn message_from_row(r: crate::shared::lists::SeqMessageRow) -> crate::Result<(i64, Message)> {
     let (key, m): (crate::page::Key, Message) = r.try_into()?;
     Ok((crate::shared::lists::numeric_id(&key)?, m))
 }
@@ -223,7 +223,7 @@ macro_rules! shared_relay_sql {
                 seq = $seq
             );
             let limit = i64::from(f.limit.clamp(1, 1000));
-            let rows: Vec<$crate::shared::lists::MessageRow> = __sqlx::query_as(__sqlx::AssertSqlSafe(sql))
+            let rows: Vec<$crate::shared::lists::SeqMessageRow> = __sqlx::query_as(__sqlx::AssertSqlSafe(sql))
                 .bind(tenant_id)
                 .bind(f.to.as_ref().map(|p| p.as_str().to_string()))
                 .bind(f.from.as_ref().map(|p| p.as_str().to_string()))
