@@ -1403,13 +1403,13 @@ async fn the_composer_previews_who_it_goes_to_before_the_send_button() {
     );
     assert!(
         r.body
-            .contains("the number has opted out of these messages</td><td>1</td>"),
+            .contains("The number has opted out of these messages.</td><td>1</td>"),
         "{}",
         r.body
     );
     assert!(
         r.body
-            .contains("written consent to marketing messages</td><td>1</td>"),
+            .contains("written consent to marketing messages.</td><td>1</td>"),
         "{}",
         r.body
     );
