@@ -1778,7 +1778,7 @@ impl RelayStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let done = relay::delete_webhook_endpoint(&mut *tx, tenant_id, id, now).await?;
+        let done = relay::delete_webhook_endpoint(&mut tx, tenant_id, id, now).await?;
         tx.commit().await?;
         Ok(done)
     }

@@ -47,6 +47,9 @@ async fn twilio_get(app: &TestApp, sid: &str, key: &str, url: &str) -> (StatusCo
     (s, r.json().await.expect("json"))
 }
 
+/// A refused send: its form, Twilio's code and Assent's reason.
+type Case<'a> = (&'a [(&'a str, &'a str)], u64, &'a str);
+
 fn is_sid(s: &str, prefix: &str) -> bool {
     s.len() == 34
         && s.starts_with(prefix)
@@ -177,7 +180,7 @@ async fn refusals_carry_twilios_codes_and_assents_reason() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let cases: [(&[(&str, &str)], u64, &str); 4] = [
+    let cases: [Case; 4] = [
         (
             &[("To", PHONE), ("From", TX), ("Body", "hi")],
             21610,
