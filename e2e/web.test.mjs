@@ -277,7 +277,7 @@ test("registrations, campaigns, and signing out", async () => {
 
   // The composer shows the final body with the STOP footer and its segments as you type.
   await page.getByRole("link", { name: "Campaigns" }).click();
-  await page.getByRole("link", { name: "New marketing campaign" }).click();
+  await page.getByRole("link", { name: "New campaign", exact: true }).click();
   await page.getByLabel("Campaign name").fill("Spring tune-up");
   await page.getByLabel("Message").fill("Hi {first_name|there}, 10% off AC tune-ups this week.");
   await page

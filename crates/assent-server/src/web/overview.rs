@@ -167,6 +167,7 @@ fn chart(
 fn consent_chart(days: &[DayCounts], today: i64) -> Chart {
     let most = days
         .iter()
+        .filter(|d| d.day > today - CHART_DAYS && d.day <= today)
         .map(|d| d.good.max(d.bad))
         .max()
         .unwrap_or(0)
@@ -352,29 +353,30 @@ mod tests {
     #[test]
     fn bars_sit_in_their_days_slot_scaled_to_the_busiest_day() {
         let today = 20_000;
+        // Oldest first, as the store answers.
         let days = [
-            DayCounts {
-                day: today,
-                good: 4,
-                bad: 2,
-            },
-            DayCounts {
-                day: today - 89,
-                good: 1,
-                bad: 0,
-            },
             // Outside the 90 days: not drawn.
             DayCounts {
                 day: today - 90,
                 good: 9,
                 bad: 9,
             },
+            DayCounts {
+                day: today - 89,
+                good: 1,
+                bad: 0,
+            },
+            DayCounts {
+                day: today,
+                good: 4,
+                bad: 2,
+            },
         ];
         let c = consent_chart(&days, today);
-        assert_eq!(c.top, "9");
+        assert_eq!(c.top, "4", "scaled to the days drawn");
         assert_eq!(c.rows.len(), 2, "days with counts, newest first");
         assert_eq!(c.rows[0][1], "4");
-        let c = consent_chart(&days[..2], today);
+        let c = consent_chart(&days[1..], today);
         assert_eq!(c.top, "4");
         // Today's opt-ins fill the height; its opt-outs half of it; the first day's bar
         // starts at the left edge.
