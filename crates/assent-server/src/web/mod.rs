@@ -88,6 +88,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/twilio-check", post(settings::twilio_check))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
+        .route("/assets/proof.css", get(proof::stylesheet))
         .layer(axum::middleware::map_response(security_headers))
 }
 
