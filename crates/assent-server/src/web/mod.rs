@@ -138,6 +138,7 @@ pub fn router() -> Router<AppState> {
         .route("/docs", get(docs::docs))
         .route("/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
+        .route("/assets/proof.css", get(proof::stylesheet))
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -72,3 +72,15 @@ pub async fn for_customer_phone(
     let proof = crate::service::proof::bundle(&app, t, &phone).await?;
     Ok(page(t, &proof))
 }
+
+/// The page's own stylesheet, print rules included (the pages' policy allows no inline
+/// style).
+pub async fn stylesheet() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("proof.css"),
+    )
+}

@@ -177,7 +177,7 @@ async fn the_proof_prints_as_html_and_refuses_an_unknown_format() {
         "<h1>Proof of consent</h1>",
         CUSTOMER_PHONE,
         head.as_str(),
-        "@media print",
+        "href=\"/assets/proof.css\"",
         "Mozilla/5.0 (proof test)",
         "https://acme.example/deals",
     ] {
@@ -305,6 +305,13 @@ async fn the_customer_record_opens_the_proof_of_consent() {
     let html = page.text().await.unwrap();
     assert!(html.contains("<h1>Proof of consent</h1>") && html.contains("+15125550142"));
     assert!(html.contains("STOP"));
+    let css = get("/assets/proof.css".to_string())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(css.contains("@media print"), "the print stylesheet");
     // Without a lookup provider the settings page says plainly that no check is made.
     let settings = get("/settings".to_string())
         .await
