@@ -39,7 +39,7 @@ use assent_store::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
 /// The schema, applied by sqlx's migrator. The files never change once released: sqlx
 /// keeps each one's checksum and refuses a database whose applied files differ.
@@ -890,8 +890,8 @@ impl CustomerStore for SqliteStore {
         Ok(())
     }
 
-    async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>> {
-        phone_owners(&self.reader, tenant_id).await
+    async fn phone_owners(&self, tenant_id: &str, phones: &[E164]) -> Result<Vec<(E164, String)>> {
+        phone_owners(&self.reader, tenant_id, phones).await
     }
     async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {
         customers_with_phone(&self.reader, tenant_id, phone).await
@@ -969,10 +969,6 @@ impl ConsentStore for SqliteStore {
             .iter()
             .map(|p| by_phone.get(p).cloned().ok_or(StoreError::NotFound))
             .collect()
-    }
-
-    async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>> {
-        ledger_for_phone(&self.reader, tenant_id, phone).await
     }
 
     async fn overdue_reviews(
@@ -1398,49 +1394,12 @@ impl CampaignStore for SqliteStore {
         campaigns::campaign(&self.reader, tenant_id, id).await
     }
 
-    async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>> {
-        campaigns::campaigns(&self.reader, tenant_id).await
+    async fn active_campaigns(&self, tenant_id: &str, kind: CampaignKind) -> Result<Vec<Campaign>> {
+        campaigns::active_campaigns(&self.reader, tenant_id, kind).await
     }
 
     async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
         campaigns::running_campaigns(&self.reader).await
-    }
-
-    async fn marketing_audience(
-        &self,
-        tenant_id: &str,
-        tags: &[String],
-    ) -> Result<Vec<AudienceMember>> {
-        if tags.is_empty() {
-            // Every phone whose marketing consent is opted in (the JSON state's field).
-            return sqlx::query(
-                "SELECT k.phone, (SELECT c.name FROM contact_methods cm INDEXED BY contact_methods_phone CROSS JOIN customers c ON c.tenant_id = cm.tenant_id                    AND c.id = cm.customer_id WHERE cm.tenant_id = k.tenant_id AND cm.phone = k.phone                    ORDER BY c.created_at LIMIT 1) AS name                  FROM consent k WHERE k.tenant_id = ? AND json_extract(k.state, '$.marketing') = 'opted_in' ORDER BY k.phone",
-            )
-            .bind(tenant_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|r| shared::AudienceRow::from_row(r)?.try_into())
-            .collect();
-        }
-        let mut out: Vec<AudienceMember> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for tag in tags {
-            let rows = sqlx::query(
-                "SELECT cm.phone, c.name FROM customer_tags t JOIN customers c ON c.tenant_id = t.tenant_id AND c.id = t.customer_id                  JOIN contact_methods cm ON cm.tenant_id = c.tenant_id AND cm.customer_id = c.id                  WHERE t.tenant_id = ? AND t.tag = ? ORDER BY c.created_at, cm.position",
-            )
-            .bind(tenant_id)
-            .bind(tag)
-            .fetch_all(&self.reader)
-            .await?;
-            for r in &rows {
-                let m: AudienceMember = shared::AudienceRow::from_row(r)?.try_into()?;
-                if seen.insert(m.phone.clone()) {
-                    out.push(m);
-                }
-            }
-        }
-        Ok(out)
     }
 
     async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
@@ -1537,8 +1496,9 @@ impl CampaignStore for SqliteStore {
         &self,
         tenant_id: &str,
         campaign_id: &str,
+        steps: &[String],
     ) -> Result<Vec<(String, E164)>> {
-        campaigns::recorded_steps(&self.reader, tenant_id, campaign_id).await
+        campaigns::recorded_steps(&self.reader, tenant_id, campaign_id, steps).await
     }
 
     async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts> {
@@ -1619,8 +1579,13 @@ impl CampaignStore for SqliteStore {
         cold::estimate(&self.reader, tenant_id, id).await
     }
 
-    async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>> {
-        cold::unsold_estimates(&self.reader, tenant_id).await
+    async fn unsold_estimates(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Estimate>> {
+        cold::unsold_estimates(&self.reader, tenant_id, after, limit).await
     }
 
     async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
@@ -1633,8 +1598,13 @@ impl CampaignStore for SqliteStore {
         cold::campaign_inputs_version(&self.reader, tenant_id).await
     }
 
-    async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {
-        cold::recurring_services(&self.reader, tenant_id).await
+    async fn recurring_services(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecurringService>> {
+        cold::recurring_services(&self.reader, tenant_id, after, limit).await
     }
 
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {

@@ -207,6 +207,8 @@ pub struct HistoryRow {
 pub struct History {
     caption: String,
     rows: Vec<HistoryRow>,
+    /// Where the whole history is, when these are only its latest entries.
+    older: Option<String>,
 }
 
 impl History {
@@ -233,6 +235,7 @@ impl History {
         History {
             caption: caption.to_string(),
             rows,
+            older: None,
         }
     }
 }
@@ -286,6 +289,9 @@ struct RecordPage<'a> {
     methods: Vec<(&'static str, &'static str)>,
 }
 
+/// How many of a phone's latest consent entries its section of a customer record shows.
+const RECORD_HISTORY: usize = 50;
+
 fn phone_section(
     app: &AppState,
     user: &SignedIn,
@@ -293,7 +299,7 @@ fn phone_section(
     index: usize,
     p: &ContactMethod,
     snap: &assent_store::PhoneSnapshot,
-    history: &[LedgerEntry],
+    (history, older_history): (&[LedgerEntry], bool),
 ) -> PhoneSection {
     let now = app.clock.now();
     let t = &user.tenant;
@@ -330,7 +336,11 @@ fn phone_section(
     };
     PhoneSection {
         index,
-        history: History::new(user, history, &format!("Consent history of {number}")),
+        history: History {
+            older: older_history
+                .then(|| format!("/compliance?phone={}", url_part(p.number.as_str()))),
+            ..History::new(user, history, &format!("Consent history of {number}"))
+        },
         number,
         base,
         phone_url: url_part(p.number.as_str()),
@@ -369,8 +379,28 @@ pub async fn record(
     let mut phones = Vec::new();
     for (i, p) in customer.phones.iter().enumerate() {
         let snap = app.store.snapshot(&t.id, &p.number, now).await?;
-        let history = app.store.ledger_for_phone(&t.id, &p.number).await?;
-        phones.push(phone_section(&app, &user, &customer, i, p, &snap, &history));
+        // The latest entries; the whole history is a link to the Compliance page.
+        let history = app
+            .store
+            .ledger_page(
+                &t.id,
+                &assent_store::page::LedgerFilter {
+                    phone: Some(p.number.clone()),
+                    ..Default::default()
+                },
+                &assent_store::page::Seek::before(None, RECORD_HISTORY),
+            )
+            .await?;
+        let older = history.prev().is_some();
+        phones.push(phone_section(
+            &app,
+            &user,
+            &customer,
+            i,
+            p,
+            &snap,
+            (history.items.as_slice(), older),
+        ));
     }
     let details = [
         ("Address", customer.address.clone().unwrap_or_default()),
