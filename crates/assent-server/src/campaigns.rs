@@ -378,36 +378,77 @@ async fn step_rows(
     Ok(rows)
 }
 
-/// The steps of every unsold estimate that are due; returns how many were recorded and
-/// when the next one falls due.
+/// How many estimates or recurring services the runner reads (and records steps for) at
+/// a time: a tenant's whole list is never in memory.
+const INPUT_PAGE: usize = 500;
+
+/// One estimate's or recurring service's steps: whose (the customer, and the only phone
+/// when the input names one) and each step's key and due time.
+type Input = (String, Option<E164>, Vec<(String, DateTime<Utc>)>);
+
+/// The steps of every unsold estimate that are due, a page of estimates at a time; returns
+/// how many were recorded and when the next one falls due.
 async fn estimates(
     app: &AppState,
     tenant: &Tenant,
     c: &Campaign,
     now: DateTime<Utc>,
 ) -> Result<(u64, Option<DateTime<Utc>>)> {
+    let pass = Pass::new(app, tenant, c, now)?;
+    let (mut added, mut next_due) = (0, None);
+    let mut after: Option<String> = None;
+    loop {
+        let page = app
+            .store
+            .unsold_estimates(&tenant.id, after.as_deref(), INPUT_PAGE)
+            .await?;
+        let full = page.len() >= INPUT_PAGE;
+        after = page.last().map(|e| e.id.clone());
+        let inputs: Vec<Input> = page
+            .into_iter()
+            .map(|e| {
+                let steps = c
+                    .days
+                    .iter()
+                    .map(|d| {
+                        (
+                            format!("{}:{d}", e.id),
+                            campaign::estimate_step_due(e.created_at, *d),
+                        )
+                    })
+                    .collect();
+                (e.customer_id, e.phone, steps)
+            })
+            .collect();
+        let (n, due) = record_steps(&pass, inputs).await?;
+        added += n;
+        next_due = next_due.into_iter().chain(due).min();
+        if !full {
+            return Ok((added, next_due));
+        }
+    }
+}
+
+/// Records the due steps of one page of inputs, skipping those already recorded (looked up
+/// for this page's steps only); returns how many were recorded and when the next of these
+/// steps falls due.
+async fn record_steps(pass: &Pass<'_>, inputs: Vec<Input>) -> Result<(u64, Option<DateTime<Utc>>)> {
+    let (app, tenant, c, now) = (pass.app, pass.tenant, pass.c, pass.now);
+    let keys: Vec<String> = inputs
+        .iter()
+        .flat_map(|(_, _, steps)| steps.iter().map(|(k, _)| k.clone()))
+        .collect();
     let done: HashSet<(String, E164)> = app
         .store
-        .recorded_steps(&tenant.id, &c.id)
+        .recorded_steps(&tenant.id, &c.id, &keys)
         .await?
         .into_iter()
         .collect();
-    let pass = Pass::new(app, tenant, c, now)?;
     let mut rows = Vec::new();
     let mut next_due = None;
-    for e in app.store.unsold_estimates(&tenant.id).await? {
-        let steps: Vec<_> = c
-            .days
-            .iter()
-            .map(|d| {
-                (
-                    format!("{}:{d}", e.id),
-                    campaign::estimate_step_due(e.created_at, *d),
-                )
-            })
-            .collect();
+    for (customer_id, only, steps) in inputs {
         next_due = earliest_after(next_due, &steps, now);
-        rows.extend(step_rows(&pass, &e.customer_id, e.phone.as_ref(), steps, &done).await?);
+        rows.extend(step_rows(pass, &customer_id, only.as_ref(), steps, &done).await?);
     }
     Ok((app.store.add_recipients(&tenant.id, &rows).await?, next_due))
 }
@@ -426,8 +467,8 @@ fn earliest_after(
         .min()
 }
 
-/// The steps of every recurring service that are due; returns how many were recorded and
-/// when the next one falls due.
+/// The steps of every recurring service that are due, a page of services at a time;
+/// returns how many were recorded and when the next one falls due.
 async fn recurring(
     app: &AppState,
     tenant: &Tenant,
@@ -435,30 +476,39 @@ async fn recurring(
     now: DateTime<Utc>,
 ) -> Result<(u64, Option<DateTime<Utc>>)> {
     let tz = tenant.time_zone;
-    let done: HashSet<(String, E164)> = app
-        .store
-        .recorded_steps(&tenant.id, &c.id)
-        .await?
-        .into_iter()
-        .collect();
     let pass = Pass::new(app, tenant, c, now)?;
-    let mut rows = Vec::new();
-    let mut next_due = None;
-    for s in app.store.recurring_services(&tenant.id).await? {
-        let steps: Vec<_> = c
-            .days
-            .iter()
-            .map(|d| {
-                (
-                    format!("{}:{d}", s.id),
-                    campaign::recurring_step_due(s.due_on, *d, tz),
-                )
+    let (mut added, mut next_due) = (0, None);
+    let mut after: Option<String> = None;
+    loop {
+        let page = app
+            .store
+            .recurring_services(&tenant.id, after.as_deref(), INPUT_PAGE)
+            .await?;
+        let full = page.len() >= INPUT_PAGE;
+        after = page.last().map(|s| s.id.clone());
+        let inputs: Vec<Input> = page
+            .into_iter()
+            .map(|s| {
+                let steps = c
+                    .days
+                    .iter()
+                    .map(|d| {
+                        (
+                            format!("{}:{d}", s.id),
+                            campaign::recurring_step_due(s.due_on, *d, tz),
+                        )
+                    })
+                    .collect();
+                (s.customer_id, None, steps)
             })
             .collect();
-        next_due = earliest_after(next_due, &steps, now);
-        rows.extend(step_rows(&pass, &s.customer_id, None, steps, &done).await?);
+        let (n, due) = record_steps(&pass, inputs).await?;
+        added += n;
+        next_due = next_due.into_iter().chain(due).min();
+        if !full {
+            return Ok((added, next_due));
+        }
     }
-    Ok((app.store.add_recipients(&tenant.id, &rows).await?, next_due))
 }
 
 /// A text-back is for a call just missed: a call reported later than this (a phone
@@ -482,10 +532,11 @@ pub async fn missed_call(
         .to_string();
     let now = app.clock.now();
     let mut added = 0;
-    for c in app.store.campaigns(&tenant.id).await? {
-        if c.kind != CampaignKind::MissedCalls || c.status != CampaignStatus::Active {
-            continue;
-        }
+    for c in app
+        .store
+        .active_campaigns(&tenant.id, CampaignKind::MissedCalls)
+        .await?
+    {
         let row = if now - at > MISSED_CALL_TEXT_BACK_WINDOW {
             // Its own step: the day's one text-back is still there for a call that is
             // reported in time.

@@ -217,11 +217,11 @@ async fn import_customers_locked(
         Ok(None) => return Ok(report),
         Err(e) => return Err(cut(e, &report)),
     };
-    let owners = owners(app, tenant_id).await?;
     let now = app.clock.now();
     // Each phone seen in the file and its line, as a number: 1,000,000 rows take ~20 MB.
     let mut seen: HashMap<u64, u32> = HashMap::new();
-    let mut new = Vec::with_capacity(BATCH);
+    // Checked rows waiting for their phones' owners, looked up [`BATCH`] at a time.
+    let mut batch: Vec<Parsed> = Vec::with_capacity(BATCH);
     loop {
         let item = match csv.next().await {
             Ok(Some(item)) => item,
@@ -249,16 +249,38 @@ async fn import_customers_locked(
             continue;
         }
         seen.insert(key, u32::try_from(line).unwrap_or(u32::MAX));
+        batch.push(parsed);
+        if batch.len() >= BATCH {
+            write_customers(app, tenant_id, &mut batch, now, &mut report).await?;
+            progress(csv.bytes_read());
+        }
+    }
+    write_customers(app, tenant_id, &mut batch, now, &mut report).await?;
+    progress(csv.bytes_read());
+    Ok(report)
+}
+
+/// Writes one batch of checked rows (emptying it): rows whose phone is already on a record
+/// update that record's toggles, the others become new customers, written together.
+async fn write_customers(
+    app: &AppState,
+    tenant_id: &str,
+    batch: &mut Vec<Parsed>,
+    now: DateTime<Utc>,
+    report: &mut ImportReport,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let phones: Vec<E164> = batch.iter().map(|p| p.phone.clone()).collect();
+    let mut owners = HashMap::new();
+    for (phone, customer) in app.store.phone_owners(tenant_id, &phones).await? {
+        owners.entry(phone).or_insert(customer);
+    }
+    let mut new = Vec::with_capacity(batch.len());
+    for parsed in batch.drain(..) {
         match customer_row(parsed, &owners, now) {
-            Row::New(c, l) => {
-                new.push((c, l));
-                if new.len() >= BATCH {
-                    app.store.create_customers(tenant_id, &new).await?;
-                    report.created += new.len();
-                    new.clear();
-                    progress(csv.bytes_read());
-                }
-            }
+            Row::New(c, l) => new.push((c, l)),
             Row::Update {
                 customer_id,
                 phone,
@@ -272,8 +294,7 @@ async fn import_customers_locked(
     }
     app.store.create_customers(tenant_id, &new).await?;
     report.created += new.len();
-    progress(csv.bytes_read());
-    Ok(report)
+    Ok(())
 }
 
 /// A phone as one number (E.164 has at most 15 digits), for a compact set of those seen.
@@ -458,11 +479,11 @@ pub(crate) fn keyed_id(prefix: &str, parts: &[&str]) -> String {
     format!("{prefix}-{hex}")
 }
 
-/// The customer a row names, by `customer_id` or by a phone on their record.
+/// The customer a row names, by `customer_id` or by a phone on their record (the oldest
+/// record holding it), looked up for this row alone.
 async fn customer_of(
     app: &AppState,
     tenant_id: &str,
-    owners: &HashMap<E164, String>,
     t: &Table,
     row: &[String],
 ) -> std::result::Result<(String, Option<E164>), String> {
@@ -475,9 +496,12 @@ async fn customer_of(
     }
     let raw = t.get(row, "phone").unwrap_or("");
     let phone = E164::parse(raw).map_err(|e| format!("phone {raw:?}: {e}"))?;
-    match owners.get(&phone) {
-        Some(id) => Ok((id.clone(), Some(phone))),
-        None => Err(format!("phone {phone} is on no customer record")),
+    match app.store.customers_with_phone(tenant_id, &phone).await {
+        Ok(ids) => match ids.into_iter().next() {
+            Some(id) => Ok((id, Some(phone))),
+            None => Err(format!("phone {phone} is on no customer record")),
+        },
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -566,12 +590,11 @@ pub async fn import_estimates(
     else {
         return Ok(report);
     };
-    let owners = owners(app, &tenant.id).await?;
     let now = app.clock.now();
     while let Some((line, row)) = next_row(&mut csv, &mut report).await? {
         let (line, row) = (&line, &row);
         let parsed = async {
-            let (customer_id, phone) = customer_of(app, &tenant.id, &owners, &t, row).await?;
+            let (customer_id, phone) = customer_of(app, &tenant.id, &t, row).await?;
             let amount_cents =
                 match (t.get(row, "amount_cents"), t.get(row, "amount")) {
                     (Some(c), _) => c.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
@@ -653,11 +676,10 @@ pub async fn import_recurring_services(
     else {
         return Ok(report);
     };
-    let owners = owners(app, &tenant.id).await?;
     while let Some((line, row)) = next_row(&mut csv, &mut report).await? {
         let (line, row) = (&line, &row);
         let parsed = async {
-            let (customer_id, _) = customer_of(app, &tenant.id, &owners, &t, row).await?;
+            let (customer_id, _) = customer_of(app, &tenant.id, &t, row).await?;
             let name = t.get(row, "name").ok_or("name is required")?.to_string();
             let due = t.get(row, "due_on").ok_or("due_on is required")?;
             let due_on = chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d")
@@ -749,14 +771,6 @@ pub async fn import_calls(
         }
     }
     Ok(report)
-}
-
-async fn owners(app: &AppState, tenant_id: &str) -> Result<HashMap<E164, String>> {
-    let mut owners = HashMap::new();
-    for (phone, customer) in app.store.phone_owners(tenant_id).await? {
-        owners.entry(phone).or_insert(customer);
-    }
-    Ok(owners)
 }
 
 #[cfg(test)]

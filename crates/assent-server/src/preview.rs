@@ -87,32 +87,44 @@ pub async fn preview(
             }
         }
         CampaignKind::UnsoldEstimates | CampaignKind::RecurringServices => {
-            let reached: Vec<(String, Option<E164>)> = if c.kind == CampaignKind::UnsoldEstimates {
-                app.store
-                    .unsold_estimates(&tenant.id)
-                    .await?
-                    .into_iter()
-                    .map(|e| (e.customer_id, e.phone))
-                    .collect()
-            } else {
-                app.store
-                    .recurring_services(&tenant.id)
-                    .await?
-                    .into_iter()
-                    .map(|s| (s.customer_id, None))
-                    .collect()
-            };
+            // Each phone counted once (the set of phones seen is what the preview keeps);
+            // the estimates or services themselves are read `page` at a time.
             let mut seen = HashSet::new();
-            for (customer_id, only) in reached {
-                let Some(customer) = app.store.customer(&tenant.id, &customer_id).await? else {
-                    continue;
-                };
-                for phone in customer.phones.iter().map(|p| &p.number) {
-                    if only.as_ref().is_some_and(|o| o != phone) || !seen.insert(phone.clone()) {
+            let mut after: Option<String> = None;
+            loop {
+                let reached: Vec<(String, String, Option<E164>)> =
+                    if c.kind == CampaignKind::UnsoldEstimates {
+                        app.store
+                            .unsold_estimates(&tenant.id, after.as_deref(), page)
+                            .await?
+                            .into_iter()
+                            .map(|e| (e.id, e.customer_id, e.phone))
+                            .collect()
+                    } else {
+                        app.store
+                            .recurring_services(&tenant.id, after.as_deref(), page)
+                            .await?
+                            .into_iter()
+                            .map(|s| (s.id, s.customer_id, None))
+                            .collect()
+                    };
+                let full = reached.len() >= page;
+                after = reached.last().map(|r| r.0.clone());
+                for (_, customer_id, only) in reached {
+                    let Some(customer) = app.store.customer(&tenant.id, &customer_id).await? else {
                         continue;
+                    };
+                    for phone in customer.phones.iter().map(|p| &p.number) {
+                        if only.as_ref().is_some_and(|o| o != phone) || !seen.insert(phone.clone())
+                        {
+                            continue;
+                        }
+                        let snap = app.store.snapshot(&tenant.id, phone, now).await?;
+                        p.count(tenant, phone, &snap, Purpose::TransactionalCampaign, now);
                     }
-                    let snap = app.store.snapshot(&tenant.id, phone, now).await?;
-                    p.count(tenant, phone, &snap, Purpose::TransactionalCampaign, now);
+                }
+                if !full {
+                    break;
                 }
             }
         }

@@ -948,8 +948,8 @@ impl CustomerStore for SqliteStore {
         Ok(())
     }
 
-    async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>> {
-        phone_owners(&self.reader, tenant_id).await
+    async fn phone_owners(&self, tenant_id: &str, phones: &[E164]) -> Result<Vec<(E164, String)>> {
+        phone_owners(&self.reader, tenant_id, phones).await
     }
     async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {
         customers_with_phone(&self.reader, tenant_id, phone).await
@@ -1046,10 +1046,6 @@ impl ConsentStore for SqliteStore {
             .iter()
             .map(|p| by_phone.get(p).cloned().ok_or(StoreError::NotFound))
             .collect()
-    }
-
-    async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>> {
-        ledger_for_phone(&self.reader, tenant_id, phone).await
     }
 
     async fn overdue_reviews(
@@ -1443,21 +1439,12 @@ impl CampaignStore for SqliteStore {
         campaigns::campaign(&self.reader, tenant_id, id).await
     }
 
-    async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>> {
-        campaigns::campaigns(&self.reader, tenant_id).await
+    async fn active_campaigns(&self, tenant_id: &str, kind: CampaignKind) -> Result<Vec<Campaign>> {
+        campaigns::active_campaigns(&self.reader, tenant_id, kind).await
     }
 
     async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
         campaigns::running_campaigns(&self.reader).await
-    }
-
-    async fn marketing_audience(
-        &self,
-        tenant_id: &str,
-        tags: &[String],
-    ) -> Result<Vec<AudienceMember>> {
-        let opted_in = "json_extract(k.state, '$.marketing') = 'opted_in'";
-        marketing_audience(&self.reader, tenant_id, tags, opted_in).await
     }
 
     async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
@@ -1554,8 +1541,9 @@ impl CampaignStore for SqliteStore {
         &self,
         tenant_id: &str,
         campaign_id: &str,
+        steps: &[String],
     ) -> Result<Vec<(String, E164)>> {
-        campaigns::recorded_steps(&self.reader, tenant_id, campaign_id).await
+        campaigns::recorded_steps(&self.reader, tenant_id, campaign_id, steps).await
     }
 
     async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts> {
@@ -1636,8 +1624,13 @@ impl CampaignStore for SqliteStore {
         cold::estimate(&self.reader, tenant_id, id).await
     }
 
-    async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>> {
-        cold::unsold_estimates(&self.reader, tenant_id).await
+    async fn unsold_estimates(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Estimate>> {
+        cold::unsold_estimates(&self.reader, tenant_id, after, limit).await
     }
 
     async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
@@ -1650,8 +1643,13 @@ impl CampaignStore for SqliteStore {
         cold::campaign_inputs_version(&self.reader, tenant_id).await
     }
 
-    async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>> {
-        cold::recurring_services(&self.reader, tenant_id).await
+    async fn recurring_services(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecurringService>> {
+        cold::recurring_services(&self.reader, tenant_id, after, limit).await
     }
 
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {

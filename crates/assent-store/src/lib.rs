@@ -178,8 +178,10 @@ pub trait CustomerStore: Send + Sync {
         }
         Ok(())
     }
-    /// Every (phone, customer id) of a tenant, oldest customer first (imports match on it).
-    async fn phone_owners(&self, tenant_id: &str) -> Result<Vec<(E164, String)>>;
+    /// The (phone, customer id) pairs of `phones` that are on a record, oldest customer
+    /// first: an import looks up one batch of its rows at a time (at most a few thousand
+    /// phones), never the whole tenant.
+    async fn phone_owners(&self, tenant_id: &str, phones: &[E164]) -> Result<Vec<(E164, String)>>;
     /// Ids of the customers holding `phone`, oldest first.
     async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>>;
     async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>>;
@@ -243,7 +245,6 @@ pub trait ConsentStore: Send + Sync {
         }
         Ok(out)
     }
-    async fn ledger_for_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<LedgerEntry>>;
     /// Open reviews of every tenant whose deadline is at or before `now`, oldest deadline
     /// first, at most `limit` (the deadline worker decides them).
     async fn overdue_reviews(
@@ -387,20 +388,16 @@ pub struct QueueDepth {
 pub trait CampaignStore: ConsentStore + Send + Sync {
     async fn save_campaign(&self, c: &Campaign) -> Result<()>;
     async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>>;
-    async fn campaigns(&self, tenant_id: &str) -> Result<Vec<Campaign>>;
+    /// A tenant's active campaigns of one kind, oldest first (never the whole list: that is
+    /// [`ListStore::campaigns_page`]).
+    async fn active_campaigns(&self, tenant_id: &str, kind: CampaignKind) -> Result<Vec<Campaign>>;
     /// Scheduled, sending and active campaigns of every tenant, for the runner.
     async fn running_campaigns(&self) -> Result<Vec<Campaign>>;
-    /// Every opted-in phone (no tags), or every phone of customers with any of the tags.
-    async fn marketing_audience(
-        &self,
-        tenant_id: &str,
-        tags: &[String],
-    ) -> Result<Vec<AudienceMember>>;
-    /// One page of a marketing audience (as [`CampaignStore::marketing_audience`]) in phone order:
-    /// at most `limit` phones after `after`, each with its snapshot, and where the next
-    /// page starts. A fan-out walks the audience a page at a time, so memory stays flat
-    /// however large it is. Backends without a paged query filter the whole audience for
-    /// every page.
+    /// One page of a marketing audience (every opted-in phone when `tags` is empty, else
+    /// every phone of customers with any of the tags) in phone order: at most `limit`
+    /// phones after `after`, each with its snapshot, and where the next page starts. A
+    /// fan-out walks the audience a page at a time, so memory stays flat however large it
+    /// is.
     async fn audience_page(
         &self,
         tenant_id: &str,
@@ -408,48 +405,26 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
         after: Option<&E164>,
         limit: usize,
         now: DateTime<Utc>,
-    ) -> Result<AudiencePage> {
-        let mut members: Vec<AudienceMember> = self
-            .marketing_audience(tenant_id, tags)
-            .await?
-            .into_iter()
-            .filter(|m| after.is_none_or(|a| m.phone.as_str() > a.as_str()))
-            .collect();
-        members.sort_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
-        let more = members.len() > limit;
-        members.truncate(limit);
-        let phones: Vec<E164> = members.iter().map(|m| m.phone.clone()).collect();
-        let snaps = self.snapshots(tenant_id, &phones, now).await?;
-        Ok(AudiencePage {
-            next: if more { phones.last().cloned() } else { None },
-            members: members.into_iter().zip(snaps).collect(),
-        })
-    }
+    ) -> Result<AudiencePage>;
     /// Records recipients and queues their messages in one write; a (campaign, step,
     /// phone) already recorded is left alone, message included. Returns how many were new.
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64>;
-    /// Steps already recorded for a campaign (to skip work already done).
+    /// Which of `steps` a campaign has already recorded, with their phones (to skip work
+    /// already done); the runner asks for one page of steps at a time.
     async fn recorded_steps(
         &self,
         tenant_id: &str,
         campaign_id: &str,
+        steps: &[String],
     ) -> Result<Vec<(String, E164)>>;
-    /// Whether a campaign has recorded any recipient (a marketing campaign has fanned out).
-    async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
-        Ok(!self
-            .recorded_steps(tenant_id, campaign_id)
-            .await?
-            .is_empty())
-    }
+    /// Whether a campaign has recorded any recipient (a marketing campaign has fanned out):
+    /// one `EXISTS`, never the send log.
+    async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool>;
     /// Whether every recipient of a campaign is accounted for (skipped, or its message past
-    /// queued, deferred and sending). Backends without a direct query read the send log.
-    async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
-        Ok(self
-            .send_log(tenant_id, campaign_id)
-            .await?
-            .iter()
-            .all(|r| !matches!(r.status.as_str(), "queued" | "deferred" | "sending")))
-    }
+    /// queued, deferred and sending): one `NOT EXISTS`, never the send log.
+    async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool>;
+    /// The whole send log, for tests of small campaigns only: pages and reports use
+    /// [`CampaignStore::send_log_page`] and [`CampaignStore::campaign_counts`].
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>>;
     /// A campaign's counts by status, skipped by reason and opted out afterwards, counted
     /// by the database (a report never loads the send log).
@@ -508,9 +483,22 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
     ) -> Result<u64>;
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()>;
     async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>>;
-    async fn unsold_estimates(&self, tenant_id: &str) -> Result<Vec<Estimate>>;
+    /// At most `limit` unsold estimates after the id `after`, in id order: the runner and
+    /// the preview walk them a page at a time.
+    async fn unsold_estimates(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Estimate>>;
     async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()>;
-    async fn recurring_services(&self, tenant_id: &str) -> Result<Vec<RecurringService>>;
+    /// At most `limit` recurring services after the id `after`, in id order.
+    async fn recurring_services(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecurringService>>;
     /// A number that changes whenever one of the tenant's estimates or recurring services
     /// is saved (`None` when the backend does not keep one): the campaign runner redoes a
     /// pass only when it moved or a step falls due.
@@ -643,6 +631,9 @@ pub trait ListStore: Send + Sync {
     /// Reviews oldest first, decided ones included.
     async fn reviews_page(&self, tenant_id: &str, seek: &page::Seek) -> Result<page::Page<Review>>;
     async fn review_count(&self, tenant_id: &str) -> Result<u64>;
+    /// Reviews still to decide, the tenant's whole list (not a page's), capped like the
+    /// other counts.
+    async fn open_review_count(&self, tenant_id: &str) -> Result<u64>;
 }
 
 /// A tenant's side of the Twilio-compatible API (CONTRACT.md "Twilio-compatible sending").

@@ -618,14 +618,21 @@ macro_rules! shared_cold_sql {
             row.map(TryInto::try_into).transpose()
         }
 
+        /// At most `limit` unsold estimates after the id `after`, in id order (on
+        /// `estimates_unsold_page`).
         pub(crate) async fn unsold_estimates<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
             tenant_id: &str,
+            after: Option<&str>,
+            limit: usize,
         ) -> $crate::Result<Vec<$crate::Estimate>> {
             let rows: Vec<$crate::shared::EstimateRow> = __sqlx::query_as(
-                "SELECT * FROM estimates WHERE tenant_id = $1 AND status = 'unsold' ORDER BY created_at, id",
+                "SELECT * FROM estimates WHERE tenant_id = $1 AND status = 'unsold' AND id > $2 \
+                 ORDER BY id LIMIT $3",
             )
             .bind(tenant_id)
+            .bind(after.unwrap_or(""))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(e)
             .await?;
             rows.into_iter().map(TryInto::try_into).collect()
@@ -651,14 +658,20 @@ macro_rules! shared_cold_sql {
             bump_campaign_inputs(conn, tenant_id).await
         }
 
+        /// At most `limit` recurring services after the id `after`, in id order (on the
+        /// primary key).
         pub(crate) async fn recurring_services<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
             tenant_id: &str,
+            after: Option<&str>,
+            limit: usize,
         ) -> $crate::Result<Vec<$crate::RecurringService>> {
             let rows: Vec<$crate::shared::RecurringRow> = __sqlx::query_as(
-                "SELECT * FROM recurring_services WHERE tenant_id = $1 ORDER BY due_on, id",
+                "SELECT * FROM recurring_services WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
             )
             .bind(tenant_id)
+            .bind(after.unwrap_or(""))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(e)
             .await?;
             rows.into_iter().map(TryInto::try_into).collect()
@@ -1155,14 +1168,19 @@ macro_rules! shared_campaign_sql {
             row.map(TryInto::try_into).transpose()
         }
 
-        pub(crate) async fn campaigns<'c>(
+        /// A tenant's active campaigns of one kind (a missed call looks for its text-back
+        /// campaigns), oldest first: served by `campaigns_running (status)`.
+        pub(crate) async fn active_campaigns<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
             tenant_id: &str,
+            kind: $crate::CampaignKind,
         ) -> $crate::Result<Vec<$crate::Campaign>> {
             let rows: Vec<$crate::shared::CampaignRow> = __sqlx::query_as(
-                "SELECT * FROM campaigns WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
+                "SELECT * FROM campaigns WHERE status = 'active' AND tenant_id = $1 AND kind = $2 \
+                 ORDER BY created_at, id",
             )
             .bind(tenant_id)
+            .bind(kind)
             .fetch_all(e)
             .await?;
             rows.into_iter().map(TryInto::try_into).collect()
@@ -1205,18 +1223,30 @@ macro_rules! shared_campaign_sql {
             Ok(r.rows_affected() == 1)
         }
 
+        /// Which of `steps` a campaign has recorded, with their phones (on the primary key).
         pub(crate) async fn recorded_steps<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
             tenant_id: &str,
             campaign_id: &str,
+            steps: &[String],
         ) -> $crate::Result<Vec<(String, assent_core::phone::E164)>> {
-            let rows: Vec<(String, String)> = __sqlx::query_as(
-                "SELECT step, phone FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2",
-            )
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .fetch_all(e)
-            .await?;
+            if steps.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut sql = $crate::page::Sql::new(
+                "SELECT step, phone FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2 AND",
+            );
+            sql.param();
+            sql.param();
+            sql.in_list("step", steps.len());
+            let mut query =
+                __sqlx::query_as::<_, (String, String)>(__sqlx::AssertSqlSafe(sql.text))
+                    .bind(tenant_id)
+                    .bind(campaign_id);
+            for step in steps {
+                query = query.bind(step.as_str());
+            }
+            let rows = query.fetch_all(e).await?;
             rows.into_iter()
                 .map(|(step, phone)| Ok((step, $crate::codec::phone(&phone)?)))
                 .collect()
@@ -1723,19 +1753,32 @@ macro_rules! shared_store_sql {
             .await?)
         }
 
-        /// Every (phone, customer id) of a tenant, oldest customer first.
+        /// The (phone, customer id) pairs of the given phones that are on a record, oldest
+        /// customer first (an import looks up a batch of its rows at a time).
         pub(crate) async fn phone_owners<'c>(
             e: impl $crate::__sqlx::Executor<'c, Database = $db>,
             tenant_id: &str,
+            phones: &[assent_core::phone::E164],
         ) -> $crate::Result<Vec<(assent_core::phone::E164, String)>> {
-            let rows: Vec<(String, String)> = $crate::__sqlx::query_as(
+            if phones.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut sql = $crate::page::Sql::new(
                 "SELECT cm.phone, cm.customer_id FROM contact_methods cm JOIN customers c \
-                 ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
-                 WHERE cm.tenant_id = $1 ORDER BY c.created_at, c.id",
+                 ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id WHERE cm.tenant_id = ",
+            );
+            let p = sql.param();
+            sql.push(&p).push(" AND");
+            sql.in_list("cm.phone", phones.len());
+            sql.push(" ORDER BY c.created_at, c.id");
+            let mut query = $crate::__sqlx::query_as::<_, (String, String)>(
+                $crate::__sqlx::AssertSqlSafe(sql.text),
             )
-            .bind(tenant_id)
-            .fetch_all(e)
-            .await?;
+            .bind(tenant_id);
+            for phone in phones {
+                query = query.bind(phone.as_str());
+            }
+            let rows = query.fetch_all(e).await?;
             rows.into_iter()
                 .map(|(phone, id)| Ok(($crate::codec::phone(&phone)?, id)))
                 .collect()
@@ -1827,21 +1870,6 @@ macro_rules! shared_store_sql {
             .execute(e)
             .await?;
             Ok(done.rows_affected())
-        }
-
-        pub(crate) async fn ledger_for_phone<'c>(
-            e: impl $crate::__sqlx::Executor<'c, Database = $db>,
-            tenant_id: &str,
-            phone: &assent_core::phone::E164,
-        ) -> $crate::Result<Vec<$crate::LedgerEntry>> {
-            let rows: Vec<$crate::shared::LedgerRow> = $crate::__sqlx::query_as(
-                "SELECT * FROM consent_ledger WHERE tenant_id = $1 AND phone = $2 ORDER BY seq",
-            )
-            .bind(tenant_id)
-            .bind(phone.as_str())
-            .fetch_all(e)
-            .await?;
-            rows.into_iter().map(TryInto::try_into).collect()
         }
 
         /// One message by `WHERE {filter}` (a constant) on `value`, or by tenant and

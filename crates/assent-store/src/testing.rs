@@ -56,3 +56,27 @@ pub async fn phone_messages(
         }
     }
 }
+
+/// Every ledger entry of a phone in commit order, read page by page (tests look at whole
+/// histories; the app reads a page).
+pub async fn phone_ledger(
+    store: &(impl crate::ListStore + ?Sized),
+    tenant_id: &str,
+    phone: &assent_core::phone::E164,
+) -> crate::Result<Vec<crate::LedgerEntry>> {
+    let filter = crate::page::LedgerFilter {
+        phone: Some(phone.clone()),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut seek = crate::page::Seek::first(1000);
+    loop {
+        let page = store.ledger_page(tenant_id, &filter, &seek).await?;
+        let next = page.next().cloned();
+        out.extend(page.items);
+        match next {
+            Some(k) => seek = crate::page::Seek::after(Some(k), 1000),
+            None => return Ok(out),
+        }
+    }
+}

@@ -9,7 +9,6 @@
 //! without a server reports them as skipped; `scripts/test` includes them in its
 //! PostgreSQL pass (`--run-ignored all`).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -170,6 +169,7 @@ contract!(
     a_send_log_counts_and_pages_in_the_store,
     a_taken_email_is_a_conflict_in_words,
     a_taken_slug_or_api_key_is_a_conflict_in_words,
+    reads_for_imports_and_the_runner_return_only_what_is_asked,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -508,7 +508,7 @@ async fn transact_writes_the_whole_plan(store: &dyn Store) {
     let snap = store.snapshot(&t.id, &p, now()).await.unwrap();
     assert_eq!(snap.consent, consent);
     assert!(snap.toggles.job_notifications && !snap.toggles.marketing_updates);
-    let entries = store.ledger_for_phone(&t.id, &p).await.unwrap();
+    let entries = testing::phone_ledger(store, &t.id, &p).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].entry, plan.ledger[0]);
     assert_eq!(
@@ -601,7 +601,10 @@ async fn a_dedup_key_seen_before_writes_nothing(store: &dyn Store) {
         .unwrap();
     assert_eq!(again, Transacted::Duplicate);
     assert!(!planned, "a duplicate is not planned");
-    assert_eq!(store.ledger_for_phone(&t.id, &p).await.unwrap().len(), 1);
+    assert_eq!(
+        testing::phone_ledger(store, &t.id, &p).await.unwrap().len(),
+        1
+    );
     assert_eq!(
         ids(&testing::phone_messages(store, &t.id, &p).await.unwrap()),
         ["in-1"]
@@ -637,7 +640,7 @@ async fn a_review_is_decided_once(store: &dyn Store) {
         r.decision.as_ref().map(ReviewDecision::as_str),
         Some("opted_out")
     );
-    let entries = store.ledger_for_phone(&t.id, &p).await.unwrap();
+    let entries = testing::phone_ledger(store, &t.id, &p).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].entry.new_state, "opted_out");
 }
@@ -1071,8 +1074,21 @@ async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
     next_step.step = "later".into();
     assert_eq!(store.add_recipients(&t.id, &[next_step]).await.unwrap(), 1);
 
+    // Only the steps asked about come back (the runner asks one page of steps at a time).
+    let later = store
+        .recorded_steps(&t.id, "c1", &["later".to_string(), "never".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(later, [("later".to_string(), p1.clone())]);
+    assert!(
+        store
+            .recorded_steps(&t.id, "c1", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let mut steps: Vec<(String, String)> = store
-        .recorded_steps(&t.id, "c1")
+        .recorded_steps(&t.id, "c1", &["send".to_string(), "later".to_string()])
         .await
         .unwrap()
         .into_iter()
@@ -1335,16 +1351,6 @@ async fn a_tagged_audience_pages_each_phone_once(store: &dyn Store) {
         [&p[0], &p[1], &p[2], &p[4]].map(|p| p.as_str())
     );
     assert!(walk(store, &t, &["nobody".to_string()], 2).await.is_empty());
-
-    // The unpaged audience holds the same phones.
-    let all: BTreeSet<String> = store
-        .marketing_audience(&t.id, &tags)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.phone.as_str().to_string())
-        .collect();
-    assert_eq!(all, want.iter().map(|p| p.to_string()).collect());
 }
 
 async fn the_opted_in_audience_pages_each_phone_once(store: &dyn Store) {
@@ -1599,4 +1605,102 @@ async fn a_taken_slug_or_api_key_is_a_conflict_in_words(store: &dyn Store) {
     // Nothing was created.
     assert!(store.tenant("t3").await.unwrap().is_none());
     assert!(store.tenant_by_slug("fresh-slug").await.unwrap().is_none());
+}
+
+/// The reads an import and the campaign runner make are bounded: owners of the phones
+/// asked about, a page of unsold estimates or recurring services, a tenant's active
+/// campaigns of one kind; never the tenant's whole table.
+async fn reads_for_imports_and_the_runner_return_only_what_is_asked(store: &dyn Store) {
+    let t = acme(store).await;
+    let p: Vec<E164> = (0..4).map(phone).collect();
+    for c in [
+        customer("old", &[], &[&p[0]], 0),
+        customer("other", &[], &[&p[1]], 1),
+        customer("new", &[], &[&p[0], &p[2]], 2),
+    ] {
+        store.create_customer(&t.id, &c, &[]).await.unwrap();
+    }
+    let owners = store
+        .phone_owners(&t.id, &[p[0].clone(), p[3].clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        owners,
+        [
+            (p[0].clone(), "old".to_string()),
+            (p[0].clone(), "new".to_string())
+        ],
+        "the phones asked about, oldest customer first"
+    );
+    assert!(store.phone_owners(&t.id, &[]).await.unwrap().is_empty());
+
+    for (i, status) in [
+        EstimateStatus::Unsold,
+        EstimateStatus::Sold,
+        EstimateStatus::Unsold,
+        EstimateStatus::Unsold,
+        EstimateStatus::Dismissed,
+        EstimateStatus::Unsold,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = Estimate {
+            id: format!("e{i}"),
+            customer_id: "old".into(),
+            phone: None,
+            number: None,
+            amount_cents: 100,
+            status,
+            created_at: now() - Duration::minutes(i as i64),
+        };
+        store.save_estimate(&t.id, &e).await.unwrap();
+        let r = RecurringService {
+            id: format!("r{i}"),
+            customer_id: "old".into(),
+            name: "Filter change".into(),
+            due_on: now().date_naive(),
+            created_at: now(),
+        };
+        store.save_recurring_service(&t.id, &r).await.unwrap();
+    }
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .unsold_estimates(&t.id, after.as_deref(), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|e| e.id.clone());
+        pages.push(page.into_iter().map(|e| e.id).collect::<Vec<_>>());
+    }
+    assert_eq!(pages, [vec!["e0", "e2"], vec!["e3", "e5"]]);
+    let services = store
+        .recurring_services(&t.id, Some("r1"), 3)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = services.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r2", "r3", "r4"]);
+
+    let mut missed = campaign(&t, "missed", CampaignStatus::Active);
+    missed.kind = CampaignKind::MissedCalls;
+    let mut paused = campaign(&t, "missed-paused", CampaignStatus::Paused);
+    paused.kind = CampaignKind::MissedCalls;
+    let mut estimates = campaign(&t, "estimates", CampaignStatus::Active);
+    estimates.kind = CampaignKind::UnsoldEstimates;
+    for c in [&missed, &paused, &estimates] {
+        store.save_campaign(c).await.unwrap();
+    }
+    let active: Vec<String> = store
+        .active_campaigns(&t.id, CampaignKind::MissedCalls)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(active, ["missed"]);
 }

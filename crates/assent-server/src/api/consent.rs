@@ -84,12 +84,30 @@ pub async fn import_consent(
     )))
 }
 
-/// A phone's consent, toggles and ledger, as `GET /consent/{e164}` answers.
+/// How many of a phone's latest ledger entries `GET /consent/{e164}` shows; with more,
+/// `events_truncated` is true and `GET /consent/ledger?phone=` pages through them all.
+pub const CONSENT_EVENTS: usize = 100;
+
+/// A phone's consent, toggles and its latest ledger entries, as `GET /consent/{e164}`
+/// answers.
 pub async fn consent_json(app: &AppState, t: &Tenant, phone: &E164) -> ApiResult<Json<Value>> {
     let phone = phone.clone();
     let now = app.clock.now();
     let snap = app.store.snapshot(&t.id, &phone, now).await?;
-    let events = app.store.ledger_for_phone(&t.id, &phone).await?;
+    // The latest entries (one page, in commit order); older ones through the ledger list.
+    let latest = app
+        .store
+        .ledger_page(
+            &t.id,
+            &assent_store::page::LedgerFilter {
+                phone: Some(phone.clone()),
+                ..Default::default()
+            },
+            &assent_store::page::Seek::before(None, CONSENT_EVENTS),
+        )
+        .await?;
+    let older = latest.prev().is_some();
+    let events = latest.items;
     let marketing = service::marketing_status(&snap.consent, now).as_str();
     Ok(Json(json!({
         "phone": phone,
@@ -104,6 +122,7 @@ pub async fn consent_json(app: &AppState, t: &Tenant, phone: &E164) -> ApiResult
             "marketing_updates": snap.toggles.marketing_updates,
         },
         "events": events.iter().map(event_json).collect::<Vec<_>>(),
+        "events_truncated": older,
     })))
 }
 

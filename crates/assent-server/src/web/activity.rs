@@ -21,6 +21,7 @@ use super::{
     url_part,
 };
 use crate::AppState;
+use crate::service::pages::{key_cursor, parse_key};
 use crate::service::{self, ledger};
 use crate::words;
 
@@ -221,8 +222,9 @@ struct ConversationPage<'a> {
     phone_url: String,
     owners: Vec<(String, String)>,
     threads: Vec<Thread>,
-    /// How many of the latest messages are shown, when there are older ones.
-    older: Option<usize>,
+    /// Links to the page of older messages and of newer ones, when there are any.
+    older: Option<String>,
+    newer: Option<String>,
 }
 
 fn message_item(t: &Tenant, m: &Message, author: Option<&str>) -> Item {
@@ -397,11 +399,17 @@ async fn owner_links(app: &AppState, t: &Tenant, phone: &E164) -> WebResult<Vec<
     Ok(links)
 }
 
-/// How many of a phone's messages its conversation page shows, the latest.
+/// How many of a phone's messages one page of its conversation shows (the latest first;
+/// "Older messages" and "Newer messages" page through the rest), and at most how many
+/// consent events fall in that page's stretch of time.
 const THREAD_MESSAGES: usize = 200;
 
-#[derive(Deserialize)]
-pub struct ConversationQuery {
+/// Which page of a conversation: before one message's cursor (older) or after one
+/// (newer); neither is the latest page.
+#[derive(Deserialize, Default)]
+pub struct ThreadQuery {
+    before: Option<String>,
+    after: Option<String>,
     notice: Option<String>,
 }
 
@@ -409,27 +417,51 @@ pub async fn conversation(
     user: SignedIn,
     State(app): State<AppState>,
     Path(phone): Path<String>,
-    Query(q): Query<ConversationQuery>,
+    Query(q): Query<ThreadQuery>,
 ) -> WebResult<Response> {
+    use assent_store::page::{LedgerFilter, MessageFilter, Seek};
     let t = &user.tenant;
     let phone = E164::parse(&phone).map_err(|_| WebError::not_found("This phone number"))?;
     let mut timeline = Timeline::default();
-    // The latest messages (a thread of any length reads one page).
-    let filter = assent_store::page::MessageFilter {
+    let filter = MessageFilter {
         phone: Some(phone.clone()),
         ..Default::default()
     };
-    let latest = app
+    let key = |c: &Option<String>| c.as_deref().and_then(|c| parse_key(c, true));
+    let seek = match (key(&q.after), key(&q.before)) {
+        (Some(k), _) => Seek::after(Some(k), THREAD_MESSAGES),
+        (None, Some(k)) => Seek::before(Some(k), THREAD_MESSAGES),
+        (None, None) => Seek::before(None, THREAD_MESSAGES),
+    };
+    let page = app.store.messages_page(&t.id, &filter, &seek).await?;
+    // The consent events of this page's stretch of time: from its first message (from the
+    // start on the oldest page) to the first message of the next page (to now on the
+    // latest), so each event is on exactly one page.
+    let next_first = match page.next() {
+        Some(k) => app
+            .store
+            .messages_page(&t.id, &filter, &Seek::after(Some(k.clone()), 1))
+            .await?
+            .items
+            .first()
+            .map(|m| m.created_at),
+        None => None,
+    };
+    let from = page.prev().and(page.items.first()).map(|m| m.created_at);
+    let events = app
         .store
-        .messages_page(
+        .ledger_page(
             &t.id,
-            &filter,
-            &assent_store::page::Seek::before(None, THREAD_MESSAGES),
+            &LedgerFilter {
+                phone: Some(phone.clone()),
+                from,
+                to: next_first,
+            },
+            &Seek::before(None, THREAD_MESSAGES),
         )
         .await?;
-    let older = latest.prev().is_some();
     // Who wrote the replies sent from here, by email (one read for the page's messages).
-    let outbound: Vec<String> = latest
+    let outbound: Vec<String> = page
         .items
         .iter()
         .filter(|m| m.direction == Direction::Outbound)
@@ -445,18 +477,24 @@ pub async fn conversation(
             .map(|(m, u)| (m, ledger::actor_name(&team, &u)))
             .collect()
     };
-    timeline.add_messages(t, &latest.items, &authors);
-    timeline.add_events(t, &app.store.ledger_for_phone(&t.id, &phone).await?);
+    timeline.add_messages(t, &page.items, &authors);
+    timeline.add_events(t, &events.items);
     let threads = timeline.into_threads(t);
     let owners = owner_links(&app, t, &phone).await?;
     let title = format!("Conversation with {}", phone_display(&phone));
+    let here = format!("/conversations/{}", url_part(phone.as_str()));
     Ok(render(&ConversationPage {
         chrome: Chrome::new(&user, &title, Section::Conversations),
         notice: q.notice.as_deref().and_then(super::Notice::of),
         phone_url: url_part(phone.as_str()),
         owners,
         threads,
-        older: older.then_some(THREAD_MESSAGES),
+        older: page
+            .prev()
+            .map(|k| format!("{here}?before={}", url_part(&key_cursor(k)))),
+        newer: page
+            .next()
+            .map(|k| format!("{here}?after={}", url_part(&key_cursor(k)))),
     }))
 }
 

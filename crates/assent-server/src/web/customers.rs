@@ -437,6 +437,8 @@ pub struct HistoryRow {
 pub struct History {
     caption: String,
     rows: Vec<HistoryRow>,
+    /// Where the whole history is, when these are only its latest entries.
+    older: Option<String>,
 }
 
 impl History {
@@ -468,6 +470,7 @@ impl History {
         History {
             caption: caption.to_string(),
             rows,
+            older: None,
         }
     }
 }
@@ -523,13 +526,16 @@ struct RecordPage<'a> {
     methods: Vec<(&'static str, &'static str)>,
 }
 
+/// How many of a phone's latest consent entries its section of a customer record shows.
+const RECORD_HISTORY: usize = 50;
+
 fn phone_section(
     app: &AppState,
     user: &SignedIn,
     customer: &Customer,
     index: usize,
     p: &ContactMethod,
-    (snap, history): (&assent_store::PhoneSnapshot, &[LedgerEntry]),
+    (snap, history, older_history): (&assent_store::PhoneSnapshot, &[LedgerEntry], bool),
     team: &service::ledger::Team,
 ) -> PhoneSection {
     let now = app.clock.now();
@@ -562,7 +568,11 @@ fn phone_section(
     };
     PhoneSection {
         index,
-        history: History::new(user, team, history, &format!("Consent history of {number}")),
+        history: History {
+            older: older_history
+                .then(|| format!("/compliance?phone={}", url_part(p.number.as_str()))),
+            ..History::new(user, team, history, &format!("Consent history of {number}"))
+        },
         number,
         base,
         phone_url: url_part(p.number.as_str()),
@@ -603,14 +613,26 @@ pub async fn record(
     let mut phones = Vec::new();
     for (i, p) in customer.phones.iter().enumerate() {
         let snap = app.store.snapshot(&t.id, &p.number, now).await?;
-        let history = app.store.ledger_for_phone(&t.id, &p.number).await?;
+        // The latest entries; the whole history is a link to the Compliance page.
+        let history = app
+            .store
+            .ledger_page(
+                &t.id,
+                &assent_store::page::LedgerFilter {
+                    phone: Some(p.number.clone()),
+                    ..Default::default()
+                },
+                &assent_store::page::Seek::before(None, RECORD_HISTORY),
+            )
+            .await?;
+        let older = history.prev().is_some();
         phones.push(phone_section(
             &app,
             &user,
             &customer,
             i,
             p,
-            (&snap, &history),
+            (&snap, history.items.as_slice(), older),
             &team,
         ));
     }

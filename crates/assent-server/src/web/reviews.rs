@@ -124,6 +124,9 @@ struct ReviewsPage<'a> {
     /// A decision just recorded: whether it was a STOP.
     notice: Option<bool>,
     days: u32,
+    /// How many of the tenant's reviews are still to decide ("10,000+" past the cap), on
+    /// every page; `open` is only this page's.
+    to_decide: String,
     open: Vec<Item>,
     done: Vec<Item>,
     pager: Pager,
@@ -147,6 +150,7 @@ pub async fn reviews(
         .reviews_page(&t.id, &q.page.seek(false, false))
         .await?;
     let total = app.store.review_count(&t.id).await?;
+    let to_decide = super::pager::total_text(app.store.open_review_count(&t.id).await?);
     let pager = Pager::new(&page, &q.page, false, total, "/reviews");
     let now = app.clock.now();
     let (open, done): (Vec<&Review>, Vec<&Review>) =
@@ -160,6 +164,7 @@ pub async fn reviews(
         chrome: Chrome::new(&user, "Review", Section::Review),
         notice,
         days: user.tenant.settings.review_deadline_days,
+        to_decide,
         open: open.iter().map(|r| item(t, r, now)).collect(),
         done: done.iter().rev().map(|r| item(t, r, now)).collect(),
         pager,

@@ -318,8 +318,7 @@ async fn an_acknowledged_stop_is_already_on_disk() {
     let snap = other.snapshot(&t.id, &e164(PHONE), noon()).await.unwrap();
     assert!(snap.consent.transactional_opted_out);
     assert_eq!(
-        other
-            .ledger_for_phone(&t.id, &e164(PHONE))
+        assent_store::testing::phone_ledger(other.as_ref(), &t.id, &e164(PHONE))
             .await
             .unwrap()
             .len(),

@@ -318,3 +318,68 @@ async fn the_ledger_export_streams_every_entry_in_order() {
     assert_eq!(seqs, expected, "every entry once, in commit order");
     assert!(csv.contains("+17372003499"));
 }
+
+#[tokio::test]
+async fn a_phones_consent_shows_its_latest_events_and_says_when_there_are_more() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let phone = e164("+15125550161");
+    let entries: Vec<NewLedgerEntry> = (0..150)
+        .map(|i| {
+            let (old_state, new_state) = if i % 2 == 0 {
+                (LedgerState::Off, LedgerState::On)
+            } else {
+                (LedgerState::On, LedgerState::Off)
+            };
+            NewLedgerEntry {
+                phone: phone.clone(),
+                channel: Topic::JobNotifications,
+                old_state,
+                new_state,
+                source: Source::Import,
+                actor: "import".into(),
+                occurred_at: noon() - Duration::hours(2) + Duration::seconds(i),
+                evidence: Evidence::default(),
+            }
+        })
+        .collect();
+    let c = Customer {
+        id: "long-history".into(),
+        name: "Long History".into(),
+        address: None,
+        tags: Vec::new(),
+        phones: vec![ContactMethod {
+            number: phone.clone(),
+            job_notifications: true,
+            marketing_updates: false,
+        }],
+        created_at: noon() - Duration::hours(2),
+    };
+    app.app
+        .store
+        .create_customers(&t.id, &[(c, entries)])
+        .await
+        .unwrap();
+    let (s, v) = app.get("/consent/%2B15125550161", &t.key).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (all, _) = all_pages(
+        &app,
+        &t,
+        "/consent/ledger?phone=%2B15125550161",
+        "entries",
+        1000,
+    )
+    .await;
+    assert_eq!(all.len(), 150);
+    // The latest 100, in commit order, and a sign that there are more.
+    let seqs = |items: &[Value]| -> Vec<i64> {
+        items.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(seqs(v["events"].as_array().unwrap()), seqs(&all[50..]));
+    assert_eq!(v["events_truncated"], true);
+
+    // A short history is whole.
+    let (_, v) = app.get("/consent/%2B15125550142", &t.key).await;
+    assert_eq!(v["events_truncated"], false, "{v}");
+    assert!(!v["events"].as_array().unwrap().is_empty(), "{v}");
+}

@@ -82,10 +82,7 @@ fn changes(ledger: &[LedgerEntry]) -> Vec<Change> {
 /// equals the ledger's fold, and every entry starts from the state the previous one left
 /// (a write that did not see the one before it would break the chain).
 async fn assert_state_is_the_ledger_fold(a: &TestApp, b: &TestApp, t: &Tenant, phone: &str) {
-    let ledger = a
-        .app
-        .store
-        .ledger_for_phone(&t.id, &e164(phone))
+    let ledger = assent_store::testing::phone_ledger(a.app.store.as_ref(), &t.id, &e164(phone))
         .await
         .unwrap();
     let changes = changes(&ledger);
@@ -306,12 +303,9 @@ async fn concurrent_stop_stop_start_from_two_processes_all_reach_the_ledger() {
         assert_eq!((x, y, z), (StatusCode::OK, StatusCode::OK, StatusCode::OK));
         all.extend(sids);
     }
-    let ledger =
-        s.a.app
-            .store
-            .ledger_for_phone(&s.t.id, &e164(PHONE))
-            .await
-            .unwrap();
+    let ledger = assent_store::testing::phone_ledger(s.a.app.store.as_ref(), &s.t.id, &e164(PHONE))
+        .await
+        .unwrap();
     for sid in &all {
         // STOP and START on the transactional thread each write a transactional entry.
         let n = ledger
@@ -345,12 +339,9 @@ async fn one_message_sid_posted_to_both_processes_at_once_changes_consent_once()
         assert_eq!((x, y), (StatusCode::OK, StatusCode::OK));
         all.insert(sid);
     }
-    let ledger =
-        s.a.app
-            .store
-            .ledger_for_phone(&s.t.id, &e164(PHONE))
-            .await
-            .unwrap();
+    let ledger = assent_store::testing::phone_ledger(s.a.app.store.as_ref(), &s.t.id, &e164(PHONE))
+        .await
+        .unwrap();
     for sid in &all {
         let n = ledger
             .iter()

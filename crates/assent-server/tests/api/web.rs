@@ -1673,3 +1673,66 @@ async fn the_settings_page_says_which_policy_pages_are_in_use_and_checks_twilio(
     assert!(r.body.contains("https://old.example/sms"), "{}", r.body);
     assert!(r.body.contains("To fix:"), "{}", r.body);
 }
+
+/// The `href` of the link with `rel` on a page, if any.
+fn rel_link(body: &str, rel: &str) -> Option<String> {
+    let at = body.find(&format!("rel=\"{rel}\""))?;
+    let start = body[..at].rfind("href=\"")? + 6;
+    Some(body[start..].split('"').next()?.replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn a_long_conversation_pages_through_every_message_once() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    let n = 230;
+    for i in 0..n {
+        let status = app
+            .inbound("+15125550160", TX, &format!("Note {i:03} about the job."))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        app.clock.advance(Duration::seconds(1));
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let notes = |body: &str| -> Vec<usize> {
+        (0..n)
+            .filter(|i| body.contains(&format!("Note {i:03} about the job.")))
+            .collect()
+    };
+    // The latest page: the newest 200, a link to older ones and none to newer.
+    let latest = b.get("/conversations/%2B15125550160").await;
+    assert_eq!(latest.status, StatusCode::OK);
+    assert_eq!(notes(&latest.body), (n - 200..n).collect::<Vec<_>>());
+    assert!(rel_link(&latest.body, "next").is_none());
+    // The older page holds the rest, each once, and links back.
+    let older = b.get(&rel_link(&latest.body, "prev").unwrap()).await;
+    assert_eq!(notes(&older.body), (0..n - 200).collect::<Vec<_>>());
+    assert!(rel_link(&older.body, "prev").is_none(), "the oldest page");
+    let newer = b.get(&rel_link(&older.body, "next").unwrap()).await;
+    assert_eq!(notes(&newer.body), (n - 200..n).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn the_reviews_to_decide_count_is_the_tenants_not_the_pages() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    with_user(&app, &t).await;
+    // More texts under review than a page shows.
+    for i in 0..55 {
+        let from = format!("+1737555{i:04}");
+        let status = app
+            .inbound(&from, TX, "we have to stop this leak before friday")
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in(EMAIL, PASSWORD).await;
+    let first = b.get("/reviews").await;
+    assert!(first.body.contains("To decide (55)"), "{}", first.body);
+    assert!(first.body.contains("1–50 of 55"), "{}", first.body);
+    let second = b.get(&rel_link(&first.body, "next").unwrap()).await;
+    assert!(second.body.contains("To decide (55)"), "{}", second.body);
+    assert!(second.body.contains("51–55 of 55"), "{}", second.body);
+}

@@ -205,7 +205,11 @@ macro_rules! shared_list_sql {
                 seek: &$crate::page::Seek,
             ) -> $crate::Result<$crate::page::Page<$crate::ConversationSummary>> {
                 use $crate::__sqlx;
-                // The latest message's text, looked up for the page's phones only.
+                // Each phone's latest message is the one no later message of that phone
+                // follows: the tenant's messages are walked newest first on
+                // `messages_tenant_newest`, each checked on `messages_phone`, until the page
+                // is full (no GROUP BY over every message). Its text is looked up for the
+                // page's phones only.
                 let mut sql = $crate::page::Sql::new(concat!(
                     "SELECT p.phone, p.last_at, \
                        (SELECT CASE WHEN m.direction = 'inbound' THEN m.body END FROM messages m \
@@ -227,17 +231,29 @@ macro_rules! shared_list_sql {
                         ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
                         WHERE cm.tenant_id = $1 AND cm.phone = p.phone \
                         ORDER BY c.created_at, c.id LIMIT 1) AS customer_name \
-                     FROM (SELECT phone, MAX(created_at) AS last_at FROM messages \
-                           WHERE tenant_id = $1 GROUP BY phone) p WHERE 1 = 1"
+                     FROM (SELECT l.phone, l.created_at AS last_at FROM messages l \
+                           WHERE l.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM messages n \
+                             WHERE n.tenant_id = $1 AND n.phone = l.phone AND (n.created_at > l.created_at \
+                               OR (n.created_at = l.created_at AND n.",
+                    $seq,
+                    " > l.",
+                    $seq,
+                    ")))) p WHERE 1 = 1"
                 ));
                 sql.param();
+                // The key's time alone first, so the walk starts there in the index.
+                if seek.from.is_some() {
+                    let p = sql.param();
+                    let cmp = if seek.backwards { ">=" } else { "<=" };
+                    sql.push(&format!(" AND p.last_at {cmp} {p}"));
+                }
                 sql.seek(&["p.last_at", "p.phone"], true, seek);
                 let mut query = __sqlx::query_as::<_, $crate::shared::lists::ConversationRow>(
                     __sqlx::AssertSqlSafe(sql.text),
                 )
                 .bind(tenant_id);
                 if let Some(k) = &seek.from {
-                    query = query.bind(k.at).bind(k.id.clone());
+                    query = query.bind(k.at).bind(k.at).bind(k.id.clone());
                 }
                 let rows = query.bind(seek.fetch()).fetch_all(&self.$pool).await?;
                 let keyed = rows
@@ -451,6 +467,20 @@ macro_rules! shared_list_sql {
 
             async fn review_count(&self, tenant_id: &str) -> $crate::Result<u64> {
                 __sqlx_count(&self.$pool, "reviews", tenant_id).await
+            }
+
+            async fn open_review_count(&self, tenant_id: &str) -> $crate::Result<u64> {
+                use $crate::__sqlx;
+                // On `reviews_open (tenant_id) WHERE decision IS NULL`.
+                let n: i64 = __sqlx::query_scalar(
+                    "SELECT count(*) FROM (SELECT 1 FROM reviews WHERE tenant_id = $1 \
+                     AND decision IS NULL LIMIT $2) AS capped",
+                )
+                .bind(tenant_id)
+                .bind(__sqlx_cap())
+                .fetch_one(&self.$pool)
+                .await?;
+                Ok(u64::try_from(n).unwrap_or(0))
             }
         }
 
