@@ -238,7 +238,7 @@ impl PostgresStore {
             .await?;
             i = end;
         }
-        tx.commit().await.map_err(db)
+        Ok(tx.commit().await?)
     }
 }
 

@@ -285,7 +285,7 @@ pub async fn overview(user: SignedIn, State(app): State<AppState>) -> WebResult<
         .iter()
         .map(|(reason, n)| {
             let words = match reason.as_deref() {
-                Some(code) => super::reason_text(code).unwrap_or(code).to_string(),
+                Some(code) => crate::words::reason(code),
                 None => "waiting for its time".to_string(),
             };
             (words, thousands(*n))
@@ -300,7 +300,7 @@ pub async fn overview(user: SignedIn, State(app): State<AppState>) -> WebResult<
             reason: f
                 .reason
                 .as_deref()
-                .map(|r| super::reason_text(r).unwrap_or(r).to_string())
+                .map(crate::words::reason)
                 .unwrap_or_default(),
             at: TimeEl::new(t, f.at),
         })
@@ -311,7 +311,7 @@ pub async fn overview(user: SignedIn, State(app): State<AppState>) -> WebResult<
         .map(|o| OptOut {
             phone: Phone::of(&o.phone),
             what: topic_label(o.channel),
-            how: super::customers::source_label(o.source),
+            how: crate::words::source(o.source),
             at: TimeEl::new(t, o.at),
         })
         .collect();
