@@ -581,7 +581,7 @@ async fn the_overview_lists_what_needs_attention_and_charts_the_last_90_days() {
     assert!(!body.contains("Nothing needs attention"));
     assert!(body.contains("Messages held now, and why"), "{body}");
     assert!(
-        body.contains("held until the recipient&#39;s local sending hours"),
+        body.contains("Held until the recipient&#39;s local sending hours"),
         "the reason in words: {body}"
     );
     assert!(
