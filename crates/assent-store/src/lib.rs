@@ -893,7 +893,6 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         CampaignStore, ChainStore, ConsentStore, CustomerStore, ListStore, OverviewStore,
-        QueueStore, RelayStore, Store,
-        TenantStore, WebStore,
+        QueueStore, RelayStore, Store, TenantStore, WebStore,
     };
 }

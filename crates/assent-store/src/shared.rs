@@ -13,8 +13,8 @@
 
 pub mod chain;
 pub mod lists;
-pub mod relay;
 pub mod overview;
+pub mod relay;
 
 use crate::codec::time;
 use crate::{Customer, Session, User};

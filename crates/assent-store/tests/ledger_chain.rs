@@ -326,7 +326,9 @@ async fn every_write_path_chains_its_entries(b: Backend) {
     holds(&check2, 1);
     assert_ne!(check2.head, check.head);
     // The hash is on every entry the API reads.
-    let read = testing::phone_ledger(&*store, "t1", &phone(1)).await.unwrap();
+    let read = testing::phone_ledger(&*store, "t1", &phone(1))
+        .await
+        .unwrap();
     assert_eq!(read.len(), 2);
     assert_eq!(read[1].hash.as_deref(), Some(check.head.as_str()));
     assert_eq!(read[1].chain_seq, Some(14));

@@ -653,13 +653,8 @@ async fn campaign(n: u64, report_only: bool, database_url: Option<String>) -> an
         "Bench Heating & Air {}",
         chrono::Utc::now().timestamp_millis()
     );
-    let (t, key) = assent_server::service::tenants::create(
-        &app,
-        &name,
-        Some("America/Chicago"),
-        true,
-    )
-    .await?;
+    let (t, key) =
+        assent_server::service::tenants::create(&app, &name, Some("America/Chicago"), true).await?;
     app.store
         .set_senders(
             &t.id,

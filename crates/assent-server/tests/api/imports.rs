@@ -93,7 +93,11 @@ async fn customer_count(app: &TestApp, t: &Tenant) -> usize {
         let page = app
             .app
             .store
-            .customers_page(&t.id, &assent_store::page::CustomerFilter::search(""), &seek)
+            .customers_page(
+                &t.id,
+                &assent_store::page::CustomerFilter::search(""),
+                &seek,
+            )
             .await
             .unwrap();
         phones += page.items.iter().map(|c| c.phones.len()).sum::<usize>();

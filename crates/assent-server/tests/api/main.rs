@@ -23,6 +23,6 @@ mod self_hosted;
 mod twilio;
 mod twilio_compat;
 mod web;
-mod web_workflows;
 mod web_manage;
+mod web_workflows;
 mod workflows;
