@@ -13,6 +13,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -88,7 +89,27 @@ export async function eventually(check, what, ms = 10000) {
 
 /** Every visible form control has a label, text is readable (WCAG AA contrast), the page has
  *  exactly one h1, a lang and a title. */
+const axeSource = fs.readFileSync(
+  createRequire(import.meta.url).resolve("axe-core"),
+  "utf8",
+);
+
+/** Runs axe-core on the page and fails on any violation, naming each. Evaluated through
+ *  the DevTools protocol, which the pages' CSP (no inline scripts) rightly does not let a
+ *  <script> tag do. */
+export async function axe(p, name) {
+  await p.evaluate(axeSource);
+  const violations = await p.evaluate(async () => {
+    const r = await window.axe.run(document);
+    return r.violations.map(
+      (v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`,
+    );
+  });
+  assert.deepEqual(violations, [], `axe-core violations on ${name}`);
+}
+
 export async function checkAccessibility(p, name) {
+  await axe(p, name);
   const problems = await p.evaluate(() => {
     const out = [];
     const controls = document.querySelectorAll(

@@ -4,10 +4,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import { createRequire } from "node:module";
 import {
   api,
+  axe,
   base,
   customerId,
   mobilePage,
@@ -16,23 +15,6 @@ import {
   signIn,
   tenant,
 } from "./harness.mjs";
-
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve("axe-core"), "utf8");
-
-/** Runs axe-core on the page and fails on any violation, naming each. */
-async function axe(p, name) {
-  // Evaluated through the DevTools protocol, which the pages' CSP (no inline scripts)
-  // rightly does not let a <script> tag do.
-  await p.evaluate(axeSource);
-  const violations = await p.evaluate(async () => {
-    const r = await window.axe.run(document);
-    return r.violations.map(
-      (v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`,
-    );
-  });
-  assert.deepEqual(violations, [], `axe-core violations on ${name}`);
-}
 
 let reportUrl;
 

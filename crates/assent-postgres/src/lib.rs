@@ -252,6 +252,41 @@ async fn lock_phone(conn: &mut PgConnection, tenant_id: &str, phone: &str) -> Re
     Ok(())
 }
 
+/// Takes a named lock if nobody holds it; never waits. Claims use it for a sender's pace
+/// (`sender:NUMBER`) and a tenant's daily count (`daily:TENANT`).
+async fn try_lock(conn: &mut PgConnection, key: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked")
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get("locked")?)
+}
+
+/// The named locks one claim asked for, so it asks the database once per name.
+#[derive(Default)]
+struct ClaimLocks {
+    held: HashSet<String>,
+    busy: HashSet<String>,
+}
+
+impl ClaimLocks {
+    async fn take(&mut self, conn: &mut PgConnection, key: String) -> Result<bool> {
+        if self.held.contains(&key) {
+            return Ok(true);
+        }
+        if self.busy.contains(&key) {
+            return Ok(false);
+        }
+        let got = try_lock(conn, &key).await?;
+        if got {
+            self.held.insert(key);
+        } else {
+            self.busy.insert(key);
+        }
+        Ok(got)
+    }
+}
+
 /// Takes the locks of several phones in one order, so two callers cannot deadlock.
 async fn lock_phones<'a>(
     conn: &mut PgConnection,
@@ -1062,35 +1097,8 @@ impl QueueStore for PostgresStore {
             };
             snapshots.insert(key.clone(), snapshot_from(row, ctx)?);
         }
-        // The senders' paces and the tenants' daily counts this claim may move, waited for
-        // in one statement and one order. Only claims take these locks, each all of its own
-        // at once, so two claims never deadlock; one that finds another at work waits its
-        // turn (a few statements) instead of leaving its whole batch behind, which made
-        // every dispatch lane but one give up as soon as two claims met.
-        let mut pace_keys: Vec<String> = due
-            .iter()
-            .filter(|m| {
-                snapshots.contains_key(&(m.tenant_id.clone(), m.phone.as_str().to_string()))
-            })
-            .flat_map(|m| {
-                [
-                    format!("sender:{}", m.from.as_str()),
-                    format!("daily:{}", m.tenant_id),
-                ]
-            })
-            .collect();
-        pace_keys.sort_unstable();
-        pace_keys.dedup();
-        if !pace_keys.is_empty() {
-            sqlx::query(
-                "SELECT COUNT(pg_advisory_xact_lock(hashtextextended(k.k, 0))) \
-                 FROM (SELECT k FROM unnest($1::text[]) AS u(k) ORDER BY k) AS k",
-            )
-            .bind(&pace_keys)
-            .execute(&mut *tx)
-            .await?;
-        }
         let mut claim = decide::Claim::new(now);
+        let mut locks = ClaimLocks::default();
         for m in due {
             let key = (m.tenant_id.clone(), m.phone.as_str().to_string());
             let Some(snap) = snapshots.get_mut(&key) else {
@@ -1098,8 +1106,15 @@ impl QueueStore for PostgresStore {
             };
             let handoff = plan(&m, snap);
             if handoff == Handoff::Send {
-                // The sender's pace and the tenant's daily count, read once per claim under
-                // their locks (taken above).
+                // The sender's pace and the tenant's daily count are read and written by one
+                // claimer at a time; when another has them, this message waits its turn.
+                let sender_key = format!("sender:{}", m.from.as_str());
+                let daily_key = format!("daily:{}", m.tenant_id);
+                if !locks.take(&mut tx, sender_key).await?
+                    || !locks.take(&mut tx, daily_key).await?
+                {
+                    continue;
+                }
                 let pacer = &mut claim.pacer;
                 if !pacer.knows_sender(&m.from) {
                     let tat = sqlx::query("SELECT tat FROM sender_pacing WHERE number = $1")
