@@ -76,7 +76,7 @@ export async function api(method, route, key, body) {
 }
 
 /** Polls until `check` returns a truthy value (the send worker runs on its own). */
-export async function eventually(check, what, ms = 10000) {
+export async function eventually(check, what, ms = 60000) {
   const end = Date.now() + ms;
   let last;
   while (Date.now() < end) {
@@ -259,7 +259,7 @@ before(async () => {
     acceptDownloads: true,
   });
   page = await context.newPage();
-  page.setDefaultTimeout(10000);
+  page.setDefaultTimeout(30000);
 });
 
 after(async () => {
@@ -293,6 +293,6 @@ export async function signIn(p = page) {
 export async function mobilePage() {
   const p = await context.newPage();
   await p.setViewportSize({ width: 375, height: 800 });
-  p.setDefaultTimeout(10000);
+  p.setDefaultTimeout(30000);
   return p;
 }
