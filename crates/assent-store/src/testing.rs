@@ -80,3 +80,19 @@ pub async fn phone_ledger(
         }
     }
 }
+
+/// The URL of database `name` on the server of `server` (its query string kept), for tests
+/// that make a database of their own.
+pub fn database_url(server: &str, name: &str) -> String {
+    let (base, query) = server.split_once('?').unwrap_or((server, ""));
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[host_start..]
+        .find('/')
+        .map_or(base.len(), |i| host_start + i);
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}

@@ -66,7 +66,7 @@ async fn postgres() -> Option<Db> {
             .unwrap();
     }
     let store = Arc::new(
-        assent_postgres::PostgresStore::open(&database_url(&server, &name))
+        assent_postgres::PostgresStore::open(&assent_store::testing::database_url(&server, &name))
             .await
             .unwrap(),
     );
@@ -75,21 +75,6 @@ async fn postgres() -> Option<Db> {
         store,
         _guard: Guard::Postgres { server, name },
     })
-}
-
-/// `server` with its database replaced by `name` (any `?query` kept).
-fn database_url(server: &str, name: &str) -> String {
-    let (base, query) = server.split_once('?').unwrap_or((server, ""));
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[host_start..]
-        .find('/')
-        .map_or(base.len(), |i| host_start + i);
-    let mut url = format!("{}/{name}", &base[..host_end]);
-    if !query.is_empty() {
-        url.push('?');
-        url.push_str(query);
-    }
-    url
 }
 
 impl Drop for Guard {

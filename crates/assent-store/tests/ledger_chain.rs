@@ -53,7 +53,7 @@ impl Backend {
     fn url(&self) -> String {
         match self {
             Backend::Sqlite(dir) => format!("sqlite://{}/chain.db?mode=rwc", dir.path().display()),
-            Backend::Postgres { server, name } => database_url(server, name),
+            Backend::Postgres { server, name } => assent_store::testing::database_url(server, name),
         }
     }
     async fn store(&self) -> Arc<dyn Store> {
@@ -141,20 +141,6 @@ impl Drop for Backend {
         })
         .join();
     }
-}
-
-fn database_url(server: &str, name: &str) -> String {
-    let (base, query) = server.split_once('?').unwrap_or((server, ""));
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[host_start..]
-        .find('/')
-        .map_or(base.len(), |i| host_start + i);
-    let mut url = format!("{}/{name}", &base[..host_end]);
-    if !query.is_empty() {
-        url.push('?');
-        url.push_str(query);
-    }
-    url
 }
 
 fn now() -> DateTime<Utc> {

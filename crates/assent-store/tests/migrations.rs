@@ -107,7 +107,7 @@ async fn postgres_opens_a_database_the_former_runner_made() {
             .await
             .unwrap();
     }
-    let url = database_url(&server, &name);
+    let url = assent_store::testing::database_url(&server, &name);
     let files = files("assent-postgres");
     let (newest, _) = files.last().unwrap().clone();
     {
@@ -146,19 +146,4 @@ async fn postgres_opens_a_database_the_former_runner_made() {
     .execute(&mut admin)
     .await
     .unwrap();
-}
-
-/// The server's URL with another database name (as in contract.rs).
-fn database_url(server: &str, name: &str) -> String {
-    let (base, query) = server.split_once('?').unwrap_or((server, ""));
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[host_start..]
-        .find('/')
-        .map_or(base.len(), |i| host_start + i);
-    let mut url = format!("{}/{name}", &base[..host_end]);
-    if !query.is_empty() {
-        url.push('?');
-        url.push_str(query);
-    }
-    url
 }
