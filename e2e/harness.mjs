@@ -1,5 +1,5 @@
 // Shared set-up of the browser tests: importing this module registers hooks that start
-// target/release/assent (or ASSENT_BIN) on a temporary SQLite file and a free port, make a
+// the assent binary (ASSENT_BIN, see `bin`) on a temporary SQLite file and a free port, make a
 // tenant "Acme Plumbing & Air" through the API (senders, both registrations approved, one
 // customer "Dana Whitfield") and a user with `assent user create`, and open headless
 // Chromium (or CHROMIUM) at 1280 px. `signIn()` signs that user in; `mobilePage()` opens a
@@ -18,7 +18,13 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-export const bin = process.env.ASSENT_BIN || path.join(root, "target/release/assent");
+// ASSENT_BIN (relative to the directory npm runs in), else the release build, else the
+// debug build (what scripts/test passes).
+export const bin = process.env.ASSENT_BIN
+  ? path.resolve(process.env.ASSENT_BIN)
+  : ["target/release/assent", "target/debug/assent"]
+      .map((p) => path.join(root, p))
+      .find((p) => fs.existsSync(p)) ?? path.join(root, "target/release/assent");
 export const shots = path.join(root, "artifacts/screenshots");
 export const ADMIN = "e2e-admin-token";
 export const EMAIL = "manager@acme.example";

@@ -4,7 +4,7 @@
 //! reads and writes of the web app's users and sessions that both drivers accept word for
 //! word, where two copies only ever drifted. They use `$1, $2, …` placeholders numbered in
 //! order of first appearance: PostgreSQL reads them as positions, and SQLite as named
-//! parameters that sqlx binds to the same positions (tests/placeholders.rs in
+//! parameters that sqlx binds to the same positions (tests/sqlite/placeholders.rs in
 //! assent-sqlite checks it). Hot paths
 //! (claims, fan-out, snapshots, locks) keep per-backend SQL.
 //!

@@ -2,8 +2,6 @@
 //! is refused before the database is touched, and a database it cannot reach fails the
 //! start within seconds, naming the cause.
 
-#![allow(clippy::unwrap_used)]
-
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 

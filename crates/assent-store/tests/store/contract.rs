@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The store contract: one scenario suite, run against every backend through the `Store`
 //! trait only. What a scenario asserts is what the rest of Assent relies on whichever
 //! database it runs on, so a difference between the backends fails here first.

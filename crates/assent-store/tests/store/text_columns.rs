@@ -1,8 +1,6 @@
 //! `text_enum!` types bind and decode as their text on both databases, and text that
 //! names no variant is an error naming the column and the value, never a default.
 
-#![allow(clippy::unwrap_used)]
-
 use assent_core::consent::{LedgerState, Topic};
 use assent_store::{Actor, MessageStatus, SendStatus, StoreError};
 use sqlx::{Connection, Row};

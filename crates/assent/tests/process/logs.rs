@@ -3,23 +3,15 @@
 //! info line with the phone masked; nothing carries colour codes into a file; the banner
 //! says plainly that the simulator sends nothing. SIGTERM ends it with exit 0.
 
-#![allow(clippy::unwrap_used)]
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::free_port;
+
 const ADMIN: &str = "logs-admin";
 const TX: &str = "+15125550100";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Runs `assent serve` with `format`, drives a little traffic, stops it with SIGTERM and
 /// returns (stdout, stderr).

@@ -3,8 +3,6 @@
 //! integrity check and holds every entry committed before the backup started. For
 //! PostgreSQL it refuses and points to pg_dump.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::Arc;

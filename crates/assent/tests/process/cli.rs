@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The command line as the contract describes it: `tenant create` prints its JSON,
 //! `migrate` and `import customers` work on the configured database, and bad input is one
 //! line on stderr with a non-zero status.

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! A write that returns early must not keep the database's write lock: another process on
 //! the same file (a CLI import beside `assent serve`) would get SQLITE_BUSY until some later
 //! write happened to come along.

@@ -2,32 +2,15 @@
 //! lock held by another process it says 503 (with `Retry-After`), and with PostgreSQL gone
 //! it, and the API, answer within seconds, not after half a minute.
 
-#![allow(clippy::unwrap_used)]
-
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
+use crate::support::{Server, free_port};
+
 const ADMIN: &str = "health-admin";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn start(db: &str, port: u16) -> Server {
     assent_provider::install_crypto();
@@ -41,21 +24,7 @@ async fn start(db: &str, port: u16) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server(child);
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("assent serve did not start");
+    Server::healthy(child, port, Duration::from_secs(60)).await
 }
 
 /// Twilio gives a webhook 15 s; an answer must come well inside that. The bound only

@@ -4,38 +4,18 @@
 //! Afterwards every message is sent exactly once (counted at the fake) or still queued,
 //! none left `sending`; a restart sends the rest, each once.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::support::{Server, call, free_port};
 use sqlx::Connection;
 
 const ADMIN: &str = "shutdown-admin";
 const TX: &str = "+15125550100";
 const MK: &str = "+15125550101";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn start(db: &str, port: u16, fake: &str) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_assent"))
@@ -52,33 +32,7 @@ async fn start(db: &str, port: u16, fake: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return Server { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut child = child;
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("assent serve did not start");
-}
-
-async fn call(c: &reqwest::Client, method: &str, url: String, token: &str, body: Value) -> Value {
-    let r = c
-        .request(method.parse().unwrap(), url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    r.json().await.unwrap_or(Value::Null)
+    Server::healthy(child, port, Duration::from_secs(30)).await
 }
 
 /// A tenant with both senders and texting approved and no pace to wait on; its API key.

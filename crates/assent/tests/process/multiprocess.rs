@@ -3,33 +3,16 @@
 //! sender's pace holds for the two together. Runs when `ASSENT_TEST_POSTGRES_URL` names a
 //! server (scripts/test sets it); skipped otherwise.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::support::{Db, Server, call, free_port};
 use sqlx::Connection;
 
 const ADMIN: &str = "multi-admin";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn start(db: &str, port: u16, fake: &str) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_assent"))
@@ -46,67 +29,7 @@ async fn start(db: &str, port: u16, fake: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server(child);
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("assent serve did not start");
-}
-
-/// A fresh database on the server the environment names, dropped when done.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn fresh(server: &str) -> Database {
-        let name = format!("assent_mp_{}_{}", std::process::id(), free_port());
-        let mut c = sqlx::PgConnection::connect(server).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(server);
-        Database {
-            admin: server.to_string(),
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-    async fn drop_it(self) {
-        if let Ok(mut c) = sqlx::PgConnection::connect(&self.admin).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&mut c)
-            .await;
-        }
-    }
-}
-
-async fn call(c: &reqwest::Client, method: &str, url: String, token: &str, body: Value) -> Value {
-    let r = c
-        .request(method.parse().unwrap(), url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    r.json().await.unwrap_or(Value::Null)
+    Server::healthy(child, port, Duration::from_secs(60)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,11 +39,11 @@ async fn two_processes_share_one_queue_and_one_pace() {
         return;
     };
     assent_provider::install_crypto();
-    let db = Database::fresh(&server).await;
+    let db = Db::postgres_on(&server, "mp").await;
     let (fake, received) = assent_server::fake_twilio::spawn().await.unwrap();
     let (pa, pb) = (free_port(), free_port());
-    let a = start(&db.url, pa, &fake).await;
-    let b = start(&db.url, pb, &fake).await;
+    let a = start(db.url(), pa, &fake).await;
+    let b = start(db.url(), pb, &fake).await;
     let c = reqwest::Client::new();
     let api = |port: u16, p: &str| format!("http://127.0.0.1:{port}/api/v1{p}");
 
@@ -213,7 +136,7 @@ async fn two_processes_share_one_queue_and_one_pace() {
     // (`handed_off_at`, the claim's admission time): arrival times at the fake add the
     // scheduling jitter of two loaded processes, which can bunch a second's worth of calls
     // into the next second without any slot being taken twice.
-    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
     let mut handoffs: Vec<i64> = sqlx::query_scalar(
         "SELECT handed_off_at FROM messages WHERE direction = 'outbound' AND handed_off_at IS NOT NULL",
     )

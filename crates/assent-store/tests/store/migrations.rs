@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Databases made before `sqlx::migrate!` kept their own record of applied migrations
 //! (`schema_migrations(version, applied_at)`, no `_sqlx_migrations`). Each backend must open
 //! such a database, record those migrations as applied without running them again, apply

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The daily cap's hour buckets must never count less than the last 24 hours.
 
 use assent_store::{HANDOFF_BUCKET_MS, first_counted_bucket, handoff_bucket};

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The operator's commands through the real binary, on SQLite and PostgreSQL: registration
 //! decisions, the web app's accounts (list, unlock, set-password), `--database-url` on any
 //! command, duplicate tenant names, and help that shows the defaults.
@@ -7,105 +6,8 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use sqlx::Connection;
 
-enum Db {
-    Sqlite {
-        _dir: tempfile::TempDir,
-        url: String,
-    },
-    Postgres {
-        admin: String,
-        name: String,
-        url: String,
-    },
-}
-
-impl Db {
-    fn sqlite() -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/ops.db", dir.path().display());
-        Db::Sqlite { _dir: dir, url }
-    }
-
-    /// `None` (the run is skipped) when no PostgreSQL server is named.
-    async fn postgres() -> Option<Db> {
-        let admin = assent_store::testing::postgres_url_or_skip()?;
-        let name = format!(
-            "assent_ops_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
-        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        let url = format!("{base}/{name}");
-        Some(Db::Postgres { admin, name, url })
-    }
-
-    fn url(&self) -> &str {
-        match self {
-            Db::Sqlite { url, .. } | Db::Postgres { url, .. } => url,
-        }
-    }
-
-    /// Runs one statement; the rows' first columns as text.
-    async fn column(&self, sql: &str) -> Vec<String> {
-        match self {
-            Db::Sqlite { url, .. } => {
-                let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_string()))
-                    .fetch_all(&mut c)
-                    .await
-                    .unwrap()
-            }
-            Db::Postgres { url, .. } => {
-                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_string()))
-                    .fetch_all(&mut c)
-                    .await
-                    .unwrap()
-            }
-        }
-    }
-
-    async fn execute(&self, sql: &str) {
-        match self {
-            Db::Sqlite { url, .. } => {
-                let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                    .execute(&mut c)
-                    .await
-                    .unwrap();
-            }
-            Db::Postgres { url, .. } => {
-                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                    .execute(&mut c)
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-
-    async fn drop_it(self) {
-        if let Db::Postgres { admin, name, .. } = self
-            && let Ok(mut c) = sqlx::PgConnection::connect(&admin).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut c)
-            .await;
-        }
-    }
-}
+use crate::support::Db;
 
 /// The binary with `args`, the database given by `--database-url` (the environment names
 /// another one, which must stay untouched), and `stdin` as its input.
@@ -371,13 +273,13 @@ async fn operator_commands(db: Db) {
 
 #[tokio::test]
 async fn operator_commands_on_sqlite() {
-    operator_commands(Db::sqlite()).await;
+    operator_commands(Db::sqlite("ops.db")).await;
 }
 
 #[tokio::test]
 #[ignore = "needs ASSENT_TEST_POSTGRES_URL"]
 async fn operator_commands_on_postgres() {
-    let Some(db) = Db::postgres().await else {
+    let Some(db) = Db::postgres("ops").await else {
         return;
     };
     operator_commands(db).await;

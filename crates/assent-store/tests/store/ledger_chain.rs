@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The ledger's hash chain on both backends: every write path chains its entries, the
 //! chain holds under concurrent writers, entries written before the chain existed are
 //! chained by the migration (in their order), and an edited row is named by `verify`.

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The SQL both backends share (assent_store::shared) writes `$1, $2, …` as PostgreSQL
 //! does. SQLite reads `$N` as a named parameter; sqlx binds it to the Nth value, as
 //! PostgreSQL would. The shared SQL still numbers them in order of first appearance,

@@ -2,8 +2,6 @@
 //! file, never the database `ASSENT_DATABASE_URL` names, and refuses to seed a database
 //! that already holds tenants, even when it is named explicitly.
 
-#![allow(clippy::unwrap_used)]
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -2,29 +2,12 @@
 //! finish, or whose body stops coming, is cut off, and connections beyond the cap wait
 //! for a slot instead of taking the process's descriptors.
 
-#![allow(clippy::unwrap_used)]
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::{Server, free_port};
 
 fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, u16) {
     let port = free_port();
@@ -41,7 +24,10 @@ fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, u16) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server(child);
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if get_healthz(port).is_some() {

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! `assent ledger verify`: every tenant's chain checks out; after someone drops the
 //! append-only guard and edits a row, it exits non-zero naming that entry.
 

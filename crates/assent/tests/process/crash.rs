@@ -4,38 +4,17 @@
 //! flight); none lost, none doubled (counted at the fake). On SQLite, and on PostgreSQL
 //! when `ASSENT_TEST_POSTGRES_URL` names a server.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::Connection;
+
+use crate::support::{Db, Server, call, free_port};
 
 const ADMIN: &str = "crash-admin";
 const TX: &str = "+15125550100";
 const MK: &str = "+15125550101";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn start(db: &str, port: u16, fake: &str) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_assent"))
@@ -52,84 +31,7 @@ async fn start(db: &str, port: u16, fake: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return Server { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut child = child;
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("assent serve did not start");
-}
-
-async fn call(c: &reqwest::Client, method: &str, url: String, token: &str, body: Value) -> Value {
-    let r = c
-        .request(method.parse().unwrap(), url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    r.json().await.unwrap_or(Value::Null)
-}
-
-/// A database for one run: a SQLite file, or a fresh PostgreSQL database dropped at the end.
-enum Db {
-    /// The directory is removed when the run ends.
-    Sqlite {
-        _dir: tempfile::TempDir,
-        url: String,
-    },
-    Postgres {
-        admin: String,
-        name: String,
-        url: String,
-    },
-}
-
-impl Db {
-    fn sqlite() -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/crash.db", dir.path().display());
-        Db::Sqlite { _dir: dir, url }
-    }
-    /// `None` (the run is skipped) when no PostgreSQL server is named.
-    async fn postgres() -> Option<Db> {
-        let admin = assent_store::testing::postgres_url_or_skip()?;
-        let name = format!("assent_crash_{}_{}", std::process::id(), free_port());
-        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        let url = format!("{base}/{name}");
-        Some(Db::Postgres { admin, name, url })
-    }
-    fn url(&self) -> &str {
-        match self {
-            Db::Sqlite { url, .. } | Db::Postgres { url, .. } => url,
-        }
-    }
-    async fn drop_it(self) {
-        if let Db::Postgres { admin, name, .. } = self
-            && let Ok(mut c) = sqlx::PgConnection::connect(&admin).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut c)
-            .await;
-        }
-    }
+    Server::healthy(child, port, Duration::from_secs(30)).await
 }
 
 /// A tenant with both senders and both registrations approved and no pace to wait on;
@@ -261,13 +163,13 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_drain_loses_nothing_and_doubles_nothing_on_sqlite() {
-    mid_drain(Db::sqlite()).await;
+    mid_drain(Db::sqlite("crash.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ASSENT_TEST_POSTGRES_URL"]
 async fn sigkill_mid_drain_loses_nothing_and_doubles_nothing_on_postgres() {
-    let Some(db) = Db::postgres().await else {
+    let Some(db) = Db::postgres("crash").await else {
         return;
     };
     mid_drain(db).await;
@@ -275,13 +177,13 @@ async fn sigkill_mid_drain_loses_nothing_and_doubles_nothing_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_campaign_loses_nothing_and_doubles_nothing_on_sqlite() {
-    mid_campaign(Db::sqlite()).await;
+    mid_campaign(Db::sqlite("crash.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ASSENT_TEST_POSTGRES_URL"]
 async fn sigkill_mid_campaign_loses_nothing_and_doubles_nothing_on_postgres() {
-    let Some(db) = Db::postgres().await else {
+    let Some(db) = Db::postgres("crash").await else {
         return;
     };
     mid_campaign(db).await;

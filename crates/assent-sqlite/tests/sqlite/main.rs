@@ -1,0 +1,7 @@
+//! The assent-sqlite integration tests, one test binary (it compiles and links its dependencies
+//! once, not once per file).
+
+#![allow(clippy::unwrap_used)]
+
+mod placeholders;
+mod write_lock;
