@@ -72,6 +72,9 @@ crate::text_enum! {
         Import = "import",
         Expiry = "expiry",
         Review = "review",
+        /// A reassigned-number lookup answered that the number changed hands since the
+        /// consent (Twilio Lookup's `reassigned_number`).
+        ReassignedNumber = "reassigned_number",
     }
 }
 

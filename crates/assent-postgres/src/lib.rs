@@ -18,6 +18,7 @@
 //! - migrations run under a session advisory lock, so processes may start together.
 
 mod campaigns;
+mod evidence;
 // Reviews, estimates, recurring services and calls: the same SQL on both backends (see
 // assent_store::shared).
 // Tenants, their senders and registrations: the same SQL on both backends (see
@@ -554,18 +555,24 @@ async fn count_handoffs(
 
 /// Applies one update in one statement; a status only moves forward (the row's current
 /// status is compared under its row lock). False when the message is unknown.
-async fn update_one(conn: &mut PgConnection, id: &str, u: &MessageUpdate) -> Result<bool> {
+async fn update_one(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    u: &MessageUpdate,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE messages SET \
            status = CASE WHEN status = ANY($1) THEN $2 ELSE status END, \
            reason = CASE WHEN status = ANY($1) THEN $3 ELSE reason END, \
-           provider_id = COALESCE(provider_id, $4), updated_at = $5 WHERE id = $6",
+           provider_id = COALESCE(provider_id, $4), updated_at = $5 WHERE tenant_id = $6 AND id = $7",
     )
     .bind(decide::ranked_below(u.status))
     .bind(u.status)
     .bind(&u.reason)
     .bind(&u.provider_id)
     .bind(ms(u.at.unwrap_or_else(Utc::now)))
+    .bind(tenant_id)
     .bind(id)
     .execute(&mut *conn)
     .await?;
@@ -952,10 +959,12 @@ impl ConsentStore for PostgresStore {
         // Before any read: READ COMMITTED then shows what the previous holder committed.
         lock_phone(&mut tx, tenant_id, phone.as_str()).await?;
         if let Some(key) = dedup {
-            let seen = sqlx::query("SELECT 1 FROM messages WHERE provider_id = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let seen =
+                sqlx::query("SELECT 1 FROM messages WHERE tenant_id = $1 AND provider_id = $2")
+                    .bind(tenant_id)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if seen.is_some() {
                 return Ok(Transacted::Duplicate);
             }
@@ -1099,6 +1108,8 @@ impl QueueStore for PostgresStore {
         }
         let mut claim = decide::Claim::new(now);
         let mut locks = ClaimLocks::default();
+        // Each sender's pace is kept under the tenant whose number it is.
+        let mut sender_tenant: HashMap<String, String> = HashMap::new();
         for m in due {
             let key = (m.tenant_id.clone(), m.phone.as_str().to_string());
             let Some(snap) = snapshots.get_mut(&key) else {
@@ -1117,13 +1128,17 @@ impl QueueStore for PostgresStore {
                 }
                 let pacer = &mut claim.pacer;
                 if !pacer.knows_sender(&m.from) {
-                    let tat = sqlx::query("SELECT tat FROM sender_pacing WHERE number = $1")
-                        .bind(m.from.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| r.try_get::<i64, _>("tat").map(time))
-                        .transpose()?;
+                    let tat = sqlx::query(
+                        "SELECT tat FROM sender_pacing WHERE tenant_id = $1 AND number = $2",
+                    )
+                    .bind(&m.tenant_id)
+                    .bind(m.from.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get::<i64, _>("tat").map(time))
+                    .transpose()?;
                     pacer.load_sender(&m.from, tat);
+                    sender_tenant.insert(m.from.as_str().to_string(), m.tenant_id.clone());
                 }
                 if !pacer.knows_tenant(&m.tenant_id) {
                     let n: i64 = sqlx::query_scalar(
@@ -1157,10 +1172,14 @@ impl QueueStore for PostgresStore {
             count_handoffs(&mut tx, tenant_id, n, now_ms).await?;
         }
         for (number, tat) in pacer.changed() {
+            let Some(tenant_id) = sender_tenant.get(number.as_str()) else {
+                continue;
+            };
             sqlx::query(
-                "INSERT INTO sender_pacing (number, tat) VALUES ($1, $2) \
-                 ON CONFLICT (number) DO UPDATE SET tat = excluded.tat",
+                "INSERT INTO sender_pacing (tenant_id, number, tat) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tenant_id, number) DO UPDATE SET tat = excluded.tat",
             )
+            .bind(tenant_id)
             .bind(number)
             .bind(ms(tat))
             .execute(&mut *tx)
@@ -1170,60 +1189,64 @@ impl QueueStore for PostgresStore {
         Ok(sending)
     }
 
-    async fn update_message(&self, id: &str, u: &MessageUpdate) -> Result<()> {
+    async fn update_message(&self, tenant_id: &str, id: &str, u: &MessageUpdate) -> Result<()> {
         let mut c = self.pool.acquire().await?;
-        if !update_one(&mut c, id, u).await? {
+        if !update_one(&mut c, tenant_id, id, u).await? {
             return Err(StoreError::NotFound);
         }
         Ok(())
     }
 
-    async fn update_messages(&self, updates: &[(String, MessageUpdate)]) -> Result<()> {
+    async fn update_messages(&self, updates: &[(String, String, MessageUpdate)]) -> Result<()> {
         if updates.is_empty() {
             return Ok(());
         }
-        // In id order: two batches sharing messages lock their rows in the same order.
-        let mut sorted: Vec<&(String, MessageUpdate)> = updates.iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        // In key order: two batches sharing messages lock their rows in the same order.
+        let mut sorted: Vec<&(String, String, MessageUpdate)> = updates.iter().collect();
+        sorted.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         // The common case, a hand-off the provider accepted, in one statement for the
         // whole burst (a round trip each otherwise); anything else one by one.
         let (accepted, other): (Vec<_>, Vec<_>) = sorted
             .into_iter()
-            .partition(|(_, u)| decide::is_acceptance(u));
+            .partition(|(_, _, u)| decide::is_acceptance(u));
         let mut tx = self.pool.begin().await?;
         if !accepted.is_empty() {
             let at = accepted
                 .iter()
-                .filter_map(|(_, u)| u.at)
+                .filter_map(|(_, _, u)| u.at)
                 .max()
                 .unwrap_or_else(Utc::now);
-            let ids: Vec<&str> = accepted.iter().map(|(id, _)| id.as_str()).collect();
+            let tenants: Vec<&str> = accepted.iter().map(|(t, _, _)| t.as_str()).collect();
+            let ids: Vec<&str> = accepted.iter().map(|(_, id, _)| id.as_str()).collect();
             let pids: Vec<&str> = accepted
                 .iter()
-                .map(|(_, u)| u.provider_id.as_deref().unwrap_or_default())
+                .map(|(_, _, u)| u.provider_id.as_deref().unwrap_or_default())
                 .collect();
             sqlx::query(
                 "UPDATE messages AS m SET \
                    status = CASE WHEN m.status = ANY($1) THEN 'sent' ELSE m.status END, \
                    reason = CASE WHEN m.status = ANY($1) THEN NULL ELSE m.reason END, \
                    provider_id = COALESCE(m.provider_id, v.pid), updated_at = $2 \
-                 FROM unnest($3::text[], $4::text[]) AS v(id, pid) WHERE m.id = v.id",
+                 FROM unnest($3::text[], $4::text[], $5::text[]) AS v(tenant_id, id, pid) \
+                 WHERE m.tenant_id = v.tenant_id AND m.id = v.id",
             )
             .bind(decide::ranked_below(Some(MessageStatus::Sent)))
             .bind(ms(at))
+            .bind(tenants)
             .bind(ids)
             .bind(pids)
             .execute(&mut *tx)
             .await?;
         }
-        for (id, u) in other {
-            update_one(&mut tx, id, u).await?;
+        for (tenant_id, id, u) in other {
+            update_one(&mut tx, tenant_id, id, u).await?;
         }
         Ok(tx.commit().await?)
     }
 
     async fn retry_later(
         &self,
+        tenant_id: &str,
         id: &str,
         reason: &str,
         now: DateTime<Utc>,
@@ -1232,8 +1255,10 @@ impl QueueStore for PostgresStore {
     ) -> Result<MessageStatus> {
         let mut tx = self.pool.begin().await?;
         let Some(row) = sqlx::query(
-            "SELECT attempts FROM messages WHERE id = $1 AND status = 'sending' FOR UPDATE",
+            "SELECT attempts FROM messages WHERE tenant_id = $1 AND id = $2 AND status = 'sending' \
+             FOR UPDATE",
         )
+        .bind(tenant_id)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
@@ -1248,13 +1273,14 @@ impl QueueStore for PostgresStore {
         } = decide::retry(attempts, max_attempts, now, backoff);
         sqlx::query(
             "UPDATE messages SET status = $1, reason = $2, attempts = $3, due_at = $4, updated_at = $5 \
-             WHERE id = $6",
+             WHERE tenant_id = $6 AND id = $7",
         )
         .bind(status)
         .bind(reason)
         .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
         .bind(ms(due_at))
         .bind(ms(now))
+        .bind(tenant_id)
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -1262,8 +1288,12 @@ impl QueueStore for PostgresStore {
         Ok(status)
     }
 
-    async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>> {
-        message_by_provider_id(&self.pool, provider_id).await
+    async fn message_by_provider_id(
+        &self,
+        tenant_id: &str,
+        provider_id: &str,
+    ) -> Result<Option<Message>> {
+        message_by_provider_id(&self.pool, tenant_id, provider_id).await
     }
     async fn start_calls(
         &self,
@@ -1391,18 +1421,22 @@ impl QueueStore for PostgresStore {
 
     async fn requeue_unstarted(
         &self,
-        ids: &[&str],
+        keys: &[(&str, &str)],
         claimed_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        if ids.is_empty() {
+        if keys.is_empty() {
             return Ok(0);
         }
+        let (tenants, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
         let n = sqlx::query(
-            "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
-             WHERE id = ANY($2) AND status = 'sending' AND call_started_at IS NULL AND handed_off_at = $3",
+            "UPDATE messages AS m SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
+             FROM unnest($2::text[], $3::text[]) AS k(tenant_id, id) \
+             WHERE m.tenant_id = k.tenant_id AND m.id = k.id \
+             AND m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = $4",
         )
         .bind(ms(now))
+        .bind(tenants)
         .bind(ids)
         .bind(ms(claimed_at))
         .execute(&self.pool)
@@ -1785,7 +1819,7 @@ impl RelayStore for PostgresStore {
         &self,
         tenant_id: &str,
         filter: &TwilioMessageFilter,
-    ) -> Result<(Vec<Message>, Option<i64>)> {
+    ) -> Result<(Vec<Message>, Option<assent_store::page::Key>)> {
         relay::twilio_messages(&self.pool, tenant_id, filter).await
     }
 
@@ -1799,18 +1833,24 @@ impl RelayStore for PostgresStore {
         relay::claim_outbox(&mut c, now, lease_until, limit).await
     }
 
-    async fn outbox_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        relay::outbox_delivered(&self.pool, id, now).await
+    async fn outbox_delivered(&self, tenant_id: &str, id: i64, now: DateTime<Utc>) -> Result<()> {
+        relay::outbox_delivered(&self.pool, tenant_id, id, now).await
+    }
+
+    async fn prune_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        let mut c = self.pool.acquire().await?;
+        relay::prune_outbox(&mut c, before, limit).await
     }
 
     async fn outbox_failed(
         &self,
+        tenant_id: &str,
         id: i64,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        relay::outbox_failed(&self.pool, id, error, retry_at, now).await
+        relay::outbox_failed(&self.pool, tenant_id, id, error, retry_at, now).await
     }
     async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {
         relay::create_webhook_endpoint(&self.pool, endpoint).await

@@ -4,6 +4,7 @@
 
 pub mod a2p;
 pub mod captcha;
+pub mod lookup;
 pub mod signature;
 pub mod simulator;
 pub mod twilio;
@@ -54,6 +55,9 @@ pub enum SendError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {
     pub provider_id: String,
+    /// The number the message was sent from (Twilio's `From`): the sender whose tenant the
+    /// message is of. Provider ids are unique per tenant, so the report is matched by both.
+    pub from: E164,
     /// `queued`, `sent`, `delivered`, `undelivered` or `failed`.
     pub status: String,
     pub error_code: Option<u32>,

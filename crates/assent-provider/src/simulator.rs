@@ -102,6 +102,7 @@ impl Provider for Simulator {
         }
         let report = |status: &str, error_code| StatusReport {
             provider_id: id.clone(),
+            from: sms.from.clone(),
             status: status.into(),
             error_code,
         };

@@ -3,6 +3,8 @@
 //! the outcome. A hand-off whose outcome is unknown is never retried automatically: a
 //! missed text is better than a doubled one.
 
+use std::collections::HashMap;
+
 use assent_core::gate::{Decision, Stage};
 use assent_provider::{OutboundSms, SendError, StatusReport};
 use assent_store::*;
@@ -15,12 +17,26 @@ use crate::service::{gate_for, provider_stop_list};
 /// Claims and sends one batch; returns how many messages were claimed.
 pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
     let now = app.clock.now();
+    // Marketing messages whose phone needs a reassigned-number check (with a lookup
+    // provider only): asked about between the claim and the hand-off.
+    let mut checks = Vec::new();
+    let lookups = app.lookups.is_some();
     let claimed = app
         .store
-        .claim_due(now, batch, &mut |m, snap| at_claim(m, snap, now))
+        .claim_due(now, batch, &mut |m, snap| {
+            let h = at_claim(m, snap, now);
+            if lookups
+                && h == Handoff::Send
+                && let Some(c) = crate::service::reassigned::candidate(m, snap, now)
+            {
+                checks.push(c);
+            }
+            h
+        })
         .await?;
     let n = claimed.len();
-    if n > 0 {
+    let claimed = crate::service::reassigned::screen(app, claimed, checks, now).await?;
+    if !claimed.is_empty() {
         hand_off(app, claimed, now).await?;
     }
     Ok(n)
@@ -195,10 +211,13 @@ async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Ut
 /// At shutdown: the claimed messages whose call never started go back to the queue now,
 /// not after a minute's sweep (the ones started were all recorded before this).
 async fn give_back(app: &AppState, claimed: &[Message], claimed_at: DateTime<Utc>) -> Result<()> {
-    let ids: Vec<&str> = claimed.iter().map(|m| m.id.as_str()).collect();
+    let keys: Vec<(&str, &str)> = claimed
+        .iter()
+        .map(|m| (m.tenant_id.as_str(), m.id.as_str()))
+        .collect();
     let n = app
         .store
-        .requeue_unstarted(&ids, claimed_at, app.clock.now())
+        .requeue_unstarted(&keys, claimed_at, app.clock.now())
         .await?;
     if n > 0 {
         tracing::info!(
@@ -264,17 +283,29 @@ async fn record(app: &AppState, claimed: &[Message], burst: Vec<(usize, Outcome)
             blocked.push(m);
         }
         if let Err(SendError::Retryable(e)) = &result {
-            retries.push((&m.id, format!("provider_unavailable: {e}")));
+            retries.push((m, format!("provider_unavailable: {e}")));
             continue;
         }
-        updates.push((m.id.clone(), outcome_update(&result, at)));
+        updates.push((
+            m.tenant_id.clone(),
+            m.id.clone(),
+            outcome_update(&result, at),
+        ));
     }
     app.store.update_messages(&updates).await?;
-    for (id, reason) in retries {
+    for (m, reason) in retries {
+        let id = &m.id;
         // Nothing was sent: try again later, then give up with the reason.
         let status = app
             .store
-            .retry_later(id, &reason, app.clock.now(), MAX_ATTEMPTS, &backoff)
+            .retry_later(
+                &m.tenant_id,
+                id,
+                &reason,
+                app.clock.now(),
+                MAX_ATTEMPTS,
+                &backoff,
+            )
             .await?;
         tracing::info!(message_id = %id, status = status.as_str(), "hand-off will be retried or has failed");
     }
@@ -350,13 +381,13 @@ fn status_of(report: &StatusReport) -> Option<MessageStatus> {
 /// Errors a carrier reports after the fact that change more than one message: 30034
 /// (unregistered 10DLC traffic) stops the tenant's sends until the registration is fixed;
 /// 21610 (the handset blocked the sender) opts that thread out.
-async fn carrier_errors(app: &AppState, report: &StatusReport) -> Result<()> {
+async fn carrier_errors(app: &AppState, tenant_id: &str, report: &StatusReport) -> Result<()> {
     let Some(code @ (30034 | 21610)) = report.error_code else {
         return Ok(());
     };
     let Some(m) = app
         .store
-        .message_by_provider_id(&report.provider_id)
+        .message_by_provider_id(tenant_id, &report.provider_id)
         .await?
     else {
         return Ok(());
@@ -395,7 +426,7 @@ pub async fn apply_statuses(app: &AppState, reports: &[StatusReport]) -> Result<
         };
         match furthest
             .iter_mut()
-            .find(|(r, _)| r.provider_id == report.provider_id)
+            .find(|(r, _)| r.provider_id == report.provider_id && r.from == report.from)
         {
             Some(slot) if slot.1.rank() < status.rank() => *slot = (report, status),
             Some(_) => {}
@@ -403,16 +434,46 @@ pub async fn apply_statuses(app: &AppState, reports: &[StatusReport]) -> Result<
         }
     }
     let mut updates = Vec::with_capacity(furthest.len());
+    // The tenant of each sender, looked up once per burst.
+    let mut tenants: HashMap<String, Option<String>> = HashMap::new();
+    // (provider id, sender) of each report matched to a (tenant, message), and of each not.
+    let mut found: Vec<Matched> = Vec::with_capacity(furthest.len());
+    let mut unknown: Vec<(&str, &str)> = Vec::new();
     for (report, status) in furthest {
-        carrier_errors(app, report).await?;
-        let Some(m) = app
-            .store
-            .message_by_provider_id(&report.provider_id)
-            .await?
-        else {
+        let from = report.from.as_str();
+        let tenant_id = match tenants.get(from) {
+            Some(t) => t.clone(),
+            None => {
+                let t = app
+                    .store
+                    .tenant_by_sender(&report.from)
+                    .await?
+                    .map(|t| t.id);
+                tenants.insert(from.to_string(), t.clone());
+                t
+            }
+        };
+        let Some(tenant_id) = tenant_id else {
+            tracing::info!(from = %report.from.masked(), "status report from a number that is no tenant's sender ignored");
             continue;
         };
+        carrier_errors(app, &tenant_id, report).await?;
+        let Some(m) = app
+            .store
+            .message_by_provider_id(&tenant_id, &report.provider_id)
+            .await?
+        else {
+            unknown.push((&report.provider_id, from));
+            continue;
+        };
+        found.push(Matched {
+            provider_id: report.provider_id.clone(),
+            from: from.to_string(),
+            tenant_id: m.tenant_id.clone(),
+            message_id: m.id.clone(),
+        });
         updates.push((
+            m.tenant_id,
             m.id,
             MessageUpdate {
                 status: Some(status),
@@ -423,7 +484,69 @@ pub async fn apply_statuses(app: &AppState, reports: &[StatusReport]) -> Result<
         ));
     }
     app.store.update_messages(&updates).await?;
+    record_history(app, reports, found, &unknown).await?;
     Ok(updates.len())
+}
+
+/// A status report matched to its tenant's message.
+struct Matched {
+    provider_id: String,
+    from: String,
+    tenant_id: String,
+    message_id: String,
+}
+
+/// Keeps every report as received (the message keeps only the furthest status): the
+/// proof of consent shows a message's whole callback history.
+async fn record_history(
+    app: &AppState,
+    reports: &[StatusReport],
+    mut found: Vec<Matched>,
+    unknown: &[(&str, &str)],
+) -> Result<()> {
+    let now = app.clock.now();
+    let mut events = Vec::with_capacity(reports.len());
+    for r in reports {
+        let (pid, from) = (r.provider_id.as_str(), r.from.as_str());
+        if unknown.contains(&(pid, from)) {
+            continue;
+        }
+        let known = found
+            .iter()
+            .find(|k| k.provider_id == pid && k.from == from)
+            .map(|k| (k.tenant_id.clone(), k.message_id.clone()));
+        let (tenant_id, message_id) = match known {
+            Some(k) => k,
+            // A word Assent does not map (so not among the furthest): its message still
+            // gets the callback in its history.
+            None => {
+                let Some(t) = app.store.tenant_by_sender(&r.from).await? else {
+                    continue;
+                };
+                match app.store.message_by_provider_id(&t.id, pid).await? {
+                    Some(m) => {
+                        found.push(Matched {
+                            provider_id: pid.to_string(),
+                            from: from.to_string(),
+                            tenant_id: m.tenant_id.clone(),
+                            message_id: m.id.clone(),
+                        });
+                        (m.tenant_id, m.id)
+                    }
+                    None => continue,
+                }
+            }
+        };
+        events.push(StatusEvent {
+            tenant_id,
+            message_id,
+            provider_id: r.provider_id.clone(),
+            status: r.status.clone(),
+            error_code: r.error_code.map(i64::from),
+            received_at: now,
+        });
+    }
+    app.store.record_status_events(&events).await
 }
 
 /// Several batches in flight, each claimed as soon as the one before it on its lane is

@@ -382,3 +382,155 @@ pub async fn spawn_a2p(account_sid: &str, auth_token: &str) -> std::io::Result<(
     });
     Ok((format!("http://{addr}"), fake))
 }
+
+/// How the Lookup fake answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupMode {
+    /// 200 with `is_number_reassigned` from [`LookupFake::set_answer`] (default `no`).
+    Answer,
+    /// 500 with Twilio's error shape.
+    Fail,
+    /// Holds each request for this long before answering as `Answer` would (longer than
+    /// the client's timeout makes a timeout).
+    Slow(std::time::Duration),
+}
+
+/// A local stand-in for Twilio Lookup v2's Reassigned Number
+/// (`GET /v2/PhoneNumbers/{E.164}?Fields=reassigned_number&LastVerifiedDate=YYYYMMDD`):
+/// answers `reassigned_number` as a test set it per phone (default `no`), and counts the
+/// requests, per phone too. 401 without the account's credentials (HTTP Basic), 400
+/// without `Fields=reassigned_number` or a `LastVerifiedDate` of 8 digits.
+#[derive(Clone)]
+pub struct LookupFake {
+    answers: Arc<Mutex<std::collections::HashMap<String, String>>>,
+    asked: Arc<Mutex<Vec<(String, String)>>>,
+    mode: Arc<Mutex<LookupMode>>,
+    credentials: Arc<String>,
+}
+
+impl LookupFake {
+    /// What Twilio answers for `phone` from now on (`yes`, `no`, `no_data_available`).
+    pub fn set_answer(&self, phone: &str, answer: &str) {
+        if let Ok(mut a) = self.answers.lock() {
+            a.insert(phone.to_string(), answer.to_string());
+        }
+    }
+    pub fn set_mode(&self, mode: LookupMode) {
+        if let Ok(mut m) = self.mode.lock() {
+            *m = mode;
+        }
+    }
+    /// (phone, LastVerifiedDate) of every request, in arrival order.
+    pub fn asked(&self) -> Vec<(String, String)> {
+        self.asked.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+    pub fn requests(&self) -> usize {
+        self.asked.lock().map(|a| a.len()).unwrap_or_default()
+    }
+}
+
+async fn lookup_phone(
+    State(fake): State<LookupFake>,
+    axum::extract::Path(phone): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let date = q.get("LastVerifiedDate").cloned().unwrap_or_default();
+    if let Ok(mut a) = fake.asked.lock() {
+        a.push((phone.clone(), date.clone()));
+    }
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if auth != fake.credentials.as_str() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(
+                serde_json::json!({"code": 20003, "message": "Authenticate", "status": 401}),
+            ),
+        )
+            .into_response();
+    }
+    if q.get("Fields").map(String::as_str) != Some("reassigned_number")
+        || date.len() != 8
+        || !date.bytes().all(|b| b.is_ascii_digit())
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"code": 60608, "message": "Invalid LastVerifiedDate or Fields", "status": 400})),
+        )
+            .into_response();
+    }
+    let mode = fake
+        .mode
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or(LookupMode::Answer);
+    match mode {
+        LookupMode::Fail => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(serde_json::json!({"code": 20500, "message": "Internal Server Error", "status": 500})),
+            )
+                .into_response();
+        }
+        LookupMode::Slow(d) => tokio::time::sleep(d).await,
+        LookupMode::Answer => {}
+    }
+    let answer = fake
+        .answers
+        .lock()
+        .ok()
+        .and_then(|a| a.get(&phone).cloned())
+        .unwrap_or_else(|| "no".into());
+    let national = phone.trim_start_matches("+1");
+    json(serde_json::json!({
+        "calling_country_code": "1",
+        "country_code": "US",
+        "phone_number": phone,
+        "national_format": national,
+        "valid": true,
+        "validation_errors": [],
+        "caller_name": null,
+        "sim_swap": null,
+        "call_forwarding": null,
+        "line_type_intelligence": null,
+        "line_status": null,
+        "identity_match": null,
+        "reassigned_number": {
+            "last_verified_date": date,
+            "is_number_reassigned": answer,
+            "error_code": null
+        },
+        "sms_pumping_risk": null,
+        "url": format!("https://lookups.twilio.com/v2/PhoneNumbers/{phone}")
+    }))
+}
+
+/// Starts the Lookup fake on a random port for an account; returns its base URL (what
+/// `ASSENT_TWILIO_LOOKUP_BASE` names) and its controls.
+pub async fn spawn_lookup(
+    account_sid: &str,
+    auth_token: &str,
+) -> std::io::Result<(String, LookupFake)> {
+    use base64::Engine;
+    let fake = LookupFake {
+        answers: Arc::default(),
+        asked: Arc::default(),
+        mode: Arc::new(Mutex::new(LookupMode::Answer)),
+        credentials: Arc::new(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{account_sid}:{auth_token}"))
+        )),
+    };
+    let app = Router::new()
+        .route("/v2/PhoneNumbers/{phone}", get(lookup_phone))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr: SocketAddr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((format!("http://{addr}"), fake))
+}

@@ -76,6 +76,12 @@ pub struct AppState {
     /// Status callbacks may go to private and loopback addresses
     /// (`ASSENT_WEBHOOK_ALLOW_PRIVATE=1`; see [`outbox::check_target`]).
     pub webhook_allow_private: bool,
+    /// How long delivered and given-up outbox deliveries are kept
+    /// (`ASSENT_OUTBOX_RETENTION_DAYS`; see [`outbox::prune`]).
+    pub outbox_retention: chrono::Duration,
+    /// The reassigned-number lookup provider (`ASSENT_LOOKUP=twilio`); `None`: no check
+    /// is made (see [`service::reassigned`]).
+    pub lookups: Option<Arc<service::reassigned::Lookups>>,
 }
 
 impl AppState {
@@ -117,6 +123,9 @@ impl AppState {
             shutdown: shutdown::Shutdown::default(),
             twilio_account: None,
             webhook_allow_private: outbox::allow_private_from_env(),
+            outbox_retention: outbox::retention_from_env()
+                .unwrap_or(chrono::Duration::days(outbox::DEFAULT_RETENTION_DAYS)),
+            lookups: None,
         }
     }
 

@@ -9,6 +9,10 @@
 //! marked done only after a 2xx answer; a failure is tried again with a growing delay for
 //! three days. A phone's deliveries to one target go in order (one waits while an earlier one
 //! is undelivered).
+//!
+//! Delivered and given-up deliveries are kept for the retention
+//! (`ASSENT_OUTBOX_RETENTION_DAYS`, default 30) and then deleted by this worker, a bounded
+//! batch at a time, about once an hour; the delivery log says how far back it goes.
 
 use std::net::IpAddr;
 use std::time::Duration as StdDuration;
@@ -26,6 +30,48 @@ const BATCH: u32 = 20;
 const LEASE_SECONDS: i64 = 60;
 /// How long a delivery is retried before it is given up.
 const GIVE_UP_AFTER_DAYS: i64 = 3;
+
+/// How long delivered and given-up deliveries are kept, in days, unless
+/// `ASSENT_OUTBOX_RETENTION_DAYS` says otherwise.
+pub const DEFAULT_RETENTION_DAYS: i64 = 30;
+/// How many deliveries one delete takes (a bounded transaction, however large the backlog).
+const PRUNE_BATCH: u32 = 500;
+/// How often the worker deletes what is past the retention.
+const PRUNE_EVERY_MINUTES: i64 = 60;
+
+/// `ASSENT_OUTBOX_RETENTION_DAYS`: a whole number of days from 1 to 3650 (default 30).
+pub fn retention_from_env() -> Result<Duration, String> {
+    match std::env::var("ASSENT_OUTBOX_RETENTION_DAYS") {
+        Err(_) => Ok(Duration::days(DEFAULT_RETENTION_DAYS)),
+        Ok(v) => parse_retention(&v),
+    }
+}
+
+fn parse_retention(v: &str) -> Result<Duration, String> {
+    v.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|d| (1..=3650).contains(d))
+        .map(Duration::days)
+        .ok_or_else(|| {
+            format!("ASSENT_OUTBOX_RETENTION_DAYS {v:?} is not a number of days from 1 to 3650")
+        })
+}
+
+/// Deletes the deliveries delivered or given up longer ago than the retention, a batch at a
+/// time until none is left (or shutdown); returns how many went.
+pub async fn prune(app: &AppState) -> assent_store::Result<u64> {
+    let before = app.clock.now() - app.outbox_retention;
+    let mut total = 0;
+    loop {
+        let n = app.store.prune_outbox(before, PRUNE_BATCH).await?;
+        total += n;
+        if n < u64::from(PRUNE_BATCH) || app.shutdown.is_set() {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
 
 /// The delay before attempt `attempts + 1`: 10 s, doubling, at most 6 hours.
 pub fn backoff(attempts: u32) -> Duration {
@@ -233,18 +279,24 @@ pub async fn deliver_due(app: &AppState, http: &reqwest::Client) -> assent_store
         let now = app.clock.now();
         match outcome {
             Outcome::Delivered | Outcome::Skipped => {
-                app.store.outbox_delivered(item.id, now).await?
+                app.store
+                    .outbox_delivered(&item.tenant_id, item.id, now)
+                    .await?
             }
             Outcome::Failed(e) => {
                 let retry: Option<DateTime<Utc>> = (now
                     < item.created_at + Duration::days(GIVE_UP_AFTER_DAYS))
                 .then(|| now + backoff(item.attempts));
                 tracing::warn!(delivery = item.id, kind = %item.kind, attempts = item.attempts, error = %e, "outbox delivery failed");
-                app.store.outbox_failed(item.id, &e, retry, now).await?;
+                app.store
+                    .outbox_failed(&item.tenant_id, item.id, &e, retry, now)
+                    .await?;
             }
             Outcome::Refused(e) => {
                 tracing::warn!(delivery = item.id, kind = %item.kind, error = %e, "outbox delivery refused");
-                app.store.outbox_failed(item.id, &e, None, now).await?;
+                app.store
+                    .outbox_failed(&item.tenant_id, item.id, &e, None, now)
+                    .await?;
             }
         }
     }
@@ -252,9 +304,21 @@ pub async fn deliver_due(app: &AppState, http: &reqwest::Client) -> assent_store
 }
 
 /// Runs until shutdown, a pass at a time; waits a second when there was nothing to do.
+/// Prunes what is past the retention on start and then hourly.
 pub async fn run(app: AppState) {
     let http = http_client();
+    let mut next_prune = app.clock.now();
     while !app.shutdown.is_set() {
+        if app.clock.now() >= next_prune {
+            match prune(&app).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(deleted = n, "outbox: deliveries past the retention deleted")
+                }
+                Err(e) => tracing::error!(error = %e, "outbox: cannot delete old deliveries"),
+            }
+            next_prune = app.clock.now() + Duration::minutes(PRUNE_EVERY_MINUTES);
+        }
         let busy = match deliver_due(&app, &http).await {
             Ok(n) => n > 0,
             Err(e) => {
@@ -280,6 +344,16 @@ mod tests {
         assert_eq!(backoff(1), Duration::seconds(10));
         assert_eq!(backoff(2), Duration::seconds(20));
         assert_eq!(backoff(40), Duration::hours(6));
+    }
+
+    #[test]
+    fn retention_is_a_number_of_days() {
+        assert_eq!(parse_retention("30"), Ok(Duration::days(30)));
+        assert_eq!(parse_retention(" 7 "), Ok(Duration::days(7)));
+        for bad in ["0", "-1", "3651", "30d", ""] {
+            let e = parse_retention(bad).unwrap_err();
+            assert!(e.contains("ASSENT_OUTBOX_RETENTION_DAYS"), "{e}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use assent_core::gate::{Purpose, Reason};
 use assent_core::phone::E164;
+use assent_store::page::Key;
 use assent_store::{Message, MessageKind, MessageStatus, Tenant, TwilioMessageFilter};
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
@@ -454,6 +455,18 @@ fn date_value(name: &str, v: &str) -> TwilioResult<(DateTime<Utc>, Option<DateTi
         })
 }
 
+/// A `PageToken` as `next_page_uri` writes it: the previous page's last message's creation
+/// time (ms) and insertion order, `AT_SEQ`.
+fn page_token(v: &str) -> Option<Key> {
+    let (at, seq) = v.split_once('_')?;
+    let at = at.parse::<i64>().ok()?;
+    let seq = seq.parse::<i64>().ok()?;
+    Some(Key {
+        at,
+        id: seq.to_string(),
+    })
+}
+
 /// `GET /2010-04-01/Accounts/{AccountSid}/Messages.json`: newest first, filtered by `To`,
 /// `From`, `DateSent` (that day), `DateSent<` (on or before) and `DateSent>` (on or
 /// after), a page of `PageSize` (default 50, at most 1,000) at a time; `next_page_uri`
@@ -517,10 +530,10 @@ pub async fn list(
             })?;
     }
     if let Some(v) = field(&pairs, "PageToken") {
-        f.after = Some(
-            v.parse::<i64>()
-                .map_err(|_| TwilioError::bad(21000, "PageToken is not valid", "invalid_field"))?,
-        );
+        f.after =
+            Some(page_token(v).ok_or_else(|| {
+                TwilioError::bad(21000, "PageToken is not valid", "invalid_field")
+            })?);
     }
     let page: u64 = field(&pairs, "Page")
         .and_then(|v| v.parse().ok())
@@ -538,15 +551,15 @@ pub async fn list(
         })
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let page_uri = |page: u64, token: Option<i64>| {
+    let page_uri = |page: u64, token: Option<&Key>| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &kept {
             q.append_pair(k, v);
         }
         q.append_pair("PageSize", &f.limit.to_string());
         q.append_pair("Page", &page.to_string());
-        if let Some(t) = token {
-            q.append_pair("PageToken", &t.to_string());
+        if let Some(k) = token {
+            q.append_pair("PageToken", &format!("{}_{}", k.at, k.id));
         }
         format!("{base}?{}", q.finish())
     };
@@ -556,11 +569,11 @@ pub async fn list(
         "messages": messages.iter().map(|m| resource(&auth.account_sid, m)).collect::<Vec<_>>(),
         "end": if n == 0 { start } else { start + n - 1 },
         "first_page_uri": page_uri(0, None),
-        "next_page_uri": next.map(|t| page_uri(page + 1, Some(t))),
+        "next_page_uri": next.as_ref().map(|t| page_uri(page + 1, Some(t))),
         "page": page,
         "page_size": f.limit,
         "previous_page_uri": null,
         "start": start,
-        "uri": page_uri(page, f.after),
+        "uri": page_uri(page, f.after.as_ref()),
     })))
 }

@@ -215,8 +215,21 @@ async fn status(
         return ApiError::field("MessageSid", "MessageSid and MessageStatus are required")
             .into_response();
     };
+    // The sender names the tenant: a provider id is unique per tenant only.
+    let Some(from) = p.get("From") else {
+        return ApiError::field(
+            "From",
+            "From (the number the message was sent from) is required",
+        )
+        .into_response();
+    };
+    let Ok(from) = E164::parse(from) else {
+        tracing::warn!(from = %mask(from), "status report from an unreadable number ignored");
+        return StatusCode::NO_CONTENT.into_response();
+    };
     let report = StatusReport {
         provider_id: sid.to_string(),
+        from,
         status: st.to_string(),
         error_code: p.get("ErrorCode").and_then(|c| c.parse().ok()),
     };

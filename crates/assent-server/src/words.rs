@@ -59,6 +59,7 @@ pub fn source(s: Source) -> &'static str {
         Source::Import => "Import",
         Source::Expiry => "Expiry",
         Source::Review => "Review",
+        Source::ReassignedNumber => "Reassigned-number check",
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 mod backup;
 mod bulk;
 mod campaigns;
+mod evidence;
 // Reviews, estimates, recurring services and calls: the same SQL on both backends (see
 // assent_store::shared).
 // Tenants, their senders and registrations: the same SQL on both backends (see
@@ -683,20 +684,26 @@ async fn write_plan(
     write_plan_rest(conn, tenant_id, phone, plan, now_ms).await
 }
 /// Applies one update; a status only moves forward. False when the message is unknown.
-async fn update_one(conn: &mut SqliteConnection, id: &str, u: &MessageUpdate) -> Result<bool> {
+async fn update_one(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    id: &str,
+    u: &MessageUpdate,
+) -> Result<bool> {
     // One statement: the row moves only from a status ranked below the new one (?1, a
     // JSON list of them, as decide::ranked_below says).
     let r = sqlx::query(
         "UPDATE messages SET \
            status = CASE WHEN status IN (SELECT value FROM json_each(?1)) THEN ?2 ELSE status END, \
            reason = CASE WHEN status IN (SELECT value FROM json_each(?1)) THEN ?3 ELSE reason END, \
-           provider_id = COALESCE(provider_id, ?4), updated_at = ?5 WHERE id = ?6",
+           provider_id = COALESCE(provider_id, ?4), updated_at = ?5 WHERE tenant_id = ?6 AND id = ?7",
     )
     .bind(codec::to_json(&decide::ranked_below(u.status)))
     .bind(u.status)
     .bind(&u.reason)
     .bind(&u.provider_id)
     .bind(ms(u.at.unwrap_or_else(Utc::now)))
+    .bind(tenant_id)
     .bind(id)
     .execute(&mut *conn)
     .await?;
@@ -1005,10 +1012,12 @@ impl ConsentStore for SqliteStore {
     ) -> Result<Transacted> {
         let mut w = self.batch.begin().await?;
         if let Some(key) = dedup {
-            let seen = sqlx::query("SELECT 1 FROM messages WHERE provider_id = ?")
-                .bind(key)
-                .fetch_optional(w.conn())
-                .await?;
+            let seen =
+                sqlx::query("SELECT 1 FROM messages WHERE tenant_id = ? AND provider_id = ?")
+                    .bind(tenant_id)
+                    .bind(key)
+                    .fetch_optional(w.conn())
+                    .await?;
             if seen.is_some() {
                 return Ok(Transacted::Duplicate);
             }
@@ -1126,6 +1135,8 @@ impl QueueStore for SqliteStore {
             snaps.insert(tenant_id.to_string(), loaded);
         }
         let mut claim = decide::Claim::new(now);
+        // Each sender's pace is kept under the tenant whose number it is.
+        let mut sender_tenant: HashMap<String, String> = HashMap::new();
         for m in due {
             let Some(snap) = snaps
                 .get_mut(&m.tenant_id)
@@ -1137,13 +1148,17 @@ impl QueueStore for SqliteStore {
             if handoff == Handoff::Send {
                 let pacer = &mut claim.pacer;
                 if !pacer.knows_sender(&m.from) {
-                    let tat = sqlx::query("SELECT tat FROM sender_pacing WHERE number = ?")
-                        .bind(m.from.as_str())
-                        .fetch_optional(w.conn())
-                        .await?
-                        .map(|r| r.try_get::<i64, _>("tat").map(time))
-                        .transpose()?;
+                    let tat = sqlx::query(
+                        "SELECT tat FROM sender_pacing WHERE tenant_id = ? AND number = ?",
+                    )
+                    .bind(&m.tenant_id)
+                    .bind(m.from.as_str())
+                    .fetch_optional(w.conn())
+                    .await?
+                    .map(|r| r.try_get::<i64, _>("tat").map(time))
+                    .transpose()?;
                     pacer.load_sender(&m.from, tat);
+                    sender_tenant.insert(m.from.as_str().to_string(), m.tenant_id.clone());
                 }
                 if !pacer.knows_tenant(&m.tenant_id) {
                     let n: i64 = sqlx::query_scalar(
@@ -1192,43 +1207,51 @@ impl QueueStore for SqliteStore {
                 .await?;
         }
         for (number, tat) in pacer.changed() {
-            sqlx::query("INSERT INTO sender_pacing (number, tat) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET tat = excluded.tat")
-                .bind(number)
-                .bind(ms(tat))
-                .execute(w.conn())
-                .await?;
+            let Some(tenant_id) = sender_tenant.get(number.as_str()) else {
+                continue;
+            };
+            sqlx::query(
+                "INSERT INTO sender_pacing (tenant_id, number, tat) VALUES (?, ?, ?) \
+                 ON CONFLICT (tenant_id, number) DO UPDATE SET tat = excluded.tat",
+            )
+            .bind(tenant_id)
+            .bind(number)
+            .bind(ms(tat))
+            .execute(w.conn())
+            .await?;
         }
         w.commit().await?;
         Ok(sending)
     }
 
-    async fn update_message(&self, id: &str, u: &MessageUpdate) -> Result<()> {
+    async fn update_message(&self, tenant_id: &str, id: &str, u: &MessageUpdate) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        if !update_one(w.conn(), id, u).await? {
+        if !update_one(w.conn(), tenant_id, id, u).await? {
             return Err(StoreError::NotFound);
         }
         w.commit().await
     }
 
-    async fn update_messages(&self, updates: &[(String, MessageUpdate)]) -> Result<()> {
+    async fn update_messages(&self, updates: &[(String, String, MessageUpdate)]) -> Result<()> {
         if updates.is_empty() {
             return Ok(());
         }
         let mut w = self.batch.begin().await?;
         // The common case, a hand-off the provider accepted, goes a few hundred per
         // statement; anything else one by one.
-        let (accepted, other): (Vec<_>, Vec<_>) =
-            updates.iter().partition(|(_, u)| decide::is_acceptance(u));
+        let (accepted, other): (Vec<_>, Vec<_>) = updates
+            .iter()
+            .partition(|(_, _, u)| decide::is_acceptance(u));
         if !accepted.is_empty() {
             let at = accepted
                 .iter()
-                .filter_map(|(_, u)| u.at)
+                .filter_map(|(_, _, u)| u.at)
                 .max()
                 .unwrap_or_else(Utc::now);
             let pairs = serde_json::to_string(
                 &accepted
                     .iter()
-                    .map(|(id, u)| (id.as_str(), u.provider_id.as_deref()))
+                    .map(|(t, id, u)| (t.as_str(), id.as_str(), u.provider_id.as_deref()))
                     .collect::<Vec<_>>(),
             )
             .map_err(|e| StoreError::Database(e.to_string()))?;
@@ -1237,7 +1260,8 @@ impl QueueStore for SqliteStore {
                    status = CASE WHEN status IN (SELECT value FROM json_each(?3)) THEN 'sent' ELSE status END, \
                    reason = CASE WHEN status IN (SELECT value FROM json_each(?3)) THEN NULL ELSE reason END, \
                    provider_id = COALESCE(provider_id, v.pid), updated_at = ?1 \
-                 FROM (SELECT value ->> 0 AS id, value ->> 1 AS pid FROM json_each(?2)) AS v WHERE messages.id = v.id",
+                 FROM (SELECT value ->> 0 AS t, value ->> 1 AS id, value ->> 2 AS pid FROM json_each(?2)) AS v \
+                 WHERE messages.tenant_id = v.t AND messages.id = v.id",
             )
             .bind(ms(at))
             .bind(pairs)
@@ -1245,14 +1269,15 @@ impl QueueStore for SqliteStore {
             .execute(w.conn())
             .await?;
         }
-        for (id, u) in other {
-            update_one(w.conn(), id, u).await?;
+        for (tenant_id, id, u) in other {
+            update_one(w.conn(), tenant_id, id, u).await?;
         }
         w.commit().await
     }
 
     async fn retry_later(
         &self,
+        tenant_id: &str,
         id: &str,
         reason: &str,
         now: DateTime<Utc>,
@@ -1260,11 +1285,13 @@ impl QueueStore for SqliteStore {
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
     ) -> Result<MessageStatus> {
         let mut w = self.batch.begin().await?;
-        let Some(row) =
-            sqlx::query("SELECT attempts FROM messages WHERE id = ? AND status = 'sending'")
-                .bind(id)
-                .fetch_optional(w.conn())
-                .await?
+        let Some(row) = sqlx::query(
+            "SELECT attempts FROM messages WHERE tenant_id = ? AND id = ? AND status = 'sending'",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(w.conn())
+        .await?
         else {
             return Err(StoreError::NotFound);
         };
@@ -1274,21 +1301,29 @@ impl QueueStore for SqliteStore {
             attempts,
             due_at,
         } = decide::retry(attempts, max_attempts, now, backoff);
-        sqlx::query("UPDATE messages SET status = ?, reason = ?, attempts = ?, due_at = ?, updated_at = ? WHERE id = ?")
-            .bind(status)
-            .bind(reason)
-            .bind(i64::from(attempts))
-            .bind(ms(due_at))
-            .bind(ms(now))
-            .bind(id)
-            .execute(w.conn())
-            .await?;
+        sqlx::query(
+            "UPDATE messages SET status = ?, reason = ?, attempts = ?, due_at = ?, updated_at = ? \
+             WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(status)
+        .bind(reason)
+        .bind(i64::from(attempts))
+        .bind(ms(due_at))
+        .bind(ms(now))
+        .bind(tenant_id)
+        .bind(id)
+        .execute(w.conn())
+        .await?;
         w.commit().await?;
         Ok(status)
     }
 
-    async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>> {
-        message_by_provider_id(&self.reader, provider_id).await
+    async fn message_by_provider_id(
+        &self,
+        tenant_id: &str,
+        provider_id: &str,
+    ) -> Result<Option<Message>> {
+        message_by_provider_id(&self.reader, tenant_id, provider_id).await
     }
     async fn start_calls(
         &self,
@@ -1398,22 +1433,23 @@ impl QueueStore for SqliteStore {
 
     async fn requeue_unstarted(
         &self,
-        ids: &[&str],
+        keys: &[(&str, &str)],
         claimed_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        if ids.is_empty() {
+        if keys.is_empty() {
             return Ok(0);
         }
-        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Database(e.to_string()))?;
+        let keys = serde_json::to_string(keys).map_err(|e| StoreError::Database(e.to_string()))?;
         let mut w = self.batch.begin().await?;
         let n = sqlx::query(
             "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = ?1 \
-             WHERE id IN (SELECT value FROM json_each(?2)) \
+             FROM (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?2)) AS k \
+             WHERE messages.tenant_id = k.t AND messages.id = k.id \
              AND status = 'sending' AND call_started_at IS NULL AND handed_off_at = ?3",
         )
         .bind(ms(now))
-        .bind(ids)
+        .bind(keys)
         .bind(ms(claimed_at))
         .execute(w.conn())
         .await?
@@ -1842,7 +1878,7 @@ impl RelayStore for SqliteStore {
         &self,
         tenant_id: &str,
         filter: &TwilioMessageFilter,
-    ) -> Result<(Vec<Message>, Option<i64>)> {
+    ) -> Result<(Vec<Message>, Option<assent_store::page::Key>)> {
         relay::twilio_messages(&self.reader, tenant_id, filter).await
     }
 
@@ -1858,21 +1894,29 @@ impl RelayStore for SqliteStore {
         Ok(items)
     }
 
-    async fn outbox_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+    async fn outbox_delivered(&self, tenant_id: &str, id: i64, now: DateTime<Utc>) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        relay::outbox_delivered(w.conn(), id, now).await?;
+        relay::outbox_delivered(w.conn(), tenant_id, id, now).await?;
         w.commit().await
+    }
+
+    async fn prune_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        let mut w = self.batch.begin().await?;
+        let n = relay::prune_outbox(w.conn(), before, limit).await?;
+        w.commit().await?;
+        Ok(n)
     }
 
     async fn outbox_failed(
         &self,
+        tenant_id: &str,
         id: i64,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        relay::outbox_failed(w.conn(), id, error, retry_at, now).await?;
+        relay::outbox_failed(w.conn(), tenant_id, id, error, retry_at, now).await?;
         w.commit().await
     }
     async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {

@@ -287,13 +287,16 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         limit: u32,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<Message>>;
-    /// Records what the provider said; a status never moves backwards.
-    async fn update_message(&self, id: &str, update: &MessageUpdate) -> Result<()>;
+    /// Records what the provider said about the tenant's message `id`; a status never moves
+    /// backwards.
+    async fn update_message(&self, tenant_id: &str, id: &str, update: &MessageUpdate)
+    -> Result<()>;
     /// Several updates in one transaction (one durable write for a whole batch of
-    /// hand-offs or delivery reports). Unknown ids are skipped.
-    async fn update_messages(&self, updates: &[(String, MessageUpdate)]) -> Result<()> {
-        for (id, u) in updates {
-            match self.update_message(id, u).await {
+    /// hand-offs or delivery reports, whichever tenants they are of), each
+    /// `(tenant_id, id, update)`. Unknown messages are skipped.
+    async fn update_messages(&self, updates: &[(String, String, MessageUpdate)]) -> Result<()> {
+        for (tenant_id, id, u) in updates {
+            match self.update_message(tenant_id, id, u).await {
                 Ok(()) | Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e),
             }
@@ -305,6 +308,7 @@ pub trait QueueStore: ConsentStore + Send + Sync {
     /// Returns the new status. Backends without a retry counter fail it at once.
     async fn retry_later(
         &self,
+        tenant_id: &str,
         id: &str,
         reason: &str,
         now: DateTime<Utc>,
@@ -313,6 +317,7 @@ pub trait QueueStore: ConsentStore + Send + Sync {
     ) -> Result<MessageStatus> {
         let _ = (max_attempts, backoff);
         self.update_message(
+            tenant_id,
             id,
             &MessageUpdate {
                 status: Some(MessageStatus::Failed),
@@ -324,7 +329,13 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         .await?;
         Ok(MessageStatus::Failed)
     }
-    async fn message_by_provider_id(&self, provider_id: &str) -> Result<Option<Message>>;
+    /// The tenant's message with the provider's id (an outbound SID or an inbound
+    /// MessageSid). A status report finds the tenant by its sender number first.
+    async fn message_by_provider_id(
+        &self,
+        tenant_id: &str,
+        provider_id: &str,
+    ) -> Result<Option<Message>>;
     /// The last step before claimed messages go to the provider: each message still
     /// `sending` from the claim made at `claimed_at` and not yet started is decided again by
     /// `plan` under its phone's lock (the one a STOP's [`ConsentStore::transact`] takes), and those
@@ -357,12 +368,12 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         started_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(u64, u64)>;
-    /// A claim given back at shutdown: those of `ids` still `sending` from the claim made at
-    /// `claimed_at` whose call never started go back to the queue (nothing was sent).
-    /// Returns how many.
+    /// A claim given back at shutdown: those of `keys` (each `(tenant_id, id)`) still
+    /// `sending` from the claim made at `claimed_at` whose call never started go back to the
+    /// queue (nothing was sent). Returns how many.
     async fn requeue_unstarted(
         &self,
-        ids: &[&str],
+        keys: &[(&str, &str)],
         claimed_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64>;
@@ -426,8 +437,10 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
     /// The whole send log, for tests of small campaigns only: pages and reports use
     /// [`CampaignStore::send_log_page`] and [`CampaignStore::campaign_counts`].
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>>;
-    /// A campaign's counts by status, skipped by reason and opted out afterwards, counted
-    /// by the database (a report never loads the send log).
+    /// A campaign's counts by status, skipped by reason and opted out afterwards: the
+    /// counters the database keeps (table `campaign_counts`, kept by triggers in the
+    /// transaction of each change), a few rows whatever the audience; a report never
+    /// loads or aggregates the send log.
     async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts>;
     /// At most `limit` rows of a campaign's send log after `after`, in key order (step,
     /// phone), only those with `status` when given.
@@ -620,8 +633,8 @@ pub trait ListStore: Send + Sync {
         seek: &page::Seek,
     ) -> Result<page::Page<LedgerEntry>>;
     async fn ledger_count(&self, tenant_id: &str, filter: &page::LedgerFilter) -> Result<u64>;
-    /// Campaigns newest first, each with its counts (grouped in the database for the
-    /// whole page at once).
+    /// Campaigns newest first, each with its counts (the page's counters, read in one
+    /// query).
     async fn campaigns_page(
         &self,
         tenant_id: &str,
@@ -655,7 +668,8 @@ impl TwilioAccount {
 }
 
 /// What the Twilio-compatible message list is filtered by, and the page it reads: at most
-/// `limit` messages, newest first, older than the insertion order `after`.
+/// `limit` messages, newest first (by creation time, then insertion order), after the key
+/// `after` of the previous page's last message.
 #[derive(Debug, Clone, Default)]
 pub struct TwilioMessageFilter {
     pub to: Option<E164>,
@@ -664,7 +678,7 @@ pub struct TwilioMessageFilter {
     pub sent_from: Option<DateTime<Utc>>,
     /// Created before.
     pub sent_before: Option<DateTime<Utc>>,
-    pub after: Option<i64>,
+    pub after: Option<page::Key>,
     pub limit: u32,
 }
 
@@ -735,7 +749,7 @@ pub trait RelayStore: Send + Sync {
         &self,
         tenant_id: &str,
         filter: &TwilioMessageFilter,
-    ) -> Result<(Vec<Message>, Option<i64>)>;
+    ) -> Result<(Vec<Message>, Option<page::Key>)>;
     /// Takes up to `limit` due deliveries (each the earliest undelivered one of its phone and
     /// target), counting an attempt and leasing them until `lease_until`.
     async fn claim_outbox(
@@ -744,15 +758,22 @@ pub trait RelayStore: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxItem>>;
-    async fn outbox_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<()>;
+    /// The tenant's delivery `id` went (each write names the tenant: the outbox's key
+    /// leads with it, see docs/SCALING.md).
+    async fn outbox_delivered(&self, tenant_id: &str, id: i64, now: DateTime<Utc>) -> Result<()>;
     /// A failed attempt: tried again at `retry_at`, or given up when `None`.
     async fn outbox_failed(
         &self,
+        tenant_id: &str,
         id: i64,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<()>;
+
+    /// Deletes at most `limit` deliveries delivered or given up before `before` (the
+    /// outbox's retention); returns how many were deleted.
+    async fn prune_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
 
     async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()>;
     /// A live (not deleted) endpoint of the tenant.
@@ -856,6 +877,45 @@ pub trait ChainStore: Send + Sync {
     async fn ledger_unchained(&self, tenant_id: &str) -> Result<Option<i64>>;
 }
 
+/// Reassigned-number checks and the history of status callbacks: evidence for the proof
+/// of consent (docs/PROOF.md), written beside the send path.
+#[async_trait]
+pub trait EvidenceStore: Send + Sync {
+    async fn record_reassigned_check(&self, check: &ReassignedCheck) -> Result<()>;
+    /// The newest check of a phone that got an answer at or after `since`.
+    async fn answered_check_since(
+        &self,
+        tenant_id: &str,
+        phone: &E164,
+        since: DateTime<Utc>,
+    ) -> Result<Option<ReassignedCheck>>;
+    /// A phone's checks, oldest first, at most `limit`.
+    async fn reassigned_checks(
+        &self,
+        tenant_id: &str,
+        phone: &E164,
+        limit: u32,
+    ) -> Result<Vec<ReassignedCheck>>;
+    /// Settles claimed messages that do not go after all: each still `sending` from the
+    /// claim made at `claimed_at`, its call not started, gets its outcome's status, reason
+    /// and due time. Returns how many were changed.
+    async fn settle_claimed(
+        &self,
+        outcomes: &[ClaimOutcome],
+        claimed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// Keeps status callbacks as received (every one, not only the furthest).
+    async fn record_status_events(&self, events: &[StatusEvent]) -> Result<()>;
+    /// The callbacks of these messages, in the order received, at most `limit`.
+    async fn status_events(
+        &self,
+        tenant_id: &str,
+        message_ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<StatusEvent>>;
+}
+
 /// Everything a backend provides. Callers hold an `Arc<dyn Store>`; a backend implements the
 /// focused traits, and the blanket impl makes it a `Store`. Bring the traits' methods into
 /// scope with `use assent_store::prelude::*;`.
@@ -870,6 +930,7 @@ pub trait Store:
     + RelayStore
     + OverviewStore
     + ChainStore
+    + EvidenceStore
     + 'static
 {
 }
@@ -885,6 +946,7 @@ impl<T> Store for T where
         + RelayStore
         + OverviewStore
         + ChainStore
+        + EvidenceStore
         + 'static
 {
 }
@@ -892,7 +954,7 @@ impl<T> Store for T where
 /// The store traits, for callers: `use assent_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CampaignStore, ChainStore, ConsentStore, CustomerStore, ListStore, OverviewStore,
-        QueueStore, RelayStore, Store, TenantStore, WebStore,
+        CampaignStore, ChainStore, ConsentStore, CustomerStore, EvidenceStore, ListStore,
+        OverviewStore, QueueStore, RelayStore, Store, TenantStore, WebStore,
     };
 }

@@ -164,7 +164,19 @@ pub struct Settings {
     /// The opt-in keyword configured at the provider (Twilio's Advanced Opt-Out) that
     /// lifts its block after a STOP; replies name it. Empty is START.
     pub provider_opt_in_keyword: String,
+    /// With a lookup provider (`ASSENT_LOOKUP`), a marketing text to a phone whose written
+    /// consent is older than this many days waits for a reassigned-number lookup (then at
+    /// most one lookup a month per phone). 0 checks whatever the consent's age.
+    #[serde(default = "default_reassigned_check_days")]
+    pub reassigned_check_days: u32,
 }
+
+fn default_reassigned_check_days() -> u32 {
+    90
+}
+
+/// The largest `reassigned_check_days` a tenant may set.
+pub const MAX_REASSIGNED_CHECK_DAYS: u32 = 365;
 
 fn default_review_deadline_days() -> u32 {
     2
@@ -262,6 +274,7 @@ impl Default for Settings {
             contact: String::new(),
             short_brand_name: String::new(),
             provider_opt_in_keyword: String::new(),
+            reassigned_check_days: default_reassigned_check_days(),
         }
     }
 }
@@ -1250,4 +1263,46 @@ impl SendLogPage {
         });
         SendLogPage { rows, next }
     }
+}
+
+/// One reassigned-number lookup, as kept for evidence (the FCC's safe harbour needs the
+/// query on file): what was asked and what came back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReassignedCheck {
+    pub tenant_id: String,
+    pub phone: E164,
+    pub asked_at: DateTime<Utc>,
+    /// `twilio`.
+    pub provider: String,
+    /// The consent date sent as `LastVerifiedDate`, `YYYYMMDD`.
+    pub last_verified_date: String,
+    /// `yes`, `no` or `no_data_available`; `None` when the lookup failed.
+    pub answer: Option<String>,
+    /// The provider's `error_code`, or why the lookup failed.
+    pub error: Option<String>,
+    /// The marketing message the check was made for.
+    pub message_id: Option<String>,
+}
+
+/// One status callback from the provider about a message, as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub tenant_id: String,
+    pub message_id: String,
+    pub provider_id: String,
+    /// The provider's own word (`sent`, `delivered`, …), unmapped.
+    pub status: String,
+    pub error_code: Option<i64>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A claimed message that does not go after all (a reassigned-number check blocked or
+/// deferred it): its new status, reason and due time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimOutcome {
+    pub tenant_id: String,
+    pub id: String,
+    pub status: MessageStatus,
+    pub reason: String,
+    pub due_at: DateTime<Utc>,
 }

@@ -12,6 +12,7 @@
 //! (`FromRow`, over any driver's row) turn what they read into models.
 
 pub mod chain;
+pub mod evidence;
 pub mod lists;
 pub mod overview;
 pub mod relay;
@@ -1272,7 +1273,7 @@ macro_rules! shared_campaign_sql {
             campaign_id: &str,
         ) -> $crate::Result<bool> {
             Ok(__sqlx::query_scalar(
-                "SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN messages m ON m.id = r.message_id \
+                "SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN messages m ON m.tenant_id = r.tenant_id AND m.id = r.message_id \
                  WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND m.status IN ('queued', 'deferred', 'sending'))",
             )
             .bind(tenant_id)
@@ -1292,7 +1293,7 @@ macro_rules! shared_campaign_sql {
                 .bind(campaign_id)
                 .fetch_all(e)
                 .await?;
-            let mut counts = $crate::shared::fold_counts(rows);
+            let mut counts = $crate::shared::fold_counts(rows)?;
             Ok(counts.remove(campaign_id).unwrap_or_default())
         }
 
@@ -1575,54 +1576,55 @@ pub const SEND_LOG: &str = "SELECT r.phone, r.step, r.message_id, r.skip_reason,
      (SELECT COUNT(*) FROM consent_ledger l WHERE l.tenant_id = r.tenant_id AND l.phone = r.phone \
         AND l.new_state = 'opted_out' AND l.old_state <> 'opted_out' AND m.handed_off_at IS NOT NULL \
         AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) AS opted_out_after \
-     FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
+     FROM campaign_recipients r LEFT JOIN messages m ON m.tenant_id = r.tenant_id AND m.id = r.message_id \
      WHERE r.tenant_id = $1 AND r.campaign_id = $2 ORDER BY r.created_at, r.phone";
 
 /// A recipient's status as the send log shows it.
 const LOG_STATUS: &str =
     "CASE WHEN r.skip_reason IS NOT NULL THEN 'skipped' ELSE COALESCE(m.status, 'queued') END";
 
-/// A row of [`campaign_counts_sql`]: campaign, status, skip reason, recipients, and how
-/// many of them opted out within 7 days after their message.
-pub type CountRow = (String, crate::SendStatus, Option<String>, i64, Option<i64>);
+/// A row of [`campaign_counts_sql`]: campaign, status (or `opted_out_after`), skip reason
+/// (`''` for none) and how many.
+pub type CountRow = (String, String, String, i64);
 
-/// The send logs of `campaigns` campaigns (`$1` tenant, then their ids) counted by
-/// (campaign, status, skip reason), with how many of each opted out within 7 days after
-/// their message; grouped in the database, so no row leaves it. A report counts one
-/// campaign, the campaigns list a page of them.
+/// The counters of `campaigns` campaigns (`$1` tenant, then their ids): the rows the
+/// database keeps in `campaign_counts`, updated by triggers in the transaction of each
+/// change to the send log, its messages or the consent ledger (docs/SCALING.md, "Campaign
+/// counters"). A report reads one campaign's few rows, the campaigns list a page's; neither
+/// touches the send log.
 pub fn campaign_counts_sql(campaigns: usize) -> String {
-    let mut sql = crate::page::Sql::new(&format!(
-        "SELECT r.campaign_id, {LOG_STATUS} AS status, r.skip_reason, COUNT(*) AS n, \
-         SUM(CASE WHEN m.handed_off_at IS NOT NULL AND EXISTS (SELECT 1 FROM consent_ledger l \
-            WHERE l.tenant_id = r.tenant_id AND l.phone = r.phone \
-            AND l.new_state = 'opted_out' AND l.old_state <> 'opted_out' \
-            AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000) \
-            THEN 1 ELSE 0 END) AS opted \
-         FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
-         WHERE r.tenant_id = $1 AND"
-    ));
+    let mut sql = crate::page::Sql::new(
+        "SELECT campaign_id, status, reason, n FROM campaign_counts WHERE tenant_id = $1 AND",
+    );
     sql.param();
-    sql.in_list("r.campaign_id", campaigns);
-    sql.push(" GROUP BY 1, 2, 3");
+    sql.in_list("campaign_id", campaigns);
     sql.text
 }
 
-/// The rows of [`campaign_counts_sql`] added up per campaign.
+/// The rows of [`campaign_counts_sql`] added up per campaign; a status nobody has now
+/// (a counter back at 0) is left out.
 pub fn fold_counts(
     rows: Vec<CountRow>,
-) -> std::collections::HashMap<String, crate::CampaignCounts> {
+) -> crate::Result<std::collections::HashMap<String, crate::CampaignCounts>> {
     let mut out: std::collections::HashMap<String, crate::CampaignCounts> = Default::default();
-    for (id, status, reason, n, opted) in rows {
+    for (id, status, reason, n) in rows {
         let c = out.entry(id).or_default();
         let n = u64::try_from(n).unwrap_or(0);
+        if status == "opted_out_after" {
+            c.opted_out_after += n;
+            continue;
+        }
+        if n == 0 {
+            continue;
+        }
+        let status: crate::SendStatus = crate::codec::column("campaign message status", &status)?;
         c.recipients += n;
         *c.by_status.entry(status).or_default() += n;
-        if let Some(reason) = reason {
+        if !reason.is_empty() {
             *c.skipped_by_reason.entry(reason).or_default() += n;
         }
-        c.opted_out_after += u64::try_from(opted.unwrap_or(0)).unwrap_or(0);
     }
-    out
+    Ok(out)
 }
 
 /// One page of the send log in key order (descending `backwards`, from a `before` key):
@@ -1872,19 +1874,19 @@ macro_rules! shared_store_sql {
             Ok(done.rows_affected())
         }
 
-        /// One message by `WHERE {filter}` (a constant) on `value`, or by tenant and
-        /// `value` when `tenant_id` is given.
+        /// One of the tenant's messages by `sql` (a constant, `tenant_id = $1 AND … = $2`)
+        /// on `value`: every lookup of a message names its tenant.
         async fn message_where<'c>(
             e: impl $crate::__sqlx::Executor<'c, Database = $db>,
             sql: &'static str,
-            tenant_id: Option<&str>,
+            tenant_id: &str,
             value: &str,
         ) -> $crate::Result<Option<$crate::Message>> {
-            let mut q = $crate::__sqlx::query_as::<_, $crate::shared::MessageRow>(sql);
-            if let Some(t) = tenant_id {
-                q = q.bind(t);
-            }
-            let row = q.bind(value).fetch_optional(e).await?;
+            let row = $crate::__sqlx::query_as::<_, $crate::shared::MessageRow>(sql)
+                .bind(tenant_id)
+                .bind(value)
+                .fetch_optional(e)
+                .await?;
             row.map(TryInto::try_into).transpose()
         }
 
@@ -1894,7 +1896,7 @@ macro_rules! shared_store_sql {
             id: &str,
         ) -> $crate::Result<Option<$crate::Message>> {
             let sql = "SELECT * FROM messages WHERE tenant_id = $1 AND id = $2";
-            message_where(e, sql, Some(tenant_id), id).await
+            message_where(e, sql, tenant_id, id).await
         }
 
         pub(crate) async fn message_by_idempotency_key<'c>(
@@ -1903,15 +1905,16 @@ macro_rules! shared_store_sql {
             key: &str,
         ) -> $crate::Result<Option<$crate::Message>> {
             let sql = "SELECT * FROM messages WHERE tenant_id = $1 AND idempotency_key = $2";
-            message_where(e, sql, Some(tenant_id), key).await
+            message_where(e, sql, tenant_id, key).await
         }
 
         pub(crate) async fn message_by_provider_id<'c>(
             e: impl $crate::__sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
             provider_id: &str,
         ) -> $crate::Result<Option<$crate::Message>> {
-            let sql = "SELECT * FROM messages WHERE provider_id = $1";
-            message_where(e, sql, None, provider_id).await
+            let sql = "SELECT * FROM messages WHERE tenant_id = $1 AND provider_id = $2";
+            message_where(e, sql, tenant_id, provider_id).await
         }
 
         pub(crate) async fn in_flight<'c>(

@@ -22,7 +22,7 @@ ASSENT_BIND (127.0.0.1:8080), ASSENT_PUBLIC_URL (http:// + the bind address), AS
 (none: the operator API is off), ASSENT_PROVIDER (simulator; or twilio), \
 ASSENT_TWILIO_ACCOUNT_SID and ASSENT_TWILIO_AUTH_TOKEN (none), ASSENT_TWILIO_API_BASE \
 (https://api.twilio.com), ASSENT_TWILIO_MESSAGING_BASE (https://messaging.twilio.com), \
-ASSENT_PASSWORD (none: asked for)."
+ASSENT_OUTBOX_RETENTION_DAYS (30), ASSENT_PASSWORD (none: asked for)."
 )]
 struct Cli {
     /// The database, sqlite://PATH or postgres://…, for any command [default:
@@ -231,6 +231,52 @@ pub(crate) fn config(bind: &str) -> Config {
     }
 }
 
+/// `ASSENT_LOOKUP`: the reassigned-number lookup provider (`twilio`), with
+/// `ASSENT_TWILIO_LOOKUP_BASE` (default `https://lookups.twilio.com`) and
+/// `ASSENT_LOOKUP_RATE` (lookups per second per process, default 20). Unset or `none`: no
+/// check is made.
+fn lookups(
+    config: &Config,
+) -> anyhow::Result<Option<Arc<assent_server::service::reassigned::Lookups>>> {
+    use assent_server::service::reassigned::{DEFAULT_RATE, Lookups};
+    let Some(which) = env("ASSENT_LOOKUP") else {
+        return Ok(None);
+    };
+    match which.trim() {
+        "none" => return Ok(None),
+        "twilio" => {}
+        other => {
+            anyhow::bail!("ASSENT_LOOKUP {other:?} is not a lookup provider (twilio, or none)")
+        }
+    }
+    let (Some(sid), Some(token)) = (
+        config.twilio_account_sid.clone(),
+        config.twilio_auth_token.clone(),
+    ) else {
+        anyhow::bail!(
+            "ASSENT_LOOKUP=twilio needs ASSENT_TWILIO_ACCOUNT_SID and ASSENT_TWILIO_AUTH_TOKEN (the account Lookup bills)"
+        );
+    };
+    let rate = match env("ASSENT_LOOKUP_RATE") {
+        None => DEFAULT_RATE,
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => anyhow::bail!(
+                "ASSENT_LOOKUP_RATE {v:?} is not a number of lookups per second from 1 to 1000"
+            ),
+        },
+    };
+    let client = assent_provider::lookup::Lookup::new(assent_provider::lookup::LookupConfig {
+        account_sid: sid,
+        auth_token: token,
+        base: env("ASSENT_TWILIO_LOOKUP_BASE")
+            .unwrap_or_else(|| "https://lookups.twilio.com".into()),
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(Arc::new(Lookups::twilio(client, rate))))
+}
+
 /// `ASSENT_IMPORT_MAX_BYTES`: the largest CSV file an import takes, in bytes.
 fn import_max_bytes() -> u64 {
     let Some(v) = env("ASSENT_IMPORT_MAX_BYTES") else {
@@ -293,8 +339,10 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
     let mut config = config(&bind);
     config.captcha = captcha()?;
     let limits = listen_limits()?;
+    assent_server::outbox::retention_from_env().map_err(|e| anyhow::anyhow!(e))?;
     // Everything the environment says is checked before the database is opened.
     let choice = ops::provider(demo)?;
+    let lookups = lookups(&config)?;
     let (url, store) = if demo {
         if config.admin_token.is_none() {
             config.admin_token = Some(assent_server::auth::random_token("admin_"));
@@ -305,7 +353,7 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
         let store = open_store(&url).await?;
         (url, store)
     };
-    let app = match &choice {
+    let mut app = match &choice {
         ops::ProviderChoice::Simulator => {
             AppState::with_simulator(store, Arc::new(SystemClock), config.clone())
         }
@@ -337,6 +385,7 @@ async fn serve(demo: bool, database_url: Option<String>) -> anyhow::Result<()> {
             app
         }
     };
+    app.lookups = lookups;
     let banner = ops::banner(&choice, demo, &redact(&url));
     let listener = tokio::net::TcpListener::bind(&bind)
         .await

@@ -149,7 +149,7 @@ pub async fn delete(
 }
 
 /// `GET /webhook-endpoints/{id}/deliveries`: the delivery log, newest first, a page at a
-/// time.
+/// time; `kept_days` says how long delivered and failed deliveries stay in it.
 pub async fn deliveries(
     TenantAuth(t): TenantAuth,
     State(app): State<AppState>,
@@ -174,9 +174,11 @@ pub async fn deliveries(
     let next = more
         .then(|| rows.last().map(|d| cursor(&d.id.to_string())))
         .flatten();
+    // How far back the log goes: delivered and failed deliveries are deleted after this.
     Ok(Json(json!({
         "deliveries": rows.iter().map(delivery_json).collect::<Vec<_>>(),
         "next": next,
+        "kept_days": app.outbox_retention.num_days(),
     })))
 }
 

@@ -223,6 +223,13 @@ pub async fn put_settings(
         if !known.contains(&k) {
             return Err(ApiError::field(&k, "is not a setting"));
         }
+        // Named here rather than in serde's words for the whole body.
+        if k == "reassigned_check_days" && v.as_u64().is_none_or(|n| n > 365) {
+            return Err(ApiError::field(
+                &k,
+                "must be a whole number of days from 0 (check every consent) to 365",
+            ));
+        }
         current[k.as_str()] = v;
     }
     let settings: Settings =

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod opt_in_tools;
 pub mod pages;
 pub mod proof;
+pub mod reassigned;
 pub mod registrations;
 pub mod reviews;
 pub mod settings;

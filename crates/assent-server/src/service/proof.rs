@@ -2,7 +2,7 @@
 //! dispute (`GET /consent/{e164}/proof`, its printable HTML and the customer record's
 //! **Proof of consent** button). Each ledger entry with its evidence; for each opt-in, the
 //! request message as it went out; form submissions; the STOP timeline; the
-//! reassigned-number checks; and whether the tenant's hash chain holds, with its head.
+//! reassigned-number checks made (`reassigned_checks`); and whether the tenant's hash chain holds, with its head.
 //!
 //! Reads are bounded: at most [`ENTRY_CAP`] ledger entries and [`MESSAGE_CAP`] messages of
 //! the phone (a page at a time); a bundle that hit a cap says so in `truncated`. The chain
@@ -37,7 +37,7 @@ pub struct Proof {
     pub opt_ins: Vec<OptInProof>,
     pub form_submissions: Vec<FormSubmission>,
     pub stops: Vec<StopTimeline>,
-    pub reassigned_checks: Vec<ReassignedCheck>,
+    pub reassigned_checks: Vec<ReassignedCheckProof>,
     pub chain: ChainProof,
     pub truncated: Truncated,
 }
@@ -80,6 +80,17 @@ pub struct MessageProof {
     pub created_at: DateTime<Utc>,
     /// When the status last changed (the last status callback or hand-off).
     pub status_at: DateTime<Utc>,
+    /// Every status callback the provider sent for it, in the order received.
+    pub status_history: Vec<CallbackProof>,
+}
+
+/// One status callback, as received.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallbackProof {
+    /// The provider's word, as sent.
+    pub status: String,
+    pub error_code: Option<i64>,
+    pub received_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize)]
@@ -120,13 +131,24 @@ pub struct StopTimeline {
     pub last_message_before: Option<MessageProof>,
 }
 
+/// One reassigned-number lookup made for the phone (`reassigned_checks`).
 #[derive(Debug, Serialize)]
-pub struct ReassignedCheck {
-    pub entry_seq: i64,
-    pub at: DateTime<Utc>,
-    pub answer: String,
-    pub source: String,
+pub struct ReassignedCheckProof {
+    pub asked_at: DateTime<Utc>,
+    pub provider: String,
+    /// The consent date asked about (`LastVerifiedDate`, YYYYMMDD).
+    pub last_verified_date: String,
+    /// `yes`, `no` or `no_data_available`; `None` when the lookup failed.
+    pub answer: Option<String>,
+    pub error: Option<String>,
+    /// The marketing message it was asked for.
+    pub message_id: Option<String>,
 }
+
+/// The most reassigned-number checks of one phone a bundle lists.
+pub const CHECK_CAP: u32 = 1000;
+/// The most status callbacks a bundle lists.
+const CALLBACK_CAP: u32 = 20_000;
 
 #[derive(Debug, Serialize)]
 pub struct ChainProof {
@@ -159,6 +181,7 @@ fn message_proof(m: &Message) -> MessageProof {
         reason: m.reason.clone(),
         created_at: m.created_at,
         status_at: m.updated_at,
+        status_history: Vec::new(),
     }
 }
 
@@ -215,6 +238,9 @@ pub async fn bundle(app: &AppState, t: &Tenant, phone: &E164) -> Result<Proof> {
         }
     }
 
+    let mut opt_ins = opt_ins(&ledger, &messages);
+    let mut stops = stops(&ledger, &messages);
+    with_history(app, &t.id, &mut opt_ins, &mut stops).await?;
     let check = chain::verify(&*app.store, &t.id).await?;
     let head = app.store.ledger_head(&t.id).await?;
 
@@ -229,7 +255,7 @@ pub async fn bundle(app: &AppState, t: &Tenant, phone: &E164) -> Result<Proof> {
             transactional_opted_out: snap.consent.transactional_opted_out,
             possibly_reassigned_since: snap.consent.possibly_reassigned,
         },
-        opt_ins: opt_ins(&ledger, &messages),
+        opt_ins,
         form_submissions: ledger
             .iter()
             .filter(|e| e.entry.source == Source::WebForm)
@@ -242,15 +268,19 @@ pub async fn bundle(app: &AppState, t: &Tenant, phone: &E164) -> Result<Proof> {
                 disclosure: e.entry.evidence.disclosure.clone(),
             })
             .collect(),
-        stops: stops(&ledger, &messages),
-        reassigned_checks: ledger
-            .iter()
-            .filter(|e| e.entry.evidence.rule.as_deref() == Some(REASSIGNED_RULE))
-            .map(|e| ReassignedCheck {
-                entry_seq: e.seq,
-                at: e.entry.occurred_at,
-                answer: e.entry.evidence.text.clone().unwrap_or_default(),
-                source: e.entry.source.as_str().to_string(),
+        stops,
+        reassigned_checks: app
+            .store
+            .reassigned_checks(&t.id, phone, CHECK_CAP)
+            .await?
+            .into_iter()
+            .map(|c| ReassignedCheckProof {
+                asked_at: c.asked_at,
+                provider: c.provider,
+                last_verified_date: c.last_verified_date,
+                answer: c.answer,
+                error: c.error,
+                message_id: c.message_id,
             })
             .collect(),
         entries: ledger
@@ -279,6 +309,47 @@ pub async fn bundle(app: &AppState, t: &Tenant, phone: &E164) -> Result<Proof> {
         },
         truncated,
     })
+}
+
+/// Fills in the status-callback history of every message the bundle shows.
+async fn with_history(
+    app: &AppState,
+    tenant_id: &str,
+    opt_ins: &mut [OptInProof],
+    stops: &mut [StopTimeline],
+) -> Result<()> {
+    let mut shown: Vec<&mut MessageProof> = Vec::new();
+    for o in opt_ins.iter_mut() {
+        shown.extend(o.request.as_mut());
+        shown.extend(o.answer.as_mut());
+    }
+    for s in stops.iter_mut() {
+        shown.extend(s.received.as_mut());
+        shown.extend(s.confirmation.as_mut());
+        shown.extend(s.last_message_before.as_mut());
+    }
+    let mut ids: Vec<String> = shown.iter().map(|m| m.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let events = app
+        .store
+        .status_events(tenant_id, &ids, CALLBACK_CAP)
+        .await?;
+    for m in shown {
+        m.status_history = events
+            .iter()
+            .filter(|e| e.message_id == m.id)
+            .map(|e| CallbackProof {
+                status: e.status.clone(),
+                error_code: e.error_code,
+                received_at: e.received_at,
+            })
+            .collect();
+    }
+    Ok(())
 }
 
 /// The `rule` of a ledger entry that records a reassigned-number lookup.

@@ -5,7 +5,7 @@
 use assent_core::compose;
 use assent_core::keyword::Lang;
 use assent_core::quiet_hours::NANP_COUNTRIES;
-use assent_store::{MAX_REVIEW_DEADLINE_DAYS, Settings, Tenant};
+use assent_store::{MAX_REASSIGNED_CHECK_DAYS, MAX_REVIEW_DEADLINE_DAYS, Settings, Tenant};
 
 use super::error::{Error, Result};
 use crate::AppState;
@@ -70,6 +70,12 @@ fn check_numbers(s: &mut Settings) -> Result<()> {
         return Err(Error::invalid(
             "review_deadline_days",
             "must be between 1 and 10 business days (the FCC allows 10)",
+        ));
+    }
+    if s.reassigned_check_days > MAX_REASSIGNED_CHECK_DAYS {
+        return Err(Error::invalid(
+            "reassigned_check_days",
+            "must be a whole number of days from 0 (check every consent) to 365",
         ));
     }
     Ok(())

@@ -161,6 +161,7 @@ pub fn event_line(e: &LedgerEntry) -> Option<String> {
         (Source::CustomerRecord, _) => "from the customer record".into(),
         (Source::Carrier, _) => "by the carrier (number blocked the sender)".into(),
         (Source::Review, _) => "by a person's review".into(),
+        (Source::ReassignedNumber, _) => "because the number was reassigned".into(),
         (Source::Expiry, _) => "(request expired)".into(),
         (Source::Api, _) => "through the API".into(),
         (Source::Import, _) => "by import".into(),

@@ -155,6 +155,8 @@ struct SettingsPage<'a> {
     /// The Twilio-compatible API's account SID, and where that API is.
     account_sid: Option<String>,
     public_url: String,
+    /// The reassigned-number lookup provider's name (`ASSENT_LOOKUP`), when one is set.
+    lookup: Option<&'static str>,
 }
 
 async fn failures(app: &AppState, user: &SignedIn) -> WebResult<Vec<FailureView>> {
@@ -250,6 +252,10 @@ fn form_with(
         })
         .collect();
     render(&SettingsPage {
+        lookup: app.lookups.as_ref().map(|l| match l.provider {
+            "twilio" => "Twilio Lookup",
+            other => other,
+        }),
         chrome: Chrome::new(user, "Settings", Section::Settings),
         profile,
         zones: ZONES,
@@ -399,6 +405,14 @@ fn read_form(posted: &Posted, before: &Tenant) -> (Settings, Option<service::Err
     s.provider_opt_in_keyword = posted.field("provider_opt_in_keyword").trim().to_string();
     read_countries(posted, &mut s);
     let mut error = read_limits(posted, &mut s).err();
+    let check_days = posted.field("reassigned_check_days").trim();
+    // Shown only with a lookup provider; a form without it keeps the setting.
+    if !check_days.is_empty() {
+        match check_days.parse::<u32>() {
+            Ok(n) => s.reassigned_check_days = n,
+            Err(_) => error = error.or(Some(unreadable("reassigned_check_days"))),
+        }
+    }
     let days = posted.field("review_deadline_days").trim();
     // A form from before this field existed keeps the setting.
     if !days.is_empty() {
@@ -420,6 +434,9 @@ fn error_words(field: &str, message: &str) -> String {
     match field {
         "marketing_cap_per_day" => "Marketing texts per day must be 1, 2 or 3.".into(),
         "review_deadline_days" => "The review deadline must be 1 to 10 business days.".into(),
+        "reassigned_check_days" => {
+            "Check consents older than must be a whole number of days from 0 to 365.".into()
+        }
         f if f.starts_with("rate_limits.") => {
             "Your own sending limits must be whole numbers of at least 1.".into()
         }

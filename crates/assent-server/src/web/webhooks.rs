@@ -122,6 +122,8 @@ struct DeliveriesPage<'a> {
     /// The cursor of the next (older) page.
     older: Option<i64>,
     resent: bool,
+    /// How long delivered and failed deliveries stay in the log, in days.
+    kept_days: i64,
 }
 
 #[derive(Deserialize)]
@@ -174,6 +176,7 @@ pub async fn deliveries(
         deliveries,
         older,
         resent: q.resent.is_some(),
+        kept_days: app.outbox_retention.num_days(),
     }))
 }
 

@@ -30,29 +30,49 @@ async fn send_job(app: &TestApp, t: &Tenant) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
+/// A signed status callback for a message sent from the test tenant's number (`TX`).
 async fn status_callback(
     app: &TestApp,
     sid: &str,
     status: &str,
     error: Option<&str>,
 ) -> StatusCode {
+    status_callback_from(app, Some(TX), sid, status, error)
+        .await
+        .0
+}
+
+/// A signed status callback as Twilio sends it, `From` the sender's number (left out when
+/// `None`); the status and the body of the answer.
+async fn status_callback_from(
+    app: &TestApp,
+    from: Option<&str>,
+    sid: &str,
+    status: &str,
+    error: Option<&str>,
+) -> (StatusCode, String) {
     let url = format!("{}/webhooks/twilio/status", app.base);
     let mut params = vec![
         ("MessageSid".to_string(), sid.to_string()),
         ("MessageStatus".to_string(), status.to_string()),
     ];
+    if let Some(f) = from {
+        params.push(("From".to_string(), f.to_string()));
+        params.push(("To".to_string(), PHONE.to_string()));
+    }
     if let Some(e) = error {
         params.push(("ErrorCode".to_string(), e.to_string()));
     }
     let sig = assent_provider::signature::sign(AUTH_TOKEN, &url, &params);
-    app.client
+    let r = app
+        .client
         .post(&url)
         .header("X-Twilio-Signature", sig)
         .form(&params)
         .send()
         .await
-        .unwrap()
-        .status()
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -247,6 +267,59 @@ async fn error_21610_from_twilio_opts_out_that_thread() {
         (last["source"].as_str(), last["actor"].as_str()),
         (Some("carrier"), Some("carrier"))
     );
+}
+
+/// Provider ids are unique per tenant: a status report is matched by its sender's tenant
+/// (the `From` number) and the id. A report from another tenant's number that names this
+/// tenant's SID changes nothing here; one without `From` is refused, naming the field.
+#[tokio::test]
+async fn a_status_report_reaches_only_the_senders_tenant() {
+    let app = TestApp::spawn().await;
+    let (a, _) = app.tenant().await;
+    let (s, v) = app
+        .post(
+            "/tenants",
+            ADMIN,
+            json!({"name": "Other HVAC", "time_zone": "America/Chicago"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let b_key = v["api_key"].as_str().unwrap().to_string();
+    let other = "+15125550300";
+    let (s, v) = app
+        .put("/senders", &b_key, json!({"transactional": other}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = send_job(&app, &a).await;
+    app.drain().await;
+    let before = message(&app, &a, &id).await;
+    let sid = before["provider_id"].as_str().unwrap().to_string();
+
+    let (s, body) = status_callback_from(&app, None, &sid, "undelivered", Some("30034")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("invalid_field") && body.contains("From"),
+        "{body}"
+    );
+    let (s, body) =
+        status_callback_from(&app, Some(other), &sid, "undelivered", Some("30034")).await;
+    assert!(s.is_success(), "{s} {body}");
+    let after = message(&app, &a, &id).await;
+    assert_eq!(
+        (after["status"].as_str(), after["reason"].as_str()),
+        (before["status"].as_str(), before["reason"].as_str())
+    );
+    let (_, r) = app.get("/registrations", &a.key).await;
+    assert_eq!(r["texting"]["status"], "approved", "{r}");
+
+    // From the tenant's own number, the same report is its.
+    assert!(
+        status_callback(&app, &sid, "undelivered", Some("30034"))
+            .await
+            .is_success()
+    );
+    let (_, r) = app.get("/registrations", &a.key).await;
+    assert_eq!(r["texting"]["status"], "rejected", "{r}");
 }
 
 #[tokio::test]

@@ -226,3 +226,223 @@ async fn message_status_events_follow_a_send() {
         "{statuses:?}"
     );
 }
+
+async fn failing_receiver() -> wiremock::MockServer {
+    let r = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(500))
+        .mount(&r)
+        .await;
+    r
+}
+
+/// Delivered and given-up deliveries older than the retention (30 days by default) are
+/// deleted by the worker in bounded batches; pending ones stay whatever their age, and the
+/// delivery log says how far back it goes.
+#[tokio::test]
+async fn deliveries_past_the_retention_are_pruned_in_batches() {
+    let (ok, down) = (receiver().await, failing_receiver().await);
+    let app = TestApp::spawn_with_app(|a, _| a.webhook_allow_private = true).await;
+    let (t, _) = app.tenant().await;
+    let mut ids = vec![];
+    for url in [ok.uri(), down.uri(), down.uri()] {
+        let (s, ep) = app
+            .post(
+                "/webhook-endpoints",
+                &t.key,
+                json!({"url": url, "events": ["consent.changed"]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{ep}");
+        ids.push(ep["id"].as_str().unwrap().to_string());
+    }
+    let (delivered, given_up, pending) = (&ids[0], &ids[1], &ids[2]);
+    for phone in [PHONE, "+15125550143", "+15125550144"] {
+        app.inbound(phone, TX, "STOP").await;
+    }
+    deliver_all(&app).await;
+    // The second endpoint is deleted: its waiting deliveries are given up.
+    let r = app
+        .client
+        .delete(format!("{}/api/v1/webhook-endpoints/{given_up}", app.base))
+        .bearer_auth(&t.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let log = |id: &str| {
+        let (app, tenant, id) = (&app, t.id.clone(), id.to_string());
+        async move {
+            app.app
+                .store
+                .deliveries(&tenant, &id, None, 1000)
+                .await
+                .unwrap()
+        }
+    };
+    let n = log(delivered).await.len();
+    assert!(n >= 3, "one event per phone at least: {n}");
+    assert!(
+        log(delivered)
+            .await
+            .iter()
+            .all(|d| d.delivered_at.is_some())
+    );
+    assert!(log(given_up).await.iter().all(|d| d.given_up_at.is_some()));
+    assert_eq!(log(given_up).await.len(), n);
+    assert!(
+        log(pending)
+            .await
+            .iter()
+            .all(|d| d.delivered_at.is_none() && d.given_up_at.is_none())
+    );
+    let (_, v) = app
+        .get(
+            &format!("/webhook-endpoints/{delivered}/deliveries"),
+            &t.key,
+        )
+        .await;
+    assert_eq!(v["kept_days"], 30, "the log says how far back it goes: {v}");
+
+    // Within the retention nothing goes.
+    app.clock.advance(chrono::Duration::days(29));
+    assert_eq!(assent_server::outbox::prune(&app.app).await.unwrap(), 0);
+    assert_eq!(log(delivered).await.len(), n);
+
+    // Past it, the store deletes at most a batch at a time, oldest first.
+    app.clock.advance(chrono::Duration::days(2));
+    let before = app.app.clock.now() - chrono::Duration::days(30);
+    assert_eq!(app.app.store.prune_outbox(before, 2).await.unwrap(), 2);
+    assert_eq!(
+        log(delivered).await.len() + log(given_up).await.len(),
+        2 * n - 2
+    );
+    // The worker's pass takes the rest, batch after batch.
+    let rest = assent_server::outbox::prune(&app.app).await.unwrap();
+    assert_eq!(rest, 2 * n as u64 - 2);
+    assert!(log(delivered).await.is_empty());
+    assert!(log(given_up).await.is_empty());
+    assert_eq!(
+        log(pending).await.len(),
+        n,
+        "pending deliveries are never pruned"
+    );
+    assert_eq!(app.app.store.prune_outbox(before, 2).await.unwrap(), 0);
+    let (_, v) = app
+        .get(
+            &format!("/webhook-endpoints/{delivered}/deliveries"),
+            &t.key,
+        )
+        .await;
+    assert_eq!(v["deliveries"], json!([]));
+}
+
+/// The properties an object schema of openapi.json names (following one `$ref`).
+fn documented_fields(doc: &Value, schema: &Value) -> Vec<String> {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => doc
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{r} is not in openapi.json")),
+        None => schema,
+    };
+    schema["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// openapi.json documents every `/webhook-endpoints` route: each documented path and method
+/// answers one of the statuses it lists, and every field of a 2xx answer is in its schema.
+#[tokio::test]
+async fn webhook_endpoints_answer_as_openapi_documents() {
+    let hook = receiver().await;
+    let app = TestApp::spawn_with_app(|a, _| a.webhook_allow_private = true).await;
+    let (t, _) = app.tenant().await;
+    let (_, doc) = app.get("/openapi.json", &t.key).await;
+    let (s, ep) = app
+        .post(
+            "/webhook-endpoints",
+            &t.key,
+            json!({"url": hook.uri(), "events": ["consent.changed"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{ep}");
+    let id = ep["id"].as_str().unwrap().to_string();
+    app.inbound(PHONE, TX, "STOP").await;
+    deliver_all(&app).await;
+    let (_, log) = app
+        .get(&format!("/webhook-endpoints/{id}/deliveries"), &t.key)
+        .await;
+    let delivery = log["deliveries"][0]["id"].as_i64().unwrap().to_string();
+
+    let mut routes: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p.starts_with("/webhook-endpoints"))
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(|m| (p.clone(), m.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // DELETE last: the others need the endpoint.
+    routes.sort_by_key(|(p, m)| (m == "delete", p.clone()));
+    let names: Vec<String> = routes.iter().map(|(p, m)| format!("{m} {p}")).collect();
+    for route in [
+        "post /webhook-endpoints",
+        "get /webhook-endpoints",
+        "get /webhook-endpoints/{id}",
+        "delete /webhook-endpoints/{id}",
+        "get /webhook-endpoints/{id}/deliveries",
+        "post /webhook-endpoints/{id}/deliveries/{delivery}/resend",
+    ] {
+        assert!(
+            names.contains(&route.to_string()),
+            "{route} is not in openapi.json"
+        );
+    }
+    for (path, method) in &routes {
+        let op = &doc["paths"][path][method];
+        let url = path.replace("{id}", &id).replace("{delivery}", &delivery);
+        let body = (method == "post" && !path.ends_with("/resend"))
+            .then(|| json!({"url": hook.uri(), "events": ["message.status"]}))
+            .or_else(|| (method == "post").then(|| json!({})));
+        let (s, v) = app.call(&method.to_uppercase(), &url, &t.key, body).await;
+        let answer = &op["responses"][s.as_str()];
+        assert!(
+            answer.is_object(),
+            "{method} {path} answered {s}, which openapi.json does not list: {v}"
+        );
+        assert!(s.is_success(), "{method} {path}: {s} {v}");
+        let Some(schema) = answer.pointer("/content/application~1json/schema") else {
+            continue;
+        };
+        let mut fields = documented_fields(&doc, schema);
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            fields.extend(documented_fields(&doc, part));
+        }
+        for key in v.as_object().unwrap().keys() {
+            assert!(
+                fields.contains(key),
+                "{method} {path}: {key} is not documented"
+            );
+        }
+        for (list, item) in [
+            ("webhook_endpoints", "WebhookEndpoint"),
+            ("deliveries", "Delivery"),
+        ] {
+            let item_fields = documented_fields(
+                &doc,
+                &json!({"$ref": format!("#/components/schemas/{item}")}),
+            );
+            for row in v[list].as_array().into_iter().flatten() {
+                for key in row.as_object().unwrap().keys() {
+                    assert!(item_fields.contains(key), "{list}: {key} is not in {item}");
+                }
+            }
+        }
+    }
+}

@@ -18,6 +18,7 @@ mod lists;
 mod operations;
 mod postgres_concurrency;
 mod proof;
+mod reassigned;
 mod revocation;
 mod self_hosted;
 mod twilio;

@@ -412,3 +412,68 @@ async fn callbacks_to_loopback_are_refused_unless_allowed() {
     );
     assert!(receiver.received_requests().await.unwrap().is_empty());
 }
+
+/// The list runs newest first by creation time across days, a `PageToken` carries the
+/// position through `DateSent` and `To` filters, and a token the list did not write is
+/// Twilio's 21000.
+#[tokio::test]
+async fn the_list_pages_newest_first_across_days_within_its_filters() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    let sid = account_sid(&app, &t).await;
+    let mut sids = vec![];
+    for day in 0..3 {
+        for body in ["first", "second"] {
+            let (s, v) = twilio_send(
+                &app,
+                &sid,
+                &t.key,
+                &[("To", PHONE), ("From", TX), ("Body", body)],
+            )
+            .await;
+            assert_eq!(s, StatusCode::CREATED, "{day} {body}: {v}");
+            sids.push(v["sid"].as_str().unwrap().to_string());
+            app.clock.advance(chrono::Duration::minutes(1));
+        }
+        app.clock.advance(chrono::Duration::days(1));
+    }
+    let first_day = (app.app.clock.now() - chrono::Duration::days(3)).date_naive();
+    let read_all = |query: String| {
+        let (app, sid, key) = (&app, sid.clone(), t.key.clone());
+        async move {
+            let mut url = format!("{}?{query}&PageSize=1", messages_url(app, &sid));
+            let mut seen = vec![];
+            for _ in 0..10 {
+                let (s, v) = twilio_get(app, &sid, &key, &url).await;
+                assert_eq!(s, StatusCode::OK, "{query}: {v}");
+                for m in v["messages"].as_array().unwrap() {
+                    seen.push(m["sid"].as_str().unwrap().to_string());
+                }
+                match v["next_page_uri"].as_str() {
+                    Some(next) => url = format!("{}{next}", app.base),
+                    None => return seen,
+                }
+            }
+            panic!("{query}: the pages did not end");
+        }
+    };
+    let newest_first: Vec<String> = sids.iter().rev().cloned().collect();
+    let to = format!("To={}", PHONE.replace('+', "%2B"));
+    assert_eq!(read_all(to.clone()).await, newest_first);
+    let from = format!("From={}", TX.replace('+', "%2B"));
+    assert_eq!(read_all(from).await, newest_first);
+    // The middle day only, and from the middle day on.
+    let middle = first_day.succ_opt().unwrap();
+    assert_eq!(
+        read_all(format!("{to}&DateSent={middle}")).await,
+        vec![sids[3].clone(), sids[2].clone()]
+    );
+    assert_eq!(
+        read_all(format!("DateSent%3E={middle}")).await,
+        newest_first[..4].to_vec()
+    );
+    let url = format!("{}?PageToken=12", messages_url(&app, &sid));
+    let (s, v) = twilio_get(&app, &sid, &t.key, &url).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], 21000, "{v}");
+}

@@ -1288,10 +1288,14 @@ async fn status_reports_move_messages_forward_only() {
     assert_eq!(m["status"], "delivered");
     let sid = m["provider_id"].as_str().unwrap().to_string();
     let url = format!("{}/webhooks/twilio/status", app.base);
-    let params: Vec<(String, String)> = [("MessageSid", sid.as_str()), ("MessageStatus", "sent")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let params: Vec<(String, String)> = [
+        ("MessageSid", sid.as_str()),
+        ("MessageStatus", "sent"),
+        ("From", TX),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     let sig = assent_provider::signature::sign(AUTH_TOKEN, &url, &params);
     let r = app
         .client

@@ -49,6 +49,9 @@ impl TryFrom<SeqMessageRow> for (Key, Message) {
 pub struct ConversationRow {
     pub phone: String,
     pub last_at: i64,
+    /// The latest message's insertion order (SQLite's `rowid`, PostgreSQL's `seq`): the
+    /// key's tie-breaker, so a page is a range of `messages_tenant_newest`.
+    pub last_seq: i64,
     pub last_inbound: Option<String>,
     pub last_body: Option<String>,
     pub last_direction: Option<Direction>,
@@ -61,7 +64,7 @@ impl TryFrom<ConversationRow> for (Key, ConversationSummary) {
         Ok((
             Key {
                 at: r.last_at,
-                id: r.phone.clone(),
+                id: r.last_seq.to_string(),
             },
             ConversationSummary {
                 phone: codec::phone(&r.phone)?,
@@ -209,9 +212,10 @@ macro_rules! shared_list_sql {
                 // follows: the tenant's messages are walked newest first on
                 // `messages_tenant_newest`, each checked on `messages_phone`, until the page
                 // is full (no GROUP BY over every message). Its text is looked up for the
-                // page's phones only.
+                // page's phones only. A phone's latest message is the one it ends on, so
+                // each phone appears once, at its latest message's key.
                 let mut sql = $crate::page::Sql::new(concat!(
-                    "SELECT p.phone, p.last_at, \
+                    "SELECT p.phone, p.last_at, p.last_seq, \
                        (SELECT CASE WHEN m.direction = 'inbound' THEN m.body END FROM messages m \
                         WHERE m.tenant_id = $1 AND m.phone = p.phone \
                         ORDER BY m.created_at DESC, m.",
@@ -231,7 +235,9 @@ macro_rules! shared_list_sql {
                         ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
                         WHERE cm.tenant_id = $1 AND cm.phone = p.phone \
                         ORDER BY c.created_at, c.id LIMIT 1) AS customer_name \
-                     FROM (SELECT l.phone, l.created_at AS last_at FROM messages l \
+                     FROM (SELECT l.phone, l.created_at AS last_at, l.",
+                    $seq,
+                    " AS last_seq FROM messages l \
                            WHERE l.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM messages n \
                              WHERE n.tenant_id = $1 AND n.phone = l.phone AND (n.created_at > l.created_at \
                                OR (n.created_at = l.created_at AND n.",
@@ -241,21 +247,52 @@ macro_rules! shared_list_sql {
                     ")))) p WHERE 1 = 1"
                 ));
                 sql.param();
-                // The key's time alone first, so the walk starts there in the index.
-                if seek.from.is_some() {
-                    let p = sql.param();
-                    let cmp = if seek.backwards { ">=" } else { "<=" };
-                    sql.push(&format!(" AND p.last_at {cmp} {p}"));
-                }
-                sql.seek(&["p.last_at", "p.phone"], true, seek);
-                let mut query = __sqlx::query_as::<_, $crate::shared::lists::ConversationRow>(
-                    __sqlx::AssertSqlSafe(sql.text),
-                )
-                .bind(tenant_id);
+                // Ordered by (time, insertion order), the index's own order, so a page is a
+                // range scan of `messages_tenant_newest` however many messages share a time
+                // (a campaign's fan-out writes thousands with one `created_at`). From a key,
+                // the rest of its time's messages first (`created_at = t AND seq < s`), then
+                // the earlier times (`created_at < t`): two ranges of the index. (SQLite
+                // does not seek on a row value that ends with the `rowid`; as one
+                // condition, a page deep into a tie read the tie from its top.)
+                let desc = !seek.backwards;
+                let (cmp, order) = if desc { ("<", "DESC") } else { (">", "ASC") };
+                let ordered = format!(" ORDER BY p.last_at {order}, p.last_seq {order} LIMIT ");
+                let fetch = seek.fetch();
+                let mut rows = Vec::new();
                 if let Some(k) = &seek.from {
-                    query = query.bind(k.at).bind(k.at).bind(k.id.clone());
+                    let seq = $crate::shared::lists::numeric_id(k)?;
+                    let tie = format!(
+                        "{} AND p.last_at = $2 AND p.last_seq {cmp} $3{ordered}$4",
+                        sql.text
+                    );
+                    rows = __sqlx::query_as::<_, $crate::shared::lists::ConversationRow>(
+                        __sqlx::AssertSqlSafe(tie),
+                    )
+                    .bind(tenant_id)
+                    .bind(k.at)
+                    .bind(seq)
+                    .bind(fetch)
+                    .fetch_all(&self.$pool)
+                    .await?;
                 }
-                let rows = query.bind(seek.fetch()).fetch_all(&self.$pool).await?;
+                let left = fetch - i64::try_from(rows.len()).unwrap_or(fetch);
+                if left > 0 {
+                    let (rest, at) = match &seek.from {
+                        Some(k) => (
+                            format!("{} AND p.last_at {cmp} $2{ordered}$3", sql.text),
+                            Some(k.at),
+                        ),
+                        None => (format!("{}{ordered}$2", sql.text), None),
+                    };
+                    let mut query = __sqlx::query_as::<_, $crate::shared::lists::ConversationRow>(
+                        __sqlx::AssertSqlSafe(rest),
+                    )
+                    .bind(tenant_id);
+                    if let Some(at) = at {
+                        query = query.bind(at);
+                    }
+                    rows.extend(query.bind(left).fetch_all(&self.$pool).await?);
+                }
                 let keyed = rows
                     .into_iter()
                     .map(TryInto::try_into)
@@ -417,7 +454,7 @@ macro_rules! shared_list_sql {
                 if page.items.is_empty() {
                     return Ok(page);
                 }
-                // The page's campaigns counted together, grouped in the database.
+                // The page's campaigns' counters, read together.
                 let sql = $crate::shared::campaign_counts_sql(page.items.len());
                 let mut query = __sqlx::query_as::<_, $crate::shared::CountRow>(
                     __sqlx::AssertSqlSafe(sql),
@@ -426,7 +463,7 @@ macro_rules! shared_list_sql {
                 for (c, _) in &page.items {
                     query = query.bind(c.id.clone());
                 }
-                let mut counts = $crate::shared::fold_counts(query.fetch_all(&self.$pool).await?);
+                let mut counts = $crate::shared::fold_counts(query.fetch_all(&self.$pool).await?)?;
                 for (c, n) in &mut page.items {
                     *n = counts.remove(&c.id).unwrap_or_default();
                 }

@@ -6,7 +6,7 @@
 //! change of a message that has a `status_callbacks` row, whichever code path changed it.
 
 use crate::codec::time;
-use crate::{Delivery, Message, OutboxItem, TwilioAccount, WebhookEndpoint};
+use crate::{Delivery, OutboxItem, TwilioAccount, WebhookEndpoint};
 
 /// A `twilio_accounts` row.
 #[derive(sqlx::FromRow)]
@@ -127,12 +127,6 @@ impl From<DeliveryRow> for Delivery {
     }
 }
 
-/// A message row for the Twilio-compatible list, newest first by insertion order.
-pub fn message_from_row(r: crate::shared::lists::SeqMessageRow) -> crate::Result<(i64, Message)> {
-    let (key, m): (crate::page::Key, Message) = r.try_into()?;
-    Ok((crate::shared::lists::numeric_id(&key)?, m))
-}
-
 /// The functions of [`crate::RelayStore`] for one driver: `shared_relay_sql!(sqlx::Sqlite,
 /// "rowid")`; the second argument names the messages' insertion order.
 #[macro_export]
@@ -208,40 +202,65 @@ macro_rules! shared_relay_sql {
             Ok(())
         }
 
+        /// Newest first by (`created_at`, insertion order), a keyset page at a time. Only
+        /// the filters given are in the SQL (no `$n IS NULL OR …`), so each query reads the
+        /// index of its filter in the list's order, without sorting: `messages_to_number`,
+        /// `messages_from_number`, or `messages_tenant_newest` (also for `DateSent`).
         pub(crate) async fn twilio_messages<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
             tenant_id: &str,
             f: &$crate::TwilioMessageFilter,
-        ) -> $crate::Result<(Vec<$crate::Message>, Option<i64>)> {
+        ) -> $crate::Result<(Vec<$crate::Message>, Option<$crate::page::Key>)> {
             use $crate::codec::ms;
             let columns = $crate::shared::lists::MESSAGE_COLUMNS.replace("{seq}", $seq);
-            let sql = format!(
-                "SELECT {columns} FROM messages WHERE tenant_id = $1 \
-                 AND ($2 IS NULL OR to_number = $2) AND ($3 IS NULL OR from_number = $3) \
-                 AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) \
-                 AND ($6 IS NULL OR {seq} < $6) ORDER BY {seq} DESC LIMIT $7",
-                seq = $seq
-            );
-            let limit = i64::from(f.limit.clamp(1, 1000));
-            let rows: Vec<$crate::shared::lists::SeqMessageRow> = __sqlx::query_as(__sqlx::AssertSqlSafe(sql))
-                .bind(tenant_id)
-                .bind(f.to.as_ref().map(|p| p.as_str().to_string()))
-                .bind(f.from.as_ref().map(|p| p.as_str().to_string()))
-                .bind(f.sent_from.map(ms))
-                .bind(f.sent_before.map(ms))
-                .bind(f.after)
-                .bind(limit + 1)
-                .fetch_all(e)
-                .await?;
-            let more = rows.len() > usize::try_from(limit).unwrap_or(1000);
-            let mut out = Vec::with_capacity(rows.len());
-            let mut last = None;
-            for r in rows.into_iter().take(usize::try_from(limit).unwrap_or(1000)) {
-                let (seq, m) = $crate::shared::relay::message_from_row(r)?;
-                last = Some(seq);
-                out.push(m);
+            let mut sql =
+                $crate::page::Sql::new(&format!("SELECT {columns} FROM messages WHERE tenant_id = "));
+            let p = sql.param();
+            sql.push(&p);
+            if f.to.is_some() {
+                sql.and_eq("to_number");
             }
-            Ok((out, if more { last } else { None }))
+            if f.from.is_some() {
+                sql.and_eq("from_number");
+            }
+            if f.sent_from.is_some() {
+                let p = sql.param();
+                sql.push(&format!(" AND created_at >= {p}"));
+            }
+            if f.sent_before.is_some() {
+                let p = sql.param();
+                sql.push(&format!(" AND created_at < {p}"));
+            }
+            let limit = usize::try_from(f.limit.clamp(1, 1000)).unwrap_or(1000);
+            let seek = $crate::page::Seek::after(f.after.clone(), limit);
+            sql.seek(&["created_at", $seq], true, &seek);
+            let mut q = __sqlx::query_as::<_, $crate::shared::lists::SeqMessageRow>(
+                __sqlx::AssertSqlSafe(sql.text),
+            )
+            .bind(tenant_id.to_string());
+            if let Some(p) = &f.to {
+                q = q.bind(p.as_str().to_string());
+            }
+            if let Some(p) = &f.from {
+                q = q.bind(p.as_str().to_string());
+            }
+            if let Some(v) = f.sent_from {
+                q = q.bind(ms(v));
+            }
+            if let Some(v) = f.sent_before {
+                q = q.bind(ms(v));
+            }
+            if let Some(k) = &seek.from {
+                q = q.bind(k.at).bind($crate::shared::lists::numeric_id(k)?);
+            }
+            let rows = q.bind(seek.fetch()).fetch_all(e).await?;
+            let keyed = rows
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<$crate::Result<Vec<_>>>()?;
+            let page = $crate::page::Page::of(keyed, &seek);
+            let next = page.next().cloned();
+            Ok((page.items, next))
         }
 
         /// Takes up to `limit` due deliveries, each the earliest undelivered one of its
@@ -275,12 +294,17 @@ macro_rules! shared_relay_sql {
 
         pub(crate) async fn outbox_delivered<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
             id: i64,
             now: chrono::DateTime<chrono::Utc>,
         ) -> $crate::Result<()> {
-            __sqlx::query("UPDATE outbox SET delivered_at = $1, last_error = NULL WHERE id = $2")
-                .bind($crate::codec::ms(now))
-                .bind(id)
+            __sqlx::query(
+                "UPDATE outbox SET delivered_at = $1, last_error = NULL \
+                 WHERE tenant_id = $2 AND id = $3",
+            )
+            .bind($crate::codec::ms(now))
+            .bind(tenant_id)
+            .bind(id)
                 .execute(e)
                 .await?;
             Ok(())
@@ -288,6 +312,7 @@ macro_rules! shared_relay_sql {
 
         pub(crate) async fn outbox_failed<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
             id: i64,
             error: &str,
             retry_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -298,15 +323,44 @@ macro_rules! shared_relay_sql {
                 "UPDATE outbox SET last_error = $1, \
                    next_attempt_at = COALESCE($2, next_attempt_at), \
                    given_up_at = CASE WHEN $2 IS NULL THEN $3 ELSE NULL END \
-                 WHERE id = $4",
+                 WHERE tenant_id = $4 AND id = $5",
             )
             .bind(error)
             .bind(retry_at.map(ms))
             .bind(ms(now))
+            .bind(tenant_id)
             .bind(id)
             .execute(e)
             .await?;
             Ok(())
+        }
+
+        /// Deletes up to `limit` deliveries delivered or given up before `before` (the
+        /// delivered ones first, each kind oldest first, by its partial index); returns how
+        /// many went. Waiting deliveries are never touched.
+        pub(crate) async fn prune_outbox(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            before: chrono::DateTime<chrono::Utc>,
+            limit: u32,
+        ) -> $crate::Result<u64> {
+            let mut done = 0u64;
+            for column in ["delivered_at", "given_up_at"] {
+                let left = u64::from(limit).saturating_sub(done);
+                if left == 0 {
+                    break;
+                }
+                // The limit is written into the SQL (a number, never input): a plan made
+                // for an unknown limit (PostgreSQL's generic plan) hashes the whole outbox.
+                done += __sqlx::query(__sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE {column} < $1 \
+                     ORDER BY {column} LIMIT {left})"
+                )))
+                .bind($crate::codec::ms(before))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            }
+            Ok(done)
         }
 
         pub(crate) async fn create_webhook_endpoint<'c>(

@@ -143,6 +143,8 @@ contract!(
     claim_paces_each_sender,
     retry_backs_off_then_fails,
     a_status_never_moves_backwards,
+    a_tenant_reaches_only_its_own_messages,
+    an_outbox_delivery_is_written_under_its_tenant,
     form_hits_are_all_or_nothing,
     recipients_are_recorded_once_per_step_and_phone,
     moving_a_campaign_is_compare_and_set,
@@ -151,6 +153,8 @@ contract!(
     the_opted_in_audience_pages_each_phone_once,
     overdue_reviews_come_oldest_deadline_first,
     a_send_log_counts_and_pages_in_the_store,
+    campaign_counters_equal_a_count_of_the_send_log,
+    conversations_page_through_a_tie_each_phone_once,
     a_taken_email_is_a_conflict_in_words,
     a_taken_slug_or_api_key_is_a_conflict_in_words,
     reads_for_imports_and_the_runner_return_only_what_is_asked,
@@ -515,7 +519,11 @@ async fn transact_writes_the_whole_plan(store: &dyn Store) {
     assert_eq!(sent.status, MessageStatus::Queued);
     assert_eq!(sent.purpose, Some(Purpose::JobNotification));
     assert_eq!(sent.due_at, now());
-    let got = store.message_by_provider_id("SM1").await.unwrap().unwrap();
+    let got = store
+        .message_by_provider_id(&t.id, "SM1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (got.id.as_str(), got.direction),
         ("in-1", Direction::Inbound)
@@ -837,7 +845,7 @@ async fn retry_backs_off_then_fails(store: &dyn Store) {
     let backoff = |attempt: u32| Duration::minutes(i64::from(attempt));
     // Not sending yet: nothing to retry.
     let err = store
-        .retry_later("m", "timeout", now(), 3, &backoff)
+        .retry_later(&t.id, "m", "timeout", now(), 3, &backoff)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -849,7 +857,7 @@ async fn retry_backs_off_then_fails(store: &dyn Store) {
             ["m"]
         );
         let status = store
-            .retry_later("m", "timeout", at, 3, &backoff)
+            .retry_later(&t.id, "m", "timeout", at, 3, &backoff)
             .await
             .unwrap();
         assert_eq!(status, MessageStatus::Queued, "attempt {attempt}");
@@ -876,7 +884,7 @@ async fn retry_backs_off_then_fails(store: &dyn Store) {
         ["m"]
     );
     let status = store
-        .retry_later("m", "timeout", at, 3, &backoff)
+        .retry_later(&t.id, "m", "timeout", at, 3, &backoff)
         .await
         .unwrap();
     assert_eq!(status, MessageStatus::Failed);
@@ -914,13 +922,29 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
     // The batch path (accepted hand-offs) and one by one; unknown ids are skipped.
     store
         .update_messages(&[
-            ("a".into(), update(MessageStatus::Sent, Some("SMa"))),
-            ("missing".into(), update(MessageStatus::Sent, Some("SMx"))),
-            ("b".into(), update(MessageStatus::Delivered, Some("SMb"))),
+            (
+                t.id.clone(),
+                "a".into(),
+                update(MessageStatus::Sent, Some("SMa")),
+            ),
+            (
+                t.id.clone(),
+                "missing".into(),
+                update(MessageStatus::Sent, Some("SMx")),
+            ),
+            (
+                t.id.clone(),
+                "b".into(),
+                update(MessageStatus::Delivered, Some("SMb")),
+            ),
         ])
         .await
         .unwrap();
-    let a = store.message_by_provider_id("SMa").await.unwrap().unwrap();
+    let a = store
+        .message_by_provider_id(&t.id, "SMa")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((a.id.as_str(), a.status), ("a", MessageStatus::Sent));
     assert_eq!(
         stored(store, &t, "b").await.status,
@@ -936,7 +960,7 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
 
     // A late "sent" report does not undo "delivered"; the provider id, once set, stays.
     store
-        .update_message("b", &update(MessageStatus::Sent, Some("SMother")))
+        .update_message(&t.id, "b", &update(MessageStatus::Sent, Some("SMother")))
         .await
         .unwrap();
     let b = stored(store, &t, "b").await;
@@ -946,14 +970,17 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
     );
     let mut undelivered = update(MessageStatus::Undelivered, None);
     undelivered.reason = Some("30003".into());
-    store.update_message("a", &undelivered).await.unwrap();
+    store
+        .update_message(&t.id, "a", &undelivered)
+        .await
+        .unwrap();
     let a = stored(store, &t, "a").await;
     assert_eq!(
         (a.status, a.reason.as_deref()),
         (MessageStatus::Undelivered, Some("30003"))
     );
     let err = store
-        .update_message("missing", &update(MessageStatus::Sent, None))
+        .update_message(&t.id, "missing", &update(MessageStatus::Sent, None))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -999,6 +1026,193 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
     assert_eq!(
         (c.status, c.reason.as_deref()),
         (MessageStatus::Unknown, Some("handoff_interrupted"))
+    );
+}
+
+/// Every write and read of a message names its tenant: two tenants may hold the same
+/// message id and the same provider id (keys lead with tenant_id), and one tenant's key
+/// never reaches the other's row through the updates, the retry, the shutdown requeue or
+/// the lookup by provider id.
+async fn a_tenant_reaches_only_its_own_messages(store: &dyn Store) {
+    let a = acme(store).await;
+    let b = tenant("t2", "+15125550300", "+15125550301");
+    store.create_tenant(&b, "key-t2").await.unwrap();
+    store.set_senders(&b.id, &b.senders, now()).await.unwrap();
+    let p = phone(1);
+    let from_b = |id: &str| Message {
+        from: e164("+15125550300"),
+        ..outbound(&b, id, &p)
+    };
+    queue(
+        store,
+        &a,
+        vec![outbound(&a, "same", &p), outbound(&a, "only-a", &p)],
+    )
+    .await;
+    queue(store, &b, vec![from_b("same")]).await;
+    let claimed = store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    assert_eq!(claimed.len(), 3, "both tenants' \"same\" are claimed");
+    let sent = |pid: &str| MessageUpdate {
+        status: Some(MessageStatus::Sent),
+        reason: None,
+        provider_id: Some(pid.into()),
+        at: Some(now()),
+    };
+
+    // The batch path: only a's "same" moves.
+    store
+        .update_messages(&[(a.id.clone(), "same".into(), sent("SMshared"))])
+        .await
+        .unwrap();
+    assert_eq!(stored(store, &a, "same").await.status, MessageStatus::Sent);
+    let theirs = stored(store, &b, "same").await;
+    assert_eq!(
+        (theirs.status, theirs.provider_id),
+        (MessageStatus::Sending, None)
+    );
+    // b's key on a's message: not found, and nothing changed.
+    let err = store
+        .update_message(&b.id, "only-a", &sent("SMx"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    store
+        .update_messages(&[(b.id.clone(), "only-a".into(), sent("SMy"))])
+        .await
+        .unwrap();
+    let backoff = |_: u32| Duration::minutes(1);
+    let err = store
+        .retry_later(&b.id, "only-a", "timeout", now(), 3, &backoff)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert_eq!(
+        store
+            .requeue_unstarted(&[(b.id.as_str(), "only-a")], now(), now())
+            .await
+            .unwrap(),
+        0
+    );
+    let mine = stored(store, &a, "only-a").await;
+    assert_eq!(
+        (mine.status, mine.provider_id, mine.reason),
+        (MessageStatus::Sending, None, None)
+    );
+
+    // A provider id is unique per tenant: b's "same" may carry the one a's has.
+    store
+        .update_message(&b.id, "same", &sent("SMshared"))
+        .await
+        .unwrap();
+    let found_a = store
+        .message_by_provider_id(&a.id, "SMshared")
+        .await
+        .unwrap()
+        .unwrap();
+    let found_b = store
+        .message_by_provider_id(&b.id, "SMshared")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found_a.tenant_id.as_str(), found_b.tenant_id.as_str()),
+        ("t1", "t2")
+    );
+    assert!(
+        store
+            .message_by_provider_id(&b.id, "SMy")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Each tenant's own key does reach its message.
+    assert_eq!(
+        store
+            .retry_later(&a.id, "only-a", "timeout", now(), 3, &backoff)
+            .await
+            .unwrap(),
+        MessageStatus::Queued
+    );
+    let again = store
+        .claim_due(now() + Duration::minutes(1), 10, &mut send_all)
+        .await
+        .unwrap();
+    assert_eq!(ids(&again), ["only-a"]);
+    let claimed_at = now() + Duration::minutes(1);
+    assert_eq!(
+        store
+            .requeue_unstarted(&[(a.id.as_str(), "only-a")], claimed_at, now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        stored(store, &a, "only-a").await.status,
+        MessageStatus::Queued
+    );
+}
+
+/// The relay's writes name the delivery by (tenant, id): another tenant's id changes
+/// nothing, and the delivery comes back after its lease until its own tenant marks it.
+async fn an_outbox_delivery_is_written_under_its_tenant(store: &dyn Store) {
+    let a = acme(store).await;
+    let b = tenant("t2", "+15125550300", "+15125550301");
+    store.create_tenant(&b, "key-t2").await.unwrap();
+    store
+        .create_webhook_endpoint(&WebhookEndpoint {
+            id: "we1".into(),
+            tenant_id: a.id.clone(),
+            url: "https://hooks.example/assent".into(),
+            secret: "whsec".into(),
+            events: vec!["consent.changed".into()],
+            created_at: now(),
+            deleted_at: None,
+        })
+        .await
+        .unwrap();
+    let p = phone(7);
+    write(
+        store,
+        &a,
+        &p,
+        now(),
+        Plan {
+            ledger: vec![ledger(&p, "transactional", "opted_in", "opted_out")],
+            ..Default::default()
+        },
+    )
+    .await;
+    let lease = now() + Duration::minutes(5);
+    let taken = store.claim_outbox(now(), lease, 10).await.unwrap();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    let item = &taken[0];
+    assert_eq!(item.tenant_id, a.id);
+
+    store.outbox_delivered(&b.id, item.id, now()).await.unwrap();
+    store
+        .outbox_failed(&b.id, item.id, "not theirs", None, now())
+        .await
+        .unwrap();
+    let again = store
+        .claim_outbox(lease, lease + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [item.id],
+        "another tenant's writes left the delivery due"
+    );
+
+    store.outbox_delivered(&a.id, item.id, lease).await.unwrap();
+    let later = lease + Duration::minutes(10);
+    assert!(
+        store
+            .claim_outbox(later, later, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "delivered by its tenant"
     );
 }
 
@@ -1536,6 +1750,315 @@ async fn a_send_log_counts_and_pages_in_the_store(store: &dyn Store) {
 
 /// A unique violation is a typed conflict whose words are for people: the database's own
 /// message (table and index names) stays in the log.
+/// A campaign's counts as the send log says, counted here row by row.
+async fn counted_from_the_log(store: &dyn Store, t: &Tenant, c: &str) -> CampaignCounts {
+    let mut want = CampaignCounts::default();
+    for r in store.send_log(&t.id, c).await.unwrap() {
+        want.recipients += 1;
+        *want.by_status.entry(r.status).or_default() += 1;
+        if r.status == SendStatus::Skipped {
+            let reason = r.reason.clone().expect("a skipped row has its reason");
+            *want.skipped_by_reason.entry(reason).or_default() += 1;
+        }
+        if r.opted_out_after {
+            want.opted_out_after += 1;
+        }
+    }
+    want
+}
+
+/// The counters the store keeps for `c` (the report's, and the campaigns list's) equal a
+/// count of its send log; returns them.
+async fn counters_agree(store: &dyn Store, t: &Tenant, c: &str, when: &str) -> CampaignCounts {
+    let want = counted_from_the_log(store, t, c).await;
+    let got = store.campaign_counts(&t.id, c).await.unwrap();
+    assert_eq!(got, want, "campaign {c}, {when}");
+    let listed = store
+        .campaigns_page(&t.id, &page::Seek::first(100))
+        .await
+        .unwrap();
+    let (_, in_list) = listed
+        .items
+        .iter()
+        .find(|(campaign, _)| campaign.id == c)
+        .expect("the campaign is listed");
+    assert_eq!(in_list, &want, "campaign {c} in the list, {when}");
+    got
+}
+
+/// Records `p`'s marketing consent going from `old` to `new` at `at`.
+async fn consent_change(
+    store: &dyn Store,
+    t: &Tenant,
+    p: &E164,
+    old: &str,
+    new: &str,
+    at: DateTime<Utc>,
+) {
+    let mut entry = ledger(p, "marketing", old, new);
+    entry.occurred_at = at;
+    write(
+        store,
+        t,
+        p,
+        at,
+        Plan {
+            ledger: vec![entry],
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
+async fn campaign_counters_equal_a_count_of_the_send_log(store: &dyn Store) {
+    let mut t = acme(store).await;
+    // Every due message goes in one claim (no pacing in this scenario).
+    t.settings.rate_limits.per_sender_per_minute = 1_000;
+    store.update_settings(&t.id, &t.settings).await.unwrap();
+    store
+        .save_campaign(&campaign(&t, "c1", CampaignStatus::Sending))
+        .await
+        .unwrap();
+    store
+        .save_campaign(&campaign(&t, "c2", CampaignStatus::Paused))
+        .await
+        .unwrap();
+    let p = |n: u32| phone(n);
+    let h = Duration::hours;
+    // Opt-outs recorded before anything is handed off: one before the hand-off (never
+    // "afterwards"), one dated after it (counted once the message goes).
+    consent_change(store, &t, &p(5), "opted_in", "opted_out", now() - h(1)).await;
+    consent_change(store, &t, &p(7), "opted_in", "opted_out", now() + h(1)).await;
+
+    let mut rs: Vec<Recipient> = (1..=8)
+        .map(|i| recipient(&t, "c1", &format!("m{i}"), &p(i)))
+        .collect();
+    rs.push(Recipient::new("c1", "send".into(), &p(9), now()).skipped(SkipReason::OptedOut));
+    for i in 10..=11 {
+        rs.push(Recipient::new("c1", "send".into(), &p(i), now()).skipped(SkipReason::QuietHours));
+    }
+    // A paused campaign's message is written held (deferred), not queued.
+    rs.push(recipient(&t, "c2", "c2-m1", &p(1)));
+    rs.push(
+        Recipient::new("c2", "send".into(), &p(12), now()).skipped(SkipReason::NoMarketingConsent),
+    );
+    store.add_recipients(&t.id, &rs).await.unwrap();
+    let c1 = counters_agree(store, &t, "c1", "recorded").await;
+    assert_eq!(c1.by_status.get(&SendStatus::Queued), Some(&8));
+    assert_eq!(c1.by_status.get(&SendStatus::Skipped), Some(&3));
+    let c2 = counters_agree(store, &t, "c2", "recorded").await;
+    assert_eq!(c2.by_status.get(&SendStatus::Deferred), Some(&1));
+
+    // Claimed: one refused, one deferred, the rest sending (handed off now).
+    let retry_at = now() + Duration::minutes(10);
+    let claimed = store
+        .claim_due(now(), 100, &mut |m, _| match m.id.as_str() {
+            "m2" => Handoff::Refuse {
+                status: MessageStatus::Blocked,
+                reason: "opted_out".into(),
+            },
+            "m3" => Handoff::Defer {
+                until: retry_at,
+                reason: "quiet_hours".into(),
+            },
+            _ => Handoff::Send,
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 6, "{:?}", ids(&claimed));
+    counters_agree(store, &t, "c1", "claimed").await;
+
+    // Sent, delivered, failed, and one put back to retry.
+    let update = |status, provider_id: &str| MessageUpdate {
+        status: Some(status),
+        reason: None,
+        provider_id: Some(provider_id.into()),
+        at: Some(now()),
+    };
+    let mut failed = update(MessageStatus::Failed, "SM5");
+    failed.reason = Some("30008".into());
+    store
+        .update_messages(&[
+            (
+                t.id.clone(),
+                "m1".into(),
+                update(MessageStatus::Sent, "SM1"),
+            ),
+            (
+                t.id.clone(),
+                "m4".into(),
+                update(MessageStatus::Delivered, "SM4"),
+            ),
+            (t.id.clone(), "m5".into(), failed),
+            (
+                t.id.clone(),
+                "m6".into(),
+                update(MessageStatus::Sent, "SM6"),
+            ),
+        ])
+        .await
+        .unwrap();
+    store
+        .update_message(&t.id, "m6", &update(MessageStatus::Delivered, "SM6"))
+        .await
+        .unwrap();
+    let backoff = |attempt: u32| Duration::minutes(i64::from(attempt));
+    store
+        .retry_later(&t.id, "m8", "timeout", now(), 3, &backoff)
+        .await
+        .unwrap();
+    counters_agree(store, &t, "c1", "reported").await;
+
+    // Opt-outs afterwards: p1 twice in its 7 days (counted once), p4 after 8 days (not
+    // counted), p9 was skipped (no message: not counted); p7's came before any of these.
+    consent_change(store, &t, &p(1), "opted_in", "opted_out", now() + h(24)).await;
+    consent_change(store, &t, &p(1), "opted_out", "opted_in", now() + h(48)).await;
+    consent_change(store, &t, &p(1), "opted_in", "opted_out", now() + h(72)).await;
+    consent_change(store, &t, &p(4), "opted_in", "opted_out", now() + h(24 * 8)).await;
+    consent_change(store, &t, &p(9), "opted_in", "opted_out", now() + h(24)).await;
+    let c1 = counters_agree(store, &t, "c1", "opted out").await;
+    assert_eq!(c1.opted_out_after, 2, "p1 and p7");
+    assert_eq!(c1.recipients, 11);
+    let statuses: Vec<(SendStatus, u64)> = c1.by_status.into_iter().collect();
+    assert_eq!(
+        statuses,
+        [
+            (SendStatus::Blocked, 1),
+            (SendStatus::Deferred, 1),
+            (SendStatus::Delivered, 2),
+            (SendStatus::Failed, 1),
+            (SendStatus::Queued, 1),
+            (SendStatus::Sending, 1),
+            (SendStatus::Sent, 1),
+            (SendStatus::Skipped, 3),
+        ]
+    );
+    assert_eq!(
+        c1.skipped_by_reason.into_iter().collect::<Vec<_>>(),
+        [("opted_out".to_string(), 1), ("quiet_hours".to_string(), 2)]
+    );
+
+    // A hand-off undone (a claim orphaned, never started) loses its "afterwards": p3 opts
+    // out just after its message is claimed, then the claim is given back.
+    let claimed = store.claim_due(retry_at, 100, &mut send_all).await.unwrap();
+    assert!(ids(&claimed).contains(&"m3"), "{:?}", ids(&claimed));
+    consent_change(store, &t, &p(3), "opted_in", "opted_out", retry_at + h(1)).await;
+    assert_eq!(
+        counters_agree(store, &t, "c1", "claimed again")
+            .await
+            .opted_out_after,
+        3
+    );
+    let later = retry_at + Duration::seconds(1);
+    store
+        .recover_orphaned_sends(later, later, later)
+        .await
+        .unwrap();
+    counters_agree(store, &t, "c1", "orphans recovered").await;
+
+    // Resumed: the held message is released, and goes.
+    let (paused, sending) = (CampaignStatus::Paused, CampaignStatus::Sending);
+    assert!(
+        store
+            .move_campaign(&t.id, "c2", paused, sending, Some(later))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .hold_campaign(&t.id, "c2", false, later)
+            .await
+            .unwrap(),
+        1
+    );
+    store.claim_due(later, 100, &mut send_all).await.unwrap();
+    counters_agree(store, &t, "c2", "released").await;
+    counters_agree(store, &t, "c1", "at the end").await;
+    assert_eq!(
+        store.campaign_counts(&t.id, "nope").await.unwrap(),
+        CampaignCounts::default()
+    );
+}
+
+/// Phones of the conversations list, walked `limit` at a time (backwards from the end
+/// when `backwards`), in the order shown.
+async fn walk_conversations(
+    store: &dyn Store,
+    t: &Tenant,
+    limit: usize,
+    backwards: bool,
+) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut seek = if backwards {
+        // The end first: walk forwards once to find the last key.
+        let mut s = page::Seek::first(limit);
+        loop {
+            let p = store.conversations_page(&t.id, &s).await.unwrap();
+            match p.next() {
+                Some(k) => s = page::Seek::after(Some(k.clone()), limit),
+                None => {
+                    seen.extend(p.items.iter().rev().map(|c| c.phone.as_str().to_string()));
+                    break page::Seek::before(p.first.clone(), limit);
+                }
+            }
+        }
+    } else {
+        page::Seek::first(limit)
+    };
+    loop {
+        let p = store.conversations_page(&t.id, &seek).await.unwrap();
+        assert!(p.items.len() <= limit);
+        if backwards {
+            seen.extend(p.items.iter().rev().map(|c| c.phone.as_str().to_string()));
+            match p.prev() {
+                Some(k) => seek = page::Seek::before(Some(k.clone()), limit),
+                None => break,
+            }
+        } else {
+            seen.extend(p.items.iter().map(|c| c.phone.as_str().to_string()));
+            match p.next() {
+                Some(k) => seek = page::Seek::after(Some(k.clone()), limit),
+                None => break,
+            }
+        }
+    }
+    if backwards {
+        seen.reverse();
+    }
+    seen
+}
+
+async fn conversations_page_through_a_tie_each_phone_once(store: &dyn Store) {
+    let t = acme(store).await;
+    // Nine messages at one time (as a fan-out writes them), phone 3 twice, then one later.
+    let mut messages: Vec<Message> = (1..=8)
+        .map(|i| outbound(&t, &format!("m{i}"), &phone(i)))
+        .collect();
+    messages.push(outbound(&t, "m3-again", &phone(3)));
+    let mut later = outbound(&t, "later", &phone(9));
+    later.created_at = now() + Duration::minutes(1);
+    messages.push(later);
+    queue(store, &t, messages).await;
+    // Newest first: the later one, then the tie in reverse order of writing; phone 3 at its
+    // second message.
+    let want: Vec<String> = [9, 3, 8, 7, 6, 5, 4, 2, 1]
+        .iter()
+        .map(|&i| phone(i).as_str().to_string())
+        .collect();
+    for limit in [1, 2, 4, 100] {
+        assert_eq!(
+            walk_conversations(store, &t, limit, false).await,
+            want,
+            "limit {limit}"
+        );
+        assert_eq!(
+            walk_conversations(store, &t, limit, true).await,
+            want,
+            "back, limit {limit}"
+        );
+    }
+}
+
 async fn a_taken_email_is_a_conflict_in_words(store: &dyn Store) {
     let t = acme(store).await;
     let user = |id: &str| User {

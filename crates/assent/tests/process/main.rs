@@ -15,5 +15,6 @@ mod ledger;
 mod logs;
 mod multiprocess;
 mod operations;
+mod outbox_crash;
 mod shutdown;
 mod slow_clients;
