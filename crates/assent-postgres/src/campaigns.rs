@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use crate::insert_message;
 
 // Campaigns' own rows: the same SQL on both backends (see assent_store::shared).
-assent_store::shared_campaign_sql!(sqlx::Postgres);
+assent_store::shared_campaign_sql!(sqlx::Postgres, crate::PostgresStore, pool);
 
 /// Records recipients in key order (two processes running one campaign then wait on each
 /// other's rows in the same order, never in a cycle); only a new row gets its message.

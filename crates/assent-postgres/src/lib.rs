@@ -18,23 +18,32 @@
 //! - migrations run under a session advisory lock, so processes may start together.
 
 mod campaigns;
-mod evidence;
 // Reviews, estimates, recurring services and calls: the same SQL on both backends (see
 // assent_store::shared).
 // Tenants, their senders and registrations: the same SQL on both backends (see
 // assent_store::shared).
-assent_store::shared_tenant_sql!(sqlx::Postgres);
+assent_store::shared_tenant_sql!(sqlx::Postgres, PostgresStore, pool);
 // Customers, the ledger's cold reads, single messages and a plan's plain writes, likewise.
-assent_store::shared_store_sql!(sqlx::Postgres);
+assent_store::shared_store_sql!(sqlx::Postgres, PostgresStore, pool);
 
 mod cold {
-    assent_store::shared_cold_sql!(sqlx::Postgres);
+    assent_store::shared_cold_sql!(sqlx::Postgres, crate::PostgresStore, pool);
 }
 mod web;
 
 mod relay {
-    assent_store::shared_relay_sql!(sqlx::Postgres, "seq");
+    assent_store::shared_relay_sql!(sqlx::Postgres, "seq", crate::PostgresStore, pool);
 }
+// Reassigned-number checks and status-callback history (see assent_store::shared::evidence).
+mod evidence {
+    assent_store::shared_evidence_sql!(
+        sqlx::Postgres,
+        "SELECT jsonb_array_elements_text($2::jsonb)",
+        crate::PostgresStore,
+        pool
+    );
+}
+assent_store::shared_chain_impl!(PostgresStore, pool);
 
 // Every list the API and the web app page through: the same SQL on both backends (see
 // assent_store::shared::lists).
@@ -112,6 +121,19 @@ fn connect_failure(options: &PgConnectOptions, e: &sqlx::Error) -> StoreError {
     StoreError::Database(format!("PostgreSQL at {at}: {cause}: {text}"))
 }
 
+/// A transaction with the write guard's shape that assent_store::shared's impls use.
+struct Tx(sqlx::Transaction<'static, sqlx::Postgres>);
+
+impl Tx {
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.0
+    }
+
+    async fn commit(self) -> Result<()> {
+        Ok(self.0.commit().await?)
+    }
+}
+
 pub struct PostgresStore {
     pool: PgPool,
     options: PgConnectOptions,
@@ -119,6 +141,12 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// A write for the statements written once in assent_store::shared: one transaction,
+    /// committed by `commit`.
+    async fn write(&self) -> Result<Tx> {
+        Ok(Tx(self.pool.begin().await?))
+    }
+
     /// Connects to `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`; the database must exist.
     pub async fn open(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("assent");
@@ -759,40 +787,12 @@ impl TenantStore for PostgresStore {
         Ok(())
     }
 
-    async fn tenant_count(&self) -> Result<u64> {
-        tenant_count(&self.pool).await
-    }
-
     async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         create_tenant(&mut *tx, t, api_key_hash).await?;
         relay::create_twilio_account(&mut *tx, &t.id, &TwilioAccount::new_sid()).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
-        let mut c = self.pool.acquire().await?;
-        tenant_where(&mut c, "id", id).await
-    }
-
-    async fn tenant_slugs_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-        tenant_slugs_page(&self.pool, after, limit).await
-    }
-
-    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
-        let mut c = self.pool.acquire().await?;
-        tenant_where(&mut c, "slug", slug).await
-    }
-
-    async fn tenant_by_api_key(&self, hash: &str) -> Result<Option<Tenant>> {
-        let mut c = self.pool.acquire().await?;
-        tenant_where(&mut c, "api_key_hash", hash).await
-    }
-
-    async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>> {
-        let mut c = self.pool.acquire().await?;
-        tenant_by_sender(&mut c, number).await
     }
 
     async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()> {
@@ -805,17 +805,8 @@ impl TenantStore for PostgresStore {
         Ok(tx.commit().await?)
     }
 
-    async fn registrations(&self, tenant_id: &str) -> Result<Registrations> {
-        let mut c = self.pool.acquire().await?;
-        registrations_of(&mut *c, tenant_id).await
-    }
-
     async fn save_registration(&self, tenant_id: &str, r: &Registration) -> Result<()> {
         save_registration(&self.pool, tenant_id, r).await
-    }
-
-    async fn tenant_name_taken(&self, name: &str) -> Result<bool> {
-        tenant_name_taken(&self.pool, name).await
     }
 
     async fn update_profile(
@@ -825,14 +816,6 @@ impl TenantStore for PostgresStore {
         time_zone: &assent_core::Tz,
     ) -> Result<()> {
         update_profile(&self.pool, tenant_id, name, time_zone.name()).await
-    }
-
-    async fn pending_registrations(
-        &self,
-        after: Option<&(String, RegistrationKind)>,
-        limit: u32,
-    ) -> Result<Vec<(String, Registration)>> {
-        pending_registrations(&self.pool, after, limit).await
     }
 }
 
@@ -1032,16 +1015,6 @@ impl ConsentStore for PostgresStore {
 
 #[async_trait]
 impl QueueStore for PostgresStore {
-    async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>> {
-        message(&self.pool, tenant_id, id).await
-    }
-    async fn message_by_idempotency_key(
-        &self,
-        tenant_id: &str,
-        key: &str,
-    ) -> Result<Option<Message>> {
-        message_by_idempotency_key(&self.pool, tenant_id, key).await
-    }
     async fn enqueue(&self, messages: &[Message]) -> Result<()> {
         // Each message already passed the gate, and the hand-off asks again under the
         // phone's lock: plain inserts, one transaction per chunk.
@@ -1288,13 +1261,6 @@ impl QueueStore for PostgresStore {
         Ok(status)
     }
 
-    async fn message_by_provider_id(
-        &self,
-        tenant_id: &str,
-        provider_id: &str,
-    ) -> Result<Option<Message>> {
-        message_by_provider_id(&self.pool, tenant_id, provider_id).await
-    }
     async fn start_calls(
         &self,
         messages: &[&Message],
@@ -1404,9 +1370,6 @@ impl QueueStore for PostgresStore {
         Ok(go)
     }
 
-    async fn in_flight(&self, tenant_id: &str, phone: &E164, since: DateTime<Utc>) -> Result<u64> {
-        in_flight(&self.pool, tenant_id, phone, since).await
-    }
     async fn recover_orphaned_sends(
         &self,
         claimed_before: DateTime<Utc>,
@@ -1443,10 +1406,6 @@ impl QueueStore for PostgresStore {
         .await?
         .rows_affected();
         Ok(n)
-    }
-
-    async fn queue_depth(&self, now: DateTime<Utc>) -> Result<QueueDepth> {
-        queue_depth(&self.pool, now).await
     }
 }
 
@@ -1502,28 +1461,6 @@ impl CampaignStore for PostgresStore {
         })
     }
 
-    async fn save_campaign(&self, c: &Campaign) -> Result<()> {
-        campaigns::save_campaign(&self.pool, c).await
-    }
-
-    async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>> {
-        campaigns::campaign(&self.pool, tenant_id, id).await
-    }
-
-    async fn active_campaigns(&self, tenant_id: &str, kind: CampaignKind) -> Result<Vec<Campaign>> {
-        campaigns::active_campaigns(&self.pool, tenant_id, kind).await
-    }
-
-    async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
-        campaigns::running_campaigns(&self.pool).await
-    }
-
-    async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
-        campaigns::campaign_recorded(&self.pool, tenant_id, campaign_id).await
-    }
-    async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
-        campaigns::campaign_settled(&self.pool, tenant_id, campaign_id).await
-    }
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
         let mut added = 0;
         for chunk in recipients.chunks(5000) {
@@ -1534,45 +1471,6 @@ impl CampaignStore for PostgresStore {
         Ok(added)
     }
 
-    async fn recorded_steps(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        steps: &[String],
-    ) -> Result<Vec<(String, E164)>> {
-        campaigns::recorded_steps(&self.pool, tenant_id, campaign_id, steps).await
-    }
-
-    async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts> {
-        campaigns::campaign_counts(&self.pool, tenant_id, campaign_id).await
-    }
-    async fn send_log_page(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        status: Option<SendStatus>,
-        after: Option<&SendLogKey>,
-        limit: usize,
-    ) -> Result<SendLogPage> {
-        let (p, t, c) = (&self.pool, tenant_id, campaign_id);
-        let rows = campaigns::send_log_rows(p, t, c, status, after, limit, false).await?;
-        Ok(SendLogPage::of(rows, limit))
-    }
-    async fn send_log_page_before(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        status: Option<SendStatus>,
-        before: Option<&SendLogKey>,
-        limit: usize,
-    ) -> Result<SendLogPage> {
-        let (p, t, c) = (&self.pool, tenant_id, campaign_id);
-        let rows = campaigns::send_log_rows(p, t, c, status, before, limit, true).await?;
-        Ok(SendLogPage::of_backwards(rows, limit))
-    }
-    async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
-        campaigns::send_log(&self.pool, tenant_id, campaign_id).await
-    }
     async fn move_campaign(
         &self,
         tenant_id: &str,
@@ -1605,51 +1503,10 @@ impl CampaignStore for PostgresStore {
         // A row a claim holds is waited for; one it handed off is no longer queued.
         campaigns::withdraw_estimate_steps(&self.pool, tenant_id, estimate_id, now).await
     }
-    async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        cold::save_estimate(&mut tx, tenant_id, e).await?;
-        Ok(tx.commit().await?)
-    }
-
-    async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>> {
-        cold::estimate(&self.pool, tenant_id, id).await
-    }
-
-    async fn unsold_estimates(
-        &self,
-        tenant_id: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Estimate>> {
-        cold::unsold_estimates(&self.pool, tenant_id, after, limit).await
-    }
-
-    async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        cold::save_recurring_service(&mut tx, tenant_id, r).await?;
-        Ok(tx.commit().await?)
-    }
-
-    async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>> {
-        cold::campaign_inputs_version(&self.pool, tenant_id).await
-    }
-
-    async fn recurring_services(
-        &self,
-        tenant_id: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<RecurringService>> {
-        cold::recurring_services(&self.pool, tenant_id, after, limit).await
-    }
-
-    async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
-        cold::save_call(&self.pool, tenant_id, call).await
-    }
 }
 
 #[async_trait]
-impl WebStore for PostgresStore {
+impl FormLimitStore for PostgresStore {
     async fn take_hits(
         &self,
         limits: &[(String, u32, chrono::Duration)],
@@ -1696,209 +1553,6 @@ impl WebStore for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected())
-    }
-
-    async fn create_user(&self, user: &User) -> Result<()> {
-        web::create_user(&self.pool, user).await
-    }
-
-    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        web::user_by_email(&self.pool, email).await
-    }
-
-    async fn count_login_attempt(
-        &self,
-        user_id: &str,
-        now: DateTime<Utc>,
-        max: u32,
-        lock_until: DateTime<Utc>,
-    ) -> Result<bool> {
-        web::count_login_attempt(&self.pool, user_id, now, max, lock_until).await
-    }
-
-    async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {
-        web::clear_failed_logins(&self.pool, user_id).await
-    }
-
-    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        web::set_password(&mut tx, user_id, password_hash).await?;
-        Ok(tx.commit().await?)
-    }
-
-    async fn tenant_user(&self, tenant_id: &str, user_id: &str) -> Result<Option<User>> {
-        web::tenant_user(&self.pool, tenant_id, user_id).await
-    }
-
-    async fn set_user_access(
-        &self,
-        tenant_id: &str,
-        user_id: &str,
-        role: assent_store::Role,
-        disabled: bool,
-    ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        web::set_user_access(&mut tx, tenant_id, user_id, role, disabled).await?;
-        Ok(tx.commit().await?)
-    }
-
-    async fn delete_user(&self, tenant_id: &str, user_id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        web::delete_user(&mut tx, tenant_id, user_id).await?;
-        Ok(tx.commit().await?)
-    }
-
-    async fn users_of_tenant(
-        &self,
-        tenant_id: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<User>> {
-        web::users_of_tenant(&self.pool, tenant_id, after, limit).await
-    }
-
-    async fn record_login_failure(&self, tenant_id: &str, failure: &LoginFailure) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        web::record_login_failure(&mut tx, tenant_id, failure).await?;
-        Ok(tx.commit().await?)
-    }
-
-    async fn login_failures(&self, tenant_id: &str, limit: u32) -> Result<Vec<LoginFailure>> {
-        web::login_failures(&self.pool, tenant_id, limit).await
-    }
-
-    async fn create_session(&self, session: &Session) -> Result<()> {
-        web::create_session(&mut *self.pool.acquire().await?, session).await
-    }
-
-    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>> {
-        web::session(&self.pool, id_hash, now).await
-    }
-
-    async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        web::delete_session(&self.pool, id_hash).await
-    }
-
-    async fn record_author(&self, tenant_id: &str, message_id: &str, user_id: &str) -> Result<()> {
-        web::record_author(&self.pool, tenant_id, message_id, user_id).await
-    }
-
-    async fn authors(
-        &self,
-        tenant_id: &str,
-        message_ids: &[String],
-    ) -> Result<Vec<(String, String)>> {
-        web::authors(&self.pool, tenant_id, message_ids).await
-    }
-}
-
-#[async_trait]
-impl RelayStore for PostgresStore {
-    async fn twilio_account(&self, tenant_id: &str) -> Result<Option<TwilioAccount>> {
-        relay::twilio_account(&self.pool, tenant_id).await
-    }
-
-    async fn set_twilio_auth_token(&self, tenant_id: &str, token: &str) -> Result<()> {
-        relay::set_twilio_auth_token(&self.pool, tenant_id, token).await
-    }
-
-    async fn set_status_callback(
-        &self,
-        tenant_id: &str,
-        message_id: &str,
-        url: &str,
-    ) -> Result<()> {
-        relay::set_status_callback(&self.pool, tenant_id, message_id, url).await
-    }
-
-    async fn forget_status_callback(&self, tenant_id: &str, message_id: &str) -> Result<()> {
-        relay::forget_status_callback(&self.pool, tenant_id, message_id).await
-    }
-
-    async fn twilio_messages(
-        &self,
-        tenant_id: &str,
-        filter: &TwilioMessageFilter,
-    ) -> Result<(Vec<Message>, Option<assent_store::page::Key>)> {
-        relay::twilio_messages(&self.pool, tenant_id, filter).await
-    }
-
-    async fn claim_outbox(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<OutboxItem>> {
-        let mut c = self.pool.acquire().await?;
-        relay::claim_outbox(&mut c, now, lease_until, limit).await
-    }
-
-    async fn outbox_delivered(&self, tenant_id: &str, id: i64, now: DateTime<Utc>) -> Result<()> {
-        relay::outbox_delivered(&self.pool, tenant_id, id, now).await
-    }
-
-    async fn prune_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
-        let mut c = self.pool.acquire().await?;
-        relay::prune_outbox(&mut c, before, limit).await
-    }
-
-    async fn outbox_failed(
-        &self,
-        tenant_id: &str,
-        id: i64,
-        error: &str,
-        retry_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        relay::outbox_failed(&self.pool, tenant_id, id, error, retry_at, now).await
-    }
-    async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {
-        relay::create_webhook_endpoint(&self.pool, endpoint).await
-    }
-
-    async fn webhook_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<WebhookEndpoint>> {
-        relay::webhook_endpoint(&self.pool, tenant_id, id).await
-    }
-
-    async fn webhook_endpoints(
-        &self,
-        tenant_id: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<WebhookEndpoint>> {
-        relay::webhook_endpoints(&self.pool, tenant_id, after, limit).await
-    }
-
-    async fn delete_webhook_endpoint(
-        &self,
-        tenant_id: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let done = relay::delete_webhook_endpoint(&mut tx, tenant_id, id, now).await?;
-        tx.commit().await?;
-        Ok(done)
-    }
-
-    async fn deliveries(
-        &self,
-        tenant_id: &str,
-        endpoint_id: &str,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<Delivery>> {
-        relay::deliveries(&self.pool, tenant_id, endpoint_id, before, limit).await
-    }
-
-    async fn resend_delivery(
-        &self,
-        tenant_id: &str,
-        endpoint_id: &str,
-        id: i64,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        relay::resend_delivery(&self.pool, tenant_id, endpoint_id, id, now).await
     }
 }
 
@@ -1976,33 +1630,4 @@ async fn chain_backfill(conn: &mut PgConnection) -> Result<()> {
         "chained the ledger entries written before the hash chain"
     );
     Ok(())
-}
-
-#[async_trait]
-impl ChainStore for PostgresStore {
-    async fn ledger_head(&self, tenant_id: &str) -> Result<Option<(i64, String)>> {
-        Ok(sqlx::query_as(shared::chain::HEAD_SQL)
-            .bind(tenant_id)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-    async fn ledger_chain_page(
-        &self,
-        tenant_id: &str,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<shared::chain::ChainRow>> {
-        Ok(sqlx::query_as(shared::chain::PAGE_SQL)
-            .bind(tenant_id)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-    async fn ledger_unchained(&self, tenant_id: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(shared::chain::UNCHAINED_SQL)
-            .bind(tenant_id)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
 }

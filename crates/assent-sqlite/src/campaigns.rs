@@ -5,7 +5,7 @@ use assent_store::*;
 use sqlx::SqliteConnection;
 
 // Campaigns' own rows: the same SQL on both backends (see assent_store::shared).
-assent_store::shared_campaign_sql!(sqlx::Sqlite);
+assent_store::shared_campaign_sql!(sqlx::Sqlite, crate::SqliteStore, reader);
 
 pub(crate) async fn add_recipients(
     conn: &mut SqliteConnection,

@@ -11,24 +11,33 @@ use std::time::Duration;
 mod backup;
 mod bulk;
 mod campaigns;
-mod evidence;
 // Reviews, estimates, recurring services and calls: the same SQL on both backends (see
 // assent_store::shared).
 // Tenants, their senders and registrations: the same SQL on both backends (see
 // assent_store::shared).
-assent_store::shared_tenant_sql!(sqlx::Sqlite);
+assent_store::shared_tenant_sql!(sqlx::Sqlite, SqliteStore, reader);
 // Customers, the ledger's cold reads, single messages and a plan's plain writes, likewise.
-assent_store::shared_store_sql!(sqlx::Sqlite);
+assent_store::shared_store_sql!(sqlx::Sqlite, SqliteStore, reader);
 
 mod cold {
-    assent_store::shared_cold_sql!(sqlx::Sqlite);
+    assent_store::shared_cold_sql!(sqlx::Sqlite, crate::SqliteStore, reader);
 }
 mod web;
 mod writer;
 
 mod relay {
-    assent_store::shared_relay_sql!(sqlx::Sqlite, "rowid");
+    assent_store::shared_relay_sql!(sqlx::Sqlite, "rowid", crate::SqliteStore, reader);
 }
+// Reassigned-number checks and status-callback history (see assent_store::shared::evidence).
+mod evidence {
+    assent_store::shared_evidence_sql!(
+        sqlx::Sqlite,
+        "SELECT value FROM json_each($2)",
+        crate::SqliteStore,
+        reader
+    );
+}
+assent_store::shared_chain_impl!(SqliteStore, reader);
 
 // Every list the API and the web app page through: the same SQL on both backends (see
 // assent_store::shared::lists).
@@ -94,6 +103,12 @@ pub async fn tenant_slugs(url: &str) -> Result<Vec<String>> {
 }
 
 impl SqliteStore {
+    /// A write for the statements written once in assent_store::shared: through the one
+    /// writer, durable when `commit` returns.
+    async fn write(&self) -> Result<writer::Write<'_>> {
+        self.batch.begin().await
+    }
+
     /// Opens (creating if needed) `sqlite://PATH`.
     pub async fn open(url: &str) -> Result<Self> {
         let opts = SqliteConnectOptions::from_str(url)?
@@ -782,39 +797,11 @@ impl TenantStore for SqliteStore {
         Ok(())
     }
 
-    async fn tenant_count(&self) -> Result<u64> {
-        tenant_count(&self.reader).await
-    }
-
     async fn create_tenant(&self, t: &Tenant, api_key_hash: &str) -> Result<()> {
         let mut w = self.batch.begin().await?;
         create_tenant(w.conn(), t, api_key_hash).await?;
         relay::create_twilio_account(w.conn(), &t.id, &TwilioAccount::new_sid()).await?;
         w.commit().await
-    }
-
-    async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
-        let mut c = self.reader.acquire().await?;
-        tenant_where(&mut c, "id", id).await
-    }
-
-    async fn tenant_slugs_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-        tenant_slugs_page(&self.reader, after, limit).await
-    }
-
-    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
-        let mut c = self.reader.acquire().await?;
-        tenant_where(&mut c, "slug", slug).await
-    }
-
-    async fn tenant_by_api_key(&self, hash: &str) -> Result<Option<Tenant>> {
-        let mut c = self.reader.acquire().await?;
-        tenant_where(&mut c, "api_key_hash", hash).await
-    }
-
-    async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>> {
-        let mut c = self.reader.acquire().await?;
-        tenant_by_sender(&mut c, number).await
     }
 
     async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()> {
@@ -833,21 +820,12 @@ impl TenantStore for SqliteStore {
         Ok(())
     }
 
-    async fn registrations(&self, tenant_id: &str) -> Result<Registrations> {
-        let mut c = self.reader.acquire().await?;
-        registrations_of(&mut *c, tenant_id).await
-    }
-
     async fn save_registration(&self, tenant_id: &str, r: &Registration) -> Result<()> {
         let mut w = self.batch.begin().await?;
         save_registration(w.conn(), tenant_id, r).await?;
         w.commit().await?;
         self.forget_tenant(tenant_id);
         Ok(())
-    }
-
-    async fn tenant_name_taken(&self, name: &str) -> Result<bool> {
-        tenant_name_taken(&self.reader, name).await
     }
 
     async fn update_profile(
@@ -861,14 +839,6 @@ impl TenantStore for SqliteStore {
         w.commit().await?;
         self.forget_tenant(tenant_id);
         Ok(())
-    }
-
-    async fn pending_registrations(
-        &self,
-        after: Option<&(String, RegistrationKind)>,
-        limit: u32,
-    ) -> Result<Vec<(String, Registration)>> {
-        pending_registrations(&self.reader, after, limit).await
     }
 }
 
@@ -1072,16 +1042,6 @@ impl ConsentStore for SqliteStore {
 
 #[async_trait]
 impl QueueStore for SqliteStore {
-    async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>> {
-        message(&self.reader, tenant_id, id).await
-    }
-    async fn message_by_idempotency_key(
-        &self,
-        tenant_id: &str,
-        key: &str,
-    ) -> Result<Option<Message>> {
-        message_by_idempotency_key(&self.reader, tenant_id, key).await
-    }
     async fn enqueue(&self, messages: &[Message]) -> Result<()> {
         // One write per 5,000, a hundred rows per statement.
         for chunk in messages.chunks(5000) {
@@ -1318,13 +1278,6 @@ impl QueueStore for SqliteStore {
         Ok(status)
     }
 
-    async fn message_by_provider_id(
-        &self,
-        tenant_id: &str,
-        provider_id: &str,
-    ) -> Result<Option<Message>> {
-        message_by_provider_id(&self.reader, tenant_id, provider_id).await
-    }
     async fn start_calls(
         &self,
         messages: &[&Message],
@@ -1412,9 +1365,6 @@ impl QueueStore for SqliteStore {
         Ok(go)
     }
 
-    async fn in_flight(&self, tenant_id: &str, phone: &E164, since: DateTime<Utc>) -> Result<u64> {
-        in_flight(&self.reader, tenant_id, phone, since).await
-    }
     fn single_process(&self) -> bool {
         true
     }
@@ -1457,38 +1407,10 @@ impl QueueStore for SqliteStore {
         w.commit().await?;
         Ok(n)
     }
-
-    async fn queue_depth(&self, now: DateTime<Utc>) -> Result<QueueDepth> {
-        queue_depth(&self.reader, now).await
-    }
 }
 
 #[async_trait]
 impl CampaignStore for SqliteStore {
-    async fn save_campaign(&self, c: &Campaign) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        campaigns::save_campaign(w.conn(), c).await?;
-        w.commit().await
-    }
-
-    async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>> {
-        campaigns::campaign(&self.reader, tenant_id, id).await
-    }
-
-    async fn active_campaigns(&self, tenant_id: &str, kind: CampaignKind) -> Result<Vec<Campaign>> {
-        campaigns::active_campaigns(&self.reader, tenant_id, kind).await
-    }
-
-    async fn running_campaigns(&self) -> Result<Vec<Campaign>> {
-        campaigns::running_campaigns(&self.reader).await
-    }
-
-    async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
-        campaigns::campaign_recorded(&self.reader, tenant_id, campaign_id).await
-    }
-    async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool> {
-        campaigns::campaign_settled(&self.reader, tenant_id, campaign_id).await
-    }
     async fn audience_page(
         &self,
         tenant_id: &str,
@@ -1573,45 +1495,6 @@ impl CampaignStore for SqliteStore {
         Ok(added)
     }
 
-    async fn recorded_steps(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        steps: &[String],
-    ) -> Result<Vec<(String, E164)>> {
-        campaigns::recorded_steps(&self.reader, tenant_id, campaign_id, steps).await
-    }
-
-    async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts> {
-        campaigns::campaign_counts(&self.reader, tenant_id, campaign_id).await
-    }
-    async fn send_log_page(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        status: Option<SendStatus>,
-        after: Option<&SendLogKey>,
-        limit: usize,
-    ) -> Result<SendLogPage> {
-        let (r, t, c) = (&self.reader, tenant_id, campaign_id);
-        let rows = campaigns::send_log_rows(r, t, c, status, after, limit, false).await?;
-        Ok(SendLogPage::of(rows, limit))
-    }
-    async fn send_log_page_before(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        status: Option<SendStatus>,
-        before: Option<&SendLogKey>,
-        limit: usize,
-    ) -> Result<SendLogPage> {
-        let (r, t, c) = (&self.reader, tenant_id, campaign_id);
-        let rows = campaigns::send_log_rows(r, t, c, status, before, limit, true).await?;
-        Ok(SendLogPage::of_backwards(rows, limit))
-    }
-    async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>> {
-        campaigns::send_log(&self.reader, tenant_id, campaign_id).await
-    }
     async fn move_campaign(
         &self,
         tenant_id: &str,
@@ -1650,53 +1533,10 @@ impl CampaignStore for SqliteStore {
         w.commit().await?;
         Ok(n)
     }
-    async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        cold::save_estimate(w.conn(), tenant_id, e).await?;
-        w.commit().await
-    }
-
-    async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>> {
-        cold::estimate(&self.reader, tenant_id, id).await
-    }
-
-    async fn unsold_estimates(
-        &self,
-        tenant_id: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Estimate>> {
-        cold::unsold_estimates(&self.reader, tenant_id, after, limit).await
-    }
-
-    async fn save_recurring_service(&self, tenant_id: &str, r: &RecurringService) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        cold::save_recurring_service(w.conn(), tenant_id, r).await?;
-        w.commit().await
-    }
-
-    async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>> {
-        cold::campaign_inputs_version(&self.reader, tenant_id).await
-    }
-
-    async fn recurring_services(
-        &self,
-        tenant_id: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<RecurringService>> {
-        cold::recurring_services(&self.reader, tenant_id, after, limit).await
-    }
-
-    async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        cold::save_call(w.conn(), tenant_id, call).await?;
-        w.commit().await
-    }
 }
 
 #[async_trait]
-impl WebStore for SqliteStore {
+impl FormLimitStore for SqliteStore {
     async fn take_hits(
         &self,
         limits: &[(String, u32, chrono::Duration)],
@@ -1736,241 +1576,6 @@ impl WebStore for SqliteStore {
             .await?;
         w.commit().await?;
         Ok(r.rows_affected())
-    }
-
-    async fn create_user(&self, user: &User) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        web::create_user(w.conn(), user).await?;
-        w.commit().await
-    }
-
-    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        web::user_by_email(&self.reader, email).await
-    }
-
-    async fn count_login_attempt(
-        &self,
-        user_id: &str,
-        now: DateTime<Utc>,
-        max: u32,
-        lock_until: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut w = self.batch.begin().await?;
-        let counted = web::count_login_attempt(w.conn(), user_id, now, max, lock_until).await?;
-        w.commit().await?;
-        Ok(counted)
-    }
-
-    async fn clear_failed_logins(&self, user_id: &str) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        web::clear_failed_logins(w.conn(), user_id).await?;
-        w.commit().await
-    }
-
-    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        web::set_password(w.conn(), user_id, password_hash).await?;
-        w.commit().await
-    }
-
-    async fn tenant_user(&self, tenant_id: &str, user_id: &str) -> Result<Option<User>> {
-        web::tenant_user(&self.reader, tenant_id, user_id).await
-    }
-
-    async fn set_user_access(
-        &self,
-        tenant_id: &str,
-        user_id: &str,
-        role: assent_store::Role,
-        disabled: bool,
-    ) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        web::set_user_access(w.conn(), tenant_id, user_id, role, disabled).await?;
-        w.commit().await
-    }
-
-    async fn delete_user(&self, tenant_id: &str, user_id: &str) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        web::delete_user(w.conn(), tenant_id, user_id).await?;
-        w.commit().await
-    }
-
-    async fn users_of_tenant(
-        &self,
-        tenant_id: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<User>> {
-        web::users_of_tenant(&self.reader, tenant_id, after, limit).await
-    }
-
-    async fn record_login_failure(&self, tenant_id: &str, failure: &LoginFailure) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        web::record_login_failure(w.conn(), tenant_id, failure).await?;
-        w.commit().await
-    }
-
-    async fn login_failures(&self, tenant_id: &str, limit: u32) -> Result<Vec<LoginFailure>> {
-        web::login_failures(&self.reader, tenant_id, limit).await
-    }
-
-    async fn create_session(&self, session: &Session) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        web::create_session(w.conn(), session).await?;
-        w.commit().await
-    }
-
-    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>> {
-        web::session(&self.reader, id_hash, now).await
-    }
-
-    async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        web::delete_session(w.conn(), id_hash).await?;
-        w.commit().await
-    }
-
-    async fn record_author(&self, tenant_id: &str, message_id: &str, user_id: &str) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        web::record_author(w.conn(), tenant_id, message_id, user_id).await?;
-        w.commit().await
-    }
-
-    async fn authors(
-        &self,
-        tenant_id: &str,
-        message_ids: &[String],
-    ) -> Result<Vec<(String, String)>> {
-        web::authors(&self.reader, tenant_id, message_ids).await
-    }
-}
-
-#[async_trait]
-impl RelayStore for SqliteStore {
-    async fn twilio_account(&self, tenant_id: &str) -> Result<Option<TwilioAccount>> {
-        relay::twilio_account(&self.reader, tenant_id).await
-    }
-
-    async fn set_twilio_auth_token(&self, tenant_id: &str, token: &str) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        relay::set_twilio_auth_token(w.conn(), tenant_id, token).await?;
-        w.commit().await
-    }
-
-    async fn set_status_callback(
-        &self,
-        tenant_id: &str,
-        message_id: &str,
-        url: &str,
-    ) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        relay::set_status_callback(w.conn(), tenant_id, message_id, url).await?;
-        w.commit().await
-    }
-
-    async fn forget_status_callback(&self, tenant_id: &str, message_id: &str) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        relay::forget_status_callback(w.conn(), tenant_id, message_id).await?;
-        w.commit().await
-    }
-
-    async fn twilio_messages(
-        &self,
-        tenant_id: &str,
-        filter: &TwilioMessageFilter,
-    ) -> Result<(Vec<Message>, Option<assent_store::page::Key>)> {
-        relay::twilio_messages(&self.reader, tenant_id, filter).await
-    }
-
-    async fn claim_outbox(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<OutboxItem>> {
-        let mut w = self.batch.begin().await?;
-        let items = relay::claim_outbox(w.conn(), now, lease_until, limit).await?;
-        w.commit().await?;
-        Ok(items)
-    }
-
-    async fn outbox_delivered(&self, tenant_id: &str, id: i64, now: DateTime<Utc>) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        relay::outbox_delivered(w.conn(), tenant_id, id, now).await?;
-        w.commit().await
-    }
-
-    async fn prune_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
-        let mut w = self.batch.begin().await?;
-        let n = relay::prune_outbox(w.conn(), before, limit).await?;
-        w.commit().await?;
-        Ok(n)
-    }
-
-    async fn outbox_failed(
-        &self,
-        tenant_id: &str,
-        id: i64,
-        error: &str,
-        retry_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        relay::outbox_failed(w.conn(), tenant_id, id, error, retry_at, now).await?;
-        w.commit().await
-    }
-    async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()> {
-        let mut w = self.batch.begin().await?;
-        relay::create_webhook_endpoint(w.conn(), endpoint).await?;
-        w.commit().await
-    }
-
-    async fn webhook_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<WebhookEndpoint>> {
-        relay::webhook_endpoint(&self.reader, tenant_id, id).await
-    }
-
-    async fn webhook_endpoints(
-        &self,
-        tenant_id: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<WebhookEndpoint>> {
-        relay::webhook_endpoints(&self.reader, tenant_id, after, limit).await
-    }
-
-    async fn delete_webhook_endpoint(
-        &self,
-        tenant_id: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut w = self.batch.begin().await?;
-        let done = relay::delete_webhook_endpoint(w.conn(), tenant_id, id, now).await?;
-        w.commit().await?;
-        Ok(done)
-    }
-
-    async fn deliveries(
-        &self,
-        tenant_id: &str,
-        endpoint_id: &str,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<Delivery>> {
-        relay::deliveries(&self.reader, tenant_id, endpoint_id, before, limit).await
-    }
-
-    async fn resend_delivery(
-        &self,
-        tenant_id: &str,
-        endpoint_id: &str,
-        id: i64,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut w = self.batch.begin().await?;
-        let done = relay::resend_delivery(w.conn(), tenant_id, endpoint_id, id, now).await?;
-        w.commit().await?;
-        Ok(done)
     }
 }
 
@@ -2042,33 +1647,4 @@ async fn chain_backfill(conn: &mut SqliteConnection) -> Result<()> {
         "chained the ledger entries written before the hash chain"
     );
     Ok(())
-}
-
-#[async_trait]
-impl ChainStore for SqliteStore {
-    async fn ledger_head(&self, tenant_id: &str) -> Result<Option<(i64, String)>> {
-        Ok(sqlx::query_as(shared::chain::HEAD_SQL)
-            .bind(tenant_id)
-            .fetch_optional(&self.reader)
-            .await?)
-    }
-    async fn ledger_chain_page(
-        &self,
-        tenant_id: &str,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<shared::chain::ChainRow>> {
-        Ok(sqlx::query_as(shared::chain::PAGE_SQL)
-            .bind(tenant_id)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?)
-    }
-    async fn ledger_unchained(&self, tenant_id: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(shared::chain::UNCHAINED_SQL)
-            .bind(tenant_id)
-            .fetch_optional(&self.reader)
-            .await?)
-    }
 }

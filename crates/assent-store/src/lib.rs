@@ -17,6 +17,8 @@ pub mod testing;
 pub use model::*;
 
 #[doc(hidden)]
+pub use chrono as __chrono;
+#[doc(hidden)]
 pub use sqlx as __sqlx;
 
 use assent_core::phone::E164;
@@ -100,7 +102,8 @@ pub enum Transacted {
     Duplicate,
 }
 
-/// The database and its tenants: their settings, sending numbers and registrations.
+/// The database and its tenants: what changes their settings, sending numbers and
+/// registrations.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
     /// Applies pending migrations; safe to call on every start.
@@ -108,16 +111,7 @@ pub trait TenantStore: Send + Sync {
     /// Answers only when the database takes writes too: a write transaction is opened
     /// and rolled back (a locked SQLite file or a read-only PostgreSQL fails it).
     async fn ping(&self) -> Result<()>;
-    /// How many tenants the database holds (`serve --demo` seeds only an empty one).
-    async fn tenant_count(&self) -> Result<u64>;
     async fn create_tenant(&self, tenant: &Tenant, api_key_hash: &str) -> Result<()>;
-    async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
-    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>>;
-    /// Tenants' slugs in order, at most `limit` after `after` (a keyset page).
-    async fn tenant_slugs_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
-    async fn tenant_by_api_key(&self, api_key_hash: &str) -> Result<Option<Tenant>>;
-    /// The tenant that texts from `number`, and the channels the number serves.
-    async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>>;
     async fn update_settings(&self, tenant_id: &str, settings: &Settings) -> Result<()>;
     /// Fails with `Conflict` when another tenant already uses one of the numbers. The
     /// numbers replaced are kept as former senders, retired at `now`.
@@ -127,10 +121,7 @@ pub trait TenantStore: Send + Sync {
         senders: &Senders,
         now: DateTime<Utc>,
     ) -> Result<()>;
-    async fn registrations(&self, tenant_id: &str) -> Result<Registrations>;
     async fn save_registration(&self, tenant_id: &str, reg: &Registration) -> Result<()>;
-    /// Whether a tenant already has this name (trimmed, in any case).
-    async fn tenant_name_taken(&self, name: &str) -> Result<bool>;
     /// Renames a tenant and sets its time zone (its slug stays); `NotFound` when it is gone.
     async fn update_profile(
         &self,
@@ -138,6 +129,23 @@ pub trait TenantStore: Send + Sync {
         name: &str,
         time_zone: &assent_core::Tz,
     ) -> Result<()>;
+}
+
+/// Finding tenants and reading their registrations.
+#[async_trait]
+pub trait TenantDirectory: Send + Sync {
+    /// How many tenants the database holds (`serve --demo` seeds only an empty one).
+    async fn tenant_count(&self) -> Result<u64>;
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>>;
+    /// Tenants' slugs in order, at most `limit` after `after` (a keyset page).
+    async fn tenant_slugs_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    async fn tenant_by_api_key(&self, api_key_hash: &str) -> Result<Option<Tenant>>;
+    /// The tenant that texts from `number`, and the channels the number serves.
+    async fn tenant_by_sender(&self, number: &E164) -> Result<Option<Tenant>>;
+    async fn registrations(&self, tenant_id: &str) -> Result<Registrations>;
+    /// Whether a tenant already has this name (trimmed, in any case).
+    async fn tenant_name_taken(&self, name: &str) -> Result<bool>;
     /// Pending registrations of every tenant, in (tenant id, kind) order: at most `limit`
     /// after `after` (the last one of the previous page). The registration checker walks
     /// them a page at a time.
@@ -259,13 +267,6 @@ pub trait ConsentStore: Send + Sync {
 /// reported. Queueing goes through [`ConsentStore::transact`], hence the supertrait.
 #[async_trait]
 pub trait QueueStore: ConsentStore + Send + Sync {
-    async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>>;
-    /// Finds an API send by its idempotency key.
-    async fn message_by_idempotency_key(
-        &self,
-        tenant_id: &str,
-        key: &str,
-    ) -> Result<Option<Message>>;
     /// Queues many outbound messages at once (campaign fan-out, benchmarks); each has
     /// already passed the gate. Backends without a bulk path insert them one by one.
     async fn enqueue(&self, messages: &[Message]) -> Result<()> {
@@ -329,13 +330,6 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         .await?;
         Ok(MessageStatus::Failed)
     }
-    /// The tenant's message with the provider's id (an outbound SID or an inbound
-    /// MessageSid). A status report finds the tenant by its sender number first.
-    async fn message_by_provider_id(
-        &self,
-        tenant_id: &str,
-        provider_id: &str,
-    ) -> Result<Option<Message>>;
     /// The last step before claimed messages go to the provider: each message still
     /// `sending` from the claim made at `claimed_at` and not yet started is decided again by
     /// `plan` under its phone's lock (the one a STOP's [`ConsentStore::transact`] takes), and those
@@ -350,9 +344,6 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         now: DateTime<Utc>,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<bool>>;
-    /// Messages to `phone` whose provider call started after `since` and has not been
-    /// answered: they may still reach the carrier.
-    async fn in_flight(&self, tenant_id: &str, phone: &E164, since: DateTime<Utc>) -> Result<u64>;
     /// True when only this process can write the database (embedded SQLite): then every
     /// message found `sending` at start was left by a process that died.
     fn single_process(&self) -> bool {
@@ -377,6 +368,28 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         claimed_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64>;
+}
+
+/// Messages found by id, idempotency key or provider id, and the queue's counts.
+#[async_trait]
+pub trait MessageLookup: Send + Sync {
+    async fn message(&self, tenant_id: &str, id: &str) -> Result<Option<Message>>;
+    /// Finds an API send by its idempotency key.
+    async fn message_by_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> Result<Option<Message>>;
+    /// The tenant's message with the provider's id (an outbound SID or an inbound
+    /// MessageSid). A status report finds the tenant by its sender number first.
+    async fn message_by_provider_id(
+        &self,
+        tenant_id: &str,
+        provider_id: &str,
+    ) -> Result<Option<Message>>;
+    /// Messages to `phone` whose provider call started after `since` and has not been
+    /// answered: they may still reach the carrier.
+    async fn in_flight(&self, tenant_id: &str, phone: &E164, since: DateTime<Utc>) -> Result<u64>;
     /// The send queue as the database holds it (every process's messages): for `/metrics`.
     async fn queue_depth(&self, now: DateTime<Utc>) -> Result<QueueDepth>;
 }
@@ -393,17 +406,11 @@ pub struct QueueDepth {
     pub oldest_due: Option<DateTime<Utc>>,
 }
 
-/// Campaigns and the data they run on (estimates, recurring services, calls). An audience
-/// page carries each phone's snapshot, hence the supertrait.
+/// What a campaign does to the queue: its audience, fan-out, pause and withdrawal, under
+/// each backend's own locking. An audience page carries each phone's snapshot, hence the
+/// supertrait.
 #[async_trait]
 pub trait CampaignStore: ConsentStore + Send + Sync {
-    async fn save_campaign(&self, c: &Campaign) -> Result<()>;
-    async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>>;
-    /// A tenant's active campaigns of one kind, oldest first (never the whole list: that is
-    /// [`ListStore::campaigns_page`]).
-    async fn active_campaigns(&self, tenant_id: &str, kind: CampaignKind) -> Result<Vec<Campaign>>;
-    /// Scheduled, sending and active campaigns of every tenant, for the runner.
-    async fn running_campaigns(&self) -> Result<Vec<Campaign>>;
     /// One page of a marketing audience (every opted-in phone when `tags` is empty, else
     /// every phone of customers with any of the tags) in phone order: at most `limit`
     /// phones after `after`, each with its snapshot, and where the next page starts. A
@@ -420,49 +427,6 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
     /// Records recipients and queues their messages in one write; a (campaign, step,
     /// phone) already recorded is left alone, message included. Returns how many were new.
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64>;
-    /// Which of `steps` a campaign has already recorded, with their phones (to skip work
-    /// already done); the runner asks for one page of steps at a time.
-    async fn recorded_steps(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        steps: &[String],
-    ) -> Result<Vec<(String, E164)>>;
-    /// Whether a campaign has recorded any recipient (a marketing campaign has fanned out):
-    /// one `EXISTS`, never the send log.
-    async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool>;
-    /// Whether every recipient of a campaign is accounted for (skipped, or its message past
-    /// queued, deferred and sending): one `NOT EXISTS`, never the send log.
-    async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool>;
-    /// The whole send log, for tests of small campaigns only: pages and reports use
-    /// [`CampaignStore::send_log_page`] and [`CampaignStore::campaign_counts`].
-    async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>>;
-    /// A campaign's counts by status, skipped by reason and opted out afterwards: the
-    /// counters the database keeps (table `campaign_counts`, kept by triggers in the
-    /// transaction of each change), a few rows whatever the audience; a report never
-    /// loads or aggregates the send log.
-    async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts>;
-    /// At most `limit` rows of a campaign's send log after `after`, in key order (step,
-    /// phone), only those with `status` when given.
-    async fn send_log_page(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        status: Option<SendStatus>,
-        after: Option<&SendLogKey>,
-        limit: usize,
-    ) -> Result<SendLogPage>;
-    /// At most `limit` rows of a campaign's send log before `before` (the last ones when
-    /// `None`), still in key order; `next` is then the first row's key, when there are more
-    /// before it. The web report's "previous" link.
-    async fn send_log_page_before(
-        &self,
-        tenant_id: &str,
-        campaign_id: &str,
-        status: Option<SendStatus>,
-        before: Option<&SendLogKey>,
-        limit: usize,
-    ) -> Result<SendLogPage>;
     /// Moves a campaign from `from` to `to` only if its status is still `from`, setting
     /// `resumed_at` when given; returns whether it moved. Pause, resume and the runner
     /// change a campaign's status only this way, so none of them undoes another's change.
@@ -494,6 +458,67 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
         estimate_id: &str,
         now: DateTime<Utc>,
     ) -> Result<u64>;
+}
+
+/// A campaign's row and what it recorded, read back: the runner's checks and the reports.
+#[async_trait]
+pub trait CampaignRecords: Send + Sync {
+    async fn save_campaign(&self, c: &Campaign) -> Result<()>;
+    async fn campaign(&self, tenant_id: &str, id: &str) -> Result<Option<Campaign>>;
+    /// A tenant's active campaigns of one kind, oldest first (never the whole list: that is
+    /// [`ListStore::campaigns_page`]).
+    async fn active_campaigns(&self, tenant_id: &str, kind: CampaignKind) -> Result<Vec<Campaign>>;
+    /// Scheduled, sending and active campaigns of every tenant, for the runner.
+    async fn running_campaigns(&self) -> Result<Vec<Campaign>>;
+    /// Which of `steps` a campaign has already recorded, with their phones (to skip work
+    /// already done); the runner asks for one page of steps at a time.
+    async fn recorded_steps(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        steps: &[String],
+    ) -> Result<Vec<(String, E164)>>;
+    /// Whether a campaign has recorded any recipient (a marketing campaign has fanned out):
+    /// one `EXISTS`, never the send log.
+    async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool>;
+    /// Whether every recipient of a campaign is accounted for (skipped, or its message past
+    /// queued, deferred and sending): one `NOT EXISTS`, never the send log.
+    async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool>;
+    /// The whole send log, for tests of small campaigns only: pages and reports use
+    /// [`CampaignRecords::send_log_page`] and [`CampaignRecords::campaign_counts`].
+    async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>>;
+    /// A campaign's counts by status, skipped by reason and opted out afterwards: the
+    /// counters the database keeps (table `campaign_counts`, kept by triggers in the
+    /// transaction of each change), a few rows whatever the audience; a report never
+    /// loads or aggregates the send log.
+    async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts>;
+    /// At most `limit` rows of a campaign's send log after `after`, in key order (step,
+    /// phone), only those with `status` when given.
+    async fn send_log_page(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<SendStatus>,
+        after: Option<&SendLogKey>,
+        limit: usize,
+    ) -> Result<SendLogPage>;
+    /// At most `limit` rows of a campaign's send log before `before` (the last ones when
+    /// `None`), still in key order; `next` is then the first row's key, when there are more
+    /// before it. The web report's "previous" link.
+    async fn send_log_page_before(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<SendStatus>,
+        before: Option<&SendLogKey>,
+        limit: usize,
+    ) -> Result<SendLogPage>;
+}
+
+/// What the automated campaigns work from: the business's estimates, recurring services
+/// and calls.
+#[async_trait]
+pub trait CampaignInputStore: Send + Sync {
     async fn save_estimate(&self, tenant_id: &str, e: &Estimate) -> Result<()>;
     async fn estimate(&self, tenant_id: &str, id: &str) -> Result<Option<Estimate>>;
     /// At most `limit` unsold estimates after the id `after`, in id order: the runner and
@@ -513,19 +538,15 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
         limit: usize,
     ) -> Result<Vec<RecurringService>>;
     /// A number that changes whenever one of the tenant's estimates or recurring services
-    /// is saved (`None` when the backend does not keep one): the campaign runner redoes a
+    /// is saved (`None` before the first): the campaign runner redoes a
     /// pass only when it moved or a step falls due.
-    async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>> {
-        let _ = tenant_id;
-        Ok(None)
-    }
+    async fn campaign_inputs_version(&self, tenant_id: &str) -> Result<Option<i64>>;
     async fn save_call(&self, tenant_id: &str, call: &Call) -> Result<()>;
 }
 
-/// The web app and the public form: users, sessions, sign-in limits, the opt-in form's hit
-/// limits and the look-ups the pages need.
+/// The opt-in form's hit limits.
 #[async_trait]
-pub trait WebStore: Send + Sync {
+pub trait FormLimitStore: Send + Sync {
     /// Records one hit on every `(key, max, window)` if none of them already has `max` hits
     /// within its window, all or nothing; returns whether it did. Kept in the database, so
     /// the opt-in form's limits hold across every process of a deployment.
@@ -536,6 +557,11 @@ pub trait WebStore: Send + Sync {
     ) -> Result<bool>;
     /// Forgets hits older than `before` (none of the windows is longer).
     async fn forget_hits(&self, before: DateTime<Utc>) -> Result<u64>;
+}
+
+/// The web app: users, sessions, sign-in limits and the look-ups the pages need.
+#[async_trait]
+pub trait WebStore: Send + Sync {
     /// Fails with `Conflict` when the email is taken.
     async fn create_user(&self, user: &User) -> Result<()>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
@@ -921,11 +947,16 @@ pub trait EvidenceStore: Send + Sync {
 /// scope with `use assent_store::prelude::*;`.
 pub trait Store:
     TenantStore
+    + TenantDirectory
     + CustomerStore
     + ConsentStore
     + QueueStore
+    + MessageLookup
     + CampaignStore
+    + CampaignRecords
     + WebStore
+    + CampaignInputStore
+    + FormLimitStore
     + ListStore
     + RelayStore
     + OverviewStore
@@ -937,11 +968,17 @@ pub trait Store:
 
 impl<T> Store for T where
     T: TenantStore
+        + TenantDirectory
         + CustomerStore
         + ConsentStore
         + QueueStore
+        + MessageLookup
         + CampaignStore
+        + CampaignRecords
+        + CampaignRecords
         + WebStore
+        + CampaignInputStore
+        + FormLimitStore
         + ListStore
         + RelayStore
         + OverviewStore
@@ -954,7 +991,8 @@ impl<T> Store for T where
 /// The store traits, for callers: `use assent_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CampaignStore, ChainStore, ConsentStore, CustomerStore, EvidenceStore, ListStore,
-        OverviewStore, QueueStore, RelayStore, Store, TenantStore, WebStore,
+        CampaignInputStore, CampaignRecords, CampaignStore, ChainStore, ConsentStore,
+        CustomerStore, EvidenceStore, FormLimitStore, ListStore, MessageLookup, OverviewStore,
+        QueueStore, RelayStore, Store, TenantDirectory, TenantStore, WebStore,
     };
 }

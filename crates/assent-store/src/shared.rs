@@ -99,13 +99,146 @@ impl TryFrom<CustomerRow> for Customer {
     }
 }
 
-/// The web app's users and sessions for one driver: `shared_web_sql!(sqlx::Sqlite)`.
-/// Single statements take any executor of that driver (a pool, a connection, the SQLite
-/// writer's connection); two statements take a connection.
+/// The web app's users and sessions for one driver, and [`crate::WebStore`] for the
+/// backend's store: `shared_web_sql!(sqlx::Sqlite, crate::SqliteStore, reader)`, where
+/// `reader` is the store's pool for reads. Writes go through the store's `write()`, whose
+/// guard has `conn()` and `commit()`, and commit before the call returns. Single
+/// statements take any executor of that driver (a pool, a connection, the SQLite writer's
+/// connection); two statements take a connection.
 #[macro_export]
 macro_rules! shared_web_sql {
-    ($db:ty) => {
+    ($db:ty, $store:ty, $read:ident) => {
         use $crate::__sqlx;
+
+        #[async_trait::async_trait]
+        impl $crate::WebStore for $store {
+            async fn create_user(&self, user: &$crate::User) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                create_user(w.conn(), user).await?;
+                w.commit().await
+            }
+
+            async fn user_by_email(&self, email: &str) -> $crate::Result<Option<$crate::User>> {
+                user_by_email(&self.$read, email).await
+            }
+
+            async fn count_login_attempt(
+                &self,
+                user_id: &str,
+                now: $crate::__chrono::DateTime<$crate::__chrono::Utc>,
+                max: u32,
+                lock_until: $crate::__chrono::DateTime<$crate::__chrono::Utc>,
+            ) -> $crate::Result<bool> {
+                let mut w = self.write().await?;
+                let counted = count_login_attempt(w.conn(), user_id, now, max, lock_until).await?;
+                w.commit().await?;
+                Ok(counted)
+            }
+
+            async fn clear_failed_logins(&self, user_id: &str) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                clear_failed_logins(w.conn(), user_id).await?;
+                w.commit().await
+            }
+
+            async fn set_password(&self, user_id: &str, password_hash: &str) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                set_password(w.conn(), user_id, password_hash).await?;
+                w.commit().await
+            }
+
+            async fn tenant_user(
+                &self,
+                tenant_id: &str,
+                user_id: &str,
+            ) -> $crate::Result<Option<$crate::User>> {
+                tenant_user(&self.$read, tenant_id, user_id).await
+            }
+
+            async fn set_user_access(
+                &self,
+                tenant_id: &str,
+                user_id: &str,
+                role: $crate::Role,
+                disabled: bool,
+            ) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                set_user_access(w.conn(), tenant_id, user_id, role, disabled).await?;
+                w.commit().await
+            }
+
+            async fn delete_user(&self, tenant_id: &str, user_id: &str) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                delete_user(w.conn(), tenant_id, user_id).await?;
+                w.commit().await
+            }
+
+            async fn users_of_tenant(
+                &self,
+                tenant_id: &str,
+                after: Option<&str>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::User>> {
+                users_of_tenant(&self.$read, tenant_id, after, limit).await
+            }
+
+            async fn record_login_failure(
+                &self,
+                tenant_id: &str,
+                failure: &$crate::LoginFailure,
+            ) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                record_login_failure(w.conn(), tenant_id, failure).await?;
+                w.commit().await
+            }
+
+            async fn login_failures(
+                &self,
+                tenant_id: &str,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::LoginFailure>> {
+                login_failures(&self.$read, tenant_id, limit).await
+            }
+
+            async fn create_session(&self, session: &$crate::Session) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                create_session(w.conn(), session).await?;
+                w.commit().await
+            }
+
+            async fn session(
+                &self,
+                id_hash: &str,
+                now: $crate::__chrono::DateTime<$crate::__chrono::Utc>,
+            ) -> $crate::Result<Option<($crate::Session, $crate::User)>> {
+                session(&self.$read, id_hash, now).await
+            }
+
+            async fn delete_session(&self, id_hash: &str) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                delete_session(w.conn(), id_hash).await?;
+                w.commit().await
+            }
+
+            async fn record_author(
+                &self,
+                tenant_id: &str,
+                message_id: &str,
+                user_id: &str,
+            ) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                record_author(w.conn(), tenant_id, message_id, user_id).await?;
+                w.commit().await
+            }
+
+            async fn authors(
+                &self,
+                tenant_id: &str,
+                message_ids: &[String],
+            ) -> $crate::Result<Vec<(String, String)>> {
+                authors(&self.$read, tenant_id, message_ids).await
+            }
+        }
 
         pub(crate) async fn create_user<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
@@ -530,13 +663,69 @@ impl TryFrom<ReviewRow> for crate::Review {
     }
 }
 
-/// Reviews, estimates, recurring services and calls for one driver:
-/// `shared_cold_sql!(sqlx::Sqlite)`. Writes of two statements take a connection (the
-/// caller's transaction); the rest any executor.
+/// Reviews, estimates, recurring services and calls for one driver, and
+/// [`crate::CampaignInputStore`] for the backend's store (arguments and writes as in
+/// [`shared_web_sql!`]). Writes of two statements take a connection (the caller's
+/// transaction); the rest any executor.
 #[macro_export]
 macro_rules! shared_cold_sql {
-    ($db:ty) => {
+    ($db:ty, $store:ty, $read:ident) => {
         use $crate::__sqlx;
+
+        #[async_trait::async_trait]
+        impl $crate::CampaignInputStore for $store {
+            async fn save_estimate(&self, tenant_id: &str, e: &$crate::Estimate) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                save_estimate(w.conn(), tenant_id, e).await?;
+                w.commit().await
+            }
+
+            async fn estimate(
+                &self,
+                tenant_id: &str,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::Estimate>> {
+                estimate(&self.$read, tenant_id, id).await
+            }
+
+            async fn unsold_estimates(
+                &self,
+                tenant_id: &str,
+                after: Option<&str>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::Estimate>> {
+                unsold_estimates(&self.$read, tenant_id, after, limit).await
+            }
+
+            async fn save_recurring_service(
+                &self,
+                tenant_id: &str,
+                r: &$crate::RecurringService,
+            ) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                save_recurring_service(w.conn(), tenant_id, r).await?;
+                w.commit().await
+            }
+
+            async fn recurring_services(
+                &self,
+                tenant_id: &str,
+                after: Option<&str>,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::RecurringService>> {
+                recurring_services(&self.$read, tenant_id, after, limit).await
+            }
+
+            async fn campaign_inputs_version(&self, tenant_id: &str) -> $crate::Result<Option<i64>> {
+                campaign_inputs_version(&self.$read, tenant_id).await
+            }
+
+            async fn save_call(&self, tenant_id: &str, call: &$crate::Call) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                save_call(w.conn(), tenant_id, call).await?;
+                w.commit().await
+            }
+        }
 
         /// Tells the campaign runner that a tenant's estimates or recurring services changed.
         pub(crate) async fn bump_campaign_inputs(
@@ -780,13 +969,67 @@ pub struct PendingRegistrationRow {
     pub reg: RegistrationRow,
 }
 
-/// Tenants, their senders and registrations for one driver: `shared_tenant_sql!(sqlx::Sqlite)`.
-/// Reads of several statements and `set_senders` take a connection (the caller's
-/// transaction for a write); the rest any executor.
+/// Tenants, their senders and registrations for one driver, and [`crate::TenantDirectory`]
+/// for the backend's store: `shared_tenant_sql!(sqlx::Sqlite, SqliteStore, reader)` (as in
+/// [`shared_web_sql!`]). Reads of several statements and `set_senders` take a connection
+/// (the caller's transaction for a write); the rest any executor.
 #[macro_export]
 macro_rules! shared_tenant_sql {
-    ($db:ty) => {
+    ($db:ty, $store:ty, $read:ident) => {
         use $crate::__sqlx;
+
+        #[async_trait::async_trait]
+        impl $crate::TenantDirectory for $store {
+            async fn tenant_count(&self) -> $crate::Result<u64> {
+                tenant_count(&self.$read).await
+            }
+
+            async fn tenant(&self, id: &str) -> $crate::Result<Option<$crate::Tenant>> {
+                tenant_where(&mut *self.$read.acquire().await?, "id", id).await
+            }
+
+            async fn tenant_by_slug(&self, slug: &str) -> $crate::Result<Option<$crate::Tenant>> {
+                tenant_where(&mut *self.$read.acquire().await?, "slug", slug).await
+            }
+
+            async fn tenant_slugs_page(
+                &self,
+                after: Option<&str>,
+                limit: usize,
+            ) -> $crate::Result<Vec<String>> {
+                tenant_slugs_page(&self.$read, after, limit).await
+            }
+
+            async fn tenant_by_api_key(
+                &self,
+                hash: &str,
+            ) -> $crate::Result<Option<$crate::Tenant>> {
+                tenant_where(&mut *self.$read.acquire().await?, "api_key_hash", hash).await
+            }
+
+            async fn tenant_by_sender(
+                &self,
+                number: &assent_core::phone::E164,
+            ) -> $crate::Result<Option<$crate::Tenant>> {
+                tenant_by_sender(&mut *self.$read.acquire().await?, number).await
+            }
+
+            async fn registrations(&self, tenant_id: &str) -> $crate::Result<$crate::Registrations> {
+                registrations_of(&mut *self.$read.acquire().await?, tenant_id).await
+            }
+
+            async fn tenant_name_taken(&self, name: &str) -> $crate::Result<bool> {
+                tenant_name_taken(&self.$read, name).await
+            }
+
+            async fn pending_registrations(
+                &self,
+                after: Option<&(String, $crate::RegistrationKind)>,
+                limit: u32,
+            ) -> $crate::Result<Vec<(String, $crate::Registration)>> {
+                pending_registrations(&self.$read, after, limit).await
+            }
+        }
 
         pub(crate) async fn senders_of(
             conn: &mut <$db as __sqlx::Database>::Connection,
@@ -1122,12 +1365,101 @@ impl TryFrom<CampaignRow> for crate::Campaign {
     }
 }
 
-/// Campaigns' own rows for one driver: `shared_campaign_sql!(sqlx::Sqlite)`. Fan-out,
-/// holds and the send log stay with each backend.
+/// Campaigns' own rows for one driver, and [`crate::CampaignRecords`] for the backend's
+/// store: `shared_campaign_sql!(sqlx::Sqlite, crate::SqliteStore, reader)` (as in
+/// [`shared_web_sql!`]). Fan-out and holds stay with each backend.
 #[macro_export]
 macro_rules! shared_campaign_sql {
-    ($db:ty) => {
+    ($db:ty, $store:ty, $read:ident) => {
         use $crate::__sqlx;
+
+        #[async_trait::async_trait]
+        impl $crate::CampaignRecords for $store {
+            async fn save_campaign(&self, c: &$crate::Campaign) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                save_campaign(w.conn(), c).await?;
+                w.commit().await
+            }
+
+            async fn campaign(
+                &self,
+                tenant_id: &str,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::Campaign>> {
+                campaign(&self.$read, tenant_id, id).await
+            }
+
+            async fn active_campaigns(
+                &self,
+                tenant_id: &str,
+                kind: $crate::CampaignKind,
+            ) -> $crate::Result<Vec<$crate::Campaign>> {
+                active_campaigns(&self.$read, tenant_id, kind).await
+            }
+
+            async fn running_campaigns(&self) -> $crate::Result<Vec<$crate::Campaign>> {
+                running_campaigns(&self.$read).await
+            }
+
+            async fn recorded_steps(
+                &self,
+                tenant_id: &str,
+                campaign_id: &str,
+                steps: &[String],
+            ) -> $crate::Result<Vec<(String, assent_core::phone::E164)>> {
+                recorded_steps(&self.$read, tenant_id, campaign_id, steps).await
+            }
+
+            async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> $crate::Result<bool> {
+                campaign_recorded(&self.$read, tenant_id, campaign_id).await
+            }
+
+            async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> $crate::Result<bool> {
+                campaign_settled(&self.$read, tenant_id, campaign_id).await
+            }
+
+            async fn send_log(
+                &self,
+                tenant_id: &str,
+                campaign_id: &str,
+            ) -> $crate::Result<Vec<$crate::SendLogRow>> {
+                send_log(&self.$read, tenant_id, campaign_id).await
+            }
+
+            async fn campaign_counts(
+                &self,
+                tenant_id: &str,
+                campaign_id: &str,
+            ) -> $crate::Result<$crate::CampaignCounts> {
+                campaign_counts(&self.$read, tenant_id, campaign_id).await
+            }
+
+            async fn send_log_page(
+                &self,
+                tenant_id: &str,
+                campaign_id: &str,
+                status: Option<$crate::SendStatus>,
+                after: Option<&$crate::SendLogKey>,
+                limit: usize,
+            ) -> $crate::Result<$crate::SendLogPage> {
+                let (r, t, c) = (&self.$read, tenant_id, campaign_id);
+                let rows = send_log_rows(r, t, c, status, after, limit, false).await?;
+                Ok($crate::SendLogPage::of(rows, limit))
+            }
+
+            async fn send_log_page_before(
+                &self,
+                tenant_id: &str,
+                campaign_id: &str,
+                status: Option<$crate::SendStatus>,
+                before: Option<&$crate::SendLogKey>,
+                limit: usize,
+            ) -> $crate::Result<$crate::SendLogPage> {
+                let (r, t, c) = (&self.$read, tenant_id, campaign_id);
+                let rows = send_log_rows(r, t, c, status, before, limit, true).await?;
+                Ok($crate::SendLogPage::of_backwards(rows, limit))
+            }
+        }
 
         pub(crate) async fn save_campaign<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
@@ -1652,12 +1984,52 @@ pub fn send_log_page_sql(after: bool, backwards: bool) -> String {
 }
 
 /// Customers, the ledger's cold reads, single messages and the plain writes of a
-/// transaction's plan, for one driver: `shared_store_sql!(sqlx::Sqlite)`. What needs a
+/// transaction's plan, for one driver, and [`crate::MessageLookup`] for the backend's
+/// store: `shared_store_sql!(sqlx::Sqlite, SqliteStore, reader)`. What needs a
 /// backend's own SQL (snapshots, the ledger's and messages' bulk inserts, locks) stays
 /// with it. Functions of several statements take a connection; the rest any executor.
 #[macro_export]
 macro_rules! shared_store_sql {
-    ($db:ty) => {
+    ($db:ty, $store:ty, $read:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::MessageLookup for $store {
+            async fn message(&self, tenant_id: &str, id: &str) -> $crate::Result<Option<$crate::Message>> {
+                message(&self.$read, tenant_id, id).await
+            }
+
+            async fn message_by_idempotency_key(
+                &self,
+                tenant_id: &str,
+                key: &str,
+            ) -> $crate::Result<Option<$crate::Message>> {
+                message_by_idempotency_key(&self.$read, tenant_id, key).await
+            }
+
+            async fn message_by_provider_id(
+                &self,
+                tenant_id: &str,
+                provider_id: &str,
+            ) -> $crate::Result<Option<$crate::Message>> {
+                message_by_provider_id(&self.$read, tenant_id, provider_id).await
+            }
+
+            async fn in_flight(
+                &self,
+                tenant_id: &str,
+                phone: &assent_core::phone::E164,
+                since: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<u64> {
+                in_flight(&self.$read, tenant_id, phone, since).await
+            }
+
+            async fn queue_depth(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::QueueDepth> {
+                queue_depth(&self.$read, now).await
+            }
+        }
+
         /// A customer's own rows: the customer, its tags and its contact methods (the
         /// ledger entries are the caller's).
         pub(crate) async fn insert_customer_rows(

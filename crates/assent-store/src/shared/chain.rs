@@ -211,3 +211,43 @@ pub async fn verify(store: &dyn crate::ChainStore, tenant_id: &str) -> crate::Re
         broken,
     })
 }
+
+/// [`crate::ChainStore`] for a backend's store: `shared_chain_impl!(crate::SqliteStore,
+/// reader)`, `reader` being its pool for reads.
+#[macro_export]
+macro_rules! shared_chain_impl {
+    ($store:ty, $read:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::ChainStore for $store {
+            async fn ledger_head(&self, tenant_id: &str) -> $crate::Result<Option<(i64, String)>> {
+                Ok($crate::__sqlx::query_as($crate::shared::chain::HEAD_SQL)
+                    .bind(tenant_id)
+                    .fetch_optional(&self.$read)
+                    .await?)
+            }
+
+            async fn ledger_chain_page(
+                &self,
+                tenant_id: &str,
+                after: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::shared::chain::ChainRow>> {
+                Ok($crate::__sqlx::query_as($crate::shared::chain::PAGE_SQL)
+                    .bind(tenant_id)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.$read)
+                    .await?)
+            }
+
+            async fn ledger_unchained(&self, tenant_id: &str) -> $crate::Result<Option<i64>> {
+                Ok(
+                    $crate::__sqlx::query_scalar($crate::shared::chain::UNCHAINED_SQL)
+                        .bind(tenant_id)
+                        .fetch_optional(&self.$read)
+                        .await?,
+                )
+            }
+        }
+    };
+}

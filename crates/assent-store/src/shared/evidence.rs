@@ -58,14 +58,89 @@ impl From<EventRow> for StatusEvent {
     }
 }
 
-/// Stamps out the evidence functions for one backend (`$db`: `sqlx::Sqlite` or
-/// `sqlx::Postgres`; `$json_ids`: SQL listing the strings of the JSON array in `$2`).
-/// Reads take any executor; writes take a connection in a transaction.
+/// Stamps out the evidence functions and [`crate::EvidenceStore`] for one backend (`$db`:
+/// `sqlx::Sqlite` or `sqlx::Postgres`; `$json_ids`: SQL listing the strings of the JSON
+/// array in `$2`; `$store` and `$read` as in [`crate::shared_web_sql!`]). Reads take any
+/// executor; writes take a connection in a transaction.
 #[macro_export]
 macro_rules! shared_evidence_sql {
-    ($db:ty, $json_ids:literal) => {
+    ($db:ty, $json_ids:literal, $store:ty, $read:ident) => {
+        use $crate::__chrono::{DateTime, Utc};
         use $crate::__sqlx;
         use $crate::codec::ms;
+
+        #[async_trait::async_trait]
+        impl $crate::EvidenceStore for $store {
+            async fn record_reassigned_check(
+                &self,
+                check: &$crate::ReassignedCheck,
+            ) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                record_reassigned_check(w.conn(), check).await?;
+                w.commit().await
+            }
+
+            async fn answered_check_since(
+                &self,
+                tenant_id: &str,
+                phone: &assent_core::phone::E164,
+                since: DateTime<Utc>,
+            ) -> $crate::Result<Option<$crate::ReassignedCheck>> {
+                answered_check_since(&self.$read, tenant_id, phone, since).await
+            }
+
+            async fn reassigned_checks(
+                &self,
+                tenant_id: &str,
+                phone: &assent_core::phone::E164,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::ReassignedCheck>> {
+                reassigned_checks(&self.$read, tenant_id, phone, limit).await
+            }
+
+            async fn settle_claimed(
+                &self,
+                outcomes: &[$crate::ClaimOutcome],
+                claimed_at: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<u64> {
+                if outcomes.is_empty() {
+                    return Ok(0);
+                }
+                let mut w = self.write().await?;
+                let mut n = 0;
+                for o in outcomes {
+                    if settle_claimed(w.conn(), o, claimed_at, now).await? {
+                        n += 1;
+                    }
+                }
+                w.commit().await?;
+                Ok(n)
+            }
+
+            async fn record_status_events(
+                &self,
+                events: &[$crate::StatusEvent],
+            ) -> $crate::Result<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut w = self.write().await?;
+                for e in events {
+                    record_status_event(w.conn(), e).await?;
+                }
+                w.commit().await
+            }
+
+            async fn status_events(
+                &self,
+                tenant_id: &str,
+                message_ids: &[String],
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::StatusEvent>> {
+                status_events(&self.$read, tenant_id, message_ids, limit).await
+            }
+        }
 
         const CHECK_COLUMNS: &str = "tenant_id, phone, asked_at, provider, last_verified_date, answer, error, message_id";
 

@@ -127,12 +127,164 @@ impl From<DeliveryRow> for Delivery {
     }
 }
 
-/// The functions of [`crate::RelayStore`] for one driver: `shared_relay_sql!(sqlx::Sqlite,
-/// "rowid")`; the second argument names the messages' insertion order.
+/// [`crate::RelayStore`] for one driver and the backend's store:
+/// `shared_relay_sql!(sqlx::Sqlite, "rowid", crate::SqliteStore, reader)`; the second
+/// argument names the messages' insertion order, the last two are as in
+/// [`crate::shared_web_sql!`].
 #[macro_export]
 macro_rules! shared_relay_sql {
-    ($db:ty, $seq:literal) => {
+    ($db:ty, $seq:literal, $store:ty, $read:ident) => {
         use $crate::__sqlx;
+        use $crate::__chrono::{DateTime, Utc};
+
+        #[async_trait::async_trait]
+        impl $crate::RelayStore for $store {
+            async fn twilio_account(
+                &self,
+                tenant_id: &str,
+            ) -> $crate::Result<Option<$crate::TwilioAccount>> {
+                twilio_account(&self.$read, tenant_id).await
+            }
+
+            async fn set_twilio_auth_token(&self, tenant_id: &str, token: &str) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                set_twilio_auth_token(w.conn(), tenant_id, token).await?;
+                w.commit().await
+            }
+
+            async fn set_status_callback(
+                &self,
+                tenant_id: &str,
+                message_id: &str,
+                url: &str,
+            ) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                set_status_callback(w.conn(), tenant_id, message_id, url).await?;
+                w.commit().await
+            }
+
+            async fn forget_status_callback(
+                &self,
+                tenant_id: &str,
+                message_id: &str,
+            ) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                forget_status_callback(w.conn(), tenant_id, message_id).await?;
+                w.commit().await
+            }
+
+            async fn twilio_messages(
+                &self,
+                tenant_id: &str,
+                filter: &$crate::TwilioMessageFilter,
+            ) -> $crate::Result<(Vec<$crate::Message>, Option<$crate::page::Key>)> {
+                twilio_messages(&self.$read, tenant_id, filter).await
+            }
+
+            async fn claim_outbox(
+                &self,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::OutboxItem>> {
+                let mut w = self.write().await?;
+                let items = claim_outbox(w.conn(), now, lease_until, limit).await?;
+                w.commit().await?;
+                Ok(items)
+            }
+
+            async fn outbox_delivered(
+                &self,
+                tenant_id: &str,
+                id: i64,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                outbox_delivered(w.conn(), tenant_id, id, now).await?;
+                w.commit().await
+            }
+
+            async fn outbox_failed(
+                &self,
+                tenant_id: &str,
+                id: i64,
+                error: &str,
+                retry_at: Option<DateTime<Utc>>,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                outbox_failed(w.conn(), tenant_id, id, error, retry_at, now).await?;
+                w.commit().await
+            }
+
+            async fn prune_outbox(&self, before: DateTime<Utc>, limit: u32) -> $crate::Result<u64> {
+                let mut w = self.write().await?;
+                let n = prune_outbox(w.conn(), before, limit).await?;
+                w.commit().await?;
+                Ok(n)
+            }
+
+            async fn create_webhook_endpoint(
+                &self,
+                endpoint: &$crate::WebhookEndpoint,
+            ) -> $crate::Result<()> {
+                let mut w = self.write().await?;
+                create_webhook_endpoint(w.conn(), endpoint).await?;
+                w.commit().await
+            }
+
+            async fn webhook_endpoint(
+                &self,
+                tenant_id: &str,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::WebhookEndpoint>> {
+                webhook_endpoint(&self.$read, tenant_id, id).await
+            }
+
+            async fn webhook_endpoints(
+                &self,
+                tenant_id: &str,
+                after: Option<&str>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::WebhookEndpoint>> {
+                webhook_endpoints(&self.$read, tenant_id, after, limit).await
+            }
+
+            async fn delete_webhook_endpoint(
+                &self,
+                tenant_id: &str,
+                id: &str,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<bool> {
+                let mut w = self.write().await?;
+                let done = delete_webhook_endpoint(w.conn(), tenant_id, id, now).await?;
+                w.commit().await?;
+                Ok(done)
+            }
+
+            async fn deliveries(
+                &self,
+                tenant_id: &str,
+                endpoint_id: &str,
+                before: Option<i64>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::Delivery>> {
+                deliveries(&self.$read, tenant_id, endpoint_id, before, limit).await
+            }
+
+            async fn resend_delivery(
+                &self,
+                tenant_id: &str,
+                endpoint_id: &str,
+                id: i64,
+                now: DateTime<Utc>,
+            ) -> $crate::Result<bool> {
+                let mut w = self.write().await?;
+                let done = resend_delivery(w.conn(), tenant_id, endpoint_id, id, now).await?;
+                w.commit().await?;
+                Ok(done)
+            }
+        }
 
         pub(crate) async fn create_twilio_account<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
