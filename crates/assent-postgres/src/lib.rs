@@ -1138,7 +1138,12 @@ impl QueueStore for PostgresStore {
             decided.push(key, MessageStatus::Sending, None, ms(m.due_at));
         }
         for o in held {
-            decided.push((&o.tenant_id, &o.id), o.status, o.reason, ms(o.due_at));
+            decided.push(
+                (&o.tenant_id, &o.id),
+                o.status,
+                o.reason.map(|r| r.to_string()),
+                ms(o.due_at),
+            );
         }
         decided.write(&mut tx, now_ms).await?;
         for (tenant_id, n) in pacer.handed_off() {
@@ -1221,7 +1226,7 @@ impl QueueStore for PostgresStore {
         &self,
         tenant_id: &str,
         id: &str,
-        reason: &str,
+        reason: &MessageReason,
         now: DateTime<Utc>,
         max_attempts: u32,
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
@@ -1336,7 +1341,12 @@ impl QueueStore for PostgresStore {
                     started.0.push(m.tenant_id.as_str());
                     started.1.push(m.id.as_str());
                 }
-                Some(o) => decided.push((&o.tenant_id, &o.id), o.status, o.reason, ms(o.due_at)),
+                Some(o) => decided.push(
+                    (&o.tenant_id, &o.id),
+                    o.status,
+                    o.reason.map(|r| r.to_string()),
+                    ms(o.due_at),
+                ),
             }
         }
         // Not handed off after all: the frequency cap, which counts hand-offs by

@@ -47,24 +47,24 @@ fn at_claim(m: &Message, snap: &PhoneSnapshot, now: DateTime<Utc>) -> Handoff {
     if m.expires_at.is_some_and(|e| e <= now) {
         return Handoff::Refuse {
             status: MessageStatus::Expired,
-            reason: "not_handed_off_within_5_minutes".into(),
+            reason: MessageReason::NotHandedOffWithin5Minutes,
         };
     }
     let Some(purpose) = m.purpose else {
         return Handoff::Refuse {
             status: MessageStatus::Blocked,
-            reason: "no_purpose".into(),
+            reason: MessageReason::NoPurpose,
         };
     };
     match gate_for(snap, &m.phone, purpose, Stage::Handoff, now) {
         Decision::Allow => Handoff::Send,
         Decision::Defer { reason, until } => Handoff::Defer {
             until,
-            reason: reason.as_str().into(),
+            reason: reason.into(),
         },
         Decision::Block(r) => Handoff::Refuse {
             status: MessageStatus::Blocked,
-            reason: r.as_str().into(),
+            reason: r.into(),
         },
     }
 }
@@ -283,7 +283,10 @@ async fn record(app: &AppState, claimed: &[Message], burst: Vec<(usize, Outcome)
             blocked.push(m);
         }
         if let Err(SendError::Retryable(e)) = &result {
-            retries.push((m, format!("provider_unavailable: {e}")));
+            retries.push((
+                m,
+                MessageReason::Provider(format!("provider_unavailable: {e}")),
+            ));
             continue;
         }
         updates.push((
@@ -337,7 +340,7 @@ fn outcome_update(
     result: &std::result::Result<assent_provider::Accepted, SendError>,
     at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> MessageUpdate {
-    let failed = |status, reason: String| MessageUpdate {
+    let failed = |status, reason: MessageReason| MessageUpdate {
         status: Some(status),
         reason: Some(reason),
         at,
@@ -350,20 +353,21 @@ fn outcome_update(
             at,
             ..Default::default()
         },
-        Err(SendError::Blocked) => failed(MessageStatus::Failed, "carrier_blocked_21610".into()),
+        Err(SendError::Blocked) => failed(MessageStatus::Failed, MessageReason::CarrierBlocked),
         Err(SendError::Refused { code, message }) => failed(
             MessageStatus::Failed,
             match code {
-                Some(c) => format!("provider_error_{c}"),
-                None => format!("provider_refused: {message}"),
+                Some(c) => MessageReason::provider_error(*c),
+                None => MessageReason::Provider(format!("provider_refused: {message}")),
             },
         ),
         Err(SendError::Retryable(e)) => {
-            failed(MessageStatus::Failed, format!("provider_unavailable: {e}"))
+            let reason = format!("provider_unavailable: {e}");
+            failed(MessageStatus::Failed, MessageReason::Provider(reason))
         }
         Err(SendError::Unknown(e)) => failed(
             MessageStatus::Unknown,
-            format!("handoff_outcome_unknown: {e}"),
+            MessageReason::Provider(format!("handoff_outcome_unknown: {e}")),
         ),
     }
 }
@@ -477,7 +481,9 @@ pub async fn apply_statuses(app: &AppState, reports: &[StatusReport]) -> Result<
             m.id,
             MessageUpdate {
                 status: Some(status),
-                reason: report.error_code.map(|c| format!("carrier_error_{c}")),
+                reason: report
+                    .error_code
+                    .map(|c| MessageReason::Provider(format!("carrier_error_{c}"))),
                 at: Some(app.clock.now()),
                 ..Default::default()
             },

@@ -524,7 +524,7 @@ async fn start_opt_in(
             // Held by quiet hours: the page says until when (the hour depends only on
             // the number's area code and the clock, which the person typing knows).
             if let Ok(Some(m)) = app.store.message(&t.id, &id).await
-                && m.reason.as_deref() == Some(assent_core::gate::Reason::QuietHours.as_str())
+                && m.reason == Some(assent_store::MessageReason::QuietHours)
             {
                 return Ok(m.deferred_until());
             }

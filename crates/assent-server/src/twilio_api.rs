@@ -216,7 +216,7 @@ pub fn refusal_code(reason: Reason) -> u32 {
 /// The error code a message carries: a carrier's numeric code as reported, or the code of
 /// the gate's reason for a message stopped at hand-off.
 pub fn error_code(m: &Message) -> Option<u32> {
-    let reason = m.reason.as_deref()?;
+    let reason = m.reason.as_ref()?.as_str();
     if !matches!(
         m.status,
         MessageStatus::Failed | MessageStatus::Undelivered | MessageStatus::Blocked

@@ -87,7 +87,7 @@ pub struct Outcome {
     pub tenant_id: String,
     pub id: String,
     pub status: MessageStatus,
-    pub reason: Option<String>,
+    pub reason: Option<crate::MessageReason>,
     pub due_at: DateTime<Utc>,
 }
 

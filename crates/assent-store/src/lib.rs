@@ -311,7 +311,7 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         &self,
         tenant_id: &str,
         id: &str,
-        reason: &str,
+        reason: &MessageReason,
         now: DateTime<Utc>,
         max_attempts: u32,
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
@@ -322,7 +322,7 @@ pub trait QueueStore: ConsentStore + Send + Sync {
             id,
             &MessageUpdate {
                 status: Some(MessageStatus::Failed),
-                reason: Some(reason.to_string()),
+                reason: Some(reason.clone()),
                 at: Some(now),
                 ..Default::default()
             },

@@ -519,6 +519,61 @@ assent_core::text_enum! {
     }
 }
 
+assent_core::text_enum! {
+    /// Why a message is held, refused or failed: the gate's reason, the queue's own, or
+    /// the provider's error as it was written (`provider_error_{code}`, `provider_refused:
+    /// …`, `provider_unavailable: …`, `handoff_outcome_unknown: …`, and a status callback's
+    /// `carrier_error_{code}`), kept byte for byte.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum MessageReason as "message reason" {
+        TextingNotRegistered = "texting_not_registered",
+        MarketingNotRegistered = "marketing_not_registered",
+        InvalidNumber = "invalid_number",
+        OptedOut = "opted_out",
+        NoMarketingConsent = "no_marketing_consent",
+        JobNotificationsOff = "job_notifications_off",
+        MarketingUpdatesOff = "marketing_updates_off",
+        AlreadyOptedIn = "already_opted_in",
+        OptInThrottled = "opt_in_throttled",
+        QuietHours = "quiet_hours",
+        FrequencyCap = "frequency_cap",
+        UnderReview = "under_review",
+        /// The sender's pace: the next slot is later.
+        RateLimited = "rate_limited",
+        /// The tenant's 24-hour hand-off cap.
+        DailyCap = "daily_cap",
+        /// Claimed but not handed off within 5 minutes of its claim: too stale to send.
+        NotHandedOffWithin5Minutes = "not_handed_off_within_5_minutes",
+        /// An outbound message that names no purpose cannot pass the gate.
+        NoPurpose = "no_purpose",
+        CampaignPaused = "campaign_paused",
+        EstimateClosed = "estimate_closed",
+        /// The process died after the provider call started: it may or may not have gone.
+        HandoffInterrupted = "handoff_interrupted",
+        ReassignedNumber = "reassigned_number",
+        ReassignedCheckFailed = "reassigned_check_failed",
+        /// The lookup could not start within the claim's budget: asked again shortly.
+        ReassignedCheckPending = "reassigned_check_pending",
+        /// The carrier answered 21610: the phone has blocked the sender.
+        CarrierBlocked = "carrier_blocked_21610",
+        _ => Provider,
+    }
+}
+
+impl MessageReason {
+    /// The provider's error code, for `provider_error_{code}`.
+    pub fn provider_error(code: u32) -> Self {
+        MessageReason::Provider(format!("provider_error_{code}"))
+    }
+}
+
+impl From<assent_core::gate::Reason> for MessageReason {
+    fn from(r: assent_core::gate::Reason) -> MessageReason {
+        // Every gate reason is a variant with the same text (a test checks it).
+        MessageReason::from_text(r.as_str())
+    }
+}
+
 impl MessageStatus {
     /// How far along a message is; a status update may only move it forward.
     pub fn rank(self) -> u8 {
@@ -548,7 +603,7 @@ pub struct Message {
     pub kind: MessageKind,
     pub purpose: Option<Purpose>,
     pub status: MessageStatus,
-    pub reason: Option<String>,
+    pub reason: Option<MessageReason>,
     pub provider_id: Option<String>,
     pub segments: u32,
     /// 0 is the priority lane (automatic replies); 1 everything else.
@@ -576,18 +631,18 @@ pub enum Handoff {
     Send,
     Defer {
         until: DateTime<Utc>,
-        reason: String,
+        reason: MessageReason,
     },
     Refuse {
         status: MessageStatus,
-        reason: String,
+        reason: MessageReason,
     },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageUpdate {
     pub status: Option<MessageStatus>,
-    pub reason: Option<String>,
+    pub reason: Option<MessageReason>,
     pub provider_id: Option<String>,
     pub at: Option<DateTime<Utc>>,
 }
@@ -775,7 +830,7 @@ impl Pacer {
             // The rolling window frees up gradually; look again in a quarter of an hour.
             return Handoff::Defer {
                 until: now + chrono::Duration::minutes(15),
-                reason: "daily_cap".into(),
+                reason: MessageReason::DailyCap,
             };
         }
         let pace = assent_core::pacing::Pace {
@@ -792,7 +847,7 @@ impl Pacer {
             }
             Err(until) => Handoff::Defer {
                 until,
-                reason: "rate_limited".into(),
+                reason: MessageReason::RateLimited,
             },
         }
     }
@@ -862,7 +917,7 @@ pub fn held_for_pause(m: &Message) -> Message {
     let mut m = m.clone();
     if matches!(m.status, MessageStatus::Queued | MessageStatus::Deferred) {
         m.status = MessageStatus::Deferred;
-        m.reason = Some("campaign_paused".into());
+        m.reason = Some(MessageReason::CampaignPaused);
         if let Some(never) = DateTime::from_timestamp_millis(PAUSED_UNTIL_MS) {
             m.due_at = never;
         }
@@ -1170,6 +1225,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_gate_reason_is_a_message_reason_of_its_own_with_the_same_text() {
+        for r in assent_core::gate::Reason::ALL {
+            let m = MessageReason::from(r);
+            assert!(
+                !matches!(m, MessageReason::Provider(_)),
+                "{r} fell to Provider"
+            );
+            assert_eq!(m.as_str(), r.as_str());
+        }
+    }
+
+    #[test]
+    fn a_providers_error_reads_back_byte_for_byte() {
+        for text in [
+            "provider_error_30007",
+            "provider_refused: no, thanks",
+            "carrier_error_30034",
+        ] {
+            let r = MessageReason::from(text);
+            assert_eq!(r, MessageReason::Provider(text.into()));
+            assert_eq!(r.to_string(), text);
+        }
+        assert_eq!(
+            MessageReason::provider_error(21211).as_str(),
+            "provider_error_21211"
+        );
+        assert_eq!(
+            MessageReason::from("carrier_blocked_21610"),
+            MessageReason::CarrierBlocked
+        );
+        let json = serde_json::to_string(&MessageReason::QuietHours).unwrap();
+        assert_eq!(json, "\"quiet_hours\"");
+    }
+
+    #[test]
     fn new_tenants_text_the_us_only_and_stored_settings_keep_what_they_had() {
         assert_eq!(Settings::default().countries, vec!["US"]);
         // Settings stored before `countries` existed meant the US and Canada.
@@ -1303,6 +1393,6 @@ pub struct ClaimOutcome {
     pub tenant_id: String,
     pub id: String,
     pub status: MessageStatus,
-    pub reason: String,
+    pub reason: MessageReason,
     pub due_at: DateTime<Utc>,
 }

@@ -1815,7 +1815,7 @@ pub struct MessageRow {
     pub kind: crate::MessageKind,
     pub purpose: Option<String>,
     pub status: crate::MessageStatus,
-    pub reason: Option<String>,
+    pub reason: Option<crate::MessageReason>,
     pub provider_id: Option<String>,
     pub segments: i32,
     pub priority: i32,

@@ -219,12 +219,8 @@ pub fn outbound_message(
     let from = o.tenant.sender(o.channel)?.clone();
     let (status, reason, due_at) = match decision {
         Decision::Allow => (MessageStatus::Queued, None, now),
-        Decision::Defer { reason, until } => (
-            MessageStatus::Deferred,
-            Some(reason.as_str().to_string()),
-            until,
-        ),
-        Decision::Block(r) => (MessageStatus::Blocked, Some(r.as_str().to_string()), now),
+        Decision::Defer { reason, until } => (MessageStatus::Deferred, Some(reason.into()), until),
+        Decision::Block(r) => (MessageStatus::Blocked, Some(r.into()), now),
     };
     let auto = o.purpose == Purpose::AutoReply;
     Some(Message {

@@ -178,7 +178,7 @@ fn message_proof(m: &Message) -> MessageProof {
         to: m.to.clone(),
         body: m.body.clone(),
         status: m.status.as_str().to_string(),
-        reason: m.reason.clone(),
+        reason: m.reason.as_ref().map(ToString::to_string),
         created_at: m.created_at,
         status_at: m.updated_at,
         status_history: Vec::new(),

@@ -47,9 +47,9 @@ pub const RETRY_AFTER: Duration = Duration::minutes(10);
 /// How long a message waits when its lookup could not start within [`CLAIM_BUDGET`].
 const NOT_ASKED_YET: Duration = Duration::seconds(5);
 /// The block reason of a message to a reassigned number.
-pub const BLOCK_REASON: &str = "reassigned_number";
+pub const BLOCK_REASON: MessageReason = MessageReason::ReassignedNumber;
 /// The deferral reason of a message whose lookup failed.
-pub const FAILED_REASON: &str = "reassigned_check_failed";
+pub const FAILED_REASON: MessageReason = MessageReason::ReassignedCheckFailed;
 
 /// The configured lookup provider, with this process's pace.
 pub struct Lookups {
@@ -125,7 +125,7 @@ pub fn candidate(m: &Message, snap: &PhoneSnapshot, now: DateTime<Utc>) -> Optio
 enum Verdict {
     Go,
     Block,
-    Defer(Duration, &'static str),
+    Defer(Duration, MessageReason),
 }
 
 /// Checks the claimed messages that need it and returns those that may be handed off; the
@@ -188,7 +188,7 @@ pub async fn screen(
             tenant_id: c.tenant_id,
             id: c.id,
             status,
-            reason: reason.to_string(),
+            reason: reason.clone(),
             due_at,
         }));
     }
@@ -277,7 +277,10 @@ async fn check_phone(
     };
     let _permit = lookups.in_flight.acquire().await;
     if !lookups.pace(deadline).await {
-        return Ok(Verdict::Defer(NOT_ASKED_YET, "reassigned_check_pending"));
+        return Ok(Verdict::Defer(
+            NOT_ASKED_YET,
+            MessageReason::ReassignedCheckPending,
+        ));
     }
     let date = consent_at.format("%Y%m%d").to_string();
     let result = lookups.client.reassigned(phone.as_str(), &date).await;

@@ -253,7 +253,11 @@ fn message_item(t: &Tenant, m: &Message, author: Option<&str>) -> Item {
         who,
         when: TimeEl::new(t, m.created_at),
         status: outbound.then(|| words::message_status(m.status)),
-        reason: m.reason.as_deref().filter(|_| outbound).map(words::reason),
+        reason: m
+            .reason
+            .as_ref()
+            .filter(|_| outbound)
+            .map(|r| words::reason(r.as_str())),
         deferred: m
             .deferred_until()
             .filter(|_| outbound)

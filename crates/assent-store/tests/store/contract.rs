@@ -751,10 +751,16 @@ async fn claim_hands_off_due_messages_once(store: &dyn Store) {
     assert_eq!(stored(store, &t, "go").await.status, MessageStatus::Sending);
     let refused = stored(store, &t, "refuse").await;
     assert_eq!(refused.status, MessageStatus::Blocked);
-    assert_eq!(refused.reason.as_deref(), Some("opted_out"));
+    assert_eq!(
+        refused.reason.as_ref().map(MessageReason::as_str),
+        Some("opted_out")
+    );
     let deferred = stored(store, &t, "defer").await;
     assert_eq!(deferred.status, MessageStatus::Deferred);
-    assert_eq!(deferred.reason.as_deref(), Some("quiet_hours"));
+    assert_eq!(
+        deferred.reason.as_ref().map(MessageReason::as_str),
+        Some("quiet_hours")
+    );
     assert_eq!(deferred.due_at, retry_at);
     assert_eq!(deferred.deferred_until(), Some(retry_at));
     assert_eq!(
@@ -816,7 +822,10 @@ async fn claim_paces_each_sender(store: &dyn Store) {
     assert_eq!(got, ["first", "mk", "reply"]);
     let second = stored(store, &t, "second").await;
     assert_eq!(second.status, MessageStatus::Deferred);
-    assert_eq!(second.reason.as_deref(), Some("rate_limited"));
+    assert_eq!(
+        second.reason.as_ref().map(MessageReason::as_str),
+        Some("rate_limited")
+    );
     assert_eq!(second.due_at, now() + Duration::minutes(1));
 
     // The pace is kept between claims: the sender's next slot is a minute on.
@@ -833,7 +842,11 @@ async fn claim_paces_each_sender(store: &dyn Store) {
     let claimed = store.claim_due(next, 10, &mut send_all).await.unwrap();
     assert_eq!(ids(&claimed), ["second"]);
     assert_eq!(
-        stored(store, &t, "third").await.reason.as_deref(),
+        stored(store, &t, "third")
+            .await
+            .reason
+            .as_ref()
+            .map(MessageReason::as_str),
         Some("rate_limited")
     );
 }
@@ -845,7 +858,7 @@ async fn retry_backs_off_then_fails(store: &dyn Store) {
     let backoff = |attempt: u32| Duration::minutes(i64::from(attempt));
     // Not sending yet: nothing to retry.
     let err = store
-        .retry_later(&t.id, "m", "timeout", now(), 3, &backoff)
+        .retry_later(&t.id, "m", &"timeout".into(), now(), 3, &backoff)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -857,13 +870,13 @@ async fn retry_backs_off_then_fails(store: &dyn Store) {
             ["m"]
         );
         let status = store
-            .retry_later(&t.id, "m", "timeout", at, 3, &backoff)
+            .retry_later(&t.id, "m", &"timeout".into(), at, 3, &backoff)
             .await
             .unwrap();
         assert_eq!(status, MessageStatus::Queued, "attempt {attempt}");
         let m = stored(store, &t, "m").await;
         assert_eq!(
-            (m.status, m.reason.as_deref()),
+            (m.status, m.reason.as_ref().map(MessageReason::as_str)),
             (MessageStatus::Queued, Some("timeout"))
         );
         let due = at + Duration::minutes(i64::from(attempt));
@@ -884,13 +897,13 @@ async fn retry_backs_off_then_fails(store: &dyn Store) {
         ["m"]
     );
     let status = store
-        .retry_later(&t.id, "m", "timeout", at, 3, &backoff)
+        .retry_later(&t.id, "m", &"timeout".into(), at, 3, &backoff)
         .await
         .unwrap();
     assert_eq!(status, MessageStatus::Failed);
     let m = stored(store, &t, "m").await;
     assert_eq!(
-        (m.status, m.reason.as_deref()),
+        (m.status, m.reason.as_ref().map(MessageReason::as_str)),
         (MessageStatus::Failed, Some("timeout"))
     );
     let far = at + Duration::days(1);
@@ -976,7 +989,7 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
         .unwrap();
     let a = stored(store, &t, "a").await;
     assert_eq!(
-        (a.status, a.reason.as_deref()),
+        (a.status, a.reason.as_ref().map(MessageReason::as_str)),
         (MessageStatus::Undelivered, Some("30003"))
     );
     let err = store
@@ -1024,7 +1037,7 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
     );
     let c = stored(store, &t, "c").await;
     assert_eq!(
-        (c.status, c.reason.as_deref()),
+        (c.status, c.reason.as_ref().map(MessageReason::as_str)),
         (MessageStatus::Unknown, Some("handoff_interrupted"))
     );
 }
@@ -1082,7 +1095,7 @@ async fn a_tenant_reaches_only_its_own_messages(store: &dyn Store) {
         .unwrap();
     let backoff = |_: u32| Duration::minutes(1);
     let err = store
-        .retry_later(&b.id, "only-a", "timeout", now(), 3, &backoff)
+        .retry_later(&b.id, "only-a", &"timeout".into(), now(), 3, &backoff)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -1129,7 +1142,7 @@ async fn a_tenant_reaches_only_its_own_messages(store: &dyn Store) {
     // Each tenant's own key does reach its message.
     assert_eq!(
         store
-            .retry_later(&a.id, "only-a", "timeout", now(), 3, &backoff)
+            .retry_later(&a.id, "only-a", &"timeout".into(), now(), 3, &backoff)
             .await
             .unwrap(),
         MessageStatus::Queued
@@ -1417,7 +1430,10 @@ async fn pause_holds_and_resume_releases(store: &dyn Store) {
     );
     let held = stored(store, &t, "queued").await;
     assert_eq!(held.status, MessageStatus::Deferred);
-    assert_eq!(held.reason.as_deref(), Some("campaign_paused"));
+    assert_eq!(
+        held.reason.as_ref().map(MessageReason::as_str),
+        Some("campaign_paused")
+    );
     assert_eq!(held.due_at.timestamp_millis(), PAUSED_UNTIL_MS);
     assert_eq!(held.deferred_until(), None);
     assert_eq!(
@@ -1429,7 +1445,11 @@ async fn pause_holds_and_resume_releases(store: &dyn Store) {
     let late = vec![recipient(&t, "c1", "late", &p3)];
     assert_eq!(store.add_recipients(&t.id, &late).await.unwrap(), 1);
     assert_eq!(
-        stored(store, &t, "late").await.reason.as_deref(),
+        stored(store, &t, "late")
+            .await
+            .reason
+            .as_ref()
+            .map(MessageReason::as_str),
         Some("campaign_paused")
     );
     let far = now() + Duration::days(365);
@@ -1904,7 +1924,7 @@ async fn campaign_counters_equal_a_count_of_the_send_log(store: &dyn Store) {
         .unwrap();
     let backoff = |attempt: u32| Duration::minutes(i64::from(attempt));
     store
-        .retry_later(&t.id, "m8", "timeout", now(), 3, &backoff)
+        .retry_later(&t.id, "m8", &"timeout".into(), now(), 3, &backoff)
         .await
         .unwrap();
     counters_agree(store, &t, "c1", "reported").await;
