@@ -4,6 +4,8 @@
 //! missed text is better than a doubled one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use assent_core::gate::{Decision, Stage};
 use assent_provider::{OutboundSms, SendError, StatusReport};
@@ -324,6 +326,9 @@ const LANES: usize = 4;
 /// The most provider calls one process has started and not yet recorded: after a crash,
 /// at most this many of its messages are `unknown`.
 pub const MAX_CALLS_IN_FLIGHT: usize = SEND_CONCURRENCY * LANES;
+/// How long a lane whose claim came back empty waits before it claims again, while
+/// another lane is still at work (see [`dispatch_pipelined`]).
+const LANE_RETRY: std::time::Duration = std::time::Duration::from_millis(2);
 /// Hand-offs tried before a message that the provider keeps refusing to take is `failed`.
 pub const MAX_ATTEMPTS: u32 = 6;
 
@@ -559,18 +564,30 @@ async fn record_history(
 /// written back: while some wait on the provider, others are claimed and re-gated (claims
 /// never overlap: each takes the one writer and marks its messages `sending`). Returns when
 /// nothing is due, with how many messages were handed off.
+///
+/// An empty claim ends its lane only when no other lane is handing a batch off. On
+/// PostgreSQL a claim leaves the rows of a sender whose pace another claim holds (it never
+/// waits on that lock), so with one sending number a claim that meets another comes back
+/// empty while plenty is due: that lane tries again after [`LANE_RETRY`] rather than
+/// leaving the other lanes' work to one.
 pub async fn dispatch_pipelined(app: &AppState, batch: u32) -> Result<usize> {
+    let busy = Arc::new(AtomicUsize::new(0));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..LANES {
         let app = app.clone();
+        let busy = busy.clone();
         set.spawn(async move {
             let mut total = 0;
             loop {
                 if app.shutdown.is_set() {
                     return Ok(total);
                 }
-                match dispatch_once(&app, batch).await? {
-                    0 => return Ok::<usize, StoreError>(total),
+                busy.fetch_add(1, Ordering::SeqCst);
+                let claimed = dispatch_once(&app, batch).await;
+                let others = busy.fetch_sub(1, Ordering::SeqCst) - 1;
+                match claimed? {
+                    0 if others == 0 => return Ok::<usize, StoreError>(total),
+                    0 => tokio::time::sleep(LANE_RETRY).await,
                     n => total += n,
                 }
             }
