@@ -4,4 +4,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod placeholders;
+mod plans;
 mod write_lock;

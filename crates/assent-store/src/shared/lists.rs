@@ -84,6 +84,34 @@ pub fn numeric_id(key: &Key) -> crate::Result<i64> {
     key.id.parse().map_err(|_| crate::StoreError::NotFound)
 }
 
+/// The conversations page's statement up to its keyset condition (`WHERE 1 = 1`, to which
+/// the page adds its range, order and limit); `seq` names the messages' insertion order.
+/// The customer's name is read from the phone's contact methods first (see
+/// [`crate::shared::PHONE_OWNERS_SQL`] for why `CROSS JOIN`); tests/sqlite/plans.rs in
+/// assent-sqlite checks the plan.
+pub fn conversations_sql(seq: &str) -> String {
+    format!(
+        "SELECT p.phone, p.last_at, p.last_seq, \
+                       (SELECT CASE WHEN m.direction = 'inbound' THEN m.body END FROM messages m \
+                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
+                        ORDER BY m.created_at DESC, m.{seq} DESC LIMIT 1) AS last_inbound, \
+                       (SELECT m.body FROM messages m \
+                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
+                        ORDER BY m.created_at DESC, m.{seq} DESC LIMIT 1) AS last_body, \
+                       (SELECT m.direction FROM messages m \
+                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
+                        ORDER BY m.created_at DESC, m.{seq} DESC LIMIT 1) AS last_direction, \
+                       (SELECT c.name FROM contact_methods cm CROSS JOIN customers c \
+                        WHERE c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
+                        AND cm.tenant_id = $1 AND cm.phone = p.phone \
+                        ORDER BY c.created_at, c.id LIMIT 1) AS customer_name \
+                     FROM (SELECT l.phone, l.created_at AS last_at, l.{seq} AS last_seq FROM messages l \
+                           WHERE l.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM messages n \
+                             WHERE n.tenant_id = $1 AND n.phone = l.phone AND (n.created_at > l.created_at \
+                               OR (n.created_at = l.created_at AND n.{seq} > l.{seq})))) p WHERE 1 = 1"
+    )
+}
+
 /// Every list of one backend: `shared_list_sql!(sqlx::Sqlite, SqliteStore, reader, "rowid",
 /// "json_extract(k.state, '$.marketing')")` implements [`crate::ListStore`] for
 /// `SqliteStore`, reading through its pool `reader`; the fourth argument names the
@@ -214,38 +242,7 @@ macro_rules! shared_list_sql {
                 // is full (no GROUP BY over every message). Its text is looked up for the
                 // page's phones only. A phone's latest message is the one it ends on, so
                 // each phone appears once, at its latest message's key.
-                let mut sql = $crate::page::Sql::new(concat!(
-                    "SELECT p.phone, p.last_at, p.last_seq, \
-                       (SELECT CASE WHEN m.direction = 'inbound' THEN m.body END FROM messages m \
-                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
-                        ORDER BY m.created_at DESC, m.",
-                    $seq,
-                    " DESC LIMIT 1) AS last_inbound, \
-                       (SELECT m.body FROM messages m \
-                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
-                        ORDER BY m.created_at DESC, m.",
-                    $seq,
-                    " DESC LIMIT 1) AS last_body, \
-                       (SELECT m.direction FROM messages m \
-                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
-                        ORDER BY m.created_at DESC, m.",
-                    $seq,
-                    " DESC LIMIT 1) AS last_direction, \
-                       (SELECT c.name FROM contact_methods cm JOIN customers c \
-                        ON c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
-                        WHERE cm.tenant_id = $1 AND cm.phone = p.phone \
-                        ORDER BY c.created_at, c.id LIMIT 1) AS customer_name \
-                     FROM (SELECT l.phone, l.created_at AS last_at, l.",
-                    $seq,
-                    " AS last_seq FROM messages l \
-                           WHERE l.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM messages n \
-                             WHERE n.tenant_id = $1 AND n.phone = l.phone AND (n.created_at > l.created_at \
-                               OR (n.created_at = l.created_at AND n.",
-                    $seq,
-                    " > l.",
-                    $seq,
-                    ")))) p WHERE 1 = 1"
-                ));
+                let mut sql = $crate::page::Sql::new(&$crate::shared::lists::conversations_sql($seq));
                 sql.param();
                 // Ordered by (time, insertion order), the index's own order, so a page is a
                 // range scan of `messages_tenant_newest` however many messages share a time
