@@ -54,6 +54,14 @@ pub(crate) async fn add_recipients(
             !known && seen.insert(key)
         })
         .collect();
+    if new.is_empty() {
+        return Ok(0);
+    }
+    // The per-row counting triggers stand aside for this write (migration 0031); the
+    // counts of the batch go in below, one row per (campaign, status, reason).
+    sqlx::query("INSERT INTO campaign_counts_bulk (id) VALUES (1)")
+        .execute(&mut *conn)
+        .await?;
     let rows = new
         .iter()
         .map(|r| {
@@ -93,17 +101,48 @@ pub(crate) async fn add_recipients(
             paused.insert(campaign);
         }
     }
-    let messages = new
-        .iter()
-        .filter_map(|r| {
-            let m = r.message.as_ref()?;
-            Some(if paused.contains(r.campaign_id.as_str()) {
-                crate::message_row(&held_for_pause(m))
-            } else {
-                crate::message_row(m)
-            })
-        })
-        .collect();
+    // Each recipient counts under the status its row is written with: skipped with its
+    // reason, its message's status (held for a pause, deferred by the gate), or queued
+    // while it has no message. A new message is never handed off, so none is counted as
+    // opted out afterwards yet.
+    let mut counts: std::collections::BTreeMap<(&str, &str, &str), i64> = Default::default();
+    let mut messages = Vec::new();
+    for r in &new {
+        let status = match (&r.skip_reason, &r.message) {
+            (Some(reason), _) => ("skipped", reason.as_str()),
+            (None, Some(m)) => {
+                let held;
+                let m = if paused.contains(r.campaign_id.as_str()) {
+                    held = held_for_pause(m);
+                    &held
+                } else {
+                    m
+                };
+                messages.push(crate::message_row(m));
+                (m.status.as_str(), "")
+            }
+            (None, None) => ("queued", ""),
+        };
+        *counts
+            .entry((r.campaign_id.as_str(), status.0, status.1))
+            .or_default() += 1;
+    }
     crate::bulk::insert(conn, crate::MESSAGE_INSERT, 21, messages).await?;
+    sqlx::query("DELETE FROM campaign_counts_bulk")
+        .execute(&mut *conn)
+        .await?;
+    for ((campaign, status, reason), n) in counts {
+        sqlx::query(
+            "INSERT INTO campaign_counts (tenant_id, campaign_id, status, reason, n) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (tenant_id, campaign_id, status, reason) DO UPDATE SET n = n + excluded.n",
+        )
+        .bind(tenant_id)
+        .bind(campaign)
+        .bind(status)
+        .bind(reason)
+        .bind(n)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(new.len() as u64)
 }
