@@ -821,6 +821,14 @@ impl TenantStore for PostgresStore {
 
 #[async_trait]
 impl CustomerStore for PostgresStore {
+    async fn refresh_statistics(&self) -> Result<()> {
+        // A role that does not own the tables gets a warning, not an error.
+        sqlx::query("ANALYZE customers, contact_methods, customer_tags")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn hold_import_lock(&self, tenant_id: &str) -> Result<Option<assent_store::ImportLock>> {
         // A session-level lock on a connection of its own, taken out of the pool: dropping
         // the guard closes that connection, and the server releases the lock with it.

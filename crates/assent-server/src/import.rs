@@ -31,6 +31,9 @@ pub const MAX_REPORTED: usize = 1000;
 
 /// How many new customers go to the store in one write.
 pub const BATCH: usize = 5000;
+/// An import that creates at least this many customers refreshes the database's
+/// statistics before it reports (see `CustomerStore::refresh_statistics`).
+pub const STATISTICS_AFTER: usize = 1000;
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ImportReport {
@@ -256,6 +259,9 @@ async fn import_customers_locked(
         }
     }
     write_customers(app, tenant_id, &mut batch, now, &mut report).await?;
+    if report.created >= STATISTICS_AFTER {
+        app.store.refresh_statistics().await?;
+    }
     progress(csv.bytes_read());
     Ok(report)
 }

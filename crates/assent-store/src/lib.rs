@@ -167,6 +167,14 @@ pub trait CustomerStore: Send + Sync {
         let _ = tenant_id;
         Ok(None)
     }
+    /// Brings the query planner's statistics of the customer tables up to date after a bulk
+    /// write (an import). PostgreSQL's autovacuum analyzes only a minute or more later, and
+    /// until then plans for a tenant it has no statistics of walk everything: a
+    /// 1,000,000-customer audience read 5,000 phones in 27.5 s instead of 72 ms. A no-op
+    /// where no query depends on statistics (SQLite, tests/sqlite/plans.rs).
+    async fn refresh_statistics(&self) -> Result<()> {
+        Ok(())
+    }
     /// Creates a customer and writes the ledger entries of its initial toggles.
     async fn create_customer(
         &self,

@@ -707,6 +707,8 @@ async fn campaign(n: u64, report_only: bool, database_url: Option<String>) -> an
         db.opt_in(&t.id, &opted, noon).await?;
         i = end;
     }
+    // As an import of that many customers does.
+    app.store.refresh_statistics().await?;
     let seeded_in = seeding.elapsed();
     let c = Campaign {
         id: "bench-campaign".into(),

@@ -179,3 +179,65 @@ fn tenant_create_migrate_and_import_work_and_bad_input_is_one_line() {
         "/no/such/file.csv",
     );
 }
+
+/// An import of many customers leaves PostgreSQL's planner statistics current, so a
+/// campaign sent right after it is planned on them (autovacuum comes a minute or more
+/// later; until then the audience query of a 1,000,000-customer tenant walked everything
+/// per page).
+#[tokio::test]
+#[ignore = "needs ASSENT_TEST_POSTGRES_URL"]
+async fn a_large_import_refreshes_the_statistics_on_postgres() {
+    let Some(db) = crate::support::Db::postgres("stats").await else {
+        return;
+    };
+    let o = assent(db.url(), &["migrate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = assent(
+        db.url(),
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "Stats Air",
+            "--time-zone",
+            "America/Chicago",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let slug = serde_json::from_slice::<Value>(&o.stdout).unwrap()["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let analyzed = || async {
+        db.column(
+            "SELECT COALESCE(last_analyze::text, 'never') FROM pg_stat_user_tables \
+             WHERE relname IN ('customers', 'contact_methods', 'customer_tags') ORDER BY relname",
+        )
+        .await
+    };
+    assert_eq!(analyzed().await, ["never", "never", "never"]);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("customers.csv");
+    let mut rows = String::from("name,phone,tags\n");
+    for i in 0..assent_server::import::STATISTICS_AFTER {
+        rows.push_str(&format!("Customer {i},+1737300{i:04},all\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let o = assent(
+        db.url(),
+        &[
+            "import",
+            "customers",
+            csv.to_str().unwrap(),
+            "--tenant",
+            &slug,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        analyzed().await.iter().all(|a| a != "never"),
+        "{:?}",
+        analyzed().await
+    );
+    db.drop_it().await;
+}
