@@ -885,15 +885,6 @@ impl CustomerStore for PostgresStore {
         Ok(())
     }
 
-    async fn phone_owners(&self, tenant_id: &str, phones: &[E164]) -> Result<Vec<(E164, String)>> {
-        phone_owners(&self.pool, tenant_id, phones).await
-    }
-    async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {
-        customers_with_phone(&self.pool, tenant_id, phone).await
-    }
-    async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
-        customer(&mut *self.pool.acquire().await?, tenant_id, id).await
-    }
     async fn add_phone(
         &self,
         tenant_id: &str,

@@ -925,15 +925,6 @@ impl CustomerStore for SqliteStore {
         Ok(())
     }
 
-    async fn phone_owners(&self, tenant_id: &str, phones: &[E164]) -> Result<Vec<(E164, String)>> {
-        phone_owners(&self.reader, tenant_id, phones).await
-    }
-    async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>> {
-        customers_with_phone(&self.reader, tenant_id, phone).await
-    }
-    async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>> {
-        customer(&mut *self.reader.acquire().await?, tenant_id, id).await
-    }
     async fn add_phone(
         &self,
         tenant_id: &str,

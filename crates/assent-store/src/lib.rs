@@ -131,6 +131,18 @@ pub trait TenantStore: Send + Sync {
     ) -> Result<()>;
 }
 
+/// Customers found by id or by phone.
+#[async_trait]
+pub trait CustomerLookup: Send + Sync {
+    /// The (phone, customer id) pairs of `phones` that are on a record, oldest customer
+    /// first: an import looks up one batch of its rows at a time (at most a few thousand
+    /// phones), never the whole tenant.
+    async fn phone_owners(&self, tenant_id: &str, phones: &[E164]) -> Result<Vec<(E164, String)>>;
+    /// Ids of the customers holding `phone`, oldest first.
+    async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>>;
+    async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>>;
+}
+
 /// Finding tenants and reading their registrations.
 #[async_trait]
 pub trait TenantDirectory: Send + Sync {
@@ -194,13 +206,6 @@ pub trait CustomerStore: Send + Sync {
         }
         Ok(())
     }
-    /// The (phone, customer id) pairs of `phones` that are on a record, oldest customer
-    /// first: an import looks up one batch of its rows at a time (at most a few thousand
-    /// phones), never the whole tenant.
-    async fn phone_owners(&self, tenant_id: &str, phones: &[E164]) -> Result<Vec<(E164, String)>>;
-    /// Ids of the customers holding `phone`, oldest first.
-    async fn customers_with_phone(&self, tenant_id: &str, phone: &E164) -> Result<Vec<String>>;
-    async fn customer(&self, tenant_id: &str, id: &str) -> Result<Option<Customer>>;
     /// Adds a phone to a customer's contact methods (last), writing the ledger entries of
     /// its initial toggles; `NotFound` without the customer, `Conflict` when the customer
     /// already holds that phone.
@@ -957,6 +962,7 @@ pub trait Store:
     TenantStore
     + TenantDirectory
     + CustomerStore
+    + CustomerLookup
     + ConsentStore
     + QueueStore
     + MessageLookup
@@ -978,6 +984,7 @@ impl<T> Store for T where
     T: TenantStore
         + TenantDirectory
         + CustomerStore
+        + CustomerLookup
         + ConsentStore
         + QueueStore
         + MessageLookup
@@ -1000,7 +1007,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         CampaignInputStore, CampaignRecords, CampaignStore, ChainStore, ConsentStore,
-        CustomerStore, EvidenceStore, FormLimitStore, ListStore, MessageLookup, OverviewStore,
-        QueueStore, RelayStore, Store, TenantDirectory, TenantStore, WebStore,
+        CustomerLookup, CustomerStore, EvidenceStore, FormLimitStore, ListStore, MessageLookup,
+        OverviewStore, QueueStore, RelayStore, Store, TenantDirectory, TenantStore, WebStore,
     };
 }

@@ -1994,13 +1994,40 @@ pub fn send_log_page_sql(after: bool, backwards: bool) -> String {
 }
 
 /// Customers, the ledger's cold reads, single messages and the plain writes of a
-/// transaction's plan, for one driver, and [`crate::MessageLookup`] for the backend's
-/// store: `shared_store_sql!(sqlx::Sqlite, SqliteStore, reader)`. What needs a
-/// backend's own SQL (snapshots, the ledger's and messages' bulk inserts, locks) stays
+/// transaction's plan, for one driver, and [`crate::CustomerLookup`] and
+/// [`crate::MessageLookup`] for the backend's store: `shared_store_sql!(sqlx::Sqlite,
+/// SqliteStore, reader)`. What needs a backend's own SQL (snapshots, the ledger's and messages' bulk inserts, locks) stays
 /// with it. Functions of several statements take a connection; the rest any executor.
 #[macro_export]
 macro_rules! shared_store_sql {
     ($db:ty, $store:ty, $read:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::CustomerLookup for $store {
+            async fn phone_owners(
+                &self,
+                tenant_id: &str,
+                phones: &[assent_core::phone::E164],
+            ) -> $crate::Result<Vec<(assent_core::phone::E164, String)>> {
+                phone_owners(&self.$read, tenant_id, phones).await
+            }
+
+            async fn customers_with_phone(
+                &self,
+                tenant_id: &str,
+                phone: &assent_core::phone::E164,
+            ) -> $crate::Result<Vec<String>> {
+                customers_with_phone(&self.$read, tenant_id, phone).await
+            }
+
+            async fn customer(
+                &self,
+                tenant_id: &str,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::Customer>> {
+                customer(&mut *self.$read.acquire().await?, tenant_id, id).await
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::MessageLookup for $store {
             async fn message(&self, tenant_id: &str, id: &str) -> $crate::Result<Option<$crate::Message>> {
