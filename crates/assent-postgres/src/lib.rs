@@ -138,6 +138,10 @@ pub struct PostgresStore {
     pool: PgPool,
     options: PgConnectOptions,
     bench_table_ready: AtomicBool,
+    /// One claim at a time per process: the claims of one process's lanes would otherwise
+    /// meet on the same senders' locks, and the one that loses has locked and read its
+    /// rows for nothing.
+    claiming: tokio::sync::Mutex<()>,
 }
 
 impl PostgresStore {
@@ -175,6 +179,7 @@ impl PostgresStore {
             pool,
             options,
             bench_table_ready: AtomicBool::new(false),
+            claiming: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -281,39 +286,20 @@ async fn lock_phone(conn: &mut PgConnection, tenant_id: &str, phone: &str) -> Re
     Ok(())
 }
 
-/// Takes a named lock if nobody holds it; never waits. Claims use it for a sender's pace
-/// (`sender:NUMBER`) and a tenant's daily count (`daily:TENANT`).
-async fn try_lock(conn: &mut PgConnection, key: &str) -> Result<bool> {
-    let row = sqlx::query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked")
-        .bind(key)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(row.try_get("locked")?)
-}
-
-/// The named locks one claim asked for, so it asks the database once per name.
-#[derive(Default)]
-struct ClaimLocks {
-    held: HashSet<String>,
-    busy: HashSet<String>,
-}
-
-impl ClaimLocks {
-    async fn take(&mut self, conn: &mut PgConnection, key: String) -> Result<bool> {
-        if self.held.contains(&key) {
-            return Ok(true);
-        }
-        if self.busy.contains(&key) {
-            return Ok(false);
-        }
-        let got = try_lock(conn, &key).await?;
-        if got {
-            self.held.insert(key);
-        } else {
-            self.busy.insert(key);
-        }
-        Ok(got)
-    }
+/// Takes the named locks nobody holds, all in one statement, never waiting; returns the
+/// names now held. Claims use them for a sender's pace (`sender:NUMBER`) and a tenant's
+/// daily count (`daily:TENANT`).
+async fn try_lock_names(conn: &mut PgConnection, names: &[String]) -> Result<HashSet<String>> {
+    let rows: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT k, pg_try_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k",
+    )
+    .bind(names)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(k, held)| held.then_some(k))
+        .collect())
 }
 
 /// Takes the locks of several phones in one order, so two callers cannot deadlock.
@@ -1033,6 +1019,7 @@ impl QueueStore for PostgresStore {
         limit: u32,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<Message>> {
+        let _one_claim = self.claiming.lock().await;
         let mut tx = self.pool.begin().await?;
         let now_ms = ms(now);
         // Rows another claimer holds are skipped, not waited for.
@@ -1047,6 +1034,33 @@ impl QueueStore for PostgresStore {
         .iter()
         .map(message_from)
         .collect::<Result<_>>()?;
+        if due.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        // The senders' paces and the tenants' daily counts are read and written by one
+        // claimer at a time. They are tried first, all at once: a message whose sender or
+        // tenant another claim holds waits for a later claim, before this one has locked
+        // or read anything about its phone.
+        let mut names: Vec<String> = due
+            .iter()
+            .flat_map(|m| {
+                [
+                    format!("sender:{}", m.from.as_str()),
+                    format!("daily:{}", m.tenant_id),
+                ]
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let free = try_lock_names(&mut tx, &names).await?;
+        let due: Vec<Message> = due
+            .into_iter()
+            .filter(|m| {
+                free.contains(&format!("sender:{}", m.from.as_str()))
+                    && free.contains(&format!("daily:{}", m.tenant_id))
+            })
+            .collect();
         if due.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
@@ -1079,7 +1093,6 @@ impl QueueStore for PostgresStore {
             snapshots.insert(key.clone(), snapshot_from(row, ctx)?);
         }
         let mut claim = decide::Claim::new(now);
-        let mut locks = ClaimLocks::default();
         // Each sender's pace is kept under the tenant whose number it is.
         let mut sender_tenant: HashMap<String, String> = HashMap::new();
         for m in due {
@@ -1089,15 +1102,6 @@ impl QueueStore for PostgresStore {
             };
             let handoff = plan(&m, snap);
             if handoff == Handoff::Send {
-                // The sender's pace and the tenant's daily count are read and written by one
-                // claimer at a time; when another has them, this message waits its turn.
-                let sender_key = format!("sender:{}", m.from.as_str());
-                let daily_key = format!("daily:{}", m.tenant_id);
-                if !locks.take(&mut tx, sender_key).await?
-                    || !locks.take(&mut tx, daily_key).await?
-                {
-                    continue;
-                }
                 let pacer = &mut claim.pacer;
                 if !pacer.knows_sender(&m.from) {
                     let tat = sqlx::query(
