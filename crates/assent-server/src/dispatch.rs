@@ -85,106 +85,101 @@ type Outcome = std::result::Result<assent_provider::Accepted, SendError>;
 
 /// Hands a claimed batch to the provider, [`SEND_CONCURRENCY`] calls at a time. Each
 /// message is started (re-gated under its phone's lock and marked `call_started_at`) just
-/// before its own call, and its outcome is written as soon as it returns, before its task
-/// starts another: a crash leaves only the calls then in flight `unknown`, and a STOP
-/// either blocks a message before its call or finds it started and waits for it. Starts and outcomes that come together share
-/// one write. A few long-lived tasks share the batch rather than one task per message:
+/// before its own call, and its outcome is written as soon as it returns, in the same
+/// write that starts its task's next call: a crash leaves only the calls then in flight
+/// `unknown`, and a STOP either blocks a message before its call or finds it started and
+/// waits for it. A few long-lived tasks share the batch rather than one task per message:
 /// spawning wakes a sleeping worker thread each time, which cost more than the task itself.
 async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Utc>) -> Result<()> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicBool;
     let callback = format!("{}/webhooks/twilio/status", app.config.public_url);
     let claimed = Arc::new(claimed);
     let next = Arc::new(AtomicUsize::new(0));
     // Set once a write fails: no further call is started whose outcome might not be kept.
     let halted = Arc::new(AtomicBool::new(false));
-    let (start_tx, start_rx) =
-        tokio::sync::mpsc::unbounded_channel::<(usize, tokio::sync::oneshot::Sender<bool>)>();
-    let (done_tx, mut done_rx) =
-        tokio::sync::mpsc::unbounded_channel::<(usize, Outcome, tokio::sync::oneshot::Sender<()>)>(
-        );
-    let starter = tokio::spawn(start_calls(
-        app.clone(),
-        claimed.clone(),
-        claimed_at,
-        start_rx,
-    ));
+    let (step_tx, mut steps) = tokio::sync::mpsc::unbounded_channel::<Step>();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..SEND_CONCURRENCY.min(claimed.len()) {
         let (stopping, metrics) = (app.shutdown.clone(), app.metrics.clone());
-        let (provider, claimed, next, halted, start_tx, done_tx, callback) = (
+        let (provider, claimed, next, halted, step_tx, callback) = (
             app.provider.clone(),
             claimed.clone(),
             next.clone(),
             halted.clone(),
-            start_tx.clone(),
-            done_tx.clone(),
+            step_tx.clone(),
             callback.clone(),
         );
         set.spawn(async move {
+            let mut finished = None;
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(m) = claimed.get(i) else {
-                    return;
-                };
                 // At shutdown no new call starts; the claim's rest goes back to the queue.
-                if halted.load(Ordering::Relaxed) || stopping.is_set() {
-                    return;
-                }
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                if start_tx.send((i, tx)).is_err() {
-                    return;
-                }
-                match rx.await {
-                    Ok(true) => {}
-                    // Blocked since the claim, or no longer this claim's.
-                    Ok(false) => continue,
-                    // The start could not be written: nothing more goes.
-                    Err(_) => return,
-                }
-                let sms = OutboundSms {
-                    from: m.from.clone(),
-                    to: m.to.clone(),
-                    body: m.body.clone(),
-                    status_callback: Some(callback.clone()),
+                let i = if halted.load(Ordering::Relaxed) || stopping.is_set() {
+                    None
+                } else {
+                    Some(next.fetch_add(1, Ordering::Relaxed)).filter(|i| *i < claimed.len())
                 };
-                let started = std::time::Instant::now();
-                let result = provider.send(&sms).await;
-                metrics.handoff(
-                    match &result {
-                        Ok(_) => "sent",
-                        Err(SendError::Retryable(_)) => "retry",
-                        Err(SendError::Unknown(_)) => "unknown",
-                        Err(_) => "failed",
-                    },
-                    started.elapsed(),
-                );
-                // The next call starts only once this one's outcome is kept: a task never
-                // has more than one call started and unrecorded.
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                if done_tx.send((i, result, tx)).is_err() || rx.await.is_err() {
+                if finished.is_none() && i.is_none() {
                     return;
+                }
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let step = Step {
+                    finished: finished.take(),
+                    next: i,
+                    reply,
+                };
+                if step_tx.send(step).is_err() {
+                    return;
+                }
+                match (answer.await, i) {
+                    (Ok(true), Some(i)) => {
+                        let m = &claimed[i];
+                        let sms = OutboundSms {
+                            from: m.from.clone(),
+                            to: m.to.clone(),
+                            body: m.body.clone(),
+                            status_callback: Some(callback.clone()),
+                        };
+                        let started = std::time::Instant::now();
+                        let result = provider.send(&sms).await;
+                        metrics.handoff(
+                            match &result {
+                                Ok(_) => "sent",
+                                Err(SendError::Retryable(_)) => "retry",
+                                Err(SendError::Unknown(_)) => "unknown",
+                                Err(_) => "failed",
+                            },
+                            started.elapsed(),
+                        );
+                        // Kept with the next start: a task never has more than one call
+                        // started and unrecorded.
+                        finished = Some((i, result));
+                    }
+                    // Blocked since the claim, or no longer this claim's: try the next.
+                    (Ok(false), Some(_)) => {}
+                    // The last outcome is kept and nothing is left to start.
+                    (Ok(_), None) => return,
+                    // The write failed: nothing more goes.
+                    (Err(_), _) => return,
                 }
             }
         });
     }
-    drop((start_tx, done_tx));
+    drop(step_tx);
     let mut failed = None;
-    while let Some(first) = done_rx.recv().await {
+    while let Some(first) = steps.recv().await {
         gather().await;
         let mut burst = vec![first];
-        while let Ok(more) = done_rx.try_recv() {
+        while let Ok(more) = steps.try_recv() {
             burst.push(more);
         }
-        let (outcomes, acks): (Vec<_>, Vec<_>) =
-            burst.into_iter().map(|(i, r, ack)| ((i, r), ack)).unzip();
-        match record(app, &claimed, outcomes).await {
-            Ok(()) => {
-                for ack in acks {
-                    let _ = ack.send(());
+        // After a failed write the outcomes are still kept, but nothing new starts.
+        match settle(app, &claimed, claimed_at, &mut burst, failed.is_none()).await {
+            Ok(go) => {
+                for (step, go) in burst.into_iter().zip(go) {
+                    let _ = step.reply.send(go);
                 }
             }
-            // The acks are dropped: their tasks stop.
+            // The replies are dropped: their tasks stop.
             Err(e) => {
                 halted.store(true, Ordering::Relaxed);
                 tracing::error!(error = %e, "could not record hand-off outcomes");
@@ -195,19 +190,58 @@ async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Ut
     // A panicked hand-off leaves its message `sending` with its call started: the sweep
     // marks it unknown. The others' results were kept as they came.
     while set.join_next().await.is_some() {}
-    match starter.await {
-        Ok(Err(e)) => {
-            failed.get_or_insert(e);
-        }
-        Err(e) => {
-            failed.get_or_insert(StoreError::Database(format!("hand-off starter: {e}")));
-        }
-        Ok(Ok(())) => {}
-    }
     if app.shutdown.is_set() && failed.is_none() {
         give_back(app, &claimed, claimed_at).await?;
     }
     failed.map_or(Ok(()), Err)
+}
+
+/// What a hand-off task asks of the batch's writer: keep the outcome of its last call, if
+/// any, and start its next message, if any. The reply says whether that message may go.
+struct Step {
+    finished: Option<(usize, Outcome)>,
+    next: Option<usize>,
+    reply: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// Writes a burst of steps: the outcomes that came back and the calls to start (when
+/// `start`), in one store call. Returns each step's answer, in order.
+async fn settle(
+    app: &AppState,
+    claimed: &[Message],
+    claimed_at: DateTime<Utc>,
+    burst: &mut [Step],
+    start: bool,
+) -> Result<Vec<bool>> {
+    let outcomes: Vec<(usize, Outcome)> =
+        burst.iter_mut().filter_map(|s| s.finished.take()).collect();
+    let starts: Vec<&Message> = if start {
+        burst
+            .iter()
+            .filter_map(|s| s.next)
+            .map(|i| &claimed[i])
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (updates, retries, blocked) = outcome_updates(app, claimed, outcomes);
+    let now = app.clock.now();
+    let go = app
+        .store
+        .record_and_start(&updates, &starts, claimed_at, now, &mut |m, snap| {
+            at_call(m, snap, now)
+        })
+        .await?;
+    after_outcomes(app, retries, blocked).await?;
+    let mut go = go.into_iter();
+    Ok(burst
+        .iter()
+        .map(|s| match s.next {
+            Some(_) if start => go.next().unwrap_or(false),
+            Some(_) => false,
+            None => true,
+        })
+        .collect())
 }
 
 /// At shutdown: the claimed messages whose call never started go back to the queue now,
@@ -238,38 +272,19 @@ async fn gather() {
     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
 }
 
-/// Starts the calls asked for, each burst that gathered while the last was written in one
-/// transaction, and answers each asker whether its call may go.
-async fn start_calls(
-    app: AppState,
-    claimed: std::sync::Arc<Vec<Message>>,
-    claimed_at: DateTime<Utc>,
-    mut asks: tokio::sync::mpsc::UnboundedReceiver<(usize, tokio::sync::oneshot::Sender<bool>)>,
-) -> Result<()> {
-    while let Some(first) = asks.recv().await {
-        gather().await;
-        let mut burst = vec![first];
-        while let Ok(more) = asks.try_recv() {
-            burst.push(more);
-        }
-        let messages: Vec<&Message> = burst.iter().map(|(i, _)| &claimed[*i]).collect();
-        let now = app.clock.now();
-        // On an error the askers' answers are dropped, which stops them.
-        let go = app
-            .store
-            .start_calls(&messages, claimed_at, now, &mut |m, snap| {
-                at_call(m, snap, now)
-            })
-            .await?;
-        for ((_, reply), go) in burst.into_iter().zip(go) {
-            let _ = reply.send(go);
-        }
-    }
-    Ok(())
-}
+type Retries<'a> = Vec<(&'a Message, MessageReason)>;
 
-/// Writes the outcomes of a burst of provider calls.
-async fn record(app: &AppState, claimed: &[Message], burst: Vec<(usize, Outcome)>) -> Result<()> {
+/// The updates a burst of provider outcomes makes, the messages to try again later and
+/// those the provider refused as blocked.
+fn outcome_updates<'a>(
+    app: &AppState,
+    claimed: &'a [Message],
+    burst: Vec<(usize, Outcome)>,
+) -> (
+    Vec<(String, String, MessageUpdate)>,
+    Retries<'a>,
+    Vec<&'a Message>,
+) {
     let mut updates = Vec::with_capacity(burst.len());
     let mut blocked = Vec::new();
     let mut retries = Vec::new();
@@ -297,7 +312,16 @@ async fn record(app: &AppState, claimed: &[Message], burst: Vec<(usize, Outcome)
             outcome_update(&result, at),
         ));
     }
-    app.store.update_messages(&updates).await?;
+    (updates, retries, blocked)
+}
+
+/// What follows a burst's outcomes: retries put back in the queue, and numbers the
+/// provider said are blocked recorded as such.
+async fn after_outcomes(
+    app: &AppState,
+    retries: Retries<'_>,
+    blocked: Vec<&Message>,
+) -> Result<()> {
     for (m, reason) in retries {
         let id = &m.id;
         // Nothing was sent: try again later, then give up with the reason.

@@ -357,6 +357,21 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         now: DateTime<Utc>,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<bool>>;
+    /// The writes one hand-off makes between provider calls: the outcomes of the calls
+    /// that came back ([`QueueStore::update_messages`]), then the next calls started
+    /// ([`QueueStore::start_calls`], whose answer this returns). PostgreSQL makes both in
+    /// one transaction, so a burst of calls costs one commit instead of two.
+    async fn record_and_start(
+        &self,
+        updates: &[(String, String, MessageUpdate)],
+        starts: &[&Message],
+        claimed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        plan: &mut HandoffPlanner<'_>,
+    ) -> Result<Vec<bool>> {
+        self.update_messages(updates).await?;
+        self.start_calls(starts, claimed_at, now, plan).await
+    }
     /// True when only this process can write the database (embedded SQLite): then every
     /// message found `sending` at start was left by a process that died.
     fn single_process(&self) -> bool {

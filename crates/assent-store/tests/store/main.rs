@@ -7,4 +7,5 @@ mod contract;
 mod handoff_buckets;
 mod ledger_chain;
 mod migrations;
+mod pg_plans;
 mod text_columns;
