@@ -1053,7 +1053,7 @@ async fn write_updates(
 /// That is decided from the row as locked, not by a WHERE on `status = 'sending'`: with one,
 /// the planner walked the partial index of the tenant's messages in flight once per message
 /// started (6 ms a burst with 2,000 in flight), where the primary key finds each row at once.
-pub const START_CALL_ROWS: &str = "SELECT m.id, (m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = $2) \
+const START_CALL_ROWS: &str = "SELECT m.id, (m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = $2) \
      FROM messages m JOIN unnest($1::text[], $3::text[]) AS k(id, tenant_id) \
        ON m.tenant_id = k.tenant_id AND m.id = k.id \
      ORDER BY m.id FOR UPDATE OF m";

@@ -7,5 +7,4 @@ mod contract;
 mod handoff_buckets;
 mod ledger_chain;
 mod migrations;
-mod pg_plans;
 mod text_columns;
