@@ -224,7 +224,8 @@ async fn settle(
     } else {
         Vec::new()
     };
-    let (updates, retries, blocked) = outcome_updates(app, claimed, outcomes);
+    let mut outcomes = outcome_updates(app, claimed, outcomes);
+    let updates = std::mem::take(&mut outcomes.updates);
     let now = app.clock.now();
     let go = app
         .store
@@ -232,7 +233,7 @@ async fn settle(
             at_call(m, snap, now)
         })
         .await?;
-    after_outcomes(app, retries, blocked).await?;
+    after_outcomes(app, outcomes).await?;
     let mut go = go.into_iter();
     Ok(burst
         .iter()
@@ -272,19 +273,21 @@ async fn gather() {
     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
 }
 
-type Retries<'a> = Vec<(&'a Message, MessageReason)>;
+/// What a burst of provider outcomes comes to.
+struct Outcomes<'a> {
+    /// The messages' new states, written with the burst's starts.
+    updates: Vec<(String, String, MessageUpdate)>,
+    /// Nothing sent: to be tried again later.
+    retries: Vec<(&'a Message, MessageReason)>,
+    /// Refused by the provider as an opted-out number.
+    blocked: Vec<&'a Message>,
+}
 
-/// The updates a burst of provider outcomes makes, the messages to try again later and
-/// those the provider refused as blocked.
 fn outcome_updates<'a>(
     app: &AppState,
     claimed: &'a [Message],
     burst: Vec<(usize, Outcome)>,
-) -> (
-    Vec<(String, String, MessageUpdate)>,
-    Retries<'a>,
-    Vec<&'a Message>,
-) {
+) -> Outcomes<'a> {
     let mut updates = Vec::with_capacity(burst.len());
     let mut blocked = Vec::new();
     let mut retries = Vec::new();
@@ -312,16 +315,19 @@ fn outcome_updates<'a>(
             outcome_update(&result, at),
         ));
     }
-    (updates, retries, blocked)
+    Outcomes {
+        updates,
+        retries,
+        blocked,
+    }
 }
 
 /// What follows a burst's outcomes: retries put back in the queue, and numbers the
 /// provider said are blocked recorded as such.
-async fn after_outcomes(
-    app: &AppState,
-    retries: Retries<'_>,
-    blocked: Vec<&Message>,
-) -> Result<()> {
+async fn after_outcomes(app: &AppState, outcomes: Outcomes<'_>) -> Result<()> {
+    let Outcomes {
+        retries, blocked, ..
+    } = outcomes;
     for (m, reason) in retries {
         let id = &m.id;
         // Nothing was sent: try again later, then give up with the reason.
