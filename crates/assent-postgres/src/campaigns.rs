@@ -4,8 +4,6 @@ use assent_store::codec::ms;
 use assent_store::*;
 use sqlx::PgConnection;
 
-use crate::insert_message;
-
 // Campaigns' own rows: the same SQL on both backends (see assent_store::shared).
 assent_store::shared_campaign_sql!(sqlx::Postgres, crate::PostgresStore, pool);
 
@@ -42,32 +40,48 @@ pub(crate) async fn add_recipients(
             paused.insert(campaign);
         }
     }
-    let mut added = 0;
-    for r in sorted {
-        let done = sqlx::query(
-            "INSERT INTO campaign_recipients (tenant_id, campaign_id, step, phone, message_id, skip_reason, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant_id)
-        .bind(&r.campaign_id)
-        .bind(&r.step)
-        .bind(r.phone.as_str())
-        .bind(r.message.as_ref().map(|m| m.id.as_str()))
-        .bind(r.skip_reason)
-        .bind(ms(r.created_at))
-        .execute(&mut *conn)
-        .await?;
-        // Only a new row gets its message: a step is never sent twice to one phone.
-        if done.rows_affected() == 1 {
-            added += 1;
-            if let Some(m) = &r.message {
+    // The page's send log in one statement; a (campaign, step, phone) already recorded is
+    // skipped by its key and not returned, so it gets no message (a step is never sent
+    // twice to one phone). The statement's counting trigger then runs once for the page.
+    let col = |f: &dyn Fn(&Recipient) -> Option<&str>| -> Vec<Option<&str>> {
+        sorted.iter().map(|r| f(r)).collect()
+    };
+    let new: Vec<(String, String, String)> = sqlx::query_as(
+        "INSERT INTO campaign_recipients (tenant_id, campaign_id, step, phone, message_id, skip_reason, created_at) \
+         SELECT $1, c, s, p, m, k, t FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], \
+           $6::text[], $7::bigint[]) WITH ORDINALITY AS x(c, s, p, m, k, t, n) ORDER BY n \
+         ON CONFLICT DO NOTHING RETURNING campaign_id, step, phone",
+    )
+    .bind(tenant_id)
+    .bind(col(&|r| Some(r.campaign_id.as_str())))
+    .bind(col(&|r| Some(r.step.as_str())))
+    .bind(col(&|r| Some(r.phone.as_str())))
+    .bind(col(&|r| r.message.as_ref().map(|m| m.id.as_str())))
+    .bind(col(&|r| r.skip_reason.map(|k| k.as_str())))
+    .bind(sorted.iter().map(|r| ms(r.created_at)).collect::<Vec<i64>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    let added = new.len() as u64;
+    let mut new: std::collections::HashSet<(String, String, String)> = new.into_iter().collect();
+    let messages: Vec<Message> = sorted
+        .iter()
+        .filter(|r| {
+            new.remove(&(
+                r.campaign_id.clone(),
+                r.step.clone(),
+                r.phone.as_str().to_string(),
+            ))
+        })
+        .filter_map(|r| {
+            r.message.as_ref().map(|m| {
                 if paused.contains(r.campaign_id.as_str()) {
-                    insert_message(conn, &held_for_pause(m)).await?;
+                    held_for_pause(m)
                 } else {
-                    insert_message(conn, m).await?;
+                    m.clone()
                 }
-            }
-        }
-    }
+            })
+        })
+        .collect();
+    crate::insert_messages(conn, &messages).await?;
     Ok(added)
 }

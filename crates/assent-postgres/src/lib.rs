@@ -418,6 +418,86 @@ pub(crate) async fn insert_message(conn: &mut PgConnection, m: &Message) -> Resu
     Ok(())
 }
 
+/// Inserts messages in one statement, in the order given (their `seq` follows it).
+pub(crate) async fn insert_messages(conn: &mut PgConnection, messages: &[Message]) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let text = |f: &dyn Fn(&Message) -> &str| -> Vec<&str> { messages.iter().map(f).collect() };
+    let ids = text(&|m| m.id.as_str());
+    let tenants = text(&|m| m.tenant_id.as_str());
+    let directions = text(&|m| m.direction.as_str());
+    let channels = text(&|m| m.channel.as_str());
+    let froms = text(&|m| m.from.as_str());
+    let tos = text(&|m| m.to.as_str());
+    let phones = text(&|m| m.phone.as_str());
+    let bodies = text(&|m| m.body.as_str());
+    let kinds = text(&|m| m.kind.as_str());
+    let statuses = text(&|m| m.status.as_str());
+    let purposes: Vec<Option<&str>> = messages
+        .iter()
+        .map(|m| m.purpose.as_ref().map(|p| p.as_str()))
+        .collect();
+    let reasons: Vec<Option<String>> = messages
+        .iter()
+        .map(|m| m.reason.as_ref().map(|r| r.to_string()))
+        .collect();
+    let provider_ids: Vec<Option<&str>> =
+        messages.iter().map(|m| m.provider_id.as_deref()).collect();
+    let segments: Vec<i32> = messages.iter().map(|m| m.segments as i32).collect();
+    let priorities: Vec<i32> = messages.iter().map(|m| m.priority as i32).collect();
+    let due: Vec<i64> = messages.iter().map(|m| ms(m.due_at)).collect();
+    let expires: Vec<Option<i64>> = messages.iter().map(|m| m.expires_at.map(ms)).collect();
+    let keys: Vec<Option<&str>> = messages
+        .iter()
+        .map(|m| m.idempotency_key.as_deref())
+        .collect();
+    let handed_off: Vec<Option<i64>> = messages
+        .iter()
+        .map(|m| decide::handed_off(m.status).then(|| ms(m.updated_at)))
+        .collect();
+    let created: Vec<i64> = messages.iter().map(|m| ms(m.created_at)).collect();
+    let updated: Vec<i64> = messages.iter().map(|m| ms(m.updated_at)).collect();
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
+         purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, \
+         handed_off_at, created_at, updated_at) \
+         SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, \
+           c19, c20, c21 \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
+           $14::int[], $15::int[], $16::bigint[], $17::bigint[], $18::text[], $19::bigint[], \
+           $20::bigint[], $21::bigint[]) WITH ORDINALITY \
+           AS m(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, \
+             c19, c20, c21, n) \
+         ORDER BY n",
+    )
+    .bind(ids)
+    .bind(tenants)
+    .bind(directions)
+    .bind(channels)
+    .bind(froms)
+    .bind(tos)
+    .bind(phones)
+    .bind(bodies)
+    .bind(kinds)
+    .bind(purposes)
+    .bind(statuses)
+    .bind(reasons)
+    .bind(provider_ids)
+    .bind(segments)
+    .bind(priorities)
+    .bind(due)
+    .bind(expires)
+    .bind(keys)
+    .bind(handed_off)
+    .bind(created)
+    .bind(updated)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 use assent_store::shared::TenantContext;
 
 /// A phone of a tenant: (tenant id, E.164 number).
@@ -1174,9 +1254,7 @@ impl QueueStore for PostgresStore {
         // phone's lock: plain inserts, one transaction per chunk.
         for chunk in messages.chunks(5000) {
             let mut tx = self.pool.begin().await?;
-            for m in chunk {
-                insert_message(&mut tx, m).await?;
-            }
+            insert_messages(&mut tx, chunk).await?;
             tx.commit().await?;
         }
         Ok(())
