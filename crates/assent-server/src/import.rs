@@ -34,6 +34,11 @@ pub const BATCH: usize = 5000;
 /// An import that creates at least this many customers refreshes the database's
 /// statistics before it reports (see `CustomerStore::refresh_statistics`).
 pub const STATISTICS_AFTER: usize = 1000;
+/// A long import refreshes them on its way too, when it has created this many customers
+/// and again at each tenfold: the look-up of each batch's phones was planned on statistics
+/// of a nearly empty table and took 2.7 s a batch by 300,000 rows on PostgreSQL (235 ms
+/// after an `ANALYZE`).
+pub const STATISTICS_FIRST: usize = 5000;
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ImportReport {
@@ -225,6 +230,7 @@ async fn import_customers_locked(
     let mut seen: HashMap<u64, u32> = HashMap::new();
     // Checked rows waiting for their phones' owners, looked up [`BATCH`] at a time.
     let mut batch: Vec<Parsed> = Vec::with_capacity(BATCH);
+    let mut next_statistics = STATISTICS_FIRST;
     loop {
         let item = match csv.next().await {
             Ok(Some(item)) => item,
@@ -255,6 +261,10 @@ async fn import_customers_locked(
         batch.push(parsed);
         if batch.len() >= BATCH {
             write_customers(app, tenant_id, &mut batch, now, &mut report).await?;
+            if report.created >= next_statistics {
+                app.store.refresh_statistics().await?;
+                next_statistics = report.created.saturating_mul(10);
+            }
             progress(csv.bytes_read());
         }
     }

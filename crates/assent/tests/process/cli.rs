@@ -239,5 +239,31 @@ async fn a_large_import_refreshes_the_statistics_on_postgres() {
         "{:?}",
         analyzed().await
     );
+    // A long import refreshes them on its way too: once it has created STATISTICS_FIRST
+    // customers (here after its first batch), and again before it reports.
+    let analyses = || async {
+        db.column("SELECT analyze_count::text FROM pg_stat_user_tables WHERE relname = 'customers'")
+            .await
+    };
+    let before: i64 = analyses().await[0].parse().unwrap();
+    let first = assent_server::import::STATISTICS_FIRST;
+    let mut rows = String::from("name,phone,tags\n");
+    for i in 0..first + 10 {
+        rows.push_str(&format!("Customer {i},+1737400{i:04},all\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let o = assent(
+        db.url(),
+        &[
+            "import",
+            "customers",
+            csv.to_str().unwrap(),
+            "--tenant",
+            &slug,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after: i64 = analyses().await[0].parse().unwrap();
+    assert_eq!(after - before, 2, "one ANALYZE on the way, one at the end");
     db.drop_it().await;
 }
