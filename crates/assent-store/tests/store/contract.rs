@@ -1280,6 +1280,29 @@ async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
     assert!(store.message(&t.id, "m1-again").await.unwrap().is_none());
     assert_eq!(stored(store, &t, "m3").await.status, MessageStatus::Queued);
 
+    // One phone twice in the same batch: the first is recorded with its message, the
+    // second is not (PostgreSQL writes the batch in one statement).
+    store
+        .save_campaign(&campaign(&t, "c2", CampaignStatus::Sending))
+        .await
+        .unwrap();
+    let p4 = phone(4);
+    let twice = vec![
+        recipient(&t, "c2", "m4-first", &p4),
+        recipient(&t, "c2", "m4-second", &p4),
+    ];
+    assert_eq!(store.add_recipients(&t.id, &twice).await.unwrap(), 1);
+    assert_eq!(
+        stored(store, &t, "m4-first").await.status,
+        MessageStatus::Queued
+    );
+    assert!(store.message(&t.id, "m4-second").await.unwrap().is_none());
+    let c2 = store.campaign_counts(&t.id, "c2").await.unwrap();
+    assert_eq!(
+        c2.by_status.into_iter().collect::<Vec<_>>(),
+        [(SendStatus::Queued, 1)]
+    );
+
     // Another step of the same phone is its own recipient.
     let mut next_step = recipient(&t, "c1", "m1-next", &p1);
     next_step.step = "later".into();
