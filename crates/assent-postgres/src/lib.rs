@@ -286,6 +286,15 @@ async fn lock_phone(conn: &mut PgConnection, tenant_id: &str, phone: &str) -> Re
     Ok(())
 }
 
+/// The named locks a claim needs to hand `m` off: its sender's pace and its tenant's daily
+/// count.
+fn pace_locks(m: &Message) -> [String; 2] {
+    [
+        format!("sender:{}", m.from.as_str()),
+        format!("daily:{}", m.tenant_id),
+    ]
+}
+
 /// Takes the named locks nobody holds, all in one statement, never waiting; returns the
 /// names now held. Claims use them for a sender's pace (`sender:NUMBER`) and a tenant's
 /// daily count (`daily:TENANT`).
@@ -383,39 +392,6 @@ async fn append_ledger(
 
 fn message_from(row: &PgRow) -> Result<Message> {
     shared::MessageRow::from_row(row)?.try_into()
-}
-pub(crate) async fn insert_message(conn: &mut PgConnection, m: &Message) -> Result<()> {
-    let handed_off = decide::handed_off(m.status).then(|| ms(m.updated_at));
-    sqlx::query(
-        "INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
-         purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, \
-         handed_off_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-    )
-    .bind(&m.id)
-    .bind(&m.tenant_id)
-    .bind(m.direction)
-    .bind(m.channel)
-    .bind(m.from.as_str())
-    .bind(m.to.as_str())
-    .bind(m.phone.as_str())
-    .bind(&m.body)
-    .bind(m.kind)
-    .bind(m.purpose.map(|p| p.as_str()))
-    .bind(m.status)
-    .bind(&m.reason)
-    .bind(&m.provider_id)
-    .bind(m.segments as i32)
-    .bind(m.priority as i32)
-    .bind(ms(m.due_at))
-    .bind(m.expires_at.map(ms))
-    .bind(&m.idempotency_key)
-    .bind(handed_off)
-    .bind(ms(m.created_at))
-    .bind(ms(m.updated_at))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// Inserts messages in one statement, in the order given (their `seq` follows it).
@@ -617,9 +593,7 @@ async fn write_plan(
 ) -> Result<()> {
     write_consent(conn, tenant_id, phone, plan, now_ms).await?;
     append_ledger(conn, tenant_id, &plan.ledger).await?;
-    for m in &plan.messages {
-        insert_message(conn, m).await?;
-    }
+    insert_messages(conn, &plan.messages).await?;
     write_plan_rest(conn, tenant_id, phone, plan, now_ms).await
 }
 /// Adds a claim's hand-offs to the tenant's hour bucket (the caller holds the tenant's
@@ -1308,24 +1282,13 @@ impl QueueStore for PostgresStore {
         // claimer at a time. They are tried first, all at once: a message whose sender or
         // tenant another claim holds waits for a later claim, before this one has locked
         // or read anything about its phone.
-        let mut names: Vec<String> = due
-            .iter()
-            .flat_map(|m| {
-                [
-                    format!("sender:{}", m.from.as_str()),
-                    format!("daily:{}", m.tenant_id),
-                ]
-            })
-            .collect();
+        let mut names: Vec<String> = due.iter().flat_map(pace_locks).collect();
         names.sort_unstable();
         names.dedup();
         let free = try_lock_names(&mut tx, &names).await?;
         let due: Vec<Message> = due
             .into_iter()
-            .filter(|m| {
-                free.contains(&format!("sender:{}", m.from.as_str()))
-                    && free.contains(&format!("daily:{}", m.tenant_id))
-            })
+            .filter(|m| pace_locks(m).iter().all(|name| free.contains(name)))
             .collect();
         if due.is_empty() {
             tx.commit().await?;

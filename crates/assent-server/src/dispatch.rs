@@ -224,8 +224,11 @@ async fn settle(
     } else {
         Vec::new()
     };
-    let mut outcomes = outcome_updates(app, claimed, outcomes);
-    let updates = std::mem::take(&mut outcomes.updates);
+    let Outcomes {
+        updates,
+        retries,
+        blocked,
+    } = outcome_updates(app, claimed, outcomes);
     let now = app.clock.now();
     let go = app
         .store
@@ -233,7 +236,7 @@ async fn settle(
             at_call(m, snap, now)
         })
         .await?;
-    after_outcomes(app, outcomes).await?;
+    after_outcomes(app, retries, blocked).await?;
     let mut go = go.into_iter();
     Ok(burst
         .iter()
@@ -324,10 +327,11 @@ fn outcome_updates<'a>(
 
 /// What follows a burst's outcomes: retries put back in the queue, and numbers the
 /// provider said are blocked recorded as such.
-async fn after_outcomes(app: &AppState, outcomes: Outcomes<'_>) -> Result<()> {
-    let Outcomes {
-        retries, blocked, ..
-    } = outcomes;
+async fn after_outcomes(
+    app: &AppState,
+    retries: Vec<(&Message, MessageReason)>,
+    blocked: Vec<&Message>,
+) -> Result<()> {
     for (m, reason) in retries {
         let id = &m.id;
         // Nothing was sent: try again later, then give up with the reason.

@@ -218,22 +218,25 @@ async fn a_large_import_refreshes_the_statistics_on_postgres() {
     assert_eq!(analyzed().await, ["never", "never", "never"]);
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("customers.csv");
+    let import = || {
+        let o = assent(
+            db.url(),
+            &[
+                "import",
+                "customers",
+                csv.to_str().unwrap(),
+                "--tenant",
+                &slug,
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
     let mut rows = String::from("name,phone,tags\n");
     for i in 0..assent_server::import::STATISTICS_AFTER {
         rows.push_str(&format!("Customer {i},+1737300{i:04},all\n"));
     }
     std::fs::write(&csv, rows).unwrap();
-    let o = assent(
-        db.url(),
-        &[
-            "import",
-            "customers",
-            csv.to_str().unwrap(),
-            "--tenant",
-            &slug,
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    import();
     assert!(
         analyzed().await.iter().all(|a| a != "never"),
         "{:?}",
@@ -252,17 +255,7 @@ async fn a_large_import_refreshes_the_statistics_on_postgres() {
         rows.push_str(&format!("Customer {i},+1737400{i:04},all\n"));
     }
     std::fs::write(&csv, rows).unwrap();
-    let o = assent(
-        db.url(),
-        &[
-            "import",
-            "customers",
-            csv.to_str().unwrap(),
-            "--tenant",
-            &slug,
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    import();
     let after: i64 = analyses().await[0].parse().unwrap();
     assert_eq!(after - before, 2, "one ANALYZE on the way, one at the end");
     db.drop_it().await;
