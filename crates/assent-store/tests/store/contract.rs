@@ -145,6 +145,7 @@ contract!(
     a_status_never_moves_backwards,
     a_tenant_reaches_only_its_own_messages,
     an_outbox_delivery_is_written_under_its_tenant,
+    status_changes_reach_each_receiver_once,
     form_hits_are_all_or_nothing,
     recipients_are_recorded_once_per_step_and_phone,
     moving_a_campaign_is_compare_and_set,
@@ -1164,6 +1165,160 @@ async fn a_tenant_reaches_only_its_own_messages(store: &dyn Store) {
         stored(store, &a, "only-a").await.status,
         MessageStatus::Queued
     );
+}
+
+/// Every status change a batch writes reaches each receiver once: one message.status
+/// event per change and endpoint (the endpoints of one change share its event id), one
+/// status callback per change of a message that asked for it, and nothing for a write that
+/// leaves the status as it was.
+async fn status_changes_reach_each_receiver_once(store: &dyn Store) {
+    let t = acme(store).await;
+    for id in ["we1", "we2"] {
+        store
+            .create_webhook_endpoint(&WebhookEndpoint {
+                id: id.into(),
+                tenant_id: t.id.clone(),
+                url: format!("https://hooks.example/{id}"),
+                secret: "whsec".into(),
+                events: vec!["message.status".into()],
+                created_at: now(),
+                deleted_at: None,
+            })
+            .await
+            .unwrap();
+    }
+    queue(
+        store,
+        &t,
+        vec![
+            outbound(&t, "m1", &phone(1)),
+            outbound(&t, "m2", &phone(2)),
+            outbound(&t, "m3", &phone(3)),
+        ],
+    )
+    .await;
+    store
+        .set_status_callback(&t.id, "m1", "https://client.example/status")
+        .await
+        .unwrap();
+    // One statement moves all three to sending, another two of them to sent.
+    assert_eq!(
+        store
+            .claim_due(now(), 10, &mut send_all)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let sent = |pid: &str| MessageUpdate {
+        status: Some(MessageStatus::Sent),
+        reason: None,
+        provider_id: Some(pid.into()),
+        at: Some(now()),
+    };
+    store
+        .update_messages(&[
+            (t.id.clone(), "m1".into(), sent("SM1")),
+            (t.id.clone(), "m2".into(), sent("SM2")),
+        ])
+        .await
+        .unwrap();
+    // Already sent: the status stays, so nobody hears of it again.
+    store
+        .update_messages(&[(t.id.clone(), "m1".into(), sent("SM1"))])
+        .await
+        .unwrap();
+
+    // A receiver gets one key's rows one at a time, in order: delivered, the next comes.
+    let mut rows = Vec::new();
+    for _ in 0..10 {
+        let taken = store
+            .claim_outbox(now(), now() + Duration::minutes(5), 100)
+            .await
+            .unwrap();
+        if taken.is_empty() {
+            break;
+        }
+        for r in &taken {
+            store
+                .outbox_delivered(&r.tenant_id, r.id, now())
+                .await
+                .unwrap();
+        }
+        rows.extend(taken);
+    }
+    let mut events = Vec::new();
+    let mut callbacks = Vec::new();
+    for r in &rows {
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        match r.kind.as_str() {
+            "event" => {
+                assert_eq!(body["type"], "message.status", "{body}");
+                assert_eq!(body["id"], r.event_id.as_str(), "{body}");
+                let d = &body["data"];
+                events.push((
+                    d["message_id"].as_str().unwrap().to_string(),
+                    d["previous_status"].as_str().unwrap().to_string(),
+                    d["status"].as_str().unwrap().to_string(),
+                    r.endpoint_id.clone().unwrap(),
+                    r.event_id.clone(),
+                ));
+            }
+            "status_callback" => {
+                assert_eq!(r.url, "https://client.example/status");
+                callbacks.push((
+                    body["message_id"].as_str().unwrap().to_string(),
+                    body["status"].as_str().unwrap().to_string(),
+                ));
+            }
+            other => panic!("unexpected outbox row {other}"),
+        }
+    }
+    callbacks.sort();
+    assert_eq!(
+        callbacks,
+        [
+            ("m1".into(), "sending".into()),
+            ("m1".into(), "sent".into())
+        ] as [(String, String); 2]
+    );
+    let mut changes: Vec<(String, String, String)> = events
+        .iter()
+        .map(|(m, from, to, _, _)| (m.clone(), from.clone(), to.clone()))
+        .collect();
+    changes.sort();
+    changes.dedup();
+    let q = |m: &str, from: &str, to: &str| (m.to_string(), from.to_string(), to.to_string());
+    assert_eq!(
+        changes,
+        [
+            q("m1", "queued", "sending"),
+            q("m1", "sending", "sent"),
+            q("m2", "queued", "sending"),
+            q("m2", "sending", "sent"),
+            q("m3", "queued", "sending"),
+        ]
+    );
+    assert_eq!(
+        events.len(),
+        10,
+        "each change once to each endpoint: {events:?}"
+    );
+    for (m, from, to, _, id) in &events {
+        let same: Vec<_> = events
+            .iter()
+            .filter(|e| (&e.0, &e.1, &e.2) == (m, from, to))
+            .collect();
+        let mut endpoints: Vec<&str> = same.iter().map(|e| e.3.as_str()).collect();
+        endpoints.sort_unstable();
+        assert_eq!(endpoints, ["we1", "we2"]);
+        assert!(same.iter().all(|e| &e.4 == id), "one event id per change");
+        assert_eq!(
+            events.iter().filter(|e| &e.4 == id).count(),
+            2,
+            "another change has its own id"
+        );
+    }
 }
 
 /// The relay's writes name the delivery by (tenant, id): another tenant's id changes

@@ -466,11 +466,21 @@ async fn postgres_keeps_messages_indexes_and_triggers_across_the_tenant_keys() {
     check_rekeyed(&store).await;
     let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
     let after = postgres_shape(&mut c).await;
+    // The two row triggers of status changes became one statement trigger (0031).
     compare(
         &before,
         &after,
-        &["messages_id"],
+        &[
+            "messages_id",
+            "messages_status_callback",
+            "messages_status_event",
+        ],
         "(tenant_id, provider_id)",
+    );
+    assert!(
+        after.objects.iter().any(|o| o == "messages_status_outbox"),
+        "{:?}",
+        after.objects
     );
     let pacing_key: String = sqlx::query_scalar(
         "SELECT indexdef FROM pg_indexes WHERE indexname = 'sender_pacing_pkey'",
