@@ -50,7 +50,7 @@ pub const PAGE_SIZE: i64 = 1000;
 /// A `consent_ledger` row with its place in the chain, every column read as stored text, so
 /// that a value Assent would never write still reads (and fails to verify) rather than
 /// failing the read.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct ChainRow {
     pub seq: i64,
     pub tenant_id: String,

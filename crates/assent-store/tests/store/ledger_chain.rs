@@ -238,6 +238,8 @@ both!(
     concurrent_writers_never_fork_a_tenant_chain,
     entries_written_before_the_chain_are_chained_by_the_migration,
     an_edited_row_is_named_by_verify,
+    a_value_assent_never_writes_is_named_not_a_failed_read,
+    a_chain_longer_than_a_page_verifies_in_order,
 );
 
 /// transact, create_customer, create_customers (the import's bulk path) and set_toggles
@@ -459,4 +461,47 @@ async fn an_edited_row_is_named_by_verify(b: Backend) {
         broken.to_string().contains(&format!("seq {third}")),
         "{broken}"
     );
+}
+
+/// A column holding what Assent never writes (here a channel no version knew) still reads,
+/// and the check names its row instead of failing.
+async fn a_value_assent_never_writes_is_named_not_a_failed_read(b: Backend) {
+    let store = b.store().await;
+    store
+        .create_tenant(&tenant("t1", 0), "key-t1")
+        .await
+        .unwrap();
+    for i in 0..3 {
+        append(&*store, "t1", &phone(i), &format!("YES {i}")).await;
+    }
+    let second = rows(&*store, "t1").await[1].seq;
+    b.sql(&format!(
+        "{}; UPDATE consent_ledger SET channel = 'carrier pigeon' WHERE seq = {second}",
+        b.drop_guard()
+    ))
+    .await
+    .unwrap();
+    let read = rows(&*store, "t1").await;
+    assert_eq!(read[1].channel, "carrier pigeon");
+    let check = chain::verify(&*store, "t1").await.unwrap();
+    let broken = check.broken.expect("the unreadable row is found");
+    assert_eq!((broken.row, broken.chain_seq), (Some(second), 2));
+    assert!(broken.why.contains("decode"), "{}", broken.why);
+}
+
+/// Pages of the chain come back in chain order and follow each other, past the first page.
+async fn a_chain_longer_than_a_page_verifies_in_order(b: Backend) {
+    let store = b.store().await;
+    store
+        .create_tenant(&tenant("t1", 0), "key-t1")
+        .await
+        .unwrap();
+    let n = chain::PAGE_SIZE + 5;
+    for i in 0..n {
+        append(&*store, "t1", &phone(i as u32), &format!("YES {i}")).await;
+    }
+    let page = store.ledger_chain_page("t1", 3, 4).await.unwrap();
+    let seqs: Vec<Option<i64>> = page.iter().map(|r| r.chain_seq).collect();
+    assert_eq!(seqs, [Some(4), Some(5), Some(6), Some(7)]);
+    holds(&chain::verify(&*store, "t1").await.unwrap(), n);
 }
