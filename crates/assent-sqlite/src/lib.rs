@@ -74,40 +74,26 @@ static CHAIN_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
-#[async_trait]
-impl ChainStore for SqliteStore {
-    async fn ledger_head(&self, tenant_id: &str) -> Result<Option<(i64, String)>> {
-        Ok(sqlx::query_as(chain::HEAD_SQL)
-            .bind(tenant_id)
-            .fetch_optional(&self.reader)
-            .await?)
-    }
+assent_store::shared_chain_impl!(SqliteStore, reader, page = chain_page);
 
-    async fn ledger_chain_page(
-        &self,
-        tenant_id: &str,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<chain::ChainRow>> {
-        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(CHAIN_PAGE.as_str()))
-            .bind(tenant_id)
-            .bind(after)
-            .bind(limit)
-            .fetch_one(&self.reader)
-            .await?;
-        let mut rows: Vec<chain::ChainRow> = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Database(format!("ledger chain page: {e}")))?;
-        // An aggregate's order is its input's in practice, not by promise.
-        rows.sort_unstable_by_key(|r| r.chain_seq);
-        Ok(rows)
-    }
-
-    async fn ledger_unchained(&self, tenant_id: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(chain::UNCHAINED_SQL)
-            .bind(tenant_id)
-            .fetch_optional(&self.reader)
-            .await?)
-    }
+/// A page of the chain, read through [`CHAIN_PAGE`].
+async fn chain_page(
+    store: &SqliteStore,
+    tenant_id: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<chain::ChainRow>> {
+    let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(CHAIN_PAGE.as_str()))
+        .bind(tenant_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_one(&store.reader)
+        .await?;
+    let mut rows: Vec<chain::ChainRow> = serde_json::from_str(&json)
+        .map_err(|e| StoreError::Database(format!("ledger chain page: {e}")))?;
+    // An aggregate's order is its input's in practice, not by promise.
+    rows.sort_unstable_by_key(|r| r.chain_seq);
+    Ok(rows)
 }
 
 // Every list the API and the web app page through: the same SQL on both backends (see

@@ -212,11 +212,28 @@ pub async fn verify(store: &dyn crate::ChainStore, tenant_id: &str) -> crate::Re
     })
 }
 
-/// [`crate::ChainStore`] for a backend's store: `shared_chain_impl!(crate::SqliteStore,
-/// reader)`, `reader` being its pool for reads.
+/// [`crate::ChainStore`] for a backend's store: `shared_chain_impl!(crate::PostgresStore,
+/// pool)`, `pool` being its pool for reads. A backend that reads the chain's pages its own
+/// way names the function that does: `shared_chain_impl!(crate::SqliteStore, reader,
+/// page = crate::chain_page)`, an `async fn(&Store, tenant_id, after, limit)`.
 #[macro_export]
 macro_rules! shared_chain_impl {
     ($store:ty, $read:ident) => {
+        $crate::shared_chain_impl!(@impl $store, $read, (this, tenant_id, after, limit) {
+            Ok($crate::__sqlx::query_as($crate::shared::chain::PAGE_SQL)
+                .bind(tenant_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&this.$read)
+                .await?)
+        });
+    };
+    ($store:ty, $read:ident, page = $page:path) => {
+        $crate::shared_chain_impl!(@impl $store, $read, (this, tenant_id, after, limit) {
+            $page(this, tenant_id, after, limit).await
+        });
+    };
+    (@impl $store:ty, $read:ident, ($this:ident, $t:ident, $after:ident, $limit:ident) $page:block) => {
         #[async_trait::async_trait]
         impl $crate::ChainStore for $store {
             async fn ledger_head(&self, tenant_id: &str) -> $crate::Result<Option<(i64, String)>> {
@@ -228,16 +245,12 @@ macro_rules! shared_chain_impl {
 
             async fn ledger_chain_page(
                 &self,
-                tenant_id: &str,
-                after: i64,
-                limit: i64,
+                $t: &str,
+                $after: i64,
+                $limit: i64,
             ) -> $crate::Result<Vec<$crate::shared::chain::ChainRow>> {
-                Ok($crate::__sqlx::query_as($crate::shared::chain::PAGE_SQL)
-                    .bind(tenant_id)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(&self.$read)
-                    .await?)
+                let $this = self;
+                $page
             }
 
             async fn ledger_unchained(&self, tenant_id: &str) -> $crate::Result<Option<i64>> {

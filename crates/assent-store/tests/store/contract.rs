@@ -1167,6 +1167,22 @@ async fn a_tenant_reaches_only_its_own_messages(store: &dyn Store) {
     );
 }
 
+/// A webhook endpoint `id` of tenant `t` for one kind of event.
+async fn endpoint(store: &dyn Store, t: &Tenant, id: &str, event: &str) {
+    store
+        .create_webhook_endpoint(&WebhookEndpoint {
+            id: id.into(),
+            tenant_id: t.id.clone(),
+            url: format!("https://hooks.example/{id}"),
+            secret: "whsec".into(),
+            events: vec![event.into()],
+            created_at: now(),
+            deleted_at: None,
+        })
+        .await
+        .unwrap();
+}
+
 /// Every status change a batch writes reaches each receiver once: one message.status
 /// event per change and endpoint (the endpoints of one change share its event id), one
 /// status callback per change of a message that asked for it, and nothing for a write that
@@ -1174,18 +1190,7 @@ async fn a_tenant_reaches_only_its_own_messages(store: &dyn Store) {
 async fn status_changes_reach_each_receiver_once(store: &dyn Store) {
     let t = acme(store).await;
     for id in ["we1", "we2"] {
-        store
-            .create_webhook_endpoint(&WebhookEndpoint {
-                id: id.into(),
-                tenant_id: t.id.clone(),
-                url: format!("https://hooks.example/{id}"),
-                secret: "whsec".into(),
-                events: vec!["message.status".into()],
-                created_at: now(),
-                deleted_at: None,
-            })
-            .await
-            .unwrap();
+        endpoint(store, &t, id, "message.status").await;
     }
     queue(
         store,
@@ -1327,18 +1332,7 @@ async fn an_outbox_delivery_is_written_under_its_tenant(store: &dyn Store) {
     let a = acme(store).await;
     let b = tenant("t2", "+15125550300", "+15125550301");
     store.create_tenant(&b, "key-t2").await.unwrap();
-    store
-        .create_webhook_endpoint(&WebhookEndpoint {
-            id: "we1".into(),
-            tenant_id: a.id.clone(),
-            url: "https://hooks.example/assent".into(),
-            secret: "whsec".into(),
-            events: vec!["consent.changed".into()],
-            created_at: now(),
-            deleted_at: None,
-        })
-        .await
-        .unwrap();
+    endpoint(store, &a, "we1", "consent.changed").await;
     let p = phone(7);
     write(
         store,
