@@ -1066,12 +1066,6 @@ async fn a_tenant_reaches_only_its_own_messages(store: &dyn Store) {
     queue(store, &b, vec![from_b("same")]).await;
     let claimed = store.claim_due(now(), 10, &mut send_all).await.unwrap();
     assert_eq!(claimed.len(), 3, "both tenants' \"same\" are claimed");
-    let sent = |pid: &str| MessageUpdate {
-        status: Some(MessageStatus::Sent),
-        reason: None,
-        provider_id: Some(pid.into()),
-        at: Some(now()),
-    };
 
     // The batch path: only a's "same" moves.
     store
@@ -1167,6 +1161,16 @@ async fn a_tenant_reaches_only_its_own_messages(store: &dyn Store) {
     );
 }
 
+/// The provider accepted the message as `pid`.
+fn sent(pid: &str) -> MessageUpdate {
+    MessageUpdate {
+        status: Some(MessageStatus::Sent),
+        reason: None,
+        provider_id: Some(pid.into()),
+        at: Some(now()),
+    }
+}
+
 /// A webhook endpoint `id` of tenant `t` for one kind of event.
 async fn endpoint(store: &dyn Store, t: &Tenant, id: &str, event: &str) {
     store
@@ -1215,12 +1219,6 @@ async fn status_changes_reach_each_receiver_once(store: &dyn Store) {
             .len(),
         3
     );
-    let sent = |pid: &str| MessageUpdate {
-        status: Some(MessageStatus::Sent),
-        reason: None,
-        provider_id: Some(pid.into()),
-        at: Some(now()),
-    };
     store
         .update_messages(&[
             (t.id.clone(), "m1".into(), sent("SM1")),
