@@ -82,6 +82,9 @@ pub struct AppState {
     /// The reassigned-number lookup provider (`ASSENT_LOOKUP=twilio`); `None`: no check
     /// is made (see [`service::reassigned`]).
     pub lookups: Option<Arc<service::reassigned::Lookups>>,
+    /// What this process has verified of each tenant's ledger chain (see
+    /// [`service::proof::ChainChecks`]).
+    pub chains: Arc<service::proof::ChainChecks>,
 }
 
 impl AppState {
@@ -126,6 +129,7 @@ impl AppState {
             outbox_retention: outbox::retention_from_env()
                 .unwrap_or(chrono::Duration::days(outbox::DEFAULT_RETENTION_DAYS)),
             lookups: None,
+            chains: Arc::default(),
         }
     }
 

@@ -66,3 +66,14 @@ async fn phone_owners_start_from_the_phones() {
     );
     reads_by_phone(&plan(&sql, &["t", "+15125550100", "+15125550101"]).await);
 }
+
+/// A proof asks whether the tenant has an entry outside the chain. That must come from an
+/// index of such entries (normally empty), not a walk over the tenant's whole ledger.
+#[tokio::test]
+async fn the_unchained_entry_is_found_without_walking_the_ledger() {
+    let plan = plan(assent_store::shared::chain::UNCHAINED_SQL, &["t"]).await;
+    assert!(
+        plan.iter().any(|d| d.contains("consent_ledger_unchained")),
+        "walks the ledger: {plan:#?}"
+    );
+}

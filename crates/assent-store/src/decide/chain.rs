@@ -155,6 +155,15 @@ impl Verifier {
         }
     }
 
+    /// Goes on from entry `seq` whose hash is `prev`, as known from an earlier check.
+    pub fn resume(tenant_id: &str, seq: i64, prev: &str) -> Self {
+        Verifier {
+            tenant_id: tenant_id.to_string(),
+            seq,
+            prev: prev.to_string(),
+        }
+    }
+
     /// Checks the next entry; on a break, names why (and the verifier stops being useful).
     pub fn check(&mut self, link: &StoredLink) -> Result<(), Break> {
         let expected = self.seq + 1;

@@ -26,10 +26,12 @@ pub const PAGE_SQL: &str = "SELECT seq, tenant_id, chain_seq, hash, phone, chann
      actor, occurred_at, message_sid, body, rule, ip, user_agent, page, disclosure, request_id \
      FROM consent_ledger WHERE tenant_id = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3";
 
-/// The first entry of a tenant that has no place in the chain (written before the chain
-/// and not yet backfilled, or its chain seq removed).
+/// An entry of a tenant that has no place in the chain (written before the chain and not
+/// yet backfilled, or its chain seq removed), from the index of such entries. Not "the
+/// first by seq": with an ORDER BY, SQLite (3.51, no statistics) walked the tenant's whole
+/// ledger instead, and this runs on every proof.
 pub const UNCHAINED_SQL: &str = "SELECT seq FROM consent_ledger WHERE tenant_id = $1 AND (chain_seq IS NULL OR hash IS NULL) \
-     ORDER BY seq LIMIT 1";
+     LIMIT 1";
 
 /// Tenants with entries written before the chain.
 pub const BACKFILL_TENANTS_SQL: &str =
@@ -180,6 +182,17 @@ pub async fn verify(store: &dyn crate::ChainStore, tenant_id: &str) -> crate::Re
         }
     }
     let (seq, hash) = (v.head().0, v.head().1.to_string());
+    finish(store, tenant_id, seq, hash).await
+}
+
+/// A chain checked to entry `seq` (hash `hash`) without a break: does the tenant have no
+/// unchained entry, and does its stored head agree?
+async fn finish(
+    store: &dyn crate::ChainStore,
+    tenant_id: &str,
+    seq: i64,
+    hash: String,
+) -> crate::Result<ChainCheck> {
     let broken = if let Some(row) = store.ledger_unchained(tenant_id).await? {
         Some(BrokenEntry {
             row: Some(row),
@@ -210,6 +223,128 @@ pub async fn verify(store: &dyn crate::ChainStore, tenant_id: &str) -> crate::Re
         head: hash,
         broken,
     })
+}
+
+/// Every how many entries a [`Verified`] keeps the hash it computed.
+pub const MARK: i64 = 1000;
+
+/// What this process has verified of one tenant's chain by recomputing it: the last entry
+/// reached, its hash, and the hash it computed at every [`MARK`]th entry. Kept in the
+/// server's memory, out of reach of whoever can write to the database: an entry edited
+/// after it was verified no longer recomputes to the marks, even with every stored hash
+/// rewritten to match.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    seq: i64,
+    hash: String,
+    marks: std::collections::BTreeMap<i64, String>,
+}
+
+impl Default for Verified {
+    fn default() -> Self {
+        Verified {
+            seq: 0,
+            hash: GENESIS.to_string(),
+            marks: [(0, GENESIS.to_string())].into(),
+        }
+    }
+}
+
+impl Verified {
+    /// The last entry verified.
+    pub fn seq(&self) -> i64 {
+        self.seq
+    }
+}
+
+/// Checks a tenant's chain as [`verify`] does, reading only what `v` has not verified yet
+/// and, again, the stretches between two marks that hold the entries `again` (chain seqs;
+/// a proof's entries). The first call for a tenant reads the whole chain; later ones read
+/// the entries added since and at most [`MARK`] entries around each of `again`. `v` moves on
+/// only over entries that held.
+pub async fn verify_since(
+    store: &dyn crate::ChainStore,
+    tenant_id: &str,
+    v: &mut Verified,
+    again: &[i64],
+) -> crate::Result<ChainCheck> {
+    use crate::decide::chain::Verifier;
+    // The stretches to check again, each from a mark (or the start) to the next mark (or
+    // the last entry verified), once each.
+    let mut stretches = std::collections::BTreeSet::new();
+    for &k in again.iter().filter(|&&k| k >= 1 && k <= v.seq) {
+        let from = v.marks.range(..k).next_back().map_or(0, |(m, _)| *m);
+        let to = v.marks.range(k..).next().map_or(v.seq, |(m, _)| *m);
+        stretches.insert((from, to));
+    }
+    for (from, to) in stretches {
+        let trusted_from = v
+            .marks
+            .get(&from)
+            .cloned()
+            .unwrap_or_else(|| GENESIS.into());
+        let trusted_to = if to == v.seq {
+            v.hash.clone()
+        } else {
+            v.marks.get(&to).cloned().unwrap_or_default()
+        };
+        let mut check = Verifier::resume(tenant_id, from, &trusted_from);
+        for r in store.ledger_chain_page(tenant_id, from, to - from).await? {
+            if let Err(why) = check.check(&r.link()) {
+                return Ok(broken_at(&check, Some(r.seq), why.to_string()));
+            }
+        }
+        if check.head() != (to, trusted_to.as_str()) {
+            return Ok(broken_at(
+                &check,
+                None,
+                format!(
+                    "entries {} to {to} no longer hash to what this server verified (entries removed, or edited with their hashes rewritten)",
+                    from + 1
+                ),
+            ));
+        }
+    }
+    // What was added since.
+    let mut check = Verifier::resume(tenant_id, v.seq, &v.hash);
+    let mut marks = Vec::new();
+    loop {
+        let rows = store
+            .ledger_chain_page(tenant_id, check.head().0, PAGE_SIZE)
+            .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            if let Err(why) = check.check(&r.link()) {
+                return Ok(broken_at(&check, Some(r.seq), why.to_string()));
+            }
+            let (seq, hash) = check.head();
+            if seq % MARK == 0 {
+                marks.push((seq, hash.to_string()));
+            }
+        }
+    }
+    let (seq, hash) = (check.head().0, check.head().1.to_string());
+    let result = finish(store, tenant_id, seq, hash.clone()).await?;
+    if result.holds() {
+        v.marks.extend(marks);
+        v.seq = seq;
+        v.hash = hash;
+    }
+    Ok(result)
+}
+
+fn broken_at(check: &crate::decide::chain::Verifier, row: Option<i64>, why: String) -> ChainCheck {
+    ChainCheck {
+        verified: check.head().0,
+        head: check.head().1.to_string(),
+        broken: Some(BrokenEntry {
+            row,
+            chain_seq: check.head().0 + 1,
+            why,
+        }),
+    }
 }
 
 /// [`crate::ChainStore`] for a backend's store: `shared_chain_impl!(crate::PostgresStore,

@@ -240,6 +240,8 @@ both!(
     an_edited_row_is_named_by_verify,
     a_value_assent_never_writes_is_named_not_a_failed_read,
     a_chain_longer_than_a_page_verifies_in_order,
+    a_second_check_reads_what_was_added_and_the_stretches_asked_for,
+    an_entry_rewritten_with_every_hash_after_it_is_found_by_the_marks,
 );
 
 /// transact, create_customer, create_customers (the import's bulk path) and set_toggles
@@ -504,4 +506,172 @@ async fn a_chain_longer_than_a_page_verifies_in_order(b: Backend) {
     let seqs: Vec<Option<i64>> = page.iter().map(|r| r.chain_seq).collect();
     assert_eq!(seqs, [Some(4), Some(5), Some(6), Some(7)]);
     holds(&chain::verify(&*store, "t1").await.unwrap(), n);
+}
+
+/// A [`ChainStore`] that counts the entries its pages hand over.
+struct Counting {
+    inner: Arc<dyn Store>,
+    read: std::sync::atomic::AtomicI64,
+}
+
+impl Counting {
+    fn take(&self) -> i64 {
+        self.read.swap(0, Ordering::Relaxed)
+    }
+}
+
+#[async_trait::async_trait]
+impl ChainStore for Counting {
+    async fn ledger_head(&self, tenant_id: &str) -> Result<Option<(i64, String)>> {
+        self.inner.ledger_head(tenant_id).await
+    }
+    async fn ledger_chain_page(
+        &self,
+        tenant_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<chain::ChainRow>> {
+        let rows = self
+            .inner
+            .ledger_chain_page(tenant_id, after, limit)
+            .await?;
+        self.read.fetch_add(rows.len() as i64, Ordering::Relaxed);
+        Ok(rows)
+    }
+    async fn ledger_unchained(&self, tenant_id: &str) -> Result<Option<i64>> {
+        self.inner.ledger_unchained(tenant_id).await
+    }
+}
+
+/// `n` customers of one phone each, with one ledger entry each, in one bulk write.
+async fn bulk(store: &dyn Store, tenant_id: &str, n: u32) {
+    let batch: Vec<(Customer, Vec<NewLedgerEntry>)> = (0..n)
+        .map(|i| {
+            let p = E164::parse(&format!("+1737{:07}", 2_000_000 + i)).unwrap();
+            let customer = Customer {
+                id: format!("c{i}"),
+                name: format!("Customer {i}"),
+                address: None,
+                tags: vec![],
+                phones: vec![ContactMethod {
+                    number: p.clone(),
+                    job_notifications: true,
+                    marketing_updates: false,
+                }],
+                created_at: now(),
+            };
+            (customer, vec![entry(&p, &format!("import {i}"))])
+        })
+        .collect();
+    store.create_customers(tenant_id, &batch).await.unwrap();
+}
+
+/// After the first check, a second reads the entries added since and, again, the stretch
+/// between two marks around each entry asked for: not the whole chain.
+async fn a_second_check_reads_what_was_added_and_the_stretches_asked_for(b: Backend) {
+    let store = b.store().await;
+    store
+        .create_tenant(&tenant("t1", 0), "key-t1")
+        .await
+        .unwrap();
+    bulk(&*store, "t1", 2500).await;
+    let counting = Counting {
+        inner: store.clone(),
+        read: Default::default(),
+    };
+    let mut v = chain::Verified::default();
+    holds(
+        &chain::verify_since(&counting, "t1", &mut v, &[])
+            .await
+            .unwrap(),
+        2500,
+    );
+    assert_eq!(
+        counting.take(),
+        2500,
+        "the first check reads the whole chain"
+    );
+    for i in 0..3 {
+        append(&*store, "t1", &phone(i), &format!("YES {i}")).await;
+    }
+    holds(
+        &chain::verify_since(&counting, "t1", &mut v, &[1500, 1501])
+            .await
+            .unwrap(),
+        2503,
+    );
+    assert_eq!(
+        counting.take(),
+        3 + chain::MARK,
+        "the 3 new entries and entries 1001 to 2000 once"
+    );
+    holds(
+        &chain::verify_since(&counting, "t1", &mut v, &[])
+            .await
+            .unwrap(),
+        2503,
+    );
+    assert_eq!(counting.take(), 0);
+    assert_eq!(v.seq(), 2503);
+}
+
+/// Whoever can write to the database can edit an entry and rewrite every hash after it
+/// and the head: the whole chain then recomputes. What this process verified before
+/// still tells: the stretch no longer ends on the hash it computed.
+async fn an_entry_rewritten_with_every_hash_after_it_is_found_by_the_marks(b: Backend) {
+    let store = b.store().await;
+    store
+        .create_tenant(&tenant("t1", 0), "key-t1")
+        .await
+        .unwrap();
+    for i in 0..12 {
+        append(&*store, "t1", &phone(i), &format!("YES {i}")).await;
+    }
+    let mut v = chain::Verified::default();
+    holds(
+        &chain::verify_since(&*store, "t1", &mut v, &[])
+            .await
+            .unwrap(),
+        12,
+    );
+
+    let mut sql = vec![b.drop_guard().to_string()];
+    let mut prev = assent_store::decide::chain::GENESIS.to_string();
+    for r in rows(&*store, "t1").await {
+        let k = r.chain_seq.unwrap();
+        let mut e = r.entry().unwrap();
+        if k == 5 {
+            e.evidence.text = Some("NO".into());
+            sql.push(format!(
+                "UPDATE consent_ledger SET body = 'NO' WHERE seq = {}",
+                r.seq
+            ));
+        }
+        let h = assent_store::decide::chain::hash(&prev, "t1", k, &e);
+        if k >= 5 {
+            sql.push(format!(
+                "UPDATE consent_ledger SET hash = '{h}' WHERE seq = {}",
+                r.seq
+            ));
+        }
+        prev = h;
+    }
+    sql.push(format!(
+        "UPDATE ledger_heads SET hash = '{prev}' WHERE tenant_id = 't1'"
+    ));
+    b.sql(&sql.join("; ")).await.unwrap();
+    holds(&chain::verify(&*store, "t1").await.unwrap(), 12);
+
+    let check = chain::verify_since(&*store, "t1", &mut v, &[5])
+        .await
+        .unwrap();
+    let broken = check.broken.expect("the rewrite is found");
+    assert!(
+        broken
+            .why
+            .contains("no longer hash to what this server verified"),
+        "{}",
+        broken.why
+    );
+    assert_eq!(v.seq(), 12, "nothing past what held is taken as verified");
 }
