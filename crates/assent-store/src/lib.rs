@@ -927,7 +927,7 @@ pub trait ChainStore: Send + Sync {
         after: i64,
         limit: i64,
     ) -> Result<Vec<shared::chain::ChainRow>>;
-    /// The storage seq of an entry of the tenant that has no place in the chain, if any.
+    /// The storage seq of the tenant's first entry that has no place in the chain.
     async fn ledger_unchained(&self, tenant_id: &str) -> Result<Option<i64>>;
 }
 

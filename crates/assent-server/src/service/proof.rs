@@ -174,8 +174,8 @@ impl ChainChecks {
 #[derive(Debug, Serialize)]
 pub struct ChainProof {
     /// Whether the tenant's whole hash chain recomputes from its entries: all of it as this
-    /// process first checked it, what was added since, and the stretches holding this
-    /// phone's entries again now.
+    /// process first checked it, what was added since, and the stretches that hold or held
+    /// this phone's entries again now.
     pub verified: bool,
     /// The hash of the tenant's last entry (publish it to make later edits evident).
     pub head: String,
@@ -266,8 +266,14 @@ pub async fn bundle(app: &AppState, t: &Tenant, phone: &E164) -> Result<Proof> {
     with_history(app, &t.id, &mut opt_ins, &mut stops).await?;
     let again: Vec<i64> = ledger.iter().filter_map(|e| e.chain_seq).collect();
     let verified = app.chains.of(&t.id);
-    let check =
-        chain::verify_since(&*app.store, &t.id, &mut *verified.lock().await, &again).await?;
+    let check = chain::verify_since(
+        &*app.store,
+        &t.id,
+        &mut *verified.lock().await,
+        Some(phone.as_str()),
+        &again,
+    )
+    .await?;
     let head = app.store.ledger_head(&t.id).await?;
 
     Ok(Proof {

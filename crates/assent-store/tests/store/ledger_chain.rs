@@ -242,6 +242,7 @@ both!(
     a_chain_longer_than_a_page_verifies_in_order,
     a_second_check_reads_what_was_added_and_the_stretches_asked_for,
     an_entry_rewritten_with_every_hash_after_it_is_found_by_the_marks,
+    a_phones_deleted_entry_is_found_by_the_stretches_it_was_in,
 );
 
 /// transact, create_customer, create_customers (the import's bulk path) and set_toggles
@@ -581,7 +582,7 @@ async fn a_second_check_reads_what_was_added_and_the_stretches_asked_for(b: Back
     };
     let mut v = chain::Verified::default();
     holds(
-        &chain::verify_since(&counting, "t1", &mut v, &[])
+        &chain::verify_since(&counting, "t1", &mut v, None, &[])
             .await
             .unwrap(),
         2500,
@@ -595,7 +596,7 @@ async fn a_second_check_reads_what_was_added_and_the_stretches_asked_for(b: Back
         append(&*store, "t1", &phone(i), &format!("YES {i}")).await;
     }
     holds(
-        &chain::verify_since(&counting, "t1", &mut v, &[1500, 1501])
+        &chain::verify_since(&counting, "t1", &mut v, None, &[1500, 1501])
             .await
             .unwrap(),
         2503,
@@ -606,7 +607,7 @@ async fn a_second_check_reads_what_was_added_and_the_stretches_asked_for(b: Back
         "the 3 new entries and entries 1001 to 2000 once"
     );
     holds(
-        &chain::verify_since(&counting, "t1", &mut v, &[])
+        &chain::verify_since(&counting, "t1", &mut v, None, &[])
             .await
             .unwrap(),
         2503,
@@ -615,24 +616,24 @@ async fn a_second_check_reads_what_was_added_and_the_stretches_asked_for(b: Back
     assert_eq!(v.seq(), 2503);
 }
 
-/// Whoever can write to the database can edit an entry and rewrite every hash after it
-/// and the head: the whole chain then recomputes. What this process verified before
-/// still tells: the stretch no longer ends on the hash it computed.
+/// Whoever can write to the database can edit an entry and rewrite the stored hashes
+/// after it up to the next mark (or all of them, and the head): each entry then recomputes
+/// from the one before it. What this process verified before still tells: the stretch no
+/// longer ends on the hash it computed at the mark. Without reading that stretch again the
+/// check holds, which is why a proof names its phone's stretches.
 async fn an_entry_rewritten_with_every_hash_after_it_is_found_by_the_marks(b: Backend) {
     let store = b.store().await;
     store
         .create_tenant(&tenant("t1", 0), "key-t1")
         .await
         .unwrap();
-    for i in 0..12 {
-        append(&*store, "t1", &phone(i), &format!("YES {i}")).await;
-    }
+    bulk(&*store, "t1", 2500).await;
     let mut v = chain::Verified::default();
     holds(
-        &chain::verify_since(&*store, "t1", &mut v, &[])
+        &chain::verify_since(&*store, "t1", &mut v, None, &[])
             .await
             .unwrap(),
-        12,
+        2500,
     );
 
     let mut sql = vec![b.drop_guard().to_string()];
@@ -640,7 +641,7 @@ async fn an_entry_rewritten_with_every_hash_after_it_is_found_by_the_marks(b: Ba
     for r in rows(&*store, "t1").await {
         let k = r.chain_seq.unwrap();
         let mut e = r.entry().unwrap();
-        if k == 5 {
+        if k == 1500 {
             e.evidence.text = Some("NO".into());
             sql.push(format!(
                 "UPDATE consent_ledger SET body = 'NO' WHERE seq = {}",
@@ -648,7 +649,7 @@ async fn an_entry_rewritten_with_every_hash_after_it_is_found_by_the_marks(b: Ba
             ));
         }
         let h = assent_store::decide::chain::hash(&prev, "t1", k, &e);
-        if k >= 5 {
+        if (1500..=2000).contains(&k) {
             sql.push(format!(
                 "UPDATE consent_ledger SET hash = '{h}' WHERE seq = {}",
                 r.seq
@@ -656,22 +657,67 @@ async fn an_entry_rewritten_with_every_hash_after_it_is_found_by_the_marks(b: Ba
         }
         prev = h;
     }
-    sql.push(format!(
-        "UPDATE ledger_heads SET hash = '{prev}' WHERE tenant_id = 't1'"
-    ));
     b.sql(&sql.join("; ")).await.unwrap();
-    holds(&chain::verify(&*store, "t1").await.unwrap(), 12);
 
-    let check = chain::verify_since(&*store, "t1", &mut v, &[5])
+    holds(
+        &chain::verify_since(&*store, "t1", &mut v.clone(), None, &[10])
+            .await
+            .unwrap(),
+        2500,
+    );
+    let check = chain::verify_since(&*store, "t1", &mut v, None, &[1500])
         .await
         .unwrap();
     let broken = check.broken.expect("the rewrite is found");
     assert!(
         broken
             .why
-            .contains("no longer hash to what this server verified"),
+            .contains("entries 1001 to 2000 no longer hash to what this server verified"),
         "{}",
         broken.why
     );
-    assert_eq!(v.seq(), 12, "nothing past what held is taken as verified");
+    assert_eq!(v.seq(), 2500);
+}
+
+/// A phone's entry deleted after it was verified is not among the phone's entries any
+/// more, so nothing names its stretch but the phone: the filters remember it was there.
+async fn a_phones_deleted_entry_is_found_by_the_stretches_it_was_in(b: Backend) {
+    let store = b.store().await;
+    store
+        .create_tenant(&tenant("t1", 0), "key-t1")
+        .await
+        .unwrap();
+    bulk(&*store, "t1", 2500).await;
+    let mut v = chain::Verified::default();
+    holds(
+        &chain::verify_since(&*store, "t1", &mut v, None, &[])
+            .await
+            .unwrap(),
+        2500,
+    );
+    let gone = rows(&*store, "t1").await[1499].clone();
+    assert_eq!(gone.chain_seq, Some(1500));
+    let guard = match b {
+        Backend::Sqlite(_) => "DROP TRIGGER consent_ledger_no_delete",
+        Backend::Postgres { .. } => b.drop_guard(),
+    };
+    b.sql(&format!(
+        "{guard}; DELETE FROM consent_ledger WHERE seq = {}",
+        gone.seq
+    ))
+    .await
+    .unwrap();
+
+    let other = rows(&*store, "t1").await[10].phone.clone();
+    holds(
+        &chain::verify_since(&*store, "t1", &mut v.clone(), Some(&other), &[])
+            .await
+            .unwrap(),
+        2500,
+    );
+    let check = chain::verify_since(&*store, "t1", &mut v, Some(&gone.phone), &[])
+        .await
+        .unwrap();
+    let broken = check.broken.expect("the deletion is found");
+    assert_eq!(broken.chain_seq, 1500, "{broken}");
 }
