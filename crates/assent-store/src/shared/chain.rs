@@ -200,29 +200,34 @@ async fn finish(
             why: "it has no place in the chain (no chain seq or hash)".into(),
         })
     } else {
-        match store.ledger_head(tenant_id).await? {
-            Some((head_seq, head_hash)) if (head_seq, head_hash.as_str()) != (seq, &hash) => {
-                Some(BrokenEntry {
-                    row: None,
-                    chain_seq: seq + 1,
-                    why: format!(
-                        "the stored head is entry {head_seq} with hash {head_hash}, but the chain ends at entry {seq} with hash {hash} (entries removed from its end?)"
-                    ),
-                })
-            }
-            None if seq > 0 => Some(BrokenEntry {
-                row: None,
-                chain_seq: seq + 1,
-                why: "the tenant has entries but no stored head".into(),
-            }),
-            _ => None,
-        }
+        head_disagrees(store.ledger_head(tenant_id).await?.as_ref(), seq, &hash)
     };
     Ok(ChainCheck {
         verified: seq,
         head: hash,
         broken,
     })
+}
+
+/// Why the stored head `head` does not end a chain checked to entry `seq` (hash `hash`).
+fn head_disagrees(head: Option<&(i64, String)>, seq: i64, hash: &str) -> Option<BrokenEntry> {
+    match head {
+        Some((head_seq, head_hash)) if (*head_seq, head_hash.as_str()) != (seq, hash) => {
+            Some(BrokenEntry {
+                row: None,
+                chain_seq: seq + 1,
+                why: format!(
+                    "the stored head is entry {head_seq} with hash {head_hash}, but the chain ends at entry {seq} with hash {hash} (entries removed from its end?)"
+                ),
+            })
+        }
+        None if seq > 0 => Some(BrokenEntry {
+            row: None,
+            chain_seq: seq + 1,
+            why: "the tenant has entries but no stored head".into(),
+        }),
+        _ => None,
+    }
 }
 
 /// Every how many entries a [`Verified`] keeps the hash it computed.
@@ -410,23 +415,7 @@ pub async fn verify_since(
     } else {
         None
     };
-    let broken = broken.or_else(|| match &head {
-        Some((head_seq, head_hash)) if (*head_seq, head_hash.as_str()) != (seq, hash.as_str()) => {
-            Some(BrokenEntry {
-                row: None,
-                chain_seq: seq + 1,
-                why: format!(
-                    "the stored head is entry {head_seq} with hash {head_hash}, but the chain ends at entry {seq} with hash {hash} (entries removed from its end?)"
-                ),
-            })
-        }
-        None if seq > 0 => Some(BrokenEntry {
-            row: None,
-            chain_seq: seq + 1,
-            why: "the tenant has entries but no stored head".into(),
-        }),
-        _ => None,
-    });
+    let broken = broken.or_else(|| head_disagrees(head.as_ref(), seq, &hash));
     if broken.is_none() {
         v.marks.extend(marks);
         v.seq = seq;

@@ -567,6 +567,24 @@ async fn bulk(store: &dyn Store, tenant_id: &str, n: u32) {
     store.create_customers(tenant_id, &batch).await.unwrap();
 }
 
+/// Tenant t1 with 2,500 entries (two and a half stretches), checked once.
+async fn verified_2500(b: &Backend) -> (Arc<dyn Store>, chain::Verified) {
+    let store = b.store().await;
+    store
+        .create_tenant(&tenant("t1", 0), "key-t1")
+        .await
+        .unwrap();
+    bulk(&*store, "t1", 2500).await;
+    let mut v = chain::Verified::default();
+    holds(
+        &chain::verify_since(&*store, "t1", &mut v, None, &[])
+            .await
+            .unwrap(),
+        2500,
+    );
+    (store, v)
+}
+
 /// After the first check, a second reads the entries added since and, again, the stretch
 /// between two marks around each entry asked for: not the whole chain.
 async fn a_second_check_reads_what_was_added_and_the_stretches_asked_for(b: Backend) {
@@ -622,19 +640,7 @@ async fn a_second_check_reads_what_was_added_and_the_stretches_asked_for(b: Back
 /// longer ends on the hash it computed at the mark. Without reading that stretch again the
 /// check holds, which is why a proof names its phone's stretches.
 async fn an_entry_rewritten_with_every_hash_after_it_is_found_by_the_marks(b: Backend) {
-    let store = b.store().await;
-    store
-        .create_tenant(&tenant("t1", 0), "key-t1")
-        .await
-        .unwrap();
-    bulk(&*store, "t1", 2500).await;
-    let mut v = chain::Verified::default();
-    holds(
-        &chain::verify_since(&*store, "t1", &mut v, None, &[])
-            .await
-            .unwrap(),
-        2500,
-    );
+    let (store, mut v) = verified_2500(&b).await;
 
     let mut sql = vec![b.drop_guard().to_string()];
     let mut prev = assent_store::decide::chain::GENESIS.to_string();
@@ -682,19 +688,7 @@ async fn an_entry_rewritten_with_every_hash_after_it_is_found_by_the_marks(b: Ba
 /// A phone's entry deleted after it was verified is not among the phone's entries any
 /// more, so nothing names its stretch but the phone: the filters remember it was there.
 async fn a_phones_deleted_entry_is_found_by_the_stretches_it_was_in(b: Backend) {
-    let store = b.store().await;
-    store
-        .create_tenant(&tenant("t1", 0), "key-t1")
-        .await
-        .unwrap();
-    bulk(&*store, "t1", 2500).await;
-    let mut v = chain::Verified::default();
-    holds(
-        &chain::verify_since(&*store, "t1", &mut v, None, &[])
-            .await
-            .unwrap(),
-        2500,
-    );
+    let (store, mut v) = verified_2500(&b).await;
     let gone = rows(&*store, "t1").await[1499].clone();
     assert_eq!(gone.chain_seq, Some(1500));
     let guard = match b {
