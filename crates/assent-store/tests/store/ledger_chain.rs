@@ -428,17 +428,23 @@ async fn entries_written_before_the_chain_are_chained_by_the_migration(b: Backen
     holds(&chain::verify(&*store, "t1").await.unwrap(), 5);
 }
 
-/// Someone drops the guard and edits an entry's body: verify names that entry; the
-/// entries before it still verify.
-async fn an_edited_row_is_named_by_verify(b: Backend) {
+/// Tenant t1 with `n` entries, one `transact` each.
+async fn with_entries(b: &Backend, n: i64) -> Arc<dyn Store> {
     let store = b.store().await;
     store
         .create_tenant(&tenant("t1", 0), "key-t1")
         .await
         .unwrap();
-    for i in 0..5 {
-        append(&*store, "t1", &phone(i), &format!("YES {i}")).await;
+    for i in 0..n {
+        append(&*store, "t1", &phone(i as u32), &format!("YES {i}")).await;
     }
+    store
+}
+
+/// Someone drops the guard and edits an entry's body: verify names that entry; the
+/// entries before it still verify.
+async fn an_edited_row_is_named_by_verify(b: Backend) {
+    let store = with_entries(&b, 5).await;
     holds(&chain::verify(&*store, "t1").await.unwrap(), 5);
     let third = rows(&*store, "t1").await[2].seq;
     assert!(
@@ -469,14 +475,7 @@ async fn an_edited_row_is_named_by_verify(b: Backend) {
 /// A column holding what Assent never writes (here a channel no version knew) still reads,
 /// and the check names its row instead of failing.
 async fn a_value_assent_never_writes_is_named_not_a_failed_read(b: Backend) {
-    let store = b.store().await;
-    store
-        .create_tenant(&tenant("t1", 0), "key-t1")
-        .await
-        .unwrap();
-    for i in 0..3 {
-        append(&*store, "t1", &phone(i), &format!("YES {i}")).await;
-    }
+    let store = with_entries(&b, 3).await;
     let second = rows(&*store, "t1").await[1].seq;
     b.sql(&format!(
         "{}; UPDATE consent_ledger SET channel = 'carrier pigeon' WHERE seq = {second}",
@@ -494,15 +493,8 @@ async fn a_value_assent_never_writes_is_named_not_a_failed_read(b: Backend) {
 
 /// Pages of the chain come back in chain order and follow each other, past the first page.
 async fn a_chain_longer_than_a_page_verifies_in_order(b: Backend) {
-    let store = b.store().await;
-    store
-        .create_tenant(&tenant("t1", 0), "key-t1")
-        .await
-        .unwrap();
     let n = chain::PAGE_SIZE + 5;
-    for i in 0..n {
-        append(&*store, "t1", &phone(i as u32), &format!("YES {i}")).await;
-    }
+    let store = with_entries(&b, n).await;
     let page = store.ledger_chain_page("t1", 3, 4).await.unwrap();
     let seqs: Vec<Option<i64>> = page.iter().map(|r| r.chain_seq).collect();
     assert_eq!(seqs, [Some(4), Some(5), Some(6), Some(7)]);
