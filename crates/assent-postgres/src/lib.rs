@@ -1052,22 +1052,22 @@ impl ConsentStore for PostgresStore {
     }
 }
 
-/// Plans the queue's statements by key, whatever the statistics say. Right after a large
-/// enqueue the statistics still describe a nearly empty queue: the claim's `ORDER BY …
-/// LIMIT` then sorted every due message to take 500 (95 ms a claim with 60,000 queued, and
-/// growing with the queue), and the writes joining a batch's keys hashed a sequential scan
-/// of the whole table (33 ms a claim). Without sorts and hash or merge joins the only plans
-/// left are the ordered index scan and the primary key. Scoped to the transaction. JIT is
-/// off with them: a disabled plan node costs 10^10, above any JIT threshold, and compiling
-/// each statement took 30–40 ms.
-async fn plan_by_keys(conn: &mut PgConnection) -> Result<()> {
-    sqlx::raw_sql(
-        "SET LOCAL enable_sort = off; SET LOCAL enable_hashjoin = off; \
-         SET LOCAL enable_mergejoin = off; SET LOCAL jit = off",
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// Begins one of the queue's transactions, planned by key whatever the statistics say.
+/// Right after a large enqueue the statistics still describe a nearly empty queue: the
+/// claim's `ORDER BY … LIMIT` then sorted every due message to take 500 (95 ms a claim with
+/// 60,000 queued, and growing with the queue), and the writes joining a batch's keys hashed
+/// a sequential scan of the whole table (33 ms a claim). Without sorts and hash or merge
+/// joins the only plans left are the ordered index scan and the primary key. Scoped to the
+/// transaction. JIT is off with them: a disabled plan node costs 10^10, above any JIT
+/// threshold, and compiling each statement took 30–40 ms. The settings go in the BEGIN's
+/// own round trip.
+async fn plan_by_keys(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    Ok(pool
+        .begin_with(
+            "BEGIN; SET LOCAL enable_sort = off; SET LOCAL enable_hashjoin = off; \
+             SET LOCAL enable_mergejoin = off; SET LOCAL jit = off",
+        )
+        .await?)
 }
 
 /// Writes provider outcomes in the caller's transaction (see [`QueueStore::update_messages`]).
@@ -1259,8 +1259,7 @@ impl QueueStore for PostgresStore {
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<Message>> {
         let _one_claim = self.claiming.lock().await;
-        let mut tx = self.pool.begin().await?;
-        plan_by_keys(&mut tx).await?;
+        let mut tx = plan_by_keys(&self.pool).await?;
         let now_ms = ms(now);
         // Rows another claimer holds are skipped, not waited for.
         let due: Vec<Message> = sqlx::query(
@@ -1411,8 +1410,7 @@ impl QueueStore for PostgresStore {
         if updates.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
-        plan_by_keys(&mut tx).await?;
+        let mut tx = plan_by_keys(&self.pool).await?;
         write_updates(&mut tx, updates).await?;
         Ok(tx.commit().await?)
     }
@@ -1471,8 +1469,7 @@ impl QueueStore for PostgresStore {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await?;
-        plan_by_keys(&mut tx).await?;
+        let mut tx = plan_by_keys(&self.pool).await?;
         let go = start_calls_in(&mut tx, messages, claimed_at, now, plan).await?;
         tx.commit().await?;
         Ok(go)
@@ -1489,8 +1486,7 @@ impl QueueStore for PostgresStore {
         if updates.is_empty() && starts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await?;
-        plan_by_keys(&mut tx).await?;
+        let mut tx = plan_by_keys(&self.pool).await?;
         // The starts first: their phones' locks are taken before any row lock, as
         // everywhere else, and the outcomes' rows are no other writer's to wait for.
         let go = start_calls_in(&mut tx, starts, claimed_at, now, plan).await?;
