@@ -258,18 +258,6 @@ async fn every_write_path_chains_its_entries(b: Backend) {
     }
     append(&*store, "t1", &phone(1), "YES").await;
     append(&*store, "t2", &phone(1), "YES").await;
-    let customer = |id: &str, p: &E164| Customer {
-        id: id.into(),
-        name: format!("Customer {id}"),
-        address: None,
-        tags: vec![],
-        phones: vec![ContactMethod {
-            number: p.clone(),
-            job_notifications: true,
-            marketing_updates: false,
-        }],
-        created_at: now(),
-    };
     store
         .create_customer(
             "t1",
@@ -537,23 +525,30 @@ impl ChainStore for Counting {
 }
 
 /// `n` customers of one phone each, with one ledger entry each, in one bulk write.
+/// A customer `id` ("Customer {id}") with the one phone `p`, its job texts on.
+fn customer(id: &str, p: &E164) -> Customer {
+    Customer {
+        id: id.into(),
+        name: format!("Customer {id}"),
+        address: None,
+        tags: vec![],
+        phones: vec![ContactMethod {
+            number: p.clone(),
+            job_notifications: true,
+            marketing_updates: false,
+        }],
+        created_at: now(),
+    }
+}
+
 async fn bulk(store: &dyn Store, tenant_id: &str, n: u32) {
     let batch: Vec<(Customer, Vec<NewLedgerEntry>)> = (0..n)
         .map(|i| {
             let p = E164::parse(&format!("+1737{:07}", 2_000_000 + i)).unwrap();
-            let customer = Customer {
-                id: format!("c{i}"),
-                name: format!("Customer {i}"),
-                address: None,
-                tags: vec![],
-                phones: vec![ContactMethod {
-                    number: p.clone(),
-                    job_notifications: true,
-                    marketing_updates: false,
-                }],
-                created_at: now(),
-            };
-            (customer, vec![entry(&p, &format!("import {i}"))])
+            (
+                customer(&format!("c{i}"), &p),
+                vec![entry(&p, &format!("import {i}"))],
+            )
         })
         .collect();
     store.create_customers(tenant_id, &batch).await.unwrap();
