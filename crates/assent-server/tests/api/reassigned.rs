@@ -315,7 +315,7 @@ async fn a_phone_is_looked_up_at_most_once_a_month() {
 }
 
 #[tokio::test]
-async fn a_campaign_to_10_000_old_consents_makes_one_lookup_per_phone() {
+async fn a_campaign_to_2_000_old_consents_makes_one_lookup_per_phone() {
     let (app, fake) = with_lookups().await;
     let (t, _) = app.tenant().await;
     app.put(
@@ -324,7 +324,10 @@ async fn a_campaign_to_10_000_old_consents_makes_one_lookup_per_phone() {
         json!({"rate_limits": {"per_sender_per_minute": 1000000, "per_tenant_per_day": 1000000}}),
     )
     .await;
-    let n: u64 = 10_000;
+    // Twenty of the drain's claims of 100: the answers must carry from one claim to the
+    // next. (It was 10,000 phones; on PostgreSQL in a debug build that took 300 s of CI and
+    // proved nothing more.)
+    let n: u64 = 2_000;
     let phone = |i: u64| format!("+1737{:07}", 3_000_000 + i);
     let mut csv = String::from("name,phone,tags\n");
     for i in 0..n {
