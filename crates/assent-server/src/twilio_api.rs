@@ -392,7 +392,10 @@ pub async fn create(
         text,
         MessageKind::Api,
         None,
-        Some(&id),
+        service::WrittenAs {
+            id: Some(&id),
+            author: None,
+        },
     )
     .await;
     let refused = match sent {

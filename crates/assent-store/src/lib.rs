@@ -639,10 +639,8 @@ pub trait WebStore: Send + Sync {
     /// The unexpired session with this id hash, and its user.
     async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
-    /// Records who wrote a message sent from the web app (a conversation's reply): the
-    /// user's id. Once per message.
-    async fn record_author(&self, tenant_id: &str, message_id: &str, user_id: &str) -> Result<()>;
     /// The authors of those of `message_ids` written in the web app: (message id, user id).
+    /// A reply's author is written with it ([`Plan::author`]).
     async fn authors(
         &self,
         tenant_id: &str,

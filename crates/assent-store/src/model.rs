@@ -722,6 +722,9 @@ pub struct Plan {
     pub toggles: Option<(String, bool, bool)>,
     /// Written consent: Marketing updates goes on on every record holding the phone.
     pub marketing_updates_on: bool,
+    /// The web app user who wrote this plan's outbound messages (a conversation's Reply),
+    /// recorded with them: a reply is never on file without its author.
+    pub author: Option<String>,
 }
 
 /// Conversions shared by the SQL backends, which store enums as their snake_case names,

@@ -230,17 +230,6 @@ macro_rules! shared_web_sql {
                 w.commit().await
             }
 
-            async fn record_author(
-                &self,
-                tenant_id: &str,
-                message_id: &str,
-                user_id: &str,
-            ) -> $crate::Result<()> {
-                let mut w = self.write().await?;
-                record_author(w.conn(), tenant_id, message_id, user_id).await?;
-                w.commit().await
-            }
-
             async fn authors(
                 &self,
                 tenant_id: &str,
@@ -534,24 +523,6 @@ macro_rules! shared_web_sql {
                 .bind(id_hash)
                 .execute(e)
                 .await?;
-            Ok(())
-        }
-
-        pub(crate) async fn record_author<'c>(
-            e: impl __sqlx::Executor<'c, Database = $db>,
-            tenant_id: &str,
-            message_id: &str,
-            user_id: &str,
-        ) -> $crate::Result<()> {
-            __sqlx::query(
-                "INSERT INTO message_authors (tenant_id, message_id, user_id) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(tenant_id)
-            .bind(message_id)
-            .bind(user_id)
-            .execute(e)
-            .await?;
             Ok(())
         }
 
@@ -2559,6 +2530,19 @@ macro_rules! shared_store_sql {
                 .bind(phone.as_str())
                 .execute(&mut *conn)
                 .await?;
+            }
+            if let Some(user_id) = &plan.author {
+                for m in plan.messages.iter().filter(|m| m.direction == $crate::Direction::Outbound) {
+                    $crate::__sqlx::query(
+                        "INSERT INTO message_authors (tenant_id, message_id, user_id) \
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(tenant_id)
+                    .bind(&m.id)
+                    .bind(user_id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
             }
             Ok(())
         }

@@ -434,14 +434,22 @@ pub async fn send(
         body,
         kind,
         idempotency_key,
-        None,
+        WrittenAs::default(),
     )
     .await
 }
 
-/// [`send`], the message taking the id given (the Twilio-compatible API writes the message's
-/// status callback under its id before the message is queued, so that no status change can
-/// come first).
+/// What a message is written as beyond its words: the id it takes (the Twilio-compatible
+/// API writes the message's status callback under its id before the message is queued, so
+/// that no status change can come first) and the web app user who wrote it (recorded in
+/// the message's own transaction).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WrittenAs<'a> {
+    pub id: Option<&'a str>,
+    pub author: Option<&'a str>,
+}
+
+/// [`send`], the message written as `written` says.
 #[allow(clippy::too_many_arguments)]
 pub async fn send_as(
     app: &AppState,
@@ -451,7 +459,7 @@ pub async fn send_as(
     body: &str,
     kind: MessageKind,
     idempotency_key: Option<String>,
-    id: Option<&str>,
+    written: WrittenAs<'_>,
 ) -> Result<std::result::Result<Message, Reason>> {
     let now = app.clock.now();
     let mut answer = Err(Reason::InvalidNumber);
@@ -482,12 +490,13 @@ pub async fn send_as(
             );
             match msg {
                 Some(mut m) => {
-                    if let Some(id) = id {
+                    if let Some(id) = written.id {
                         m.id = id.to_string();
                     }
                     answer = Ok(m.clone());
                     Plan {
                         messages: vec![m],
+                        author: written.author.map(str::to_string),
                         ..Default::default()
                     }
                 }

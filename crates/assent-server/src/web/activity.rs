@@ -723,7 +723,7 @@ pub async fn reply(
     {
         return Ok(back("reply_sent"));
     }
-    let sent = service::send(
+    let sent = service::send_as(
         &app,
         t,
         &phone,
@@ -731,11 +731,14 @@ pub async fn reply(
         body,
         assent_store::MessageKind::Api,
         key,
+        service::WrittenAs {
+            id: None,
+            author: Some(&user.user.id),
+        },
     )
     .await?;
     match sent {
         Ok(m) => {
-            app.store.record_author(&t.id, &m.id, &user.user.id).await?;
             app.wake.notify_one();
             if m.status == assent_store::MessageStatus::Deferred {
                 Ok(back("reply_held"))

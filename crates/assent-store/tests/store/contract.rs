@@ -138,6 +138,7 @@ contract!(
     transact_writes_the_whole_plan,
     a_dedup_key_seen_before_writes_nothing,
     a_review_is_decided_once,
+    a_reply_is_written_with_its_author_or_not_at_all,
     decided_reviews_release_what_they_held,
     claim_hands_off_due_messages_once,
     claim_paces_each_sender,
@@ -601,6 +602,48 @@ async fn a_dedup_key_seen_before_writes_nothing(store: &dyn Store) {
     assert_eq!(
         ids(&testing::phone_messages(store, &t.id, &p).await.unwrap()),
         ["in-1"]
+    );
+}
+
+async fn a_reply_is_written_with_its_author_or_not_at_all(store: &dyn Store) {
+    let t = acme(store).await;
+    let p = e164(PHONE);
+    let reply = |id: &str| Plan {
+        messages: vec![
+            inbound(&t, &format!("{id}-in"), &format!("SM-{id}"), &p, "When?"),
+            outbound(&t, id, &p),
+        ],
+        author: Some("user-7".into()),
+        ..Default::default()
+    };
+    write(store, &t, &p, now(), reply("reply-1")).await;
+    let asked = ["reply-1".to_string(), "reply-1-in".to_string()];
+    assert_eq!(
+        store.authors(&t.id, &asked).await.unwrap(),
+        [("reply-1".to_string(), "user-7".to_string())],
+        "the outbound message has its author, the inbound one none"
+    );
+
+    // A transaction that fails (a review decided twice) writes neither.
+    open_review(store, &t, &p, "r1", now() + Duration::days(2)).await;
+    let decided = |id: &str| Plan {
+        review_decision: Some(("r1".into(), "opted_out".into())),
+        ..reply(id)
+    };
+    write(store, &t, &p, now(), decided("reply-2")).await;
+    let err = store
+        .transact(&t.id, &p, now(), None, &mut |_| decided("reply-3"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let on_file = testing::phone_messages(store, &t.id, &p).await.unwrap();
+    assert!(!ids(&on_file).contains(&"reply-3"), "{:?}", ids(&on_file));
+    assert!(
+        store
+            .authors(&t.id, &["reply-3".to_string()])
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
