@@ -91,6 +91,14 @@ async fn pending_request(
     Ok((sent, Some(m)))
 }
 
+/// Whether a message in this status will never reach the phone.
+fn never_arrives(status: MessageStatus) -> bool {
+    matches!(
+        status,
+        MessageStatus::Failed | MessageStatus::Blocked | MessageStatus::Expired
+    )
+}
+
 /// Records an inbound text and acts on it, all in one transaction.
 pub async fn receive(app: &AppState, tenant: &Tenant, inbound: &Inbound) -> Result<InboundOutcome> {
     let Some(thread) = tenant.thread_of(&inbound.to) else {
@@ -165,7 +173,13 @@ impl Text<'_> {
         plan.messages.extend(self.reply(snap, &t));
         plan.messages.extend(self.requested_opt_in(snap, &mut t));
         if t.send_request_now {
-            plan.release_request = t.state.pending_request.clone();
+            match self.request {
+                // The request can no longer reach the customer: a new one goes in its place.
+                Some(m) if never_arrives(m.status) => {
+                    plan.messages.extend(self.request_again(snap, &mut t));
+                }
+                _ => plan.release_request = t.state.pending_request.clone(),
+            }
         }
         plan.review = self.review(snap, &mut t, &received.id);
         let mut ledger = ledger_entries(
@@ -312,6 +326,30 @@ impl Text<'_> {
         .ok()?;
         t.state = started.state;
         t.changes.extend(started.changes);
+        Some(msg)
+    }
+
+    /// A YES answering a request that failed at the carrier (or was blocked or expired)
+    /// signs nothing: the customer never saw its disclosure. They are texting now, so a new
+    /// request goes at once, as one they asked for; their next YES counts. The 24 hours a
+    /// pending request otherwise waits before another are about a request that reached
+    /// them; the cap of unanswered requests in 30 days still holds, so a phone whose
+    /// requests keep failing is not sent one per YES.
+    fn request_again(&self, snap: &PhoneSnapshot, t: &mut Transition) -> Option<Message> {
+        let mut asked = snap.clone();
+        asked.consent = t.state.clone();
+        asked.consent.pending_since = None;
+        let (msg, again) = plan_opt_in(
+            &asked,
+            &self.inbound.from,
+            true,
+            Source::Keyword,
+            None,
+            self.now,
+        )
+        .ok()?;
+        t.state = again.state;
+        t.changes.extend(again.changes);
         Some(msg)
     }
 

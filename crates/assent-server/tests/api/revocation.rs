@@ -608,6 +608,110 @@ async fn a_yes_while_the_request_is_held_sends_it_and_only_the_next_yes_counts()
 }
 
 #[tokio::test]
+async fn a_yes_after_a_failed_request_sends_a_new_one_and_only_the_next_yes_counts() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    let behave = |b: &'static str| {
+        let (app, t) = (&app, &t);
+        async move {
+            let (s, v) = app
+                .put(
+                    &format!("/simulator/numbers/{PHONE}"),
+                    &t.key,
+                    json!({"behavior": b}),
+                )
+                .await;
+            assert!(s.is_success(), "{v}");
+        }
+    };
+    let request = || {
+        let (app, t, c) = (&app, &t, &c);
+        async move {
+            let (s, v) = app
+                .post(
+                    &format!("/customers/{c}/phones/{PHONE}/opt-in-requests"),
+                    &t.key,
+                    json!({}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            v["message_id"].as_str().unwrap().to_string()
+        }
+    };
+    // The carrier takes the request, then reports it failed (30006).
+    behave("fail").await;
+    let failed = request().await;
+    app.drain().await;
+    let (_, m) = app.get(&format!("/messages/{failed}"), &t.key).await;
+    assert_eq!(m["status"], "failed", "{m}");
+    behave("deliver").await;
+
+    // The customer texts YES anyway (they saw the offer elsewhere): it signs nothing they
+    // were shown, and a new request goes at once.
+    app.inbound(PHONE, MK, "YES").await;
+    assert_eq!(
+        app.consent(&t, PHONE).await["marketing"]["status"],
+        "pending"
+    );
+    app.drain().await;
+    let sent = app.sent_to(PHONE);
+    assert_eq!(sent.len(), 2, "the failed request and a new one: {sent:?}");
+    assert!(sent[1].2.contains("Reply YES"), "{sent:?}");
+
+    // Their next YES counts and names the new request.
+    app.inbound(PHONE, MK, "YES").await;
+    let consent = app.consent(&t, PHONE).await;
+    assert_eq!(consent["marketing"]["status"], "opted_in", "{consent}");
+    let e = last_event(&consent);
+    let messages = app.messages(&t, PHONE).await;
+    let again = messages
+        .iter()
+        .find(|m| m["id"] != failed.as_str() && m["body"].as_str().unwrap().contains("Reply YES"))
+        .expect("the new request");
+    assert_eq!(e["evidence"]["request"], again["provider_id"], "{e}");
+}
+
+#[tokio::test]
+async fn yes_after_failed_requests_stops_asking_at_the_cap_of_unanswered_requests() {
+    let app = TestApp::spawn().await;
+    let (t, c) = app.tenant().await;
+    let (s, _) = app
+        .put(
+            &format!("/simulator/numbers/{PHONE}"),
+            &t.key,
+            json!({"behavior": "fail"}),
+        )
+        .await;
+    assert!(s.is_success());
+    let (s, v) = app
+        .post(
+            &format!("/customers/{c}/phones/{PHONE}/opt-in-requests"),
+            &t.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    app.drain().await;
+    // Every request fails; a YES a day asks again until three are unanswered in 30 days
+    // (a day apart: the marketing thread's own daily cap would hold the third otherwise).
+    for _ in 0..5 {
+        app.clock.advance(Duration::days(1));
+        app.inbound(PHONE, MK, "YES").await;
+        app.drain().await;
+    }
+    let requests = app
+        .sent_to(PHONE)
+        .into_iter()
+        .filter(|m| m.2.contains("Reply YES"))
+        .count();
+    assert_eq!(requests, 3, "the cap of unanswered requests holds");
+    assert_eq!(
+        app.consent(&t, PHONE).await["marketing"]["status"],
+        "pending"
+    );
+}
+
+#[tokio::test]
 async fn the_providers_stop_list_acts_as_a_stop_in_the_senders_thread() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
