@@ -376,6 +376,8 @@ pub struct Chrome<'a> {
     pub csrf: &'a str,
     pub email: &'a str,
     pub notices: Vec<String>,
+    /// May change what only an owner may (the page shows such forms disabled otherwise).
+    pub manage: bool,
 }
 
 impl<'a> Chrome<'a> {
@@ -409,6 +411,7 @@ impl<'a> Chrome<'a> {
             csrf: &user.session.csrf_token,
             email: &user.user.email,
             notices: blocking_notices(&user.tenant, &user.registrations),
+            manage: crate::service::team::may_manage(&user.user),
         }
     }
 }

@@ -421,6 +421,35 @@ async fn a_marketer_cannot_change_registrations_senders_settings_or_the_team() {
     let mut mia = Browser::new(&app);
     mia.sign_in(MARKETER, "marketer password").await;
     let token = csrf(&mia.get("/registrations").await.body);
+    // The pages show a marketer what an owner set, with every form of theirs disabled and
+    // a note saying why; an owner's are enabled.
+    let mut owner = Browser::new(&app);
+    owner.sign_in(EMAIL, PASSWORD).await;
+    // The sign-out form in the layout is everyone's.
+    let forms = |body: &str| body.matches("<form method=\"post\"").count() - 1;
+    for page in ["/settings", "/registrations"] {
+        let seen = mia.get(page).await;
+        assert_eq!(seen.status, StatusCode::OK, "{page}");
+        assert!(seen.body.contains("id=\"owners-only\""), "{page}");
+        let n = forms(&seen.body);
+        let disabled = seen
+            .body
+            .matches("<fieldset class=\"whole\" disabled>")
+            .count();
+        assert!(n >= 1, "{page}: {n} forms");
+        assert_eq!(disabled, n, "{page}: every form disabled");
+        let theirs = owner.get(page).await.body;
+        assert!(!theirs.contains("owners-only"), "{page}");
+        assert!(
+            !theirs.contains("<fieldset class=\"whole\" disabled>"),
+            "{page}"
+        );
+        assert_eq!(
+            theirs.matches("<fieldset class=\"whole\">").count(),
+            forms(&theirs),
+            "{page}: the owner's forms are whole and enabled"
+        );
+    }
     let (_, settings_before) = app.get("/settings", &t.key).await;
     let (_, senders_before) = app.get("/senders", &t.key).await;
     let (_, regs_before) = app.get("/registrations", &t.key).await;
