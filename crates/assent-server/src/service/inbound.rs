@@ -313,20 +313,7 @@ impl Text<'_> {
         if !t.start_opt_in {
             return None;
         }
-        let mut asked = snap.clone();
-        asked.consent = t.state.clone();
-        let (msg, started) = plan_opt_in(
-            &asked,
-            &self.inbound.from,
-            true,
-            Source::Keyword,
-            None,
-            self.now,
-        )
-        .ok()?;
-        t.state = started.state;
-        t.changes.extend(started.changes);
-        Some(msg)
+        self.ask(snap, t, false)
     }
 
     /// A YES answering a request that failed at the carrier (or was blocked or expired)
@@ -336,10 +323,19 @@ impl Text<'_> {
     /// them; the cap of unanswered requests in 30 days still holds, so a phone whose
     /// requests keep failing is not sent one per YES.
     fn request_again(&self, snap: &PhoneSnapshot, t: &mut Transition) -> Option<Message> {
+        self.ask(snap, t, true)
+    }
+
+    /// An opt-in request this text asked for, planned on the consent the text leaves
+    /// (`t`); `None` when the gate refuses it. `last_failed`: the pending request never
+    /// reached the phone, so it does not hold the next one back.
+    fn ask(&self, snap: &PhoneSnapshot, t: &mut Transition, last_failed: bool) -> Option<Message> {
         let mut asked = snap.clone();
         asked.consent = t.state.clone();
-        asked.consent.pending_since = None;
-        let (msg, again) = plan_opt_in(
+        if last_failed {
+            asked.consent.pending_since = None;
+        }
+        let (msg, asking) = plan_opt_in(
             &asked,
             &self.inbound.from,
             true,
@@ -348,8 +344,8 @@ impl Text<'_> {
             self.now,
         )
         .ok()?;
-        t.state = again.state;
-        t.changes.extend(again.changes);
+        t.state = asking.state;
+        t.changes.extend(asking.changes);
         Some(msg)
     }
 

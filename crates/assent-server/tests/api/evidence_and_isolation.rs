@@ -623,14 +623,7 @@ async fn canada_is_switched_on_only_with_a_mailing_address_and_a_contact() {
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     // Both appear in the opt-in request and the HELP reply.
     let c = app.customer(&t, "Sam", toronto, true, true).await;
-    let (s, v) = app
-        .post(
-            &format!("/customers/{c}/phones/{toronto}/opt-in-requests"),
-            &t.key,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
+    app.request_opt_in(&t, &c, toronto).await;
     app.inbound(toronto, TX, "HELP").await;
     app.drain().await;
     let sent = app.sent_to(toronto);

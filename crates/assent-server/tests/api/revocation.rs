@@ -611,40 +611,13 @@ async fn a_yes_while_the_request_is_held_sends_it_and_only_the_next_yes_counts()
 async fn a_yes_after_a_failed_request_sends_a_new_one_and_only_the_next_yes_counts() {
     let app = TestApp::spawn().await;
     let (t, c) = app.tenant().await;
-    let behave = |b: &'static str| {
-        let (app, t) = (&app, &t);
-        async move {
-            let (s, v) = app
-                .put(
-                    &format!("/simulator/numbers/{PHONE}"),
-                    &t.key,
-                    json!({"behavior": b}),
-                )
-                .await;
-            assert!(s.is_success(), "{v}");
-        }
-    };
-    let request = || {
-        let (app, t, c) = (&app, &t, &c);
-        async move {
-            let (s, v) = app
-                .post(
-                    &format!("/customers/{c}/phones/{PHONE}/opt-in-requests"),
-                    &t.key,
-                    json!({}),
-                )
-                .await;
-            assert_eq!(s, StatusCode::CREATED, "{v}");
-            v["message_id"].as_str().unwrap().to_string()
-        }
-    };
     // The carrier takes the request, then reports it failed (30006).
-    behave("fail").await;
-    let failed = request().await;
+    app.simulate(&t, PHONE, "fail").await;
+    let failed = app.request_opt_in(&t, &c, PHONE).await;
     app.drain().await;
     let (_, m) = app.get(&format!("/messages/{failed}"), &t.key).await;
     assert_eq!(m["status"], "failed", "{m}");
-    behave("deliver").await;
+    app.simulate(&t, PHONE, "deliver").await;
 
     // The customer texts YES anyway (they saw the offer elsewhere): it signs nothing they
     // were shown, and a new request goes at once.
@@ -675,22 +648,8 @@ async fn a_yes_after_a_failed_request_sends_a_new_one_and_only_the_next_yes_coun
 async fn yes_after_failed_requests_stops_asking_at_the_cap_of_unanswered_requests() {
     let app = TestApp::spawn().await;
     let (t, c) = app.tenant().await;
-    let (s, _) = app
-        .put(
-            &format!("/simulator/numbers/{PHONE}"),
-            &t.key,
-            json!({"behavior": "fail"}),
-        )
-        .await;
-    assert!(s.is_success());
-    let (s, v) = app
-        .post(
-            &format!("/customers/{c}/phones/{PHONE}/opt-in-requests"),
-            &t.key,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
+    app.simulate(&t, PHONE, "fail").await;
+    app.request_opt_in(&t, &c, PHONE).await;
     app.drain().await;
     // Every request fails; a YES a day asks again until three are unanswered in 30 days
     // (a day apart: the marketing thread's own daily cap would hold the third otherwise).

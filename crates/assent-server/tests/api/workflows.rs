@@ -384,15 +384,7 @@ async fn opt_in_request_from_the_customer_record_then_yes_opts_in() {
         (StatusCode::UNPROCESSABLE_ENTITY, "no_marketing_consent")
     );
 
-    let (s, v) = app
-        .post(
-            &format!("/customers/{c}/phones/{PHONE}/opt-in-requests"),
-            &t.key,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    assert!(v["message_id"].is_string());
+    app.request_opt_in(&t, &c, PHONE).await;
     assert_eq!(
         app.consent(&t, PHONE).await["marketing"]["status"],
         "pending"

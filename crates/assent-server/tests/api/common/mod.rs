@@ -372,6 +372,32 @@ impl TestApp {
         self.call("PUT", path, key, Some(body)).await
     }
 
+    /// Starts the double opt-in for a customer's phone; the request's message id.
+    pub async fn request_opt_in(&self, t: &Tenant, customer: &str, phone: &str) -> String {
+        let (s, v) = self
+            .post(
+                &format!("/customers/{customer}/phones/{phone}/opt-in-requests"),
+                &t.key,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["message_id"].as_str().expect("message_id").to_string()
+    }
+
+    /// What the simulated carrier does with the tenant's texts to `phone` from now on
+    /// (`deliver`, `fail`, `block`, `unavailable`).
+    pub async fn simulate(&self, t: &Tenant, phone: &str, behavior: &str) {
+        let (s, v) = self
+            .put(
+                &format!("/simulator/numbers/{phone}"),
+                &t.key,
+                json!({"behavior": behavior}),
+            )
+            .await;
+        assert!(s.is_success(), "{v}");
+    }
+
     /// A tenant with senders and nothing approved.
     pub async fn bare_tenant(&self, name: &str) -> Tenant {
         let (s, v) = self
