@@ -723,7 +723,8 @@ pub struct Plan {
     /// Written consent: Marketing updates goes on on every record holding the phone.
     pub marketing_updates_on: bool,
     /// The web app user who wrote this plan's outbound messages (a conversation's Reply),
-    /// recorded with them: a reply is never on file without its author.
+    /// recorded with every one of them: a reply is never on file without its author. Only
+    /// a plan of the reply alone should carry it.
     pub author: Option<String>,
 }
 

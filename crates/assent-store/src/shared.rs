@@ -2449,8 +2449,9 @@ macro_rules! shared_store_sql {
             Ok(())
         }
 
-        /// The rest of a plan after its consent, ledger entries and messages: the review it
-        /// opens or closes, held messages released, toggles.
+        /// The rest of a plan after its consent, ledger entries and messages: the author of
+        /// its outbound messages, the review it opens or closes, held messages released,
+        /// toggles.
         pub(crate) async fn write_plan_rest(
             conn: &mut <$db as $crate::__sqlx::Database>::Connection,
             tenant_id: &str,
@@ -2458,6 +2459,19 @@ macro_rules! shared_store_sql {
             plan: &$crate::Plan,
             now_ms: i64,
         ) -> $crate::Result<()> {
+            if let Some(user_id) = &plan.author {
+                for m in plan.messages.iter().filter(|m| m.direction == $crate::Direction::Outbound) {
+                    $crate::__sqlx::query(
+                        "INSERT INTO message_authors (tenant_id, message_id, user_id) \
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(tenant_id)
+                    .bind(&m.id)
+                    .bind(user_id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
             if let Some(r) = &plan.review {
                 $crate::__sqlx::query(
                     "INSERT INTO reviews (tenant_id, id, phone, thread, message_id, body, word, created_at, deadline_at) \
@@ -2530,19 +2544,6 @@ macro_rules! shared_store_sql {
                 .bind(phone.as_str())
                 .execute(&mut *conn)
                 .await?;
-            }
-            if let Some(user_id) = &plan.author {
-                for m in plan.messages.iter().filter(|m| m.direction == $crate::Direction::Outbound) {
-                    $crate::__sqlx::query(
-                        "INSERT INTO message_authors (tenant_id, message_id, user_id) \
-                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(tenant_id)
-                    .bind(&m.id)
-                    .bind(user_id)
-                    .execute(&mut *conn)
-                    .await?;
-                }
             }
             Ok(())
         }

@@ -175,7 +175,12 @@ impl Text<'_> {
         if t.send_request_now {
             match self.request {
                 // The request can no longer reach the customer: a new one goes in its place.
-                Some(m) if never_arrives(m.status) => {
+                // Only if it is still the pending one under the phone's lock: the status was
+                // read before it, and another YES may have asked again in between.
+                Some(m)
+                    if never_arrives(m.status)
+                        && t.state.pending_request.as_deref() == Some(m.id.as_str()) =>
+                {
                     plan.messages.extend(self.request_again(snap, &mut t));
                 }
                 _ => plan.release_request = t.state.pending_request.clone(),
@@ -401,5 +406,143 @@ impl Text<'_> {
             occurred_at: self.now,
             evidence: evidence.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use assent_core::gate::RegistrationStatus;
+    use chrono::{Duration, TimeZone};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 4, 18, 0, 0).unwrap()
+    }
+
+    fn e164(s: &str) -> E164 {
+        E164::parse(s).unwrap()
+    }
+
+    fn approved(kind: RegistrationKind) -> Option<Registration> {
+        Some(Registration {
+            kind,
+            status: RegistrationStatus::Approved,
+            reason: None,
+            details: serde_json::json!({}),
+            updated_at: now(),
+        })
+    }
+
+    /// A phone whose pending request is `pending`, asked an hour ago; the first request
+    /// (`r1`) failed at the carrier.
+    fn pending_on(pending: &str) -> (PhoneSnapshot, Message) {
+        let tenant = Tenant {
+            id: "t".into(),
+            slug: "acme".into(),
+            name: "Acme".into(),
+            time_zone: assent_core::Tz::America__Chicago,
+            settings: Settings::default(),
+            senders: Senders {
+                transactional: Some(e164("+15125550100")),
+                marketing: Some(e164("+15125550101")),
+                former: Vec::new(),
+            },
+            created_at: now(),
+        };
+        let asked = now() - Duration::hours(1);
+        let consent = consent::ConsentState {
+            marketing: MarketingStatus::Pending,
+            pending_since: Some(asked),
+            unanswered_requests: vec![asked - Duration::hours(1), asked],
+            pending_request: Some(pending.into()),
+            ..Default::default()
+        };
+        let failed = Message {
+            id: "r1".into(),
+            tenant_id: "t".into(),
+            direction: Direction::Outbound,
+            channel: Channel::Marketing,
+            from: e164("+15125550101"),
+            to: e164("+15125550142"),
+            phone: e164("+15125550142"),
+            body: "Acme: Reply YES".into(),
+            kind: MessageKind::OptInRequest,
+            purpose: Some(Purpose::OptInRequest {
+                customer_asked: false,
+            }),
+            status: MessageStatus::Failed,
+            reason: None,
+            provider_id: Some("SMr1".into()),
+            segments: 1,
+            priority: 1,
+            due_at: asked,
+            expires_at: None,
+            idempotency_key: None,
+            created_at: asked,
+            updated_at: asked,
+        };
+        let snap = PhoneSnapshot {
+            tenant: std::sync::Arc::new(tenant),
+            registrations: std::sync::Arc::new(Registrations {
+                texting: approved(RegistrationKind::Texting),
+                marketing: approved(RegistrationKind::Marketing),
+            }),
+            consent,
+            toggles: assent_core::gate::Toggles {
+                on_a_record: true,
+                job_notifications: true,
+                marketing_updates: true,
+            },
+            address: None,
+            recent_marketing: Vec::new(),
+        };
+        (snap, failed)
+    }
+
+    fn plan_yes(snap: &PhoneSnapshot, failed: &Message) -> Plan {
+        let inbound = Inbound {
+            message_sid: "SMyes".into(),
+            from: e164("+15125550142"),
+            to: e164("+15125550101"),
+            body: "YES".into(),
+            provider_answered: false,
+            provider_keyword: None,
+        };
+        let reading = keyword::read("YES");
+        let text = Text {
+            inbound: &inbound,
+            provider_keyword: None,
+            thread: Thread::Marketing,
+            reading: &reading,
+            request_sent: false,
+            request: Some(failed),
+            now: now(),
+        };
+        text.plan(snap).0
+    }
+
+    fn requests(plan: &Plan) -> usize {
+        plan.messages
+            .iter()
+            .filter(|m| m.kind == MessageKind::OptInRequest)
+            .count()
+    }
+
+    #[test]
+    fn a_yes_to_the_failed_pending_request_asks_again() {
+        let (snap, failed) = pending_on("r1");
+        let plan = plan_yes(&snap, &failed);
+        assert_eq!(requests(&plan), 1, "{plan:?}");
+        assert_eq!(plan.release_request, None);
+    }
+
+    #[test]
+    fn a_yes_after_another_yes_asked_again_only_releases_the_new_request() {
+        // The YES read r1 as failed before its phone's lock; by then another YES had
+        // asked again (r2 is pending, an hour old here): no third request.
+        let (snap, failed) = pending_on("r2");
+        let plan = plan_yes(&snap, &failed);
+        assert_eq!(requests(&plan), 0, "{plan:?}");
+        assert_eq!(plan.release_request.as_deref(), Some("r2"));
     }
 }

@@ -624,7 +624,8 @@ async fn a_reply_is_written_with_its_author_or_not_at_all(store: &dyn Store) {
         "the outbound message has its author, the inbound one none"
     );
 
-    // A transaction that fails (a review decided twice) writes neither.
+    // A transaction that fails after the author is written (a review decided twice)
+    // keeps neither.
     open_review(store, &t, &p, "r1", now() + Duration::days(2)).await;
     let decided = |id: &str| Plan {
         review_decision: Some(("r1".into(), "opted_out".into())),
