@@ -252,8 +252,8 @@ mod tests {
     fn snapshot(per_day: u32) -> PhoneSnapshot {
         let mut settings = crate::Settings::default();
         settings.rate_limits.per_tenant_per_day = per_day;
-        PhoneSnapshot {
-            tenant: std::sync::Arc::new(crate::Tenant {
+        crate::testing::snapshot(
+            crate::Tenant {
                 id: "t".into(),
                 slug: "t".into(),
                 name: "T".into(),
@@ -261,20 +261,13 @@ mod tests {
                 settings,
                 senders: Default::default(),
                 created_at: at(0),
-            }),
-            registrations: std::sync::Arc::new(crate::Registrations {
+            },
+            crate::Registrations {
                 texting: None,
                 marketing: None,
-            }),
-            consent: Default::default(),
-            toggles: assent_core::gate::Toggles {
-                on_a_record: true,
-                job_notifications: true,
-                marketing_updates: true,
             },
-            address: None,
-            recent_marketing: Vec::new(),
-        }
+            Default::default(),
+        )
     }
 
     #[test]

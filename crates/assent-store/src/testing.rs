@@ -1,5 +1,6 @@
-//! What the test suites of every crate share about PostgreSQL: one way to find the server
-//! and one way to say a PostgreSQL-only test did not run.
+//! What the test suites of every crate share: about PostgreSQL, one way to find the server
+//! and one way to say a PostgreSQL-only test did not run; and a phone's snapshot built by
+//! hand ([`snapshot`]).
 //!
 //! PostgreSQL-only tests carry `#[ignore = "needs ASSENT_TEST_POSTGRES_URL"]`, so a run
 //! without a server reports them as skipped instead of passed; `scripts/test` runs them
@@ -95,4 +96,25 @@ pub fn database_url(server: &str, name: &str) -> String {
         url.push_str(query);
     }
     url
+}
+
+/// A snapshot of a phone on one customer record with both switches on, no address and no
+/// recent marketing, for tests of what is planned from a snapshot.
+pub fn snapshot(
+    tenant: crate::Tenant,
+    registrations: crate::Registrations,
+    consent: assent_core::consent::ConsentState,
+) -> crate::PhoneSnapshot {
+    crate::PhoneSnapshot {
+        tenant: std::sync::Arc::new(tenant),
+        registrations: std::sync::Arc::new(registrations),
+        consent,
+        toggles: assent_core::gate::Toggles {
+            on_a_record: true,
+            job_notifications: true,
+            marketing_updates: true,
+        },
+        address: None,
+        recent_marketing: Vec::new(),
+    }
 }

@@ -481,21 +481,14 @@ mod tests {
             created_at: asked,
             updated_at: asked,
         };
-        let snap = PhoneSnapshot {
-            tenant: std::sync::Arc::new(tenant),
-            registrations: std::sync::Arc::new(Registrations {
+        let snap = assent_store::testing::snapshot(
+            tenant,
+            Registrations {
                 texting: approved(RegistrationKind::Texting),
                 marketing: approved(RegistrationKind::Marketing),
-            }),
-            consent,
-            toggles: assent_core::gate::Toggles {
-                on_a_record: true,
-                job_notifications: true,
-                marketing_updates: true,
             },
-            address: None,
-            recent_marketing: Vec::new(),
-        };
+            consent,
+        );
         (snap, failed)
     }
 
