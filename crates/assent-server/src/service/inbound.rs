@@ -177,11 +177,16 @@ impl Text<'_> {
                 // The request can no longer reach the customer: a new one goes in its place.
                 // Only if it is still the pending one under the phone's lock: the status was
                 // read before it, and another YES may have asked again in between.
+                // A YES to it signs nothing: the customer never saw its disclosure. They are
+                // texting now, so the new request goes at once, as one they asked for, and
+                // the 24 hours a pending request holds the next back (about a request that
+                // reached them) do not apply; the cap of unanswered requests in 30 days
+                // still does, so a phone whose requests keep failing is not sent one per YES.
                 Some(m)
                     if never_arrives(m.status)
                         && t.state.pending_request.as_deref() == Some(m.id.as_str()) =>
                 {
-                    plan.messages.extend(self.request_again(snap, &mut t));
+                    plan.messages.extend(self.ask(snap, &mut t, true));
                 }
                 _ => plan.release_request = t.state.pending_request.clone(),
             }
@@ -319,16 +324,6 @@ impl Text<'_> {
             return None;
         }
         self.ask(snap, t, false)
-    }
-
-    /// A YES answering a request that failed at the carrier (or was blocked or expired)
-    /// signs nothing: the customer never saw its disclosure. They are texting now, so a new
-    /// request goes at once, as one they asked for; their next YES counts. The 24 hours a
-    /// pending request otherwise waits before another are about a request that reached
-    /// them; the cap of unanswered requests in 30 days still holds, so a phone whose
-    /// requests keep failing is not sent one per YES.
-    fn request_again(&self, snap: &PhoneSnapshot, t: &mut Transition) -> Option<Message> {
-        self.ask(snap, t, true)
     }
 
     /// An opt-in request this text asked for, planned on the consent the text leaves

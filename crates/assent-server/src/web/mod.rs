@@ -382,6 +382,7 @@ pub struct Chrome<'a> {
 
 impl<'a> Chrome<'a> {
     pub fn new(user: &'a SignedIn, title: &'a str, section: Section) -> Self {
+        let manage = crate::service::team::may_manage(&user.user);
         let nav = [
             (Section::Overview, "/", "Overview"),
             (Section::Customers, "/customers", "Customers"),
@@ -397,7 +398,7 @@ impl<'a> Chrome<'a> {
         ]
         .into_iter()
         // The team is the owners' business; the server refuses everyone else anyway.
-        .filter(|(s, _, _)| *s != Section::Team || crate::service::team::may_manage(&user.user))
+        .filter(|(s, _, _)| *s != Section::Team || manage)
         .map(|(s, href, label)| NavItem {
             href,
             label,
@@ -411,7 +412,7 @@ impl<'a> Chrome<'a> {
             csrf: &user.session.csrf_token,
             email: &user.user.email,
             notices: blocking_notices(&user.tenant, &user.registrations),
-            manage: crate::service::team::may_manage(&user.user),
+            manage,
         }
     }
 }
