@@ -174,14 +174,13 @@ impl Text<'_> {
         plan.messages.extend(self.requested_opt_in(snap, &mut t));
         if t.send_request_now {
             match self.request {
-                // The request can no longer reach the customer: a new one goes in its place.
-                // Only if it is still the pending one under the phone's lock: the status was
-                // read before it, and another YES may have asked again in between.
-                // A YES to it signs nothing: the customer never saw its disclosure. They are
-                // texting now, so the new request goes at once, as one they asked for, and
-                // the 24 hours a pending request holds the next back (about a request that
-                // reached them) do not apply; the cap of unanswered requests in 30 days
-                // still does, so a phone whose requests keep failing is not sent one per YES.
+                // The request can no longer reach the customer, so a YES to it signs
+                // nothing: they never saw its disclosure. They are texting now, so a new
+                // request goes at once, as one they asked for; the 24 hours a pending request
+                // holds the next back (about a request that reached them) do not apply, the
+                // cap of unanswered requests in 30 days still does. Only while it is still
+                // the pending one under the phone's lock: its status was read before the
+                // lock, and another YES may have asked again in between.
                 Some(m)
                     if never_arrives(m.status)
                         && t.state.pending_request.as_deref() == Some(m.id.as_str()) =>
