@@ -26,7 +26,7 @@ mod web;
 mod writer;
 
 mod relay {
-    assent_store::shared_relay_sql!(sqlx::Sqlite, "rowid", crate::SqliteStore, reader);
+    assent_store::shared_relay_sql!(sqlx::Sqlite, crate::SqliteStore, reader);
 }
 // Reassigned-number checks and status-callback history (see assent_store::shared::evidence).
 mod evidence {
@@ -103,7 +103,6 @@ mod lists {
         sqlx::Sqlite,
         super::SqliteStore,
         reader,
-        "rowid",
         "json_extract(k.state, '$.marketing')"
     );
 }

@@ -53,7 +53,7 @@ fn reads_by_phone(plan: &[String]) {
 
 #[tokio::test]
 async fn the_conversations_page_finds_each_name_by_the_phone() {
-    let sql = assent_store::shared::lists::conversations_sql("rowid")
+    let sql = assent_store::shared::lists::CONVERSATIONS_SQL.to_string()
         + " ORDER BY p.last_at DESC, p.last_seq DESC LIMIT 51";
     reads_by_phone(&plan(&sql, &["t"]).await);
 }
@@ -76,4 +76,31 @@ async fn the_unchained_entry_is_found_without_walking_the_ledger() {
         plan.iter().any(|d| d.contains("consent_ledger_unchained")),
         "walks the ledger: {plan:#?}"
     );
+}
+
+/// The lists of a tenant's messages read their keys from `message_list`, on SQLite a view
+/// of `messages`: each must still be a range of one index in the list's order (no sort of
+/// the tenant's messages), each message then found by its key.
+#[tokio::test]
+async fn message_lists_read_one_index_in_order() {
+    let from = assent_store::shared::lists::MESSAGE_LIST_FROM;
+    for (filter, index) in [
+        ("", "messages_tenant_newest"),
+        (" AND l.to_number = $2", "messages_to_number"),
+        (" AND l.from_number = $2", "messages_from_number"),
+    ] {
+        let sql = format!(
+            "{from}$1{filter} AND (l.created_at, l.seq) < ($3, $4) \
+             ORDER BY l.created_at DESC, l.seq DESC LIMIT 51"
+        );
+        let plan = plan(&sql, &["t", "+15125550100", "1700000000000", "7"]).await;
+        assert!(
+            plan.iter().any(|d| d.contains(index)),
+            "{index} not used: {plan:#?}"
+        );
+        assert!(
+            !plan.iter().any(|d| d.contains("TEMP B-TREE")),
+            "sorts: {plan:#?}"
+        );
+    }
 }

@@ -18,11 +18,16 @@ impl TryFrom<LedgerRow> for (Key, LedgerEntry) {
     }
 }
 
-/// The columns of [`SeqMessageRow`]; `{seq}` is the backend's insertion order (SQLite's
-/// `rowid`, PostgreSQL's `seq`).
-pub const MESSAGE_COLUMNS: &str = "id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
-     purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, created_at, \
-     updated_at, {seq} AS seq";
+/// A list of a tenant's messages (its newest first, a phone's thread, the Twilio list),
+/// up to the tenant's id: the page's keys are read from `message_list` (`l`), which holds
+/// the keys these lists filter and order by, and each message joined by its key (`m`).
+/// On PostgreSQL `message_list` is a table written once per message, so the updates of a
+/// message's life do not add entries to these lists' indexes (migration 0034); on SQLite
+/// it is a view of `messages`.
+pub const MESSAGE_LIST_FROM: &str = "SELECT m.id, m.tenant_id, m.direction, m.channel, m.from_number, m.to_number, \
+     m.phone, m.body, m.kind, m.purpose, m.status, m.reason, m.provider_id, m.segments, m.priority, m.due_at, \
+     m.expires_at, m.idempotency_key, m.created_at, m.updated_at, l.seq AS seq \
+     FROM message_list l JOIN messages m ON m.tenant_id = l.tenant_id AND m.id = l.id WHERE l.tenant_id = ";
 
 /// A `messages` row with its insertion order.
 #[derive(sqlx::FromRow)]
@@ -50,7 +55,7 @@ pub struct ConversationRow {
     pub phone: String,
     pub last_at: i64,
     /// The latest message's insertion order (SQLite's `rowid`, PostgreSQL's `seq`): the
-    /// key's tie-breaker, so a page is a range of `messages_tenant_newest`.
+    /// key's tie-breaker, so a page is a range of `message_list_newest`.
     pub last_seq: i64,
     pub last_inbound: Option<String>,
     pub last_body: Option<String>,
@@ -85,41 +90,32 @@ pub fn numeric_id(key: &Key) -> crate::Result<i64> {
 }
 
 /// The conversations page's statement up to its keyset condition (`WHERE 1 = 1`, to which
-/// the page adds its range, order and limit); `seq` names the messages' insertion order.
-/// The customer's name is read from the phone's contact methods first (see
+/// the page adds its range, order and limit). Walks `message_list` (see
+/// [`MESSAGE_LIST_FROM`]); the latest message's text is read by its key. The customer's
+/// name is read from the phone's contact methods first (see
 /// [`crate::shared::PHONE_OWNERS_SQL`] for why `CROSS JOIN`); tests/sqlite/plans.rs in
 /// assent-sqlite checks the plan.
-pub fn conversations_sql(seq: &str) -> String {
-    format!(
-        "SELECT p.phone, p.last_at, p.last_seq, \
+pub const CONVERSATIONS_SQL: &str = "SELECT p.phone, p.last_at, p.last_seq, \
                        (SELECT CASE WHEN m.direction = 'inbound' THEN m.body END FROM messages m \
-                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
-                        ORDER BY m.created_at DESC, m.{seq} DESC LIMIT 1) AS last_inbound, \
-                       (SELECT m.body FROM messages m \
-                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
-                        ORDER BY m.created_at DESC, m.{seq} DESC LIMIT 1) AS last_body, \
-                       (SELECT m.direction FROM messages m \
-                        WHERE m.tenant_id = $1 AND m.phone = p.phone \
-                        ORDER BY m.created_at DESC, m.{seq} DESC LIMIT 1) AS last_direction, \
+                        WHERE m.tenant_id = $1 AND m.id = p.last_id) AS last_inbound, \
+                       (SELECT m.body FROM messages m WHERE m.tenant_id = $1 AND m.id = p.last_id) AS last_body, \
+                       (SELECT m.direction FROM messages m WHERE m.tenant_id = $1 AND m.id = p.last_id) AS last_direction, \
                        (SELECT c.name FROM contact_methods cm CROSS JOIN customers c \
                         WHERE c.tenant_id = cm.tenant_id AND c.id = cm.customer_id \
                         AND cm.tenant_id = $1 AND cm.phone = p.phone \
                         ORDER BY c.created_at, c.id LIMIT 1) AS customer_name \
-                     FROM (SELECT l.phone, l.created_at AS last_at, l.{seq} AS last_seq FROM messages l \
-                           WHERE l.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM messages n \
+                     FROM (SELECT l.phone, l.id AS last_id, l.created_at AS last_at, l.seq AS last_seq FROM message_list l \
+                           WHERE l.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM message_list n \
                              WHERE n.tenant_id = $1 AND n.phone = l.phone AND (n.created_at > l.created_at \
-                               OR (n.created_at = l.created_at AND n.{seq} > l.{seq})))) p WHERE 1 = 1"
-    )
-}
+                               OR (n.created_at = l.created_at AND n.seq > l.seq)))) p WHERE 1 = 1";
 
-/// Every list of one backend: `shared_list_sql!(sqlx::Sqlite, SqliteStore, reader, "rowid",
+/// Every list of one backend: `shared_list_sql!(sqlx::Sqlite, SqliteStore, reader,
 /// "json_extract(k.state, '$.marketing')")` implements [`crate::ListStore`] for
-/// `SqliteStore`, reading through its pool `reader`; the fourth argument names the
-/// messages' insertion order, the last reads the marketing status out of a `consent k`
-/// row's JSON state (the two drivers spell that differently).
+/// `SqliteStore`, reading through its pool `reader`; the last argument reads the marketing
+/// status out of a `consent k` row's JSON state (the two drivers spell that differently).
 #[macro_export]
 macro_rules! shared_list_sql {
-    ($db:ty, $store:ty, $pool:ident, $seq:literal, $marketing:literal) => {
+    ($db:ty, $store:ty, $pool:ident, $marketing:literal) => {
         #[async_trait::async_trait]
         impl $crate::ListStore for $store {
             async fn customers_page(
@@ -238,14 +234,14 @@ macro_rules! shared_list_sql {
                 use $crate::__sqlx;
                 // Each phone's latest message is the one no later message of that phone
                 // follows: the tenant's messages are walked newest first on
-                // `messages_tenant_newest`, each checked on `messages_phone`, until the page
+                // `message_list_newest`, each checked on `message_list_phone`, until the page
                 // is full (no GROUP BY over every message). Its text is looked up for the
                 // page's phones only. A phone's latest message is the one it ends on, so
                 // each phone appears once, at its latest message's key.
-                let mut sql = $crate::page::Sql::new(&$crate::shared::lists::conversations_sql($seq));
+                let mut sql = $crate::page::Sql::new($crate::shared::lists::CONVERSATIONS_SQL);
                 sql.param();
                 // Ordered by (time, insertion order), the index's own order, so a page is a
-                // range scan of `messages_tenant_newest` however many messages share a time
+                // range scan of `message_list_newest` however many messages share a time
                 // (a campaign's fan-out writes thousands with one `created_at`). From a key,
                 // the rest of its time's messages first (`created_at = t AND seq < s`), then
                 // the earlier times (`created_at < t`): two ranges of the index. (SQLite
@@ -300,7 +296,7 @@ macro_rules! shared_list_sql {
             async fn conversation_count(&self, tenant_id: &str) -> $crate::Result<u64> {
                 use $crate::__sqlx;
                 let n: i64 = __sqlx::query_scalar(
-                    "SELECT count(*) FROM (SELECT DISTINCT phone FROM messages WHERE tenant_id = $1 LIMIT $2) AS capped",
+                    "SELECT count(*) FROM (SELECT DISTINCT phone FROM message_list WHERE tenant_id = $1 LIMIT $2) AS capped",
                 )
                 .bind(tenant_id)
                 .bind(__sqlx_cap())
@@ -316,26 +312,23 @@ macro_rules! shared_list_sql {
                 seek: &$crate::page::Seek,
             ) -> $crate::Result<$crate::page::Page<$crate::Message>> {
                 use $crate::__sqlx;
-                let columns = $crate::shared::lists::MESSAGE_COLUMNS.replace("{seq}", $seq);
-                let mut sql = $crate::page::Sql::new(&format!(
-                    "SELECT {columns} FROM messages WHERE tenant_id = "
-                ));
+                let mut sql = $crate::page::Sql::new($crate::shared::lists::MESSAGE_LIST_FROM);
                 let p = sql.param();
                 sql.push(&p);
                 if f.phone.is_some() {
-                    sql.and_eq("phone");
+                    sql.and_eq("l.phone");
                 }
                 if f.status.is_some() {
-                    sql.and_eq("status");
+                    sql.and_eq("m.status");
                 }
                 if f.direction.is_some() {
-                    sql.and_eq("direction");
+                    sql.and_eq("m.direction");
                 }
                 if f.kind.is_some() {
-                    sql.and_eq("kind");
+                    sql.and_eq("m.kind");
                 }
                 // A phone's thread reads oldest first; the tenant's list newest first.
-                sql.seek(&["created_at", $seq], f.phone.is_none(), seek);
+                sql.seek(&["l.created_at", "l.seq"], f.phone.is_none(), seek);
                 let mut query = __sqlx::query_as::<_, $crate::shared::lists::SeqMessageRow>(
                     __sqlx::AssertSqlSafe(sql.text),
                 )

@@ -128,12 +128,11 @@ impl From<DeliveryRow> for Delivery {
 }
 
 /// [`crate::RelayStore`] for one driver and the backend's store:
-/// `shared_relay_sql!(sqlx::Sqlite, "rowid", crate::SqliteStore, reader)`; the second
-/// argument names the messages' insertion order, the last two are as in
+/// `shared_relay_sql!(sqlx::Sqlite, crate::SqliteStore, reader)`; the last two are as in
 /// [`crate::shared_web_sql!`].
 #[macro_export]
 macro_rules! shared_relay_sql {
-    ($db:ty, $seq:literal, $store:ty, $read:ident) => {
+    ($db:ty, $store:ty, $read:ident) => {
         use $crate::__sqlx;
         use $crate::__chrono::{DateTime, Utc};
 
@@ -356,36 +355,34 @@ macro_rules! shared_relay_sql {
 
         /// Newest first by (`created_at`, insertion order), a keyset page at a time. Only
         /// the filters given are in the SQL (no `$n IS NULL OR …`), so each query reads the
-        /// index of its filter in the list's order, without sorting: `messages_to_number`,
-        /// `messages_from_number`, or `messages_tenant_newest` (also for `DateSent`).
+        /// index of its filter in the list's order, without sorting: `message_list_to`,
+        /// `message_list_from`, or `message_list_newest` (also for `DateSent`).
         pub(crate) async fn twilio_messages<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
             tenant_id: &str,
             f: &$crate::TwilioMessageFilter,
         ) -> $crate::Result<(Vec<$crate::Message>, Option<$crate::page::Key>)> {
             use $crate::codec::ms;
-            let columns = $crate::shared::lists::MESSAGE_COLUMNS.replace("{seq}", $seq);
-            let mut sql =
-                $crate::page::Sql::new(&format!("SELECT {columns} FROM messages WHERE tenant_id = "));
+            let mut sql = $crate::page::Sql::new($crate::shared::lists::MESSAGE_LIST_FROM);
             let p = sql.param();
             sql.push(&p);
             if f.to.is_some() {
-                sql.and_eq("to_number");
+                sql.and_eq("l.to_number");
             }
             if f.from.is_some() {
-                sql.and_eq("from_number");
+                sql.and_eq("l.from_number");
             }
             if f.sent_from.is_some() {
                 let p = sql.param();
-                sql.push(&format!(" AND created_at >= {p}"));
+                sql.push(&format!(" AND l.created_at >= {p}"));
             }
             if f.sent_before.is_some() {
                 let p = sql.param();
-                sql.push(&format!(" AND created_at < {p}"));
+                sql.push(&format!(" AND l.created_at < {p}"));
             }
             let limit = usize::try_from(f.limit.clamp(1, 1000)).unwrap_or(1000);
             let seek = $crate::page::Seek::after(f.after.clone(), limit);
-            sql.seek(&["created_at", $seq], true, &seek);
+            sql.seek(&["l.created_at", "l.seq"], true, &seek);
             let mut q = __sqlx::query_as::<_, $crate::shared::lists::SeqMessageRow>(
                 __sqlx::AssertSqlSafe(sql.text),
             )

@@ -269,6 +269,38 @@ async fn check_rekeyed(store: &dyn Store) {
         .unwrap();
     let ids: Vec<&str> = thread.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["m-c", "m-a", "m-b"], "insertion order kept");
+    // The tenant's list and the Twilio list read `message_list` (PostgreSQL 0034 copies
+    // the messages already written into it): newest first, ties by insertion.
+    let tenant_wide = store
+        .messages_page(
+            "t1",
+            &assent_store::page::MessageFilter::default(),
+            &assent_store::page::Seek::first(10),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = tenant_wide.items.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["m-b", "m-a", "m-c"],
+        "the tenant's list, newest first"
+    );
+    for filter in [
+        assent_store::TwilioMessageFilter {
+            to: Some(phone.clone()),
+            limit: 10,
+            ..Default::default()
+        },
+        assent_store::TwilioMessageFilter {
+            from: Some(assent_core::phone::E164::parse("+15125550100").unwrap()),
+            limit: 10,
+            ..Default::default()
+        },
+    ] {
+        let (listed, next) = store.twilio_messages("t1", &filter).await.unwrap();
+        let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!((ids, next), (vec!["m-b", "m-a", "m-c"], None), "{filter:?}");
+    }
     let first = store.message("t1", "m-c").await.unwrap().unwrap();
     assert_eq!(
         (
@@ -466,7 +498,8 @@ async fn postgres_keeps_messages_indexes_and_triggers_across_the_tenant_keys() {
     check_rekeyed(&store).await;
     let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
     let after = postgres_shape(&mut c).await;
-    // The two row triggers of status changes became one statement trigger (0031).
+    // The two row triggers of status changes became one statement trigger (0031); the
+    // lists' indexes moved to `message_list` (0034).
     compare(
         &before,
         &after,
@@ -474,6 +507,8 @@ async fn postgres_keeps_messages_indexes_and_triggers_across_the_tenant_keys() {
             "messages_id",
             "messages_status_callback",
             "messages_status_event",
+            "messages_tenant_newest",
+            "messages_phone",
         ],
         "(tenant_id, provider_id)",
     );
