@@ -28,3 +28,24 @@ DROP INDEX messages_phone;
 -- does: a review's decision releasing the phone's messages held for it.
 CREATE INDEX messages_under_review ON messages(tenant_id, phone)
     WHERE status = 'deferred' AND reason = 'under_review';
+
+-- A phone's opt-out finds the campaign messages handed off to it in the 7 days before
+-- through the phone's list (it read `messages_phone`): as in 0028, otherwise.
+CREATE OR REPLACE FUNCTION campaign_counts_opt_out() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO campaign_count_changes (xact, tenant_id, campaign_id, status, reason, n)
+    SELECT pg_current_xact_id()::text::bigint, r.tenant_id, r.campaign_id, 'opted_out_after', '', COUNT(*)
+    FROM message_list ml
+    JOIN messages m ON m.tenant_id = ml.tenant_id AND m.id = ml.id
+    JOIN campaign_recipients r ON r.message_id = m.id AND r.tenant_id = m.tenant_id
+    WHERE ml.tenant_id = NEW.tenant_id AND ml.phone = NEW.phone AND m.kind = 'campaign'
+      AND m.handed_off_at IS NOT NULL
+      AND m.handed_off_at <= NEW.occurred_at AND NEW.occurred_at < m.handed_off_at + 604800000
+      AND r.skip_reason IS NULL AND r.phone = NEW.phone
+      AND NOT EXISTS (SELECT 1 FROM consent_ledger l
+                      WHERE l.tenant_id = NEW.tenant_id AND l.phone = NEW.phone AND l.seq <> NEW.seq
+                        AND l.new_state = 'opted_out' AND l.old_state <> 'opted_out'
+                        AND l.occurred_at >= m.handed_off_at AND l.occurred_at < m.handed_off_at + 604800000)
+    GROUP BY r.tenant_id, r.campaign_id;
+    RETURN NULL;
+END $$;
