@@ -433,9 +433,9 @@ pub(crate) async fn insert_messages(conn: &mut PgConnection, messages: &[Message
         .collect();
     let created: Vec<i64> = messages.iter().map(|m| ms(m.created_at)).collect();
     let updated: Vec<i64> = messages.iter().map(|m| ms(m.updated_at)).collect();
-    // Each message's list keys go to `message_list` in the same statement (migration 0034).
+    // Each message's list keys go to `message_list` by a trigger (migration 0034).
     sqlx::query(
-        "WITH inserted AS (INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
+        "INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, \
          purpose, status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, \
          handed_off_at, created_at, updated_at) \
          SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, \
@@ -446,10 +446,7 @@ pub(crate) async fn insert_messages(conn: &mut PgConnection, messages: &[Message
            $20::bigint[], $21::bigint[]) WITH ORDINALITY \
            AS m(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, \
              c19, c20, c21, n) \
-         ORDER BY n \
-         RETURNING tenant_id, id, seq, created_at, phone, to_number, from_number) \
-         INSERT INTO message_list (tenant_id, id, seq, created_at, phone, to_number, from_number) \
-         SELECT tenant_id, id, seq, created_at, phone, to_number, from_number FROM inserted",
+         ORDER BY n",
     )
     .bind(ids)
     .bind(tenants)

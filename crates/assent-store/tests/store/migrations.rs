@@ -359,6 +359,36 @@ async fn check_rekeyed(store: &dyn Store) {
     assert_eq!(claimed, ["m-a", "m-b"]);
 }
 
+/// A message written as a process of the previous version writes it (a plain insert into
+/// `messages`, as during a rolling restart), then found in the tenant's list: the lists'
+/// keys are kept by the database (PostgreSQL: a trigger; SQLite: a view), not only by this
+/// version's insert.
+const OLD_PROCESS_INSERT: &str = "\
+INSERT INTO messages (id, tenant_id, direction, channel, from_number, to_number, phone, body, kind, purpose, \
+  status, reason, provider_id, segments, priority, due_at, expires_at, idempotency_key, handed_off_at, \
+  created_at, updated_at, attempts, call_started_at) VALUES \
+ ('m-old', 't1', 'outbound', 'transactional', '+15125550100', '+15125550177', '+15125550177', 'late', 'api', \
+  'job_notification', 'sent', NULL, NULL, 1, 1, 1700000200000, NULL, NULL, NULL, \
+  1700000200000, 1700000200000, 0, NULL)";
+
+async fn check_listed_after_old_insert(store: &dyn Store) {
+    let newest = store
+        .messages_page(
+            "t1",
+            &assent_store::page::MessageFilter::default(),
+            &assent_store::page::Seek::first(1),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = newest.items.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["m-old"]);
+    let phone = assent_core::phone::E164::parse("+15125550177").unwrap();
+    let thread = assent_store::testing::phone_messages(store, "t1", &phone)
+        .await
+        .unwrap();
+    assert_eq!(thread.len(), 1);
+}
+
 /// Before and after: every index and trigger kept (less the global `messages_id` on
 /// PostgreSQL; later migrations may add their own), the provider index led by tenant_id, the live sender's pace kept under its
 /// tenant (moved on by the claim) and the other dropped, and the outbox rows of the
@@ -435,6 +465,11 @@ async fn sqlite_keeps_messages_indexes_and_triggers_across_the_tenant_keys() {
     check_rekeyed(&store).await;
     let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let after = sqlite_shape(&mut c).await;
+    sqlx::raw_sql(OLD_PROCESS_INSERT)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    check_listed_after_old_insert(&store).await;
     compare(&before, &after, &[], "tenant_id, provider_id");
     let key: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM pragma_table_info('messages') WHERE pk > 0 ORDER BY pk",
@@ -498,6 +533,11 @@ async fn postgres_keeps_messages_indexes_and_triggers_across_the_tenant_keys() {
     check_rekeyed(&store).await;
     let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
     let after = postgres_shape(&mut c).await;
+    sqlx::raw_sql(OLD_PROCESS_INSERT)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    check_listed_after_old_insert(&store).await;
     // The two row triggers of status changes became one statement trigger (0031); the
     // lists' indexes moved to `message_list` (0034).
     compare(
