@@ -85,3 +85,118 @@ pub(crate) async fn add_recipients(
     crate::insert_messages(conn, &messages).await?;
     Ok(added)
 }
+
+/// Writes the messages (or skips) of recipients recorded without either: only the rows
+/// still recorded that way, locked in key order by the update that writes them (see
+/// [`assent_store::CampaignStore::compose_recipients`]).
+pub(crate) async fn compose_recipients(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    recipients: &[Recipient],
+) -> Result<u64> {
+    let mut sorted: Vec<&Recipient> = recipients
+        .iter()
+        .filter(|r| r.message.is_some() || r.skip_reason.is_some())
+        .collect();
+    sorted.sort_by(|a, b| {
+        (&a.campaign_id, &a.step, a.phone.as_str()).cmp(&(
+            &b.campaign_id,
+            &b.step,
+            b.phone.as_str(),
+        ))
+    });
+    sorted.dedup_by(|a, b| {
+        (&a.campaign_id, &a.step, &a.phone) == (&b.campaign_id, &b.step, &b.phone)
+    });
+    if sorted.is_empty() {
+        return Ok(0);
+    }
+    // As in add_recipients: a pause waits for this write, and its hold then sees these.
+    let mut paused = std::collections::HashSet::new();
+    let campaigns: std::collections::BTreeSet<&str> =
+        sorted.iter().map(|r| r.campaign_id.as_str()).collect();
+    for campaign in campaigns {
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM campaigns WHERE tenant_id = $1 AND id = $2 FOR SHARE",
+        )
+        .bind(tenant_id)
+        .bind(campaign)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if status.as_deref() == Some("paused") {
+            paused.insert(campaign);
+        }
+    }
+    let col = |f: &dyn Fn(&Recipient) -> Option<&str>| -> Vec<Option<&str>> {
+        sorted.iter().map(|r| f(r)).collect()
+    };
+    // The recipients first: the message insert's counting trigger finds a message's
+    // recipient by its id, and moves it from queued to the status it is written with.
+    let written: Vec<(String, String, String)> = sqlx::query_as(
+        "UPDATE campaign_recipients AS r SET message_id = v.m, skip_reason = v.k \
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS v(c, s, p, m, k) \
+         WHERE r.tenant_id = $1 AND r.campaign_id = v.c AND r.step = v.s AND r.phone = v.p \
+           AND r.message_id IS NULL AND r.skip_reason IS NULL \
+         RETURNING r.campaign_id, r.step, r.phone",
+    )
+    .bind(tenant_id)
+    .bind(col(&|r| Some(r.campaign_id.as_str())))
+    .bind(col(&|r| Some(r.step.as_str())))
+    .bind(col(&|r| Some(r.phone.as_str())))
+    .bind(col(&|r| r.message.as_ref().map(|m| m.id.as_str())))
+    .bind(col(&|r| r.skip_reason.map(|k| k.as_str())))
+    .fetch_all(&mut *conn)
+    .await?;
+    let count = written.len() as u64;
+    let mut written: std::collections::HashSet<(String, String, String)> =
+        written.into_iter().collect();
+    let mut messages = Vec::new();
+    let mut skipped: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
+    for r in &sorted {
+        if !written.remove(&(
+            r.campaign_id.clone(),
+            r.step.clone(),
+            r.phone.as_str().to_string(),
+        )) {
+            continue;
+        }
+        match (&r.skip_reason, &r.message) {
+            (Some(reason), _) => {
+                *skipped
+                    .entry((r.campaign_id.as_str(), reason.as_str()))
+                    .or_default() += 1
+            }
+            (None, Some(m)) if paused.contains(r.campaign_id.as_str()) => {
+                messages.push(held_for_pause(m))
+            }
+            (None, Some(m)) => messages.push(m.clone()),
+            (None, None) => {}
+        }
+    }
+    crate::insert_messages(conn, &messages).await?;
+    if !skipped.is_empty() {
+        // Through the changes table, as the counting triggers do (migration 0028).
+        let mut rows: (Vec<&str>, Vec<&str>, Vec<&str>, Vec<i64>) = Default::default();
+        for ((campaign, reason), n) in skipped {
+            for (status, reason, n) in [("queued", "", -n), ("skipped", reason, n)] {
+                rows.0.push(campaign);
+                rows.1.push(status);
+                rows.2.push(reason);
+                rows.3.push(n);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO campaign_count_changes (xact, tenant_id, campaign_id, status, reason, n) \
+             SELECT pg_current_xact_id()::text::bigint, $1, c, s, k, n \
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS v(c, s, k, n)",
+        )
+        .bind(tenant_id)
+        .bind(rows.0)
+        .bind(rows.1)
+        .bind(rows.2)
+        .bind(rows.3)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(count)
+}

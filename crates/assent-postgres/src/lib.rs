@@ -1596,6 +1596,56 @@ impl CampaignStore for PostgresStore {
         Ok(added)
     }
 
+    async fn audience_members(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        phones: &[E164],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(AudienceMember, PhoneSnapshot)>> {
+        let numbers: Vec<&str> = phones.iter().map(E164::as_str).collect();
+        // The name as audience_page reads it.
+        let names: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT p.phone, \
+               (SELECT c.name FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+                  AND c.id = cm.customer_id WHERE cm.tenant_id = $1 AND cm.phone = p.phone \
+                  AND (cardinality($3::text[]) = 0 OR EXISTS (SELECT 1 FROM customer_tags t \
+                    WHERE t.tenant_id = $1 AND t.customer_id = c.id AND t.tag = ANY($3))) \
+                  ORDER BY c.created_at, c.id LIMIT 1) AS name \
+             FROM unnest($2::text[]) AS p(phone)",
+        )
+        .bind(tenant_id)
+        .bind(&numbers)
+        .bind(tags)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut names: HashMap<String, Option<String>> = names.into_iter().collect();
+        let snaps = self.snapshots(tenant_id, phones, now).await?;
+        Ok(phones
+            .iter()
+            .zip(snaps)
+            .map(|(p, snap)| {
+                (
+                    AudienceMember {
+                        phone: p.clone(),
+                        name: names.remove(p.as_str()).flatten(),
+                    },
+                    snap,
+                )
+            })
+            .collect())
+    }
+
+    async fn compose_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
+        let mut composed = 0;
+        for chunk in recipients.chunks(5000) {
+            let mut tx = plan_by_keys(&self.pool).await?;
+            composed += campaigns::compose_recipients(&mut tx, tenant_id, chunk).await?;
+            tx.commit().await?;
+        }
+        Ok(composed)
+    }
+
     async fn move_campaign(
         &self,
         tenant_id: &str,

@@ -33,6 +33,9 @@ struct Pass<'a> {
     now: DateTime<Utc>,
     /// The campaign's body, parsed once for all its recipients.
     template: Template,
+    /// A marketing fan-out records whom the gate lets through, as queued, and leaves
+    /// their messages to [`compose`].
+    record_only: bool,
 }
 
 impl<'a> Pass<'a> {
@@ -49,6 +52,7 @@ impl<'a> Pass<'a> {
             c,
             now,
             template,
+            record_only: false,
         })
     }
 }
@@ -79,6 +83,9 @@ fn recipient_with(
     let mut r = Recipient::new(&c.id, step, phone, now);
     if let Decision::Block(reason) = decision {
         return Ok(r.skipped(reason.into()));
+    }
+    if p.record_only {
+        return Ok(r);
     }
     let mut body = p
         .template
@@ -133,6 +140,9 @@ const REFRESH: chrono::Duration = chrono::Duration::minutes(10);
 #[derive(Default)]
 pub struct Runner {
     memo: std::collections::HashMap<String, Memo>,
+    /// How far each marketing campaign's messages are composed: the last phone composed
+    /// (`Some(None)` before the first), `None` once every one is.
+    composed: std::collections::HashMap<String, Option<Option<E164>>>,
     /// How many passes loaded a tenant's estimates or recurring services.
     pub passes: u64,
 }
@@ -161,7 +171,7 @@ impl Runner {
                 continue;
             };
             added += match c.kind {
-                CampaignKind::Marketing => marketing(app, &tenant, c, now, page).await?,
+                CampaignKind::Marketing => self.marketing(app, &tenant, c, now, page).await?,
                 CampaignKind::UnsoldEstimates | CampaignKind::RecurringServices => {
                     self.steps(app, &tenant, &c, now).await?
                 }
@@ -169,6 +179,7 @@ impl Runner {
             };
         }
         self.memo.retain(|id, _| running.contains(id));
+        self.composed.retain(|id, _| running.contains(id));
         if added > 0 {
             app.wake.notify_one();
         }
@@ -227,52 +238,123 @@ impl Runner {
 /// enough that memory stays flat.
 pub const PAGE: usize = 5000;
 
-async fn marketing(
-    app: &AppState,
-    tenant: &Tenant,
-    c: Campaign,
-    now: DateTime<Utc>,
-    page: usize,
-) -> Result<u64> {
-    match c.status {
-        CampaignStatus::Scheduled if c.send_at.is_none_or(|t| t <= now) => {
-            tracing::info!(tenant = %tenant.id, campaign = %c.id, "campaign started");
-            let added = fan_out(app, tenant, &c, now, page).await?;
-            // Paused (or resumed) while the fan-out ran: that decision stands.
-            if app
-                .store
-                .move_campaign(
-                    &tenant.id,
-                    &c.id,
-                    CampaignStatus::Scheduled,
-                    CampaignStatus::Sending,
-                    None,
-                )
-                .await?
-            {
-                tracing::info!(tenant = %tenant.id, campaign = %c.id, queued = added, "campaign sending");
-            }
-            Ok(added)
-        }
-        CampaignStatus::Sending => {
-            if app.store.campaign_settled(&tenant.id, &c.id).await?
-                && app
+impl Runner {
+    async fn marketing(
+        &mut self,
+        app: &AppState,
+        tenant: &Tenant,
+        c: Campaign,
+        now: DateTime<Utc>,
+        page: usize,
+    ) -> Result<u64> {
+        match c.status {
+            CampaignStatus::Scheduled if c.send_at.is_none_or(|t| t <= now) => {
+                tracing::info!(tenant = %tenant.id, campaign = %c.id, "campaign started");
+                let added = fan_out(app, tenant, &c, now, page).await?;
+                // Paused (or resumed) while the fan-out ran: that decision stands.
+                if app
                     .store
                     .move_campaign(
                         &tenant.id,
                         &c.id,
+                        CampaignStatus::Scheduled,
                         CampaignStatus::Sending,
-                        CampaignStatus::Finished,
                         None,
                     )
                     .await?
-            {
-                tracing::info!(tenant = %tenant.id, campaign = %c.id, "campaign finished");
+                {
+                    tracing::info!(tenant = %tenant.id, campaign = %c.id, queued = added, "campaign sending");
+                    // The first page's messages go at once; a paused campaign's wait.
+                    self.compose_next(app, tenant, &c, now, page).await?;
+                }
+                Ok(added)
             }
-            Ok(0)
+            CampaignStatus::Sending => {
+                if self.compose_next(app, tenant, &c, now, page).await? > 0 {
+                    return Ok(0);
+                }
+                if app.store.campaign_settled(&tenant.id, &c.id).await?
+                    && app
+                        .store
+                        .move_campaign(
+                            &tenant.id,
+                            &c.id,
+                            CampaignStatus::Sending,
+                            CampaignStatus::Finished,
+                            None,
+                        )
+                        .await?
+                {
+                    tracing::info!(tenant = %tenant.id, campaign = %c.id, "campaign finished");
+                }
+                Ok(0)
+            }
+            _ => Ok(0),
         }
-        _ => Ok(0),
     }
+
+    /// Composes the next page of a marketing campaign's recorded recipients; returns how
+    /// many were written.
+    async fn compose_next(
+        &mut self,
+        app: &AppState,
+        tenant: &Tenant,
+        c: &Campaign,
+        now: DateTime<Utc>,
+        page: usize,
+    ) -> Result<u64> {
+        let Some(after) = self.composed.entry(c.id.clone()).or_insert(Some(None)) else {
+            return Ok(0);
+        };
+        let (written, next) = compose(app, tenant, c, now, after.as_ref(), page).await?;
+        self.composed.insert(c.id.clone(), next.map(Some));
+        if written > 0 {
+            app.wake.notify_one();
+        }
+        Ok(written)
+    }
+}
+
+/// Composes the messages of up to `page` recipients that a marketing fan-out recorded as
+/// queued, after `after` in phone order: each through the gate again (a STOP since the
+/// fan-out makes it a skip, quiet hours a deferral). Returns how many were written and the
+/// last phone looked at, `None` when none was left. A fan-out records its whole audience
+/// at once and their messages follow a page a tick, thousands of times the fastest
+/// carrier pace, so the queue never holds a whole campaign's messages.
+pub async fn compose(
+    app: &AppState,
+    tenant: &Tenant,
+    c: &Campaign,
+    now: DateTime<Utc>,
+    after: Option<&E164>,
+    page: usize,
+) -> Result<(u64, Option<E164>)> {
+    let phones = app
+        .store
+        .uncomposed_recipients(&tenant.id, &c.id, "send", after, page)
+        .await?;
+    let Some(last) = phones.last().cloned() else {
+        return Ok((0, None));
+    };
+    let pass = Pass::new(app, tenant, c, now)?;
+    let rows = app
+        .store
+        .audience_members(&tenant.id, &c.tags, &phones, now)
+        .await?
+        .iter()
+        .map(|(member, snap)| {
+            recipient_with(
+                &pass,
+                "send".into(),
+                &member.phone,
+                member.name.as_deref(),
+                Purpose::Marketing,
+                snap,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let written = app.store.compose_recipients(&tenant.id, &rows).await?;
+    Ok((written, Some(last)))
 }
 
 /// Every phone of a marketing campaign's audience through the gate, a page at a time. One
@@ -290,7 +372,10 @@ async fn fan_out(
     let producer = {
         let (app, tenant, c) = (app.clone(), tenant.clone(), c.clone());
         tokio::spawn(async move {
-            let pass = Pass::new(&app, &tenant, &c, now)?;
+            let pass = Pass {
+                record_only: true,
+                ..Pass::new(&app, &tenant, &c, now)?
+            };
             let mut after: Option<E164> = None;
             loop {
                 let page = app

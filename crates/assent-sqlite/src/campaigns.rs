@@ -146,3 +146,119 @@ pub(crate) async fn add_recipients(
     }
     Ok(new.len() as u64)
 }
+
+/// Writes the messages (or skips) of recipients recorded without either, under the
+/// writer's lock: only rows still recorded that way are written (see
+/// [`assent_store::CampaignStore::compose_recipients`]).
+pub(crate) async fn compose_recipients(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    recipients: &[Recipient],
+) -> Result<u64> {
+    let mut groups: std::collections::BTreeMap<(&str, &str), (&str, &str)> = Default::default();
+    for r in recipients {
+        let p = r.phone.as_str();
+        groups
+            .entry((r.campaign_id.as_str(), r.step.as_str()))
+            .and_modify(|(lo, hi)| {
+                *lo = (*lo).min(p);
+                *hi = (*hi).max(p);
+            })
+            .or_insert((p, p));
+    }
+    let mut waiting: std::collections::HashSet<(String, String, String)> = Default::default();
+    let mut paused = std::collections::HashSet::new();
+    for ((campaign, step), (lo, hi)) in groups {
+        let phones: Vec<String> = sqlx::query_scalar(
+            "SELECT phone FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ? AND step = ? \
+             AND phone >= ? AND phone <= ? AND message_id IS NULL AND skip_reason IS NULL",
+        )
+        .bind(tenant_id)
+        .bind(campaign)
+        .bind(step)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&mut *conn)
+        .await?;
+        waiting.extend(
+            phones
+                .into_iter()
+                .map(|p| (campaign.to_string(), step.to_string(), p)),
+        );
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM campaigns WHERE tenant_id = ? AND id = ?")
+                .bind(tenant_id)
+                .bind(campaign)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if status.as_deref() == Some("paused") {
+            paused.insert(campaign.to_string());
+        }
+    }
+    let mut rows: Vec<&Recipient> = Vec::new();
+    let mut messages = Vec::new();
+    let mut skipped: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
+    for r in recipients {
+        let key = (
+            r.campaign_id.clone(),
+            r.step.clone(),
+            r.phone.as_str().to_string(),
+        );
+        // Each once, and only while still waiting.
+        if !waiting.remove(&key) {
+            continue;
+        }
+        match (&r.skip_reason, &r.message) {
+            (Some(reason), _) => {
+                *skipped
+                    .entry((r.campaign_id.as_str(), reason.as_str()))
+                    .or_default() += 1;
+            }
+            (None, Some(m)) if paused.contains(&r.campaign_id) => {
+                messages.push(crate::message_row(&held_for_pause(m)))
+            }
+            (None, Some(m)) => messages.push(crate::message_row(m)),
+            (None, None) => continue,
+        }
+        rows.push(r);
+    }
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let written = rows.len() as u64;
+    // The recipients first: the message insert's counting trigger finds a message's
+    // recipient by its id, and moves it from queued to the status it is written with.
+    // One primary-key update each: a join with the page as JSON was planned as a scan of
+    // the tenant's send log with the JSON inside it.
+    for r in rows {
+        sqlx::query(
+            "UPDATE campaign_recipients SET message_id = ?, skip_reason = ? \
+             WHERE tenant_id = ? AND campaign_id = ? AND step = ? AND phone = ?",
+        )
+        .bind(r.message.as_ref().map(|m| m.id.as_str()))
+        .bind(r.skip_reason.map(|k| k.as_str()))
+        .bind(tenant_id)
+        .bind(&r.campaign_id)
+        .bind(&r.step)
+        .bind(r.phone.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    crate::bulk::insert(conn, crate::MESSAGE_INSERT, 21, messages).await?;
+    for ((campaign, reason), n) in skipped {
+        for (status, reason, n) in [("queued", "", -n), ("skipped", reason, n)] {
+            sqlx::query(
+                "INSERT INTO campaign_counts (tenant_id, campaign_id, status, reason, n) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (tenant_id, campaign_id, status, reason) DO UPDATE SET n = n + excluded.n",
+            )
+            .bind(tenant_id)
+            .bind(campaign)
+            .bind(status)
+            .bind(reason)
+            .bind(n)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(written)
+}

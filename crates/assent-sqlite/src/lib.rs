@@ -688,6 +688,22 @@ async fn load_snapshots(
     phones: &[E164],
     now_ms: i64,
 ) -> Result<HashMap<E164, PhoneSnapshot>> {
+    let mut out = HashMap::with_capacity(phones.len());
+    for f in load_folded(conn, ctx, phones, now_ms, &[]).await? {
+        out.insert(f.phone, f.snap);
+    }
+    Ok(out)
+}
+
+/// [`load_snapshots`] folded, with each phone's name among its records tagged with one of
+/// `tags` (among all of them when `tags` is empty).
+async fn load_folded(
+    conn: &mut SqliteConnection,
+    ctx: &TenantContext,
+    phones: &[E164],
+    now_ms: i64,
+    tags: &[String],
+) -> Result<Vec<Folded>> {
     // The phones go in as one JSON array (?3): one prepared statement whatever their number.
     let list = serde_json::to_string(&phones.iter().map(E164::as_str).collect::<Vec<_>>())
         .map_err(|e| StoreError::Database(e.to_string()))?;
@@ -696,14 +712,10 @@ async fn load_snapshots(
         .bind(decide::frequency_window_start(now_ms))
         .bind(list)
         .bind(None::<i64>)
-        .bind(None::<String>)
+        .bind((!tags.is_empty()).then(|| codec::to_json(&tags)))
         .fetch_one(&mut *conn)
         .await?;
-    let mut out = HashMap::with_capacity(phones.len());
-    for f in fold_snapshots(&json, ctx)?.0 {
-        out.insert(f.phone, f.snap);
-    }
-    Ok(out)
+    Ok(fold_snapshots(&json, ctx)?.0)
 }
 
 /// The phones of a page of a marketing audience, in order from an index (no sort, no list
@@ -1531,6 +1543,45 @@ impl CampaignStore for SqliteStore {
                 next,
             });
         }
+    }
+
+    async fn audience_members(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        phones: &[E164],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(AudienceMember, PhoneSnapshot)>> {
+        let mut c = self.reader.acquire().await?;
+        let ctx = self.tenant_context(&mut c, tenant_id).await?;
+        let mut by_phone: HashMap<E164, Folded> = load_folded(&mut c, &ctx, phones, ms(now), tags)
+            .await?
+            .into_iter()
+            .map(|f| (f.phone.clone(), f))
+            .collect();
+        phones
+            .iter()
+            .map(|p| {
+                let f = by_phone.remove(p).ok_or(StoreError::NotFound)?;
+                Ok((
+                    AudienceMember {
+                        phone: f.phone,
+                        name: f.name,
+                    },
+                    f.snap,
+                ))
+            })
+            .collect()
+    }
+
+    async fn compose_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
+        let mut composed = 0;
+        for chunk in recipients.chunks(5000) {
+            let mut w = self.batch.begin().await?;
+            composed += campaigns::compose_recipients(w.conn(), tenant_id, chunk).await?;
+            w.commit().await?;
+        }
+        Ok(composed)
     }
 
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {

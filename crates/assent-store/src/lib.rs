@@ -454,7 +454,25 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
     ) -> Result<AudiencePage>;
     /// Records recipients and queues their messages in one write; a (campaign, step,
     /// phone) already recorded is left alone, message included. Returns how many were new.
+    /// A recipient with neither a message nor a skip reason is recorded as queued and
+    /// composed later ([`CampaignStore::compose_recipients`]): a marketing fan-out records
+    /// its whole audience that way, and its messages follow a page at a time.
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64>;
+    /// The members of a marketing audience among `phones`, in their order: each phone's
+    /// snapshot, and the name of its oldest customer record with one of `tags` (any record
+    /// when `tags` is empty; none when no record has them).
+    async fn audience_members(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        phones: &[E164],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(AudienceMember, PhoneSnapshot)>>;
+    /// Writes what recipients recorded without a message came to: their message (held if
+    /// the campaign is paused by then, as [`CampaignStore::add_recipients`] does) or their
+    /// skip reason. Only a recipient still recorded that way is written, so two runners
+    /// composing the same page write it once. Returns how many were written.
+    async fn compose_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64>;
     /// Moves a campaign from `from` to `to` only if its status is still `from`, setting
     /// `resumed_at` when given; returns whether it moved. Pause, resume and the runner
     /// change a campaign's status only this way, so none of them undoes another's change.
@@ -510,8 +528,20 @@ pub trait CampaignRecords: Send + Sync {
     /// one `EXISTS`, never the send log.
     async fn campaign_recorded(&self, tenant_id: &str, campaign_id: &str) -> Result<bool>;
     /// Whether every recipient of a campaign is accounted for (skipped, or its message past
-    /// queued, deferred and sending): one `NOT EXISTS`, never the send log.
+    /// queued, deferred and sending; a recipient not yet composed counts as queued): read
+    /// from the campaign's counters, never the send log.
     async fn campaign_settled(&self, tenant_id: &str, campaign_id: &str) -> Result<bool>;
+    /// At most `limit` phones of a campaign's step, after `after` in phone order, recorded
+    /// without a message or a skip reason: what [`CampaignStore::compose_recipients`] has
+    /// still to compose.
+    async fn uncomposed_recipients(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        step: &str,
+        after: Option<&E164>,
+        limit: usize,
+    ) -> Result<Vec<E164>>;
     /// The whole send log, for tests of small campaigns only: pages and reports use
     /// [`CampaignRecords::send_log_page`] and [`CampaignRecords::campaign_counts`].
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>>;

@@ -1399,6 +1399,17 @@ macro_rules! shared_campaign_sql {
                 campaign_settled(&self.$read, tenant_id, campaign_id).await
             }
 
+            async fn uncomposed_recipients(
+                &self,
+                tenant_id: &str,
+                campaign_id: &str,
+                step: &str,
+                after: Option<&assent_core::phone::E164>,
+                limit: usize,
+            ) -> $crate::Result<Vec<assent_core::phone::E164>> {
+                uncomposed_recipients(&self.$read, tenant_id, campaign_id, step, after, limit).await
+            }
+
             async fn send_log(
                 &self,
                 tenant_id: &str,
@@ -1585,14 +1596,41 @@ macro_rules! shared_campaign_sql {
             tenant_id: &str,
             campaign_id: &str,
         ) -> $crate::Result<bool> {
+            // The counters count a recipient not yet composed as queued; walking the send
+            // log instead read every row of a large campaign on each of the runner's ticks.
             Ok(__sqlx::query_scalar(
-                "SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN messages m ON m.tenant_id = r.tenant_id AND m.id = r.message_id \
-                 WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND m.status IN ('queued', 'deferred', 'sending'))",
+                "SELECT NOT EXISTS (SELECT 1 FROM campaign_counts WHERE tenant_id = $1 AND campaign_id = $2 \
+                 AND status IN ('queued', 'deferred', 'sending') AND n > 0)",
             )
             .bind(tenant_id)
             .bind(campaign_id)
             .fetch_one(e)
             .await?)
+        }
+
+        /// A range of the send log's key in order, skipping rows already composed or
+        /// skipped (no index of their own: the runner's cursor moves forward, so each row
+        /// is passed over about once).
+        pub(crate) async fn uncomposed_recipients<'c>(
+            e: impl __sqlx::Executor<'c, Database = $db>,
+            tenant_id: &str,
+            campaign_id: &str,
+            step: &str,
+            after: Option<&assent_core::phone::E164>,
+            limit: usize,
+        ) -> $crate::Result<Vec<assent_core::phone::E164>> {
+            let phones: Vec<String> = __sqlx::query_scalar(
+                "SELECT phone FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2 AND step = $3 \
+                 AND phone > $4 AND message_id IS NULL AND skip_reason IS NULL ORDER BY phone LIMIT $5",
+            )
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .bind(step)
+            .bind(after.map_or("", |p| p.as_str()))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(e)
+            .await?;
+            phones.iter().map(|p| $crate::codec::phone(p)).collect()
         }
 
         pub(crate) async fn campaign_counts<'c>(

@@ -793,6 +793,28 @@ async fn campaign(n: u64, report_only: bool, database_url: Option<String>) -> an
         return result;
     }
 
+    // The messages the fan-out left to compose, a page at a time as the runner's ticks
+    // compose them (here back to back): where the rest of the old fan-out's work went.
+    let tenant = app.store.tenant(&t.id).await?.context("tenant")?;
+    let composing = Instant::now();
+    let (mut composed, mut after) = (0u64, None);
+    loop {
+        let (n, next) = assent_server::campaigns::compose(
+            &app,
+            &tenant,
+            &c,
+            noon,
+            after.as_ref(),
+            assent_server::campaigns::PAGE,
+        )
+        .await?;
+        composed += n;
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let composing = composing.elapsed();
     // The product's part of the run ends here; the baseline's own memory is told apart.
     let whole_mb = seeding_peak_mb.max(peak_mb).max(peak_rss_mb());
     reset_peak_rss();
@@ -809,6 +831,11 @@ async fn campaign(n: u64, report_only: bool, database_url: Option<String>) -> an
     println!(
         "  send → every recipient queued or skipped: {:.2} s ({recorded} recorded: {queued} queued, {skipped} skipped)",
         fan_out.as_secs_f64()
+    );
+    println!(
+        "  then every queued message composed, a page at a time: {:.2} s ({} composed after the fan-out's own first page)",
+        composing.as_secs_f64(),
+        composed
     );
     println!(
         "  peak memory during the fan-out: {peak_mb:.0} MB (process at its start: {before_mb:.0} MB); whole run, seeding and counts included: {whole_mb:.0} MB (seeding: {seeding_peak_mb:.0} MB)"

@@ -906,21 +906,122 @@ async fn a_pause_during_the_fan_out_holds_what_it_queues_afterwards() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     runner.await.unwrap().unwrap();
+    // Every phone recorded; while paused no message is composed (they stay queued in
+    // the log) and none that was is let out.
     let log = app.app.store.send_log(&t.id, &id).await.unwrap();
     assert_eq!(log.len(), 12, "{log:?}");
     assert!(
-        log.iter().all(|r| r.status == "deferred"),
-        "everything held: {log:?}"
+        log.iter()
+            .all(|r| r.status == "deferred" || (r.status == "queued" && r.message_id.is_none())),
+        "everything held or not yet composed: {log:?}"
     );
     assert_eq!(report(&app, &t, &id).await["status"], "paused");
+    assert_eq!(assent_server::campaigns::tick(&app.app).await.unwrap(), 0);
     app.drain().await;
     assert_eq!(app.sent().len(), before, "nothing leaves while paused");
+    let log = app.app.store.send_log(&t.id, &id).await.unwrap();
+    assert!(log.iter().all(|r| r.status != "sent"), "{log:?}");
     let (s, _) = app
         .post(&format!("/campaigns/{id}/resume"), &t.key, json!({}))
         .await;
     assert_eq!(s, StatusCode::OK);
+    // The runner composes the rest on its next tick.
+    assent_server::campaigns::tick(&app.app).await.unwrap();
     app.drain().await;
     assert_eq!(app.sent().len() - before, 12);
+}
+
+/// A fan-out records its whole audience at once and composes the messages a page a tick:
+/// the rest stay queued in the log, without a message, and count as queued until then.
+#[tokio::test]
+async fn a_fan_out_records_everyone_and_composes_a_page_a_tick() {
+    let app = TestApp::spawn().await;
+    let (t, before, id) = flash_sale(&app, 5).await;
+    let composed =
+        |log: &[assent_store::SendLogRow]| log.iter().filter(|r| r.message_id.is_some()).count();
+    assert_eq!(
+        assent_server::campaigns::tick_paged(&app.app, 2)
+            .await
+            .unwrap(),
+        5
+    );
+    let log = app.app.store.send_log(&t.id, &id).await.unwrap();
+    assert_eq!(log.len(), 5);
+    assert_eq!(composed(&log), 2, "{log:?}");
+    assert!(log.iter().all(|r| r.status == "queued"), "{log:?}");
+    let v = report(&app, &t, &id).await;
+    assert_eq!(v["counts"]["queued"], 5, "{v}");
+    assert_eq!(v["status"], "sending");
+    // Sent as composed; the campaign is not finished while any is left to compose.
+    app.drain().await;
+    assert_eq!(app.sent().len() - before, 2);
+    for expected in [4, 5] {
+        assert_eq!(
+            assent_server::campaigns::tick_paged(&app.app, 2)
+                .await
+                .unwrap(),
+            0
+        );
+        let log = app.app.store.send_log(&t.id, &id).await.unwrap();
+        assert_eq!(composed(&log), expected, "{log:?}");
+        assert_eq!(report(&app, &t, &id).await["status"], "sending");
+        app.drain().await;
+    }
+    assert_eq!(app.sent().len() - before, 5);
+    assent_server::campaigns::tick_paged(&app.app, 2)
+        .await
+        .unwrap();
+    let v = report(&app, &t, &id).await;
+    assert_eq!(v["status"], "finished", "{v}");
+    let out = |v: &Value| {
+        v["counts"]["sent"].as_u64().unwrap() + v["counts"]["delivered"].as_u64().unwrap()
+    };
+    assert_eq!(out(&v), 5, "{v}");
+    assert_eq!(v["recipients"], 5, "{v}");
+}
+
+/// A STOP between the fan-out and the composing of its phone's message: the gate, asked
+/// again when the message is composed, makes it a skip; nothing is sent to that phone.
+#[tokio::test]
+async fn a_stop_before_its_message_is_composed_skips_the_phone() {
+    let app = TestApp::spawn().await;
+    let (t, before, id) = flash_sale(&app, 3).await;
+    assent_server::campaigns::tick_paged(&app.app, 1)
+        .await
+        .unwrap();
+    let log = app.app.store.send_log(&t.id, &id).await.unwrap();
+    let waiting: Vec<String> = log
+        .iter()
+        .filter(|r| r.message_id.is_none())
+        .map(|r| r.phone.as_str().to_string())
+        .collect();
+    assert_eq!(waiting.len(), 2, "{log:?}");
+    app.inbound(&waiting[0], MK, "STOP").await;
+    app.drain().await;
+    for _ in 0..3 {
+        assent_server::campaigns::tick_paged(&app.app, 1)
+            .await
+            .unwrap();
+        app.drain().await;
+    }
+    let log = app.app.store.send_log(&t.id, &id).await.unwrap();
+    let stopped = log.iter().find(|r| r.phone.as_str() == waiting[0]).unwrap();
+    assert_eq!(stopped.status, "skipped", "{log:?}");
+    assert!(stopped.message_id.is_none(), "{log:?}");
+    let campaign_texts: Vec<_> = app.sent()[before..]
+        .iter()
+        .filter(|(_, _, body)| body.contains("Flash sale"))
+        .cloned()
+        .collect();
+    assert_eq!(campaign_texts.len(), 2, "{campaign_texts:?}");
+    assert!(campaign_texts.iter().all(|(to, _, _)| to != &waiting[0]));
+    let v = report(&app, &t, &id).await;
+    assert_eq!(v["counts"]["skipped"], 1, "{v}");
+    assert_eq!(v["skipped_by_reason"]["opted_out"], 1, "{v}");
+    let out = v["counts"]["sent"].as_u64().unwrap() + v["counts"]["delivered"].as_u64().unwrap();
+    assert_eq!(out, 2, "{v}");
+    assert_eq!(v["counts"]["queued"], 0, "{v}");
+    assert_eq!(v["status"], "finished", "{v}");
 }
 
 /// The fan-out's page written after a pause, as the store records it: held in the same

@@ -149,6 +149,7 @@ contract!(
     status_changes_reach_each_receiver_once,
     form_hits_are_all_or_nothing,
     recipients_are_recorded_once_per_step_and_phone,
+    recorded_recipients_are_composed_once,
     moving_a_campaign_is_compare_and_set,
     pause_holds_and_resume_releases,
     a_tagged_audience_pages_each_phone_once,
@@ -1551,6 +1552,88 @@ async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
             (p3.as_str().into(), "queued".into(), None),
         ]
     );
+    assert!(!store.campaign_settled(&t.id, "c1").await.unwrap());
+}
+
+/// A fan-out's recipients recorded as queued without a message: listed in phone order
+/// until composed, each composed once (a second runner's write is a no-op), with the
+/// counters moved as they go, and a paused campaign's messages held as they are written.
+async fn recorded_recipients_are_composed_once(store: &dyn Store) {
+    let t = acme(store).await;
+    store
+        .save_campaign(&campaign(&t, "c1", CampaignStatus::Sending))
+        .await
+        .unwrap();
+    let phones: Vec<E164> = (1..=4).map(phone).collect();
+    let recorded: Vec<Recipient> = phones
+        .iter()
+        .map(|p| Recipient::new("c1", "send".into(), p, now()))
+        .collect();
+    assert_eq!(store.add_recipients(&t.id, &recorded).await.unwrap(), 4);
+    let counts = store.campaign_counts(&t.id, "c1").await.unwrap();
+    assert_eq!(counts.by_status.get(&SendStatus::Queued), Some(&4));
+    assert!(!store.campaign_settled(&t.id, "c1").await.unwrap());
+    let tenant_id = t.id.clone();
+    let waiting = |after: Option<E164>, limit| {
+        let tenant_id = tenant_id.clone();
+        async move {
+            store
+                .uncomposed_recipients(&tenant_id, "c1", "send", after.as_ref(), limit)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(waiting(None, 2).await, phones[..2]);
+    assert_eq!(waiting(Some(phones[1].clone()), 10).await, phones[2..]);
+
+    // The first composed to a message, the second to a skip; the first again (another
+    // runner) is not written twice.
+    let composed = vec![
+        recipient(&t, "c1", "m1", &phones[0]),
+        Recipient::new("c1", "send".into(), &phones[1], now()).skipped(SkipReason::OptedOut),
+    ];
+    assert_eq!(store.compose_recipients(&t.id, &composed).await.unwrap(), 2);
+    let again = vec![recipient(&t, "c1", "m1-again", &phones[0])];
+    assert_eq!(store.compose_recipients(&t.id, &again).await.unwrap(), 0);
+    assert!(store.message(&t.id, "m1-again").await.unwrap().is_none());
+    assert_eq!(waiting(None, 10).await, phones[2..]);
+    let counts = store.campaign_counts(&t.id, "c1").await.unwrap();
+    assert_eq!(counts.recipients, 4);
+    assert_eq!(counts.by_status.get(&SendStatus::Queued), Some(&3));
+    assert_eq!(counts.skipped_by_reason.get("opted_out"), Some(&1));
+
+    // Paused meanwhile: the message is written held.
+    assert!(
+        store
+            .move_campaign(
+                &t.id,
+                "c1",
+                CampaignStatus::Sending,
+                CampaignStatus::Paused,
+                None
+            )
+            .await
+            .unwrap()
+    );
+    let held = vec![recipient(&t, "c1", "m3", &phones[2])];
+    assert_eq!(store.compose_recipients(&t.id, &held).await.unwrap(), 1);
+    let m3 = store.message(&t.id, "m3").await.unwrap().unwrap();
+    assert_eq!(m3.status, MessageStatus::Deferred);
+    assert_eq!(m3.reason, Some(MessageReason::CampaignPaused));
+    let counts = store.campaign_counts(&t.id, "c1").await.unwrap();
+    assert_eq!(counts.by_status.get(&SendStatus::Queued), Some(&2));
+    assert_eq!(counts.by_status.get(&SendStatus::Deferred), Some(&1));
+    let log = store.send_log(&t.id, "c1").await.unwrap();
+    let status = |p: &E164| {
+        log.iter()
+            .find(|r| &r.phone == p)
+            .map(|r| (r.status.to_string(), r.message_id.clone()))
+            .unwrap()
+    };
+    assert_eq!(status(&phones[0]), ("queued".into(), Some("m1".into())));
+    assert_eq!(status(&phones[1]).0, "skipped");
+    assert_eq!(status(&phones[2]), ("deferred".into(), Some("m3".into())));
+    assert_eq!(status(&phones[3]), ("queued".into(), None));
     assert!(!store.campaign_settled(&t.id, "c1").await.unwrap());
 }
 
