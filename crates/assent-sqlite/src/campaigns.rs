@@ -228,22 +228,23 @@ pub(crate) async fn compose_recipients(
     let written = rows.len() as u64;
     // The recipients first: the message insert's counting trigger finds a message's
     // recipient by its id, and moves it from queued to the status it is written with.
-    // One primary-key update each: a join with the page as JSON was planned as a scan of
-    // the tenant's send log with the JSON inside it.
-    for r in rows {
-        sqlx::query(
-            "UPDATE campaign_recipients SET message_id = ?, skip_reason = ? \
-             WHERE tenant_id = ? AND campaign_id = ? AND step = ? AND phone = ?",
-        )
-        .bind(r.message.as_ref().map(|m| m.id.as_str()))
-        .bind(r.skip_reason.map(|k| k.as_str()))
+    let page: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!([
+                r.campaign_id,
+                r.step,
+                r.phone.as_str(),
+                r.message.as_ref().map(|m| m.id.as_str()),
+                r.skip_reason.map(|k| k.as_str()),
+            ])
+        })
+        .collect();
+    sqlx::query(crate::COMPOSE_RECIPIENTS)
         .bind(tenant_id)
-        .bind(&r.campaign_id)
-        .bind(&r.step)
-        .bind(r.phone.as_str())
+        .bind(serde_json::Value::Array(page).to_string())
         .execute(&mut *conn)
         .await?;
-    }
     crate::bulk::insert(conn, crate::MESSAGE_INSERT, 21, messages).await?;
     for ((campaign, reason), n) in skipped {
         for (status, reason, n) in [("queued", "", -n), ("skipped", reason, n)] {

@@ -526,6 +526,17 @@ static CLAIM_DUE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// Writes a page of composed recipients (`?2`, a JSON array of `[campaign, step, phone,
+/// message id, skip reason]`) of tenant `?1`. The page is materialized first, so the plan
+/// walks it and finds each row by its primary key: joined with `json_each` directly, the
+/// planner put the tenant's whole send log outside and the JSON inside (plans.rs pins it).
+pub const COMPOSE_RECIPIENTS: &str = "WITH v AS MATERIALIZED (SELECT json_extract(j.value, '$[0]') AS c, \
+       json_extract(j.value, '$[1]') AS s, json_extract(j.value, '$[2]') AS p, \
+       json_extract(j.value, '$[3]') AS m, json_extract(j.value, '$[4]') AS k FROM json_each(?2) AS j) \
+     UPDATE campaign_recipients SET message_id = v.m, skip_reason = v.k FROM v \
+     WHERE campaign_recipients.tenant_id = ?1 AND campaign_recipients.campaign_id = v.c \
+       AND campaign_recipients.step = v.s AND campaign_recipients.phone = v.p";
+
 /// What the gate reads about each phone of a set `p(phone)` (tenant ?1, start of the
 /// frequency-cap window ?2): one entry per customer record holding the phone (or one with
 /// NULLs when none does), folded by [`fold_snapshots`]. Plain lookups joined, no sorting:

@@ -104,3 +104,19 @@ async fn message_lists_read_one_index_in_order() {
         );
     }
 }
+
+/// A page of composed recipients is written by walking the page and finding each row by
+/// its primary key, never by scanning the send log.
+#[tokio::test]
+async fn composed_recipients_are_found_by_their_key() {
+    let plan = plan(assent_sqlite::COMPOSE_RECIPIENTS, &["t", "[]"]).await;
+    assert!(
+        plan.iter()
+            .any(|d| d.contains("SEARCH campaign_recipients USING PRIMARY KEY (tenant_id=? AND campaign_id=? AND step=? AND phone=?)")),
+        "{plan:#?}"
+    );
+    assert!(
+        !plan.iter().any(|d| d.contains("SCAN campaign_recipients")),
+        "{plan:#?}"
+    );
+}
