@@ -555,26 +555,44 @@ fn snapshot_sql(phones: &str) -> String {
 }
 
 /// The same entries for the records of a range of phones: the first ?4 records after
-/// phone ?3, read in index order. The last phone may be cut short by the limit.
+/// phone ?3, read in index order. The last phone may be cut short by the limit. Without
+/// the consent and the recent marketing hand-offs, a look-up per record each: the page's
+/// consent is read as one range of its phones ([`AUDIENCE_CONSENT`]), and the hand-offs
+/// only defer (the frequency cap), which decides nobody's place in an audience; the
+/// message's composing reads them ([`CampaignStore::audience_members`]).
 fn records_sql() -> String {
     format!(
         "SELECT json_group_array({}) FROM (SELECT phone, customer_id, job_notifications, marketing_updates \
            FROM contact_methods INDEXED BY contact_methods_phone WHERE tenant_id = ?1 AND phone > ?3 \
            ORDER BY phone LIMIT ?4) cm \
-         JOIN customers c ON c.tenant_id = ?1 AND c.id = cm.customer_id \
-         LEFT JOIN consent k ON k.tenant_id = ?1 AND k.phone = cm.phone",
-        snapshot_entry("cm.phone")
+         JOIN customers c ON c.tenant_id = ?1 AND c.id = cm.customer_id",
+        entry_sql("cm.phone", "NULL", "NULL")
     )
 }
 
+/// The consent of tenant ?1's phones after ?2 up to ?3, as a JSON array of `[phone,
+/// state]`: one range of the primary key.
+const AUDIENCE_CONSENT: &str = "SELECT json_group_array(json_array(phone, json(state))) FROM consent \
+     WHERE tenant_id = ?1 AND phone > ?2 AND phone <= ?3";
+
 /// One entry, as [`SnapshotEntry`] reads it.
 fn snapshot_entry(phone: &str) -> String {
+    entry_sql(
+        phone,
+        "json(k.state)",
+        &format!(
+            "(SELECT group_concat(handed_off_at) FROM messages WHERE tenant_id = ?1 AND phone = {phone} \
+             AND purpose = 'marketing' AND handed_off_at > ?2)"
+        ),
+    )
+}
+
+fn entry_sql(phone: &str, consent: &str, recent: &str) -> String {
     format!(
-        "json_array({phone}, json(k.state), cm.job_notifications, cm.marketing_updates, c.created_at, c.address, c.name, \
+        "json_array({phone}, {consent}, cm.job_notifications, cm.marketing_updates, c.created_at, c.address, c.name, \
            CASE WHEN ?5 IS NULL THEN 1 ELSE EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = ?1 \
              AND t.customer_id = c.id AND t.tag IN (SELECT value FROM json_each(?5))) END, \
-           (SELECT group_concat(handed_off_at) FROM messages WHERE tenant_id = ?1 AND phone = {phone} \
-             AND purpose = 'marketing' AND handed_off_at > ?2))"
+           {recent})"
     )
 }
 
@@ -1515,6 +1533,26 @@ impl CampaignStore for SqliteStore {
             let (mut folded, entries) = fold_snapshots(&json, &ctx)?;
             // Pages follow each other by phone, whatever order the join produced.
             folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
+            if !tags.is_empty()
+                && let Some(last) = folded.last()
+            {
+                let json: String = sqlx::query_scalar(AUDIENCE_CONSENT)
+                    .bind(tenant_id)
+                    .bind(after.map_or("", |p| p.as_str()))
+                    .bind(last.phone.as_str())
+                    .fetch_one(&mut *c)
+                    .await?;
+                let states: Vec<(std::borrow::Cow<str>, Option<ConsentState>)> =
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Database(format!("consent: {e}")))?;
+                let mut states: HashMap<std::borrow::Cow<str>, Option<ConsentState>> =
+                    states.into_iter().collect();
+                for f in &mut folded {
+                    if let Some(Some(state)) = states.remove(f.phone.as_str()) {
+                        f.snap.consent = state;
+                    }
+                }
+            }
             let full = if tags.is_empty() {
                 folded.len() == limit
             } else {

@@ -444,6 +444,8 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
     /// phones after `after`, each with its snapshot, and where the next page starts. A
     /// fan-out walks the audience a page at a time, so memory stays flat however large it
     /// is.
+    /// A snapshot's recent marketing hand-offs may be left out: they only defer (the
+    /// frequency cap), which decides nobody's place in the audience nor a skip.
     async fn audience_page(
         &self,
         tenant_id: &str,
