@@ -127,26 +127,49 @@ pub(crate) async fn compose_recipients(
             paused.insert(campaign);
         }
     }
-    let col = |f: &dyn Fn(&Recipient) -> Option<&str>| -> Vec<Option<&str>> {
-        sorted.iter().map(|r| f(r)).collect()
-    };
     // The recipients first: the message insert's counting trigger finds a message's
     // recipient by its id, and moves it from queued to the status it is written with.
-    let written: Vec<(String, String, String)> = sqlx::query_as(
-        "UPDATE campaign_recipients AS r SET message_id = v.m, skip_reason = v.k \
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS v(c, s, p, m, k) \
-         WHERE r.tenant_id = $1 AND r.campaign_id = v.c AND r.step = v.s AND r.phone = v.p \
-           AND r.message_id IS NULL AND r.skip_reason IS NULL \
-         RETURNING r.campaign_id, r.step, r.phone",
-    )
-    .bind(tenant_id)
-    .bind(col(&|r| Some(r.campaign_id.as_str())))
-    .bind(col(&|r| Some(r.step.as_str())))
-    .bind(col(&|r| Some(r.phone.as_str())))
-    .bind(col(&|r| r.message.as_ref().map(|m| m.id.as_str())))
-    .bind(col(&|r| r.skip_reason.map(|k| k.as_str())))
-    .fetch_all(&mut *conn)
-    .await?;
+    // One statement per (campaign, step), bounded by the page's first and last phone:
+    // whatever the planner's estimates, it reads one range of the send log's key (the
+    // page's rows and the skips between them) and joins it to the page, both in key
+    // order, so rows are locked in that order. Joined to the page's rows alone, it once
+    // walked the campaign's whole send log for each page (2 minutes a page of 5,000 at
+    // 100,000 recipients); with the phones as `= ANY`, it scanned the table (146 ms).
+    let mut written: Vec<(String, String, String)> = Vec::with_capacity(sorted.len());
+    for group in sorted.chunk_by(|a, b| (&a.campaign_id, &a.step) == (&b.campaign_id, &b.step)) {
+        let phones: Vec<&str> = group.iter().map(|r| r.phone.as_str()).collect();
+        let messages: Vec<Option<&str>> = group
+            .iter()
+            .map(|r| r.message.as_ref().map(|m| m.id.as_str()))
+            .collect();
+        let skips: Vec<Option<&str>> = group
+            .iter()
+            .map(|r| r.skip_reason.map(|k| k.as_str()))
+            .collect();
+        let phones_written: Vec<String> = sqlx::query_scalar(
+            "UPDATE campaign_recipients AS r SET message_id = v.m, skip_reason = v.k \
+             FROM unnest($4::text[], $5::text[], $6::text[]) AS v(p, m, k) \
+             WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND r.step = $3 \
+               AND r.phone >= $7 AND r.phone <= $8 \
+               AND r.phone = v.p AND r.message_id IS NULL AND r.skip_reason IS NULL \
+             RETURNING r.phone",
+        )
+        .bind(tenant_id)
+        .bind(&group[0].campaign_id)
+        .bind(&group[0].step)
+        .bind(&phones)
+        .bind(&messages)
+        .bind(&skips)
+        .bind(phones.first().copied().unwrap_or_default())
+        .bind(phones.last().copied().unwrap_or_default())
+        .fetch_all(&mut *conn)
+        .await?;
+        written.extend(
+            phones_written
+                .into_iter()
+                .map(|p| (group[0].campaign_id.clone(), group[0].step.clone(), p)),
+        );
+    }
     let count = written.len() as u64;
     let mut written: std::collections::HashSet<(String, String, String)> =
         written.into_iter().collect();

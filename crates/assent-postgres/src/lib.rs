@@ -1639,7 +1639,7 @@ impl CampaignStore for PostgresStore {
     async fn compose_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
         let mut composed = 0;
         for chunk in recipients.chunks(5000) {
-            let mut tx = plan_by_keys(&self.pool).await?;
+            let mut tx = self.pool.begin().await?;
             composed += campaigns::compose_recipients(&mut tx, tenant_id, chunk).await?;
             tx.commit().await?;
         }

@@ -140,11 +140,20 @@ const REFRESH: chrono::Duration = chrono::Duration::minutes(10);
 #[derive(Default)]
 pub struct Runner {
     memo: std::collections::HashMap<String, Memo>,
-    /// How far each marketing campaign's messages are composed: the last phone composed
-    /// (`Some(None)` before the first), `None` once every one is.
-    composed: std::collections::HashMap<String, Option<Option<E164>>>,
+    /// How far each marketing campaign's messages are composed.
+    composed: std::collections::HashMap<String, Composed>,
     /// How many passes loaded a tenant's estimates or recurring services.
     pub passes: u64,
+}
+
+/// Where a campaign's composing stands in this runner.
+enum Composed {
+    /// Composed up to this phone (from the start when `None`).
+    After(Option<E164>),
+    /// Nothing was left to compose at this time. Another process's fan-out may still
+    /// record more (one resumed while a fan-out ran elsewhere), so the send log is looked
+    /// through again after [`REFRESH`] while the campaign is not settled.
+    Done(DateTime<Utc>),
 }
 
 struct Memo {
@@ -303,11 +312,21 @@ impl Runner {
         now: DateTime<Utc>,
         page: usize,
     ) -> Result<u64> {
-        let Some(after) = self.composed.entry(c.id.clone()).or_insert(Some(None)) else {
-            return Ok(0);
+        let after = match self
+            .composed
+            .entry(c.id.clone())
+            .or_insert(Composed::After(None))
+        {
+            Composed::After(after) => after.clone(),
+            Composed::Done(at) if now - *at < REFRESH => return Ok(0),
+            Composed::Done(_) => None,
         };
         let (written, next) = compose(app, tenant, c, now, after.as_ref(), page).await?;
-        self.composed.insert(c.id.clone(), next.map(Some));
+        let state = match next {
+            Some(last) => Composed::After(Some(last)),
+            None => Composed::Done(now),
+        };
+        self.composed.insert(c.id.clone(), state);
         if written > 0 {
             app.wake.notify_one();
         }
@@ -319,8 +338,10 @@ impl Runner {
 /// queued, after `after` in phone order: each through the gate again (a STOP since the
 /// fan-out makes it a skip, quiet hours a deferral). Returns how many were written and the
 /// last phone looked at, `None` when none was left. A fan-out records its whole audience
-/// at once and their messages follow a page a tick, thousands of times the fastest
-/// carrier pace, so the queue never holds a whole campaign's messages.
+/// at once and their messages follow a page a tick: no write holds the writer for more
+/// than a page, and a STOP in the meantime becomes a skip. (A page a second is still
+/// far above the fastest carrier pace, so a large campaign is all composed within minutes
+/// while it takes hours to send.)
 pub async fn compose(
     app: &AppState,
     tenant: &Tenant,

@@ -1573,6 +1573,17 @@ async fn recorded_recipients_are_composed_once(store: &dyn Store) {
     let counts = store.campaign_counts(&t.id, "c1").await.unwrap();
     assert_eq!(counts.by_status.get(&SendStatus::Queued), Some(&4));
     assert!(!store.campaign_settled(&t.id, "c1").await.unwrap());
+    // The database itself refuses to finish it meanwhile (a process of the previous
+    // version judged settledness from the messages alone).
+    let (sending, finished) = (CampaignStatus::Sending, CampaignStatus::Finished);
+    assert!(
+        !store
+            .move_campaign(&t.id, "c1", sending, finished, None)
+            .await
+            .unwrap()
+    );
+    let c = store.campaign(&t.id, "c1").await.unwrap().unwrap();
+    assert_eq!(c.status, sending);
     let tenant_id = t.id.clone();
     let waiting = |after: Option<E164>, limit| {
         let tenant_id = tenant_id.clone();
