@@ -7,6 +7,32 @@ use sqlx::PgConnection;
 // Campaigns' own rows: the same SQL on both backends (see assent_store::shared).
 assent_store::shared_campaign_sql!(sqlx::Postgres, crate::PostgresStore, pool);
 
+/// Which of the recipients' campaigns are paused, each campaign's row read `FOR SHARE`
+/// (in key order): a pause arriving meanwhile waits for this write to commit, and its hold
+/// then sees what this write queued.
+async fn paused_for_share<'a>(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    recipients: &[&'a Recipient],
+) -> Result<std::collections::HashSet<&'a str>> {
+    let campaigns: std::collections::BTreeSet<&str> =
+        recipients.iter().map(|r| r.campaign_id.as_str()).collect();
+    let mut paused = std::collections::HashSet::new();
+    for campaign in campaigns {
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM campaigns WHERE tenant_id = $1 AND id = $2 FOR SHARE",
+        )
+        .bind(tenant_id)
+        .bind(campaign)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if status.as_deref() == Some("paused") {
+            paused.insert(campaign);
+        }
+    }
+    Ok(paused)
+}
+
 /// Records recipients in key order (two processes running one campaign then wait on each
 /// other's rows in the same order, never in a cycle); only a new row gets its message.
 pub(crate) async fn add_recipients(
@@ -25,21 +51,7 @@ pub(crate) async fn add_recipients(
     // A campaign paused before this write holds what it queues. The campaign's row is
     // read FOR SHARE: a pause arriving meanwhile waits for this write to commit, and its
     // hold then sees these messages.
-    let mut paused = std::collections::HashSet::new();
-    let campaigns: std::collections::BTreeSet<&str> =
-        sorted.iter().map(|r| r.campaign_id.as_str()).collect();
-    for campaign in campaigns {
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM campaigns WHERE tenant_id = $1 AND id = $2 FOR SHARE",
-        )
-        .bind(tenant_id)
-        .bind(campaign)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if status.as_deref() == Some("paused") {
-            paused.insert(campaign);
-        }
-    }
+    let paused = paused_for_share(conn, tenant_id, &sorted).await?;
     // The page's send log in one statement; a (campaign, step, phone) already recorded is
     // skipped by its key and not returned, so it gets no message (a step is never sent
     // twice to one phone). The statement's counting trigger then runs once for the page.
@@ -112,21 +124,7 @@ pub(crate) async fn compose_recipients(
         return Ok(0);
     }
     // As in add_recipients: a pause waits for this write, and its hold then sees these.
-    let mut paused = std::collections::HashSet::new();
-    let campaigns: std::collections::BTreeSet<&str> =
-        sorted.iter().map(|r| r.campaign_id.as_str()).collect();
-    for campaign in campaigns {
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM campaigns WHERE tenant_id = $1 AND id = $2 FOR SHARE",
-        )
-        .bind(tenant_id)
-        .bind(campaign)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if status.as_deref() == Some("paused") {
-            paused.insert(campaign);
-        }
-    }
+    let paused = paused_for_share(conn, tenant_id, &sorted).await?;
     // The recipients first: the message insert's counting trigger finds a message's
     // recipient by its id, and moves it from queued to the status it is written with.
     // One statement per (campaign, step), bounded by the page's first and last phone:

@@ -7,15 +7,11 @@ use sqlx::SqliteConnection;
 // Campaigns' own rows: the same SQL on both backends (see assent_store::shared).
 assent_store::shared_campaign_sql!(sqlx::Sqlite, crate::SqliteStore, reader);
 
-pub(crate) async fn add_recipients(
-    conn: &mut SqliteConnection,
-    tenant_id: &str,
+/// The recipients' (campaign, step) groups, each with its first and last phone: what is
+/// already recorded is looked up by range, one group at a time.
+fn phone_ranges(
     recipients: &[Recipient],
-) -> Result<u64> {
-    // What is already recorded is looked up by range, one (campaign, step) at a time, under
-    // the writer's lock: nothing else can record between the look and the insert, and a
-    // (campaign, step, phone) already recorded is never queued again. (RETURNING from an
-    // INSERT OR IGNORE would name the new rows too, at twice the cost of the insert.)
+) -> std::collections::BTreeMap<(&str, &str), (&str, &str)> {
     let mut groups: std::collections::BTreeMap<(&str, &str), (&str, &str)> = Default::default();
     for r in recipients {
         let p = r.phone.as_str();
@@ -27,6 +23,40 @@ pub(crate) async fn add_recipients(
             })
             .or_insert((p, p));
     }
+    groups
+}
+
+/// Which of `campaigns` are paused, read under the writer's lock.
+async fn paused_campaigns<'a>(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    campaigns: impl Iterator<Item = &'a str>,
+) -> Result<std::collections::HashSet<&'a str>> {
+    let mut paused = std::collections::HashSet::new();
+    for campaign in campaigns.collect::<std::collections::BTreeSet<_>>() {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM campaigns WHERE tenant_id = ? AND id = ?")
+                .bind(tenant_id)
+                .bind(campaign)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if status.as_deref() == Some("paused") {
+            paused.insert(campaign);
+        }
+    }
+    Ok(paused)
+}
+
+pub(crate) async fn add_recipients(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    recipients: &[Recipient],
+) -> Result<u64> {
+    // What is already recorded is looked up by range, one (campaign, step) at a time, under
+    // the writer's lock: nothing else can record between the look and the insert, and a
+    // (campaign, step, phone) already recorded is never queued again. (RETURNING from an
+    // INSERT OR IGNORE would name the new rows too, at twice the cost of the insert.)
+    let groups = phone_ranges(recipients);
     let mut recorded: std::collections::HashMap<(&str, &str), std::collections::HashSet<String>> =
         Default::default();
     for ((campaign, step), (lo, hi)) in groups {
@@ -85,22 +115,8 @@ pub(crate) async fn add_recipients(
     .await?;
     // A campaign paused before this write holds what it queues (the pause and this write
     // are serialized by the one writer, so nothing slips out between them).
-    let mut paused = std::collections::HashSet::new();
-    for campaign in new
-        .iter()
-        .map(|r| r.campaign_id.as_str())
-        .collect::<std::collections::BTreeSet<_>>()
-    {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM campaigns WHERE tenant_id = ? AND id = ?")
-                .bind(tenant_id)
-                .bind(campaign)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if status.as_deref() == Some("paused") {
-            paused.insert(campaign);
-        }
-    }
+    let paused =
+        paused_campaigns(conn, tenant_id, new.iter().map(|r| r.campaign_id.as_str())).await?;
     // Each recipient counts under the status its row is written with: skipped with its
     // reason, its message's status (held for a pause, deferred by the gate), or queued
     // while it has no message. A new message is never handed off, so none is counted as
@@ -155,19 +171,9 @@ pub(crate) async fn compose_recipients(
     tenant_id: &str,
     recipients: &[Recipient],
 ) -> Result<u64> {
-    let mut groups: std::collections::BTreeMap<(&str, &str), (&str, &str)> = Default::default();
-    for r in recipients {
-        let p = r.phone.as_str();
-        groups
-            .entry((r.campaign_id.as_str(), r.step.as_str()))
-            .and_modify(|(lo, hi)| {
-                *lo = (*lo).min(p);
-                *hi = (*hi).max(p);
-            })
-            .or_insert((p, p));
-    }
+    let groups = phone_ranges(recipients);
     let mut waiting: std::collections::HashSet<(String, String, String)> = Default::default();
-    let mut paused = std::collections::HashSet::new();
+    let paused = paused_campaigns(conn, tenant_id, groups.keys().map(|(c, _)| *c)).await?;
     for ((campaign, step), (lo, hi)) in groups {
         let phones: Vec<String> = sqlx::query_scalar(
             "SELECT phone FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ? AND step = ? \
@@ -185,15 +191,6 @@ pub(crate) async fn compose_recipients(
                 .into_iter()
                 .map(|p| (campaign.to_string(), step.to_string(), p)),
         );
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM campaigns WHERE tenant_id = ? AND id = ?")
-                .bind(tenant_id)
-                .bind(campaign)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if status.as_deref() == Some("paused") {
-            paused.insert(campaign.to_string());
-        }
     }
     let mut rows: Vec<&Recipient> = Vec::new();
     let mut messages = Vec::new();
@@ -214,7 +211,7 @@ pub(crate) async fn compose_recipients(
                     .entry((r.campaign_id.as_str(), reason.as_str()))
                     .or_default() += 1;
             }
-            (None, Some(m)) if paused.contains(&r.campaign_id) => {
+            (None, Some(m)) if paused.contains(r.campaign_id.as_str()) => {
                 messages.push(crate::message_row(&held_for_pause(m)))
             }
             (None, Some(m)) => messages.push(crate::message_row(m)),
