@@ -358,14 +358,25 @@ pub async fn compose(
         return Ok((0, None));
     };
     let pass = Pass::new(app, tenant, c, now)?;
-    let rows = app
+    let members = app
         .store
         .audience_members(&tenant.id, &c.tags, &phones, now)
-        .await?
+        .await?;
+    let rows = marketing_rows(&pass, &members)?;
+    let written = app.store.compose_recipients(&tenant.id, &rows).await?;
+    Ok((written, Some(last)))
+}
+
+/// The marketing blast's recipient row of each audience member.
+fn marketing_rows(
+    pass: &Pass<'_>,
+    members: &[(AudienceMember, PhoneSnapshot)],
+) -> Result<Vec<Recipient>> {
+    members
         .iter()
         .map(|(member, snap)| {
             recipient_with(
-                &pass,
+                pass,
                 "send".into(),
                 &member.phone,
                 member.name.as_deref(),
@@ -373,9 +384,7 @@ pub async fn compose(
                 snap,
             )
         })
-        .collect::<Result<Vec<_>>>()?;
-    let written = app.store.compose_recipients(&tenant.id, &rows).await?;
-    Ok((written, Some(last)))
+        .collect()
 }
 
 /// Every phone of a marketing campaign's audience through the gate, a page at a time. One
@@ -403,20 +412,7 @@ async fn fan_out(
                     .store
                     .audience_page(&tenant.id, &c.tags, after.as_ref(), page_size, now)
                     .await?;
-                let rows = page
-                    .members
-                    .iter()
-                    .map(|(member, snap)| {
-                        recipient_with(
-                            &pass,
-                            "send".into(),
-                            &member.phone,
-                            member.name.as_deref(),
-                            Purpose::Marketing,
-                            snap,
-                        )
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+                let rows = marketing_rows(&pass, &page.members)?;
                 // The writer has stopped (it failed): nothing more to do.
                 if tx.send(rows).await.is_err() {
                     return Ok(());

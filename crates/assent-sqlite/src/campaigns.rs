@@ -47,6 +47,51 @@ async fn paused_campaigns<'a>(
     Ok(paused)
 }
 
+/// The phones of one (campaign, step) recorded between `lo` and `hi` (only those still
+/// waiting to be composed, when `uncomposed`): one range of the send log's key.
+async fn phones_in_range(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    (campaign, step): (&str, &str),
+    (lo, hi): (&str, &str),
+    uncomposed: bool,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT phone FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ? AND step = ? \
+         AND phone >= ? AND phone <= ? AND (NOT ? OR (message_id IS NULL AND skip_reason IS NULL))",
+    )
+    .bind(tenant_id)
+    .bind(campaign)
+    .bind(step)
+    .bind(lo)
+    .bind(hi)
+    .bind(uncomposed)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Adds to a campaign's counters, one UPSERT per (campaign, status, reason).
+async fn add_counts(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    counts: impl Iterator<Item = (&str, &str, &str, i64)>,
+) -> Result<()> {
+    for (campaign, status, reason, n) in counts {
+        sqlx::query(
+            "INSERT INTO campaign_counts (tenant_id, campaign_id, status, reason, n) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (tenant_id, campaign_id, status, reason) DO UPDATE SET n = n + excluded.n",
+        )
+        .bind(tenant_id)
+        .bind(campaign)
+        .bind(status)
+        .bind(reason)
+        .bind(n)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn add_recipients(
     conn: &mut SqliteConnection,
     tenant_id: &str,
@@ -59,18 +104,8 @@ pub(crate) async fn add_recipients(
     let groups = phone_ranges(recipients);
     let mut recorded: std::collections::HashMap<(&str, &str), std::collections::HashSet<String>> =
         Default::default();
-    for ((campaign, step), (lo, hi)) in groups {
-        let phones: Vec<String> = sqlx::query_scalar(
-            "SELECT phone FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ? AND step = ? \
-             AND phone >= ? AND phone <= ?",
-        )
-        .bind(tenant_id)
-        .bind(campaign)
-        .bind(step)
-        .bind(lo)
-        .bind(hi)
-        .fetch_all(&mut *conn)
-        .await?;
+    for ((campaign, step), range) in groups {
+        let phones = phones_in_range(conn, tenant_id, (campaign, step), range, false).await?;
         recorded.insert((campaign, step), phones.into_iter().collect());
     }
     let mut seen = std::collections::HashSet::new();
@@ -147,19 +182,12 @@ pub(crate) async fn add_recipients(
     sqlx::query("DELETE FROM campaign_counts_bulk")
         .execute(&mut *conn)
         .await?;
-    for ((campaign, status, reason), n) in counts {
-        sqlx::query(
-            "INSERT INTO campaign_counts (tenant_id, campaign_id, status, reason, n) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (tenant_id, campaign_id, status, reason) DO UPDATE SET n = n + excluded.n",
-        )
-        .bind(tenant_id)
-        .bind(campaign)
-        .bind(status)
-        .bind(reason)
-        .bind(n)
-        .execute(&mut *conn)
-        .await?;
-    }
+    add_counts(
+        conn,
+        tenant_id,
+        counts.into_iter().map(|((c, s, r), n)| (c, s, r, n)),
+    )
+    .await?;
     Ok(new.len() as u64)
 }
 
@@ -174,18 +202,8 @@ pub(crate) async fn compose_recipients(
     let groups = phone_ranges(recipients);
     let mut waiting: std::collections::HashSet<(String, String, String)> = Default::default();
     let paused = paused_campaigns(conn, tenant_id, groups.keys().map(|(c, _)| *c)).await?;
-    for ((campaign, step), (lo, hi)) in groups {
-        let phones: Vec<String> = sqlx::query_scalar(
-            "SELECT phone FROM campaign_recipients WHERE tenant_id = ? AND campaign_id = ? AND step = ? \
-             AND phone >= ? AND phone <= ? AND message_id IS NULL AND skip_reason IS NULL",
-        )
-        .bind(tenant_id)
-        .bind(campaign)
-        .bind(step)
-        .bind(lo)
-        .bind(hi)
-        .fetch_all(&mut *conn)
-        .await?;
+    for ((campaign, step), range) in groups {
+        let phones = phones_in_range(conn, tenant_id, (campaign, step), range, true).await?;
         waiting.extend(
             phones
                 .into_iter()
@@ -243,20 +261,12 @@ pub(crate) async fn compose_recipients(
         .execute(&mut *conn)
         .await?;
     crate::bulk::insert(conn, crate::MESSAGE_INSERT, 21, messages).await?;
-    for ((campaign, reason), n) in skipped {
-        for (status, reason, n) in [("queued", "", -n), ("skipped", reason, n)] {
-            sqlx::query(
-                "INSERT INTO campaign_counts (tenant_id, campaign_id, status, reason, n) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (tenant_id, campaign_id, status, reason) DO UPDATE SET n = n + excluded.n",
-            )
-            .bind(tenant_id)
-            .bind(campaign)
-            .bind(status)
-            .bind(reason)
-            .bind(n)
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
+    let moved = skipped.into_iter().flat_map(|((campaign, reason), n)| {
+        [
+            (campaign, "queued", "", -n),
+            (campaign, "skipped", reason, n),
+        ]
+    });
+    add_counts(conn, tenant_id, moved).await?;
     Ok(written)
 }
