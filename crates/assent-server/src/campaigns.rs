@@ -387,10 +387,11 @@ fn marketing_rows(
         .collect()
 }
 
-/// Every phone of a marketing campaign's audience through the gate, a page at a time. One
-/// task reads and gates pages while this one writes them, so the one writer is never idle
-/// while a page is put together. Pages already recorded by an interrupted fan-out are
-/// recorded again as no-ops, so running it twice sends nothing twice.
+/// Every phone of a marketing campaign's audience through the gate, a page at a time, in
+/// three stages that run at once: one task reads pages, another gates them, and this one
+/// writes them, so the one writer is never idle while a page is read and put together.
+/// Pages already recorded by an interrupted fan-out are recorded again as no-ops, so
+/// running it twice sends nothing twice.
 async fn fan_out(
     app: &AppState,
     tenant: &Tenant,
@@ -398,23 +399,20 @@ async fn fan_out(
     now: DateTime<Utc>,
     page_size: usize,
 ) -> Result<u64> {
+    type Members = Vec<(AudienceMember, PhoneSnapshot)>;
+    let (pages_tx, mut pages) = tokio::sync::mpsc::channel::<Members>(2);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Recipient>>(2);
-    let producer = {
+    let reader = {
         let (app, tenant, c) = (app.clone(), tenant.clone(), c.clone());
         tokio::spawn(async move {
-            let pass = Pass {
-                record_only: true,
-                ..Pass::new(&app, &tenant, &c, now)?
-            };
             let mut after: Option<E164> = None;
             loop {
                 let page = app
                     .store
                     .audience_page(&tenant.id, &c.tags, after.as_ref(), page_size, now)
                     .await?;
-                let rows = marketing_rows(&pass, &page.members)?;
-                // The writer has stopped (it failed): nothing more to do.
-                if tx.send(rows).await.is_err() {
+                // The gate or the writer has stopped (it failed): nothing more to do.
+                if pages_tx.send(page.members).await.is_err() {
                     return Ok(());
                 }
                 match page.next {
@@ -424,15 +422,32 @@ async fn fan_out(
             }
         })
     };
+    let gate = {
+        let (app, tenant, c) = (app.clone(), tenant.clone(), c.clone());
+        tokio::spawn(async move {
+            let pass = Pass {
+                record_only: true,
+                ..Pass::new(&app, &tenant, &c, now)?
+            };
+            while let Some(members) = pages.recv().await {
+                let rows = marketing_rows(&pass, &members)?;
+                if tx.send(rows).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Ok::<(), StoreError>(())
+        })
+    };
     let mut added = 0;
     while let Some(rows) = rx.recv().await {
         // A pause holds what was queued when it came; add_recipients holds what this
         // fan-out queues after it, in the same write.
         added += app.store.add_recipients(&tenant.id, &rows).await?;
     }
-    producer
-        .await
-        .map_err(|e| StoreError::Database(format!("fan-out reader: {e}")))??;
+    for (stage, task) in [("reader", reader), ("gate", gate)] {
+        task.await
+            .map_err(|e| StoreError::Database(format!("fan-out {stage}: {e}")))??;
+    }
     Ok(added)
 }
 

@@ -252,6 +252,17 @@ impl SqliteStore {
         }
     }
 
+    /// Benchmarks only: copies the WAL into the database file and empties it, so a timed
+    /// write does not share the machine with the checkpoint of what came before it.
+    pub async fn checkpoint(&self) -> Result<()> {
+        let w = self.batch.begin().await?;
+        w.commit().await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     /// Benchmarks only: marks phones opted in to marketing directly (no ledger entries),
     /// to seed a large audience quickly.
     pub async fn bench_opt_in(
@@ -293,27 +304,36 @@ impl SqliteStore {
     /// statement, as the fan-out writes them).
     pub async fn raw_bulk_rows(&self, n: u64) -> Result<()> {
         let mut w = self.batch.begin().await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS bench_bulk (k TEXT PRIMARY KEY, a TEXT, b INTEGER)",
-        )
-        .execute(w.conn())
-        .await?;
-        let rows = (0..n)
-            .map(|i| {
-                vec![
-                    format!("row{i}").into(),
-                    "+17375550000 campaign send".into(),
-                    (i as i64).into(),
-                ]
-            })
-            .collect();
-        bulk::insert(
-            w.conn(),
-            "INSERT OR REPLACE INTO bench_bulk (k, a, b)",
-            3,
-            rows,
-        )
-        .await?;
+        // A table of its own each time: `bench campaign` runs this before and after the
+        // fan-out, and the second must not replace the first's rows.
+        for sql in [
+            "DROP TABLE IF EXISTS bench_bulk",
+            "CREATE TABLE bench_bulk (k TEXT PRIMARY KEY, a TEXT, b INTEGER)",
+        ] {
+            sqlx::query(sql).execute(w.conn()).await?;
+        }
+        // Put together a page at a time, as a fan-out writes them.
+        let mut i = 0u64;
+        while i < n {
+            let end = (i + 5_000).min(n);
+            let rows = (i..end)
+                .map(|k| {
+                    vec![
+                        format!("row{k}").into(),
+                        "+17375550000 campaign send".into(),
+                        (k as i64).into(),
+                    ]
+                })
+                .collect();
+            bulk::insert(
+                w.conn(),
+                "INSERT OR REPLACE INTO bench_bulk (k, a, b)",
+                3,
+                rows,
+            )
+            .await?;
+            i = end;
+        }
         w.commit().await
     }
 
@@ -554,26 +574,34 @@ fn snapshot_sql(phones: &str) -> String {
     )
 }
 
-/// The same entries for the records of a range of phones: the first ?4 records after
-/// phone ?3, read in index order. The last phone may be cut short by the limit. Without
-/// the consent and the recent marketing hand-offs, a look-up per record each: the page's
-/// consent is read as one range of its phones ([`AUDIENCE_CONSENT`]), and the hand-offs
-/// only defer (the frequency cap), which decides nobody's place in an audience; the
-/// message's composing reads them ([`CampaignStore::audience_members`]).
+/// The same entries for the records of tenant ?1's phones after ?2 up to ?3, read in
+/// index order (?4 is the JSON array of tags). Without the consent and the recent
+/// marketing hand-offs, a look-up per record each: the page's consent is read as one range
+/// of its phones ([`AUDIENCE_CONSENT`]), and the hand-offs only defer (the frequency cap),
+/// which decides nobody's place in an audience; the message's composing reads them
+/// ([`CampaignStore::audience_members`]).
 fn records_sql() -> String {
     format!(
         "SELECT json_group_array({}) FROM (SELECT phone, customer_id, job_notifications, marketing_updates \
-           FROM contact_methods INDEXED BY contact_methods_phone WHERE tenant_id = ?1 AND phone > ?3 \
-           ORDER BY phone LIMIT ?4) cm \
+           FROM contact_methods INDEXED BY contact_methods_phone WHERE tenant_id = ?1 AND phone > ?2 \
+           AND phone <= ?3 ORDER BY phone) cm \
          JOIN customers c ON c.tenant_id = ?1 AND c.id = cm.customer_id",
-        entry_sql("cm.phone", "NULL", "NULL")
+        entry_sql("cm.phone", "NULL", "NULL", "?4")
     )
 }
 
+/// The phone of tenant ?1's (?3 + 1)-th customer record after phone ?2, in index order:
+/// where a tagged audience page ends.
+pub const AUDIENCE_PAGE_END: &str = "SELECT phone FROM contact_methods INDEXED BY contact_methods_phone \
+     WHERE tenant_id = ?1 AND phone > ?2 ORDER BY phone LIMIT 1 OFFSET ?3";
+
+/// Above every E.164 number: the end of the last page's range.
+const MAX_PHONE: &str = "+\u{10ffff}";
+
 /// The consent of tenant ?1's phones after ?2 up to ?3, as a JSON array of `[phone,
-/// state]`: one range of the primary key.
-const AUDIENCE_CONSENT: &str = "SELECT json_group_array(json_array(phone, json(state))) FROM consent \
-     WHERE tenant_id = ?1 AND phone > ?2 AND phone <= ?3";
+/// state]` in phone order: one range of the primary key.
+pub const AUDIENCE_CONSENT: &str = "SELECT json_group_array(json_array(phone, json(state))) FROM \
+     (SELECT phone, state FROM consent WHERE tenant_id = ?1 AND phone > ?2 AND phone <= ?3 ORDER BY phone)";
 
 /// One entry, as [`SnapshotEntry`] reads it.
 fn snapshot_entry(phone: &str) -> String {
@@ -584,14 +612,16 @@ fn snapshot_entry(phone: &str) -> String {
             "(SELECT group_concat(handed_off_at) FROM messages WHERE tenant_id = ?1 AND phone = {phone} \
              AND purpose = 'marketing' AND handed_off_at > ?2)"
         ),
+        "?5",
     )
 }
 
-fn entry_sql(phone: &str, consent: &str, recent: &str) -> String {
+/// `tags`: the parameter holding the JSON array of tags, or NULL for every record.
+fn entry_sql(phone: &str, consent: &str, recent: &str, tags: &str) -> String {
     format!(
         "json_array({phone}, {consent}, cm.job_notifications, cm.marketing_updates, c.created_at, c.address, c.name, \
-           CASE WHEN ?5 IS NULL THEN 1 ELSE EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = ?1 \
-             AND t.customer_id = c.id AND t.tag IN (SELECT value FROM json_each(?5))) END, \
+           CASE WHEN {tags} IS NULL THEN 1 ELSE EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = ?1 \
+             AND t.customer_id = c.id AND t.tag IN (SELECT value FROM json_each({tags}))) END, \
            {recent})"
     )
 }
@@ -626,6 +656,27 @@ struct Folding {
     address_at: i64,
     name_at: i64,
     name: Option<String>,
+}
+
+/// An audience page of folded phones: with tags, only the phones one of whose records is
+/// tagged; without, every opted-in phone, on a record or not.
+fn audience(folded: Vec<Folded>, next: Option<E164>, tagged_only: bool) -> AudiencePage {
+    AudiencePage {
+        members: folded
+            .into_iter()
+            .filter(|f| !tagged_only || f.tagged)
+            .map(|f| {
+                (
+                    AudienceMember {
+                        phone: f.phone,
+                        name: f.name,
+                    },
+                    f.snap,
+                )
+            })
+            .collect(),
+        next,
+    }
 }
 
 /// Folds the JSON of [`snapshot_sql`] into one snapshot per phone, in the order phones first
@@ -1510,88 +1561,77 @@ impl CampaignStore for SqliteStore {
     ) -> Result<AudiencePage> {
         let mut c = self.reader.acquire().await?;
         let ctx = self.tenant_context(&mut c, tenant_id).await?;
-        let page_size = limit.max(1);
-        let mut limit = page_size;
-        loop {
-            // One statement per page. Without tags: the opted-in phones from the consent
-            // table. With tags: a range of customer records in phone order, each phone kept
-            // if any of its records is tagged; the last phone may be missing records past
-            // the limit, so it is left for the next page (which starts at it).
-            let sql = if tags.is_empty() {
-                &*AUDIENCE_OPTED_IN_SNAPSHOTS
-            } else {
-                &*AUDIENCE_RECORDS
-            };
-            let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(tenant_id)
-                .bind(decide::frequency_window_start(ms(now)))
-                .bind(after.map_or("", |p| p.as_str()))
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .bind((!tags.is_empty()).then(|| codec::to_json(&tags)))
-                .fetch_one(&mut *c)
-                .await?;
-            let (mut folded, entries) = fold_snapshots(&json, &ctx)?;
-            // Pages follow each other by phone, whatever order the join produced.
-            folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
-            if !tags.is_empty()
-                && let Some(last) = folded.last()
-            {
-                let json: String = sqlx::query_scalar(AUDIENCE_CONSENT)
+        let limit = limit.max(1);
+        let after_phone = after.map_or("", |p| p.as_str());
+        if tags.is_empty() {
+            // The opted-in phones from the consent table, one statement per page.
+            let json: String =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(AUDIENCE_OPTED_IN_SNAPSHOTS.as_str()))
                     .bind(tenant_id)
-                    .bind(after.map_or("", |p| p.as_str()))
-                    .bind(last.phone.as_str())
+                    .bind(decide::frequency_window_start(ms(now)))
+                    .bind(after_phone)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .bind(None::<String>)
                     .fetch_one(&mut *c)
                     .await?;
-                let states: Vec<(std::borrow::Cow<str>, Option<ConsentState>)> =
-                    serde_json::from_str(&json)
-                        .map_err(|e| StoreError::Database(format!("consent: {e}")))?;
-                let mut states: HashMap<std::borrow::Cow<str>, Option<ConsentState>> =
-                    states.into_iter().collect();
-                for f in &mut folded {
-                    if let Some(Some(state)) = states.remove(f.phone.as_str()) {
-                        f.snap.consent = state;
-                    }
-                }
-            }
-            let full = if tags.is_empty() {
-                folded.len() == limit
-            } else {
-                entries >= limit
-            };
-            if !tags.is_empty() && full {
-                if folded.len() < 2 {
-                    // One phone with more records than the page holds: read more at once.
-                    limit = limit.saturating_mul(2);
-                    continue;
-                }
-                folded.pop();
-                // A read grown past one phone's records may hold more phones than the
-                // page does; the rest are for the next page.
-                folded.truncate(page_size);
-            }
-            let next = if full {
-                folded.last().map(|f| f.phone.clone())
-            } else {
-                None
-            };
-            return Ok(AudiencePage {
-                members: folded
-                    .into_iter()
-                    // Without tags every opted-in phone belongs, on a record or not.
-                    .filter(|f| tags.is_empty() || f.tagged)
-                    .map(|f| {
-                        (
-                            AudienceMember {
-                                phone: f.phone,
-                                name: f.name,
-                            },
-                            f.snap,
-                        )
-                    })
-                    .collect(),
-                next,
-            });
+            let (mut folded, _) = fold_snapshots(&json, &ctx)?;
+            // Pages follow each other by phone, whatever order the join produced.
+            folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
+            let next = (folded.len() == limit)
+                .then(|| folded.last().map(|f| f.phone.clone()))
+                .flatten();
+            return Ok(audience(folded, next, false));
         }
+        // With tags: the page ends at the phone of the limit-th record after `after` (all
+        // of that phone's records belong to it), found first in the index; then the
+        // records of that range of phones and their consent are read at once, on two
+        // connections, each as one range of an index.
+        let end: Option<String> = sqlx::query_scalar(AUDIENCE_PAGE_END)
+            .bind(tenant_id)
+            .bind(after_phone)
+            .bind(i64::try_from(limit - 1).unwrap_or(i64::MAX))
+            .fetch_optional(&mut *c)
+            .await?;
+        let last = end.as_deref().unwrap_or(MAX_PHONE);
+        let records =
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(AUDIENCE_RECORDS.as_str()))
+                .bind(tenant_id)
+                .bind(after_phone)
+                .bind(last)
+                .bind(codec::to_json(&tags))
+                .fetch_one(&mut *c);
+        let consent = async {
+            let mut c = self.reader.acquire().await?;
+            let json: String = sqlx::query_scalar(AUDIENCE_CONSENT)
+                .bind(tenant_id)
+                .bind(after_phone)
+                .bind(last)
+                .fetch_one(&mut *c)
+                .await?;
+            Ok::<_, StoreError>(json)
+        };
+        let (records, consent) = tokio::join!(records, consent);
+        let (mut folded, _) = fold_snapshots(&records?, &ctx)?;
+        folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
+        let consent = consent?;
+        let states: Vec<(std::borrow::Cow<str>, Option<ConsentState>)> =
+            serde_json::from_str(&consent)
+                .map_err(|e| StoreError::Database(format!("consent: {e}")))?;
+        // Both are in phone order: walked side by side.
+        let mut states = states.into_iter().peekable();
+        for f in &mut folded {
+            while states
+                .next_if(|(p, _)| p.as_ref() < f.phone.as_str())
+                .is_some()
+            {}
+            if let Some((_, state)) = states.next_if(|(p, _)| p.as_ref() == f.phone.as_str())
+                && let Some(state) = state
+            {
+                f.snap.consent = state;
+            }
+        }
+        let next = end.and_then(|_| folded.last().map(|f| f.phone.clone()));
+        Ok(audience(folded, next, true))
     }
 
     async fn audience_members(

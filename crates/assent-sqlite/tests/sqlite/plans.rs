@@ -120,3 +120,32 @@ async fn composed_recipients_are_found_by_their_key() {
         "{plan:#?}"
     );
 }
+
+/// A tagged audience page reads its consent in phone order by walking the primary key (a
+/// sort of the range would hold it all first), and finds where it ends in the covering
+/// index of phones without reading a record.
+#[tokio::test]
+async fn an_audience_page_reads_its_ranges_in_index_order() {
+    let consent = plan(assent_sqlite::AUDIENCE_CONSENT, &["t", "", "+2"]).await;
+    assert!(
+        consent
+            .iter()
+            .any(|d| d.contains("consent") && d.contains("PRIMARY KEY")
+                || d.contains("sqlite_autoindex_consent")),
+        "consent not read by its key: {consent:#?}"
+    );
+    assert!(
+        !consent.iter().any(|d| d.contains("TEMP B-TREE")),
+        "consent sorted: {consent:#?}"
+    );
+    let end = plan(assent_sqlite::AUDIENCE_PAGE_END, &["t", "", "4999"]).await;
+    assert!(
+        end.iter()
+            .any(|d| d.contains("COVERING INDEX contact_methods_phone")),
+        "page end not found in the phone index: {end:#?}"
+    );
+    assert!(
+        !end.iter().any(|d| d.contains("TEMP B-TREE")),
+        "page end sorted: {end:#?}"
+    );
+}
