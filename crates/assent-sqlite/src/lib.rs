@@ -595,6 +595,24 @@ fn records_sql() -> String {
 pub const AUDIENCE_PAGE_END: &str = "SELECT phone FROM contact_methods INDEXED BY contact_methods_phone \
      WHERE tenant_id = ?1 AND phone > ?2 ORDER BY phone LIMIT 1 OFFSET ?3";
 
+/// How long a tagged audience page waits for its second reader connection.
+const SECOND_READER_WAIT: Duration = Duration::from_millis(20);
+
+/// [`AUDIENCE_CONSENT`] on `conn`.
+async fn audience_consent(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    after: &str,
+    last: &str,
+) -> Result<String> {
+    Ok(sqlx::query_scalar(AUDIENCE_CONSENT)
+        .bind(tenant_id)
+        .bind(after)
+        .bind(last)
+        .fetch_one(conn)
+        .await?)
+}
+
 /// Above every E.164 number: the end of the last page's range.
 const MAX_PHONE: &str = "+\u{10ffff}";
 
@@ -1600,20 +1618,25 @@ impl CampaignStore for SqliteStore {
                 .bind(last)
                 .bind(codec::to_json(&tags))
                 .fetch_one(&mut *c);
+        // The second connection is waited for only briefly: several pages read at once
+        // (fan-outs, previews) could otherwise each hold one connection of the pool and
+        // wait for another. Without one, the consent is read after the records.
         let consent = async {
-            let mut c = self.reader.acquire().await?;
-            let json: String = sqlx::query_scalar(AUDIENCE_CONSENT)
-                .bind(tenant_id)
-                .bind(after_phone)
-                .bind(last)
-                .fetch_one(&mut *c)
-                .await?;
-            Ok::<_, StoreError>(json)
+            match tokio::time::timeout(SECOND_READER_WAIT, self.reader.acquire()).await {
+                Ok(second) => Ok(Some(
+                    audience_consent(&mut *second?, tenant_id, after_phone, last).await?,
+                )),
+                Err(_) => Ok::<_, StoreError>(None),
+            }
         };
         let (records, consent) = tokio::join!(records, consent);
-        let (mut folded, _) = fold_snapshots(&records?, &ctx)?;
+        let records = records?;
+        let consent = match consent? {
+            Some(json) => json,
+            None => audience_consent(&mut c, tenant_id, after_phone, last).await?,
+        };
+        let (mut folded, _) = fold_snapshots(&records, &ctx)?;
         folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
-        let consent = consent?;
         let states: Vec<(std::borrow::Cow<str>, Option<ConsentState>)> =
             serde_json::from_str(&consent)
                 .map_err(|e| StoreError::Database(format!("consent: {e}")))?;
@@ -1630,7 +1653,8 @@ impl CampaignStore for SqliteStore {
                 f.snap.consent = state;
             }
         }
-        let next = end.and_then(|_| folded.last().map(|f| f.phone.clone()));
+        // The next page starts after this one's range, whatever of it was on a record.
+        let next = end.as_deref().map(codec::phone).transpose()?;
         Ok(audience(folded, next, true))
     }
 
@@ -1835,4 +1859,60 @@ async fn chain_backfill(conn: &mut SqliteConnection) -> Result<()> {
         "chained the ledger entries written before the hash chain"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tagged page reads on two reader connections when it can get them; with the pool
+    /// taken by others (several pages read at once) it reads on the one it holds instead of
+    /// waiting for a second while holding the first, which stalled every read of the store
+    /// until the pool's acquire timeout.
+    #[tokio::test]
+    async fn a_tagged_page_reads_with_the_reader_pool_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}/a.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = Utc::now();
+        let phone = E164::parse("+15125550200").unwrap();
+        let t = Tenant {
+            id: "t1".into(),
+            slug: "t1".into(),
+            name: "Tenant".into(),
+            time_zone: assent_core::Tz::America__Chicago,
+            settings: Settings::default(),
+            senders: Senders::default(),
+            created_at: now,
+        };
+        store.create_tenant(&t, "key").await.unwrap();
+        let c = Customer {
+            id: "a".into(),
+            name: "Customer a".into(),
+            address: None,
+            tags: vec!["vip".into()],
+            phones: vec![ContactMethod {
+                number: phone.clone(),
+                job_notifications: true,
+                marketing_updates: false,
+            }],
+            created_at: now,
+        };
+        store.create_customer(&t.id, &c, &[]).await.unwrap();
+        // Every reader connection but one taken.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(store.reader.acquire().await.unwrap());
+        }
+        let page = store
+            .audience_page(&t.id, &["vip".to_string()], None, 10, now)
+            .await
+            .unwrap();
+        assert_eq!(page.members.len(), 1);
+        assert_eq!(page.members[0].0.phone, phone);
+        assert!(page.next.is_none());
+        drop(held);
+    }
 }

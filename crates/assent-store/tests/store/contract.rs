@@ -153,6 +153,7 @@ contract!(
     moving_a_campaign_is_compare_and_set,
     pause_holds_and_resume_releases,
     a_tagged_audience_pages_each_phone_once,
+    a_tagged_audience_page_carries_each_phones_consent,
     the_opted_in_audience_pages_each_phone_once,
     overdue_reviews_come_oldest_deadline_first,
     a_send_log_counts_and_pages_in_the_store,
@@ -1877,6 +1878,54 @@ async fn a_tagged_audience_pages_each_phone_once(store: &dyn Store) {
         [&p[0], &p[1], &p[2], &p[4]].map(|p| p.as_str())
     );
     assert!(walk(store, &t, &["nobody".to_string()], 2).await.is_empty());
+}
+
+/// A tagged page reads its phones' consent apart from their records: each phone gets its
+/// own, phones without any keep the default, and consent of phones on no record (between
+/// and around the page's) is no one's.
+async fn a_tagged_audience_page_carries_each_phones_consent(store: &dyn Store) {
+    let t = acme(store).await;
+    let p: Vec<E164> = (0..8).map(phone).collect();
+    let opted_in = ConsentState {
+        marketing: MarketingStatus::OptedIn,
+        ..Default::default()
+    };
+    // On records: p[1], p[3], p[4], p[6]; consent for p[0] (no record), p[3], p[5] (no
+    // record), p[6] and p[7] (no record).
+    for i in [7, 0, 3, 5, 6] {
+        let plan = Plan {
+            consent: Some(opted_in.clone()),
+            ..Default::default()
+        };
+        write(store, &t, &p[i], now(), plan).await;
+    }
+    for (id, phones) in [("a", vec![&p[1], &p[3]]), ("b", vec![&p[4], &p[6]])] {
+        let c = customer(id, &["vip"], &phones, 0);
+        store.create_customer(&t.id, &c, &[]).await.unwrap();
+    }
+    let tags = vec!["vip".to_string()];
+    for limit in [1, 2, 3, 10] {
+        let mut seen = Vec::new();
+        let mut after: Option<E164> = None;
+        loop {
+            let page = store
+                .audience_page(&t.id, &tags, after.as_ref(), limit, now())
+                .await
+                .unwrap();
+            for (m, snap) in page.members {
+                seen.push((m.phone.as_str().to_string(), snap.consent == opted_in));
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let want: Vec<(String, bool)> = [(1, false), (3, true), (4, false), (6, true)]
+            .iter()
+            .map(|(i, on)| (p[*i].as_str().to_string(), *on))
+            .collect();
+        assert_eq!(seen, want, "limit {limit}");
+    }
 }
 
 async fn the_opted_in_audience_pages_each_phone_once(store: &dyn Store) {
