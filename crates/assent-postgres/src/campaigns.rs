@@ -7,30 +7,15 @@ use sqlx::PgConnection;
 // Campaigns' own rows: the same SQL on both backends (see assent_store::shared).
 assent_store::shared_campaign_sql!(sqlx::Postgres, crate::PostgresStore, pool);
 
-/// Which of the recipients' campaigns are paused, each campaign's row read `FOR SHARE`
-/// (in key order): a pause arriving meanwhile waits for this write to commit, and its hold
-/// then sees what this write queued.
+/// Which of the recipients' campaigns are paused, each row read `FOR SHARE` (see
+/// `paused_campaigns`).
 async fn paused_for_share<'a>(
     conn: &mut PgConnection,
     tenant_id: &str,
     recipients: &[&'a Recipient],
 ) -> Result<std::collections::HashSet<&'a str>> {
-    let campaigns: std::collections::BTreeSet<&str> =
-        recipients.iter().map(|r| r.campaign_id.as_str()).collect();
-    let mut paused = std::collections::HashSet::new();
-    for campaign in campaigns {
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM campaigns WHERE tenant_id = $1 AND id = $2 FOR SHARE",
-        )
-        .bind(tenant_id)
-        .bind(campaign)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if status.as_deref() == Some("paused") {
-            paused.insert(campaign);
-        }
-    }
-    Ok(paused)
+    let campaigns = recipients.iter().map(|r| r.campaign_id.as_str());
+    paused_campaigns(conn, tenant_id, campaigns, " FOR SHARE").await
 }
 
 /// Records recipients in key order (two processes running one campaign then wait on each

@@ -26,27 +26,6 @@ fn phone_ranges(
     groups
 }
 
-/// Which of `campaigns` are paused, read under the writer's lock.
-async fn paused_campaigns<'a>(
-    conn: &mut SqliteConnection,
-    tenant_id: &str,
-    campaigns: impl Iterator<Item = &'a str>,
-) -> Result<std::collections::HashSet<&'a str>> {
-    let mut paused = std::collections::HashSet::new();
-    for campaign in campaigns.collect::<std::collections::BTreeSet<_>>() {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM campaigns WHERE tenant_id = ? AND id = ?")
-                .bind(tenant_id)
-                .bind(campaign)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if status.as_deref() == Some("paused") {
-            paused.insert(campaign);
-        }
-    }
-    Ok(paused)
-}
-
 /// The phones of one (campaign, step) recorded between `lo` and `hi` (only those still
 /// waiting to be composed, when `uncomposed`): one range of the send log's key.
 async fn phones_in_range(
@@ -150,8 +129,8 @@ pub(crate) async fn add_recipients(
     .await?;
     // A campaign paused before this write holds what it queues (the pause and this write
     // are serialized by the one writer, so nothing slips out between them).
-    let paused =
-        paused_campaigns(conn, tenant_id, new.iter().map(|r| r.campaign_id.as_str())).await?;
+    let campaigns = new.iter().map(|r| r.campaign_id.as_str());
+    let paused = paused_campaigns(conn, tenant_id, campaigns, "").await?;
     // Each recipient counts under the status its row is written with: skipped with its
     // reason, its message's status (held for a pause, deferred by the gate), or queued
     // while it has no message. A new message is never handed off, so none is counted as
@@ -201,7 +180,7 @@ pub(crate) async fn compose_recipients(
 ) -> Result<u64> {
     let groups = phone_ranges(recipients);
     let mut waiting: std::collections::HashSet<(String, String, String)> = Default::default();
-    let paused = paused_campaigns(conn, tenant_id, groups.keys().map(|(c, _)| *c)).await?;
+    let paused = paused_campaigns(conn, tenant_id, groups.keys().map(|(c, _)| *c), "").await?;
     for ((campaign, step), range) in groups {
         let phones = phones_in_range(conn, tenant_id, (campaign, step), range, true).await?;
         waiting.extend(

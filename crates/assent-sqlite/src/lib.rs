@@ -700,10 +700,9 @@ fn audience(folded: Vec<Folded>, next: Option<E164>, tagged_only: bool) -> Audie
 /// Folds the JSON of [`snapshot_sql`] into one snapshot per phone, in the order phones first
 /// appear. Toggles are on only if on in every record; the address and the name are the
 /// oldest customer's that has one (the name among tagged records).
-fn fold_snapshots(json: &str, ctx: &TenantContext) -> Result<(Vec<Folded>, usize)> {
+fn fold_snapshots(json: &str, ctx: &TenantContext) -> Result<Vec<Folded>> {
     let entries: Vec<SnapshotEntry> =
         serde_json::from_str(json).map_err(|e| StoreError::Database(format!("snapshot: {e}")))?;
-    let count = entries.len();
     let mut out: Vec<(E164, Folding)> = Vec::new();
     let mut index: HashMap<std::borrow::Cow<str>, usize> = HashMap::with_capacity(entries.len());
     for SnapshotEntry(phone, consent, job, mk, created, address, name, tagged, recent) in entries {
@@ -757,25 +756,23 @@ fn fold_snapshots(json: &str, ctx: &TenantContext) -> Result<(Vec<Folded>, usize
             f.name = name;
         }
     }
-    Ok((
-        out.into_iter()
-            .map(|(phone, mut f)| {
-                let on = f.records > 0;
-                f.snap.toggles = assent_core::gate::Toggles {
-                    on_a_record: on,
-                    job_notifications: on && f.snap.toggles.job_notifications,
-                    marketing_updates: on && f.snap.toggles.marketing_updates,
-                };
-                Folded {
-                    phone,
-                    snap: f.snap,
-                    tagged: f.name_at != i64::MAX,
-                    name: f.name,
-                }
-            })
-            .collect(),
-        count,
-    ))
+    Ok(out
+        .into_iter()
+        .map(|(phone, mut f)| {
+            let on = f.records > 0;
+            f.snap.toggles = assent_core::gate::Toggles {
+                on_a_record: on,
+                job_notifications: on && f.snap.toggles.job_notifications,
+                marketing_updates: on && f.snap.toggles.marketing_updates,
+            };
+            Folded {
+                phone,
+                snap: f.snap,
+                tagged: f.name_at != i64::MAX,
+                name: f.name,
+            }
+        })
+        .collect())
 }
 
 /// Snapshots of many phones of one tenant in one statement: the hand-off of a
@@ -813,7 +810,7 @@ async fn load_folded(
         .bind((!tags.is_empty()).then(|| codec::to_json(&tags)))
         .fetch_one(&mut *conn)
         .await?;
-    Ok(fold_snapshots(&json, ctx)?.0)
+    fold_snapshots(&json, ctx)
 }
 
 /// The phones of a page of a marketing audience, in order from an index (no sort, no list
@@ -1592,7 +1589,7 @@ impl CampaignStore for SqliteStore {
                     .bind(None::<String>)
                     .fetch_one(&mut *c)
                     .await?;
-            let (mut folded, _) = fold_snapshots(&json, &ctx)?;
+            let mut folded = fold_snapshots(&json, &ctx)?;
             // Pages follow each other by phone, whatever order the join produced.
             folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
             let next = (folded.len() == limit)
@@ -1635,7 +1632,7 @@ impl CampaignStore for SqliteStore {
             Some(json) => json,
             None => audience_consent(&mut c, tenant_id, after_phone, last).await?,
         };
-        let (mut folded, _) = fold_snapshots(&records, &ctx)?;
+        let mut folded = fold_snapshots(&records, &ctx)?;
         folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
         let states: Vec<(std::borrow::Cow<str>, Option<ConsentState>)> =
             serde_json::from_str(&consent)

@@ -1548,6 +1548,31 @@ macro_rules! shared_campaign_sql {
             Ok(r.rows_affected() == 1)
         }
 
+        /// Which of `campaigns` are paused, each row read with `lock` after it (PostgreSQL
+        /// `FOR SHARE`, in key order: a pause arriving meanwhile waits for the caller's
+        /// write, and its hold then sees what that write queued; SQLite nothing, its one
+        /// writer already orders the two).
+        pub(crate) async fn paused_campaigns<'a>(
+            conn: &mut <$db as __sqlx::Database>::Connection,
+            tenant_id: &str,
+            campaigns: impl Iterator<Item = &'a str>,
+            lock: &'static str,
+        ) -> $crate::Result<std::collections::HashSet<&'a str>> {
+            let sql = format!("SELECT status FROM campaigns WHERE tenant_id = $1 AND id = $2{lock}");
+            let mut paused = std::collections::HashSet::new();
+            for campaign in campaigns.collect::<std::collections::BTreeSet<_>>() {
+                let status: Option<String> = __sqlx::query_scalar(__sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(tenant_id)
+                    .bind(campaign)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if status.as_deref() == Some("paused") {
+                    paused.insert(campaign);
+                }
+            }
+            Ok(paused)
+        }
+
         /// Which of `steps` a campaign has recorded, with their phones (on the primary key).
         pub(crate) async fn recorded_steps<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
