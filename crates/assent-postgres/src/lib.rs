@@ -1421,7 +1421,7 @@ impl QueueStore for PostgresStore {
         id: &str,
         reason: &MessageReason,
         now: DateTime<Utc>,
-        max_attempts: u32,
+        max_attempts: Option<u32>,
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
     ) -> Result<MessageStatus> {
         let mut tx = self.pool.begin().await?;

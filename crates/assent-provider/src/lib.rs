@@ -37,9 +37,14 @@ pub struct Accepted {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Nothing can have been sent (HTTP 429 or 503, connection refused): safe to retry.
+    /// Nothing can have been sent (HTTP 503, connection refused): safe to retry.
     #[error("provider unavailable, nothing sent: {0}")]
     Retryable(String),
+    /// Nothing was sent because the account has more requests open than the provider allows
+    /// at once (Twilio's HTTP 429, error 20429): retried after a pause, and not counted as
+    /// one of the message's attempts, since it says nothing about the message.
+    #[error("provider throttled the request, nothing sent: {0}")]
+    Throttled(String),
     /// The provider answered that it will not send this message.
     #[error("provider refused the message: {code:?} {message}")]
     Refused { code: Option<u32>, message: String },

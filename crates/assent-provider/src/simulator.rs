@@ -22,6 +22,9 @@ pub enum Behavior {
     Block,
     /// The carrier's API answers 503: nothing is sent, the hand-off is retried.
     Unavailable,
+    /// The carrier's API answers 429 (too many requests open on the account): nothing is
+    /// sent, the hand-off is retried without counting as an attempt.
+    Throttled,
 }
 
 pub struct Simulator {
@@ -84,6 +87,9 @@ impl Provider for Simulator {
             .unwrap_or(Behavior::Deliver);
         match behavior {
             Behavior::Block => return Err(SendError::Blocked),
+            Behavior::Throttled => {
+                return Err(SendError::Throttled("HTTP 429 (simulated)".into()));
+            }
             Behavior::Unavailable => {
                 return Err(SendError::Retryable("HTTP 503 (simulated)".into()));
             }

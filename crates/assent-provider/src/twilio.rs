@@ -1,7 +1,8 @@
 //! Twilio's REST API, as a thin client: `POST /2010-04-01/Accounts/{sid}/Messages.json`,
 //! form-encoded, HTTP Basic auth. What can and cannot be retried follows from what can
 //! have been sent: a 429 or 503 answer, or a connection refused before the request went
-//! out, sent nothing; a timeout or any other failure might have.
+//! out, sent nothing; a timeout or any other failure might have. A 429 is Twilio's answer to
+//! too many requests open at once on the account, not to this message.
 
 use std::time::Duration;
 
@@ -107,7 +108,10 @@ impl Provider for Twilio {
                 ))),
             };
         }
-        if status.as_u16() == 429 || status.as_u16() == 503 {
+        if status.as_u16() == 429 {
+            return Err(SendError::Throttled(format!("HTTP {status}")));
+        }
+        if status.as_u16() == 503 {
             return Err(SendError::Retryable(format!("HTTP {status}")));
         }
         let err: Option<TwilioError> = serde_json::from_slice(&body).ok();
@@ -193,15 +197,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_503_or_429_is_retryable() {
+    async fn a_503_is_retryable_and_a_429_throttled() {
         for code in [503, 429] {
             let server = MockServer::start().await;
             Mock::given(method("POST"))
-                .respond_with(ResponseTemplate::new(code))
+                .respond_with(ResponseTemplate::new(code).set_body_json(
+                    serde_json::json!({"code": 20429, "message": "Too Many Requests"}),
+                ))
                 .mount(&server)
                 .await;
             let e = client(&server.uri(), 2000).send(&sms()).await.unwrap_err();
-            assert!(matches!(e, SendError::Retryable(_)), "{code}: {e:?}");
+            match code {
+                503 => assert!(matches!(e, SendError::Retryable(_)), "{code}: {e:?}"),
+                _ => assert!(matches!(e, SendError::Throttled(_)), "{code}: {e:?}"),
+            }
         }
     }
 

@@ -145,6 +145,7 @@ async fn hand_off(app: &AppState, claimed: Vec<Message>, claimed_at: DateTime<Ut
                             match &result {
                                 Ok(_) => "sent",
                                 Err(SendError::Retryable(_)) => "retry",
+                                Err(SendError::Throttled(_)) => "throttled",
                                 Err(SendError::Unknown(_)) => "unknown",
                                 Err(_) => "failed",
                             },
@@ -280,8 +281,8 @@ async fn gather() {
 struct Outcomes<'a> {
     /// The messages' new states, written with the burst's starts.
     updates: Vec<(String, String, MessageUpdate)>,
-    /// Nothing sent: to be tried again later.
-    retries: Vec<(&'a Message, MessageReason)>,
+    /// Nothing sent: to be tried again later, with whether it counts as an attempt.
+    retries: Vec<(&'a Message, MessageReason, bool)>,
     /// Refused by the provider as an opted-out number.
     blocked: Vec<&'a Message>,
 }
@@ -305,12 +306,18 @@ fn outcome_updates<'a>(
         if matches!(result, Err(SendError::Blocked)) {
             blocked.push(m);
         }
-        if let Err(SendError::Retryable(e)) = &result {
-            retries.push((
-                m,
-                MessageReason::Provider(format!("provider_unavailable: {e}")),
-            ));
-            continue;
+        match &result {
+            Err(SendError::Retryable(e)) => {
+                let reason = MessageReason::Provider(format!("provider_unavailable: {e}"));
+                retries.push((m, reason, true));
+                continue;
+            }
+            Err(SendError::Throttled(e)) => {
+                let reason = MessageReason::Provider(format!("provider_throttled: {e}"));
+                retries.push((m, reason, false));
+                continue;
+            }
+            _ => {}
         }
         updates.push((
             m.tenant_id.clone(),
@@ -329,10 +336,10 @@ fn outcome_updates<'a>(
 /// provider said are blocked recorded as such.
 async fn after_outcomes(
     app: &AppState,
-    retries: Vec<(&Message, MessageReason)>,
+    retries: Vec<(&Message, MessageReason, bool)>,
     blocked: Vec<&Message>,
 ) -> Result<()> {
-    for (m, reason) in retries {
+    for (m, reason, counted) in retries {
         let id = &m.id;
         // Nothing was sent: try again later, then give up with the reason.
         let status = app
@@ -342,7 +349,7 @@ async fn after_outcomes(
                 id,
                 &reason,
                 app.clock.now(),
-                MAX_ATTEMPTS,
+                counted.then_some(MAX_ATTEMPTS),
                 &backoff,
             )
             .await?;
@@ -402,6 +409,10 @@ fn outcome_update(
         ),
         Err(SendError::Retryable(e)) => {
             let reason = format!("provider_unavailable: {e}");
+            failed(MessageStatus::Failed, MessageReason::Provider(reason))
+        }
+        Err(SendError::Throttled(e)) => {
+            let reason = format!("provider_throttled: {e}");
             failed(MessageStatus::Failed, MessageReason::Provider(reason))
         }
         Err(SendError::Unknown(e)) => failed(

@@ -93,7 +93,7 @@ impl Metrics {
             ),
             (
                 HANDOFF_DURATION,
-                "Provider calls (hand-offs) by outcome: sent, failed, retry, unknown",
+                "Provider calls (hand-offs) by outcome: sent, failed, retry, throttled, unknown",
             ),
         ] {
             recorder.describe_histogram(
@@ -134,7 +134,7 @@ impl Metrics {
             .register_histogram(&Key::from_parts(name, labels), &META)
     }
 
-    /// One provider call's duration; `outcome` is sent, failed, retry or unknown.
+    /// One provider call's duration; `outcome` is sent, failed, retry, throttled or unknown.
     pub fn handoff(&self, outcome: &'static str, took: Duration) {
         self.histogram(HANDOFF_DURATION, vec![Label::new("outcome", outcome)])
             .record(took.as_secs_f64());

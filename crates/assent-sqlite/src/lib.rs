@@ -1396,7 +1396,7 @@ impl QueueStore for SqliteStore {
         id: &str,
         reason: &MessageReason,
         now: DateTime<Utc>,
-        max_attempts: u32,
+        max_attempts: Option<u32>,
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
     ) -> Result<MessageStatus> {
         let mut w = self.batch.begin().await?;

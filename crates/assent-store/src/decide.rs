@@ -169,14 +169,24 @@ pub struct Retry {
 }
 
 /// After `attempts_before` earlier tries, this one failed too: the message is queued again
-/// after `backoff(attempts)`, or fails once `max_attempts` hand-offs were tried.
+/// after `backoff(attempts)`, or fails once `max_attempts` hand-offs were tried. With no
+/// `max_attempts` the provider throttled the account, which says nothing about the
+/// message: it waits as long as the next attempt would, and that attempt is not used up.
 pub fn retry(
     attempts_before: u32,
-    max_attempts: u32,
+    max_attempts: Option<u32>,
     now: DateTime<Utc>,
     backoff: &dyn Fn(u32) -> Duration,
 ) -> Retry {
-    let attempts = attempts_before.saturating_add(1);
+    let next = attempts_before.saturating_add(1);
+    let Some(max_attempts) = max_attempts else {
+        return Retry {
+            status: MessageStatus::Queued,
+            attempts: attempts_before,
+            due_at: now + backoff(next),
+        };
+    };
+    let attempts = next;
     if attempts >= max_attempts {
         Retry {
             status: MessageStatus::Failed,
@@ -435,7 +445,7 @@ mod tests {
     fn a_retry_backs_off_until_the_last_attempt_fails() {
         let backoff = |n: u32| Duration::seconds(30 * i64::from(n));
         assert_eq!(
-            retry(0, 3, at(1), &backoff),
+            retry(0, Some(3), at(1), &backoff),
             Retry {
                 status: MessageStatus::Queued,
                 attempts: 1,
@@ -443,11 +453,11 @@ mod tests {
             }
         );
         assert_eq!(
-            retry(1, 3, at(1), &backoff).due_at,
+            retry(1, Some(3), at(1), &backoff).due_at,
             at(1) + Duration::seconds(60)
         );
         assert_eq!(
-            retry(2, 3, at(1), &backoff),
+            retry(2, Some(3), at(1), &backoff),
             Retry {
                 status: MessageStatus::Failed,
                 attempts: 3,
@@ -455,8 +465,30 @@ mod tests {
             }
         );
         // Nothing is retried when a single attempt is allowed (or none).
-        assert_eq!(retry(0, 1, at(1), &backoff).status, MessageStatus::Failed);
-        assert_eq!(retry(0, 0, at(1), &backoff).status, MessageStatus::Failed);
+        assert_eq!(
+            retry(0, Some(1), at(1), &backoff).status,
+            MessageStatus::Failed
+        );
+        assert_eq!(
+            retry(0, Some(0), at(1), &backoff).status,
+            MessageStatus::Failed
+        );
+    }
+
+    #[test]
+    fn a_throttle_waits_like_the_next_attempt_without_using_it_up() {
+        let backoff = |n: u32| Duration::seconds(30 * i64::from(n));
+        // Even past the limit: a throttle never fails a message.
+        for before in [0, 2, 9] {
+            assert_eq!(
+                retry(before, None, at(1), &backoff),
+                Retry {
+                    status: MessageStatus::Queued,
+                    attempts: before,
+                    due_at: at(1) + Duration::seconds(30 * i64::from(before + 1)),
+                }
+            );
+        }
     }
 
     #[test]

@@ -318,15 +318,16 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         Ok(())
     }
     /// Puts a `sending` message whose hand-off sent nothing back in the queue after
-    /// `backoff(attempt)`, or marks it `failed` once `max_attempts` hand-offs were tried.
-    /// Returns the new status. Backends without a retry counter fail it at once.
+    /// `backoff(attempt)`, or marks it `failed` once `max_attempts` hand-offs were tried;
+    /// with no `max_attempts` (the provider throttled the account) the attempt is not
+    /// counted and the message is never failed for it. Returns the new status. Backends without a retry counter fail it at once.
     async fn retry_later(
         &self,
         tenant_id: &str,
         id: &str,
         reason: &MessageReason,
         now: DateTime<Utc>,
-        max_attempts: u32,
+        max_attempts: Option<u32>,
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
     ) -> Result<MessageStatus> {
         let _ = (max_attempts, backoff);

@@ -137,6 +137,55 @@ async fn retries_stop_at_the_limit_and_the_message_fails_with_the_reason() {
 }
 
 #[tokio::test]
+async fn a_throttled_hand_off_waits_without_using_up_its_attempts() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.put(
+        &format!("/simulator/numbers/{PHONE}"),
+        &t.key,
+        json!({"behavior": "throttled"}),
+    )
+    .await;
+    let id = send_job(&app, &t).await;
+    // Ten throttles: more than the 6 attempts an unavailable provider gets.
+    for _ in 0..10 {
+        app.drain().await;
+        let m = message(&app, &t, &id).await;
+        assert_eq!(m["status"], "queued", "{m}");
+        assert!(
+            m["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("provider_throttled"),
+            "{m}"
+        );
+        app.clock.advance(Duration::minutes(10));
+    }
+    assert!(app.sent_to(PHONE).is_empty());
+    // The throttles used none of its attempts: 5 refusals still leave it queued.
+    app.put(
+        &format!("/simulator/numbers/{PHONE}"),
+        &t.key,
+        json!({"behavior": "unavailable"}),
+    )
+    .await;
+    for _ in 0..5 {
+        app.drain().await;
+        app.clock.advance(Duration::minutes(10));
+    }
+    assert_eq!(message(&app, &t, &id).await["status"], "queued");
+    app.put(
+        &format!("/simulator/numbers/{PHONE}"),
+        &t.key,
+        json!({"behavior": "deliver"}),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1);
+    assert_eq!(message(&app, &t, &id).await["status"], "delivered");
+}
+
+#[tokio::test]
 async fn twilio_receives_the_exact_request_and_its_sid_is_kept() {
     let mut app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;

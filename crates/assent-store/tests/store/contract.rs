@@ -905,19 +905,35 @@ async fn retry_backs_off_then_fails(store: &dyn Store) {
     let backoff = |attempt: u32| Duration::minutes(i64::from(attempt));
     // Not sending yet: nothing to retry.
     let err = store
-        .retry_later(&t.id, "m", &"timeout".into(), now(), 3, &backoff)
+        .retry_later(&t.id, "m", &"timeout".into(), now(), Some(3), &backoff)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
 
+    // Throttles first: each waits as long as the next attempt would and none is counted,
+    // so all three attempts below still happen.
     let mut at = now();
+    for _ in 0..3 {
+        assert_eq!(
+            ids(&store.claim_due(at, 10, &mut send_all).await.unwrap()),
+            ["m"]
+        );
+        let status = store
+            .retry_later(&t.id, "m", &"throttled".into(), at, None, &backoff)
+            .await
+            .unwrap();
+        assert_eq!(status, MessageStatus::Queued);
+        let m = stored(store, &t, "m").await;
+        assert_eq!(m.due_at, at + Duration::minutes(1));
+        at = m.due_at;
+    }
     for attempt in 1..=2 {
         assert_eq!(
             ids(&store.claim_due(at, 10, &mut send_all).await.unwrap()),
             ["m"]
         );
         let status = store
-            .retry_later(&t.id, "m", &"timeout".into(), at, 3, &backoff)
+            .retry_later(&t.id, "m", &"timeout".into(), at, Some(3), &backoff)
             .await
             .unwrap();
         assert_eq!(status, MessageStatus::Queued, "attempt {attempt}");
@@ -944,7 +960,7 @@ async fn retry_backs_off_then_fails(store: &dyn Store) {
         ["m"]
     );
     let status = store
-        .retry_later(&t.id, "m", &"timeout".into(), at, 3, &backoff)
+        .retry_later(&t.id, "m", &"timeout".into(), at, Some(3), &backoff)
         .await
         .unwrap();
     assert_eq!(status, MessageStatus::Failed);
@@ -1136,7 +1152,7 @@ async fn a_tenant_reaches_only_its_own_messages(store: &dyn Store) {
         .unwrap();
     let backoff = |_: u32| Duration::minutes(1);
     let err = store
-        .retry_later(&b.id, "only-a", &"timeout".into(), now(), 3, &backoff)
+        .retry_later(&b.id, "only-a", &"timeout".into(), now(), Some(3), &backoff)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -1183,7 +1199,7 @@ async fn a_tenant_reaches_only_its_own_messages(store: &dyn Store) {
     // Each tenant's own key does reach its message.
     assert_eq!(
         store
-            .retry_later(&a.id, "only-a", &"timeout".into(), now(), 3, &backoff)
+            .retry_later(&a.id, "only-a", &"timeout".into(), now(), Some(3), &backoff)
             .await
             .unwrap(),
         MessageStatus::Queued
@@ -2281,7 +2297,7 @@ async fn campaign_counters_equal_a_count_of_the_send_log(store: &dyn Store) {
         .unwrap();
     let backoff = |attempt: u32| Duration::minutes(i64::from(attempt));
     store
-        .retry_later(&t.id, "m8", &"timeout".into(), now(), 3, &backoff)
+        .retry_later(&t.id, "m8", &"timeout".into(), now(), Some(3), &backoff)
         .await
         .unwrap();
     counters_agree(store, &t, "c1", "reported").await;
