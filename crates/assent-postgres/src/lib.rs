@@ -1426,8 +1426,8 @@ impl QueueStore for PostgresStore {
     ) -> Result<MessageStatus> {
         let mut tx = self.pool.begin().await?;
         let Some(row) = sqlx::query(
-            "SELECT attempts FROM messages WHERE tenant_id = $1 AND id = $2 AND status = 'sending' \
-             FOR UPDATE",
+            "SELECT attempts, segments, handed_off_at FROM messages \
+             WHERE tenant_id = $1 AND id = $2 AND status = 'sending' FOR UPDATE",
         )
         .bind(tenant_id)
         .bind(id)
@@ -1442,9 +1442,21 @@ impl QueueStore for PostgresStore {
             attempts,
             due_at,
         } = decide::retry(attempts, max_attempts, now, backoff);
+        // Nothing was sent: the claim's count against the daily cap is given back, and the
+        // frequency cap must not count this message as handed off.
+        if let Some(at) = row.try_get::<Option<i64>, _>("handed_off_at")? {
+            sqlx::query(
+                "UPDATE tenant_handoffs SET n = GREATEST(n - $3, 0) WHERE tenant_id = $1 AND hour = $2",
+            )
+            .bind(tenant_id)
+            .bind(handoff_bucket(at))
+            .bind(i64::from(row.try_get::<i32, _>("segments")?))
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
-            "UPDATE messages SET status = $1, reason = $2, attempts = $3, due_at = $4, updated_at = $5 \
-             WHERE tenant_id = $6 AND id = $7",
+            "UPDATE messages SET status = $1, reason = $2, attempts = $3, due_at = $4, updated_at = $5, \
+             handed_off_at = NULL WHERE tenant_id = $6 AND id = $7",
         )
         .bind(status)
         .bind(reason)

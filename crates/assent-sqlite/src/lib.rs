@@ -1401,7 +1401,8 @@ impl QueueStore for SqliteStore {
     ) -> Result<MessageStatus> {
         let mut w = self.batch.begin().await?;
         let Some(row) = sqlx::query(
-            "SELECT attempts FROM messages WHERE tenant_id = ? AND id = ? AND status = 'sending'",
+            "SELECT attempts, segments, handed_off_at FROM messages \
+             WHERE tenant_id = ? AND id = ? AND status = 'sending'",
         )
         .bind(tenant_id)
         .bind(id)
@@ -1416,9 +1417,21 @@ impl QueueStore for SqliteStore {
             attempts,
             due_at,
         } = decide::retry(attempts, max_attempts, now, backoff);
+        // Nothing was sent: the claim's count against the daily cap is given back, and the
+        // frequency cap must not count this message as handed off.
+        if let Some(at) = row.try_get::<Option<i64>, _>("handed_off_at")? {
+            sqlx::query(
+                "UPDATE tenant_handoffs SET n = MAX(n - ?3, 0) WHERE tenant_id = ?1 AND hour = ?2",
+            )
+            .bind(tenant_id)
+            .bind(handoff_bucket(at))
+            .bind(row.try_get::<i64, _>("segments")?)
+            .execute(w.conn())
+            .await?;
+        }
         sqlx::query(
-            "UPDATE messages SET status = ?, reason = ?, attempts = ?, due_at = ?, updated_at = ? \
-             WHERE tenant_id = ? AND id = ?",
+            "UPDATE messages SET status = ?, reason = ?, attempts = ?, due_at = ?, updated_at = ?, \
+             handed_off_at = NULL WHERE tenant_id = ? AND id = ?",
         )
         .bind(status)
         .bind(reason)

@@ -320,7 +320,9 @@ pub trait QueueStore: ConsentStore + Send + Sync {
     /// Puts a `sending` message whose hand-off sent nothing back in the queue after
     /// `backoff(attempt)`, or marks it `failed` once `max_attempts` hand-offs were tried;
     /// with no `max_attempts` (the provider throttled the account) the attempt is not
-    /// counted and the message is never failed for it. Returns the new status. Backends without a retry counter fail it at once.
+    /// counted and the message is never failed for it. Nothing was sent, so the claim's
+    /// count against the tenant's daily cap is given back and `handed_off_at` cleared.
+    /// Returns the new status. Backends without a retry counter fail it at once.
     async fn retry_later(
         &self,
         tenant_id: &str,

@@ -522,7 +522,8 @@ assent_core::text_enum! {
 assent_core::text_enum! {
     /// Why a message is held, refused or failed: the gate's reason, the queue's own, or
     /// the provider's error as it was written (`provider_error_{code}`, `provider_refused:
-    /// …`, `provider_unavailable: …`, `handoff_outcome_unknown: …`, and a status callback's
+    /// …`, `provider_unavailable: …`, `provider_throttled: …`, `handoff_outcome_unknown: …`,
+    /// and a status callback's
     /// `carrier_error_{code}`), kept byte for byte.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub enum MessageReason as "message reason" {

@@ -523,6 +523,42 @@ async fn the_daily_cap_per_tenant_defers_the_rest() {
 }
 
 #[tokio::test]
+async fn a_hand_off_that_sent_nothing_gives_back_its_count_against_the_daily_cap() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant().await;
+    app.put(
+        "/settings",
+        &t.key,
+        json!({"rate_limits": {"per_sender_per_minute": 6000, "per_tenant_per_day": 1}}),
+    )
+    .await;
+    let id = send_job(&app, &t).await;
+    // Each try sent nothing, so none of them uses up the day's one hand-off: the message
+    // is tried again each time rather than deferred to tomorrow.
+    for behavior in ["throttled", "unavailable", "throttled"] {
+        app.put(
+            &format!("/simulator/numbers/{PHONE}"),
+            &t.key,
+            json!({ "behavior": behavior }),
+        )
+        .await;
+        app.drain().await;
+        let m = message(&app, &t, &id).await;
+        assert_eq!(m["status"], "queued", "{m}");
+        app.clock.advance(Duration::minutes(10));
+    }
+    app.put(
+        &format!("/simulator/numbers/{PHONE}"),
+        &t.key,
+        json!({"behavior": "deliver"}),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(app.sent_to(PHONE).len(), 1);
+    assert_eq!(message(&app, &t, &id).await["status"], "delivered");
+}
+
+#[tokio::test]
 async fn rate_limit_settings_are_validated() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
