@@ -593,7 +593,7 @@ async fn dispatch(n: u64, database_url: Option<String>) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     let cpu = (cpu_time() - cpu0).as_secs_f64() / n as f64;
-    let machine_cpu = (machine_cpu_time() - machine0).as_secs_f64() / n as f64;
+    let machine_cpu = machine_cpu_time().saturating_sub(machine0).as_secs_f64() / n as f64;
     let rate = sent as f64 / elapsed.as_secs_f64();
     let at_fake = received.count() - before;
     let (raw_after, raw_cpu_after) = raw_loop(&twilio, &from, baseline_n).await?;
