@@ -18,6 +18,16 @@ async fn message(app: &TestApp, t: &Tenant, id: &str) -> serde_json::Value {
     m
 }
 
+/// What the simulated carrier does with the tenant's texts to [`PHONE`].
+async fn behave(app: &TestApp, t: &Tenant, behavior: &str) {
+    app.put(
+        &format!("/simulator/numbers/{PHONE}"),
+        &t.key,
+        json!({ "behavior": behavior }),
+    )
+    .await;
+}
+
 async fn send_job(app: &TestApp, t: &Tenant) -> String {
     let (s, v) = app
         .post(
@@ -79,12 +89,7 @@ async fn status_callback_from(
 async fn a_hand_off_that_sent_nothing_is_retried_with_backoff_then_sent_once() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
-    app.put(
-        &format!("/simulator/numbers/{PHONE}"),
-        &t.key,
-        json!({"behavior": "unavailable"}),
-    )
-    .await;
+    behave(&app, &t, "unavailable").await;
     let id = send_job(&app, &t).await;
     app.drain().await;
     let m = message(&app, &t, &id).await;
@@ -98,12 +103,7 @@ async fn a_hand_off_that_sent_nothing_is_retried_with_backoff_then_sent_once() {
     // Not due yet: draining again does nothing.
     app.drain().await;
     assert!(app.sent_to(PHONE).is_empty());
-    app.put(
-        &format!("/simulator/numbers/{PHONE}"),
-        &t.key,
-        json!({"behavior": "deliver"}),
-    )
-    .await;
+    behave(&app, &t, "deliver").await;
     app.clock.advance(Duration::seconds(5));
     app.drain().await;
     assert_eq!(app.sent_to(PHONE).len(), 1);
@@ -114,12 +114,7 @@ async fn a_hand_off_that_sent_nothing_is_retried_with_backoff_then_sent_once() {
 async fn retries_stop_at_the_limit_and_the_message_fails_with_the_reason() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
-    app.put(
-        &format!("/simulator/numbers/{PHONE}"),
-        &t.key,
-        json!({"behavior": "unavailable"}),
-    )
-    .await;
+    behave(&app, &t, "unavailable").await;
     let id = send_job(&app, &t).await;
     for _ in 0..10 {
         app.drain().await;
@@ -140,12 +135,7 @@ async fn retries_stop_at_the_limit_and_the_message_fails_with_the_reason() {
 async fn a_throttled_hand_off_waits_without_using_up_its_attempts() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
-    app.put(
-        &format!("/simulator/numbers/{PHONE}"),
-        &t.key,
-        json!({"behavior": "throttled"}),
-    )
-    .await;
+    behave(&app, &t, "throttled").await;
     let id = send_job(&app, &t).await;
     // Ten throttles: more than the 6 attempts an unavailable provider gets.
     for _ in 0..10 {
@@ -163,23 +153,13 @@ async fn a_throttled_hand_off_waits_without_using_up_its_attempts() {
     }
     assert!(app.sent_to(PHONE).is_empty());
     // The throttles used none of its attempts: 5 refusals still leave it queued.
-    app.put(
-        &format!("/simulator/numbers/{PHONE}"),
-        &t.key,
-        json!({"behavior": "unavailable"}),
-    )
-    .await;
+    behave(&app, &t, "unavailable").await;
     for _ in 0..5 {
         app.drain().await;
         app.clock.advance(Duration::minutes(10));
     }
     assert_eq!(message(&app, &t, &id).await["status"], "queued");
-    app.put(
-        &format!("/simulator/numbers/{PHONE}"),
-        &t.key,
-        json!({"behavior": "deliver"}),
-    )
-    .await;
+    behave(&app, &t, "deliver").await;
     app.drain().await;
     assert_eq!(app.sent_to(PHONE).len(), 1);
     assert_eq!(message(&app, &t, &id).await["status"], "delivered");
@@ -536,23 +516,13 @@ async fn a_hand_off_that_sent_nothing_gives_back_its_count_against_the_daily_cap
     // Each try sent nothing, so none of them uses up the day's one hand-off: the message
     // is tried again each time rather than deferred to tomorrow.
     for behavior in ["throttled", "unavailable", "throttled"] {
-        app.put(
-            &format!("/simulator/numbers/{PHONE}"),
-            &t.key,
-            json!({ "behavior": behavior }),
-        )
-        .await;
+        behave(&app, &t, behavior).await;
         app.drain().await;
         let m = message(&app, &t, &id).await;
         assert_eq!(m["status"], "queued", "{m}");
         app.clock.advance(Duration::minutes(10));
     }
-    app.put(
-        &format!("/simulator/numbers/{PHONE}"),
-        &t.key,
-        json!({"behavior": "deliver"}),
-    )
-    .await;
+    behave(&app, &t, "deliver").await;
     app.drain().await;
     assert_eq!(app.sent_to(PHONE).len(), 1);
     assert_eq!(message(&app, &t, &id).await["status"], "delivered");
