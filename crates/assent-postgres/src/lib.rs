@@ -1425,47 +1425,16 @@ impl QueueStore for PostgresStore {
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
     ) -> Result<MessageStatus> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query(
-            "SELECT attempts, segments, handed_off_at FROM messages \
-             WHERE tenant_id = $1 AND id = $2 AND status = 'sending' FOR UPDATE",
+        let status = retry_later_in(
+            &mut tx,
+            tenant_id,
+            id,
+            reason,
+            now,
+            max_attempts,
+            backoff,
+            " FOR UPDATE",
         )
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Err(StoreError::NotFound);
-        };
-        let attempts = u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(u32::MAX);
-        let decide::Retry {
-            status,
-            attempts,
-            due_at,
-        } = decide::retry(attempts, max_attempts, now, backoff);
-        // Nothing was sent: the claim's count against the daily cap is given back, and the
-        // frequency cap must not count this message as handed off.
-        if let Some(at) = row.try_get::<Option<i64>, _>("handed_off_at")? {
-            sqlx::query(
-                "UPDATE tenant_handoffs SET n = GREATEST(n - $3, 0) WHERE tenant_id = $1 AND hour = $2",
-            )
-            .bind(tenant_id)
-            .bind(handoff_bucket(at))
-            .bind(i64::from(row.try_get::<i32, _>("segments")?))
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "UPDATE messages SET status = $1, reason = $2, attempts = $3, due_at = $4, updated_at = $5, \
-             handed_off_at = NULL WHERE tenant_id = $6 AND id = $7",
-        )
-        .bind(status)
-        .bind(reason)
-        .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
-        .bind(ms(due_at))
-        .bind(ms(now))
-        .bind(tenant_id)
-        .bind(id)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(status)

@@ -1400,47 +1400,16 @@ impl QueueStore for SqliteStore {
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
     ) -> Result<MessageStatus> {
         let mut w = self.batch.begin().await?;
-        let Some(row) = sqlx::query(
-            "SELECT attempts, segments, handed_off_at FROM messages \
-             WHERE tenant_id = ? AND id = ? AND status = 'sending'",
+        let status = retry_later_in(
+            w.conn(),
+            tenant_id,
+            id,
+            reason,
+            now,
+            max_attempts,
+            backoff,
+            "",
         )
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(w.conn())
-        .await?
-        else {
-            return Err(StoreError::NotFound);
-        };
-        let attempts = u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX);
-        let decide::Retry {
-            status,
-            attempts,
-            due_at,
-        } = decide::retry(attempts, max_attempts, now, backoff);
-        // Nothing was sent: the claim's count against the daily cap is given back, and the
-        // frequency cap must not count this message as handed off.
-        if let Some(at) = row.try_get::<Option<i64>, _>("handed_off_at")? {
-            sqlx::query(
-                "UPDATE tenant_handoffs SET n = MAX(n - ?3, 0) WHERE tenant_id = ?1 AND hour = ?2",
-            )
-            .bind(tenant_id)
-            .bind(handoff_bucket(at))
-            .bind(row.try_get::<i64, _>("segments")?)
-            .execute(w.conn())
-            .await?;
-        }
-        sqlx::query(
-            "UPDATE messages SET status = ?, reason = ?, attempts = ?, due_at = ?, updated_at = ?, \
-             handed_off_at = NULL WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(status)
-        .bind(reason)
-        .bind(i64::from(attempts))
-        .bind(ms(due_at))
-        .bind(ms(now))
-        .bind(tenant_id)
-        .bind(id)
-        .execute(w.conn())
         .await?;
         w.commit().await?;
         Ok(status)

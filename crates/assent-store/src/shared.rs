@@ -2457,6 +2457,73 @@ macro_rules! shared_store_sql {
             Ok(out)
         }
 
+        /// See `QueueStore::retry_later`, in the caller's transaction; `lock` is appended to
+        /// the read of the row (PostgreSQL ` FOR UPDATE`, SQLite nothing: its one writer
+        /// already orders the two).
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) async fn retry_later_in(
+            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
+            tenant_id: &str,
+            id: &str,
+            reason: &$crate::MessageReason,
+            now: chrono::DateTime<chrono::Utc>,
+            max_attempts: Option<u32>,
+            backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
+            lock: &'static str,
+        ) -> $crate::Result<$crate::MessageStatus> {
+            use $crate::codec::ms;
+            let sql = format!(
+                "SELECT CAST(attempts AS BIGINT), CAST(segments AS BIGINT), handed_off_at FROM messages \
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'sending'{lock}"
+            );
+            let Some((attempts, segments, handed_off_at)) =
+                $crate::__sqlx::query_as::<_, (i64, i64, Option<i64>)>($crate::__sqlx::AssertSqlSafe(sql))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            else {
+                return Err($crate::StoreError::NotFound);
+            };
+            let $crate::decide::Retry {
+                status,
+                attempts,
+                due_at,
+            } = $crate::decide::retry(
+                u32::try_from(attempts).unwrap_or(u32::MAX),
+                max_attempts,
+                now,
+                backoff,
+            );
+            // Nothing was sent: the claim's count against the daily cap is given back, and
+            // the frequency cap must not count this message as handed off.
+            if let Some(at) = handed_off_at {
+                $crate::__sqlx::query(
+                    "UPDATE tenant_handoffs SET n = CASE WHEN n > $3 THEN n - $3 ELSE 0 END \
+                     WHERE tenant_id = $1 AND hour = $2",
+                )
+                .bind(tenant_id)
+                .bind($crate::handoff_bucket(at))
+                .bind(segments)
+                .execute(&mut *conn)
+                .await?;
+            }
+            $crate::__sqlx::query(
+                "UPDATE messages SET status = $1, reason = $2, attempts = $3, due_at = $4, updated_at = $5, \
+                 handed_off_at = NULL WHERE tenant_id = $6 AND id = $7",
+            )
+            .bind(status)
+            .bind(reason)
+            .bind(i64::from(attempts))
+            .bind(ms(due_at))
+            .bind(ms(now))
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(status)
+        }
+
         /// See `QueueStore::recover_orphaned_sends`.
         pub(crate) async fn recover_orphaned_sends(
             conn: &mut <$db as $crate::__sqlx::Database>::Connection,
