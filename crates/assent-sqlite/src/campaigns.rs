@@ -101,11 +101,9 @@ pub(crate) async fn add_recipients(
     if new.is_empty() {
         return Ok(0);
     }
-    // The per-row counting triggers stand aside for this write (migration 0031); the
-    // counts of the batch go in below, one row per (campaign, status, reason).
-    sqlx::query("INSERT INTO campaign_counts_bulk (id) VALUES (1)")
-        .execute(&mut *conn)
-        .await?;
+    // The counts of the batch go in below, one row per (campaign, status, reason): no
+    // trigger counts a recipient (migration 0035), and the one that counts a new message
+    // stands aside for this write's (0031).
     let rows = new
         .iter()
         .map(|r| {
@@ -157,10 +155,15 @@ pub(crate) async fn add_recipients(
             .entry((r.campaign_id.as_str(), status.0, status.1))
             .or_default() += 1;
     }
-    crate::bulk::insert(conn, crate::MESSAGE_INSERT, 21, messages).await?;
-    sqlx::query("DELETE FROM campaign_counts_bulk")
-        .execute(&mut *conn)
-        .await?;
+    if !messages.is_empty() {
+        sqlx::query("INSERT INTO campaign_counts_bulk (id) VALUES (1)")
+            .execute(&mut *conn)
+            .await?;
+        crate::bulk::insert(conn, crate::MESSAGE_INSERT, 21, messages).await?;
+        sqlx::query("DELETE FROM campaign_counts_bulk")
+            .execute(&mut *conn)
+            .await?;
+    }
     add_counts(
         conn,
         tenant_id,
