@@ -28,6 +28,15 @@ pub struct E164(String);
 
 impl E164 {
     pub fn parse(input: &str) -> Result<Self, PhoneError> {
+        // Stored numbers and API input are mostly already E.164: a fan-out parses a
+        // million of them, and the general path builds three strings for each.
+        if is_canonical(input) {
+            return Ok(E164(input.to_string()));
+        }
+        Self::parse_any(input)
+    }
+
+    fn parse_any(input: &str) -> Result<Self, PhoneError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
@@ -92,6 +101,24 @@ impl E164 {
     /// The number as logs may show it: only the last two digits visible.
     pub fn masked(&self) -> String {
         mask(&self.0)
+    }
+}
+
+/// True when `input` is exactly what [`E164::parse`] would make of it and valid: `+`, then
+/// a NANP number (`1`, a 10-digit number whose area code and exchange start at 2 or
+/// above) or another country's 8 to 15 digits, not starting with 0.
+fn is_canonical(input: &str) -> bool {
+    let Some(digits) = input.strip_prefix('+') else {
+        return false;
+    };
+    let b = digits.as_bytes();
+    if !b.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    match b.first() {
+        Some(b'1') => b.len() == 11 && b[1] >= b'2' && b[4] >= b'2',
+        Some(b'0') | None => false,
+        Some(_) => (8..=15).contains(&b.len()),
     }
 }
 
@@ -206,6 +233,15 @@ mod tests {
             prop_assert_eq!(parsed.as_str(), e164.as_str());
             // Parsing is idempotent on its own output.
             prop_assert_eq!(E164::parse(parsed.as_str()).unwrap(), parsed);
+        }
+
+        /// The shortcut for numbers already in E.164 gives what the general path gives,
+        /// valid or not.
+        #[test]
+        fn the_canonical_shortcut_agrees_with_the_general_parse(
+            s in "\\+?[0-9]{0,17}|\\+1[0-9]{10}|\\+[2-9][0-9]{6,15}|\\PC{0,14}",
+        ) {
+            prop_assert_eq!(E164::parse(&s), E164::parse_any(&s));
         }
 
         #[test]

@@ -439,7 +439,12 @@ async fn fan_out(
         })
     };
     let mut added = 0;
-    while let Some(rows) = rx.recv().await {
+    while let Some(mut rows) = rx.recv().await {
+        // The pages that gathered while the last was written go in one call: a store may
+        // write them in parts and wait for one commit (SQLite's fsync) instead of one each.
+        while let Ok(more) = rx.try_recv() {
+            rows.extend(more);
+        }
         // A pause holds what was queued when it came; add_recipients holds what this
         // fan-out queues after it, in the same write.
         added += app.store.add_recipients(&tenant.id, &rows).await?;

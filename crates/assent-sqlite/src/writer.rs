@@ -67,6 +67,20 @@ impl Writer {
             shared: &self.shared,
         })
     }
+
+    /// A guard that asks for a commit of whatever is open when it is dropped: for a caller
+    /// that keeps several writes and commits the last, in case it never gets there.
+    pub(crate) fn commit_soon_on_drop(&self) -> CommitSoon<'_> {
+        CommitSoon(&self.shared.wake)
+    }
+}
+
+pub(crate) struct CommitSoon<'a>(&'a Notify);
+
+impl Drop for CommitSoon<'_> {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
 }
 
 impl Drop for Writer {
@@ -106,6 +120,14 @@ impl Write<'_> {
             Some(tx) => tx,
             None => unreachable!("begin() always opens the transaction"),
         }
+    }
+
+    /// Keeps this write without waiting for it to be durable: it is committed with the
+    /// next write that commits (a caller writing several parts commits the last).
+    pub(crate) async fn keep(mut self) -> Result<()> {
+        exec(&mut self.state, "RELEASE SAVEPOINT w").await?;
+        self.state.open_savepoint = false;
+        Ok(())
     }
 
     /// Keeps this write and returns once it is durably committed.

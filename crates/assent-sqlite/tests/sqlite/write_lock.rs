@@ -6,7 +6,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use assent_sqlite::SqliteStore;
+use assent_core::phone::E164;
 use assent_store::prelude::*;
+use assent_store::{Recipient, Senders, Settings, Tenant};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
@@ -45,4 +47,50 @@ async fn a_write_that_returns_early_releases_the_write_lock() {
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     other.close().await.unwrap();
     drop(store);
+}
+
+/// A batch of recipients written in several parts and committed once is committed whole
+/// when the call returns: another connection sees every row and can take the write lock.
+#[tokio::test]
+async fn a_batch_written_in_parts_is_committed_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/parts.db", dir.path().display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let now = chrono::Utc::now();
+    let t = Tenant {
+        id: "t1".into(),
+        slug: "t1".into(),
+        name: "Tenant".into(),
+        time_zone: assent_core::Tz::America__Chicago,
+        settings: Settings::default(),
+        senders: Senders::default(),
+        created_at: now,
+    };
+    store.create_tenant(&t, "key").await.unwrap();
+    let batch: Vec<Recipient> = (0..12_000)
+        .map(|k| {
+            let phone = E164::parse(&format!("+1737{:07}", 2_000_000 + k)).unwrap();
+            Recipient::new("c1", "send".into(), &phone, now)
+        })
+        .collect();
+    assert_eq!(store.add_recipients(&t.id, &batch).await.unwrap(), 12_000);
+
+    let mut other = SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .busy_timeout(Duration::ZERO)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("the write lock is free once the batch returns");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM campaign_recipients")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(n, 12_000);
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
 }

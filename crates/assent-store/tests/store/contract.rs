@@ -149,6 +149,7 @@ contract!(
     status_changes_reach_each_receiver_once,
     form_hits_are_all_or_nothing,
     recipients_are_recorded_once_per_step_and_phone,
+    a_batch_of_recipients_larger_than_a_write_is_recorded_whole,
     recorded_recipients_are_composed_once,
     moving_a_campaign_is_compare_and_set,
     pause_holds_and_resume_releases,
@@ -1464,6 +1465,39 @@ async fn form_hits_are_all_or_nothing(store: &dyn Store) {
     assert_eq!(store.forget_hits(now()).await.unwrap(), 0);
     assert!(store.take_hits(&both, later).await.unwrap());
     assert!(!store.take_hits(&ip_only, later).await.unwrap());
+}
+
+/// SQLite writes a batch in parts of 5,000 and commits them together (a fan-out hands
+/// over the pages that gathered while it wrote): every part is recorded and counted once,
+/// including a phone repeated across parts, and a second time records nothing.
+async fn a_batch_of_recipients_larger_than_a_write_is_recorded_whole(store: &dyn Store) {
+    let t = acme(store).await;
+    store
+        .save_campaign(&campaign(&t, "c1", CampaignStatus::Scheduled))
+        .await
+        .unwrap();
+    let mut batch: Vec<Recipient> = (0..12_001)
+        .map(|k| {
+            Recipient::new(
+                "c1",
+                "send".into(),
+                &e164(&format!("+1737{:07}", 2_000_000 + k)),
+                now(),
+            )
+        })
+        .collect();
+    for r in batch.iter_mut().skip(1).step_by(3) {
+        r.skip_reason = Some(SkipReason::OptedOut);
+    }
+    // The first phone again, in the third part.
+    batch.push(batch[0].clone());
+    assert_eq!(store.add_recipients(&t.id, &batch).await.unwrap(), 12_001);
+    assert_eq!(store.add_recipients(&t.id, &batch).await.unwrap(), 0);
+    let counts = store.campaign_counts(&t.id, "c1").await.unwrap();
+    assert_eq!(
+        counts.by_status.into_iter().collect::<Vec<_>>(),
+        [(SendStatus::Queued, 8_001), (SendStatus::Skipped, 4_000)]
+    );
 }
 
 async fn recipients_are_recorded_once_per_step_and_phone(store: &dyn Store) {
