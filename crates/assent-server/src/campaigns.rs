@@ -404,23 +404,9 @@ async fn fan_out(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Recipient>>(2);
     let reader = {
         let (app, tenant, c) = (app.clone(), tenant.clone(), c.clone());
-        tokio::spawn(async move {
-            let mut after: Option<E164> = None;
-            loop {
-                let page = app
-                    .store
-                    .audience_page(&tenant.id, &c.tags, after.as_ref(), page_size, now)
-                    .await?;
-                // The gate or the writer has stopped (it failed): nothing more to do.
-                if pages_tx.send(page.members).await.is_err() {
-                    return Ok(());
-                }
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => return Ok::<(), StoreError>(()),
-                }
-            }
-        })
+        tokio::spawn(
+            async move { read_audience(&app, &tenant, &c, now, page_size, pages_tx).await },
+        )
     };
     let gate = {
         let (app, tenant, c) = (app.clone(), tenant.clone(), c.clone());
@@ -454,6 +440,98 @@ async fn fan_out(
             .map_err(|e| StoreError::Database(format!("fan-out {stage}: {e}")))??;
     }
     Ok(added)
+}
+
+/// Pages of an audience read ahead of the one being handed on: reading a page is waiting
+/// on the database and then folding its rows, and the next page's reading overlaps it.
+const PAGES_AHEAD: usize = 2;
+
+/// The fan-out's reading stage: every page of `c`'s audience, in order, to `pages`. Where
+/// the store finds a page's end before reading it, up to [`PAGES_AHEAD`] pages are read at
+/// once (each as its own task, so their folding runs beside the database's work);
+/// otherwise one after another.
+async fn read_audience(
+    app: &AppState,
+    tenant: &Tenant,
+    c: &Campaign,
+    now: DateTime<Utc>,
+    page_size: usize,
+    pages: tokio::sync::mpsc::Sender<Vec<(AudienceMember, PhoneSnapshot)>>,
+) -> Result<()> {
+    let mut after: Option<E164> = None;
+    let mut reading: std::collections::VecDeque<tokio::task::JoinHandle<Result<AudiencePage>>> =
+        Default::default();
+    // Hands the oldest page on; false when the gate or the writer has stopped (it failed,
+    // and says so): nothing more to do.
+    async fn hand_on(
+        reading: &mut std::collections::VecDeque<tokio::task::JoinHandle<Result<AudiencePage>>>,
+        pages: &tokio::sync::mpsc::Sender<Vec<(AudienceMember, PhoneSnapshot)>>,
+    ) -> Result<bool> {
+        let Some(task) = reading.pop_front() else {
+            return Ok(true);
+        };
+        let page = task
+            .await
+            .map_err(|e| StoreError::Database(format!("fan-out page: {e}")))??;
+        Ok(pages.send(page.members).await.is_ok())
+    }
+    loop {
+        let end = match app.store.audience_ranges() {
+            Some(ranges) => {
+                ranges
+                    .audience_page_end(&tenant.id, &c.tags, after.as_ref(), page_size)
+                    .await?
+            }
+            None => None,
+        };
+        let Some(end) = end else {
+            while !reading.is_empty() {
+                if !hand_on(&mut reading, &pages).await? {
+                    return Ok(());
+                }
+            }
+            let page = app
+                .store
+                .audience_page(&tenant.id, &c.tags, after.as_ref(), page_size, now)
+                .await?;
+            if pages.send(page.members).await.is_err() {
+                return Ok(());
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+            continue;
+        };
+        let task = {
+            let (app, tenant_id, tags, from, end) = (
+                app.clone(),
+                tenant.id.clone(),
+                c.tags.clone(),
+                after.clone(),
+                end.clone(),
+            );
+            tokio::spawn(async move {
+                let ranges = app.store.audience_ranges().ok_or(StoreError::NotFound)?;
+                ranges
+                    .audience_range(&tenant_id, &tags, from.as_ref(), &end, now)
+                    .await
+            })
+        };
+        reading.push_back(task);
+        let PageEnd::At(last) = end else {
+            while !reading.is_empty() {
+                if !hand_on(&mut reading, &pages).await? {
+                    return Ok(());
+                }
+            }
+            return Ok(());
+        };
+        after = Some(last);
+        if reading.len() >= PAGES_AHEAD && !hand_on(&mut reading, &pages).await? {
+            return Ok(());
+        }
+    }
 }
 
 async fn step_rows(

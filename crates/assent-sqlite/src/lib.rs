@@ -165,6 +165,73 @@ impl SqliteStore {
         self.batch.begin().await
     }
 
+    /// The tagged audience page of tenant's phones after `after_phone` up to `end` (`None`:
+    /// to the last): the records of that range of phones and their consent, each as one
+    /// range of an index, read at once on two connections when `two` (and a second is
+    /// free within [`SECOND_READER_WAIT`]), else one after the other on `c`.
+    #[allow(clippy::too_many_arguments)]
+    async fn tagged_range(
+        &self,
+        mut c: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+        ctx: &TenantContext,
+        tenant_id: &str,
+        tags: &[String],
+        after_phone: &str,
+        end: Option<String>,
+        two: bool,
+    ) -> Result<AudiencePage> {
+        let last = end.as_deref().unwrap_or(MAX_PHONE);
+        let records =
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(AUDIENCE_RECORDS.as_str()))
+                .bind(tenant_id)
+                .bind(after_phone)
+                .bind(last)
+                .bind(codec::to_json(&tags))
+                .fetch_one(&mut *c);
+        // The second connection is waited for only briefly: several pages read at once
+        // (fan-outs, previews) could otherwise each hold one connection of the pool and
+        // wait for another. Without one, the consent is read after the records.
+        let consent = async {
+            if !two {
+                return Ok(None);
+            }
+            match tokio::time::timeout(SECOND_READER_WAIT, self.reader.acquire()).await {
+                Ok(second) => Ok(Some(
+                    audience_consent(&mut *second?, tenant_id, after_phone, last).await?,
+                )),
+                Err(_) => Ok::<_, StoreError>(None),
+            }
+        };
+        let (records, consent) = tokio::join!(records, consent);
+        let records = records?;
+        let consent = match consent? {
+            Some(json) => json,
+            None => audience_consent(&mut c, tenant_id, after_phone, last).await?,
+        };
+        drop(c);
+        let mut folded = fold_snapshots(&records, ctx)?;
+        folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
+        let states: Vec<(std::borrow::Cow<str>, Option<ConsentState>)> =
+            serde_json::from_str(&consent)
+                .map_err(|e| StoreError::Database(format!("consent: {e}")))?;
+        // Both are in phone order: walked side by side.
+        let mut states = states.into_iter().peekable();
+        for f in &mut folded {
+            while states
+                .next_if(|(p, _)| p.as_ref() < f.phone.as_str())
+                .is_some()
+            {}
+            if let Some((_, state)) = states.next_if(|(p, _)| p.as_ref() == f.phone.as_str())
+                && let Some(state) = state
+            {
+                f.snap.consent = state;
+            }
+        }
+        // The next page starts after this one's range, whatever of it was on a record.
+        let next = end.as_deref().map(codec::phone).transpose()?;
+        Ok(audience(folded, next, true))
+    }
+
     /// Opens (creating if needed) `sqlite://PATH`.
     pub async fn open(url: &str) -> Result<Self> {
         let opts = SqliteConnectOptions::from_str(url)?
@@ -610,6 +677,22 @@ async fn audience_consent(
         .bind(after)
         .bind(last)
         .fetch_one(conn)
+        .await?)
+}
+
+/// [`AUDIENCE_PAGE_END`] on `conn`: the last phone of the page of `limit` records after
+/// `after_phone`, `None` when fewer are left.
+async fn audience_page_end(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    after_phone: &str,
+    limit: usize,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(AUDIENCE_PAGE_END)
+        .bind(tenant_id)
+        .bind(after_phone)
+        .bind(i64::try_from(limit.max(1) - 1).unwrap_or(i64::MAX))
+        .fetch_optional(conn)
         .await?)
 }
 
@@ -1582,61 +1665,14 @@ impl CampaignStore for SqliteStore {
             return Ok(audience(folded, next, false));
         }
         // With tags: the page ends at the phone of the limit-th record after `after` (all
-        // of that phone's records belong to it), found first in the index; then the
-        // records of that range of phones and their consent are read at once, on two
-        // connections, each as one range of an index.
-        let end: Option<String> = sqlx::query_scalar(AUDIENCE_PAGE_END)
-            .bind(tenant_id)
-            .bind(after_phone)
-            .bind(i64::try_from(limit - 1).unwrap_or(i64::MAX))
-            .fetch_optional(&mut *c)
-            .await?;
-        let last = end.as_deref().unwrap_or(MAX_PHONE);
-        let records =
-            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(AUDIENCE_RECORDS.as_str()))
-                .bind(tenant_id)
-                .bind(after_phone)
-                .bind(last)
-                .bind(codec::to_json(&tags))
-                .fetch_one(&mut *c);
-        // The second connection is waited for only briefly: several pages read at once
-        // (fan-outs, previews) could otherwise each hold one connection of the pool and
-        // wait for another. Without one, the consent is read after the records.
-        let consent = async {
-            match tokio::time::timeout(SECOND_READER_WAIT, self.reader.acquire()).await {
-                Ok(second) => Ok(Some(
-                    audience_consent(&mut *second?, tenant_id, after_phone, last).await?,
-                )),
-                Err(_) => Ok::<_, StoreError>(None),
-            }
-        };
-        let (records, consent) = tokio::join!(records, consent);
-        let records = records?;
-        let consent = match consent? {
-            Some(json) => json,
-            None => audience_consent(&mut c, tenant_id, after_phone, last).await?,
-        };
-        let mut folded = fold_snapshots(&records, &ctx)?;
-        folded.sort_unstable_by(|a, b| a.phone.as_str().cmp(b.phone.as_str()));
-        let states: Vec<(std::borrow::Cow<str>, Option<ConsentState>)> =
-            serde_json::from_str(&consent)
-                .map_err(|e| StoreError::Database(format!("consent: {e}")))?;
-        // Both are in phone order: walked side by side.
-        let mut states = states.into_iter().peekable();
-        for f in &mut folded {
-            while states
-                .next_if(|(p, _)| p.as_ref() < f.phone.as_str())
-                .is_some()
-            {}
-            if let Some((_, state)) = states.next_if(|(p, _)| p.as_ref() == f.phone.as_str())
-                && let Some(state) = state
-            {
-                f.snap.consent = state;
-            }
-        }
-        // The next page starts after this one's range, whatever of it was on a record.
-        let next = end.as_deref().map(codec::phone).transpose()?;
-        Ok(audience(folded, next, true))
+        // of that phone's records belong to it), found first in the index.
+        let end = audience_page_end(&mut c, tenant_id, after_phone, limit).await?;
+        self.tagged_range(c, &ctx, tenant_id, tags, after_phone, end, true)
+            .await
+    }
+
+    fn audience_ranges(&self) -> Option<&dyn AudienceRanges> {
+        Some(self)
     }
 
     async fn audience_members(
@@ -1736,6 +1772,62 @@ impl CampaignStore for SqliteStore {
         let n = campaigns::withdraw_estimate_steps(w.conn(), tenant_id, estimate_id, now).await?;
         w.commit().await?;
         Ok(n)
+    }
+}
+
+/// A tagged audience's pages end at a record count found in the index of phones, so their
+/// ends are known ahead; the opted-in audience's are found only by reading consent.
+#[async_trait]
+impl AudienceRanges for SqliteStore {
+    async fn audience_page_end(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        limit: usize,
+    ) -> Result<Option<PageEnd>> {
+        if tags.is_empty() {
+            return Ok(None);
+        }
+        let mut c = self.reader.acquire().await?;
+        let end =
+            audience_page_end(&mut c, tenant_id, after.map_or("", |p| p.as_str()), limit).await?;
+        Ok(Some(match end {
+            Some(phone) => PageEnd::At(codec::phone(&phone)?),
+            None => PageEnd::Last,
+        }))
+    }
+
+    async fn audience_range(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        end: &PageEnd,
+        _now: DateTime<Utc>,
+    ) -> Result<AudiencePage> {
+        if tags.is_empty() {
+            return Err(StoreError::Database(
+                "the opted-in audience is read by audience_page".into(),
+            ));
+        }
+        let mut c = self.reader.acquire().await?;
+        let ctx = self.tenant_context(&mut c, tenant_id).await?;
+        let end = match end {
+            PageEnd::At(phone) => Some(phone.as_str().to_string()),
+            PageEnd::Last => None,
+        };
+        // One connection: a fan-out reading pages ahead has its parallelism already.
+        self.tagged_range(
+            c,
+            &ctx,
+            tenant_id,
+            tags,
+            after.map_or("", |p| p.as_str()),
+            end,
+            false,
+        )
+        .await
     }
 }
 

@@ -437,6 +437,32 @@ pub struct QueueDepth {
     pub oldest_due: Option<DateTime<Utc>>,
 }
 
+/// Audience pages whose ends are found before they are read ([`CampaignStore::audience_ranges`]).
+#[async_trait]
+pub trait AudienceRanges: Send + Sync {
+    /// Where the page of at most `limit` phones after `after` of the audience that
+    /// [`CampaignStore::audience_page`] would read ends, or `None` when this audience's
+    /// ends cannot be found ahead (then it is read with `audience_page`).
+    async fn audience_page_end(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        limit: usize,
+    ) -> Result<Option<PageEnd>>;
+    /// The page after `after` up to `end`, as [`AudienceRanges::audience_page_end`] found
+    /// it, with what [`CampaignStore::audience_page`] gives each phone; its `next` is the
+    /// end's phone.
+    async fn audience_range(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        end: &PageEnd,
+        now: DateTime<Utc>,
+    ) -> Result<AudiencePage>;
+}
+
 /// What a campaign does to the queue: its audience, fan-out, pause and withdrawal, under
 /// each backend's own locking. An audience page carries each phone's snapshot, hence the
 /// supertrait.
@@ -457,6 +483,11 @@ pub trait CampaignStore: ConsentStore + Send + Sync {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<AudiencePage>;
+    /// This store's audience pages bounded before they are read, when it has them: a
+    /// fan-out then reads the next page while the last is still being read and folded.
+    fn audience_ranges(&self) -> Option<&dyn AudienceRanges> {
+        None
+    }
     /// Records recipients and queues their messages in one write; a (campaign, step,
     /// phone) already recorded is left alone, message included. Returns how many were new.
     /// A recipient with neither a message nor a skip reason is recorded as queued and

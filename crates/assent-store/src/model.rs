@@ -1100,6 +1100,15 @@ pub struct AudiencePage {
     pub next: Option<E164>,
 }
 
+/// Where an audience page ends, found before the page is read ([`crate::AudienceRanges`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageEnd {
+    /// The page holds the phones up to and including this one; more may follow.
+    At(E164),
+    /// The page holds every phone left.
+    Last,
+}
+
 assent_core::text_enum! {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum EstimateStatus as "estimate status" {

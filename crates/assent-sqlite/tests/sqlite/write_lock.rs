@@ -5,8 +5,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use assent_sqlite::SqliteStore;
 use assent_core::phone::E164;
+use assent_sqlite::SqliteStore;
 use assent_store::prelude::*;
 use assent_store::{Recipient, Senders, Settings, Tenant};
 use sqlx::sqlite::SqliteConnectOptions;

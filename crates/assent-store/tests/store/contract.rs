@@ -1856,6 +1856,72 @@ async fn pause_holds_and_resume_releases(store: &dyn Store) {
 }
 
 /// Walks an audience a page at a time, checking each page's size and order.
+/// What a fan-out takes of each audience member: phone, name, consent, toggles, address.
+type Seen = (String, Option<String>, ConsentState, String, Option<String>);
+
+fn seen(m: &AudienceMember, snap: &PhoneSnapshot) -> Seen {
+    (
+        m.phone.as_str().to_string(),
+        m.name.clone(),
+        snap.consent.clone(),
+        format!("{:?}", snap.toggles),
+        snap.address.clone(),
+    )
+}
+
+/// The audience read a page at a time with `audience_page`, and (when the store bounds
+/// pages ahead) with `audience_page_end` and `audience_range` as a fan-out reads it: the
+/// two must agree, page by page.
+async fn walk_both(store: &dyn Store, t: &Tenant, tags: &[String], limit: usize) -> Vec<Seen> {
+    let mut pages: Vec<Vec<Seen>> = Vec::new();
+    let mut after: Option<E164> = None;
+    loop {
+        let page = store
+            .audience_page(&t.id, tags, after.as_ref(), limit, now())
+            .await
+            .unwrap();
+        pages.push(page.members.iter().map(|(m, s)| seen(m, s)).collect());
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    if let Some(ranges) = store.audience_ranges()
+        && !tags.is_empty()
+    {
+        let mut by_range: Vec<Vec<Seen>> = Vec::new();
+        let mut after: Option<E164> = None;
+        loop {
+            let end = ranges
+                .audience_page_end(&t.id, tags, after.as_ref(), limit)
+                .await
+                .unwrap()
+                .expect("a tagged audience's page ends are found ahead");
+            let page = ranges
+                .audience_range(&t.id, tags, after.as_ref(), &end, now())
+                .await
+                .unwrap();
+            by_range.push(page.members.iter().map(|(m, s)| seen(m, s)).collect());
+            match end {
+                PageEnd::At(last) => {
+                    assert_eq!(page.next.as_ref(), Some(&last));
+                    after = Some(last);
+                }
+                PageEnd::Last => {
+                    assert!(page.next.is_none());
+                    break;
+                }
+            }
+        }
+        // A range ending exactly at the audience's last phone is followed by an empty one.
+        if by_range.len() == pages.len() + 1 && by_range.last().is_some_and(Vec::is_empty) {
+            by_range.pop();
+        }
+        assert_eq!(by_range, pages, "limit {limit}");
+    }
+    pages.concat()
+}
+
 async fn walk(store: &dyn Store, t: &Tenant, tags: &[String], limit: usize) -> Vec<AudienceMember> {
     let mut out: Vec<AudienceMember> = Vec::new();
     let mut after: Option<E164> = None;
@@ -1911,6 +1977,7 @@ async fn a_tagged_audience_pages_each_phone_once(store: &dyn Store) {
     for limit in [1, 2, 3, 10] {
         let members = walk(store, &t, &tags, limit).await;
         assert_eq!(phones_of(&members), want, "limit {limit}");
+        assert_eq!(walk_both(store, &t, &tags, limit).await.len(), want.len());
         assert_eq!(
             members[2].name.as_deref(),
             Some("Customer b"),
@@ -1975,6 +2042,10 @@ async fn a_tagged_audience_page_carries_each_phones_consent(store: &dyn Store) {
             .map(|(i, on)| (p[*i].as_str().to_string(), *on))
             .collect();
         assert_eq!(seen, want, "limit {limit}");
+        let both = walk_both(store, &t, &tags, limit).await;
+        let consent: Vec<(String, bool)> =
+            both.into_iter().map(|s| (s.0, s.2 == opted_in)).collect();
+        assert_eq!(consent, want, "limit {limit}");
     }
 }
 
