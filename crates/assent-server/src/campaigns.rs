@@ -428,7 +428,9 @@ async fn fan_out(
     while let Some(mut rows) = rx.recv().await {
         // The pages that gathered while the last was written go in one call: a store may
         // write them in parts and wait for one commit (SQLite's fsync) instead of one each.
-        while let Ok(more) = rx.try_recv() {
+        while rows.len() < MERGED_PAGES * page_size
+            && let Ok(more) = rx.try_recv()
+        {
             rows.extend(more);
         }
         // A pause holds what was queued when it came; add_recipients holds what this
@@ -446,6 +448,19 @@ async fn fan_out(
 /// on the database and then folding its rows, and the next page's reading overlaps it.
 const PAGES_AHEAD: usize = 2;
 
+/// At most this many pages' recipients go to the store in one call (see `fan_out`).
+const MERGED_PAGES: usize = 4;
+
+/// A page being read in its own task, stopped if the fan-out stops first (it failed):
+/// otherwise it would go on reading, holding a reader connection, for no one.
+struct Reading(tokio::task::JoinHandle<Result<AudiencePage>>);
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The fan-out's reading stage: every page of `c`'s audience, in order, to `pages`. Where
 /// the store finds a page's end before reading it, up to [`PAGES_AHEAD`] pages are read at
 /// once (each as its own task, so their folding runs beside the database's work);
@@ -459,18 +474,17 @@ async fn read_audience(
     pages: tokio::sync::mpsc::Sender<Vec<(AudienceMember, PhoneSnapshot)>>,
 ) -> Result<()> {
     let mut after: Option<E164> = None;
-    let mut reading: std::collections::VecDeque<tokio::task::JoinHandle<Result<AudiencePage>>> =
-        Default::default();
+    let mut reading: std::collections::VecDeque<Reading> = Default::default();
     // Hands the oldest page on; false when the gate or the writer has stopped (it failed,
     // and says so): nothing more to do.
     async fn hand_on(
-        reading: &mut std::collections::VecDeque<tokio::task::JoinHandle<Result<AudiencePage>>>,
+        reading: &mut std::collections::VecDeque<Reading>,
         pages: &tokio::sync::mpsc::Sender<Vec<(AudienceMember, PhoneSnapshot)>>,
     ) -> Result<bool> {
-        let Some(task) = reading.pop_front() else {
+        let Some(mut task) = reading.pop_front() else {
             return Ok(true);
         };
-        let page = task
+        let page = (&mut task.0)
             .await
             .map_err(|e| StoreError::Database(format!("fan-out page: {e}")))??;
         Ok(pages.send(page.members).await.is_ok())
@@ -518,7 +532,7 @@ async fn read_audience(
                     .await
             })
         };
-        reading.push_back(task);
+        reading.push_back(Reading(task));
         let PageEnd::At(last) = end else {
             while !reading.is_empty() {
                 if !hand_on(&mut reading, &pages).await? {

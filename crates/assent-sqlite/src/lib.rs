@@ -1723,13 +1723,14 @@ impl CampaignStore for SqliteStore {
         let _commit_kept = self.batch.commit_soon_on_drop();
         let chunks = recipients.chunks(5000);
         let last = chunks.len().saturating_sub(1);
+        let mut kept = Vec::new();
         for (i, chunk) in chunks.enumerate() {
             let mut w = self.batch.begin().await?;
             added += campaigns::add_recipients(w.conn(), tenant_id, chunk).await?;
             if i == last {
-                w.commit().await?;
+                w.commit_after(&kept).await?;
             } else {
-                w.keep().await?;
+                kept.push(w.keep().await?);
             }
         }
         Ok(added)

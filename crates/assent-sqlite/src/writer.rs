@@ -123,10 +123,31 @@ impl Write<'_> {
     }
 
     /// Keeps this write without waiting for it to be durable: it is committed with the
-    /// next write that commits (a caller writing several parts commits the last).
-    pub(crate) async fn keep(mut self) -> Result<()> {
+    /// next write that commits, or sooner if anyone's commit comes first. Returns the batch
+    /// it went into, for [`Write::commit_after`]: a caller writing several parts commits
+    /// the last and learns whether every part was committed.
+    pub(crate) async fn keep(mut self) -> Result<u64> {
         exec(&mut self.state, "RELEASE SAVEPOINT w").await?;
         self.state.open_savepoint = false;
+        Ok(self.state.batch)
+    }
+
+    /// [`Write::commit`], failing also when the commit of any batch in `kept` (parts
+    /// kept earlier, which another write's commit may have taken) failed: their rows were
+    /// rolled back, though this one's were not.
+    pub(crate) async fn commit_after(self, kept: &[u64]) -> Result<()> {
+        let shared = self.shared;
+        self.commit().await?;
+        let failed = shared
+            .failed
+            .lock()
+            .map(|f| kept.iter().any(|b| f.contains(b)))
+            .unwrap_or(true);
+        if failed {
+            return Err(StoreError::Database(
+                "commit failed for an earlier part of this write".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -195,4 +216,69 @@ async fn finish(shared: &Shared, state: &mut State, tx: Transaction<'static, Sql
         }
     }
     shared.done.send_replace(batch);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    /// A part kept for a later commit can be committed sooner by another write's commit;
+    /// when that commit fails, the part is rolled back, and the writer of the parts must
+    /// hear of it from its last commit rather than count rows that are not there.
+    #[tokio::test]
+    async fn a_kept_part_lost_with_someone_elses_commit_fails_the_last_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
+            "sqlite://{}/w.db",
+            dir.path().display()
+        ))
+        .unwrap()
+        .create_if_missing(true)
+        .foreign_keys(true);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .unwrap();
+        for sql in [
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+            "CREATE TABLE part (id INTEGER PRIMARY KEY)",
+            // Checked at COMMIT: a row without its parent fails the whole transaction.
+            "CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let writer = Writer::new(pool.clone());
+
+        let mut w = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO part (id) VALUES (1)")
+            .execute(w.conn())
+            .await
+            .unwrap();
+        let kept = w.keep().await.unwrap();
+
+        // Someone else's write, whose commit fails, takes the kept part down with it.
+        let mut other = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO child (parent) VALUES (42)")
+            .execute(other.conn())
+            .await
+            .unwrap();
+        assert!(other.commit().await.is_err());
+
+        let mut w = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO part (id) VALUES (2)")
+            .execute(w.conn())
+            .await
+            .unwrap();
+        assert!(
+            w.commit_after(&[kept]).await.is_err(),
+            "the first part was rolled back: the write must not report success"
+        );
+        let parts: Vec<i64> = sqlx::query_scalar("SELECT id FROM part")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(parts, [2]);
+    }
 }

@@ -582,8 +582,9 @@ pub trait CampaignRecords: Send + Sync {
     /// [`CampaignRecords::send_log_page`] and [`CampaignRecords::campaign_counts`].
     async fn send_log(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<SendLogRow>>;
     /// A campaign's counts by status, skipped by reason and opted out afterwards: the
-    /// counters the database keeps (table `campaign_counts`, kept by triggers in the
-    /// transaction of each change), a few rows whatever the audience; a report never
+    /// counters the database keeps (table `campaign_counts`, kept in the transaction of
+    /// each change: by triggers, and on SQLite by `add_recipients` for the recipients it
+    /// records), a few rows whatever the audience; a report never
     /// loads or aggregates the send log.
     async fn campaign_counts(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignCounts>;
     /// At most `limit` rows of a campaign's send log after `after`, in key order (step,

@@ -1964,9 +1964,9 @@ const LOG_STATUS: &str =
 pub type CountRow = (String, String, String, i64);
 
 /// The counters of `campaigns` campaigns (`$1` tenant, then their ids): the rows the
-/// database keeps in `campaign_counts`, updated by triggers in the transaction of each
-/// change to the send log, its messages or the consent ledger (docs/SCALING.md, "Campaign
-/// counters"). A report reads one campaign's few rows, the campaigns list a page's; neither
+/// database keeps in `campaign_counts`, updated in the transaction of each change to the
+/// send log, its messages or the consent ledger (by triggers; SQLite's recording of
+/// recipients counts itself: docs/SCALING.md, "Campaign counters"). A report reads one campaign's few rows, the campaigns list a page's; neither
 /// touches the send log.
 pub fn campaign_counts_sql(campaigns: usize) -> String {
     let mut sql = crate::page::Sql::new(

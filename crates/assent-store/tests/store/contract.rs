@@ -1855,7 +1855,6 @@ async fn pause_holds_and_resume_releases(store: &dyn Store) {
     assert_eq!(got, ["late", "queued"]);
 }
 
-/// Walks an audience a page at a time, checking each page's size and order.
 /// What a fan-out takes of each audience member: phone, name, consent, toggles, address.
 type Seen = (String, Option<String>, ConsentState, String, Option<String>);
 
@@ -1922,6 +1921,7 @@ async fn walk_both(store: &dyn Store, t: &Tenant, tags: &[String], limit: usize)
     pages.concat()
 }
 
+/// Walks an audience a page at a time, checking each page's size and order.
 async fn walk(store: &dyn Store, t: &Tenant, tags: &[String], limit: usize) -> Vec<AudienceMember> {
     let mut out: Vec<AudienceMember> = Vec::new();
     let mut after: Option<E164> = None;
