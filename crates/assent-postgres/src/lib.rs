@@ -1484,8 +1484,11 @@ impl QueueStore for PostgresStore {
     ) -> Result<(u64, u64)> {
         // A live process whose claim this requeues cannot start it any more: `start_calls`
         // only starts a message still `sending` under its own claim's time.
-        let mut c = self.pool.acquire().await?;
-        recover_orphaned_sends(&mut c, claimed_before, started_before, now).await
+        let mut tx = self.pool.begin().await?;
+        let r = recover_orphaned_sends(&mut tx, claimed_before, started_before, now, " FOR UPDATE")
+            .await?;
+        tx.commit().await?;
+        Ok(r)
     }
 
     async fn requeue_unstarted(
@@ -1498,20 +1501,28 @@ impl QueueStore for PostgresStore {
             return Ok(0);
         }
         let (tenants, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
-        let n = sqlx::query(
-            "UPDATE messages AS m SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
-             FROM unnest($2::text[], $3::text[]) AS k(tenant_id, id) \
-             WHERE m.tenant_id = k.tenant_id AND m.id = k.id \
-             AND m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = $4",
+        // One statement: the rows it puts back are the ones whose claim's count against the
+        // daily cap it gives back (nothing of them was sent; all were counted in the hour
+        // of `claimed_at`).
+        let n: i64 = sqlx::query_scalar(
+            "WITH moved AS (UPDATE messages AS m SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
+               FROM unnest($2::text[], $3::text[]) AS k(tenant_id, id) \
+               WHERE m.tenant_id = k.tenant_id AND m.id = k.id \
+               AND m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = $4 \
+               RETURNING m.tenant_id, m.segments), \
+             refund AS (UPDATE tenant_handoffs AS h SET n = GREATEST(h.n - d.s, 0) \
+               FROM (SELECT tenant_id, SUM(segments)::BIGINT AS s FROM moved GROUP BY tenant_id) AS d \
+               WHERE h.tenant_id = d.tenant_id AND h.hour = $5) \
+             SELECT COUNT(*) FROM moved",
         )
         .bind(ms(now))
         .bind(tenants)
         .bind(ids)
         .bind(ms(claimed_at))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n)
+        .bind(handoff_bucket(ms(claimed_at)))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }
 

@@ -1598,7 +1598,7 @@ impl QueueStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(u64, u64)> {
         let mut w = self.batch.begin().await?;
-        let r = recover_orphaned_sends(w.conn(), claimed_before, started_before, now).await?;
+        let r = recover_orphaned_sends(w.conn(), claimed_before, started_before, now, "").await?;
         w.commit().await?;
         Ok(r)
     }
@@ -1614,6 +1614,21 @@ impl QueueStore for SqliteStore {
         }
         let keys = serde_json::to_string(keys).map_err(|e| StoreError::Database(e.to_string()))?;
         let mut w = self.batch.begin().await?;
+        // Nothing of these was sent: their claim's count against the daily cap is given
+        // back (all were claimed at `claimed_at`, so counted in its hour).
+        sqlx::query(
+            "UPDATE tenant_handoffs SET n = CASE WHEN n > d.s THEN n - d.s ELSE 0 END \
+             FROM (SELECT m.tenant_id AS t, SUM(m.segments) AS s FROM messages m, \
+                   (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?1)) AS k \
+                   WHERE m.tenant_id = k.t AND m.id = k.id AND m.status = 'sending' \
+                   AND m.call_started_at IS NULL AND m.handed_off_at = ?2 GROUP BY m.tenant_id) AS d \
+             WHERE tenant_handoffs.tenant_id = d.t AND tenant_handoffs.hour = ?3",
+        )
+        .bind(&keys)
+        .bind(ms(claimed_at))
+        .bind(handoff_bucket(ms(claimed_at)))
+        .execute(w.conn())
+        .await?;
         let n = sqlx::query(
             "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = ?1 \
              FROM (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?2)) AS k \

@@ -382,8 +382,8 @@ pub trait QueueStore: ConsentStore + Send + Sync {
     }
     /// Cleans up after a process that died mid-hand-off: a `sending` message claimed before
     /// `claimed_before` whose provider call never started goes back to the queue (nothing
-    /// was sent); one whose call started before `started_before` becomes `unknown`. Returns
-    /// (requeued, unknown).
+    /// was sent, so its count against the tenant's daily cap is given back); one whose call
+    /// started before `started_before` becomes `unknown`. Returns (requeued, unknown).
     async fn recover_orphaned_sends(
         &self,
         claimed_before: DateTime<Utc>,
@@ -392,7 +392,8 @@ pub trait QueueStore: ConsentStore + Send + Sync {
     ) -> Result<(u64, u64)>;
     /// A claim given back at shutdown: those of `keys` (each `(tenant_id, id)`) still
     /// `sending` from the claim made at `claimed_at` whose call never started go back to the
-    /// queue (nothing was sent). Returns how many.
+    /// queue (nothing was sent, so their count against the daily cap is given back).
+    /// Returns how many.
     async fn requeue_unstarted(
         &self,
         keys: &[(&str, &str)],

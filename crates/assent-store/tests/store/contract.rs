@@ -143,6 +143,7 @@ contract!(
     claim_hands_off_due_messages_once,
     claim_paces_each_sender,
     retry_backs_off_then_fails,
+    a_claim_put_back_unstarted_gives_back_its_daily_count,
     a_status_never_moves_backwards,
     a_tenant_reaches_only_its_own_messages,
     an_outbox_delivery_is_written_under_its_tenant,
@@ -1103,6 +1104,67 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
     assert_eq!(
         (c.status, c.reason.as_ref().map(MessageReason::as_str)),
         (MessageStatus::Unknown, Some("handoff_interrupted"))
+    );
+}
+
+/// A claim put back before its call started (the sweep after a crash, the shutdown's
+/// requeue) sent nothing, so its count against the tenant's daily cap is given back: with
+/// a cap of one a day, the same message is claimed again at once rather than deferred to
+/// tomorrow (`daily_cap`).
+async fn a_claim_put_back_unstarted_gives_back_its_daily_count(store: &dyn Store) {
+    let mut t = tenant("t1", TX, MK);
+    t.settings.rate_limits.per_tenant_per_day = 1;
+    store.create_tenant(&t, "key-t1").await.unwrap();
+    store.set_senders(&t.id, &t.senders, now()).await.unwrap();
+    queue(store, &t, vec![outbound(&t, "a", &phone(1))]).await;
+    let claimed = store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    assert_eq!(ids(&claimed), ["a"]);
+
+    let later = now() + Duration::seconds(1);
+    assert_eq!(
+        store
+            .recover_orphaned_sends(later, later, later)
+            .await
+            .unwrap(),
+        (1, 0)
+    );
+    let again = store.claim_due(later, 10, &mut send_all).await.unwrap();
+    assert_eq!(
+        ids(&again),
+        ["a"],
+        "the sweep gave back the day's one hand-off"
+    );
+
+    assert_eq!(
+        store
+            .requeue_unstarted(&[(t.id.as_str(), "a")], later, later)
+            .await
+            .unwrap(),
+        1
+    );
+    let third = later + Duration::seconds(1);
+    let once_more = store.claim_due(third, 10, &mut send_all).await.unwrap();
+    assert_eq!(
+        ids(&once_more),
+        ["a"],
+        "the shutdown's requeue gave back the day's one hand-off"
+    );
+    // Started, it counts: nothing else goes today.
+    let refs: Vec<&Message> = once_more.iter().collect();
+    assert_eq!(
+        store
+            .start_calls(&refs, third, third, &mut send_all)
+            .await
+            .unwrap(),
+        vec![true]
+    );
+    queue(store, &t, vec![outbound(&t, "b", &phone(2))]).await;
+    assert!(
+        store
+            .claim_due(third, 10, &mut send_all)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
