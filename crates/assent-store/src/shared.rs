@@ -2504,7 +2504,8 @@ macro_rules! shared_store_sql {
                 )
                 .bind(tenant_id)
                 .bind($crate::handoff_bucket(at))
-                .bind(segments)
+                // As the claim counted it: an empty body still counts one.
+                .bind(segments.max(1))
                 .execute(&mut *conn)
                 .await?;
             }
@@ -2522,63 +2523,6 @@ macro_rules! shared_store_sql {
             .execute(&mut *conn)
             .await?;
             Ok(status)
-        }
-
-        /// See `QueueStore::recover_orphaned_sends`, in the caller's transaction; `lock`
-        /// is appended to a first read of the claims put back (PostgreSQL ` FOR UPDATE`, so
-        /// the refund and the requeue below see the same rows; SQLite nothing, and no
-        /// read: its one writer already orders them).
-        pub(crate) async fn recover_orphaned_sends(
-            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
-            claimed_before: chrono::DateTime<chrono::Utc>,
-            started_before: chrono::DateTime<chrono::Utc>,
-            now: chrono::DateTime<chrono::Utc>,
-            lock: &'static str,
-        ) -> $crate::Result<(u64, u64)> {
-            use $crate::codec::ms;
-            const UNSTARTED: &str =
-                "status = 'sending' AND call_started_at IS NULL AND handed_off_at < $1";
-            if !lock.is_empty() {
-                $crate::__sqlx::query($crate::__sqlx::AssertSqlSafe(format!(
-                    "SELECT 1 FROM messages WHERE {UNSTARTED}{lock}"
-                )))
-                .bind(ms(claimed_before))
-                .execute(&mut *conn)
-                .await?;
-            }
-            // Nothing of these was sent: each claim's count against its tenant's daily cap
-            // is given back to the hour it was counted in, as `retry_later` does.
-            $crate::__sqlx::query($crate::__sqlx::AssertSqlSafe(format!(
-                "UPDATE tenant_handoffs SET n = CASE WHEN n > d.s THEN n - d.s ELSE 0 END \
-                 FROM (SELECT tenant_id AS t, handed_off_at / $2 AS hour, SUM(segments) AS s \
-                       FROM messages WHERE {UNSTARTED} GROUP BY tenant_id, handed_off_at / $2) AS d \
-                 WHERE tenant_handoffs.tenant_id = d.t AND tenant_handoffs.hour = d.hour"
-            )))
-            .bind(ms(claimed_before))
-            .bind($crate::HANDOFF_BUCKET_MS)
-            .execute(&mut *conn)
-            .await?;
-            // `handed_off_at` goes too: the frequency cap counts hand-offs by it, and this
-            // one never happened.
-            let requeued = $crate::__sqlx::query(
-                "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
-                 WHERE status = 'sending' AND call_started_at IS NULL AND handed_off_at < $2",
-            )
-            .bind(ms(now))
-            .bind(ms(claimed_before))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            let unknown = $crate::__sqlx::query(
-                "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = $1 \
-                 WHERE status = 'sending' AND call_started_at < $2",
-            )
-            .bind(ms(now))
-            .bind(ms(started_before))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            Ok((requeued, unknown))
         }
 
         /// The phone's new consent, when the plan changed it.
