@@ -322,7 +322,8 @@ pub trait QueueStore: ConsentStore + Send + Sync {
     /// with no `max_attempts` (the provider throttled the account) the attempt is not
     /// counted and the message is never failed for it. Nothing was sent, so the claim's
     /// count against the tenant's daily cap is given back and `handed_off_at` cleared.
-    /// Returns the new status. Backends without a retry counter fail it at once.
+    /// Returns the new status. Every backend implements it: a default that failed the
+    /// message at once would fail it for a throttle too, which is never a failure.
     async fn retry_later(
         &self,
         tenant_id: &str,
@@ -331,21 +332,7 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         now: DateTime<Utc>,
         max_attempts: Option<u32>,
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
-    ) -> Result<MessageStatus> {
-        let _ = (max_attempts, backoff);
-        self.update_message(
-            tenant_id,
-            id,
-            &MessageUpdate {
-                status: Some(MessageStatus::Failed),
-                reason: Some(reason.clone()),
-                at: Some(now),
-                ..Default::default()
-            },
-        )
-        .await?;
-        Ok(MessageStatus::Failed)
-    }
+    ) -> Result<MessageStatus>;
     /// The last step before claimed messages go to the provider: each message still
     /// `sending` from the claim made at `claimed_at` and not yet started is decided again by
     /// `plan` under its phone's lock (the one a STOP's [`ConsentStore::transact`] takes), and those

@@ -12,25 +12,35 @@ use assent_store::{Recipient, Senders, Settings, Tenant};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
-#[tokio::test]
-async fn a_write_that_returns_early_releases_the_write_lock() {
+/// A migrated store in a file of its own (the directory lives as long as the guard).
+async fn migrated(file: &str) -> (tempfile::TempDir, String, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/lock.db", dir.path().display());
+    let url = format!("sqlite://{}/{file}", dir.path().display());
     let store = SqliteStore::open(&url).await.unwrap();
     store.migrate().await.unwrap();
+    (dir, url, store)
+}
+
+/// Another process's connection to the file at `url`, which does not wait for locks.
+async fn other_process(url: &str) -> sqlx::SqliteConnection {
+    SqliteConnectOptions::from_str(url)
+        .unwrap()
+        .busy_timeout(Duration::ZERO)
+        .connect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_write_that_returns_early_releases_the_write_lock() {
+    let (_dir, url, store) = migrated("lock.db").await;
     let now = chrono::Utc::now();
     let limit = [("k".to_string(), 1, chrono::Duration::days(1))];
     assert!(store.take_hits(&limit, now).await.unwrap());
     // Refused: the write returns without committing anything.
     assert!(!store.take_hits(&limit, now).await.unwrap());
 
-    // Another process's connection, which does not wait for locks.
-    let mut other = SqliteConnectOptions::from_str(&url)
-        .unwrap()
-        .busy_timeout(Duration::ZERO)
-        .connect()
-        .await
-        .unwrap();
+    let mut other = other_process(&url).await;
     let mut released = false;
     for _ in 0..100 {
         if sqlx::query("BEGIN IMMEDIATE")
@@ -53,10 +63,7 @@ async fn a_write_that_returns_early_releases_the_write_lock() {
 /// when the call returns: another connection sees every row and can take the write lock.
 #[tokio::test]
 async fn a_batch_written_in_parts_is_committed_when_it_returns() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/parts.db", dir.path().display());
-    let store = SqliteStore::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
+    let (_dir, url, store) = migrated("parts.db").await;
     let now = chrono::Utc::now();
     let t = Tenant {
         id: "t1".into(),
@@ -76,12 +83,7 @@ async fn a_batch_written_in_parts_is_committed_when_it_returns() {
         .collect();
     assert_eq!(store.add_recipients(&t.id, &batch).await.unwrap(), 12_000);
 
-    let mut other = SqliteConnectOptions::from_str(&url)
-        .unwrap()
-        .busy_timeout(Duration::ZERO)
-        .connect()
-        .await
-        .unwrap();
+    let mut other = other_process(&url).await;
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut other)
         .await
