@@ -1589,6 +1589,123 @@ impl QueueStore for PostgresStore {
     }
 }
 
+/// The phones of an audience page after `$2`, in index order, at most `$3` (`$4` the tags;
+/// `$5`, when `until`, the last phone of the page).
+fn audience_phones_sql(tagged: bool, until: bool) -> String {
+    let bound = if until { " AND {col} <= $5" } else { "" };
+    if tagged {
+        format!(
+            "SELECT DISTINCT cm.phone FROM contact_methods cm WHERE cm.tenant_id = $1 AND cm.phone > $2{} \
+               AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = $1 \
+                 AND t.customer_id = cm.customer_id AND t.tag = ANY($4)) ORDER BY cm.phone LIMIT $3",
+            bound.replace("{col}", "cm.phone")
+        )
+    } else {
+        format!(
+            "SELECT k.phone FROM consent k WHERE k.tenant_id = $1 AND k.phone > $2{} \
+               AND (k.state::json ->> 'marketing') = 'opted_in' ORDER BY k.phone LIMIT $3",
+            bound.replace("{col}", "k.phone")
+        )
+    }
+}
+
+impl PostgresStore {
+    /// The members of the audience after `after`, at most `limit`, up to `until` when given,
+    /// with their snapshots; `next` is left `None` for the caller to set.
+    async fn audience_phones(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        limit: usize,
+        until: Option<&E164>,
+        now: DateTime<Utc>,
+    ) -> Result<AudiencePage> {
+        // Phones in index order after the previous page's last; the name is the oldest
+        // matching customer's (the id breaks ties).
+        let phones = audience_phones_sql(!tags.is_empty(), until.is_some());
+        let sql = format!(
+            "WITH p(phone) AS ({phones}) SELECT p.phone, \
+               (SELECT c.name FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
+                  AND c.id = cm.customer_id WHERE cm.tenant_id = $1 AND cm.phone = p.phone \
+                  AND (cardinality($4::text[]) = 0 OR EXISTS (SELECT 1 FROM customer_tags t \
+                    WHERE t.tenant_id = $1 AND t.customer_id = c.id AND t.tag = ANY($4))) \
+                  ORDER BY c.created_at, c.id LIMIT 1) AS name \
+             FROM p ORDER BY p.phone"
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(after.map_or("", |p| p.as_str()))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(tags);
+        if let Some(until) = until {
+            q = q.bind(until.as_str());
+        }
+        let rows: Vec<shared::AudienceRow> = q.fetch_all(&self.pool).await?;
+        let members: Vec<AudienceMember> = rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<_>>()?;
+        let phones: Vec<E164> = members.iter().map(|m| m.phone.clone()).collect();
+        let snaps = self.snapshots(tenant_id, &phones, now).await?;
+        Ok(AudiencePage {
+            next: None,
+            members: members.into_iter().zip(snaps).collect(),
+        })
+    }
+}
+
+/// A page's end is its last phone, found by the same index walk that reads it, without
+/// the snapshots that make up most of a page's cost.
+#[async_trait]
+impl AudienceRanges for PostgresStore {
+    async fn audience_page_end(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        limit: usize,
+    ) -> Result<Option<PageEnd>> {
+        let sql = format!(
+            "SELECT max(phone), count(*)::BIGINT FROM ({}) AS p(phone)",
+            audience_phones_sql(!tags.is_empty(), false)
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(after.map_or("", |p| p.as_str()))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        // The opted-in audience's phones do not name the tags.
+        if !tags.is_empty() {
+            q = q.bind(tags);
+        }
+        let (last, n): (Option<String>, i64) = q.fetch_one(&self.pool).await?;
+        Ok(Some(match last {
+            Some(last) if usize::try_from(n).unwrap_or(0) >= limit => {
+                PageEnd::At(codec::phone(&last)?)
+            }
+            _ => PageEnd::Last,
+        }))
+    }
+
+    async fn audience_range(
+        &self,
+        tenant_id: &str,
+        tags: &[String],
+        after: Option<&E164>,
+        end: &PageEnd,
+        now: DateTime<Utc>,
+    ) -> Result<AudiencePage> {
+        let (until, next) = match end {
+            PageEnd::At(last) => (Some(last), Some(last.clone())),
+            PageEnd::Last => (None, None),
+        };
+        let page = self
+            .audience_phones(tenant_id, tags, after, usize::MAX >> 1, until, now)
+            .await?;
+        Ok(AudiencePage { next, ..page })
+    }
+}
+
 #[async_trait]
 impl CampaignStore for PostgresStore {
     async fn audience_page(
@@ -1599,46 +1716,19 @@ impl CampaignStore for PostgresStore {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<AudiencePage> {
-        // Phones in index order after the previous page's last; the name is the oldest
-        // matching customer's (the id breaks ties).
-        let phones = if tags.is_empty() {
-            "SELECT k.phone FROM consent k WHERE k.tenant_id = $1 AND k.phone > $2 \
-               AND (k.state::json ->> 'marketing') = 'opted_in' ORDER BY k.phone LIMIT $3"
-        } else {
-            "SELECT DISTINCT cm.phone FROM contact_methods cm WHERE cm.tenant_id = $1 AND cm.phone > $2 \
-               AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = $1 \
-                 AND t.customer_id = cm.customer_id AND t.tag = ANY($4)) ORDER BY cm.phone LIMIT $3"
-        };
-        let sql = format!(
-            "WITH p(phone) AS ({phones}) SELECT p.phone, \
-               (SELECT c.name FROM contact_methods cm JOIN customers c ON c.tenant_id = cm.tenant_id \
-                  AND c.id = cm.customer_id WHERE cm.tenant_id = $1 AND cm.phone = p.phone \
-                  AND (cardinality($4::text[]) = 0 OR EXISTS (SELECT 1 FROM customer_tags t \
-                    WHERE t.tenant_id = $1 AND t.customer_id = c.id AND t.tag = ANY($4))) \
-                  ORDER BY c.created_at, c.id LIMIT 1) AS name \
-             FROM p ORDER BY p.phone"
-        );
-        let rows: Vec<shared::AudienceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(after.map_or("", |p| p.as_str()))
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(tags)
-            .fetch_all(&self.pool)
+        let page = self
+            .audience_phones(tenant_id, tags, after, limit, None, now)
             .await?;
-        let members: Vec<AudienceMember> = rows
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect::<Result<_>>()?;
-        let phones: Vec<E164> = members.iter().map(|m| m.phone.clone()).collect();
-        let snaps = self.snapshots(tenant_id, &phones, now).await?;
-        Ok(AudiencePage {
-            next: if phones.len() == limit {
-                phones.last().cloned()
-            } else {
-                None
-            },
-            members: members.into_iter().zip(snaps).collect(),
-        })
+        let next = if page.members.len() == limit {
+            page.members.last().map(|m| m.0.phone.clone())
+        } else {
+            None
+        };
+        Ok(AudiencePage { next, ..page })
+    }
+
+    fn audience_ranges(&self) -> Option<&dyn AudienceRanges> {
+        Some(self)
     }
 
     async fn add_recipients(&self, tenant_id: &str, recipients: &[Recipient]) -> Result<u64> {
