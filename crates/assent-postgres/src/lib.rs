@@ -596,57 +596,6 @@ async fn write_plan(
     insert_messages(conn, &plan.messages).await?;
     write_plan_rest(conn, tenant_id, phone, plan, now_ms).await
 }
-/// Puts claims whose call never started (`(tenant, id, handed_off_at, segments)`, locked
-/// by the caller) back in the queue, and gives back their count against each tenant's
-/// daily cap to the hour it was counted in (as the claim counted it: one at least), the
-/// hour buckets updated in key order as a claim takes them. Buckets no longer counted are
-/// left alone (a claim may be deleting them). Returns how many went back.
-async fn put_back_unstarted(
-    conn: &mut PgConnection,
-    unstarted: &[(String, String, i64, i64)],
-    now: DateTime<Utc>,
-) -> Result<u64> {
-    if unstarted.is_empty() {
-        return Ok(0);
-    }
-    let counted_from = first_counted_bucket(ms(now));
-    let mut refunds: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
-    for (tenant_id, _, handed_off_at, segments) in unstarted {
-        let hour = handoff_bucket(*handed_off_at);
-        if hour >= counted_from {
-            *refunds.entry((tenant_id.as_str(), hour)).or_default() += (*segments).max(1);
-        }
-    }
-    for ((tenant_id, hour), n) in refunds {
-        sqlx::query(
-            "UPDATE tenant_handoffs SET n = GREATEST(n - $3, 0) WHERE tenant_id = $1 AND hour = $2",
-        )
-        .bind(tenant_id)
-        .bind(hour)
-        .bind(n)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let (tenants, ids): (Vec<&str>, Vec<&str>) = unstarted
-        .iter()
-        .map(|(t, id, _, _)| (t.as_str(), id.as_str()))
-        .unzip();
-    // `handed_off_at` goes too: the frequency cap counts hand-offs by it, and these never
-    // happened.
-    Ok(sqlx::query(
-        "UPDATE messages AS m SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
-         FROM unnest($2::text[], $3::text[]) AS k(tenant_id, id) \
-         WHERE m.tenant_id = k.tenant_id AND m.id = k.id \
-         AND m.status = 'sending' AND m.call_started_at IS NULL",
-    )
-    .bind(ms(now))
-    .bind(tenants)
-    .bind(ids)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected())
-}
-
 /// Adds a claim's hand-offs to the tenant's hour bucket (the caller holds the tenant's
 /// daily lock) and drops buckets older than any window.
 async fn count_handoffs(
@@ -1536,28 +1485,10 @@ impl QueueStore for PostgresStore {
         // A live process whose claim this requeues cannot start it any more: `start_calls`
         // only starts a message still `sending` under its own claim's time.
         let mut tx = self.pool.begin().await?;
-        // Messages, then hour buckets in key order, as a claim takes them: a sweep beside
-        // live claims (another process's) cannot deadlock with them.
-        let unknown = sqlx::query(
-            "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = $1 \
-             WHERE status = 'sending' AND call_started_at < $2",
-        )
-        .bind(ms(now))
-        .bind(ms(started_before))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let unstarted: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT tenant_id, id, handed_off_at, segments::BIGINT FROM messages \
-             WHERE status = 'sending' AND call_started_at IS NULL AND handed_off_at < $1 \
-             ORDER BY tenant_id, id FOR UPDATE",
-        )
-        .bind(ms(claimed_before))
-        .fetch_all(&mut *tx)
-        .await?;
-        let requeued = put_back_unstarted(&mut tx, &unstarted, now).await?;
+        let r = recover_orphaned_sends(&mut tx, claimed_before, started_before, now, " FOR UPDATE")
+            .await?;
         tx.commit().await?;
-        Ok((requeued, unknown))
+        Ok(r)
     }
 
     async fn requeue_unstarted(
@@ -1571,7 +1502,7 @@ impl QueueStore for PostgresStore {
         }
         let (tenants, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
         let mut tx = self.pool.begin().await?;
-        let unstarted: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        let unstarted: Vec<decide::Unstarted> = sqlx::query_as(
             "SELECT m.tenant_id, m.id, m.handed_off_at, m.segments::BIGINT \
              FROM messages m JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS k(tenant_id, id) \
                ON m.tenant_id = k.tenant_id AND m.id = k.id \

@@ -475,19 +475,25 @@ async fn read_audience(
 ) -> Result<()> {
     let mut after: Option<E164> = None;
     let mut reading: std::collections::VecDeque<Reading> = Default::default();
-    // Hands the oldest page on; false when the gate or the writer has stopped (it failed,
-    // and says so): nothing more to do.
+    // Hands pages on, oldest first, until at most `keep` are still being read; false when
+    // the gate or the writer has stopped (it failed, and says so): nothing more to do.
     async fn hand_on(
         reading: &mut std::collections::VecDeque<Reading>,
+        keep: usize,
         pages: &tokio::sync::mpsc::Sender<Vec<(AudienceMember, PhoneSnapshot)>>,
     ) -> Result<bool> {
-        let Some(mut task) = reading.pop_front() else {
-            return Ok(true);
-        };
-        let page = (&mut task.0)
-            .await
-            .map_err(|e| StoreError::Database(format!("fan-out page: {e}")))??;
-        Ok(pages.send(page.members).await.is_ok())
+        while reading.len() > keep {
+            let Some(mut task) = reading.pop_front() else {
+                break;
+            };
+            let page = (&mut task.0)
+                .await
+                .map_err(|e| StoreError::Database(format!("fan-out page: {e}")))??;
+            if pages.send(page.members).await.is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
     loop {
         let end = match app.store.audience_ranges() {
@@ -499,10 +505,8 @@ async fn read_audience(
             None => None,
         };
         let Some(end) = end else {
-            while !reading.is_empty() {
-                if !hand_on(&mut reading, &pages).await? {
-                    return Ok(());
-                }
+            if !hand_on(&mut reading, 0, &pages).await? {
+                return Ok(());
             }
             let page = app
                 .store
@@ -534,15 +538,11 @@ async fn read_audience(
         };
         reading.push_back(Reading(task));
         let PageEnd::At(last) = end else {
-            while !reading.is_empty() {
-                if !hand_on(&mut reading, &pages).await? {
-                    return Ok(());
-                }
-            }
+            hand_on(&mut reading, 0, &pages).await?;
             return Ok(());
         };
         after = Some(last);
-        if reading.len() >= PAGES_AHEAD && !hand_on(&mut reading, &pages).await? {
+        if !hand_on(&mut reading, PAGES_AHEAD - 1, &pages).await? {
             return Ok(());
         }
     }

@@ -680,52 +680,6 @@ async fn audience_consent(
         .await?)
 }
 
-/// See `QueueStore::recover_orphaned_sends`, in the one writer's transaction (nothing
-/// else changes the rows between its statements).
-async fn recover_orphaned_sends(
-    conn: &mut SqliteConnection,
-    claimed_before: DateTime<Utc>,
-    started_before: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(u64, u64)> {
-    const UNSTARTED: &str = "status = 'sending' AND call_started_at IS NULL AND handed_off_at < ?1";
-    // Nothing of these was sent: each claim's count against its tenant's daily cap is given
-    // back to the hour it was counted in (as the claim counted it, one at least), as
-    // `retry_later` does.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE tenant_handoffs SET n = CASE WHEN n > d.s THEN n - d.s ELSE 0 END \
-         FROM (SELECT tenant_id AS t, handed_off_at / ?2 AS hour, \
-               SUM(CASE WHEN segments > 1 THEN segments ELSE 1 END) AS s \
-               FROM messages WHERE {UNSTARTED} GROUP BY tenant_id, handed_off_at / ?2) AS d \
-         WHERE tenant_handoffs.tenant_id = d.t AND tenant_handoffs.hour = d.hour"
-    )))
-    .bind(ms(claimed_before))
-    .bind(HANDOFF_BUCKET_MS)
-    .execute(&mut *conn)
-    .await?;
-    // `handed_off_at` goes too: the frequency cap counts hand-offs by it, and this one
-    // never happened.
-    let requeued = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = ?2 \
-         WHERE {UNSTARTED}"
-    )))
-    .bind(ms(claimed_before))
-    .bind(ms(now))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let unknown = sqlx::query(
-        "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = ?1 \
-         WHERE status = 'sending' AND call_started_at < ?2",
-    )
-    .bind(ms(now))
-    .bind(ms(started_before))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok((requeued, unknown))
-}
-
 /// [`AUDIENCE_PAGE_END`] on `conn`: the last phone of the page of `limit` records after
 /// `after_phone`, `None` when fewer are left.
 async fn audience_page_end(
@@ -1644,7 +1598,7 @@ impl QueueStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(u64, u64)> {
         let mut w = self.batch.begin().await?;
-        let r = recover_orphaned_sends(w.conn(), claimed_before, started_before, now).await?;
+        let r = recover_orphaned_sends(w.conn(), claimed_before, started_before, now, "").await?;
         w.commit().await?;
         Ok(r)
     }
@@ -1660,34 +1614,17 @@ impl QueueStore for SqliteStore {
         }
         let keys = serde_json::to_string(keys).map_err(|e| StoreError::Database(e.to_string()))?;
         let mut w = self.batch.begin().await?;
-        // Nothing of these was sent: their claim's count against the daily cap is given
-        // back (all were claimed at `claimed_at`, so counted in its hour).
-        sqlx::query(
-            "UPDATE tenant_handoffs SET n = CASE WHEN n > d.s THEN n - d.s ELSE 0 END \
-             FROM (SELECT m.tenant_id AS t, SUM(CASE WHEN m.segments > 1 THEN m.segments ELSE 1 END) AS s \
-                   FROM messages m, \
-                   (SELECT DISTINCT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?1)) AS k \
-                   WHERE m.tenant_id = k.t AND m.id = k.id AND m.status = 'sending' \
-                   AND m.call_started_at IS NULL AND m.handed_off_at = ?2 GROUP BY m.tenant_id) AS d \
-             WHERE tenant_handoffs.tenant_id = d.t AND tenant_handoffs.hour = ?3",
+        let unstarted: Vec<decide::Unstarted> = sqlx::query_as(
+            "SELECT DISTINCT m.tenant_id, m.id, m.handed_off_at, m.segments FROM messages m \
+             JOIN (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?1)) AS k \
+               ON m.tenant_id = k.t AND m.id = k.id \
+             WHERE m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = ?2",
         )
-        .bind(&keys)
-        .bind(ms(claimed_at))
-        .bind(handoff_bucket(ms(claimed_at)))
-        .execute(w.conn())
-        .await?;
-        let n = sqlx::query(
-            "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = ?1 \
-             FROM (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?2)) AS k \
-             WHERE messages.tenant_id = k.t AND messages.id = k.id \
-             AND status = 'sending' AND call_started_at IS NULL AND handed_off_at = ?3",
-        )
-        .bind(ms(now))
         .bind(keys)
         .bind(ms(claimed_at))
-        .execute(w.conn())
-        .await?
-        .rows_affected();
+        .fetch_all(w.conn())
+        .await?;
+        let n = put_back_unstarted(w.conn(), &unstarted, now).await?;
         w.commit().await?;
         Ok(n)
     }

@@ -31,6 +31,25 @@ pub fn oldest_kept_bucket(now_ms: i64) -> i64 {
     first_counted_bucket(now_ms) - 24
 }
 
+/// A claim put back unstarted: `(tenant_id, id, handed_off_at ms, segments)`.
+pub type Unstarted = (String, String, i64, i64);
+
+/// What putting `unstarted` back gives back against the daily cap at `now_ms`: per
+/// (tenant, hour bucket), in key order (the order a claim takes the buckets in), the
+/// segments as the claim counted them (one at least). Buckets no longer counted are left
+/// out: nothing reads them, and a claim may be deleting them.
+pub fn handoff_refunds(unstarted: &[Unstarted], now_ms: i64) -> Vec<(&str, i64, i64)> {
+    let counted_from = first_counted_bucket(now_ms);
+    let mut refunds: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
+    for (tenant_id, _, handed_off_at, segments) in unstarted {
+        let hour = crate::handoff_bucket(*handed_off_at);
+        if hour >= counted_from {
+            *refunds.entry((tenant_id.as_str(), hour)).or_default() += (*segments).max(1);
+        }
+    }
+    refunds.into_iter().map(|((t, h), n)| (t, h, n)).collect()
+}
+
 // ---------------------------------------------------------------------------------------
 // Status ranking.
 
@@ -232,6 +251,25 @@ mod tests {
     use assent_core::gate::Purpose;
     use assent_core::phone::E164;
     use chrono::TimeZone;
+
+    #[test]
+    fn refunds_go_to_each_claims_hour_in_key_order_one_segment_at_least() {
+        let hour = crate::HANDOFF_BUCKET_MS;
+        let now = 100 * hour + 5;
+        let row = |t: &str, at: i64, segments: i64| (t.to_string(), "m".to_string(), at, segments);
+        let unstarted = [
+            row("t2", 99 * hour, 3),
+            row("t1", 100 * hour + 1, 0),
+            row("t1", 99 * hour + 7, 2),
+            row("t1", 100 * hour + 2, 1),
+            // A day and more before: no longer counted, left alone.
+            row("t1", 70 * hour, 4),
+        ];
+        assert_eq!(
+            handoff_refunds(&unstarted, now),
+            [("t1", 99, 2), ("t1", 100, 2), ("t2", 99, 3)]
+        );
+    }
 
     fn message(id: &str, due_hour: u32, purpose: Option<Purpose>) -> Message {
         let phone = E164::parse("+15555550123").unwrap();

@@ -1966,8 +1966,8 @@ pub type CountRow = (String, String, String, i64);
 /// The counters of `campaigns` campaigns (`$1` tenant, then their ids): the rows the
 /// database keeps in `campaign_counts`, updated in the transaction of each change to the
 /// send log, its messages or the consent ledger (by triggers; SQLite's recording of
-/// recipients counts itself: docs/SCALING.md, "Campaign counters"). A report reads one campaign's few rows, the campaigns list a page's; neither
-/// touches the send log.
+/// recipients counts itself: docs/SCALING.md, "Campaign counters"). A report reads one
+/// campaign's few rows, the campaigns list a page's; neither touches the send log.
 pub fn campaign_counts_sql(campaigns: usize) -> String {
     let mut sql = crate::page::Sql::new(
         "SELECT campaign_id, status, reason, n FROM campaign_counts WHERE tenant_id = $1 AND",
@@ -2523,6 +2523,80 @@ macro_rules! shared_store_sql {
             .execute(&mut *conn)
             .await?;
             Ok(status)
+        }
+
+        /// See `QueueStore::recover_orphaned_sends`, in the caller's transaction; `lock` is
+        /// appended to the read of the claims put back (PostgreSQL ` FOR UPDATE`, taken in
+        /// key order; SQLite nothing: its one writer orders everything). Started calls are
+        /// marked first, so the hour buckets are the last rows taken, as a claim takes them.
+        pub(crate) async fn recover_orphaned_sends(
+            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
+            claimed_before: chrono::DateTime<chrono::Utc>,
+            started_before: chrono::DateTime<chrono::Utc>,
+            now: chrono::DateTime<chrono::Utc>,
+            lock: &'static str,
+        ) -> $crate::Result<(u64, u64)> {
+            use $crate::codec::ms;
+            let unknown = $crate::__sqlx::query(
+                "UPDATE messages SET status = 'unknown', reason = 'handoff_interrupted', updated_at = $1 \
+                 WHERE status = 'sending' AND call_started_at < $2",
+            )
+            .bind(ms(now))
+            .bind(ms(started_before))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            let unstarted: Vec<$crate::decide::Unstarted> =
+                $crate::__sqlx::query_as($crate::__sqlx::AssertSqlSafe(format!(
+                    "SELECT tenant_id, id, handed_off_at, CAST(segments AS BIGINT) FROM messages \
+                     WHERE status = 'sending' AND call_started_at IS NULL AND handed_off_at < $1 \
+                     ORDER BY tenant_id, id{lock}"
+                )))
+                .bind(ms(claimed_before))
+                .fetch_all(&mut *conn)
+                .await?;
+            let requeued = put_back_unstarted(conn, &unstarted, now).await?;
+            Ok((requeued, unknown))
+        }
+
+        /// Puts claims whose call never started (locked by the caller, where rows are
+        /// locked) back in the queue, and gives back their count against each tenant's
+        /// daily cap ([`$crate::decide::handoff_refunds`]), bucket by bucket in key order
+        /// as a claim takes them. Returns how many went back. A sweep or a shutdown: at
+        /// most the claims in flight, so a statement each is no cost.
+        pub(crate) async fn put_back_unstarted(
+            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
+            unstarted: &[$crate::decide::Unstarted],
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<u64> {
+            use $crate::codec::ms;
+            for (tenant_id, hour, n) in $crate::decide::handoff_refunds(unstarted, ms(now)) {
+                $crate::__sqlx::query(
+                    "UPDATE tenant_handoffs SET n = CASE WHEN n > $3 THEN n - $3 ELSE 0 END \
+                     WHERE tenant_id = $1 AND hour = $2",
+                )
+                .bind(tenant_id)
+                .bind(hour)
+                .bind(n)
+                .execute(&mut *conn)
+                .await?;
+            }
+            let mut requeued = 0;
+            for (tenant_id, id, _, _) in unstarted {
+                // `handed_off_at` goes too: the frequency cap counts hand-offs by it, and
+                // this one never happened.
+                requeued += $crate::__sqlx::query(
+                    "UPDATE messages SET status = 'queued', reason = NULL, handed_off_at = NULL, updated_at = $1 \
+                     WHERE tenant_id = $2 AND id = $3 AND status = 'sending' AND call_started_at IS NULL",
+                )
+                .bind(ms(now))
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            }
+            Ok(requeued)
         }
 
         /// The phone's new consent, when the plan changed it.

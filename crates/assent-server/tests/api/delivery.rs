@@ -476,16 +476,21 @@ async fn a_senders_pace_holds_work_back_without_dropping_it_and_replies_jump_the
     assert_eq!(to_customers, 5, "nothing dropped");
 }
 
+/// Sets the tenant's daily cap, with a sender pace that never holds anything back.
+async fn daily_cap(app: &TestApp, t: &Tenant, per_day: u32) {
+    app.put(
+        "/settings",
+        &t.key,
+        json!({"rate_limits": {"per_sender_per_minute": 6000, "per_tenant_per_day": per_day}}),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn the_daily_cap_per_tenant_defers_the_rest() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
-    app.put(
-        "/settings",
-        &t.key,
-        json!({"rate_limits": {"per_sender_per_minute": 6000, "per_tenant_per_day": 3}}),
-    )
-    .await;
+    daily_cap(&app, &t, 3).await;
     let phones = customers(&app, &t, 5).await;
     for p in &phones {
         app.post(
@@ -506,12 +511,7 @@ async fn the_daily_cap_per_tenant_defers_the_rest() {
 async fn a_hand_off_that_sent_nothing_gives_back_its_count_against_the_daily_cap() {
     let app = TestApp::spawn().await;
     let (t, _) = app.tenant().await;
-    app.put(
-        "/settings",
-        &t.key,
-        json!({"rate_limits": {"per_sender_per_minute": 6000, "per_tenant_per_day": 1}}),
-    )
-    .await;
+    daily_cap(&app, &t, 1).await;
     let id = send_job(&app, &t).await;
     // Each try sent nothing, so none of them uses up the day's one hand-off: the message
     // is tried again each time rather than deferred to tomorrow.
