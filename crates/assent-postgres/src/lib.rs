@@ -1178,6 +1178,7 @@ async fn start_calls_in(
     let mut tenants: HashMap<String, TenantContext> = HashMap::new();
     let mut go = Vec::with_capacity(messages.len());
     let mut decided = Decided::default();
+    let mut refunds = Vec::new();
     let mut started: (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
     for m in messages {
         let key = (m.tenant_id.clone(), m.phone.as_str().to_string());
@@ -1201,18 +1202,22 @@ async fn start_calls_in(
                 started.0.push(m.tenant_id.as_str());
                 started.1.push(m.id.as_str());
             }
-            Some(o) => decided.push(
-                (&o.tenant_id, &o.id),
-                o.status,
-                o.reason.map(|r| r.to_string()),
-                ms(o.due_at),
-            ),
+            Some(o) => {
+                decided.push(
+                    (&o.tenant_id, &o.id),
+                    o.status,
+                    o.reason.map(|r| r.to_string()),
+                    ms(o.due_at),
+                );
+                refunds.push(decide::held_back(m, claimed_at));
+            }
         }
     }
     // Not handed off after all: the frequency cap, which counts hand-offs by
-    // `handed_off_at`, must not count these.
+    // `handed_off_at`, must not count these, nor the daily cap, which counted the claim.
     let held = (decided.tenant_ids.clone(), decided.ids.clone());
     decided.write(conn, now_ms).await?;
+    give_back_handoffs(conn, &refunds, now).await?;
     if !held.1.is_empty() {
         sqlx::query(
             "UPDATE messages AS m SET handed_off_at = NULL \

@@ -1562,7 +1562,13 @@ impl QueueStore for SqliteStore {
         }
         if !held.is_empty() {
             // Not handed off after all: the frequency cap, which counts hand-offs by
-            // `handed_off_at`, must not count these.
+            // `handed_off_at`, must not count these, nor the daily cap, which counted
+            // the claim.
+            let refunds: Vec<decide::Unstarted> = held
+                .iter()
+                .map(|m| decide::held_back(m, claimed_at))
+                .collect();
+            give_back_handoffs(w.conn(), &refunds, now).await?;
             sqlx::query(
                 "UPDATE messages SET handed_off_at = NULL \
                  FROM (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?1)) AS k \

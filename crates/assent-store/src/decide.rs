@@ -34,6 +34,16 @@ pub fn oldest_kept_bucket(now_ms: i64) -> i64 {
 /// A claim put back unstarted: `(tenant_id, id, handed_off_at ms, segments)`.
 pub type Unstarted = (String, String, i64, i64);
 
+/// A claimed message held back at its call, as [`handoff_refunds`] counts it.
+pub fn held_back(m: &Message, claimed_at: DateTime<Utc>) -> Unstarted {
+    (
+        m.tenant_id.clone(),
+        m.id.clone(),
+        ms(claimed_at),
+        i64::from(m.segments),
+    )
+}
+
 /// What putting `unstarted` back gives back against the daily cap at `now_ms`: per
 /// (tenant, hour bucket), in key order (the order a claim takes the buckets in), the
 /// segments as the claim counted them (one at least). Buckets no longer counted are left

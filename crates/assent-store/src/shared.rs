@@ -2559,6 +2559,29 @@ macro_rules! shared_store_sql {
             Ok((requeued, unknown))
         }
 
+        /// Gives back the count of claims that were never handed off after all against
+        /// each tenant's daily cap ([`$crate::decide::handoff_refunds`]), bucket by bucket in
+        /// key order as a claim takes them.
+        pub(crate) async fn give_back_handoffs(
+            conn: &mut <$db as $crate::__sqlx::Database>::Connection,
+            unstarted: &[$crate::decide::Unstarted],
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<()> {
+            let now_ms = $crate::codec::ms(now);
+            for (tenant_id, hour, n) in $crate::decide::handoff_refunds(unstarted, now_ms) {
+                $crate::__sqlx::query(
+                    "UPDATE tenant_handoffs SET n = CASE WHEN n > $3 THEN n - $3 ELSE 0 END \
+                     WHERE tenant_id = $1 AND hour = $2",
+                )
+                .bind(tenant_id)
+                .bind(hour)
+                .bind(n)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+
         /// Puts claims whose call never started (locked by the caller, where rows are
         /// locked) back in the queue, and gives back their count against each tenant's
         /// daily cap ([`$crate::decide::handoff_refunds`]), bucket by bucket in key order
@@ -2570,17 +2593,7 @@ macro_rules! shared_store_sql {
             now: chrono::DateTime<chrono::Utc>,
         ) -> $crate::Result<u64> {
             use $crate::codec::ms;
-            for (tenant_id, hour, n) in $crate::decide::handoff_refunds(unstarted, ms(now)) {
-                $crate::__sqlx::query(
-                    "UPDATE tenant_handoffs SET n = CASE WHEN n > $3 THEN n - $3 ELSE 0 END \
-                     WHERE tenant_id = $1 AND hour = $2",
-                )
-                .bind(tenant_id)
-                .bind(hour)
-                .bind(n)
-                .execute(&mut *conn)
-                .await?;
-            }
+            give_back_handoffs(conn, unstarted, now).await?;
             let mut requeued = 0;
             for (tenant_id, id, _, _) in unstarted {
                 // `handed_off_at` goes too: the frequency cap counts hand-offs by it, and

@@ -144,6 +144,7 @@ contract!(
     claim_paces_each_sender,
     retry_backs_off_then_fails,
     a_claim_put_back_unstarted_gives_back_its_daily_count,
+    a_claim_held_back_at_its_call_gives_back_its_daily_count,
     a_status_never_moves_backwards,
     a_tenant_reaches_only_its_own_messages,
     an_outbox_delivery_is_written_under_its_tenant,
@@ -1166,6 +1167,38 @@ async fn a_claim_put_back_unstarted_gives_back_its_daily_count(store: &dyn Store
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// A claim that the gate stops at its call (a STOP between the claim and the call) was
+/// never handed off: with a cap of one a day, another message goes in its place.
+async fn a_claim_held_back_at_its_call_gives_back_its_daily_count(store: &dyn Store) {
+    let mut t = tenant("t1", TX, MK);
+    t.settings.rate_limits.per_tenant_per_day = 1;
+    store.create_tenant(&t, "key-t1").await.unwrap();
+    store.set_senders(&t.id, &t.senders, now()).await.unwrap();
+    queue(store, &t, vec![outbound(&t, "a", &phone(1))]).await;
+    let claimed = store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    assert_eq!(ids(&claimed), ["a"]);
+    let refs: Vec<&Message> = claimed.iter().collect();
+    let mut refuse = |_: &Message, _: &PhoneSnapshot| Handoff::Refuse {
+        status: MessageStatus::Blocked,
+        reason: MessageReason::NoPurpose,
+    };
+    let later = now() + Duration::seconds(1);
+    assert_eq!(
+        store
+            .start_calls(&refs, now(), later, &mut refuse)
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    assert_eq!(stored(store, &t, "a").await.status, MessageStatus::Blocked);
+    queue(store, &t, vec![outbound(&t, "b", &phone(2))]).await;
+    assert_eq!(
+        ids(&store.claim_due(later, 10, &mut send_all).await.unwrap()),
+        ["b"],
+        "the held-back claim gave back the day's one hand-off"
     );
 }
 
