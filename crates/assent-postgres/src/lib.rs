@@ -1121,26 +1121,27 @@ async fn write_updates(
 }
 
 /// The rows of the messages a hand-off is about to start (`$1` ids, `$3` their tenants),
-/// locked, each with whether it is still the claim made at `$2`'s and not yet started.
+/// locked, each with whether it is still the claim made at its time in `$2` and not yet
+/// started.
 /// That is decided from the row as locked, not by a WHERE on `status = 'sending'`: with one,
 /// the planner walked the partial index of the tenant's messages in flight once per message
 /// started (6 ms a burst with 2,000 in flight), where the primary key finds each row at once.
-const START_CALL_ROWS: &str = "SELECT m.id, (m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = $2) \
-     FROM messages m JOIN unnest($1::text[], $3::text[]) AS k(id, tenant_id) \
+const START_CALL_ROWS: &str = "SELECT m.id, (m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = k.claimed_at) \
+     FROM messages m JOIN unnest($1::text[], $2::bigint[], $3::text[]) AS k(id, claimed_at, tenant_id) \
        ON m.tenant_id = k.tenant_id AND m.id = k.id \
      ORDER BY m.id FOR UPDATE OF m";
 
 /// Starts calls in the caller's transaction (see [`QueueStore::start_calls`]).
 async fn start_calls_in(
     conn: &mut PgConnection,
-    messages: &[&Message],
-    claimed_at: DateTime<Utc>,
+    starts: &[CallStart<'_>],
     now: DateTime<Utc>,
     plan: &mut HandoffPlanner<'_>,
 ) -> Result<Vec<bool>> {
-    if messages.is_empty() {
+    if starts.is_empty() {
         return Ok(Vec::new());
     }
+    let messages: Vec<&Message> = starts.iter().map(|s| s.message).collect();
     let now_ms = ms(now);
     // The phones' locks first, waiting for them (a STOP holds its phone's only briefly),
     // in one order so two callers cannot deadlock; claims only ever try them. A STOP
@@ -1165,9 +1166,10 @@ async fn start_calls_in(
         .iter()
         .map(|m| (m.tenant_id.as_str(), m.id.as_str()))
         .unzip();
+    let claimed_at: Vec<i64> = starts.iter().map(|s| ms(s.claimed_at)).collect();
     let ours: HashSet<String> = sqlx::query_as::<_, (String, bool)>(START_CALL_ROWS)
         .bind(&ids)
-        .bind(ms(claimed_at))
+        .bind(&claimed_at)
         .bind(&tenants_of)
         .fetch_all(&mut *conn)
         .await?
@@ -1180,7 +1182,8 @@ async fn start_calls_in(
     let mut decided = Decided::default();
     let mut refunds = Vec::new();
     let mut started: (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
-    for m in messages {
+    for s in starts {
+        let m = s.message;
         let key = (m.tenant_id.clone(), m.phone.as_str().to_string());
         let (true, Some(row)) = (ours.contains(&m.id), rows.get(&key)) else {
             go.push(false);
@@ -1209,7 +1212,7 @@ async fn start_calls_in(
                     o.reason.map(|r| r.to_string()),
                     ms(o.due_at),
                 );
-                refunds.push(decide::held_back(m, claimed_at));
+                refunds.push(decide::held_back(m, s.claimed_at));
             }
         }
     }
@@ -1447,16 +1450,15 @@ impl QueueStore for PostgresStore {
 
     async fn start_calls(
         &self,
-        messages: &[&Message],
-        claimed_at: DateTime<Utc>,
+        starts: &[CallStart<'_>],
         now: DateTime<Utc>,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<bool>> {
-        if messages.is_empty() {
+        if starts.is_empty() {
             return Ok(Vec::new());
         }
         let mut tx = plan_by_keys(&self.pool).await?;
-        let go = start_calls_in(&mut tx, messages, claimed_at, now, plan).await?;
+        let go = start_calls_in(&mut tx, starts, now, plan).await?;
         tx.commit().await?;
         Ok(go)
     }
@@ -1464,8 +1466,7 @@ impl QueueStore for PostgresStore {
     async fn record_and_start(
         &self,
         updates: &[(String, String, MessageUpdate)],
-        starts: &[&Message],
-        claimed_at: DateTime<Utc>,
+        starts: &[CallStart<'_>],
         now: DateTime<Utc>,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<bool>> {
@@ -1475,7 +1476,7 @@ impl QueueStore for PostgresStore {
         let mut tx = plan_by_keys(&self.pool).await?;
         // The starts first: their phones' locks are taken before any row lock, as
         // everywhere else, and the outcomes' rows are no other writer's to wait for.
-        let go = start_calls_in(&mut tx, starts, claimed_at, now, plan).await?;
+        let go = start_calls_in(&mut tx, starts, now, plan).await?;
         write_updates(&mut tx, updates).await?;
         tx.commit().await?;
         Ok(go)

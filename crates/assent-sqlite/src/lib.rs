@@ -1502,32 +1502,45 @@ impl QueueStore for SqliteStore {
 
     async fn start_calls(
         &self,
-        messages: &[&Message],
-        claimed_at: DateTime<Utc>,
+        starts: &[CallStart<'_>],
         now: DateTime<Utc>,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<bool>> {
-        if messages.is_empty() {
+        if starts.is_empty() {
             return Ok(Vec::new());
         }
         // The one writer: a STOP written before this sees it blocked below; one written
         // after it finds these calls started and waits for their outcome.
         let mut w = self.batch.begin().await?;
         let now_ms = ms(now);
-        let ids = keys_json(messages.iter().copied())?;
+        let keys: Vec<(&str, &str, i64)> = starts
+            .iter()
+            .map(|s| {
+                (
+                    s.message.tenant_id.as_str(),
+                    s.message.id.as_str(),
+                    ms(s.claimed_at),
+                )
+            })
+            .collect();
+        let keys = serde_json::to_string(&keys).map_err(|e| StoreError::Database(e.to_string()))?;
         let ours: HashSet<String> = sqlx::query_scalar(
-            "SELECT m.id FROM (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?1)) AS k \
+            "SELECT m.id FROM (SELECT value ->> 0 AS t, value ->> 1 AS id, value ->> 2 AS claimed_at \
+                               FROM json_each(?1)) AS k \
              JOIN messages m ON m.tenant_id = k.t AND m.id = k.id \
-             WHERE m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = ?2",
+             WHERE m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = k.claimed_at",
         )
-        .bind(&ids)
-        .bind(ms(claimed_at))
+        .bind(&keys)
         .fetch_all(w.conn())
         .await?
         .into_iter()
         .collect();
         let mut by_tenant: HashMap<&str, Vec<E164>> = HashMap::new();
-        for m in messages.iter().filter(|m| ours.contains(&m.id)) {
+        for m in starts
+            .iter()
+            .map(|s| s.message)
+            .filter(|m| ours.contains(&m.id))
+        {
             let phones = by_tenant.entry(m.tenant_id.as_str()).or_default();
             if !phones.contains(&m.phone) {
                 phones.push(m.phone.clone());
@@ -1539,10 +1552,11 @@ impl QueueStore for SqliteStore {
             let loaded = load_snapshots(w.conn(), &ctx, &phones, now_ms).await?;
             snaps.insert(tenant_id.to_string(), loaded);
         }
-        let mut go = Vec::with_capacity(messages.len());
+        let mut go = Vec::with_capacity(starts.len());
         let mut started: Vec<&Message> = Vec::new();
-        let mut held: Vec<&Message> = Vec::new();
-        for m in messages {
+        let mut held: Vec<&CallStart<'_>> = Vec::new();
+        for s in starts {
+            let m = s.message;
             let (true, Some(snap)) = (
                 ours.contains(&m.id),
                 snaps.get(&m.tenant_id).and_then(|s| s.get(&m.phone)),
@@ -1556,7 +1570,7 @@ impl QueueStore for SqliteStore {
                 None => started.push(m),
                 Some(o) => {
                     set_claim_outcome(w.conn(), &o, now_ms).await?;
-                    held.push(m);
+                    held.push(s);
                 }
             }
         }
@@ -1566,7 +1580,7 @@ impl QueueStore for SqliteStore {
             // the claim.
             let refunds: Vec<decide::Unstarted> = held
                 .iter()
-                .map(|m| decide::held_back(m, claimed_at))
+                .map(|s| decide::held_back(s.message, s.claimed_at))
                 .collect();
             give_back_handoffs(w.conn(), &refunds, now).await?;
             sqlx::query(
@@ -1574,7 +1588,7 @@ impl QueueStore for SqliteStore {
                  FROM (SELECT value ->> 0 AS t, value ->> 1 AS id FROM json_each(?1)) AS k \
                  WHERE messages.tenant_id = k.t AND messages.id = k.id",
             )
-            .bind(keys_json(held.into_iter())?)
+            .bind(keys_json(held.into_iter().map(|s| s.message))?)
             .execute(w.conn())
             .await?;
         }

@@ -92,6 +92,14 @@ pub type ImportLock = Box<dyn std::any::Any + Send>;
 
 /// Decides what a transaction writes, given what it read.
 pub type Planner<'a> = dyn FnMut(&PhoneSnapshot) -> Plan + Send + 'a;
+/// A claimed message about to go to the provider, with the time of the claim that took it
+/// (its `handed_off_at`): one write may start the messages of several claims.
+#[derive(Debug, Clone, Copy)]
+pub struct CallStart<'a> {
+    pub message: &'a Message,
+    pub claimed_at: DateTime<Utc>,
+}
+
 /// Decides, for each claimed message, what happens at hand-off.
 pub type HandoffPlanner<'a> = dyn FnMut(&Message, &PhoneSnapshot) -> Handoff + Send + 'a;
 
@@ -334,7 +342,7 @@ pub trait QueueStore: ConsentStore + Send + Sync {
         backoff: &(dyn Fn(u32) -> chrono::Duration + Send + Sync),
     ) -> Result<MessageStatus>;
     /// The last step before claimed messages go to the provider: each message still
-    /// `sending` from the claim made at `claimed_at` and not yet started is decided again by
+    /// `sending` from the claim made at its `claimed_at` and not yet started is decided again by
     /// `plan` under its phone's lock (the one a STOP's [`ConsentStore::transact`] takes), and those
     /// it lets go are marked as started (`call_started_at = now`) in the same transaction.
     /// Returns, in the order given, whether each message may be handed off now; the others
@@ -342,8 +350,7 @@ pub trait QueueStore: ConsentStore + Send + Sync {
     /// [`QueueStore::recover_orphaned_sends`]) and are left alone.
     async fn start_calls(
         &self,
-        messages: &[&Message],
-        claimed_at: DateTime<Utc>,
+        starts: &[CallStart<'_>],
         now: DateTime<Utc>,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<bool>>;
@@ -354,13 +361,12 @@ pub trait QueueStore: ConsentStore + Send + Sync {
     async fn record_and_start(
         &self,
         updates: &[(String, String, MessageUpdate)],
-        starts: &[&Message],
-        claimed_at: DateTime<Utc>,
+        starts: &[CallStart<'_>],
         now: DateTime<Utc>,
         plan: &mut HandoffPlanner<'_>,
     ) -> Result<Vec<bool>> {
         self.update_messages(updates).await?;
-        self.start_calls(starts, claimed_at, now, plan).await
+        self.start_calls(starts, now, plan).await
     }
     /// True when only this process can write the database (embedded SQLite): then every
     /// message found `sending` at start was left by a process that died.

@@ -145,6 +145,7 @@ contract!(
     retry_backs_off_then_fails,
     a_claim_put_back_unstarted_gives_back_its_daily_count,
     a_claim_held_back_at_its_call_gives_back_its_daily_count,
+    one_write_starts_the_calls_of_several_claims_each_by_its_own,
     a_status_never_moves_backwards,
     a_tenant_reaches_only_its_own_messages,
     an_outbox_delivery_is_written_under_its_tenant,
@@ -310,6 +311,17 @@ async fn queue(store: &dyn Store, t: &Tenant, messages: Vec<Message>) {
 
 fn send_all(_: &Message, _: &PhoneSnapshot) -> Handoff {
     Handoff::Send
+}
+
+/// The calls of `claimed`, all claimed at `claimed_at`, to start.
+fn starts(claimed: &[Message], claimed_at: DateTime<Utc>) -> Vec<CallStart<'_>> {
+    claimed
+        .iter()
+        .map(|message| CallStart {
+            message,
+            claimed_at,
+        })
+        .collect()
 }
 
 fn ids(messages: &[Message]) -> Vec<&str> {
@@ -1086,9 +1098,8 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
     );
     assert_eq!(stored(store, &t, "c").await.status, MessageStatus::Queued);
     let claimed = store.claim_due(later, 10, &mut send_all).await.unwrap();
-    let refs: Vec<&Message> = claimed.iter().collect();
     let started = store
-        .start_calls(&refs, later, later, &mut send_all)
+        .start_calls(&starts(&claimed, later), later, &mut send_all)
         .await
         .unwrap();
     assert_eq!(started, vec![true]);
@@ -1152,10 +1163,9 @@ async fn a_claim_put_back_unstarted_gives_back_its_daily_count(store: &dyn Store
         "the shutdown's requeue gave back the day's one hand-off"
     );
     // Started, it counts: nothing else goes today.
-    let refs: Vec<&Message> = once_more.iter().collect();
     assert_eq!(
         store
-            .start_calls(&refs, third, third, &mut send_all)
+            .start_calls(&starts(&once_more, third), third, &mut send_all)
             .await
             .unwrap(),
         vec![true]
@@ -1180,7 +1190,6 @@ async fn a_claim_held_back_at_its_call_gives_back_its_daily_count(store: &dyn St
     queue(store, &t, vec![outbound(&t, "a", &phone(1))]).await;
     let claimed = store.claim_due(now(), 10, &mut send_all).await.unwrap();
     assert_eq!(ids(&claimed), ["a"]);
-    let refs: Vec<&Message> = claimed.iter().collect();
     let mut refuse = |_: &Message, _: &PhoneSnapshot| Handoff::Refuse {
         status: MessageStatus::Blocked,
         reason: MessageReason::NoPurpose,
@@ -1188,7 +1197,7 @@ async fn a_claim_held_back_at_its_call_gives_back_its_daily_count(store: &dyn St
     let later = now() + Duration::seconds(1);
     assert_eq!(
         store
-            .start_calls(&refs, now(), later, &mut refuse)
+            .start_calls(&starts(&claimed, now()), later, &mut refuse)
             .await
             .unwrap(),
         vec![false]
@@ -1200,6 +1209,49 @@ async fn a_claim_held_back_at_its_call_gives_back_its_daily_count(store: &dyn St
         ["b"],
         "the held-back claim gave back the day's one hand-off"
     );
+}
+
+/// A writer may start the calls of several claims in one write: each message is started
+/// only under the claim that took it, by that claim's time.
+async fn one_write_starts_the_calls_of_several_claims_each_by_its_own(store: &dyn Store) {
+    let t = acme(store).await;
+    queue(store, &t, vec![outbound(&t, "a", &phone(1))]).await;
+    let first = store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    let then = now() + Duration::seconds(1);
+    queue(store, &t, vec![outbound(&t, "b", &phone(2))]).await;
+    let second = store.claim_due(then, 10, &mut send_all).await.unwrap();
+    assert_eq!((ids(&first), ids(&second)), (vec!["a"], vec!["b"]));
+    let later = then + Duration::seconds(1);
+    let both = [
+        CallStart {
+            message: &first[0],
+            claimed_at: now(),
+        },
+        CallStart {
+            message: &second[0],
+            claimed_at: then,
+        },
+    ];
+    assert_eq!(
+        store
+            .start_calls(&both, later, &mut send_all)
+            .await
+            .unwrap(),
+        vec![true, true]
+    );
+    assert_eq!(store.in_flight(&t.id, &phone(2), now()).await.unwrap(), 1);
+    // Under another claim's time a message is not that claim's: it stays unstarted.
+    queue(store, &t, vec![outbound(&t, "c", &phone(3))]).await;
+    let third = store.claim_due(later, 10, &mut send_all).await.unwrap();
+    assert_eq!(ids(&third), ["c"]);
+    assert_eq!(
+        store
+            .start_calls(&starts(&third, then), later, &mut send_all)
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    assert_eq!(store.in_flight(&t.id, &phone(3), now()).await.unwrap(), 0);
 }
 
 /// Every write and read of a message names its tenant: two tenants may hold the same
