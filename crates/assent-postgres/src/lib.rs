@@ -1122,24 +1122,28 @@ async fn write_updates(
 
 /// The rows of the messages a hand-off is about to start (`$1` ids, `$3` their tenants),
 /// locked, each with whether it is still the claim made at its time in `$2` and not yet
-/// started.
+/// started: one row for each key asked about, so a message asked about under two claims'
+/// times (a claim the sweep put back and another took again) is ours under one at most.
 /// That is decided from the row as locked, not by a WHERE on `status = 'sending'`: with one,
 /// the planner walked the partial index of the tenant's messages in flight once per message
 /// started (6 ms a burst with 2,000 in flight), where the primary key finds each row at once.
-const START_CALL_ROWS: &str = "SELECT m.id, (m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = k.claimed_at) \
+const START_CALL_ROWS: &str = "SELECT m.tenant_id, m.id, k.claimed_at, (m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = k.claimed_at) \
      FROM messages m JOIN unnest($1::text[], $2::bigint[], $3::text[]) AS k(id, claimed_at, tenant_id) \
        ON m.tenant_id = k.tenant_id AND m.id = k.id \
      ORDER BY m.id FOR UPDATE OF m";
 
-/// Starts calls in the caller's transaction (see [`QueueStore::start_calls`]).
+/// Starts calls in the caller's transaction (see [`QueueStore::start_calls`]). Returns
+/// whether each may go, and the claims held back, whose daily-cap count the caller gives
+/// back last (`give_back_handoffs`): the hour buckets are the last rows a write locks, as
+/// everywhere else.
 async fn start_calls_in(
     conn: &mut PgConnection,
     starts: &[CallStart<'_>],
     now: DateTime<Utc>,
     plan: &mut HandoffPlanner<'_>,
-) -> Result<Vec<bool>> {
+) -> Result<(Vec<bool>, Vec<decide::Unstarted>)> {
     if starts.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let messages: Vec<&Message> = starts.iter().map(|s| s.message).collect();
     let now_ms = ms(now);
@@ -1167,27 +1171,39 @@ async fn start_calls_in(
         .map(|m| (m.tenant_id.as_str(), m.id.as_str()))
         .unzip();
     let claimed_at: Vec<i64> = starts.iter().map(|s| ms(s.claimed_at)).collect();
-    let ours: HashSet<String> = sqlx::query_as::<_, (String, bool)>(START_CALL_ROWS)
-        .bind(&ids)
-        .bind(&claimed_at)
-        .bind(&tenants_of)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .filter_map(|(id, ours)| ours.then_some(id))
-        .collect();
+    let ours: HashSet<(String, String, i64)> =
+        sqlx::query_as::<_, (String, String, i64, bool)>(START_CALL_ROWS)
+            .bind(&ids)
+            .bind(&claimed_at)
+            .bind(&tenants_of)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .filter_map(|(t, id, at, ours)| ours.then_some((t, id, at)))
+            .collect();
     let rows = load_phones(conn, &keys, now_ms).await?;
     let mut tenants: HashMap<String, TenantContext> = HashMap::new();
     let mut go = Vec::with_capacity(messages.len());
     let mut decided = Decided::default();
     let mut refunds = Vec::new();
     let mut started: (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    let mut decided_here: HashSet<(&str, &str)> = HashSet::new();
     for s in starts {
         let m = s.message;
         let key = (m.tenant_id.clone(), m.phone.as_str().to_string());
-        let (true, Some(row)) = (ours.contains(&m.id), rows.get(&key)) else {
-            go.push(false);
-            continue;
+        // Ours under this claim's time, and asked about once only in this write.
+        let claim = (m.tenant_id.clone(), m.id.clone(), ms(s.claimed_at));
+        let row = match rows.get(&key) {
+            Some(row)
+                if ours.contains(&claim)
+                    && decided_here.insert((m.tenant_id.as_str(), m.id.as_str())) =>
+            {
+                row
+            }
+            _ => {
+                go.push(false);
+                continue;
+            }
         };
         let ctx = match tenants.get(&m.tenant_id) {
             Some(c) => c.clone(),
@@ -1220,7 +1236,6 @@ async fn start_calls_in(
     // `handed_off_at`, must not count these, nor the daily cap, which counted the claim.
     let held = (decided.tenant_ids.clone(), decided.ids.clone());
     decided.write(conn, now_ms).await?;
-    give_back_handoffs(conn, &refunds, now).await?;
     if !held.1.is_empty() {
         sqlx::query(
             "UPDATE messages AS m SET handed_off_at = NULL \
@@ -1244,7 +1259,7 @@ async fn start_calls_in(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(go)
+    Ok((go, refunds))
 }
 
 #[async_trait]
@@ -1458,7 +1473,8 @@ impl QueueStore for PostgresStore {
             return Ok(Vec::new());
         }
         let mut tx = plan_by_keys(&self.pool).await?;
-        let go = start_calls_in(&mut tx, starts, now, plan).await?;
+        let (go, refunds) = start_calls_in(&mut tx, starts, now, plan).await?;
+        give_back_handoffs(&mut tx, &refunds, now).await?;
         tx.commit().await?;
         Ok(go)
     }
@@ -1476,8 +1492,9 @@ impl QueueStore for PostgresStore {
         let mut tx = plan_by_keys(&self.pool).await?;
         // The starts first: their phones' locks are taken before any row lock, as
         // everywhere else, and the outcomes' rows are no other writer's to wait for.
-        let go = start_calls_in(&mut tx, starts, now, plan).await?;
+        let (go, refunds) = start_calls_in(&mut tx, starts, now, plan).await?;
         write_updates(&mut tx, updates).await?;
+        give_back_handoffs(&mut tx, &refunds, now).await?;
         tx.commit().await?;
         Ok(go)
     }

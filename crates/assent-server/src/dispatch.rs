@@ -26,6 +26,10 @@ pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
 
 /// One claim and its hand-off, written back through `writer`.
 async fn claim_and_hand_off(app: &AppState, batch: u32, writer: &Writer) -> Result<usize> {
+    // A writer that failed starts nothing: a claim now would wait for the sweep.
+    if writer.halted() {
+        return Err(writer.failure());
+    }
     let now = app.clock.now();
     // Marketing messages whose phone needs a reassigned-number check (with a lookup
     // provider only): asked about between the claim and the hand-off.
@@ -736,7 +740,9 @@ pub async fn dispatch_pipelined(app: &AppState, batch: u32) -> Result<usize> {
     while let Some(done) = set.join_next().await {
         match done.map_err(|e| StoreError::Database(format!("dispatch lane: {e}"))) {
             Ok(Ok(n)) => total += n,
+            // A lane that panicked stops the others' claims too.
             Ok(Err(e)) | Err(e) => {
+                failing.store(true, Ordering::SeqCst);
                 failed.get_or_insert(e);
             }
         }

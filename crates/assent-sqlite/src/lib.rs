@@ -1524,9 +1524,12 @@ impl QueueStore for SqliteStore {
             })
             .collect();
         let keys = serde_json::to_string(&keys).map_err(|e| StoreError::Database(e.to_string()))?;
-        let ours: HashSet<String> = sqlx::query_scalar(
-            "SELECT m.id FROM (SELECT value ->> 0 AS t, value ->> 1 AS id, value ->> 2 AS claimed_at \
-                               FROM json_each(?1)) AS k \
+        // Keyed by claim: a message asked about under two claims' times is ours under one
+        // at most.
+        let ours: HashSet<(String, String, i64)> = sqlx::query_as(
+            "SELECT m.tenant_id, m.id, m.handed_off_at \
+             FROM (SELECT value ->> 0 AS t, value ->> 1 AS id, value ->> 2 AS claimed_at \
+                   FROM json_each(?1)) AS k \
              JOIN messages m ON m.tenant_id = k.t AND m.id = k.id \
              WHERE m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = k.claimed_at",
         )
@@ -1535,11 +1538,18 @@ impl QueueStore for SqliteStore {
         .await?
         .into_iter()
         .collect();
+        let claim = |s: &CallStart<'_>| {
+            (
+                s.message.tenant_id.clone(),
+                s.message.id.clone(),
+                ms(s.claimed_at),
+            )
+        };
         let mut by_tenant: HashMap<&str, Vec<E164>> = HashMap::new();
         for m in starts
             .iter()
+            .filter(|s| ours.contains(&claim(s)))
             .map(|s| s.message)
-            .filter(|m| ours.contains(&m.id))
         {
             let phones = by_tenant.entry(m.tenant_id.as_str()).or_default();
             if !phones.contains(&m.phone) {
@@ -1555,14 +1565,21 @@ impl QueueStore for SqliteStore {
         let mut go = Vec::with_capacity(starts.len());
         let mut started: Vec<&Message> = Vec::new();
         let mut held: Vec<&CallStart<'_>> = Vec::new();
+        let mut decided_here: HashSet<(&str, &str)> = HashSet::new();
         for s in starts {
             let m = s.message;
-            let (true, Some(snap)) = (
-                ours.contains(&m.id),
-                snaps.get(&m.tenant_id).and_then(|s| s.get(&m.phone)),
-            ) else {
-                go.push(false);
-                continue;
+            // Ours under this claim's time, and asked about once only in this write.
+            let snap = match snaps.get(&m.tenant_id).and_then(|s| s.get(&m.phone)) {
+                Some(snap)
+                    if ours.contains(&claim(s))
+                        && decided_here.insert((m.tenant_id.as_str(), m.id.as_str())) =>
+                {
+                    snap
+                }
+                _ => {
+                    go.push(false);
+                    continue;
+                }
             };
             let held_back = decide::outcome(m, plan(m, snap));
             go.push(held_back.is_none());

@@ -1252,6 +1252,41 @@ async fn one_write_starts_the_calls_of_several_claims_each_by_its_own(store: &dy
         vec![false]
     );
     assert_eq!(store.in_flight(&t.id, &phone(3), now()).await.unwrap(), 0);
+
+    // A claim the sweep put back and another took again, both asking in one write (two
+    // lanes on one writer): only the live claim starts it, and only once.
+    let swept = later + Duration::minutes(2);
+    assert_eq!(
+        store
+            .recover_orphaned_sends(swept, now(), swept)
+            .await
+            .unwrap(),
+        (1, 0)
+    );
+    let again = store.claim_due(swept, 10, &mut send_all).await.unwrap();
+    assert_eq!(ids(&again), ["c"]);
+    let stale_and_live = [
+        CallStart {
+            message: &third[0],
+            claimed_at: later,
+        },
+        CallStart {
+            message: &again[0],
+            claimed_at: swept,
+        },
+        CallStart {
+            message: &again[0],
+            claimed_at: swept,
+        },
+    ];
+    assert_eq!(
+        store
+            .start_calls(&stale_and_live, swept, &mut send_all)
+            .await
+            .unwrap(),
+        vec![false, true, false]
+    );
+    assert_eq!(store.in_flight(&t.id, &phone(3), now()).await.unwrap(), 1);
 }
 
 /// Every write and read of a message names its tenant: two tenants may hold the same
