@@ -141,6 +141,37 @@ pub struct PostgresStore {
     /// meet on the same senders' locks, and the one that loses has locked and read its
     /// rows for nothing.
     claiming: tokio::sync::Mutex<()>,
+    /// Each tenant's context as last read, under its revision (see [`context_at`]).
+    contexts: Contexts,
+}
+
+/// Tenants' contexts by id, each with the `tenants.revision` it was read under.
+type Contexts = std::sync::Mutex<HashMap<String, (i64, TenantContext)>>;
+
+/// The tenant's context for a snapshot read under `revision` (the tenant's revision, read
+/// with the phones): this process's copy when it was read under the same revision, since
+/// every change to the tenant, its senders or its registrations raises it (migration
+/// 0037); read again otherwise. The copy is read after the revision, so it is never older
+/// than the revision it is kept under (a later one only makes the next write read again).
+async fn context_at(
+    conn: &mut PgConnection,
+    contexts: &Contexts,
+    tenant_id: &str,
+    revision: Option<i64>,
+) -> Result<TenantContext> {
+    let kept = |m: &HashMap<String, (i64, TenantContext)>| {
+        m.get(tenant_id)
+            .filter(|(r, _)| Some(*r) == revision)
+            .map(|(_, c)| c.clone())
+    };
+    if let Some(c) = contexts.lock().ok().and_then(|m| kept(&m)) {
+        return Ok(c);
+    }
+    let c = load_tenant_context(conn, tenant_id).await?;
+    if let (Some(r), Ok(mut m)) = (revision, contexts.lock()) {
+        m.insert(tenant_id.to_string(), (r, c.clone()));
+    }
+    Ok(c)
 }
 
 impl PostgresStore {
@@ -179,6 +210,7 @@ impl PostgresStore {
             options,
             bench_table_ready: AtomicBool::new(false),
             claiming: tokio::sync::Mutex::new(()),
+            contexts: Default::default(),
         })
     }
 
@@ -502,7 +534,8 @@ async fn load_phones(
               AND c.id = cm.customer_id WHERE cm.tenant_id = p.tenant_id AND cm.phone = p.phone \
               AND c.address IS NOT NULL ORDER BY c.created_at, c.id LIMIT 1) AS address, \
            ARRAY(SELECT handed_off_at FROM messages WHERE tenant_id = p.tenant_id AND phone = p.phone \
-              AND purpose = 'marketing' AND handed_off_at > $3) AS recent \
+              AND purpose = 'marketing' AND handed_off_at > $3) AS recent, \
+           (SELECT revision FROM tenants WHERE id = p.tenant_id) AS revision \
          FROM unnest($1::text[], $2::text[]) AS p(tenant_id, phone)",
     )
     .bind(tenant_ids)
@@ -1138,6 +1171,7 @@ const START_CALL_ROWS: &str = "SELECT m.tenant_id, m.id, k.claimed_at, (m.status
 /// everywhere else.
 async fn start_calls_in(
     conn: &mut PgConnection,
+    contexts: &Contexts,
     starts: &[CallStart<'_>],
     now: DateTime<Utc>,
     plan: &mut HandoffPlanner<'_>,
@@ -1208,7 +1242,8 @@ async fn start_calls_in(
         let ctx = match tenants.get(&m.tenant_id) {
             Some(c) => c.clone(),
             None => {
-                let c = load_tenant_context(conn, &m.tenant_id).await?;
+                let revision = row.try_get("revision")?;
+                let c = context_at(conn, contexts, &m.tenant_id, revision).await?;
                 tenants.insert(m.tenant_id.clone(), c.clone());
                 c
             }
@@ -1336,7 +1371,8 @@ impl QueueStore for PostgresStore {
             let ctx = match tenants.get(&key.0) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = load_tenant_context(&mut tx, &key.0).await?;
+                    let revision = row.try_get("revision")?;
+                    let c = context_at(&mut tx, &self.contexts, &key.0, revision).await?;
                     tenants.insert(key.0.clone(), c.clone());
                     c
                 }
@@ -1473,7 +1509,7 @@ impl QueueStore for PostgresStore {
             return Ok(Vec::new());
         }
         let mut tx = plan_by_keys(&self.pool).await?;
-        let (go, refunds) = start_calls_in(&mut tx, starts, now, plan).await?;
+        let (go, refunds) = start_calls_in(&mut tx, &self.contexts, starts, now, plan).await?;
         give_back_handoffs(&mut tx, &refunds, now).await?;
         tx.commit().await?;
         Ok(go)
@@ -1492,7 +1528,7 @@ impl QueueStore for PostgresStore {
         let mut tx = plan_by_keys(&self.pool).await?;
         // The starts first: their phones' locks are taken before any row lock, as
         // everywhere else, and the outcomes' rows are no other writer's to wait for.
-        let (go, refunds) = start_calls_in(&mut tx, starts, now, plan).await?;
+        let (go, refunds) = start_calls_in(&mut tx, &self.contexts, starts, now, plan).await?;
         write_updates(&mut tx, updates).await?;
         give_back_handoffs(&mut tx, &refunds, now).await?;
         tx.commit().await?;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use assent_core::consent::{Channel, ConsentState, MarketingStatus, Source, Thread};
-use assent_core::gate::Purpose;
+use assent_core::gate::{Purpose, RegistrationStatus};
 use assent_core::phone::E164;
 use assent_store::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -146,6 +146,7 @@ contract!(
     a_claim_put_back_unstarted_gives_back_its_daily_count,
     a_claim_held_back_at_its_call_gives_back_its_daily_count,
     one_write_starts_the_calls_of_several_claims_each_by_its_own,
+    a_change_to_the_tenant_reaches_the_next_start,
     a_status_never_moves_backwards,
     a_tenant_reaches_only_its_own_messages,
     an_outbox_delivery_is_written_under_its_tenant,
@@ -1287,6 +1288,75 @@ async fn one_write_starts_the_calls_of_several_claims_each_by_its_own(store: &dy
         vec![false, true, false]
     );
     assert_eq!(store.in_flight(&t.id, &phone(3), now()).await.unwrap(), 1);
+}
+
+/// The gate at each call reads the tenant as it stands: a registration refused, a setting
+/// or a sender changed between two starts is what the second one sees (PostgreSQL keeps a
+/// copy of the tenant's context under its revision; SQLite forgets its copy on a change).
+async fn a_change_to_the_tenant_reaches_the_next_start(store: &dyn Store) {
+    let t = acme(store).await;
+    let registration = |status| Registration {
+        kind: RegistrationKind::Texting,
+        status,
+        reason: None,
+        details: serde_json::json!({}),
+        updated_at: now(),
+    };
+    store
+        .save_registration(&t.id, &registration(RegistrationStatus::Approved))
+        .await
+        .unwrap();
+    let messages = (1..=4)
+        .map(|n| outbound(&t, &format!("m{n}"), &phone(n)))
+        .collect();
+    queue(store, &t, messages).await;
+    let claimed = store.claim_due(now(), 10, &mut send_all).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let mut seen = Vec::new();
+    let mut record = |_: &Message, snap: &PhoneSnapshot| {
+        seen.push((
+            snap.registrations.texting.as_ref().map(|r| r.status),
+            snap.tenant.settings.rate_limits.per_tenant_per_day,
+            snap.tenant.senders.marketing.clone(),
+        ));
+        Handoff::Send
+    };
+    let at = now() + Duration::seconds(1);
+    let start = |i: usize| {
+        [CallStart {
+            message: &claimed[i],
+            claimed_at: now(),
+        }]
+    };
+    store.start_calls(&start(0), at, &mut record).await.unwrap();
+    store
+        .save_registration(&t.id, &registration(RegistrationStatus::Rejected))
+        .await
+        .unwrap();
+    store.start_calls(&start(1), at, &mut record).await.unwrap();
+    let mut settings = t.settings.clone();
+    settings.rate_limits.per_tenant_per_day = 7;
+    store.update_settings(&t.id, &settings).await.unwrap();
+    store.start_calls(&start(2), at, &mut record).await.unwrap();
+    let senders = Senders {
+        marketing: None,
+        ..t.senders.clone()
+    };
+    store.set_senders(&t.id, &senders, at).await.unwrap();
+    store.start_calls(&start(3), at, &mut record).await.unwrap();
+    let approved = Some(RegistrationStatus::Approved);
+    let rejected = Some(RegistrationStatus::Rejected);
+    let day = t.settings.rate_limits.per_tenant_per_day;
+    let mk = Some(e164(MK));
+    assert_eq!(
+        seen,
+        vec![
+            (approved, day, mk.clone()),
+            (rejected, day, mk.clone()),
+            (rejected, 7, mk),
+            (rejected, 7, None),
+        ]
+    );
 }
 
 /// Every write and read of a message names its tenant: two tenants may hold the same
