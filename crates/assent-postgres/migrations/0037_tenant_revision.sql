@@ -28,3 +28,14 @@ BEGIN
 END $$;
 CREATE TRIGGER tenants_revision BEFORE UPDATE ON tenants
 FOR EACH ROW EXECUTE FUNCTION tenant_revision_of_tenant();
+
+-- A TRUNCATE fires no row trigger: it raises every tenant's.
+CREATE FUNCTION tenant_revision_of_all() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE tenants SET revision = revision + 1;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER senders_truncated_tenant_revision AFTER TRUNCATE ON senders
+FOR EACH STATEMENT EXECUTE FUNCTION tenant_revision_of_all();
+CREATE TRIGGER registrations_truncated_tenant_revision AFTER TRUNCATE ON registrations
+FOR EACH STATEMENT EXECUTE FUNCTION tenant_revision_of_all();

@@ -874,6 +874,24 @@ impl TenantStore for PostgresStore {
 
     async fn set_senders(&self, tenant_id: &str, s: &Senders, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // The senders' triggers raise the revision (migration 0037) of every tenant whose
+        // rows change: this one, and one whose retired number it takes. Those tenants'
+        // rows are locked first, in id order, so two tenants trading numbers at once wait
+        // for each other rather than deadlock.
+        let numbers: Vec<&str> = [&s.transactional, &s.marketing]
+            .into_iter()
+            .flatten()
+            .map(E164::as_str)
+            .collect();
+        sqlx::query(
+            "SELECT id FROM tenants WHERE id = $1 \
+               OR id IN (SELECT tenant_id FROM senders WHERE number = ANY($2)) \
+             ORDER BY id FOR NO KEY UPDATE",
+        )
+        .bind(tenant_id)
+        .bind(&numbers)
+        .execute(&mut *tx)
+        .await?;
         set_senders(&mut tx, tenant_id, s, now).await?;
         Ok(tx.commit().await?)
     }

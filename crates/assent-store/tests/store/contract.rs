@@ -314,15 +314,17 @@ fn send_all(_: &Message, _: &PhoneSnapshot) -> Handoff {
     Handoff::Send
 }
 
+/// `message`'s call, claimed at `claimed_at`, to start.
+fn call(message: &Message, claimed_at: DateTime<Utc>) -> CallStart<'_> {
+    CallStart {
+        message,
+        claimed_at,
+    }
+}
+
 /// The calls of `claimed`, all claimed at `claimed_at`, to start.
 fn starts(claimed: &[Message], claimed_at: DateTime<Utc>) -> Vec<CallStart<'_>> {
-    claimed
-        .iter()
-        .map(|message| CallStart {
-            message,
-            claimed_at,
-        })
-        .collect()
+    claimed.iter().map(|m| call(m, claimed_at)).collect()
 }
 
 fn ids(messages: &[Message]) -> Vec<&str> {
@@ -1120,11 +1122,8 @@ async fn a_status_never_moves_backwards(store: &dyn Store) {
     );
 }
 
-/// A claim put back before its call started (the sweep after a crash, the shutdown's
-/// requeue) sent nothing, so its count against the tenant's daily cap is given back: with
-/// a cap of one a day, the same message is claimed again at once rather than deferred to
-/// tomorrow (`daily_cap`).
-async fn a_claim_put_back_unstarted_gives_back_its_daily_count(store: &dyn Store) {
+/// Tenant `t1` allowed one hand-off a day, and message "a" claimed: the day's one.
+async fn one_claimed_under_a_daily_cap_of_one(store: &dyn Store) -> (Tenant, Vec<Message>) {
     let mut t = tenant("t1", TX, MK);
     t.settings.rate_limits.per_tenant_per_day = 1;
     store.create_tenant(&t, "key-t1").await.unwrap();
@@ -1132,6 +1131,15 @@ async fn a_claim_put_back_unstarted_gives_back_its_daily_count(store: &dyn Store
     queue(store, &t, vec![outbound(&t, "a", &phone(1))]).await;
     let claimed = store.claim_due(now(), 10, &mut send_all).await.unwrap();
     assert_eq!(ids(&claimed), ["a"]);
+    (t, claimed)
+}
+
+/// A claim put back before its call started (the sweep after a crash, the shutdown's
+/// requeue) sent nothing, so its count against the tenant's daily cap is given back: with
+/// a cap of one a day, the same message is claimed again at once rather than deferred to
+/// tomorrow (`daily_cap`).
+async fn a_claim_put_back_unstarted_gives_back_its_daily_count(store: &dyn Store) {
+    let (t, _) = one_claimed_under_a_daily_cap_of_one(store).await;
 
     // Swept in the next hour: the count goes back to the hour it was taken in.
     let later = now() + Duration::minutes(61);
@@ -1184,13 +1192,7 @@ async fn a_claim_put_back_unstarted_gives_back_its_daily_count(store: &dyn Store
 /// A claim that the gate stops at its call (a STOP between the claim and the call) was
 /// never handed off: with a cap of one a day, another message goes in its place.
 async fn a_claim_held_back_at_its_call_gives_back_its_daily_count(store: &dyn Store) {
-    let mut t = tenant("t1", TX, MK);
-    t.settings.rate_limits.per_tenant_per_day = 1;
-    store.create_tenant(&t, "key-t1").await.unwrap();
-    store.set_senders(&t.id, &t.senders, now()).await.unwrap();
-    queue(store, &t, vec![outbound(&t, "a", &phone(1))]).await;
-    let claimed = store.claim_due(now(), 10, &mut send_all).await.unwrap();
-    assert_eq!(ids(&claimed), ["a"]);
+    let (t, claimed) = one_claimed_under_a_daily_cap_of_one(store).await;
     let mut refuse = |_: &Message, _: &PhoneSnapshot| Handoff::Refuse {
         status: MessageStatus::Blocked,
         reason: MessageReason::NoPurpose,
@@ -1223,16 +1225,7 @@ async fn one_write_starts_the_calls_of_several_claims_each_by_its_own(store: &dy
     let second = store.claim_due(then, 10, &mut send_all).await.unwrap();
     assert_eq!((ids(&first), ids(&second)), (vec!["a"], vec!["b"]));
     let later = then + Duration::seconds(1);
-    let both = [
-        CallStart {
-            message: &first[0],
-            claimed_at: now(),
-        },
-        CallStart {
-            message: &second[0],
-            claimed_at: then,
-        },
-    ];
+    let both = [call(&first[0], now()), call(&second[0], then)];
     assert_eq!(
         store
             .start_calls(&both, later, &mut send_all)
@@ -1267,18 +1260,9 @@ async fn one_write_starts_the_calls_of_several_claims_each_by_its_own(store: &dy
     let again = store.claim_due(swept, 10, &mut send_all).await.unwrap();
     assert_eq!(ids(&again), ["c"]);
     let stale_and_live = [
-        CallStart {
-            message: &third[0],
-            claimed_at: later,
-        },
-        CallStart {
-            message: &again[0],
-            claimed_at: swept,
-        },
-        CallStart {
-            message: &again[0],
-            claimed_at: swept,
-        },
+        call(&third[0], later),
+        call(&again[0], swept),
+        call(&again[0], swept),
     ];
     assert_eq!(
         store
@@ -1322,12 +1306,7 @@ async fn a_change_to_the_tenant_reaches_the_next_start(store: &dyn Store) {
         Handoff::Send
     };
     let at = now() + Duration::seconds(1);
-    let start = |i: usize| {
-        [CallStart {
-            message: &claimed[i],
-            claimed_at: now(),
-        }]
-    };
+    let start = |i: usize| [call(&claimed[i], now())];
     store.start_calls(&start(0), at, &mut record).await.unwrap();
     store
         .save_registration(&t.id, &registration(RegistrationStatus::Rejected))
