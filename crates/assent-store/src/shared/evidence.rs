@@ -108,14 +108,19 @@ macro_rules! shared_evidence_sql {
                     return Ok(0);
                 }
                 let mut w = self.write().await?;
-                let mut n = 0;
+                // Not handed off after all: what the claim counted against the daily cap
+                // goes back, after the messages' rows (the hour buckets last, as a claim).
+                let mut refunds: Vec<$crate::decide::Unstarted> = Vec::new();
                 for o in outcomes {
-                    if settle_claimed(w.conn(), o, claimed_at, now).await? {
-                        n += 1;
+                    if let Some(segments) = settle_claimed(w.conn(), o, claimed_at, now).await? {
+                        let at = $crate::codec::ms(claimed_at);
+                        refunds.push((o.tenant_id.clone(), o.id.clone(), at, segments));
                     }
                 }
+                // From shared_store_sql!, which each backend expands beside this module.
+                super::give_back_handoffs(w.conn(), &refunds, now).await?;
                 w.commit().await?;
-                Ok(n)
+                Ok(refunds.len() as u64)
             }
 
             async fn record_status_events(
@@ -201,19 +206,20 @@ macro_rules! shared_evidence_sql {
             rows.into_iter().map(TryInto::try_into).collect()
         }
 
-        /// One claimed message that does not go after all; false when it was no longer
-        /// this claim's (requeued by a sweep, or started).
+        /// One claimed message that does not go after all, with its segments; None when it
+        /// was no longer this claim's (requeued by a sweep, or started).
         pub(crate) async fn settle_claimed<'c>(
             e: impl __sqlx::Executor<'c, Database = $db>,
             o: &$crate::ClaimOutcome,
             claimed_at: chrono::DateTime<chrono::Utc>,
             now: chrono::DateTime<chrono::Utc>,
-        ) -> $crate::Result<bool> {
-            let n = __sqlx::query(
+        ) -> $crate::Result<Option<i64>> {
+            Ok(__sqlx::query_scalar(
                 "UPDATE messages SET status = $1, reason = $2, due_at = $3, updated_at = $4, \
                    handed_off_at = NULL \
                  WHERE tenant_id = $5 AND id = $6 AND status = 'sending' \
-                   AND call_started_at IS NULL AND handed_off_at = $7",
+                   AND call_started_at IS NULL AND handed_off_at = $7 \
+                 RETURNING CAST(segments AS BIGINT)",
             )
             .bind(o.status.as_str())
             .bind(&o.reason)
@@ -222,10 +228,8 @@ macro_rules! shared_evidence_sql {
             .bind(&o.tenant_id)
             .bind(&o.id)
             .bind(ms(claimed_at))
-            .execute(e)
-            .await?
-            .rows_affected();
-            Ok(n > 0)
+            .fetch_optional(e)
+            .await?)
         }
 
         pub(crate) async fn record_status_event<'c>(

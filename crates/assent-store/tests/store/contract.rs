@@ -145,6 +145,7 @@ contract!(
     retry_backs_off_then_fails,
     a_claim_put_back_unstarted_gives_back_its_daily_count,
     a_claim_held_back_at_its_call_gives_back_its_daily_count,
+    a_claim_settled_before_its_call_gives_back_its_daily_count,
     one_write_starts_the_calls_of_several_claims_each_by_its_own,
     a_change_to_the_tenant_reaches_the_next_start,
     a_status_never_moves_backwards,
@@ -1211,6 +1212,42 @@ async fn a_claim_held_back_at_its_call_gives_back_its_daily_count(store: &dyn St
         ids(&store.claim_due(later, 10, &mut send_all).await.unwrap()),
         ["b"],
         "the held-back claim gave back the day's one hand-off"
+    );
+}
+
+/// A claim settled before its call (the reassigned-number check found the number changed
+/// hands) was never handed off: with a cap of one a day, another message goes instead.
+async fn a_claim_settled_before_its_call_gives_back_its_daily_count(store: &dyn Store) {
+    let (t, _) = one_claimed_under_a_daily_cap_of_one(store).await;
+    let outcome = ClaimOutcome {
+        tenant_id: t.id.clone(),
+        id: "a".into(),
+        status: MessageStatus::Blocked,
+        reason: MessageReason::ReassignedNumber,
+        due_at: now(),
+    };
+    let later = now() + Duration::seconds(1);
+    assert_eq!(
+        store
+            .settle_claimed(std::slice::from_ref(&outcome), now(), later)
+            .await
+            .unwrap(),
+        1
+    );
+    // Settled once: a second time finds it no longer this claim's and gives nothing back.
+    assert_eq!(
+        store
+            .settle_claimed(&[outcome], now(), later)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(stored(store, &t, "a").await.status, MessageStatus::Blocked);
+    queue(store, &t, vec![outbound(&t, "b", &phone(2))]).await;
+    assert_eq!(
+        ids(&store.claim_due(later, 10, &mut send_all).await.unwrap()),
+        ["b"],
+        "the settled claim gave back the day's one hand-off"
     );
 }
 
