@@ -1178,12 +1178,10 @@ async fn write_updates(
 /// That is decided from the row as locked, not by a WHERE on `status = 'sending'`: with one,
 /// the planner walked the partial index of the tenant's messages in flight once per message
 /// started (6 ms a burst with 2,000 in flight), where the primary key finds each row at once.
-/// Locked in key order, (tenant, id), as the outcomes, the sweep and the shutdown's requeue
-/// lock theirs.
 const START_CALL_ROWS: &str = "SELECT m.tenant_id, m.id, k.claimed_at, (m.status = 'sending' AND m.call_started_at IS NULL AND m.handed_off_at = k.claimed_at) \
      FROM messages m JOIN unnest($1::text[], $2::bigint[], $3::text[]) AS k(id, claimed_at, tenant_id) \
        ON m.tenant_id = k.tenant_id AND m.id = k.id \
-     ORDER BY m.tenant_id, m.id FOR UPDATE OF m";
+     ORDER BY m.id FOR UPDATE OF m";
 
 /// Starts calls in the caller's transaction (see [`QueueStore::start_calls`]). Returns
 /// whether each may go, and the claims held back, whose daily-cap count the caller gives
