@@ -18,9 +18,11 @@ use crate::service::{gate_for, provider_stop_list};
 
 /// Claims and sends one batch; returns how many messages were claimed.
 pub async fn dispatch_once(app: &AppState, batch: u32) -> Result<usize> {
-    let writer = Writer::start(app);
+    let (writer, written) = Writer::start(app);
     let claimed = claim_and_hand_off(app, batch, &writer).await;
-    writer.finish().await;
+    // Every batch it wrote for has ended: the last clone goes, and its task with it.
+    drop(writer);
+    let _ = written.await;
     claimed
 }
 
@@ -109,11 +111,11 @@ struct Writer {
     /// Set once a write fails: no further call is started whose outcome might not be kept.
     halted: Arc<std::sync::atomic::AtomicBool>,
     failure: Arc<std::sync::Mutex<Option<String>>>,
-    done: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Writer {
-    fn start(app: &AppState) -> Self {
+    /// The writer, and its task: it ends once every clone of the writer is gone.
+    fn start(app: &AppState) -> (Self, tokio::task::JoinHandle<()>) {
         let (steps, mut rx) = tokio::sync::mpsc::unbounded_channel::<Step>();
         let halted = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let failure = Arc::new(std::sync::Mutex::new(None));
@@ -143,12 +145,14 @@ impl Writer {
                 }
             }
         });
-        Writer {
-            steps,
-            halted,
-            failure,
-            done: Arc::new(tokio::sync::Mutex::new(Some(done))),
-        }
+        (
+            Writer {
+                steps,
+                halted,
+                failure,
+            },
+            done,
+        )
     }
 
     fn halted(&self) -> bool {
@@ -167,15 +171,6 @@ impl Writer {
                 .clone()
                 .unwrap_or_else(|| "the hand-off writer stopped".to_string()),
         )
-    }
-
-    /// Waits for the writer's last write, once every batch it served has ended.
-    async fn finish(self) {
-        let done = self.done.clone();
-        drop(self);
-        if let Some(handle) = done.lock().await.take() {
-            let _ = handle.await;
-        }
     }
 }
 
@@ -708,9 +703,9 @@ pub async fn dispatch_pipelined(app: &AppState, batch: u32) -> Result<usize> {
     let busy = Arc::new(AtomicUsize::new(0));
     // Once a lane fails the others finish the batch they hold and claim no more.
     let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers: Vec<Writer> = (0..LANES.div_ceil(LANES_PER_WRITER))
+    let (writers, written): (Vec<Writer>, Vec<_>) = (0..LANES.div_ceil(LANES_PER_WRITER))
         .map(|_| Writer::start(app))
-        .collect();
+        .unzip();
     let mut set = tokio::task::JoinSet::new();
     for lane in 0..LANES {
         let (app, busy, failing) = (app.clone(), busy.clone(), failing.clone());
@@ -747,8 +742,10 @@ pub async fn dispatch_pipelined(app: &AppState, batch: u32) -> Result<usize> {
             }
         }
     }
-    for writer in writers {
-        writer.finish().await;
+    // Every lane has ended: the last clones go, and the writers' tasks with them.
+    drop(writers);
+    for task in written {
+        let _ = task.await;
     }
     failed.map_or(Ok(total), Err)
 }

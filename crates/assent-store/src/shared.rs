@@ -2498,16 +2498,8 @@ macro_rules! shared_store_sql {
             // Nothing was sent: the claim's count against the daily cap is given back, and
             // the frequency cap must not count this message as handed off.
             if let Some(at) = handed_off_at {
-                $crate::__sqlx::query(
-                    "UPDATE tenant_handoffs SET n = CASE WHEN n > $3 THEN n - $3 ELSE 0 END \
-                     WHERE tenant_id = $1 AND hour = $2",
-                )
-                .bind(tenant_id)
-                .bind($crate::handoff_bucket(at))
-                // As the claim counted it: an empty body still counts one.
-                .bind(segments.max(1))
-                .execute(&mut *conn)
-                .await?;
+                let claim = (tenant_id.to_string(), id.to_string(), at, segments);
+                give_back_handoffs(conn, &[claim], now).await?;
             }
             $crate::__sqlx::query(
                 "UPDATE messages SET status = $1, reason = $2, attempts = $3, due_at = $4, updated_at = $5, \
